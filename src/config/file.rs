@@ -1,0 +1,112 @@
+//! The TOML file's shape, exactly as people write it. Unknown keys are errors.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use crate::claims::{Attribute, Mapping, ScopeDef};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    /// Herald's own issuer identifier, e.g. `https://login.example.com`.
+    pub issuer: String,
+    /// Address the public listener binds, e.g. `127.0.0.1:8080`.
+    pub listen: String,
+    /// `sqlite://path` (created on first start) or `postgres://...`.
+    pub database_url: String,
+    /// Where browser sessions live; default: the main database.
+    #[serde(default)]
+    pub session_store: Option<String>,
+    #[serde(default)]
+    pub tokens: TokenFile,
+    #[serde(default)]
+    pub upstreams: Vec<UpstreamFile>,
+    #[serde(default)]
+    pub clients: Vec<ClientFile>,
+    /// Custom scopes, and redefinitions of the built-in ones.
+    #[serde(default)]
+    pub scopes: BTreeMap<String, ScopeDef>,
+}
+
+/// Lifetimes, written as humantime durations (`"60s"`, `"10m"`, `"1h"`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenFile {
+    pub authorization_code_ttl: Option<String>,
+    pub id_token_ttl: Option<String>,
+    pub access_token_ttl: Option<String>,
+    /// How long a browser's login at Herald lasts.
+    pub session_ttl: Option<String>,
+    /// How long a user may take between /authorize and the end of the login.
+    pub login_ttl: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UpstreamKind {
+    /// Auth0: `domain` without protocol; the issuer is `https://{domain}/`.
+    Auth0,
+    /// Any OpenID provider: `issuer` as it appears in its discovery document.
+    Oidc,
+    /// The built-in development provider: a login form that accepts any name.
+    Dev,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamFile {
+    pub id: String,
+    pub kind: UpstreamKind,
+    /// Shown on the chooser page when there are several upstreams.
+    pub display_name: Option<String>,
+    pub domain: Option<String>,
+    pub issuer: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    pub client_secret_env: Option<String>,
+    pub scopes: Option<Vec<String>>,
+    #[serde(default)]
+    pub userinfo: bool,
+    #[serde(default)]
+    pub extra_authorize_params: BTreeMap<String, String>,
+    /// `amr` written into Herald's tokens for logins through this upstream.
+    pub amr: Option<OneOrMany>,
+    /// How long a login's authentication context is reused (`"10m"`); default: the session's life.
+    pub auth_context_ttl: Option<String>,
+    #[serde(default)]
+    pub attributes: Vec<Attribute>,
+    #[serde(default)]
+    pub mappings: Vec<Mapping>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    pub fn into_vec(self) -> Vec<String> {
+        match self {
+            OneOrMany::One(s) => vec![s],
+            OneOrMany::Many(v) => v,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientFile {
+    pub client_id: String,
+    /// Shown on the consent page; defaults to the client_id.
+    pub client_name: Option<String>,
+    /// Absent (and no `client_secret_env`): a public client, PKCE required.
+    pub client_secret: Option<String>,
+    pub client_secret_env: Option<String>,
+    pub redirect_uris: Vec<String>,
+    pub scopes: Vec<String>,
+    #[serde(default)]
+    pub trusted: bool,
+}

@@ -1,0 +1,749 @@
+//! The validated runtime model built from the configuration file.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use url::Url;
+
+use super::ConfigError;
+use super::file::{ClientFile, ConfigFile, TokenFile, UpstreamFile, UpstreamKind};
+use crate::claims::{self, ScopeCatalog, UpstreamMapping};
+use crate::secret::Secret;
+use crate::tokens::SecretHash;
+
+/// Everything Herald runs on, validated. Cheap to share behind an `Arc`.
+#[derive(Debug)]
+pub struct Settings {
+    /// Herald's issuer without a trailing slash, e.g. `http://127.0.0.1:8080`.
+    pub issuer: String,
+    pub listen: SocketAddr,
+    pub database_url: String,
+    pub session_store: Option<String>,
+    pub tokens: TokenSettings,
+    /// In configuration order; the first is the default when there is only one.
+    pub upstreams: Vec<Arc<Upstream>>,
+    pub clients: HashMap<String, Arc<Client>>,
+    pub scopes: ScopeCatalog,
+}
+
+impl Settings {
+    pub fn client(&self, client_id: &str) -> Option<&Arc<Client>> {
+        self.clients.get(client_id)
+    }
+
+    pub fn upstream(&self, id: &str) -> Option<&Arc<Upstream>> {
+        self.upstreams.iter().find(|u| u.id == id)
+    }
+
+    /// True when the issuer is an `http://` loopback URL: development and tests.
+    pub fn is_development_issuer(&self) -> bool {
+        Url::parse(&self.issuer)
+            .map(|u| u.scheme() == "http" && u.host_str().is_some_and(is_loopback_host))
+            .unwrap_or(false)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct TokenSettings {
+    pub authorization_code_ttl: Duration,
+    pub id_token_ttl: Duration,
+    pub access_token_ttl: Duration,
+    pub session_ttl: Duration,
+    pub login_ttl: Duration,
+}
+
+#[derive(Debug)]
+pub struct Upstream {
+    pub id: String,
+    pub kind: UpstreamKind,
+    pub display_name: String,
+    pub endpoint: UpstreamEndpoint,
+    pub client_id: String,
+    pub client_secret: Option<Secret>,
+    pub scopes: Vec<String>,
+    pub userinfo: bool,
+    pub extra_authorize_params: BTreeMap<String, String>,
+    pub mapping: UpstreamMapping,
+    pub auth_context_ttl: Option<Duration>,
+}
+
+/// Where an upstream lives: the issuer exactly as its discovery document must state it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamEndpoint {
+    pub issuer: String,
+}
+
+#[derive(Debug)]
+pub struct Client {
+    pub client_id: String,
+    pub client_name: String,
+    pub auth: ClientAuth,
+    pub redirect_uris: Vec<String>,
+    pub scopes: Vec<String>,
+    pub trusted: bool,
+}
+
+impl Client {
+    pub fn is_public(&self) -> bool {
+        matches!(self.auth, ClientAuth::None)
+    }
+
+    /// Exact, character-for-character comparison (RFC 9700 §2.1; OIDC Core §3.1.2.1).
+    pub fn has_redirect_uri(&self, uri: &str) -> bool {
+        self.redirect_uris.iter().any(|r| r == uri)
+    }
+}
+
+/// How a client proves itself at the token endpoint.
+#[derive(Debug)]
+pub enum ClientAuth {
+    /// A public client: no secret, PKCE is mandatory.
+    None,
+    /// client_secret_basic or client_secret_post against a stored hash.
+    Secret(SecretHash),
+}
+
+pub fn is_loopback_host(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Turns the parsed file into [`Settings`], collecting every problem. `env` reads an environment
+/// variable (injected so tests need not touch the process environment).
+pub(super) fn validate(
+    file: ConfigFile,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(Settings, Vec<String>), ConfigError> {
+    let mut v = Validator::default();
+
+    let issuer = v.issuer(&file.issuer);
+    let listen = match file.listen.parse::<SocketAddr>() {
+        Ok(a) => Some(a),
+        Err(_) => {
+            v.problem(format!(
+                "listen: `{}` is not an address and port; write it like \"127.0.0.1:8080\"",
+                file.listen
+            ));
+            None
+        }
+    };
+    if !(file.database_url.starts_with("sqlite:")
+        || file.database_url.starts_with("postgres://")
+        || file.database_url.starts_with("postgresql://"))
+    {
+        v.problem(
+            "database_url: must start with sqlite:// (for example \"sqlite://data/herald.db\") \
+             or postgres://",
+        );
+    }
+    if file.session_store.is_some() {
+        // Redis-backed sessions are planned (issue 6); until then, refuse rather than ignore.
+        v.problem(
+            "session_store: not supported by this build yet; remove the key to keep browser \
+             sessions in the main database (which works across replicas)",
+        );
+    }
+    let tokens = v.tokens(&file.tokens);
+
+    let scopes = match ScopeCatalog::new(file.scopes) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            v.problem(format!("scopes: {e}"));
+            None
+        }
+    };
+
+    let mut upstreams = Vec::new();
+    if file.upstreams.is_empty() {
+        v.problem(
+            "upstreams: at least one [[upstreams]] is needed; for local development add \
+             `[[upstreams]] id = \"dev\" kind = \"dev\"`",
+        );
+    }
+    for (i, u) in file.upstreams.into_iter().enumerate() {
+        if let Some(u) = v.upstream(i, u, issuer.as_deref(), env) {
+            if upstreams.iter().any(|o: &Upstream| o.id == u.id) {
+                v.problem(format!("upstreams[{i}].id: `{}` is used twice", u.id));
+            }
+            upstreams.push(u);
+        }
+    }
+
+    let mut clients = HashMap::new();
+    for (i, c) in file.clients.into_iter().enumerate() {
+        if let Some(c) = v.client(i, c, scopes.as_ref(), env) {
+            if clients.contains_key(&c.client_id) {
+                v.problem(format!(
+                    "clients[{i}].client_id: `{}` is used twice",
+                    c.client_id
+                ));
+            } else {
+                clients.insert(c.client_id.clone(), Arc::new(c));
+            }
+        }
+    }
+
+    let dev_issuer = issuer.as_deref().is_some_and(|iss| {
+        Url::parse(iss)
+            .is_ok_and(|u| u.scheme() == "http" && u.host_str().is_some_and(is_loopback_host))
+    });
+    for u in &upstreams {
+        if u.kind == UpstreamKind::Dev {
+            if !dev_issuer {
+                v.problem(format!(
+                    "upstreams: `{}` is the development upstream (kind = \"dev\"), which logs \
+                     anyone in under any name; it is allowed only with a loopback http:// issuer",
+                    u.id
+                ));
+            } else {
+                v.warnings.push(format!(
+                    "upstream `{}` is the built-in development upstream: anyone can log in under \
+                     any name. Never use it in production.",
+                    u.id
+                ));
+            }
+        }
+    }
+
+    match (issuer, listen, tokens, scopes, v.problems.is_empty()) {
+        (Some(issuer), Some(listen), Some(tokens), Some(scopes), true) => Ok((
+            Settings {
+                issuer,
+                listen,
+                database_url: file.database_url,
+                session_store: file.session_store,
+                tokens,
+                upstreams: upstreams.into_iter().map(Arc::new).collect(),
+                clients,
+                scopes,
+            },
+            v.warnings,
+        )),
+        _ => Err(ConfigError {
+            problems: v.problems,
+        }),
+    }
+}
+
+#[derive(Default)]
+struct Validator {
+    problems: Vec<String>,
+    warnings: Vec<String>,
+}
+
+impl Validator {
+    fn problem(&mut self, p: impl Into<String>) {
+        self.problems.push(p.into());
+    }
+
+    fn issuer(&mut self, raw: &str) -> Option<String> {
+        let Ok(url) = Url::parse(raw) else {
+            self.problem(format!(
+                "issuer: `{raw}` is not a URL; write it like \"https://login.example.com\""
+            ));
+            return None;
+        };
+        let host_ok = url.host_str().is_some();
+        let scheme_ok = match url.scheme() {
+            "https" => true,
+            "http" => url.host_str().is_some_and(is_loopback_host),
+            _ => false,
+        };
+        if !host_ok || !scheme_ok {
+            self.problem(format!(
+                "issuer: `{raw}` must be an https:// URL (http:// only for 127.0.0.1, [::1] or \
+                 localhost)"
+            ));
+            return None;
+        }
+        if url.query().is_some() || url.fragment().is_some() {
+            self.problem("issuer: must not have a query or fragment (OpenID Discovery §3)");
+            return None;
+        }
+        Some(raw.trim_end_matches('/').to_string())
+    }
+
+    fn duration(&mut self, key: &str, raw: Option<&str>, default: Duration) -> Option<Duration> {
+        match raw {
+            None => Some(default),
+            Some(s) => match humantime::parse_duration(s) {
+                Ok(d) if !d.is_zero() => Some(d),
+                _ => {
+                    self.problem(format!(
+                        "{key}: `{s}` is not a duration; write it like \"60s\", \"10m\" or \"1h\""
+                    ));
+                    None
+                }
+            },
+        }
+    }
+
+    fn tokens(&mut self, t: &TokenFile) -> Option<TokenSettings> {
+        let code = self.duration(
+            "tokens.authorization_code_ttl",
+            t.authorization_code_ttl.as_deref(),
+            Duration::from_secs(60),
+        );
+        if code.is_some_and(|c| c > Duration::from_secs(600)) {
+            self.problem(
+                "tokens.authorization_code_ttl: at most 10m (RFC 6749 §4.1.2); 60s is usual",
+            );
+        }
+        Some(TokenSettings {
+            authorization_code_ttl: code?,
+            id_token_ttl: self.duration(
+                "tokens.id_token_ttl",
+                t.id_token_ttl.as_deref(),
+                Duration::from_secs(3600),
+            )?,
+            access_token_ttl: self.duration(
+                "tokens.access_token_ttl",
+                t.access_token_ttl.as_deref(),
+                Duration::from_secs(3600),
+            )?,
+            session_ttl: self.duration(
+                "tokens.session_ttl",
+                t.session_ttl.as_deref(),
+                Duration::from_secs(24 * 3600),
+            )?,
+            login_ttl: self.duration(
+                "tokens.login_ttl",
+                t.login_ttl.as_deref(),
+                Duration::from_secs(600),
+            )?,
+        })
+    }
+
+    fn secret(
+        &mut self,
+        key: &str,
+        inline: Option<String>,
+        env_name: Option<String>,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Option<Secret> {
+        match (inline, env_name) {
+            (Some(_), Some(_)) => {
+                self.problem(format!(
+                    "{key}: set either client_secret or client_secret_env, not both"
+                ));
+                None
+            }
+            (Some(s), None) => Some(Secret::new(s)),
+            (None, Some(name)) => match env(&name) {
+                Some(s) if !s.is_empty() => Some(Secret::new(s)),
+                _ => {
+                    self.problem(format!(
+                        "{key}: client_secret_env names `{name}`, but that environment variable \
+                         is not set (or empty); export it before starting Herald"
+                    ));
+                    None
+                }
+            },
+            (None, None) => None,
+        }
+    }
+
+    fn upstream(
+        &mut self,
+        i: usize,
+        u: UpstreamFile,
+        herald_issuer: Option<&str>,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Option<Upstream> {
+        let key = format!("upstreams[{i}]");
+        let before = self.problems.len();
+        if u.id.is_empty()
+            || !u
+                .id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            self.problem(format!(
+                "{key}.id: `{}` must be letters, digits, - or _ (it appears in the callback URL)",
+                u.id
+            ));
+        }
+        let issuer = match u.kind {
+            UpstreamKind::Auth0 => {
+                if u.issuer.is_some() {
+                    self.problem(format!(
+                        "{key}.issuer: kind = \"auth0\" takes `domain` (e.g. \
+                         \"example.eu.auth0.com\"), not issuer"
+                    ));
+                }
+                match u.domain.as_deref() {
+                    Some(d)
+                        if !d.is_empty()
+                            && !d.contains("://")
+                            && !d.contains('/')
+                            && Url::parse(&format!("https://{d}/")).is_ok() =>
+                    {
+                        Some(format!("https://{d}/"))
+                    }
+                    Some(d) => {
+                        self.problem(format!(
+                            "{key}.domain: `{d}` must be the tenant's domain without protocol or \
+                             path, like \"example.eu.auth0.com\""
+                        ));
+                        None
+                    }
+                    None => {
+                        self.problem(format!(
+                            "{key}.domain: kind = \"auth0\" needs the tenant's domain, like \
+                             \"example.eu.auth0.com\""
+                        ));
+                        None
+                    }
+                }
+            }
+            UpstreamKind::Oidc => {
+                if u.domain.is_some() {
+                    self.problem(format!(
+                        "{key}.domain: kind = \"oidc\" takes `issuer`, not domain"
+                    ));
+                }
+                match u.issuer.as_deref().map(Url::parse) {
+                    Some(Ok(url))
+                        if url.scheme() == "https"
+                            || (url.scheme() == "http"
+                                && url.host_str().is_some_and(is_loopback_host)) =>
+                    {
+                        u.issuer.clone()
+                    }
+                    Some(_) => {
+                        self.problem(format!(
+                            "{key}.issuer: `{}` must be an https:// URL (http:// only for \
+                             loopback hosts)",
+                            u.issuer.as_deref().unwrap_or_default()
+                        ));
+                        None
+                    }
+                    None => {
+                        self.problem(format!(
+                            "{key}.issuer: kind = \"oidc\" needs the provider's issuer, like \
+                             \"https://idp.example.com\""
+                        ));
+                        None
+                    }
+                }
+            }
+            UpstreamKind::Dev => herald_issuer.map(|iss| format!("{iss}/dev-upstream")),
+        };
+        let client_id = match (u.kind, u.client_id) {
+            (UpstreamKind::Dev, id) => Some(id.unwrap_or_else(|| "herald".into())),
+            (_, Some(id)) if !id.is_empty() => Some(id),
+            _ => {
+                self.problem(format!(
+                    "{key}.client_id: the client ID Herald has at this upstream is required"
+                ));
+                None
+            }
+        };
+        let client_secret = self.secret(
+            &format!("{key}.client_secret"),
+            u.client_secret,
+            u.client_secret_env,
+            env,
+        );
+        let scopes = u
+            .scopes
+            .unwrap_or_else(|| vec!["openid".into(), "profile".into(), "email".into()]);
+        if !scopes.iter().any(|s| s == "openid") {
+            self.problem(format!(
+                "{key}.scopes: must contain \"openid\"; Herald logs users in with OpenID Connect"
+            ));
+        }
+        for reserved in [
+            "response_type",
+            "client_id",
+            "redirect_uri",
+            "scope",
+            "state",
+            "nonce",
+            "code_challenge",
+            "code_challenge_method",
+        ] {
+            if u.extra_authorize_params.contains_key(reserved) {
+                self.problem(format!(
+                    "{key}.extra_authorize_params: `{reserved}` is set by Herald itself; remove it"
+                ));
+            }
+        }
+        let amr = u.amr.map(|a| a.into_vec());
+        let mapping = UpstreamMapping {
+            attributes: u.attributes,
+            mappings: u.mappings,
+            amr,
+        };
+        match claims::validate_upstream(&mapping, u.userinfo) {
+            Ok(warnings) => self
+                .warnings
+                .extend(warnings.into_iter().map(|w| format!("{key}: {w}"))),
+            Err(e) => self.problem(format!("{key}: {e}")),
+        }
+        let ttl = match u.auth_context_ttl.as_deref() {
+            None => None,
+            Some(raw) => self.duration(
+                &format!("{key}.auth_context_ttl"),
+                Some(raw),
+                Duration::ZERO,
+            ),
+        };
+        if self.problems.len() != before {
+            return None;
+        }
+        Some(Upstream {
+            display_name: u.display_name.unwrap_or_else(|| match u.kind {
+                UpstreamKind::Dev => "Development login (not for production)".into(),
+                _ => u.id.clone(),
+            }),
+            id: u.id,
+            kind: u.kind,
+            endpoint: UpstreamEndpoint { issuer: issuer? },
+            client_id: client_id?,
+            client_secret,
+            scopes,
+            userinfo: u.userinfo,
+            extra_authorize_params: u.extra_authorize_params,
+            mapping,
+            auth_context_ttl: ttl,
+        })
+    }
+
+    fn client(
+        &mut self,
+        i: usize,
+        c: ClientFile,
+        scopes: Option<&ScopeCatalog>,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Option<Client> {
+        let key = format!("clients[{i}]");
+        let before = self.problems.len();
+        if c.client_id.is_empty() || c.client_id.chars().any(|ch| ch.is_control() || ch == ' ') {
+            self.problem(format!(
+                "{key}.client_id: must be non-empty, without spaces or control characters"
+            ));
+        }
+        if c.redirect_uris.is_empty() {
+            self.problem(format!(
+                "{key}.redirect_uris: at least one redirect URI is needed"
+            ));
+        }
+        for (j, uri) in c.redirect_uris.iter().enumerate() {
+            if let Err(why) = check_redirect_uri(uri) {
+                self.problem(format!("{key}.redirect_uris[{j}]: `{uri}` {why}"));
+            }
+        }
+        if let Some(catalog) = scopes {
+            for s in &c.scopes {
+                if catalog.get(s).is_none() {
+                    self.problem(format!(
+                        "{key}.scopes: `{s}` is not a known scope; define it under [scopes.{s}] \
+                         or remove it"
+                    ));
+                }
+            }
+        }
+        if !c.scopes.iter().any(|s| s == "openid") {
+            self.problem(format!(
+                "{key}.scopes: must contain \"openid\" so the client can log users in"
+            ));
+        }
+        let secret = self.secret(
+            &format!("{key}.client_secret"),
+            c.client_secret,
+            c.client_secret_env,
+            env,
+        );
+        if secret.as_ref().is_some_and(|s| s.expose().len() < 8) {
+            self.problem(format!(
+                "{key}.client_secret: too short; use at least 8 characters (32 random bytes is \
+                 better)"
+            ));
+        }
+        if self.problems.len() != before {
+            return None;
+        }
+        let auth = match secret {
+            None => ClientAuth::None,
+            Some(s) => match SecretHash::argon2(s.expose()) {
+                Ok(h) => ClientAuth::Secret(h),
+                Err(e) => {
+                    self.problem(format!("{key}.client_secret: cannot be hashed: {e}"));
+                    return None;
+                }
+            },
+        };
+        Some(Client {
+            client_name: c.client_name.unwrap_or_else(|| c.client_id.clone()),
+            client_id: c.client_id,
+            auth,
+            redirect_uris: c.redirect_uris,
+            scopes: c.scopes,
+            trusted: c.trusted,
+        })
+    }
+}
+
+/// Registration rules for redirect URIs (RFC 9700 §2.1, §4.1; RFC 8252 §7): absolute, no
+/// fragment, no wildcard, `http:` only for loopback hosts.
+pub fn check_redirect_uri(uri: &str) -> Result<(), &'static str> {
+    let url = Url::parse(uri).map_err(|_| "is not an absolute URL")?;
+    if url.fragment().is_some() || uri.contains('#') {
+        return Err("must not contain a fragment (RFC 6749 §3.1.2)");
+    }
+    if uri.contains('*') {
+        return Err("must not contain a wildcard; register each URI exactly");
+    }
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if url.host_str().is_some_and(is_loopback_host) => Ok(()),
+        "http" => Err("uses http:// on a host that is not loopback; use https://"),
+        // Private-use schemes of native apps use reverse domain names (RFC 8252 §7.1).
+        s if s.contains('.') => Ok(()),
+        _ => Err("must be https://, loopback http://, or a reverse-domain private-use scheme"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(toml_text: &str) -> Result<(Settings, Vec<String>), ConfigError> {
+        let file: ConfigFile =
+            toml::from_str(toml_text).map_err(|e| ConfigError::single(e.to_string()))?;
+        validate(file, &|name| {
+            (name == "SECRET_FROM_ENV").then(|| "s3cret-from-env".to_string())
+        })
+    }
+
+    const BASE: &str = r#"
+        issuer = "http://127.0.0.1:8080"
+        listen = "127.0.0.1:8080"
+        database_url = "sqlite::memory:"
+    "#;
+
+    fn with(extra: &str) -> String {
+        format!("{BASE}\n{extra}")
+    }
+
+    const DEV: &str = "[[upstreams]]\nid = \"dev\"\nkind = \"dev\"\n";
+
+    #[test]
+    fn auth0_domain_becomes_issuer_with_trailing_slash() {
+        let (s, _) = parse(&with(
+            r#"[[upstreams]]
+            id = "auth0"
+            kind = "auth0"
+            domain = "example.eu.auth0.com"
+            client_id = "abc"
+            client_secret_env = "SECRET_FROM_ENV""#,
+        ))
+        .unwrap();
+        let u = s.upstream("auth0").unwrap();
+        assert_eq!(u.endpoint.issuer, "https://example.eu.auth0.com/");
+        assert_eq!(
+            u.client_secret.as_ref().unwrap().expose(),
+            "s3cret-from-env"
+        );
+    }
+
+    #[test]
+    fn auth0_domain_with_protocol_is_refused_with_a_fix() {
+        let err = parse(&with(
+            "[[upstreams]]\nid = \"a\"\nkind = \"auth0\"\ndomain = \"https://x.auth0.com\"\nclient_id = \"c\"",
+        ))
+        .unwrap_err();
+        assert!(err.to_string().contains("upstreams[0].domain"), "{err}");
+        assert!(err.to_string().contains("without protocol"), "{err}");
+    }
+
+    #[test]
+    fn unknown_keys_are_errors() {
+        let err = parse(&with(&format!("{DEV}colour = \"blue\""))).unwrap_err();
+        assert!(err.to_string().contains("unknown field `colour`"), "{err}");
+    }
+
+    #[test]
+    fn http_issuer_is_refused_for_public_hosts() {
+        let err = parse(&format!(
+            "issuer = \"http://login.example.com\"\nlisten = \"127.0.0.1:1\"\ndatabase_url = \"sqlite::memory:\"\n{DEV}"
+        ))
+        .unwrap_err();
+        assert!(err.to_string().contains("issuer:"), "{err}");
+    }
+
+    #[test]
+    fn missing_secret_env_names_the_variable() {
+        let err = parse(&with(
+            "[[upstreams]]\nid = \"o\"\nkind = \"oidc\"\nissuer = \"https://idp.example.com\"\nclient_id = \"c\"\nclient_secret_env = \"NOT_SET_ANYWHERE\"",
+        ))
+        .unwrap_err();
+        assert!(err.to_string().contains("NOT_SET_ANYWHERE"), "{err}");
+    }
+
+    #[test]
+    fn redirect_uri_rules_follow_the_security_bcp() {
+        assert!(check_redirect_uri("https://app.example.com/cb").is_ok());
+        assert!(check_redirect_uri("http://127.0.0.1:9000/cb").is_ok());
+        assert!(check_redirect_uri("http://[::1]/cb").is_ok());
+        assert!(check_redirect_uri("com.example.app:/cb").is_ok());
+        assert!(check_redirect_uri("http://app.example.com/cb").is_err());
+        assert!(check_redirect_uri("https://app.example.com/cb#frag").is_err());
+        assert!(check_redirect_uri("https://*.example.com/cb").is_err());
+        assert!(check_redirect_uri("/relative/cb").is_err());
+    }
+
+    #[test]
+    fn client_without_secret_is_public_and_secrets_are_hashed() {
+        let (s, _) = parse(&with(&format!(
+            r#"{DEV}
+            [[clients]]
+            client_id = "spa"
+            redirect_uris = ["http://127.0.0.1:9000/cb"]
+            scopes = ["openid"]
+            [[clients]]
+            client_id = "web"
+            client_secret = "a-long-enough-secret"
+            redirect_uris = ["https://web.example.com/cb"]
+            scopes = ["openid", "profile"]"#
+        )))
+        .unwrap();
+        assert!(s.client("spa").unwrap().is_public());
+        let web = s.client("web").unwrap();
+        match &web.auth {
+            ClientAuth::Secret(h) => {
+                assert!(h.verify("a-long-enough-secret"));
+                assert!(!h.verify("wrong"));
+                assert!(!format!("{h:?}").contains("a-long-enough-secret"));
+            }
+            ClientAuth::None => panic!("web client must be confidential"),
+        }
+    }
+
+    #[test]
+    fn client_asking_for_an_undefined_scope_is_refused() {
+        let err = parse(&with(&format!(
+            "{DEV}[[clients]]\nclient_id = \"c\"\nredirect_uris = [\"https://a.example/cb\"]\nscopes = [\"openid\", \"groups\"]"
+        )))
+        .unwrap_err();
+        assert!(err.to_string().contains("[scopes.groups]"), "{err}");
+    }
+
+    #[test]
+    fn dev_upstream_issuer_lives_under_herald() {
+        let (s, warnings) = parse(&with(DEV)).unwrap();
+        assert_eq!(
+            s.upstream("dev").unwrap().endpoint.issuer,
+            "http://127.0.0.1:8080/dev-upstream"
+        );
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.contains("Never use it in production"))
+        );
+    }
+}

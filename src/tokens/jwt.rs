@@ -1,0 +1,153 @@
+//! Compact JWS: signing with a parsed key pair, and verification of Herald's own JWTs.
+//!
+//! Signing builds `base64url(header).base64url(payload)` and signs it with the ready key pair
+//! (`jsonwebtoken::encode` would re-parse the private key on every call). Verification uses
+//! jsonwebtoken with the algorithm taken from Herald's own key for the `kid`, never from the
+//! token header (RFC 8725 §2.1, §3.1), and checks `typ` (RFC 8725 §3.11, RFC 9068 §4).
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{Validation, decode, decode_header};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::keys::{KeyError, KeyRing, SigningKey};
+
+/// Media type of JWT access tokens (RFC 9068 §2.1).
+pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
+
+/// Signs `claims` as a compact JWS with `typ` in the header.
+pub fn sign(key: &SigningKey, typ: &str, claims: &impl Serialize) -> Result<String, KeyError> {
+    let header = serde_json::json!({ "alg": key.alg.as_str(), "kid": key.kid, "typ": typ });
+    let mut out = URL_SAFE_NO_PAD.encode(header.to_string());
+    out.push('.');
+    let payload = serde_json::to_vec(claims).map_err(|_| KeyError::Sign)?;
+    out.push_str(&URL_SAFE_NO_PAD.encode(payload));
+    let sig = key.sign(out.as_bytes())?;
+    out.push('.');
+    out.push_str(&URL_SAFE_NO_PAD.encode(sig));
+    Ok(out)
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum JwtError {
+    #[error("the token is malformed")]
+    Malformed,
+    #[error("the token is not an access token (typ must be at+jwt)")]
+    WrongType,
+    #[error("the token was not signed by a key of this issuer")]
+    UnknownKey,
+    #[error("the token is invalid: {0}")]
+    Invalid(String),
+}
+
+/// Verifies a JWT access token issued by Herald: signature with the key named by `kid` and that
+/// key's algorithm, `typ: at+jwt`, `iss`, `exp` (60 s leeway), and the presence of `sub`, `aud`
+/// and `jti`.
+pub fn verify_access_token<T: DeserializeOwned>(
+    ring: &KeyRing,
+    issuer: &str,
+    token: &str,
+) -> Result<T, JwtError> {
+    // Bound the work done on untrusted input before any parsing.
+    if token.len() > 16 * 1024 || token.split('.').count() != 3 {
+        return Err(JwtError::Malformed);
+    }
+    let header = decode_header(token).map_err(|_| JwtError::Malformed)?;
+    let typ_ok = header.typ.as_deref().is_some_and(|t| {
+        t.eq_ignore_ascii_case(ACCESS_TOKEN_TYP) || t.eq_ignore_ascii_case("application/at+jwt")
+    });
+    if !typ_ok {
+        return Err(JwtError::WrongType);
+    }
+    let kid = header.kid.as_deref().ok_or(JwtError::UnknownKey)?;
+    let (alg, key) = ring.verification_key(kid).ok_or(JwtError::UnknownKey)?;
+    if header.alg != alg.jsonwebtoken() {
+        return Err(JwtError::Invalid("algorithm does not match the key".into()));
+    }
+    let mut v = Validation::new(alg.jsonwebtoken());
+    v.set_issuer(&[issuer]);
+    v.set_required_spec_claims(&["exp", "iss", "sub", "aud"]);
+    // Audience is checked by the resource (userinfo: Herald's issuer).
+    v.validate_aud = false;
+    v.leeway = 60;
+    decode::<T>(token, key, &v)
+        .map(|d| d.claims)
+        .map_err(|e| JwtError::Invalid(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::tokens::keys::Alg;
+
+    fn ring(alg: Alg) -> (KeyRing, Arc<SigningKey>) {
+        let (k, _) = SigningKey::generate(alg).unwrap();
+        let k = Arc::new(k);
+        (
+            KeyRing::new(vec![k.clone()], std::slice::from_ref(&k.kid)).unwrap(),
+            k,
+        )
+    }
+
+    fn claims(exp_offset: i64) -> Value {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        json!({"iss": "http://127.0.0.1:1", "sub": "u1", "aud": "x", "jti": "j",
+               "iat": now, "exp": now + exp_offset})
+    }
+
+    #[test]
+    fn herald_signed_access_tokens_verify_for_every_algorithm() {
+        for alg in [Alg::RS256, Alg::ES256, Alg::EdDSA] {
+            let (ring, key) = ring(alg);
+            let t = sign(&key, ACCESS_TOKEN_TYP, &claims(60)).unwrap();
+            let c: Value = verify_access_token(&ring, "http://127.0.0.1:1", &t).unwrap();
+            assert_eq!(c["sub"], "u1");
+        }
+    }
+
+    #[test]
+    fn id_token_typed_jwt_is_not_an_access_token() {
+        let (ring, key) = ring(Alg::RS256);
+        let t = sign(&key, "JWT", &claims(60)).unwrap();
+        assert_eq!(
+            verify_access_token::<Value>(&ring, "http://127.0.0.1:1", &t),
+            Err(JwtError::WrongType)
+        );
+    }
+
+    #[test]
+    fn tampered_payload_expired_token_and_alg_none_are_rejected() {
+        let (ring, key) = ring(Alg::RS256);
+        let t = sign(&key, ACCESS_TOKEN_TYP, &claims(60)).unwrap();
+        let mut parts: Vec<String> = t.split('.').map(String::from).collect();
+        parts[1] = URL_SAFE_NO_PAD.encode(claims(6000).to_string());
+        assert!(
+            verify_access_token::<Value>(&ring, "http://127.0.0.1:1", &parts.join(".")).is_err()
+        );
+
+        let expired = sign(&key, ACCESS_TOKEN_TYP, &claims(-600)).unwrap();
+        assert!(verify_access_token::<Value>(&ring, "http://127.0.0.1:1", &expired).is_err());
+
+        let none_header = URL_SAFE_NO_PAD
+            .encode(json!({"alg": "none", "typ": "at+jwt", "kid": key.kid}).to_string());
+        let unsigned = format!("{none_header}.{}.", parts[1]);
+        assert!(verify_access_token::<Value>(&ring, "http://127.0.0.1:1", &unsigned).is_err());
+    }
+
+    #[test]
+    fn wrong_issuer_and_unknown_kid_are_rejected() {
+        let (ring, key) = ring(Alg::ES256);
+        let t = sign(&key, ACCESS_TOKEN_TYP, &claims(60)).unwrap();
+        assert!(verify_access_token::<Value>(&ring, "http://127.0.0.1:1/", &t).is_err());
+        let (other_ring, _) = super::tests::ring(Alg::ES256);
+        assert_eq!(
+            verify_access_token::<Value>(&other_ring, "http://127.0.0.1:1", &t),
+            Err(JwtError::UnknownKey)
+        );
+    }
+}

@@ -1,0 +1,476 @@
+//! Signing keys: generated once, kept in the store, parsed once into aws-lc-rs key pairs.
+//!
+//! Parsing a private key is far slower than signing with it (an RSA key is validated on load),
+//! so a [`KeyRing`] holds ready key pairs and a pre-rendered JWKS document; the token endpoint
+//! only signs. Keys are identified by their RFC 7638 thumbprint. Private keys are encrypted at
+//! rest with AES-256-GCM under the key-encryption key from `HERALD_KEY_ENCRYPTION_KEY`.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use aws_lc_rs::aead::{AES_256_GCM, Aad, Nonce, RandomizedNonceKey};
+use aws_lc_rs::encoding::AsDer;
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::rsa::{KeyPair as RsaKeyPair, KeySize};
+use aws_lc_rs::signature::{
+    ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RSA_PKCS1_SHA256,
+};
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use jsonwebtoken::DecodingKey;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+/// JWS algorithms Herald signs with (RFC 7518 §3; RFC 8037 for EdDSA).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Alg {
+    RS256,
+    ES256,
+    EdDSA,
+}
+
+impl Alg {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Alg::RS256 => "RS256",
+            Alg::ES256 => "ES256",
+            Alg::EdDSA => "EdDSA",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Alg> {
+        match s {
+            "RS256" => Some(Alg::RS256),
+            "ES256" => Some(Alg::ES256),
+            "EdDSA" => Some(Alg::EdDSA),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn jsonwebtoken(self) -> jsonwebtoken::Algorithm {
+        match self {
+            Alg::RS256 => jsonwebtoken::Algorithm::RS256,
+            Alg::ES256 => jsonwebtoken::Algorithm::ES256,
+            Alg::EdDSA => jsonwebtoken::Algorithm::EdDSA,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("key generation failed")]
+    Generate,
+    #[error("stored key `{0}` cannot be parsed: {1}")]
+    Parse(String, String),
+    #[error("stored key `{0}` cannot be decrypted: wrong HERALD_KEY_ENCRYPTION_KEY?")]
+    Decrypt(String),
+    #[error(
+        "stored key `{0}` is encrypted, but HERALD_KEY_ENCRYPTION_KEY is not set; set it to the \
+         key it was encrypted with"
+    )]
+    NoKek(String),
+    #[error("signing failed")]
+    Sign,
+}
+
+enum Pair {
+    Rsa(RsaKeyPair),
+    Ec(EcdsaKeyPair),
+    Ed(Ed25519KeyPair),
+}
+
+/// A parsed private key with its identifier.
+pub struct SigningKey {
+    pub kid: String,
+    pub alg: Alg,
+    pair: Pair,
+    jwk: Value,
+}
+
+impl fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "SigningKey({} {}, private part redacted)",
+            self.alg.as_str(),
+            self.kid
+        )
+    }
+}
+
+impl SigningKey {
+    /// Generates a key pair; returns it with its PKCS#8 encoding for storage.
+    pub fn generate(alg: Alg) -> Result<(SigningKey, Vec<u8>), KeyError> {
+        let der = match alg {
+            Alg::RS256 => RsaKeyPair::generate(KeySize::Rsa2048)
+                .map_err(|_| KeyError::Generate)?
+                .as_der()
+                .map_err(|_| KeyError::Generate)?
+                .as_ref()
+                .to_vec(),
+            Alg::ES256 => {
+                EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
+                    .map_err(|_| KeyError::Generate)?
+                    .as_ref()
+                    .to_vec()
+            }
+            Alg::EdDSA => Ed25519KeyPair::generate_pkcs8(&SystemRandom::new())
+                .map_err(|_| KeyError::Generate)?
+                .as_ref()
+                .to_vec(),
+        };
+        let key = SigningKey::from_pkcs8(alg, &der)?;
+        Ok((key, der))
+    }
+
+    /// Parses a PKCS#8 private key; the `kid` is its RFC 7638 thumbprint.
+    pub fn from_pkcs8(alg: Alg, der: &[u8]) -> Result<SigningKey, KeyError> {
+        let bad = |e: String| KeyError::Parse(alg.as_str().into(), e);
+        let (pair, mut jwk) = match alg {
+            Alg::RS256 => {
+                let kp = RsaKeyPair::from_pkcs8(der).map_err(|e| bad(e.to_string()))?;
+                let public = kp.public_key();
+                let n = URL_SAFE_NO_PAD.encode(public.modulus().big_endian_without_leading_zero());
+                let e = URL_SAFE_NO_PAD.encode(public.exponent().big_endian_without_leading_zero());
+                (Pair::Rsa(kp), json!({"kty": "RSA", "n": n, "e": e}))
+            }
+            Alg::ES256 => {
+                let kp = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der)
+                    .map_err(|e| bad(e.to_string()))?;
+                // Uncompressed point: 0x04 || x || y.
+                let point = kp.public_key().as_ref().to_vec();
+                if point.len() != 65 {
+                    return Err(bad("unexpected EC public key length".into()));
+                }
+                let x = URL_SAFE_NO_PAD.encode(&point[1..33]);
+                let y = URL_SAFE_NO_PAD.encode(&point[33..]);
+                (
+                    Pair::Ec(kp),
+                    json!({"kty": "EC", "crv": "P-256", "x": x, "y": y}),
+                )
+            }
+            Alg::EdDSA => {
+                let kp = Ed25519KeyPair::from_pkcs8(der).map_err(|e| bad(e.to_string()))?;
+                let x = URL_SAFE_NO_PAD.encode(kp.public_key().as_ref());
+                (
+                    Pair::Ed(kp),
+                    json!({"kty": "OKP", "crv": "Ed25519", "x": x}),
+                )
+            }
+        };
+        let kid = thumbprint(&jwk);
+        jwk["kid"] = json!(kid);
+        jwk["use"] = json!("sig");
+        jwk["alg"] = json!(alg.as_str());
+        Ok(SigningKey {
+            kid,
+            alg,
+            pair,
+            jwk,
+        })
+    }
+
+    /// The public JWK (RFC 7517 §4): public members only.
+    pub fn public_jwk(&self) -> &Value {
+        &self.jwk
+    }
+
+    /// Signs `message` (the JWS signing input).
+    pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>, KeyError> {
+        match &self.pair {
+            Pair::Rsa(kp) => {
+                let mut sig = vec![0u8; kp.public_modulus_len()];
+                kp.sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), message, &mut sig)
+                    .map_err(|_| KeyError::Sign)?;
+                Ok(sig)
+            }
+            Pair::Ec(kp) => kp
+                .sign(&SystemRandom::new(), message)
+                .map(|s| s.as_ref().to_vec())
+                .map_err(|_| KeyError::Sign),
+            Pair::Ed(kp) => Ok(kp.sign(message).as_ref().to_vec()),
+        }
+    }
+
+    /// A verification key for jsonwebtoken, built from the public JWK.
+    pub fn decoding_key(&self) -> Result<DecodingKey, KeyError> {
+        let s = |k: &str| self.jwk[k].as_str().unwrap_or_default().to_string();
+        let r = match self.alg {
+            Alg::RS256 => DecodingKey::from_rsa_components(&s("n"), &s("e")),
+            Alg::ES256 => DecodingKey::from_ec_components(&s("x"), &s("y")),
+            Alg::EdDSA => DecodingKey::from_ed_components(&s("x")),
+        };
+        r.map_err(|e| KeyError::Parse(self.kid.clone(), e.to_string()))
+    }
+}
+
+/// RFC 7638 JWK thumbprint: SHA-256 over the required members in lexicographic order.
+fn thumbprint(jwk: &Value) -> String {
+    let members: &[&str] = match jwk["kty"].as_str() {
+        Some("RSA") => &["e", "kty", "n"],
+        Some("EC") => &["crv", "kty", "x", "y"],
+        _ => &["crv", "kty", "x"],
+    };
+    let mut canonical = String::from("{");
+    for (i, m) in members.iter().enumerate() {
+        if i > 0 {
+            canonical.push(',');
+        }
+        canonical.push_str(&format!("\"{m}\":{}", jwk[*m]));
+    }
+    canonical.push('}');
+    URL_SAFE_NO_PAD.encode(super::hashing::digest(&canonical))
+}
+
+/// The key-encryption key for private keys at rest.
+pub struct KeyEncryption {
+    key: Option<RandomizedNonceKey>,
+}
+
+impl fmt::Debug for KeyEncryption {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.key.is_some() {
+            "KeyEncryption(aes-256-gcm, [redacted])"
+        } else {
+            "KeyEncryption(none)"
+        })
+    }
+}
+
+/// How a stored private key is protected; kept next to it in the store.
+pub const ENC_NONE: &str = "none";
+pub const ENC_AES256GCM: &str = "aes256gcm";
+
+impl KeyEncryption {
+    /// Reads a standard-base64 32-byte key, as printed by `herald keys gen-kek`.
+    pub fn from_base64(b64: &str) -> Result<Self, String> {
+        let bytes = STANDARD
+            .decode(b64.trim())
+            .map_err(|_| "HERALD_KEY_ENCRYPTION_KEY is not standard base64".to_string())?;
+        if bytes.len() != 32 {
+            return Err(format!(
+                "HERALD_KEY_ENCRYPTION_KEY must be 32 bytes, this one is {}; create one with \
+                 `herald keys gen-kek`",
+                bytes.len()
+            ));
+        }
+        let key = RandomizedNonceKey::new(&AES_256_GCM, &bytes)
+            .map_err(|_| "HERALD_KEY_ENCRYPTION_KEY cannot be used as an AES key".to_string())?;
+        Ok(Self { key: Some(key) })
+    }
+
+    /// No encryption: allowed only for loopback development issuers.
+    pub fn none() -> Self {
+        Self { key: None }
+    }
+
+    pub fn is_enabled(&self) -> bool {
+        self.key.is_some()
+    }
+
+    /// A fresh key-encryption key, standard base64.
+    pub fn generate_base64() -> String {
+        let mut buf = [0u8; 32];
+        aws_lc_rs::rand::fill(&mut buf).expect("the system random generator is available");
+        STANDARD.encode(buf)
+    }
+
+    /// Encrypts a private key; returns the scheme name and the stored bytes (nonce || ciphertext).
+    pub fn seal(&self, der: &[u8], kid: &str) -> Result<(&'static str, Vec<u8>), KeyError> {
+        let Some(key) = &self.key else {
+            return Ok((ENC_NONE, der.to_vec()));
+        };
+        let mut data = der.to_vec();
+        // The kid is bound as associated data, so a ciphertext cannot be swapped between rows.
+        let nonce = key
+            .seal_in_place_append_tag(Aad::from(kid.as_bytes()), &mut data)
+            .map_err(|_| KeyError::Generate)?;
+        let mut out = nonce.as_ref().to_vec();
+        out.extend_from_slice(&data);
+        Ok((ENC_AES256GCM, out))
+    }
+
+    pub fn open(&self, scheme: &str, stored: &[u8], kid: &str) -> Result<Vec<u8>, KeyError> {
+        match scheme {
+            ENC_NONE => Ok(stored.to_vec()),
+            ENC_AES256GCM => {
+                let Some(key) = &self.key else {
+                    return Err(KeyError::NoKek(kid.into()));
+                };
+                if stored.len() < 12 {
+                    return Err(KeyError::Decrypt(kid.into()));
+                }
+                let (nonce, ct) = stored.split_at(12);
+                let nonce = Nonce::try_assume_unique_for_key(nonce)
+                    .map_err(|_| KeyError::Decrypt(kid.into()))?;
+                let mut buf = ct.to_vec();
+                let plain = key
+                    .open_in_place(nonce, Aad::from(kid.as_bytes()), &mut buf)
+                    .map_err(|_| KeyError::Decrypt(kid.into()))?;
+                Ok(plain.to_vec())
+            }
+            other => Err(KeyError::Parse(
+                kid.into(),
+                format!("unknown scheme {other}"),
+            )),
+        }
+    }
+}
+
+/// The keys in use: one active signing key per algorithm, every published key for verification,
+/// and the JWKS document rendered once.
+pub struct KeyRing {
+    active: HashMap<Alg, Arc<SigningKey>>,
+    verify: HashMap<String, (Alg, DecodingKey)>,
+    jwks: Arc<str>,
+}
+
+impl fmt::Debug for KeyRing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyRing")
+            .field(
+                "active",
+                &self.active.values().map(|k| &k.kid).collect::<Vec<_>>(),
+            )
+            .field("published", &self.verify.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl KeyRing {
+    /// `published` are all keys in JWKS (including ones not yet or no longer signing);
+    /// `active` names, per algorithm, the kid that signs.
+    pub fn new(published: Vec<Arc<SigningKey>>, active: &[String]) -> Result<Self, KeyError> {
+        let mut verify = HashMap::new();
+        let mut keys = Vec::new();
+        let mut active_map = HashMap::new();
+        for k in &published {
+            verify.insert(k.kid.clone(), (k.alg, k.decoding_key()?));
+            keys.push(k.public_jwk().clone());
+            if active.contains(&k.kid) {
+                active_map.insert(k.alg, k.clone());
+            }
+        }
+        let jwks: Arc<str> = json!({ "keys": keys }).to_string().into();
+        Ok(Self {
+            active: active_map,
+            verify,
+            jwks,
+        })
+    }
+
+    pub fn signing_key(&self, alg: Alg) -> Option<&Arc<SigningKey>> {
+        self.active.get(&alg)
+    }
+
+    pub fn verification_key(&self, kid: &str) -> Option<&(Alg, DecodingKey)> {
+        self.verify.get(kid)
+    }
+
+    /// The JWKS document (RFC 7517 §5), public keys only.
+    pub fn jwks_json(&self) -> Arc<str> {
+        self.jwks.clone()
+    }
+}
+
+/// Loads the published keys from the store, creating the first RS256 key on a fresh database.
+///
+/// A key signs once `activates_at` has passed and until `retires_at`; it stays published until
+/// `expires_at`. When several keys of one algorithm could sign (two replicas created one at the
+/// same moment), the newest wins everywhere, so all replicas agree.
+pub async fn load_or_create(
+    store: &dyn crate::store::Store,
+    kek: &KeyEncryption,
+    now: i64,
+) -> anyhow::Result<KeyRing> {
+    let mut records = store.signing_keys().await?;
+    let signs_now =
+        |r: &crate::store::KeyRecord| r.activates_at <= now && r.retires_at.is_none_or(|t| t > now);
+    if !records
+        .iter()
+        .any(|r| r.alg == Alg::RS256.as_str() && signs_now(r))
+    {
+        let (key, der) = SigningKey::generate(Alg::RS256)?;
+        let (scheme, sealed) = kek.seal(&der, &key.kid)?;
+        store
+            .insert_signing_key(&crate::store::KeyRecord {
+                kid: key.kid.clone(),
+                alg: Alg::RS256.as_str().into(),
+                encryption: scheme.into(),
+                private_key: sealed,
+                created_at: now,
+                activates_at: now,
+                retires_at: None,
+                expires_at: None,
+            })
+            .await?;
+        tracing::info!(kid = %key.kid, "generated the first RS256 signing key");
+        records = store.signing_keys().await?;
+    }
+    let mut published = Vec::new();
+    let mut active: HashMap<Alg, (i64, String)> = HashMap::new();
+    for r in records
+        .iter()
+        .filter(|r| r.expires_at.is_none_or(|t| t > now))
+    {
+        let alg = Alg::parse(&r.alg)
+            .ok_or_else(|| KeyError::Parse(r.kid.clone(), format!("unknown alg {}", r.alg)))?;
+        let der = kek.open(&r.encryption, &r.private_key, &r.kid)?;
+        let key = SigningKey::from_pkcs8(alg, &der)?;
+        if signs_now(r) && active.get(&alg).is_none_or(|(at, _)| r.activates_at >= *at) {
+            active.insert(alg, (r.activates_at, key.kid.clone()));
+        }
+        published.push(Arc::new(key));
+    }
+    let active: Vec<String> = active.into_values().map(|(_, kid)| kid).collect();
+    Ok(KeyRing::new(published, &active)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_algorithm_generates_a_key_that_reloads_with_the_same_kid() {
+        for alg in [Alg::RS256, Alg::ES256, Alg::EdDSA] {
+            let (k, der) = SigningKey::generate(alg).unwrap();
+            let again = SigningKey::from_pkcs8(alg, &der).unwrap();
+            assert_eq!(k.kid, again.kid);
+            assert_eq!(k.public_jwk(), again.public_jwk());
+            assert!(k.decoding_key().is_ok());
+        }
+    }
+
+    #[test]
+    fn public_jwk_has_no_private_members() {
+        let (k, _) = SigningKey::generate(Alg::RS256).unwrap();
+        let jwk = k.public_jwk().as_object().unwrap();
+        for private in ["d", "p", "q", "dp", "dq", "qi"] {
+            assert!(!jwk.contains_key(private), "{private} leaked");
+        }
+        assert_eq!(jwk["use"], "sig");
+        assert_eq!(jwk["alg"], "RS256");
+    }
+
+    #[test]
+    fn sealed_keys_open_only_with_the_same_kek_and_kid() {
+        let kek = KeyEncryption::from_base64(&KeyEncryption::generate_base64()).unwrap();
+        let (scheme, sealed) = kek.seal(b"private", "kid1").unwrap();
+        assert_eq!(scheme, ENC_AES256GCM);
+        assert_eq!(kek.open(scheme, &sealed, "kid1").unwrap(), b"private");
+        assert!(kek.open(scheme, &sealed, "kid2").is_err());
+        let other = KeyEncryption::from_base64(&KeyEncryption::generate_base64()).unwrap();
+        assert!(other.open(scheme, &sealed, "kid1").is_err());
+        assert!(matches!(
+            KeyEncryption::none().open(scheme, &sealed, "kid1"),
+            Err(KeyError::NoKek(_))
+        ));
+    }
+
+    #[test]
+    fn a_kek_of_the_wrong_length_is_refused_with_advice() {
+        let err = KeyEncryption::from_base64(&STANDARD.encode([0u8; 16])).unwrap_err();
+        assert!(err.contains("32 bytes"), "{err}");
+    }
+}

@@ -1,0 +1,18 @@
+//! Tokens and keys: what Herald signs, how it hashes secrets, and the claims it mints.
+//!
+//! - [`hashing`]: client-secret hashes (argon2 for chosen secrets, SHA-256 for generated
+//!   256-bit ones), digests for codes and refresh tokens, random token generation.
+//! - [`keys`]: signing key pairs, parsed once into aws-lc-rs objects, their JWKS form and their
+//!   encryption at rest.
+//! - [`jwt`]: compact JWS signing with those key pairs and verification of Herald's own JWTs
+//!   (RFC 7515, RFC 8725).
+//! - [`mint`]: ID tokens (OIDC Core §2) and JWT access tokens (RFC 9068).
+
+pub mod hashing;
+pub mod jwt;
+pub mod keys;
+pub mod mint;
+
+pub use hashing::{SecretHash, digest, random_token};
+pub use jwt::{JwtError, verify_access_token};
+pub use keys::{Alg, KeyRing, SigningKey};
