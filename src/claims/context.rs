@@ -1,0 +1,164 @@
+//! The authentication context: what Herald knows about a user after one upstream login, and where each
+//! piece came from.
+//!
+//! A context is built once per login by [`build_context`](super::build_context), stored with the session
+//! and handed back on the next login so attributes with `on_missing = "keep"` can reuse earlier values.
+//! Tokens never carry it whole: [`release`](fn@super::release) picks claims out of it per granted scope.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::{Merge, Source};
+
+/// What Herald knows about the user after one login through one upstream.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuthContext {
+    /// The upstream's id in Herald's config.
+    pub upstream: String,
+    /// The upstream's `sub` from its ID token (Herald mints its own `sub` for clients).
+    pub subject: String,
+    /// Mapped values, nested along their context paths.
+    #[serde(default)]
+    pub attributes: Map<String, Value>,
+    /// For each canonical context path written, the upstream claims it came from.
+    #[serde(default)]
+    pub origins: BTreeMap<String, Vec<Origin>>,
+    /// Authentication methods (OIDC Core §2 `amr`): the upstream's configured override, else its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amr: Option<Vec<String>>,
+    /// The upstream's authentication context class (`acr`), when it sent a string.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acr: Option<String>,
+}
+
+/// Where one value in the context came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Origin {
+    /// The upstream's id.
+    pub upstream: String,
+    /// The artefact the claim was read from.
+    pub source: Source,
+    /// The upstream claim, as a canonical path.
+    pub claim: String,
+    /// `standard` for the built-in OIDC mapping, else the mapping as `from → to`.
+    pub mapping: String,
+    /// The merge strategy that wrote the value.
+    pub merge: Merge,
+    /// The upstream did not send the claim this time; the value was kept from the previous login.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub kept: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// The claims an upstream login produced, as verified by the upstream client.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UpstreamClaims {
+    /// The ID token's payload.
+    pub id_token: Map<String, Value>,
+    /// The userinfo response, when Herald fetched it.
+    pub userinfo: Option<Map<String, Value>>,
+    /// The access token's claims, when it is a JWT.
+    pub access_token: AccessTokenClaims,
+}
+
+/// What Herald could read from the upstream's access token.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum AccessTokenClaims {
+    /// A JWT access token's payload.
+    Jwt(Map<String, Value>),
+    /// An opaque token: it yields no claims.
+    Opaque,
+    /// The upstream returned no access token.
+    #[default]
+    Absent,
+}
+
+/// Something that went wrong with one claim without failing the login; also logged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Warning {
+    /// The claim or context path concerned.
+    pub path: String,
+    /// What happened, for admins.
+    pub message: String,
+}
+
+impl fmt::Display for Warning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+/// A built context and the warnings raised while building it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Built {
+    /// The new context.
+    pub context: AuthContext,
+    /// Claims dropped or skipped, in the order they were met.
+    pub warnings: Vec<Warning>,
+}
+
+/// Why a login cannot go on. Shown to the user on an error page, so each says what an administrator must fix.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MappingError {
+    /// The ID token has no string `sub`.
+    #[error(
+        "The sign-in provider `{upstream}` sent an ID token without a subject (`sub`) claim. \
+         An administrator must fix the upstream's configuration."
+    )]
+    MissingSubject {
+        /// The upstream's id.
+        upstream: String,
+    },
+    /// A required claim, or one with `on_missing = "fail"`, was not sent.
+    #[error(
+        "The sign-in provider `{upstream}` did not send the claim `{claim}` in its {location}, which is \
+         needed to sign you in. An administrator must fix the upstream so that it sends this claim, or \
+         change the attribute's `required` / `on_missing` setting.",
+        location = .location.describe()
+    )]
+    MissingClaim {
+        /// The upstream's id.
+        upstream: String,
+        /// Where the claim was expected.
+        location: Source,
+        /// The claim's canonical path.
+        claim: String,
+    },
+    /// A required claim was sent with a value that does not fit its attribute's type.
+    #[error(
+        "The sign-in provider `{upstream}` sent the claim `{claim}` in its {location} as {found}, but {expected} \
+         is needed to sign you in. An administrator must fix the upstream or the attribute's `type`.",
+        location = .location.describe(),
+        expected = .expected.describe()
+    )]
+    WrongType {
+        /// The upstream's id.
+        upstream: String,
+        /// Where the claim was read.
+        location: Source,
+        /// The claim's canonical path.
+        claim: String,
+        /// The attribute's type.
+        expected: super::AttrType,
+        /// What the value was, e.g. "a string".
+        found: &'static str,
+    },
+    /// A required claim must come from an access token that is opaque.
+    #[error(
+        "The sign-in provider `{upstream}` issued an opaque access token, so the claim `{claim}`, which is \
+         needed to sign you in, could not be read from it. An administrator must make the upstream issue JWT \
+         access tokens (Auth0 does so only when an `audience` is requested) or read the claim from another source."
+    )]
+    OpaqueAccessToken {
+        /// The upstream's id.
+        upstream: String,
+        /// The claim's canonical path.
+        claim: String,
+    },
+}

@@ -1,0 +1,606 @@
+//! Building an [`AuthContext`] from one upstream login: reading attributes, checking their types and
+//! applying the standard OIDC mapping, then the admin's mappings.
+//!
+//! The order is fixed so results never depend on hash order:
+//! 1. every attribute is read from its source and checked against its type (OIDC Core §5.1 for the
+//!    standard claims' types);
+//! 2. the standard claims of OIDC Core §5.1 (except `sub`, which Herald mints itself) are copied under
+//!    the same name, from the ID token, then userinfo, so userinfo wins when both have a value;
+//! 3. explicit mappings apply in config order; within one mapping its attributes apply by source:
+//!    ID token, then userinfo, then access token ([`Source::APPLY_ORDER`]);
+//! 4. `amr` and `acr` are taken (OIDC Core §2).
+//!
+//! This runs on every login, so the config arrives pre-parsed ([`ClaimPath`]s, enums) and strings are only
+//! formatted for origins and warnings.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::ops::Bound;
+
+use serde_json::{Map, Number, Value};
+
+use super::{
+    AccessTokenClaims, AttrType, Attribute, AuthContext, Built, ClaimPath, Mapping, MappingError,
+    Merge, OnMissing, Origin, Source, UpstreamClaims, UpstreamMapping, Warning,
+};
+
+/// The OIDC Core §5.1 standard claims Herald maps out of the box, with the type each must have.
+///
+/// `sub` is deliberately absent: Herald mints its own subject for client apps.
+pub const STANDARD_CLAIMS: &[(&str, AttrType)] = &[
+    ("name", AttrType::String),
+    ("given_name", AttrType::String),
+    ("family_name", AttrType::String),
+    ("middle_name", AttrType::String),
+    ("nickname", AttrType::String),
+    ("preferred_username", AttrType::String),
+    ("profile", AttrType::String),
+    ("picture", AttrType::String),
+    ("website", AttrType::String),
+    ("email", AttrType::String),
+    ("email_verified", AttrType::Boolean),
+    ("gender", AttrType::String),
+    ("birthdate", AttrType::String),
+    ("zoneinfo", AttrType::String),
+    ("locale", AttrType::String),
+    ("phone_number", AttrType::String),
+    ("phone_number_verified", AttrType::Boolean),
+    ("address", AttrType::Object),
+    ("updated_at", AttrType::Number),
+];
+
+/// The sources the standard mapping reads, in order.
+pub const STANDARD_SOURCES: [Source; 2] = [Source::IdToken, Source::Userinfo];
+
+/// How origins name the built-in mapping.
+pub const STANDARD_MAPPING: &str = "standard";
+
+/// Builds the authentication context for one login through `upstream_id`.
+///
+/// `previous` is the user's last context (from any upstream; only one from the same upstream is used), read
+/// by attributes with `on_missing = "keep"`. Fails when a required claim is missing or ill-typed, or when
+/// the ID token has no `sub`; every other problem becomes a [`Warning`], which is also logged.
+pub fn build_context(
+    upstream_id: &str,
+    cfg: &UpstreamMapping,
+    claims: &UpstreamClaims,
+    previous: Option<&AuthContext>,
+) -> Result<Built, MappingError> {
+    let subject = match claims.id_token.get("sub") {
+        Some(Value::String(sub)) if !sub.is_empty() => sub.clone(),
+        _ => {
+            return Err(MappingError::MissingSubject {
+                upstream: upstream_id.to_owned(),
+            });
+        }
+    };
+    let mut writer = Writer {
+        upstream: upstream_id,
+        attributes: Map::new(),
+        origins: BTreeMap::new(),
+        warnings: Vec::new(),
+    };
+
+    let values = cfg
+        .attributes
+        .iter()
+        .map(|attr| read_attribute(upstream_id, attr, claims, &mut writer.warnings))
+        .collect::<Result<Vec<_>, _>>()?;
+
+    map_standard_claims(&mut writer, claims);
+
+    let previous = previous.filter(|p| p.upstream == upstream_id);
+    // Attributes sorted by (claim fingerprint, source, position), so each mapping finds its attributes by
+    // binary search and meets them in source order, then config order, without comparing strings.
+    let mut index: Vec<(u64, Source, usize)> = cfg
+        .attributes
+        .iter()
+        .enumerate()
+        .map(|(i, attr)| (attr.claim.fingerprint(), attr.source, i))
+        .collect();
+    index.sort_unstable();
+    let mut matched = Vec::new();
+    for mapping in &cfg.mappings {
+        let fingerprint = mapping.from.fingerprint();
+        let start = index.partition_point(|entry| entry.0 < fingerprint);
+        matched.clear();
+        matched.extend(
+            index[start..]
+                .iter()
+                .take_while(|entry| entry.0 == fingerprint)
+                .map(|entry| entry.2)
+                .filter(|&i| cfg.attributes[i].claim == mapping.from),
+        );
+        let attrs = matched.iter().map(|&i| (&cfg.attributes[i], &values[i]));
+        writer.apply_mapping(mapping, attrs, matched.len(), previous);
+    }
+
+    let amr = match &cfg.amr {
+        Some(configured) => Some(configured.clone()),
+        None => upstream_amr(&claims.id_token, &mut writer.warnings),
+    };
+    let acr = match claims.id_token.get("acr") {
+        Some(Value::String(acr)) => Some(acr.clone()),
+        None | Some(Value::Null) => None,
+        Some(_) => {
+            writer.warn(
+                "acr",
+                "the upstream's `acr` is not a string; ignored".to_owned(),
+            );
+            None
+        }
+    };
+
+    for warning in &writer.warnings {
+        tracing::warn!(upstream = upstream_id, path = %warning.path, "{}", warning.message);
+    }
+    Ok(Built {
+        context: AuthContext {
+            upstream: upstream_id.to_owned(),
+            subject,
+            attributes: writer.attributes,
+            origins: writer.origins,
+            amr,
+            acr,
+        },
+        warnings: writer.warnings,
+    })
+}
+
+/// One attribute's value for this login, after the type check.
+struct AttrValue<'a> {
+    value: Option<Cow<'a, Value>>,
+    /// Missing, and `on_missing = "keep"` asks for the previous login's value.
+    keep: bool,
+}
+
+fn read_attribute<'a>(
+    upstream: &str,
+    attr: &Attribute,
+    claims: &'a UpstreamClaims,
+    warnings: &mut Vec<Warning>,
+) -> Result<AttrValue<'a>, MappingError> {
+    let must_have = attr.required || attr.on_missing == OnMissing::Fail;
+    let source = match attr.source {
+        Source::IdToken => Some(&claims.id_token),
+        Source::Userinfo => claims.userinfo.as_ref(),
+        Source::AccessToken => match &claims.access_token {
+            AccessTokenClaims::Jwt(payload) => Some(payload),
+            AccessTokenClaims::Opaque if must_have => {
+                return Err(MappingError::OpaqueAccessToken {
+                    upstream: upstream.to_owned(),
+                    claim: attr.claim.canonical(),
+                });
+            }
+            AccessTokenClaims::Opaque => {
+                warnings.push(Warning {
+                    path: attr.claim.canonical(),
+                    message: "the upstream's access token is opaque, and an opaque token yields no claims; \
+                              the upstream must issue JWT access tokens (Auth0 does so only when an \
+                              `audience` is requested)"
+                        .to_owned(),
+                });
+                None
+            }
+            AccessTokenClaims::Absent => None,
+        },
+    };
+    // `null` carries no information, so it counts as not sent.
+    let raw = source
+        .and_then(|claims| attr.claim.get(claims))
+        .filter(|v| !v.is_null());
+    let Some(raw) = raw else {
+        if must_have {
+            return Err(MappingError::MissingClaim {
+                upstream: upstream.to_owned(),
+                location: attr.source,
+                claim: attr.claim.canonical(),
+            });
+        }
+        return Ok(AttrValue {
+            value: None,
+            keep: attr.on_missing == OnMissing::Keep,
+        });
+    };
+    match coerce(attr.ty, raw) {
+        Ok(value) => Ok(AttrValue {
+            value: Some(value),
+            keep: false,
+        }),
+        Err(found) if attr.required => Err(MappingError::WrongType {
+            upstream: upstream.to_owned(),
+            location: attr.source,
+            claim: attr.claim.canonical(),
+            expected: attr.ty,
+            found,
+        }),
+        Err(found) => {
+            warnings.push(type_warning(
+                attr.claim.canonical(),
+                attr.source,
+                attr.ty,
+                found,
+            ));
+            // A value that was sent but is wrong is not "missing": `keep` does not apply.
+            Ok(AttrValue {
+                value: None,
+                keep: false,
+            })
+        }
+    }
+}
+
+fn type_warning(path: String, source: Source, ty: AttrType, found: &str) -> Warning {
+    Warning {
+        path,
+        message: format!(
+            "the {} has {found} where {} (`{ty}`) is expected; value dropped",
+            source.describe(),
+            ty.describe()
+        ),
+    }
+}
+
+/// Checks `raw` against `ty`, making the few conversions that are safe. Errs with what the value was.
+///
+/// Strings are never turned into numbers or booleans: `"true"` for `email_verified` would otherwise
+/// claim a verification the upstream never made.
+pub(crate) fn coerce(ty: AttrType, raw: &Value) -> Result<Cow<'_, Value>, &'static str> {
+    let fits = match ty {
+        AttrType::Any => true,
+        AttrType::String => raw.is_string(),
+        AttrType::Number => raw.is_number(),
+        AttrType::Boolean => raw.is_boolean(),
+        AttrType::Object => raw.is_object(),
+        AttrType::Integer => {
+            if raw.is_i64() || raw.is_u64() {
+                true
+            } else if let Some(f) = raw.as_f64() {
+                // 2^63: past it an integer-valued float no longer fits an i64.
+                const LIMIT: f64 = 9_223_372_036_854_775_808.0;
+                if f.fract() == 0.0 && (-LIMIT..LIMIT).contains(&f) {
+                    return Ok(Cow::Owned(Value::from(f as i64)));
+                }
+                return Err("a number with a fractional part");
+            } else {
+                false
+            }
+        }
+        AttrType::StringArray => match raw {
+            Value::String(_) => return Ok(Cow::Owned(Value::Array(vec![raw.clone()]))),
+            Value::Array(items) if items.iter().all(Value::is_string) => true,
+            Value::Array(_) => return Err("a list with items that are not strings"),
+            _ => false,
+        },
+    };
+    if fits {
+        Ok(Cow::Borrowed(raw))
+    } else {
+        Err(describe_json(raw))
+    }
+}
+
+/// What a JSON value is, as it reads in a sentence.
+pub(crate) fn describe_json(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// Absent, `null`, or an empty string, list or object.
+fn is_empty(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::String(s) => s.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        Value::Object(o) => o.is_empty(),
+        Value::Bool(_) | Value::Number(_) => false,
+    }
+}
+
+fn map_standard_claims(writer: &mut Writer<'_>, claims: &UpstreamClaims) {
+    for &(name, ty) in STANDARD_CLAIMS {
+        for source in STANDARD_SOURCES {
+            let payload = match source {
+                Source::IdToken => Some(&claims.id_token),
+                _ => claims.userinfo.as_ref(),
+            };
+            let Some(raw) = payload.and_then(|p| p.get(name)).filter(|v| !v.is_null()) else {
+                continue;
+            };
+            match coerce(ty, raw) {
+                Ok(value) => {
+                    writer
+                        .attributes
+                        .insert(name.to_owned(), value.into_owned());
+                    let origin = Origin {
+                        upstream: writer.upstream.to_owned(),
+                        source,
+                        claim: name.to_owned(),
+                        mapping: STANDARD_MAPPING.to_owned(),
+                        merge: Merge::Set,
+                        kept: false,
+                    };
+                    writer.origins.insert(name.to_owned(), vec![origin]);
+                }
+                Err(found) => {
+                    writer
+                        .warnings
+                        .push(type_warning(name.to_owned(), source, ty, found))
+                }
+            }
+        }
+    }
+}
+
+fn upstream_amr(id_token: &Map<String, Value>, warnings: &mut Vec<Warning>) -> Option<Vec<String>> {
+    match id_token.get("amr")? {
+        Value::Array(items) if items.iter().all(Value::is_string) => Some(
+            items
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect(),
+        ),
+        Value::Null => None,
+        _ => {
+            warnings.push(Warning {
+                path: "amr".to_owned(),
+                message: "the upstream's `amr` is not a list of strings; ignored".to_owned(),
+            });
+            None
+        }
+    }
+}
+
+/// The context under construction.
+struct Writer<'u> {
+    upstream: &'u str,
+    attributes: Map<String, Value>,
+    origins: BTreeMap<String, Vec<Origin>>,
+    warnings: Vec<Warning>,
+}
+
+impl Writer<'_> {
+    fn warn(&mut self, path: &str, message: String) {
+        self.warnings.push(Warning {
+            path: path.to_owned(),
+            message,
+        });
+    }
+
+    /// Applies one mapping with its `count` matching attributes, already in source order.
+    fn apply_mapping<'a>(
+        &mut self,
+        mapping: &Mapping,
+        matched: impl Iterator<Item = (&'a Attribute, &'a AttrValue<'a>)>,
+        count: usize,
+        previous: Option<&AuthContext>,
+    ) {
+        // Formatted at most once per mapping, only if it writes anything, and moved into the context by the
+        // last attribute: these strings are most of a login's allocations.
+        let mut names: Option<Names> = None;
+        let mut chosen: Option<(&Value, Origin)> = None;
+        for (position, (attr, value)) in matched.enumerate() {
+            let last = position + 1 == count;
+            let take = |s: &mut String| if last { std::mem::take(s) } else { s.clone() };
+            let (value, kept_origin) = match (&value.value, value.keep, previous) {
+                (Some(v), _, _) => (v.as_ref(), None),
+                (None, true, Some(prev)) => {
+                    let names = names.get_or_insert_with(|| Names::of(mapping));
+                    match kept_value(prev, mapping, names, attr.source) {
+                        Some((v, origin)) => (v, Some(origin)),
+                        None => continue,
+                    }
+                }
+                _ => continue,
+            };
+            let names = names.get_or_insert_with(|| Names::of(mapping));
+            let origin = match kept_origin {
+                Some(origin) => origin,
+                None => Origin {
+                    upstream: self.upstream.to_owned(),
+                    source: attr.source,
+                    // The attribute's claim is the mapping's `from`, already formatted.
+                    claim: take(&mut names.from),
+                    mapping: take(&mut names.mapping),
+                    merge: mapping.merge,
+                    kept: false,
+                },
+            };
+            match mapping.merge {
+                Merge::Set => self.set(&mapping.to, take(&mut names.to), value.clone(), origin),
+                Merge::SetIfEmpty => {
+                    if mapping.to.get(&self.attributes).is_none_or(is_empty) {
+                        self.set(&mapping.to, take(&mut names.to), value.clone(), origin);
+                    }
+                }
+                Merge::Add => self.add(&mapping.to, take(&mut names.to), value, origin),
+                // Decided once all of the mapping's sources are seen: one empty source must not clear
+                // what another sent.
+                Merge::SetOrClear => {
+                    if !is_empty(value) {
+                        chosen = Some((value, origin));
+                    }
+                }
+            }
+        }
+        if mapping.merge == Merge::SetOrClear {
+            let to = match names {
+                Some(names) => names.to,
+                None => mapping.to.canonical(),
+            };
+            match chosen {
+                Some((value, origin)) => self.set(&mapping.to, to, value.clone(), origin),
+                None => {
+                    if mapping.to.remove(&mut self.attributes).is_some() {
+                        self.forget_origins(&to);
+                    }
+                }
+            }
+        }
+    }
+
+    fn set(&mut self, to: &ClaimPath, key: String, value: Value, origin: Origin) {
+        // Only an object can have had nested origins, which this write makes stale.
+        if let Some(Value::Object(_)) = to.set(&mut self.attributes, value) {
+            self.forget_origins(&key);
+        }
+        match self.origins.get_mut(&key) {
+            Some(origins) => {
+                origins.clear();
+                origins.push(origin);
+            }
+            None => {
+                self.origins.insert(key, vec![origin]);
+            }
+        }
+    }
+
+    /// Drops the origins of `key` and of everything nested under it, which a write there replaced.
+    fn forget_origins(&mut self, key: &str) {
+        let nested = |k: &str| {
+            k.strip_prefix(key)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
+        };
+        // Keys starting with `key` sort contiguously from `key` on, so the scan stops at the first other key.
+        let stale: Vec<String> = self
+            .origins
+            .range::<str, _>((Bound::Included(key), Bound::Unbounded))
+            .take_while(|(k, _)| k.starts_with(key))
+            .filter(|(k, _)| nested(k))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in stale {
+            self.origins.remove(&k);
+        }
+    }
+
+    fn add(&mut self, to: &ClaimPath, key: String, value: &Value, origin: Origin) {
+        let added = match to.get_mut(&mut self.attributes) {
+            Some(existing) => add_into(existing, value),
+            None => {
+                // Adding to nothing: strings start a list, anything else is taken as it is.
+                let fresh = match value {
+                    Value::String(_) | Value::Array(_) => {
+                        let mut list = Value::Array(Vec::new());
+                        add_into(&mut list, value).expect("a list accepts strings and lists");
+                        list
+                    }
+                    other => other.clone(),
+                };
+                to.set(&mut self.attributes, fresh);
+                Ok(())
+            }
+        };
+        match added {
+            Ok(()) => match self.origins.get_mut(&key) {
+                Some(origins) => origins.push(origin),
+                None => {
+                    self.origins.insert(key, vec![origin]);
+                }
+            },
+            Err(existing) => {
+                let message = format!(
+                    "cannot add {} from `{}` to {} already there; kept the existing value",
+                    describe_json(value),
+                    origin.claim,
+                    existing
+                );
+                self.warn(&key, message);
+            }
+        }
+    }
+}
+
+/// `add` in place: union for strings and lists, sum for numbers. Errs with what `existing` is otherwise.
+fn add_into(existing: &mut Value, value: &Value) -> Result<(), &'static str> {
+    match (&mut *existing, value) {
+        (Value::Number(a), Value::Number(b)) => {
+            let sum = match (a.as_i64(), b.as_i64()) {
+                (Some(x), Some(y)) => x.checked_add(y).map(Number::from),
+                _ => None,
+            }
+            .or_else(|| Number::from_f64(a.as_f64()? + b.as_f64()?));
+            match sum {
+                Some(sum) => {
+                    *a = sum;
+                    Ok(())
+                }
+                None => Err("a number it cannot be summed with"),
+            }
+        }
+        (Value::String(_) | Value::Array(_), Value::String(_) | Value::Array(_)) => {
+            if let Value::String(s) = existing {
+                *existing = Value::Array(vec![Value::String(std::mem::take(s))]);
+            }
+            let Value::Array(items) = existing else {
+                unreachable!("turned into a list just above")
+            };
+            let new = match value {
+                Value::Array(new) => new.as_slice(),
+                single => std::slice::from_ref(single),
+            };
+            for item in new {
+                if !items.contains(item) {
+                    items.push(item.clone());
+                }
+            }
+            Ok(())
+        }
+        (existing, _) => Err(describe_json(existing)),
+    }
+}
+
+/// A mapping's paths and name as origins spell them.
+struct Names {
+    from: String,
+    to: String,
+    /// `from → to`.
+    mapping: String,
+}
+
+impl Names {
+    fn of(mapping: &Mapping) -> Names {
+        let from = mapping.from.canonical();
+        let to = mapping.to.canonical();
+        let mut name = String::with_capacity(from.len() + to.len() + 5);
+        name.push_str(&from);
+        name.push_str(" → ");
+        name.push_str(&to);
+        Names {
+            from,
+            to,
+            mapping: name,
+        }
+    }
+}
+
+/// The value `mapping` wrote from its attribute in `source` in the previous context, if it did.
+fn kept_value<'p>(
+    prev: &'p AuthContext,
+    mapping: &Mapping,
+    names: &Names,
+    source: Source,
+) -> Option<(&'p Value, Origin)> {
+    let origin = prev
+        .origins
+        .get(&names.to)?
+        .iter()
+        .find(|o| o.source == source && o.claim == names.from && o.mapping == names.mapping)?;
+    let value = mapping.to.get(&prev.attributes)?;
+    Some((
+        value,
+        Origin {
+            kept: true,
+            ..origin.clone()
+        },
+    ))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,531 @@
+//! The scope catalog and claim release: which context values a granted scope puts into which token.
+//!
+//! Implements the standard scopes of OIDC Core §5.4 (`profile`, `email`, `address`, `phone`, plus `openid`
+//! and `offline_access` from §3.1.2.1 and §11, which release nothing) and admin-defined custom scopes.
+//! By default a claim goes to the ID token and userinfo, as §5.4 describes; a scope can also release a
+//! claim into Herald's access tokens.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::{Map, Value};
+
+use super::validate::is_reserved;
+use super::{AuthContext, ClaimPath, ConfigError};
+
+/// A token Herald mints (or the userinfo response it serves).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenKind {
+    /// The ID token.
+    IdToken,
+    /// The userinfo response.
+    Userinfo,
+    /// The access token (a JWT per RFC 9068).
+    AccessToken,
+}
+
+impl TokenKind {
+    /// The config spelling, e.g. `id_token`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenKind::IdToken => "id_token",
+            TokenKind::Userinfo => "userinfo",
+            TokenKind::AccessToken => "access_token",
+        }
+    }
+}
+
+impl fmt::Display for TokenKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where a bare path in a scope's `claims` is released: the ID token and userinfo (OIDC Core §5.4).
+pub const DEFAULT_RELEASE: [TokenKind; 2] = [TokenKind::IdToken, TokenKind::Userinfo];
+
+/// One claim a scope releases: a path string, or a table naming the tokens it goes to.
+///
+/// The config form is untagged: `"org.tenant"` or `{ claim = "org.tenant", to = ["access_token"] }`.
+/// Deserialization is written by hand so a typo in the table reports the key instead of serde's
+/// "did not match any variant".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReleaseEntry {
+    /// Released to the ID token and userinfo.
+    Path(ClaimPath),
+    /// Released to the listed tokens.
+    Detailed {
+        /// The context path to release; the token claim has the same path.
+        claim: ClaimPath,
+        /// The tokens it goes to.
+        to: Vec<TokenKind>,
+    },
+}
+
+impl ReleaseEntry {
+    /// The released context path.
+    pub fn claim(&self) -> &ClaimPath {
+        match self {
+            ReleaseEntry::Path(claim) | ReleaseEntry::Detailed { claim, .. } => claim,
+        }
+    }
+
+    /// The tokens the claim goes to.
+    pub fn tokens(&self) -> &[TokenKind] {
+        match self {
+            ReleaseEntry::Path(_) => &DEFAULT_RELEASE,
+            ReleaseEntry::Detailed { to, .. } => to,
+        }
+    }
+
+    /// Whether the claim goes to `kind`.
+    pub fn releases_to(&self, kind: TokenKind) -> bool {
+        self.tokens().contains(&kind)
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DetailedEntry {
+    claim: ClaimPath,
+    #[serde(default = "default_release")]
+    to: Vec<TokenKind>,
+}
+
+fn default_release() -> Vec<TokenKind> {
+    DEFAULT_RELEASE.to_vec()
+}
+
+impl<'de> Deserialize<'de> for ReleaseEntry {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct EntryVisitor;
+
+        impl<'de> serde::de::Visitor<'de> for EntryVisitor {
+            type Value = ReleaseEntry;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(r#"a claim path, or a table such as { claim = "org.tenant", to = ["id_token"] }"#)
+            }
+
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<ReleaseEntry, E> {
+                ClaimPath::parse(v)
+                    .map(ReleaseEntry::Path)
+                    .map_err(E::custom)
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<ReleaseEntry, A::Error> {
+                let entry =
+                    DetailedEntry::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                Ok(ReleaseEntry::Detailed {
+                    claim: entry.claim,
+                    to: entry.to,
+                })
+            }
+        }
+
+        deserializer.deserialize_any(EntryVisitor)
+    }
+}
+
+impl Serialize for ReleaseEntry {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            ReleaseEntry::Path(claim) => claim.serialize(serializer),
+            ReleaseEntry::Detailed { claim, to } => DetailedEntry {
+                claim: claim.clone(),
+                to: to.clone(),
+            }
+            .serialize(serializer),
+        }
+    }
+}
+
+/// One scope: what the consent page says about it and which claims it releases.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScopeDef {
+    /// Shown on the consent page, e.g. "Your name and basic profile".
+    pub description: String,
+    /// The claims released when the scope is granted.
+    #[serde(default)]
+    pub claims: Vec<ReleaseEntry>,
+    /// The user may decline this scope on the consent page and still sign in.
+    #[serde(default)]
+    pub optional: bool,
+}
+
+fn builtin(description: &str, claims: &[&str]) -> ScopeDef {
+    ScopeDef {
+        description: description.to_owned(),
+        claims: claims
+            .iter()
+            .map(|c| {
+                ReleaseEntry::Path(
+                    ClaimPath::parse(c).expect("built-in claim names are valid paths"),
+                )
+            })
+            .collect(),
+        optional: false,
+    }
+}
+
+/// The scopes of OIDC Core §5.4 and the two protocol scopes, with consent-page descriptions.
+pub fn builtin_scopes() -> BTreeMap<String, ScopeDef> {
+    let scopes = [
+        ("openid", builtin("Sign you in with your account", &[])),
+        (
+            "offline_access",
+            builtin(
+                "Keep access to your data while you are not using the app",
+                &[],
+            ),
+        ),
+        (
+            "profile",
+            builtin(
+                "Your name and basic profile",
+                &[
+                    "name",
+                    "family_name",
+                    "given_name",
+                    "middle_name",
+                    "nickname",
+                    "preferred_username",
+                    "profile",
+                    "picture",
+                    "website",
+                    "gender",
+                    "birthdate",
+                    "zoneinfo",
+                    "locale",
+                    "updated_at",
+                ],
+            ),
+        ),
+        (
+            "email",
+            builtin("Your email address", &["email", "email_verified"]),
+        ),
+        ("address", builtin("Your postal address", &["address"])),
+        (
+            "phone",
+            builtin(
+                "Your phone number",
+                &["phone_number", "phone_number_verified"],
+            ),
+        ),
+    ];
+    scopes
+        .into_iter()
+        .map(|(name, def)| (name.to_owned(), def))
+        .collect()
+}
+
+/// All scopes Herald knows: the built-in ones, overridden or extended by the admin's.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScopeCatalog {
+    scopes: BTreeMap<String, ScopeDef>,
+}
+
+/// RFC 6749 §3.3: `scope-token = 1*( %x21 / %x23-5B / %x5D-7E )`.
+fn is_valid_scope_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
+}
+
+impl ScopeCatalog {
+    /// The built-in scopes plus `custom`, whose entries replace built-ins of the same name.
+    pub fn new(custom: BTreeMap<String, ScopeDef>) -> Result<ScopeCatalog, ConfigError> {
+        let mut scopes = builtin_scopes();
+        for (name, def) in custom {
+            if !is_valid_scope_name(&name) {
+                return Err(ConfigError::InvalidScopeName { scope: name });
+            }
+            for (index, entry) in def.claims.iter().enumerate() {
+                if is_reserved(entry.claim()) {
+                    return Err(ConfigError::ReservedRelease {
+                        scope: name,
+                        index,
+                        claim: entry.claim().canonical(),
+                        reserved: entry.claim().first().to_owned(),
+                    });
+                }
+                if entry.tokens().is_empty() {
+                    return Err(ConfigError::EmptyReleaseTarget {
+                        scope: name,
+                        index,
+                        claim: entry.claim().canonical(),
+                    });
+                }
+            }
+            scopes.insert(name, def);
+        }
+        Ok(ScopeCatalog { scopes })
+    }
+
+    /// The scope named `name`, if there is one.
+    pub fn get(&self, name: &str) -> Option<&ScopeDef> {
+        self.scopes.get(name)
+    }
+
+    /// Every scope name, sorted (for discovery's `scopes_supported`).
+    pub fn names(&self) -> impl Iterator<Item = &String> {
+        self.scopes.keys()
+    }
+
+    /// Every scope with its definition, sorted by name.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &ScopeDef)> {
+        self.scopes.iter().map(|(n, d)| (n.as_str(), d))
+    }
+
+    /// Sorted top-level claim names some scope can release (for discovery's `claims_supported`, to which
+    /// the caller adds the claims Herald always sets, such as `sub`).
+    pub fn claims_supported(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .scopes
+            .values()
+            .flat_map(|def| def.claims.iter().map(|e| e.claim().first().to_owned()))
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        names
+    }
+}
+
+impl Default for ScopeCatalog {
+    fn default() -> Self {
+        ScopeCatalog {
+            scopes: builtin_scopes(),
+        }
+    }
+}
+
+/// The claims that `granted` scopes release from `ctx` into a token of `kind`.
+///
+/// Scopes apply in name order, not in the order granted, so the result is the same whatever order the
+/// client listed them in; when two scopes release the same path the value is the same anyway. Values the
+/// context does not have are skipped; unknown scope names release nothing.
+pub fn release(
+    ctx: &AuthContext,
+    catalog: &ScopeCatalog,
+    granted: &[String],
+    kind: TokenKind,
+) -> Map<String, Value> {
+    let mut out = Map::new();
+    for (name, def) in &catalog.scopes {
+        if !granted.iter().any(|g| g == name) {
+            continue;
+        }
+        for entry in &def.claims {
+            if !entry.releases_to(kind) {
+                continue;
+            }
+            if let Some(value) = entry.claim().get(&ctx.attributes) {
+                entry.claim().set(&mut out, value.clone());
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn ctx(attributes: Value) -> AuthContext {
+        AuthContext {
+            upstream: "auth0".into(),
+            subject: "auth0|1".into(),
+            attributes: attributes.as_object().unwrap().clone(),
+            origins: BTreeMap::new(),
+            amr: None,
+            acr: None,
+        }
+    }
+
+    fn granted(scopes: &[&str]) -> Vec<String> {
+        scopes.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn custom(toml_text: &str) -> BTreeMap<String, ScopeDef> {
+        toml::from_str(toml_text).unwrap()
+    }
+
+    #[test]
+    fn only_granted_scopes_release_their_claims() {
+        let c =
+            ctx(json!({"email": "a@b.c", "email_verified": true, "name": "Ann", "locale": "en"}));
+        let catalog = ScopeCatalog::default();
+        let out = release(
+            &c,
+            &catalog,
+            &granted(&["openid", "email"]),
+            TokenKind::IdToken,
+        );
+        assert_eq!(
+            Value::Object(out),
+            json!({"email": "a@b.c", "email_verified": true})
+        );
+        let out = release(&c, &catalog, &granted(&["profile"]), TokenKind::Userinfo);
+        assert_eq!(Value::Object(out), json!({"name": "Ann", "locale": "en"}));
+    }
+
+    #[test]
+    fn bare_paths_go_to_id_token_and_userinfo_but_not_access_token() {
+        let c = ctx(json!({"email": "a@b.c"}));
+        let catalog = ScopeCatalog::default();
+        let out = release(&c, &catalog, &granted(&["email"]), TokenKind::AccessToken);
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn nested_paths_release_nested_values_to_the_listed_tokens() {
+        let catalog = ScopeCatalog::new(custom(
+            r#"
+            [org]
+            description = "Your organisation"
+            claims = [{ claim = "org.tenant", to = ["access_token"] }, "roles"]
+        "#,
+        ))
+        .unwrap();
+        let c = ctx(json!({"org": {"tenant": "acme", "plan": "pro"}, "roles": ["admin"]}));
+        let at = release(&c, &catalog, &granted(&["org"]), TokenKind::AccessToken);
+        assert_eq!(Value::Object(at), json!({"org": {"tenant": "acme"}}));
+        let id = release(&c, &catalog, &granted(&["org"]), TokenKind::IdToken);
+        assert_eq!(Value::Object(id), json!({"roles": ["admin"]}));
+    }
+
+    #[test]
+    fn release_ignores_the_order_scopes_were_granted_in() {
+        let c = ctx(json!({"email": "a@b.c", "name": "Ann"}));
+        let catalog = ScopeCatalog::default();
+        let a = release(
+            &c,
+            &catalog,
+            &granted(&["profile", "email"]),
+            TokenKind::IdToken,
+        );
+        let b = release(
+            &c,
+            &catalog,
+            &granted(&["email", "profile"]),
+            TokenKind::IdToken,
+        );
+        assert_eq!(
+            serde_json::to_string(&a).unwrap(),
+            serde_json::to_string(&b).unwrap()
+        );
+    }
+
+    #[test]
+    fn custom_scope_releasing_a_reserved_claim_is_refused() {
+        let err = ScopeCatalog::new(custom(
+            r#"
+            [bad]
+            description = "x"
+            claims = ["roles", "sub"]
+        "#,
+        ))
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "scopes.bad.claims[1] (`sub`): releases the reserved claim `sub`, which Herald sets itself; \
+             remove it from the scope or release another name"
+        );
+    }
+
+    #[test]
+    fn custom_scope_may_redefine_a_builtin() {
+        let catalog = ScopeCatalog::new(custom(
+            r#"
+            [email]
+            description = "Your work email"
+            claims = ["email"]
+            optional = true
+        "#,
+        ))
+        .unwrap();
+        let email = catalog.get("email").unwrap();
+        assert_eq!(email.description, "Your work email");
+        assert!(email.optional);
+        assert_eq!(email.claims.len(), 1);
+    }
+
+    #[test]
+    fn invalid_scope_names_and_empty_targets_are_refused() {
+        let err = ScopeCatalog::new(custom("[\"two words\"]\ndescription = \"x\"")).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("scopes.two words: not a valid scope name")
+        );
+        let err = ScopeCatalog::new(custom(
+            "[x]\ndescription = \"x\"\nclaims = [{ claim = \"a\", to = [] }]",
+        ))
+        .unwrap_err();
+        assert!(err.to_string().contains("`to` is empty"));
+    }
+
+    #[test]
+    fn release_entry_table_with_a_typo_names_the_key() {
+        let err = toml::from_str::<BTreeMap<String, ScopeDef>>(
+            "[x]\ndescription = \"x\"\nclaims = [{ claim = \"a\", too = [\"id_token\"] }]",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("too"), "{err}");
+    }
+
+    #[test]
+    fn release_entries_serialize_back_to_their_config_form() {
+        let entries = vec![
+            ReleaseEntry::Path(ClaimPath::parse("a.b").unwrap()),
+            ReleaseEntry::Detailed {
+                claim: ClaimPath::parse(r"https://e\.com/x").unwrap(),
+                to: vec![TokenKind::AccessToken],
+            },
+        ];
+        let json = serde_json::to_value(&entries).unwrap();
+        assert_eq!(
+            json,
+            json!(["a.b", {"claim": r"https://e\.com/x", "to": ["access_token"]}])
+        );
+        let back: Vec<ReleaseEntry> = serde_json::from_value(json).unwrap();
+        assert_eq!(back, entries);
+    }
+
+    #[test]
+    fn catalog_lists_names_and_claims_supported_sorted() {
+        let catalog = ScopeCatalog::new(custom(
+            "[org]\ndescription = \"x\"\nclaims = [\"org.tenant\", \"org.plan\"]",
+        ))
+        .unwrap();
+        let names: Vec<&str> = catalog.names().map(String::as_str).collect();
+        assert_eq!(
+            names,
+            [
+                "address",
+                "email",
+                "offline_access",
+                "openid",
+                "org",
+                "phone",
+                "profile"
+            ]
+        );
+        let claims = catalog.claims_supported();
+        assert!(claims.windows(2).all(|w| w[0] < w[1]));
+        assert!(claims.contains(&"org".to_owned()) && claims.contains(&"email".to_owned()));
+        assert!(!claims.contains(&"sub".to_owned()));
+        assert_eq!(
+            catalog.get("profile").unwrap().description,
+            "Your name and basic profile"
+        );
+    }
+}
