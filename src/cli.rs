@@ -1,0 +1,167 @@
+//! The `herald` command line: `serve`, `check-config`, `keys gen-kek`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::app::{App, BuildOptions, shutdown_signal};
+use crate::config;
+use crate::tokens::keys::KeyEncryption;
+
+#[derive(Parser)]
+#[command(
+    name = "herald",
+    version,
+    about = "An OpenID Connect identity-broker gateway"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run Herald.
+    Serve {
+        #[arg(long, env = "HERALD_CONFIG", default_value = "config/herald.toml")]
+        config: PathBuf,
+    },
+    /// Validate the configuration and print the effective setup.
+    CheckConfig {
+        #[arg(long, env = "HERALD_CONFIG", default_value = "config/herald.toml")]
+        config: PathBuf,
+    },
+    /// Signing-key management.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Print a new key-encryption key for HERALD_KEY_ENCRYPTION_KEY.
+    GenKek,
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "herald=info,tower_http=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match cli.command {
+        Command::Serve { config } => serve(config),
+        Command::CheckConfig { config } => check_config(config),
+        Command::Keys {
+            command: KeysCommand::GenKek,
+        } => {
+            println!("{}", KeyEncryption::generate_base64());
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+fn load(path: &std::path::Path) -> Option<(config::Settings, Vec<String>)> {
+    match config::load(path) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            eprintln!("configuration error:");
+            for p in &e.problems {
+                eprintln!("  - {p}");
+            }
+            None
+        }
+    }
+}
+
+fn check_config(path: PathBuf) -> ExitCode {
+    let Some((s, warnings)) = load(&path) else {
+        return ExitCode::FAILURE;
+    };
+    println!("{}: OK", path.display());
+    println!("issuer:       {}", s.issuer);
+    println!("listen:       {}", s.listen);
+    println!(
+        "database:     {}",
+        crate::store::redact_url(&s.database_url)
+    );
+    println!("upstreams:");
+    for u in &s.upstreams {
+        println!(
+            "  - {} ({:?}) issuer {} callback {}/callback/{} userinfo={} attributes={} mappings={}",
+            u.id,
+            u.kind,
+            u.endpoint.issuer,
+            s.issuer,
+            u.id,
+            u.userinfo,
+            u.mapping.attributes.len(),
+            u.mapping.mappings.len()
+        );
+    }
+    println!("clients:");
+    let mut clients: Vec<_> = s.clients.values().collect();
+    clients.sort_by(|a, b| a.client_id.cmp(&b.client_id));
+    for c in clients {
+        println!(
+            "  - {} ({}) {} trusted={} scopes=[{}] redirect_uris=[{}]",
+            c.client_id,
+            c.client_name,
+            if c.is_public() {
+                "public, PKCE required"
+            } else {
+                "confidential"
+            },
+            c.trusted,
+            c.scopes.join(" "),
+            c.redirect_uris.join(" ")
+        );
+    }
+    println!(
+        "scopes:       {}",
+        s.scopes.names().cloned().collect::<Vec<_>>().join(" ")
+    );
+    for w in warnings {
+        println!("warning: {w}");
+    }
+    ExitCode::SUCCESS
+}
+
+fn serve(path: PathBuf) -> ExitCode {
+    let Some((settings, warnings)) = load(&path) else {
+        return ExitCode::FAILURE;
+    };
+    for w in warnings {
+        tracing::warn!("{w}");
+    }
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async {
+        let issuer = settings.issuer.clone();
+        let app = match App::build(settings, BuildOptions::default()).await {
+            Ok(a) => a,
+            Err(e) => {
+                eprintln!("herald: {e:#}");
+                return ExitCode::FAILURE;
+            }
+        };
+        tracing::info!(addr = %app.local_addr(), %issuer, "Herald is listening; open {issuer}/ in a browser");
+        match app.run(shutdown_signal()).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("herald: {e}");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}

@@ -1,0 +1,235 @@
+//! The consent page: GET shows it, POST records the decision.
+//!
+//! The POST is accepted only for a pending request of this browser session, with the CSRF token
+//! issued for that request's page, and only once: the request is marked decided atomically.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::get;
+use serde::Deserialize;
+use tower_sessions::Session;
+
+use crate::app::AppState;
+use crate::provider::flow::{self, pending_request};
+use crate::tokens::hashing::{constant_time_eq, digest_hex, random_token};
+use crate::web::pages::{ConsentPage, ScopeRow};
+use crate::web::{error_page, render};
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/consent", get(show).post(decide))
+}
+
+#[derive(Deserialize)]
+pub struct ConsentQuery {
+    request: Option<String>,
+}
+
+fn forbidden(msg: &str) -> Response {
+    error_page(StatusCode::FORBIDDEN, "Request refused", msg, None)
+}
+
+async fn show(
+    State(state): State<AppState>,
+    session: Session,
+    query: Result<Query<ConsentQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let Some(id) = query.ok().and_then(|q| q.0.request) else {
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "Invalid request",
+            "This consent page needs the sign-in it belongs to. Start again from the app.",
+            None,
+        );
+    };
+    let req = match pending_request(&state, &session, &id).await {
+        Ok(r) => r,
+        Err(page) => return page,
+    };
+    let Some(sub) = req.sub.as_deref() else {
+        return forbidden("You are not signed in for this request. Start again from the app.");
+    };
+    let settings = state.settings();
+    let Some(client) = settings.client(&req.client_id) else {
+        return forbidden("The app that started this sign-in is no longer registered.");
+    };
+    let grant = match state.store.grant(sub, &client.client_id).await {
+        Ok(g) => g,
+        Err(e) => return flow::store_failure(e, &req, ""),
+    };
+    let requested: Vec<String> = req.scope.split(' ').map(str::to_string).collect();
+    let plan = crate::consent::plan(
+        &requested,
+        grant.as_ref(),
+        &settings.scopes,
+        has_consent_prompt(&req),
+    );
+    let csrf = random_token();
+    if let Err(e) = state
+        .store
+        .set_consent_csrf(&req.id, &digest_hex(&csrf))
+        .await
+    {
+        return flow::store_failure(e, &req, "");
+    }
+    let scopes = requested
+        .iter()
+        .map(|s| {
+            let def = settings.scopes.get(s);
+            ScopeRow {
+                name: s.clone(),
+                description: def
+                    .map(|d| d.description.clone())
+                    .unwrap_or_else(|| s.clone()),
+                optional: def.is_some_and(|d| d.optional),
+                granted: plan.granted.contains(s),
+            }
+        })
+        .collect();
+    let redirect_host = url::Url::parse(&req.redirect_uri)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_string))
+        .unwrap_or_else(|| req.redirect_uri.clone());
+    render(
+        StatusCode::OK,
+        &ConsentPage {
+            app_name: client.client_name.clone(),
+            redirect_host,
+            request_id: req.id.clone(),
+            csrf,
+            scopes,
+        },
+    )
+}
+
+fn has_consent_prompt(req: &crate::store::AuthRequest) -> bool {
+    req.prompt
+        .as_deref()
+        .is_some_and(|p| p.split(' ').any(|v| v == "consent"))
+}
+
+async fn decide(State(state): State<AppState>, session: Session, body: Bytes) -> Response {
+    let mut request = None;
+    let mut csrf = None;
+    let mut decision = None;
+    let mut checked: Vec<String> = Vec::new();
+    for (k, v) in form_urlencoded::parse(&body) {
+        match k.as_ref() {
+            "request" => request = Some(v.into_owned()),
+            "csrf" => csrf = Some(v.into_owned()),
+            "decision" => decision = Some(v.into_owned()),
+            "scope" => checked.push(v.into_owned()),
+            _ => {}
+        }
+    }
+    let (Some(id), Some(csrf)) = (request, csrf) else {
+        return forbidden("This form is missing its security token. Start again from the app.");
+    };
+    // A replayed decision: refuse before anything else.
+    if let Ok(Some(r)) = state.store.auth_request(&id).await
+        && r.decided_at.is_some()
+    {
+        return forbidden("This decision was already made. Start again from the app.");
+    }
+    let req = match pending_request(&state, &session, &id).await {
+        Ok(r) => r,
+        Err(page) => return page,
+    };
+    let csrf_ok = req
+        .consent_csrf
+        .as_deref()
+        .is_some_and(|stored| constant_time_eq(&digest_hex(&csrf), stored));
+    if !csrf_ok {
+        return forbidden(
+            "This form's security token is wrong or expired. Start again from the app.",
+        );
+    }
+    let Some(sub) = req.sub.clone() else {
+        return forbidden("You are not signed in for this request. Start again from the app.");
+    };
+    let settings = state.settings();
+    let now = state.now();
+    let requested: Vec<String> = req.scope.split(' ').map(str::to_string).collect();
+    let grant = match state.store.grant(&sub, &req.client_id).await {
+        Ok(g) => g,
+        Err(e) => return flow::store_failure(e, &req, ""),
+    };
+    let plan = crate::consent::plan(
+        &requested,
+        grant.as_ref(),
+        &settings.scopes,
+        has_consent_prompt(&req),
+    );
+    match decision.as_deref() {
+        Some("allow") => {
+            let (allowed, denied): (Vec<String>, Vec<String>) =
+                plan.needed.iter().cloned().partition(|s| {
+                    let optional = settings.scopes.get(s).is_some_and(|d| d.optional);
+                    !optional || checked.contains(s)
+                });
+            let new = crate::consent::apply(
+                grant.as_ref(),
+                &sub,
+                &req.client_id,
+                &allowed,
+                &denied,
+                &settings.scopes,
+                now,
+            );
+            let rec = crate::consent::record(
+                &sub,
+                &req.client_id,
+                &allowed,
+                &denied,
+                &settings.scopes,
+                "page",
+                now,
+            );
+            if let Err(e) = state.store.record_consent(Some(&new), &rec).await {
+                return flow::store_failure(e, &req, "");
+            }
+            let released: Vec<String> = requested
+                .into_iter()
+                .filter(|s| plan.granted.contains(s) || allowed.contains(s))
+                .collect();
+            flow::issue_code(&state, &req, &released).await
+        }
+        Some("deny") => {
+            let rec = crate::consent::record(
+                &sub,
+                &req.client_id,
+                &[],
+                &plan.needed,
+                &settings.scopes,
+                "page",
+                now,
+            );
+            let store_result = match grant {
+                Some(g) => state.store.record_consent(Some(&g), &rec).await,
+                None => state.store.record_consent(None, &rec).await,
+            };
+            if let Err(e) = store_result {
+                return flow::store_failure(e, &req, "");
+            }
+            match state.store.decide_auth_request(&req.id, now).await {
+                Ok(true) => crate::provider::error::redirect_error(
+                    &req.redirect_uri,
+                    &settings.issuer,
+                    req.state.as_deref(),
+                    "access_denied",
+                    "the user denied the request",
+                ),
+                Ok(false) => forbidden("This decision was already made. Start again from the app."),
+                Err(e) => flow::store_failure(e, &req, ""),
+            }
+        }
+        _ => error_page(
+            StatusCode::BAD_REQUEST,
+            "Invalid request",
+            "Choose Allow or Deny.",
+            None,
+        ),
+    }
+}

@@ -1,0 +1,64 @@
+//! The discovery document (OpenID Connect Discovery 1.0 §3) and the JWKS (RFC 7517 §5).
+//! It lists exactly what Herald supports, nothing more.
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::app::AppState;
+
+pub async fn openid_configuration(State(state): State<AppState>) -> Response {
+    let s = state.settings();
+    let iss = &s.issuer;
+    let scopes: Vec<&String> = s.scopes.names().collect();
+    let mut claims = vec![
+        "sub".to_string(),
+        "iss".into(),
+        "aud".into(),
+        "exp".into(),
+        "iat".into(),
+        "auth_time".into(),
+        "nonce".into(),
+        "amr".into(),
+        "acr".into(),
+    ];
+    claims.extend(s.scopes.claims_supported());
+    let doc = json!({
+        "issuer": iss,
+        "authorization_endpoint": format!("{iss}/authorize"),
+        "token_endpoint": format!("{iss}/token"),
+        "userinfo_endpoint": format!("{iss}/userinfo"),
+        "jwks_uri": format!("{iss}/jwks"),
+        "scopes_supported": scopes,
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "code_challenge_methods_supported": ["S256"],
+        "claims_supported": claims,
+        "prompt_values_supported": ["none", "login", "consent", "select_account"],
+        "authorization_response_iss_parameter_supported": true,
+        "claims_parameter_supported": false,
+        "request_parameter_supported": false,
+        "request_uri_parameter_supported": false,
+    });
+    (
+        [(header::CACHE_CONTROL, "public, max-age=300")],
+        axum::Json(doc),
+    )
+        .into_response()
+}
+
+pub async fn jwks(State(state): State<AppState>) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "application/jwk-set+json"),
+            (header::CACHE_CONTROL, "public, max-age=300"),
+        ],
+        state.keys().jwks_json().to_string(),
+    )
+        .into_response()
+}

@@ -1,0 +1,52 @@
+//! Herald as an OpenID Provider: the endpoints client apps call.
+//!
+//! One file per endpoint: [`discovery`] (OpenID Discovery §3, RFC 8414), [`authorize`]
+//! (RFC 6749 §4.1.1, OIDC Core §3.1.2), [`token`] (RFC 6749 §4.1.3, RFC 7636 §4.6),
+//! [`userinfo`] (OIDC Core §5.3). [`flow`] carries an authorization request from login through
+//! consent to the code; [`client_auth`] and [`error`] are shared by the endpoints.
+
+pub mod authorize;
+pub mod client_auth;
+pub mod discovery;
+pub mod error;
+pub mod flow;
+pub mod params;
+pub mod token;
+pub mod userinfo;
+
+use axum::Router;
+use axum::routing::get;
+
+use crate::app::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/.well-known/openid-configuration",
+            get(discovery::openid_configuration),
+        )
+        .route("/jwks", get(discovery::jwks))
+        .route(
+            "/authorize",
+            get(authorize::authorize_get).post(authorize::authorize_post),
+        )
+        .route(
+            "/token",
+            axum::routing::post(token::token).get(token::wrong_method),
+        )
+        .route(
+            "/userinfo",
+            get(userinfo::userinfo_get).post(userinfo::userinfo_post),
+        )
+        .route("/static/herald.css", get(stylesheet))
+}
+
+async fn stylesheet() -> impl axum::response::IntoResponse {
+    (
+        [
+            (axum::http::header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (axum::http::header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        crate::web::pages::STYLESHEET,
+    )
+}

@@ -1,0 +1,376 @@
+//! Herald as a relying party: the authorization-code flow at an upstream provider with the
+//! `openidconnect` crate (OIDC Core §3.1; PKCE S256 per RFC 7636; RFC 9700 §2.1).
+//!
+//! Discovery is fetched on first use and cached, so Herald starts even when an upstream is down.
+//! The issuer in the discovery document must equal the configured one exactly (Discovery §4.3;
+//! Auth0's ends in `/`). When an ID token names a key the cached JWKS lacks, discovery and JWKS
+//! are refetched once (at most every 10 s per upstream) and the token checked again, which is
+//! how a rotated upstream key is picked up without a restart.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use openidconnect::core::{
+    CoreAuthenticationFlow, CoreClient, CoreJwsSigningAlgorithm, CoreProviderMetadata,
+};
+use openidconnect::{
+    AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret, CsrfToken,
+    EndpointMaybeSet, EndpointNotSet, EndpointSet, IssuerUrl, Nonce, OAuth2TokenResponse,
+    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, SignatureVerificationError,
+};
+use serde_json::{Map, Value};
+
+use super::UpstreamError;
+use crate::claims::{AccessTokenClaims, UpstreamClaims};
+use crate::config::Upstream;
+
+type RpClient = CoreClient<
+    EndpointSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointMaybeSet,
+    EndpointMaybeSet,
+>;
+
+/// Asymmetric algorithms only: an HMAC-signed ID token keyed with the client secret is refused,
+/// which rules out algorithm confusion (RFC 8725 §2.1).
+const ALLOWED_ALGS: [CoreJwsSigningAlgorithm; 7] = [
+    CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+    CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha384,
+    CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha512,
+    CoreJwsSigningAlgorithm::RsaSsaPssSha256,
+    CoreJwsSigningAlgorithm::EcdsaP256Sha256,
+    CoreJwsSigningAlgorithm::EcdsaP384Sha384,
+    CoreJwsSigningAlgorithm::EdDsa,
+];
+
+const DISCOVERY_TTL: Duration = Duration::from_secs(3600);
+const REFETCH_COOLDOWN: Duration = Duration::from_secs(10);
+const MAX_USERINFO_BYTES: usize = 256 * 1024;
+
+struct Discovered {
+    metadata: CoreProviderMetadata,
+    fetched_at: Instant,
+}
+
+/// Where to send the browser, and what to remember until the callback.
+#[derive(Debug)]
+pub struct LoginStart {
+    pub url: String,
+    pub state: String,
+    pub nonce: String,
+    pub pkce_verifier: String,
+}
+
+/// Relying-party clients for every upstream, sharing one HTTP client.
+pub struct UpstreamClients {
+    http: reqwest::Client,
+    cache: Mutex<HashMap<String, Arc<Discovered>>>,
+}
+
+impl std::fmt::Debug for UpstreamClients {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("UpstreamClients")
+    }
+}
+
+impl UpstreamClients {
+    pub fn new() -> Self {
+        let http = reqwest::Client::builder()
+            // Never follow redirects from token, JWKS or userinfo endpoints (SSRF).
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(Duration::from_secs(3))
+            .timeout(Duration::from_secs(10))
+            .user_agent(concat!("Herald/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .expect("the HTTP client builds with static settings");
+        Self {
+            http,
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn cached(&self, id: &str) -> Option<Arc<Discovered>> {
+        self.cache.lock().ok()?.get(id).cloned()
+    }
+
+    async fn discover(&self, up: &Upstream, force: bool) -> Result<Arc<Discovered>, UpstreamError> {
+        if let Some(d) = self.cached(&up.id) {
+            let age = d.fetched_at.elapsed();
+            if (!force && age < DISCOVERY_TTL) || (force && age < REFETCH_COOLDOWN) {
+                return Ok(d);
+            }
+        }
+        let issuer = IssuerUrl::new(up.endpoint.issuer.clone())
+            .map_err(|e| UpstreamError::Misconfigured(e.to_string()))?;
+        // discover_async checks that the document's issuer equals ours exactly.
+        let metadata = CoreProviderMetadata::discover_async(issuer, &self.http)
+            .await
+            .map_err(|e| UpstreamError::from_discovery(&up.id, e))?;
+        let d = Arc::new(Discovered {
+            metadata,
+            fetched_at: Instant::now(),
+        });
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.insert(up.id.clone(), d.clone());
+        }
+        Ok(d)
+    }
+
+    fn client(
+        &self,
+        up: &Upstream,
+        d: &Discovered,
+        redirect_uri: &str,
+    ) -> Result<RpClient, UpstreamError> {
+        let redirect = RedirectUrl::new(redirect_uri.to_string())
+            .map_err(|e| UpstreamError::Misconfigured(e.to_string()))?;
+        Ok(CoreClient::from_provider_metadata(
+            d.metadata.clone(),
+            ClientId::new(up.client_id.clone()),
+            up.client_secret
+                .as_ref()
+                .map(|s| ClientSecret::new(s.expose().to_string())),
+        )
+        .set_redirect_uri(redirect))
+    }
+
+    /// Starts a login: a fresh state, nonce and PKCE pair, and the upstream authorization URL.
+    pub async fn start(
+        &self,
+        up: &Upstream,
+        redirect_uri: &str,
+    ) -> Result<LoginStart, UpstreamError> {
+        let d = self.discover(up, false).await?;
+        let client = self.client(up, &d, redirect_uri)?;
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let mut req = client
+            .authorize_url(
+                CoreAuthenticationFlow::AuthorizationCode,
+                CsrfToken::new_random,
+                Nonce::new_random,
+            )
+            .set_pkce_challenge(challenge);
+        for s in up.scopes.iter().filter(|s| *s != "openid") {
+            req = req.add_scope(Scope::new(s.clone()));
+        }
+        for (k, v) in &up.extra_authorize_params {
+            req = req.add_extra_param(k.clone(), v.clone());
+        }
+        let (url, state, nonce) = req.url();
+        Ok(LoginStart {
+            url: url.to_string(),
+            state: state.secret().clone(),
+            nonce: nonce.secret().clone(),
+            pkce_verifier: verifier.secret().clone(),
+        })
+    }
+
+    /// Completes a login: exchanges the code, verifies the ID token (signature, `iss`, `aud`,
+    /// `exp`, `nonce`), and gathers userinfo and access-token claims as configured.
+    pub async fn finish(
+        &self,
+        up: &Upstream,
+        redirect_uri: &str,
+        code: &str,
+        nonce: &str,
+        pkce_verifier: &str,
+        wants_access_token_claims: bool,
+    ) -> Result<UpstreamClaims, UpstreamError> {
+        let d = self.discover(up, false).await?;
+        let client = self.client(up, &d, redirect_uri)?;
+        let token = client
+            .exchange_code(AuthorizationCode::new(code.to_string()))
+            .map_err(|e| UpstreamError::Misconfigured(e.to_string()))?
+            .set_pkce_verifier(PkceCodeVerifier::new(pkce_verifier.to_string()))
+            .request_async(&self.http)
+            .await
+            .map_err(|e| UpstreamError::from_token(&up.id, e))?;
+        let id_token = token
+            .extra_fields()
+            .id_token()
+            .ok_or_else(|| UpstreamError::Invalid("the token response has no id_token".into()))?;
+        let nonce = Nonce::new(nonce.to_string());
+
+        let verified = {
+            let verifier = client.id_token_verifier().set_allowed_algs(ALLOWED_ALGS);
+            id_token.claims(&verifier, &nonce).map(|_| ())
+        };
+        match verified {
+            Ok(()) => {}
+            Err(ClaimsVerificationError::SignatureVerification(
+                SignatureVerificationError::NoMatchingKey,
+            )) => {
+                // Maybe the upstream rotated its keys: refetch once, then check again.
+                let fresh = self.discover(up, true).await?;
+                let client = self.client(up, &fresh, redirect_uri)?;
+                let verifier = client.id_token_verifier().set_allowed_algs(ALLOWED_ALGS);
+                id_token
+                    .claims(&verifier, &nonce)
+                    .map_err(|e| UpstreamError::Invalid(format!("ID token rejected: {e}")))?;
+            }
+            Err(e) => return Err(UpstreamError::Invalid(format!("ID token rejected: {e}"))),
+        }
+        let id_claims = jwt_payload(&id_token.to_string()).ok_or_else(|| {
+            UpstreamError::Invalid("ID token payload is not a JSON object".into())
+        })?;
+        let subject = id_claims
+            .get("sub")
+            .and_then(Value::as_str)
+            .ok_or_else(|| UpstreamError::Invalid("ID token has no sub".into()))?
+            .to_string();
+
+        let access_token = token.access_token().secret();
+        let userinfo = if up.userinfo {
+            let endpoint = d
+                .metadata
+                .userinfo_endpoint()
+                .ok_or_else(|| {
+                    UpstreamError::Misconfigured(
+                        "userinfo = true, but the provider's discovery has no userinfo_endpoint"
+                            .into(),
+                    )
+                })?
+                .url()
+                .clone();
+            let info = self
+                .userinfo(&up.id, endpoint.as_str(), access_token)
+                .await?;
+            // OIDC Core §5.3.2: the userinfo sub must equal the ID token's.
+            if info.get("sub").and_then(Value::as_str) != Some(subject.as_str()) {
+                return Err(UpstreamError::Invalid(
+                    "userinfo sub differs from the ID token's sub".into(),
+                ));
+            }
+            Some(info)
+        } else {
+            None
+        };
+        let access_token = if wants_access_token_claims {
+            self.access_token_claims(up, &d, access_token)
+        } else {
+            AccessTokenClaims::Absent
+        };
+        Ok(UpstreamClaims {
+            id_token: id_claims,
+            userinfo,
+            access_token,
+        })
+    }
+
+    async fn userinfo(
+        &self,
+        upstream_id: &str,
+        endpoint: &str,
+        access_token: &str,
+    ) -> Result<Map<String, Value>, UpstreamError> {
+        let resp = self
+            .http
+            .get(endpoint)
+            .bearer_auth(access_token)
+            .header(reqwest::header::ACCEPT, "application/json")
+            .send()
+            .await
+            .map_err(|e| UpstreamError::Unavailable(format!("{upstream_id} userinfo: {e}")))?;
+        let status = resp.status();
+        if status.is_server_error() || status.is_redirection() {
+            return Err(UpstreamError::Unavailable(format!(
+                "{upstream_id} userinfo answered {status}"
+            )));
+        }
+        if !status.is_success() {
+            return Err(UpstreamError::Invalid(format!(
+                "{upstream_id} userinfo answered {status}"
+            )));
+        }
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| UpstreamError::Unavailable(format!("{upstream_id} userinfo: {e}")))?;
+        if body.len() > MAX_USERINFO_BYTES {
+            return Err(UpstreamError::Invalid(format!(
+                "{upstream_id} userinfo response is larger than {MAX_USERINFO_BYTES} bytes"
+            )));
+        }
+        serde_json::from_slice::<Map<String, Value>>(&body).map_err(|_| {
+            UpstreamError::Invalid(format!("{upstream_id} userinfo is not a JSON object"))
+        })
+    }
+
+    /// Claims of a JWT access token, verified against the upstream's JWKS; an opaque token, or
+    /// one that fails verification, yields none.
+    fn access_token_claims(&self, up: &Upstream, d: &Discovered, token: &str) -> AccessTokenClaims {
+        if token.split('.').count() != 3 {
+            return AccessTokenClaims::Opaque;
+        }
+        let Ok(jwks) = serde_json::to_value(d.metadata.jwks())
+            .and_then(serde_json::from_value::<jsonwebtoken::jwk::JwkSet>)
+        else {
+            return AccessTokenClaims::Opaque;
+        };
+        let Ok(header) = jsonwebtoken::decode_header(token) else {
+            return AccessTokenClaims::Opaque;
+        };
+        let key = match header.kid.as_deref() {
+            Some(kid) => jwks.find(kid),
+            None if jwks.keys.len() == 1 => jwks.keys.first(),
+            None => None,
+        };
+        let Some(jwk) = key else {
+            return AccessTokenClaims::Opaque;
+        };
+        let Ok(decoding) = jsonwebtoken::DecodingKey::from_jwk(jwk) else {
+            return AccessTokenClaims::Opaque;
+        };
+        // The algorithm comes from the key, never from the token header (RFC 8725 §3.1).
+        let Some(alg) = jwk
+            .common
+            .key_algorithm
+            .and_then(|a| a.to_string().parse::<jsonwebtoken::Algorithm>().ok())
+            .or(match &jwk.algorithm {
+                jsonwebtoken::jwk::AlgorithmParameters::RSA(_) => {
+                    Some(jsonwebtoken::Algorithm::RS256)
+                }
+                jsonwebtoken::jwk::AlgorithmParameters::EllipticCurve(_) => {
+                    Some(jsonwebtoken::Algorithm::ES256)
+                }
+                jsonwebtoken::jwk::AlgorithmParameters::OctetKeyPair(_) => {
+                    Some(jsonwebtoken::Algorithm::EdDSA)
+                }
+                _ => None,
+            })
+        else {
+            return AccessTokenClaims::Opaque;
+        };
+        let mut v = jsonwebtoken::Validation::new(alg);
+        v.set_issuer(&[up.endpoint.issuer.as_str()]);
+        match up.extra_authorize_params.get("audience") {
+            Some(aud) => v.set_audience(&[aud]),
+            None => v.validate_aud = false,
+        }
+        match jsonwebtoken::decode::<Map<String, Value>>(token, &decoding, &v) {
+            Ok(data) => AccessTokenClaims::Jwt(data.claims),
+            Err(e) => {
+                tracing::warn!(upstream = %up.id, error = %e, "upstream access token not verified; its claims are ignored");
+                AccessTokenClaims::Opaque
+            }
+        }
+    }
+}
+
+impl Default for UpstreamClients {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The payload of a compact JWS whose signature has already been verified.
+fn jwt_payload(jwt: &str) -> Option<Map<String, Value>> {
+    let payload = jwt.split('.').nth(1)?;
+    let bytes = URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}

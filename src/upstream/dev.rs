@@ -1,0 +1,286 @@
+//! The built-in development provider (`kind = "dev"`): a small OpenID provider served under
+//! `{issuer}/dev-upstream`, so a person can log in end to end with no Auth0 account.
+//!
+//! It logs anyone in under any name, and says so on its page. Configuration allows it only with
+//! a loopback `http://` issuer. Herald talks to it over HTTP exactly as to Auth0, so the
+//! relying-party code it exercises is the production code. Codes and tokens live in memory.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use serde_json::{Map, Value, json};
+
+use crate::app::AppState;
+use crate::config::UpstreamKind;
+use crate::provider::error::with_params;
+use crate::provider::params::Params;
+use crate::tokens::hashing::{constant_time_eq, random_token};
+use crate::tokens::jwt;
+use crate::tokens::keys::{Alg, SigningKey};
+use crate::web::pages::DevLoginPage;
+use crate::web::{error_page, render};
+
+struct DevCode {
+    client_id: String,
+    redirect_uri: String,
+    code_challenge: String,
+    claims: Map<String, Value>,
+    nonce: Option<String>,
+    created_at: i64,
+}
+
+/// The development provider's key and in-memory state.
+pub struct DevProvider {
+    key: SigningKey,
+    codes: Mutex<HashMap<String, DevCode>>,
+    tokens: Mutex<HashMap<String, Map<String, Value>>>,
+}
+
+impl std::fmt::Debug for DevProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DevProvider")
+    }
+}
+
+impl DevProvider {
+    pub fn new() -> anyhow::Result<Self> {
+        Ok(Self {
+            key: SigningKey::generate(Alg::RS256)?.0,
+            codes: Mutex::new(HashMap::new()),
+            tokens: Mutex::new(HashMap::new()),
+        })
+    }
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/dev-upstream/.well-known/openid-configuration",
+            get(discovery),
+        )
+        .route("/dev-upstream/jwks", get(jwks))
+        .route(
+            "/dev-upstream/authorize",
+            get(authorize_page).post(authorize_submit),
+        )
+        .route("/dev-upstream/token", axum::routing::post(token))
+        .route("/dev-upstream/userinfo", get(userinfo))
+}
+
+/// The dev provider is served only when a `kind = "dev"` upstream is configured.
+fn issuer(state: &AppState) -> Option<String> {
+    let s = state.settings();
+    s.upstreams
+        .iter()
+        .any(|u| u.kind == UpstreamKind::Dev)
+        .then(|| format!("{}/dev-upstream", s.issuer))
+}
+
+fn disabled() -> Response {
+    error_page(
+        StatusCode::NOT_FOUND,
+        "Page not found",
+        "The development provider is not enabled.",
+        None,
+    )
+}
+
+async fn discovery(State(state): State<AppState>) -> Response {
+    let Some(iss) = issuer(&state) else {
+        return disabled();
+    };
+    axum::Json(json!({
+        "issuer": iss,
+        "authorization_endpoint": format!("{iss}/authorize"),
+        "token_endpoint": format!("{iss}/token"),
+        "userinfo_endpoint": format!("{iss}/userinfo"),
+        "jwks_uri": format!("{iss}/jwks"),
+        "response_types_supported": ["code"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "code_challenge_methods_supported": ["S256"],
+        "scopes_supported": ["openid", "profile", "email"],
+    }))
+    .into_response()
+}
+
+async fn jwks(State(state): State<AppState>) -> Response {
+    if issuer(&state).is_none() {
+        return disabled();
+    }
+    axum::Json(json!({ "keys": [state.dev.key.public_jwk()] })).into_response()
+}
+
+/// Only Herald's own callbacks may receive codes, so the page is no open redirector.
+fn callback_allowed(state: &AppState, redirect_uri: &str) -> bool {
+    redirect_uri.starts_with(&format!("{}/callback/", state.settings().issuer))
+}
+
+async fn authorize_page(State(state): State<AppState>, RawQuery(q): RawQuery) -> Response {
+    if issuer(&state).is_none() {
+        return disabled();
+    }
+    let p = Params::parse(q.unwrap_or_default().as_bytes());
+    let redirect_uri = p.get("redirect_uri").unwrap_or_default();
+    if !callback_allowed(&state, redirect_uri)
+        || p.get("code_challenge_method") != Some("S256")
+        || p.get("code_challenge").is_none()
+    {
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "Invalid request",
+            "The development provider accepts only Herald's own callback with PKCE S256.",
+            None,
+        );
+    }
+    render(
+        StatusCode::OK,
+        &DevLoginPage {
+            client_id: p.get("client_id").unwrap_or_default().into(),
+            redirect_uri: redirect_uri.into(),
+            state: p.get("state").unwrap_or_default().into(),
+            nonce: p.get("nonce").unwrap_or_default().into(),
+            code_challenge: p.get("code_challenge").unwrap_or_default().into(),
+            scope: p.get("scope").unwrap_or_default().into(),
+        },
+    )
+}
+
+async fn authorize_submit(State(state): State<AppState>, body: Bytes) -> Response {
+    let Some(iss) = issuer(&state) else {
+        return disabled();
+    };
+    let p = Params::parse(&body);
+    let redirect_uri = p.get("redirect_uri").unwrap_or_default().to_string();
+    let username = p.get("username").unwrap_or_default().trim().to_string();
+    if !callback_allowed(&state, &redirect_uri) || username.is_empty() || username.len() > 64 {
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "Invalid request",
+            "Enter a user name of at most 64 characters.",
+            None,
+        );
+    }
+    let groups: Vec<String> = p
+        .get("groups")
+        .unwrap_or_default()
+        .split(',')
+        .map(|g| g.trim().to_string())
+        .filter(|g| !g.is_empty())
+        .collect();
+    let mut claims = Map::new();
+    claims.insert("sub".into(), json!(format!("dev|{username}")));
+    claims.insert("name".into(), json!(username));
+    claims.insert("preferred_username".into(), json!(username));
+    claims.insert("email".into(), json!(format!("{username}@example.com")));
+    claims.insert("email_verified".into(), json!(false));
+    claims.insert("https://example.com/groups".into(), json!(groups));
+    let code = random_token();
+    let now = state.now();
+    if let Ok(mut codes) = state.dev.codes.lock() {
+        codes.retain(|_, c| now - c.created_at < 600);
+        codes.insert(
+            code.clone(),
+            DevCode {
+                client_id: p.get("client_id").unwrap_or_default().into(),
+                redirect_uri: redirect_uri.clone(),
+                code_challenge: p.get("code_challenge").unwrap_or_default().into(),
+                claims,
+                nonce: p.get("nonce").map(str::to_string),
+                created_at: now,
+            },
+        );
+    }
+    let mut params = vec![("code", code.as_str())];
+    if let Some(s) = p.get("state") {
+        params.push(("state", s));
+    }
+    params.push(("iss", iss.as_str()));
+    Redirect::to(&with_params(&redirect_uri, &params)).into_response()
+}
+
+fn token_error(code: &str) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        axum::Json(json!({ "error": code })),
+    )
+        .into_response()
+}
+
+async fn token(State(state): State<AppState>, body: Bytes) -> Response {
+    let Some(iss) = issuer(&state) else {
+        return disabled();
+    };
+    let p = Params::parse(&body);
+    if p.get("grant_type") != Some("authorization_code") {
+        return token_error("unsupported_grant_type");
+    }
+    let Some(entry) = p
+        .get("code")
+        .and_then(|c| state.dev.codes.lock().ok()?.remove(c))
+    else {
+        return token_error("invalid_grant");
+    };
+    let verifier = p.get("code_verifier").unwrap_or_default();
+    let challenge = crate::tokens::mint::pkce_s256(verifier);
+    if !constant_time_eq(&challenge, &entry.code_challenge)
+        || p.get("redirect_uri") != Some(entry.redirect_uri.as_str())
+        || state.now() - entry.created_at > 600
+    {
+        return token_error("invalid_grant");
+    }
+    let now = state.now();
+    let mut id = entry.claims.clone();
+    id.insert("iss".into(), json!(iss));
+    id.insert("aud".into(), json!(entry.client_id));
+    id.insert("iat".into(), json!(now));
+    id.insert("exp".into(), json!(now + 300));
+    id.insert("auth_time".into(), json!(now));
+    if let Some(n) = entry.nonce {
+        id.insert("nonce".into(), json!(n));
+    }
+    let Ok(id_token) = jwt::sign(&state.dev.key, "JWT", &id) else {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "signing failed").into_response();
+    };
+    let access_token = random_token();
+    let mut info = entry.claims;
+    // A claim only userinfo carries, as many providers have.
+    info.insert("https://example.com/tenant".into(), json!("dev"));
+    if let Ok(mut tokens) = state.dev.tokens.lock() {
+        tokens.insert(access_token.clone(), info);
+    }
+    (
+        [(header::CACHE_CONTROL, "no-store")],
+        axum::Json(json!({
+            "access_token": access_token,
+            "token_type": "Bearer",
+            "expires_in": 300,
+            "id_token": id_token,
+        })),
+    )
+        .into_response()
+}
+
+async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if issuer(&state).is_none() {
+        return disabled();
+    }
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match token.and_then(|t| state.dev.tokens.lock().ok()?.get(t).cloned()) {
+        Some(info) => axum::Json(Value::Object(info)).into_response(),
+        None => (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer error=\"invalid_token\"")],
+        )
+            .into_response(),
+    }
+}

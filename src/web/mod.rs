@@ -1,0 +1,137 @@
+//! Web pages and the HTTP surface: the router, security headers, and page rendering.
+//!
+//! Every response carries headers that deny framing and leak nothing through the referrer
+//! (RFC 9700 §4.16, §4.2.4); every page is rendered from an askama template (one struct per
+//! page in [`pages`]) and marked `no-store`.
+
+pub mod demo;
+pub mod pages;
+pub mod sessions;
+
+use axum::Router;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+
+use crate::app::AppState;
+
+/// Everything Herald serves on its public listener.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(home))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(ready))
+        .merge(crate::provider::router())
+        .merge(crate::upstream::routes::router())
+        .merge(crate::consent::routes::router())
+        .merge(crate::upstream::dev::router())
+        .merge(demo::router())
+        .fallback(not_found)
+        .layer(axum::middleware::map_response(security_headers))
+        .with_state(state)
+}
+
+async fn security_headers(mut res: Response) -> Response {
+    let h = res.headers_mut();
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; \
+             frame-ancestors 'none'; base-uri 'none'; object-src 'none'",
+        ),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    res
+}
+
+async fn home(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
+    let settings = state.settings();
+    render(
+        StatusCode::OK,
+        &pages::HomePage {
+            issuer: settings.issuer.clone(),
+            has_demo: settings.client(demo::DEMO_CLIENT_ID).is_some(),
+        },
+    )
+}
+
+async fn ready(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
+    match state.store.ping().await {
+        Ok(()) => (StatusCode::OK, "ready").into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response()
+        }
+    }
+}
+
+async fn not_found() -> Response {
+    error_page(
+        StatusCode::NOT_FOUND,
+        "Page not found",
+        "There is nothing at this address.",
+        None,
+    )
+}
+
+/// Renders a page with `Cache-Control: no-store`.
+pub fn render(status: StatusCode, page: &impl askama::Template) -> Response {
+    match page.render() {
+        Ok(html) => (status, [(header::CACHE_CONTROL, "no-store")], Html(html)).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "template rendering failed");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                [(header::CACHE_CONTROL, "no-store")],
+                "Herald could not render this page.",
+            )
+                .into_response()
+        }
+    }
+}
+
+/// A link back to the app, carrying an OAuth error, for error pages met mid-login.
+pub struct ReturnLink {
+    pub url: String,
+    pub app_name: String,
+}
+
+/// The page people see when something goes wrong: what happened and what to do next.
+pub fn error_page(
+    status: StatusCode,
+    title: &str,
+    message: &str,
+    back: Option<ReturnLink>,
+) -> Response {
+    render(
+        status,
+        &pages::ErrorPage {
+            title: title.to_string(),
+            message: message.to_string(),
+            back_url: back.as_ref().map(|b| b.url.clone()),
+            back_app: back.map(|b| b.app_name).unwrap_or_default(),
+        },
+    )
+}
+
+/// The page for a database that cannot be reached: 503 with Retry-After.
+pub fn unavailable_page() -> Response {
+    let mut res = error_page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Temporarily unavailable",
+        "Herald cannot reach its database right now. Nothing was lost; please try again in a \
+         few seconds.",
+        None,
+    );
+    res.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    res
+}

@@ -1,0 +1,74 @@
+//! One askama struct per page. Templates live in `templates/` and extend `base.html`; askama
+//! escapes every value, so client names and URIs can never inject markup.
+
+use askama::Template;
+
+#[derive(Template)]
+#[template(path = "home.html")]
+pub struct HomePage {
+    pub issuer: String,
+    pub has_demo: bool,
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+pub struct ErrorPage {
+    pub title: String,
+    pub message: String,
+    pub back_url: Option<String>,
+    pub back_app: String,
+}
+
+/// One scope on the consent page.
+pub struct ScopeRow {
+    pub name: String,
+    pub description: String,
+    /// Shown with a checkbox (checked by default) so the user may leave it out.
+    pub optional: bool,
+    /// Granted before: shown as such, not asked again.
+    pub granted: bool,
+}
+
+#[derive(Template)]
+#[template(path = "consent.html")]
+pub struct ConsentPage {
+    pub app_name: String,
+    pub redirect_host: String,
+    pub request_id: String,
+    pub csrf: String,
+    pub scopes: Vec<ScopeRow>,
+}
+
+pub struct ChooserOption {
+    pub url: String,
+    pub name: String,
+}
+
+#[derive(Template)]
+#[template(path = "chooser.html")]
+pub struct ChooserPage {
+    pub app_name: String,
+    pub options: Vec<ChooserOption>,
+}
+
+#[derive(Template)]
+#[template(path = "dev_login.html")]
+pub struct DevLoginPage {
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub state: String,
+    pub nonce: String,
+    pub code_challenge: String,
+    pub scope: String,
+}
+
+#[derive(Template)]
+#[template(path = "demo.html")]
+pub struct DemoPage {
+    pub error: Option<String>,
+    pub id_token: String,
+    pub access_token: String,
+    pub userinfo: String,
+}
+
+pub const STYLESHEET: &str = include_str!("../../templates/herald.css");
