@@ -92,6 +92,8 @@ pub struct BuildOptions {
     pub listen: Option<SocketAddr>,
     /// The key-encryption key; `None` reads `HERALD_KEY_ENCRYPTION_KEY`.
     pub kek: Option<KeyEncryption>,
+    /// A listener bound beforehand (tests bind port 0, then put the port in the issuer).
+    pub listener: Option<TcpListener>,
 }
 
 impl Default for BuildOptions {
@@ -100,6 +102,7 @@ impl Default for BuildOptions {
             clock: Arc::new(SystemClock),
             listen: None,
             kek: None,
+            listener: None,
         }
     }
 }
@@ -118,10 +121,15 @@ impl App {
         })?;
         let ring = tokens::keys::load_or_create(&*store, &kek, opts.clock.now()).await?;
         let sessions = StoreSessions::new(store.clone());
-        let listen = opts.listen.unwrap_or(settings.listen);
-        let listener = TcpListener::bind(listen)
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
+        let listener = match opts.listener {
+            Some(l) => l,
+            None => {
+                let listen = opts.listen.unwrap_or(settings.listen);
+                TcpListener::bind(listen)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?
+            }
+        };
 
         let secure_cookies = settings.issuer.starts_with("https://");
         let session_ttl = settings.tokens.session_ttl;

@@ -1,0 +1,341 @@
+use crate::support::*;
+use serde_json::json;
+
+#[tokio::test]
+async fn full_login_issues_signed_tokens_with_the_mapped_dotted_claim() {
+    let app = spawn_app().await;
+    let p = AuthParams::new("app", "openid profile email groups");
+    let q = app.login(&app.browser, &p).await;
+    assert_eq!(q["state"], p.state);
+    assert_eq!(q["iss"], app.base, "RFC 9207 iss on the success redirect");
+    let res = app.redeem(&p, &q["code"]).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    let t: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(t["token_type"], "Bearer");
+
+    // Verify the ID token's signature with Herald's published JWKS, independently.
+    let jwks: jsonwebtoken::jwk::JwkSet = app
+        .api
+        .get(format!("{}/jwks", app.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id_token = t["id_token"].as_str().unwrap();
+    let header = jsonwebtoken::decode_header(id_token).unwrap();
+    let key =
+        jsonwebtoken::DecodingKey::from_jwk(jwks.find(header.kid.as_deref().unwrap()).unwrap())
+            .unwrap();
+    let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+    v.set_audience(&["app"]);
+    v.set_issuer(&[app.base.as_str()]);
+    let claims = jsonwebtoken::decode::<serde_json::Value>(id_token, &key, &v)
+        .unwrap()
+        .claims;
+    assert_eq!(claims["nonce"], p.nonce.as_str());
+    assert_eq!(
+        claims["groups"],
+        json!(["staff", "admins"]),
+        "https://example.com/groups mapped to groups"
+    );
+    assert_eq!(claims["email"], "alice@example.com");
+    assert!(claims["auth_time"].is_i64());
+    assert!(claims.get("https://example.com/groups").is_none());
+
+    let info: serde_json::Value = app
+        .userinfo(t["access_token"].as_str().unwrap())
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(info["sub"], claims["sub"]);
+    assert_eq!(info["groups"], json!(["staff", "admins"]));
+    assert_eq!(
+        payload(t["access_token"].as_str().unwrap())["client_id"],
+        "app"
+    );
+}
+
+#[tokio::test]
+async fn second_login_with_same_scopes_skips_consent() {
+    let app = spawn_app().await;
+    let p = AuthParams::new("app", "openid email");
+    assert!(matches!(
+        app.start(&app.browser, &p).await,
+        Outcome::Consent(_)
+    ));
+    let first = app
+        .login(&app.browser, &AuthParams::new("app", "openid email"))
+        .await;
+    assert!(first.contains_key("code"));
+    // Same browser, same scopes: straight back with a code.
+    match app
+        .start(&app.browser, &AuthParams::new("app", "openid email"))
+        .await
+    {
+        Outcome::Client(q) => assert!(q.contains_key("code")),
+        other => panic!("expected no consent page, got {other:?}"),
+    }
+    // A new browser logs in upstream again, and still skips consent for the same user.
+    let other_browser = browser();
+    match app
+        .start(&other_browser, &AuthParams::new("app", "openid email"))
+        .await
+    {
+        Outcome::Client(q) => assert!(q.contains_key("code")),
+        other => panic!("expected no consent page, got {other:?}"),
+    }
+    // Asking for more asks again, showing the granted scope as such.
+    match app
+        .start(
+            &app.browser,
+            &AuthParams::new("app", "openid email profile"),
+        )
+        .await
+    {
+        Outcome::Consent(html) => assert!(html.contains("already allowed")),
+        other => panic!("expected consent for the new scope, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn consent_page_escapes_the_app_name_and_denies_framing() {
+    let app = spawn_app().await;
+    let res = app
+        .browser
+        .get(app.authorize_url(&AuthParams::new("app", "openid")))
+        .send()
+        .await
+        .unwrap();
+    let mut url = res.headers()["location"].to_str().unwrap().to_string();
+    loop {
+        let full = if url.starts_with('/') {
+            format!("{}{url}", app.base)
+        } else {
+            url.clone()
+        };
+        let res = app.browser.get(&full).send().await.unwrap();
+        if res.status().is_redirection() {
+            url = res.headers()["location"].to_str().unwrap().to_string();
+            continue;
+        }
+        assert_eq!(res.headers()["x-frame-options"], "DENY");
+        assert!(
+            res.headers()["content-security-policy"]
+                .to_str()
+                .unwrap()
+                .contains("frame-ancestors 'none'")
+        );
+        assert_eq!(res.headers()["cache-control"], "no-store");
+        let html = res.text().await.unwrap();
+        assert!(
+            html.contains("Test &#60;App&#62;") || html.contains("Test &lt;App&gt;"),
+            "{html}"
+        );
+        assert!(!html.contains("Test <App>"));
+        assert!(
+            html.contains(
+                r#"<button class="primary" type="submit" name="decision" value="allow">"#
+            )
+        );
+        break;
+    }
+}
+
+#[tokio::test]
+async fn trusted_client_never_sees_consent() {
+    let app = spawn_app().await;
+    match app
+        .start(&app.browser, &AuthParams::new("trusted", "openid email"))
+        .await
+    {
+        Outcome::Client(q) => assert!(q.contains_key("code")),
+        other => panic!("trusted app saw {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn deny_redirects_access_denied_with_state_and_iss() {
+    let app = spawn_app().await;
+    let p = AuthParams::new("app", "openid");
+    let Outcome::Consent(html) = app.start(&app.browser, &p).await else {
+        panic!("no consent page")
+    };
+    match app.decide(&app.browser, &html, "deny").await {
+        Outcome::Client(q) => {
+            assert_eq!(q["error"], "access_denied");
+            assert_eq!(q["state"], p.state);
+            assert_eq!(q["iss"], app.base);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn consent_post_with_wrong_csrf_or_from_another_browser_is_refused_and_stores_no_grant() {
+    let app = spawn_app().await;
+    let Outcome::Consent(html) = app
+        .start(&app.browser, &AuthParams::new("app", "openid"))
+        .await
+    else {
+        panic!()
+    };
+    let (request, csrf) = consent_fields(&html);
+    let post = |b: reqwest::Client, csrf: String| {
+        let url = format!("{}/consent", app.base);
+        let request = request.clone();
+        async move {
+            b.post(url)
+                .form(&[
+                    ("request", request.as_str()),
+                    ("csrf", csrf.as_str()),
+                    ("decision", "allow"),
+                ])
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(
+        post(app.browser.clone(), "forged".into()).await.status(),
+        403
+    );
+    assert_eq!(
+        post(browser(), csrf.clone()).await.status(),
+        403,
+        "another browser session"
+    );
+    let no_csrf = app
+        .browser
+        .post(format!("{}/consent", app.base))
+        .form(&[("request", request.as_str()), ("decision", "allow")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(no_csrf.status(), 403);
+    let sub = app
+        .state
+        .store
+        .auth_request(&request)
+        .await
+        .unwrap()
+        .unwrap()
+        .sub
+        .unwrap();
+    assert!(app.state.store.grant(&sub, "app").await.unwrap().is_none());
+    // The genuine one works once; its replay is refused.
+    assert_eq!(post(app.browser.clone(), csrf.clone()).await.status(), 303);
+    assert_eq!(post(app.browser.clone(), csrf).await.status(), 403);
+}
+
+#[tokio::test]
+async fn prompt_none_without_a_session_answers_login_required_and_with_one_succeeds() {
+    let app = spawn_app().await;
+    let p = AuthParams::new("app", "openid").with("prompt", "none");
+    match app.start(&app.browser, &p).await {
+        Outcome::Client(q) => {
+            assert_eq!(q["error"], "login_required");
+            assert_eq!(q["state"], p.state);
+        }
+        other => panic!("{other:?}"),
+    }
+    app.login(&app.browser, &AuthParams::new("app", "openid"))
+        .await;
+    match app
+        .start(
+            &app.browser,
+            &AuthParams::new("app", "openid").with("prompt", "none"),
+        )
+        .await
+    {
+        Outcome::Client(q) => assert!(q.contains_key("code"), "{q:?}"),
+        other => panic!("{other:?}"),
+    }
+    match app
+        .start(
+            &app.browser,
+            &AuthParams::new("app", "openid email").with("prompt", "none"),
+        )
+        .await
+    {
+        Outcome::Client(q) => assert_eq!(q["error"], "consent_required"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn prompt_login_goes_back_to_the_upstream() {
+    let app = spawn_app().await;
+    app.login(&app.browser, &AuthParams::new("app", "openid"))
+        .await;
+    let before = app.upstream.state.authorize_requests.lock().unwrap().len();
+    app.login(
+        &app.browser,
+        &AuthParams::new("app", "openid").with("prompt", "login"),
+    )
+    .await;
+    assert_eq!(
+        app.upstream.state.authorize_requests.lock().unwrap().len(),
+        before + 1
+    );
+    // Upstream requests carry PKCE S256, state and nonce.
+    let last = app
+        .upstream
+        .state
+        .authorize_requests
+        .lock()
+        .unwrap()
+        .last()
+        .cloned()
+        .unwrap();
+    assert_eq!(last["code_challenge_method"], "S256");
+    assert!(last.contains_key("nonce") && last.contains_key("state"));
+}
+
+#[tokio::test]
+async fn public_client_logs_in_with_pkce_and_no_secret() {
+    let app = spawn_app().await;
+    let p = AuthParams::new("spa", "openid profile");
+    let t = app.tokens(&p).await;
+    assert_eq!(payload(t["id_token"].as_str().unwrap())["aud"], "spa");
+}
+
+#[tokio::test]
+async fn discovery_is_truthful_and_jwks_has_only_public_keys() {
+    let app = spawn_app().await;
+    let d: serde_json::Value = app
+        .api
+        .get(format!("{}/.well-known/openid-configuration", app.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(d["issuer"], app.base);
+    assert_eq!(d["response_types_supported"], json!(["code"]));
+    assert_eq!(d["code_challenge_methods_supported"], json!(["S256"]));
+    assert_eq!(d["authorization_response_iss_parameter_supported"], true);
+    assert!(
+        d["scopes_supported"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("groups"))
+    );
+    let jwks: serde_json::Value = app
+        .api
+        .get(format!("{}/jwks", app.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for k in jwks["keys"].as_array().unwrap() {
+        assert!(k.get("d").is_none() && k.get("p").is_none());
+        assert!(k["kid"].is_string());
+    }
+}

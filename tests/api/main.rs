@@ -1,0 +1,9 @@
+//! Herald's HTTP behaviour, driven over real sockets like client apps and browsers would.
+//! One test binary (see `support::spawn_app`).
+
+mod authorize_errors;
+mod login;
+mod oidc_client;
+mod support;
+mod token;
+mod upstream_faults;

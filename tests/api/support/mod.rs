@@ -1,0 +1,343 @@
+//! `spawn_app()`: Herald on a random port with a fresh SQLite database and a test upstream,
+//! plus a browser-like HTTP client (cookies, no redirects followed) and flow helpers.
+
+pub mod upstream;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use herald::app::{App, BuildOptions, OffsetClock};
+use herald::tokens::keys::KeyEncryption;
+use herald::tokens::mint::pkce_s256;
+use herald::tokens::random_token;
+use reqwest::StatusCode;
+use serde_json::Value;
+use upstream::TestUpstream;
+
+pub const SECRET: &str = "app-secret-for-tests";
+pub const APP_CB: &str = "http://127.0.0.1:9000/cb";
+
+pub struct TestApp {
+    pub base: String,
+    pub upstream: TestUpstream,
+    pub clock: Arc<OffsetClock>,
+    pub state: herald::app::AppState,
+    /// A browser: keeps cookies, never follows redirects.
+    pub browser: reqwest::Client,
+    /// An app's back channel: no cookies.
+    pub api: reqwest::Client,
+}
+
+pub fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// Starts Herald; `extra` is appended to the generated TOML configuration.
+pub async fn spawn_app_with(extra: &str) -> TestApp {
+    let upstream = TestUpstream::start().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let db = std::env::temp_dir().join(format!("herald-test-{}.db", random_token()));
+    let toml = format!(
+        r#"
+issuer = "{base}"
+listen = "127.0.0.1:0"
+database_url = "sqlite://{db}"
+
+[[upstreams]]
+id = "test"
+kind = "oidc"
+issuer = "{iss}"
+client_id = "herald-at-upstream"
+client_secret = "upstream-secret"
+userinfo = true
+
+[[upstreams.attributes]]
+claim = "https://example\\.com/groups"
+source = "id_token"
+type = "string_array"
+
+[[upstreams.mappings]]
+from = "https://example\\.com/groups"
+to = "groups"
+
+[[clients]]
+client_id = "app"
+client_name = "Test <App>"
+client_secret = "{SECRET}"
+redirect_uris = ["{APP_CB}", "http://127.0.0.1:9000/other"]
+scopes = ["openid", "profile", "email", "groups"]
+
+[[clients]]
+client_id = "spa"
+redirect_uris = ["{APP_CB}"]
+scopes = ["openid", "profile"]
+
+[[clients]]
+client_id = "trusted"
+client_secret = "{SECRET}"
+redirect_uris = ["{APP_CB}"]
+scopes = ["openid", "email"]
+trusted = true
+
+[scopes.groups]
+description = "Your groups"
+claims = ["groups"]
+
+{extra}
+"#,
+        db = db.display(),
+        iss = upstream.issuer(),
+    );
+    let (settings, _) = herald::config::from_toml(&toml).expect("test configuration is valid");
+    let clock = Arc::new(OffsetClock::default());
+    let app = App::build(
+        settings,
+        BuildOptions {
+            clock: clock.clone(),
+            kek: Some(KeyEncryption::from_base64(&KeyEncryption::generate_base64()).unwrap()),
+            listener: Some(listener),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("Herald starts");
+    let state = app.state.clone();
+    tokio::spawn(app.run(std::future::pending()));
+    TestApp {
+        base,
+        upstream,
+        clock,
+        state,
+        browser: browser(),
+        api: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with("").await
+}
+
+/// An authorization request as a client app would make it.
+#[derive(Clone, Debug)]
+pub struct AuthParams {
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub scope: String,
+    pub state: String,
+    pub nonce: String,
+    pub verifier: Option<String>,
+    pub extra: Vec<(String, String)>,
+}
+
+impl AuthParams {
+    pub fn new(client_id: &str, scope: &str) -> Self {
+        Self {
+            client_id: client_id.into(),
+            redirect_uri: APP_CB.into(),
+            scope: scope.into(),
+            state: random_token(),
+            nonce: random_token(),
+            verifier: Some(random_token()),
+            extra: vec![],
+        }
+    }
+
+    pub fn with(mut self, k: &str, v: &str) -> Self {
+        self.extra.push((k.into(), v.into()));
+        self
+    }
+
+    pub fn query(&self) -> Vec<(String, String)> {
+        let mut q = vec![
+            ("response_type".to_string(), "code".to_string()),
+            ("client_id".into(), self.client_id.clone()),
+            ("redirect_uri".into(), self.redirect_uri.clone()),
+            ("scope".into(), self.scope.clone()),
+            ("state".into(), self.state.clone()),
+            ("nonce".into(), self.nonce.clone()),
+        ];
+        if let Some(v) = &self.verifier {
+            q.push(("code_challenge".into(), pkce_s256(v)));
+            q.push(("code_challenge_method".into(), "S256".into()));
+        }
+        q.extend(self.extra.iter().cloned());
+        q
+    }
+}
+
+/// Where a browser ended up.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Redirected to the client: the query parameters.
+    Client(HashMap<String, String>),
+    /// Herald showed the consent page (its HTML).
+    Consent(String),
+    /// Any other final response.
+    Page(StatusCode, String),
+}
+
+pub fn query_of(url: &str) -> HashMap<String, String> {
+    url::Url::parse(url)
+        .unwrap()
+        .query_pairs()
+        .into_owned()
+        .collect()
+}
+
+impl TestApp {
+    /// Follows redirects like a browser until Herald sends it to the client, shows consent, or
+    /// answers with a page.
+    pub async fn follow(&self, browser: &reqwest::Client, mut url: String) -> Outcome {
+        for _ in 0..12 {
+            if url.starts_with(APP_CB) || url.starts_with("http://127.0.0.1:9000/") {
+                return Outcome::Client(query_of(&url));
+            }
+            let res = browser.get(&url).send().await.unwrap();
+            let status = res.status();
+            if status.is_redirection() {
+                let loc = res.headers()["location"].to_str().unwrap().to_string();
+                url = if loc.starts_with('/') {
+                    format!("{}{loc}", self.base)
+                } else {
+                    loc
+                };
+                continue;
+            }
+            let body = res.text().await.unwrap();
+            if url.contains("/consent?") && status == StatusCode::OK {
+                return Outcome::Consent(body);
+            }
+            return Outcome::Page(status, body);
+        }
+        panic!("too many redirects");
+    }
+
+    pub fn authorize_url(&self, p: &AuthParams) -> String {
+        let mut u = url::Url::parse(&format!("{}/authorize", self.base)).unwrap();
+        u.query_pairs_mut().extend_pairs(p.query());
+        u.to_string()
+    }
+
+    pub async fn start(&self, browser: &reqwest::Client, p: &AuthParams) -> Outcome {
+        self.follow(browser, self.authorize_url(p)).await
+    }
+
+    /// Submits the consent form with `decision`.
+    pub async fn decide(
+        &self,
+        browser: &reqwest::Client,
+        consent_html: &str,
+        decision: &str,
+    ) -> Outcome {
+        let (request, csrf) = consent_fields(consent_html);
+        let res = browser
+            .post(format!("{}/consent", self.base))
+            .form(&[
+                ("request", request.as_str()),
+                ("csrf", csrf.as_str()),
+                ("decision", decision),
+            ])
+            .send()
+            .await
+            .unwrap();
+        self.after(browser, res).await
+    }
+
+    pub async fn after(&self, browser: &reqwest::Client, res: reqwest::Response) -> Outcome {
+        if res.status().is_redirection() {
+            let loc = res.headers()["location"].to_str().unwrap().to_string();
+            let loc = if loc.starts_with('/') {
+                format!("{}{loc}", self.base)
+            } else {
+                loc
+            };
+            return self.follow(browser, loc).await;
+        }
+        let status = res.status();
+        Outcome::Page(status, res.text().await.unwrap())
+    }
+
+    /// A whole login that allows consent when asked; returns the client's callback parameters.
+    pub async fn login(
+        &self,
+        browser: &reqwest::Client,
+        p: &AuthParams,
+    ) -> HashMap<String, String> {
+        match self.start(browser, p).await {
+            Outcome::Client(q) => q,
+            Outcome::Consent(html) => match self.decide(browser, &html, "allow").await {
+                Outcome::Client(q) => q,
+                other => panic!("after consent: {other:?}"),
+            },
+            other => panic!("login did not finish: {other:?}"),
+        }
+    }
+
+    /// Redeems a code as client `app` (secret via Basic) or a public client.
+    pub async fn redeem(&self, p: &AuthParams, code: &str) -> reqwest::Response {
+        let mut form = vec![
+            ("grant_type", "authorization_code".to_string()),
+            ("code", code.to_string()),
+            ("redirect_uri", p.redirect_uri.clone()),
+        ];
+        if let Some(v) = &p.verifier {
+            form.push(("code_verifier", v.clone()));
+        }
+        let req = self.api.post(format!("{}/token", self.base));
+        let req = if p.client_id == "spa" {
+            form.push(("client_id", "spa".into()));
+            req
+        } else {
+            req.basic_auth(&p.client_id, Some(SECRET))
+        };
+        req.form(&form).send().await.unwrap()
+    }
+
+    pub async fn tokens(&self, p: &AuthParams) -> Value {
+        let q = self.login(&self.browser, p).await;
+        let res = self.redeem(p, &q["code"]).await;
+        assert_eq!(res.status(), 200);
+        res.json().await.unwrap()
+    }
+
+    pub async fn userinfo(&self, access_token: &str) -> reqwest::Response {
+        self.api
+            .get(format!("{}/userinfo", self.base))
+            .bearer_auth(access_token)
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+pub fn consent_fields(html: &str) -> (String, String) {
+    let field = |name: &str| {
+        let marker = format!("name=\"{name}\" value=\"");
+        let start = html
+            .find(&marker)
+            .unwrap_or_else(|| panic!("no {name} in {html}"))
+            + marker.len();
+        html[start..].split('"').next().unwrap().to_string()
+    };
+    (field("request"), field("csrf"))
+}
+
+/// The payload of a JWT, unverified (tests verify signatures separately).
+pub fn payload(jwt: &str) -> Value {
+    use base64::Engine;
+    let p = jwt.split('.').nth(1).unwrap();
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(p)
+            .unwrap(),
+    )
+    .unwrap()
+}

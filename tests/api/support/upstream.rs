@@ -1,0 +1,254 @@
+//! An OpenID provider written for the tests: discovery, JWKS, an authorize endpoint that logs
+//! the configured user in at once, a token endpoint that checks PKCE, and userinfo. Knobs make
+//! it misbehave (wrong nonce, wrong issuer, errors, 500s) the way real upstreams can.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use herald::tokens::jwt;
+use herald::tokens::keys::{Alg, SigningKey};
+use herald::tokens::mint::pkce_s256;
+use serde_json::{Map, Value, json};
+
+/// How the next logins go.
+#[derive(Clone, Debug)]
+pub struct Behaviour {
+    pub subject: String,
+    /// Extra ID-token claims (custom namespaced ones).
+    pub id_claims: Map<String, Value>,
+    /// Extra userinfo claims.
+    pub userinfo_claims: Map<String, Value>,
+    pub wrong_nonce: bool,
+    pub wrong_issuer: bool,
+    /// `error=` on the callback instead of a code.
+    pub authorize_error: Option<String>,
+    pub token_status: Option<u16>,
+    pub userinfo_sub: Option<String>,
+}
+
+impl Default for Behaviour {
+    fn default() -> Self {
+        let mut id_claims = Map::new();
+        id_claims.insert(
+            "https://example.com/groups".into(),
+            json!(["staff", "admins"]),
+        );
+        id_claims.insert("email".into(), json!("alice@example.com"));
+        id_claims.insert("email_verified".into(), json!(true));
+        id_claims.insert("name".into(), json!("Alice"));
+        Self {
+            subject: "auth0|alice".into(),
+            id_claims,
+            userinfo_claims: Map::new(),
+            wrong_nonce: false,
+            wrong_issuer: false,
+            authorize_error: None,
+            token_status: None,
+            userinfo_sub: None,
+        }
+    }
+}
+
+struct Code {
+    client_id: String,
+    redirect_uri: String,
+    challenge: String,
+    nonce: Option<String>,
+}
+
+pub struct UpstreamState {
+    pub issuer: String,
+    key: SigningKey,
+    pub behaviour: Mutex<Behaviour>,
+    codes: Mutex<HashMap<String, Code>>,
+    tokens: Mutex<HashMap<String, Map<String, Value>>>,
+    /// Every authorize request's parameters, for assertions.
+    pub authorize_requests: Mutex<Vec<HashMap<String, String>>>,
+}
+
+#[derive(Clone)]
+pub struct TestUpstream {
+    pub state: Arc<UpstreamState>,
+    shutdown: Arc<Mutex<Option<tokio::sync::oneshot::Sender<()>>>>,
+}
+
+impl TestUpstream {
+    pub async fn start() -> TestUpstream {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let issuer = format!("http://{}", listener.local_addr().unwrap());
+        let state = Arc::new(UpstreamState {
+            issuer,
+            key: SigningKey::generate(Alg::RS256).unwrap().0,
+            behaviour: Mutex::new(Behaviour::default()),
+            codes: Mutex::new(HashMap::new()),
+            tokens: Mutex::new(HashMap::new()),
+            authorize_requests: Mutex::new(Vec::new()),
+        });
+        let app = Router::new()
+            .route("/.well-known/openid-configuration", get(discovery))
+            .route("/jwks", get(jwks))
+            .route("/authorize", get(authorize))
+            .route("/token", post(token))
+            .route("/userinfo", get(userinfo))
+            .with_state(state.clone());
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = rx.await;
+                })
+                .await
+                .unwrap();
+        });
+        TestUpstream {
+            state,
+            shutdown: Arc::new(Mutex::new(Some(tx))),
+        }
+    }
+
+    pub fn issuer(&self) -> &str {
+        &self.state.issuer
+    }
+
+    pub fn set(&self, f: impl FnOnce(&mut Behaviour)) {
+        f(&mut self.state.behaviour.lock().unwrap());
+    }
+
+    /// Stops the server: the upstream is down from now on.
+    pub fn stop(&self) {
+        if let Some(tx) = self.shutdown.lock().unwrap().take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+fn params(raw: &[u8]) -> HashMap<String, String> {
+    form_urlencoded::parse(raw).into_owned().collect()
+}
+
+async fn discovery(State(s): State<Arc<UpstreamState>>) -> Response {
+    let iss = &s.issuer;
+    axum::Json(json!({
+        "issuer": iss,
+        "authorization_endpoint": format!("{iss}/authorize"),
+        "token_endpoint": format!("{iss}/token"),
+        "userinfo_endpoint": format!("{iss}/userinfo"),
+        "jwks_uri": format!("{iss}/jwks"),
+        "response_types_supported": ["code"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+    }))
+    .into_response()
+}
+
+async fn jwks(State(s): State<Arc<UpstreamState>>) -> Response {
+    axum::Json(json!({ "keys": [s.key.public_jwk()] })).into_response()
+}
+
+async fn authorize(State(s): State<Arc<UpstreamState>>, RawQuery(q): RawQuery) -> Response {
+    let p = params(q.unwrap_or_default().as_bytes());
+    s.authorize_requests.lock().unwrap().push(p.clone());
+    let redirect_uri = p.get("redirect_uri").cloned().unwrap_or_default();
+    let state = p.get("state").cloned().unwrap_or_default();
+    let behaviour = s.behaviour.lock().unwrap().clone();
+    let mut url = url::Url::parse(&redirect_uri).unwrap();
+    if let Some(err) = behaviour.authorize_error {
+        url.query_pairs_mut()
+            .append_pair("error", &err)
+            .append_pair("state", &state);
+        return Redirect::to(url.as_str()).into_response();
+    }
+    let code = herald::tokens::random_token();
+    s.codes.lock().unwrap().insert(
+        code.clone(),
+        Code {
+            client_id: p.get("client_id").cloned().unwrap_or_default(),
+            redirect_uri,
+            challenge: p.get("code_challenge").cloned().unwrap_or_default(),
+            nonce: p.get("nonce").cloned(),
+        },
+    );
+    url.query_pairs_mut()
+        .append_pair("code", &code)
+        .append_pair("state", &state);
+    Redirect::to(url.as_str()).into_response()
+}
+
+async fn token(State(s): State<Arc<UpstreamState>>, body: Bytes) -> Response {
+    let p = params(&body);
+    let behaviour = s.behaviour.lock().unwrap().clone();
+    if let Some(status) = behaviour.token_status {
+        return (StatusCode::from_u16(status).unwrap(), "<html>oops</html>").into_response();
+    }
+    let Some(code) = p
+        .get("code")
+        .and_then(|c| s.codes.lock().unwrap().remove(c))
+    else {
+        return (
+            StatusCode::BAD_REQUEST,
+            axum::Json(json!({"error": "invalid_grant"})),
+        )
+            .into_response();
+    };
+    let verifier = p.get("code_verifier").cloned().unwrap_or_default();
+    if pkce_s256(&verifier) != code.challenge || p.get("redirect_uri") != Some(&code.redirect_uri) {
+        return (
+            StatusCode::BAD_REQUEST,
+            axum::Json(json!({"error": "invalid_grant"})),
+        )
+            .into_response();
+    }
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let mut claims = behaviour.id_claims.clone();
+    claims.insert("sub".into(), json!(behaviour.subject));
+    let iss = if behaviour.wrong_issuer {
+        format!("{}/evil", s.issuer)
+    } else {
+        s.issuer.clone()
+    };
+    claims.insert("iss".into(), json!(iss));
+    claims.insert("aud".into(), json!(code.client_id));
+    claims.insert("iat".into(), json!(now));
+    claims.insert("exp".into(), json!(now + 300));
+    let nonce = if behaviour.wrong_nonce {
+        Some("not-the-nonce".to_string())
+    } else {
+        code.nonce
+    };
+    if let Some(n) = nonce {
+        claims.insert("nonce".into(), json!(n));
+    }
+    let id_token = jwt::sign(&s.key, "JWT", &claims).unwrap();
+    let access_token = herald::tokens::random_token();
+    let mut info = behaviour.userinfo_claims.clone();
+    info.insert(
+        "sub".into(),
+        json!(behaviour.userinfo_sub.unwrap_or(behaviour.subject)),
+    );
+    s.tokens.lock().unwrap().insert(access_token.clone(), info);
+    axum::Json(json!({
+        "access_token": access_token,
+        "token_type": "Bearer",
+        "expires_in": 300,
+        "id_token": id_token,
+    }))
+    .into_response()
+}
+
+async fn userinfo(State(s): State<Arc<UpstreamState>>, headers: HeaderMap) -> Response {
+    let token = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    match s.tokens.lock().unwrap().get(token) {
+        Some(info) => axum::Json(Value::Object(info.clone())).into_response(),
+        None => StatusCode::UNAUTHORIZED.into_response(),
+    }
+}

@@ -1,0 +1,123 @@
+use crate::support::*;
+
+async fn page_after_login(app: &TestApp) -> (reqwest::StatusCode, String) {
+    match app
+        .start(&app.browser, &AuthParams::new("app", "openid"))
+        .await
+    {
+        Outcome::Page(s, body) => (s, body),
+        other => panic!("expected an error page, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn upstream_down_gives_a_clear_error_page_with_a_way_back() {
+    let app = spawn_app().await;
+    app.upstream.stop();
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let (status, body) = page_after_login(&app).await;
+    assert_eq!(status, 502);
+    assert!(body.contains("unavailable"), "{body}");
+    assert!(body.contains("error=temporarily_unavailable"), "{body}");
+}
+
+#[tokio::test]
+async fn upstream_id_token_with_wrong_nonce_is_rejected() {
+    let app = spawn_app().await;
+    app.upstream.set(|b| b.wrong_nonce = true);
+    let (status, body) = page_after_login(&app).await;
+    assert_eq!(status, 502);
+    assert!(body.contains("security checks"), "{body}");
+}
+
+#[tokio::test]
+async fn upstream_id_token_from_another_issuer_is_rejected() {
+    let app = spawn_app().await;
+    app.upstream.set(|b| b.wrong_issuer = true);
+    assert_eq!(page_after_login(&app).await.0, 502);
+}
+
+#[tokio::test]
+async fn upstream_userinfo_for_another_subject_is_rejected() {
+    let app = spawn_app().await;
+    app.upstream
+        .set(|b| b.userinfo_sub = Some("auth0|mallory".into()));
+    assert_eq!(page_after_login(&app).await.0, 502);
+}
+
+#[tokio::test]
+async fn upstream_500_html_at_the_token_endpoint_is_a_clear_error() {
+    let app = spawn_app().await;
+    app.upstream.set(|b| b.token_status = Some(500));
+    let (status, body) = page_after_login(&app).await;
+    assert_eq!(status, 502);
+    assert!(body.contains("Return to"), "{body}");
+}
+
+#[tokio::test]
+async fn upstream_access_denied_goes_back_to_the_client() {
+    let app = spawn_app().await;
+    app.upstream
+        .set(|b| b.authorize_error = Some("access_denied".into()));
+    let p = AuthParams::new("app", "openid");
+    match app.start(&app.browser, &p).await {
+        Outcome::Client(q) => {
+            assert_eq!(q["error"], "access_denied");
+            assert_eq!(q["state"], p.state);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn callback_with_unknown_or_replayed_state_is_refused() {
+    let app = spawn_app().await;
+    let res = app
+        .browser
+        .get(format!("{}/callback/test?code=x&state=forged", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    let res = app
+        .browser
+        .get(format!("{}/callback/test?code=x", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+}
+
+#[tokio::test]
+async fn the_same_upstream_subject_keeps_one_herald_sub_and_another_gets_another() {
+    let app = spawn_app().await;
+    let a1 = payload(
+        app.tokens(&AuthParams::new("trusted", "openid")).await["id_token"]
+            .as_str()
+            .unwrap(),
+    )["sub"]
+        .clone();
+    let fresh = TestApp {
+        browser: browser(),
+        ..app
+    };
+    let a2 = payload(
+        fresh.tokens(&AuthParams::new("trusted", "openid")).await["id_token"]
+            .as_str()
+            .unwrap(),
+    )["sub"]
+        .clone();
+    assert_eq!(a1, a2);
+    fresh.upstream.set(|b| b.subject = "auth0|bob".into());
+    let other = TestApp {
+        browser: browser(),
+        ..fresh
+    };
+    let b = payload(
+        other.tokens(&AuthParams::new("trusted", "openid")).await["id_token"]
+            .as_str()
+            .unwrap(),
+    )["sub"]
+        .clone();
+    assert_ne!(a1, b);
+}
