@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Runs every Herald test: unit, HTTP integration, the store suite on SQLite and PostgreSQL,
+# and the browser test in headless Chromium. Installs or starts what it needs by itself.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# PostgreSQL runs on every developer machine and in CI; start it if it has stopped.
+if command -v pg_isready >/dev/null && ! pg_isready -h 127.0.0.1 -p 5432 -q; then
+  echo "test.sh: PostgreSQL is not answering; starting it" >&2
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start || true
+  for _ in $(seq 1 20); do pg_isready -h 127.0.0.1 -p 5432 -q && break; sleep 0.5; done
+fi
+
+# Unit tests, the HTTP suite (tests/api) and the store suite (tests/store.rs).
+cargo test --locked --lib --bins --tests
+
+# The browser test: a real login in headless Chromium.
+scripts/browser-test.sh

@@ -1,0 +1,61 @@
+// A person's login through Herald in real headless Chromium: the demo app sends the browser to
+// Herald, Herald to the development upstream's form, back through the consent page, and the
+// demo app shows the tokens. Then a second login skips consent. Screenshots go to artifacts/.
+import { chromium } from "playwright-core";
+import assert from "node:assert/strict";
+import { mkdirSync } from "node:fs";
+
+const base = process.argv[2];
+const out = process.argv[3] ?? "artifacts";
+mkdirSync(out, { recursive: true });
+
+const browser = await chromium.launch({
+  executablePath: "/usr/bin/chromium",
+  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+});
+let failed = 0, passed = 0;
+async function check(name, fn) {
+  try { await fn(); passed++; console.log(`ok - ${name}`); }
+  catch (e) { failed++; console.log(`not ok - ${name}\n${e.stack}`); }
+}
+try {
+  const page = await (await browser.newContext()).newPage();
+
+  await check("a person logs in through the dev upstream and allows consent", async () => {
+    await page.goto(`${base}/demo/login`);
+    await page.getByLabel("User name").fill("carol");
+    await page.getByLabel("Groups (comma separated)").fill("staff, herald-admins");
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.waitForURL(/\/consent\?/);
+    assert.match(await page.textContent("h1"), /Herald demo app wants to access your account/);
+    await page.screenshot({ path: `${out}/consent-page.png`, fullPage: true });
+    await page.getByRole("button", { name: "Allow" }).click();
+    await page.waitForURL(/\/demo\/callback/);
+    const text = await page.textContent("main");
+    assert.match(text, /"groups": \[\s*"staff",\s*"herald-admins"\s*\]/);
+    assert.match(text, /"preferred_username": "carol"/);
+    await page.screenshot({ path: `${out}/demo-tokens.png`, fullPage: true });
+  });
+
+  await check("the second login in the same browser skips the consent page", async () => {
+    await page.goto(`${base}/demo/login`);
+    await page.waitForURL(/\/demo\/callback/);
+    assert.match(await page.textContent("main"), /"preferred_username": "carol"/);
+  });
+
+  await check("a fresh browser that denies consent is told access was denied", async () => {
+    const other = await (await browser.newContext()).newPage();
+    await other.goto(`${base}/demo/login`);
+    await other.getByLabel("User name").fill("dave");
+    await other.getByRole("button", { name: "Sign in" }).click();
+    await other.waitForURL(/\/consent\?/);
+    await other.getByRole("button", { name: "Deny" }).click();
+    await other.waitForURL(/\/demo\/callback/);
+    assert.match(await other.textContent("main"), /error=access_denied/);
+  });
+} finally {
+  await browser.close();
+}
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);
