@@ -1,0 +1,967 @@
+//! The store conformance suite: every test is written once against `dyn Store` and run on both
+//! backends, SQLite and PostgreSQL, by [`conformance!`].
+//!
+//! Each SQLite test gets a fresh database file in the temp directory; each PostgreSQL test gets
+//! its own schema in the `test` database (dropped afterwards), so runs never see each other's
+//! rows. When PostgreSQL cannot be reached the PostgreSQL tests are skipped loudly, except under
+//! `CI=true`, where they fail: a green CI run must mean both backends passed.
+
+use std::future::Future;
+use std::io::Write;
+use std::sync::{Arc, Once};
+use std::time::Duration;
+
+use herald::store::{
+    AccessTokenRecord, AuthRequest, CodeRecord, ConsentRecord, DynStore, Grant, KeyRecord,
+    Redemption, StoreError, StoredContext, UpstreamLogin, User, connect,
+};
+use herald::tokens::random_token;
+use sqlx::Connection;
+use sqlx::postgres::PgConnection;
+
+/// 2100-01-01T00:00:00Z: past 2038, so a 32-bit column anywhere would show.
+const T: i64 = 4_102_444_800;
+
+const PG_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+/// Generates `sqlite::<name>` and `postgres::<name>` tests from each `async fn <name>(DynStore)`.
+///
+/// A test function missing from the list is never called, which `dead_code` (and so clippy with
+/// `-D warnings`) reports.
+macro_rules! conformance {
+    ($($name:ident),+ $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::on_sqlite(super::$name).await;
+                }
+            )+
+        }
+
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::on_postgres(super::$name).await;
+                }
+            )+
+        }
+    };
+}
+
+conformance!(
+    migrations_run_again_on_a_migrated_database,
+    signing_keys_are_listed_by_creation_time_then_kid,
+    inserting_a_row_whose_key_exists_is_a_conflict,
+    link_user_creates_the_user_once_and_returns_the_same_sub_on_later_logins,
+    link_user_gives_another_subject_or_upstream_its_own_user,
+    set_last_context_is_kept_across_later_logins,
+    auth_requests_round_trip_and_record_the_login_and_consent_csrf,
+    an_auth_request_is_decided_only_once,
+    an_upstream_login_can_be_taken_only_once,
+    contexts_round_trip_with_and_without_expiry,
+    record_consent_upserts_the_grant_and_keeps_its_first_granted_at,
+    withdrawing_consent_removes_the_grant_but_keeps_every_consent_record,
+    a_code_is_redeemed_once_and_its_token_exists_only_after_redemption,
+    redeeming_an_unknown_code_stores_no_token,
+    a_burnt_code_cannot_be_redeemed,
+    revoking_the_tokens_of_a_code_counts_each_token_once,
+    sessions_are_created_once_saved_loaded_until_expiry_and_deleted,
+    purge_expired_removes_expired_rows_and_keeps_live_ones,
+    timestamps_past_2038_round_trip_exactly,
+    twenty_concurrent_redemptions_of_one_code_redeem_it_exactly_once,
+);
+
+// ---------------------------------------------------------------------------------------------
+// Backends
+// ---------------------------------------------------------------------------------------------
+
+/// Runs `test` on a fresh SQLite file, removed afterwards even when the test fails.
+async fn on_sqlite<F, Fut>(test: F)
+where
+    F: FnOnce(DynStore) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let path = std::env::temp_dir().join(format!("herald-store-test-{}.db", random_token()));
+    let store = connect(&format!("sqlite://{}", path.display()))
+        .await
+        .expect("a fresh SQLite database opens and migrates");
+    let outcome = tokio::spawn(test(store)).await;
+    for suffix in ["", "-wal", "-shm"] {
+        let mut file = path.clone().into_os_string();
+        file.push(suffix);
+        let _ = std::fs::remove_file(file);
+    }
+    if let Err(e) = outcome {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}
+
+/// Runs `test` in a schema of its own in the `test` database, dropped afterwards.
+async fn on_postgres<F, Fut>(test: F)
+where
+    F: FnOnce(DynStore) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    // One plain connection, not a pool: a refused connection fails at once instead of being
+    // retried until a pool timeout; the timeout covers a host that does not answer at all.
+    let attempt = tokio::time::timeout(Duration::from_secs(5), PgConnection::connect(PG_ADMIN_URL))
+        .await
+        .map_err(|_| "no answer within 5 s".to_string())
+        .and_then(|r| r.map_err(|e| e.to_string()));
+    let mut admin = match attempt {
+        Ok(conn) => conn,
+        Err(e) if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!("PostgreSQL at {PG_ADMIN_URL} is unreachable and CI=true: {e}")
+        }
+        Err(e) => {
+            // Written past libtest's output capture (which takes `eprintln!`), once per run.
+            static WARNED: Once = Once::new();
+            WARNED.call_once(|| {
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "\n!!! PostgreSQL tests SKIPPED: cannot connect to {PG_ADMIN_URL} ({e}).\n\
+                     !!! Every postgres::* test reported `ok` in this run did NOT run. \
+                     Set CI=true to make this a failure.\n"
+                );
+            });
+            return;
+        }
+    };
+
+    // Identifiers cannot be bound as parameters: keep the name to [a-z0-9_].
+    let schema = format!(
+        "herald_t_{}",
+        random_token()
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .map(|c| c.to_ascii_lowercase())
+            .take(20)
+            .collect::<String>()
+    );
+    sqlx::query(&format!("CREATE SCHEMA {schema}"))
+        .execute(&mut admin)
+        .await
+        .expect("the test user may create schemas");
+
+    let url = format!("{PG_ADMIN_URL}?options=-c%20search_path%3D{schema}");
+    let store = match connect(&url).await {
+        Ok(store) => store,
+        Err(e) => {
+            drop_schema(admin, &schema).await;
+            panic!("connecting the store to schema {schema} failed: {e}");
+        }
+    };
+    // Guard against the search_path option being ignored: the tables must be in our schema.
+    let (tables,): (i64,) = sqlx::query_as(
+        "SELECT count(*) FROM information_schema.tables \
+         WHERE table_schema = $1 AND table_name = 'authorization_codes'",
+    )
+    .bind(&schema)
+    .fetch_one(&mut admin)
+    .await
+    .expect("information_schema is readable");
+    if tables != 1 {
+        drop_schema(admin, &schema).await;
+        panic!("the migrations did not create their tables in schema {schema}");
+    }
+
+    let outcome = tokio::spawn(test(store)).await;
+    drop_schema(admin, &schema).await;
+    if let Err(e) = outcome {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}
+
+/// Best effort: a schema left behind only costs disk space, never another run's correctness.
+async fn drop_schema(mut admin: PgConnection, schema: &str) {
+    let dropped = sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+        .execute(&mut admin)
+        .await;
+    let _ = admin.close().await;
+    if let Err(e) = dropped {
+        eprintln!("could not drop test schema {schema}: {e}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rows
+// ---------------------------------------------------------------------------------------------
+
+fn key(kid: &str, created_at: i64) -> KeyRecord {
+    KeyRecord {
+        kid: kid.into(),
+        alg: "ES256".into(),
+        encryption: "none".into(),
+        private_key: vec![0, 1, 2, 254, 255, kid.len() as u8],
+        created_at,
+        activates_at: created_at + 3600,
+        retires_at: None,
+        expires_at: None,
+    }
+}
+
+/// `KeyRecord` has no `PartialEq` (it holds key material); its debug form covers every field.
+fn assert_keys_eq(actual: &[KeyRecord], expected: &[KeyRecord]) {
+    assert_eq!(format!("{actual:#?}"), format!("{expected:#?}"));
+}
+
+/// A request as `/authorize` stores it: every optional parameter present, not logged in yet.
+fn auth_request(id: &str, created_at: i64, expires_at: i64) -> AuthRequest {
+    AuthRequest {
+        id: id.into(),
+        client_id: "app".into(),
+        redirect_uri: "https://app.example/cb".into(),
+        scope: "openid profile email".into(),
+        state: Some("st-123".into()),
+        nonce: Some("n-456".into()),
+        code_challenge: Some("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into()),
+        prompt: Some("login consent".into()),
+        max_age: Some(300),
+        login_hint: Some("ada@example.com".into()),
+        upstream_hint: Some("auth0".into()),
+        browser_binding: "binding-digest".into(),
+        created_at,
+        expires_at,
+        sub: None,
+        auth_context_id: None,
+        auth_time: None,
+        consent_csrf: None,
+        decided_at: None,
+    }
+}
+
+fn upstream_login(state_hash: &str, created_at: i64, expires_at: i64) -> UpstreamLogin {
+    UpstreamLogin {
+        state_hash: state_hash.into(),
+        auth_request_id: "req-1".into(),
+        upstream_id: "auth0".into(),
+        nonce: "upstream-nonce".into(),
+        pkce_verifier: "verifier-verifier-verifier-verifier-verifier".into(),
+        created_at,
+        expires_at,
+    }
+}
+
+fn code(code_hash: &str, created_at: i64, expires_at: i64) -> CodeRecord {
+    CodeRecord {
+        code_hash: code_hash.into(),
+        client_id: "app".into(),
+        redirect_uri: "https://app.example/cb".into(),
+        sub: "sub-1".into(),
+        scope: "openid email".into(),
+        nonce: Some("n-456".into()),
+        code_challenge: Some("challenge".into()),
+        auth_context_id: "ctx-1".into(),
+        auth_time: created_at - 5,
+        auth_time_required: true,
+        created_at,
+        expires_at,
+        consumed_at: None,
+    }
+}
+
+fn token(jti: &str, code_hash: &str, issued_at: i64, expires_at: i64) -> AccessTokenRecord {
+    AccessTokenRecord {
+        jti: jti.into(),
+        client_id: "app".into(),
+        sub: "sub-1".into(),
+        scope: "openid email".into(),
+        auth_context_id: "ctx-1".into(),
+        code_hash: Some(code_hash.into()),
+        issued_at,
+        expires_at,
+        revoked_at: None,
+    }
+}
+
+fn grant(scopes: &str, granted_at: i64, updated_at: i64) -> Grant {
+    Grant {
+        sub: "sub-1".into(),
+        client_id: "app".into(),
+        scopes: scopes.into(),
+        scope_versions: r#"{"email":"1","openid":"1"}"#.into(),
+        granted_at,
+        updated_at,
+    }
+}
+
+fn consent(id: &str, sub: &str, allowed: &str, denied: &str, decided_at: i64) -> ConsentRecord {
+    ConsentRecord {
+        id: id.into(),
+        sub: sub.into(),
+        client_id: "app".into(),
+        allowed: allowed.into(),
+        denied: denied.into(),
+        text_versions: r#"{"email":"1","profile":"2"}"#.into(),
+        method: "page".into(),
+        decided_at,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tests
+// ---------------------------------------------------------------------------------------------
+
+async fn migrations_run_again_on_a_migrated_database(store: DynStore) {
+    store.migrate().await.expect("migrating twice is a no-op");
+    store.ping().await.expect("the database answers");
+}
+
+async fn signing_keys_are_listed_by_creation_time_then_kid(store: DynStore) {
+    assert!(store.signing_keys().await.unwrap().is_empty());
+
+    let newer_b = key("b", T + 10);
+    let oldest = KeyRecord {
+        retires_at: Some(T + 86_400),
+        expires_at: Some(T + 2 * 86_400),
+        encryption: "aes-256-gcm".into(),
+        ..key("c", T)
+    };
+    let newer_a = key("a", T + 10);
+    for k in [&newer_b, &oldest, &newer_a] {
+        store.insert_signing_key(k).await.unwrap();
+    }
+
+    assert_keys_eq(
+        &store.signing_keys().await.unwrap(),
+        &[oldest, newer_a, newer_b],
+    );
+}
+
+async fn inserting_a_row_whose_key_exists_is_a_conflict(store: DynStore) {
+    store.insert_signing_key(&key("k1", T)).await.unwrap();
+    let err = store
+        .insert_signing_key(&key("k1", T + 1))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "got {err:?}");
+
+    store.insert_code(&code("c1", T, T + 60)).await.unwrap();
+    let err = store.insert_code(&code("c1", T, T + 60)).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "got {err:?}");
+
+    // The first rows are untouched.
+    assert_eq!(store.signing_keys().await.unwrap()[0].created_at, T);
+    assert_eq!(store.code("c1").await.unwrap(), Some(code("c1", T, T + 60)));
+}
+
+async fn link_user_creates_the_user_once_and_returns_the_same_sub_on_later_logins(store: DynStore) {
+    let first = store
+        .link_user("auth0", "auth0|ada", "sub-1", T)
+        .await
+        .unwrap();
+    assert_eq!(
+        first,
+        User {
+            sub: "sub-1".into(),
+            upstream_id: "auth0".into(),
+            upstream_subject: "auth0|ada".into(),
+            created_at: T,
+            last_login_at: T,
+            last_context: None,
+        }
+    );
+
+    // A later login proposes a fresh sub; the existing one wins and the login time moves.
+    let again = store
+        .link_user("auth0", "auth0|ada", "sub-2", T + 60)
+        .await
+        .unwrap();
+    assert_eq!(again.sub, "sub-1");
+    assert_eq!(again.created_at, T);
+    assert_eq!(again.last_login_at, T + 60);
+
+    assert_eq!(store.user("sub-1").await.unwrap(), Some(again));
+    assert_eq!(store.user("sub-2").await.unwrap(), None);
+}
+
+async fn link_user_gives_another_subject_or_upstream_its_own_user(store: DynStore) {
+    let ada = store
+        .link_user("auth0", "auth0|ada", "sub-1", T)
+        .await
+        .unwrap();
+    let bob = store
+        .link_user("auth0", "auth0|bob", "sub-2", T + 1)
+        .await
+        .unwrap();
+    // The same subject string at another upstream is another person.
+    let other = store
+        .link_user("okta", "auth0|ada", "sub-3", T + 2)
+        .await
+        .unwrap();
+
+    assert_eq!((ada.sub.as_str(), ada.last_login_at), ("sub-1", T));
+    assert_eq!(
+        (bob.sub.as_str(), bob.upstream_subject.as_str()),
+        ("sub-2", "auth0|bob")
+    );
+    assert_eq!(
+        (other.sub.as_str(), other.upstream_id.as_str()),
+        ("sub-3", "okta")
+    );
+
+    // Bob's login did not touch Ada's row.
+    assert_eq!(store.user("sub-1").await.unwrap(), Some(ada));
+}
+
+async fn set_last_context_is_kept_across_later_logins(store: DynStore) {
+    store
+        .link_user("auth0", "auth0|ada", "sub-1", T)
+        .await
+        .unwrap();
+    let context = r#"{"acr":"mfa","amr":["pwd","otp"]}"#;
+    store.set_last_context("sub-1", context).await.unwrap();
+
+    let user = store.user("sub-1").await.unwrap().unwrap();
+    assert_eq!(user.last_context.as_deref(), Some(context));
+
+    let relogin = store
+        .link_user("auth0", "auth0|ada", "sub-9", T + 5)
+        .await
+        .unwrap();
+    assert_eq!(relogin.last_context.as_deref(), Some(context));
+
+    // Unknown users are not created by it.
+    store.set_last_context("nobody", context).await.unwrap();
+    assert_eq!(store.user("nobody").await.unwrap(), None);
+}
+
+async fn auth_requests_round_trip_and_record_the_login_and_consent_csrf(store: DynStore) {
+    let full = auth_request("req-full", T, T + 600);
+    let bare = AuthRequest {
+        state: None,
+        nonce: None,
+        code_challenge: None,
+        prompt: None,
+        max_age: None,
+        login_hint: None,
+        upstream_hint: None,
+        ..auth_request("req-bare", T, T + 600)
+    };
+    store.insert_auth_request(&full).await.unwrap();
+    store.insert_auth_request(&bare).await.unwrap();
+    assert_eq!(
+        store.auth_request("req-full").await.unwrap(),
+        Some(full.clone())
+    );
+    assert_eq!(
+        store.auth_request("req-bare").await.unwrap(),
+        Some(bare.clone())
+    );
+    assert_eq!(store.auth_request("req-missing").await.unwrap(), None);
+
+    store
+        .set_auth_request_login("req-full", "sub-1", "ctx-1", T + 30)
+        .await
+        .unwrap();
+    store
+        .set_consent_csrf("req-full", "csrf-digest")
+        .await
+        .unwrap();
+
+    let expected = AuthRequest {
+        sub: Some("sub-1".into()),
+        auth_context_id: Some("ctx-1".into()),
+        auth_time: Some(T + 30),
+        consent_csrf: Some("csrf-digest".into()),
+        ..full
+    };
+    assert_eq!(
+        store.auth_request("req-full").await.unwrap(),
+        Some(expected)
+    );
+    assert_eq!(store.auth_request("req-bare").await.unwrap(), Some(bare));
+}
+
+async fn an_auth_request_is_decided_only_once(store: DynStore) {
+    store
+        .insert_auth_request(&auth_request("req-1", T, T + 600))
+        .await
+        .unwrap();
+
+    assert!(store.decide_auth_request("req-1", T + 10).await.unwrap());
+    assert!(!store.decide_auth_request("req-1", T + 20).await.unwrap());
+    assert!(
+        !store
+            .decide_auth_request("req-missing", T + 20)
+            .await
+            .unwrap()
+    );
+
+    let req = store.auth_request("req-1").await.unwrap().unwrap();
+    assert_eq!(
+        req.decided_at,
+        Some(T + 10),
+        "the replay must not move decided_at"
+    );
+}
+
+async fn an_upstream_login_can_be_taken_only_once(store: DynStore) {
+    let login = upstream_login("state-digest", T, T + 600);
+    store.insert_upstream_login(&login).await.unwrap();
+    store
+        .insert_upstream_login(&upstream_login("other", T, T + 600))
+        .await
+        .unwrap();
+
+    assert_eq!(
+        store.take_upstream_login("state-digest").await.unwrap(),
+        Some(login)
+    );
+    assert_eq!(
+        store.take_upstream_login("state-digest").await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store.take_upstream_login("never-issued").await.unwrap(),
+        None
+    );
+    // Taking one state leaves the others.
+    assert!(store.take_upstream_login("other").await.unwrap().is_some());
+}
+
+async fn contexts_round_trip_with_and_without_expiry(store: DynStore) {
+    let session_long = StoredContext {
+        id: "ctx-1".into(),
+        sub: "sub-1".into(),
+        upstream_id: "auth0".into(),
+        context: r#"{"claims":{"email":"ada@example.com"}}"#.into(),
+        auth_time: T - 5,
+        created_at: T,
+        expires_at: None,
+    };
+    let bounded = StoredContext {
+        id: "ctx-2".into(),
+        expires_at: Some(T + 3600),
+        ..session_long.clone()
+    };
+    store.insert_context(&session_long).await.unwrap();
+    store.insert_context(&bounded).await.unwrap();
+
+    assert_eq!(store.context("ctx-1").await.unwrap(), Some(session_long));
+    assert_eq!(store.context("ctx-2").await.unwrap(), Some(bounded));
+    assert_eq!(store.context("ctx-3").await.unwrap(), None);
+}
+
+async fn record_consent_upserts_the_grant_and_keeps_its_first_granted_at(store: DynStore) {
+    assert_eq!(store.grant("sub-1", "app").await.unwrap(), None);
+
+    let first = grant("openid", T, T);
+    store
+        .record_consent(
+            Some(&first),
+            &consent("cr-1", "sub-1", "openid", "email", T),
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.grant("sub-1", "app").await.unwrap(), Some(first));
+
+    // A later decision replaces scopes and versions; granted_at stays the first grant's.
+    let widened = Grant {
+        scope_versions: r#"{"email":"2","openid":"1"}"#.into(),
+        ..grant("openid email", T + 100, T + 100)
+    };
+    store
+        .record_consent(
+            Some(&widened),
+            &consent("cr-2", "sub-1", "openid email", "", T + 100),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.grant("sub-1", "app").await.unwrap(),
+        Some(Grant {
+            granted_at: T,
+            ..widened
+        })
+    );
+    assert_eq!(store.grant("sub-1", "other-app").await.unwrap(), None);
+}
+
+async fn withdrawing_consent_removes_the_grant_but_keeps_every_consent_record(store: DynStore) {
+    let records = [
+        consent("cr-1", "sub-1", "openid", "email", T),
+        consent("cr-2", "sub-1", "openid email", "", T + 100),
+        consent("cr-3", "sub-1", "", "openid email", T + 200),
+    ];
+    store
+        .record_consent(Some(&grant("openid", T, T)), &records[0])
+        .await
+        .unwrap();
+    store
+        .record_consent(Some(&grant("openid email", T + 100, T + 100)), &records[1])
+        .await
+        .unwrap();
+    // Someone else's decision must not show in sub-1's list.
+    store
+        .record_consent(None, &consent("cr-x", "sub-2", "", "openid", T + 150))
+        .await
+        .unwrap();
+    store.record_consent(None, &records[2]).await.unwrap();
+
+    assert_eq!(store.grant("sub-1", "app").await.unwrap(), None);
+    assert_eq!(
+        store.consent_records("sub-1").await.unwrap(),
+        records.to_vec()
+    );
+    assert_eq!(store.consent_records("sub-2").await.unwrap().len(), 1);
+}
+
+async fn a_code_is_redeemed_once_and_its_token_exists_only_after_redemption(store: DynStore) {
+    let issued = code("code-1", T, T + 60);
+    store.insert_code(&issued).await.unwrap();
+    assert_eq!(store.code("code-1").await.unwrap(), Some(issued.clone()));
+    assert_eq!(store.code("code-2").await.unwrap(), None);
+
+    let first = token("jti-1", "code-1", T + 5, T + 3605);
+    assert_eq!(store.access_token("jti-1").await.unwrap(), None);
+    assert_eq!(
+        store.redeem_code("code-1", T + 5, &first).await.unwrap(),
+        Redemption::Redeemed
+    );
+    assert_eq!(store.access_token("jti-1").await.unwrap(), Some(first));
+    assert_eq!(
+        store.code("code-1").await.unwrap(),
+        Some(CodeRecord {
+            consumed_at: Some(T + 5),
+            ..issued
+        })
+    );
+
+    // The replay is refused, its token never stored, and the first consumption time kept.
+    let replay = token("jti-2", "code-1", T + 9, T + 3609);
+    assert_eq!(
+        store.redeem_code("code-1", T + 9, &replay).await.unwrap(),
+        Redemption::AlreadyUsed
+    );
+    assert_eq!(store.access_token("jti-2").await.unwrap(), None);
+    assert_eq!(
+        store.code("code-1").await.unwrap().unwrap().consumed_at,
+        Some(T + 5)
+    );
+}
+
+async fn redeeming_an_unknown_code_stores_no_token(store: DynStore) {
+    let stray = token("jti-1", "never-issued", T, T + 3600);
+    assert_eq!(
+        store.redeem_code("never-issued", T, &stray).await.unwrap(),
+        Redemption::AlreadyUsed
+    );
+    assert_eq!(store.access_token("jti-1").await.unwrap(), None);
+}
+
+async fn a_burnt_code_cannot_be_redeemed(store: DynStore) {
+    store.insert_code(&code("code-1", T, T + 60)).await.unwrap();
+    store.burn_code("code-1", T + 3).await.unwrap();
+    assert_eq!(
+        store.code("code-1").await.unwrap().unwrap().consumed_at,
+        Some(T + 3)
+    );
+
+    // Burning again does not move the time it was first consumed.
+    store.burn_code("code-1", T + 4).await.unwrap();
+    assert_eq!(
+        store.code("code-1").await.unwrap().unwrap().consumed_at,
+        Some(T + 3)
+    );
+
+    let late = token("jti-1", "code-1", T + 5, T + 3605);
+    assert_eq!(
+        store.redeem_code("code-1", T + 5, &late).await.unwrap(),
+        Redemption::AlreadyUsed
+    );
+    assert_eq!(store.access_token("jti-1").await.unwrap(), None);
+
+    // Burning a code that never existed is harmless.
+    store.burn_code("never-issued", T).await.unwrap();
+}
+
+async fn revoking_the_tokens_of_a_code_counts_each_token_once(store: DynStore) {
+    store.insert_code(&code("code-1", T, T + 60)).await.unwrap();
+    store.insert_code(&code("code-2", T, T + 60)).await.unwrap();
+    let replayed = token("jti-1", "code-1", T + 1, T + 3601);
+    let innocent = token("jti-2", "code-2", T + 1, T + 3601);
+    store.redeem_code("code-1", T + 1, &replayed).await.unwrap();
+    store.redeem_code("code-2", T + 1, &innocent).await.unwrap();
+
+    assert_eq!(
+        store.revoke_tokens_of_code("code-1", T + 30).await.unwrap(),
+        1
+    );
+    assert_eq!(
+        store.access_token("jti-1").await.unwrap(),
+        Some(AccessTokenRecord {
+            revoked_at: Some(T + 30),
+            ..replayed
+        })
+    );
+    assert_eq!(store.access_token("jti-2").await.unwrap(), Some(innocent));
+
+    // Already revoked: nothing more to count, and the first revocation time stays.
+    assert_eq!(
+        store.revoke_tokens_of_code("code-1", T + 40).await.unwrap(),
+        0
+    );
+    let again = store.access_token("jti-1").await.unwrap().unwrap();
+    assert_eq!(again.revoked_at, Some(T + 30));
+    assert_eq!(
+        store
+            .revoke_tokens_of_code("never-issued", T)
+            .await
+            .unwrap(),
+        0
+    );
+}
+
+async fn sessions_are_created_once_saved_loaded_until_expiry_and_deleted(store: DynStore) {
+    assert!(
+        store
+            .create_session("s-1", r#"{"v":1}"#, T + 100)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .create_session("s-1", r#"{"v":"intruder"}"#, T + 900)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.load_session("s-1", T).await.unwrap().as_deref(),
+        Some(r#"{"v":1}"#),
+        "a refused create must not overwrite the record"
+    );
+
+    store
+        .save_session("s-1", r#"{"v":2}"#, T + 200)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.load_session("s-1", T + 150).await.unwrap().as_deref(),
+        Some(r#"{"v":2}"#)
+    );
+    // Expired sessions are not returned, from their expiry time on.
+    assert_eq!(store.load_session("s-1", T + 200).await.unwrap(), None);
+    assert_eq!(store.load_session("s-1", T + 201).await.unwrap(), None);
+
+    // Saving an unknown id stores it.
+    store
+        .save_session("s-2", r#"{"v":3}"#, T + 100)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.load_session("s-2", T).await.unwrap().as_deref(),
+        Some(r#"{"v":3}"#)
+    );
+
+    store.delete_session("s-1").await.unwrap();
+    assert_eq!(store.load_session("s-1", T).await.unwrap(), None);
+    assert!(
+        store
+            .create_session("s-1", r#"{"v":4}"#, T + 100)
+            .await
+            .unwrap()
+    );
+    store.delete_session("never-created").await.unwrap();
+}
+
+async fn purge_expired_removes_expired_rows_and_keeps_live_ones(store: DynStore) {
+    let now = T;
+    store
+        .insert_auth_request(&auth_request("req-old", now - 700, now - 100))
+        .await
+        .unwrap();
+    store
+        .insert_auth_request(&auth_request("req-live", now - 10, now + 600))
+        .await
+        .unwrap();
+    store
+        .insert_upstream_login(&upstream_login("ul-old", now - 700, now - 100))
+        .await
+        .unwrap();
+    store
+        .insert_upstream_login(&upstream_login("ul-live", now - 10, now + 600))
+        .await
+        .unwrap();
+    // Codes stay a day past expiry so a late replay is still recognised.
+    store
+        .insert_code(&code("code-ancient", now - 90_000, now - 86_401))
+        .await
+        .unwrap();
+    store
+        .insert_code(&code("code-recent", now - 200, now - 100))
+        .await
+        .unwrap();
+    store
+        .insert_code(&code("code-live", now - 10, now + 50))
+        .await
+        .unwrap();
+    let old_token = token("jti-old", "code-recent", now - 200, now - 1);
+    let live_token = token("jti-live", "code-live", now - 10, now + 3600);
+    store
+        .redeem_code("code-recent", now - 200, &old_token)
+        .await
+        .unwrap();
+    store
+        .redeem_code("code-live", now - 10, &live_token)
+        .await
+        .unwrap();
+    store.create_session("s-old", "{}", now - 1).await.unwrap();
+    store
+        .create_session("s-live", "{}", now + 100)
+        .await
+        .unwrap();
+    let retired = KeyRecord {
+        retires_at: Some(now - 200),
+        expires_at: Some(now - 100),
+        ..key("k-expired", now - 1000)
+    };
+    let retiring = KeyRecord {
+        retires_at: Some(now - 200),
+        expires_at: Some(now + 100),
+        ..key("k-retiring", now - 900)
+    };
+    let current = key("k-current", now - 500);
+    for k in [&retired, &retiring, &current] {
+        store.insert_signing_key(k).await.unwrap();
+    }
+
+    // One expired row each: request, login, ancient code, token, session, key.
+    assert_eq!(store.purge_expired(now).await.unwrap(), 6);
+
+    assert_eq!(store.auth_request("req-old").await.unwrap(), None);
+    assert!(store.auth_request("req-live").await.unwrap().is_some());
+    assert_eq!(store.take_upstream_login("ul-old").await.unwrap(), None);
+    assert!(
+        store
+            .take_upstream_login("ul-live")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(store.code("code-ancient").await.unwrap(), None);
+    assert!(store.code("code-recent").await.unwrap().is_some());
+    assert!(store.code("code-live").await.unwrap().is_some());
+    assert_eq!(store.access_token("jti-old").await.unwrap(), None);
+    assert_eq!(
+        store.access_token("jti-live").await.unwrap(),
+        Some(live_token)
+    );
+    assert_eq!(
+        store.load_session("s-live", now).await.unwrap().as_deref(),
+        Some("{}")
+    );
+    assert!(
+        store.create_session("s-old", "{}", now + 5).await.unwrap(),
+        "s-old was removed"
+    );
+    assert_keys_eq(&store.signing_keys().await.unwrap(), &[retiring, current]);
+
+    assert_eq!(
+        store.purge_expired(now).await.unwrap(),
+        0,
+        "nothing left to purge"
+    );
+}
+
+async fn timestamps_past_2038_round_trip_exactly(store: DynStore) {
+    // 9999-12-31T23:59:59Z and the largest i64: no column may narrow or round them.
+    const Y9999: i64 = 253_402_300_799;
+    let far = KeyRecord {
+        activates_at: Y9999,
+        retires_at: Some(Y9999 + 1),
+        expires_at: Some(i64::MAX),
+        ..key("k-far", T)
+    };
+    store.insert_signing_key(&far).await.unwrap();
+    assert_keys_eq(&store.signing_keys().await.unwrap(), &[far]);
+
+    let user = store
+        .link_user("auth0", "auth0|ada", "sub-1", Y9999)
+        .await
+        .unwrap();
+    assert_eq!((user.created_at, user.last_login_at), (Y9999, Y9999));
+
+    let req = AuthRequest {
+        max_age: Some(i64::MAX),
+        ..auth_request("req-1", T, Y9999)
+    };
+    store.insert_auth_request(&req).await.unwrap();
+    store
+        .set_auth_request_login("req-1", "sub-1", "ctx-1", T + 1)
+        .await
+        .unwrap();
+    store.decide_auth_request("req-1", Y9999 - 1).await.unwrap();
+    let back = store.auth_request("req-1").await.unwrap().unwrap();
+    assert_eq!(
+        (
+            back.created_at,
+            back.expires_at,
+            back.max_age,
+            back.auth_time,
+            back.decided_at
+        ),
+        (T, Y9999, Some(i64::MAX), Some(T + 1), Some(Y9999 - 1))
+    );
+
+    store
+        .insert_code(&code("code-1", T, i64::MAX))
+        .await
+        .unwrap();
+    let long_lived = token("jti-1", "code-1", Y9999, i64::MAX);
+    store
+        .redeem_code("code-1", Y9999, &long_lived)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.code("code-1").await.unwrap().unwrap().consumed_at,
+        Some(Y9999)
+    );
+    assert_eq!(store.access_token("jti-1").await.unwrap(), Some(long_lived));
+
+    store.create_session("s-1", "{}", i64::MAX).await.unwrap();
+    assert_eq!(
+        store
+            .load_session("s-1", i64::MAX - 1)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("{}")
+    );
+    assert_eq!(store.load_session("s-1", i64::MAX).await.unwrap(), None);
+}
+
+async fn twenty_concurrent_redemptions_of_one_code_redeem_it_exactly_once(store: DynStore) {
+    store.insert_code(&code("code-1", T, T + 60)).await.unwrap();
+
+    let racers: Vec<_> = (0..20)
+        .map(|i| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                let t = token(&format!("jti-{i}"), "code-1", T + 1, T + 3601);
+                (i, store.redeem_code("code-1", T + 1, &t).await)
+            })
+        })
+        .collect();
+
+    let (mut winners, mut replays, mut conflicts) = (Vec::new(), 0, 0);
+    for racer in racers {
+        match racer.await.unwrap() {
+            (i, Ok(Redemption::Redeemed)) => winners.push(i),
+            (_, Ok(Redemption::AlreadyUsed)) => replays += 1,
+            // SQLite may report lock contention instead of waiting: still not a redemption.
+            (_, Err(StoreError::Conflict(_))) => conflicts += 1,
+            (i, Err(e)) => panic!("racer {i} failed with an unexpected error: {e:?}"),
+        }
+    }
+    assert_eq!(winners.len(), 1, "winners: {winners:?}");
+    assert_eq!(replays + conflicts, 19);
+
+    // Only the winner's token was stored.
+    for i in 0..20 {
+        let stored = store.access_token(&format!("jti-{i}")).await.unwrap();
+        assert_eq!(stored.is_some(), i == winners[0], "token jti-{i}");
+    }
+}
