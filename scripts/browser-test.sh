@@ -17,13 +17,19 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); p
 work=$(mktemp -d)
 sed -e "s/127.0.0.1:8080/127.0.0.1:$port/g" \
     -e "s#sqlite://data/herald.db#sqlite://$work/herald.db#" config/herald.toml > "$work/herald.toml"
-target/debug/herald serve --config "$work/herald.toml" > "$work/herald.log" 2>&1 &
+"${CARGO_TARGET_DIR:-target}/debug/herald" serve --config "$work/herald.toml" > "$work/herald.log" 2>&1 &
 herald=$!
 trap 'kill $herald 2>/dev/null || true' EXIT
+up=""
 for _ in $(seq 1 50); do
-  curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break
+  curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && { up=1; break; }
   sleep 0.2
 done
+if [ -z "$up" ]; then
+  echo "browser-test.sh: Herald did not start; its log follows" >&2
+  cat "$work/herald.log" >&2
+  exit 1
+fi
 mkdir -p artifacts/browser
 if ! node tests/browser/login.mjs "http://127.0.0.1:$port" artifacts/browser; then
   echo "browser-test.sh: failed; Herald's log follows" >&2
