@@ -34,6 +34,14 @@ impl Params {
     }
 }
 
+/// True when the request body is form-encoded (`application/x-www-form-urlencoded`).
+pub fn is_form(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

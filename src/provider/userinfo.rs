@@ -30,10 +30,7 @@ pub async fn userinfo_post(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let is_form = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    let is_form = super::params::is_form(&headers);
     let form_token = if is_form {
         Params::parse(&body).get("access_token").map(str::to_string)
     } else {
