@@ -41,14 +41,18 @@ fn enabled(state: &AppState) -> bool {
         .is_some_and(|c| c.has_redirect_uri(&callback_uri(state)))
 }
 
+fn not_configured() -> Response {
+    error_page(
+        StatusCode::NOT_FOUND,
+        "Page not found",
+        "The demo app is not configured.",
+        None,
+    )
+}
+
 async fn login(State(state): State<AppState>, session: Session) -> Response {
     if !enabled(&state) {
-        return error_page(
-            StatusCode::NOT_FOUND,
-            "Page not found",
-            "The demo app is not configured.",
-            None,
-        );
+        return not_configured();
     }
     let pending = (random_token(), random_token(), random_token());
     if session.insert(DEMO_KEY, &pending).await.is_err() {
@@ -103,12 +107,7 @@ async fn callback(
     RawQuery(q): RawQuery,
 ) -> Response {
     if !enabled(&state) {
-        return error_page(
-            StatusCode::NOT_FOUND,
-            "Page not found",
-            "The demo app is not configured.",
-            None,
-        );
+        return not_configured();
     }
     let p = Params::parse(q.unwrap_or_default().as_bytes());
     let pending: Option<(String, String, String)> = session.remove(DEMO_KEY).await.ok().flatten();
