@@ -32,6 +32,34 @@ enum Command {
         #[arg(long, env = "HERALD_CONFIG", default_value = "config/herald.toml")]
         config: PathBuf,
     },
+    /// Print where every token claim comes from: upstream, source, claim, type, mapping, scope.
+    Lineage {
+        #[arg(long, env = "HERALD_CONFIG", default_value = "config/herald.toml")]
+        config: PathBuf,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Map sample upstream claims and show the context and each token's claims, with warnings.
+    Preview {
+        #[arg(long, env = "HERALD_CONFIG", default_value = "config/herald.toml")]
+        config: PathBuf,
+        /// The upstream whose attributes and mappings apply; default: the first.
+        #[arg(long)]
+        upstream: Option<String>,
+        /// A JSON file with sample ID-token claims.
+        #[arg(long)]
+        id_token: PathBuf,
+        /// A JSON file with sample userinfo claims.
+        #[arg(long)]
+        userinfo: Option<PathBuf>,
+        /// A JSON file with sample (JWT) access-token claims.
+        #[arg(long)]
+        access_token: Option<PathBuf>,
+        /// Granted scopes, space separated; default: every scope.
+        #[arg(long)]
+        scopes: Option<String>,
+    },
     /// Signing-key management.
     Keys {
         #[command(subcommand)]
@@ -57,6 +85,15 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Serve { config } => serve(config),
         Command::CheckConfig { config } => check_config(config),
+        Command::Lineage { config, json } => lineage(config, json),
+        Command::Preview {
+            config,
+            upstream,
+            id_token,
+            userinfo,
+            access_token,
+            scopes,
+        } => preview(config, upstream, id_token, userinfo, access_token, scopes),
         Command::Keys {
             command: KeysCommand::GenKek,
         } => {
@@ -130,6 +167,98 @@ fn check_config(path: PathBuf) -> ExitCode {
         println!("warning: {w}");
     }
     ExitCode::SUCCESS
+}
+
+fn lineage(path: PathBuf, json: bool) -> ExitCode {
+    let Some((s, _)) = load(&path) else {
+        return ExitCode::FAILURE;
+    };
+    let upstreams: Vec<(&str, &crate::claims::UpstreamMapping)> = s
+        .upstreams
+        .iter()
+        .map(|u| (u.id.as_str(), &u.mapping))
+        .collect();
+    let rows = crate::claims::lineage(&upstreams, &s.scopes);
+    if json {
+        match serde_json::to_string_pretty(&rows) {
+            Ok(j) => println!("{j}"),
+            Err(e) => {
+                eprintln!("herald: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        print!("{}", crate::claims::render_lineage_table(&rows));
+    }
+    ExitCode::SUCCESS
+}
+
+fn read_claims(
+    path: &std::path::Path,
+) -> Result<serde_json::Map<String, serde_json::Value>, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+    serde_json::from_str(&text)
+        .map_err(|e| format!("{}: not a JSON object of claims: {e}", path.display()))
+}
+
+fn preview(
+    path: PathBuf,
+    upstream: Option<String>,
+    id_token: PathBuf,
+    userinfo: Option<PathBuf>,
+    access_token: Option<PathBuf>,
+    scopes: Option<String>,
+) -> ExitCode {
+    let Some((s, _)) = load(&path) else {
+        return ExitCode::FAILURE;
+    };
+    let up = match upstream.as_deref() {
+        Some(id) => s.upstream(id),
+        None => s.upstreams.first(),
+    };
+    let Some(up) = up else {
+        eprintln!(
+            "herald: no upstream `{}` in {}",
+            upstream.unwrap_or_default(),
+            path.display()
+        );
+        return ExitCode::FAILURE;
+    };
+    let claims = (|| -> Result<crate::claims::UpstreamClaims, String> {
+        Ok(crate::claims::UpstreamClaims {
+            id_token: read_claims(&id_token)?,
+            userinfo: userinfo.as_deref().map(read_claims).transpose()?,
+            access_token: match access_token.as_deref() {
+                Some(p) => crate::claims::AccessTokenClaims::Jwt(read_claims(p)?),
+                None => crate::claims::AccessTokenClaims::Absent,
+            },
+        })
+    })();
+    let claims = match claims {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("herald: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let scopes: Vec<String> = match scopes {
+        Some(list) => list.split_whitespace().map(str::to_string).collect(),
+        None => s.scopes.names().cloned().collect(),
+    };
+    let result = crate::claims::preview(&up.id, &up.mapping, &s.scopes, &claims, None, &scopes);
+    match serde_json::to_string_pretty(&result) {
+        Ok(j) => println!("{j}"),
+        Err(e) => {
+            eprintln!("herald: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
+    if result.error.is_some() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 fn serve(path: PathBuf) -> ExitCode {

@@ -47,6 +47,11 @@ impl UpstreamError {
             R::ServerResponse(err) => {
                 UpstreamError::Invalid(format!("{id}: token endpoint refused the code: {err}"))
             }
+            // It answered, but not with a token response we accept (for example an ID token
+            // whose email_verified is a string): an invalid answer, not an outage.
+            R::Parse(err, _) => UpstreamError::Invalid(format!(
+                "{id}: the token response could not be parsed: {err}"
+            )),
             other => UpstreamError::Unavailable(format!(
                 "{id}: token exchange failed: {}",
                 chain(&other)

@@ -280,9 +280,6 @@ async fn callback(
             );
         }
     };
-    for w in &built.warnings {
-        tracing::warn!(upstream = %upstream.id, warning = %w, "claim mapping");
-    }
     let context_json = match serde_json::to_string(&built.context) {
         Ok(j) => j,
         Err(e) => {

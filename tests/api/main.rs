@@ -2,6 +2,7 @@
 //! One test binary (see `support::spawn_app`).
 
 mod authorize_errors;
+mod claims;
 mod login;
 mod oidc_client;
 mod support;

@@ -38,6 +38,11 @@ pub fn browser() -> reqwest::Client {
 
 /// Starts Herald; `extra` is appended to the generated TOML configuration.
 pub async fn spawn_app_with(extra: &str) -> TestApp {
+    spawn_app_configured("", extra).await
+}
+
+/// Starts Herald; `upstream_keys` go into the test upstream's table, `extra` at the end.
+pub async fn spawn_app_configured(upstream_keys: &str, extra: &str) -> TestApp {
     let upstream = TestUpstream::start().await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -55,6 +60,7 @@ issuer = "{iss}"
 client_id = "herald-at-upstream"
 client_secret = "upstream-secret"
 userinfo = true
+{upstream_keys}
 
 [[upstreams.attributes]]
 claim = "https://example\\.com/groups"
@@ -65,12 +71,22 @@ type = "string_array"
 from = "https://example\\.com/groups"
 to = "groups"
 
+# A claim only userinfo carries, released nested by the org scope.
+[[upstreams.attributes]]
+claim = "https://example\\.com/tenant"
+source = "userinfo"
+type = "string"
+
+[[upstreams.mappings]]
+from = "https://example\\.com/tenant"
+to = "org.tenant"
+
 [[clients]]
 client_id = "app"
 client_name = "Test <App>"
 client_secret = "{SECRET}"
 redirect_uris = ["{APP_CB}", "http://127.0.0.1:9000/other"]
-scopes = ["openid", "profile", "email", "groups"]
+scopes = ["openid", "profile", "email", "groups", "org"]
 
 [[clients]]
 client_id = "spa"
@@ -87,6 +103,10 @@ trusted = true
 [scopes.groups]
 description = "Your groups"
 claims = ["groups"]
+
+[scopes.org]
+description = "Your organisation"
+claims = ["org.tenant"]
 
 {extra}
 "#,
