@@ -62,6 +62,7 @@ pub struct AppState {
     pub dev: Arc<DevProvider>,
     pub secret_cache: Arc<provider::client_auth::SecretCache>,
     pub clock: Arc<dyn Clock>,
+    kek: Arc<KeyEncryption>,
 }
 
 impl AppState {
@@ -75,6 +76,15 @@ impl AppState {
 
     pub fn now(&self) -> i64 {
         self.clock.now()
+    }
+
+    /// Re-reads the signing keys from the store, so a rotation done by any replica (or by
+    /// `herald keys rotate`) is published and used here too. Runs every
+    /// [`KEY_RELOAD_SECS`](tokens::keys::KEY_RELOAD_SECS); tests call it directly.
+    pub async fn reload_keys(&self) -> anyhow::Result<()> {
+        let ring = tokens::keys::load(&*self.store, &self.kek, self.now()).await?;
+        self.keys.store(Arc::new(ring));
+        Ok(())
     }
 }
 
@@ -119,7 +129,9 @@ impl App {
                 store::redact_url(&settings.database_url)
             )
         })?;
-        let ring = tokens::keys::load_or_create(&*store, &kek, opts.clock.now()).await?;
+        let ring =
+            tokens::keys::load_or_create(&*store, &kek, &[tokens::Alg::RS256], opts.clock.now())
+                .await?;
         let sessions = StoreSessions::new(store.clone());
         let listener = match opts.listener {
             Some(l) => l,
@@ -141,6 +153,7 @@ impl App {
             dev: Arc::new(DevProvider::new()?),
             secret_cache: Arc::new(Default::default()),
             clock: opts.clock,
+            kek: Arc::new(kek),
         };
         let session_layer = SessionManagerLayer::new(sessions)
             .with_name("herald_session")
@@ -152,6 +165,7 @@ impl App {
             )));
         let router = crate::web::router(state.clone()).layer(session_layer);
         spawn_purger(store);
+        spawn_key_reloader(state.clone());
         Ok(App {
             listener,
             router,
@@ -180,7 +194,7 @@ impl App {
     }
 }
 
-fn key_encryption(settings: &Settings) -> anyhow::Result<KeyEncryption> {
+pub fn key_encryption(settings: &Settings) -> anyhow::Result<KeyEncryption> {
     match std::env::var("HERALD_KEY_ENCRYPTION_KEY") {
         Ok(v) if !v.is_empty() => KeyEncryption::from_base64(&v).map_err(anyhow::Error::msg),
         _ if settings.is_development_issuer() => {
@@ -208,6 +222,20 @@ fn spawn_purger(store: DynStore) {
                 Ok(n) if n > 0 => tracing::debug!(rows = n, "purged expired rows"),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "purging expired rows failed"),
+            }
+        }
+    });
+}
+
+/// Keeps this replica's keys in step with the store; failures are logged and retried.
+fn spawn_key_reloader(state: AppState) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(tokens::keys::KEY_RELOAD_SECS));
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            if let Err(e) = state.reload_keys().await {
+                tracing::warn!(error = %e, "reloading signing keys failed; keeping the current ones");
             }
         }
     });

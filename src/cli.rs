@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::app::{App, BuildOptions, shutdown_signal};
+use crate::app::{App, BuildOptions, Clock, shutdown_signal};
 use crate::config;
 use crate::tokens::keys::KeyEncryption;
 
@@ -71,6 +71,20 @@ enum Command {
 enum KeysCommand {
     /// Print a new key-encryption key for HERALD_KEY_ENCRYPTION_KEY.
     GenKek,
+    /// Publish a new signing key now; it signs after --activate-in, and the current key stays
+    /// published until every token it signed has expired. Running replicas pick it up within
+    /// seconds.
+    Rotate {
+        #[arg(long, env = "HERALD_CONFIG", default_value = "config/herald.toml")]
+        config: PathBuf,
+        /// RS256, ES256 or EdDSA.
+        #[arg(long, default_value = "RS256")]
+        alg: String,
+        /// Seconds between publishing the new key and signing with it (at least the JWKS
+        /// cache lifetime, 120 s, plus the reload interval).
+        #[arg(long, default_value_t = crate::tokens::keys::DEFAULT_ACTIVATION_DELAY_SECS)]
+        activate_in: i64,
+    },
 }
 
 pub fn main() -> ExitCode {
@@ -100,6 +114,14 @@ pub fn main() -> ExitCode {
             println!("{}", KeyEncryption::generate_base64());
             ExitCode::SUCCESS
         }
+        Command::Keys {
+            command:
+                KeysCommand::Rotate {
+                    config,
+                    alg,
+                    activate_in,
+                },
+        } => rotate_keys(config, &alg, activate_in),
     }
 }
 
@@ -259,6 +281,58 @@ fn preview(
     } else {
         ExitCode::SUCCESS
     }
+}
+
+fn rotate_keys(path: PathBuf, alg: &str, activate_in: i64) -> ExitCode {
+    let Some((settings, _)) = load(&path) else {
+        return ExitCode::FAILURE;
+    };
+    let Some(alg) = crate::tokens::Alg::parse(alg) else {
+        eprintln!("herald: --alg must be RS256, ES256 or EdDSA");
+        return ExitCode::FAILURE;
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async {
+        let result = async {
+            let kek = crate::app::key_encryption(&settings)?;
+            let store = crate::store::connect(&settings.database_url).await?;
+            let now = crate::app::SystemClock.now();
+            // Retired keys stay published for the longest token lifetime, plus leeway.
+            let keep_for = settings
+                .tokens
+                .id_token_ttl
+                .max(settings.tokens.access_token_ttl)
+                .as_secs() as i64
+                + 300;
+            crate::tokens::keys::rotate(&*store, &kek, alg, now, activate_in, keep_for).await
+        }
+        .await;
+        match result {
+            Ok(r) => {
+                println!(
+                    "published {} key {}; it signs from {} (unix time, in {} s)",
+                    alg.as_str(),
+                    r.new_kid,
+                    r.activates_at,
+                    activate_in
+                );
+                for (kid, until) in r.retired {
+                    println!("key {kid} stops signing then and leaves the JWKS at {until}");
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("herald: key rotation failed: {e:#}");
+                ExitCode::FAILURE
+            }
+        }
+    })
 }
 
 fn serve(path: PathBuf) -> ExitCode {

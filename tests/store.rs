@@ -51,6 +51,7 @@ macro_rules! conformance {
 }
 
 conformance!(
+    retiring_a_signing_key_schedules_its_end_and_leaves_others_alone,
     migrations_run_again_on_a_migrated_database,
     signing_keys_are_listed_by_creation_time_then_kid,
     inserting_a_row_whose_key_exists_is_a_conflict,
@@ -328,6 +329,22 @@ async fn signing_keys_are_listed_by_creation_time_then_kid(store: DynStore) {
         &store.signing_keys().await.unwrap(),
         &[oldest, newer_a, newer_b],
     );
+}
+
+async fn retiring_a_signing_key_schedules_its_end_and_leaves_others_alone(store: DynStore) {
+    store.insert_signing_key(&key("old", T)).await.unwrap();
+    store.insert_signing_key(&key("new", T + 5)).await.unwrap();
+    store
+        .retire_signing_key("old", T + 300, T + 4_000)
+        .await
+        .unwrap();
+    let keys = store.signing_keys().await.unwrap();
+    assert_eq!(keys[0].kid, "old");
+    assert_eq!(
+        (keys[0].retires_at, keys[0].expires_at),
+        (Some(T + 300), Some(T + 4_000))
+    );
+    assert_eq!((keys[1].retires_at, keys[1].expires_at), (None, None));
 }
 
 async fn inserting_a_row_whose_key_exists_is_a_conflict(store: DynStore) {

@@ -8,6 +8,10 @@ use serde_json::json;
 
 use crate::app::AppState;
 
+/// Relying parties may cache the JWKS this long; key activation waits longer than that.
+const JWKS_CACHE_CONTROL: &str = "public, max-age=120";
+const _: () = assert!(crate::tokens::keys::JWKS_MAX_AGE_SECS == 120);
+
 pub async fn openid_configuration(State(state): State<AppState>) -> Response {
     let s = state.settings();
     let iss = &s.issuer;
@@ -56,7 +60,7 @@ pub async fn jwks(State(state): State<AppState>) -> Response {
     (
         [
             (header::CONTENT_TYPE, "application/jwk-set+json"),
-            (header::CACHE_CONTROL, "public, max-age=300"),
+            (header::CACHE_CONTROL, JWKS_CACHE_CONTROL),
         ],
         state.keys().jwks_json().to_string(),
     )

@@ -236,6 +236,8 @@ pub trait Store: Send + Sync + 'static {
 
     async fn signing_keys(&self) -> Result<Vec<KeyRecord>>;
     async fn insert_signing_key(&self, key: &KeyRecord) -> Result<()>;
+    /// Schedules a key's end: it stops signing at `retires_at`, leaves the JWKS at `expires_at`.
+    async fn retire_signing_key(&self, kid: &str, retires_at: i64, expires_at: i64) -> Result<()>;
 
     /// Returns the user linked to (upstream, subject), creating it with `new_sub` if absent;
     /// records the login time.

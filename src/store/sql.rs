@@ -183,6 +183,23 @@ macro_rules! sql_store {
                 Ok(())
             }
 
+            async fn retire_signing_key(
+                &self,
+                kid: &str,
+                retires_at: i64,
+                expires_at: i64,
+            ) -> crate::store::Result<()> {
+                sqlx::query(
+                    "UPDATE signing_keys SET retires_at = $2, expires_at = $3 WHERE kid = $1",
+                )
+                .bind(kid)
+                .bind(retires_at)
+                .bind(expires_at)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
             async fn link_user(
                 &self,
                 upstream_id: &str,

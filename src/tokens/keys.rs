@@ -374,40 +374,85 @@ impl KeyRing {
     }
 }
 
-/// Loads the published keys from the store, creating the first RS256 key on a fresh database.
-///
-/// A key signs once `activates_at` has passed and until `retires_at`; it stays published until
-/// `expires_at`. When several keys of one algorithm could sign (two replicas created one at the
-/// same moment), the newest wins everywhere, so all replicas agree.
+/// How long a rotated-in key is published before it signs: replicas reload keys every
+/// [`KEY_RELOAD_SECS`] and relying parties may cache the JWKS for [`JWKS_MAX_AGE_SECS`].
+pub const DEFAULT_ACTIVATION_DELAY_SECS: i64 = 300;
+/// How often each replica re-reads the keys from the store.
+pub const KEY_RELOAD_SECS: u64 = 10;
+/// `Cache-Control: max-age` of the JWKS document.
+pub const JWKS_MAX_AGE_SECS: i64 = 120;
+
+fn signs_at(r: &crate::store::KeyRecord, now: i64) -> bool {
+    r.activates_at <= now && r.retires_at.is_none_or(|t| t > now)
+}
+
+fn seal_record(
+    kek: &KeyEncryption,
+    alg: Alg,
+    now: i64,
+    activates_at: i64,
+) -> Result<crate::store::KeyRecord, KeyError> {
+    let (key, der) = SigningKey::generate(alg)?;
+    let (scheme, sealed) = kek.seal(&der, &key.kid)?;
+    Ok(crate::store::KeyRecord {
+        kid: key.kid,
+        alg: alg.as_str().into(),
+        encryption: scheme.into(),
+        private_key: sealed,
+        created_at: now,
+        activates_at,
+        retires_at: None,
+        expires_at: None,
+    })
+}
+
+/// Loads the published keys, first creating a signing key for every algorithm in `algs` that
+/// has none (a fresh database, or a client newly asking for ES256 or EdDSA).
 pub async fn load_or_create(
+    store: &dyn crate::store::Store,
+    kek: &KeyEncryption,
+    algs: &[Alg],
+    now: i64,
+) -> anyhow::Result<KeyRing> {
+    let records = store.signing_keys().await?;
+    let mut created = false;
+    for alg in algs {
+        if !records
+            .iter()
+            .any(|r| r.alg == alg.as_str() && signs_at(r, now))
+        {
+            let record = seal_record(kek, *alg, now, now)?;
+            tracing::info!(kid = %record.kid, alg = alg.as_str(), "generated a signing key");
+            store.insert_signing_key(&record).await?;
+            created = true;
+        }
+    }
+    let records = if created {
+        store.signing_keys().await?
+    } else {
+        records
+    };
+    Ok(ring_from(&records, kek, now)?)
+}
+
+/// Re-reads the keys from the store without creating any; what every replica runs every
+/// [`KEY_RELOAD_SECS`] so a rotation done anywhere is served everywhere.
+pub async fn load(
     store: &dyn crate::store::Store,
     kek: &KeyEncryption,
     now: i64,
 ) -> anyhow::Result<KeyRing> {
-    let mut records = store.signing_keys().await?;
-    let signs_now =
-        |r: &crate::store::KeyRecord| r.activates_at <= now && r.retires_at.is_none_or(|t| t > now);
-    if !records
-        .iter()
-        .any(|r| r.alg == Alg::RS256.as_str() && signs_now(r))
-    {
-        let (key, der) = SigningKey::generate(Alg::RS256)?;
-        let (scheme, sealed) = kek.seal(&der, &key.kid)?;
-        store
-            .insert_signing_key(&crate::store::KeyRecord {
-                kid: key.kid.clone(),
-                alg: Alg::RS256.as_str().into(),
-                encryption: scheme.into(),
-                private_key: sealed,
-                created_at: now,
-                activates_at: now,
-                retires_at: None,
-                expires_at: None,
-            })
-            .await?;
-        tracing::info!(kid = %key.kid, "generated the first RS256 signing key");
-        records = store.signing_keys().await?;
-    }
+    Ok(ring_from(&store.signing_keys().await?, kek, now)?)
+}
+
+/// A key signs once `activates_at` has passed and until `retires_at`; it stays published until
+/// `expires_at`. When several keys of one algorithm could sign (two replicas created one at the
+/// same moment), the newest wins everywhere, so all replicas agree.
+fn ring_from(
+    records: &[crate::store::KeyRecord],
+    kek: &KeyEncryption,
+    now: i64,
+) -> Result<KeyRing, KeyError> {
     let mut published = Vec::new();
     let mut active: HashMap<Alg, (i64, String)> = HashMap::new();
     for r in records
@@ -418,13 +463,57 @@ pub async fn load_or_create(
             .ok_or_else(|| KeyError::Parse(r.kid.clone(), format!("unknown alg {}", r.alg)))?;
         let der = kek.open(&r.encryption, &r.private_key, &r.kid)?;
         let key = SigningKey::from_pkcs8(alg, &der)?;
-        if signs_now(r) && active.get(&alg).is_none_or(|(at, _)| r.activates_at >= *at) {
+        if signs_at(r, now) && active.get(&alg).is_none_or(|(at, _)| r.activates_at >= *at) {
             active.insert(alg, (r.activates_at, key.kid.clone()));
         }
         published.push(Arc::new(key));
     }
     let active: Vec<String> = active.into_values().map(|(_, kid)| kid).collect();
-    Ok(KeyRing::new(published, &active)?)
+    KeyRing::new(published, &active)
+}
+
+/// What a rotation did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rotation {
+    pub new_kid: String,
+    pub activates_at: i64,
+    /// The keys that stop signing when the new one starts, and when they leave the JWKS.
+    pub retired: Vec<(String, i64)>,
+}
+
+/// Rotates the signing key of `alg`: the new key is published now and signs from
+/// `now + activation_delay`; the current keys stop signing then and stay published for
+/// `keep_for` more seconds, the longest lifetime of a token they signed (plus leeway).
+pub async fn rotate(
+    store: &dyn crate::store::Store,
+    kek: &KeyEncryption,
+    alg: Alg,
+    now: i64,
+    activation_delay: i64,
+    keep_for: i64,
+) -> anyhow::Result<Rotation> {
+    let activates_at = now + activation_delay.max(0);
+    let current: Vec<crate::store::KeyRecord> = store
+        .signing_keys()
+        .await?
+        .into_iter()
+        .filter(|r| r.alg == alg.as_str() && r.retires_at.is_none())
+        .collect();
+    let record = seal_record(kek, alg, now, activates_at)?;
+    store.insert_signing_key(&record).await?;
+    let mut retired = Vec::new();
+    for r in current {
+        let expires_at = activates_at + keep_for;
+        store
+            .retire_signing_key(&r.kid, activates_at, expires_at)
+            .await?;
+        retired.push((r.kid, expires_at));
+    }
+    Ok(Rotation {
+        new_kid: record.kid,
+        activates_at,
+        retired,
+    })
 }
 
 #[cfg(test)]

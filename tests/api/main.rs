@@ -3,6 +3,7 @@
 
 mod authorize_errors;
 mod claims;
+mod keys;
 mod login;
 mod oidc_client;
 mod support;

@@ -22,6 +22,8 @@ pub struct TestApp {
     pub upstream: TestUpstream,
     pub clock: Arc<OffsetClock>,
     pub state: herald::app::AppState,
+    /// The key-encryption key this instance runs with (standard base64).
+    pub kek: String,
     /// A browser: keeps cookies, never follows redirects.
     pub browser: reqwest::Client,
     /// An app's back channel: no cookies.
@@ -115,11 +117,12 @@ claims = ["org.tenant"]
     );
     let (settings, _) = herald::config::from_toml(&toml).expect("test configuration is valid");
     let clock = Arc::new(OffsetClock::default());
+    let kek = KeyEncryption::generate_base64();
     let app = App::build(
         settings,
         BuildOptions {
             clock: clock.clone(),
-            kek: Some(KeyEncryption::from_base64(&KeyEncryption::generate_base64()).unwrap()),
+            kek: Some(KeyEncryption::from_base64(&kek).unwrap()),
             listener: Some(listener),
             ..Default::default()
         },
@@ -133,6 +136,7 @@ claims = ["org.tenant"]
         upstream,
         clock,
         state,
+        kek,
         browser: browser(),
         api: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())

@@ -1,0 +1,93 @@
+//! Signing-key rotation: the next key is published before it signs, and retired keys stay in
+//! the JWKS until the tokens they signed have expired.
+
+use herald::tokens::keys::{self, Alg, KeyEncryption};
+
+use crate::support::*;
+
+async fn jwks(app: &TestApp) -> jsonwebtoken::jwk::JwkSet {
+    app.api
+        .get(format!("{}/jwks", app.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+fn kid_of(jwt: &str) -> String {
+    jsonwebtoken::decode_header(jwt).unwrap().kid.unwrap()
+}
+
+fn verifies_with(jwt: &str, set: &jsonwebtoken::jwk::JwkSet, aud: &str) -> bool {
+    let Some(jwk) = set.find(&kid_of(jwt)) else {
+        return false;
+    };
+    let key = jsonwebtoken::DecodingKey::from_jwk(jwk).unwrap();
+    let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+    v.set_audience(&[aud]);
+    jsonwebtoken::decode::<serde_json::Value>(jwt, &key, &v).is_ok()
+}
+
+#[tokio::test]
+async fn a_rotated_key_is_published_before_it_signs_and_old_tokens_keep_verifying() {
+    let app = spawn_app().await;
+    let before = app.tokens(&AuthParams::new("trusted", "openid")).await;
+    let old_token = before["id_token"].as_str().unwrap().to_string();
+    let old_kid = kid_of(&old_token);
+    assert_eq!(jwks(&app).await.keys.len(), 1);
+
+    let kek = KeyEncryption::from_base64(&app.kek).unwrap();
+    let rotation = keys::rotate(
+        &*app.state.store,
+        &kek,
+        Alg::RS256,
+        app.state.now(),
+        300,
+        3900,
+    )
+    .await
+    .unwrap();
+    app.state.reload_keys().await.unwrap();
+
+    // Published at once, not yet signing.
+    let set = jwks(&app).await;
+    assert_eq!(set.keys.len(), 2);
+    assert!(set.find(&rotation.new_kid).is_some());
+    let during = app.tokens(&AuthParams::new("trusted", "openid")).await;
+    assert_eq!(kid_of(during["id_token"].as_str().unwrap()), old_kid);
+
+    // After activation the new key signs; the old one is still published.
+    app.clock.advance(301);
+    app.state.reload_keys().await.unwrap();
+    let after = app.tokens(&AuthParams::new("trusted", "openid")).await;
+    assert_eq!(
+        kid_of(after["id_token"].as_str().unwrap()),
+        rotation.new_kid
+    );
+    let fresh = jwks(&app).await;
+    assert!(
+        verifies_with(&old_token, &fresh, "trusted"),
+        "a token signed before rotation verifies with a fresh JWKS"
+    );
+    assert!(verifies_with(
+        after["id_token"].as_str().unwrap(),
+        &fresh,
+        "trusted"
+    ));
+    // The old key's access tokens still work at userinfo.
+    assert_eq!(
+        app.userinfo(before["access_token"].as_str().unwrap())
+            .await
+            .status(),
+        200
+    );
+
+    // Once everything it signed has expired, the old key leaves the JWKS.
+    app.clock.advance(3901);
+    app.state.reload_keys().await.unwrap();
+    let last = jwks(&app).await;
+    assert_eq!(last.keys.len(), 1);
+    assert!(last.find(&old_kid).is_none());
+}
