@@ -6,6 +6,7 @@ mod claims;
 mod keys;
 mod login;
 mod oidc_client;
+mod replicas;
 mod support;
 mod token;
 mod upstream_faults;
