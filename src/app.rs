@@ -16,7 +16,7 @@ use crate::store::{self, DynStore};
 use crate::tokens::keys::{KeyEncryption, KeyRing};
 use crate::upstream::UpstreamClients;
 use crate::upstream::dev::DevProvider;
-use crate::web::sessions::StoreSessions;
+use crate::web::sessions::{RedisSessions, Sessions, StoreSessions};
 use crate::{provider, tokens};
 
 /// Where time comes from, so expiry is tested without sleeping.
@@ -132,7 +132,10 @@ impl App {
         let ring =
             tokens::keys::load_or_create(&*store, &kek, &[tokens::Alg::RS256], opts.clock.now())
                 .await?;
-        let sessions = StoreSessions::new(store.clone());
+        let sessions = match &settings.session_store {
+            Some(url) => Sessions::Redis(RedisSessions::connect(url).await?),
+            None => Sessions::Store(StoreSessions::new(store.clone())),
+        };
         let listener = match opts.listener {
             Some(l) => l,
             None => {

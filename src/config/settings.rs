@@ -139,11 +139,12 @@ pub(super) fn validate(
              or postgres://",
         );
     }
-    if file.session_store.is_some() {
-        // Redis-backed sessions are planned (issue 6); until then, refuse rather than ignore.
+    if let Some(store) = &file.session_store
+        && !(store.starts_with("redis://") || store.starts_with("rediss://"))
+    {
         v.problem(
-            "session_store: not supported by this build yet; remove the key to keep browser \
-             sessions in the main database (which works across replicas)",
+            "session_store: only \"redis://host:port\" (or rediss://) is supported; remove the \
+             key to keep browser sessions in the main database",
         );
     }
     let tokens = v.tokens(&file.tokens);

@@ -86,3 +86,120 @@ impl SessionStore for StoreSessions {
             .map_err(backend)
     }
 }
+
+/// Browser sessions in Redis (`session_store = "redis://..."`): keys `herald:session:{id}`
+/// that expire with the session. The connection manager reconnects by itself.
+#[derive(Clone)]
+pub struct RedisSessions {
+    conn: redis::aio::ConnectionManager,
+}
+
+impl std::fmt::Debug for RedisSessions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RedisSessions")
+    }
+}
+
+const REDIS_PREFIX: &str = "herald:session:";
+
+fn redis_error(e: redis::RedisError) -> session_store::Error {
+    session_store::Error::Backend(e.to_string())
+}
+
+impl RedisSessions {
+    pub async fn connect(url: &str) -> anyhow::Result<Self> {
+        let client = redis::Client::open(url).map_err(|e| anyhow::anyhow!("session_store: {e}"))?;
+        let conn = redis::aio::ConnectionManager::new(client)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot reach the session store: {e}"))?;
+        Ok(Self { conn })
+    }
+
+    async fn set(&self, record: &Record, only_if_new: bool) -> session_store::Result<bool> {
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(format!("{REDIS_PREFIX}{}", record.id))
+            .arg(encode(record)?)
+            .arg("EXAT")
+            .arg(record.expiry_date.unix_timestamp());
+        if only_if_new {
+            cmd.arg("NX");
+        }
+        let reply: Option<String> = cmd
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(redis_error)?;
+        Ok(reply.is_some())
+    }
+}
+
+#[async_trait]
+impl SessionStore for RedisSessions {
+    async fn create(&self, record: &mut Record) -> session_store::Result<()> {
+        while !self.set(record, true).await? {
+            record.id = Id::default();
+        }
+        Ok(())
+    }
+
+    async fn save(&self, record: &Record) -> session_store::Result<()> {
+        self.set(record, false).await.map(|_| ())
+    }
+
+    async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
+        let data: Option<String> = redis::cmd("GET")
+            .arg(format!("{REDIS_PREFIX}{id}"))
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(redis_error)?;
+        data.map(|d| {
+            serde_json::from_str(&d).map_err(|e| session_store::Error::Decode(e.to_string()))
+        })
+        .transpose()
+    }
+
+    async fn delete(&self, id: &Id) -> session_store::Result<()> {
+        redis::cmd("DEL")
+            .arg(format!("{REDIS_PREFIX}{id}"))
+            .query_async::<()>(&mut self.conn.clone())
+            .await
+            .map_err(redis_error)
+    }
+}
+
+/// The session store chosen by configuration: the main database, or Redis.
+#[derive(Debug, Clone)]
+pub enum Sessions {
+    Store(StoreSessions),
+    Redis(RedisSessions),
+}
+
+#[async_trait]
+impl SessionStore for Sessions {
+    async fn create(&self, record: &mut Record) -> session_store::Result<()> {
+        match self {
+            Sessions::Store(s) => s.create(record).await,
+            Sessions::Redis(s) => s.create(record).await,
+        }
+    }
+
+    async fn save(&self, record: &Record) -> session_store::Result<()> {
+        match self {
+            Sessions::Store(s) => s.save(record).await,
+            Sessions::Redis(s) => s.save(record).await,
+        }
+    }
+
+    async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
+        match self {
+            Sessions::Store(s) => s.load(id).await,
+            Sessions::Redis(s) => s.load(id).await,
+        }
+    }
+
+    async fn delete(&self, id: &Id) -> session_store::Result<()> {
+        match self {
+            Sessions::Store(s) => s.delete(id).await,
+            Sessions::Redis(s) => s.delete(id).await,
+        }
+    }
+}

@@ -7,6 +7,7 @@ mod keys;
 mod login;
 mod oidc_client;
 mod replicas;
+mod sessions;
 mod support;
 mod token;
 mod upstream_faults;

@@ -45,6 +45,11 @@ pub async fn spawn_app_with(extra: &str) -> TestApp {
 
 /// Starts Herald; `upstream_keys` go into the test upstream's table, `extra` at the end.
 pub async fn spawn_app_configured(upstream_keys: &str, extra: &str) -> TestApp {
+    spawn_app_full("", upstream_keys, extra).await
+}
+
+/// Starts Herald with `top` among the top-level keys as well.
+pub async fn spawn_app_full(top: &str, upstream_keys: &str, extra: &str) -> TestApp {
     let upstream = TestUpstream::start().await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -54,6 +59,7 @@ pub async fn spawn_app_configured(upstream_keys: &str, extra: &str) -> TestApp {
 issuer = "{base}"
 listen = "127.0.0.1:0"
 database_url = "sqlite://{db}"
+{top}
 
 [[upstreams]]
 id = "test"
