@@ -133,10 +133,18 @@ pub fn return_link(state: &AppState, req: &AuthRequest, code: &str, desc: &str) 
 }
 
 /// Continues a new request: reuse the browser's login when allowed, else log in upstream.
-pub async fn proceed(state: &AppState, session: &Session, req: AuthRequest) -> Response {
+/// `hinted_sub` is the subject of a verified `id_token_hint`: a login of anyone else does not
+/// count (so `prompt=none` answers `login_required`).
+pub async fn proceed(
+    state: &AppState,
+    session: &Session,
+    req: AuthRequest,
+    hinted_sub: Option<&str>,
+) -> Response {
     let now = state.now();
     let login = current_login(session).await.filter(|l| {
-        l.context_expires_at.is_none_or(|t| t > now)
+        hinted_sub.is_none_or(|h| h == l.sub)
+            && l.context_expires_at.is_none_or(|t| t > now)
             && req.max_age.is_none_or(|max| now - l.auth_time <= max)
             && req
                 .upstream_hint

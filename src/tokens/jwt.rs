@@ -76,6 +76,38 @@ pub fn verify_access_token<T: DeserializeOwned>(
         .map_err(|e| JwtError::Invalid(e.to_string()))
 }
 
+/// Verifies an ID token Herald issued, given back as `id_token_hint` (OIDC Core §3.1.2.1):
+/// signature with Herald's key for the `kid` and that key's algorithm, `iss`, and that `aud`
+/// names `client_id`. An expired token is still a valid hint. Returns its `sub`.
+pub fn verify_id_token_hint(
+    ring: &KeyRing,
+    issuer: &str,
+    client_id: &str,
+    token: &str,
+) -> Result<String, JwtError> {
+    if token.len() > 16 * 1024 || token.split('.').count() != 3 {
+        return Err(JwtError::Malformed);
+    }
+    let header = decode_header(token).map_err(|_| JwtError::Malformed)?;
+    let kid = header.kid.as_deref().ok_or(JwtError::UnknownKey)?;
+    let (alg, key) = ring.verification_key(kid).ok_or(JwtError::UnknownKey)?;
+    if header.alg != alg.jsonwebtoken() {
+        return Err(JwtError::Invalid("algorithm does not match the key".into()));
+    }
+    let mut v = Validation::new(alg.jsonwebtoken());
+    v.set_issuer(&[issuer]);
+    v.set_audience(&[client_id]);
+    v.set_required_spec_claims(&["iss", "sub", "aud"]);
+    v.validate_exp = false;
+    #[derive(serde::Deserialize)]
+    struct Hint {
+        sub: String,
+    }
+    decode::<Hint>(token, key, &v)
+        .map(|d| d.claims.sub)
+        .map_err(|e| JwtError::Invalid(e.to_string()))
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -137,6 +169,21 @@ mod tests {
             .encode(json!({"alg": "none", "typ": "at+jwt", "kid": key.kid}).to_string());
         let unsigned = format!("{none_header}.{}.", parts[1]);
         assert!(verify_access_token::<Value>(&ring, "http://127.0.0.1:1", &unsigned).is_err());
+    }
+
+    #[test]
+    fn an_expired_id_token_is_still_a_valid_hint_for_its_audience_only() {
+        let (ring, key) = ring(Alg::RS256);
+        let mut c = claims(-7200);
+        c["aud"] = json!("app");
+        let t = sign(&key, "JWT", &c).unwrap();
+        assert_eq!(
+            verify_id_token_hint(&ring, "http://127.0.0.1:1", "app", &t).unwrap(),
+            "u1"
+        );
+        assert!(verify_id_token_hint(&ring, "http://127.0.0.1:1", "other", &t).is_err());
+        let (other_ring, _) = super::tests::ring(Alg::RS256);
+        assert!(verify_id_token_hint(&other_ring, "http://127.0.0.1:1", "app", &t).is_err());
     }
 
     #[test]
