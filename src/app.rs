@@ -70,6 +70,11 @@ impl AppState {
         self.settings.load_full()
     }
 
+    /// Swaps in new settings; requests already running keep the ones they loaded.
+    pub fn replace_settings(&self, settings: Settings) {
+        self.settings.store(Arc::new(settings));
+    }
+
     pub fn keys(&self) -> Arc<KeyRing> {
         self.keys.load_full()
     }

@@ -13,7 +13,8 @@
 //!   validation, userinfo) and the built-in development provider.
 //! - [`claims`]: claim paths, attributes, mappings into the authentication context, and the
 //!   release of claims by scope. No HTTP.
-//! - [`consent`]: which scopes a user must still approve; grants and consent records.
+//! - [`consent`]: which scopes a user must still approve; grants and consent records; the
+//!   consent page and the consent center at `/account`.
 //! - [`tokens`]: signing keys, JWT signing and verification, hashing of secrets.
 //! - [`store`]: the storage trait and its SQLite and PostgreSQL implementations.
 //! - [`web`]: the router, security headers, pages and the demo client.

@@ -64,10 +64,12 @@ conformance!(
     contexts_round_trip_with_and_without_expiry,
     record_consent_upserts_the_grant_and_keeps_its_first_granted_at,
     withdrawing_consent_removes_the_grant_but_keeps_every_consent_record,
+    grants_lists_one_users_grants_by_client_id,
     a_code_is_redeemed_once_and_its_token_exists_only_after_redemption,
     redeeming_an_unknown_code_stores_no_token,
     a_burnt_code_cannot_be_redeemed,
     revoking_the_tokens_of_a_code_counts_each_token_once,
+    revoking_a_grants_tokens_touches_only_that_user_and_app_and_burns_its_codes,
     sessions_are_created_once_saved_loaded_until_expiry_and_deleted,
     purge_expired_removes_expired_rows_and_keeps_live_ones,
     timestamps_past_2038_round_trip_exactly,
@@ -626,6 +628,32 @@ async fn withdrawing_consent_removes_the_grant_but_keeps_every_consent_record(st
     assert_eq!(store.consent_records("sub-2").await.unwrap().len(), 1);
 }
 
+async fn grants_lists_one_users_grants_by_client_id(store: DynStore) {
+    assert!(store.grants("sub-1").await.unwrap().is_empty());
+    let zeta = Grant {
+        client_id: "zeta".into(),
+        ..grant("openid", T, T)
+    };
+    let alpha = Grant {
+        client_id: "alpha".into(),
+        ..grant("openid email", T + 10, T + 20)
+    };
+    let someone_else = Grant {
+        sub: "sub-2".into(),
+        ..grant("openid", T, T)
+    };
+    for (g, id) in [(&zeta, "cr-1"), (&alpha, "cr-2"), (&someone_else, "cr-3")] {
+        let rec = ConsentRecord {
+            sub: g.sub.clone(),
+            client_id: g.client_id.clone(),
+            ..consent(id, &g.sub, &g.scopes, "", g.updated_at)
+        };
+        store.record_consent(Some(g), &rec).await.unwrap();
+    }
+    assert_eq!(store.grants("sub-1").await.unwrap(), vec![alpha, zeta]);
+    assert_eq!(store.grants("sub-2").await.unwrap(), vec![someone_else]);
+}
+
 async fn a_code_is_redeemed_once_and_its_token_exists_only_after_redemption(store: DynStore) {
     let issued = code("code-1", T, T + 60);
     store.insert_code(&issued).await.unwrap();
@@ -730,6 +758,77 @@ async fn revoking_the_tokens_of_a_code_counts_each_token_once(store: DynStore) {
             .unwrap(),
         0
     );
+}
+
+async fn revoking_a_grants_tokens_touches_only_that_user_and_app_and_burns_its_codes(
+    store: DynStore,
+) {
+    for c in [
+        "code-1",
+        "code-2",
+        "code-other-app",
+        "code-other-user",
+        "code-pending",
+    ] {
+        let mut record = code(c, T, T + 60);
+        if c == "code-other-app" {
+            record.client_id = "other-app".into();
+        }
+        if c == "code-other-user" {
+            record.sub = "sub-2".into();
+        }
+        store.insert_code(&record).await.unwrap();
+    }
+    let mine = [
+        token("jti-1", "code-1", T + 1, T + 3601),
+        token("jti-2", "code-2", T + 1, T + 3601),
+    ];
+    let other_app = AccessTokenRecord {
+        client_id: "other-app".into(),
+        ..token("jti-3", "code-other-app", T + 1, T + 3601)
+    };
+    let other_user = AccessTokenRecord {
+        sub: "sub-2".into(),
+        ..token("jti-4", "code-other-user", T + 1, T + 3601)
+    };
+    for t in mine.iter().chain([&other_app, &other_user]) {
+        let code_hash = t.code_hash.clone().unwrap();
+        store.redeem_code(&code_hash, T + 1, t).await.unwrap();
+    }
+
+    assert_eq!(
+        store
+            .revoke_grant_tokens("sub-1", "app", T + 30)
+            .await
+            .unwrap(),
+        2
+    );
+    for t in &mine {
+        let stored = store.access_token(&t.jti).await.unwrap().unwrap();
+        assert_eq!(stored.revoked_at, Some(T + 30), "{}", t.jti);
+    }
+    assert_eq!(store.access_token("jti-3").await.unwrap(), Some(other_app));
+    assert_eq!(store.access_token("jti-4").await.unwrap(), Some(other_user));
+    // A code issued under the grant but not yet redeemed can no longer yield a token.
+    let late = token("jti-5", "code-pending", T + 31, T + 3631);
+    assert_eq!(
+        store
+            .redeem_code("code-pending", T + 31, &late)
+            .await
+            .unwrap(),
+        Redemption::AlreadyUsed
+    );
+    assert_eq!(store.access_token("jti-5").await.unwrap(), None);
+    // Nothing left to revoke; the first revocation time stays.
+    assert_eq!(
+        store
+            .revoke_grant_tokens("sub-1", "app", T + 40)
+            .await
+            .unwrap(),
+        0
+    );
+    let again = store.access_token("jti-1").await.unwrap().unwrap();
+    assert_eq!(again.revoked_at, Some(T + 30));
 }
 
 async fn sessions_are_created_once_saved_loaded_until_expiry_and_deleted(store: DynStore) {

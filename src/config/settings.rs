@@ -528,6 +528,13 @@ impl Validator {
                 "{key}.client_id: must be non-empty, without spaces or control characters"
             ));
         }
+        if c.client_id == crate::consent::center::ACCOUNT_CLIENT_ID {
+            self.problem(format!(
+                "{key}.client_id: `{}` is reserved for Herald's own consent center; choose \
+                 another",
+                c.client_id
+            ));
+        }
         if c.redirect_uris.is_empty() {
             self.problem(format!(
                 "{key}.redirect_uris: at least one redirect URI is needed"

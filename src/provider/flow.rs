@@ -125,10 +125,7 @@ pub fn return_link(state: &AppState, req: &AuthRequest, code: &str, desc: &str) 
     params.push(("iss", settings.issuer.as_str()));
     ReturnLink {
         url: with_params(&req.redirect_uri, &params),
-        app_name: settings
-            .client(&req.client_id)
-            .map(|c| c.client_name.clone())
-            .unwrap_or_else(|| req.client_id.clone()),
+        app_name: consent::center::app_name(&settings, &req.client_id),
     }
 }
 
@@ -182,6 +179,10 @@ pub async fn proceed(
 
 /// After login: skip consent for trusted apps and already-granted scopes, ask otherwise.
 pub async fn consent_stage(state: &AppState, req: AuthRequest) -> Response {
+    if req.client_id == consent::center::ACCOUNT_CLIENT_ID {
+        // Herald's own consent center: the login is all it needs; no grant, no code.
+        return consent::center::signed_in(state, &req).await;
+    }
     let settings = state.settings();
     let Some(client) = settings.client(&req.client_id).cloned() else {
         return error_page(

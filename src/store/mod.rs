@@ -273,6 +273,8 @@ pub trait Store: Send + Sync + 'static {
     async fn context(&self, id: &str) -> Result<Option<StoredContext>>;
 
     async fn grant(&self, sub: &str, client_id: &str) -> Result<Option<Grant>>;
+    /// Every grant of one user, by client_id (for the consent center).
+    async fn grants(&self, sub: &str) -> Result<Vec<Grant>>;
     /// Stores the new state of a grant and appends the decision, in one transaction.
     async fn record_consent(&self, grant: Option<&Grant>, record: &ConsentRecord) -> Result<()>;
     async fn consent_records(&self, sub: &str) -> Result<Vec<ConsentRecord>>;
@@ -290,6 +292,10 @@ pub trait Store: Send + Sync + 'static {
     async fn burn_code(&self, code_hash: &str, now: i64) -> Result<()>;
     /// Revokes every access token issued from a code; returns how many.
     async fn revoke_tokens_of_code(&self, code_hash: &str, now: i64) -> Result<u64>;
+    /// Ends what a withdrawn grant allowed: burns the unredeemed codes of (sub, client_id), then
+    /// revokes its access tokens, in that order so a code redeemed meanwhile yields no live
+    /// token. Returns how many tokens were revoked.
+    async fn revoke_grant_tokens(&self, sub: &str, client_id: &str, now: i64) -> Result<u64>;
 
     async fn access_token(&self, jti: &str) -> Result<Option<AccessTokenRecord>>;
 

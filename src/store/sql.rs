@@ -401,6 +401,14 @@ macro_rules! sql_store {
                 row.as_ref().map(rows::grant).transpose()
             }
 
+            async fn grants(&self, sub: &str) -> crate::store::Result<Vec<crate::store::Grant>> {
+                let rows = sqlx::query("SELECT * FROM grants WHERE sub = $1 ORDER BY client_id")
+                    .bind(sub)
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter().map(rows::grant).collect()
+            }
+
             async fn record_consent(
                 &self,
                 grant: Option<&crate::store::Grant>,
@@ -564,6 +572,35 @@ macro_rules! sql_store {
                 .bind(now)
                 .execute(&self.pool)
                 .await?;
+                Ok(done.rows_affected())
+            }
+
+            async fn revoke_grant_tokens(
+                &self,
+                sub: &str,
+                client_id: &str,
+                now: i64,
+            ) -> crate::store::Result<u64> {
+                let mut tx = self.begin_write().await?;
+                sqlx::query(
+                    "UPDATE authorization_codes SET consumed_at = $3 \
+                     WHERE sub = $1 AND client_id = $2 AND consumed_at IS NULL",
+                )
+                .bind(sub)
+                .bind(client_id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                let done = sqlx::query(
+                    "UPDATE access_tokens SET revoked_at = $3 \
+                     WHERE sub = $1 AND client_id = $2 AND revoked_at IS NULL",
+                )
+                .bind(sub)
+                .bind(client_id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
                 Ok(done.rows_affected())
             }
 

@@ -24,6 +24,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::provider::router())
         .merge(crate::upstream::routes::router())
         .merge(crate::consent::routes::router())
+        .merge(crate::consent::center::router())
         .merge(crate::upstream::dev::router())
         .merge(demo::router())
         .fallback(not_found)

@@ -3,6 +3,7 @@
 
 mod authorize_errors;
 mod claims;
+mod consent_center;
 mod keys;
 mod login;
 mod oidc_client;

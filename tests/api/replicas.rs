@@ -112,6 +112,7 @@ scopes = ["openid", "profile"]
             clock,
             state: a_state,
             kek,
+            config: toml,
             browser: browser(),
             api: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())

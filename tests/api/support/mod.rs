@@ -24,6 +24,8 @@ pub struct TestApp {
     pub state: herald::app::AppState,
     /// The key-encryption key this instance runs with (standard base64).
     pub kek: String,
+    /// The TOML Herald was started with (tests change it and call `state.replace_settings`).
+    pub config: String,
     /// A browser: keeps cookies, never follows redirects.
     pub browser: reqwest::Client,
     /// An app's back channel: no cookies.
@@ -143,6 +145,7 @@ claims = ["org.tenant"]
         clock,
         state,
         kek,
+        config: toml,
         browser: browser(),
         api: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
