@@ -116,7 +116,7 @@ async fn start_sign_in(state: &AppState, session: &Session) -> Response {
     if let Err(e) = state.store.insert_auth_request(&req).await {
         return flow::store_failure(e, &req, "");
     }
-    flow::proceed(state, session, req).await
+    flow::proceed(state, session, req, None).await
 }
 
 /// The session's CSRF token for this user; a new one when absent or issued to another user.
