@@ -13,7 +13,7 @@
 // Usable on its own for poking at it by hand: `node upstream.mjs <herald issuer>`.
 import http from "node:http";
 import { generateKeyPairSync, randomUUID } from "node:crypto";
-import Provider from "oidc-provider";
+import Provider, { errors } from "oidc-provider";
 
 export const API_AUDIENCE = "https://api.example.com";
 export const UPSTREAM_CLIENT_ID = "herald";
@@ -82,7 +82,6 @@ function configuration(redirectUris, keys) {
         async useGrantedResource() { return true; },
         async getResourceServerInfo(_ctx, resource) {
           if (resource !== API_AUDIENCE) {
-            const { errors } = Provider;
             throw new errors.InvalidTarget(`unknown audience ${resource}`);
           }
           return { scope: "read:things", audience: resource, accessTokenFormat: "jwt",
