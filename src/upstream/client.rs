@@ -181,7 +181,7 @@ impl UpstreamClients {
         pkce_verifier: &str,
         wants_access_token_claims: bool,
     ) -> Result<UpstreamClaims, UpstreamError> {
-        let d = self.discover(up, false).await?;
+        let mut d = self.discover(up, false).await?;
         let client = self.client(up, &d, redirect_uri)?;
         let token = client
             .exchange_code(AuthorizationCode::new(code.to_string()))
@@ -212,6 +212,8 @@ impl UpstreamClients {
                 id_token
                     .claims(&verifier, &nonce)
                     .map_err(|e| UpstreamError::Invalid(format!("ID token rejected: {e}")))?;
+                // The access token is signed with the new key too: check it with the fresh JWKS.
+                d = fresh;
             }
             Err(e) => return Err(UpstreamError::Invalid(format!("ID token rejected: {e}"))),
         }
