@@ -2,6 +2,7 @@
 //! One test binary (see `support::spawn_app`).
 
 mod authorize_errors;
+mod lifecycle;
 mod login;
 mod oidc_client;
 mod support;
