@@ -7,8 +7,9 @@
 //! # Layout
 //!
 //! - [`config`]: the TOML file and its validation into [`config::Settings`].
-//! - [`provider`]: the OP endpoints client apps call (discovery, JWKS, authorize, token,
-//!   userinfo) and the flow from authorization request to code.
+//! - [`provider`]: the OP endpoints client apps call (discovery, JWKS, authorize, token with
+//!   its grants, revocation, introspection, userinfo) and the flow from authorization request
+//!   to code.
 //! - [`upstream`]: the relying-party side (discovery, code flow with PKCE, ID-token
 //!   validation, userinfo) and the built-in development provider.
 //! - [`claims`]: claim paths, attributes, mappings into the authentication context, and the

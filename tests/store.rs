@@ -13,7 +13,8 @@ use std::time::Duration;
 
 use herald::store::{
     AccessTokenRecord, AuthRequest, CodeRecord, ConsentRecord, DynStore, Grant, KeyRecord,
-    Redemption, StoreError, StoredContext, UpstreamLogin, User, connect,
+    Redemption, RefreshTokenRecord, Rotation, StoreError, StoredContext, UpstreamLogin, User,
+    connect,
 };
 use herald::tokens::random_token;
 use sqlx::Connection;
@@ -74,6 +75,14 @@ conformance!(
     purge_expired_removes_expired_rows_and_keeps_live_ones,
     timestamps_past_2038_round_trip_exactly,
     twenty_concurrent_redemptions_of_one_code_redeem_it_exactly_once,
+    a_code_redeemed_with_offline_access_stores_the_first_refresh_token_with_it,
+    a_refresh_token_rotates_once_into_its_successor_and_access_token,
+    revoking_a_refresh_family_revokes_its_tokens_and_access_tokens_only,
+    replaying_a_code_revokes_the_refresh_tokens_descending_from_it,
+    revoke_grant_tokens_revokes_every_token_of_one_user_and_client_only,
+    revoking_an_access_token_marks_its_row_or_records_an_unknown_one,
+    purge_expired_keeps_rotated_refresh_tokens_while_their_family_lives,
+    twenty_concurrent_rotations_of_one_refresh_token_rotate_it_exactly_once,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -276,6 +285,34 @@ fn token(jti: &str, code_hash: &str, issued_at: i64, expires_at: i64) -> AccessT
         issued_at,
         expires_at,
         revoked_at: None,
+        family_id: None,
+    }
+}
+
+/// The first refresh token of family `family`, issued from `code-1` at `issued_at`.
+fn refresh(hash: &str, family: &str, issued_at: i64) -> RefreshTokenRecord {
+    RefreshTokenRecord {
+        token_hash: hash.into(),
+        family_id: family.into(),
+        client_id: "app".into(),
+        sub: "sub-1".into(),
+        scope: "openid offline_access".into(),
+        auth_context_id: "ctx-1".into(),
+        auth_time: issued_at - 5,
+        code_hash: Some("code-1".into()),
+        issued_at,
+        expires_at: issued_at + 3600,
+        family_expires_at: issued_at + 86_400,
+        rotated_at: None,
+        revoked_at: None,
+    }
+}
+
+/// An access token of refresh family `family`.
+fn family_token(jti: &str, family: &str, issued_at: i64) -> AccessTokenRecord {
+    AccessTokenRecord {
+        family_id: Some(family.into()),
+        ..token(jti, "code-1", issued_at, issued_at + 3600)
     }
 }
 
@@ -663,7 +700,10 @@ async fn a_code_is_redeemed_once_and_its_token_exists_only_after_redemption(stor
     let first = token("jti-1", "code-1", T + 5, T + 3605);
     assert_eq!(store.access_token("jti-1").await.unwrap(), None);
     assert_eq!(
-        store.redeem_code("code-1", T + 5, &first).await.unwrap(),
+        store
+            .redeem_code("code-1", T + 5, &first, None)
+            .await
+            .unwrap(),
         Redemption::Redeemed
     );
     assert_eq!(store.access_token("jti-1").await.unwrap(), Some(first));
@@ -678,7 +718,10 @@ async fn a_code_is_redeemed_once_and_its_token_exists_only_after_redemption(stor
     // The replay is refused, its token never stored, and the first consumption time kept.
     let replay = token("jti-2", "code-1", T + 9, T + 3609);
     assert_eq!(
-        store.redeem_code("code-1", T + 9, &replay).await.unwrap(),
+        store
+            .redeem_code("code-1", T + 9, &replay, None)
+            .await
+            .unwrap(),
         Redemption::AlreadyUsed
     );
     assert_eq!(store.access_token("jti-2").await.unwrap(), None);
@@ -691,7 +734,10 @@ async fn a_code_is_redeemed_once_and_its_token_exists_only_after_redemption(stor
 async fn redeeming_an_unknown_code_stores_no_token(store: DynStore) {
     let stray = token("jti-1", "never-issued", T, T + 3600);
     assert_eq!(
-        store.redeem_code("never-issued", T, &stray).await.unwrap(),
+        store
+            .redeem_code("never-issued", T, &stray, None)
+            .await
+            .unwrap(),
         Redemption::AlreadyUsed
     );
     assert_eq!(store.access_token("jti-1").await.unwrap(), None);
@@ -714,7 +760,10 @@ async fn a_burnt_code_cannot_be_redeemed(store: DynStore) {
 
     let late = token("jti-1", "code-1", T + 5, T + 3605);
     assert_eq!(
-        store.redeem_code("code-1", T + 5, &late).await.unwrap(),
+        store
+            .redeem_code("code-1", T + 5, &late, None)
+            .await
+            .unwrap(),
         Redemption::AlreadyUsed
     );
     assert_eq!(store.access_token("jti-1").await.unwrap(), None);
@@ -728,8 +777,14 @@ async fn revoking_the_tokens_of_a_code_counts_each_token_once(store: DynStore) {
     store.insert_code(&code("code-2", T, T + 60)).await.unwrap();
     let replayed = token("jti-1", "code-1", T + 1, T + 3601);
     let innocent = token("jti-2", "code-2", T + 1, T + 3601);
-    store.redeem_code("code-1", T + 1, &replayed).await.unwrap();
-    store.redeem_code("code-2", T + 1, &innocent).await.unwrap();
+    store
+        .redeem_code("code-1", T + 1, &replayed, None)
+        .await
+        .unwrap();
+    store
+        .redeem_code("code-2", T + 1, &innocent, None)
+        .await
+        .unwrap();
 
     assert_eq!(
         store.revoke_tokens_of_code("code-1", T + 30).await.unwrap(),
@@ -793,7 +848,7 @@ async fn revoking_a_grants_tokens_touches_only_that_user_and_app_and_burns_its_c
     };
     for t in mine.iter().chain([&other_app, &other_user]) {
         let code_hash = t.code_hash.clone().unwrap();
-        store.redeem_code(&code_hash, T + 1, t).await.unwrap();
+        store.redeem_code(&code_hash, T + 1, t, None).await.unwrap();
     }
 
     assert_eq!(
@@ -813,7 +868,7 @@ async fn revoking_a_grants_tokens_touches_only_that_user_and_app_and_burns_its_c
     let late = token("jti-5", "code-pending", T + 31, T + 3631);
     assert_eq!(
         store
-            .redeem_code("code-pending", T + 31, &late)
+            .redeem_code("code-pending", T + 31, &late, None)
             .await
             .unwrap(),
         Redemption::AlreadyUsed
@@ -917,11 +972,11 @@ async fn purge_expired_removes_expired_rows_and_keeps_live_ones(store: DynStore)
     let old_token = token("jti-old", "code-recent", now - 200, now - 1);
     let live_token = token("jti-live", "code-live", now - 10, now + 3600);
     store
-        .redeem_code("code-recent", now - 200, &old_token)
+        .redeem_code("code-recent", now - 200, &old_token, None)
         .await
         .unwrap();
     store
-        .redeem_code("code-live", now - 10, &live_token)
+        .redeem_code("code-live", now - 10, &live_token, None)
         .await
         .unwrap();
     store.create_session("s-old", "{}", now - 1).await.unwrap();
@@ -1028,7 +1083,7 @@ async fn timestamps_past_2038_round_trip_exactly(store: DynStore) {
         .unwrap();
     let long_lived = token("jti-1", "code-1", Y9999, i64::MAX);
     store
-        .redeem_code("code-1", Y9999, &long_lived)
+        .redeem_code("code-1", Y9999, &long_lived, None)
         .await
         .unwrap();
     assert_eq!(
@@ -1057,7 +1112,7 @@ async fn twenty_concurrent_redemptions_of_one_code_redeem_it_exactly_once(store:
             let store = Arc::clone(&store);
             tokio::spawn(async move {
                 let t = token(&format!("jti-{i}"), "code-1", T + 1, T + 3601);
-                (i, store.redeem_code("code-1", T + 1, &t).await)
+                (i, store.redeem_code("code-1", T + 1, &t, None).await)
             })
         })
         .collect();
@@ -1079,5 +1134,431 @@ async fn twenty_concurrent_redemptions_of_one_code_redeem_it_exactly_once(store:
     for i in 0..20 {
         let stored = store.access_token(&format!("jti-{i}")).await.unwrap();
         assert_eq!(stored.is_some(), i == winners[0], "token jti-{i}");
+    }
+}
+
+async fn a_code_redeemed_with_offline_access_stores_the_first_refresh_token_with_it(
+    store: DynStore,
+) {
+    store.insert_code(&code("code-1", T, T + 60)).await.unwrap();
+    let first = refresh("rt-1", "fam-1", T + 1);
+    let access = family_token("jti-1", "fam-1", T + 1);
+    assert_eq!(store.refresh_token("rt-1").await.unwrap(), None);
+    assert_eq!(
+        store
+            .redeem_code("code-1", T + 1, &access, Some(&first))
+            .await
+            .unwrap(),
+        Redemption::Redeemed
+    );
+    assert_eq!(store.refresh_token("rt-1").await.unwrap(), Some(first));
+    assert_eq!(store.access_token("jti-1").await.unwrap(), Some(access));
+
+    // A replay stores neither token.
+    let again = refresh("rt-2", "fam-2", T + 2);
+    let replay = family_token("jti-2", "fam-2", T + 2);
+    assert_eq!(
+        store
+            .redeem_code("code-1", T + 2, &replay, Some(&again))
+            .await
+            .unwrap(),
+        Redemption::AlreadyUsed
+    );
+    assert_eq!(store.refresh_token("rt-2").await.unwrap(), None);
+    assert_eq!(store.access_token("jti-2").await.unwrap(), None);
+}
+
+async fn a_refresh_token_rotates_once_into_its_successor_and_access_token(store: DynStore) {
+    store.insert_code(&code("code-1", T, T + 60)).await.unwrap();
+    let first = refresh("rt-1", "fam-1", T + 1);
+    store
+        .redeem_code(
+            "code-1",
+            T + 1,
+            &family_token("jti-1", "fam-1", T + 1),
+            Some(&first),
+        )
+        .await
+        .unwrap();
+
+    let second = refresh("rt-2", "fam-1", T + 100);
+    let access = family_token("jti-2", "fam-1", T + 100);
+    assert_eq!(
+        store
+            .rotate_refresh_token("rt-1", T + 100, &second, &access)
+            .await
+            .unwrap(),
+        Rotation::Rotated
+    );
+    assert_eq!(
+        store.refresh_token("rt-1").await.unwrap(),
+        Some(RefreshTokenRecord {
+            rotated_at: Some(T + 100),
+            ..first
+        })
+    );
+    assert_eq!(store.refresh_token("rt-2").await.unwrap(), Some(second));
+    assert_eq!(store.access_token("jti-2").await.unwrap(), Some(access));
+
+    // The retired token cannot rotate again, and nothing of the attempt is stored.
+    let third = refresh("rt-3", "fam-1", T + 200);
+    assert_eq!(
+        store
+            .rotate_refresh_token(
+                "rt-1",
+                T + 200,
+                &third,
+                &family_token("jti-3", "fam-1", T + 200)
+            )
+            .await
+            .unwrap(),
+        Rotation::NotCurrent
+    );
+    assert_eq!(store.refresh_token("rt-3").await.unwrap(), None);
+    assert_eq!(store.access_token("jti-3").await.unwrap(), None);
+    assert_eq!(
+        store
+            .refresh_token("rt-1")
+            .await
+            .unwrap()
+            .unwrap()
+            .rotated_at,
+        Some(T + 100),
+        "the first rotation time stays"
+    );
+    // Nor can an unknown one.
+    assert_eq!(
+        store
+            .rotate_refresh_token(
+                "never-issued",
+                T,
+                &refresh("rt-4", "fam-1", T),
+                &family_token("jti-4", "fam-1", T)
+            )
+            .await
+            .unwrap(),
+        Rotation::NotCurrent
+    );
+}
+
+async fn revoking_a_refresh_family_revokes_its_tokens_and_access_tokens_only(store: DynStore) {
+    store.insert_code(&code("code-1", T, T + 60)).await.unwrap();
+    store.insert_code(&code("code-2", T, T + 60)).await.unwrap();
+    store
+        .redeem_code(
+            "code-1",
+            T + 1,
+            &family_token("jti-1", "fam-1", T + 1),
+            Some(&refresh("rt-1", "fam-1", T + 1)),
+        )
+        .await
+        .unwrap();
+    store
+        .rotate_refresh_token(
+            "rt-1",
+            T + 2,
+            &refresh("rt-2", "fam-1", T + 2),
+            &family_token("jti-2", "fam-1", T + 2),
+        )
+        .await
+        .unwrap();
+    let other = RefreshTokenRecord {
+        code_hash: Some("code-2".into()),
+        ..refresh("rt-9", "fam-9", T + 1)
+    };
+    let other_access = AccessTokenRecord {
+        code_hash: Some("code-2".into()),
+        ..family_token("jti-9", "fam-9", T + 1)
+    };
+    store
+        .redeem_code("code-2", T + 1, &other_access, Some(&other))
+        .await
+        .unwrap();
+
+    // Two refresh tokens and two access tokens.
+    assert_eq!(
+        store.revoke_refresh_family("fam-1", T + 10).await.unwrap(),
+        4
+    );
+    for rt in ["rt-1", "rt-2"] {
+        let r = store.refresh_token(rt).await.unwrap().unwrap();
+        assert_eq!(r.revoked_at, Some(T + 10), "{rt}");
+    }
+    for jti in ["jti-1", "jti-2"] {
+        let t = store.access_token(jti).await.unwrap().unwrap();
+        assert_eq!(t.revoked_at, Some(T + 10), "{jti}");
+    }
+    assert_eq!(store.refresh_token("rt-9").await.unwrap(), Some(other));
+    assert_eq!(
+        store.access_token("jti-9").await.unwrap(),
+        Some(other_access)
+    );
+    // A revoked token cannot rotate, and revoking again counts nothing.
+    assert_eq!(
+        store
+            .rotate_refresh_token(
+                "rt-2",
+                T + 11,
+                &refresh("rt-3", "fam-1", T + 11),
+                &family_token("jti-3", "fam-1", T + 11)
+            )
+            .await
+            .unwrap(),
+        Rotation::NotCurrent
+    );
+    assert_eq!(
+        store.revoke_refresh_family("fam-1", T + 12).await.unwrap(),
+        0
+    );
+}
+
+async fn replaying_a_code_revokes_the_refresh_tokens_descending_from_it(store: DynStore) {
+    store.insert_code(&code("code-1", T, T + 60)).await.unwrap();
+    store
+        .redeem_code(
+            "code-1",
+            T + 1,
+            &family_token("jti-1", "fam-1", T + 1),
+            Some(&refresh("rt-1", "fam-1", T + 1)),
+        )
+        .await
+        .unwrap();
+    store
+        .rotate_refresh_token(
+            "rt-1",
+            T + 2,
+            &refresh("rt-2", "fam-1", T + 2),
+            &family_token("jti-2", "fam-1", T + 2),
+        )
+        .await
+        .unwrap();
+    // Two access tokens and two refresh tokens descend from code-1.
+    assert_eq!(
+        store.revoke_tokens_of_code("code-1", T + 30).await.unwrap(),
+        4
+    );
+    assert_eq!(
+        store
+            .refresh_token("rt-2")
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at,
+        Some(T + 30)
+    );
+    assert_eq!(
+        store
+            .access_token("jti-2")
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at,
+        Some(T + 30)
+    );
+}
+
+async fn revoke_grant_tokens_revokes_every_token_of_one_user_and_client_only(store: DynStore) {
+    store.insert_code(&code("code-1", T, T + 60)).await.unwrap();
+    store
+        .redeem_code(
+            "code-1",
+            T + 1,
+            &family_token("jti-1", "fam-1", T + 1),
+            Some(&refresh("rt-1", "fam-1", T + 1)),
+        )
+        .await
+        .unwrap();
+    // The same user at another client, and another user at the same client.
+    let other_client = CodeRecord {
+        client_id: "other".into(),
+        ..code("code-2", T, T + 60)
+    };
+    store.insert_code(&other_client).await.unwrap();
+    store
+        .redeem_code(
+            "code-2",
+            T + 1,
+            &AccessTokenRecord {
+                client_id: "other".into(),
+                ..token("jti-2", "code-2", T + 1, T + 3601)
+            },
+            Some(&RefreshTokenRecord {
+                client_id: "other".into(),
+                ..refresh("rt-2", "fam-2", T + 1)
+            }),
+        )
+        .await
+        .unwrap();
+    store.insert_code(&code("code-3", T, T + 60)).await.unwrap();
+    store
+        .redeem_code(
+            "code-3",
+            T + 1,
+            &AccessTokenRecord {
+                sub: "sub-2".into(),
+                ..token("jti-3", "code-3", T + 1, T + 3601)
+            },
+            Some(&RefreshTokenRecord {
+                sub: "sub-2".into(),
+                ..refresh("rt-3", "fam-3", T + 1)
+            }),
+        )
+        .await
+        .unwrap();
+
+    assert_eq!(
+        store
+            .revoke_grant_tokens("sub-1", "app", T + 50)
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        store
+            .refresh_token("rt-1")
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at,
+        Some(T + 50)
+    );
+    assert_eq!(
+        store
+            .access_token("jti-1")
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at,
+        Some(T + 50)
+    );
+    for (rt, jti) in [("rt-2", "jti-2"), ("rt-3", "jti-3")] {
+        assert_eq!(
+            store.refresh_token(rt).await.unwrap().unwrap().revoked_at,
+            None
+        );
+        assert_eq!(
+            store.access_token(jti).await.unwrap().unwrap().revoked_at,
+            None
+        );
+    }
+    assert_eq!(
+        store
+            .revoke_grant_tokens("sub-1", "app", T + 60)
+            .await
+            .unwrap(),
+        0
+    );
+}
+
+async fn revoking_an_access_token_marks_its_row_or_records_an_unknown_one(store: DynStore) {
+    store.insert_code(&code("code-1", T, T + 60)).await.unwrap();
+    let stored = token("jti-1", "code-1", T + 1, T + 3601);
+    store
+        .redeem_code("code-1", T + 1, &stored, None)
+        .await
+        .unwrap();
+    assert_eq!(store.revoke_access_token(&stored, T + 5).await.unwrap(), 1);
+    assert_eq!(store.revoke_access_token(&stored, T + 9).await.unwrap(), 0);
+    assert_eq!(
+        store.access_token("jti-1").await.unwrap(),
+        Some(AccessTokenRecord {
+            revoked_at: Some(T + 5),
+            ..stored
+        })
+    );
+
+    // A client_credentials token has no row until it is revoked.
+    let machine = AccessTokenRecord {
+        sub: "m2m".into(),
+        client_id: "m2m".into(),
+        auth_context_id: String::new(),
+        code_hash: None,
+        ..token("jti-m", "none", T + 1, T + 3601)
+    };
+    assert_eq!(store.revoke_access_token(&machine, T + 7).await.unwrap(), 1);
+    assert_eq!(
+        store.access_token("jti-m").await.unwrap(),
+        Some(AccessTokenRecord {
+            revoked_at: Some(T + 7),
+            ..machine
+        })
+    );
+}
+
+async fn purge_expired_keeps_rotated_refresh_tokens_while_their_family_lives(store: DynStore) {
+    store.insert_code(&code("code-1", T, T + 60)).await.unwrap();
+    store
+        .redeem_code(
+            "code-1",
+            T,
+            &family_token("jti-1", "fam-1", T),
+            Some(&refresh("rt-1", "fam-1", T)),
+        )
+        .await
+        .unwrap();
+    store
+        .rotate_refresh_token(
+            "rt-1",
+            T + 10,
+            &refresh("rt-2", "fam-1", T + 10),
+            &family_token("jti-2", "fam-1", T + 10),
+        )
+        .await
+        .unwrap();
+    // rt-1 (rotated) is past its idle expiry, rt-2 (current) is not: both stay.
+    store.purge_expired(T + 3605).await.unwrap();
+    assert!(store.refresh_token("rt-1").await.unwrap().is_some());
+    assert!(store.refresh_token("rt-2").await.unwrap().is_some());
+    // rt-2 idles out: it goes, the rotated rt-1 stays for reuse detection.
+    store.purge_expired(T + 3611).await.unwrap();
+    assert!(store.refresh_token("rt-1").await.unwrap().is_some());
+    assert_eq!(store.refresh_token("rt-2").await.unwrap(), None);
+    // The family's absolute expiry (from rt-1's record) takes the rest.
+    store.purge_expired(T + 86_401).await.unwrap();
+    assert_eq!(store.refresh_token("rt-1").await.unwrap(), None);
+}
+
+async fn twenty_concurrent_rotations_of_one_refresh_token_rotate_it_exactly_once(store: DynStore) {
+    store.insert_code(&code("code-1", T, T + 60)).await.unwrap();
+    store
+        .redeem_code(
+            "code-1",
+            T,
+            &family_token("jti-0", "fam-1", T),
+            Some(&refresh("rt-0", "fam-1", T)),
+        )
+        .await
+        .unwrap();
+
+    let racers: Vec<_> = (1..=20)
+        .map(|i| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                let next = refresh(&format!("rt-{i}"), "fam-1", T + 1);
+                let t = family_token(&format!("jti-{i}"), "fam-1", T + 1);
+                (
+                    i,
+                    store.rotate_refresh_token("rt-0", T + 1, &next, &t).await,
+                )
+            })
+        })
+        .collect();
+    let (mut winners, mut losers) = (Vec::new(), 0);
+    for racer in racers {
+        match racer.await.unwrap() {
+            (i, Ok(Rotation::Rotated)) => winners.push(i),
+            (_, Ok(Rotation::NotCurrent)) => losers += 1,
+            // SQLite may report lock contention instead of waiting: still not a rotation.
+            (_, Err(StoreError::Conflict(_))) => losers += 1,
+            (i, Err(e)) => panic!("racer {i} failed with an unexpected error: {e:?}"),
+        }
+    }
+    assert_eq!(winners.len(), 1, "winners: {winners:?}");
+    assert_eq!(losers, 19);
+    for i in 1..=20 {
+        let won = i == winners[0];
+        let rt = store.refresh_token(&format!("rt-{i}")).await.unwrap();
+        let at = store.access_token(&format!("jti-{i}")).await.unwrap();
+        assert_eq!((rt.is_some(), at.is_some()), (won, won), "racer {i}");
     }
 }

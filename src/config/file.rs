@@ -109,4 +109,11 @@ pub struct ClientFile {
     pub scopes: Vec<String>,
     #[serde(default)]
     pub trusted: bool,
+    /// Grants the client may use at /token (RFC 7591 §2 `grant_types`); default
+    /// `["authorization_code"]`. `refresh_token` and `client_credentials` are opted into.
+    pub grant_types: Option<Vec<String>>,
+    /// A refresh token unused this long expires (`"14d"`); each rotation restarts the clock.
+    pub refresh_token_idle_ttl: Option<String>,
+    /// No refresh token of a login outlives this (`"90d"`), however often it is rotated.
+    pub refresh_token_absolute_ttl: Option<String>,
 }

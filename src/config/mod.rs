@@ -10,7 +10,8 @@ mod settings;
 
 pub use file::{ClientFile, ConfigFile, TokenFile, UpstreamFile, UpstreamKind};
 pub use settings::{
-    Client, ClientAuth, Settings, TokenSettings, Upstream, UpstreamEndpoint, is_loopback_host,
+    Client, ClientAuth, GrantType, Settings, TokenSettings, Upstream, UpstreamEndpoint,
+    is_loopback_host,
 };
 
 use std::path::Path;

@@ -83,6 +83,10 @@ pub struct Client {
     pub redirect_uris: Vec<String>,
     pub scopes: Vec<String>,
     pub trusted: bool,
+    /// The grants this client may use at the token endpoint.
+    pub grant_types: Vec<GrantType>,
+    pub refresh_token_idle_ttl: Duration,
+    pub refresh_token_absolute_ttl: Duration,
 }
 
 impl Client {
@@ -90,9 +94,43 @@ impl Client {
         matches!(self.auth, ClientAuth::None)
     }
 
+    /// Whether the client registered `grant` (otherwise `unauthorized_client`, RFC 6749 §5.2).
+    pub fn allows(&self, grant: GrantType) -> bool {
+        self.grant_types.contains(&grant)
+    }
+
     /// Exact, character-for-character comparison (RFC 9700 §2.1; OIDC Core §3.1.2.1).
     pub fn has_redirect_uri(&self, uri: &str) -> bool {
         self.redirect_uris.iter().any(|r| r == uri)
+    }
+}
+
+/// The grant types Herald implements (RFC 6749 §4.1, §4.4, §6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GrantType {
+    AuthorizationCode,
+    RefreshToken,
+    ClientCredentials,
+}
+
+impl GrantType {
+    pub const ALL: [GrantType; 3] = [
+        GrantType::AuthorizationCode,
+        GrantType::RefreshToken,
+        GrantType::ClientCredentials,
+    ];
+
+    /// The registered name, as in `grant_type` and `grant_types_supported`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GrantType::AuthorizationCode => "authorization_code",
+            GrantType::RefreshToken => "refresh_token",
+            GrantType::ClientCredentials => "client_credentials",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<GrantType> {
+        GrantType::ALL.into_iter().find(|g| g.as_str() == s)
     }
 }
 
@@ -535,7 +573,12 @@ impl Validator {
                 c.client_id
             ));
         }
-        if c.redirect_uris.is_empty() {
+        let grant_types = self.grant_types(&key, c.grant_types.as_deref());
+        // A machine-to-machine client (client_credentials only) never sees /authorize.
+        let logs_users_in = grant_types
+            .as_ref()
+            .is_none_or(|g| g.contains(&GrantType::AuthorizationCode));
+        if c.redirect_uris.is_empty() && logs_users_in {
             self.problem(format!(
                 "{key}.redirect_uris: at least one redirect URI is needed"
             ));
@@ -555,9 +598,44 @@ impl Validator {
                 }
             }
         }
-        if !c.scopes.iter().any(|s| s == "openid") {
+        if logs_users_in && !c.scopes.iter().any(|s| s == "openid") {
             self.problem(format!(
                 "{key}.scopes: must contain \"openid\" so the client can log users in"
+            ));
+        }
+        let idle = self.duration(
+            &format!("{key}.refresh_token_idle_ttl"),
+            c.refresh_token_idle_ttl.as_deref(),
+            Duration::from_secs(14 * 86_400),
+        );
+        let absolute = self.duration(
+            &format!("{key}.refresh_token_absolute_ttl"),
+            c.refresh_token_absolute_ttl.as_deref(),
+            Duration::from_secs(90 * 86_400),
+        );
+        if let (Some(i), Some(a)) = (idle, absolute)
+            && i > a
+        {
+            self.problem(format!(
+                "{key}.refresh_token_idle_ttl: longer than refresh_token_absolute_ttl; make it \
+                 shorter (for example \"14d\" idle within \"90d\" absolute)"
+            ));
+        }
+        let refreshes = grant_types
+            .as_ref()
+            .is_some_and(|g| g.contains(&GrantType::RefreshToken));
+        if !refreshes
+            && (c.refresh_token_idle_ttl.is_some() || c.refresh_token_absolute_ttl.is_some())
+        {
+            self.problem(format!(
+                "{key}.refresh_token_idle_ttl/refresh_token_absolute_ttl: this client gets no \
+                 refresh tokens; add \"refresh_token\" to grant_types or remove these keys"
+            ));
+        }
+        if refreshes && !c.scopes.iter().any(|s| s == "offline_access") {
+            self.warnings.push(format!(
+                "{key}: grant_types has \"refresh_token\" but scopes lacks \"offline_access\"; \
+                 refresh tokens are issued only when offline_access is granted"
             ));
         }
         let secret = self.secret(
@@ -570,6 +648,16 @@ impl Validator {
             self.problem(format!(
                 "{key}.client_secret: too short; use at least 8 characters (32 random bytes is \
                  better)"
+            ));
+        }
+        if secret.is_none()
+            && grant_types
+                .as_ref()
+                .is_some_and(|g| g.contains(&GrantType::ClientCredentials))
+        {
+            self.problem(format!(
+                "{key}.grant_types: \"client_credentials\" needs a confidential client (RFC 6749 \
+                 §4.4); set client_secret_env or remove the grant"
             ));
         }
         if self.problems.len() != before {
@@ -592,7 +680,45 @@ impl Validator {
             redirect_uris: c.redirect_uris,
             scopes: c.scopes,
             trusted: c.trusted,
+            grant_types: grant_types?,
+            refresh_token_idle_ttl: idle?,
+            refresh_token_absolute_ttl: absolute?,
         })
+    }
+
+    fn grant_types(&mut self, key: &str, raw: Option<&[String]>) -> Option<Vec<GrantType>> {
+        let Some(raw) = raw else {
+            return Some(vec![GrantType::AuthorizationCode]);
+        };
+        if raw.is_empty() {
+            self.problem(format!(
+                "{key}.grant_types: empty; remove the key for [\"authorization_code\"] or list \
+                 the grants the client uses"
+            ));
+            return None;
+        }
+        let mut out = Vec::new();
+        for g in raw {
+            match GrantType::parse(g) {
+                Some(g) if !out.contains(&g) => out.push(g),
+                Some(_) => {}
+                None => {
+                    self.problem(format!(
+                        "{key}.grant_types: `{g}` is not supported; use \"authorization_code\", \
+                         \"refresh_token\" or \"client_credentials\""
+                    ));
+                    return None;
+                }
+            }
+        }
+        if out.contains(&GrantType::RefreshToken) && !out.contains(&GrantType::AuthorizationCode) {
+            self.problem(format!(
+                "{key}.grant_types: \"refresh_token\" without \"authorization_code\" issues \
+                 nothing; refresh tokens come from logins, so add \"authorization_code\""
+            ));
+            return None;
+        }
+        Some(out)
     }
 }
 
@@ -739,6 +865,87 @@ mod tests {
         )))
         .unwrap_err();
         assert!(err.to_string().contains("[scopes.groups]"), "{err}");
+    }
+
+    fn client_with(extra: &str) -> Result<(Settings, Vec<String>), ConfigError> {
+        parse(&with(&format!(
+            "{DEV}[[clients]]\nclient_id = \"c\"\nredirect_uris = [\"https://a.example/cb\"]\n\
+             scopes = [\"openid\", \"offline_access\"]\n{extra}"
+        )))
+    }
+
+    #[test]
+    fn grant_types_default_to_authorization_code_with_refresh_lifetimes_of_14_and_90_days() {
+        let (s, _) = client_with("").unwrap();
+        let c = s.client("c").unwrap();
+        assert_eq!(c.grant_types, vec![GrantType::AuthorizationCode]);
+        assert!(!c.allows(GrantType::RefreshToken));
+        assert_eq!(c.refresh_token_idle_ttl, Duration::from_secs(14 * 86_400));
+        assert_eq!(
+            c.refresh_token_absolute_ttl,
+            Duration::from_secs(90 * 86_400)
+        );
+    }
+
+    #[test]
+    fn refresh_tokens_are_opted_into_with_their_lifetimes() {
+        let (s, _) = client_with(
+            "grant_types = [\"authorization_code\", \"refresh_token\"]\n\
+             refresh_token_idle_ttl = \"1h\"\nrefresh_token_absolute_ttl = \"1d\"",
+        )
+        .unwrap();
+        let c = s.client("c").unwrap();
+        assert!(c.allows(GrantType::RefreshToken));
+        assert_eq!(c.refresh_token_idle_ttl, Duration::from_secs(3600));
+        assert_eq!(c.refresh_token_absolute_ttl, Duration::from_secs(86_400));
+    }
+
+    #[test]
+    fn unknown_grant_types_and_misplaced_refresh_lifetimes_are_refused_with_their_key() {
+        let err = client_with("grant_types = [\"password\"]").unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("clients[0].grant_types: `password`"),
+            "{err}"
+        );
+        let err = client_with("refresh_token_idle_ttl = \"1h\"").unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("add \"refresh_token\" to grant_types"),
+            "{err}"
+        );
+        let err = client_with(
+            "grant_types = [\"authorization_code\", \"refresh_token\"]\n\
+             refresh_token_idle_ttl = \"2d\"\nrefresh_token_absolute_ttl = \"1d\"",
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("refresh_token_idle_ttl: longer"),
+            "{err}"
+        );
+        let err = client_with("grant_types = [\"refresh_token\"]").unwrap_err();
+        assert!(
+            err.to_string().contains("without \"authorization_code\""),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn client_credentials_needs_a_secret_but_no_redirect_uri_or_openid() {
+        let err = client_with("grant_types = [\"client_credentials\"]").unwrap_err();
+        assert!(
+            err.to_string().contains("needs a confidential client"),
+            "{err}"
+        );
+        let (s, _) = parse(&with(&format!(
+            "{DEV}[[clients]]\nclient_id = \"m2m\"\nclient_secret = \"a-long-enough-secret\"\n\
+             redirect_uris = []\nscopes = [\"profile\"]\ngrant_types = [\"client_credentials\"]"
+        )))
+        .unwrap();
+        assert_eq!(
+            s.client("m2m").unwrap().grant_types,
+            vec![GrantType::ClientCredentials]
+        );
     }
 
     #[test]

@@ -14,6 +14,7 @@ use super::error::redirect_error;
 use super::flow;
 use super::params::Params;
 use crate::app::AppState;
+use crate::config::GrantType;
 use crate::store::AuthRequest;
 use crate::tokens::hashing::{digest_hex, random_token};
 use crate::web::error_page;
@@ -112,6 +113,12 @@ async fn authorize(state: AppState, session: Session, p: Params) -> Response {
                 "only response_type=code is supported",
             );
         }
+    }
+    if !client.allows(GrantType::AuthorizationCode) {
+        return fail(
+            "unauthorized_client",
+            "this client is not registered for the authorization_code grant",
+        );
     }
     if let Some(mode) = p.get("response_mode")
         && mode != "query"

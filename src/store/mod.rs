@@ -215,6 +215,41 @@ pub struct AccessTokenRecord {
     pub issued_at: i64,
     pub expires_at: i64,
     pub revoked_at: Option<i64>,
+    /// The refresh-token family it belongs to, to revoke it with the family.
+    pub family_id: Option<String>,
+}
+
+/// A refresh token (RFC 6749 §1.5, §6), keyed by the digest of its value. Tokens rotated from
+/// one another share a `family_id`; reusing a rotated one revokes the family (RFC 9700 §4.14.2).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RefreshTokenRecord {
+    pub token_hash: String,
+    pub family_id: String,
+    pub client_id: String,
+    pub sub: String,
+    /// The scopes originally granted; a refresh may narrow what it asks for, never widen this.
+    pub scope: String,
+    pub auth_context_id: String,
+    /// When the user authenticated, kept for `auth_time` in refreshed ID tokens (OIDC §12.2).
+    pub auth_time: i64,
+    /// The authorization code the family came from.
+    pub code_hash: Option<String>,
+    pub issued_at: i64,
+    /// Idle expiry of this token, never past `family_expires_at`.
+    pub expires_at: i64,
+    /// Absolute expiry of the whole family.
+    pub family_expires_at: i64,
+    pub rotated_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+/// Outcome of rotating a refresh token.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Rotation {
+    /// This call retired the token and stored its successor and access token.
+    Rotated,
+    /// It was already rotated or revoked (a reuse, or a lost race): nothing was stored.
+    NotCurrent,
 }
 
 /// Outcome of redeeming a code.
@@ -281,23 +316,42 @@ pub trait Store: Send + Sync + 'static {
 
     async fn insert_code(&self, code: &CodeRecord) -> Result<()>;
     async fn code(&self, code_hash: &str) -> Result<Option<CodeRecord>>;
-    /// Consumes the code and stores the token issued from it, atomically.
+    /// Consumes the code and stores the tokens issued from it (the access token, and the first
+    /// refresh token of a family when offline access was granted), atomically.
     async fn redeem_code(
         &self,
         code_hash: &str,
         now: i64,
         token: &AccessTokenRecord,
+        refresh: Option<&RefreshTokenRecord>,
     ) -> Result<Redemption>;
     /// Consumes a code without issuing anything (a failed PKCE check burns it).
     async fn burn_code(&self, code_hash: &str, now: i64) -> Result<()>;
-    /// Revokes every access token issued from a code; returns how many.
+    /// Revokes every access and refresh token descending from a code; returns how many.
     async fn revoke_tokens_of_code(&self, code_hash: &str, now: i64) -> Result<u64>;
-    /// Ends what a withdrawn grant allowed: burns the unredeemed codes of (sub, client_id), then
-    /// revokes its access tokens, in that order so a code redeemed meanwhile yields no live
-    /// token. Returns how many tokens were revoked.
-    async fn revoke_grant_tokens(&self, sub: &str, client_id: &str, now: i64) -> Result<u64>;
-
     async fn access_token(&self, jti: &str) -> Result<Option<AccessTokenRecord>>;
+    /// Marks the access token `token.jti` revoked; when there is no row for it (client
+    /// credentials tokens are not stored), inserts `token` as a revoked row so verifiers see it.
+    /// Returns 1 when this call revoked it, 0 when it already was.
+    async fn revoke_access_token(&self, token: &AccessTokenRecord, now: i64) -> Result<u64>;
+
+    async fn refresh_token(&self, token_hash: &str) -> Result<Option<RefreshTokenRecord>>;
+    /// Retires the current refresh token `token_hash` and stores its successor and the access
+    /// token issued with it, in one transaction. Only one of any number of concurrent calls for
+    /// the same token rotates it: the retirement is a single conditional `UPDATE`.
+    async fn rotate_refresh_token(
+        &self,
+        token_hash: &str,
+        now: i64,
+        successor: &RefreshTokenRecord,
+        token: &AccessTokenRecord,
+    ) -> Result<Rotation>;
+    /// Revokes every refresh token of a family and every access token issued with them.
+    async fn revoke_refresh_family(&self, family_id: &str, now: i64) -> Result<u64>;
+    /// Ends what a withdrawn grant allowed, in one transaction: burns the unredeemed codes of
+    /// (sub, client_id) first, so a code redeemed meanwhile yields no live token, then revokes
+    /// every refresh and access token issued to them. Returns how many tokens were revoked.
+    async fn revoke_grant_tokens(&self, sub: &str, client_id: &str, now: i64) -> Result<u64>;
 
     /// Inserts a new browser session; false when the id is taken.
     async fn create_session(&self, id: &str, record: &str, expires_at: i64) -> Result<bool>;

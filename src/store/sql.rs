@@ -140,7 +140,79 @@ macro_rules! sql_store {
                     issued_at: r.try_get("issued_at")?,
                     expires_at: r.try_get("expires_at")?,
                     revoked_at: r.try_get("revoked_at")?,
+                    family_id: r.try_get("family_id")?,
                 })
+            }
+
+            pub fn refresh_token(r: &DbRow) -> Result<RefreshTokenRecord> {
+                Ok(RefreshTokenRecord {
+                    token_hash: r.try_get("token_hash")?,
+                    family_id: r.try_get("family_id")?,
+                    client_id: r.try_get("client_id")?,
+                    sub: r.try_get("sub")?,
+                    scope: r.try_get("scope")?,
+                    auth_context_id: r.try_get("auth_context_id")?,
+                    auth_time: r.try_get("auth_time")?,
+                    code_hash: r.try_get("code_hash")?,
+                    issued_at: r.try_get("issued_at")?,
+                    expires_at: r.try_get("expires_at")?,
+                    family_expires_at: r.try_get("family_expires_at")?,
+                    rotated_at: r.try_get("rotated_at")?,
+                    revoked_at: r.try_get("revoked_at")?,
+                })
+            }
+        }
+
+        /// Inserts shared by several methods, run on a connection inside their transaction.
+        mod inserts {
+            use crate::store::{AccessTokenRecord, RefreshTokenRecord, Result};
+
+            type Conn = <$db as sqlx::Database>::Connection;
+
+            pub async fn access_token(conn: &mut Conn, t: &AccessTokenRecord) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO access_tokens (jti, client_id, sub, scope, auth_context_id, \
+                     code_hash, issued_at, expires_at, revoked_at, family_id) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                )
+                .bind(&t.jti)
+                .bind(&t.client_id)
+                .bind(&t.sub)
+                .bind(&t.scope)
+                .bind(&t.auth_context_id)
+                .bind(&t.code_hash)
+                .bind(t.issued_at)
+                .bind(t.expires_at)
+                .bind(t.revoked_at)
+                .bind(&t.family_id)
+                .execute(&mut *conn)
+                .await?;
+                Ok(())
+            }
+
+            pub async fn refresh_token(conn: &mut Conn, t: &RefreshTokenRecord) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO refresh_tokens (token_hash, family_id, client_id, sub, scope, \
+                     auth_context_id, auth_time, code_hash, issued_at, expires_at, \
+                     family_expires_at, rotated_at, revoked_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                )
+                .bind(&t.token_hash)
+                .bind(&t.family_id)
+                .bind(&t.client_id)
+                .bind(&t.sub)
+                .bind(&t.scope)
+                .bind(&t.auth_context_id)
+                .bind(t.auth_time)
+                .bind(&t.code_hash)
+                .bind(t.issued_at)
+                .bind(t.expires_at)
+                .bind(t.family_expires_at)
+                .bind(t.rotated_at)
+                .bind(t.revoked_at)
+                .execute(&mut *conn)
+                .await?;
+                Ok(())
             }
         }
 
@@ -513,6 +585,7 @@ macro_rules! sql_store {
                 code_hash: &str,
                 now: i64,
                 t: &crate::store::AccessTokenRecord,
+                refresh: Option<&crate::store::RefreshTokenRecord>,
             ) -> crate::store::Result<crate::store::Redemption> {
                 let mut tx = self.begin_write().await?;
                 let consumed = sqlx::query(
@@ -527,22 +600,10 @@ macro_rules! sql_store {
                     tx.rollback().await?;
                     return Ok(crate::store::Redemption::AlreadyUsed);
                 }
-                sqlx::query(
-                    "INSERT INTO access_tokens (jti, client_id, sub, scope, auth_context_id, \
-                     code_hash, issued_at, expires_at, revoked_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                )
-                .bind(&t.jti)
-                .bind(&t.client_id)
-                .bind(&t.sub)
-                .bind(&t.scope)
-                .bind(&t.auth_context_id)
-                .bind(&t.code_hash)
-                .bind(t.issued_at)
-                .bind(t.expires_at)
-                .bind(t.revoked_at)
-                .execute(&mut *tx)
-                .await?;
+                inserts::access_token(&mut tx, t).await?;
+                if let Some(r) = refresh {
+                    inserts::refresh_token(&mut tx, r).await?;
+                }
                 tx.commit().await?;
                 Ok(crate::store::Redemption::Redeemed)
             }
@@ -564,15 +625,129 @@ macro_rules! sql_store {
                 code_hash: &str,
                 now: i64,
             ) -> crate::store::Result<u64> {
-                let done = sqlx::query(
+                // Refresh tokens carry their family's code, so one predicate per table finds
+                // everything descending from the code.
+                let mut tx = self.begin_write().await?;
+                let mut revoked = 0;
+                for sql in [
                     "UPDATE access_tokens SET revoked_at = $2 \
                      WHERE code_hash = $1 AND revoked_at IS NULL",
+                    "UPDATE refresh_tokens SET revoked_at = $2 \
+                     WHERE code_hash = $1 AND revoked_at IS NULL",
+                ] {
+                    revoked += sqlx::query(sql)
+                        .bind(code_hash)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                }
+                tx.commit().await?;
+                Ok(revoked)
+            }
+
+            async fn access_token(
+                &self,
+                jti: &str,
+            ) -> crate::store::Result<Option<crate::store::AccessTokenRecord>> {
+                let row = sqlx::query("SELECT * FROM access_tokens WHERE jti = $1")
+                    .bind(jti)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.as_ref().map(rows::access_token).transpose()
+            }
+
+            async fn revoke_access_token(
+                &self,
+                t: &crate::store::AccessTokenRecord,
+                now: i64,
+            ) -> crate::store::Result<u64> {
+                // One statement: a row that exists gets revoked_at (unless it has one already),
+                // a missing one is recorded as revoked.
+                let done = sqlx::query(
+                    "INSERT INTO access_tokens (jti, client_id, sub, scope, auth_context_id, \
+                     code_hash, issued_at, expires_at, revoked_at, family_id) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+                     ON CONFLICT (jti) DO UPDATE SET revoked_at = excluded.revoked_at \
+                     WHERE access_tokens.revoked_at IS NULL",
                 )
-                .bind(code_hash)
+                .bind(&t.jti)
+                .bind(&t.client_id)
+                .bind(&t.sub)
+                .bind(&t.scope)
+                .bind(&t.auth_context_id)
+                .bind(&t.code_hash)
+                .bind(t.issued_at)
+                .bind(t.expires_at)
                 .bind(now)
+                .bind(&t.family_id)
                 .execute(&self.pool)
                 .await?;
                 Ok(done.rows_affected())
+            }
+
+            async fn refresh_token(
+                &self,
+                token_hash: &str,
+            ) -> crate::store::Result<Option<crate::store::RefreshTokenRecord>> {
+                let row = sqlx::query("SELECT * FROM refresh_tokens WHERE token_hash = $1")
+                    .bind(token_hash)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.as_ref().map(rows::refresh_token).transpose()
+            }
+
+            async fn rotate_refresh_token(
+                &self,
+                token_hash: &str,
+                now: i64,
+                successor: &crate::store::RefreshTokenRecord,
+                t: &crate::store::AccessTokenRecord,
+            ) -> crate::store::Result<crate::store::Rotation> {
+                let mut tx = self.begin_write().await?;
+                // The conditional UPDATE is the lock: of concurrent rotations exactly one sees
+                // a current row (PostgreSQL re-checks the predicate after waiting on the row
+                // lock; SQLite serialises writers).
+                let retired = sqlx::query(
+                    "UPDATE refresh_tokens SET rotated_at = $2 \
+                     WHERE token_hash = $1 AND rotated_at IS NULL AND revoked_at IS NULL",
+                )
+                .bind(token_hash)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                if retired.rows_affected() != 1 {
+                    tx.rollback().await?;
+                    return Ok(crate::store::Rotation::NotCurrent);
+                }
+                inserts::refresh_token(&mut tx, successor).await?;
+                inserts::access_token(&mut tx, t).await?;
+                tx.commit().await?;
+                Ok(crate::store::Rotation::Rotated)
+            }
+
+            async fn revoke_refresh_family(
+                &self,
+                family_id: &str,
+                now: i64,
+            ) -> crate::store::Result<u64> {
+                let mut tx = self.begin_write().await?;
+                let mut revoked = 0;
+                for sql in [
+                    "UPDATE refresh_tokens SET revoked_at = $2 \
+                     WHERE family_id = $1 AND revoked_at IS NULL",
+                    "UPDATE access_tokens SET revoked_at = $2 \
+                     WHERE family_id = $1 AND revoked_at IS NULL",
+                ] {
+                    revoked += sqlx::query(sql)
+                        .bind(family_id)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                }
+                tx.commit().await?;
+                Ok(revoked)
             }
 
             async fn revoke_grant_tokens(
@@ -591,28 +766,23 @@ macro_rules! sql_store {
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
-                let done = sqlx::query(
+                let mut revoked = 0;
+                for sql in [
+                    "UPDATE refresh_tokens SET revoked_at = $3 \
+                     WHERE sub = $1 AND client_id = $2 AND revoked_at IS NULL",
                     "UPDATE access_tokens SET revoked_at = $3 \
                      WHERE sub = $1 AND client_id = $2 AND revoked_at IS NULL",
-                )
-                .bind(sub)
-                .bind(client_id)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
+                ] {
+                    revoked += sqlx::query(sql)
+                        .bind(sub)
+                        .bind(client_id)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                }
                 tx.commit().await?;
-                Ok(done.rows_affected())
-            }
-
-            async fn access_token(
-                &self,
-                jti: &str,
-            ) -> crate::store::Result<Option<crate::store::AccessTokenRecord>> {
-                let row = sqlx::query("SELECT * FROM access_tokens WHERE jti = $1")
-                    .bind(jti)
-                    .fetch_optional(&self.pool)
-                    .await?;
-                row.as_ref().map(rows::access_token).transpose()
+                Ok(revoked)
             }
 
             async fn create_session(
@@ -685,6 +855,10 @@ macro_rules! sql_store {
                     "DELETE FROM upstream_logins WHERE expires_at < $1",
                     "DELETE FROM authorization_codes WHERE expires_at < $1 - 86400",
                     "DELETE FROM access_tokens WHERE expires_at < $1",
+                    // Rotated tokens stay while their family lives, so a late reuse is still
+                    // recognised and revokes the family; a current token goes at idle expiry.
+                    "DELETE FROM refresh_tokens WHERE family_expires_at < $1 \
+                     OR (rotated_at IS NULL AND expires_at < $1)",
                     "DELETE FROM sessions WHERE expires_at < $1",
                     "DELETE FROM signing_keys WHERE expires_at IS NOT NULL AND expires_at < $1",
                 ] {

@@ -497,3 +497,43 @@ async fn refused_consent_posts_explain_themselves_and_store_no_grant() {
         1
     );
 }
+
+#[tokio::test]
+async fn withdrawing_consent_also_kills_the_apps_refresh_tokens() {
+    let app = spawn_app().await;
+    let p = AuthParams::new("rp", "openid offline_access");
+    let t = app.tokens(&p).await;
+    let refresh = t["refresh_token"]
+        .as_str()
+        .expect("offline_access yields a refresh token")
+        .to_string();
+
+    let html = account_page(&app, &app.browser).await;
+    let res = withdraw(&app, &app.browser, Some(&csrf_of(&html)), "rp").await;
+    assert!(
+        res.status().is_success() || res.status().is_redirection(),
+        "{}",
+        res.status()
+    );
+
+    let res = app
+        .api
+        .post(format!("{}/token", app.base))
+        .basic_auth("rp", Some(SECRET))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_grant");
+    assert_eq!(
+        app.userinfo(t["access_token"].as_str().unwrap())
+            .await
+            .status(),
+        401
+    );
+}

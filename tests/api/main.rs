@@ -5,6 +5,7 @@ mod authorize_errors;
 mod claims;
 mod consent_center;
 mod keys;
+mod lifecycle;
 mod login;
 mod oidc_client;
 mod replicas;

@@ -110,6 +110,29 @@ redirect_uris = ["{APP_CB}"]
 scopes = ["openid", "email"]
 trusted = true
 
+[[clients]]
+client_id = "rp"
+client_secret = "{SECRET}"
+redirect_uris = ["{APP_CB}"]
+scopes = ["openid", "profile", "email", "offline_access"]
+grant_types = ["authorization_code", "refresh_token"]
+refresh_token_idle_ttl = "1h"
+refresh_token_absolute_ttl = "3h"
+
+[[clients]]
+client_id = "rp2"
+client_secret = "{SECRET}"
+redirect_uris = ["{APP_CB}"]
+scopes = ["openid", "offline_access"]
+grant_types = ["authorization_code", "refresh_token"]
+
+[[clients]]
+client_id = "m2m"
+client_secret = "{SECRET}"
+redirect_uris = []
+scopes = ["api", "reports"]
+grant_types = ["client_credentials"]
+
 [scopes.groups]
 description = "Your groups"
 claims = ["groups"]
@@ -117,6 +140,12 @@ claims = ["groups"]
 [scopes.org]
 description = "Your organisation"
 claims = ["org.tenant"]
+
+[scopes.api]
+description = "The API"
+
+[scopes.reports]
+description = "Reports"
 
 {extra}
 "#,
