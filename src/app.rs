@@ -87,7 +87,9 @@ impl AppState {
     /// `herald keys rotate`) is published and used here too. Runs every
     /// [`KEY_RELOAD_SECS`](tokens::keys::KEY_RELOAD_SECS); tests call it directly.
     pub async fn reload_keys(&self) -> anyhow::Result<()> {
-        let ring = tokens::keys::load(&*self.store, &self.kek, self.now()).await?;
+        // Creates a key for an algorithm a client newly asks for (a configuration change).
+        let algs = self.settings().signing_algs();
+        let ring = tokens::keys::load_or_create(&*self.store, &self.kek, &algs, self.now()).await?;
         self.keys.store(Arc::new(ring));
         Ok(())
     }
@@ -135,7 +137,7 @@ impl App {
             )
         })?;
         let ring =
-            tokens::keys::load_or_create(&*store, &kek, &[tokens::Alg::RS256], opts.clock.now())
+            tokens::keys::load_or_create(&*store, &kek, &settings.signing_algs(), opts.clock.now())
                 .await?;
         let sessions = match &settings.session_store {
             Some(url) => Sessions::Redis(RedisSessions::connect(url).await?),

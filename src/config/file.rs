@@ -116,4 +116,9 @@ pub struct ClientFile {
     pub refresh_token_idle_ttl: Option<String>,
     /// No refresh token of a login outlives this (`"90d"`), however often it is rotated.
     pub refresh_token_absolute_ttl: Option<String>,
+    /// RS256 (default), ES256 or EdDSA: how this client's ID and access tokens are signed.
+    pub id_token_signed_response_alg: Option<String>,
+    /// Where RP-initiated logout may send the browser afterwards (exact match).
+    #[serde(default)]
+    pub post_logout_redirect_uris: Vec<String>,
 }

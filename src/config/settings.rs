@@ -11,7 +11,7 @@ use super::ConfigError;
 use super::file::{ClientFile, ConfigFile, TokenFile, UpstreamFile, UpstreamKind};
 use crate::claims::{self, ScopeCatalog, UpstreamMapping};
 use crate::secret::Secret;
-use crate::tokens::SecretHash;
+use crate::tokens::{Alg, SecretHash};
 
 /// Everything Herald runs on, validated. Cheap to share behind an `Arc`.
 #[derive(Debug)]
@@ -31,6 +31,17 @@ pub struct Settings {
 impl Settings {
     pub fn client(&self, client_id: &str) -> Option<&Arc<Client>> {
         self.clients.get(client_id)
+    }
+
+    /// Every algorithm some client signs with, RS256 always among them.
+    pub fn signing_algs(&self) -> Vec<Alg> {
+        let mut algs = vec![Alg::RS256];
+        for c in self.clients.values() {
+            if !algs.contains(&c.signing_alg) {
+                algs.push(c.signing_alg);
+            }
+        }
+        algs
     }
 
     pub fn upstream(&self, id: &str) -> Option<&Arc<Upstream>> {
@@ -87,6 +98,9 @@ pub struct Client {
     pub grant_types: Vec<GrantType>,
     pub refresh_token_idle_ttl: Duration,
     pub refresh_token_absolute_ttl: Duration,
+    /// The algorithm of this client's ID and access tokens.
+    pub signing_alg: Alg,
+    pub post_logout_redirect_uris: Vec<String>,
 }
 
 impl Client {
@@ -673,6 +687,26 @@ impl Validator {
                 }
             },
         };
+        let signing_alg = match c.id_token_signed_response_alg.as_deref() {
+            None => Some(Alg::RS256),
+            Some(raw) => match Alg::parse(raw) {
+                Some(alg) => Some(alg),
+                None => {
+                    self.problem(format!(
+                        "{key}.id_token_signed_response_alg: `{raw}` is not supported; use \
+                         \"RS256\", \"ES256\" or \"EdDSA\""
+                    ));
+                    None
+                }
+            },
+        };
+        for (j, uri) in c.post_logout_redirect_uris.iter().enumerate() {
+            if let Err(why) = check_redirect_uri(uri) {
+                self.problem(format!(
+                    "{key}.post_logout_redirect_uris[{j}]: `{uri}` {why}"
+                ));
+            }
+        }
         Some(Client {
             client_name: c.client_name.unwrap_or_else(|| c.client_id.clone()),
             client_id: c.client_id,
@@ -683,6 +717,8 @@ impl Validator {
             grant_types: grant_types?,
             refresh_token_idle_ttl: idle?,
             refresh_token_absolute_ttl: absolute?,
+            signing_alg: signing_alg?,
+            post_logout_redirect_uris: c.post_logout_redirect_uris,
         })
     }
 

@@ -89,6 +89,7 @@ pub async fn exchange(
             auth_time: Some(record.auth_time),
             context: Some(&context),
             id_token: wants_id_token.then_some(record.nonce.as_deref()),
+            alg: client.signing_alg,
             now,
         },
     )

@@ -37,6 +37,7 @@ pub async fn issue(
             auth_time: None,
             context: None,
             id_token: None,
+            alg: client.signing_alg,
             now,
         },
     )

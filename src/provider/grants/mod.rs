@@ -31,6 +31,8 @@ pub(crate) struct Issue<'a> {
     pub context: Option<&'a AuthContext>,
     /// `Some` to mint an ID token too, with this nonce (if any).
     pub id_token: Option<Option<&'a str>>,
+    /// The client's `id_token_signed_response_alg`; its access token uses the same.
+    pub alg: Alg,
     pub now: i64,
 }
 
@@ -42,7 +44,8 @@ pub(crate) struct Signed {
     pub access_ttl: i64,
 }
 
-/// Signs the access token (and the ID token, when asked) with the active RS256 key.
+/// Signs the access token (and the ID token, when asked) with the active key of the client's
+/// algorithm.
 pub(crate) async fn sign(state: &AppState, issue: Issue<'_>) -> Result<Signed, OAuthError> {
     let settings = state.settings();
     let scope = issue.scopes.join(" ");
@@ -82,10 +85,11 @@ pub(crate) async fn sign(state: &AppState, issue: Issue<'_>) -> Result<Signed, O
         }
     });
     let keys = state.keys();
+    let alg = issue.alg;
     // RSA signing takes about half a millisecond: keep it off the async workers.
     let (access_token, id_token) = tokio::task::spawn_blocking(move || {
         let key = keys
-            .signing_key(Alg::RS256)
+            .signing_key(alg)
             .ok_or_else(|| OAuthError::server_error("no signing key is active"))?;
         let access = jwt::sign(key, ACCESS_TOKEN_TYP, &access_claims)
             .map_err(|_| OAuthError::server_error("signing failed"))?;

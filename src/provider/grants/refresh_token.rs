@@ -82,6 +82,7 @@ pub async fn refresh(
             auth_time: Some(record.auth_time),
             context: Some(&context),
             id_token: wants_id_token.then_some(None),
+            alg: client.signing_alg,
             now,
         },
     )
