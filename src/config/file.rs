@@ -68,6 +68,10 @@ pub struct UpstreamFile {
     pub scopes: Option<Vec<String>>,
     #[serde(default)]
     pub userinfo: bool,
+    /// End the upstream session too on RP-initiated logout (its `end_session_endpoint`, or
+    /// Auth0's `/v2/logout`).
+    #[serde(default)]
+    pub logout: bool,
     #[serde(default)]
     pub extra_authorize_params: BTreeMap<String, String>,
     /// `amr` written into Herald's tokens for logins through this upstream.

@@ -13,6 +13,7 @@ pub mod error;
 pub mod flow;
 pub mod grants;
 pub mod introspection;
+pub mod logout;
 pub mod params;
 pub mod revocation;
 pub mod token;
@@ -47,6 +48,8 @@ pub fn router() -> Router<AppState> {
             "/userinfo",
             get(userinfo::userinfo_get).post(userinfo::userinfo_post),
         )
+        .route("/logout", get(logout::logout_get).post(logout::logout_post))
+        .route("/logout/done", get(logout::logout_done))
         .route("/static/herald.css", get(stylesheet))
 }
 

@@ -170,6 +170,59 @@ impl UpstreamClients {
         })
     }
 
+    /// Where to send the browser to end its session at the upstream, returning to
+    /// `return_to`: the discovery document's `end_session_endpoint` (RP-Initiated Logout 1.0
+    /// §2), or Auth0's `/v2/logout` when the tenant has no OIDC logout enabled.
+    pub async fn logout_url(
+        &self,
+        up: &Upstream,
+        return_to: &str,
+    ) -> Result<String, UpstreamError> {
+        let discovery = format!(
+            "{}/.well-known/openid-configuration",
+            up.endpoint.issuer.trim_end_matches('/')
+        );
+        let doc: serde_json::Value = self
+            .http
+            .get(&discovery)
+            .send()
+            .await
+            .and_then(|r| r.error_for_status())
+            .map_err(|e| UpstreamError::Unavailable(format!("{}: discovery failed: {e}", up.id)))?
+            .json()
+            .await
+            .map_err(|e| {
+                UpstreamError::Invalid(format!("{}: discovery is not JSON: {e}", up.id))
+            })?;
+        let mut url = match doc.get("end_session_endpoint").and_then(Value::as_str) {
+            Some(endpoint) => {
+                let mut url = url::Url::parse(endpoint).map_err(|e| {
+                    UpstreamError::Invalid(format!("{}: end_session_endpoint: {e}", up.id))
+                })?;
+                url.query_pairs_mut()
+                    .append_pair("client_id", &up.client_id)
+                    .append_pair("post_logout_redirect_uri", return_to);
+                url
+            }
+            None if up.kind == crate::config::UpstreamKind::Auth0 => {
+                let mut url = url::Url::parse(&format!("{}v2/logout", up.endpoint.issuer))
+                    .map_err(|e| UpstreamError::Misconfigured(e.to_string()))?;
+                url.query_pairs_mut()
+                    .append_pair("client_id", &up.client_id)
+                    .append_pair("returnTo", return_to);
+                url
+            }
+            None => {
+                return Err(UpstreamError::Misconfigured(format!(
+                    "{}: logout = true, but the provider has no end_session_endpoint",
+                    up.id
+                )));
+            }
+        };
+        url.set_fragment(None);
+        Ok(url.to_string())
+    }
+
     /// Completes a login: exchanges the code, verifies the ID token (signature, `iss`, `aud`,
     /// `exp`, `nonce`), and gathers userinfo and access-token claims as configured.
     pub async fn finish(

@@ -98,4 +98,17 @@ pub struct DemoPage {
     pub userinfo: String,
 }
 
+#[derive(Template)]
+#[template(path = "logout_confirm.html")]
+pub struct LogoutConfirmPage {
+    pub csrf: String,
+    pub client_id: String,
+    pub post_logout_redirect_uri: String,
+    pub state: String,
+}
+
+#[derive(Template)]
+#[template(path = "signed_out.html")]
+pub struct SignedOutPage {}
+
 pub const STYLESHEET: &str = include_str!("../../templates/herald.css");

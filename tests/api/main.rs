@@ -7,6 +7,7 @@ mod consent_center;
 mod keys;
 mod lifecycle;
 mod login;
+mod logout;
 mod oidc_client;
 mod replicas;
 mod sessions;
