@@ -52,6 +52,7 @@ macro_rules! conformance {
 }
 
 conformance!(
+    a_client_assertion_jti_is_accepted_once_and_purged_after_expiry,
     retiring_a_signing_key_schedules_its_end_and_leaves_others_alone,
     migrations_run_again_on_a_migrated_database,
     signing_keys_are_listed_by_creation_time_then_kid,
@@ -384,6 +385,34 @@ async fn retiring_a_signing_key_schedules_its_end_and_leaves_others_alone(store:
         (Some(T + 300), Some(T + 4_000))
     );
     assert_eq!((keys[1].retires_at, keys[1].expires_at), (None, None));
+}
+
+async fn a_client_assertion_jti_is_accepted_once_and_purged_after_expiry(store: DynStore) {
+    assert!(
+        store
+            .use_client_assertion("c", "j", T + 60, T)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .use_client_assertion("c", "j", T + 60, T + 1)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .use_client_assertion("other", "j", T + 60, T)
+            .await
+            .unwrap()
+    );
+    store.purge_expired(T + 61).await.unwrap();
+    assert!(
+        store
+            .use_client_assertion("c", "j", T + 200, T + 62)
+            .await
+            .unwrap()
+    );
 }
 
 async fn inserting_a_row_whose_key_exists_is_a_conflict(store: DynStore) {

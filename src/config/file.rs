@@ -122,6 +122,9 @@ pub struct ClientFile {
     pub refresh_token_absolute_ttl: Option<String>,
     /// RS256 (default), ES256 or EdDSA: how this client's ID and access tokens are signed.
     pub id_token_signed_response_alg: Option<String>,
+    /// The client's public keys for private_key_jwt client authentication (RFC 7523), as a
+    /// JWK Set: `jwks = { keys = [ { kty = "EC", crv = "P-256", x = "...", y = "..." } ] }`.
+    pub jwks: Option<serde_json::Value>,
     /// Where RP-initiated logout may send the browser afterwards (exact match).
     #[serde(default)]
     pub post_logout_redirect_uris: Vec<String>,

@@ -156,6 +156,8 @@ pub enum ClientAuth {
     None,
     /// client_secret_basic or client_secret_post against a stored hash.
     Secret(SecretHash),
+    /// private_key_jwt (RFC 7523 §2.2): an assertion signed with a key of the client's JWKS.
+    PrivateKeyJwt(Arc<jsonwebtoken::jwk::JwkSet>),
 }
 
 pub fn is_loopback_host(host: &str) -> bool {
@@ -667,26 +669,49 @@ impl Validator {
             ));
         }
         if secret.is_none()
+            && c.jwks.is_none()
             && grant_types
                 .as_ref()
                 .is_some_and(|g| g.contains(&GrantType::ClientCredentials))
         {
             self.problem(format!(
                 "{key}.grant_types: \"client_credentials\" needs a confidential client (RFC 6749 \
-                 §4.4); set client_secret_env or remove the grant"
+                 §4.4); set client_secret_env or jwks (private_key_jwt), or remove the grant"
             ));
         }
         if self.problems.len() != before {
             return None;
         }
-        let auth = match secret {
-            None => ClientAuth::None,
-            Some(s) => match SecretHash::argon2(s.expose()) {
-                Ok(h) => ClientAuth::Secret(h),
-                Err(e) => {
-                    self.problem(format!("{key}.client_secret: cannot be hashed: {e}"));
+        let auth = match (secret, c.jwks) {
+            (Some(_), Some(_)) => {
+                self.problem(format!(
+                    "{key}.jwks: a client authenticates with a secret or with private_key_jwt \
+                     (jwks), not both; remove one"
+                ));
+                return None;
+            }
+            (None, Some(jwks)) => match serde_json::from_value::<jsonwebtoken::jwk::JwkSet>(jwks) {
+                Ok(set) if !set.keys.is_empty() => ClientAuth::PrivateKeyJwt(Arc::new(set)),
+                Ok(_) => {
+                    self.problem(format!("{key}.jwks: has no keys"));
                     return None;
                 }
+                Err(e) => {
+                    self.problem(format!(
+                        "{key}.jwks: not a JWK Set ({e}); write jwks = {{ keys = [ {{ kty = \"EC\", ... }} ] }}"
+                    ));
+                    return None;
+                }
+            },
+            (secret, None) => match secret {
+                None => ClientAuth::None,
+                Some(s) => match SecretHash::argon2(s.expose()) {
+                    Ok(h) => ClientAuth::Secret(h),
+                    Err(e) => {
+                        self.problem(format!("{key}.client_secret: cannot be hashed: {e}"));
+                        return None;
+                    }
+                },
             },
         };
         let signing_alg = match c.id_token_signed_response_alg.as_deref() {

@@ -92,7 +92,7 @@ pub async fn introspect(
 async fn handle(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Value, OAuthError> {
     let p = form(headers, body)?;
     let settings = state.settings();
-    let client = authenticate(&settings, &state.secret_cache, headers, &p.values).await?;
+    let client = authenticate(state, &settings, headers, &p.values).await?;
     if client.is_public() {
         return Err(OAuthError::invalid_client(
             "token introspection needs a confidential client",

@@ -30,7 +30,7 @@ pub async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: Byt
 async fn handle(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<(), OAuthError> {
     let p = form(headers, body)?;
     let settings = state.settings();
-    let client = authenticate(&settings, &state.secret_cache, headers, &p.values).await?;
+    let client = authenticate(state, &settings, headers, &p.values).await?;
     let token = p
         .get("token")
         .ok_or_else(|| OAuthError::invalid_request("token is required"))?;

@@ -37,7 +37,7 @@ async fn handle(
 ) -> Result<serde_json::Value, OAuthError> {
     let p = form(headers, body)?;
     let settings = state.settings();
-    let client = authenticate(&settings, &state.secret_cache, headers, &p.values).await?;
+    let client = authenticate(state, &settings, headers, &p.values).await?;
     let raw = p
         .get("grant_type")
         .ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;

@@ -353,6 +353,16 @@ pub trait Store: Send + Sync + 'static {
     /// every refresh and access token issued to them. Returns how many tokens were revoked.
     async fn revoke_grant_tokens(&self, sub: &str, client_id: &str, now: i64) -> Result<u64>;
 
+    /// Records a client assertion's `jti` until `expires_at`; false when it was seen before
+    /// (a replay).
+    async fn use_client_assertion(
+        &self,
+        client_id: &str,
+        jti: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<bool>;
+
     /// Inserts a new browser session; false when the id is taken.
     async fn create_session(&self, id: &str, record: &str, expires_at: i64) -> Result<bool>;
     async fn save_session(&self, id: &str, record: &str, expires_at: i64) -> Result<()>;

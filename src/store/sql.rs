@@ -785,6 +785,26 @@ macro_rules! sql_store {
                 Ok(revoked)
             }
 
+            async fn use_client_assertion(
+                &self,
+                client_id: &str,
+                jti: &str,
+                expires_at: i64,
+                now: i64,
+            ) -> crate::store::Result<bool> {
+                let done = sqlx::query(
+                    "INSERT INTO client_assertions (client_id, jti, expires_at, used_at) \
+                     VALUES ($1, $2, $3, $4) ON CONFLICT (client_id, jti) DO NOTHING",
+                )
+                .bind(client_id)
+                .bind(jti)
+                .bind(expires_at)
+                .bind(now)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
             async fn create_session(
                 &self,
                 id: &str,
@@ -860,6 +880,7 @@ macro_rules! sql_store {
                     "DELETE FROM refresh_tokens WHERE family_expires_at < $1 \
                      OR (rotated_at IS NULL AND expires_at < $1)",
                     "DELETE FROM sessions WHERE expires_at < $1",
+                    "DELETE FROM client_assertions WHERE expires_at < $1",
                     "DELETE FROM signing_keys WHERE expires_at IS NOT NULL AND expires_at < $1",
                 ] {
                     removed += sqlx::query(sql)

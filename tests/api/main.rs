@@ -9,6 +9,7 @@ mod lifecycle;
 mod login;
 mod logout;
 mod oidc_client;
+mod private_key_jwt;
 mod replicas;
 mod sessions;
 mod support;
