@@ -917,7 +917,7 @@ mod tests {
                 assert!(!h.verify("wrong"));
                 assert!(!format!("{h:?}").contains("a-long-enough-secret"));
             }
-            ClientAuth::None => panic!("web client must be confidential"),
+            other => panic!("web client must use a secret, not {other:?}"),
         }
     }
 

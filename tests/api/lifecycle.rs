@@ -430,6 +430,10 @@ async fn discovery_lists_the_grants_and_lifecycle_endpoints() {
     );
     assert_eq!(
         doc["introspection_endpoint_auth_methods_supported"],
-        serde_json::json!(["client_secret_basic", "client_secret_post"])
+        serde_json::json!([
+            "client_secret_basic",
+            "client_secret_post",
+            "private_key_jwt"
+        ])
     );
 }
