@@ -344,7 +344,8 @@ async fn live_settings(
         .latest_config()
         .await?
         .ok_or_else(|| anyhow::anyhow!("the stored configuration vanished"))?;
-    if latest.version > 1 || latest.document != first.document {
+    let from_file = latest.version == 1 && latest.document == first.document;
+    if !from_file {
         tracing::info!(
             version = latest.version,
             "configuration version {} from the database is in effect; the upstreams, clients, \
@@ -360,8 +361,11 @@ async fn live_settings(
             latest.version
         )
     })?;
-    for w in warnings {
-        tracing::warn!("{w}");
+    // The file's own warnings were printed when it was loaded.
+    if !from_file {
+        for w in warnings {
+            tracing::warn!("{w}");
+        }
     }
     Ok((live, latest.version, settings))
 }
