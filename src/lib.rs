@@ -6,6 +6,7 @@
 //!
 //! # Layout
 //!
+//! - [`admin`]: the admin API under `/admin/api` (OpenAPI at `/admin/api/openapi.json`).
 //! - [`config`]: the TOML file and its validation into [`config::Settings`].
 //! - [`provider`]: the OP endpoints client apps call (discovery, JWKS, authorize, token with
 //!   its grants, revocation, introspection, userinfo) and the flow from authorization request
@@ -22,6 +23,7 @@
 //! - [`app`]: startup (`App::build`, `App::run`) and the shared [`app::AppState`].
 //! - [`cli`]: the `herald` command line.
 
+pub mod admin;
 pub mod app;
 pub mod claims;
 pub mod cli;

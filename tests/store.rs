@@ -12,9 +12,9 @@ use std::sync::{Arc, Once};
 use std::time::Duration;
 
 use herald::store::{
-    AccessTokenRecord, AuthRequest, CodeRecord, ConsentRecord, DynStore, Grant, KeyRecord,
-    Redemption, RefreshTokenRecord, Rotation, StoreError, StoredContext, UpstreamLogin, User,
-    connect,
+    AccessTokenRecord, AuditEntry, AuditFilter, AuthRequest, CodeRecord, ConfigVersion,
+    ConsentRecord, DynStore, Grant, KeyRecord, Redemption, RefreshTokenRecord, Rotation,
+    StoreError, StoredContext, UpstreamLogin, User, UserQuery, UserSort, connect,
 };
 use herald::tokens::random_token;
 use sqlx::Connection;
@@ -84,6 +84,10 @@ conformance!(
     revoking_an_access_token_marks_its_row_or_records_an_unknown_one,
     purge_expired_keeps_rotated_refresh_tokens_while_their_family_lives,
     twenty_concurrent_rotations_of_one_refresh_token_rotate_it_exactly_once,
+    the_first_configuration_is_seeded_once_and_later_versions_follow_it,
+    a_configuration_version_is_written_once_with_its_audit_entry,
+    the_audit_log_is_filtered_newest_first_and_pages_backwards,
+    users_are_listed_by_page_search_upstream_and_sort_with_a_total,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -1590,4 +1594,188 @@ async fn twenty_concurrent_rotations_of_one_refresh_token_rotate_it_exactly_once
         let at = store.access_token(&format!("jti-{i}")).await.unwrap();
         assert_eq!((rt.is_some(), at.is_some()), (won, won), "racer {i}");
     }
+}
+
+fn config(version: i64, document: &str) -> ConfigVersion {
+    ConfigVersion {
+        version,
+        document: document.into(),
+        created_at: T + version,
+        author: if version == 1 {
+            "seed".into()
+        } else {
+            "client:ops".into()
+        },
+    }
+}
+
+fn audit(actor: &str, target: &str, at: i64, version: Option<i64>) -> AuditEntry {
+    AuditEntry {
+        id: 0,
+        at,
+        actor: actor.into(),
+        action: "client.update".into(),
+        target: target.into(),
+        before: Some(r#"{"a":1}"#.into()),
+        after: Some(r#"{"a":2}"#.into()),
+        config_version: version,
+    }
+}
+
+async fn the_first_configuration_is_seeded_once_and_later_versions_follow_it(store: DynStore) {
+    assert_eq!(store.latest_config_version().await.unwrap(), None);
+    assert_eq!(store.latest_config().await.unwrap(), None);
+    assert!(store.seed_config(&config(1, "a = 1")).await.unwrap());
+    // A second replica starting with another file does not replace the seed.
+    assert!(!store.seed_config(&config(1, "a = 2")).await.unwrap());
+    assert_eq!(
+        store.latest_config().await.unwrap(),
+        Some(config(1, "a = 1"))
+    );
+    store
+        .save_config(&config(2, "a = 3"), &audit("client:ops", "x", T, Some(2)))
+        .await
+        .unwrap();
+    // Seeding after a change is a no-op too.
+    assert!(!store.seed_config(&config(1, "a = 4")).await.unwrap());
+    assert_eq!(store.latest_config_version().await.unwrap(), Some(2));
+    assert_eq!(
+        store.latest_config().await.unwrap(),
+        Some(config(2, "a = 3"))
+    );
+}
+
+async fn a_configuration_version_is_written_once_with_its_audit_entry(store: DynStore) {
+    store.seed_config(&config(1, "a = 1")).await.unwrap();
+    store
+        .save_config(&config(2, "a = 2"), &audit("client:one", "x", T, Some(2)))
+        .await
+        .unwrap();
+    // A concurrent change on the same base loses, and leaves no audit entry behind.
+    let err = store
+        .save_config(&config(2, "a = 3"), &audit("client:two", "x", T, Some(2)))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    assert_eq!(
+        store.latest_config().await.unwrap(),
+        Some(config(2, "a = 2"))
+    );
+    let entries = store
+        .audit_entries(&AuditFilter {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].actor, "client:one");
+    assert_eq!(entries[0].config_version, Some(2));
+    assert_eq!(entries[0].before.as_deref(), Some(r#"{"a":1}"#));
+    assert_eq!(entries[0].after.as_deref(), Some(r#"{"a":2}"#));
+}
+
+async fn the_audit_log_is_filtered_newest_first_and_pages_backwards(store: DynStore) {
+    let a = store
+        .append_audit(&audit("alice", "client:x", T, None))
+        .await
+        .unwrap();
+    let b = store
+        .append_audit(&audit("bob", "client:x", T + 10, None))
+        .await
+        .unwrap();
+    let c = store
+        .append_audit(&audit("alice", "client:y", T + 20, None))
+        .await
+        .unwrap();
+    assert!(a < b && b < c);
+    let ids = |v: Vec<AuditEntry>| v.into_iter().map(|e| e.id).collect::<Vec<_>>();
+    let all = AuditFilter {
+        limit: 10,
+        ..Default::default()
+    };
+    assert_eq!(ids(store.audit_entries(&all).await.unwrap()), [c, b, a]);
+    let by_alice = AuditFilter {
+        actor: Some("alice".into()),
+        ..all.clone()
+    };
+    assert_eq!(ids(store.audit_entries(&by_alice).await.unwrap()), [c, a]);
+    let on_x_since = AuditFilter {
+        target: Some("client:x".into()),
+        since: Some(T + 5),
+        ..all.clone()
+    };
+    assert_eq!(ids(store.audit_entries(&on_x_since).await.unwrap()), [b]);
+    let page = AuditFilter {
+        before_id: Some(c),
+        limit: 1,
+        ..all.clone()
+    };
+    assert_eq!(ids(store.audit_entries(&page).await.unwrap()), [b]);
+}
+
+async fn users_are_listed_by_page_search_upstream_and_sort_with_a_total(store: DynStore) {
+    for (i, (up, subj)) in [
+        ("auth0", "alice@example.com"),
+        ("auth0", "bob@example.com"),
+        ("okta", "Alice.Smith"),
+        ("okta", "carol_1"),
+        ("okta", "carol%2"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        store
+            .link_user(up, subj, &format!("sub-{i}"), T + i as i64)
+            .await
+            .unwrap();
+    }
+    let q = |search: Option<&str>, upstream: Option<&str>, sort, offset, limit| UserQuery {
+        search: search.map(str::to_string),
+        upstream_id: upstream.map(str::to_string),
+        sort,
+        offset,
+        limit,
+    };
+    let subs = |v: (Vec<User>, i64)| (v.0.into_iter().map(|u| u.sub).collect::<Vec<_>>(), v.1);
+    let all = store
+        .list_users(&q(None, None, UserSort::LastLoginDesc, 0, 2))
+        .await
+        .unwrap();
+    assert_eq!(subs(all), (vec!["sub-4".to_string(), "sub-3".into()], 5));
+    let page2 = store
+        .list_users(&q(None, None, UserSort::LastLoginDesc, 2, 2))
+        .await
+        .unwrap();
+    assert_eq!(subs(page2), (vec!["sub-2".to_string(), "sub-1".into()], 5));
+    // Case-insensitive, on the upstream subject or the sub.
+    let alice = store
+        .list_users(&q(Some("ALICE"), None, UserSort::SubAsc, 0, 10))
+        .await
+        .unwrap();
+    assert_eq!(subs(alice), (vec!["sub-0".to_string(), "sub-2".into()], 2));
+    let by_sub = store
+        .list_users(&q(Some("sub-3"), None, UserSort::SubAsc, 0, 10))
+        .await
+        .unwrap();
+    assert_eq!(subs(by_sub).1, 1);
+    // LIKE wildcards in the search are literal characters.
+    let pct = store
+        .list_users(&q(Some("%"), None, UserSort::SubAsc, 0, 10))
+        .await
+        .unwrap();
+    assert_eq!(subs(pct), (vec!["sub-4".to_string()], 1));
+    let under = store
+        .list_users(&q(Some("l_"), None, UserSort::SubAsc, 0, 10))
+        .await
+        .unwrap();
+    assert_eq!(subs(under), (vec!["sub-3".to_string()], 1));
+    let okta = store
+        .list_users(&q(None, Some("okta"), UserSort::CreatedAsc, 0, 10))
+        .await
+        .unwrap();
+    assert_eq!(
+        subs(okta),
+        (vec!["sub-2".to_string(), "sub-3".into(), "sub-4".into()], 3)
+    );
 }

@@ -109,6 +109,9 @@ pub struct ClientFile {
     /// Absent (and no `client_secret_env`): a public client, PKCE required.
     pub client_secret: Option<String>,
     pub client_secret_env: Option<String>,
+    /// The stored hash of the secret (an argon2 PHC string, or `sha256:` and a base64url
+    /// digest of a generated secret), as the database keeps it and `herald export` writes it.
+    pub client_secret_hash: Option<String>,
     pub redirect_uris: Vec<String>,
     pub scopes: Vec<String>,
     #[serde(default)]

@@ -6,9 +6,11 @@
 //! at once instead of failing on the first.
 
 mod file;
+pub mod managed;
 mod settings;
 
 pub use file::{ClientFile, ConfigFile, TokenFile, UpstreamFile, UpstreamKind};
+pub use managed::{LiveConfig, ManagedConfig};
 pub use settings::{
     Client, ClientAuth, GrantType, Settings, TokenSettings, Upstream, UpstreamEndpoint,
     is_loopback_host,

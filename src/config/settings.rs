@@ -608,7 +608,15 @@ impl Validator {
         }
         if let Some(catalog) = scopes {
             for s in &c.scopes {
-                if catalog.get(s).is_none() {
+                if s == crate::admin::ADMIN_SCOPE {
+                    // Built in, and never a user's: only a client acting for itself gets it.
+                    if logs_users_in {
+                        self.problem(format!(
+                            "{key}.scopes: `{s}` lets a client administer Herald and is only for \
+                             clients with grant_types = [\"client_credentials\"]"
+                        ));
+                    }
+                } else if catalog.get(s).is_none() {
                     self.problem(format!(
                         "{key}.scopes: `{s}` is not a known scope; define it under [scopes.{s}] \
                          or remove it"
@@ -656,6 +664,26 @@ impl Validator {
                  refresh tokens are issued only when offline_access is granted"
             ));
         }
+        let stored_hash = match c.client_secret_hash.as_deref() {
+            None => None,
+            Some(_) if c.client_secret.is_some() || c.client_secret_env.is_some() => {
+                self.problem(format!(
+                    "{key}.client_secret_hash: set one of client_secret, client_secret_env or \
+                     client_secret_hash"
+                ));
+                None
+            }
+            Some(h) => match SecretHash::from_stored(h) {
+                Some(h) => Some(h),
+                None => {
+                    self.problem(format!(
+                        "{key}.client_secret_hash: not a stored secret hash; write an argon2 PHC \
+                         string (\"$argon2id$...\") or \"sha256:\" and a base64url digest"
+                    ));
+                    None
+                }
+            },
+        };
         let secret = self.secret(
             &format!("{key}.client_secret"),
             c.client_secret,
@@ -670,6 +698,8 @@ impl Validator {
         }
         if secret.is_none()
             && c.jwks.is_none()
+            && stored_hash.is_none()
+            && c.client_secret_hash.is_none()
             && grant_types
                 .as_ref()
                 .is_some_and(|g| g.contains(&GrantType::ClientCredentials))
@@ -680,6 +710,13 @@ impl Validator {
             ));
         }
         if self.problems.len() != before {
+            return None;
+        }
+        if stored_hash.is_some() && c.jwks.is_some() {
+            self.problem(format!(
+                "{key}.jwks: a client authenticates with a secret or with private_key_jwt (jwks), \
+                 not both; remove client_secret_hash or jwks"
+            ));
             return None;
         }
         let auth = match (secret, c.jwks) {
@@ -704,6 +741,7 @@ impl Validator {
                 }
             },
             (secret, None) => match secret {
+                None if stored_hash.is_some() => ClientAuth::Secret(stored_hash?),
                 None => ClientAuth::None,
                 Some(s) => match SecretHash::argon2(s.expose()) {
                     Ok(h) => ClientAuth::Secret(h),

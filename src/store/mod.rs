@@ -243,6 +243,70 @@ pub struct RefreshTokenRecord {
     pub revoked_at: Option<i64>,
 }
 
+/// One version of the managed configuration (TOML text), written once.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigVersion {
+    pub version: i64,
+    pub document: String,
+    pub created_at: i64,
+    /// `seed` for the version taken from the file, else the admin who made the change.
+    pub author: String,
+}
+
+/// One admin change, appended and never rewritten.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditEntry {
+    /// Assigned by the store on insert; ascending.
+    pub id: i64,
+    pub at: i64,
+    /// Who: `bootstrap-token` or `client:{client_id}`.
+    pub actor: String,
+    /// What, e.g. `client.create`, `upstream.mappings.replace`, `grant.withdraw`.
+    pub action: String,
+    /// What it concerned, e.g. `client:app`, `upstream:test`, `user:{sub}`.
+    pub target: String,
+    /// JSON of the state before and after; `None` where there was none.
+    pub before: Option<String>,
+    pub after: Option<String>,
+    /// The configuration version the change produced, if it changed the configuration.
+    pub config_version: Option<i64>,
+}
+
+/// Which audit entries to list: newest first, at most `limit`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AuditFilter {
+    pub actor: Option<String>,
+    pub target: Option<String>,
+    /// Only entries at or after this time.
+    pub since: Option<i64>,
+    /// Only entries with an id below this one (paging backwards).
+    pub before_id: Option<i64>,
+    pub limit: i64,
+}
+
+/// How the admin user list is sorted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum UserSort {
+    #[default]
+    LastLoginDesc,
+    LastLoginAsc,
+    CreatedDesc,
+    CreatedAsc,
+    SubAsc,
+    SubDesc,
+}
+
+/// A page of the admin user list.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UserQuery {
+    /// Case-insensitive substring of `sub` or the upstream subject.
+    pub search: Option<String>,
+    pub upstream_id: Option<String>,
+    pub sort: UserSort,
+    pub offset: i64,
+    pub limit: i64,
+}
+
 /// Outcome of rotating a refresh token.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Rotation {
@@ -369,6 +433,22 @@ pub trait Store: Send + Sync + 'static {
     /// The session's record, unless absent or expired.
     async fn load_session(&self, id: &str, now: i64) -> Result<Option<String>>;
     async fn delete_session(&self, id: &str) -> Result<()>;
+
+    /// The highest configuration version, if any (cheap: every replica polls it).
+    async fn latest_config_version(&self) -> Result<Option<i64>>;
+    /// The highest configuration version with its document.
+    async fn latest_config(&self) -> Result<Option<ConfigVersion>>;
+    /// Stores `first` as version 1 unless a version exists (replicas starting together seed
+    /// once); returns whether this call stored it.
+    async fn seed_config(&self, first: &ConfigVersion) -> Result<bool>;
+    /// Stores `next` (whose version must be the latest + 1) and appends `audit` for it, in one
+    /// transaction. `StoreError::Conflict` when another change took that version first.
+    async fn save_config(&self, next: &ConfigVersion, audit: &AuditEntry) -> Result<()>;
+    /// Appends an audit entry for a change outside the configuration; returns its id.
+    async fn append_audit(&self, entry: &AuditEntry) -> Result<i64>;
+    async fn audit_entries(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>>;
+    /// A page of users and the number of users matching the query overall.
+    async fn list_users(&self, query: &UserQuery) -> Result<(Vec<User>, i64)>;
 
     /// Deletes expired codes, requests, login states and tokens; returns rows removed.
     async fn purge_expired(&self, now: i64) -> Result<u64>;

@@ -161,13 +161,51 @@ macro_rules! sql_store {
                     revoked_at: r.try_get("revoked_at")?,
                 })
             }
+            pub fn config_version(r: &DbRow) -> Result<ConfigVersion> {
+                Ok(ConfigVersion {
+                    version: r.try_get("version")?,
+                    document: r.try_get("document")?,
+                    created_at: r.try_get("created_at")?,
+                    author: r.try_get("author")?,
+                })
+            }
+
+            pub fn audit(r: &DbRow) -> Result<AuditEntry> {
+                Ok(AuditEntry {
+                    id: r.try_get("id")?,
+                    at: r.try_get("at")?,
+                    actor: r.try_get("actor")?,
+                    action: r.try_get("action")?,
+                    target: r.try_get("target")?,
+                    before: r.try_get("before")?,
+                    after: r.try_get("after")?,
+                    config_version: r.try_get("config_version")?,
+                })
+            }
         }
 
         /// Inserts shared by several methods, run on a connection inside their transaction.
         mod inserts {
-            use crate::store::{AccessTokenRecord, RefreshTokenRecord, Result};
+            use crate::store::{AccessTokenRecord, AuditEntry, RefreshTokenRecord, Result};
 
             type Conn = <$db as sqlx::Database>::Connection;
+
+            pub async fn audit(conn: &mut Conn, a: &AuditEntry) -> Result<i64> {
+                let row = sqlx::query(
+                    "INSERT INTO audit_log (at, actor, action, target, before, after, \
+                     config_version) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+                )
+                .bind(a.at)
+                .bind(&a.actor)
+                .bind(&a.action)
+                .bind(&a.target)
+                .bind(&a.before)
+                .bind(&a.after)
+                .bind(a.config_version)
+                .fetch_one(&mut *conn)
+                .await?;
+                Ok(sqlx::Row::try_get(&row, "id")?)
+            }
 
             pub async fn access_token(conn: &mut Conn, t: &AccessTokenRecord) -> Result<()> {
                 sqlx::query(
@@ -864,6 +902,140 @@ macro_rules! sql_store {
                     .execute(&self.pool)
                     .await?;
                 Ok(())
+            }
+
+            async fn latest_config_version(&self) -> crate::store::Result<Option<i64>> {
+                let row = sqlx::query("SELECT MAX(version) AS v FROM config_versions")
+                    .fetch_one(&self.pool)
+                    .await?;
+                Ok(sqlx::Row::try_get(&row, "v")?)
+            }
+
+            async fn latest_config(
+                &self,
+            ) -> crate::store::Result<Option<crate::store::ConfigVersion>> {
+                let row = sqlx::query(
+                    "SELECT * FROM config_versions ORDER BY version DESC LIMIT 1",
+                )
+                .fetch_optional(&self.pool)
+                .await?;
+                row.as_ref().map(rows::config_version).transpose()
+            }
+
+            async fn seed_config(
+                &self,
+                first: &crate::store::ConfigVersion,
+            ) -> crate::store::Result<bool> {
+                let mut tx = self.begin_write().await?;
+                let done = sqlx::query(
+                    "INSERT INTO config_versions (version, document, created_at, author) \
+                     SELECT $1, $2, $3, $4 WHERE NOT EXISTS (SELECT 1 FROM config_versions) \
+                     ON CONFLICT (version) DO NOTHING",
+                )
+                .bind(first.version)
+                .bind(&first.document)
+                .bind(first.created_at)
+                .bind(&first.author)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn save_config(
+                &self,
+                next: &crate::store::ConfigVersion,
+                audit: &crate::store::AuditEntry,
+            ) -> crate::store::Result<()> {
+                let mut tx = self.begin_write().await?;
+                sqlx::query(
+                    "INSERT INTO config_versions (version, document, created_at, author) \
+                     VALUES ($1, $2, $3, $4)",
+                )
+                .bind(next.version)
+                .bind(&next.document)
+                .bind(next.created_at)
+                .bind(&next.author)
+                .execute(&mut *tx)
+                .await?;
+                inserts::audit(&mut tx, audit).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn append_audit(
+                &self,
+                entry: &crate::store::AuditEntry,
+            ) -> crate::store::Result<i64> {
+                let mut tx = self.begin_write().await?;
+                let id = inserts::audit(&mut tx, entry).await?;
+                tx.commit().await?;
+                Ok(id)
+            }
+
+            async fn audit_entries(
+                &self,
+                f: &crate::store::AuditFilter,
+            ) -> crate::store::Result<Vec<crate::store::AuditEntry>> {
+                let rows = sqlx::query(
+                    "SELECT * FROM audit_log WHERE ($1 IS NULL OR actor = $1) \
+                     AND ($2 IS NULL OR target = $2) AND ($3 IS NULL OR at >= $3) \
+                     AND ($4 IS NULL OR id < $4) ORDER BY id DESC LIMIT $5",
+                )
+                .bind(&f.actor)
+                .bind(&f.target)
+                .bind(f.since)
+                .bind(f.before_id)
+                .bind(f.limit)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter().map(rows::audit).collect()
+            }
+
+            async fn list_users(
+                &self,
+                q: &crate::store::UserQuery,
+            ) -> crate::store::Result<(Vec<crate::store::User>, i64)> {
+                use crate::store::UserSort;
+                // The order comes from a closed set, never from the request text.
+                let order = match q.sort {
+                    UserSort::LastLoginDesc => "last_login_at DESC",
+                    UserSort::LastLoginAsc => "last_login_at ASC",
+                    UserSort::CreatedDesc => "created_at DESC",
+                    UserSort::CreatedAsc => "created_at ASC",
+                    UserSort::SubAsc => "sub ASC",
+                    UserSort::SubDesc => "sub DESC",
+                };
+                let pattern = q.search.as_deref().map(|s| {
+                    let mut p = String::from("%");
+                    for ch in s.to_lowercase().chars() {
+                        if matches!(ch, '%' | '_' | '\\') {
+                            p.push('\\');
+                        }
+                        p.push(ch);
+                    }
+                    p.push('%');
+                    p
+                });
+                let filter = "($1 IS NULL OR LOWER(sub) LIKE $1 ESCAPE '\\' \
+                              OR LOWER(upstream_subject) LIKE $1 ESCAPE '\\') \
+                              AND ($2 IS NULL OR upstream_id = $2)";
+                let rows = sqlx::query(&format!(
+                    "SELECT * FROM users WHERE {filter} ORDER BY {order}, sub LIMIT $3 OFFSET $4"
+                ))
+                .bind(&pattern)
+                .bind(&q.upstream_id)
+                .bind(q.limit)
+                .bind(q.offset)
+                .fetch_all(&self.pool)
+                .await?;
+                let total = sqlx::query(&format!("SELECT COUNT(*) AS n FROM users WHERE {filter}"))
+                    .bind(&pattern)
+                    .bind(&q.upstream_id)
+                    .fetch_one(&self.pool)
+                    .await?;
+                let users = rows.iter().map(rows::user).collect::<crate::store::Result<_>>()?;
+                Ok((users, sqlx::Row::try_get(&total, "n")?))
             }
 
             async fn purge_expired(&self, now: i64) -> crate::store::Result<u64> {

@@ -94,6 +94,13 @@ impl UpstreamClients {
         }
     }
 
+    /// Drops every cached discovery document (the configuration changed).
+    pub fn forget_discovery(&self) {
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.clear();
+        }
+    }
+
     fn cached(&self, id: &str) -> Option<Arc<Discovered>> {
         self.cache.lock().ok()?.get(id).cloned()
     }

@@ -27,6 +27,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::consent::center::router())
         .merge(crate::upstream::dev::router())
         .merge(demo::router())
+        .merge(crate::admin::router())
         .fallback(not_found)
         .layer(axum::middleware::map_response(security_headers))
         .layer(

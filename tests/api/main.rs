@@ -1,6 +1,7 @@
 //! Herald's HTTP behaviour, driven over real sockets like client apps and browsers would.
 //! One test binary (see `support::spawn_app`).
 
+mod admin;
 mod authorize_errors;
 mod claims;
 mod consent_center;

@@ -16,6 +16,8 @@ use upstream::TestUpstream;
 
 pub const SECRET: &str = "app-secret-for-tests";
 pub const APP_CB: &str = "http://127.0.0.1:9000/cb";
+/// The admin API's bootstrap token in tests (HERALD_ADMIN_TOKEN).
+pub const ADMIN_TOKEN: &str = "bootstrap-admin-token-for-tests";
 
 pub struct TestApp {
     pub base: String,
@@ -161,6 +163,8 @@ description = "Reports"
             clock: clock.clone(),
             kek: Some(KeyEncryption::from_base64(&kek).unwrap()),
             listener: Some(listener),
+            config_text: Some(toml.clone()),
+            admin_token: Some(ADMIN_TOKEN.into()),
             ..Default::default()
         },
     )
