@@ -416,7 +416,7 @@ const scenarios = [
     assertMappedClaims("userinfo", userinfo, { employee: false });
     assert.deepEqual(claims.api_roles, ["reader"], "roles from the upstream's JWT access token");
   }],
-  ["openidconnect (Rust crate), confidential: discovery, code + PKCE, ID-token validation, userinfo", async () => {
+  ["openidconnect (Rust crate), confidential: code + PKCE, ID token, userinfo, refresh, introspection, reuse", async () => {
     const cargo = spawn("cargo", ["test", "--locked", "--quiet", "--test", "interop_rust", "--", "--nocapture"], {
       env: { ...process.env, HERALD_INTEROP_ISSUER: herald, HERALD_INTEROP_UPSTREAM: upstream.issuer,
              HERALD_INTEROP_CLIENT_ID: "confidential", HERALD_INTEROP_CLIENT_SECRET: CONFIDENTIAL_SECRET,
@@ -431,6 +431,7 @@ const scenarios = [
     children.delete(cargo);
     assert.equal(code, 0, `cargo test --test interop_rust failed:\n${out}`);
     assert.match(out, /interop_rust: logged in as dave/, `the Rust test did not run its login:\n${out}`);
+    assert.match(out, /interop_rust: refreshed, introspected, reuse revoked the family/, `the Rust test stopped early:\n${out}`);
   }],
   ["headless Chromium: the upstream's login form, Herald's consent page, back at the app", async () => {
     const browser = await chromium.launch({
