@@ -1,12 +1,13 @@
 // Herald between certified OpenID peers. Starts panva's oidc-provider as the upstream (upstream.mjs)
 // and Herald in front of it, on free 127.0.0.1 ports with a generated config, then logs in as
-// client apps would: panva's openid-client as a confidential and a public client, the Rust
+// client apps would: panva's openid-client as a confidential, a public and a machine client, the Rust
 // `openidconnect` crate (tests/interop_rust.rs, run by cargo), and headless Chromium through the
 // upstream's login form and Herald's consent page. Prints `N passed, N failed`; exit 1 on failure.
 //
 // Usage: node run.mjs <herald binary> [artifacts dir]
-// Scenarios are plain async functions in `scenarios`; a new grant (refresh, revocation,
-// introspection) is one more entry using the same `login()` walk and openid-client config.
+// Scenarios are plain async functions in `scenarios`, each using the same `login()` walk and
+// openid-client config; the token lifecycle (refresh rotation and reuse, client_credentials,
+// revocation, introspection) is exercised with openid-client's own grant functions.
 import { spawn } from "node:child_process";
 import { mkdtempSync, mkdirSync, writeFileSync, readFileSync } from "node:fs";
 import http from "node:http";
@@ -24,6 +25,7 @@ if (!heraldBin) { console.error("usage: node run.mjs <herald binary> [artifacts 
 mkdirSync(artifacts, { recursive: true });
 const started = Date.now();
 const CONFIDENTIAL_SECRET = "interop-confidential-secret";
+const MACHINE_SECRET = "interop-machine-secret";
 const STEP_TIMEOUT = 15_000;
 const children = new Set();
 process.on("exit", () => { for (const c of children) c.kill("SIGKILL"); });
@@ -107,13 +109,24 @@ client_id = "confidential"
 client_name = "Interop confidential app"
 client_secret = "${CONFIDENTIAL_SECRET}"
 redirect_uris = ["${redirectUri}"]
-scopes = ["openid", "profile", "email", "groups", "org"]
+scopes = ["openid", "profile", "email", "groups", "org", "offline_access"]
+grant_types = ["authorization_code", "refresh_token"]
 
 [[clients]]
 client_id = "public"
 client_name = "Interop public app"
 redirect_uris = ["${redirectUri}"]
-scopes = ["openid", "profile", "email", "groups", "org"]
+scopes = ["openid", "profile", "email", "groups", "org", "offline_access"]
+grant_types = ["authorization_code", "refresh_token"]
+
+# A machine client: client_credentials only, so no redirect URI and no user scopes.
+[[clients]]
+client_id = "machine"
+client_name = "Interop machine client"
+client_secret = "${MACHINE_SECRET}"
+redirect_uris = []
+scopes = ["reports"]
+grant_types = ["client_credentials"]
 
 [scopes.groups]
 description = "Your groups"
@@ -122,6 +135,9 @@ claims = ["groups"]
 [scopes.org]
 description = "Your organisation details"
 claims = ["tenant", "employee_number", "api_roles"]
+
+[scopes.reports]
+description = "Read reports"
 `;
 writeFileSync(`${work}/herald.toml`, config);
 writeFileSync(`${artifacts}/herald.toml`, config);
@@ -198,13 +214,17 @@ async function login(url, { user = "alice", jar = new Jar(), consent = "allow", 
   throw new Error("more than 20 hops");
 }
 
-// openid-client as a client app of Herald.
+// openid-client as a client app of Herald: `confidential` and `public` log users in, `machine`
+// uses client_credentials.
 async function clientConfig(kind) {
   const opts = { execute: [oidc.allowInsecureRequests], timeout: 10 };
-  return kind === "confidential"
-    ? oidc.discovery(new URL(herald), "confidential", CONFIDENTIAL_SECRET, oidc.ClientSecretBasic(CONFIDENTIAL_SECRET), opts)
-    : oidc.discovery(new URL(herald), "public", undefined, oidc.None(), opts);
+  const secrets = { confidential: CONFIDENTIAL_SECRET, machine: MACHINE_SECRET };
+  const secret = secrets[kind];
+  return secret
+    ? oidc.discovery(new URL(herald), kind, secret, oidc.ClientSecretBasic(secret), opts)
+    : oidc.discovery(new URL(herald), kind, undefined, oidc.None(), opts);
 }
+const OFFLINE_SCOPE = "openid profile email groups org offline_access";
 async function authRequest(config, extra = {}) {
   const verifier = oidc.randomPKCECodeVerifier();
   const state = oidc.randomState(), nonce = oidc.randomNonce();
@@ -215,10 +235,11 @@ async function authRequest(config, extra = {}) {
   });
   return { url: url.href, verifier, state, nonce };
 }
-/// A full login with openid-client through the upstream `idp`: tokens, verified ID-token claims, userinfo.
-async function clientLogin(kind, idp, walk = {}) {
+/// A full login with openid-client through the upstream `idp`: tokens, verified ID-token claims,
+/// userinfo. `extra` adds to or overrides the authorization request's parameters (`scope`).
+async function clientLogin(kind, idp, walk = {}, extra = {}) {
   const config = await clientConfig(kind);
-  const req = await authRequest(config, { idp_hint: idp });
+  const req = await authRequest(config, { idp_hint: idp, ...extra });
   firstUpstreamUse ??= Date.now();
   const done = await login(req.url, walk);
   assert.ok(done.callback, `the login did not come back to the app: ${done.status} at ${done.url}\n${done.html?.slice(0, 500)}`);
@@ -260,6 +281,18 @@ function assertErrorPage(done, status, heading, code) {
   assert.equal(new URL(back).searchParams.get("error"), code);
 }
 
+/// The error a call was rejected with; fails if it succeeded. openid-client puts the OAuth
+/// error code in `error` and the HTTP status in `status`.
+async function rejection(promise) {
+  try { await promise; } catch (e) { return e; }
+  assert.fail("expected the call to fail, but it succeeded");
+}
+const isActive = async (config, token) => (await oidc.tokenIntrospection(config, token)).active;
+async function assertUserinfoRefused(config, accessToken, sub) {
+  const e = await rejection(oidc.fetchUserInfo(config, accessToken, sub));
+  assert.equal(e.status, 401, `userinfo with a revoked access token: ${e}`);
+}
+
 const scenarios = [
   ["openid-client, confidential: discovery, code + PKCE, ID token and userinfo carry the mapped dotted claims", async () => {
     const { claims, userinfo, tokens } = await clientLogin("confidential", "op");
@@ -285,13 +318,105 @@ const scenarios = [
       { pkceCodeVerifier: req.verifier, expectedState: req.state, expectedNonce: req.nonce });
     assert.equal(tokens.claims().sub, first.claims.sub);
   }],
+  ["openid-client, confidential with offline_access: refresh rotates; reusing the old token revokes the family", async () => {
+    const first = await clientLogin("confidential", "op", { user: "hana" }, { scope: OFFLINE_SCOPE });
+    const { config, tokens } = first;
+    assert.ok(tokens.refresh_token, "a refresh token for a client with the grant and offline_access");
+    // openid-client checks an ID token's claims (iss, aud, exp, iat); with this, its signature
+    // against Herald's JWKS too.
+    oidc.enableNonRepudiationChecks(config);
+    const refreshed = await oidc.refreshTokenGrant(config, tokens.refresh_token);
+    assert.ok(refreshed.refresh_token, "rotation hands out a successor");
+    assert.notEqual(refreshed.refresh_token, tokens.refresh_token, "the successor is a new token");
+    // OIDC Core §12.2: the same iss, sub, aud and auth_time, and no nonce.
+    const again = refreshed.claims();
+    assert.ok(again, "an ID token on refresh");
+    assert.equal(again.iss, herald);
+    assert.equal(again.sub, first.claims.sub);
+    assert.deepEqual(again.aud, first.claims.aud);
+    assert.equal(again.auth_time, first.claims.auth_time);
+    assert.ok(!("nonce" in again), "no nonce on a refreshed ID token");
+    assertMappedClaims("refreshed ID token", again, { employee: true });
+    const info = await oidc.fetchUserInfo(config, refreshed.access_token, again.sub);
+    assertMappedClaims("userinfo with the refreshed access token", info, { employee: true });
+    // The retired token comes back: Herald takes it for a leak and revokes the whole family.
+    assert.equal((await rejection(oidc.refreshTokenGrant(config, tokens.refresh_token))).error, "invalid_grant");
+    assert.equal((await rejection(oidc.refreshTokenGrant(config, refreshed.refresh_token))).error, "invalid_grant",
+      "the successor went with its family");
+    assert.equal(await isActive(config, refreshed.access_token), false, "the family's access tokens went too");
+  }],
+  ["openid-client, confidential: introspection, and revocation of the access token, then of the refresh token", async () => {
+    const { config, tokens, claims } = await clientLogin("confidential", "op", { user: "ivan" }, { scope: OFFLINE_SCOPE });
+    const at = await oidc.tokenIntrospection(config, tokens.access_token);
+    assert.equal(at.active, true, JSON.stringify(at));
+    assert.equal(at.client_id, "confidential");
+    assert.equal(at.sub, claims.sub);
+    assert.equal(at.iss, herald);
+    assert.deepEqual(at.scope.split(" ").sort(), OFFLINE_SCOPE.split(" ").sort());
+    const rt = await oidc.tokenIntrospection(config, tokens.refresh_token);
+    assert.equal(rt.active, true, JSON.stringify(rt));
+    assert.equal(rt.client_id, "confidential");
+    assert.equal(rt.sub, claims.sub);
+
+    await oidc.tokenRevocation(config, tokens.access_token);
+    assert.equal(await isActive(config, tokens.access_token), false, "inactive once revoked");
+    await assertUserinfoRefused(config, tokens.access_token, claims.sub);
+    // RFC 7009 §2.2: a token the server does not know is answered 200 all the same.
+    await oidc.tokenRevocation(config, "not-a-token-herald-issued");
+
+    // Revoking the access token leaves the refresh token; revoking that ends the grant.
+    const refreshed = await oidc.refreshTokenGrant(config, tokens.refresh_token);
+    await oidc.tokenRevocation(config, refreshed.refresh_token);
+    assert.equal(await isActive(config, refreshed.refresh_token), false);
+    assert.equal(await isActive(config, refreshed.access_token), false, "the grant's access tokens go with it");
+    await assertUserinfoRefused(config, refreshed.access_token, claims.sub);
+    assert.equal((await rejection(oidc.refreshTokenGrant(config, refreshed.refresh_token))).error, "invalid_grant");
+  }],
+  ["openid-client, public (no secret): refresh, and /revoke with client_id only; no introspection", async () => {
+    const { config, tokens, claims } = await clientLogin("public", "op", { user: "judy" }, { scope: OFFLINE_SCOPE });
+    assert.ok(tokens.refresh_token, "a refresh token for the public client");
+    const refreshed = await oidc.refreshTokenGrant(config, tokens.refresh_token);
+    assert.notEqual(refreshed.refresh_token, tokens.refresh_token);
+    assert.equal(refreshed.claims().sub, claims.sub);
+    await oidc.fetchUserInfo(config, refreshed.access_token, claims.sub);
+    // Introspection is for confidential clients, and they see only their own tokens.
+    // Herald answers 401 with a Basic challenge, which openid-client reports as the challenge.
+    const refused = await rejection(oidc.tokenIntrospection(config, refreshed.access_token));
+    assert.equal(refused.status, 401, `${refused}`);
+    assert.equal((await refused.response.json()).error, "invalid_client");
+    assert.equal(await isActive(await clientConfig("confidential"), refreshed.access_token), false,
+      "another client's token introspects inactive");
+
+    await oidc.tokenRevocation(config, refreshed.refresh_token);
+    assert.equal((await rejection(oidc.refreshTokenGrant(config, refreshed.refresh_token))).error, "invalid_grant");
+    await assertUserinfoRefused(config, refreshed.access_token, claims.sub);
+  }],
+  ["openid-client, machine client: client_credentials, introspection, revocation", async () => {
+    const config = await clientConfig("machine");
+    const tokens = await oidc.clientCredentialsGrant(config, { scope: "reports" });
+    assert.equal(tokens.token_type, "bearer");
+    assert.equal(tokens.scope, "reports");
+    assert.ok(!tokens.id_token && !tokens.refresh_token, "no ID token and no refresh token (RFC 6749 §4.4.3)");
+    const info = await oidc.tokenIntrospection(config, tokens.access_token);
+    assert.equal(info.active, true, JSON.stringify(info));
+    assert.equal(info.client_id, "machine");
+    assert.equal(info.sub, "machine", "the client acts for itself");
+    assert.equal(info.scope, "reports");
+    assert.equal(await isActive(await clientConfig("confidential"), tokens.access_token), false,
+      "another client's token introspects inactive");
+    await oidc.tokenRevocation(config, tokens.access_token);
+    assert.equal(await isActive(config, tokens.access_token), false, "inactive once revoked");
+    // A client that did not register the grant may not use it.
+    const e = await rejection(oidc.clientCredentialsGrant(await clientConfig("confidential")));
+    assert.equal(e.error, "unauthorized_client");
+  }],
   ["userinfo-only claim: absent with userinfo = false; a JWT access token (audience) yields its roles", async () => {
     const { claims, userinfo } = await clientLogin("confidential", "op-api", { user: "carol" });
     assertMappedClaims("ID token", claims, { employee: false });
     assertMappedClaims("userinfo", userinfo, { employee: false });
     assert.deepEqual(claims.api_roles, ["reader"], "roles from the upstream's JWT access token");
   }],
-  ["openidconnect (Rust crate), confidential: discovery, code + PKCE, ID-token validation, userinfo", async () => {
+  ["openidconnect (Rust crate), confidential: code + PKCE, ID token, userinfo, refresh, introspection, reuse", async () => {
     const cargo = spawn("cargo", ["test", "--locked", "--quiet", "--test", "interop_rust", "--", "--nocapture"], {
       env: { ...process.env, HERALD_INTEROP_ISSUER: herald, HERALD_INTEROP_UPSTREAM: upstream.issuer,
              HERALD_INTEROP_CLIENT_ID: "confidential", HERALD_INTEROP_CLIENT_SECRET: CONFIDENTIAL_SECRET,
@@ -306,6 +431,7 @@ const scenarios = [
     children.delete(cargo);
     assert.equal(code, 0, `cargo test --test interop_rust failed:\n${out}`);
     assert.match(out, /interop_rust: logged in as dave/, `the Rust test did not run its login:\n${out}`);
+    assert.match(out, /interop_rust: refreshed, introspected, reuse revoked the family/, `the Rust test stopped early:\n${out}`);
   }],
   ["headless Chromium: the upstream's login form, Herald's consent page, back at the app", async () => {
     const browser = await chromium.launch({
