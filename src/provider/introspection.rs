@@ -94,9 +94,11 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Va
     let settings = state.settings();
     let client = authenticate(state, &settings, headers, &p.values).await?;
     if client.is_public() {
-        return Err(OAuthError::invalid_client(
-            "token introspection needs a confidential client",
-        ));
+        // A public client authenticated by client_id alone, never with Basic: no Basic
+        // challenge (RFC 6749 §5.2 ties WWW-Authenticate to the scheme the client used).
+        let mut e = OAuthError::invalid_client("token introspection needs a confidential client");
+        e.challenge = None;
+        return Err(e);
     }
     let token = p
         .get("token")
