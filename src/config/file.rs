@@ -112,6 +112,8 @@ pub struct ClientFile {
     /// The stored hash of the secret (an argon2 PHC string, or `sha256:` and a base64url
     /// digest of a generated secret), as the database keeps it and `herald export` writes it.
     pub client_secret_hash: Option<String>,
+    /// Needed by clients that log users in; a client_credentials-only client has none.
+    #[serde(default)]
     pub redirect_uris: Vec<String>,
     pub scopes: Vec<String>,
     #[serde(default)]

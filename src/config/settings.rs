@@ -960,6 +960,15 @@ mod tests {
     }
 
     #[test]
+    fn a_client_credentials_only_client_needs_no_redirect_uris_key() {
+        let (s, _) = parse(&with(&format!(
+            "{DEV}[[clients]]\nclient_id = \"m2m\"\nclient_secret = \"a-long-enough-secret\"\nscopes = [\"profile\"]\ngrant_types = [\"client_credentials\"]\n"
+        )))
+        .unwrap();
+        assert!(s.client("m2m").unwrap().redirect_uris.is_empty());
+    }
+
+    #[test]
     fn client_asking_for_an_undefined_scope_is_refused() {
         let err = parse(&with(&format!(
             "{DEV}[[clients]]\nclient_id = \"c\"\nredirect_uris = [\"https://a.example/cb\"]\nscopes = [\"openid\", \"groups\"]"
