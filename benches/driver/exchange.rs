@@ -21,8 +21,12 @@ pub async fn run(client: &ClientArgs, load: &LoadArgs, codes: &Path) -> anyhow::
     let limit = load
         .max
         .map_or(codes.len(), |m| (m as usize).min(codes.len()));
-    let next = Arc::new(AtomicUsize::new(0));
     let http = crate::http_client();
+    let warmup = (load.warmup as usize).min(limit);
+    for code in &codes[..warmup] {
+        redeem(&http, client, code).await?;
+    }
+    let next = Arc::new(AtomicUsize::new(warmup));
     let deadline = load.deadline();
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let probe = load.probe.as_ref().map(|p| {
@@ -47,16 +51,7 @@ pub async fn run(client: &ClientArgs, load: &LoadArgs, codes: &Path) -> anyhow::
                     break;
                 }
                 let start = Instant::now();
-                let res = http
-                    .post(&url)
-                    .basic_auth(&client.client_id, Some(&client.client_secret))
-                    .form(&[
-                        ("grant_type", "authorization_code"),
-                        ("code", codes[i].as_str()),
-                        ("redirect_uri", client.redirect_uri.as_str()),
-                    ])
-                    .send()
-                    .await;
+                let res = request(&http, &client, &url, &codes[i]).await;
                 let ok = match res {
                     Ok(r) if r.status().is_success() => r
                         .json::<Value>()
@@ -99,4 +94,28 @@ pub async fn run(client: &ClientArgs, load: &LoadArgs, codes: &Path) -> anyhow::
         out["probe"] = p.await?.summary(elapsed);
     }
     Ok(out)
+}
+
+async fn request(
+    http: &reqwest::Client,
+    client: &ClientArgs,
+    url: &str,
+    code: &str,
+) -> reqwest::Result<reqwest::Response> {
+    http.post(url)
+        .basic_auth(&client.client_id, Some(&client.client_secret))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", client.redirect_uri.as_str()),
+        ])
+        .send()
+        .await
+}
+
+/// One redemption that must succeed (the warm-up).
+async fn redeem(http: &reqwest::Client, client: &ClientArgs, code: &str) -> anyhow::Result<()> {
+    let res = request(http, client, &format!("{}/token", client.base), code).await?;
+    anyhow::ensure!(res.status().is_success(), "warm-up: {}", res.text().await?);
+    Ok(())
 }

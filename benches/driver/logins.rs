@@ -23,6 +23,17 @@ pub async fn run(
     scope: &str,
 ) -> anyhow::Result<Value> {
     let http = crate::http_client();
+    // A unique prefix per run, so every login is a new user who is asked for consent.
+    let run_id = &random_token()[..8];
+    for n in 0..load.warmup {
+        login(
+            &http,
+            client,
+            scope,
+            &format!("{prefix}{run_id}-warmup-{n}"),
+        )
+        .await?;
+    }
     let deadline = load.deadline();
     let max = load.max.unwrap_or(u64::MAX);
     let started_count = Arc::new(AtomicU64::new(0));
@@ -35,8 +46,6 @@ pub async fn run(
             stop.clone(),
         ))
     });
-    // A unique prefix per run, so every login is a new user who is asked for consent.
-    let run_id = &random_token()[..8];
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..load.concurrency {

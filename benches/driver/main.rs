@@ -51,6 +51,10 @@ pub struct LoadArgs {
     /// Also stop after this many completed operations.
     #[arg(long)]
     pub max: Option<u64>,
+    /// Operations done one at a time before the timed run (first-use costs: the client secret's
+    /// argon2 check, upstream discovery and JWKS), not counted.
+    #[arg(long, default_value_t = 0)]
+    pub warmup: u64,
     /// A path GET 100 times a second during the run (e.g. the discovery document), whose
     /// latency is reported separately.
     #[arg(long)]
