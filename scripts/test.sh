@@ -24,3 +24,6 @@ cargo test --locked --lib --bins --tests
 
 # The browser test: a real login in headless Chromium.
 scripts/browser-test.sh
+
+# The interop suite: oidc-provider upstream, openid-client, openidconnect and Chromium as clients.
+scripts/interop-test.sh

@@ -11,8 +11,9 @@ use tokio::net::TcpListener;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
 
-use crate::config::Settings;
-use crate::store::{self, DynStore};
+use crate::config::{LiveConfig, ManagedConfig, Settings, managed};
+use crate::secret::Secret;
+use crate::store::{self, ConfigVersion, DynStore};
 use crate::tokens::keys::{KeyEncryption, KeyRing};
 use crate::upstream::UpstreamClients;
 use crate::upstream::dev::DevProvider;
@@ -63,11 +64,74 @@ pub struct AppState {
     pub secret_cache: Arc<provider::client_auth::SecretCache>,
     pub clock: Arc<dyn Clock>,
     kek: Arc<KeyEncryption>,
+    /// How managed documents from the store become settings; `None`: the file is the truth
+    /// (tests that build settings by hand).
+    live: Option<Arc<LiveConfig>>,
+    /// The configuration version in effect here (0 without live configuration).
+    config_version: Arc<AtomicI64>,
+    /// `HERALD_ADMIN_TOKEN`: the bootstrap credential of the admin API, if set.
+    pub admin_token: Option<Arc<Secret>>,
 }
 
 impl AppState {
     pub fn settings(&self) -> Arc<Settings> {
         self.settings.load_full()
+    }
+
+    /// Swaps in new settings; requests already running keep the ones they loaded.
+    pub fn replace_settings(&self, settings: Settings) {
+        self.settings.store(Arc::new(settings));
+    }
+
+    /// The live configuration, when the store holds the managed configuration.
+    pub fn live_config(&self) -> Option<&LiveConfig> {
+        self.live.as_deref()
+    }
+
+    /// The configuration version these settings came from.
+    pub fn config_version(&self) -> i64 {
+        self.config_version.load(Ordering::SeqCst)
+    }
+
+    /// Puts a newer configuration version into effect here (never an older one: a poll that
+    /// raced an admin write on this replica must not undo it).
+    pub fn apply_config(&self, version: i64, settings: Settings) {
+        let current = self.config_version.load(Ordering::SeqCst);
+        if version <= current {
+            return;
+        }
+        self.config_version.store(version, Ordering::SeqCst);
+        self.replace_settings(settings);
+        // An upstream's issuer may have changed: discover again.
+        self.upstreams.forget_discovery();
+        tracing::info!(version, "configuration version {version} is in effect");
+    }
+
+    /// Reads the latest configuration version and puts it into effect when it is newer. Runs
+    /// every [`CONFIG_POLL_SECS`]; tests call it directly. A stored version this replica cannot
+    /// validate (say, an environment variable it lacks) is logged and skipped.
+    pub async fn reload_config(&self) -> anyhow::Result<()> {
+        let Some(live) = &self.live else {
+            return Ok(());
+        };
+        let Some(latest) = self.store.latest_config_version().await? else {
+            return Ok(());
+        };
+        if latest <= self.config_version() {
+            return Ok(());
+        }
+        let Some(doc) = self.store.latest_config().await? else {
+            return Ok(());
+        };
+        let managed = ManagedConfig::parse(&doc.document)?;
+        let (settings, _) = live.settings(&managed).map_err(|e| {
+            anyhow::anyhow!(
+                "configuration version {} is not valid here: {e}",
+                doc.version
+            )
+        })?;
+        self.apply_config(doc.version, settings);
+        Ok(())
     }
 
     pub fn keys(&self) -> Arc<KeyRing> {
@@ -82,7 +146,9 @@ impl AppState {
     /// `herald keys rotate`) is published and used here too. Runs every
     /// [`KEY_RELOAD_SECS`](tokens::keys::KEY_RELOAD_SECS); tests call it directly.
     pub async fn reload_keys(&self) -> anyhow::Result<()> {
-        let ring = tokens::keys::load(&*self.store, &self.kek, self.now()).await?;
+        // Creates a key for an algorithm a client newly asks for (a configuration change).
+        let algs = self.settings().signing_algs();
+        let ring = tokens::keys::load_or_create(&*self.store, &self.kek, &algs, self.now()).await?;
         self.keys.store(Arc::new(ring));
         Ok(())
     }
@@ -104,6 +170,12 @@ pub struct BuildOptions {
     pub kek: Option<KeyEncryption>,
     /// A listener bound beforehand (tests bind port 0, then put the port in the issuer).
     pub listener: Option<TcpListener>,
+    /// The configuration file's text. With it the store holds the managed configuration (seeded
+    /// from this text on the first start) and every replica follows its changes; without it
+    /// the settings given are used as they are.
+    pub config_text: Option<String>,
+    /// The admin API's bootstrap token; `None` reads `HERALD_ADMIN_TOKEN` (unset: no token).
+    pub admin_token: Option<String>,
 }
 
 impl Default for BuildOptions {
@@ -113,12 +185,14 @@ impl Default for BuildOptions {
             listen: None,
             kek: None,
             listener: None,
+            config_text: None,
+            admin_token: None,
         }
     }
 }
 
 impl App {
-    pub async fn build(settings: Settings, opts: BuildOptions) -> anyhow::Result<App> {
+    pub async fn build(mut settings: Settings, opts: BuildOptions) -> anyhow::Result<App> {
         let kek = match opts.kek {
             Some(k) => k,
             None => key_encryption(&settings)?,
@@ -129,8 +203,21 @@ impl App {
                 store::redact_url(&settings.database_url)
             )
         })?;
+        let mut live = None;
+        let mut config_version = 0;
+        if let Some(text) = &opts.config_text {
+            let (l, version, s) = live_settings(&*store, text, &settings, opts.clock.now()).await?;
+            live = Some(Arc::new(l));
+            config_version = version;
+            settings = s;
+        }
+        let admin_token = opts
+            .admin_token
+            .or_else(|| std::env::var("HERALD_ADMIN_TOKEN").ok())
+            .filter(|t| !t.is_empty())
+            .map(|t| Arc::new(Secret::new(t)));
         let ring =
-            tokens::keys::load_or_create(&*store, &kek, &[tokens::Alg::RS256], opts.clock.now())
+            tokens::keys::load_or_create(&*store, &kek, &settings.signing_algs(), opts.clock.now())
                 .await?;
         let sessions = match &settings.session_store {
             Some(url) => Sessions::Redis(RedisSessions::connect(url).await?),
@@ -157,6 +244,9 @@ impl App {
             secret_cache: Arc::new(Default::default()),
             clock: opts.clock,
             kek: Arc::new(kek),
+            live,
+            config_version: Arc::new(AtomicI64::new(config_version)),
+            admin_token,
         };
         let session_layer = SessionManagerLayer::new(sessions)
             .with_name("herald_session")
@@ -169,6 +259,7 @@ impl App {
         let router = crate::web::router(state.clone()).layer(session_layer);
         spawn_purger(store);
         spawn_key_reloader(state.clone());
+        spawn_config_reloader(state.clone());
         Ok(App {
             listener,
             router,
@@ -225,6 +316,77 @@ fn spawn_purger(store: DynStore) {
                 Ok(n) if n > 0 => tracing::debug!(rows = n, "purged expired rows"),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "purging expired rows failed"),
+            }
+        }
+    });
+}
+
+/// Seeds the store from the file on the first start, then reads the latest configuration
+/// version: from then on the store, not the file, says what the managed configuration is.
+async fn live_settings(
+    store: &dyn store::Store,
+    text: &str,
+    file_settings: &Settings,
+    now: i64,
+) -> anyhow::Result<(LiveConfig, i64, Settings)> {
+    let (live, seed) = LiveConfig::from_file(text, file_settings)?;
+    let first = ConfigVersion {
+        version: 1,
+        document: seed.to_toml(),
+        created_at: now,
+        author: managed::SEED_AUTHOR.into(),
+    };
+    if store.seed_config(&first).await? {
+        tracing::info!(
+            "stored the configuration file's upstreams, clients, scopes and tokens as \
+             configuration version 1; from now on the database is the truth for them"
+        );
+    }
+    let latest = store
+        .latest_config()
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("the stored configuration vanished"))?;
+    let from_file = latest.version == 1 && latest.document == first.document;
+    if !from_file {
+        tracing::info!(
+            version = latest.version,
+            "configuration version {} from the database is in effect; the upstreams, clients, \
+             scopes and tokens in the configuration file are ignored (`herald export` prints \
+             what is in effect)",
+            latest.version
+        );
+    }
+    let managed = ManagedConfig::parse(&latest.document)?;
+    let (settings, warnings) = live.settings(&managed).map_err(|e| {
+        anyhow::anyhow!(
+            "the stored configuration version {} is not valid: {e}",
+            latest.version
+        )
+    })?;
+    // The file's own warnings were printed when it was loaded.
+    if !from_file {
+        for w in warnings {
+            tracing::warn!("{w}");
+        }
+    }
+    Ok((live, latest.version, settings))
+}
+
+/// Seconds between two polls of the latest configuration version.
+pub const CONFIG_POLL_SECS: u64 = 2;
+
+/// Keeps this replica's settings in step with the stored configuration.
+fn spawn_config_reloader(state: AppState) {
+    if state.live.is_none() {
+        return;
+    }
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(CONFIG_POLL_SECS));
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            if let Err(e) = state.reload_config().await {
+                tracing::warn!(error = %e, "reloading the configuration failed; keeping the current one");
             }
         }
     });

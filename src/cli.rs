@@ -1,4 +1,4 @@
-//! The `herald` command line: `serve`, `check-config`, `keys gen-kek`.
+//! The `herald` command line: `serve`, `check-config`, `export`, `lineage`, `preview`, `keys`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -60,6 +60,13 @@ enum Command {
         #[arg(long)]
         scopes: Option<String>,
     },
+    /// Print the configuration in effect as TOML: the file's bootstrap keys and the managed
+    /// part (upstreams, clients, scopes, tokens) from the database, which is the truth for it
+    /// once Herald has started.
+    Export {
+        #[arg(long, env = "HERALD_CONFIG", default_value = "config/herald.toml")]
+        config: PathBuf,
+    },
     /// Signing-key management.
     Keys {
         #[command(subcommand)]
@@ -108,6 +115,7 @@ pub fn main() -> ExitCode {
             access_token,
             scopes,
         } => preview(config, upstream, id_token, userinfo, access_token, scopes),
+        Command::Export { config } => export(config),
         Command::Keys {
             command: KeysCommand::GenKek,
         } => {
@@ -335,6 +343,63 @@ fn rotate_keys(path: PathBuf, alg: &str, activate_in: i64) -> ExitCode {
     })
 }
 
+fn export(path: PathBuf) -> ExitCode {
+    let Some((settings, _)) = load(&path) else {
+        return ExitCode::FAILURE;
+    };
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("herald: {}: {e}", path.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async {
+        let result = async {
+            let (live, _) = config::LiveConfig::from_file(&text, &settings)?;
+            let store = crate::store::connect(&settings.database_url).await?;
+            let Some(latest) = store.latest_config().await? else {
+                anyhow::bail!(
+                    "the database holds no configuration yet; Herald stores the file's on its \
+                     first start, until then {} is the truth",
+                    path.display()
+                );
+            };
+            let managed = config::ManagedConfig::parse(&latest.document)?;
+            Ok((live, latest, managed))
+        }
+        .await;
+        match result {
+            Ok((live, latest, managed)) => {
+                println!(
+                    "# Herald configuration version {}, by {}, exported from the database.",
+                    latest.version, latest.author
+                );
+                println!("# Client secrets appear only as client_secret_hash.");
+                for id in live.held_back_upstream_secrets() {
+                    println!(
+                        "# The client_secret of upstream `{id}` stays in {} and is not shown.",
+                        path.display()
+                    );
+                }
+                print!("{}", live.merged(&managed, false));
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("herald: {e:#}");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}
+
 fn serve(path: PathBuf) -> ExitCode {
     let Some((settings, warnings)) = load(&path) else {
         return ExitCode::FAILURE;
@@ -351,7 +416,18 @@ fn serve(path: PathBuf) -> ExitCode {
     };
     runtime.block_on(async {
         let issuer = settings.issuer.clone();
-        let app = match App::build(settings, BuildOptions::default()).await {
+        let config_text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("herald: {}: {e}", path.display());
+                return ExitCode::FAILURE;
+            }
+        };
+        let opts = BuildOptions {
+            config_text: Some(config_text),
+            ..BuildOptions::default()
+        };
+        let app = match App::build(settings, opts).await {
             Ok(a) => a,
             Err(e) => {
                 eprintln!("herald: {e:#}");

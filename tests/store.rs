@@ -12,8 +12,9 @@ use std::sync::{Arc, Once};
 use std::time::Duration;
 
 use herald::store::{
-    AccessTokenRecord, AuthRequest, CodeRecord, ConsentRecord, DynStore, Grant, KeyRecord,
-    Redemption, StoreError, StoredContext, UpstreamLogin, User, connect,
+    AccessTokenRecord, AuditEntry, AuditFilter, AuthRequest, CodeRecord, ConfigVersion,
+    ConsentRecord, DynStore, Grant, KeyRecord, Redemption, RefreshTokenRecord, Rotation,
+    StoreError, StoredContext, UpstreamLogin, User, UserQuery, UserSort, connect,
 };
 use herald::tokens::random_token;
 use sqlx::Connection;
@@ -51,6 +52,7 @@ macro_rules! conformance {
 }
 
 conformance!(
+    a_client_assertion_jti_is_accepted_once_and_purged_after_expiry,
     retiring_a_signing_key_schedules_its_end_and_leaves_others_alone,
     migrations_run_again_on_a_migrated_database,
     signing_keys_are_listed_by_creation_time_then_kid,
@@ -64,14 +66,28 @@ conformance!(
     contexts_round_trip_with_and_without_expiry,
     record_consent_upserts_the_grant_and_keeps_its_first_granted_at,
     withdrawing_consent_removes_the_grant_but_keeps_every_consent_record,
+    grants_lists_one_users_grants_by_client_id,
     a_code_is_redeemed_once_and_its_token_exists_only_after_redemption,
     redeeming_an_unknown_code_stores_no_token,
     a_burnt_code_cannot_be_redeemed,
     revoking_the_tokens_of_a_code_counts_each_token_once,
+    revoking_a_grants_tokens_touches_only_that_user_and_app_and_burns_its_codes,
     sessions_are_created_once_saved_loaded_until_expiry_and_deleted,
     purge_expired_removes_expired_rows_and_keeps_live_ones,
     timestamps_past_2038_round_trip_exactly,
     twenty_concurrent_redemptions_of_one_code_redeem_it_exactly_once,
+    a_code_redeemed_with_offline_access_stores_the_first_refresh_token_with_it,
+    a_refresh_token_rotates_once_into_its_successor_and_access_token,
+    revoking_a_refresh_family_revokes_its_tokens_and_access_tokens_only,
+    replaying_a_code_revokes_the_refresh_tokens_descending_from_it,
+    revoke_grant_tokens_revokes_every_token_of_one_user_and_client_only,
+    revoking_an_access_token_marks_its_row_or_records_an_unknown_one,
+    purge_expired_keeps_rotated_refresh_tokens_while_their_family_lives,
+    twenty_concurrent_rotations_of_one_refresh_token_rotate_it_exactly_once,
+    the_first_configuration_is_seeded_once_and_later_versions_follow_it,
+    a_configuration_version_is_written_once_with_its_audit_entry,
+    the_audit_log_is_filtered_newest_first_and_pages_backwards,
+    users_are_listed_by_page_search_upstream_and_sort_with_a_total,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -274,6 +290,34 @@ fn token(jti: &str, code_hash: &str, issued_at: i64, expires_at: i64) -> AccessT
         issued_at,
         expires_at,
         revoked_at: None,
+        family_id: None,
+    }
+}
+
+/// The first refresh token of family `family`, issued from `code-1` at `issued_at`.
+fn refresh(hash: &str, family: &str, issued_at: i64) -> RefreshTokenRecord {
+    RefreshTokenRecord {
+        token_hash: hash.into(),
+        family_id: family.into(),
+        client_id: "app".into(),
+        sub: "sub-1".into(),
+        scope: "openid offline_access".into(),
+        auth_context_id: "ctx-1".into(),
+        auth_time: issued_at - 5,
+        code_hash: Some("code-1".into()),
+        issued_at,
+        expires_at: issued_at + 3600,
+        family_expires_at: issued_at + 86_400,
+        rotated_at: None,
+        revoked_at: None,
+    }
+}
+
+/// An access token of refresh family `family`.
+fn family_token(jti: &str, family: &str, issued_at: i64) -> AccessTokenRecord {
+    AccessTokenRecord {
+        family_id: Some(family.into()),
+        ..token(jti, "code-1", issued_at, issued_at + 3600)
     }
 }
 
@@ -345,6 +389,34 @@ async fn retiring_a_signing_key_schedules_its_end_and_leaves_others_alone(store:
         (Some(T + 300), Some(T + 4_000))
     );
     assert_eq!((keys[1].retires_at, keys[1].expires_at), (None, None));
+}
+
+async fn a_client_assertion_jti_is_accepted_once_and_purged_after_expiry(store: DynStore) {
+    assert!(
+        store
+            .use_client_assertion("c", "j", T + 60, T)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .use_client_assertion("c", "j", T + 60, T + 1)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .use_client_assertion("other", "j", T + 60, T)
+            .await
+            .unwrap()
+    );
+    store.purge_expired(T + 61).await.unwrap();
+    assert!(
+        store
+            .use_client_assertion("c", "j", T + 200, T + 62)
+            .await
+            .unwrap()
+    );
 }
 
 async fn inserting_a_row_whose_key_exists_is_a_conflict(store: DynStore) {
@@ -626,6 +698,32 @@ async fn withdrawing_consent_removes_the_grant_but_keeps_every_consent_record(st
     assert_eq!(store.consent_records("sub-2").await.unwrap().len(), 1);
 }
 
+async fn grants_lists_one_users_grants_by_client_id(store: DynStore) {
+    assert!(store.grants("sub-1").await.unwrap().is_empty());
+    let zeta = Grant {
+        client_id: "zeta".into(),
+        ..grant("openid", T, T)
+    };
+    let alpha = Grant {
+        client_id: "alpha".into(),
+        ..grant("openid email", T + 10, T + 20)
+    };
+    let someone_else = Grant {
+        sub: "sub-2".into(),
+        ..grant("openid", T, T)
+    };
+    for (g, id) in [(&zeta, "cr-1"), (&alpha, "cr-2"), (&someone_else, "cr-3")] {
+        let rec = ConsentRecord {
+            sub: g.sub.clone(),
+            client_id: g.client_id.clone(),
+            ..consent(id, &g.sub, &g.scopes, "", g.updated_at)
+        };
+        store.record_consent(Some(g), &rec).await.unwrap();
+    }
+    assert_eq!(store.grants("sub-1").await.unwrap(), vec![alpha, zeta]);
+    assert_eq!(store.grants("sub-2").await.unwrap(), vec![someone_else]);
+}
+
 async fn a_code_is_redeemed_once_and_its_token_exists_only_after_redemption(store: DynStore) {
     let issued = code("code-1", T, T + 60);
     store.insert_code(&issued).await.unwrap();
@@ -635,7 +733,10 @@ async fn a_code_is_redeemed_once_and_its_token_exists_only_after_redemption(stor
     let first = token("jti-1", "code-1", T + 5, T + 3605);
     assert_eq!(store.access_token("jti-1").await.unwrap(), None);
     assert_eq!(
-        store.redeem_code("code-1", T + 5, &first).await.unwrap(),
+        store
+            .redeem_code("code-1", T + 5, &first, None)
+            .await
+            .unwrap(),
         Redemption::Redeemed
     );
     assert_eq!(store.access_token("jti-1").await.unwrap(), Some(first));
@@ -650,7 +751,10 @@ async fn a_code_is_redeemed_once_and_its_token_exists_only_after_redemption(stor
     // The replay is refused, its token never stored, and the first consumption time kept.
     let replay = token("jti-2", "code-1", T + 9, T + 3609);
     assert_eq!(
-        store.redeem_code("code-1", T + 9, &replay).await.unwrap(),
+        store
+            .redeem_code("code-1", T + 9, &replay, None)
+            .await
+            .unwrap(),
         Redemption::AlreadyUsed
     );
     assert_eq!(store.access_token("jti-2").await.unwrap(), None);
@@ -663,7 +767,10 @@ async fn a_code_is_redeemed_once_and_its_token_exists_only_after_redemption(stor
 async fn redeeming_an_unknown_code_stores_no_token(store: DynStore) {
     let stray = token("jti-1", "never-issued", T, T + 3600);
     assert_eq!(
-        store.redeem_code("never-issued", T, &stray).await.unwrap(),
+        store
+            .redeem_code("never-issued", T, &stray, None)
+            .await
+            .unwrap(),
         Redemption::AlreadyUsed
     );
     assert_eq!(store.access_token("jti-1").await.unwrap(), None);
@@ -686,7 +793,10 @@ async fn a_burnt_code_cannot_be_redeemed(store: DynStore) {
 
     let late = token("jti-1", "code-1", T + 5, T + 3605);
     assert_eq!(
-        store.redeem_code("code-1", T + 5, &late).await.unwrap(),
+        store
+            .redeem_code("code-1", T + 5, &late, None)
+            .await
+            .unwrap(),
         Redemption::AlreadyUsed
     );
     assert_eq!(store.access_token("jti-1").await.unwrap(), None);
@@ -700,8 +810,14 @@ async fn revoking_the_tokens_of_a_code_counts_each_token_once(store: DynStore) {
     store.insert_code(&code("code-2", T, T + 60)).await.unwrap();
     let replayed = token("jti-1", "code-1", T + 1, T + 3601);
     let innocent = token("jti-2", "code-2", T + 1, T + 3601);
-    store.redeem_code("code-1", T + 1, &replayed).await.unwrap();
-    store.redeem_code("code-2", T + 1, &innocent).await.unwrap();
+    store
+        .redeem_code("code-1", T + 1, &replayed, None)
+        .await
+        .unwrap();
+    store
+        .redeem_code("code-2", T + 1, &innocent, None)
+        .await
+        .unwrap();
 
     assert_eq!(
         store.revoke_tokens_of_code("code-1", T + 30).await.unwrap(),
@@ -730,6 +846,77 @@ async fn revoking_the_tokens_of_a_code_counts_each_token_once(store: DynStore) {
             .unwrap(),
         0
     );
+}
+
+async fn revoking_a_grants_tokens_touches_only_that_user_and_app_and_burns_its_codes(
+    store: DynStore,
+) {
+    for c in [
+        "code-1",
+        "code-2",
+        "code-other-app",
+        "code-other-user",
+        "code-pending",
+    ] {
+        let mut record = code(c, T, T + 60);
+        if c == "code-other-app" {
+            record.client_id = "other-app".into();
+        }
+        if c == "code-other-user" {
+            record.sub = "sub-2".into();
+        }
+        store.insert_code(&record).await.unwrap();
+    }
+    let mine = [
+        token("jti-1", "code-1", T + 1, T + 3601),
+        token("jti-2", "code-2", T + 1, T + 3601),
+    ];
+    let other_app = AccessTokenRecord {
+        client_id: "other-app".into(),
+        ..token("jti-3", "code-other-app", T + 1, T + 3601)
+    };
+    let other_user = AccessTokenRecord {
+        sub: "sub-2".into(),
+        ..token("jti-4", "code-other-user", T + 1, T + 3601)
+    };
+    for t in mine.iter().chain([&other_app, &other_user]) {
+        let code_hash = t.code_hash.clone().unwrap();
+        store.redeem_code(&code_hash, T + 1, t, None).await.unwrap();
+    }
+
+    assert_eq!(
+        store
+            .revoke_grant_tokens("sub-1", "app", T + 30)
+            .await
+            .unwrap(),
+        2
+    );
+    for t in &mine {
+        let stored = store.access_token(&t.jti).await.unwrap().unwrap();
+        assert_eq!(stored.revoked_at, Some(T + 30), "{}", t.jti);
+    }
+    assert_eq!(store.access_token("jti-3").await.unwrap(), Some(other_app));
+    assert_eq!(store.access_token("jti-4").await.unwrap(), Some(other_user));
+    // A code issued under the grant but not yet redeemed can no longer yield a token.
+    let late = token("jti-5", "code-pending", T + 31, T + 3631);
+    assert_eq!(
+        store
+            .redeem_code("code-pending", T + 31, &late, None)
+            .await
+            .unwrap(),
+        Redemption::AlreadyUsed
+    );
+    assert_eq!(store.access_token("jti-5").await.unwrap(), None);
+    // Nothing left to revoke; the first revocation time stays.
+    assert_eq!(
+        store
+            .revoke_grant_tokens("sub-1", "app", T + 40)
+            .await
+            .unwrap(),
+        0
+    );
+    let again = store.access_token("jti-1").await.unwrap().unwrap();
+    assert_eq!(again.revoked_at, Some(T + 30));
 }
 
 async fn sessions_are_created_once_saved_loaded_until_expiry_and_deleted(store: DynStore) {
@@ -818,11 +1005,11 @@ async fn purge_expired_removes_expired_rows_and_keeps_live_ones(store: DynStore)
     let old_token = token("jti-old", "code-recent", now - 200, now - 1);
     let live_token = token("jti-live", "code-live", now - 10, now + 3600);
     store
-        .redeem_code("code-recent", now - 200, &old_token)
+        .redeem_code("code-recent", now - 200, &old_token, None)
         .await
         .unwrap();
     store
-        .redeem_code("code-live", now - 10, &live_token)
+        .redeem_code("code-live", now - 10, &live_token, None)
         .await
         .unwrap();
     store.create_session("s-old", "{}", now - 1).await.unwrap();
@@ -929,7 +1116,7 @@ async fn timestamps_past_2038_round_trip_exactly(store: DynStore) {
         .unwrap();
     let long_lived = token("jti-1", "code-1", Y9999, i64::MAX);
     store
-        .redeem_code("code-1", Y9999, &long_lived)
+        .redeem_code("code-1", Y9999, &long_lived, None)
         .await
         .unwrap();
     assert_eq!(
@@ -958,7 +1145,7 @@ async fn twenty_concurrent_redemptions_of_one_code_redeem_it_exactly_once(store:
             let store = Arc::clone(&store);
             tokio::spawn(async move {
                 let t = token(&format!("jti-{i}"), "code-1", T + 1, T + 3601);
-                (i, store.redeem_code("code-1", T + 1, &t).await)
+                (i, store.redeem_code("code-1", T + 1, &t, None).await)
             })
         })
         .collect();
@@ -981,4 +1168,614 @@ async fn twenty_concurrent_redemptions_of_one_code_redeem_it_exactly_once(store:
         let stored = store.access_token(&format!("jti-{i}")).await.unwrap();
         assert_eq!(stored.is_some(), i == winners[0], "token jti-{i}");
     }
+}
+
+async fn a_code_redeemed_with_offline_access_stores_the_first_refresh_token_with_it(
+    store: DynStore,
+) {
+    store.insert_code(&code("code-1", T, T + 60)).await.unwrap();
+    let first = refresh("rt-1", "fam-1", T + 1);
+    let access = family_token("jti-1", "fam-1", T + 1);
+    assert_eq!(store.refresh_token("rt-1").await.unwrap(), None);
+    assert_eq!(
+        store
+            .redeem_code("code-1", T + 1, &access, Some(&first))
+            .await
+            .unwrap(),
+        Redemption::Redeemed
+    );
+    assert_eq!(store.refresh_token("rt-1").await.unwrap(), Some(first));
+    assert_eq!(store.access_token("jti-1").await.unwrap(), Some(access));
+
+    // A replay stores neither token.
+    let again = refresh("rt-2", "fam-2", T + 2);
+    let replay = family_token("jti-2", "fam-2", T + 2);
+    assert_eq!(
+        store
+            .redeem_code("code-1", T + 2, &replay, Some(&again))
+            .await
+            .unwrap(),
+        Redemption::AlreadyUsed
+    );
+    assert_eq!(store.refresh_token("rt-2").await.unwrap(), None);
+    assert_eq!(store.access_token("jti-2").await.unwrap(), None);
+}
+
+async fn a_refresh_token_rotates_once_into_its_successor_and_access_token(store: DynStore) {
+    store.insert_code(&code("code-1", T, T + 60)).await.unwrap();
+    let first = refresh("rt-1", "fam-1", T + 1);
+    store
+        .redeem_code(
+            "code-1",
+            T + 1,
+            &family_token("jti-1", "fam-1", T + 1),
+            Some(&first),
+        )
+        .await
+        .unwrap();
+
+    let second = refresh("rt-2", "fam-1", T + 100);
+    let access = family_token("jti-2", "fam-1", T + 100);
+    assert_eq!(
+        store
+            .rotate_refresh_token("rt-1", T + 100, &second, &access)
+            .await
+            .unwrap(),
+        Rotation::Rotated
+    );
+    assert_eq!(
+        store.refresh_token("rt-1").await.unwrap(),
+        Some(RefreshTokenRecord {
+            rotated_at: Some(T + 100),
+            ..first
+        })
+    );
+    assert_eq!(store.refresh_token("rt-2").await.unwrap(), Some(second));
+    assert_eq!(store.access_token("jti-2").await.unwrap(), Some(access));
+
+    // The retired token cannot rotate again, and nothing of the attempt is stored.
+    let third = refresh("rt-3", "fam-1", T + 200);
+    assert_eq!(
+        store
+            .rotate_refresh_token(
+                "rt-1",
+                T + 200,
+                &third,
+                &family_token("jti-3", "fam-1", T + 200)
+            )
+            .await
+            .unwrap(),
+        Rotation::NotCurrent
+    );
+    assert_eq!(store.refresh_token("rt-3").await.unwrap(), None);
+    assert_eq!(store.access_token("jti-3").await.unwrap(), None);
+    assert_eq!(
+        store
+            .refresh_token("rt-1")
+            .await
+            .unwrap()
+            .unwrap()
+            .rotated_at,
+        Some(T + 100),
+        "the first rotation time stays"
+    );
+    // Nor can an unknown one.
+    assert_eq!(
+        store
+            .rotate_refresh_token(
+                "never-issued",
+                T,
+                &refresh("rt-4", "fam-1", T),
+                &family_token("jti-4", "fam-1", T)
+            )
+            .await
+            .unwrap(),
+        Rotation::NotCurrent
+    );
+}
+
+async fn revoking_a_refresh_family_revokes_its_tokens_and_access_tokens_only(store: DynStore) {
+    store.insert_code(&code("code-1", T, T + 60)).await.unwrap();
+    store.insert_code(&code("code-2", T, T + 60)).await.unwrap();
+    store
+        .redeem_code(
+            "code-1",
+            T + 1,
+            &family_token("jti-1", "fam-1", T + 1),
+            Some(&refresh("rt-1", "fam-1", T + 1)),
+        )
+        .await
+        .unwrap();
+    store
+        .rotate_refresh_token(
+            "rt-1",
+            T + 2,
+            &refresh("rt-2", "fam-1", T + 2),
+            &family_token("jti-2", "fam-1", T + 2),
+        )
+        .await
+        .unwrap();
+    let other = RefreshTokenRecord {
+        code_hash: Some("code-2".into()),
+        ..refresh("rt-9", "fam-9", T + 1)
+    };
+    let other_access = AccessTokenRecord {
+        code_hash: Some("code-2".into()),
+        ..family_token("jti-9", "fam-9", T + 1)
+    };
+    store
+        .redeem_code("code-2", T + 1, &other_access, Some(&other))
+        .await
+        .unwrap();
+
+    // Two refresh tokens and two access tokens.
+    assert_eq!(
+        store.revoke_refresh_family("fam-1", T + 10).await.unwrap(),
+        4
+    );
+    for rt in ["rt-1", "rt-2"] {
+        let r = store.refresh_token(rt).await.unwrap().unwrap();
+        assert_eq!(r.revoked_at, Some(T + 10), "{rt}");
+    }
+    for jti in ["jti-1", "jti-2"] {
+        let t = store.access_token(jti).await.unwrap().unwrap();
+        assert_eq!(t.revoked_at, Some(T + 10), "{jti}");
+    }
+    assert_eq!(store.refresh_token("rt-9").await.unwrap(), Some(other));
+    assert_eq!(
+        store.access_token("jti-9").await.unwrap(),
+        Some(other_access)
+    );
+    // A revoked token cannot rotate, and revoking again counts nothing.
+    assert_eq!(
+        store
+            .rotate_refresh_token(
+                "rt-2",
+                T + 11,
+                &refresh("rt-3", "fam-1", T + 11),
+                &family_token("jti-3", "fam-1", T + 11)
+            )
+            .await
+            .unwrap(),
+        Rotation::NotCurrent
+    );
+    assert_eq!(
+        store.revoke_refresh_family("fam-1", T + 12).await.unwrap(),
+        0
+    );
+}
+
+async fn replaying_a_code_revokes_the_refresh_tokens_descending_from_it(store: DynStore) {
+    store.insert_code(&code("code-1", T, T + 60)).await.unwrap();
+    store
+        .redeem_code(
+            "code-1",
+            T + 1,
+            &family_token("jti-1", "fam-1", T + 1),
+            Some(&refresh("rt-1", "fam-1", T + 1)),
+        )
+        .await
+        .unwrap();
+    store
+        .rotate_refresh_token(
+            "rt-1",
+            T + 2,
+            &refresh("rt-2", "fam-1", T + 2),
+            &family_token("jti-2", "fam-1", T + 2),
+        )
+        .await
+        .unwrap();
+    // Two access tokens and two refresh tokens descend from code-1.
+    assert_eq!(
+        store.revoke_tokens_of_code("code-1", T + 30).await.unwrap(),
+        4
+    );
+    assert_eq!(
+        store
+            .refresh_token("rt-2")
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at,
+        Some(T + 30)
+    );
+    assert_eq!(
+        store
+            .access_token("jti-2")
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at,
+        Some(T + 30)
+    );
+}
+
+async fn revoke_grant_tokens_revokes_every_token_of_one_user_and_client_only(store: DynStore) {
+    store.insert_code(&code("code-1", T, T + 60)).await.unwrap();
+    store
+        .redeem_code(
+            "code-1",
+            T + 1,
+            &family_token("jti-1", "fam-1", T + 1),
+            Some(&refresh("rt-1", "fam-1", T + 1)),
+        )
+        .await
+        .unwrap();
+    // The same user at another client, and another user at the same client.
+    let other_client = CodeRecord {
+        client_id: "other".into(),
+        ..code("code-2", T, T + 60)
+    };
+    store.insert_code(&other_client).await.unwrap();
+    store
+        .redeem_code(
+            "code-2",
+            T + 1,
+            &AccessTokenRecord {
+                client_id: "other".into(),
+                ..token("jti-2", "code-2", T + 1, T + 3601)
+            },
+            Some(&RefreshTokenRecord {
+                client_id: "other".into(),
+                ..refresh("rt-2", "fam-2", T + 1)
+            }),
+        )
+        .await
+        .unwrap();
+    store.insert_code(&code("code-3", T, T + 60)).await.unwrap();
+    store
+        .redeem_code(
+            "code-3",
+            T + 1,
+            &AccessTokenRecord {
+                sub: "sub-2".into(),
+                ..token("jti-3", "code-3", T + 1, T + 3601)
+            },
+            Some(&RefreshTokenRecord {
+                sub: "sub-2".into(),
+                ..refresh("rt-3", "fam-3", T + 1)
+            }),
+        )
+        .await
+        .unwrap();
+
+    assert_eq!(
+        store
+            .revoke_grant_tokens("sub-1", "app", T + 50)
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        store
+            .refresh_token("rt-1")
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at,
+        Some(T + 50)
+    );
+    assert_eq!(
+        store
+            .access_token("jti-1")
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at,
+        Some(T + 50)
+    );
+    for (rt, jti) in [("rt-2", "jti-2"), ("rt-3", "jti-3")] {
+        assert_eq!(
+            store.refresh_token(rt).await.unwrap().unwrap().revoked_at,
+            None
+        );
+        assert_eq!(
+            store.access_token(jti).await.unwrap().unwrap().revoked_at,
+            None
+        );
+    }
+    assert_eq!(
+        store
+            .revoke_grant_tokens("sub-1", "app", T + 60)
+            .await
+            .unwrap(),
+        0
+    );
+}
+
+async fn revoking_an_access_token_marks_its_row_or_records_an_unknown_one(store: DynStore) {
+    store.insert_code(&code("code-1", T, T + 60)).await.unwrap();
+    let stored = token("jti-1", "code-1", T + 1, T + 3601);
+    store
+        .redeem_code("code-1", T + 1, &stored, None)
+        .await
+        .unwrap();
+    assert_eq!(store.revoke_access_token(&stored, T + 5).await.unwrap(), 1);
+    assert_eq!(store.revoke_access_token(&stored, T + 9).await.unwrap(), 0);
+    assert_eq!(
+        store.access_token("jti-1").await.unwrap(),
+        Some(AccessTokenRecord {
+            revoked_at: Some(T + 5),
+            ..stored
+        })
+    );
+
+    // A client_credentials token has no row until it is revoked.
+    let machine = AccessTokenRecord {
+        sub: "m2m".into(),
+        client_id: "m2m".into(),
+        auth_context_id: String::new(),
+        code_hash: None,
+        ..token("jti-m", "none", T + 1, T + 3601)
+    };
+    assert_eq!(store.revoke_access_token(&machine, T + 7).await.unwrap(), 1);
+    assert_eq!(
+        store.access_token("jti-m").await.unwrap(),
+        Some(AccessTokenRecord {
+            revoked_at: Some(T + 7),
+            ..machine
+        })
+    );
+}
+
+async fn purge_expired_keeps_rotated_refresh_tokens_while_their_family_lives(store: DynStore) {
+    store.insert_code(&code("code-1", T, T + 60)).await.unwrap();
+    store
+        .redeem_code(
+            "code-1",
+            T,
+            &family_token("jti-1", "fam-1", T),
+            Some(&refresh("rt-1", "fam-1", T)),
+        )
+        .await
+        .unwrap();
+    store
+        .rotate_refresh_token(
+            "rt-1",
+            T + 10,
+            &refresh("rt-2", "fam-1", T + 10),
+            &family_token("jti-2", "fam-1", T + 10),
+        )
+        .await
+        .unwrap();
+    // rt-1 (rotated) is past its idle expiry, rt-2 (current) is not: both stay.
+    store.purge_expired(T + 3605).await.unwrap();
+    assert!(store.refresh_token("rt-1").await.unwrap().is_some());
+    assert!(store.refresh_token("rt-2").await.unwrap().is_some());
+    // rt-2 idles out: it goes, the rotated rt-1 stays for reuse detection.
+    store.purge_expired(T + 3611).await.unwrap();
+    assert!(store.refresh_token("rt-1").await.unwrap().is_some());
+    assert_eq!(store.refresh_token("rt-2").await.unwrap(), None);
+    // The family's absolute expiry (from rt-1's record) takes the rest.
+    store.purge_expired(T + 86_401).await.unwrap();
+    assert_eq!(store.refresh_token("rt-1").await.unwrap(), None);
+}
+
+async fn twenty_concurrent_rotations_of_one_refresh_token_rotate_it_exactly_once(store: DynStore) {
+    store.insert_code(&code("code-1", T, T + 60)).await.unwrap();
+    store
+        .redeem_code(
+            "code-1",
+            T,
+            &family_token("jti-0", "fam-1", T),
+            Some(&refresh("rt-0", "fam-1", T)),
+        )
+        .await
+        .unwrap();
+
+    let racers: Vec<_> = (1..=20)
+        .map(|i| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                let next = refresh(&format!("rt-{i}"), "fam-1", T + 1);
+                let t = family_token(&format!("jti-{i}"), "fam-1", T + 1);
+                (
+                    i,
+                    store.rotate_refresh_token("rt-0", T + 1, &next, &t).await,
+                )
+            })
+        })
+        .collect();
+    let (mut winners, mut losers) = (Vec::new(), 0);
+    for racer in racers {
+        match racer.await.unwrap() {
+            (i, Ok(Rotation::Rotated)) => winners.push(i),
+            (_, Ok(Rotation::NotCurrent)) => losers += 1,
+            // SQLite may report lock contention instead of waiting: still not a rotation.
+            (_, Err(StoreError::Conflict(_))) => losers += 1,
+            (i, Err(e)) => panic!("racer {i} failed with an unexpected error: {e:?}"),
+        }
+    }
+    assert_eq!(winners.len(), 1, "winners: {winners:?}");
+    assert_eq!(losers, 19);
+    for i in 1..=20 {
+        let won = i == winners[0];
+        let rt = store.refresh_token(&format!("rt-{i}")).await.unwrap();
+        let at = store.access_token(&format!("jti-{i}")).await.unwrap();
+        assert_eq!((rt.is_some(), at.is_some()), (won, won), "racer {i}");
+    }
+}
+
+fn config(version: i64, document: &str) -> ConfigVersion {
+    ConfigVersion {
+        version,
+        document: document.into(),
+        created_at: T + version,
+        author: if version == 1 {
+            "seed".into()
+        } else {
+            "client:ops".into()
+        },
+    }
+}
+
+fn audit(actor: &str, target: &str, at: i64, version: Option<i64>) -> AuditEntry {
+    AuditEntry {
+        id: 0,
+        at,
+        actor: actor.into(),
+        action: "client.update".into(),
+        target: target.into(),
+        before: Some(r#"{"a":1}"#.into()),
+        after: Some(r#"{"a":2}"#.into()),
+        config_version: version,
+    }
+}
+
+async fn the_first_configuration_is_seeded_once_and_later_versions_follow_it(store: DynStore) {
+    assert_eq!(store.latest_config_version().await.unwrap(), None);
+    assert_eq!(store.latest_config().await.unwrap(), None);
+    assert!(store.seed_config(&config(1, "a = 1")).await.unwrap());
+    // A second replica starting with another file does not replace the seed.
+    assert!(!store.seed_config(&config(1, "a = 2")).await.unwrap());
+    assert_eq!(
+        store.latest_config().await.unwrap(),
+        Some(config(1, "a = 1"))
+    );
+    store
+        .save_config(&config(2, "a = 3"), &audit("client:ops", "x", T, Some(2)))
+        .await
+        .unwrap();
+    // Seeding after a change is a no-op too.
+    assert!(!store.seed_config(&config(1, "a = 4")).await.unwrap());
+    assert_eq!(store.latest_config_version().await.unwrap(), Some(2));
+    assert_eq!(
+        store.latest_config().await.unwrap(),
+        Some(config(2, "a = 3"))
+    );
+}
+
+async fn a_configuration_version_is_written_once_with_its_audit_entry(store: DynStore) {
+    store.seed_config(&config(1, "a = 1")).await.unwrap();
+    store
+        .save_config(&config(2, "a = 2"), &audit("client:one", "x", T, Some(2)))
+        .await
+        .unwrap();
+    // A concurrent change on the same base loses, and leaves no audit entry behind.
+    let err = store
+        .save_config(&config(2, "a = 3"), &audit("client:two", "x", T, Some(2)))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    assert_eq!(
+        store.latest_config().await.unwrap(),
+        Some(config(2, "a = 2"))
+    );
+    let entries = store
+        .audit_entries(&AuditFilter {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].actor, "client:one");
+    assert_eq!(entries[0].config_version, Some(2));
+    assert_eq!(entries[0].before.as_deref(), Some(r#"{"a":1}"#));
+    assert_eq!(entries[0].after.as_deref(), Some(r#"{"a":2}"#));
+}
+
+async fn the_audit_log_is_filtered_newest_first_and_pages_backwards(store: DynStore) {
+    let a = store
+        .append_audit(&audit("alice", "client:x", T, None))
+        .await
+        .unwrap();
+    let b = store
+        .append_audit(&audit("bob", "client:x", T + 10, None))
+        .await
+        .unwrap();
+    let c = store
+        .append_audit(&audit("alice", "client:y", T + 20, None))
+        .await
+        .unwrap();
+    assert!(a < b && b < c);
+    let ids = |v: Vec<AuditEntry>| v.into_iter().map(|e| e.id).collect::<Vec<_>>();
+    let all = AuditFilter {
+        limit: 10,
+        ..Default::default()
+    };
+    assert_eq!(ids(store.audit_entries(&all).await.unwrap()), [c, b, a]);
+    let by_alice = AuditFilter {
+        actor: Some("alice".into()),
+        ..all.clone()
+    };
+    assert_eq!(ids(store.audit_entries(&by_alice).await.unwrap()), [c, a]);
+    let on_x_since = AuditFilter {
+        target: Some("client:x".into()),
+        since: Some(T + 5),
+        ..all.clone()
+    };
+    assert_eq!(ids(store.audit_entries(&on_x_since).await.unwrap()), [b]);
+    let page = AuditFilter {
+        before_id: Some(c),
+        limit: 1,
+        ..all.clone()
+    };
+    assert_eq!(ids(store.audit_entries(&page).await.unwrap()), [b]);
+}
+
+async fn users_are_listed_by_page_search_upstream_and_sort_with_a_total(store: DynStore) {
+    for (i, (up, subj)) in [
+        ("auth0", "alice@example.com"),
+        ("auth0", "bob@example.com"),
+        ("okta", "Alice.Smith"),
+        ("okta", "carol_1"),
+        ("okta", "carol%2"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        store
+            .link_user(up, subj, &format!("sub-{i}"), T + i as i64)
+            .await
+            .unwrap();
+    }
+    let q = |search: Option<&str>, upstream: Option<&str>, sort, offset, limit| UserQuery {
+        search: search.map(str::to_string),
+        upstream_id: upstream.map(str::to_string),
+        sort,
+        offset,
+        limit,
+    };
+    let subs = |v: (Vec<User>, i64)| (v.0.into_iter().map(|u| u.sub).collect::<Vec<_>>(), v.1);
+    let all = store
+        .list_users(&q(None, None, UserSort::LastLoginDesc, 0, 2))
+        .await
+        .unwrap();
+    assert_eq!(subs(all), (vec!["sub-4".to_string(), "sub-3".into()], 5));
+    let page2 = store
+        .list_users(&q(None, None, UserSort::LastLoginDesc, 2, 2))
+        .await
+        .unwrap();
+    assert_eq!(subs(page2), (vec!["sub-2".to_string(), "sub-1".into()], 5));
+    // Case-insensitive, on the upstream subject or the sub.
+    let alice = store
+        .list_users(&q(Some("ALICE"), None, UserSort::SubAsc, 0, 10))
+        .await
+        .unwrap();
+    assert_eq!(subs(alice), (vec!["sub-0".to_string(), "sub-2".into()], 2));
+    let by_sub = store
+        .list_users(&q(Some("sub-3"), None, UserSort::SubAsc, 0, 10))
+        .await
+        .unwrap();
+    assert_eq!(subs(by_sub).1, 1);
+    // LIKE wildcards in the search are literal characters.
+    let pct = store
+        .list_users(&q(Some("%"), None, UserSort::SubAsc, 0, 10))
+        .await
+        .unwrap();
+    assert_eq!(subs(pct), (vec!["sub-4".to_string()], 1));
+    let under = store
+        .list_users(&q(Some("l_"), None, UserSort::SubAsc, 0, 10))
+        .await
+        .unwrap();
+    assert_eq!(subs(under), (vec!["sub-3".to_string()], 1));
+    let okta = store
+        .list_users(&q(None, Some("okta"), UserSort::CreatedAsc, 0, 10))
+        .await
+        .unwrap();
+    assert_eq!(
+        subs(okta),
+        (vec!["sub-2".to_string(), "sub-3".into(), "sub-4".into()], 3)
+    );
 }

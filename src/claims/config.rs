@@ -11,7 +11,19 @@ use serde::{Deserialize, Deserializer, Serialize};
 use super::ClaimPath;
 
 /// Where an upstream claim is read from. The declaration order is the order sources apply in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Source {
     /// The upstream's ID token (OIDC Core §2).
@@ -52,7 +64,9 @@ impl fmt::Display for Source {
 }
 
 /// The JSON type an attribute must have; values that do not fit are dropped (or fail the login when required).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum AttrType {
     /// A JSON string.
@@ -107,7 +121,9 @@ impl fmt::Display for AttrType {
 }
 
 /// What to do when the upstream did not send an attribute's claim at all (or sent `null`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum OnMissing {
     /// The attribute is absent for this login.
@@ -120,10 +136,11 @@ pub enum OnMissing {
 }
 
 /// One upstream claim Herald reads, with its expected type.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Attribute {
     /// The claim's path in the source, e.g. `https://example\.com/roles`.
+    #[schema(value_type = String)]
     pub claim: ClaimPath,
     /// Which upstream artefact carries the claim.
     pub source: Source,
@@ -142,7 +159,9 @@ pub struct Attribute {
 }
 
 /// How a mapping combines its value with what the context already holds at the target.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Merge {
     /// Overwrite: the last value applied wins.
@@ -175,12 +194,14 @@ impl fmt::Display for Merge {
 }
 
 /// Copies the value of every attribute whose claim is `from` to `to` in the authentication context.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Mapping {
     /// An attribute's claim path (matching the attribute in every source it is declared for).
+    #[schema(value_type = String)]
     pub from: ClaimPath,
     /// The path in the authentication context.
+    #[schema(value_type = String)]
     pub to: ClaimPath,
     /// How the value combines with what is already there.
     #[serde(default)]

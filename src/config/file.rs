@@ -68,6 +68,10 @@ pub struct UpstreamFile {
     pub scopes: Option<Vec<String>>,
     #[serde(default)]
     pub userinfo: bool,
+    /// End the upstream session too on RP-initiated logout (its `end_session_endpoint`, or
+    /// Auth0's `/v2/logout`).
+    #[serde(default)]
+    pub logout: bool,
     #[serde(default)]
     pub extra_authorize_params: BTreeMap<String, String>,
     /// `amr` written into Herald's tokens for logins through this upstream.
@@ -105,8 +109,26 @@ pub struct ClientFile {
     /// Absent (and no `client_secret_env`): a public client, PKCE required.
     pub client_secret: Option<String>,
     pub client_secret_env: Option<String>,
+    /// The stored hash of the secret (an argon2 PHC string, or `sha256:` and a base64url
+    /// digest of a generated secret), as the database keeps it and `herald export` writes it.
+    pub client_secret_hash: Option<String>,
     pub redirect_uris: Vec<String>,
     pub scopes: Vec<String>,
     #[serde(default)]
     pub trusted: bool,
+    /// Grants the client may use at /token (RFC 7591 §2 `grant_types`); default
+    /// `["authorization_code"]`. `refresh_token` and `client_credentials` are opted into.
+    pub grant_types: Option<Vec<String>>,
+    /// A refresh token unused this long expires (`"14d"`); each rotation restarts the clock.
+    pub refresh_token_idle_ttl: Option<String>,
+    /// No refresh token of a login outlives this (`"90d"`), however often it is rotated.
+    pub refresh_token_absolute_ttl: Option<String>,
+    /// RS256 (default), ES256 or EdDSA: how this client's ID and access tokens are signed.
+    pub id_token_signed_response_alg: Option<String>,
+    /// The client's public keys for private_key_jwt client authentication (RFC 7523), as a
+    /// JWK Set: `jwks = { keys = [ { kty = "EC", crv = "P-256", x = "...", y = "..." } ] }`.
+    pub jwks: Option<serde_json::Value>,
+    /// Where RP-initiated logout may send the browser afterwards (exact match).
+    #[serde(default)]
+    pub post_logout_redirect_uris: Vec<String>,
 }

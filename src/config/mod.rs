@@ -6,11 +6,14 @@
 //! at once instead of failing on the first.
 
 mod file;
+pub mod managed;
 mod settings;
 
 pub use file::{ClientFile, ConfigFile, TokenFile, UpstreamFile, UpstreamKind};
+pub use managed::{LiveConfig, ManagedConfig};
 pub use settings::{
-    Client, ClientAuth, Settings, TokenSettings, Upstream, UpstreamEndpoint, is_loopback_host,
+    Client, ClientAuth, GrantType, Settings, TokenSettings, Upstream, UpstreamEndpoint,
+    is_loopback_host,
 };
 
 use std::path::Path;

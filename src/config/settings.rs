@@ -11,7 +11,7 @@ use super::ConfigError;
 use super::file::{ClientFile, ConfigFile, TokenFile, UpstreamFile, UpstreamKind};
 use crate::claims::{self, ScopeCatalog, UpstreamMapping};
 use crate::secret::Secret;
-use crate::tokens::SecretHash;
+use crate::tokens::{Alg, SecretHash};
 
 /// Everything Herald runs on, validated. Cheap to share behind an `Arc`.
 #[derive(Debug)]
@@ -31,6 +31,17 @@ pub struct Settings {
 impl Settings {
     pub fn client(&self, client_id: &str) -> Option<&Arc<Client>> {
         self.clients.get(client_id)
+    }
+
+    /// Every algorithm some client signs with, RS256 always among them.
+    pub fn signing_algs(&self) -> Vec<Alg> {
+        let mut algs = vec![Alg::RS256];
+        for c in self.clients.values() {
+            if !algs.contains(&c.signing_alg) {
+                algs.push(c.signing_alg);
+            }
+        }
+        algs
     }
 
     pub fn upstream(&self, id: &str) -> Option<&Arc<Upstream>> {
@@ -64,6 +75,7 @@ pub struct Upstream {
     pub client_secret: Option<Secret>,
     pub scopes: Vec<String>,
     pub userinfo: bool,
+    pub logout: bool,
     pub extra_authorize_params: BTreeMap<String, String>,
     pub mapping: UpstreamMapping,
     pub auth_context_ttl: Option<Duration>,
@@ -83,6 +95,13 @@ pub struct Client {
     pub redirect_uris: Vec<String>,
     pub scopes: Vec<String>,
     pub trusted: bool,
+    /// The grants this client may use at the token endpoint.
+    pub grant_types: Vec<GrantType>,
+    pub refresh_token_idle_ttl: Duration,
+    pub refresh_token_absolute_ttl: Duration,
+    /// The algorithm of this client's ID and access tokens.
+    pub signing_alg: Alg,
+    pub post_logout_redirect_uris: Vec<String>,
 }
 
 impl Client {
@@ -90,9 +109,43 @@ impl Client {
         matches!(self.auth, ClientAuth::None)
     }
 
+    /// Whether the client registered `grant` (otherwise `unauthorized_client`, RFC 6749 §5.2).
+    pub fn allows(&self, grant: GrantType) -> bool {
+        self.grant_types.contains(&grant)
+    }
+
     /// Exact, character-for-character comparison (RFC 9700 §2.1; OIDC Core §3.1.2.1).
     pub fn has_redirect_uri(&self, uri: &str) -> bool {
         self.redirect_uris.iter().any(|r| r == uri)
+    }
+}
+
+/// The grant types Herald implements (RFC 6749 §4.1, §4.4, §6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GrantType {
+    AuthorizationCode,
+    RefreshToken,
+    ClientCredentials,
+}
+
+impl GrantType {
+    pub const ALL: [GrantType; 3] = [
+        GrantType::AuthorizationCode,
+        GrantType::RefreshToken,
+        GrantType::ClientCredentials,
+    ];
+
+    /// The registered name, as in `grant_type` and `grant_types_supported`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GrantType::AuthorizationCode => "authorization_code",
+            GrantType::RefreshToken => "refresh_token",
+            GrantType::ClientCredentials => "client_credentials",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<GrantType> {
+        GrantType::ALL.into_iter().find(|g| g.as_str() == s)
     }
 }
 
@@ -103,6 +156,8 @@ pub enum ClientAuth {
     None,
     /// client_secret_basic or client_secret_post against a stored hash.
     Secret(SecretHash),
+    /// private_key_jwt (RFC 7523 §2.2): an assertion signed with a key of the client's JWKS.
+    PrivateKeyJwt(Arc<jsonwebtoken::jwk::JwkSet>),
 }
 
 pub fn is_loopback_host(host: &str) -> bool {
@@ -508,6 +563,7 @@ impl Validator {
             client_secret,
             scopes,
             userinfo: u.userinfo,
+            logout: u.logout,
             extra_authorize_params: u.extra_authorize_params,
             mapping,
             auth_context_ttl: ttl,
@@ -528,7 +584,19 @@ impl Validator {
                 "{key}.client_id: must be non-empty, without spaces or control characters"
             ));
         }
-        if c.redirect_uris.is_empty() {
+        if c.client_id == crate::consent::center::ACCOUNT_CLIENT_ID {
+            self.problem(format!(
+                "{key}.client_id: `{}` is reserved for Herald's own consent center; choose \
+                 another",
+                c.client_id
+            ));
+        }
+        let grant_types = self.grant_types(&key, c.grant_types.as_deref());
+        // A machine-to-machine client (client_credentials only) never sees /authorize.
+        let logs_users_in = grant_types
+            .as_ref()
+            .is_none_or(|g| g.contains(&GrantType::AuthorizationCode));
+        if c.redirect_uris.is_empty() && logs_users_in {
             self.problem(format!(
                 "{key}.redirect_uris: at least one redirect URI is needed"
             ));
@@ -540,7 +608,15 @@ impl Validator {
         }
         if let Some(catalog) = scopes {
             for s in &c.scopes {
-                if catalog.get(s).is_none() {
+                if s == crate::admin::ADMIN_SCOPE {
+                    // Built in, and never a user's: only a client acting for itself gets it.
+                    if logs_users_in {
+                        self.problem(format!(
+                            "{key}.scopes: `{s}` lets a client administer Herald and is only for \
+                             clients with grant_types = [\"client_credentials\"]"
+                        ));
+                    }
+                } else if catalog.get(s).is_none() {
                     self.problem(format!(
                         "{key}.scopes: `{s}` is not a known scope; define it under [scopes.{s}] \
                          or remove it"
@@ -548,11 +624,66 @@ impl Validator {
                 }
             }
         }
-        if !c.scopes.iter().any(|s| s == "openid") {
+        if logs_users_in && !c.scopes.iter().any(|s| s == "openid") {
             self.problem(format!(
                 "{key}.scopes: must contain \"openid\" so the client can log users in"
             ));
         }
+        let idle = self.duration(
+            &format!("{key}.refresh_token_idle_ttl"),
+            c.refresh_token_idle_ttl.as_deref(),
+            Duration::from_secs(14 * 86_400),
+        );
+        let absolute = self.duration(
+            &format!("{key}.refresh_token_absolute_ttl"),
+            c.refresh_token_absolute_ttl.as_deref(),
+            Duration::from_secs(90 * 86_400),
+        );
+        if let (Some(i), Some(a)) = (idle, absolute)
+            && i > a
+        {
+            self.problem(format!(
+                "{key}.refresh_token_idle_ttl: longer than refresh_token_absolute_ttl; make it \
+                 shorter (for example \"14d\" idle within \"90d\" absolute)"
+            ));
+        }
+        let refreshes = grant_types
+            .as_ref()
+            .is_some_and(|g| g.contains(&GrantType::RefreshToken));
+        if !refreshes
+            && (c.refresh_token_idle_ttl.is_some() || c.refresh_token_absolute_ttl.is_some())
+        {
+            self.problem(format!(
+                "{key}.refresh_token_idle_ttl/refresh_token_absolute_ttl: this client gets no \
+                 refresh tokens; add \"refresh_token\" to grant_types or remove these keys"
+            ));
+        }
+        if refreshes && !c.scopes.iter().any(|s| s == "offline_access") {
+            self.warnings.push(format!(
+                "{key}: grant_types has \"refresh_token\" but scopes lacks \"offline_access\"; \
+                 refresh tokens are issued only when offline_access is granted"
+            ));
+        }
+        let stored_hash = match c.client_secret_hash.as_deref() {
+            None => None,
+            Some(_) if c.client_secret.is_some() || c.client_secret_env.is_some() => {
+                self.problem(format!(
+                    "{key}.client_secret_hash: set one of client_secret, client_secret_env or \
+                     client_secret_hash"
+                ));
+                None
+            }
+            Some(h) => match SecretHash::from_stored(h) {
+                Some(h) => Some(h),
+                None => {
+                    self.problem(format!(
+                        "{key}.client_secret_hash: not a stored secret hash; write an argon2 PHC \
+                         string (\"$argon2id$...\") or \"sha256:\" and a base64url digest"
+                    ));
+                    None
+                }
+            },
+        };
         let secret = self.secret(
             &format!("{key}.client_secret"),
             c.client_secret,
@@ -565,19 +696,82 @@ impl Validator {
                  better)"
             ));
         }
+        if secret.is_none()
+            && c.jwks.is_none()
+            && stored_hash.is_none()
+            && c.client_secret_hash.is_none()
+            && grant_types
+                .as_ref()
+                .is_some_and(|g| g.contains(&GrantType::ClientCredentials))
+        {
+            self.problem(format!(
+                "{key}.grant_types: \"client_credentials\" needs a confidential client (RFC 6749 \
+                 §4.4); set client_secret_env or jwks (private_key_jwt), or remove the grant"
+            ));
+        }
         if self.problems.len() != before {
             return None;
         }
-        let auth = match secret {
-            None => ClientAuth::None,
-            Some(s) => match SecretHash::argon2(s.expose()) {
-                Ok(h) => ClientAuth::Secret(h),
+        if stored_hash.is_some() && c.jwks.is_some() {
+            self.problem(format!(
+                "{key}.jwks: a client authenticates with a secret or with private_key_jwt (jwks), \
+                 not both; remove client_secret_hash or jwks"
+            ));
+            return None;
+        }
+        let auth = match (secret, c.jwks) {
+            (Some(_), Some(_)) => {
+                self.problem(format!(
+                    "{key}.jwks: a client authenticates with a secret or with private_key_jwt \
+                     (jwks), not both; remove one"
+                ));
+                return None;
+            }
+            (None, Some(jwks)) => match serde_json::from_value::<jsonwebtoken::jwk::JwkSet>(jwks) {
+                Ok(set) if !set.keys.is_empty() => ClientAuth::PrivateKeyJwt(Arc::new(set)),
+                Ok(_) => {
+                    self.problem(format!("{key}.jwks: has no keys"));
+                    return None;
+                }
                 Err(e) => {
-                    self.problem(format!("{key}.client_secret: cannot be hashed: {e}"));
+                    self.problem(format!(
+                        "{key}.jwks: not a JWK Set ({e}); write jwks = {{ keys = [ {{ kty = \"EC\", ... }} ] }}"
+                    ));
                     return None;
                 }
             },
+            (secret, None) => match secret {
+                None if stored_hash.is_some() => ClientAuth::Secret(stored_hash?),
+                None => ClientAuth::None,
+                Some(s) => match SecretHash::argon2(s.expose()) {
+                    Ok(h) => ClientAuth::Secret(h),
+                    Err(e) => {
+                        self.problem(format!("{key}.client_secret: cannot be hashed: {e}"));
+                        return None;
+                    }
+                },
+            },
         };
+        let signing_alg = match c.id_token_signed_response_alg.as_deref() {
+            None => Some(Alg::RS256),
+            Some(raw) => match Alg::parse(raw) {
+                Some(alg) => Some(alg),
+                None => {
+                    self.problem(format!(
+                        "{key}.id_token_signed_response_alg: `{raw}` is not supported; use \
+                         \"RS256\", \"ES256\" or \"EdDSA\""
+                    ));
+                    None
+                }
+            },
+        };
+        for (j, uri) in c.post_logout_redirect_uris.iter().enumerate() {
+            if let Err(why) = check_redirect_uri(uri) {
+                self.problem(format!(
+                    "{key}.post_logout_redirect_uris[{j}]: `{uri}` {why}"
+                ));
+            }
+        }
         Some(Client {
             client_name: c.client_name.unwrap_or_else(|| c.client_id.clone()),
             client_id: c.client_id,
@@ -585,7 +779,47 @@ impl Validator {
             redirect_uris: c.redirect_uris,
             scopes: c.scopes,
             trusted: c.trusted,
+            grant_types: grant_types?,
+            refresh_token_idle_ttl: idle?,
+            refresh_token_absolute_ttl: absolute?,
+            signing_alg: signing_alg?,
+            post_logout_redirect_uris: c.post_logout_redirect_uris,
         })
+    }
+
+    fn grant_types(&mut self, key: &str, raw: Option<&[String]>) -> Option<Vec<GrantType>> {
+        let Some(raw) = raw else {
+            return Some(vec![GrantType::AuthorizationCode]);
+        };
+        if raw.is_empty() {
+            self.problem(format!(
+                "{key}.grant_types: empty; remove the key for [\"authorization_code\"] or list \
+                 the grants the client uses"
+            ));
+            return None;
+        }
+        let mut out = Vec::new();
+        for g in raw {
+            match GrantType::parse(g) {
+                Some(g) if !out.contains(&g) => out.push(g),
+                Some(_) => {}
+                None => {
+                    self.problem(format!(
+                        "{key}.grant_types: `{g}` is not supported; use \"authorization_code\", \
+                         \"refresh_token\" or \"client_credentials\""
+                    ));
+                    return None;
+                }
+            }
+        }
+        if out.contains(&GrantType::RefreshToken) && !out.contains(&GrantType::AuthorizationCode) {
+            self.problem(format!(
+                "{key}.grant_types: \"refresh_token\" without \"authorization_code\" issues \
+                 nothing; refresh tokens come from logins, so add \"authorization_code\""
+            ));
+            return None;
+        }
+        Some(out)
     }
 }
 
@@ -721,7 +955,7 @@ mod tests {
                 assert!(!h.verify("wrong"));
                 assert!(!format!("{h:?}").contains("a-long-enough-secret"));
             }
-            ClientAuth::None => panic!("web client must be confidential"),
+            other => panic!("web client must use a secret, not {other:?}"),
         }
     }
 
@@ -732,6 +966,87 @@ mod tests {
         )))
         .unwrap_err();
         assert!(err.to_string().contains("[scopes.groups]"), "{err}");
+    }
+
+    fn client_with(extra: &str) -> Result<(Settings, Vec<String>), ConfigError> {
+        parse(&with(&format!(
+            "{DEV}[[clients]]\nclient_id = \"c\"\nredirect_uris = [\"https://a.example/cb\"]\n\
+             scopes = [\"openid\", \"offline_access\"]\n{extra}"
+        )))
+    }
+
+    #[test]
+    fn grant_types_default_to_authorization_code_with_refresh_lifetimes_of_14_and_90_days() {
+        let (s, _) = client_with("").unwrap();
+        let c = s.client("c").unwrap();
+        assert_eq!(c.grant_types, vec![GrantType::AuthorizationCode]);
+        assert!(!c.allows(GrantType::RefreshToken));
+        assert_eq!(c.refresh_token_idle_ttl, Duration::from_secs(14 * 86_400));
+        assert_eq!(
+            c.refresh_token_absolute_ttl,
+            Duration::from_secs(90 * 86_400)
+        );
+    }
+
+    #[test]
+    fn refresh_tokens_are_opted_into_with_their_lifetimes() {
+        let (s, _) = client_with(
+            "grant_types = [\"authorization_code\", \"refresh_token\"]\n\
+             refresh_token_idle_ttl = \"1h\"\nrefresh_token_absolute_ttl = \"1d\"",
+        )
+        .unwrap();
+        let c = s.client("c").unwrap();
+        assert!(c.allows(GrantType::RefreshToken));
+        assert_eq!(c.refresh_token_idle_ttl, Duration::from_secs(3600));
+        assert_eq!(c.refresh_token_absolute_ttl, Duration::from_secs(86_400));
+    }
+
+    #[test]
+    fn unknown_grant_types_and_misplaced_refresh_lifetimes_are_refused_with_their_key() {
+        let err = client_with("grant_types = [\"password\"]").unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("clients[0].grant_types: `password`"),
+            "{err}"
+        );
+        let err = client_with("refresh_token_idle_ttl = \"1h\"").unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("add \"refresh_token\" to grant_types"),
+            "{err}"
+        );
+        let err = client_with(
+            "grant_types = [\"authorization_code\", \"refresh_token\"]\n\
+             refresh_token_idle_ttl = \"2d\"\nrefresh_token_absolute_ttl = \"1d\"",
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("refresh_token_idle_ttl: longer"),
+            "{err}"
+        );
+        let err = client_with("grant_types = [\"refresh_token\"]").unwrap_err();
+        assert!(
+            err.to_string().contains("without \"authorization_code\""),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn client_credentials_needs_a_secret_but_no_redirect_uri_or_openid() {
+        let err = client_with("grant_types = [\"client_credentials\"]").unwrap_err();
+        assert!(
+            err.to_string().contains("needs a confidential client"),
+            "{err}"
+        );
+        let (s, _) = parse(&with(&format!(
+            "{DEV}[[clients]]\nclient_id = \"m2m\"\nclient_secret = \"a-long-enough-secret\"\n\
+             redirect_uris = []\nscopes = [\"profile\"]\ngrant_types = [\"client_credentials\"]"
+        )))
+        .unwrap();
+        assert_eq!(
+            s.client("m2m").unwrap().grant_types,
+            vec![GrantType::ClientCredentials]
+        );
     }
 
     #[test]

@@ -5,11 +5,14 @@
 //! scope asks again. Every decision is also appended to the consent records (proof of consent).
 //! `openid` is part of every grant like any other scope, so the consent page lists it.
 
+pub mod center;
 pub mod routes;
 
 use std::collections::BTreeMap;
 
 use crate::claims::ScopeCatalog;
+use serde_json::{Value, json};
+
 use crate::store::{ConsentRecord, Grant, Result, Store};
 use crate::tokens::hashing::{digest_hex, random_token};
 
@@ -81,6 +84,16 @@ pub fn apply(
     }
 }
 
+/// A consent record's id: the wall clock in nanoseconds, then a random part. Records are listed
+/// by `decided_at` (seconds, from the injected clock) and then by id, so two decisions made in
+/// the same second still read in the order they were made.
+fn record_id() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("{nanos:020}-{}", random_token())
+}
+
 /// A consent record for a decision.
 pub fn record(
     sub: &str,
@@ -97,7 +110,7 @@ pub fn record(
         .map(|s| (s.as_str(), scope_version(catalog, s)))
         .collect();
     ConsentRecord {
-        id: random_token(),
+        id: record_id(),
         sub: sub.to_string(),
         client_id: client_id.to_string(),
         allowed: allowed.join(" "),
@@ -126,6 +139,54 @@ pub async fn record_trusted(
     let new = apply(grant.as_ref(), sub, client_id, &p.needed, &[], catalog, now);
     let rec = record(sub, client_id, &p.needed, &[], catalog, "trusted_app", now);
     store.record_consent(Some(&new), &rec).await
+}
+
+/// Withdraws a user's consent for an app: the grant is deleted and the decision recorded (every
+/// granted scope denied) in one transaction, then what the grant allowed is revoked. Returns the
+/// scopes withdrawn (empty when there was no grant). Revocation runs even without a grant, so
+/// retrying after a failed revocation finishes the job.
+pub async fn withdraw(
+    store: &dyn Store,
+    catalog: &ScopeCatalog,
+    sub: &str,
+    client_id: &str,
+    method: &str,
+    now: i64,
+) -> Result<Vec<String>> {
+    let withdrawn: Vec<String> = match store.grant(sub, client_id).await? {
+        Some(g) => {
+            let scopes: Vec<String> = g.scopes.split(' ').map(str::to_string).collect();
+            let rec = record(sub, client_id, &[], &scopes, catalog, method, now);
+            store.record_consent(None, &rec).await?;
+            scopes
+        }
+        None => Vec::new(),
+    };
+    // After the grant is gone, so no new code can be issued under it meanwhile.
+    store.revoke_grant_tokens(sub, client_id, now).await?;
+    Ok(withdrawn)
+}
+
+/// A consent record as exported to its user (and to admins): scope lists as arrays, the text
+/// versions as an object, times as Unix seconds and RFC 3339.
+pub fn record_json(r: &ConsentRecord, app_name: &str) -> Value {
+    let list = |s: &str| -> Vec<String> {
+        s.split(' ')
+            .filter(|x| !x.is_empty())
+            .map(str::to_string)
+            .collect()
+    };
+    json!({
+        "id": r.id,
+        "client_id": r.client_id,
+        "client_name": app_name,
+        "allowed": list(&r.allowed),
+        "denied": list(&r.denied),
+        "text_versions": serde_json::from_str::<Value>(&r.text_versions).unwrap_or(Value::Null),
+        "method": r.method,
+        "decided_at": r.decided_at,
+        "decided_at_utc": center::rfc3339_utc(r.decided_at),
+    })
 }
 
 #[cfg(test)]

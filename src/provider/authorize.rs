@@ -14,6 +14,7 @@ use super::error::redirect_error;
 use super::flow;
 use super::params::Params;
 use crate::app::AppState;
+use crate::config::GrantType;
 use crate::store::AuthRequest;
 use crate::tokens::hashing::{digest_hex, random_token};
 use crate::web::error_page;
@@ -113,6 +114,12 @@ async fn authorize(state: AppState, session: Session, p: Params) -> Response {
             );
         }
     }
+    if !client.allows(GrantType::AuthorizationCode) {
+        return fail(
+            "unauthorized_client",
+            "this client is not registered for the authorization_code grant",
+        );
+    }
     if let Some(mode) = p.get("response_mode")
         && mode != "query"
     {
@@ -211,6 +218,25 @@ async fn authorize(state: AppState, session: Session, p: Params) -> Response {
         );
     }
 
+    // OIDC Core §3.1.2.1: a hint names the user the client expects; Herald must have issued it.
+    let hinted_sub = match p.get("id_token_hint") {
+        None => None,
+        Some(hint) => match crate::tokens::jwt::verify_id_token_hint(
+            &state.keys(),
+            &issuer,
+            &client.client_id,
+            hint,
+        ) {
+            Ok(sub) => Some(sub),
+            Err(e) => {
+                return fail(
+                    "invalid_request",
+                    &format!("id_token_hint is not valid: {e}"),
+                );
+            }
+        },
+    };
+
     let binding = match flow::browser_binding(&session).await {
         Ok(b) => b,
         Err(resp) => return resp,
@@ -240,7 +266,7 @@ async fn authorize(state: AppState, session: Session, p: Params) -> Response {
     if let Err(e) = state.store.insert_auth_request(&req).await {
         return flow::store_failure(e, &req, &issuer);
     }
-    flow::proceed(&state, &session, req).await
+    flow::proceed(&state, &session, req, hinted_sub.as_deref()).await
 }
 
 /// RFC 7636 §4.2: 43–128 characters from the unreserved set.

@@ -16,6 +16,7 @@ use base64::engine::general_purpose::STANDARD;
 use subtle::ConstantTimeEq;
 
 use super::error::OAuthError;
+use crate::app::AppState;
 use crate::config::{Client, ClientAuth, Settings};
 use crate::tokens::hashing::digest;
 
@@ -47,14 +48,51 @@ impl SecretCache {
 struct Presented {
     client_id: String,
     secret: Option<String>,
+    /// A private_key_jwt assertion (RFC 7523 §2.2).
+    assertion: Option<String>,
     via_basic: bool,
 }
+
+/// RFC 7523 §2.2.
+const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+/// Assertions may not live longer than this (RFC 7523 §3: exp "limits the time window").
+const MAX_ASSERTION_LIFETIME: i64 = 600;
 
 /// Reads the client's credentials from the Authorization header and the form body, refusing
 /// ambiguous combinations (RFC 6749 §2.3: one method per request).
 fn presented(headers: &HeaderMap, form: &HashMap<String, String>) -> Result<Presented, OAuthError> {
     let body_id = form.get("client_id").cloned();
     let body_secret = form.get("client_secret").cloned();
+    if let Some(kind) = form.get("client_assertion_type") {
+        if kind != JWT_BEARER {
+            return Err(OAuthError::invalid_request(format!(
+                "client_assertion_type must be {JWT_BEARER}"
+            )));
+        }
+        if headers.contains_key(axum::http::header::AUTHORIZATION) || body_secret.is_some() {
+            return Err(OAuthError::invalid_request(
+                "use one client authentication method: a client assertion or a secret",
+            ));
+        }
+        let assertion = form
+            .get("client_assertion")
+            .cloned()
+            .ok_or_else(|| OAuthError::invalid_request("client_assertion is required"))?;
+        // The client is the assertion's issuer; a client_id sent along must agree.
+        let iss = unverified_claim(&assertion, "iss")
+            .ok_or_else(|| OAuthError::invalid_client("the client assertion names no issuer"))?;
+        if body_id.as_deref().is_some_and(|b| b != iss) {
+            return Err(OAuthError::invalid_request(
+                "client_id differs from the client assertion's issuer",
+            ));
+        }
+        return Ok(Presented {
+            client_id: iss,
+            secret: None,
+            assertion: Some(assertion),
+            via_basic: false,
+        });
+    }
     let auth = headers.get(axum::http::header::AUTHORIZATION);
     if let Some(auth) = auth {
         let value = auth
@@ -92,6 +130,7 @@ fn presented(headers: &HeaderMap, form: &HashMap<String, String>) -> Result<Pres
         return Ok(Presented {
             client_id: id,
             secret: Some(secret),
+            assertion: None,
             via_basic: true,
         });
     }
@@ -101,6 +140,7 @@ fn presented(headers: &HeaderMap, form: &HashMap<String, String>) -> Result<Pres
     Ok(Presented {
         client_id,
         secret: body_secret,
+        assertion: None,
         via_basic: false,
     })
 }
@@ -128,13 +168,85 @@ fn percent_decode(s: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
+/// A string claim of a JWT, read before verification (to find whose key verifies it).
+fn unverified_claim(jwt: &str, name: &str) -> Option<String> {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    if jwt.len() > 16 * 1024 {
+        return None;
+    }
+    let payload = jwt.split('.').nth(1)?;
+    let v: serde_json::Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
+    v.get(name)?.as_str().map(str::to_string)
+}
+
+/// Checks a private_key_jwt assertion (RFC 7523 §3): signed by a key of the client's JWKS with
+/// that key's algorithm, `iss` = `sub` = client_id, `aud` the token endpoint or the issuer,
+/// short-lived, and its `jti` never seen before (stored until it expires).
+async fn verify_assertion(
+    state: &AppState,
+    settings: &Settings,
+    client_id: &str,
+    jwks: &jsonwebtoken::jwk::JwkSet,
+    assertion: &str,
+) -> Result<(), String> {
+    let header = jsonwebtoken::decode_header(assertion).map_err(|_| "malformed assertion")?;
+    let jwk = match header.kid.as_deref() {
+        Some(kid) => jwks.find(kid),
+        None if jwks.keys.len() == 1 => jwks.keys.first(),
+        None => None,
+    }
+    .ok_or("the assertion's key is not in the client's JWKS")?;
+    let key = jsonwebtoken::DecodingKey::from_jwk(jwk).map_err(|_| "unusable key in the JWKS")?;
+    // The algorithm comes from the registered key, never from the assertion (RFC 8725 §3.1).
+    let alg = match &jwk.algorithm {
+        jsonwebtoken::jwk::AlgorithmParameters::RSA(_) => jsonwebtoken::Algorithm::RS256,
+        jsonwebtoken::jwk::AlgorithmParameters::EllipticCurve(_) => jsonwebtoken::Algorithm::ES256,
+        jsonwebtoken::jwk::AlgorithmParameters::OctetKeyPair(_) => jsonwebtoken::Algorithm::EdDSA,
+        _ => return Err("unsupported key type in the JWKS".into()),
+    };
+    let mut v = jsonwebtoken::Validation::new(alg);
+    v.set_issuer(&[client_id]);
+    v.sub = Some(client_id.to_string());
+    let token_endpoint = format!("{}/token", settings.issuer);
+    v.set_audience(&[token_endpoint.as_str(), settings.issuer.as_str()]);
+    v.set_required_spec_claims(&["exp", "iss", "sub", "aud"]);
+    // Expiry is checked below against Herald's clock.
+    v.validate_exp = false;
+    #[derive(serde::Deserialize)]
+    struct Assertion {
+        exp: i64,
+        jti: String,
+    }
+    let claims = jsonwebtoken::decode::<Assertion>(assertion, &key, &v)
+        .map_err(|e| format!("assertion rejected: {e}"))?
+        .claims;
+    let now = state.now();
+    if claims.exp + crate::tokens::jwt::EXP_LEEWAY_SECS < now {
+        return Err("the assertion has expired".into());
+    }
+    if claims.exp - now > MAX_ASSERTION_LIFETIME {
+        return Err("the assertion lives too long; use exp within 10 minutes".into());
+    }
+    match state
+        .store
+        .use_client_assertion(client_id, &claims.jti, claims.exp + 60, now)
+        .await
+    {
+        Ok(true) => Ok(()),
+        Ok(false) => Err("the assertion was already used (jti replay)".into()),
+        Err(e) => Err(format!("cannot record the assertion: {e}")),
+    }
+}
+
 /// Authenticates the client making a token-endpoint request.
 pub async fn authenticate(
+    state: &AppState,
     settings: &Settings,
-    cache: &Arc<SecretCache>,
     headers: &HeaderMap,
     form: &HashMap<String, String>,
 ) -> Result<Arc<Client>, OAuthError> {
+    let cache = &state.secret_cache;
     let p = presented(headers, form)?;
     let fail = |msg: &str| {
         let mut e = OAuthError::invalid_client(msg.to_string());
@@ -146,7 +258,24 @@ pub async fn authenticate(
     let Some(client) = settings.client(&p.client_id).cloned() else {
         return Err(fail("unknown client or wrong credentials"));
     };
+    if let Some(assertion) = &p.assertion {
+        let ClientAuth::PrivateKeyJwt(jwks) = &client.auth else {
+            return Err(fail(
+                "this client does not authenticate with private_key_jwt",
+            ));
+        };
+        return match verify_assertion(state, settings, &client.client_id, jwks, assertion).await {
+            Ok(()) => Ok(client),
+            Err(why) => {
+                tracing::info!(client = %client.client_id, %why, "client assertion refused");
+                Err(fail(&why))
+            }
+        };
+    }
     match (&client.auth, p.secret) {
+        (ClientAuth::PrivateKeyJwt(_), _) => Err(fail(
+            "this client authenticates with private_key_jwt (client_assertion)",
+        )),
         (ClientAuth::None, None) => Ok(client),
         (ClientAuth::None, Some(_)) => Err(fail(
             "this client is public and has no secret; authenticate with client_id only",

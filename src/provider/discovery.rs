@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::app::AppState;
+use crate::config::GrantType;
 
 /// Relying parties may cache the JWKS this long; key activation waits longer than that.
 const JWKS_CACHE_CONTROL: &str = "public, max-age=120";
@@ -34,13 +35,19 @@ pub async fn openid_configuration(State(state): State<AppState>) -> Response {
         "token_endpoint": format!("{iss}/token"),
         "userinfo_endpoint": format!("{iss}/userinfo"),
         "jwks_uri": format!("{iss}/jwks"),
+        "end_session_endpoint": format!("{iss}/logout"),
         "scopes_supported": scopes,
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code"],
+        "grant_types_supported": GrantType::ALL.map(GrantType::as_str),
         "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": ["RS256"],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "id_token_signing_alg_values_supported": ["RS256", "ES256", "EdDSA"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
+        "token_endpoint_auth_signing_alg_values_supported": ["RS256", "ES256", "EdDSA"],
+        "revocation_endpoint": format!("{iss}/revoke"),
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
+        "introspection_endpoint": format!("{iss}/introspect"),
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
         "code_challenge_methods_supported": ["S256"],
         "claims_supported": claims,
         "prompt_values_supported": ["none", "login", "consent", "select_account"],

@@ -125,18 +125,23 @@ pub fn return_link(state: &AppState, req: &AuthRequest, code: &str, desc: &str) 
     params.push(("iss", settings.issuer.as_str()));
     ReturnLink {
         url: with_params(&req.redirect_uri, &params),
-        app_name: settings
-            .client(&req.client_id)
-            .map(|c| c.client_name.clone())
-            .unwrap_or_else(|| req.client_id.clone()),
+        app_name: consent::center::app_name(&settings, &req.client_id),
     }
 }
 
 /// Continues a new request: reuse the browser's login when allowed, else log in upstream.
-pub async fn proceed(state: &AppState, session: &Session, req: AuthRequest) -> Response {
+/// `hinted_sub` is the subject of a verified `id_token_hint`: a login of anyone else does not
+/// count (so `prompt=none` answers `login_required`).
+pub async fn proceed(
+    state: &AppState,
+    session: &Session,
+    req: AuthRequest,
+    hinted_sub: Option<&str>,
+) -> Response {
     let now = state.now();
     let login = current_login(session).await.filter(|l| {
-        l.context_expires_at.is_none_or(|t| t > now)
+        hinted_sub.is_none_or(|h| h == l.sub)
+            && l.context_expires_at.is_none_or(|t| t > now)
             && req.max_age.is_none_or(|max| now - l.auth_time <= max)
             && req
                 .upstream_hint
@@ -174,6 +179,10 @@ pub async fn proceed(state: &AppState, session: &Session, req: AuthRequest) -> R
 
 /// After login: skip consent for trusted apps and already-granted scopes, ask otherwise.
 pub async fn consent_stage(state: &AppState, req: AuthRequest) -> Response {
+    if req.client_id == consent::center::ACCOUNT_CLIENT_ID {
+        // Herald's own consent center: the login is all it needs; no grant, no code.
+        return consent::center::signed_in(state, &req).await;
+    }
     let settings = state.settings();
     let Some(client) = settings.client(&req.client_id).cloned() else {
         return error_page(

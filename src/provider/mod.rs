@@ -1,8 +1,9 @@
 //! Herald as an OpenID Provider: the endpoints client apps call.
 //!
 //! One file per endpoint: [`discovery`] (OpenID Discovery §3, RFC 8414), [`authorize`]
-//! (RFC 6749 §4.1.1, OIDC Core §3.1.2), [`token`] (RFC 6749 §4.1.3, RFC 7636 §4.6),
-//! [`userinfo`] (OIDC Core §5.3). [`flow`] carries an authorization request from login through
+//! (RFC 6749 §4.1.1, OIDC Core §3.1.2), [`token`] (RFC 6749 §3.2) with one file per grant in
+//! [`grants`], [`revocation`] (RFC 7009), [`introspection`] (RFC 7662), [`userinfo`]
+//! (OIDC Core §5.3). [`flow`] carries an authorization request from login through
 //! consent to the code; [`client_auth`] and [`error`] are shared by the endpoints.
 
 pub mod authorize;
@@ -10,7 +11,11 @@ pub mod client_auth;
 pub mod discovery;
 pub mod error;
 pub mod flow;
+pub mod grants;
+pub mod introspection;
+pub mod logout;
 pub mod params;
+pub mod revocation;
 pub mod token;
 pub mod userinfo;
 
@@ -34,10 +39,17 @@ pub fn router() -> Router<AppState> {
             "/token",
             axum::routing::post(token::token).get(token::wrong_method),
         )
+        .route("/revoke", axum::routing::post(revocation::revoke))
+        .route(
+            "/introspect",
+            axum::routing::post(introspection::introspect),
+        )
         .route(
             "/userinfo",
             get(userinfo::userinfo_get).post(userinfo::userinfo_post),
         )
+        .route("/logout", get(logout::logout_get).post(logout::logout_post))
+        .route("/logout/done", get(logout::logout_done))
         .route("/static/herald.css", get(stylesheet))
 }
 

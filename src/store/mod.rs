@@ -215,6 +215,105 @@ pub struct AccessTokenRecord {
     pub issued_at: i64,
     pub expires_at: i64,
     pub revoked_at: Option<i64>,
+    /// The refresh-token family it belongs to, to revoke it with the family.
+    pub family_id: Option<String>,
+}
+
+/// A refresh token (RFC 6749 §1.5, §6), keyed by the digest of its value. Tokens rotated from
+/// one another share a `family_id`; reusing a rotated one revokes the family (RFC 9700 §4.14.2).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RefreshTokenRecord {
+    pub token_hash: String,
+    pub family_id: String,
+    pub client_id: String,
+    pub sub: String,
+    /// The scopes originally granted; a refresh may narrow what it asks for, never widen this.
+    pub scope: String,
+    pub auth_context_id: String,
+    /// When the user authenticated, kept for `auth_time` in refreshed ID tokens (OIDC §12.2).
+    pub auth_time: i64,
+    /// The authorization code the family came from.
+    pub code_hash: Option<String>,
+    pub issued_at: i64,
+    /// Idle expiry of this token, never past `family_expires_at`.
+    pub expires_at: i64,
+    /// Absolute expiry of the whole family.
+    pub family_expires_at: i64,
+    pub rotated_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+/// One version of the managed configuration (TOML text), written once.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigVersion {
+    pub version: i64,
+    pub document: String,
+    pub created_at: i64,
+    /// `seed` for the version taken from the file, else the admin who made the change.
+    pub author: String,
+}
+
+/// One admin change, appended and never rewritten.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditEntry {
+    /// Assigned by the store on insert; ascending.
+    pub id: i64,
+    pub at: i64,
+    /// Who: `bootstrap-token` or `client:{client_id}`.
+    pub actor: String,
+    /// What, e.g. `client.create`, `upstream.mappings.replace`, `grant.withdraw`.
+    pub action: String,
+    /// What it concerned, e.g. `client:app`, `upstream:test`, `user:{sub}`.
+    pub target: String,
+    /// JSON of the state before and after; `None` where there was none.
+    pub before: Option<String>,
+    pub after: Option<String>,
+    /// The configuration version the change produced, if it changed the configuration.
+    pub config_version: Option<i64>,
+}
+
+/// Which audit entries to list: newest first, at most `limit`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AuditFilter {
+    pub actor: Option<String>,
+    pub target: Option<String>,
+    /// Only entries at or after this time.
+    pub since: Option<i64>,
+    /// Only entries with an id below this one (paging backwards).
+    pub before_id: Option<i64>,
+    pub limit: i64,
+}
+
+/// How the admin user list is sorted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum UserSort {
+    #[default]
+    LastLoginDesc,
+    LastLoginAsc,
+    CreatedDesc,
+    CreatedAsc,
+    SubAsc,
+    SubDesc,
+}
+
+/// A page of the admin user list.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UserQuery {
+    /// Case-insensitive substring of `sub` or the upstream subject.
+    pub search: Option<String>,
+    pub upstream_id: Option<String>,
+    pub sort: UserSort,
+    pub offset: i64,
+    pub limit: i64,
+}
+
+/// Outcome of rotating a refresh token.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Rotation {
+    /// This call retired the token and stored its successor and access token.
+    Rotated,
+    /// It was already rotated or revoked (a reuse, or a lost race): nothing was stored.
+    NotCurrent,
 }
 
 /// Outcome of redeeming a code.
@@ -273,25 +372,60 @@ pub trait Store: Send + Sync + 'static {
     async fn context(&self, id: &str) -> Result<Option<StoredContext>>;
 
     async fn grant(&self, sub: &str, client_id: &str) -> Result<Option<Grant>>;
+    /// Every grant of one user, by client_id (for the consent center).
+    async fn grants(&self, sub: &str) -> Result<Vec<Grant>>;
     /// Stores the new state of a grant and appends the decision, in one transaction.
     async fn record_consent(&self, grant: Option<&Grant>, record: &ConsentRecord) -> Result<()>;
     async fn consent_records(&self, sub: &str) -> Result<Vec<ConsentRecord>>;
 
     async fn insert_code(&self, code: &CodeRecord) -> Result<()>;
     async fn code(&self, code_hash: &str) -> Result<Option<CodeRecord>>;
-    /// Consumes the code and stores the token issued from it, atomically.
+    /// Consumes the code and stores the tokens issued from it (the access token, and the first
+    /// refresh token of a family when offline access was granted), atomically.
     async fn redeem_code(
         &self,
         code_hash: &str,
         now: i64,
         token: &AccessTokenRecord,
+        refresh: Option<&RefreshTokenRecord>,
     ) -> Result<Redemption>;
     /// Consumes a code without issuing anything (a failed PKCE check burns it).
     async fn burn_code(&self, code_hash: &str, now: i64) -> Result<()>;
-    /// Revokes every access token issued from a code; returns how many.
+    /// Revokes every access and refresh token descending from a code; returns how many.
     async fn revoke_tokens_of_code(&self, code_hash: &str, now: i64) -> Result<u64>;
-
     async fn access_token(&self, jti: &str) -> Result<Option<AccessTokenRecord>>;
+    /// Marks the access token `token.jti` revoked; when there is no row for it (client
+    /// credentials tokens are not stored), inserts `token` as a revoked row so verifiers see it.
+    /// Returns 1 when this call revoked it, 0 when it already was.
+    async fn revoke_access_token(&self, token: &AccessTokenRecord, now: i64) -> Result<u64>;
+
+    async fn refresh_token(&self, token_hash: &str) -> Result<Option<RefreshTokenRecord>>;
+    /// Retires the current refresh token `token_hash` and stores its successor and the access
+    /// token issued with it, in one transaction. Only one of any number of concurrent calls for
+    /// the same token rotates it: the retirement is a single conditional `UPDATE`.
+    async fn rotate_refresh_token(
+        &self,
+        token_hash: &str,
+        now: i64,
+        successor: &RefreshTokenRecord,
+        token: &AccessTokenRecord,
+    ) -> Result<Rotation>;
+    /// Revokes every refresh token of a family and every access token issued with them.
+    async fn revoke_refresh_family(&self, family_id: &str, now: i64) -> Result<u64>;
+    /// Ends what a withdrawn grant allowed, in one transaction: burns the unredeemed codes of
+    /// (sub, client_id) first, so a code redeemed meanwhile yields no live token, then revokes
+    /// every refresh and access token issued to them. Returns how many tokens were revoked.
+    async fn revoke_grant_tokens(&self, sub: &str, client_id: &str, now: i64) -> Result<u64>;
+
+    /// Records a client assertion's `jti` until `expires_at`; false when it was seen before
+    /// (a replay).
+    async fn use_client_assertion(
+        &self,
+        client_id: &str,
+        jti: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<bool>;
 
     /// Inserts a new browser session; false when the id is taken.
     async fn create_session(&self, id: &str, record: &str, expires_at: i64) -> Result<bool>;
@@ -299,6 +433,22 @@ pub trait Store: Send + Sync + 'static {
     /// The session's record, unless absent or expired.
     async fn load_session(&self, id: &str, now: i64) -> Result<Option<String>>;
     async fn delete_session(&self, id: &str) -> Result<()>;
+
+    /// The highest configuration version, if any (cheap: every replica polls it).
+    async fn latest_config_version(&self) -> Result<Option<i64>>;
+    /// The highest configuration version with its document.
+    async fn latest_config(&self) -> Result<Option<ConfigVersion>>;
+    /// Stores `first` as version 1 unless a version exists (replicas starting together seed
+    /// once); returns whether this call stored it.
+    async fn seed_config(&self, first: &ConfigVersion) -> Result<bool>;
+    /// Stores `next` (whose version must be the latest + 1) and appends `audit` for it, in one
+    /// transaction. `StoreError::Conflict` when another change took that version first.
+    async fn save_config(&self, next: &ConfigVersion, audit: &AuditEntry) -> Result<()>;
+    /// Appends an audit entry for a change outside the configuration; returns its id.
+    async fn append_audit(&self, entry: &AuditEntry) -> Result<i64>;
+    async fn audit_entries(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>>;
+    /// A page of users and the number of users matching the query overall.
+    async fn list_users(&self, query: &UserQuery) -> Result<(Vec<User>, i64)>;
 
     /// Deletes expired codes, requests, login states and tokens; returns rows removed.
     async fn purge_expired(&self, now: i64) -> Result<u64>;

@@ -140,7 +140,117 @@ macro_rules! sql_store {
                     issued_at: r.try_get("issued_at")?,
                     expires_at: r.try_get("expires_at")?,
                     revoked_at: r.try_get("revoked_at")?,
+                    family_id: r.try_get("family_id")?,
                 })
+            }
+
+            pub fn refresh_token(r: &DbRow) -> Result<RefreshTokenRecord> {
+                Ok(RefreshTokenRecord {
+                    token_hash: r.try_get("token_hash")?,
+                    family_id: r.try_get("family_id")?,
+                    client_id: r.try_get("client_id")?,
+                    sub: r.try_get("sub")?,
+                    scope: r.try_get("scope")?,
+                    auth_context_id: r.try_get("auth_context_id")?,
+                    auth_time: r.try_get("auth_time")?,
+                    code_hash: r.try_get("code_hash")?,
+                    issued_at: r.try_get("issued_at")?,
+                    expires_at: r.try_get("expires_at")?,
+                    family_expires_at: r.try_get("family_expires_at")?,
+                    rotated_at: r.try_get("rotated_at")?,
+                    revoked_at: r.try_get("revoked_at")?,
+                })
+            }
+            pub fn config_version(r: &DbRow) -> Result<ConfigVersion> {
+                Ok(ConfigVersion {
+                    version: r.try_get("version")?,
+                    document: r.try_get("document")?,
+                    created_at: r.try_get("created_at")?,
+                    author: r.try_get("author")?,
+                })
+            }
+
+            pub fn audit(r: &DbRow) -> Result<AuditEntry> {
+                Ok(AuditEntry {
+                    id: r.try_get("id")?,
+                    at: r.try_get("at")?,
+                    actor: r.try_get("actor")?,
+                    action: r.try_get("action")?,
+                    target: r.try_get("target")?,
+                    before: r.try_get("before")?,
+                    after: r.try_get("after")?,
+                    config_version: r.try_get("config_version")?,
+                })
+            }
+        }
+
+        /// Inserts shared by several methods, run on a connection inside their transaction.
+        mod inserts {
+            use crate::store::{AccessTokenRecord, AuditEntry, RefreshTokenRecord, Result};
+
+            type Conn = <$db as sqlx::Database>::Connection;
+
+            pub async fn audit(conn: &mut Conn, a: &AuditEntry) -> Result<i64> {
+                let row = sqlx::query(
+                    "INSERT INTO audit_log (at, actor, action, target, before, after, \
+                     config_version) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+                )
+                .bind(a.at)
+                .bind(&a.actor)
+                .bind(&a.action)
+                .bind(&a.target)
+                .bind(&a.before)
+                .bind(&a.after)
+                .bind(a.config_version)
+                .fetch_one(&mut *conn)
+                .await?;
+                Ok(sqlx::Row::try_get(&row, "id")?)
+            }
+
+            pub async fn access_token(conn: &mut Conn, t: &AccessTokenRecord) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO access_tokens (jti, client_id, sub, scope, auth_context_id, \
+                     code_hash, issued_at, expires_at, revoked_at, family_id) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                )
+                .bind(&t.jti)
+                .bind(&t.client_id)
+                .bind(&t.sub)
+                .bind(&t.scope)
+                .bind(&t.auth_context_id)
+                .bind(&t.code_hash)
+                .bind(t.issued_at)
+                .bind(t.expires_at)
+                .bind(t.revoked_at)
+                .bind(&t.family_id)
+                .execute(&mut *conn)
+                .await?;
+                Ok(())
+            }
+
+            pub async fn refresh_token(conn: &mut Conn, t: &RefreshTokenRecord) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO refresh_tokens (token_hash, family_id, client_id, sub, scope, \
+                     auth_context_id, auth_time, code_hash, issued_at, expires_at, \
+                     family_expires_at, rotated_at, revoked_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                )
+                .bind(&t.token_hash)
+                .bind(&t.family_id)
+                .bind(&t.client_id)
+                .bind(&t.sub)
+                .bind(&t.scope)
+                .bind(&t.auth_context_id)
+                .bind(t.auth_time)
+                .bind(&t.code_hash)
+                .bind(t.issued_at)
+                .bind(t.expires_at)
+                .bind(t.family_expires_at)
+                .bind(t.rotated_at)
+                .bind(t.revoked_at)
+                .execute(&mut *conn)
+                .await?;
+                Ok(())
             }
         }
 
@@ -401,6 +511,14 @@ macro_rules! sql_store {
                 row.as_ref().map(rows::grant).transpose()
             }
 
+            async fn grants(&self, sub: &str) -> crate::store::Result<Vec<crate::store::Grant>> {
+                let rows = sqlx::query("SELECT * FROM grants WHERE sub = $1 ORDER BY client_id")
+                    .bind(sub)
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.iter().map(rows::grant).collect()
+            }
+
             async fn record_consent(
                 &self,
                 grant: Option<&crate::store::Grant>,
@@ -505,6 +623,7 @@ macro_rules! sql_store {
                 code_hash: &str,
                 now: i64,
                 t: &crate::store::AccessTokenRecord,
+                refresh: Option<&crate::store::RefreshTokenRecord>,
             ) -> crate::store::Result<crate::store::Redemption> {
                 let mut tx = self.begin_write().await?;
                 let consumed = sqlx::query(
@@ -519,22 +638,10 @@ macro_rules! sql_store {
                     tx.rollback().await?;
                     return Ok(crate::store::Redemption::AlreadyUsed);
                 }
-                sqlx::query(
-                    "INSERT INTO access_tokens (jti, client_id, sub, scope, auth_context_id, \
-                     code_hash, issued_at, expires_at, revoked_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                )
-                .bind(&t.jti)
-                .bind(&t.client_id)
-                .bind(&t.sub)
-                .bind(&t.scope)
-                .bind(&t.auth_context_id)
-                .bind(&t.code_hash)
-                .bind(t.issued_at)
-                .bind(t.expires_at)
-                .bind(t.revoked_at)
-                .execute(&mut *tx)
-                .await?;
+                inserts::access_token(&mut tx, t).await?;
+                if let Some(r) = refresh {
+                    inserts::refresh_token(&mut tx, r).await?;
+                }
                 tx.commit().await?;
                 Ok(crate::store::Redemption::Redeemed)
             }
@@ -556,15 +663,25 @@ macro_rules! sql_store {
                 code_hash: &str,
                 now: i64,
             ) -> crate::store::Result<u64> {
-                let done = sqlx::query(
+                // Refresh tokens carry their family's code, so one predicate per table finds
+                // everything descending from the code.
+                let mut tx = self.begin_write().await?;
+                let mut revoked = 0;
+                for sql in [
                     "UPDATE access_tokens SET revoked_at = $2 \
                      WHERE code_hash = $1 AND revoked_at IS NULL",
-                )
-                .bind(code_hash)
-                .bind(now)
-                .execute(&self.pool)
-                .await?;
-                Ok(done.rows_affected())
+                    "UPDATE refresh_tokens SET revoked_at = $2 \
+                     WHERE code_hash = $1 AND revoked_at IS NULL",
+                ] {
+                    revoked += sqlx::query(sql)
+                        .bind(code_hash)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                }
+                tx.commit().await?;
+                Ok(revoked)
             }
 
             async fn access_token(
@@ -576,6 +693,154 @@ macro_rules! sql_store {
                     .fetch_optional(&self.pool)
                     .await?;
                 row.as_ref().map(rows::access_token).transpose()
+            }
+
+            async fn revoke_access_token(
+                &self,
+                t: &crate::store::AccessTokenRecord,
+                now: i64,
+            ) -> crate::store::Result<u64> {
+                // One statement: a row that exists gets revoked_at (unless it has one already),
+                // a missing one is recorded as revoked.
+                let done = sqlx::query(
+                    "INSERT INTO access_tokens (jti, client_id, sub, scope, auth_context_id, \
+                     code_hash, issued_at, expires_at, revoked_at, family_id) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+                     ON CONFLICT (jti) DO UPDATE SET revoked_at = excluded.revoked_at \
+                     WHERE access_tokens.revoked_at IS NULL",
+                )
+                .bind(&t.jti)
+                .bind(&t.client_id)
+                .bind(&t.sub)
+                .bind(&t.scope)
+                .bind(&t.auth_context_id)
+                .bind(&t.code_hash)
+                .bind(t.issued_at)
+                .bind(t.expires_at)
+                .bind(now)
+                .bind(&t.family_id)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected())
+            }
+
+            async fn refresh_token(
+                &self,
+                token_hash: &str,
+            ) -> crate::store::Result<Option<crate::store::RefreshTokenRecord>> {
+                let row = sqlx::query("SELECT * FROM refresh_tokens WHERE token_hash = $1")
+                    .bind(token_hash)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.as_ref().map(rows::refresh_token).transpose()
+            }
+
+            async fn rotate_refresh_token(
+                &self,
+                token_hash: &str,
+                now: i64,
+                successor: &crate::store::RefreshTokenRecord,
+                t: &crate::store::AccessTokenRecord,
+            ) -> crate::store::Result<crate::store::Rotation> {
+                let mut tx = self.begin_write().await?;
+                // The conditional UPDATE is the lock: of concurrent rotations exactly one sees
+                // a current row (PostgreSQL re-checks the predicate after waiting on the row
+                // lock; SQLite serialises writers).
+                let retired = sqlx::query(
+                    "UPDATE refresh_tokens SET rotated_at = $2 \
+                     WHERE token_hash = $1 AND rotated_at IS NULL AND revoked_at IS NULL",
+                )
+                .bind(token_hash)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                if retired.rows_affected() != 1 {
+                    tx.rollback().await?;
+                    return Ok(crate::store::Rotation::NotCurrent);
+                }
+                inserts::refresh_token(&mut tx, successor).await?;
+                inserts::access_token(&mut tx, t).await?;
+                tx.commit().await?;
+                Ok(crate::store::Rotation::Rotated)
+            }
+
+            async fn revoke_refresh_family(
+                &self,
+                family_id: &str,
+                now: i64,
+            ) -> crate::store::Result<u64> {
+                let mut tx = self.begin_write().await?;
+                let mut revoked = 0;
+                for sql in [
+                    "UPDATE refresh_tokens SET revoked_at = $2 \
+                     WHERE family_id = $1 AND revoked_at IS NULL",
+                    "UPDATE access_tokens SET revoked_at = $2 \
+                     WHERE family_id = $1 AND revoked_at IS NULL",
+                ] {
+                    revoked += sqlx::query(sql)
+                        .bind(family_id)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                }
+                tx.commit().await?;
+                Ok(revoked)
+            }
+
+            async fn revoke_grant_tokens(
+                &self,
+                sub: &str,
+                client_id: &str,
+                now: i64,
+            ) -> crate::store::Result<u64> {
+                let mut tx = self.begin_write().await?;
+                sqlx::query(
+                    "UPDATE authorization_codes SET consumed_at = $3 \
+                     WHERE sub = $1 AND client_id = $2 AND consumed_at IS NULL",
+                )
+                .bind(sub)
+                .bind(client_id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                let mut revoked = 0;
+                for sql in [
+                    "UPDATE refresh_tokens SET revoked_at = $3 \
+                     WHERE sub = $1 AND client_id = $2 AND revoked_at IS NULL",
+                    "UPDATE access_tokens SET revoked_at = $3 \
+                     WHERE sub = $1 AND client_id = $2 AND revoked_at IS NULL",
+                ] {
+                    revoked += sqlx::query(sql)
+                        .bind(sub)
+                        .bind(client_id)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                }
+                tx.commit().await?;
+                Ok(revoked)
+            }
+
+            async fn use_client_assertion(
+                &self,
+                client_id: &str,
+                jti: &str,
+                expires_at: i64,
+                now: i64,
+            ) -> crate::store::Result<bool> {
+                let done = sqlx::query(
+                    "INSERT INTO client_assertions (client_id, jti, expires_at, used_at) \
+                     VALUES ($1, $2, $3, $4) ON CONFLICT (client_id, jti) DO NOTHING",
+                )
+                .bind(client_id)
+                .bind(jti)
+                .bind(expires_at)
+                .bind(now)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected() == 1)
             }
 
             async fn create_session(
@@ -639,6 +904,140 @@ macro_rules! sql_store {
                 Ok(())
             }
 
+            async fn latest_config_version(&self) -> crate::store::Result<Option<i64>> {
+                let row = sqlx::query("SELECT MAX(version) AS v FROM config_versions")
+                    .fetch_one(&self.pool)
+                    .await?;
+                Ok(sqlx::Row::try_get(&row, "v")?)
+            }
+
+            async fn latest_config(
+                &self,
+            ) -> crate::store::Result<Option<crate::store::ConfigVersion>> {
+                let row = sqlx::query(
+                    "SELECT * FROM config_versions ORDER BY version DESC LIMIT 1",
+                )
+                .fetch_optional(&self.pool)
+                .await?;
+                row.as_ref().map(rows::config_version).transpose()
+            }
+
+            async fn seed_config(
+                &self,
+                first: &crate::store::ConfigVersion,
+            ) -> crate::store::Result<bool> {
+                let mut tx = self.begin_write().await?;
+                let done = sqlx::query(
+                    "INSERT INTO config_versions (version, document, created_at, author) \
+                     SELECT $1, $2, $3, $4 WHERE NOT EXISTS (SELECT 1 FROM config_versions) \
+                     ON CONFLICT (version) DO NOTHING",
+                )
+                .bind(first.version)
+                .bind(&first.document)
+                .bind(first.created_at)
+                .bind(&first.author)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn save_config(
+                &self,
+                next: &crate::store::ConfigVersion,
+                audit: &crate::store::AuditEntry,
+            ) -> crate::store::Result<()> {
+                let mut tx = self.begin_write().await?;
+                sqlx::query(
+                    "INSERT INTO config_versions (version, document, created_at, author) \
+                     VALUES ($1, $2, $3, $4)",
+                )
+                .bind(next.version)
+                .bind(&next.document)
+                .bind(next.created_at)
+                .bind(&next.author)
+                .execute(&mut *tx)
+                .await?;
+                inserts::audit(&mut tx, audit).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn append_audit(
+                &self,
+                entry: &crate::store::AuditEntry,
+            ) -> crate::store::Result<i64> {
+                let mut tx = self.begin_write().await?;
+                let id = inserts::audit(&mut tx, entry).await?;
+                tx.commit().await?;
+                Ok(id)
+            }
+
+            async fn audit_entries(
+                &self,
+                f: &crate::store::AuditFilter,
+            ) -> crate::store::Result<Vec<crate::store::AuditEntry>> {
+                let rows = sqlx::query(
+                    "SELECT * FROM audit_log WHERE ($1 IS NULL OR actor = $1) \
+                     AND ($2 IS NULL OR target = $2) AND ($3 IS NULL OR at >= $3) \
+                     AND ($4 IS NULL OR id < $4) ORDER BY id DESC LIMIT $5",
+                )
+                .bind(&f.actor)
+                .bind(&f.target)
+                .bind(f.since)
+                .bind(f.before_id)
+                .bind(f.limit)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter().map(rows::audit).collect()
+            }
+
+            async fn list_users(
+                &self,
+                q: &crate::store::UserQuery,
+            ) -> crate::store::Result<(Vec<crate::store::User>, i64)> {
+                use crate::store::UserSort;
+                // The order comes from a closed set, never from the request text.
+                let order = match q.sort {
+                    UserSort::LastLoginDesc => "last_login_at DESC",
+                    UserSort::LastLoginAsc => "last_login_at ASC",
+                    UserSort::CreatedDesc => "created_at DESC",
+                    UserSort::CreatedAsc => "created_at ASC",
+                    UserSort::SubAsc => "sub ASC",
+                    UserSort::SubDesc => "sub DESC",
+                };
+                let pattern = q.search.as_deref().map(|s| {
+                    let mut p = String::from("%");
+                    for ch in s.to_lowercase().chars() {
+                        if matches!(ch, '%' | '_' | '\\') {
+                            p.push('\\');
+                        }
+                        p.push(ch);
+                    }
+                    p.push('%');
+                    p
+                });
+                let filter = "($1 IS NULL OR LOWER(sub) LIKE $1 ESCAPE '\\' \
+                              OR LOWER(upstream_subject) LIKE $1 ESCAPE '\\') \
+                              AND ($2 IS NULL OR upstream_id = $2)";
+                let rows = sqlx::query(&format!(
+                    "SELECT * FROM users WHERE {filter} ORDER BY {order}, sub LIMIT $3 OFFSET $4"
+                ))
+                .bind(&pattern)
+                .bind(&q.upstream_id)
+                .bind(q.limit)
+                .bind(q.offset)
+                .fetch_all(&self.pool)
+                .await?;
+                let total = sqlx::query(&format!("SELECT COUNT(*) AS n FROM users WHERE {filter}"))
+                    .bind(&pattern)
+                    .bind(&q.upstream_id)
+                    .fetch_one(&self.pool)
+                    .await?;
+                let users = rows.iter().map(rows::user).collect::<crate::store::Result<_>>()?;
+                Ok((users, sqlx::Row::try_get(&total, "n")?))
+            }
+
             async fn purge_expired(&self, now: i64) -> crate::store::Result<u64> {
                 // Small statements, one table at a time: no long locks. Codes are kept a while
                 // after expiry so a late replay is still recognised and its tokens revoked.
@@ -648,7 +1047,12 @@ macro_rules! sql_store {
                     "DELETE FROM upstream_logins WHERE expires_at < $1",
                     "DELETE FROM authorization_codes WHERE expires_at < $1 - 86400",
                     "DELETE FROM access_tokens WHERE expires_at < $1",
+                    // Rotated tokens stay while their family lives, so a late reuse is still
+                    // recognised and revokes the family; a current token goes at idle expiry.
+                    "DELETE FROM refresh_tokens WHERE family_expires_at < $1 \
+                     OR (rotated_at IS NULL AND expires_at < $1)",
                     "DELETE FROM sessions WHERE expires_at < $1",
+                    "DELETE FROM client_assertions WHERE expires_at < $1",
                     "DELETE FROM signing_keys WHERE expires_at IS NOT NULL AND expires_at < $1",
                 ] {
                     removed += sqlx::query(sql)

@@ -41,13 +41,17 @@ pub enum JwtError {
     Invalid(String),
 }
 
+/// Leeway for `exp`, for replicas whose clocks differ a little.
+pub const EXP_LEEWAY_SECS: i64 = 60;
+
 /// Verifies a JWT access token issued by Herald: signature with the key named by `kid` and that
-/// key's algorithm, `typ: at+jwt`, `iss`, `exp` (60 s leeway), and the presence of `sub`, `aud`
-/// and `jti`.
+/// key's algorithm, `typ: at+jwt`, `iss`, `exp` against `now` (Herald's injected clock, with
+/// [`EXP_LEEWAY_SECS`]), and the presence of `sub`, `aud` and `jti`.
 pub fn verify_access_token<T: DeserializeOwned>(
     ring: &KeyRing,
     issuer: &str,
     token: &str,
+    now: i64,
 ) -> Result<T, JwtError> {
     // Bound the work done on untrusted input before any parsing.
     if token.len() > 16 * 1024 || token.split('.').count() != 3 {
@@ -70,9 +74,48 @@ pub fn verify_access_token<T: DeserializeOwned>(
     v.set_required_spec_claims(&["exp", "iss", "sub", "aud"]);
     // Audience is checked by the resource (userinfo: Herald's issuer).
     v.validate_aud = false;
-    v.leeway = 60;
-    decode::<T>(token, key, &v)
+    // jsonwebtoken would read the system clock; expiry is checked below against `now`.
+    v.validate_exp = false;
+    let claims = decode::<serde_json::Value>(token, key, &v)
         .map(|d| d.claims)
+        .map_err(|e| JwtError::Invalid(e.to_string()))?;
+    match claims.get("exp").and_then(serde_json::Value::as_i64) {
+        Some(exp) if exp.saturating_add(EXP_LEEWAY_SECS) >= now => {}
+        Some(_) => return Err(JwtError::Invalid("the token has expired".into())),
+        None => return Err(JwtError::Invalid("exp is not a number".into())),
+    }
+    serde_json::from_value(claims).map_err(|e| JwtError::Invalid(e.to_string()))
+}
+
+/// Verifies an ID token Herald issued, given back as `id_token_hint` (OIDC Core §3.1.2.1):
+/// signature with Herald's key for the `kid` and that key's algorithm, `iss`, and that `aud`
+/// names `client_id`. An expired token is still a valid hint. Returns its `sub`.
+pub fn verify_id_token_hint(
+    ring: &KeyRing,
+    issuer: &str,
+    client_id: &str,
+    token: &str,
+) -> Result<String, JwtError> {
+    if token.len() > 16 * 1024 || token.split('.').count() != 3 {
+        return Err(JwtError::Malformed);
+    }
+    let header = decode_header(token).map_err(|_| JwtError::Malformed)?;
+    let kid = header.kid.as_deref().ok_or(JwtError::UnknownKey)?;
+    let (alg, key) = ring.verification_key(kid).ok_or(JwtError::UnknownKey)?;
+    if header.alg != alg.jsonwebtoken() {
+        return Err(JwtError::Invalid("algorithm does not match the key".into()));
+    }
+    let mut v = Validation::new(alg.jsonwebtoken());
+    v.set_issuer(&[issuer]);
+    v.set_audience(&[client_id]);
+    v.set_required_spec_claims(&["iss", "sub", "aud"]);
+    v.validate_exp = false;
+    #[derive(serde::Deserialize)]
+    struct Hint {
+        sub: String,
+    }
+    decode::<Hint>(token, key, &v)
+        .map(|d| d.claims.sub)
         .map_err(|e| JwtError::Invalid(e.to_string()))
 }
 
@@ -94,8 +137,12 @@ mod tests {
         )
     }
 
+    fn now() -> i64 {
+        time::OffsetDateTime::now_utc().unix_timestamp()
+    }
+
     fn claims(exp_offset: i64) -> Value {
-        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let now = now();
         json!({"iss": "http://127.0.0.1:1", "sub": "u1", "aud": "x", "jti": "j",
                "iat": now, "exp": now + exp_offset})
     }
@@ -105,7 +152,7 @@ mod tests {
         for alg in [Alg::RS256, Alg::ES256, Alg::EdDSA] {
             let (ring, key) = ring(alg);
             let t = sign(&key, ACCESS_TOKEN_TYP, &claims(60)).unwrap();
-            let c: Value = verify_access_token(&ring, "http://127.0.0.1:1", &t).unwrap();
+            let c: Value = verify_access_token(&ring, "http://127.0.0.1:1", &t, now()).unwrap();
             assert_eq!(c["sub"], "u1");
         }
     }
@@ -115,7 +162,7 @@ mod tests {
         let (ring, key) = ring(Alg::RS256);
         let t = sign(&key, "JWT", &claims(60)).unwrap();
         assert_eq!(
-            verify_access_token::<Value>(&ring, "http://127.0.0.1:1", &t),
+            verify_access_token::<Value>(&ring, "http://127.0.0.1:1", &t, now()),
             Err(JwtError::WrongType)
         );
     }
@@ -127,26 +174,51 @@ mod tests {
         let mut parts: Vec<String> = t.split('.').map(String::from).collect();
         parts[1] = URL_SAFE_NO_PAD.encode(claims(6000).to_string());
         assert!(
-            verify_access_token::<Value>(&ring, "http://127.0.0.1:1", &parts.join(".")).is_err()
+            verify_access_token::<Value>(&ring, "http://127.0.0.1:1", &parts.join("."), now())
+                .is_err()
         );
 
         let expired = sign(&key, ACCESS_TOKEN_TYP, &claims(-600)).unwrap();
-        assert!(verify_access_token::<Value>(&ring, "http://127.0.0.1:1", &expired).is_err());
+        assert!(
+            verify_access_token::<Value>(&ring, "http://127.0.0.1:1", &expired, now()).is_err()
+        );
+        // Expiry follows the clock passed in, not the system's.
+        let fresh = sign(&key, ACCESS_TOKEN_TYP, &claims(30)).unwrap();
+        let at = |t: i64| verify_access_token::<Value>(&ring, "http://127.0.0.1:1", &fresh, t);
+        assert!(at(now() + 30 + EXP_LEEWAY_SECS).is_ok());
+        assert!(at(now() + 31 + EXP_LEEWAY_SECS + 5).is_err());
 
         let none_header = URL_SAFE_NO_PAD
             .encode(json!({"alg": "none", "typ": "at+jwt", "kid": key.kid}).to_string());
         let unsigned = format!("{none_header}.{}.", parts[1]);
-        assert!(verify_access_token::<Value>(&ring, "http://127.0.0.1:1", &unsigned).is_err());
+        assert!(
+            verify_access_token::<Value>(&ring, "http://127.0.0.1:1", &unsigned, now()).is_err()
+        );
+    }
+
+    #[test]
+    fn an_expired_id_token_is_still_a_valid_hint_for_its_audience_only() {
+        let (ring, key) = ring(Alg::RS256);
+        let mut c = claims(-7200);
+        c["aud"] = json!("app");
+        let t = sign(&key, "JWT", &c).unwrap();
+        assert_eq!(
+            verify_id_token_hint(&ring, "http://127.0.0.1:1", "app", &t).unwrap(),
+            "u1"
+        );
+        assert!(verify_id_token_hint(&ring, "http://127.0.0.1:1", "other", &t).is_err());
+        let (other_ring, _) = super::tests::ring(Alg::RS256);
+        assert!(verify_id_token_hint(&other_ring, "http://127.0.0.1:1", "app", &t).is_err());
     }
 
     #[test]
     fn wrong_issuer_and_unknown_kid_are_rejected() {
         let (ring, key) = ring(Alg::ES256);
         let t = sign(&key, ACCESS_TOKEN_TYP, &claims(60)).unwrap();
-        assert!(verify_access_token::<Value>(&ring, "http://127.0.0.1:1/", &t).is_err());
+        assert!(verify_access_token::<Value>(&ring, "http://127.0.0.1:1/", &t, now()).is_err());
         let (other_ring, _) = super::tests::ring(Alg::ES256);
         assert_eq!(
-            verify_access_token::<Value>(&other_ring, "http://127.0.0.1:1", &t),
+            verify_access_token::<Value>(&other_ring, "http://127.0.0.1:1", &t, now()),
             Err(JwtError::UnknownKey)
         );
     }

@@ -94,6 +94,13 @@ impl UpstreamClients {
         }
     }
 
+    /// Drops every cached discovery document (the configuration changed).
+    pub fn forget_discovery(&self) {
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.clear();
+        }
+    }
+
     fn cached(&self, id: &str) -> Option<Arc<Discovered>> {
         self.cache.lock().ok()?.get(id).cloned()
     }
@@ -170,6 +177,59 @@ impl UpstreamClients {
         })
     }
 
+    /// Where to send the browser to end its session at the upstream, returning to
+    /// `return_to`: the discovery document's `end_session_endpoint` (RP-Initiated Logout 1.0
+    /// §2), or Auth0's `/v2/logout` when the tenant has no OIDC logout enabled.
+    pub async fn logout_url(
+        &self,
+        up: &Upstream,
+        return_to: &str,
+    ) -> Result<String, UpstreamError> {
+        let discovery = format!(
+            "{}/.well-known/openid-configuration",
+            up.endpoint.issuer.trim_end_matches('/')
+        );
+        let doc: serde_json::Value = self
+            .http
+            .get(&discovery)
+            .send()
+            .await
+            .and_then(|r| r.error_for_status())
+            .map_err(|e| UpstreamError::Unavailable(format!("{}: discovery failed: {e}", up.id)))?
+            .json()
+            .await
+            .map_err(|e| {
+                UpstreamError::Invalid(format!("{}: discovery is not JSON: {e}", up.id))
+            })?;
+        let mut url = match doc.get("end_session_endpoint").and_then(Value::as_str) {
+            Some(endpoint) => {
+                let mut url = url::Url::parse(endpoint).map_err(|e| {
+                    UpstreamError::Invalid(format!("{}: end_session_endpoint: {e}", up.id))
+                })?;
+                url.query_pairs_mut()
+                    .append_pair("client_id", &up.client_id)
+                    .append_pair("post_logout_redirect_uri", return_to);
+                url
+            }
+            None if up.kind == crate::config::UpstreamKind::Auth0 => {
+                let mut url = url::Url::parse(&format!("{}v2/logout", up.endpoint.issuer))
+                    .map_err(|e| UpstreamError::Misconfigured(e.to_string()))?;
+                url.query_pairs_mut()
+                    .append_pair("client_id", &up.client_id)
+                    .append_pair("returnTo", return_to);
+                url
+            }
+            None => {
+                return Err(UpstreamError::Misconfigured(format!(
+                    "{}: logout = true, but the provider has no end_session_endpoint",
+                    up.id
+                )));
+            }
+        };
+        url.set_fragment(None);
+        Ok(url.to_string())
+    }
+
     /// Completes a login: exchanges the code, verifies the ID token (signature, `iss`, `aud`,
     /// `exp`, `nonce`), and gathers userinfo and access-token claims as configured.
     pub async fn finish(
@@ -181,7 +241,7 @@ impl UpstreamClients {
         pkce_verifier: &str,
         wants_access_token_claims: bool,
     ) -> Result<UpstreamClaims, UpstreamError> {
-        let d = self.discover(up, false).await?;
+        let mut d = self.discover(up, false).await?;
         let client = self.client(up, &d, redirect_uri)?;
         let token = client
             .exchange_code(AuthorizationCode::new(code.to_string()))
@@ -212,6 +272,8 @@ impl UpstreamClients {
                 id_token
                     .claims(&verifier, &nonce)
                     .map_err(|e| UpstreamError::Invalid(format!("ID token rejected: {e}")))?;
+                // The access token is signed with the new key too: check it with the fresh JWKS.
+                d = fresh;
             }
             Err(e) => return Err(UpstreamError::Invalid(format!("ID token rejected: {e}"))),
         }
@@ -296,8 +358,10 @@ impl UpstreamClients {
                 "{upstream_id} userinfo response is larger than {MAX_USERINFO_BYTES} bytes"
             )));
         }
-        serde_json::from_slice::<Map<String, Value>>(&body).map_err(|_| {
-            UpstreamError::Invalid(format!("{upstream_id} userinfo is not a JSON object"))
+        claims_object(&body).ok_or_else(|| {
+            UpstreamError::Invalid(format!(
+                "{upstream_id} userinfo is not a JSON object with unique member names"
+            ))
         })
     }
 
@@ -369,8 +433,91 @@ impl Default for UpstreamClients {
 }
 
 /// The payload of a compact JWS whose signature has already been verified.
+/// Claims objects with a repeated member name are refused (RFC 7519 §4: "MUST either reject
+/// ... or use a JSON parser that returns only the lexically last duplicate"; Herald rejects,
+/// since two parsers disagreeing on which value counts is how claims get smuggled).
+fn claims_object(bytes: &[u8]) -> Option<Map<String, Value>> {
+    let unique: UniqueKeys = serde_json::from_slice(bytes).ok()?;
+    if !unique.0 {
+        return None;
+    }
+    serde_json::from_slice(bytes).ok()
+}
+
+/// Deserializes any JSON, remembering whether every object's member names were unique.
+struct UniqueKeys(bool);
+
+impl<'de> serde::Deserialize<'de> for UniqueKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = UniqueKeys;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("JSON")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut m: A,
+            ) -> Result<UniqueKeys, A::Error> {
+                let mut seen = std::collections::HashSet::new();
+                let mut unique = true;
+                while let Some(k) = m.next_key::<String>()? {
+                    unique &= seen.insert(k);
+                    unique &= m.next_value::<UniqueKeys>()?.0;
+                }
+                Ok(UniqueKeys(unique))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut s: A,
+            ) -> Result<UniqueKeys, A::Error> {
+                let mut unique = true;
+                while let Some(v) = s.next_element::<UniqueKeys>()? {
+                    unique &= v.0;
+                }
+                Ok(UniqueKeys(unique))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<UniqueKeys, E> {
+                Ok(UniqueKeys(true))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<UniqueKeys, E> {
+                Ok(UniqueKeys(true))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<UniqueKeys, E> {
+                Ok(UniqueKeys(true))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<UniqueKeys, E> {
+                Ok(UniqueKeys(true))
+            }
+            fn visit_str<E>(self, _: &str) -> Result<UniqueKeys, E> {
+                Ok(UniqueKeys(true))
+            }
+            fn visit_unit<E>(self) -> Result<UniqueKeys, E> {
+                Ok(UniqueKeys(true))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
 fn jwt_payload(jwt: &str) -> Option<Map<String, Value>> {
     let payload = jwt.split('.').nth(1)?;
     let bytes = URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
-    serde_json::from_slice(&bytes).ok()
+    claims_object(&bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn claims_with_a_repeated_name_at_any_depth_are_refused() {
+        assert!(claims_object(br#"{"sub":"a","email_verified":false}"#).is_some());
+        assert!(
+            claims_object(br#"{"sub":"a","email_verified":false,"email_verified":true}"#).is_none()
+        );
+        assert!(claims_object(br#"{"sub":"a","x":[{"k":1,"k":2}]}"#).is_none());
+        assert!(claims_object(br#"{"sub":"a","o":{"k":1},"p":{"k":2}}"#).is_some());
+        assert!(claims_object(b"[1,2]").is_none());
+    }
 }

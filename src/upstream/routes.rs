@@ -43,10 +43,7 @@ async fn login(
         .map(str::to_string)
         .or_else(|| (settings.upstreams.len() == 1).then(|| settings.upstreams[0].id.clone()));
     let Some(upstream_id) = chosen else {
-        let app_name = settings
-            .client(&req.client_id)
-            .map(|c| c.client_name.clone())
-            .unwrap_or_default();
+        let app_name = crate::consent::center::app_name(&settings, &req.client_id);
         let options = settings
             .upstreams
             .iter()

@@ -24,11 +24,35 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::provider::router())
         .merge(crate::upstream::routes::router())
         .merge(crate::consent::routes::router())
+        .merge(crate::consent::center::router())
         .merge(crate::upstream::dev::router())
         .merge(demo::router())
+        .merge(crate::admin::router())
         .fallback(not_found)
         .layer(axum::middleware::map_response(security_headers))
+        .layer(
+            tower::ServiceBuilder::new()
+                .layer(axum::error_handling::HandleErrorLayer::new(overloaded))
+                .load_shed()
+                .concurrency_limit(MAX_IN_FLIGHT),
+        )
         .with_state(state)
+}
+
+/// Requests handled at once; beyond this Herald answers 503 at once rather than queueing
+/// without bound (checklist H91: bounded queue, 503, no OOM).
+const MAX_IN_FLIGHT: usize = 2048;
+
+async fn overloaded(_: tower::BoxError) -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [
+            (header::RETRY_AFTER, HeaderValue::from_static("1")),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        ],
+        "Herald is overloaded; retry in a moment.",
+    )
+        .into_response()
 }
 
 async fn security_headers(mut res: Response) -> Response {

@@ -39,6 +39,33 @@ pub struct ConsentPage {
     pub scopes: Vec<ScopeRow>,
 }
 
+/// One scope of a grant in the consent center.
+pub struct AccountScope {
+    pub name: String,
+    pub description: String,
+}
+
+/// One app the user has allowed, with its withdraw form.
+pub struct AccountApp {
+    pub client_id: String,
+    pub name: String,
+    pub scopes: Vec<AccountScope>,
+    pub granted_at: String,
+    pub granted_at_iso: String,
+    pub updated_at: String,
+    pub updated_at_iso: String,
+}
+
+/// The consent center: the apps a user allowed, and their consent records.
+#[derive(Template)]
+#[template(path = "account.html")]
+pub struct AccountPage {
+    pub csrf: String,
+    pub apps: Vec<AccountApp>,
+    /// A confirmation after a withdrawal.
+    pub notice: Option<String>,
+}
+
 pub struct ChooserOption {
     pub url: String,
     pub name: String,
@@ -70,5 +97,18 @@ pub struct DemoPage {
     pub access_token: String,
     pub userinfo: String,
 }
+
+#[derive(Template)]
+#[template(path = "logout_confirm.html")]
+pub struct LogoutConfirmPage {
+    pub csrf: String,
+    pub client_id: String,
+    pub post_logout_redirect_uri: String,
+    pub state: String,
+}
+
+#[derive(Template)]
+#[template(path = "signed_out.html")]
+pub struct SignedOutPage {}
 
 pub const STYLESHEET: &str = include_str!("../../templates/herald.css");

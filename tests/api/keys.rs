@@ -91,3 +91,63 @@ async fn a_rotated_key_is_published_before_it_signs_and_old_tokens_keep_verifyin
     assert_eq!(last.keys.len(), 1);
     assert!(last.find(&old_kid).is_none());
 }
+
+#[tokio::test]
+async fn clients_may_choose_es256_or_eddsa_and_their_tokens_verify_with_the_jwks() {
+    let extra = r#"
+[[clients]]
+client_id = "es"
+client_secret = "app-secret-for-tests"
+redirect_uris = ["http://127.0.0.1:9000/cb"]
+scopes = ["openid"]
+trusted = true
+id_token_signed_response_alg = "ES256"
+
+[[clients]]
+client_id = "ed"
+client_secret = "app-secret-for-tests"
+redirect_uris = ["http://127.0.0.1:9000/cb"]
+scopes = ["openid"]
+trusted = true
+id_token_signed_response_alg = "EdDSA"
+"#;
+    let app = spawn_app_with(extra).await;
+    let set = jwks(&app).await;
+    assert_eq!(set.keys.len(), 3, "one key per algorithm in use");
+    for (client, alg) in [
+        ("es", jsonwebtoken::Algorithm::ES256),
+        ("ed", jsonwebtoken::Algorithm::EdDSA),
+    ] {
+        let t = app.tokens(&AuthParams::new(client, "openid")).await;
+        let id_token = t["id_token"].as_str().unwrap();
+        let header = jsonwebtoken::decode_header(id_token).unwrap();
+        assert_eq!(header.alg, alg);
+        let key =
+            jsonwebtoken::DecodingKey::from_jwk(set.find(header.kid.as_deref().unwrap()).unwrap())
+                .unwrap();
+        let mut v = jsonwebtoken::Validation::new(alg);
+        v.set_audience(&[client]);
+        v.set_issuer(&[app.base.as_str()]);
+        jsonwebtoken::decode::<serde_json::Value>(id_token, &key, &v)
+            .expect("verifies with the published key");
+        assert_eq!(
+            app.userinfo(t["access_token"].as_str().unwrap())
+                .await
+                .status(),
+            200
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_unsupported_signing_algorithm_is_a_configuration_error() {
+    let extra = "[[clients]]\nclient_id = \"x\"\nredirect_uris = [\"http://127.0.0.1:9000/cb\"]\nscopes = [\"openid\"]\nid_token_signed_response_alg = \"HS256\"\n";
+    let base = "issuer = \"http://127.0.0.1:1\"\nlisten = \"127.0.0.1:1\"\ndatabase_url = \"sqlite::memory:\"\n[[upstreams]]\nid = \"dev\"\nkind = \"dev\"\n";
+    let err = herald::config::from_toml(&format!("{base}{extra}"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("id_token_signed_response_alg") && err.contains("ES256"),
+        "{err}"
+    );
+}

@@ -339,3 +339,34 @@ async fn discovery_is_truthful_and_jwks_has_only_public_keys() {
         assert!(k["kid"].is_string());
     }
 }
+
+#[tokio::test]
+async fn id_token_hint_of_the_logged_in_user_allows_silent_login_and_another_users_does_not() {
+    let app = spawn_app().await;
+    let mine = app.tokens(&AuthParams::new("app", "openid")).await;
+    let my_hint = mine["id_token"].as_str().unwrap().to_string();
+    let silent = |hint: &str| {
+        AuthParams::new("app", "openid")
+            .with("prompt", "none")
+            .with("id_token_hint", hint)
+    };
+    match app.start(&app.browser, &silent(&my_hint)).await {
+        Outcome::Client(q) => assert!(q.contains_key("code"), "{q:?}"),
+        other => panic!("{other:?}"),
+    }
+    // Bob logs in on another browser; his ID token is no hint for Alice's session.
+    app.upstream.set(|b| b.subject = "auth0|bob".into());
+    let bob_browser = browser();
+    let p = AuthParams::new("app", "openid");
+    let q = app.login(&bob_browser, &p).await;
+    let bob: serde_json::Value = app.redeem(&p, &q["code"]).await.json().await.unwrap();
+    let bob_hint = bob["id_token"].as_str().unwrap().to_string();
+    match app.start(&app.browser, &silent(&bob_hint)).await {
+        Outcome::Client(q) => assert_eq!(q["error"], "login_required"),
+        other => panic!("{other:?}"),
+    }
+    match app.start(&app.browser, &silent("not.a.token")).await {
+        Outcome::Client(q) => assert_eq!(q["error"], "invalid_request"),
+        other => panic!("{other:?}"),
+    }
+}

@@ -1,11 +1,16 @@
 //! Herald's HTTP behaviour, driven over real sockets like client apps and browsers would.
 //! One test binary (see `support::spawn_app`).
 
+mod admin;
 mod authorize_errors;
 mod claims;
+mod consent_center;
 mod keys;
+mod lifecycle;
 mod login;
+mod logout;
 mod oidc_client;
+mod private_key_jwt;
 mod replicas;
 mod sessions;
 mod support;

@@ -19,7 +19,7 @@ use crate::support::*;
 const PG: &str = "postgres://postgres@127.0.0.1:5432/test";
 
 /// A fresh schema, or `None` (skip) when PostgreSQL is unreachable outside CI.
-async fn schema() -> Option<String> {
+pub(crate) async fn schema() -> Option<String> {
     match sqlx::PgConnection::connect(PG).await {
         Ok(mut c) => {
             let name = format!(
@@ -53,7 +53,7 @@ struct Replicas {
     b_state: herald::app::AppState,
 }
 
-fn pg_url(schema: &str, port: u16) -> String {
+pub(crate) fn pg_url(schema: &str, port: u16) -> String {
     format!("postgres://postgres@127.0.0.1:{port}/test?options=-c%20search_path%3D{schema}")
 }
 
@@ -112,6 +112,7 @@ scopes = ["openid", "profile"]
             clock,
             state: a_state,
             kek,
+            config: toml,
             browser: browser(),
             api: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())

@@ -1,6 +1,8 @@
 // A person's login through Herald in real headless Chromium: the demo app sends the browser to
 // Herald, Herald to the development upstream's form, back through the consent page, and the
-// demo app shows the tokens. Then a second login skips consent. Screenshots go to artifacts/.
+// demo app shows the tokens. Then a second login skips consent, the person withdraws consent in
+// the consent center at /account and the next login asks again. JavaScript is off throughout:
+// every page must work without it. Screenshots go to artifacts/.
 import { chromium } from "playwright-core";
 import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
@@ -20,7 +22,7 @@ async function check(name, fn) {
   catch (e) { failed++; console.log(`not ok - ${name}\n${e.stack}`); }
 }
 try {
-  const page = await (await browser.newContext()).newPage();
+  const page = await (await browser.newContext({ javaScriptEnabled: false })).newPage();
 
   await check("a person logs in through the dev upstream and allows consent", async () => {
     await page.goto(`${base}/demo/login`);
@@ -42,6 +44,36 @@ try {
     await page.goto(`${base}/demo/login`);
     await page.waitForURL(/\/demo\/callback/);
     assert.match(await page.textContent("main"), /"preferred_username": "carol"/);
+  });
+
+  await check("withdrawing in the consent center makes the next login ask again", async () => {
+    await page.goto(`${base}/account`);
+    const app = page.getByRole("region", { name: "Herald demo app" });
+    assert.match(await app.textContent(), /Your groups/);
+    assert.match(await app.textContent(), /Allowed .* UTC/);
+    await page.screenshot({ path: `${out}/consent-center.png`, fullPage: true });
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.screenshot({ path: `${out}/consent-center-phone.png`, fullPage: true });
+    await page.setViewportSize({ width: 1280, height: 720 });
+    await app.getByRole("button", { name: "Withdraw consent for Herald demo app" }).click();
+    await page.waitForURL(/\/account\?withdrawn=demo/);
+    assert.match(await page.textContent("main"), /You withdrew your consent for Herald demo app/);
+    assert.equal(await page.getByRole("region", { name: "Herald demo app" }).count(), 0);
+
+    await page.goto(`${base}/demo/login`);
+    await page.waitForURL(/\/consent\?/);
+    assert.doesNotMatch(await page.textContent("main"), /already allowed/);
+    await page.getByRole("button", { name: "Allow" }).click();
+    await page.waitForURL(/\/demo\/callback/);
+    assert.match(await page.textContent("main"), /"preferred_username": "carol"/);
+  });
+
+  await check("the consent records download as JSON", async () => {
+    const res = await page.request.get(`${base}/account/consents.json`);
+    assert.equal(res.status(), 200);
+    assert.equal(res.headers()["cache-control"], "no-store");
+    const methods = (await res.json()).records.map((r) => r.method);
+    assert.deepEqual(methods, ["page", "page", "page"]);
   });
 
   await check("a fresh browser that denies consent is told access was denied", async () => {

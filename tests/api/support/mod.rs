@@ -16,6 +16,8 @@ use upstream::TestUpstream;
 
 pub const SECRET: &str = "app-secret-for-tests";
 pub const APP_CB: &str = "http://127.0.0.1:9000/cb";
+/// The admin API's bootstrap token in tests (HERALD_ADMIN_TOKEN).
+pub const ADMIN_TOKEN: &str = "bootstrap-admin-token-for-tests";
 
 pub struct TestApp {
     pub base: String,
@@ -24,6 +26,8 @@ pub struct TestApp {
     pub state: herald::app::AppState,
     /// The key-encryption key this instance runs with (standard base64).
     pub kek: String,
+    /// The TOML Herald was started with (tests change it and call `state.replace_settings`).
+    pub config: String,
     /// A browser: keeps cookies, never follows redirects.
     pub browser: reqwest::Client,
     /// An app's back channel: no cookies.
@@ -108,6 +112,29 @@ redirect_uris = ["{APP_CB}"]
 scopes = ["openid", "email"]
 trusted = true
 
+[[clients]]
+client_id = "rp"
+client_secret = "{SECRET}"
+redirect_uris = ["{APP_CB}"]
+scopes = ["openid", "profile", "email", "offline_access"]
+grant_types = ["authorization_code", "refresh_token"]
+refresh_token_idle_ttl = "1h"
+refresh_token_absolute_ttl = "3h"
+
+[[clients]]
+client_id = "rp2"
+client_secret = "{SECRET}"
+redirect_uris = ["{APP_CB}"]
+scopes = ["openid", "offline_access"]
+grant_types = ["authorization_code", "refresh_token"]
+
+[[clients]]
+client_id = "m2m"
+client_secret = "{SECRET}"
+redirect_uris = []
+scopes = ["api", "reports"]
+grant_types = ["client_credentials"]
+
 [scopes.groups]
 description = "Your groups"
 claims = ["groups"]
@@ -115,6 +142,12 @@ claims = ["groups"]
 [scopes.org]
 description = "Your organisation"
 claims = ["org.tenant"]
+
+[scopes.api]
+description = "The API"
+
+[scopes.reports]
+description = "Reports"
 
 {extra}
 "#,
@@ -130,6 +163,8 @@ claims = ["org.tenant"]
             clock: clock.clone(),
             kek: Some(KeyEncryption::from_base64(&kek).unwrap()),
             listener: Some(listener),
+            config_text: Some(toml.clone()),
+            admin_token: Some(ADMIN_TOKEN.into()),
             ..Default::default()
         },
     )
@@ -143,6 +178,7 @@ claims = ["org.tenant"]
         clock,
         state,
         kek,
+        config: toml,
         browser: browser(),
         api: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())

@@ -70,6 +70,8 @@ pub struct UpstreamState {
     tokens: Mutex<HashMap<String, Map<String, Value>>>,
     /// Every authorize request's parameters, for assertions.
     pub authorize_requests: Mutex<Vec<HashMap<String, String>>>,
+    /// Every logout request's parameters.
+    pub logout_requests: Mutex<Vec<HashMap<String, String>>>,
 }
 
 #[derive(Clone)]
@@ -89,6 +91,7 @@ impl TestUpstream {
             codes: Mutex::new(HashMap::new()),
             tokens: Mutex::new(HashMap::new()),
             authorize_requests: Mutex::new(Vec::new()),
+            logout_requests: Mutex::new(Vec::new()),
         });
         let app = Router::new()
             .route("/.well-known/openid-configuration", get(discovery))
@@ -96,6 +99,7 @@ impl TestUpstream {
             .route("/authorize", get(authorize))
             .route("/token", post(token))
             .route("/userinfo", get(userinfo))
+            .route("/logout", get(logout))
             .with_state(state.clone());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(async move {
@@ -140,6 +144,7 @@ async fn discovery(State(s): State<Arc<UpstreamState>>) -> Response {
         "token_endpoint": format!("{iss}/token"),
         "userinfo_endpoint": format!("{iss}/userinfo"),
         "jwks_uri": format!("{iss}/jwks"),
+        "end_session_endpoint": format!("{iss}/logout"),
         "response_types_supported": ["code"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256"],
@@ -250,5 +255,14 @@ async fn userinfo(State(s): State<Arc<UpstreamState>>, headers: HeaderMap) -> Re
     match s.tokens.lock().unwrap().get(token) {
         Some(info) => axum::Json(Value::Object(info.clone())).into_response(),
         None => StatusCode::UNAUTHORIZED.into_response(),
+    }
+}
+
+async fn logout(State(s): State<Arc<UpstreamState>>, RawQuery(q): RawQuery) -> Response {
+    let p = params(q.unwrap_or_default().as_bytes());
+    s.logout_requests.lock().unwrap().push(p.clone());
+    match p.get("post_logout_redirect_uri") {
+        Some(uri) => Redirect::to(uri).into_response(),
+        None => "signed out".into_response(),
     }
 }

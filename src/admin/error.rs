@@ -1,0 +1,175 @@
+//! Errors of the admin API as JSON data, `{error, error_description}`, and the extractors whose
+//! rejections become such errors instead of axum's plain-text defaults.
+
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::config::ConfigError;
+use crate::store::StoreError;
+
+/// The body of every error answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// A short code: `invalid_token`, `insufficient_scope`, `invalid_request`,
+    /// `invalid_configuration`, `not_found`, `conflict`, `temporarily_unavailable`, `server_error`.
+    pub error: String,
+    /// What went wrong and how to fix it, for people.
+    pub error_description: String,
+    /// For `invalid_configuration`: each problem, named by its configuration key, exactly as
+    /// `herald check-config` prints it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<String>,
+}
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub body: ErrorBody,
+    challenge: Option<String>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, error: &str, description: impl Into<String>) -> Self {
+        Self {
+            status,
+            body: ErrorBody {
+                error: error.into(),
+                error_description: description.into(),
+                problems: Vec::new(),
+            },
+            challenge: None,
+        }
+    }
+
+    /// No credentials at all (RFC 6750 §3.1: the challenge carries no error code).
+    pub fn no_credentials() -> Self {
+        let mut e = Self::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_token",
+            "the admin API needs `Authorization: Bearer` with HERALD_ADMIN_TOKEN or a \
+             client_credentials access token with the herald:admin scope",
+        );
+        e.challenge = Some("Bearer realm=\"herald-admin\"".into());
+        e
+    }
+
+    /// Credentials that are malformed, unknown, expired or revoked.
+    pub fn invalid_token(description: impl Into<String>) -> Self {
+        let mut e = Self::new(StatusCode::UNAUTHORIZED, "invalid_token", description);
+        e.challenge = Some("Bearer realm=\"herald-admin\", error=\"invalid_token\"".into());
+        e
+    }
+
+    /// A valid token that may not administer Herald.
+    pub fn insufficient_scope(description: impl Into<String>) -> Self {
+        let mut e = Self::new(StatusCode::FORBIDDEN, "insufficient_scope", description);
+        e.challenge = Some(
+            "Bearer realm=\"herald-admin\", error=\"insufficient_scope\", scope=\"herald:admin\""
+                .into(),
+        );
+        e
+    }
+
+    pub fn invalid_request(description: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_request", description)
+    }
+
+    pub fn not_found(description: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", description)
+    }
+
+    pub fn conflict(description: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "conflict", description)
+    }
+
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "admin API failure");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "server_error",
+            "Herald failed to complete the request; see its log",
+        )
+    }
+}
+
+impl From<ConfigError> for ApiError {
+    fn from(e: ConfigError) -> Self {
+        let mut err = Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_configuration",
+            e.problems.join("\n"),
+        );
+        err.body.problems = e.problems;
+        err
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(_) => {
+                tracing::warn!(error = %e, "admin API: database unavailable");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "temporarily_unavailable",
+                    "the database is unavailable; retry shortly",
+                )
+            }
+            StoreError::Conflict(_) => Self::conflict(
+                "another change was made at the same time; read the current state and retry",
+            ),
+            other => Self::internal(other),
+        }
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(r: JsonRejection) -> Self {
+        Self::invalid_request(r.body_text())
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(r: QueryRejection) -> Self {
+        Self::invalid_request(r.body_text())
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(r: PathRejection) -> Self {
+        Self::invalid_request(r.body_text())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut res = (self.status, axum::Json(self.body)).into_response();
+        if let Some(c) = self.challenge
+            && let Ok(v) = HeaderValue::from_str(&c)
+        {
+            res.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+        }
+        res.headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        res
+    }
+}
+
+/// A JSON body; a malformed one is `invalid_request`.
+#[derive(FromRequest)]
+#[from_request(via(axum::Json), rejection(ApiError))]
+pub struct Body<T>(pub T);
+
+/// Query parameters; malformed ones are `invalid_request`.
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(ApiError))]
+pub struct Query<T>(pub T);
+
+/// Path parameters; malformed ones are `invalid_request`.
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(ApiError))]
+pub struct Path<T>(pub T);

@@ -1,0 +1,131 @@
+//! The admin API under `/admin/api`: JSON, described by the OpenAPI document at
+//! `/admin/api/openapi.json`, which is generated from these handlers (utoipa).
+//!
+//! Every endpoint needs an admin credential ([`auth`]). Changes to the managed configuration
+//! (upstream attributes and mappings, clients, scopes) are made on the latest stored version,
+//! validated exactly as `herald check-config` validates a file (an invalid change is refused with
+//! its messages and changes nothing), stored as the next version together with an audit entry,
+//! and put into effect here at once and on every other replica within
+//! [`CONFIG_POLL_SECS`](crate::app::CONFIG_POLL_SECS).
+//!
+//! # Layout
+//! - [`auth`]: the [`auth::Admin`] extractor (bootstrap token or `herald:admin` client token).
+//! - [`error`]: `{error, error_description}` answers and extractors that produce them.
+//! - [`config_api`]: upstreams, attributes, mappings, clients, scopes, preview, lineage.
+//! - [`users`]: users Herald has seen, their grants and consent records.
+//! - [`audit`]: the audit log.
+
+pub mod audit;
+pub mod auth;
+pub mod config_api;
+pub mod error;
+pub mod users;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::app::AppState;
+
+/// The scope that lets a client (by client_credentials) use the admin API. Built in: a client
+/// lists it in `scopes` without defining it, and only a client with
+/// `grant_types = ["client_credentials"]` may.
+pub const ADMIN_SCOPE: &str = "herald:admin";
+
+/// Admin requests carry small JSON documents; anything larger is refused before parsing.
+const BODY_LIMIT: usize = 256 * 1024;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Herald admin API",
+        description = "Manage Herald's upstreams, claim mappings, clients and scopes at run \
+                       time, look at users and their consents, and read the audit log. Every \
+                       endpoint needs `Authorization: Bearer` with HERALD_ADMIN_TOKEN or an \
+                       access token Herald issued by client_credentials with the herald:admin \
+                       scope."
+    ),
+    modifiers(&BearerAuth),
+    security(("bearer" = [])),
+    tags(
+        (name = "configuration", description = "The managed configuration"),
+        (name = "users", description = "Users Herald has seen"),
+        (name = "audit", description = "Who changed what")
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+    }
+}
+
+/// The admin routes and the OpenAPI document describing them.
+fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(config_api::list_upstreams))
+        .routes(routes!(
+            config_api::get_attributes,
+            config_api::put_attributes
+        ))
+        .routes(routes!(config_api::get_mappings, config_api::put_mappings))
+        .routes(routes!(config_api::list_clients, config_api::create_client))
+        .routes(routes!(
+            config_api::get_client,
+            config_api::put_client,
+            config_api::delete_client
+        ))
+        .routes(routes!(config_api::get_scopes, config_api::put_scopes))
+        .routes(routes!(config_api::preview))
+        .routes(routes!(config_api::lineage))
+        .routes(routes!(users::list_users))
+        .routes(routes!(users::get_user))
+        .routes(routes!(users::get_consents))
+        .routes(routes!(users::withdraw_grant))
+        .routes(routes!(audit::list_audit))
+        .split_for_parts()
+}
+
+/// The OpenAPI document of the admin API.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api().1
+}
+
+pub fn router() -> Router<AppState> {
+    let (router, doc) = api();
+    let json = doc.to_json().expect("the OpenAPI document serializes");
+    router
+        .route(
+            "/admin/api/openapi.json",
+            get(move |_: auth::Admin| {
+                let json = json.clone();
+                async move {
+                    (
+                        [(axum::http::header::CONTENT_TYPE, "application/json")],
+                        json,
+                    )
+                        .into_response()
+                }
+            }),
+        )
+        .route("/admin", get(unknown))
+        .route("/admin/{*rest}", axum::routing::any(unknown))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+}
+
+/// Unknown paths under `/admin` need credentials like the rest, then are 404.
+async fn unknown(_: auth::Admin) -> Response {
+    error::ApiError::not_found("no such admin endpoint").into_response()
+}

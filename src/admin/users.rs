@@ -1,0 +1,309 @@
+//! Users Herald has seen: the list (paged, searched, filtered, projected), one user with their
+//! upstream identity, last login and grants, their consent records, and withdrawing a grant for
+//! them (recorded as consent method `admin` and in the audit log).
+
+use axum::Json;
+use axum::extract::State;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use utoipa::{IntoParams, ToSchema};
+
+use super::auth::Admin;
+use super::error::{ApiError, ErrorBody, Path, Query};
+use crate::app::AppState;
+use crate::consent::{self, center};
+use crate::store::{AuditEntry, User, UserQuery, UserSort};
+
+const MAX_PER_PAGE: i64 = 100;
+
+/// Query parameters of the user list (the conventions of Auth0's Management API).
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct UserListParams {
+    /// Page number, from 0.
+    #[param(minimum = 0)]
+    pub page: Option<i64>,
+    /// Users per page, 1 to 100 (default 50).
+    #[param(minimum = 1, maximum = 100)]
+    pub per_page: Option<i64>,
+    /// `true`: answer `{users, start, limit, length, total}`; otherwise a bare list.
+    pub include_totals: Option<bool>,
+    /// `field:1` (ascending) or `field:-1` (descending); field is `last_login_at`,
+    /// `created_at` or `sub`. Default `last_login_at:-1`.
+    pub sort: Option<String>,
+    /// Case-insensitive part of the user's `sub` or upstream subject.
+    pub q: Option<String>,
+    /// Only users of this upstream.
+    pub upstream: Option<String>,
+    /// Comma-separated fields to include (or, with `include_fields=false`, to leave out).
+    pub fields: Option<String>,
+    /// Whether `fields` lists the fields to include (default) or to leave out.
+    pub include_fields: Option<bool>,
+}
+
+/// A user in the list.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserView {
+    /// Herald's subject identifier.
+    pub sub: String,
+    /// The upstream the user logs in through.
+    pub upstream: String,
+    /// The user's subject at that upstream.
+    pub upstream_subject: String,
+    pub created_at: i64,
+    pub last_login_at: i64,
+}
+
+impl UserView {
+    fn of(u: &User) -> Self {
+        Self {
+            sub: u.sub.clone(),
+            upstream: u.upstream_id.clone(),
+            upstream_subject: u.upstream_subject.clone(),
+            created_at: u.created_at,
+            last_login_at: u.last_login_at,
+        }
+    }
+}
+
+fn parse_sort(raw: Option<&str>) -> Result<UserSort, ApiError> {
+    let Some(raw) = raw else {
+        return Ok(UserSort::default());
+    };
+    Ok(match raw {
+        "last_login_at:-1" => UserSort::LastLoginDesc,
+        "last_login_at:1" => UserSort::LastLoginAsc,
+        "created_at:-1" => UserSort::CreatedDesc,
+        "created_at:1" => UserSort::CreatedAsc,
+        "sub:1" => UserSort::SubAsc,
+        "sub:-1" => UserSort::SubDesc,
+        _ => {
+            return Err(ApiError::invalid_request(
+                "sort: write `field:1` or `field:-1` with field last_login_at, created_at or sub",
+            ));
+        }
+    })
+}
+
+/// Keeps (or drops) the listed fields of each user object.
+fn project(users: Vec<Value>, fields: Option<&str>, include: bool) -> Vec<Value> {
+    let Some(fields) = fields else {
+        return users;
+    };
+    let names: Vec<&str> = fields
+        .split(',')
+        .map(str::trim)
+        .filter(|f| !f.is_empty())
+        .collect();
+    users
+        .into_iter()
+        .map(|mut u| {
+            if let Value::Object(m) = &mut u {
+                m.retain(|k, _| names.contains(&k.as_str()) == include);
+            }
+            u
+        })
+        .collect()
+}
+
+/// Users Herald has seen, newest login first by default.
+#[utoipa::path(get, path = "/admin/api/users", tag = "users", params(UserListParams),
+    responses((status = 200, description = "a list of users, or with include_totals `{users, start, limit, length, total}`", body = Value),
+              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody)))]
+pub async fn list_users(
+    _: Admin,
+    State(state): State<AppState>,
+    Query(p): Query<UserListParams>,
+) -> Result<Json<Value>, ApiError> {
+    let per_page = p.per_page.unwrap_or(50);
+    if !(1..=MAX_PER_PAGE).contains(&per_page) {
+        return Err(ApiError::invalid_request("per_page: between 1 and 100"));
+    }
+    let page = p.page.unwrap_or(0);
+    if !(0..=1_000_000).contains(&page) {
+        return Err(ApiError::invalid_request("page: from 0"));
+    }
+    let query = UserQuery {
+        search: p.q.filter(|q| !q.is_empty()),
+        upstream_id: p.upstream,
+        sort: parse_sort(p.sort.as_deref())?,
+        offset: page * per_page,
+        limit: per_page,
+    };
+    let (users, total) = state.store.list_users(&query).await?;
+    let users: Vec<Value> = users
+        .iter()
+        .map(|u| serde_json::to_value(UserView::of(u)).unwrap_or(Value::Null))
+        .collect();
+    let users = project(users, p.fields.as_deref(), p.include_fields.unwrap_or(true));
+    Ok(Json(if p.include_totals.unwrap_or(false) {
+        json!({
+            "users": users,
+            "start": query.offset,
+            "limit": per_page,
+            "length": users.len(),
+            "total": total,
+        })
+    } else {
+        Value::Array(users)
+    }))
+}
+
+/// A grant a user gave an app.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GrantView {
+    pub client_id: String,
+    pub client_name: String,
+    pub scopes: Vec<String>,
+    pub granted_at: i64,
+    pub updated_at: i64,
+}
+
+/// One user: their linked upstream identity, last login and grants.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserDetail {
+    pub sub: String,
+    pub identity: Identity,
+    pub created_at: i64,
+    pub last_login_at: i64,
+    pub last_login_at_utc: String,
+    pub grants: Vec<GrantView>,
+}
+
+/// The upstream account a Herald user is linked to.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Identity {
+    pub upstream: String,
+    /// The upstream's display name, when it is still configured.
+    pub upstream_name: Option<String>,
+    pub subject: String,
+}
+
+async fn known_user(state: &AppState, sub: &str) -> Result<User, ApiError> {
+    state
+        .store
+        .user(sub)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no user `{sub}`")))
+}
+
+/// One user, with the upstream identity, last login and grants.
+#[utoipa::path(get, path = "/admin/api/users/{sub}", tag = "users",
+    params(("sub" = String, Path, description = "Herald's subject identifier")),
+    responses((status = 200, body = UserDetail), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn get_user(
+    _: Admin,
+    State(state): State<AppState>,
+    Path(sub): Path<String>,
+) -> Result<Json<UserDetail>, ApiError> {
+    let user = known_user(&state, &sub).await?;
+    let settings = state.settings();
+    let grants = state
+        .store
+        .grants(&sub)
+        .await?
+        .into_iter()
+        .map(|g| GrantView {
+            client_name: center::app_name(&settings, &g.client_id),
+            client_id: g.client_id,
+            scopes: g
+                .scopes
+                .split(' ')
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect(),
+            granted_at: g.granted_at,
+            updated_at: g.updated_at,
+        })
+        .collect();
+    Ok(Json(UserDetail {
+        identity: Identity {
+            upstream_name: settings
+                .upstream(&user.upstream_id)
+                .map(|u| u.display_name.clone()),
+            upstream: user.upstream_id,
+            subject: user.upstream_subject,
+        },
+        sub: user.sub,
+        created_at: user.created_at,
+        last_login_at: user.last_login_at,
+        last_login_at_utc: center::rfc3339_utc(user.last_login_at),
+        grants,
+    }))
+}
+
+/// The user's consent records, as the user downloads them from the consent center.
+#[utoipa::path(get, path = "/admin/api/users/{sub}/consents", tag = "users",
+    params(("sub" = String, Path, description = "Herald's subject identifier")),
+    responses((status = 200, body = Value, description = "{sub, records: [...]}"),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 404, body = ErrorBody)))]
+pub async fn get_consents(
+    _: Admin,
+    State(state): State<AppState>,
+    Path(sub): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    known_user(&state, &sub).await?;
+    let settings = state.settings();
+    let records: Vec<Value> = state
+        .store
+        .consent_records(&sub)
+        .await?
+        .iter()
+        .map(|r| consent::record_json(r, &center::app_name(&settings, &r.client_id)))
+        .collect();
+    Ok(Json(json!({ "sub": sub, "records": records })))
+}
+
+/// What a withdrawal ended.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Withdrawn {
+    /// The scopes the grant held; empty when there was no grant.
+    pub withdrawn: Vec<String>,
+}
+
+/// Withdraws the user's consent for an app, as the user could in the consent center: the grant
+/// goes, a consent record (method `admin`) is appended, the grant's tokens are revoked.
+#[utoipa::path(delete, path = "/admin/api/users/{sub}/grants/{client_id}", tag = "users",
+    params(("sub" = String, Path, description = "Herald's subject identifier"),
+           ("client_id" = String, Path, description = "The app's client_id")),
+    responses((status = 200, body = Withdrawn), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn withdraw_grant(
+    admin: Admin,
+    State(state): State<AppState>,
+    Path((sub, client_id)): Path<(String, String)>,
+) -> Result<Json<Withdrawn>, ApiError> {
+    known_user(&state, &sub).await?;
+    let before = state.store.grant(&sub, &client_id).await?;
+    let settings = state.settings();
+    let now = state.now();
+    let withdrawn = consent::withdraw(
+        &*state.store,
+        &settings.scopes,
+        &sub,
+        &client_id,
+        "admin",
+        now,
+    )
+    .await?;
+    if let Some(g) = before {
+        state
+            .store
+            .append_audit(&AuditEntry {
+                id: 0,
+                at: now,
+                actor: admin.actor,
+                action: "grant.withdraw".into(),
+                target: format!("user:{sub}"),
+                before: Some(json!({ "client_id": g.client_id, "scopes": withdrawn }).to_string()),
+                after: None,
+                config_version: None,
+            })
+            .await?;
+    }
+    Ok(Json(Withdrawn { withdrawn }))
+}

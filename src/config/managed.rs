@@ -1,0 +1,331 @@
+//! Live configuration: the part of the configuration admins change at run time, kept in the
+//! store as versioned TOML documents.
+//!
+//! The file splits in two. *Bootstrap* keys ([`BOOTSTRAP_KEYS`]: where to listen, which database,
+//! who Herald is) are needed before the store can be read and stay in the file. Everything else
+//! (upstreams with their attributes and mappings, clients, scopes, token lifetimes) is *managed*:
+//! the file seeds it into the store on the first start, and from then on the store is the truth.
+//! An admin change writes a new version; every replica polls the latest version and swaps its
+//! settings (see `AppState::reload_config`).
+//!
+//! A managed document is validated exactly like the file, by merging it with the bootstrap keys
+//! and running [`super::from_toml`], so an invalid change is refused with the messages
+//! `herald check-config` prints. The document is kept as generic TOML, so keys added to the file
+//! model later pass through without changes here.
+//!
+//! No plaintext secret enters the store: a client's inline `client_secret` becomes
+//! `client_secret_hash` (the argon2 hash the file's validation computed); `client_secret_env`
+//! stays a reference. An upstream's inline `client_secret` (it must be sent upstream, so it
+//! cannot be hashed) is held back as a bootstrap credential: it is read from the file on every
+//! start and filled into the managed document in memory only.
+
+use std::collections::HashMap;
+
+use toml::{Table, Value};
+
+use super::{ConfigError, Settings};
+
+/// Top-level keys that stay in the file; every other key is managed.
+pub const BOOTSTRAP_KEYS: [&str; 4] = ["issuer", "listen", "database_url", "session_store"];
+
+/// Who authored the first version, taken from the file.
+pub const SEED_AUTHOR: &str = "seed";
+
+/// The managed part of a configuration: a TOML table without the bootstrap keys.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ManagedConfig {
+    table: Table,
+}
+
+impl ManagedConfig {
+    /// Reads a stored document.
+    pub fn parse(document: &str) -> Result<Self, ConfigError> {
+        let table: Table = toml::from_str(document).map_err(|e| {
+            ConfigError::single(format!("the stored configuration is not valid TOML: {e}"))
+        })?;
+        if let Some(k) = BOOTSTRAP_KEYS.iter().find(|k| table.contains_key(**k)) {
+            return Err(ConfigError::single(format!(
+                "{k}: stays in the configuration file and cannot be changed at run time"
+            )));
+        }
+        Ok(Self { table })
+    }
+
+    /// The document as stored and exported.
+    pub fn to_toml(&self) -> String {
+        toml::to_string(&self.table).expect("a TOML table serializes")
+    }
+
+    pub fn table(&self) -> &Table {
+        &self.table
+    }
+
+    pub fn table_mut(&mut self) -> &mut Table {
+        &mut self.table
+    }
+
+    /// The `[[NAME]]` array of tables (upstreams, clients), created empty when absent.
+    pub fn array_mut(&mut self, name: &str) -> &mut Vec<Value> {
+        let v = self
+            .table
+            .entry(name.to_string())
+            .or_insert_with(|| Value::Array(Vec::new()));
+        if !v.is_array() {
+            *v = Value::Array(Vec::new());
+        }
+        v.as_array_mut().expect("just made an array")
+    }
+
+    /// The entry of `[[array]]` whose `key` equals `value`.
+    pub fn entry_mut(&mut self, array: &str, key: &str, value: &str) -> Option<&mut Table> {
+        self.array_mut(array)
+            .iter_mut()
+            .filter_map(Value::as_table_mut)
+            .find(|t| t.get(key).and_then(Value::as_str) == Some(value))
+    }
+
+    pub fn entry(&self, array: &str, key: &str, value: &str) -> Option<&Table> {
+        self.table
+            .get(array)?
+            .as_array()?
+            .iter()
+            .filter_map(Value::as_table)
+            .find(|t| t.get(key).and_then(Value::as_str) == Some(value))
+    }
+}
+
+/// What a replica keeps from its file to turn managed documents into [`Settings`]: the bootstrap
+/// keys and the upstream secrets written inline.
+#[derive(Clone)]
+pub struct LiveConfig {
+    bootstrap: Table,
+    upstream_secrets: HashMap<String, String>,
+}
+
+impl std::fmt::Debug for LiveConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveConfig")
+            .field("bootstrap", &self.bootstrap.keys().collect::<Vec<_>>())
+            .field("upstream_secrets", &"[redacted]")
+            .finish()
+    }
+}
+
+impl LiveConfig {
+    /// Splits the file's text; `settings` are the file's validated settings, whose client
+    /// secret hashes replace the inline secrets in the seed document.
+    pub fn from_file(
+        text: &str,
+        settings: &Settings,
+    ) -> Result<(Self, ManagedConfig), ConfigError> {
+        let mut table: Table =
+            toml::from_str(text).map_err(|e| ConfigError::single(e.to_string()))?;
+        let mut bootstrap = Table::new();
+        for k in BOOTSTRAP_KEYS {
+            if let Some(v) = table.remove(k) {
+                bootstrap.insert(k.to_string(), v);
+            }
+        }
+        let mut managed = ManagedConfig { table };
+        let mut upstream_secrets = HashMap::new();
+        for u in managed
+            .array_mut("upstreams")
+            .iter_mut()
+            .filter_map(Value::as_table_mut)
+        {
+            let id = u.get("id").and_then(Value::as_str).map(str::to_string);
+            if let (Some(id), Some(Value::String(secret))) = (id, u.remove("client_secret")) {
+                upstream_secrets.insert(id, secret);
+            }
+        }
+        for c in managed
+            .array_mut("clients")
+            .iter_mut()
+            .filter_map(Value::as_table_mut)
+        {
+            if c.remove("client_secret").is_none() {
+                continue;
+            }
+            let id = c
+                .get("client_id")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            if let Some(super::ClientAuth::Secret(h)) = settings.client(id).map(|c| &c.auth) {
+                c.insert("client_secret_hash".into(), Value::String(h.to_stored()));
+            }
+        }
+        Ok((
+            Self {
+                bootstrap,
+                upstream_secrets,
+            },
+            managed,
+        ))
+    }
+
+    /// Validates a managed document together with the bootstrap keys, exactly as
+    /// `herald check-config` validates a file.
+    pub fn settings(
+        &self,
+        managed: &ManagedConfig,
+    ) -> Result<(Settings, Vec<String>), ConfigError> {
+        super::from_toml(&self.merged(managed, true))
+    }
+
+    /// The whole configuration as one TOML file: the bootstrap keys, then the managed document.
+    /// With `with_secrets`, upstream secrets held back from the store are filled in.
+    pub fn merged(&self, managed: &ManagedConfig, with_secrets: bool) -> String {
+        let mut full = self.bootstrap.clone();
+        let mut managed = managed.clone();
+        if with_secrets {
+            for u in managed
+                .array_mut("upstreams")
+                .iter_mut()
+                .filter_map(Value::as_table_mut)
+            {
+                let id = u.get("id").and_then(Value::as_str).unwrap_or_default();
+                if u.contains_key("client_secret") || u.contains_key("client_secret_env") {
+                    continue;
+                }
+                if let Some(s) = self.upstream_secrets.get(id) {
+                    u.insert("client_secret".into(), Value::String(s.clone()));
+                }
+            }
+        }
+        full.extend(managed.table);
+        toml::to_string(&full).expect("a TOML table serializes")
+    }
+
+    /// Upstreams whose secret is held back in the file, for `herald export` to mention.
+    pub fn held_back_upstream_secrets(&self) -> Vec<&str> {
+        let mut ids: Vec<&str> = self.upstream_secrets.keys().map(String::as_str).collect();
+        ids.sort_unstable();
+        ids
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FILE: &str = r#"
+issuer = "http://127.0.0.1:8080"
+listen = "127.0.0.1:8080"
+database_url = "sqlite::memory:"
+
+[[upstreams]]
+id = "test"
+kind = "oidc"
+issuer = "https://idp.example.com"
+client_id = "herald"
+client_secret = "upstream-secret"
+
+[[clients]]
+client_id = "app"
+client_secret = "a-long-enough-secret"
+redirect_uris = ["https://app.example.com/cb"]
+scopes = ["openid"]
+"#;
+
+    fn split() -> (LiveConfig, ManagedConfig) {
+        let (settings, _) = super::super::from_toml(FILE).unwrap();
+        LiveConfig::from_file(FILE, &settings).unwrap()
+    }
+
+    #[test]
+    fn seed_document_holds_no_plaintext_secret_and_no_bootstrap_key() {
+        let (_, managed) = split();
+        let doc = managed.to_toml();
+        assert!(!doc.contains("upstream-secret"), "{doc}");
+        assert!(!doc.contains("a-long-enough-secret"), "{doc}");
+        assert!(doc.contains("client_secret_hash = \"$argon2id$"), "{doc}");
+        assert!(!doc.contains("database_url"), "{doc}");
+        assert_eq!(ManagedConfig::parse(&doc).unwrap(), managed);
+    }
+
+    #[test]
+    fn stored_document_yields_the_same_settings_with_the_secret_still_working() {
+        let (live, managed) = split();
+        let reparsed = ManagedConfig::parse(&managed.to_toml()).unwrap();
+        let (s, _) = live.settings(&reparsed).unwrap();
+        let app = s.client("app").unwrap();
+        match &app.auth {
+            super::super::ClientAuth::Secret(h) => assert!(h.verify("a-long-enough-secret")),
+            other => panic!("app must stay confidential, not {other:?}"),
+        }
+        let up = s.upstream("test").unwrap();
+        assert_eq!(
+            up.client_secret.as_ref().unwrap().expose(),
+            "upstream-secret"
+        );
+        assert!(!live.merged(&reparsed, false).contains("upstream-secret"));
+        assert!(format!("{live:?}").contains("[redacted]"));
+    }
+
+    #[test]
+    fn bootstrap_keys_cannot_be_smuggled_into_a_stored_document() {
+        let err = ManagedConfig::parse("issuer = \"https://evil.example\"").unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("issuer: stays in the configuration file")
+        );
+    }
+
+    #[test]
+    fn invalid_documents_are_refused_with_check_config_messages() {
+        let (live, mut managed) = split();
+        let app = managed.entry_mut("clients", "client_id", "app").unwrap();
+        app.insert(
+            "redirect_uris".into(),
+            Value::Array(vec![Value::String("https://app.example.com/cb#x".into())]),
+        );
+        let err = live.settings(&managed).unwrap_err();
+        assert!(
+            err.to_string().contains("clients[0].redirect_uris[0]"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_hash_in_the_file_is_accepted_and_must_be_well_formed() {
+        let with_hash = FILE.replace(
+            "client_secret = \"a-long-enough-secret\"",
+            "client_secret_hash = \"sha256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"",
+        );
+        let (s, _) = super::super::from_toml(&with_hash).unwrap();
+        assert!(!s.client("app").unwrap().is_public());
+        let bad = FILE.replace(
+            "client_secret = \"a-long-enough-secret\"",
+            "client_secret_hash = \"plain\"",
+        );
+        let err = super::super::from_toml(&bad).unwrap_err();
+        assert!(
+            err.to_string().contains("clients[0].client_secret_hash"),
+            "{err}"
+        );
+        let both = FILE.replace(
+            "client_secret = \"a-long-enough-secret\"",
+            "client_secret = \"a-long-enough-secret\"\nclient_secret_hash = \"sha256:x\"",
+        );
+        assert!(super::super::from_toml(&both).is_err());
+    }
+
+    #[test]
+    fn the_admin_scope_is_built_in_but_only_for_machine_clients() {
+        let machine = FILE.replace(
+            "redirect_uris = [\"https://app.example.com/cb\"]\nscopes = [\"openid\"]",
+            "redirect_uris = []\nscopes = [\"herald:admin\"]\ngrant_types = [\"client_credentials\"]",
+        );
+        assert!(super::super::from_toml(&machine).is_ok());
+        let user_facing = FILE.replace(
+            "scopes = [\"openid\"]",
+            "scopes = [\"openid\", \"herald:admin\"]",
+        );
+        let err = super::super::from_toml(&user_facing).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("clients[0].scopes: `herald:admin`"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,239 @@
+//! RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0): `end_session_endpoint`.
+//!
+//! A client sends the browser here with `id_token_hint`, `client_id`,
+//! `post_logout_redirect_uri` and `state`. The redirect URI must be registered for the client
+//! (exact match), or there is no redirect at all (§3). With a valid hint naming the browser's
+//! user, Herald logs out at once; otherwise it asks the user first, so a forged link cannot
+//! log anyone out (§2, "the OP SHOULD ask the End-User"). When the user's upstream is
+//! configured with `logout = true`, the browser then visits the upstream's logout too and comes
+//! back to `/logout/done`.
+
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
+use tower_sessions::Session;
+
+use super::error::with_params;
+use super::flow::current_login;
+use super::params::{Params, is_form};
+use crate::app::AppState;
+use crate::tokens::hashing::{constant_time_eq, random_token};
+use crate::tokens::jwt::verify_id_token_hint;
+use crate::web::pages::{LogoutConfirmPage, SignedOutPage};
+use crate::web::{error_page, render};
+
+const CSRF_KEY: &str = "logout_csrf";
+const RETURN_KEY: &str = "logout_return";
+
+/// Where the browser goes once logged out.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Return {
+    uri: String,
+    state: Option<String>,
+}
+
+pub async fn logout_get(
+    State(state): State<AppState>,
+    session: Session,
+    RawQuery(q): RawQuery,
+) -> Response {
+    start(
+        &state,
+        &session,
+        Params::parse(q.unwrap_or_default().as_bytes()),
+    )
+    .await
+}
+
+pub async fn logout_post(
+    State(state): State<AppState>,
+    session: Session,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if !is_form(&headers) {
+        return bad("A logout request sent with POST must be form-encoded.");
+    }
+    let p = Params::parse(&body);
+    if p.get("confirm").is_some() {
+        return confirmed(&state, &session, &p).await;
+    }
+    start(&state, &session, p).await
+}
+
+fn bad(msg: &str) -> Response {
+    error_page(StatusCode::BAD_REQUEST, "Invalid logout request", msg, None)
+}
+
+/// The `aud` of a JWT, read without verification, to learn which client's key check to run.
+fn unverified_aud(jwt: &str) -> Option<String> {
+    let payload = jwt.split('.').nth(1)?;
+    let v: serde_json::Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
+    match &v["aud"] {
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Array(a) => a.first()?.as_str().map(str::to_string),
+        _ => None,
+    }
+}
+
+async fn start(state: &AppState, session: &Session, p: Params) -> Response {
+    if !p.duplicated.is_empty() {
+        return bad("A parameter appears more than once.");
+    }
+    let settings = state.settings();
+    let hint = p.get("id_token_hint");
+    let client_id = p
+        .get("client_id")
+        .map(str::to_string)
+        .or_else(|| hint.and_then(unverified_aud));
+    let hinted_sub = match (hint, client_id.as_deref()) {
+        (Some(h), Some(c)) => match verify_id_token_hint(&state.keys(), &settings.issuer, c, h) {
+            Ok(sub) => Some(sub),
+            Err(_) => return bad("The id_token_hint was not issued by Herald to this client."),
+        },
+        (Some(_), None) => return bad("The id_token_hint names no client."),
+        _ => None,
+    };
+    let back = match p.get("post_logout_redirect_uri") {
+        None => None,
+        Some(uri) => {
+            let client = client_id.as_deref().and_then(|c| settings.client(c));
+            match client {
+                Some(c) if c.post_logout_redirect_uris.iter().any(|r| r == uri) => Some(Return {
+                    uri: uri.to_string(),
+                    state: p.get("state").map(str::to_string),
+                }),
+                Some(_) => {
+                    return bad(
+                        "The post_logout_redirect_uri is not registered for this app, so Herald \
+                         will not send you there. You have not been signed out.",
+                    );
+                }
+                None => {
+                    return bad(
+                        "A post_logout_redirect_uri needs the app to be named (client_id or \
+                         id_token_hint).",
+                    );
+                }
+            }
+        }
+    };
+    let login = current_login(session).await;
+    match (&login, hinted_sub.as_deref()) {
+        // Nobody is signed in here: nothing to end.
+        (None, _) => finish(state, session, back, None).await,
+        // The app proved which user it means, and that user is signed in here.
+        (Some(l), Some(sub)) if l.sub == sub => end(state, session, back).await,
+        // Anything else: ask the user, so a forged link cannot sign them out.
+        _ => {
+            let csrf = random_token();
+            if session.insert(CSRF_KEY, &csrf).await.is_err() {
+                return crate::web::unavailable_page();
+            }
+            render(
+                StatusCode::OK,
+                &LogoutConfirmPage {
+                    csrf,
+                    client_id: client_id.unwrap_or_default(),
+                    post_logout_redirect_uri: back
+                        .as_ref()
+                        .map(|b| b.uri.clone())
+                        .unwrap_or_default(),
+                    state: back.and_then(|b| b.state).unwrap_or_default(),
+                },
+            )
+        }
+    }
+}
+
+async fn confirmed(state: &AppState, session: &Session, p: &Params) -> Response {
+    let expected: Option<String> = session.remove(CSRF_KEY).await.ok().flatten();
+    let ok = match (expected, p.get("csrf")) {
+        (Some(e), Some(given)) => constant_time_eq(&e, given),
+        _ => false,
+    };
+    if !ok {
+        return error_page(
+            StatusCode::FORBIDDEN,
+            "Request refused",
+            "This sign-out form is missing its security token or has expired. You are still \
+             signed in.",
+            None,
+        );
+    }
+    let settings = state.settings();
+    let back = match (p.get("post_logout_redirect_uri"), p.get("client_id")) {
+        (Some(uri), Some(c))
+            if settings
+                .client(c)
+                .is_some_and(|c| c.post_logout_redirect_uris.iter().any(|r| r == uri)) =>
+        {
+            Some(Return {
+                uri: uri.to_string(),
+                state: p.get("state").map(str::to_string),
+            })
+        }
+        _ => None,
+    };
+    end(state, session, back).await
+}
+
+/// Ends Herald's session, then the upstream's when configured, then returns.
+async fn end(state: &AppState, session: &Session, back: Option<Return>) -> Response {
+    let upstream = current_login(session)
+        .await
+        .and_then(|l| state.settings().upstream(&l.upstream_id).cloned());
+    if let Err(e) = session.flush().await {
+        tracing::warn!(error = %e, "ending the session failed");
+        return crate::web::unavailable_page();
+    }
+    let upstream = upstream.filter(|u| u.logout);
+    finish(state, session, back, upstream).await
+}
+
+async fn finish(
+    state: &AppState,
+    session: &Session,
+    back: Option<Return>,
+    upstream: Option<std::sync::Arc<crate::config::Upstream>>,
+) -> Response {
+    if let Some(up) = upstream {
+        let done = format!("{}/logout/done", state.settings().issuer);
+        match state.upstreams.logout_url(&up, &done).await {
+            Ok(url) => {
+                if let Some(b) = &back
+                    && session.insert(RETURN_KEY, b).await.is_err()
+                {
+                    return crate::web::unavailable_page();
+                }
+                return Redirect::to(&url).into_response();
+            }
+            Err(e) => tracing::warn!(error = %e, "upstream logout skipped"),
+        }
+    }
+    go_back(back)
+}
+
+fn go_back(back: Option<Return>) -> Response {
+    match back {
+        Some(b) => {
+            let mut params = Vec::new();
+            if let Some(s) = b.state.as_deref() {
+                params.push(("state", s));
+            }
+            Redirect::to(&with_params(&b.uri, &params)).into_response()
+        }
+        None => render(StatusCode::OK, &SignedOutPage {}),
+    }
+}
+
+/// Back from the upstream's logout.
+pub async fn logout_done(session: Session) -> Response {
+    let back: Option<Return> = session.remove(RETURN_KEY).await.ok().flatten();
+    go_back(back)
+}

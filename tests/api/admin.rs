@@ -1,0 +1,713 @@
+//! The admin API: who may call it, live configuration changes (here and on another replica),
+//! refusal of invalid changes with check-config's messages, the audit log, generated client
+//! secrets, users, and the OpenAPI document.
+
+use std::time::{Duration, Instant};
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::support::*;
+
+/// A machine client allowed to administer Herald, and an app for users.
+const ADMIN_CLIENT: &str = r#"
+[[clients]]
+client_id = "ops"
+client_secret = "ops-secret-for-tests"
+redirect_uris = []
+scopes = ["herald:admin", "api"]
+grant_types = ["client_credentials"]
+"#;
+
+/// Every admin endpoint, with a body for those that take one.
+fn endpoints() -> Vec<(Method, &'static str, Option<Value>)> {
+    vec![
+        (Method::GET, "/admin/api/openapi.json", None),
+        (Method::GET, "/admin/api/upstreams", None),
+        (Method::GET, "/admin/api/upstreams/test/attributes", None),
+        (
+            Method::PUT,
+            "/admin/api/upstreams/test/attributes",
+            Some(json!([])),
+        ),
+        (Method::GET, "/admin/api/upstreams/test/mappings", None),
+        (
+            Method::PUT,
+            "/admin/api/upstreams/test/mappings",
+            Some(json!([])),
+        ),
+        (Method::GET, "/admin/api/clients", None),
+        (
+            Method::POST,
+            "/admin/api/clients",
+            Some(json!({"client_id": "x", "scopes": ["openid"], "redirect_uris": [APP_CB]})),
+        ),
+        (Method::GET, "/admin/api/clients/app", None),
+        (
+            Method::PUT,
+            "/admin/api/clients/app",
+            Some(json!({"scopes": ["openid"], "redirect_uris": [APP_CB]})),
+        ),
+        (Method::DELETE, "/admin/api/clients/app", None),
+        (Method::GET, "/admin/api/scopes", None),
+        (Method::PUT, "/admin/api/scopes", Some(json!({}))),
+        (
+            Method::POST,
+            "/admin/api/preview",
+            Some(json!({"id_token": {}})),
+        ),
+        (Method::GET, "/admin/api/lineage", None),
+        (Method::GET, "/admin/api/users", None),
+        (Method::GET, "/admin/api/users/someone", None),
+        (Method::GET, "/admin/api/users/someone/consents", None),
+        (Method::DELETE, "/admin/api/users/someone/grants/app", None),
+        (Method::GET, "/admin/api/audit", None),
+        (Method::GET, "/admin", None),
+        (Method::GET, "/admin/api/no-such-thing", None),
+    ]
+}
+
+impl TestApp {
+    async fn admin(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> reqwest::Response {
+        let mut req = self.api.request(method, format!("{}{path}", self.base));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        req.send().await.unwrap()
+    }
+
+    /// A call with the bootstrap token that must answer `status`; returns the JSON body.
+    async fn admin_ok(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        status: u16,
+    ) -> Value {
+        let res = self
+            .admin(method.clone(), path, Some(ADMIN_TOKEN), body.as_ref())
+            .await;
+        let got = res.status();
+        let text = res.text().await.unwrap();
+        assert_eq!(got.as_u16(), status, "{method} {path}: {text}");
+        serde_json::from_str(&text).unwrap_or(Value::Null)
+    }
+
+    async fn client_credentials(&self, client: &str, secret: &str, scope: &str) -> String {
+        let res = self
+            .api
+            .post(format!("{}/token", self.base))
+            .basic_auth(client, Some(secret))
+            .form(&[("grant_type", "client_credentials"), ("scope", scope)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        res.json::<Value>().await.unwrap()["access_token"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+}
+
+#[tokio::test]
+async fn every_admin_endpoint_refuses_missing_and_wrong_credentials_and_user_tokens() {
+    let app = spawn_app_with(ADMIN_CLIENT).await;
+    let user_token = app.tokens(&AuthParams::new("app", "openid profile")).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let m2m = app.client_credentials("m2m", SECRET, "api").await;
+    for (method, path, body) in endpoints() {
+        let res = app.admin(method.clone(), path, None, body.as_ref()).await;
+        assert_eq!(res.status(), 401, "{method} {path} without credentials");
+        let challenge = res.headers()["www-authenticate"].to_str().unwrap();
+        assert!(challenge.starts_with("Bearer"), "{challenge}");
+        let err: Value = res.json().await.unwrap();
+        assert_eq!(err["error"], "invalid_token");
+
+        for wrong in ["wrong", "bootstrap-admin-token-for-test", "a.b.c"] {
+            let res = app
+                .admin(method.clone(), path, Some(wrong), body.as_ref())
+                .await;
+            assert_eq!(res.status(), 401, "{method} {path} with `{wrong}`");
+            assert!(res.headers().contains_key("www-authenticate"));
+        }
+        let res = app
+            .admin(method.clone(), path, Some(&user_token), body.as_ref())
+            .await;
+        assert_eq!(res.status(), 403, "{method} {path} with a user's token");
+        let res = app
+            .admin(method.clone(), path, Some(&m2m), body.as_ref())
+            .await;
+        assert_eq!(res.status(), 403, "{method} {path} without herald:admin");
+    }
+    // Nothing was changed by any of those.
+    assert_eq!(app.state.config_version(), 1);
+}
+
+#[tokio::test]
+async fn the_bootstrap_token_and_a_herald_admin_client_token_both_administer() {
+    let app = spawn_app_with(ADMIN_CLIENT).await;
+    let res = app
+        .admin(Method::GET, "/admin/api/clients", Some(ADMIN_TOKEN), None)
+        .await;
+    assert_eq!(res.status(), 200);
+    let token = app
+        .client_credentials("ops", "ops-secret-for-tests", "herald:admin")
+        .await;
+    let res = app
+        .admin(Method::GET, "/admin/api/clients", Some(&token), None)
+        .await;
+    assert_eq!(res.status(), 200);
+    let ids: Vec<String> = res
+        .json::<Vec<Value>>()
+        .await
+        .unwrap()
+        .iter()
+        .map(|c| c["client_id"].as_str().unwrap().to_string())
+        .collect();
+    assert!(ids.contains(&"ops".to_string()) && ids.contains(&"app".to_string()));
+    // A change by the client is audited under its name.
+    let res = app
+        .admin(
+            Method::PUT,
+            "/admin/api/clients/spa",
+            Some(&token),
+            Some(&json!({"client_name": "Single page", "scopes": ["openid"], "redirect_uris": [APP_CB]})),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let audit = app
+        .admin_ok(Method::GET, "/admin/api/audit", None, 200)
+        .await;
+    assert_eq!(audit[0]["actor"], "client:ops");
+
+    // Its token stops working when the client loses the scope.
+    app.admin_ok(
+        Method::PUT,
+        "/admin/api/clients/ops",
+        Some(json!({"scopes": ["api"], "grant_types": ["client_credentials"]})),
+        200,
+    )
+    .await;
+    let res = app
+        .admin(Method::GET, "/admin/api/clients", Some(&token), None)
+        .await;
+    assert_eq!(res.status(), 403);
+}
+
+#[tokio::test]
+async fn a_mapping_changed_through_the_api_shows_in_the_next_logins_id_token() {
+    let app = spawn_app().await;
+    app.upstream.set(|b| {
+        b.id_claims
+            .insert("https://example.com/dept".into(), json!("finance"));
+    });
+    let p = AuthParams::new("app", "openid groups");
+    let before = payload(app.tokens(&p).await["id_token"].as_str().unwrap());
+    assert_eq!(before["groups"], json!(["staff", "admins"]));
+
+    let mut attributes = app
+        .admin_ok(
+            Method::GET,
+            "/admin/api/upstreams/test/attributes",
+            None,
+            200,
+        )
+        .await;
+    attributes.as_array_mut().unwrap().push(json!({
+        "claim": "https://example\\.com/dept", "source": "id_token", "type": "string"
+    }));
+    app.admin_ok(
+        Method::PUT,
+        "/admin/api/upstreams/test/attributes",
+        Some(attributes),
+        200,
+    )
+    .await;
+    let mappings = app
+        .admin_ok(
+            Method::PUT,
+            "/admin/api/upstreams/test/mappings",
+            Some(json!([
+                {"from": "https://example\\.com/dept", "to": "groups"},
+                {"from": "https://example\\.com/tenant", "to": "org.tenant"}
+            ])),
+            200,
+        )
+        .await;
+    assert_eq!(mappings[0]["to"], "groups");
+    assert_eq!(app.state.config_version(), 3);
+
+    // The next login at the upstream (a new browser: the first one's login is reused).
+    let p = AuthParams::new("app", "openid groups");
+    let q = app.login(&browser(), &p).await;
+    let res = app.redeem(&p, &q["code"]).await;
+    let tokens: Value = res.json().await.unwrap();
+    let after = payload(tokens["id_token"].as_str().unwrap());
+    assert_eq!(after["groups"], "finance");
+}
+
+#[tokio::test]
+async fn an_invalid_change_is_refused_with_the_check_config_message_and_changes_nothing() {
+    let app = spawn_app_with("[[upstreams]]\nid = \"dev\"\nkind = \"dev\"\n").await;
+    let before = app
+        .admin_ok(Method::GET, "/admin/api/upstreams/test/mappings", None, 200)
+        .await;
+
+    let err = app
+        .admin_ok(
+            Method::PUT,
+            "/admin/api/upstreams/test/mappings",
+            Some(json!([{"from": "https://example\\.com/groups", "to": "sub"}])),
+            400,
+        )
+        .await;
+    assert_eq!(err["error"], "invalid_configuration");
+    let msg = err["error_description"].as_str().unwrap();
+    assert!(msg.starts_with("upstreams[0]: mappings[0]"), "{msg}");
+    assert!(msg.contains("reserved claim `sub`"), "{msg}");
+    // The same words check-config prints for the same file.
+    let file = app.config.replace("to = \"groups\"", "to = \"sub\"");
+    let check = herald::config::from_toml(&file).unwrap_err().to_string();
+    assert!(check.contains(msg), "check-config: {check}\napi: {msg}");
+
+    let err = app
+        .admin_ok(
+            Method::PUT,
+            "/admin/api/upstreams/dev/attributes",
+            Some(json!([{"claim": "groups", "source": "userinfo"}])),
+            400,
+        )
+        .await;
+    let msg = err["error_description"].as_str().unwrap();
+    assert!(msg.contains("upstreams[1]: attributes[0]"), "{msg}");
+    assert!(msg.contains("userinfo is off for this upstream"), "{msg}");
+
+    // Malformed input is a 400 too, before any validation.
+    let err = app
+        .admin_ok(
+            Method::PUT,
+            "/admin/api/upstreams/test/mappings",
+            Some(json!([{"from": "a..b", "to": "x"}])),
+            400,
+        )
+        .await;
+    assert_eq!(err["error"], "invalid_request");
+    let err = app
+        .admin_ok(
+            Method::POST,
+            "/admin/api/clients",
+            Some(json!({"client_id": "bad", "scopes": ["openid"], "redirect_uris": ["https://x.example/cb#frag"]})),
+            400,
+        )
+        .await;
+    assert!(
+        err["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("redirect_uris[0]: `https://x.example/cb#frag` must not contain a fragment"),
+        "{err}"
+    );
+
+    let after = app
+        .admin_ok(Method::GET, "/admin/api/upstreams/test/mappings", None, 200)
+        .await;
+    assert_eq!(before, after);
+    assert_eq!(app.state.config_version(), 1);
+    assert_eq!(
+        app.state.store.latest_config_version().await.unwrap(),
+        Some(1)
+    );
+    let audit = app
+        .admin_ok(Method::GET, "/admin/api/audit", None, 200)
+        .await;
+    assert_eq!(audit, json!([]));
+}
+
+#[tokio::test]
+async fn audit_entries_name_the_actor_and_carry_the_state_before_and_after() {
+    let app = spawn_app().await;
+    app.admin_ok(
+        Method::PUT,
+        "/admin/api/clients/spa",
+        Some(json!({"client_name": "SPA", "scopes": ["openid", "profile"], "redirect_uris": ["http://127.0.0.1:9000/new"]})),
+        200,
+    )
+    .await;
+    app.admin_ok(Method::DELETE, "/admin/api/clients/trusted", None, 204)
+        .await;
+    let audit = app
+        .admin_ok(Method::GET, "/admin/api/audit?target=client:spa", None, 200)
+        .await;
+    let e = &audit.as_array().unwrap()[0];
+    assert_eq!(audit.as_array().unwrap().len(), 1);
+    assert_eq!(e["actor"], "bootstrap-token");
+    assert_eq!(e["action"], "client.update");
+    assert_eq!(e["config_version"], 2);
+    assert_eq!(e["before"]["redirect_uris"], json!([APP_CB]));
+    assert_eq!(
+        e["after"]["redirect_uris"],
+        json!(["http://127.0.0.1:9000/new"])
+    );
+    assert_eq!(e["after"]["client_name"], "SPA");
+
+    let all = app
+        .admin_ok(Method::GET, "/admin/api/audit", None, 200)
+        .await;
+    let deleted = &all[0];
+    assert_eq!(deleted["action"], "client.delete");
+    assert_eq!(deleted["after"], Value::Null);
+    // A confidential client's hash is never shown, even to admins.
+    assert_eq!(deleted["before"]["client_secret_hash"], "[hashed]");
+    let since = all[0]["at"].as_i64().unwrap() + 1;
+    let none = app
+        .admin_ok(
+            Method::GET,
+            &format!("/admin/api/audit?since={since}"),
+            None,
+            200,
+        )
+        .await;
+    assert_eq!(none, json!([]));
+    let res = app
+        .admin(
+            Method::GET,
+            "/admin/api/clients/trusted",
+            Some(ADMIN_TOKEN),
+            None,
+        )
+        .await;
+    assert_eq!(res.status(), 404);
+}
+
+#[tokio::test]
+async fn a_generated_client_secret_is_shown_once_works_at_the_token_endpoint_and_is_stored_hashed()
+{
+    let app = spawn_app().await;
+    let created = app
+        .admin_ok(
+            Method::POST,
+            "/admin/api/clients",
+            Some(json!({
+                "client_id": "reporter",
+                "scopes": ["reports"],
+                "grant_types": ["client_credentials"]
+            })),
+            201,
+        )
+        .await;
+    let secret = created["client_secret"].as_str().unwrap().to_string();
+    assert_eq!(secret.len(), 43, "256 bits, base64url");
+    assert_eq!(created["confidential"], true);
+    let token = app.client_credentials("reporter", &secret, "reports").await;
+    assert!(!token.is_empty());
+
+    let again = app
+        .admin_ok(Method::GET, "/admin/api/clients/reporter", None, 200)
+        .await;
+    assert!(again.get("client_secret").is_none(), "{again}");
+    let listed = app
+        .admin_ok(Method::GET, "/admin/api/clients", None, 200)
+        .await;
+    assert!(!listed.to_string().contains(&secret));
+    let audit = app
+        .admin_ok(Method::GET, "/admin/api/audit", None, 200)
+        .await;
+    assert!(!audit.to_string().contains(&secret));
+    let stored = app.state.store.latest_config().await.unwrap().unwrap();
+    assert!(!stored.document.contains(&secret));
+    assert!(
+        !stored.document.contains(SECRET),
+        "file secrets are hashed too"
+    );
+    assert!(stored.document.contains("client_secret_hash = \"sha256:"));
+
+    // Creating it twice is a conflict, not a silent overwrite.
+    app.admin_ok(
+        Method::POST,
+        "/admin/api/clients",
+        Some(json!({"client_id": "reporter", "scopes": ["reports"], "grant_types": ["client_credentials"]})),
+        409,
+    )
+    .await;
+    // A public client gets no secret.
+    let public = app
+        .admin_ok(
+            Method::POST,
+            "/admin/api/clients",
+            Some(json!({"client_id": "mobile", "public": true, "scopes": ["openid"], "redirect_uris": ["com.example.app:/cb"]})),
+            201,
+        )
+        .await;
+    assert!(public.get("client_secret").is_none());
+    assert_eq!(public["confidential"], false);
+}
+
+#[tokio::test]
+async fn users_are_listed_by_page_and_search_and_shown_with_identity_and_grants() {
+    let app = spawn_app().await;
+    app.tokens(&AuthParams::new("app", "openid profile")).await;
+    for (i, name) in ["bob@example.com", "carol@example.com", "dave@example.org"]
+        .iter()
+        .enumerate()
+    {
+        app.state
+            .store
+            .link_user(
+                "test",
+                name,
+                &format!("user-{i}"),
+                app.state.now() - 100 + i as i64,
+            )
+            .await
+            .unwrap();
+    }
+    let page = app
+        .admin_ok(
+            Method::GET,
+            "/admin/api/users?per_page=2&page=0&include_totals=true&sort=last_login_at:-1",
+            None,
+            200,
+        )
+        .await;
+    assert_eq!(page["total"], 4);
+    assert_eq!(page["length"], 2);
+    assert_eq!(page["users"][0]["upstream_subject"], "auth0|alice");
+    let page2 = app
+        .admin_ok(Method::GET, "/admin/api/users?per_page=2&page=1", None, 200)
+        .await;
+    assert_eq!(page2.as_array().unwrap().len(), 2);
+    let found = app
+        .admin_ok(
+            Method::GET,
+            "/admin/api/users?q=EXAMPLE.COM&upstream=test&fields=sub,upstream_subject",
+            None,
+            200,
+        )
+        .await;
+    let found = found.as_array().unwrap();
+    assert_eq!(found.len(), 2);
+    assert_eq!(found[0].as_object().unwrap().len(), 2);
+    let without = app
+        .admin_ok(
+            Method::GET,
+            "/admin/api/users?fields=sub&include_fields=false&per_page=1",
+            None,
+            200,
+        )
+        .await;
+    assert!(without[0].get("sub").is_none() && without[0].get("upstream").is_some());
+    app.admin_ok(Method::GET, "/admin/api/users?sort=password:1", None, 400)
+        .await;
+    app.admin_ok(Method::GET, "/admin/api/users?per_page=1000", None, 400)
+        .await;
+
+    let alice = page["users"][0]["sub"].as_str().unwrap().to_string();
+    let detail = app
+        .admin_ok(Method::GET, &format!("/admin/api/users/{alice}"), None, 200)
+        .await;
+    assert_eq!(detail["identity"]["upstream"], "test");
+    assert_eq!(detail["identity"]["subject"], "auth0|alice");
+    assert_eq!(detail["grants"][0]["client_id"], "app");
+    assert!(detail["last_login_at"].as_i64().unwrap() > 0);
+    app.admin_ok(Method::GET, "/admin/api/users/nobody", None, 404)
+        .await;
+
+    // Withdrawing for the user: the grant goes, a record says an admin did it, it is audited.
+    let w = app
+        .admin_ok(
+            Method::DELETE,
+            &format!("/admin/api/users/{alice}/grants/app"),
+            None,
+            200,
+        )
+        .await;
+    assert_eq!(w["withdrawn"], json!(["openid", "profile"]));
+    let consents = app
+        .admin_ok(
+            Method::GET,
+            &format!("/admin/api/users/{alice}/consents"),
+            None,
+            200,
+        )
+        .await;
+    let last = consents["records"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(last["method"], "admin");
+    assert_eq!(last["denied"], json!(["openid", "profile"]));
+    let audit = app
+        .admin_ok(Method::GET, "/admin/api/audit", None, 200)
+        .await;
+    assert_eq!(audit[0]["action"], "grant.withdraw");
+    assert_eq!(audit[0]["target"], format!("user:{alice}"));
+}
+
+#[tokio::test]
+async fn the_openapi_document_parses_and_describes_every_path() {
+    let app = spawn_app().await;
+    let doc = app
+        .admin_ok(Method::GET, "/admin/api/openapi.json", None, 200)
+        .await;
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let paths = doc["paths"].as_object().unwrap();
+    for (path, methods) in [
+        ("/admin/api/upstreams", &["get"][..]),
+        ("/admin/api/upstreams/{id}/attributes", &["get", "put"]),
+        ("/admin/api/upstreams/{id}/mappings", &["get", "put"]),
+        ("/admin/api/clients", &["get", "post"]),
+        ("/admin/api/clients/{client_id}", &["get", "put", "delete"]),
+        ("/admin/api/scopes", &["get", "put"]),
+        ("/admin/api/preview", &["post"]),
+        ("/admin/api/lineage", &["get"]),
+        ("/admin/api/users", &["get"]),
+        ("/admin/api/users/{sub}", &["get"]),
+        ("/admin/api/users/{sub}/consents", &["get"]),
+        ("/admin/api/users/{sub}/grants/{client_id}", &["delete"]),
+        ("/admin/api/audit", &["get"]),
+    ] {
+        for m in methods {
+            assert!(paths[path].get(*m).is_some(), "{m} {path} missing");
+            assert!(
+                paths[path][*m]["responses"].get("401").is_some(),
+                "{m} {path}: 401"
+            );
+        }
+    }
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
+}
+
+#[tokio::test]
+async fn preview_and_lineage_answer_from_the_configuration_in_effect() {
+    let app = spawn_app().await;
+    let preview = app
+        .admin_ok(
+            Method::POST,
+            "/admin/api/preview",
+            Some(json!({
+                "id_token": {"sub": "u1", "https://example.com/groups": ["a"]},
+                "userinfo": {"sub": "u1", "https://example.com/tenant": "acme"},
+                "scopes": ["openid", "groups", "org"]
+            })),
+            200,
+        )
+        .await;
+    assert_eq!(preview["id_token"]["groups"], json!(["a"]));
+    assert_eq!(preview["id_token"]["org"]["tenant"], "acme");
+    let lineage = app
+        .admin_ok(Method::GET, "/admin/api/lineage", None, 200)
+        .await;
+    assert!(
+        lineage.as_array().unwrap().iter().any(
+            |r| r["claim"] == "groups" && r["upstream_claim"] == "https://example\\.com/groups"
+        )
+    );
+}
+
+#[tokio::test]
+async fn a_change_on_one_replica_is_in_effect_on_another_within_seconds() {
+    let Some(schema) = crate::replicas::schema().await else {
+        return;
+    };
+    let upstream = crate::support::upstream::TestUpstream::start().await;
+    let la = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let lb = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", la.local_addr().unwrap());
+    let b_base = format!("http://{}", lb.local_addr().unwrap());
+    let toml = format!(
+        r#"
+issuer = "{base}"
+listen = "127.0.0.1:0"
+database_url = "{db}"
+[[upstreams]]
+id = "test"
+kind = "oidc"
+issuer = "{iss}"
+client_id = "herald-at-upstream"
+client_secret = "upstream-secret"
+[[upstreams.attributes]]
+claim = "https://example\\.com/groups"
+source = "id_token"
+type = "string_array"
+[[upstreams.mappings]]
+from = "https://example\\.com/groups"
+to = "groups"
+[[clients]]
+client_id = "app"
+client_secret = "{SECRET}"
+redirect_uris = ["{APP_CB}"]
+scopes = ["openid", "profile"]
+"#,
+        db = crate::replicas::pg_url(&schema, 5432),
+        iss = upstream.issuer()
+    );
+    let kek = herald::tokens::keys::KeyEncryption::generate_base64();
+    let mut states = Vec::new();
+    for listener in [la, lb] {
+        let (settings, _) = herald::config::from_toml(&toml).unwrap();
+        let app = herald::app::App::build(
+            settings,
+            herald::app::BuildOptions {
+                kek: Some(herald::tokens::keys::KeyEncryption::from_base64(&kek).unwrap()),
+                listener: Some(listener),
+                config_text: Some(toml.clone()),
+                admin_token: Some(ADMIN_TOKEN.into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("replica starts");
+        states.push(app.state.clone());
+        tokio::spawn(app.run(std::future::pending()));
+    }
+    let http = reqwest::Client::new();
+    let get_b = || {
+        http.get(format!("{b_base}/admin/api/upstreams/test/mappings"))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+    };
+    let before: Value = get_b().await.unwrap().json().await.unwrap();
+    assert_eq!(before[0]["to"], "groups");
+
+    let res = http
+        .put(format!("{base}/admin/api/upstreams/test/mappings"))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!([{"from": "https://example\\.com/groups", "to": "teams"}]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    let started = Instant::now();
+    loop {
+        let now: Value = get_b().await.unwrap().json().await.unwrap();
+        if now[0]["to"] == "teams" {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(6),
+            "replica B still has {now} after 6 s"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(states[1].config_version(), 2);
+    // B's own poll sees nothing newer and keeps the version.
+    states[1].reload_config().await.unwrap();
+    assert_eq!(states[1].config_version(), 2);
+}
