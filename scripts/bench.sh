@@ -146,6 +146,7 @@ client_secret = "bench-secret"
 redirect_uris = ["http://127.0.0.1:9/cb"]
 scopes = ["openid", "profile", "email", "groups"]
 $2
+${3:-}
 
 [scopes.groups]
 description = "Your groups"
@@ -156,7 +157,14 @@ EOF
 # Writes $RUN/herald-$1.toml, with client_credentials allowed when this build knows the key.
 write_config() { # write_config NAME DATABASE_URL
   local f="$RUN/herald-$1.toml"
-  herald_config "$2" 'grant_types = ["authorization_code", "client_credentials"]' >"$f"
+  # Machine clients signing with ES256 and EdDSA, for /token per algorithm.
+  local per_alg=""
+  for alg in ES256 EdDSA; do
+    per_alg+=$'\n[[clients]]\nclient_id = "bench-'"$alg"$'"\nclient_secret = "bench-secret"\n'
+    per_alg+=$'scopes = ["profile"]\nredirect_uris = []\ngrant_types = ["client_credentials"]\n'
+    per_alg+='id_token_signed_response_alg = "'"$alg"$'"\n'
+  done
+  herald_config "$2" 'grant_types = ["authorization_code", "client_credentials"]' "$per_alg" >"$f"
   if ! "$HERALD" check-config --config "$f" >/dev/null 2>&1; then
     herald_config "$2" '' >"$f"
     "$HERALD" check-config --config "$f" >/dev/null
@@ -213,6 +221,13 @@ backend() { # backend NAME DATABASE_URL WITH_LOGINS
     curl -fsS -o /dev/null -u bench:bench-secret -d grant_type=client_credentials "$BASE/token" || true
     BENCH_BODY="grant_type=client_credentials" BENCH_BASIC="$BASIC" \
       wrk_json token.lua "$BASE/token" >"$OUT/$name-client-credentials.json"
+    for alg in ES256 EdDSA; do
+      if grep -q "bench-$alg" "$cfg"; then
+        curl -fsS -o /dev/null -u "bench-$alg:bench-secret" -d grant_type=client_credentials "$BASE/token" || true
+        BENCH_BODY="grant_type=client_credentials" BENCH_BASIC="$(printf 'bench-%s:bench-secret' "$alg" | base64)" \
+          wrk_json token.lua "$BASE/token" >"$OUT/$name-client-credentials-$alg.json"
+      fi
+    done
   else
     echo '{"skipped":"not supported by this build"}' >"$OUT/$name-client-credentials.json"
     echo "skipped: not supported by this build" >&2
