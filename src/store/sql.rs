@@ -190,6 +190,26 @@ macro_rules! sql_store {
 
             type Conn = <$db as sqlx::Database>::Connection;
 
+            /// Runs revocation `UPDATE`s that each take the same key as `$1` and `now` as `$2`;
+            /// returns how many rows they revoked.
+            pub async fn revoke_by(
+                conn: &mut Conn,
+                statements: &[&str],
+                key: &str,
+                now: i64,
+            ) -> Result<u64> {
+                let mut revoked = 0;
+                for sql in statements {
+                    revoked += sqlx::query(sql)
+                        .bind(key)
+                        .bind(now)
+                        .execute(&mut *conn)
+                        .await?
+                        .rows_affected();
+                }
+                Ok(revoked)
+            }
+
             pub async fn audit(conn: &mut Conn, a: &AuditEntry) -> Result<i64> {
                 let row = sqlx::query(
                     "INSERT INTO audit_log (at, actor, action, target, before, after, \
@@ -666,20 +686,18 @@ macro_rules! sql_store {
                 // Refresh tokens carry their family's code, so one predicate per table finds
                 // everything descending from the code.
                 let mut tx = self.begin_write().await?;
-                let mut revoked = 0;
-                for sql in [
-                    "UPDATE access_tokens SET revoked_at = $2 \
-                     WHERE code_hash = $1 AND revoked_at IS NULL",
-                    "UPDATE refresh_tokens SET revoked_at = $2 \
-                     WHERE code_hash = $1 AND revoked_at IS NULL",
-                ] {
-                    revoked += sqlx::query(sql)
-                        .bind(code_hash)
-                        .bind(now)
-                        .execute(&mut *tx)
-                        .await?
-                        .rows_affected();
-                }
+                let revoked = inserts::revoke_by(
+                    &mut tx,
+                    &[
+                        "UPDATE access_tokens SET revoked_at = $2 \
+                         WHERE code_hash = $1 AND revoked_at IS NULL",
+                        "UPDATE refresh_tokens SET revoked_at = $2 \
+                         WHERE code_hash = $1 AND revoked_at IS NULL",
+                    ],
+                    code_hash,
+                    now,
+                )
+                .await?;
                 tx.commit().await?;
                 Ok(revoked)
             }
@@ -770,20 +788,18 @@ macro_rules! sql_store {
                 now: i64,
             ) -> crate::store::Result<u64> {
                 let mut tx = self.begin_write().await?;
-                let mut revoked = 0;
-                for sql in [
-                    "UPDATE refresh_tokens SET revoked_at = $2 \
-                     WHERE family_id = $1 AND revoked_at IS NULL",
-                    "UPDATE access_tokens SET revoked_at = $2 \
-                     WHERE family_id = $1 AND revoked_at IS NULL",
-                ] {
-                    revoked += sqlx::query(sql)
-                        .bind(family_id)
-                        .bind(now)
-                        .execute(&mut *tx)
-                        .await?
-                        .rows_affected();
-                }
+                let revoked = inserts::revoke_by(
+                    &mut tx,
+                    &[
+                        "UPDATE refresh_tokens SET revoked_at = $2 \
+                         WHERE family_id = $1 AND revoked_at IS NULL",
+                        "UPDATE access_tokens SET revoked_at = $2 \
+                         WHERE family_id = $1 AND revoked_at IS NULL",
+                    ],
+                    family_id,
+                    now,
+                )
+                .await?;
                 tx.commit().await?;
                 Ok(revoked)
             }
