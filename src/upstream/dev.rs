@@ -35,11 +35,15 @@ struct DevCode {
     created_at: i64,
 }
 
+/// Userinfo claims of an issued access token, and when it expires (Unix seconds).
+type IssuedToken = (Map<String, Value>, i64);
+
 /// The development provider's key and in-memory state.
 pub struct DevProvider {
     key: SigningKey,
     codes: Mutex<HashMap<String, DevCode>>,
-    tokens: Mutex<HashMap<String, Map<String, Value>>>,
+    /// Access token -> its userinfo claims and expiry; pruned as new ones are issued.
+    tokens: Mutex<HashMap<String, IssuedToken>>,
 }
 
 impl std::fmt::Debug for DevProvider {
@@ -253,7 +257,9 @@ async fn token(State(state): State<AppState>, body: Bytes) -> Response {
     // A claim only userinfo carries, as many providers have.
     info.insert("https://example.com/tenant".into(), json!("dev"));
     if let Ok(mut tokens) = state.dev.tokens.lock() {
-        tokens.insert(access_token.clone(), info);
+        // Its access tokens live 300 s; drop expired ones so memory does not grow per login.
+        tokens.retain(|_, (_, expires_at)| *expires_at > now);
+        tokens.insert(access_token.clone(), (info, now + 300));
     }
     (
         [(header::CACHE_CONTROL, "no-store")],
@@ -275,7 +281,13 @@ async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> Response
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
-    match token.and_then(|t| state.dev.tokens.lock().ok()?.get(t).cloned()) {
+    let now = state.now();
+    let info = token.and_then(|t| {
+        let tokens = state.dev.tokens.lock().ok()?;
+        let (info, expires_at) = tokens.get(t)?;
+        (*expires_at > now).then(|| info.clone())
+    });
+    match info {
         Some(info) => axum::Json(Value::Object(info)).into_response(),
         None => (
             StatusCode::UNAUTHORIZED,
