@@ -626,22 +626,10 @@ async fn a_change_on_one_replica_is_in_effect_on_another_within_seconds() {
     let Some(schema) = crate::replicas::schema().await else {
         return;
     };
-    let upstream = crate::support::upstream::TestUpstream::start().await;
-    let la = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let lb = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", la.local_addr().unwrap());
-    let b_base = format!("http://{}", lb.local_addr().unwrap());
-    let toml = format!(
+    let r = crate::replicas::two_replicas_with(
+        &schema,
+        5432,
         r#"
-issuer = "{base}"
-listen = "127.0.0.1:0"
-database_url = "{db}"
-[[upstreams]]
-id = "test"
-kind = "oidc"
-issuer = "{iss}"
-client_id = "herald-at-upstream"
-client_secret = "upstream-secret"
 [[upstreams.attributes]]
 claim = "https://example\\.com/groups"
 source = "id_token"
@@ -649,34 +637,11 @@ type = "string_array"
 [[upstreams.mappings]]
 from = "https://example\\.com/groups"
 to = "groups"
-[[clients]]
-client_id = "app"
-client_secret = "{SECRET}"
-redirect_uris = ["{APP_CB}"]
-scopes = ["openid", "profile"]
 "#,
-        db = crate::replicas::pg_url(&schema, 5432),
-        iss = upstream.issuer()
-    );
-    let kek = herald::tokens::keys::KeyEncryption::generate_base64();
-    let mut states = Vec::new();
-    for listener in [la, lb] {
-        let (settings, _) = herald::config::from_toml(&toml).unwrap();
-        let app = herald::app::App::build(
-            settings,
-            herald::app::BuildOptions {
-                kek: Some(herald::tokens::keys::KeyEncryption::from_base64(&kek).unwrap()),
-                listener: Some(listener),
-                config_text: Some(toml.clone()),
-                admin_token: Some(ADMIN_TOKEN.into()),
-                ..Default::default()
-            },
-        )
-        .await
-        .expect("replica starts");
-        states.push(app.state.clone());
-        tokio::spawn(app.run(std::future::pending()));
-    }
+        true,
+    )
+    .await;
+    let (base, b_base) = (r.a.base.clone(), r.b_base.clone());
     let http = reqwest::Client::new();
     let get_b = || {
         http.get(format!("{b_base}/admin/api/upstreams/test/mappings"))
@@ -706,8 +671,8 @@ scopes = ["openid", "profile"]
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    assert_eq!(states[1].config_version(), 2);
+    assert_eq!(r.b_state.config_version(), 2);
     // B's own poll sees nothing newer and keeps the version.
-    states[1].reload_config().await.unwrap();
-    assert_eq!(states[1].config_version(), 2);
+    r.b_state.reload_config().await.unwrap();
+    assert_eq!(r.b_state.config_version(), 2);
 }

@@ -47,10 +47,10 @@ pub(crate) async fn schema() -> Option<String> {
     }
 }
 
-struct Replicas {
-    a: TestApp,
-    b_base: String,
-    b_state: herald::app::AppState,
+pub(crate) struct Replicas {
+    pub(crate) a: TestApp,
+    pub(crate) b_base: String,
+    pub(crate) b_state: herald::app::AppState,
 }
 
 pub(crate) fn pg_url(schema: &str, port: u16) -> String {
@@ -59,6 +59,17 @@ pub(crate) fn pg_url(schema: &str, port: u16) -> String {
 
 /// Two replicas sharing one database (reached through `db_port`) and one issuer (replica A's).
 async fn two_replicas(schema: &str, db_port: u16) -> Replicas {
+    two_replicas_with(schema, db_port, "", false).await
+}
+
+/// Two replicas as [`two_replicas`], with `upstream_extra` appended to the upstream's table
+/// (attributes, mappings) and, when `live`, live configuration and the admin bootstrap token.
+pub(crate) async fn two_replicas_with(
+    schema: &str,
+    db_port: u16,
+    upstream_extra: &str,
+    live: bool,
+) -> Replicas {
     let upstream = TestUpstream::start().await;
     let la = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let lb = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -75,6 +86,7 @@ kind = "oidc"
 issuer = "{iss}"
 client_id = "herald-at-upstream"
 client_secret = "upstream-secret"
+{upstream_extra}
 [[clients]]
 client_id = "app"
 client_secret = "{SECRET}"
@@ -95,6 +107,8 @@ scopes = ["openid", "profile"]
                 clock: clock.clone(),
                 kek: Some(KeyEncryption::from_base64(&kek).unwrap()),
                 listener: Some(listener),
+                config_text: live.then(|| toml.clone()),
+                admin_token: live.then(|| ADMIN_TOKEN.into()),
                 ..Default::default()
             },
         )
