@@ -71,7 +71,7 @@ pub fn app_name(settings: &Settings, client_id: &str) -> String {
 pub async fn signed_in(state: &AppState, req: &AuthRequest) -> Response {
     match state.store.decide_auth_request(&req.id, state.now()).await {
         Ok(_) => Redirect::to("/account").into_response(),
-        Err(e) => flow::store_failure(e, req, ""),
+        Err(e) => flow::store_failure(e),
     }
 }
 
@@ -114,7 +114,7 @@ async fn start_sign_in(state: &AppState, session: &Session) -> Response {
         decided_at: None,
     };
     if let Err(e) = state.store.insert_auth_request(&req).await {
-        return flow::store_failure(e, &req, "");
+        return flow::store_failure(e);
     }
     flow::proceed(state, session, req, None).await
 }

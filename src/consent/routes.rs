@@ -57,7 +57,7 @@ async fn show(
     };
     let grant = match state.store.grant(sub, &client.client_id).await {
         Ok(g) => g,
-        Err(e) => return flow::store_failure(e, &req, ""),
+        Err(e) => return flow::store_failure(e),
     };
     let requested: Vec<String> = req.scope.split(' ').map(str::to_string).collect();
     let plan = crate::consent::plan(
@@ -72,7 +72,7 @@ async fn show(
         .set_consent_csrf(&req.id, &digest_hex(&csrf))
         .await
     {
-        return flow::store_failure(e, &req, "");
+        return flow::store_failure(e);
     }
     let scopes = requested
         .iter()
@@ -154,7 +154,7 @@ async fn decide(State(state): State<AppState>, session: Session, body: Bytes) ->
     let requested: Vec<String> = req.scope.split(' ').map(str::to_string).collect();
     let grant = match state.store.grant(&sub, &req.client_id).await {
         Ok(g) => g,
-        Err(e) => return flow::store_failure(e, &req, ""),
+        Err(e) => return flow::store_failure(e),
     };
     let plan = crate::consent::plan(
         &requested,
@@ -188,7 +188,7 @@ async fn decide(State(state): State<AppState>, session: Session, body: Bytes) ->
                 now,
             );
             if let Err(e) = state.store.record_consent(Some(&new), &rec).await {
-                return flow::store_failure(e, &req, "");
+                return flow::store_failure(e);
             }
             let released: Vec<String> = requested
                 .into_iter()
@@ -211,7 +211,7 @@ async fn decide(State(state): State<AppState>, session: Session, body: Bytes) ->
                 None => state.store.record_consent(None, &rec).await,
             };
             if let Err(e) = store_result {
-                return flow::store_failure(e, &req, "");
+                return flow::store_failure(e);
             }
             match state.store.decide_auth_request(&req.id, now).await {
                 Ok(true) => crate::provider::error::redirect_error(
@@ -222,7 +222,7 @@ async fn decide(State(state): State<AppState>, session: Session, body: Bytes) ->
                     "the user denied the request",
                 ),
                 Ok(false) => forbidden("This decision was already made. Start again from the app."),
-                Err(e) => flow::store_failure(e, &req, ""),
+                Err(e) => flow::store_failure(e),
             }
         }
         _ => error_page(

@@ -264,7 +264,7 @@ async fn authorize(state: AppState, session: Session, p: Params) -> Response {
         decided_at: None,
     };
     if let Err(e) = state.store.insert_auth_request(&req).await {
-        return flow::store_failure(e, &req, &issuer);
+        return flow::store_failure(e);
     }
     flow::proceed(&state, &session, req, hinted_sub.as_deref()).await
 }

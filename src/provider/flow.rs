@@ -80,7 +80,7 @@ fn session_failure(e: &tower_sessions::session::Error) -> Response {
 
 /// The page for a store failure during a browser flow: 503 when the database is down, a
 /// generic error page otherwise. The request's client is told nothing it could act on.
-pub fn store_failure(e: StoreError, _req: &AuthRequest, _issuer: &str) -> Response {
+pub fn store_failure(e: StoreError) -> Response {
     match e {
         StoreError::Unavailable(_) => {
             tracing::warn!(error = %e, "database unavailable during login");
@@ -105,7 +105,8 @@ fn has_prompt(req: &AuthRequest, value: &str) -> bool {
         .is_some_and(|p| p.split(' ').any(|v| v == value))
 }
 
-fn fail(state: &AppState, req: &AuthRequest, code: &str, desc: &str) -> Response {
+/// An authorization error redirected to the request's client with `state` and `iss`.
+pub fn fail(state: &AppState, req: &AuthRequest, code: &str, desc: &str) -> Response {
     redirect_error(
         &req.redirect_uri,
         &state.settings().issuer,
@@ -157,7 +158,7 @@ pub async fn proceed(
                 .set_auth_request_login(&req.id, &login.sub, &login.context_id, login.auth_time)
                 .await
             {
-                return store_failure(e, &req, "");
+                return store_failure(e);
             }
             let req = AuthRequest {
                 sub: Some(login.sub),
@@ -209,12 +210,12 @@ pub async fn consent_stage(state: &AppState, req: AuthRequest) -> Response {
         .await
         {
             Ok(()) => return issue_code(state, &req, &requested).await,
-            Err(e) => return store_failure(e, &req, ""),
+            Err(e) => return store_failure(e),
         }
     }
     let grant = match state.store.grant(&sub, &client.client_id).await {
         Ok(g) => g,
-        Err(e) => return store_failure(e, &req, ""),
+        Err(e) => return store_failure(e),
     };
     let plan = consent::plan(
         &requested,
@@ -251,7 +252,7 @@ pub async fn issue_code(state: &AppState, req: &AuthRequest, scopes: &[String]) 
                 None,
             );
         }
-        Err(e) => return store_failure(e, req, ""),
+        Err(e) => return store_failure(e),
     }
     let (Some(sub), Some(context_id), Some(auth_time)) =
         (req.sub.clone(), req.auth_context_id.clone(), req.auth_time)
@@ -275,7 +276,7 @@ pub async fn issue_code(state: &AppState, req: &AuthRequest, scopes: &[String]) 
         consumed_at: None,
     };
     if let Err(e) = state.store.insert_code(&record).await {
-        return store_failure(e, req, "");
+        return store_failure(e);
     }
     let mut params = vec![("code", code.as_str())];
     if let Some(s) = req.state.as_deref() {

@@ -435,16 +435,6 @@ pub async fn load_or_create(
     Ok(ring_from(&records, kek, now)?)
 }
 
-/// Re-reads the keys from the store without creating any; what every replica runs every
-/// [`KEY_RELOAD_SECS`] so a rotation done anywhere is served everywhere.
-pub async fn load(
-    store: &dyn crate::store::Store,
-    kek: &KeyEncryption,
-    now: i64,
-) -> anyhow::Result<KeyRing> {
-    Ok(ring_from(&store.signing_keys().await?, kek, now)?)
-}
-
 /// A key signs once `activates_at` has passed and until `retires_at`; it stays published until
 /// `expires_at`. When several keys of one algorithm could sign (two replicas created one at the
 /// same moment), the newest wins everywhere, so all replicas agree.

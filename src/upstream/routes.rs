@@ -78,7 +78,7 @@ async fn login(
         expires_at: req.expires_at,
     };
     if let Err(e) = state.store.insert_upstream_login(&record).await {
-        return flow::store_failure(e, &req, "");
+        return flow::store_failure(e);
     }
     Redirect::to(&start.url).into_response()
 }
@@ -184,7 +184,7 @@ async fn callback(
     if let Some(err) = p.get("error") {
         tracing::info!(upstream = %upstream.id, error = %err, "upstream returned an error");
         if err == "access_denied" {
-            return flow_redirect_error(
+            return flow::fail(
                 &state,
                 &req,
                 "access_denied",
@@ -249,7 +249,7 @@ async fn callback(
         .await
     {
         Ok(u) => u,
-        Err(e) => return flow::store_failure(e, &req, ""),
+        Err(e) => return flow::store_failure(e),
     };
     let previous: Option<AuthContext> = user
         .last_context
@@ -310,7 +310,7 @@ async fn callback(
             .await
     };
     if let Err(e) = stored.await {
-        return flow::store_failure(e, &req, "");
+        return flow::store_failure(e);
     }
     let login_session = LoginSession {
         sub: user.sub.clone(),
@@ -329,19 +329,4 @@ async fn callback(
         ..req
     };
     flow::consent_stage(&state, req).await
-}
-
-fn flow_redirect_error(
-    state: &AppState,
-    req: &crate::store::AuthRequest,
-    code: &str,
-    desc: &str,
-) -> Response {
-    crate::provider::error::redirect_error(
-        &req.redirect_uri,
-        &state.settings().issuer,
-        req.state.as_deref(),
-        code,
-        desc,
-    )
 }
