@@ -29,7 +29,7 @@ use crate::tokens::hashing::random_token;
 /// Applies `edit` to the latest stored configuration and, when the result is valid, stores it as
 /// the next version with an audit entry (`edit` returns the before and after states) and puts
 /// it into effect on this replica. Returns the new version.
-async fn change(
+pub(crate) async fn change(
     state: &AppState,
     admin: &Admin,
     action: &str,
@@ -76,11 +76,32 @@ async fn change(
     Ok(version)
 }
 
-fn to_toml<T: Serialize>(v: &T) -> Result<Value, ApiError> {
+/// What [`change`] would put into effect, without storing it: the latest stored configuration
+/// with `edit` applied, validated like `herald check-config`. The admin pages preview drafts.
+pub(crate) async fn draft(
+    state: &AppState,
+    edit: impl FnOnce(&mut ManagedConfig) -> Result<(), ApiError>,
+) -> Result<crate::config::Settings, ApiError> {
+    let Some(live) = state.live_config() else {
+        return Err(ApiError::conflict(
+            "this Herald runs without live configuration; change the configuration file",
+        ));
+    };
+    let latest = state
+        .store
+        .latest_config()
+        .await?
+        .ok_or_else(|| ApiError::internal("no stored configuration"))?;
+    let mut managed = ManagedConfig::parse(&latest.document)?;
+    edit(&mut managed)?;
+    Ok(live.settings(&managed)?.0)
+}
+
+pub(crate) fn to_toml<T: Serialize>(v: &T) -> Result<Value, ApiError> {
     Value::try_from(v).map_err(|e| ApiError::invalid_request(format!("cannot be stored: {e}")))
 }
 
-fn to_json(v: &Value) -> Json_ {
+pub(crate) fn to_json(v: &Value) -> Json_ {
     serde_json::to_value(v).unwrap_or(Json_::Null)
 }
 
@@ -437,6 +458,17 @@ pub async fn create_client(
     State(state): State<AppState>,
     Body(new): Body<NewClient>,
 ) -> Result<Response, ApiError> {
+    let created = register_client(&state, &admin, new).await?;
+    Ok((StatusCode::CREATED, Json(created)).into_response())
+}
+
+/// Registers a client (API and admin pages): a confidential one gets a generated secret, which
+/// the answer carries this once.
+pub(crate) async fn register_client(
+    state: &AppState,
+    admin: &Admin,
+    new: NewClient,
+) -> Result<CreatedClient, ApiError> {
     let id = new.client_id.clone();
     // A client with a JWKS authenticates with private_key_jwt: no secret to generate.
     let secret = (!new.public && new.jwks.is_none()).then(random_token);
@@ -448,8 +480,8 @@ pub async fn create_client(
         );
     }
     change(
-        &state,
-        &admin,
+        state,
+        admin,
         "client.create",
         format!("client:{id}"),
         |doc| {
@@ -464,11 +496,10 @@ pub async fn create_client(
         },
     )
     .await?;
-    let created = CreatedClient {
-        client: client_view(&state, &id)?,
+    Ok(CreatedClient {
+        client: client_view(state, &id)?,
         client_secret: secret,
-    };
-    Ok((StatusCode::CREATED, Json(created)).into_response())
+    })
 }
 
 /// One client.
@@ -497,15 +528,26 @@ pub async fn put_client(
     Path(client_id): Path<String>,
     Body(settings): Body<ClientSettings>,
 ) -> Result<Json<ClientView>, ApiError> {
-    let mut table = settings.table(&client_id)?;
+    update_client(&state, &admin, &client_id, settings).await?;
+    client_view(&state, &client_id).map(Json)
+}
+
+/// Replaces a client's settings (API and admin pages); its secret (or public status) stays.
+pub(crate) async fn update_client(
+    state: &AppState,
+    admin: &Admin,
+    client_id: &str,
+    settings: ClientSettings,
+) -> Result<i64, ApiError> {
+    let mut table = settings.table(client_id)?;
     change(
-        &state,
-        &admin,
+        state,
+        admin,
         "client.update",
         format!("client:{client_id}"),
         |doc| {
             let old = doc
-                .entry_mut("clients", "client_id", &client_id)
+                .entry_mut("clients", "client_id", client_id)
                 .ok_or_else(|| ApiError::not_found(format!("no client `{client_id}`")))?;
             let before = client_audit(old);
             for k in ["client_secret_hash", "client_secret_env", "client_secret"] {
@@ -518,8 +560,7 @@ pub async fn put_client(
             Ok((Some(before), Some(after)))
         },
     )
-    .await?;
-    client_view(&state, &client_id).map(Json)
+    .await
 }
 
 /// Removes a client.
@@ -533,24 +574,33 @@ pub async fn delete_client(
     State(state): State<AppState>,
     Path(client_id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
+    remove_client(&state, &admin, &client_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Removes a client (API and admin pages).
+pub(crate) async fn remove_client(
+    state: &AppState,
+    admin: &Admin,
+    client_id: &str,
+) -> Result<i64, ApiError> {
     change(
-        &state,
-        &admin,
+        state,
+        admin,
         "client.delete",
         format!("client:{client_id}"),
         |doc| {
             let clients = doc.array_mut("clients");
             let at = clients
                 .iter()
-                .position(|c| c.get("client_id").and_then(Value::as_str) == Some(&client_id))
+                .position(|c| c.get("client_id").and_then(Value::as_str) == Some(client_id))
                 .ok_or_else(|| ApiError::not_found(format!("no client `{client_id}`")))?;
             let removed = clients.remove(at);
             let before = removed.as_table().map(client_audit);
             Ok((before, None))
         },
     )
-    .await?;
-    Ok(StatusCode::NO_CONTENT)
+    .await
 }
 
 /// The custom scopes (`[scopes.NAME]`), including redefinitions of built-in ones.
