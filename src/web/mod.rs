@@ -5,6 +5,7 @@
 //! page in [`pages`]) and marked `no-store`.
 
 pub mod demo;
+pub mod limits;
 pub mod pages;
 pub mod sessions;
 
@@ -17,7 +18,7 @@ use crate::app::AppState;
 
 /// Everything Herald serves on its public listener.
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let routes = Router::new()
         .route("/", get(home))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
@@ -28,7 +29,12 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::upstream::dev::router())
         .merge(demo::router())
         .merge(crate::admin::router())
-        .fallback(not_found)
+        .fallback(not_found);
+    let routes = match limits::RateLimits::new(&state.settings().limits) {
+        Some(l) => routes.layer(axum::middleware::from_fn_with_state(l, limits::limit)),
+        None => routes,
+    };
+    routes
         .layer(axum::middleware::map_response(security_headers))
         .layer(
             tower::ServiceBuilder::new()

@@ -8,6 +8,7 @@ mod claims;
 mod consent_center;
 mod keys;
 mod lifecycle;
+mod limits;
 mod login;
 mod logout;
 mod oidc_client;

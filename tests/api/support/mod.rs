@@ -63,6 +63,7 @@ pub async fn spawn_app_full(top: &str, upstream_keys: &str, extra: &str) -> Test
 issuer = "{base}"
 listen = "127.0.0.1:0"
 database_url = "sqlite://{db}"
+{limits}
 {top}
 
 [[upstreams]]
@@ -153,6 +154,12 @@ description = "Reports"
 "#,
         db = db.display(),
         iss = upstream.issuer(),
+        // Tests fire many requests from one address; tests/api/limits.rs turns limits on.
+        limits = if top.contains("[limits]") {
+            ""
+        } else {
+            "limits = { per_ip_per_second = 0 }"
+        },
     );
     let (settings, _) = herald::config::from_toml(&toml).expect("test configuration is valid");
     let clock = Arc::new(OffsetClock::default());
