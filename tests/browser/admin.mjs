@@ -4,25 +4,8 @@
 // attribute and a mapping for it, is shown a validation error inline, previews the unsaved rows,
 // saves, and the next person's login through the demo app carries the new claim in its ID token.
 // Screenshots go to the artifacts folder.
-import { chromium } from "playwright-core";
 import assert from "node:assert/strict";
-import { mkdirSync } from "node:fs";
-
-const base = process.argv[2];
-const out = process.argv[3] ?? "artifacts";
-mkdirSync(out, { recursive: true });
-
-const browser = await chromium.launch({
-  executablePath: "/usr/bin/chromium",
-  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
-let failed = 0, passed = 0;
-async function check(name, fn) {
-  try { await fn(); passed++; console.log(`ok - ${name}`); }
-  catch (e) { failed++; console.log(`not ok - ${name}\n${e.stack}`); }
-}
-const shot = (page, name) => page.screenshot({ path: `${out}/${name}.png`, fullPage: true });
+import { base, browser, check, finish, shot } from "./harness.mjs";
 
 try {
   const page = await (await browser.newContext({ javaScriptEnabled: false })).newPage();
@@ -116,7 +99,5 @@ try {
     await shot(other, "admin-refused");
   });
 } finally {
-  await browser.close();
+  await finish();
 }
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);

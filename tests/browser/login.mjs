@@ -3,24 +3,9 @@
 // demo app shows the tokens. Then a second login skips consent, the person withdraws consent in
 // the consent center at /account and the next login asks again. JavaScript is off throughout:
 // every page must work without it. Screenshots go to artifacts/.
-import { chromium } from "playwright-core";
 import assert from "node:assert/strict";
-import { mkdirSync } from "node:fs";
+import { base, browser, check, finish, shot } from "./harness.mjs";
 
-const base = process.argv[2];
-const out = process.argv[3] ?? "artifacts";
-mkdirSync(out, { recursive: true });
-
-const browser = await chromium.launch({
-  executablePath: "/usr/bin/chromium",
-  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
-let failed = 0, passed = 0;
-async function check(name, fn) {
-  try { await fn(); passed++; console.log(`ok - ${name}`); }
-  catch (e) { failed++; console.log(`not ok - ${name}\n${e.stack}`); }
-}
 try {
   const page = await (await browser.newContext({ javaScriptEnabled: false })).newPage();
 
@@ -31,13 +16,13 @@ try {
     await page.getByRole("button", { name: "Sign in" }).click();
     await page.waitForURL(/\/consent\?/);
     assert.match(await page.textContent("h1"), /Herald demo app wants to access your account/);
-    await page.screenshot({ path: `${out}/consent-page.png`, fullPage: true });
+    await shot(page, "consent-page");
     await page.getByRole("button", { name: "Allow" }).click();
     await page.waitForURL(/\/demo\/callback/);
     const text = await page.textContent("main");
     assert.match(text, /"groups": \[\s*"staff",\s*"herald-admins"\s*\]/);
     assert.match(text, /"preferred_username": "carol"/);
-    await page.screenshot({ path: `${out}/demo-tokens.png`, fullPage: true });
+    await shot(page, "demo-tokens");
   });
 
   await check("the second login in the same browser skips the consent page", async () => {
@@ -51,9 +36,9 @@ try {
     const app = page.getByRole("region", { name: "Herald demo app" });
     assert.match(await app.textContent(), /Your groups/);
     assert.match(await app.textContent(), /Allowed .* UTC/);
-    await page.screenshot({ path: `${out}/consent-center.png`, fullPage: true });
+    await shot(page, "consent-center");
     await page.setViewportSize({ width: 390, height: 844 });
-    await page.screenshot({ path: `${out}/consent-center-phone.png`, fullPage: true });
+    await shot(page, "consent-center-phone");
     await page.setViewportSize({ width: 1280, height: 720 });
     await app.getByRole("button", { name: "Withdraw consent for Herald demo app" }).click();
     await page.waitForURL(/\/account\?withdrawn=demo/);
@@ -87,7 +72,5 @@ try {
     assert.match(await other.textContent("main"), /error=access_denied/);
   });
 } finally {
-  await browser.close();
+  await finish();
 }
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
