@@ -73,6 +73,8 @@ pub struct Upstream {
     pub endpoint: UpstreamEndpoint,
     pub client_id: String,
     pub client_secret: Option<Secret>,
+    /// The environment variable `client_secret` was read from, if it was (a name, not a secret).
+    pub client_secret_env: Option<String>,
     pub scopes: Vec<String>,
     pub userinfo: bool,
     pub logout: bool,
@@ -498,6 +500,7 @@ impl Validator {
                 None
             }
         };
+        let client_secret_env = u.client_secret_env.clone();
         let client_secret = self.secret(
             &format!("{key}.client_secret"),
             u.client_secret,
@@ -561,6 +564,7 @@ impl Validator {
             endpoint: UpstreamEndpoint { issuer: issuer? },
             client_id: client_id?,
             client_secret,
+            client_secret_env,
             scopes,
             userinfo: u.userinfo,
             logout: u.logout,

@@ -24,6 +24,18 @@ fn endpoints() -> Vec<(Method, &'static str, Option<Value>)> {
     vec![
         (Method::GET, "/admin/api/openapi.json", None),
         (Method::GET, "/admin/api/upstreams", None),
+        (
+            Method::POST,
+            "/admin/api/upstreams",
+            Some(json!({"id": "x", "kind": "dev"})),
+        ),
+        (Method::GET, "/admin/api/upstreams/test", None),
+        (
+            Method::PUT,
+            "/admin/api/upstreams/test",
+            Some(json!({"kind": "oidc", "issuer": "https://idp.example.com", "client_id": "h"})),
+        ),
+        (Method::DELETE, "/admin/api/upstreams/test", None),
         (Method::GET, "/admin/api/upstreams/test/attributes", None),
         (
             Method::PUT,
@@ -566,7 +578,8 @@ async fn the_openapi_document_parses_and_describes_every_path() {
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
     let paths = doc["paths"].as_object().unwrap();
     for (path, methods) in [
-        ("/admin/api/upstreams", &["get"][..]),
+        ("/admin/api/upstreams", &["get", "post"][..]),
+        ("/admin/api/upstreams/{id}", &["get", "put", "delete"]),
         ("/admin/api/upstreams/{id}/attributes", &["get", "put"]),
         ("/admin/api/upstreams/{id}/mappings", &["get", "put"]),
         ("/admin/api/clients", &["get", "post"]),
@@ -592,6 +605,10 @@ async fn the_openapi_document_parses_and_describes_every_path() {
         doc["components"]["securitySchemes"]["bearer"]["scheme"],
         "bearer"
     );
+    // The refused inline secret is not offered to clients generated from the document.
+    let upstream = &doc["components"]["schemas"]["UpstreamSettings"]["properties"];
+    assert!(upstream.get("client_secret_env").is_some(), "{upstream}");
+    assert!(upstream.get("client_secret").is_none(), "{upstream}");
 }
 
 #[tokio::test]
@@ -675,4 +692,355 @@ to = "groups"
     // B's own poll sees nothing newer and keeps the version.
     r.b_state.reload_config().await.unwrap();
     assert_eq!(r.b_state.config_version(), 2);
+}
+
+/// A second upstream at the test IdP, as an admin would add it.
+fn second_upstream(app: &TestApp) -> Value {
+    json!({
+        "id": "second",
+        "kind": "oidc",
+        "issuer": app.upstream.issuer(),
+        "client_id": "herald-second",
+        "display_name": "Second",
+        "attributes": [{"claim": "https://example\\.com/groups", "source": "id_token", "type": "string_array"}],
+        "mappings": [{"from": "https://example\\.com/groups", "to": "groups"}]
+    })
+}
+
+#[tokio::test]
+async fn an_upstream_is_created_used_replaced_and_deleted_and_every_change_is_audited() {
+    let app = spawn_app().await;
+    let created = app
+        .admin_ok(
+            Method::POST,
+            "/admin/api/upstreams",
+            Some(second_upstream(&app)),
+            201,
+        )
+        .await;
+    assert_eq!(created["id"], "second");
+    assert_eq!(created["kind"], "oidc");
+    assert_eq!(created["issuer"], app.upstream.issuer());
+    assert_eq!(
+        created["callback_url"],
+        format!("{}/callback/second", app.base)
+    );
+    assert_eq!(created["client_secret_source"], "none");
+    assert_eq!(created["scopes"], json!(["openid", "profile", "email"]));
+    assert_eq!(created["mappings"][0]["to"], "groups");
+    let listed = app
+        .admin_ok(Method::GET, "/admin/api/upstreams", None, 200)
+        .await;
+    let ids: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["test", "second"]);
+
+    // It is live: a login through it links a user of that upstream and maps its claims.
+    let p = AuthParams::new("app", "openid groups").with("idp_hint", "second");
+    let q = app.login(&browser(), &p).await;
+    let tokens: Value = app.redeem(&p, &q["code"]).await.json().await.unwrap();
+    let id_token = payload(tokens["id_token"].as_str().unwrap());
+    assert_eq!(id_token["groups"], json!(["staff", "admins"]));
+    let users = app
+        .admin_ok(Method::GET, "/admin/api/users?upstream=second", None, 200)
+        .await;
+    assert_eq!(users.as_array().unwrap().len(), 1, "{users}");
+
+    // Replacing keeps attributes and mappings that the body leaves out.
+    let mut renamed = second_upstream(&app);
+    let body = renamed.as_object_mut().unwrap();
+    body.remove("attributes");
+    body.remove("mappings");
+    body.insert("display_name".into(), json!("Renamed"));
+    // Any variable the test process has; only its name is stored.
+    body.insert("client_secret_env".into(), json!("PATH"));
+    let replaced = app
+        .admin_ok(
+            Method::PUT,
+            "/admin/api/upstreams/second",
+            Some(renamed),
+            200,
+        )
+        .await;
+    assert_eq!(replaced["display_name"], "Renamed");
+    assert_eq!(replaced["client_secret_source"], "env");
+    assert_eq!(replaced["client_secret_env"], "PATH");
+    assert_eq!(replaced["mappings"], created["mappings"]);
+    assert_eq!(
+        app.admin_ok(Method::GET, "/admin/api/upstreams/second", None, 200)
+            .await,
+        replaced
+    );
+
+    app.admin_ok(Method::DELETE, "/admin/api/upstreams/second", None, 204)
+        .await;
+    app.admin_ok(Method::GET, "/admin/api/upstreams/second", None, 404)
+        .await;
+    app.admin_ok(Method::DELETE, "/admin/api/upstreams/second", None, 404)
+        .await;
+    assert_eq!(app.state.config_version(), 4);
+
+    let audit = app
+        .admin_ok(
+            Method::GET,
+            "/admin/api/audit?target=upstream:second",
+            None,
+            200,
+        )
+        .await;
+    let actions: Vec<&str> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        ["upstream.delete", "upstream.update", "upstream.create"]
+    );
+    assert_eq!(audit[1]["before"]["display_name"], "Second");
+    assert_eq!(audit[1]["after"]["display_name"], "Renamed");
+    assert_eq!(audit[0]["before"]["client_secret_env"], "PATH");
+    assert_eq!(audit[0]["after"], Value::Null);
+    // The variable's name is stored, never its value.
+    let path = std::env::var("PATH").unwrap();
+    assert!(!audit.to_string().contains(&path));
+    let stored = app.state.store.latest_config().await.unwrap().unwrap();
+    assert!(!stored.document.contains(&path));
+}
+
+#[tokio::test]
+async fn an_inline_upstream_secret_is_refused_with_what_to_do_instead_and_never_stored() {
+    let app = spawn_app().await;
+    let secret = "inline-upstream-secret-value";
+    let mut body = second_upstream(&app);
+    body["client_secret"] = json!(secret);
+    for (method, path) in [
+        (Method::POST, "/admin/api/upstreams"),
+        (Method::PUT, "/admin/api/upstreams/test"),
+    ] {
+        let res = app
+            .admin(method.clone(), path, Some(ADMIN_TOKEN), Some(&body))
+            .await;
+        assert_eq!(res.status(), 400, "{method} {path}");
+        let text = res.text().await.unwrap();
+        assert!(!text.contains(secret), "{text}");
+        let err: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(err["error"], "invalid_request");
+        let why = err["error_description"].as_str().unwrap();
+        assert!(
+            why.starts_with("client_secret: Herald never stores secrets"),
+            "{why}"
+        );
+        assert!(
+            why.contains("name that variable in client_secret_env"),
+            "{why}"
+        );
+    }
+    // Even a secret of another type is refused the same way, not echoed by a parser.
+    body["client_secret"] = json!({"value": secret});
+    let err = app
+        .admin_ok(Method::POST, "/admin/api/upstreams", Some(body), 400)
+        .await;
+    assert!(!err.to_string().contains(secret), "{err}");
+
+    // Nor may an upstream be told to send one of Herald's own secrets.
+    let mut body = second_upstream(&app);
+    body["client_secret_env"] = json!("HERALD_ADMIN_TOKEN");
+    let err = app
+        .admin_ok(Method::POST, "/admin/api/upstreams", Some(body), 400)
+        .await;
+    assert!(
+        err["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("one of Herald's own secrets"),
+        "{err}"
+    );
+    // A variable this replica lacks is check-config's problem, named by its key.
+    let mut body = second_upstream(&app);
+    body["client_secret_env"] = json!("HERALD_TEST_VARIABLE_THAT_IS_NOT_SET");
+    let err = app
+        .admin_ok(Method::POST, "/admin/api/upstreams", Some(body), 400)
+        .await;
+    assert_eq!(err["error"], "invalid_configuration");
+    assert_eq!(
+        err["problems"],
+        json!(["upstreams[1].client_secret: client_secret_env names \
+             `HERALD_TEST_VARIABLE_THAT_IS_NOT_SET`, but that environment variable is not set \
+             (or empty); export it before starting Herald"])
+    );
+    // Keys the file does not have, such as a hash, are unknown fields.
+    let mut body = second_upstream(&app);
+    body["client_secret_hash"] = json!("sha256:AAAA");
+    let err = app
+        .admin_ok(Method::POST, "/admin/api/upstreams", Some(body), 400)
+        .await;
+    assert_eq!(err["error"], "invalid_request");
+    assert!(
+        err["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("unknown field `client_secret_hash`"),
+        "{err}"
+    );
+
+    assert_eq!(app.state.config_version(), 1);
+    let stored = app.state.store.latest_config().await.unwrap().unwrap();
+    assert!(!stored.document.contains(secret));
+    assert!(
+        !stored.document.contains("upstream-secret"),
+        "the file's inline secret is held back"
+    );
+}
+
+#[tokio::test]
+async fn deleting_the_last_upstream_is_refused_with_the_check_config_message() {
+    let app = spawn_app().await;
+    let err = app
+        .admin_ok(Method::DELETE, "/admin/api/upstreams/test", None, 400)
+        .await;
+    assert_eq!(err["error"], "invalid_configuration");
+    let msg = err["error_description"].as_str().unwrap();
+    assert!(
+        msg.starts_with("upstreams: at least one [[upstreams]] is needed"),
+        "{msg}"
+    );
+    // The same words check-config prints for a file without upstreams.
+    let (head, _) = app.config.split_once("[[upstreams]]").unwrap();
+    let (_, clients) = app.config.split_once("[[clients]]").unwrap();
+    let file = format!("{head}[[clients]]{clients}");
+    let check = herald::config::from_toml(&file).unwrap_err().to_string();
+    assert_eq!(check, msg);
+
+    app.admin_ok(Method::GET, "/admin/api/upstreams/test", None, 200)
+        .await;
+    assert_eq!(app.state.config_version(), 1);
+    let audit = app
+        .admin_ok(Method::GET, "/admin/api/audit", None, 200)
+        .await;
+    assert_eq!(audit, json!([]));
+}
+
+#[tokio::test]
+async fn an_upstream_change_is_refused_when_malformed_conflicting_or_invalid() {
+    let app = spawn_app().await;
+    let test =
+        json!({"kind": "oidc", "issuer": app.upstream.issuer(), "client_id": "herald-at-upstream"});
+    // Creating an existing one, renaming through PUT, an unknown one, no id, an unknown kind.
+    let mut again = test.clone();
+    again["id"] = json!("test");
+    app.admin_ok(Method::POST, "/admin/api/upstreams", Some(again), 409)
+        .await;
+    let mut renamed = test.clone();
+    renamed["id"] = json!("other");
+    let err = app
+        .admin_ok(Method::PUT, "/admin/api/upstreams/test", Some(renamed), 400)
+        .await;
+    assert!(
+        err["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("cannot be changed"),
+        "{err}"
+    );
+    app.admin_ok(
+        Method::PUT,
+        "/admin/api/upstreams/nope",
+        Some(test.clone()),
+        404,
+    )
+    .await;
+    let err = app
+        .admin_ok(Method::POST, "/admin/api/upstreams", Some(test), 400)
+        .await;
+    assert!(
+        err["error_description"]
+            .as_str()
+            .unwrap()
+            .starts_with("id: required")
+    );
+    let err = app
+        .admin_ok(
+            Method::POST,
+            "/admin/api/upstreams",
+            Some(json!({"id": "saml", "kind": "saml"})),
+            400,
+        )
+        .await;
+    assert_eq!(err["error"], "invalid_request");
+    // What check-config refuses, the API refuses with its words.
+    let err = app
+        .admin_ok(
+            Method::POST,
+            "/admin/api/upstreams",
+            Some(json!({"id": "bad id", "kind": "oidc", "client_id": "h"})),
+            400,
+        )
+        .await;
+    assert_eq!(err["error"], "invalid_configuration");
+    assert_eq!(
+        err["problems"],
+        json!([
+            "upstreams[1].id: `bad id` must be letters, digits, - or _ (it appears in the callback URL)",
+            "upstreams[1].issuer: kind = \"oidc\" needs the provider's issuer, like \"https://idp.example.com\""
+        ])
+    );
+    assert_eq!(app.state.config_version(), 1);
+}
+
+#[tokio::test]
+async fn the_files_upstream_secret_stays_only_while_the_upstream_points_at_the_same_issuer() {
+    let app = spawn_app().await;
+    let detail = app
+        .admin_ok(Method::GET, "/admin/api/upstreams/test", None, 200)
+        .await;
+    assert_eq!(detail["client_secret_source"], "file");
+    assert!(!detail.to_string().contains("upstream-secret"));
+
+    let same = json!({
+        "kind": "oidc", "issuer": app.upstream.issuer(), "client_id": "herald-at-upstream",
+        "display_name": "Test IdP", "userinfo": true
+    });
+    let replaced = app
+        .admin_ok(Method::PUT, "/admin/api/upstreams/test", Some(same), 200)
+        .await;
+    assert_eq!(replaced["client_secret_source"], "file");
+    assert_eq!(replaced["display_name"], "Test IdP");
+    let secret = app
+        .state
+        .settings()
+        .upstream("test")
+        .unwrap()
+        .client_secret
+        .as_ref()
+        .map(|s| s.expose().to_string());
+    assert_eq!(secret.as_deref(), Some("upstream-secret"));
+
+    // Pointed at another provider, the file's secret is not sent there.
+    let elsewhere = json!({
+        "kind": "oidc", "issuer": "https://elsewhere.example.com", "client_id": "herald-at-upstream",
+        "userinfo": true
+    });
+    let moved = app
+        .admin_ok(
+            Method::PUT,
+            "/admin/api/upstreams/test",
+            Some(elsewhere),
+            200,
+        )
+        .await;
+    assert_eq!(moved["client_secret_source"], "none");
+    assert!(
+        app.state
+            .settings()
+            .upstream("test")
+            .unwrap()
+            .client_secret
+            .is_none()
+    );
 }
