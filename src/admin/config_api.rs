@@ -23,18 +23,21 @@ use super::error::{ApiError, Body, ErrorBody, Path};
 use crate::app::AppState;
 use crate::claims::{self, AccessTokenClaims, Attribute, Mapping, UpstreamClaims};
 use crate::config::{Client, ClientAuth, ManagedConfig, Upstream, UpstreamKind};
-use crate::store::{AuditEntry, ConfigVersion};
+use crate::consent;
+use crate::store::{AuditEntry, ConfigVersion, Removal};
 use crate::tokens::SecretHash;
 use crate::tokens::hashing::random_token;
 
 /// Applies `edit` to the latest stored configuration and, when the result is valid, stores it as
-/// the next version with an audit entry (`edit` returns the before and after states) and puts
-/// it into effect on this replica. Returns the new version.
+/// the next version with an audit entry (`edit` returns the before and after states), ends what
+/// `removals` were given in the same transaction, and puts it into effect on this replica.
+/// Returns the new version.
 async fn change(
     state: &AppState,
     admin: &Admin,
     action: &str,
     target: String,
+    removals: &[Removal],
     edit: impl FnOnce(&mut ManagedConfig) -> Result<(Option<Json_>, Option<Json_>), ApiError>,
 ) -> Result<i64, ApiError> {
     let Some(live) = state.live_config() else {
@@ -71,6 +74,7 @@ async fn change(
                 after: after.map(|v| v.to_string()),
                 config_version: Some(version),
             },
+            removals,
         )
         .await?;
     state.apply_config(version, settings);
@@ -346,6 +350,7 @@ pub async fn create_upstream(
         &admin,
         "upstream.create",
         format!("upstream:{id}"),
+        &[],
         |doc| {
             if doc.entry("upstreams", "id", &id).is_some() {
                 return Err(ApiError::conflict(format!(
@@ -401,6 +406,7 @@ pub async fn put_upstream(
         &admin,
         "upstream.update",
         format!("upstream:{id}"),
+        &[],
         |doc| {
             let old = doc
                 .entry_mut("upstreams", "id", &id)
@@ -423,7 +429,8 @@ pub async fn put_upstream(
 }
 
 /// Removes an upstream; refused with check-config's messages when the configuration would be
-/// invalid without it (for example when it is the last one).
+/// invalid without it (for example when it is the last one). Every login made through it ends
+/// with it: browsers must log in again, and its codes, refresh and access tokens are revoked.
 #[utoipa::path(delete, path = "/admin/api/upstreams/{id}", tag = "configuration",
     params(("id" = String, Path, description = "The upstream's id")),
     responses((status = 204), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
@@ -439,6 +446,9 @@ pub async fn delete_upstream(
         &admin,
         "upstream.delete",
         format!("upstream:{id}"),
+        &[Removal::Upstream {
+            upstream_id: id.clone(),
+        }],
         |doc| {
             let upstreams = doc.array_mut("upstreams");
             let at = upstreams
@@ -475,6 +485,7 @@ async fn replace_list<T: Serialize>(
         admin,
         &format!("upstream.{key}.replace"),
         format!("upstream:{id}"),
+        &[],
         |doc| {
             let u = doc
                 .entry_mut("upstreams", "id", id)
@@ -779,6 +790,7 @@ pub async fn create_client(
         &admin,
         "client.create",
         format!("client:{id}"),
+        &[],
         |doc| {
             if doc.entry("clients", "client_id", &id).is_some() {
                 return Err(ApiError::conflict(format!(
@@ -830,6 +842,7 @@ pub async fn put_client(
         &admin,
         "client.update",
         format!("client:{client_id}"),
+        &[],
         |doc| {
             let old = doc
                 .entry_mut("clients", "client_id", &client_id)
@@ -849,7 +862,8 @@ pub async fn put_client(
     client_view(&state, &client_id).map(Json)
 }
 
-/// Removes a client.
+/// Removes a client. What it was given ends with it: its codes are burned, its refresh and
+/// access tokens revoked, and its grants deleted, each with a consent record (method `admin`).
 #[utoipa::path(delete, path = "/admin/api/clients/{client_id}", tag = "configuration",
     params(("client_id" = String, Path, description = "The client's id")),
     responses((status = 204), (status = 401, body = ErrorBody),
@@ -865,6 +879,11 @@ pub async fn delete_client(
         &admin,
         "client.delete",
         format!("client:{client_id}"),
+        &[Removal::Client {
+            client_id: client_id.clone(),
+            consent_method: consent::ADMIN_METHOD.into(),
+            record_id_prefix: consent::record_id_prefix(),
+        }],
         |doc| {
             let clients = doc.array_mut("clients");
             let at = clients
@@ -910,11 +929,18 @@ pub async fn put_scopes(
     Body(scopes): Body<BTreeMap<String, Json_>>,
 ) -> Result<Json<Json_>, ApiError> {
     let new = to_toml(&scopes)?;
-    change(&state, &admin, "scopes.replace", "scopes".into(), |doc| {
-        let before = doc.table().get("scopes").map(to_json);
-        doc.table_mut().insert("scopes".into(), new.clone());
-        Ok((before, Some(to_json(&new))))
-    })
+    change(
+        &state,
+        &admin,
+        "scopes.replace",
+        "scopes".into(),
+        &[],
+        |doc| {
+            let before = doc.table().get("scopes").map(to_json);
+            doc.table_mut().insert("scopes".into(), new.clone());
+            Ok((before, Some(to_json(&new))))
+        },
+    )
     .await?;
     Ok(Json(to_json(&new)))
 }

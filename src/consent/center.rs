@@ -75,12 +75,13 @@ pub async fn signed_in(state: &AppState, req: &AuthRequest) -> Response {
     }
 }
 
-/// The browser's login, unless absent or past its `auth_context_ttl`.
-async fn signed_in_user(state: &AppState, session: &Session) -> Option<LoginSession> {
-    let now = state.now();
-    flow::current_login(session)
-        .await
-        .filter(|l| l.context_expires_at.is_none_or(|t| t > now))
+/// The browser's login, unless absent, past its `auth_context_ttl` or ended (its upstream was
+/// removed).
+async fn signed_in_user(
+    state: &AppState,
+    session: &Session,
+) -> Result<Option<LoginSession>, Response> {
+    flow::live_login(state, session).await.map_err(store_failed)
 }
 
 /// Starts a login for the consent center, exactly as for an app's authorization request.
@@ -227,7 +228,11 @@ async fn show(
     query: Result<Query<ShowQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
     let query = query.ok().map(|q| q.0);
-    let Some(login) = signed_in_user(&state, &session).await else {
+    let login = match signed_in_user(&state, &session).await {
+        Ok(l) => l,
+        Err(page) => return page,
+    };
+    let Some(login) = login else {
         if query.as_ref().is_some_and(|q| q.error.is_some()) {
             // The login was cancelled or failed: say so instead of starting another at once.
             return error_page(
@@ -282,7 +287,11 @@ async fn show(
 }
 
 async fn withdraw(State(state): State<AppState>, session: Session, body: Bytes) -> Response {
-    let Some(login) = signed_in_user(&state, &session).await else {
+    let login = match signed_in_user(&state, &session).await {
+        Ok(l) => l,
+        Err(page) => return page,
+    };
+    let Some(login) = login else {
         return refused(
             "You are not signed in to your consent center in this browser, so nothing was \
              changed. Open your consent center and sign in first.",
@@ -339,7 +348,11 @@ async fn withdraw(State(state): State<AppState>, session: Session, body: Bytes) 
 
 /// The signed-in user's consent records, oldest first, as a JSON download.
 async fn export(State(state): State<AppState>, session: Session) -> Response {
-    let Some(login) = signed_in_user(&state, &session).await else {
+    let login = match signed_in_user(&state, &session).await {
+        Ok(l) => l,
+        Err(page) => return page,
+    };
+    let Some(login) = login else {
         return error_page(
             StatusCode::UNAUTHORIZED,
             "You are not signed in",
