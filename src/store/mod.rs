@@ -501,6 +501,15 @@ pub async fn connect(database_url: &str) -> Result<DynStore> {
     Ok(store)
 }
 
+/// Opens the database for a command that reads it: `None`, creating nothing, when there is no
+/// database yet (an SQLite file not created, or an in-memory one); otherwise like [`connect`].
+pub async fn connect_existing(database_url: &str) -> Result<Option<DynStore>> {
+    if database_url.starts_with("sqlite:") && !SqliteStore::exists(database_url) {
+        return Ok(None);
+    }
+    connect(database_url).await.map(Some)
+}
+
 /// A database URL fit for logs: the password replaced.
 pub fn redact_url(url: &str) -> String {
     match url::Url::parse(url) {

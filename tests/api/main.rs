@@ -4,6 +4,7 @@
 mod admin;
 mod authorize_errors;
 mod claims;
+mod cli;
 mod consent_center;
 mod keys;
 mod lifecycle;
