@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The browser test: runs Herald with the default configuration (on a free loopback port, a fresh
-# database) and logs in through it in Debian's headless Chromium, driven by playwright-core.
+# database) and logs in through it in Debian's headless Chromium, driven by playwright-core; then
+# an admin edits a mapping in the admin pages and the next login carries the new claim.
 # Installs Chromium (apt) and playwright-core (npm, pinned by tests/browser/package-lock.json).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,7 +32,9 @@ if [ -z "$up" ]; then
   exit 1
 fi
 mkdir -p artifacts/browser
-if ! node tests/browser/login.mjs "http://127.0.0.1:$port" artifacts/browser; then
+# The admin test runs second: it changes the dev upstream's mappings.
+if ! { node tests/browser/login.mjs "http://127.0.0.1:$port" artifacts/browser &&
+       node tests/browser/admin.mjs "http://127.0.0.1:$port" artifacts/browser; }; then
   echo "browser-test.sh: failed; Herald's log follows" >&2
   cat "$work/herald.log" >&2
   exit 1

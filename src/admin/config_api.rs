@@ -32,7 +32,7 @@ use crate::tokens::hashing::random_token;
 /// the next version with an audit entry (`edit` returns the before and after states), ends what
 /// `removals` were given in the same transaction, and puts it into effect on this replica.
 /// Returns the new version.
-async fn change(
+pub(crate) async fn change(
     state: &AppState,
     admin: &Admin,
     action: &str,
@@ -81,11 +81,32 @@ async fn change(
     Ok(version)
 }
 
-fn to_toml<T: Serialize>(v: &T) -> Result<Value, ApiError> {
+/// What [`change`] would put into effect, without storing it: the latest stored configuration
+/// with `edit` applied, validated like `herald check-config`. The admin pages preview drafts.
+pub(crate) async fn draft(
+    state: &AppState,
+    edit: impl FnOnce(&mut ManagedConfig) -> Result<(), ApiError>,
+) -> Result<crate::config::Settings, ApiError> {
+    let Some(live) = state.live_config() else {
+        return Err(ApiError::conflict(
+            "this Herald runs without live configuration; change the configuration file",
+        ));
+    };
+    let latest = state
+        .store
+        .latest_config()
+        .await?
+        .ok_or_else(|| ApiError::internal("no stored configuration"))?;
+    let mut managed = ManagedConfig::parse(&latest.document)?;
+    edit(&mut managed)?;
+    Ok(live.settings(&managed)?.0)
+}
+
+pub(crate) fn to_toml<T: Serialize>(v: &T) -> Result<Value, ApiError> {
     Value::try_from(v).map_err(|e| ApiError::invalid_request(format!("cannot be stored: {e}")))
 }
 
-fn to_json(v: &Value) -> Json_ {
+pub(crate) fn to_json(v: &Value) -> Json_ {
     serde_json::to_value(v).unwrap_or(Json_::Null)
 }
 
@@ -775,6 +796,17 @@ pub async fn create_client(
     State(state): State<AppState>,
     Body(new): Body<NewClient>,
 ) -> Result<Response, ApiError> {
+    let created = register_client(&state, &admin, new).await?;
+    Ok((StatusCode::CREATED, Json(created)).into_response())
+}
+
+/// Registers a client (API and admin pages): a confidential one gets a generated secret, which
+/// the answer carries this once.
+pub(crate) async fn register_client(
+    state: &AppState,
+    admin: &Admin,
+    new: NewClient,
+) -> Result<CreatedClient, ApiError> {
     let id = new.client_id.clone();
     // A client with a JWKS authenticates with private_key_jwt: no secret to generate.
     let secret = (!new.public && new.jwks.is_none()).then(random_token);
@@ -786,8 +818,8 @@ pub async fn create_client(
         );
     }
     change(
-        &state,
-        &admin,
+        state,
+        admin,
         "client.create",
         format!("client:{id}"),
         &[],
@@ -803,11 +835,10 @@ pub async fn create_client(
         },
     )
     .await?;
-    let created = CreatedClient {
-        client: client_view(&state, &id)?,
+    Ok(CreatedClient {
+        client: client_view(state, &id)?,
         client_secret: secret,
-    };
-    Ok((StatusCode::CREATED, Json(created)).into_response())
+    })
 }
 
 /// One client.
@@ -836,16 +867,27 @@ pub async fn put_client(
     Path(client_id): Path<String>,
     Body(settings): Body<ClientSettings>,
 ) -> Result<Json<ClientView>, ApiError> {
-    let mut table = settings.table(&client_id)?;
+    update_client(&state, &admin, &client_id, settings).await?;
+    client_view(&state, &client_id).map(Json)
+}
+
+/// Replaces a client's settings (API and admin pages); its secret (or public status) stays.
+pub(crate) async fn update_client(
+    state: &AppState,
+    admin: &Admin,
+    client_id: &str,
+    settings: ClientSettings,
+) -> Result<i64, ApiError> {
+    let mut table = settings.table(client_id)?;
     change(
-        &state,
-        &admin,
+        state,
+        admin,
         "client.update",
         format!("client:{client_id}"),
         &[],
         |doc| {
             let old = doc
-                .entry_mut("clients", "client_id", &client_id)
+                .entry_mut("clients", "client_id", client_id)
                 .ok_or_else(|| ApiError::not_found(format!("no client `{client_id}`")))?;
             let before = client_audit(old);
             for k in ["client_secret_hash", "client_secret_env", "client_secret"] {
@@ -858,8 +900,7 @@ pub async fn put_client(
             Ok((Some(before), Some(after)))
         },
     )
-    .await?;
-    client_view(&state, &client_id).map(Json)
+    .await
 }
 
 /// Removes a client. What it was given ends with it: its codes are burned, its refresh and
@@ -874,13 +915,23 @@ pub async fn delete_client(
     State(state): State<AppState>,
     Path(client_id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
+    remove_client(&state, &admin, &client_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Removes a client (API and admin pages).
+pub(crate) async fn remove_client(
+    state: &AppState,
+    admin: &Admin,
+    client_id: &str,
+) -> Result<i64, ApiError> {
     change(
-        &state,
-        &admin,
+        state,
+        admin,
         "client.delete",
         format!("client:{client_id}"),
         &[Removal::Client {
-            client_id: client_id.clone(),
+            client_id: client_id.to_string(),
             consent_method: consent::ADMIN_METHOD.into(),
             record_id_prefix: consent::record_id_prefix(),
         }],
@@ -888,15 +939,14 @@ pub async fn delete_client(
             let clients = doc.array_mut("clients");
             let at = clients
                 .iter()
-                .position(|c| c.get("client_id").and_then(Value::as_str) == Some(&client_id))
+                .position(|c| c.get("client_id").and_then(Value::as_str) == Some(client_id))
                 .ok_or_else(|| ApiError::not_found(format!("no client `{client_id}`")))?;
             let removed = clients.remove(at);
             let before = removed.as_table().map(client_audit);
             Ok((before, None))
         },
     )
-    .await?;
-    Ok(StatusCode::NO_CONTENT)
+    .await
 }
 
 /// The custom scopes (`[scopes.NAME]`), including redefinitions of built-in ones.

@@ -15,11 +15,14 @@
 //!   lineage.
 //! - [`users`]: users Herald has seen, their grants and consent records.
 //! - [`audit`]: the audit log.
+//! - [`pages`]: the admin pages under `/admin`, for admins signed in through Herald with the
+//!   configured role.
 
 pub mod audit;
 pub mod auth;
 pub mod config_api;
 pub mod error;
+pub mod pages;
 pub mod users;
 
 use axum::Router;
@@ -129,12 +132,13 @@ pub fn router() -> Router<AppState> {
                 }
             }),
         )
-        .route("/admin", get(unknown))
-        .route("/admin/{*rest}", axum::routing::any(unknown))
+        .route("/admin/api", axum::routing::any(unknown))
+        .route("/admin/api/{*rest}", axum::routing::any(unknown))
+        .merge(pages::router())
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
 }
 
-/// Unknown paths under `/admin` need credentials like the rest, then are 404.
+/// Unknown paths under `/admin/api` need credentials like the rest, then are 404.
 async fn unknown(_: auth::Admin) -> Response {
     error::ApiError::not_found("no such admin endpoint").into_response()
 }

@@ -27,6 +27,23 @@ pub struct ConfigFile {
     /// Custom scopes, and redefinitions of the built-in ones.
     #[serde(default)]
     pub scopes: BTreeMap<String, ScopeDef>,
+    /// Who may use the admin pages, and where the admin surface listens.
+    #[serde(default)]
+    pub admin: AdminFile,
+}
+
+/// `[admin]`: stays in the file (it decides who administers Herald, so the admin API cannot
+/// change it).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminFile {
+    /// A path in the authentication context (after mapping), e.g. `groups`.
+    pub role_claim: Option<String>,
+    /// The value that claim must equal or, for an array, contain, e.g. `herald-admins`.
+    pub role_value: Option<String>,
+    /// A separate address for everything under `/admin`; the public listener then has no
+    /// `/admin`.
+    pub listen: Option<String>,
 }
 
 /// Lifetimes, written as humantime durations (`"60s"`, `"10m"`, `"1h"`).

@@ -9,11 +9,11 @@ mod file;
 pub mod managed;
 mod settings;
 
-pub use file::{ClientFile, ConfigFile, TokenFile, UpstreamFile, UpstreamKind};
+pub use file::{AdminFile, ClientFile, ConfigFile, TokenFile, UpstreamFile, UpstreamKind};
 pub use managed::{LiveConfig, ManagedConfig};
 pub use settings::{
-    Client, ClientAuth, GrantType, Settings, TokenSettings, Upstream, UpstreamEndpoint,
-    is_loopback_host,
+    AdminRole, AdminSettings, Client, ClientAuth, GrantType, Settings, TokenSettings, Upstream,
+    UpstreamEndpoint, is_loopback_host,
 };
 
 use std::path::Path;

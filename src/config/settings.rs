@@ -8,8 +8,8 @@ use std::time::Duration;
 use url::Url;
 
 use super::ConfigError;
-use super::file::{ClientFile, ConfigFile, TokenFile, UpstreamFile, UpstreamKind};
-use crate::claims::{self, ScopeCatalog, UpstreamMapping};
+use super::file::{AdminFile, ClientFile, ConfigFile, TokenFile, UpstreamFile, UpstreamKind};
+use crate::claims::{self, ClaimPath, ScopeCatalog, UpstreamMapping};
 use crate::secret::Secret;
 use crate::tokens::{Alg, SecretHash};
 
@@ -26,6 +26,36 @@ pub struct Settings {
     pub upstreams: Vec<Arc<Upstream>>,
     pub clients: HashMap<String, Arc<Client>>,
     pub scopes: ScopeCatalog,
+    pub admin: AdminSettings,
+}
+
+/// `[admin]`: who may use the admin pages and where the admin surface listens.
+#[derive(Debug, Clone, Default)]
+pub struct AdminSettings {
+    /// Without a role, nobody can sign in to the admin pages (the API still takes tokens).
+    pub role: Option<AdminRole>,
+    /// When set, `/admin` is served only on this address.
+    pub listen: Option<SocketAddr>,
+}
+
+/// A user is an admin when this claim of their authentication context equals the value or, for
+/// an array, contains it.
+#[derive(Debug, Clone)]
+pub struct AdminRole {
+    pub claim: ClaimPath,
+    pub value: String,
+}
+
+impl AdminRole {
+    pub fn holds(&self, context: &serde_json::Map<String, serde_json::Value>) -> bool {
+        match self.claim.get(context) {
+            Some(serde_json::Value::String(s)) => *s == self.value,
+            Some(serde_json::Value::Array(items)) => {
+                items.iter().any(|v| v.as_str() == Some(&self.value))
+            }
+            _ => false,
+        }
+    }
 }
 
 impl Settings {
@@ -205,6 +235,7 @@ pub(super) fn validate(
         );
     }
     let tokens = v.tokens(&file.tokens);
+    let admin = v.admin(&file.admin);
 
     let scopes = match ScopeCatalog::new(file.scopes) {
         Ok(c) => Some(c),
@@ -277,6 +308,7 @@ pub(super) fn validate(
                 upstreams: upstreams.into_iter().map(Arc::new).collect(),
                 clients,
                 scopes,
+                admin,
             },
             v.warnings,
         )),
@@ -293,6 +325,54 @@ struct Validator {
 }
 
 impl Validator {
+    fn admin(&mut self, file: &AdminFile) -> AdminSettings {
+        let role = match (&file.role_claim, &file.role_value) {
+            (Some(claim), Some(value)) => match ClaimPath::parse(claim) {
+                Ok(claim) if !value.is_empty() => Some(AdminRole {
+                    claim,
+                    value: value.clone(),
+                }),
+                Ok(_) => {
+                    self.problem("admin.role_value: must not be empty");
+                    None
+                }
+                Err(e) => {
+                    self.problem(format!("admin.role_claim: {e}"));
+                    None
+                }
+            },
+            (None, None) => None,
+            (Some(_), None) => {
+                self.problem(
+                    "admin.role_value: needed with role_claim; write the value the claim must \
+                     hold, e.g. role_value = \"herald-admins\"",
+                );
+                None
+            }
+            (None, Some(_)) => {
+                self.problem(
+                    "admin.role_claim: needed with role_value; write the context claim that \
+                     carries it, e.g. role_claim = \"groups\"",
+                );
+                None
+            }
+        };
+        let listen = file
+            .listen
+            .as_ref()
+            .and_then(|l| match l.parse::<SocketAddr>() {
+                Ok(a) => Some(a),
+                Err(_) => {
+                    self.problem(format!(
+                        "admin.listen: `{l}` is not an address and port; write it like \
+                     \"127.0.0.1:9090\""
+                    ));
+                    None
+                }
+            });
+        AdminSettings { role, listen }
+    }
+
     fn problem(&mut self, p: impl Into<String>) {
         self.problems.push(p.into());
     }
@@ -870,6 +950,48 @@ mod tests {
     }
 
     const DEV: &str = "[[upstreams]]\nid = \"dev\"\nkind = \"dev\"\n";
+
+    #[test]
+    fn the_admin_role_is_a_context_claim_holding_a_value() {
+        let (s, _) = parse(&with(&format!(
+            "{DEV}\n[admin]\nrole_claim = 'https://example\\.com/roles'\nrole_value = \"ops\""
+        )))
+        .unwrap();
+        let role = s.admin.role.unwrap();
+        let ctx = |v: serde_json::Value| {
+            serde_json::json!({ "https://example.com/roles": v })
+                .as_object()
+                .unwrap()
+                .clone()
+        };
+        assert!(role.holds(&ctx(serde_json::json!(["staff", "ops"]))));
+        assert!(role.holds(&ctx(serde_json::json!("ops"))));
+        assert!(!role.holds(&ctx(serde_json::json!(["staff", "ops-team"]))));
+        assert!(!role.holds(&ctx(serde_json::json!(true))));
+        assert!(!role.holds(&serde_json::Map::new()));
+        // Nested, not dotted: `https://example` → `com/roles` is another claim.
+        let nested = serde_json::json!({"https://example": {"com/roles": ["ops"]}});
+        assert!(!role.holds(nested.as_object().unwrap()));
+        assert!(s.admin.listen.is_none());
+    }
+
+    #[test]
+    fn admin_settings_problems_name_their_key() {
+        for (admin, key) in [
+            ("role_claim = \"groups\"", "admin.role_value"),
+            ("role_value = \"x\"", "admin.role_claim"),
+            ("role_claim = \"a..b\"\nrole_value = \"x\"", "admin.role_claim"),
+            ("role_claim = \"groups\"\nrole_value = \"\"", "admin.role_value"),
+            ("listen = \"nowhere\"", "admin.listen"),
+        ] {
+            let err = parse(&with(&format!("{DEV}\n[admin]\n{admin}")))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(key), "{admin}: {err}");
+        }
+        let err = parse(&with(&format!("{DEV}\n[admin]\nrole = \"x\""))).unwrap_err();
+        assert!(err.to_string().contains("role"), "{err}");
+    }
 
     #[test]
     fn auth0_domain_becomes_issuer_with_trailing_slash() {

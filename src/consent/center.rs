@@ -66,26 +66,35 @@ pub fn app_name(settings: &Settings, client_id: &str) -> String {
         .unwrap_or_else(|| client_id.to_string())
 }
 
-/// Completes a consent-center sign-in: the request is marked decided (no code is issued) and the
-/// browser returns to `/account`, now with a login.
+/// Completes a sign-in to one of Herald's own pages: the request is marked decided (no code is
+/// issued) and the browser returns to the page that asked ([`start_sign_in`]), now with a login.
 pub async fn signed_in(state: &AppState, req: &AuthRequest) -> Response {
+    let issuer = &state.settings().issuer;
+    let back = req
+        .redirect_uri
+        .strip_prefix(issuer.as_str())
+        .filter(|p| p.starts_with('/') && !p.starts_with("//"))
+        .unwrap_or("/account")
+        .to_string();
     match state.store.decide_auth_request(&req.id, state.now()).await {
-        Ok(_) => Redirect::to("/account").into_response(),
+        Ok(_) => Redirect::to(&back).into_response(),
         Err(e) => flow::store_failure(e),
     }
 }
 
 /// The browser's login, unless absent, past its `auth_context_ttl` or ended (its upstream was
-/// removed).
-async fn signed_in_user(
+/// removed); a store failure is the page to show.
+pub async fn signed_in_user(
     state: &AppState,
     session: &Session,
 ) -> Result<Option<LoginSession>, Response> {
     flow::live_login(state, session).await.map_err(store_failed)
 }
 
-/// Starts a login for the consent center, exactly as for an app's authorization request.
-async fn start_sign_in(state: &AppState, session: &Session) -> Response {
+/// Starts a login for one of Herald's own pages (the consent center, the admin pages), exactly as
+/// for an app's authorization request; the browser comes back to `return_path` (a path on
+/// Herald, such as `/account`), or there with `?error=…` when the login fails.
+pub async fn start_sign_in(state: &AppState, session: &Session, return_path: &str) -> Response {
     let binding = match flow::browser_binding(session).await {
         Ok(b) => b,
         Err(page) => return page,
@@ -95,8 +104,8 @@ async fn start_sign_in(state: &AppState, session: &Session) -> Response {
     let req = AuthRequest {
         id: random_token(),
         client_id: ACCOUNT_CLIENT_ID.into(),
-        // Only used to report a failed login back to the consent center.
-        redirect_uri: format!("{}/account", settings.issuer),
+        // Where the browser returns: after the login, or with an OAuth error when it fails.
+        redirect_uri: format!("{}{return_path}", settings.issuer),
         scope: "openid".into(),
         state: None,
         nonce: None,
@@ -242,7 +251,7 @@ async fn show(
                 Some(back_to_center()),
             );
         }
-        return start_sign_in(&state, &session).await;
+        return start_sign_in(&state, &session, "/account").await;
     };
     let csrf = match csrf_token(&session, &login.sub).await {
         Ok(t) => t,

@@ -185,6 +185,17 @@ async fn authorize_submit(State(state): State<AppState>, body: Bytes) -> Respons
     claims.insert("email".into(), json!(format!("{username}@example.com")));
     claims.insert("email_verified".into(), json!(false));
     claims.insert("https://example.com/groups".into(), json!(groups));
+    // At most 64 characters, like the user name.
+    let department: String = p
+        .get("department")
+        .unwrap_or_default()
+        .trim()
+        .chars()
+        .take(64)
+        .collect();
+    if !department.is_empty() {
+        claims.insert("https://example.com/department".into(), json!(department));
+    }
     let code = random_token();
     let now = state.now();
     if let Ok(mut codes) = state.dev.codes.lock() {

@@ -74,7 +74,6 @@ fn endpoints() -> Vec<(Method, &'static str, Option<Value>)> {
         (Method::GET, "/admin/api/users/someone/consents", None),
         (Method::DELETE, "/admin/api/users/someone/grants/app", None),
         (Method::GET, "/admin/api/audit", None),
-        (Method::GET, "/admin", None),
         (Method::GET, "/admin/api/no-such-thing", None),
     ]
 }

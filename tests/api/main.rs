@@ -2,6 +2,7 @@
 //! One test binary (see `support::spawn_app`).
 
 mod admin;
+mod admin_pages;
 mod authorize_errors;
 mod claims;
 mod cli;

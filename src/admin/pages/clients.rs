@@ -1,0 +1,322 @@
+//! Clients: the list with a registration form, and one client's settings with Save and Delete.
+//! Registration, changes and removal are the API's own ([`register_client`],
+//! [`update_client`], [`remove_client`]), so both behave the same.
+
+use axum::body::Bytes;
+use axum::extract::{OriginalUri, Path, Query, State};
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use tower_sessions::Session;
+
+use super::views::{ClientForm, ClientPage, ClientRow, ClientsPage, CreatedView, Nav, options};
+use super::{AdminUser, Form, admin_user, api_failed, lines};
+use crate::admin::config_api::{
+    ClientSettings, NewClient, register_client, remove_client, update_client,
+};
+use crate::admin::error::ApiError;
+use crate::app::AppState;
+use crate::config::{Client, ClientAuth, GrantType, Settings};
+use crate::web::{error_page, render};
+
+const ALGS: [&str; 3] = ["RS256", "ES256", "EdDSA"];
+
+fn rows(settings: &Settings) -> Vec<ClientRow> {
+    let mut rows: Vec<ClientRow> = settings
+        .clients
+        .values()
+        .map(|c| ClientRow::of(c))
+        .collect();
+    rows.sort_by(|a, b| a.client_id.cmp(&b.client_id));
+    rows
+}
+
+fn empty_form() -> ClientForm {
+    ClientForm {
+        scopes: "openid".into(),
+        authorization_code: true,
+        algs: options(&ALGS, "RS256"),
+        ..ClientForm::default()
+    }
+}
+
+fn form_of(c: &Client) -> ClientForm {
+    let ttl = |d| humantime::format_duration(d).to_string();
+    ClientForm {
+        client_id: c.client_id.clone(),
+        client_name: c.client_name.clone(),
+        redirect_uris: c.redirect_uris.join("\n"),
+        post_logout_redirect_uris: c.post_logout_redirect_uris.join("\n"),
+        scopes: c.scopes.join(" "),
+        trusted: c.trusted,
+        public: matches!(c.auth, ClientAuth::None),
+        authorization_code: c.allows(GrantType::AuthorizationCode),
+        refresh_token: c.allows(GrantType::RefreshToken),
+        client_credentials: c.allows(GrantType::ClientCredentials),
+        algs: options(&ALGS, c.signing_alg.as_str()),
+        refresh_token_idle_ttl: ttl(c.refresh_token_idle_ttl),
+        refresh_token_absolute_ttl: ttl(c.refresh_token_absolute_ttl),
+    }
+}
+
+/// The form as submitted, to show again with its problems.
+fn form_from(form: &Form, client_id: String) -> ClientForm {
+    ClientForm {
+        client_id,
+        client_name: form.text("client_name"),
+        redirect_uris: form.text("redirect_uris"),
+        post_logout_redirect_uris: form.text("post_logout_redirect_uris"),
+        scopes: form.text("scopes"),
+        trusted: form.checked("trusted"),
+        public: form.checked("public"),
+        authorization_code: form.checked("authorization_code"),
+        refresh_token: form.checked("refresh_token"),
+        client_credentials: form.checked("client_credentials"),
+        algs: options(&ALGS, &form.text("id_token_signed_response_alg")),
+        refresh_token_idle_ttl: form.text("refresh_token_idle_ttl"),
+        refresh_token_absolute_ttl: form.text("refresh_token_absolute_ttl"),
+    }
+}
+
+/// The settings a submitted form asks for, in the API's terms.
+fn settings_from(form: &Form) -> ClientSettings {
+    let optional = |name: &str| Some(form.text(name)).filter(|v| !v.is_empty());
+    let grant_types = ["authorization_code", "refresh_token", "client_credentials"]
+        .into_iter()
+        .filter(|g| form.checked(g))
+        .map(str::to_string)
+        .collect();
+    ClientSettings {
+        client_name: optional("client_name"),
+        redirect_uris: lines(&form.text("redirect_uris")),
+        scopes: form
+            .text("scopes")
+            .split_whitespace()
+            .map(str::to_string)
+            .collect(),
+        trusted: form.checked("trusted"),
+        grant_types: Some(grant_types),
+        refresh_token_idle_ttl: optional("refresh_token_idle_ttl"),
+        refresh_token_absolute_ttl: optional("refresh_token_absolute_ttl"),
+        id_token_signed_response_alg: optional("id_token_signed_response_alg"),
+        post_logout_redirect_uris: lines(&form.text("post_logout_redirect_uris")),
+        jwks: None,
+    }
+}
+
+/// An API refusal as lines for the page: the description, then each problem.
+fn problems(e: ApiError) -> Vec<String> {
+    let mut out = vec![e.body.error_description];
+    out.extend(e.body.problems);
+    out
+}
+
+/// A refusal the page can show inline (invalid or conflicting), or `None` for the others.
+fn inline(e: &ApiError) -> bool {
+    e.status == StatusCode::BAD_REQUEST || e.status == StatusCode::CONFLICT
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    session: Session,
+    method: Method,
+    OriginalUri(uri): OriginalUri,
+) -> Response {
+    let admin = match admin_user(&state, &session, &method, &uri).await {
+        Ok(a) => a,
+        Err(page) => return page,
+    };
+    render(
+        StatusCode::OK,
+        &clients_page(&admin, &state.settings(), empty_form(), vec![], None),
+    )
+}
+
+fn clients_page(
+    admin: &AdminUser,
+    settings: &Settings,
+    form: ClientForm,
+    errors: Vec<String>,
+    created: Option<CreatedView>,
+) -> ClientsPage {
+    ClientsPage {
+        nav: Nav::new(admin, "clients"),
+        csrf: admin.csrf.clone(),
+        clients: rows(settings),
+        form,
+        errors,
+        created,
+    }
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    session: Session,
+    method: Method,
+    OriginalUri(uri): OriginalUri,
+    body: Bytes,
+) -> Response {
+    let admin = match admin_user(&state, &session, &method, &uri).await {
+        Ok(a) => a,
+        Err(page) => return page,
+    };
+    let form = Form::parse(&body);
+    if let Some(page) = form.csrf_refusal(&admin) {
+        return page;
+    }
+    let client_id = form.text("client_id");
+    let s = settings_from(&form);
+    let new = NewClient {
+        client_id: client_id.clone(),
+        public: form.checked("public"),
+        client_name: s.client_name,
+        redirect_uris: s.redirect_uris,
+        scopes: s.scopes,
+        trusted: s.trusted,
+        grant_types: s.grant_types,
+        refresh_token_idle_ttl: s.refresh_token_idle_ttl,
+        refresh_token_absolute_ttl: s.refresh_token_absolute_ttl,
+        id_token_signed_response_alg: s.id_token_signed_response_alg,
+        post_logout_redirect_uris: s.post_logout_redirect_uris,
+        jwks: None,
+    };
+    let outcome = if client_id.is_empty() {
+        Err(ApiError::invalid_request("Give the client a client_id."))
+    } else {
+        register_client(&state, &admin.actor(), new).await
+    };
+    match outcome {
+        Ok(created) => render(
+            StatusCode::CREATED,
+            &clients_page(
+                &admin,
+                &state.settings(),
+                empty_form(),
+                vec![],
+                Some(CreatedView {
+                    client_id: created.client.client_id,
+                    secret: created.client_secret,
+                }),
+            ),
+        ),
+        Err(e) if inline(&e) => render(
+            StatusCode::BAD_REQUEST,
+            &clients_page(
+                &admin,
+                &state.settings(),
+                form_from(&form, client_id),
+                problems(e),
+                None,
+            ),
+        ),
+        Err(e) => api_failed(e),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ShowQuery {
+    saved: Option<i64>,
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    session: Session,
+    method: Method,
+    OriginalUri(uri): OriginalUri,
+    Path(client_id): Path<String>,
+    query: Result<Query<ShowQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let admin = match admin_user(&state, &session, &method, &uri).await {
+        Ok(a) => a,
+        Err(page) => return page,
+    };
+    let settings = state.settings();
+    let Some(client) = settings.client(&client_id) else {
+        return no_client(&client_id);
+    };
+    let notice = query.ok().and_then(|q| q.0.saved).map(|v| {
+        format!("Saved as configuration version {v}; in effect on every replica within seconds.")
+    });
+    render(
+        StatusCode::OK,
+        &client_page(&admin, client, form_of(client), vec![], notice),
+    )
+}
+
+fn client_page(
+    admin: &AdminUser,
+    client: &Client,
+    form: ClientForm,
+    errors: Vec<String>,
+    notice: Option<String>,
+) -> ClientPage {
+    ClientPage {
+        nav: Nav::new(admin, "clients"),
+        csrf: admin.csrf.clone(),
+        kind: ClientRow::of(client).kind,
+        form,
+        errors,
+        notice,
+    }
+}
+
+fn no_client(client_id: &str) -> Response {
+    error_page(
+        StatusCode::NOT_FOUND,
+        "No such client",
+        &format!("Herald has no client `{client_id}`."),
+        None,
+    )
+}
+
+pub async fn submit(
+    State(state): State<AppState>,
+    session: Session,
+    method: Method,
+    OriginalUri(uri): OriginalUri,
+    Path(client_id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let admin = match admin_user(&state, &session, &method, &uri).await {
+        Ok(a) => a,
+        Err(page) => return page,
+    };
+    let form = Form::parse(&body);
+    if let Some(page) = form.csrf_refusal(&admin) {
+        return page;
+    }
+    let settings = state.settings();
+    let Some(client) = settings.client(&client_id).cloned() else {
+        return no_client(&client_id);
+    };
+    let escaped: String = form_urlencoded::byte_serialize(client_id.as_bytes()).collect();
+    if form.get("action") == Some("delete") {
+        return match remove_client(&state, &admin.actor(), &client_id).await {
+            Ok(_) => Redirect::to("/admin/clients").into_response(),
+            Err(e) if inline(&e) => render(
+                StatusCode::BAD_REQUEST,
+                &client_page(&admin, &client, form_of(&client), problems(e), None),
+            ),
+            Err(e) => api_failed(e),
+        };
+    }
+    let mut changed = settings_from(&form);
+    // The page does not edit a private_key_jwt client's keys: they stay as registered.
+    if let ClientAuth::PrivateKeyJwt(set) = &client.auth {
+        changed.jwks = serde_json::to_value(set.as_ref()).ok();
+    }
+    match update_client(&state, &admin.actor(), &client_id, changed).await {
+        Ok(version) => {
+            Redirect::to(&format!("/admin/clients/{escaped}?saved={version}")).into_response()
+        }
+        Err(e) if inline(&e) => {
+            let mut shown = form_from(&form, client_id);
+            shown.public = matches!(client.auth, ClientAuth::None);
+            render(
+                StatusCode::BAD_REQUEST,
+                &client_page(&admin, &client, shown, problems(e), None),
+            )
+        }
+        Err(e) => api_failed(e),
+    }
+}

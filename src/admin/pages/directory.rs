@@ -1,0 +1,308 @@
+//! Read-only admin pages: where each token claim comes from (lineage), the users Herald has
+//! seen with their grants and consent records, and the audit log.
+
+use axum::extract::{OriginalUri, Path, Query, State};
+use axum::http::{Method, StatusCode};
+use axum::response::Response;
+use serde::Deserialize;
+use serde_json::Value;
+use tower_sessions::Session;
+
+use super::views::{
+    AuditPage, AuditView, GrantView, LineagePage, LineageView, Nav, RecordView, UserPage, UserRow,
+    UsersPage,
+};
+use super::{admin_user, store_failed};
+use crate::app::AppState;
+use crate::claims::{self, AuthContext};
+use crate::consent::center::{app_name, readable_utc};
+use crate::store::{AuditFilter, User, UserQuery};
+use crate::web::{error_page, render};
+
+const USERS_PER_PAGE: i64 = 50;
+const AUDIT_PER_PAGE: i64 = 50;
+
+pub async fn lineage(
+    State(state): State<AppState>,
+    session: Session,
+    method: Method,
+    OriginalUri(uri): OriginalUri,
+) -> Response {
+    let admin = match admin_user(&state, &session, &method, &uri).await {
+        Ok(a) => a,
+        Err(page) => return page,
+    };
+    let settings = state.settings();
+    let upstreams: Vec<(&str, &claims::UpstreamMapping)> = settings
+        .upstreams
+        .iter()
+        .map(|u| (u.id.as_str(), &u.mapping))
+        .collect();
+    let rows = claims::lineage(&upstreams, &settings.scopes)
+        .into_iter()
+        .map(|r| {
+            let tokens = r.tokens.iter().map(word).collect::<Vec<_>>().join(", ");
+            let (upstream, source, upstream_claim, mapping, merge) = match r.origin {
+                Some(o) => (
+                    o.upstream,
+                    o.source.as_str().to_string(),
+                    o.upstream_claim,
+                    o.mapping,
+                    o.merge.as_str().to_string(),
+                ),
+                None => Default::default(),
+            };
+            LineageView {
+                claim: r.claim,
+                scope: r.scope,
+                tokens,
+                upstream,
+                source,
+                upstream_claim,
+                mapping,
+                merge,
+                note: r.note.unwrap_or_default(),
+            }
+        })
+        .collect();
+    render(
+        StatusCode::OK,
+        &LineagePage {
+            nav: Nav::new(&admin, "lineage"),
+            rows,
+        },
+    )
+}
+
+fn word<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+fn user_row(u: &User) -> UserRow {
+    UserRow {
+        sub: u.sub.clone(),
+        upstream_id: u.upstream_id.clone(),
+        upstream_subject: u.upstream_subject.clone(),
+        created_at: readable_utc(u.created_at),
+        last_login_at: readable_utc(u.last_login_at),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct UsersQuery {
+    q: Option<String>,
+    upstream: Option<String>,
+    page: Option<i64>,
+}
+
+pub async fn users(
+    State(state): State<AppState>,
+    session: Session,
+    method: Method,
+    OriginalUri(uri): OriginalUri,
+    query: Result<Query<UsersQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let admin = match admin_user(&state, &session, &method, &uri).await {
+        Ok(a) => a,
+        Err(page) => return page,
+    };
+    let (q, upstream, page) = match query.ok() {
+        Some(Query(p)) => (
+            p.q.unwrap_or_default().trim().to_string(),
+            p.upstream.unwrap_or_default().trim().to_string(),
+            p.page.unwrap_or(0).clamp(0, 1_000_000),
+        ),
+        None => (String::new(), String::new(), 0),
+    };
+    let query = UserQuery {
+        search: Some(q.clone()).filter(|q| !q.is_empty()),
+        upstream_id: Some(upstream.clone()).filter(|u| !u.is_empty()),
+        sort: Default::default(),
+        offset: page * USERS_PER_PAGE,
+        limit: USERS_PER_PAGE,
+    };
+    let (users, total) = match state.store.list_users(&query).await {
+        Ok(r) => r,
+        Err(e) => return store_failed(e),
+    };
+    let link = |page: i64| {
+        let mut s = form_urlencoded::Serializer::new(String::new());
+        if !q.is_empty() {
+            s.append_pair("q", &q);
+        }
+        if !upstream.is_empty() {
+            s.append_pair("upstream", &upstream);
+        }
+        s.append_pair("page", &page.to_string());
+        format!("/admin/users?{}", s.finish())
+    };
+    let shown = users.len() as i64;
+    render(
+        StatusCode::OK,
+        &UsersPage {
+            nav: Nav::new(&admin, "users"),
+            prev: (page > 0).then(|| link(page - 1)),
+            next: (query.offset + shown < total).then(|| link(page + 1)),
+            first: if shown == 0 { 0 } else { query.offset + 1 },
+            q,
+            upstream,
+            users: users.iter().map(user_row).collect(),
+            total,
+        },
+    )
+}
+
+pub async fn user(
+    State(state): State<AppState>,
+    session: Session,
+    method: Method,
+    OriginalUri(uri): OriginalUri,
+    Path(sub): Path<String>,
+) -> Response {
+    let admin = match admin_user(&state, &session, &method, &uri).await {
+        Ok(a) => a,
+        Err(page) => return page,
+    };
+    let loaded = async {
+        let user = state.store.user(&sub).await?;
+        let grants = state.store.grants(&sub).await?;
+        let records = state.store.consent_records(&sub).await?;
+        Ok::<_, crate::store::StoreError>((user, grants, records))
+    }
+    .await;
+    let (user, grants, records) = match loaded {
+        Ok((Some(u), g, r)) => (u, g, r),
+        Ok((None, ..)) => {
+            return error_page(
+                StatusCode::NOT_FOUND,
+                "No such user",
+                &format!("Herald has not seen a user `{sub}`."),
+                None,
+            );
+        }
+        Err(e) => return store_failed(e),
+    };
+    let settings = state.settings();
+    let context = user
+        .last_context
+        .as_deref()
+        .and_then(|c| serde_json::from_str::<AuthContext>(c).ok())
+        .map(|c| serde_json::to_string_pretty(&Value::Object(c.attributes)).unwrap_or_default())
+        .unwrap_or_default();
+    render(
+        StatusCode::OK,
+        &UserPage {
+            nav: Nav::new(&admin, "users"),
+            user: user_row(&user),
+            context,
+            grants: grants
+                .into_iter()
+                .map(|g| GrantView {
+                    app_name: app_name(&settings, &g.client_id),
+                    client_id: g.client_id,
+                    scopes: g.scopes,
+                    granted_at: readable_utc(g.granted_at),
+                    updated_at: readable_utc(g.updated_at),
+                })
+                .collect(),
+            records: records
+                .into_iter()
+                .rev()
+                .map(|r| RecordView {
+                    client_id: r.client_id,
+                    allowed: r.allowed,
+                    denied: r.denied,
+                    method: r.method,
+                    decided_at: readable_utc(r.decided_at),
+                })
+                .collect(),
+        },
+    )
+}
+
+#[derive(Deserialize)]
+pub struct AuditQuery {
+    actor: Option<String>,
+    target: Option<String>,
+    before_id: Option<i64>,
+}
+
+pub async fn audit(
+    State(state): State<AppState>,
+    session: Session,
+    method: Method,
+    OriginalUri(uri): OriginalUri,
+    query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let admin = match admin_user(&state, &session, &method, &uri).await {
+        Ok(a) => a,
+        Err(page) => return page,
+    };
+    let (actor, target, before_id) = match query.ok() {
+        Some(Query(p)) => (
+            p.actor.unwrap_or_default().trim().to_string(),
+            p.target.unwrap_or_default().trim().to_string(),
+            p.before_id,
+        ),
+        None => (String::new(), String::new(), None),
+    };
+    let filter = AuditFilter {
+        actor: Some(actor.clone()).filter(|a| !a.is_empty()),
+        target: Some(target.clone()).filter(|t| !t.is_empty()),
+        since: None,
+        before_id,
+        limit: AUDIT_PER_PAGE,
+    };
+    let entries = match state.store.audit_entries(&filter).await {
+        Ok(e) => e,
+        Err(e) => return store_failed(e),
+    };
+    let older = (entries.len() as i64 == AUDIT_PER_PAGE)
+        .then(|| entries.last().map(|e| e.id))
+        .flatten()
+        .map(|id| {
+            let mut s = form_urlencoded::Serializer::new(String::new());
+            if !actor.is_empty() {
+                s.append_pair("actor", &actor);
+            }
+            if !target.is_empty() {
+                s.append_pair("target", &target);
+            }
+            s.append_pair("before_id", &id.to_string());
+            format!("/admin/audit?{}", s.finish())
+        });
+    let pretty = |s: Option<String>| {
+        s.map(|s| {
+            serde_json::from_str::<Value>(&s)
+                .ok()
+                .and_then(|v| serde_json::to_string_pretty(&v).ok())
+                .unwrap_or(s)
+        })
+        .unwrap_or_default()
+    };
+    render(
+        StatusCode::OK,
+        &AuditPage {
+            nav: Nav::new(&admin, "audit"),
+            actor,
+            target,
+            entries: entries
+                .into_iter()
+                .map(|e| AuditView {
+                    id: e.id,
+                    at: readable_utc(e.at),
+                    actor: e.actor,
+                    action: e.action,
+                    target: e.target,
+                    before: pretty(e.before),
+                    after: pretty(e.after),
+                    version: e.config_version.map(|v| v.to_string()).unwrap_or_default(),
+                })
+                .collect(),
+            older,
+        },
+    )
+}

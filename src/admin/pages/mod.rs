@@ -1,0 +1,338 @@
+//! The admin pages under `/admin`: server-rendered (askama), working without JavaScript.
+//!
+//! # Who may use them
+//!
+//! An admin signs in through Herald like any user (the same browser login and upstream as the
+//! consent center, [`center::start_sign_in`]). What makes them an admin is a role that a claim
+//! mapping grants: `[admin] role_claim` and `role_value` in the file, for example `groups`
+//! containing `herald-admins`. The role is read from the authentication context of the browser's
+//! current login on every request, so a login whose mapping no longer grants it stops working at
+//! the next sign-in. Without a configured role nobody can use the pages (the API still takes
+//! tokens).
+//!
+//! # Changes
+//!
+//! Every form carries a CSRF token kept in the browser session (a synchronizer token bound to
+//! the signed-in admin, compared in constant time). A change goes through the same path as the
+//! API ([`config_api::change`]): validated like `herald check-config`, stored as the next
+//! version, audited as `user:{sub}`, and live on every replica within seconds. Invalid changes
+//! come back with check-config's messages next to the row they are about.
+//!
+//! # Layout
+//! - this module: the router, the [`AdminUser`] guard and its CSRF token, the overview;
+//! - [`upstreams`]: one upstream's attributes and mappings, edited together, with a preview;
+//! - [`clients`]: the client list, registration and editing;
+//! - [`directory`]: lineage, users and the audit log (read only);
+//! - [`views`]: one askama struct per page.
+
+mod clients;
+mod directory;
+mod upstreams;
+mod views;
+
+use axum::Router;
+use axum::extract::{OriginalUri, State};
+use axum::http::{Method, StatusCode};
+use axum::response::Response;
+use axum::routing::get;
+use serde::{Deserialize, Serialize};
+use tower_sessions::Session;
+
+use super::auth::Admin;
+use super::error::ApiError;
+use crate::app::AppState;
+use crate::claims::AuthContext;
+use crate::consent::center;
+use crate::store::StoreError;
+use crate::tokens::hashing::{constant_time_eq, random_token};
+use crate::web::{ReturnLink, error_page, render, unavailable_page};
+
+const CSRF_KEY: &str = "admin_csrf";
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/admin", get(overview))
+        .route(
+            "/admin/upstreams/{id}",
+            get(upstreams::show).post(upstreams::submit),
+        )
+        .route("/admin/clients", get(clients::list).post(clients::create))
+        .route(
+            "/admin/clients/{client_id}",
+            get(clients::show).post(clients::submit),
+        )
+        .route("/admin/lineage", get(directory::lineage))
+        .route("/admin/users", get(directory::users))
+        .route("/admin/users/{sub}", get(directory::user))
+        .route("/admin/audit", get(directory::audit))
+        .route("/admin/{*rest}", axum::routing::any(not_found))
+}
+
+/// Unknown admin pages are 404, for admins only (others are asked to sign in or refused).
+async fn not_found(
+    State(state): State<AppState>,
+    session: Session,
+    method: Method,
+    OriginalUri(uri): OriginalUri,
+) -> Response {
+    if let Err(page) = admin_user(&state, &session, &method, &uri).await {
+        return page;
+    }
+    error_page(
+        StatusCode::NOT_FOUND,
+        "Page not found",
+        "There is no admin page at this address.",
+        Some(back_to_admin()),
+    )
+}
+
+/// A signed-in admin: the browser's login carries the admin role.
+pub struct AdminUser {
+    pub sub: String,
+    /// How the pages greet them: `preferred_username`, `name`, `email`, else `sub`.
+    pub name: String,
+    /// This session's CSRF token, for the forms of the page being rendered.
+    pub csrf: String,
+}
+
+impl AdminUser {
+    /// Who the audit log says made a change.
+    pub fn actor(&self) -> Admin {
+        Admin {
+            actor: format!("user:{}", self.sub),
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct AdminCsrf {
+    sub: String,
+    token: String,
+}
+
+/// The signed-in admin, or the response to send instead: a sign-in (for a GET), or a page that
+/// says why not.
+pub async fn admin_user(
+    state: &AppState,
+    session: &Session,
+    method: &Method,
+    uri: &axum::http::Uri,
+) -> Result<AdminUser, Response> {
+    let settings = state.settings();
+    let Some(role) = settings.admin.role.clone() else {
+        return Err(error_page(
+            StatusCode::FORBIDDEN,
+            "Admin pages are off",
+            "No admin role is configured, so nobody can sign in here. Set `role_claim` and \
+             `role_value` under [admin] in Herald's configuration file (for example groups \
+             containing herald-admins) and restart. The admin API works with tokens meanwhile.",
+            None,
+        ));
+    };
+    let Some(login) = center::signed_in_user(state, session).await? else {
+        if method != Method::GET {
+            return Err(refused(
+                "You are not signed in, or your sign-in has expired, so nothing was changed. \
+                 Open the admin pages and sign in again.",
+            ));
+        }
+        if uri.query().is_some_and(|q| q.contains("error=")) {
+            return Err(error_page(
+                StatusCode::OK,
+                "You are not signed in",
+                "Signing in to the admin pages did not complete. You can try again.",
+                Some(back_to_admin()),
+            ));
+        }
+        let path = uri.path_and_query().map_or("/admin", |p| p.as_str());
+        return Err(center::start_sign_in(state, session, path).await);
+    };
+    let context = match state.store.context(&login.context_id).await {
+        Ok(Some(stored)) => serde_json::from_str::<AuthContext>(&stored.context).ok(),
+        Ok(None) => None,
+        Err(e) => return Err(store_failed(e)),
+    };
+    let Some(context) = context else {
+        return Err(refused(
+            "Your sign-in's details are no longer available. Sign out and sign in again.",
+        ));
+    };
+    let name = ["preferred_username", "name", "email"]
+        .iter()
+        .find_map(|k| context.attributes.get(*k).and_then(|v| v.as_str()))
+        .unwrap_or(&login.sub)
+        .to_string();
+    if !role.holds(&context.attributes) {
+        return Err(error_page(
+            StatusCode::FORBIDDEN,
+            "You are not an admin",
+            &format!(
+                "You are signed in as {name}, but your sign-in does not carry the admin role \
+                 (`{}` holding `{}`). Ask an admin to grant it through your identity provider, \
+                 or sign out and sign in as an admin.",
+                role.claim.canonical(),
+                role.value
+            ),
+            None,
+        ));
+    }
+    let csrf = match session.get::<AdminCsrf>(CSRF_KEY).await {
+        Ok(Some(c)) if c.sub == login.sub => c.token,
+        Ok(_) => {
+            let fresh = AdminCsrf {
+                sub: login.sub.clone(),
+                token: random_token(),
+            };
+            if let Err(e) = session.insert(CSRF_KEY, &fresh).await {
+                tracing::warn!(error = %e, "session store failed");
+                return Err(unavailable_page());
+            }
+            fresh.token
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "session store failed");
+            return Err(unavailable_page());
+        }
+    };
+    Ok(AdminUser {
+        sub: login.sub,
+        name,
+        csrf,
+    })
+}
+
+/// A form's fields, in order. Repeated names keep every value.
+pub struct Form(Vec<(String, String)>);
+
+impl Form {
+    pub fn parse(body: &[u8]) -> Self {
+        Self(
+            form_urlencoded::parse(body)
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect(),
+        )
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The field's value, trimmed; empty when absent.
+    pub fn text(&self, name: &str) -> String {
+        self.get(name).unwrap_or("").trim().to_string()
+    }
+
+    pub fn checked(&self, name: &str) -> bool {
+        self.get(name).is_some()
+    }
+
+    pub fn fields(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    /// The refusal to send unless the form carries this admin's CSRF token.
+    pub fn csrf_refusal(&self, admin: &AdminUser) -> Option<Response> {
+        match self.get("csrf") {
+            Some(t) if constant_time_eq(t, &admin.csrf) => None,
+            _ => Some(refused(
+                "This form's security token is missing, wrong or from another session, so \
+                 nothing was changed. Open the page again and retry.",
+            )),
+        }
+    }
+}
+
+/// Lines of a textarea, trimmed, without blanks.
+pub fn lines(text: &str) -> Vec<String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+fn refused(message: &str) -> Response {
+    error_page(
+        StatusCode::FORBIDDEN,
+        "Request refused",
+        message,
+        Some(back_to_admin()),
+    )
+}
+
+fn back_to_admin() -> ReturnLink {
+    ReturnLink {
+        url: "/admin".into(),
+        app_name: "the admin pages".into(),
+    }
+}
+
+pub fn store_failed(e: StoreError) -> Response {
+    match e {
+        StoreError::Unavailable(_) => unavailable_page(),
+        other => {
+            tracing::error!(error = %other, "store error on an admin page");
+            error_page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong",
+                "Herald could not read or change its data. Nothing was changed; please try again.",
+                Some(back_to_admin()),
+            )
+        }
+    }
+}
+
+/// An API error on a page that cannot show it inline: unavailable, missing or conflicting.
+pub fn api_failed(e: ApiError) -> Response {
+    let status = e.status;
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        return unavailable_page();
+    }
+    let mut message = e.body.error_description;
+    for p in e.body.problems {
+        message.push_str("\n• ");
+        message.push_str(&p);
+    }
+    error_page(status, "Not done", &message, Some(back_to_admin()))
+}
+
+async fn overview(
+    State(state): State<AppState>,
+    session: Session,
+    method: Method,
+    OriginalUri(uri): OriginalUri,
+) -> Response {
+    let admin = match admin_user(&state, &session, &method, &uri).await {
+        Ok(a) => a,
+        Err(page) => return page,
+    };
+    let settings = state.settings();
+    let mut clients: Vec<views::ClientRow> = settings
+        .clients
+        .values()
+        .map(|c| views::ClientRow::of(c))
+        .collect();
+    clients.sort_by(|a, b| a.client_id.cmp(&b.client_id));
+    render(
+        StatusCode::OK,
+        &views::OverviewPage {
+            nav: views::Nav::new(&admin, "overview"),
+            version: state.config_version(),
+            upstreams: settings
+                .upstreams
+                .iter()
+                .map(|u| views::UpstreamRow {
+                    id: u.id.clone(),
+                    display_name: u.display_name.clone(),
+                    issuer: u.endpoint.issuer.clone(),
+                    attributes: u.mapping.attributes.len(),
+                    mappings: u.mapping.mappings.len(),
+                })
+                .collect(),
+            clients,
+        },
+    )
+}

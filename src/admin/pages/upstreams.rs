@@ -1,0 +1,615 @@
+//! One upstream's claim mapping on one page: its attributes and mappings as editable rows, a
+//! preview pane that runs the unsaved rows on sample claims, and Save.
+//!
+//! The rows are a plain form (no JavaScript): each row's fields are named `attr.N.FIELD` or
+//! `map.N.FIELD`; a row with an empty claim (or `from`) is ignored, so the blank rows at the end
+//! add new ones, and a ticked `remove` drops a row. Preview and Save both validate the whole
+//! configuration with the rows as submitted, exactly like `herald check-config`; a problem is
+//! shown next to the row it names (`attributes[2]`, `mappings[0]`), others above the tables.
+
+use axum::body::Bytes;
+use axum::extract::{OriginalUri, Path, Query, State};
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use tower_sessions::Session;
+
+use super::views::{AttrRow, MapRow, Nav, PreviewView, UpstreamPage, options};
+use super::{AdminUser, Form, admin_user, api_failed};
+use crate::admin::config_api::{change, draft, to_json, to_toml};
+use crate::admin::error::ApiError;
+use crate::app::AppState;
+use crate::claims::{self, AccessTokenClaims, AttrType, Attribute, Mapping, UpstreamClaims};
+use crate::config::Upstream;
+use crate::web::{error_page, render};
+
+const SOURCES: [&str; 3] = ["id_token", "userinfo", "access_token"];
+const TYPES: [&str; 7] = [
+    "any",
+    "string",
+    "number",
+    "integer",
+    "boolean",
+    "string_array",
+    "object",
+];
+const ON_MISSING: [&str; 3] = ["clear", "keep", "fail"];
+const MERGES: [&str; 4] = ["set", "set_if_empty", "add", "set_or_clear"];
+/// Empty rows offered below the existing ones for additions.
+const BLANK_ROWS: usize = 2;
+/// More rows than any upstream needs; a larger form is refused.
+const MAX_ROWS: usize = 500;
+
+#[derive(Deserialize)]
+pub struct ShowQuery {
+    saved: Option<i64>,
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    session: Session,
+    method: Method,
+    OriginalUri(uri): OriginalUri,
+    Path(id): Path<String>,
+    query: Result<Query<ShowQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let admin = match admin_user(&state, &session, &method, &uri).await {
+        Ok(a) => a,
+        Err(page) => return page,
+    };
+    let settings = state.settings();
+    let Some(up) = settings.upstream(&id) else {
+        return no_upstream(&id);
+    };
+    let notice = query.ok().and_then(|q| q.0.saved).map(|v| {
+        format!(
+            "Saved as configuration version {v}. It is in effect here now and on every other \
+             replica within seconds; the next login through `{id}` uses it."
+        )
+    });
+    let attributes = up
+        .mapping
+        .attributes
+        .iter()
+        .map(|a| attr_row(a, Vec::new()))
+        .chain((0..BLANK_ROWS).map(|_| blank_attr()))
+        .collect();
+    let mappings = up
+        .mapping
+        .mappings
+        .iter()
+        .map(|m| map_row(m, Vec::new()))
+        .chain((0..BLANK_ROWS).map(|_| blank_map()))
+        .collect();
+    let samples = Samples::for_upstream(up);
+    render(
+        StatusCode::OK,
+        &page(
+            &admin,
+            up,
+            attributes,
+            mappings,
+            Vec::new(),
+            notice,
+            samples,
+            None,
+        ),
+    )
+}
+
+pub async fn submit(
+    State(state): State<AppState>,
+    session: Session,
+    method: Method,
+    OriginalUri(uri): OriginalUri,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let admin = match admin_user(&state, &session, &method, &uri).await {
+        Ok(a) => a,
+        Err(page) => return page,
+    };
+    let form = Form::parse(&body);
+    if let Some(page) = form.csrf_refusal(&admin) {
+        return page;
+    }
+    let settings = state.settings();
+    let Some(up) = settings.upstream(&id).cloned() else {
+        return no_upstream(&id);
+    };
+    let mut rows = match Rows::parse(&form) {
+        Ok(r) => r,
+        Err(message) => {
+            return error_page(StatusCode::BAD_REQUEST, "Invalid form", &message, None);
+        }
+    };
+    let samples = Samples::from_form(&form);
+    let action = form.get("action").unwrap_or("preview");
+    let rerender = |rows: Rows, errors: Vec<String>, status, preview| {
+        let (attributes, mappings) = rows.into_views();
+        render(
+            status,
+            &page(
+                &admin,
+                &up,
+                attributes,
+                mappings,
+                errors,
+                None,
+                samples.clone(),
+                preview,
+            ),
+        )
+    };
+    if rows.has_errors() {
+        return rerender(
+            rows,
+            vec!["Some rows are not valid; see the messages next to them.".into()],
+            StatusCode::BAD_REQUEST,
+            None,
+        );
+    }
+    let (attributes, mappings) = (rows.attributes(), rows.mappings());
+    let (new_attrs, new_maps) = match (to_toml(&attributes), to_toml(&mappings)) {
+        (Ok(a), Ok(m)) => (a, m),
+        (Err(e), _) | (_, Err(e)) => return api_failed(e),
+    };
+    let mut position = None;
+    let mut edit = |doc: &mut crate::config::ManagedConfig| {
+        position = doc
+            .table()
+            .get("upstreams")
+            .and_then(|u| u.as_array())
+            .and_then(|list| {
+                list.iter()
+                    .position(|u| u.get("id").and_then(|v| v.as_str()) == Some(&id))
+            });
+        let entry = doc
+            .entry_mut("upstreams", "id", &id)
+            .ok_or_else(|| ApiError::not_found(format!("no upstream `{id}`")))?;
+        let before = json!({
+            "attributes": entry.get("attributes").map(to_json).unwrap_or(json!([])),
+            "mappings": entry.get("mappings").map(to_json).unwrap_or(json!([])),
+        });
+        entry.insert("attributes".into(), new_attrs.clone());
+        entry.insert("mappings".into(), new_maps.clone());
+        let after = json!({"attributes": to_json(&new_attrs), "mappings": to_json(&new_maps)});
+        Ok((Some(before), Some(after)))
+    };
+    if action == "save" {
+        let admin_actor = admin.actor();
+        let saved = change(
+            &state,
+            &admin_actor,
+            "upstream.claims.replace",
+            format!("upstream:{id}"),
+            &[],
+            edit,
+        )
+        .await;
+        return match saved {
+            Ok(version) => Redirect::to(&format!(
+                "/admin/upstreams/{}?saved={version}",
+                form_urlencoded::byte_serialize(id.as_bytes()).collect::<String>()
+            ))
+            .into_response(),
+            Err(e) if e.body.problems.is_empty() => api_failed(e),
+            Err(e) => {
+                let errors = rows.place(position, e.body.problems);
+                rerender(rows, errors, StatusCode::BAD_REQUEST, None)
+            }
+        };
+    }
+    let drafted = draft(&state, |doc| edit(doc).map(|_| ())).await;
+    let draft_settings = match drafted {
+        Ok(s) => s,
+        Err(e) if e.body.problems.is_empty() => return api_failed(e),
+        Err(e) => {
+            let errors = rows.place(position, e.body.problems);
+            return rerender(rows, errors, StatusCode::BAD_REQUEST, None);
+        }
+    };
+    let Some(drafted_up) = draft_settings.upstream(&id) else {
+        return no_upstream(&id);
+    };
+    let preview = match samples.claims() {
+        Ok(claims) => {
+            let scopes: Vec<String> = match samples.scopes.split_whitespace().collect::<Vec<_>>() {
+                s if s.is_empty() => draft_settings.scopes.names().cloned().collect(),
+                s => s.into_iter().map(str::to_string).collect(),
+            };
+            let p = claims::preview(
+                &id,
+                &drafted_up.mapping,
+                &draft_settings.scopes,
+                &claims,
+                None,
+                &scopes,
+            );
+            PreviewView {
+                context: pretty(
+                    &p.context
+                        .as_ref()
+                        .map(|c| Value::Object(c.attributes.clone()))
+                        .unwrap_or(Value::Null),
+                ),
+                id_token: pretty(&Value::Object(p.id_token)),
+                userinfo: pretty(&Value::Object(p.userinfo)),
+                access_token: pretty(&Value::Object(p.access_token)),
+                warnings: p.warnings.iter().map(|w| w.to_string()).collect(),
+                error: p.error,
+            }
+        }
+        Err(message) => {
+            return rerender(rows, vec![message], StatusCode::BAD_REQUEST, None);
+        }
+    };
+    rerender(rows, vec![], StatusCode::OK, Some(preview))
+}
+
+fn no_upstream(id: &str) -> Response {
+    error_page(
+        StatusCode::NOT_FOUND,
+        "No such upstream",
+        &format!("Herald has no upstream `{id}`."),
+        None,
+    )
+}
+
+fn pretty(v: &Value) -> String {
+    serde_json::to_string_pretty(v).unwrap_or_default()
+}
+
+#[allow(clippy::too_many_arguments)]
+fn page(
+    admin: &AdminUser,
+    up: &Upstream,
+    attributes: Vec<AttrRow>,
+    mappings: Vec<MapRow>,
+    errors: Vec<String>,
+    notice: Option<String>,
+    samples: Samples,
+    preview: Option<PreviewView>,
+) -> UpstreamPage {
+    UpstreamPage {
+        nav: Nav::new(admin, "upstreams"),
+        csrf: admin.csrf.clone(),
+        id: up.id.clone(),
+        display_name: up.display_name.clone(),
+        kind: format!("{:?}", up.kind).to_lowercase(),
+        issuer: up.endpoint.issuer.clone(),
+        userinfo: up.userinfo,
+        attributes,
+        mappings,
+        errors,
+        notice,
+        sample_id_token: samples.id_token,
+        sample_userinfo: samples.userinfo,
+        sample_access_token: samples.access_token,
+        scopes: samples.scopes,
+        preview,
+    }
+}
+
+fn word<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+fn attr_row(a: &Attribute, errors: Vec<String>) -> AttrRow {
+    AttrRow {
+        claim: a.claim.canonical(),
+        sources: options(&SOURCES, a.source.as_str()),
+        types: options(&TYPES, a.ty.as_str()),
+        display_name: a.display_name.clone().unwrap_or_default(),
+        required: a.required,
+        on_missing: options(&ON_MISSING, &word(&a.on_missing)),
+        errors,
+    }
+}
+
+fn blank_attr() -> AttrRow {
+    AttrRow {
+        claim: String::new(),
+        sources: options(&SOURCES, "id_token"),
+        types: options(&TYPES, "any"),
+        display_name: String::new(),
+        required: false,
+        on_missing: options(&ON_MISSING, "clear"),
+        errors: Vec::new(),
+    }
+}
+
+fn map_row(m: &Mapping, errors: Vec<String>) -> MapRow {
+    MapRow {
+        from: m.from.canonical(),
+        to: m.to.canonical(),
+        merges: options(&MERGES, m.merge.as_str()),
+        errors,
+    }
+}
+
+fn blank_map() -> MapRow {
+    MapRow {
+        from: String::new(),
+        to: String::new(),
+        merges: options(&MERGES, "set"),
+        errors: Vec::new(),
+    }
+}
+
+/// One submitted row: its fields as typed, what they parse to, and its problems.
+struct Row<T> {
+    fields: Map<String, Value>,
+    parsed: Option<T>,
+    errors: Vec<String>,
+}
+
+/// The submitted rows, in form order; blank and removed rows are already left out.
+struct Rows {
+    attributes: Vec<Row<Attribute>>,
+    mappings: Vec<Row<Mapping>>,
+}
+
+impl Rows {
+    fn parse(form: &Form) -> Result<Self, String> {
+        let mut attr_fields: Vec<Map<String, Value>> = Vec::new();
+        let mut map_fields: Vec<Map<String, Value>> = Vec::new();
+        for (name, value) in form.fields() {
+            let (list, rest) = if let Some(rest) = name.strip_prefix("attr.") {
+                (&mut attr_fields, rest)
+            } else if let Some(rest) = name.strip_prefix("map.") {
+                (&mut map_fields, rest)
+            } else {
+                continue;
+            };
+            let Some((n, field)) = rest.split_once('.') else {
+                continue;
+            };
+            let Ok(n) = n.parse::<usize>() else {
+                return Err(format!("`{name}` is not a field of this form."));
+            };
+            if n >= MAX_ROWS {
+                return Err(format!("At most {MAX_ROWS} rows can be saved at once."));
+            }
+            if list.len() <= n {
+                list.resize_with(n + 1, Map::new);
+            }
+            list[n].insert(field.to_string(), Value::String(value.trim().to_string()));
+        }
+        let kept = |f: &Map<String, Value>, key: &str| {
+            !f.contains_key("remove")
+                && f.get(key)
+                    .and_then(Value::as_str)
+                    .is_some_and(|s| !s.is_empty())
+        };
+        Ok(Self {
+            attributes: attr_fields
+                .into_iter()
+                .filter(|f| kept(f, "claim"))
+                .map(|fields| parse_row(fields, attribute_json))
+                .collect(),
+            mappings: map_fields
+                .into_iter()
+                .filter(|f| kept(f, "from"))
+                .map(|fields| parse_row(fields, mapping_json))
+                .collect(),
+        })
+    }
+
+    fn has_errors(&self) -> bool {
+        self.attributes.iter().any(|r| !r.errors.is_empty())
+            || self.mappings.iter().any(|r| !r.errors.is_empty())
+    }
+
+    fn attributes(&self) -> Vec<Attribute> {
+        self.attributes
+            .iter()
+            .filter_map(|r| r.parsed.clone())
+            .collect()
+    }
+
+    fn mappings(&self) -> Vec<Mapping> {
+        self.mappings
+            .iter()
+            .filter_map(|r| r.parsed.clone())
+            .collect()
+    }
+
+    /// Puts each check-config problem about this upstream (`upstreams[N]…`) next to the row it
+    /// names; returns the others, for the top of the page.
+    fn place(&mut self, position: Option<usize>, problems: Vec<String>) -> Vec<String> {
+        let mut rest = Vec::new();
+        for p in problems {
+            let ours = position.is_some_and(|n| p.starts_with(&format!("upstreams[{n}]")));
+            let slot = ours
+                .then(|| {
+                    row_index(&p, "attributes[")
+                        .and_then(|i| self.attributes.get_mut(i).map(|r| &mut r.errors))
+                        .or_else(|| {
+                            row_index(&p, "mappings[")
+                                .and_then(|i| self.mappings.get_mut(i).map(|r| &mut r.errors))
+                        })
+                })
+                .flatten();
+            match slot {
+                Some(errors) => errors.push(p),
+                None => rest.push(p),
+            }
+        }
+        if rest.is_empty() {
+            rest.push("Some rows have problems; see the messages next to them.".into());
+        }
+        rest
+    }
+
+    fn into_views(self) -> (Vec<AttrRow>, Vec<MapRow>) {
+        let text = |f: &Map<String, Value>, k: &str| {
+            f.get(k).and_then(Value::as_str).unwrap_or("").to_string()
+        };
+        let attributes = self
+            .attributes
+            .into_iter()
+            .map(|r| AttrRow {
+                claim: text(&r.fields, "claim"),
+                sources: options(&SOURCES, &text(&r.fields, "source")),
+                types: options(&TYPES, &text(&r.fields, "type")),
+                display_name: text(&r.fields, "display_name"),
+                required: r.fields.contains_key("required"),
+                on_missing: options(&ON_MISSING, &text(&r.fields, "on_missing")),
+                errors: r.errors,
+            })
+            .chain((0..BLANK_ROWS).map(|_| blank_attr()))
+            .collect();
+        let mappings = self
+            .mappings
+            .into_iter()
+            .map(|r| MapRow {
+                from: text(&r.fields, "from"),
+                to: text(&r.fields, "to"),
+                merges: options(&MERGES, &text(&r.fields, "merge")),
+                errors: r.errors,
+            })
+            .chain((0..BLANK_ROWS).map(|_| blank_map()))
+            .collect();
+        (attributes, mappings)
+    }
+}
+
+/// `attributes[3]` in a message → 3.
+fn row_index(message: &str, prefix: &str) -> Option<usize> {
+    let start = message.find(prefix)? + prefix.len();
+    let end = start + message[start..].find(']')?;
+    message[start..end].parse().ok()
+}
+
+fn parse_row<T: serde::de::DeserializeOwned>(
+    fields: Map<String, Value>,
+    to_json: fn(&Map<String, Value>) -> Value,
+) -> Row<T> {
+    match serde_json::from_value::<T>(to_json(&fields)) {
+        Ok(parsed) => Row {
+            fields,
+            parsed: Some(parsed),
+            errors: Vec::new(),
+        },
+        Err(e) => Row {
+            fields,
+            parsed: None,
+            errors: vec![e.to_string()],
+        },
+    }
+}
+
+/// An attribute row as the configuration writes it. Checkbox fields are present when ticked.
+fn attribute_json(f: &Map<String, Value>) -> Value {
+    let mut out = Map::new();
+    for k in ["claim", "source", "type", "on_missing"] {
+        if let Some(v) = f.get(k) {
+            out.insert(k.into(), v.clone());
+        }
+    }
+    if let Some(Value::String(name)) = f.get("display_name")
+        && !name.is_empty()
+    {
+        out.insert("display_name".into(), Value::String(name.clone()));
+    }
+    out.insert("required".into(), Value::Bool(f.contains_key("required")));
+    Value::Object(out)
+}
+
+fn mapping_json(f: &Map<String, Value>) -> Value {
+    let mut out = Map::new();
+    for k in ["from", "to", "merge"] {
+        if let Some(v) = f.get(k) {
+            out.insert(k.into(), v.clone());
+        }
+    }
+    Value::Object(out)
+}
+
+/// The preview pane's sample claims, as JSON text.
+#[derive(Clone)]
+struct Samples {
+    id_token: String,
+    userinfo: String,
+    access_token: String,
+    /// Space-separated scopes to grant; empty: every scope.
+    scopes: String,
+}
+
+impl Samples {
+    /// A sample a login through `up` could produce: standard claims plus a value of the right
+    /// type for each declared attribute.
+    fn for_upstream(up: &Upstream) -> Self {
+        let mut id_token = Map::new();
+        id_token.insert("sub".into(), json!("sample-user"));
+        id_token.insert("name".into(), json!("Sample User"));
+        id_token.insert("email".into(), json!("sample@example.com"));
+        let mut userinfo = Map::new();
+        let mut access_token = Map::new();
+        for a in &up.mapping.attributes {
+            let value = match a.ty {
+                AttrType::String | AttrType::Any => json!("example"),
+                AttrType::Number | AttrType::Integer => json!(1),
+                AttrType::Boolean => json!(true),
+                AttrType::StringArray => json!(["example"]),
+                AttrType::Object => json!({}),
+            };
+            let target = match a.source {
+                claims::Source::IdToken => &mut id_token,
+                claims::Source::Userinfo => &mut userinfo,
+                claims::Source::AccessToken => &mut access_token,
+            };
+            a.claim.set(target, value);
+        }
+        let text = |m: Map<String, Value>| {
+            if m.is_empty() {
+                String::new()
+            } else {
+                pretty(&Value::Object(m))
+            }
+        };
+        Self {
+            id_token: pretty(&Value::Object(id_token)),
+            userinfo: text(userinfo),
+            access_token: text(access_token),
+            scopes: String::new(),
+        }
+    }
+
+    fn from_form(form: &Form) -> Self {
+        Self {
+            id_token: form.text("sample_id_token"),
+            userinfo: form.text("sample_userinfo"),
+            access_token: form.text("sample_access_token"),
+            scopes: form.text("scopes"),
+        }
+    }
+
+    fn claims(&self) -> Result<UpstreamClaims, String> {
+        let object = |label: &str, text: &str| -> Result<Option<Map<String, Value>>, String> {
+            if text.is_empty() {
+                return Ok(None);
+            }
+            match serde_json::from_str::<Value>(text) {
+                Ok(Value::Object(m)) => Ok(Some(m)),
+                Ok(_) => Err(format!(
+                    "{label}: must be a JSON object, like {{\"sub\": \"alice\"}}"
+                )),
+                Err(e) => Err(format!("{label}: not valid JSON ({e})")),
+            }
+        };
+        Ok(UpstreamClaims {
+            id_token: object("Sample ID-token claims", &self.id_token)?.unwrap_or_default(),
+            userinfo: object("Sample userinfo claims", &self.userinfo)?,
+            access_token: match object("Sample access-token claims", &self.access_token)? {
+                Some(m) => AccessTokenClaims::Jwt(m),
+                None => AccessTokenClaims::Absent,
+            },
+        })
+    }
+}

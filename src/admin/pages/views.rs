@@ -1,0 +1,278 @@
+//! One askama struct per admin page; the templates are in `templates/admin/` and extend
+//! `admin/layout.html`. askama escapes every value.
+
+use askama::Template;
+
+use super::AdminUser;
+use crate::config::{Client, ClientAuth};
+
+/// The navigation bar: who is signed in and which section is open.
+pub struct Nav {
+    pub admin_name: String,
+    pub current: &'static str,
+}
+
+impl Nav {
+    pub fn new(admin: &AdminUser, current: &'static str) -> Self {
+        Self {
+            admin_name: admin.name.clone(),
+            current,
+        }
+    }
+
+    /// `aria-current` for the link to `section`.
+    pub fn here(&self, section: &str) -> &'static str {
+        if self.current == section {
+            "page"
+        } else {
+            "false"
+        }
+    }
+}
+
+/// One choice of a `<select>`.
+pub struct Opt {
+    pub value: &'static str,
+    pub selected: bool,
+}
+
+pub fn options(all: &[&'static str], chosen: &str) -> Vec<Opt> {
+    all.iter()
+        .map(|v| Opt {
+            value: v,
+            selected: *v == chosen,
+        })
+        .collect()
+}
+
+pub struct UpstreamRow {
+    pub id: String,
+    pub display_name: String,
+    pub issuer: String,
+    pub attributes: usize,
+    pub mappings: usize,
+}
+
+pub struct ClientRow {
+    pub client_id: String,
+    pub client_name: String,
+    pub kind: &'static str,
+    pub trusted: bool,
+    pub grant_types: String,
+    pub scopes: String,
+}
+
+impl ClientRow {
+    pub fn of(c: &Client) -> Self {
+        Self {
+            client_id: c.client_id.clone(),
+            client_name: c.client_name.clone(),
+            kind: match c.auth {
+                ClientAuth::None => "public",
+                ClientAuth::Secret(_) => "confidential (secret)",
+                ClientAuth::PrivateKeyJwt(_) => "confidential (private_key_jwt)",
+            },
+            trusted: c.trusted,
+            grant_types: c
+                .grant_types
+                .iter()
+                .map(|g| g.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            scopes: c.scopes.join(" "),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "admin/overview.html")]
+pub struct OverviewPage {
+    pub nav: Nav,
+    pub version: i64,
+    pub upstreams: Vec<UpstreamRow>,
+    pub clients: Vec<ClientRow>,
+}
+
+/// One attribute row of the upstream editor, as shown or as submitted.
+pub struct AttrRow {
+    pub claim: String,
+    pub sources: Vec<Opt>,
+    pub types: Vec<Opt>,
+    pub display_name: String,
+    pub required: bool,
+    pub on_missing: Vec<Opt>,
+    pub errors: Vec<String>,
+}
+
+/// One mapping row of the upstream editor.
+pub struct MapRow {
+    pub from: String,
+    pub to: String,
+    pub merges: Vec<Opt>,
+    pub errors: Vec<String>,
+}
+
+/// The result of a preview, as pretty JSON.
+pub struct PreviewView {
+    pub context: String,
+    pub id_token: String,
+    pub userinfo: String,
+    pub access_token: String,
+    pub warnings: Vec<String>,
+    pub error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "admin/upstream.html")]
+pub struct UpstreamPage {
+    pub nav: Nav,
+    pub csrf: String,
+    pub id: String,
+    pub display_name: String,
+    pub kind: String,
+    pub issuer: String,
+    pub userinfo: bool,
+    pub attributes: Vec<AttrRow>,
+    pub mappings: Vec<MapRow>,
+    /// Problems not tied to one row.
+    pub errors: Vec<String>,
+    pub notice: Option<String>,
+    pub sample_id_token: String,
+    pub sample_userinfo: String,
+    pub sample_access_token: String,
+    pub scopes: String,
+    pub preview: Option<PreviewView>,
+}
+
+/// The client form's fields, as shown or as submitted.
+#[derive(Default)]
+pub struct ClientForm {
+    pub client_id: String,
+    pub client_name: String,
+    pub redirect_uris: String,
+    pub post_logout_redirect_uris: String,
+    pub scopes: String,
+    pub trusted: bool,
+    pub public: bool,
+    pub authorization_code: bool,
+    pub refresh_token: bool,
+    pub client_credentials: bool,
+    pub algs: Vec<Opt>,
+    pub refresh_token_idle_ttl: String,
+    pub refresh_token_absolute_ttl: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin/clients.html")]
+pub struct ClientsPage {
+    pub nav: Nav,
+    pub csrf: String,
+    pub clients: Vec<ClientRow>,
+    pub form: ClientForm,
+    pub errors: Vec<String>,
+    /// A client just registered, with its secret shown this once.
+    pub created: Option<CreatedView>,
+}
+
+pub struct CreatedView {
+    pub client_id: String,
+    pub secret: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "admin/client.html")]
+pub struct ClientPage {
+    pub nav: Nav,
+    pub csrf: String,
+    pub kind: &'static str,
+    pub form: ClientForm,
+    pub errors: Vec<String>,
+    pub notice: Option<String>,
+}
+
+pub struct LineageView {
+    pub claim: String,
+    pub scope: String,
+    pub tokens: String,
+    pub upstream: String,
+    pub source: String,
+    pub upstream_claim: String,
+    pub mapping: String,
+    pub merge: String,
+    pub note: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin/lineage.html")]
+pub struct LineagePage {
+    pub nav: Nav,
+    pub rows: Vec<LineageView>,
+}
+
+pub struct UserRow {
+    pub sub: String,
+    pub upstream_id: String,
+    pub upstream_subject: String,
+    pub created_at: String,
+    pub last_login_at: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin/users.html")]
+pub struct UsersPage {
+    pub nav: Nav,
+    pub q: String,
+    pub upstream: String,
+    pub users: Vec<UserRow>,
+    pub total: i64,
+    pub first: i64,
+    pub prev: Option<String>,
+    pub next: Option<String>,
+}
+
+pub struct GrantView {
+    pub client_id: String,
+    pub app_name: String,
+    pub scopes: String,
+    pub granted_at: String,
+    pub updated_at: String,
+}
+
+pub struct RecordView {
+    pub client_id: String,
+    pub allowed: String,
+    pub denied: String,
+    pub method: String,
+    pub decided_at: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin/user.html")]
+pub struct UserPage {
+    pub nav: Nav,
+    pub user: UserRow,
+    pub context: String,
+    pub grants: Vec<GrantView>,
+    pub records: Vec<RecordView>,
+}
+
+pub struct AuditView {
+    pub id: i64,
+    pub at: String,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub before: String,
+    pub after: String,
+    pub version: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin/audit.html")]
+pub struct AuditPage {
+    pub nav: Nav,
+    pub actor: String,
+    pub target: String,
+    pub entries: Vec<AuditView>,
+    pub older: Option<String>,
+}

@@ -1,0 +1,524 @@
+//! The admin pages: sign-in through Herald with the role a mapping grants, the upstream editor
+//! (inline errors, preview of unsaved rows, save), CSRF, clients, and the read-only pages.
+
+use serde_json::{Value, json};
+
+use crate::support::*;
+
+/// `[admin]` for tests: the test upstream's default user is in `staff` and `admins`.
+const ADMIN_ROLE: &str = r#"
+[admin]
+role_claim = "groups"
+role_value = "admins"
+"#;
+
+async fn spawn_admin_app() -> TestApp {
+    spawn_app_full(ADMIN_ROLE, "", "").await
+}
+
+/// The value of the first `name="NAME" value="…"` in a page.
+fn field(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} in {html}"))
+        + marker.len();
+    html[start..].split('"').next().unwrap().to_string()
+}
+
+impl TestApp {
+    /// Opens an admin page in `browser`, signing in through the upstream first if needed.
+    async fn admin_page(&self, browser: &reqwest::Client, path: &str) -> (u16, String) {
+        match self.follow(browser, format!("{}{path}", self.base)).await {
+            Outcome::Page(status, body) => (status.as_u16(), body),
+            other => panic!("{path}: {other:?}"),
+        }
+    }
+
+    async fn post_form(
+        &self,
+        browser: &reqwest::Client,
+        path: &str,
+        form: &[(String, String)],
+    ) -> reqwest::Response {
+        browser
+            .post(format!("{}{path}", self.base))
+            .form(form)
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+    list.iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// The test upstream's attributes and mappings as the editor's rows, plus `extra` rows.
+fn mapping_form(csrf: &str, action: &str, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut form = pairs(&[
+        ("csrf", csrf),
+        ("action", action),
+        ("attr.0.claim", r"https://example\.com/groups"),
+        ("attr.0.source", "id_token"),
+        ("attr.0.type", "string_array"),
+        ("attr.0.on_missing", "clear"),
+        ("attr.1.claim", r"https://example\.com/tenant"),
+        ("attr.1.source", "userinfo"),
+        ("attr.1.type", "string"),
+        ("attr.1.on_missing", "clear"),
+        ("map.0.from", r"https://example\.com/groups"),
+        ("map.0.to", "groups"),
+        ("map.0.merge", "set"),
+        ("map.1.from", r"https://example\.com/tenant"),
+        ("map.1.to", "org.tenant"),
+        ("map.1.merge", "set"),
+        (
+            "sample_id_token",
+            r#"{"sub": "s1", "https://example.com/groups": ["staff"], "https://example.com/dept": "research"}"#,
+        ),
+        ("scopes", "openid groups"),
+    ]);
+    form.extend(pairs(extra));
+    form
+}
+
+/// A department claim, added to `groups` by a new attribute and mapping.
+const DEPT_ROWS: &[(&str, &str)] = &[
+    ("attr.2.claim", r"https://example\.com/dept"),
+    ("attr.2.source", "id_token"),
+    ("attr.2.type", "string_array"),
+    ("attr.2.on_missing", "clear"),
+    ("map.2.from", r"https://example\.com/dept"),
+    ("map.2.to", "groups"),
+    ("map.2.merge", "add"),
+];
+
+#[tokio::test]
+async fn an_admin_previews_and_saves_a_mapping_and_the_next_login_carries_the_new_claim() {
+    let app = spawn_admin_app().await;
+    app.upstream.set(|b| {
+        b.id_claims
+            .insert("https://example.com/dept".into(), json!("research"));
+    });
+    let admin = browser();
+    let (status, html) = app.admin_page(&admin, "/admin").await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("Herald administration"), "{html}");
+    assert!(html.contains("Signed in as Alice"), "{html}");
+
+    let (status, html) = app.admin_page(&admin, "/admin/upstreams/test").await;
+    assert_eq!(status, 200);
+    assert!(html.contains(r"https://example\.com/groups"), "{html}");
+    let csrf = field(&html, "csrf");
+    let version_before = app.state.config_version();
+
+    // Preview the unsaved rows: the sample's department lands in the ID token's groups.
+    let res = app
+        .post_form(
+            &admin,
+            "/admin/upstreams/test",
+            &mapping_form(&csrf, "preview", DEPT_ROWS),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("Preview result"), "{html}");
+    let id_token_preview = html
+        .split("aria-label=\"Preview ID token\">")
+        .nth(1)
+        .unwrap()
+        .split("</pre>")
+        .next()
+        .unwrap()
+        .replace("&quot;", "\"")
+        .replace("&#34;", "\"");
+    let previewed: Value = serde_json::from_str(&id_token_preview).unwrap();
+    assert_eq!(previewed["groups"], json!(["staff", "research"]));
+    assert_eq!(
+        app.state.config_version(),
+        version_before,
+        "a preview saves nothing"
+    );
+
+    // Before saving, a login does not carry the department.
+    let p = AuthParams::new("app", "openid groups");
+    let tokens = app.tokens(&p).await;
+    let claims = payload(tokens["id_token"].as_str().unwrap());
+    assert_eq!(claims["groups"], json!(["staff", "admins"]));
+
+    // Save: a new version, audited as this admin, live at once.
+    let res = app
+        .post_form(
+            &admin,
+            "/admin/upstreams/test",
+            &mapping_form(&csrf, "save", DEPT_ROWS),
+        )
+        .await;
+    assert_eq!(res.status(), 303, "{:?}", res.text().await);
+    let location = res.headers()["location"].to_str().unwrap().to_string();
+    assert!(
+        location.starts_with("/admin/upstreams/test?saved="),
+        "{location}"
+    );
+    assert_eq!(app.state.config_version(), version_before + 1);
+    let (_, html) = app.admin_page(&admin, &location).await;
+    assert!(html.contains("Saved as configuration version"), "{html}");
+    assert!(html.contains(r"https://example\.com/dept"), "{html}");
+
+    // The next login at the upstream (a new browser: a browser's existing login keeps the
+    // context it was built with).
+    let q = app.login(&browser(), &p).await;
+    let res = app.redeem(&p, &q["code"]).await;
+    let tokens: Value = res.json().await.unwrap();
+    let claims = payload(tokens["id_token"].as_str().unwrap());
+    assert_eq!(claims["groups"], json!(["staff", "admins", "research"]));
+
+    let audit: Value = app
+        .api
+        .get(format!("{}/admin/api/audit", app.base))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let entry = &audit[0];
+    assert_eq!(entry["action"], "upstream.claims.replace");
+    assert_eq!(entry["target"], "upstream:test");
+    assert!(
+        entry["actor"].as_str().unwrap().starts_with("user:"),
+        "{entry}"
+    );
+    assert_eq!(entry["after"]["mappings"][2]["merge"], "add");
+
+    // The audit page lists it.
+    let (status, html) = app.admin_page(&admin, "/admin/audit").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("upstream.claims.replace"), "{html}");
+}
+
+#[tokio::test]
+async fn an_invalid_mapping_is_refused_next_to_its_row_and_nothing_is_saved() {
+    let app = spawn_admin_app().await;
+    let admin = browser();
+    let (_, html) = app.admin_page(&admin, "/admin/upstreams/test").await;
+    let csrf = field(&html, "csrf");
+    let version = app.state.config_version();
+    for action in ["save", "preview"] {
+        let res = app
+            .post_form(
+                &admin,
+                "/admin/upstreams/test",
+                &mapping_form(
+                    &csrf,
+                    action,
+                    &[
+                        ("map.2.from", r"https://example\.com/groups"),
+                        ("map.2.to", "sub"),
+                        ("map.2.merge", "set"),
+                    ],
+                ),
+            )
+            .await;
+        assert_eq!(res.status(), 400, "{action}");
+        let html = res.text().await.unwrap();
+        // The check-config message sits in the third mapping row.
+        let row = html
+            .split("id=\"map-2-error\">")
+            .nth(1)
+            .unwrap_or_else(|| panic!("no error on mapping 2: {html}"))
+            .split("</span>")
+            .next()
+            .unwrap();
+        assert!(row.contains("mappings[2]"), "{row}");
+        assert!(row.contains("sub"), "{row}");
+        assert!(
+            html.contains("value=\"sub\""),
+            "the submitted value is kept"
+        );
+        assert!(!html.contains("Preview result"));
+    }
+    // A path that does not parse is refused on its row before validation.
+    let res = app
+        .post_form(
+            &admin,
+            "/admin/upstreams/test",
+            &mapping_form(
+                &csrf,
+                "save",
+                &[("attr.2.claim", "a..b"), ("attr.2.source", "id_token")],
+            ),
+        )
+        .await;
+    assert_eq!(res.status(), 400);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("id=\"attr-2-error\""), "{html}");
+    assert_eq!(app.state.config_version(), version);
+}
+
+#[tokio::test]
+async fn admin_forms_need_the_sessions_csrf_token() {
+    let app = spawn_admin_app().await;
+    let admin = browser();
+    let (_, html) = app.admin_page(&admin, "/admin/upstreams/test").await;
+    let csrf = field(&html, "csrf");
+    let version = app.state.config_version();
+    for token in ["", "forged", &csrf[..csrf.len() - 1]] {
+        let res = app
+            .post_form(
+                &admin,
+                "/admin/upstreams/test",
+                &mapping_form(token, "save", DEPT_ROWS),
+            )
+            .await;
+        assert_eq!(res.status(), 403, "csrf {token:?}");
+    }
+    // Another admin's session, with this one's token: refused too.
+    let other = browser();
+    app.admin_page(&other, "/admin").await;
+    let res = app
+        .post_form(
+            &other,
+            "/admin/upstreams/test",
+            &mapping_form(&csrf, "save", DEPT_ROWS),
+        )
+        .await;
+    assert_eq!(res.status(), 403);
+    // No session at all: refused, not a sign-in.
+    let res = app
+        .post_form(
+            &browser(),
+            "/admin/clients",
+            &pairs(&[("csrf", &csrf), ("client_id", "x")]),
+        )
+        .await;
+    assert_eq!(res.status(), 403);
+    assert_eq!(app.state.config_version(), version);
+}
+
+#[tokio::test]
+async fn a_user_without_the_admin_role_is_refused() {
+    let app = spawn_admin_app().await;
+    app.upstream.set(|b| {
+        b.subject = "auth0|bob".into();
+        b.id_claims
+            .insert("https://example.com/groups".into(), json!(["staff"]));
+        b.id_claims.insert("name".into(), json!("Bob"));
+    });
+    let bob = browser();
+    let (status, html) = app.admin_page(&bob, "/admin").await;
+    assert_eq!(status, 403);
+    assert!(html.contains("You are not an admin"), "{html}");
+    assert!(html.contains("Bob"), "{html}");
+    for path in [
+        "/admin/upstreams/test",
+        "/admin/clients",
+        "/admin/audit",
+        "/admin/nothing",
+    ] {
+        let res = bob.get(format!("{}{path}", app.base)).send().await.unwrap();
+        assert_eq!(res.status(), 403, "{path}");
+    }
+    let res = app
+        .post_form(
+            &bob,
+            "/admin/clients",
+            &pairs(&[("csrf", "x"), ("client_id", "x")]),
+        )
+        .await;
+    assert_eq!(res.status(), 403);
+}
+
+#[tokio::test]
+async fn without_a_configured_role_nobody_can_use_the_pages() {
+    let app = spawn_app().await;
+    let res = app
+        .browser
+        .get(format!("{}/admin", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("Admin pages are off"), "{html}");
+    assert!(html.contains("role_claim"), "{html}");
+}
+
+#[tokio::test]
+async fn pages_deny_framing_and_are_not_cached() {
+    let app = spawn_admin_app().await;
+    let admin = browser();
+    app.admin_page(&admin, "/admin").await;
+    for path in [
+        "/admin",
+        "/admin/upstreams/test",
+        "/admin/clients",
+        "/admin/lineage",
+    ] {
+        let res = admin
+            .get(format!("{}{path}", app.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "{path}");
+        assert_eq!(res.headers()["x-frame-options"], "DENY");
+        assert!(
+            res.headers()["content-security-policy"]
+                .to_str()
+                .unwrap()
+                .contains("frame-ancestors 'none'")
+        );
+        assert_eq!(res.headers()["cache-control"], "no-store");
+    }
+}
+
+#[tokio::test]
+async fn an_admin_registers_edits_and_deletes_a_client_through_the_pages() {
+    let app = spawn_admin_app().await;
+    let admin = browser();
+    let (_, html) = app.admin_page(&admin, "/admin/clients").await;
+    let csrf = field(&html, "csrf");
+    let res = app
+        .post_form(
+            &admin,
+            "/admin/clients",
+            &pairs(&[
+                ("csrf", &csrf),
+                ("client_id", "reports"),
+                ("client_name", "Reports"),
+                ("redirect_uris", "http://127.0.0.1:9000/cb\n"),
+                ("scopes", "openid profile"),
+                ("authorization_code", "on"),
+                ("id_token_signed_response_alg", "ES256"),
+            ]),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    let html = res.text().await.unwrap();
+    let secret = html
+        .split("aria-label=\"Client secret\">")
+        .nth(1)
+        .unwrap()
+        .split('<')
+        .next()
+        .unwrap()
+        .to_string();
+    assert_eq!(secret.len(), 43, "{secret}");
+    // The secret works at the token endpoint (the client may use client_credentials? no:
+    // authorization_code only, so the grant is refused as unauthorized_client, not as bad auth).
+    let res = app
+        .api
+        .post(format!("{}/token", app.base))
+        .basic_auth("reports", Some(&secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"], "unauthorized_client", "{body}");
+    // Shown once: the client's page does not show it.
+    let (_, html) = app.admin_page(&admin, "/admin/clients/reports").await;
+    assert!(!html.contains(&secret));
+    assert!(html.contains("<option selected>ES256</option>"), "{html}");
+
+    // An invalid change comes back with check-config's message and the typed values.
+    let res = app
+        .post_form(
+            &admin,
+            "/admin/clients/reports",
+            &pairs(&[
+                ("csrf", &csrf),
+                ("action", "save"),
+                ("redirect_uris", "not a url"),
+                ("scopes", "openid"),
+                ("authorization_code", "on"),
+            ]),
+        )
+        .await;
+    assert_eq!(res.status(), 400);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("redirect_uris"), "{html}");
+    assert!(html.contains("not a url"), "{html}");
+
+    let res = app
+        .post_form(
+            &admin,
+            "/admin/clients/reports",
+            &pairs(&[
+                ("csrf", &csrf),
+                ("action", "save"),
+                ("client_name", "Monthly reports"),
+                ("redirect_uris", "http://127.0.0.1:9000/cb"),
+                ("scopes", "openid"),
+                ("authorization_code", "on"),
+                ("trusted", "on"),
+            ]),
+        )
+        .await;
+    assert_eq!(res.status(), 303);
+    let c = app.state.settings().client("reports").cloned().unwrap();
+    assert_eq!(c.client_name, "Monthly reports");
+    assert!(c.trusted);
+    // The secret survives an edit.
+    let res = app
+        .api
+        .post(format!("{}/token", app.base))
+        .basic_auth("reports", Some(&secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"], "unauthorized_client", "{body}");
+
+    let res = app
+        .post_form(
+            &admin,
+            "/admin/clients/reports",
+            &pairs(&[("csrf", &csrf), ("action", "delete")]),
+        )
+        .await;
+    assert_eq!(res.status(), 303);
+    assert!(app.state.settings().client("reports").is_none());
+}
+
+#[tokio::test]
+async fn lineage_users_and_a_users_grants_are_listed() {
+    let app = spawn_admin_app().await;
+    let admin = browser();
+    app.tokens(&AuthParams::new("app", "openid groups")).await;
+    let (status, html) = app.admin_page(&admin, "/admin/lineage").await;
+    assert_eq!(status, 200);
+    assert!(html.contains(r"https://example\.com/groups"), "{html}");
+    assert!(html.contains("org.tenant"), "{html}");
+
+    let (status, html) = app.admin_page(&admin, "/admin/users?q=alice").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("auth0|alice"), "{html}");
+    let sub = html
+        .split("<a href=\"/admin/users/")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
+    let (status, html) = app.admin_page(&admin, &format!("/admin/users/{sub}")).await;
+    assert_eq!(status, 200);
+    assert!(
+        html.contains("Test &lt;App&gt;") || html.contains("Test &#60;App&#62;"),
+        "{html}"
+    );
+
+    let (status, html) = app
+        .admin_page(&admin, "/admin/users?q=nobody-like-this")
+        .await;
+    assert_eq!(status, 200);
+    assert!(html.contains("No users match"), "{html}");
+    let (status, _) = app.admin_page(&admin, "/admin/users/no-such-user").await;
+    assert_eq!(status, 404);
+}

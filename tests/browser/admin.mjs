@@ -1,0 +1,122 @@
+// An admin's session in real headless Chromium, with JavaScript off: the admin signs in through
+// Herald (the dev upstream's user carries the herald-admins group that the default
+// configuration's [admin] role asks for), sees that the `department` claim is unmapped, adds an
+// attribute and a mapping for it, is shown a validation error inline, previews the unsaved rows,
+// saves, and the next person's login through the demo app carries the new claim in its ID token.
+// Screenshots go to the artifacts folder.
+import { chromium } from "playwright-core";
+import assert from "node:assert/strict";
+import { mkdirSync } from "node:fs";
+
+const base = process.argv[2];
+const out = process.argv[3] ?? "artifacts";
+mkdirSync(out, { recursive: true });
+
+const browser = await chromium.launch({
+  executablePath: "/usr/bin/chromium",
+  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+});
+let failed = 0, passed = 0;
+async function check(name, fn) {
+  try { await fn(); passed++; console.log(`ok - ${name}`); }
+  catch (e) { failed++; console.log(`not ok - ${name}\n${e.stack}`); }
+}
+const shot = (page, name) => page.screenshot({ path: `${out}/${name}.png`, fullPage: true });
+
+try {
+  const page = await (await browser.newContext({ javaScriptEnabled: false })).newPage();
+
+  await check("an admin signs in through Herald with the role a mapping grants", async () => {
+    await page.goto(`${base}/admin`);
+    await page.getByLabel("User name").fill("erin");
+    await page.getByLabel("Groups (comma separated)").fill("staff, herald-admins");
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.waitForURL(`${base}/admin`);
+    assert.match(await page.textContent("h1"), /Herald administration/);
+    assert.match(await page.textContent("nav"), /Signed in as erin/);
+    await shot(page, "admin-overview");
+  });
+
+  await check("lineage shows that nothing maps the department claim yet", async () => {
+    await page.getByRole("link", { name: "Claim lineage" }).click();
+    const row = page.locator("tr", { hasText: "department" });
+    assert.match(await row.textContent(), /no upstream maps this claim/);
+    await shot(page, "admin-lineage-before");
+  });
+
+  await check("an invalid mapping is refused with the message next to its row", async () => {
+    await page.getByRole("link", { name: "Overview" }).click();
+    await page.getByRole("link", { name: "Edit claim mapping of dev" }).click();
+    await page.waitForURL(`${base}/admin/upstreams/dev`);
+    // Row 2 of each table is the first empty one (the default configuration has one of each).
+    await page.getByLabel("Attribute 2 claim").fill("https://example\\.com/department");
+    await page.getByLabel("Attribute 2 type").selectOption("string");
+    await page.getByLabel("Mapping 2 from").fill("https://example\\.com/department");
+    await page.getByLabel("Mapping 2 to").fill("sub");
+    await page.getByRole("button", { name: "Save" }).click();
+    const error = page.locator("#map-1-error");
+    assert.match(await error.textContent(), /mappings\[1\].*sub/);
+    assert.equal(await page.getByLabel("Mapping 2 to").inputValue(), "sub");
+    await shot(page, "admin-inline-error");
+  });
+
+  await check("the preview runs the unsaved rows on sample claims", async () => {
+    await page.getByLabel("Mapping 2 to").fill("department");
+    await page.getByLabel("Sample ID-token claims (JSON)").fill(JSON.stringify({
+      sub: "sample", name: "Sample", "https://example.com/groups": ["staff"],
+      "https://example.com/department": "Research",
+    }, null, 2));
+    await page.getByRole("button", { name: "Preview" }).click();
+    const idToken = JSON.parse(await page.getByLabel("Preview ID token").textContent());
+    assert.equal(idToken.department, "Research");
+    assert.deepEqual(idToken.groups, ["staff"]);
+    await shot(page, "admin-preview");
+  });
+
+  await check("saving applies the mapping at once", async () => {
+    await page.getByRole("button", { name: "Save" }).click();
+    await page.waitForURL(/\/admin\/upstreams\/dev\?saved=\d+/);
+    assert.match(await page.textContent("main"), /Saved as configuration version \d+/);
+    assert.equal(await page.getByLabel("Mapping 2 to").inputValue(), "department");
+    await shot(page, "admin-saved");
+  });
+
+  await check("the next login's ID token carries the new claim", async () => {
+    const user = await (await browser.newContext({ javaScriptEnabled: false })).newPage();
+    await user.goto(`${base}/demo/login`);
+    await user.getByLabel("User name").fill("frank");
+    await user.getByLabel("Department").fill("Research");
+    await user.getByRole("button", { name: "Sign in" }).click();
+    await user.waitForURL(/\/consent\?/);
+    await user.getByRole("button", { name: "Allow" }).click();
+    await user.waitForURL(/\/demo\/callback/);
+    const text = await user.textContent("main");
+    assert.match(text, /"department": "Research"/);
+    assert.match(text, /"preferred_username": "frank"/);
+    await shot(user, "admin-next-login-id-token");
+  });
+
+  await check("the audit log names the admin and the change", async () => {
+    await page.getByRole("link", { name: "Audit log" }).click();
+    const row = page.locator("tr", { hasText: "upstream.claims.replace" }).first();
+    assert.match(await row.textContent(), /user:/);
+    assert.match(await row.textContent(), /upstream:dev/);
+    await shot(page, "admin-audit");
+  });
+
+  await check("someone without the admin role is refused", async () => {
+    const other = await (await browser.newContext({ javaScriptEnabled: false })).newPage();
+    await other.goto(`${base}/admin`);
+    await other.getByLabel("User name").fill("mallory");
+    await other.getByLabel("Groups (comma separated)").fill("staff");
+    await other.getByRole("button", { name: "Sign in" }).click();
+    await other.waitForURL(`${base}/admin`);
+    assert.match(await other.textContent("h1"), /You are not an admin/);
+    await shot(other, "admin-refused");
+  });
+} finally {
+  await browser.close();
+}
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);
