@@ -980,8 +980,14 @@ mod tests {
         for (admin, key) in [
             ("role_claim = \"groups\"", "admin.role_value"),
             ("role_value = \"x\"", "admin.role_claim"),
-            ("role_claim = \"a..b\"\nrole_value = \"x\"", "admin.role_claim"),
-            ("role_claim = \"groups\"\nrole_value = \"\"", "admin.role_value"),
+            (
+                "role_claim = \"a..b\"\nrole_value = \"x\"",
+                "admin.role_claim",
+            ),
+            (
+                "role_claim = \"groups\"\nrole_value = \"\"",
+                "admin.role_value",
+            ),
             ("listen = \"nowhere\"", "admin.listen"),
         ] {
             let err = parse(&with(&format!("{DEV}\n[admin]\n{admin}")))
