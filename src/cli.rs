@@ -514,6 +514,9 @@ fn serve(path: PathBuf) -> ExitCode {
             }
         };
         tracing::info!(addr = %app.local_addr(), %issuer, "Herald is listening; open {issuer}/ in a browser");
+        if let Some(admin) = app.admin_addr() {
+            tracing::info!(addr = %admin, "the admin API and pages listen only on {admin}");
+        }
         match app.run(shutdown_signal()).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

@@ -78,6 +78,20 @@ impl Settings {
         self.upstreams.iter().find(|u| u.id == id)
     }
 
+    /// Where browsers reach the admin pages when `[admin] listen` gives them a listener of their
+    /// own: the issuer's scheme and host at the admin listener's port. Signing in to the pages
+    /// needs the browser's Herald session, whose cookie belongs to the issuer's host (cookies are
+    /// not specific to a port), so this is the one place the pages can sign admins in.
+    pub fn admin_origin(&self) -> Option<String> {
+        let port = self.admin.listen?.port();
+        let issuer = Url::parse(&self.issuer).ok()?;
+        Some(format!(
+            "{}://{}:{port}",
+            issuer.scheme(),
+            issuer.host_str()?
+        ))
+    }
+
     /// True when the issuer is an `http://` loopback URL: development and tests.
     pub fn is_development_issuer(&self) -> bool {
         Url::parse(&self.issuer)
