@@ -28,6 +28,7 @@ config() { # config ISSUER_PORT LISTEN_PORT DATABASE_URL
 issuer = "http://127.0.0.1:$1"
 listen = "127.0.0.1:$2"
 database_url = "$3"
+limits = { per_ip_per_second = 0 }   # one load generator on one address
 [[upstreams]]
 id = "dev"
 kind = "dev"

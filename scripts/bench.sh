@@ -124,6 +124,8 @@ herald_config() { # herald_config DATABASE_URL GRANT_TYPES_LINE
 issuer = "$BASE"
 listen = "127.0.0.1:$PORT"
 database_url = "$1"
+# One load generator on one address: the per-address rate limit would cap the run.
+limits = { per_ip_per_second = 0 }
 
 [[upstreams]]
 id = "dev"

@@ -30,6 +30,23 @@ pub struct ConfigFile {
     /// Who may use the admin pages, and where the admin surface listens.
     #[serde(default)]
     pub admin: AdminFile,
+    /// Rate limits per client address.
+    #[serde(default)]
+    pub limits: LimitsFile,
+}
+
+/// `[limits]`: requests per second per client IP address on the endpoints of a login and of the
+/// token endpoints. Stays in the file: each replica holds its own counters.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsFile {
+    /// Sustained rate per client address; 0 turns the limit off. Default 50.
+    pub per_ip_per_second: Option<u32>,
+    /// Requests a client address may make at once above the rate. Default 100.
+    pub per_ip_burst: Option<u32>,
+    /// Behind a load balancer: the header it appends the client address to (e.g.
+    /// `X-Forwarded-For`); Herald takes the last address in it. Unset: the TCP peer.
+    pub client_ip_header: Option<String>,
 }
 
 /// `[admin]`: stays in the file (it decides who administers Herald, so the admin API cannot

@@ -9,11 +9,13 @@ mod file;
 pub mod managed;
 mod settings;
 
-pub use file::{AdminFile, ClientFile, ConfigFile, TokenFile, UpstreamFile, UpstreamKind};
+pub use file::{
+    AdminFile, ClientFile, ConfigFile, LimitsFile, TokenFile, UpstreamFile, UpstreamKind,
+};
 pub use managed::{LiveConfig, ManagedConfig};
 pub use settings::{
-    AdminRole, AdminSettings, Client, ClientAuth, GrantType, Settings, TokenSettings, Upstream,
-    UpstreamEndpoint, is_loopback_host,
+    AdminRole, AdminSettings, Client, ClientAuth, GrantType, LimitSettings, Settings,
+    TokenSettings, Upstream, UpstreamEndpoint, is_loopback_host,
 };
 
 use std::path::Path;

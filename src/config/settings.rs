@@ -8,7 +8,9 @@ use std::time::Duration;
 use url::Url;
 
 use super::ConfigError;
-use super::file::{AdminFile, ClientFile, ConfigFile, TokenFile, UpstreamFile, UpstreamKind};
+use super::file::{
+    AdminFile, ClientFile, ConfigFile, LimitsFile, TokenFile, UpstreamFile, UpstreamKind,
+};
 use crate::claims::{self, ClaimPath, ScopeCatalog, UpstreamMapping};
 use crate::secret::Secret;
 use crate::tokens::{Alg, SecretHash};
@@ -27,6 +29,27 @@ pub struct Settings {
     pub clients: HashMap<String, Arc<Client>>,
     pub scopes: ScopeCatalog,
     pub admin: AdminSettings,
+    pub limits: LimitSettings,
+}
+
+/// `[limits]`, validated.
+#[derive(Debug, Clone)]
+pub struct LimitSettings {
+    /// Requests per second per client address; `None`: no limit.
+    pub per_ip_per_second: Option<std::num::NonZeroU32>,
+    pub per_ip_burst: std::num::NonZeroU32,
+    /// The header a load balancer appends the client address to.
+    pub client_ip_header: Option<axum::http::HeaderName>,
+}
+
+impl Default for LimitSettings {
+    fn default() -> Self {
+        Self {
+            per_ip_per_second: std::num::NonZeroU32::new(50),
+            per_ip_burst: std::num::NonZeroU32::new(100).expect("not zero"),
+            client_ip_header: None,
+        }
+    }
 }
 
 /// `[admin]`: who may use the admin pages and where the admin surface listens.
@@ -250,6 +273,7 @@ pub(super) fn validate(
     }
     let tokens = v.tokens(&file.tokens);
     let admin = v.admin(&file.admin);
+    let limits = v.limits(&file.limits);
 
     let scopes = match ScopeCatalog::new(file.scopes) {
         Ok(c) => Some(c),
@@ -323,6 +347,7 @@ pub(super) fn validate(
                 clients,
                 scopes,
                 admin,
+                limits,
             },
             v.warnings,
         )),
@@ -385,6 +410,42 @@ impl Validator {
                 }
             });
         AdminSettings { role, listen }
+    }
+
+    fn limits(&mut self, file: &LimitsFile) -> LimitSettings {
+        let default = LimitSettings::default();
+        let per_ip_per_second = match file.per_ip_per_second {
+            None => default.per_ip_per_second,
+            Some(n) => std::num::NonZeroU32::new(n),
+        };
+        let per_ip_burst = match file.per_ip_burst.map(std::num::NonZeroU32::new) {
+            None => default.per_ip_burst,
+            Some(Some(n)) => n,
+            Some(None) => {
+                self.problem(
+                    "limits.per_ip_burst: must be at least 1; to turn the limit off set \
+                     per_ip_per_second = 0",
+                );
+                default.per_ip_burst
+            }
+        };
+        let client_ip_header = file.client_ip_header.as_ref().and_then(|h| {
+            match axum::http::HeaderName::from_bytes(h.as_bytes()) {
+                Ok(name) => Some(name),
+                Err(_) => {
+                    self.problem(format!(
+                        "limits.client_ip_header: `{h}` is not a header name; write it like \
+                         \"X-Forwarded-For\""
+                    ));
+                    None
+                }
+            }
+        });
+        LimitSettings {
+            per_ip_per_second,
+            per_ip_burst,
+            client_ip_header,
+        }
     }
 
     fn problem(&mut self, p: impl Into<String>) {
@@ -1011,6 +1072,27 @@ mod tests {
         }
         let err = parse(&with(&format!("{DEV}\n[admin]\nrole = \"x\""))).unwrap_err();
         assert!(err.to_string().contains("role"), "{err}");
+    }
+
+    #[test]
+    fn limits_default_on_turn_off_with_zero_and_name_bad_keys() {
+        let (s, _) = parse(&with(DEV)).unwrap();
+        assert_eq!(s.limits.per_ip_per_second.map(|n| n.get()), Some(50));
+        assert_eq!(s.limits.per_ip_burst.get(), 100);
+        let (s, _) = parse(&with(&format!("{DEV}\n[limits]\nper_ip_per_second = 0"))).unwrap();
+        assert!(s.limits.per_ip_per_second.is_none());
+        for (limits, key) in [
+            ("per_ip_burst = 0", "limits.per_ip_burst"),
+            (
+                "client_ip_header = \"not a header\"",
+                "limits.client_ip_header",
+            ),
+        ] {
+            let err = parse(&with(&format!("{DEV}\n[limits]\n{limits}")))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(key), "{limits}: {err}");
+        }
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! page in [`pages`]) and marked `no-store`.
 
 pub mod demo;
+pub mod limits;
 pub mod pages;
 pub mod sessions;
 
@@ -46,11 +47,16 @@ pub fn admin_router(state: AppState) -> Router {
     finish(admin, state)
 }
 
-/// The layers every listener has: a 404 page for unknown paths, security headers, and the
-/// bounded number of requests in flight.
+/// The layers every listener has: a 404 page for unknown paths, rate limits (each listener
+/// counts for itself, like each replica), security headers, and the bounded number of requests
+/// in flight.
 fn finish(router: Router<AppState>, state: AppState) -> Router {
-    router
-        .fallback(not_found)
+    let routes = router.fallback(not_found);
+    let routes = match limits::RateLimits::new(&state.settings().limits) {
+        Some(l) => routes.layer(axum::middleware::from_fn_with_state(l, limits::limit)),
+        None => routes,
+    };
+    routes
         .layer(axum::middleware::map_response(security_headers))
         .layer(
             tower::ServiceBuilder::new()

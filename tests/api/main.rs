@@ -9,6 +9,7 @@ mod cli;
 mod consent_center;
 mod keys;
 mod lifecycle;
+mod limits;
 mod login;
 mod logout;
 mod oidc_client;

@@ -82,6 +82,7 @@ async fn spawn(
 issuer = "{base}"
 listen = "127.0.0.1:0"
 database_url = "sqlite://{db}"
+{limits}
 {top}
 
 [[upstreams]]
@@ -172,6 +173,12 @@ description = "Reports"
 "#,
         db = db.display(),
         iss = upstream.issuer(),
+        // Tests fire many requests from one address; tests/api/limits.rs turns limits on.
+        limits = if top.contains("[limits]") {
+            ""
+        } else {
+            "limits = { per_ip_per_second = 0 }"
+        },
     );
     let (settings, _) = herald::config::from_toml(&toml).expect("test configuration is valid");
     let clock = Arc::new(OffsetClock::default());

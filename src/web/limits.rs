@@ -1,0 +1,238 @@
+//! Rate limits per client address (checklist H93): a token bucket per IP address (governor's
+//! GCRA) over every endpoint of a login and of the token endpoints, so one address cannot
+//! hammer `/token` (each failed secret check of a person-chosen secret costs an argon2 hash),
+//! the callback or the login pages. Discovery, JWKS, the health checks and the stylesheet are
+//! not limited: they are cheap, cacheable, and what a load balancer probes.
+//!
+//! Over the limit, Herald answers 429 with `Retry-After` (RFC 6585): JSON data with the OAuth
+//! error code `temporarily_unavailable` on the JSON endpoints, a page elsewhere. Each replica
+//! counts for itself, so N replicas allow up to N times the rate; that bounds abuse per
+//! address, which is the point, without a shared counter on every request.
+//!
+//! Behind a load balancer every request comes from the balancer, so `[limits]
+//! client_ip_header` names the header it appends the client's address to; Herald trusts only
+//! the last address in it (the one the balancer itself saw), never one a client wrote.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+
+use super::error_page;
+use crate::config::LimitSettings;
+
+/// How often (in requests) addresses whose buckets are full again are forgotten.
+const FORGET_EVERY: u64 = 4096;
+
+/// The limiter of one Herald process.
+pub struct RateLimits {
+    limiter: DefaultKeyedRateLimiter<IpAddr>,
+    client_ip_header: Option<HeaderName>,
+    requests: AtomicU64,
+}
+
+impl RateLimits {
+    /// `None` when the limit is off.
+    pub fn new(settings: &LimitSettings) -> Option<Arc<Self>> {
+        let rate = settings.per_ip_per_second?;
+        let quota = Quota::per_second(rate).allow_burst(settings.per_ip_burst);
+        Some(Arc::new(Self {
+            limiter: RateLimiter::keyed(quota),
+            client_ip_header: settings.client_ip_header.clone(),
+            requests: AtomicU64::new(0),
+        }))
+    }
+
+    /// The client's address: the last one in the configured header, else the TCP peer.
+    fn client(&self, headers: &HeaderMap, peer: Option<IpAddr>) -> Option<IpAddr> {
+        if let Some(name) = &self.client_ip_header {
+            let last = headers
+                .get_all(name)
+                .iter()
+                .next_back()
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.rsplit(',').next())
+                .and_then(|a| parse_address(a.trim()));
+            if last.is_some() {
+                return last;
+            }
+        }
+        peer
+    }
+
+    /// `Err(seconds to wait)` when `ip` is over its limit.
+    fn check(&self, ip: IpAddr) -> Result<(), u64> {
+        if self.requests.fetch_add(1, Ordering::Relaxed) % FORGET_EVERY == FORGET_EVERY - 1 {
+            self.limiter.retain_recent();
+            self.limiter.shrink_to_fit();
+        }
+        self.limiter.check_key(&ip).map_err(|not_until| {
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
+        })
+    }
+}
+
+/// `203.0.113.9`, `[2001:db8::1]:443` or `203.0.113.9:443`.
+fn parse_address(text: &str) -> Option<IpAddr> {
+    text.parse::<IpAddr>()
+        .ok()
+        .or_else(|| text.parse::<SocketAddr>().ok().map(|s| s.ip()))
+}
+
+/// Paths that are never limited.
+fn exempt(path: &str) -> bool {
+    matches!(
+        path,
+        "/" | "/healthz" | "/readyz" | "/jwks" | "/static/herald.css"
+    ) || path.starts_with("/.well-known/")
+        || path == "/dev-upstream/jwks"
+        || path.starts_with("/dev-upstream/.well-known/")
+}
+
+/// Endpoints that answer JSON data, so a refusal is JSON data too.
+fn answers_json(path: &str) -> bool {
+    matches!(path, "/token" | "/revoke" | "/introspect" | "/userinfo")
+        || path.starts_with("/admin/api")
+        || path.starts_with("/dev-upstream/")
+}
+
+pub async fn limit(
+    State(limits): State<Arc<RateLimits>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let path = request.uri().path();
+    if exempt(path) {
+        return next.run(request).await;
+    }
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    let Some(ip) = limits.client(request.headers(), peer) else {
+        return next.run(request).await;
+    };
+    match limits.check(ip) {
+        Ok(()) => next.run(request).await,
+        Err(wait) => too_many(answers_json(path), wait.max(1)),
+    }
+}
+
+fn too_many(json: bool, wait: u64) -> Response {
+    let mut res = if json {
+        (
+            StatusCode::TOO_MANY_REQUESTS,
+            axum::Json(serde_json::json!({
+                "error": "temporarily_unavailable",
+                "error_description": format!(
+                    "too many requests from this address; retry in {wait} s"
+                ),
+            })),
+        )
+            .into_response()
+    } else {
+        error_page(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many requests",
+            &format!(
+                "Herald received too many requests from your network address. Please wait \
+                 {wait} seconds and try again."
+            ),
+            None,
+        )
+    };
+    let h = res.headers_mut();
+    h.insert(header::RETRY_AFTER, HeaderValue::from(wait));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::num::NonZeroU32;
+
+    fn limits(rate: u32, burst: u32, header: Option<&str>) -> Arc<RateLimits> {
+        RateLimits::new(&LimitSettings {
+            per_ip_per_second: NonZeroU32::new(rate),
+            per_ip_burst: NonZeroU32::new(burst).unwrap(),
+            client_ip_header: header.map(|h| HeaderName::from_bytes(h.as_bytes()).unwrap()),
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn each_address_gets_its_own_burst_then_waits() {
+        let l = limits(1, 3, None);
+        let a: IpAddr = "192.0.2.1".parse().unwrap();
+        let b: IpAddr = "192.0.2.2".parse().unwrap();
+        for _ in 0..3 {
+            assert!(l.check(a).is_ok());
+        }
+        let wait = l.check(a).unwrap_err();
+        assert!((1..=1).contains(&wait), "{wait}");
+        assert!(l.check(b).is_ok(), "another address is not affected");
+    }
+
+    #[test]
+    fn zero_turns_the_limit_off() {
+        let off = LimitSettings {
+            per_ip_per_second: None,
+            ..LimitSettings::default()
+        };
+        assert!(RateLimits::new(&off).is_none());
+    }
+
+    #[test]
+    fn only_the_last_forwarded_address_is_trusted() {
+        let l = limits(1, 1, Some("x-forwarded-for"));
+        let peer: IpAddr = "10.0.0.1".parse().unwrap();
+        let mut h = HeaderMap::new();
+        // A client wrote the first address; the balancer appended the real one.
+        h.append(
+            "x-forwarded-for",
+            "198.51.100.7, 203.0.113.9".parse().unwrap(),
+        );
+        assert_eq!(l.client(&h, Some(peer)), "203.0.113.9".parse().ok());
+        let mut h = HeaderMap::new();
+        h.append("x-forwarded-for", "198.51.100.7".parse().unwrap());
+        h.append("x-forwarded-for", "[2001:db8::1]:443".parse().unwrap());
+        assert_eq!(l.client(&h, Some(peer)), "2001:db8::1".parse().ok());
+        let mut h = HeaderMap::new();
+        h.append("x-forwarded-for", "garbage".parse().unwrap());
+        assert_eq!(l.client(&h, Some(peer)), Some(peer));
+        // Without the setting the header is ignored.
+        let l = limits(1, 1, None);
+        let mut h = HeaderMap::new();
+        h.append("x-forwarded-for", "203.0.113.9".parse().unwrap());
+        assert_eq!(l.client(&h, Some(peer)), Some(peer));
+    }
+
+    #[test]
+    fn discovery_and_health_are_never_limited() {
+        for p in [
+            "/.well-known/openid-configuration",
+            "/jwks",
+            "/healthz",
+            "/readyz",
+        ] {
+            assert!(exempt(p), "{p}");
+        }
+        for p in [
+            "/token",
+            "/authorize",
+            "/callback/dev",
+            "/consent",
+            "/admin/api/users",
+        ] {
+            assert!(!exempt(p), "{p}");
+        }
+    }
+}
