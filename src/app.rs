@@ -154,10 +154,13 @@ impl AppState {
     }
 }
 
-/// A built application: bound to its port, ready to serve.
+/// A built application: bound to its port (and to the admin port, when `[admin] listen` sets
+/// one), ready to serve.
 pub struct App {
     listener: TcpListener,
     router: Router,
+    /// The admin surface on a listener of its own (checklist F74), when configured.
+    admin: Option<(TcpListener, Router)>,
     pub state: AppState,
 }
 
@@ -170,6 +173,9 @@ pub struct BuildOptions {
     pub kek: Option<KeyEncryption>,
     /// A listener bound beforehand (tests bind port 0, then put the port in the issuer).
     pub listener: Option<TcpListener>,
+    /// The admin listener bound beforehand, for `[admin] listen` (tests bind port 0 and write
+    /// the port into the file, so the admin pages know where they are).
+    pub admin_listener: Option<TcpListener>,
     /// The configuration file's text. With it the store holds the managed configuration (seeded
     /// from this text on the first start) and every replica follows its changes; without it
     /// the settings given are used as they are.
@@ -185,6 +191,7 @@ impl Default for BuildOptions {
             listen: None,
             kek: None,
             listener: None,
+            admin_listener: None,
             config_text: None,
             admin_token: None,
         }
@@ -232,6 +239,14 @@ impl App {
                     .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?
             }
         };
+        let admin_listener =
+            match (opts.admin_listener, settings.admin.listen) {
+                (Some(l), _) => Some(l),
+                (None, Some(listen)) => Some(TcpListener::bind(listen).await.map_err(|e| {
+                    anyhow::anyhow!("cannot listen on {listen} ([admin] listen): {e}")
+                })?),
+                (None, None) => None,
+            };
 
         let secure_cookies = settings.issuer.starts_with("https://");
         let session_ttl = settings.tokens.session_ttl;
@@ -256,13 +271,22 @@ impl App {
             .with_expiry(Expiry::OnInactivity(time::Duration::seconds(
                 session_ttl.as_secs() as i64,
             )));
-        let router = crate::web::router(state.clone()).layer(session_layer);
+        let separate_admin = admin_listener.is_some();
+        let router =
+            crate::web::router(state.clone(), !separate_admin).layer(session_layer.clone());
+        let admin = admin_listener.map(|l| {
+            (
+                l,
+                crate::web::admin_router(state.clone()).layer(session_layer),
+            )
+        });
         spawn_purger(store);
         spawn_key_reloader(state.clone());
         spawn_config_reloader(state.clone());
         Ok(App {
             listener,
             router,
+            admin,
             state,
         })
     }
@@ -273,18 +297,42 @@ impl App {
             .expect("a bound listener has an address")
     }
 
-    /// Serves until `shutdown` completes, then drains in-flight requests.
+    /// The admin listener's address, when the admin surface has one of its own.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin
+            .as_ref()
+            .map(|(l, _)| l.local_addr().expect("a bound listener has an address"))
+    }
+
+    /// Serves until `shutdown` completes, then drains in-flight requests (on both listeners
+    /// when the admin surface has its own).
     pub async fn run(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        axum::serve(
-            self.listener,
-            self.router
-                .into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = stop.send(true);
+        });
+        let serve = |listener: TcpListener, router: Router| {
+            let mut stopped = stopped.clone();
+            axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            })
+        };
+        let public = serve(self.listener, self.router);
+        match self.admin {
+            None => public.await,
+            Some((listener, router)) => {
+                let admin = serve(listener, router);
+                tokio::try_join!(public.into_future(), admin.into_future()).map(|_| ())
+            }
+        }
     }
 }
 

@@ -1,12 +1,13 @@
 //! The `herald` command line: `serve`, `check-config`, `export`, `lineage`, `preview`, `keys`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
 use crate::app::{App, BuildOptions, Clock, shutdown_signal};
 use crate::config;
+use crate::store::Store;
 use crate::tokens::keys::KeyEncryption;
 
 #[derive(Parser)]
@@ -33,6 +34,8 @@ enum Command {
         config: PathBuf,
     },
     /// Print where every token claim comes from: upstream, source, claim, type, mapping, scope.
+    /// Uses the configuration in effect: the database's once Herald has stored one, else the
+    /// file's (stderr says which).
     Lineage {
         #[arg(long, env = "HERALD_CONFIG", default_value = "config/herald.toml")]
         config: PathBuf,
@@ -41,6 +44,7 @@ enum Command {
         json: bool,
     },
     /// Map sample upstream claims and show the context and each token's claims, with warnings.
+    /// Uses the configuration in effect, like `lineage`.
     Preview {
         #[arg(long, env = "HERALD_CONFIG", default_value = "config/herald.toml")]
         config: PathBuf,
@@ -79,8 +83,8 @@ enum KeysCommand {
     /// Print a new key-encryption key for HERALD_KEY_ENCRYPTION_KEY.
     GenKek,
     /// Publish a new signing key now; it signs after --activate-in, and the current key stays
-    /// published until every token it signed has expired. Running replicas pick it up within
-    /// seconds.
+    /// published until every token it signed has expired (token lifetimes from the configuration
+    /// in effect, like `lineage`). Running replicas pick it up within seconds.
     Rotate {
         #[arg(long, env = "HERALD_CONFIG", default_value = "config/herald.toml")]
         config: PathBuf,
@@ -146,6 +150,85 @@ fn load(path: &std::path::Path) -> Option<(config::Settings, Vec<String>)> {
     }
 }
 
+/// Runs `f` to completion on a runtime of its own; `None` (after saying why) when none starts.
+fn block_on<T>(f: impl Future<Output = T>) -> Option<T> {
+    match tokio::runtime::Runtime::new() {
+        Ok(r) => Some(r.block_on(f)),
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            None
+        }
+    }
+}
+
+/// The settings a command works from, and a line saying where they came from.
+///
+/// From Herald's first start on, the database is the truth for upstreams, clients, scopes and
+/// tokens: with a stored configuration, its latest version is used together with the file's
+/// bootstrap keys (and the upstream secrets the file holds back), validated as Herald would.
+/// The file alone is used only while `store` is `None` (no database yet) or holds no
+/// configuration. A database that cannot be read is an error, never a quiet fall back to a file
+/// that may no longer be in effect.
+async fn settings_in_effect(
+    path: &Path,
+    file: config::Settings,
+    store: Option<&dyn Store>,
+) -> anyhow::Result<(config::Settings, String)> {
+    let from_file = |why: &str| format!("using {} ({why})", path.display());
+    let Some(store) = store else {
+        return Ok((file, from_file("its database does not exist yet")));
+    };
+    let Some(latest) = store.latest_config().await? else {
+        return Ok((file, from_file("the database holds no configuration yet")));
+    };
+    let text =
+        std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let (live, _) = config::LiveConfig::from_file(&text, &file)?;
+    let managed = config::ManagedConfig::parse(&latest.document)?;
+    let (settings, _) = live.settings(&managed).map_err(|e| {
+        anyhow::anyhow!(
+            "the stored configuration version {} is not valid here: {e}",
+            latest.version
+        )
+    })?;
+    let source = format!(
+        "using configuration version {} from the database (by {}, {}); its upstreams, clients, \
+         scopes and tokens are in effect, not those in {}",
+        latest.version,
+        latest.author,
+        crate::consent::center::rfc3339_utc(latest.created_at),
+        path.display()
+    );
+    Ok((settings, source))
+}
+
+/// The file's settings, replaced by the database's configuration when it has one
+/// ([`settings_in_effect`]); where they came from goes to stderr, so stdout stays data.
+fn load_in_effect(path: &Path) -> Option<config::Settings> {
+    let (file, _) = load(path)?;
+    let found = block_on(async {
+        let store = crate::store::connect_existing(&file.database_url)
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot read the database {}: {e}",
+                    crate::store::redact_url(&file.database_url)
+                )
+            })?;
+        settings_in_effect(path, file, store.as_deref()).await
+    })?;
+    match found {
+        Ok((settings, source)) => {
+            eprintln!("herald: {source}");
+            Some(settings)
+        }
+        Err(e) => {
+            eprintln!("herald: {e:#}");
+            None
+        }
+    }
+}
+
 fn check_config(path: PathBuf) -> ExitCode {
     let Some((s, warnings)) = load(&path) else {
         return ExitCode::FAILURE;
@@ -200,7 +283,7 @@ fn check_config(path: PathBuf) -> ExitCode {
 }
 
 fn lineage(path: PathBuf, json: bool) -> ExitCode {
-    let Some((s, _)) = load(&path) else {
+    let Some(s) = load_in_effect(&path) else {
         return ExitCode::FAILURE;
     };
     let upstreams: Vec<(&str, &crate::claims::UpstreamMapping)> = s
@@ -240,7 +323,7 @@ fn preview(
     access_token: Option<PathBuf>,
     scopes: Option<String>,
 ) -> ExitCode {
-    let Some((s, _)) = load(&path) else {
+    let Some(s) = load_in_effect(&path) else {
         return ExitCode::FAILURE;
     };
     let up = match upstream.as_deref() {
@@ -249,9 +332,8 @@ fn preview(
     };
     let Some(up) = up else {
         eprintln!(
-            "herald: no upstream `{}` in {}",
-            upstream.unwrap_or_default(),
-            path.display()
+            "herald: no upstream `{}` in the configuration in effect",
+            upstream.unwrap_or_default()
         );
         return ExitCode::FAILURE;
     };
@@ -292,24 +374,20 @@ fn preview(
 }
 
 fn rotate_keys(path: PathBuf, alg: &str, activate_in: i64) -> ExitCode {
-    let Some((settings, _)) = load(&path) else {
+    let Some((file, _)) = load(&path) else {
         return ExitCode::FAILURE;
     };
     let Some(alg) = crate::tokens::Alg::parse(alg) else {
         eprintln!("herald: --alg must be RS256, ES256 or EdDSA");
         return ExitCode::FAILURE;
     };
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    runtime.block_on(async {
+    let outcome = block_on(async {
         let result = async {
-            let kek = crate::app::key_encryption(&settings)?;
-            let store = crate::store::connect(&settings.database_url).await?;
+            let kek = crate::app::key_encryption(&file)?;
+            let store = crate::store::connect(&file.database_url).await?;
+            // The token lifetimes below are managed: the database's, once it has them.
+            let (settings, source) = settings_in_effect(&path, file, Some(&*store)).await?;
+            eprintln!("herald: {source}");
             let now = crate::app::SystemClock.now();
             // Retired keys stay published for the longest token lifetime, plus leeway.
             let keep_for = settings
@@ -340,7 +418,8 @@ fn rotate_keys(path: PathBuf, alg: &str, activate_in: i64) -> ExitCode {
                 ExitCode::FAILURE
             }
         }
-    })
+    });
+    outcome.unwrap_or(ExitCode::FAILURE)
 }
 
 fn export(path: PathBuf) -> ExitCode {
@@ -435,6 +514,9 @@ fn serve(path: PathBuf) -> ExitCode {
             }
         };
         tracing::info!(addr = %app.local_addr(), %issuer, "Herald is listening; open {issuer}/ in a browser");
+        if let Some(admin) = app.admin_addr() {
+            tracing::info!(addr = %admin, "the admin API and pages listen only on {admin}");
+        }
         match app.run(shutdown_signal()).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use herald::store::{
     AccessTokenRecord, AuditEntry, AuditFilter, AuthRequest, CodeRecord, ConfigVersion,
-    ConsentRecord, DynStore, Grant, KeyRecord, Redemption, RefreshTokenRecord, Rotation,
+    ConsentRecord, DynStore, Grant, KeyRecord, Redemption, RefreshTokenRecord, Removal, Rotation,
     StoreError, StoredContext, UpstreamLogin, User, UserQuery, UserSort, connect,
 };
 use herald::tokens::random_token;
@@ -88,6 +88,9 @@ conformance!(
     a_configuration_version_is_written_once_with_its_audit_entry,
     the_audit_log_is_filtered_newest_first_and_pages_backwards,
     users_are_listed_by_page_search_upstream_and_sort_with_a_total,
+    removing_a_client_burns_its_codes_revokes_its_tokens_and_ends_its_grants_with_records,
+    removing_an_upstream_revokes_its_logins_and_everything_issued_from_them_only,
+    removals_in_a_configuration_change_that_lost_the_race_change_nothing,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -620,6 +623,7 @@ async fn contexts_round_trip_with_and_without_expiry(store: DynStore) {
         auth_time: T - 5,
         created_at: T,
         expires_at: None,
+        revoked_at: None,
     };
     let bounded = StoredContext {
         id: "ctx-2".into(),
@@ -1633,7 +1637,11 @@ async fn the_first_configuration_is_seeded_once_and_later_versions_follow_it(sto
         Some(config(1, "a = 1"))
     );
     store
-        .save_config(&config(2, "a = 3"), &audit("client:ops", "x", T, Some(2)))
+        .save_config(
+            &config(2, "a = 3"),
+            &audit("client:ops", "x", T, Some(2)),
+            &[],
+        )
         .await
         .unwrap();
     // Seeding after a change is a no-op too.
@@ -1648,12 +1656,20 @@ async fn the_first_configuration_is_seeded_once_and_later_versions_follow_it(sto
 async fn a_configuration_version_is_written_once_with_its_audit_entry(store: DynStore) {
     store.seed_config(&config(1, "a = 1")).await.unwrap();
     store
-        .save_config(&config(2, "a = 2"), &audit("client:one", "x", T, Some(2)))
+        .save_config(
+            &config(2, "a = 2"),
+            &audit("client:one", "x", T, Some(2)),
+            &[],
+        )
         .await
         .unwrap();
     // A concurrent change on the same base loses, and leaves no audit entry behind.
     let err = store
-        .save_config(&config(2, "a = 3"), &audit("client:two", "x", T, Some(2)))
+        .save_config(
+            &config(2, "a = 3"),
+            &audit("client:two", "x", T, Some(2)),
+            &[],
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
@@ -1777,5 +1793,280 @@ async fn users_are_listed_by_page_search_upstream_and_sort_with_a_total(store: D
     assert_eq!(
         subs(okta),
         (vec!["sub-2".to_string(), "sub-3".into(), "sub-4".into()], 3)
+    );
+}
+
+/// What a client `client_id` was given by user `sub` on login `ctx`: an unredeemed code, a
+/// redeemed one with its access token and refresh token, and a grant.
+async fn issue_to(store: &DynStore, client_id: &str, sub: &str, ctx: &str) {
+    let tag = format!("{client_id}-{sub}");
+    let mine = |mut c: CodeRecord| {
+        c.client_id = client_id.into();
+        c.sub = sub.into();
+        c.auth_context_id = ctx.into();
+        c
+    };
+    store
+        .insert_code(&mine(code(&format!("open-{tag}"), T, T + 60)))
+        .await
+        .unwrap();
+    let redeemed = mine(code(&format!("used-{tag}"), T, T + 60));
+    store.insert_code(&redeemed).await.unwrap();
+    let access = AccessTokenRecord {
+        client_id: client_id.into(),
+        sub: sub.into(),
+        auth_context_id: ctx.into(),
+        family_id: Some(format!("fam-{tag}")),
+        ..token(&format!("at-{tag}"), &redeemed.code_hash, T, T + 3600)
+    };
+    let first = RefreshTokenRecord {
+        client_id: client_id.into(),
+        sub: sub.into(),
+        auth_context_id: ctx.into(),
+        code_hash: Some(redeemed.code_hash.clone()),
+        ..refresh(&format!("rt-{tag}"), &format!("fam-{tag}"), T)
+    };
+    assert_eq!(
+        store
+            .redeem_code(&redeemed.code_hash, T, &access, Some(&first))
+            .await
+            .unwrap(),
+        Redemption::Redeemed
+    );
+    let g = Grant {
+        sub: sub.into(),
+        client_id: client_id.into(),
+        ..grant("openid email", T, T)
+    };
+    let rec = ConsentRecord {
+        client_id: client_id.into(),
+        ..consent(&format!("cr-{tag}"), sub, "openid email", "", T)
+    };
+    store.record_consent(Some(&g), &rec).await.unwrap();
+}
+
+/// Whether each thing `issue_to` gave is still live: (open code, access token, refresh token,
+/// grant).
+async fn still_live(store: &DynStore, client_id: &str, sub: &str) -> (bool, bool, bool, bool) {
+    let tag = format!("{client_id}-{sub}");
+    let code = store.code(&format!("open-{tag}")).await.unwrap().unwrap();
+    let at = store
+        .access_token(&format!("at-{tag}"))
+        .await
+        .unwrap()
+        .unwrap();
+    let rt = store
+        .refresh_token(&format!("rt-{tag}"))
+        .await
+        .unwrap()
+        .unwrap();
+    let grant = store.grant(sub, client_id).await.unwrap();
+    (
+        code.consumed_at.is_none(),
+        at.revoked_at.is_none(),
+        rt.revoked_at.is_none(),
+        grant.is_some(),
+    )
+}
+
+fn client_removal(client_id: &str) -> Removal {
+    Removal::Client {
+        client_id: client_id.into(),
+        consent_method: "admin".into(),
+        record_id_prefix: "0001-removal-".into(),
+    }
+}
+
+async fn removing_a_client_burns_its_codes_revokes_its_tokens_and_ends_its_grants_with_records(
+    store: DynStore,
+) {
+    store.seed_config(&config(1, "a = 1")).await.unwrap();
+    issue_to(&store, "gone", "sub-1", "ctx-1").await;
+    issue_to(&store, "gone", "sub-2", "ctx-2").await;
+    issue_to(&store, "kept", "sub-1", "ctx-1").await;
+
+    store
+        .save_config(
+            &config(2, "a = 2"),
+            &audit("client:ops", "client:gone", T + 10, Some(2)),
+            &[client_removal("gone")],
+        )
+        .await
+        .unwrap();
+
+    for sub in ["sub-1", "sub-2"] {
+        assert_eq!(
+            still_live(&store, "gone", sub).await,
+            (false, false, false, false),
+            "{sub}"
+        );
+        let at = store
+            .access_token(&format!("at-gone-{sub}"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(at.revoked_at, Some(T + 10));
+        // The decision is on record: everything granted, denied by an admin.
+        let records = store.consent_records(sub).await.unwrap();
+        let last = records.iter().find(|r| r.method == "admin").unwrap();
+        assert_eq!(
+            last,
+            &ConsentRecord {
+                id: format!("0001-removal-{sub}"),
+                sub: sub.into(),
+                client_id: "gone".into(),
+                allowed: "".into(),
+                denied: "openid email".into(),
+                text_versions: r#"{"email":"1","openid":"1"}"#.into(),
+                method: "admin".into(),
+                decided_at: T + 10,
+            }
+        );
+        // Earlier records stay: they are proof of what was allowed.
+        assert!(records.iter().any(|r| r.id == format!("cr-gone-{sub}")));
+    }
+    assert_eq!(
+        still_live(&store, "kept", "sub-1").await,
+        (true, true, true, true)
+    );
+    assert_eq!(store.latest_config_version().await.unwrap(), Some(2));
+    let entries = store
+        .audit_entries(&AuditFilter {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].target, "client:gone");
+}
+
+async fn removing_an_upstream_revokes_its_logins_and_everything_issued_from_them_only(
+    store: DynStore,
+) {
+    store.seed_config(&config(1, "a = 1")).await.unwrap();
+    for (id, sub, upstream) in [("ctx-1", "sub-1", "gone"), ("ctx-2", "sub-2", "kept")] {
+        store
+            .insert_context(&StoredContext {
+                id: id.into(),
+                sub: sub.into(),
+                upstream_id: upstream.into(),
+                context: "{}".into(),
+                auth_time: T - 5,
+                created_at: T,
+                expires_at: None,
+                revoked_at: None,
+            })
+            .await
+            .unwrap();
+        store
+            .insert_upstream_login(&UpstreamLogin {
+                upstream_id: upstream.into(),
+                ..upstream_login(&format!("state-{upstream}"), T, T + 600)
+            })
+            .await
+            .unwrap();
+        issue_to(&store, "app", sub, id).await;
+    }
+
+    store
+        .save_config(
+            &config(2, "a = 2"),
+            &audit("client:ops", "upstream:gone", T + 10, Some(2)),
+            &[Removal::Upstream {
+                upstream_id: "gone".into(),
+            }],
+        )
+        .await
+        .unwrap();
+
+    let ended = store.context("ctx-1").await.unwrap().unwrap();
+    assert_eq!(ended.revoked_at, Some(T + 10));
+    // The login's codes and tokens end; the user's grant is theirs, not the upstream's.
+    assert_eq!(
+        still_live(&store, "app", "sub-1").await,
+        (false, false, false, true)
+    );
+    let rt = store.refresh_token("rt-app-sub-1").await.unwrap().unwrap();
+    assert_eq!(rt.revoked_at, Some(T + 10));
+    assert!(
+        store
+            .take_upstream_login("state-gone")
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    assert_eq!(
+        store.context("ctx-2").await.unwrap().unwrap().revoked_at,
+        None
+    );
+    assert_eq!(
+        still_live(&store, "app", "sub-2").await,
+        (true, true, true, true)
+    );
+    assert!(
+        store
+            .take_upstream_login("state-kept")
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
+
+async fn removals_in_a_configuration_change_that_lost_the_race_change_nothing(store: DynStore) {
+    store.seed_config(&config(1, "a = 1")).await.unwrap();
+    issue_to(&store, "app", "sub-1", "ctx-1").await;
+    store
+        .insert_context(&StoredContext {
+            id: "ctx-1".into(),
+            sub: "sub-1".into(),
+            upstream_id: "auth0".into(),
+            context: "{}".into(),
+            auth_time: T - 5,
+            created_at: T,
+            expires_at: None,
+            revoked_at: None,
+        })
+        .await
+        .unwrap();
+    store
+        .save_config(
+            &config(2, "a = 2"),
+            &audit("client:one", "x", T, Some(2)),
+            &[],
+        )
+        .await
+        .unwrap();
+
+    let err = store
+        .save_config(
+            &config(2, "a = 3"),
+            &audit("client:two", "client:app", T + 10, Some(2)),
+            &[
+                client_removal("app"),
+                Removal::Upstream {
+                    upstream_id: "auth0".into(),
+                },
+            ],
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+    assert_eq!(
+        still_live(&store, "app", "sub-1").await,
+        (true, true, true, true)
+    );
+    assert_eq!(
+        store.context("ctx-1").await.unwrap().unwrap().revoked_at,
+        None
+    );
+    assert!(
+        store
+            .consent_records("sub-1")
+            .await
+            .unwrap()
+            .iter()
+            .all(|r| r.method != "admin")
     );
 }

@@ -53,6 +53,7 @@ pub async fn mint_codes(
         auth_time: now,
         created_at: now,
         expires_at: None,
+        revoked_at: None,
     };
     store.insert_context(&ctx).await?;
     let started = Instant::now();

@@ -12,6 +12,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json_};
 use toml::Value;
@@ -21,19 +22,22 @@ use super::auth::Admin;
 use super::error::{ApiError, Body, ErrorBody, Path};
 use crate::app::AppState;
 use crate::claims::{self, AccessTokenClaims, Attribute, Mapping, UpstreamClaims};
-use crate::config::{Client, ClientAuth, ManagedConfig};
-use crate::store::{AuditEntry, ConfigVersion};
+use crate::config::{Client, ClientAuth, ManagedConfig, Upstream, UpstreamKind};
+use crate::consent;
+use crate::store::{AuditEntry, ConfigVersion, Removal};
 use crate::tokens::SecretHash;
 use crate::tokens::hashing::random_token;
 
 /// Applies `edit` to the latest stored configuration and, when the result is valid, stores it as
-/// the next version with an audit entry (`edit` returns the before and after states) and puts
-/// it into effect on this replica. Returns the new version.
+/// the next version with an audit entry (`edit` returns the before and after states), ends what
+/// `removals` were given in the same transaction, and puts it into effect on this replica.
+/// Returns the new version.
 pub(crate) async fn change(
     state: &AppState,
     admin: &Admin,
     action: &str,
     target: String,
+    removals: &[Removal],
     edit: impl FnOnce(&mut ManagedConfig) -> Result<(Option<Json_>, Option<Json_>), ApiError>,
 ) -> Result<i64, ApiError> {
     let Some(live) = state.live_config() else {
@@ -70,6 +74,7 @@ pub(crate) async fn change(
                 after: after.map(|v| v.to_string()),
                 config_version: Some(version),
             },
+            removals,
         )
         .await?;
     state.apply_config(version, settings);
@@ -147,6 +152,338 @@ pub async fn list_upstreams(_: Admin, State(state): State<AppState>) -> Json<Vec
     )
 }
 
+/// Herald's own secrets, which no upstream may be told to send (`client_secret_env` would
+/// otherwise let an admin post them to a provider of their choosing).
+const HERALD_SECRET_VARIABLES: [&str; 2] = ["HERALD_KEY_ENCRYPTION_KEY", "HERALD_ADMIN_TOKEN"];
+
+/// One upstream in full, as the API shows it. Its secret is never shown, only where it comes
+/// from.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UpstreamDetail {
+    pub id: String,
+    pub kind: UpstreamKind,
+    pub display_name: String,
+    /// kind = auth0: the tenant's domain.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
+    /// The issuer its discovery document must state.
+    pub issuer: String,
+    /// The URL to register at the upstream as Herald's callback.
+    pub callback_url: String,
+    pub client_id: String,
+    /// Where Herald's client secret at this upstream comes from: `env` (the variable named by
+    /// `client_secret_env`), `file` (written in the configuration file, never stored) or `none`.
+    pub client_secret_source: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_secret_env: Option<String>,
+    pub scopes: Vec<String>,
+    pub userinfo: bool,
+    pub logout: bool,
+    pub extra_authorize_params: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub amr: Option<Vec<String>>,
+    /// E.g. `10m`; absent: a login is reused as long as the browser session lasts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth_context_ttl: Option<String>,
+    pub attributes: Vec<Attribute>,
+    pub mappings: Vec<Mapping>,
+}
+
+impl UpstreamDetail {
+    fn of(u: &Upstream, herald_issuer: &str) -> Self {
+        let domain = (u.kind == UpstreamKind::Auth0).then(|| {
+            let issuer = u.endpoint.issuer.as_str();
+            let host = issuer.strip_prefix("https://").unwrap_or(issuer);
+            host.trim_end_matches('/').to_string()
+        });
+        let client_secret_source = match (&u.client_secret, &u.client_secret_env) {
+            (None, _) => "none",
+            (Some(_), Some(_)) => "env",
+            (Some(_), None) => "file",
+        };
+        Self {
+            id: u.id.clone(),
+            kind: u.kind,
+            display_name: u.display_name.clone(),
+            domain,
+            issuer: u.endpoint.issuer.clone(),
+            callback_url: format!("{herald_issuer}/callback/{}", u.id),
+            client_id: u.client_id.clone(),
+            client_secret_source: client_secret_source.into(),
+            client_secret_env: u.client_secret_env.clone(),
+            scopes: u.scopes.clone(),
+            userinfo: u.userinfo,
+            logout: u.logout,
+            extra_authorize_params: u.extra_authorize_params.clone(),
+            amr: u.mapping.amr.clone(),
+            auth_context_ttl: u
+                .auth_context_ttl
+                .map(|d| humantime::format_duration(d).to_string()),
+            attributes: u.mapping.attributes.clone(),
+            mappings: u.mapping.mappings.clone(),
+        }
+    }
+}
+
+/// An upstream's settings as written; the keys mean what they mean in the file's
+/// `[[upstreams]]`. Herald stores no secret: its client secret at the upstream stays in an
+/// environment variable of every replica, named by `client_secret_env`, and an inline
+/// `client_secret` is refused.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamSettings {
+    /// Required to create an upstream (letters, digits, `-`, `_`; it appears in the callback
+    /// URL). When replacing one it may be repeated, and must then match the path.
+    pub id: Option<String>,
+    pub kind: UpstreamKind,
+    /// Shown on the chooser page when there are several upstreams.
+    pub display_name: Option<String>,
+    /// kind = auth0: the tenant's domain without protocol, like `example.eu.auth0.com`.
+    pub domain: Option<String>,
+    /// kind = oidc: the issuer exactly as the provider's discovery document states it.
+    pub issuer: Option<String>,
+    /// The client ID Herald has at the upstream (kind = dev: default `herald`).
+    pub client_id: Option<String>,
+    /// The environment variable holding Herald's client secret at the upstream; every replica
+    /// must have it set. When replacing an upstream, absent keeps the current one.
+    pub client_secret_env: Option<String>,
+    /// Refused with a 400 that says what to do instead; present only to be recognised.
+    #[schema(ignore)]
+    pub client_secret: Option<IgnoredAny>,
+    /// Default `["openid", "profile", "email"]`; must contain `openid`.
+    pub scopes: Option<Vec<String>>,
+    /// Fetch userinfo after the login.
+    #[serde(default)]
+    pub userinfo: bool,
+    /// End the upstream session too on logout.
+    #[serde(default)]
+    pub logout: bool,
+    #[serde(default)]
+    pub extra_authorize_params: BTreeMap<String, String>,
+    /// `amr` written into Herald's tokens for logins through this upstream.
+    pub amr: Option<Vec<String>>,
+    /// How long a login's authentication context is reused, like `10m`.
+    pub auth_context_ttl: Option<String>,
+    /// Replace the attributes. Absent: none for a new upstream; kept when replacing one (they
+    /// also have their own endpoint).
+    pub attributes: Option<Vec<Attribute>>,
+    /// Replace the mappings; absent: as for `attributes`.
+    pub mappings: Option<Vec<Mapping>>,
+}
+
+impl UpstreamSettings {
+    /// Refuses what the stored configuration must never hold: a plaintext secret, or a
+    /// reference to one of Herald's own secrets.
+    fn check_secrets(&self) -> Result<(), ApiError> {
+        if self.client_secret.is_some() {
+            return Err(ApiError::invalid_request(
+                "client_secret: Herald never stores secrets, and an upstream's secret cannot \
+                 be kept as a hash because Herald must send it to the upstream. Set it in an \
+                 environment variable on every Herald replica and name that variable in \
+                 client_secret_env instead, for example \"client_secret_env\": \
+                 \"AUTH0_CLIENT_SECRET\".",
+            ));
+        }
+        if let Some(name) = self.client_secret_env.as_deref()
+            && HERALD_SECRET_VARIABLES.contains(&name)
+        {
+            return Err(ApiError::invalid_request(format!(
+                "client_secret_env: `{name}` holds one of Herald's own secrets, which must never \
+                 be sent to an upstream; name the variable that holds Herald's client secret at \
+                 this upstream"
+            )));
+        }
+        Ok(())
+    }
+
+    /// The `[[upstreams]]` table for these settings.
+    fn table(&self, id: &str) -> Result<toml::Table, ApiError> {
+        let mut t = toml::Table::new();
+        t.insert("id".into(), Value::String(id.into()));
+        t.insert("kind".into(), to_toml(&self.kind)?);
+        for (k, v) in [
+            ("display_name", &self.display_name),
+            ("domain", &self.domain),
+            ("issuer", &self.issuer),
+            ("client_id", &self.client_id),
+            ("client_secret_env", &self.client_secret_env),
+            ("auth_context_ttl", &self.auth_context_ttl),
+        ] {
+            if let Some(v) = v {
+                t.insert(k.into(), Value::String(v.clone()));
+            }
+        }
+        if let Some(scopes) = &self.scopes {
+            t.insert("scopes".into(), to_toml(scopes)?);
+        }
+        for (k, on) in [("userinfo", self.userinfo), ("logout", self.logout)] {
+            if on {
+                t.insert(k.into(), Value::Boolean(true));
+            }
+        }
+        if !self.extra_authorize_params.is_empty() {
+            t.insert(
+                "extra_authorize_params".into(),
+                to_toml(&self.extra_authorize_params)?,
+            );
+        }
+        if let Some(amr) = &self.amr {
+            t.insert("amr".into(), to_toml(amr)?);
+        }
+        if let Some(a) = &self.attributes {
+            t.insert("attributes".into(), to_toml(a)?);
+        }
+        if let Some(m) = &self.mappings {
+            t.insert("mappings".into(), to_toml(m)?);
+        }
+        Ok(t)
+    }
+}
+
+fn upstream_detail(state: &AppState, id: &str) -> Result<UpstreamDetail, ApiError> {
+    let settings = state.settings();
+    settings
+        .upstream(id)
+        .map(|u| UpstreamDetail::of(u, &settings.issuer))
+        .ok_or_else(|| ApiError::not_found(format!("no upstream `{id}`")))
+}
+
+/// Adds an upstream; refused with check-config's messages when invalid.
+#[utoipa::path(post, path = "/admin/api/upstreams", tag = "configuration",
+    request_body = UpstreamSettings,
+    responses((status = 201, body = UpstreamDetail), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 409, body = ErrorBody)))]
+pub async fn create_upstream(
+    admin: Admin,
+    State(state): State<AppState>,
+    Body(new): Body<UpstreamSettings>,
+) -> Result<Response, ApiError> {
+    new.check_secrets()?;
+    let Some(id) = new.id.clone() else {
+        return Err(ApiError::invalid_request(
+            "id: required; the upstream's id appears in its callback URL, like \"auth0\"",
+        ));
+    };
+    let table = new.table(&id)?;
+    change(
+        &state,
+        &admin,
+        "upstream.create",
+        format!("upstream:{id}"),
+        &[],
+        |doc| {
+            if doc.entry("upstreams", "id", &id).is_some() {
+                return Err(ApiError::conflict(format!(
+                    "upstream `{id}` exists; PUT changes it"
+                )));
+            }
+            let after = to_json(&Value::Table(table.clone()));
+            doc.array_mut("upstreams").push(Value::Table(table));
+            Ok((None, Some(after)))
+        },
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(upstream_detail(&state, &id)?)).into_response())
+}
+
+/// One upstream.
+#[utoipa::path(get, path = "/admin/api/upstreams/{id}", tag = "configuration",
+    params(("id" = String, Path, description = "The upstream's id")),
+    responses((status = 200, body = UpstreamDetail), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn get_upstream(
+    _: Admin,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<UpstreamDetail>, ApiError> {
+    upstream_detail(&state, &id).map(Json)
+}
+
+/// Replaces an upstream's settings. `client_secret_env`, `attributes` and `mappings` stay as
+/// they are when absent. Refused with check-config's messages when invalid.
+#[utoipa::path(put, path = "/admin/api/upstreams/{id}", tag = "configuration",
+    params(("id" = String, Path, description = "The upstream's id")),
+    request_body = UpstreamSettings,
+    responses((status = 200, body = UpstreamDetail), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn put_upstream(
+    admin: Admin,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Body(settings): Body<UpstreamSettings>,
+) -> Result<Json<UpstreamDetail>, ApiError> {
+    settings.check_secrets()?;
+    if let Some(other) = settings.id.as_deref().filter(|i| *i != id) {
+        return Err(ApiError::invalid_request(format!(
+            "id: `{other}` differs from the path's `{id}`; an upstream's id cannot be changed \
+             (create the new one, then delete the old one)"
+        )));
+    }
+    let mut table = settings.table(&id)?;
+    change(
+        &state,
+        &admin,
+        "upstream.update",
+        format!("upstream:{id}"),
+        &[],
+        |doc| {
+            let old = doc
+                .entry_mut("upstreams", "id", &id)
+                .ok_or_else(|| ApiError::not_found(format!("no upstream `{id}`")))?;
+            let before = to_json(&Value::Table(old.clone()));
+            for k in ["client_secret_env", "attributes", "mappings"] {
+                if !table.contains_key(k)
+                    && let Some(v) = old.get(k)
+                {
+                    table.insert(k.into(), v.clone());
+                }
+            }
+            let after = to_json(&Value::Table(table.clone()));
+            *old = table;
+            Ok((Some(before), Some(after)))
+        },
+    )
+    .await?;
+    upstream_detail(&state, &id).map(Json)
+}
+
+/// Removes an upstream; refused with check-config's messages when the configuration would be
+/// invalid without it (for example when it is the last one). Every login made through it ends
+/// with it: browsers must log in again, and its codes, refresh and access tokens are revoked.
+#[utoipa::path(delete, path = "/admin/api/upstreams/{id}", tag = "configuration",
+    params(("id" = String, Path, description = "The upstream's id")),
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 409, body = ErrorBody)))]
+pub async fn delete_upstream(
+    admin: Admin,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    change(
+        &state,
+        &admin,
+        "upstream.delete",
+        format!("upstream:{id}"),
+        &[Removal::Upstream {
+            upstream_id: id.clone(),
+        }],
+        |doc| {
+            let upstreams = doc.array_mut("upstreams");
+            let at = upstreams
+                .iter()
+                .position(|u| u.get("id").and_then(Value::as_str) == Some(&id))
+                .ok_or_else(|| ApiError::not_found(format!("no upstream `{id}`")))?;
+            let removed = upstreams.remove(at);
+            Ok((Some(to_json(&removed)), None))
+        },
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 fn upstream_mapping(state: &AppState, id: &str) -> Result<claims::UpstreamMapping, ApiError> {
     state
         .settings()
@@ -169,6 +506,7 @@ async fn replace_list<T: Serialize>(
         admin,
         &format!("upstream.{key}.replace"),
         format!("upstream:{id}"),
+        &[],
         |doc| {
             let u = doc
                 .entry_mut("upstreams", "id", id)
@@ -484,6 +822,7 @@ pub(crate) async fn register_client(
         admin,
         "client.create",
         format!("client:{id}"),
+        &[],
         |doc| {
             if doc.entry("clients", "client_id", &id).is_some() {
                 return Err(ApiError::conflict(format!(
@@ -545,6 +884,7 @@ pub(crate) async fn update_client(
         admin,
         "client.update",
         format!("client:{client_id}"),
+        &[],
         |doc| {
             let old = doc
                 .entry_mut("clients", "client_id", client_id)
@@ -563,7 +903,8 @@ pub(crate) async fn update_client(
     .await
 }
 
-/// Removes a client.
+/// Removes a client. What it was given ends with it: its codes are burned, its refresh and
+/// access tokens revoked, and its grants deleted, each with a consent record (method `admin`).
 #[utoipa::path(delete, path = "/admin/api/clients/{client_id}", tag = "configuration",
     params(("client_id" = String, Path, description = "The client's id")),
     responses((status = 204), (status = 401, body = ErrorBody),
@@ -589,6 +930,11 @@ pub(crate) async fn remove_client(
         admin,
         "client.delete",
         format!("client:{client_id}"),
+        &[Removal::Client {
+            client_id: client_id.to_string(),
+            consent_method: consent::ADMIN_METHOD.into(),
+            record_id_prefix: consent::record_id_prefix(),
+        }],
         |doc| {
             let clients = doc.array_mut("clients");
             let at = clients
@@ -633,11 +979,18 @@ pub async fn put_scopes(
     Body(scopes): Body<BTreeMap<String, Json_>>,
 ) -> Result<Json<Json_>, ApiError> {
     let new = to_toml(&scopes)?;
-    change(&state, &admin, "scopes.replace", "scopes".into(), |doc| {
-        let before = doc.table().get("scopes").map(to_json);
-        doc.table_mut().insert("scopes".into(), new.clone());
-        Ok((before, Some(to_json(&new))))
-    })
+    change(
+        &state,
+        &admin,
+        "scopes.replace",
+        "scopes".into(),
+        &[],
+        |doc| {
+            let before = doc.table().get("scopes").map(to_json);
+            doc.table_mut().insert("scopes".into(), new.clone());
+            Ok((before, Some(to_json(&new))))
+        },
+    )
     .await?;
     Ok(Json(to_json(&new)))
 }

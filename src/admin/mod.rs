@@ -11,7 +11,8 @@
 //! # Layout
 //! - [`auth`]: the [`auth::Admin`] extractor (bootstrap token or `herald:admin` client token).
 //! - [`error`]: `{error, error_description}` answers and extractors that produce them.
-//! - [`config_api`]: upstreams, attributes, mappings, clients, scopes, preview, lineage.
+//! - [`config_api`]: upstreams (with their attributes and mappings), clients, scopes, preview,
+//!   lineage.
 //! - [`users`]: users Herald has seen, their grants and consent records.
 //! - [`audit`]: the audit log.
 //! - [`pages`]: the admin pages under `/admin`, for admins signed in through Herald with the
@@ -78,7 +79,15 @@ impl Modify for BearerAuth {
 /// The admin routes and the OpenAPI document describing them.
 fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .routes(routes!(config_api::list_upstreams))
+        .routes(routes!(
+            config_api::list_upstreams,
+            config_api::create_upstream
+        ))
+        .routes(routes!(
+            config_api::get_upstream,
+            config_api::put_upstream,
+            config_api::delete_upstream
+        ))
         .routes(routes!(
             config_api::get_attributes,
             config_api::put_attributes

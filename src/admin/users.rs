@@ -286,7 +286,7 @@ pub async fn withdraw_grant(
         &settings.scopes,
         &sub,
         &client_id,
-        "admin",
+        consent::ADMIN_METHOD,
         now,
     )
     .await?;

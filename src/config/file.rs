@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::claims::{Attribute, Mapping, ScopeDef};
 
@@ -76,7 +76,7 @@ pub struct TokenFile {
     pub login_ttl: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum UpstreamKind {
     /// Auth0: `domain` without protocol; the issuer is `https://{domain}/`.

@@ -17,7 +17,9 @@
 //! `client_secret_hash` (the argon2 hash the file's validation computed); `client_secret_env`
 //! stays a reference. An upstream's inline `client_secret` (it must be sent upstream, so it
 //! cannot be hashed) is held back as a bootstrap credential: it is read from the file on every
-//! start and filled into the managed document in memory only.
+//! start and filled into the managed document in memory only, and only while that upstream still
+//! points where the file pointed it (same `kind`, `issuer` and `domain`): a change that sends the
+//! upstream elsewhere must not send the file's secret along.
 
 use std::collections::HashMap;
 
@@ -100,7 +102,24 @@ impl ManagedConfig {
 #[derive(Clone)]
 pub struct LiveConfig {
     bootstrap: Table,
-    upstream_secrets: HashMap<String, String>,
+    upstream_secrets: HashMap<String, HeldBackSecret>,
+}
+
+/// An upstream's inline secret from the file, and where the file sent it.
+#[derive(Clone)]
+struct HeldBackSecret {
+    secret: String,
+    endpoint: UpstreamEndpointKeys,
+}
+
+/// The keys that say which provider an upstream table talks to.
+#[derive(Clone, PartialEq)]
+struct UpstreamEndpointKeys([Option<Value>; 3]);
+
+impl UpstreamEndpointKeys {
+    fn of(upstream: &Table) -> Self {
+        Self(["kind", "issuer", "domain"].map(|k| upstream.get(k).cloned()))
+    }
 }
 
 impl std::fmt::Debug for LiveConfig {
@@ -136,7 +155,8 @@ impl LiveConfig {
         {
             let id = u.get("id").and_then(Value::as_str).map(str::to_string);
             if let (Some(id), Some(Value::String(secret))) = (id, u.remove("client_secret")) {
-                upstream_secrets.insert(id, secret);
+                let endpoint = UpstreamEndpointKeys::of(u);
+                upstream_secrets.insert(id, HeldBackSecret { secret, endpoint });
             }
         }
         for c in managed
@@ -174,7 +194,8 @@ impl LiveConfig {
     }
 
     /// The whole configuration as one TOML file: the bootstrap keys, then the managed document.
-    /// With `with_secrets`, upstream secrets held back from the store are filled in.
+    /// With `with_secrets`, upstream secrets held back from the store are filled in, each only
+    /// into its upstream as long as that still has the file's `kind`, `issuer` and `domain`.
     pub fn merged(&self, managed: &ManagedConfig, with_secrets: bool) -> String {
         let mut full = self.bootstrap.clone();
         let mut managed = managed.clone();
@@ -188,8 +209,10 @@ impl LiveConfig {
                 if u.contains_key("client_secret") || u.contains_key("client_secret_env") {
                     continue;
                 }
-                if let Some(s) = self.upstream_secrets.get(id) {
-                    u.insert("client_secret".into(), Value::String(s.clone()));
+                if let Some(held) = self.upstream_secrets.get(id)
+                    && held.endpoint == UpstreamEndpointKeys::of(u)
+                {
+                    u.insert("client_secret".into(), Value::String(held.secret.clone()));
                 }
             }
         }
@@ -261,6 +284,25 @@ scopes = ["openid"]
         );
         assert!(!live.merged(&reparsed, false).contains("upstream-secret"));
         assert!(format!("{live:?}").contains("[redacted]"));
+    }
+
+    #[test]
+    fn a_held_back_upstream_secret_follows_its_upstream_only_to_the_files_issuer() {
+        let (live, mut managed) = split();
+        let up = managed.entry_mut("upstreams", "id", "test").unwrap();
+        up.insert("display_name".into(), Value::String("Renamed".into()));
+        let (s, _) = live.settings(&managed).unwrap();
+        let secret = s.upstream("test").unwrap().client_secret.as_ref().unwrap();
+        assert_eq!(secret.expose(), "upstream-secret");
+
+        let up = managed.entry_mut("upstreams", "id", "test").unwrap();
+        up.insert(
+            "issuer".into(),
+            Value::String("https://elsewhere.example.com".into()),
+        );
+        let (s, _) = live.settings(&managed).unwrap();
+        assert!(s.upstream("test").unwrap().client_secret.is_none());
+        assert!(!live.merged(&managed, true).contains("upstream-secret"));
     }
 
     #[test]

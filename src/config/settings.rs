@@ -101,6 +101,20 @@ impl Settings {
         self.upstreams.iter().find(|u| u.id == id)
     }
 
+    /// Where browsers reach the admin pages when `[admin] listen` gives them a listener of their
+    /// own: the issuer's scheme and host at the admin listener's port. Signing in to the pages
+    /// needs the browser's Herald session, whose cookie belongs to the issuer's host (cookies are
+    /// not specific to a port), so this is the one place the pages can sign admins in.
+    pub fn admin_origin(&self) -> Option<String> {
+        let port = self.admin.listen?.port();
+        let issuer = Url::parse(&self.issuer).ok()?;
+        Some(format!(
+            "{}://{}:{port}",
+            issuer.scheme(),
+            issuer.host_str()?
+        ))
+    }
+
     /// True when the issuer is an `http://` loopback URL: development and tests.
     pub fn is_development_issuer(&self) -> bool {
         Url::parse(&self.issuer)
@@ -126,6 +140,8 @@ pub struct Upstream {
     pub endpoint: UpstreamEndpoint,
     pub client_id: String,
     pub client_secret: Option<Secret>,
+    /// The environment variable `client_secret` was read from, if it was (a name, not a secret).
+    pub client_secret_env: Option<String>,
     pub scopes: Vec<String>,
     pub userinfo: bool,
     pub logout: bool,
@@ -639,6 +655,7 @@ impl Validator {
                 None
             }
         };
+        let client_secret_env = u.client_secret_env.clone();
         let client_secret = self.secret(
             &format!("{key}.client_secret"),
             u.client_secret,
@@ -702,6 +719,7 @@ impl Validator {
             endpoint: UpstreamEndpoint { issuer: issuer? },
             client_id: client_id?,
             client_secret,
+            client_secret_env,
             scopes,
             userinfo: u.userinfo,
             logout: u.logout,

@@ -69,25 +69,35 @@ pub fn app_name(settings: &Settings, client_id: &str) -> String {
 /// Completes a sign-in to one of Herald's own pages: the request is marked decided (no code is
 /// issued) and the browser returns to the page that asked ([`start_sign_in`]), now with a login.
 pub async fn signed_in(state: &AppState, req: &AuthRequest) -> Response {
-    let issuer = &state.settings().issuer;
-    let back = req
+    let settings = state.settings();
+    let local = req
         .redirect_uri
-        .strip_prefix(issuer.as_str())
-        .filter(|p| p.starts_with('/') && !p.starts_with("//"))
-        .unwrap_or("/account")
-        .to_string();
+        .strip_prefix(settings.issuer.as_str())
+        .filter(|p| p.starts_with('/') && !p.starts_with("//"));
+    // Admin pages on a listener of their own are at another origin (see `return_url`).
+    let admin = settings.admin_origin().filter(|o| {
+        req.redirect_uri
+            .strip_prefix(o.as_str())
+            .is_some_and(is_admin_page)
+    });
+    let back = match (local, admin) {
+        (Some(path), _) => path.to_string(),
+        (None, Some(_)) => req.redirect_uri.clone(),
+        (None, None) => "/account".to_string(),
+    };
     match state.store.decide_auth_request(&req.id, state.now()).await {
         Ok(_) => Redirect::to(&back).into_response(),
         Err(e) => flow::store_failure(e),
     }
 }
 
-/// The browser's login, unless absent or past its `auth_context_ttl`.
-pub async fn signed_in_user(state: &AppState, session: &Session) -> Option<LoginSession> {
-    let now = state.now();
-    flow::current_login(session)
-        .await
-        .filter(|l| l.context_expires_at.is_none_or(|t| t > now))
+/// The browser's login, unless absent, past its `auth_context_ttl` or ended (its upstream was
+/// removed); a store failure is the page to show.
+pub async fn signed_in_user(
+    state: &AppState,
+    session: &Session,
+) -> Result<Option<LoginSession>, Response> {
+    flow::live_login(state, session).await.map_err(store_failed)
 }
 
 /// Starts a login for one of Herald's own pages (the consent center, the admin pages), exactly as
@@ -104,7 +114,7 @@ pub async fn start_sign_in(state: &AppState, session: &Session, return_path: &st
         id: random_token(),
         client_id: ACCOUNT_CLIENT_ID.into(),
         // Where the browser returns: after the login, or with an OAuth error when it fails.
-        redirect_uri: format!("{}{return_path}", settings.issuer),
+        redirect_uri: return_url(&settings, return_path),
         scope: "openid".into(),
         state: None,
         nonce: None,
@@ -126,6 +136,20 @@ pub async fn start_sign_in(state: &AppState, session: &Session, return_path: &st
         return flow::store_failure(e);
     }
     flow::proceed(state, session, req, None).await
+}
+
+/// Whether a path (with its query) is one of the admin pages.
+fn is_admin_page(path: &str) -> bool {
+    path == "/admin" || path.starts_with("/admin/") || path.starts_with("/admin?")
+}
+
+/// The absolute URL of `return_path` on Herald: on the issuer, except for the admin pages when
+/// they have a listener of their own ([`Settings::admin_origin`]).
+fn return_url(settings: &Settings, return_path: &str) -> String {
+    match settings.admin_origin() {
+        Some(origin) if is_admin_page(return_path) => format!("{origin}{return_path}"),
+        _ => format!("{}{return_path}", settings.issuer),
+    }
 }
 
 /// The session's CSRF token for this user; a new one when absent or issued to another user.
@@ -236,7 +260,11 @@ async fn show(
     query: Result<Query<ShowQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
     let query = query.ok().map(|q| q.0);
-    let Some(login) = signed_in_user(&state, &session).await else {
+    let login = match signed_in_user(&state, &session).await {
+        Ok(l) => l,
+        Err(page) => return page,
+    };
+    let Some(login) = login else {
         if query.as_ref().is_some_and(|q| q.error.is_some()) {
             // The login was cancelled or failed: say so instead of starting another at once.
             return error_page(
@@ -291,7 +319,11 @@ async fn show(
 }
 
 async fn withdraw(State(state): State<AppState>, session: Session, body: Bytes) -> Response {
-    let Some(login) = signed_in_user(&state, &session).await else {
+    let login = match signed_in_user(&state, &session).await {
+        Ok(l) => l,
+        Err(page) => return page,
+    };
+    let Some(login) = login else {
         return refused(
             "You are not signed in to your consent center in this browser, so nothing was \
              changed. Open your consent center and sign in first.",
@@ -348,7 +380,11 @@ async fn withdraw(State(state): State<AppState>, session: Session, body: Bytes) 
 
 /// The signed-in user's consent records, oldest first, as a JSON download.
 async fn export(State(state): State<AppState>, session: Session) -> Response {
-    let Some(login) = signed_in_user(&state, &session).await else {
+    let login = match signed_in_user(&state, &session).await {
+        Ok(l) => l,
+        Err(page) => return page,
+    };
+    let Some(login) = login else {
         return error_page(
             StatusCode::UNAUTHORIZED,
             "You are not signed in",

@@ -84,6 +84,10 @@ pub fn apply(
     }
 }
 
+/// The method of a decision an admin made for the user (a withdrawal through the admin API, or
+/// the removal of the app).
+pub const ADMIN_METHOD: &str = "admin";
+
 /// A consent record's id: the wall clock in nanoseconds, then a random part. Records are listed
 /// by `decided_at` (seconds, from the injected clock) and then by id, so two decisions made in
 /// the same second still read in the order they were made.
@@ -92,6 +96,12 @@ fn record_id() -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
     format!("{nanos:020}-{}", random_token())
+}
+
+/// The start of the ids of records written for many users at once (the store appends each
+/// user's sub; see [`crate::store::Removal::Client`]); ordered like [`record_id`].
+pub fn record_id_prefix() -> String {
+    format!("{}-", record_id())
 }
 
 /// A consent record for a decision.

@@ -13,7 +13,7 @@ use tower_sessions::Session;
 use super::error::{redirect_error, with_params};
 use crate::app::AppState;
 use crate::consent;
-use crate::store::{AuthRequest, CodeRecord, StoreError};
+use crate::store::{AuthRequest, CodeRecord, StoreError, StoredContext};
 use crate::tokens::hashing::{constant_time_eq, digest_hex, random_token};
 use crate::web::{ReturnLink, error_page, unavailable_page};
 
@@ -57,6 +57,35 @@ pub async fn is_bound_to(session: &Session, req: &AuthRequest) -> bool {
 
 pub async fn current_login(session: &Session) -> Option<LoginSession> {
     session.get::<LoginSession>(LOGIN_KEY).await.ok().flatten()
+}
+
+/// True when nothing may be served from a stored login any more: it was revoked (its upstream
+/// was removed, on any replica) or its upstream is not configured here. The second catches a
+/// login that a replica still running the previous configuration finished after the revocation.
+pub fn login_has_ended(state: &AppState, ctx: &StoredContext) -> bool {
+    ctx.revoked_at.is_some() || state.settings().upstream(&ctx.upstream_id).is_none()
+}
+
+/// The browser's login if it may be reused: not past its `auth_context_ttl`, and its stored
+/// context not ended ([`login_has_ended`]). The context is read from the store, not the
+/// session, so a revocation counts here at once.
+pub async fn live_login(
+    state: &AppState,
+    session: &Session,
+) -> Result<Option<LoginSession>, StoreError> {
+    let now = state.now();
+    let Some(login) = current_login(session)
+        .await
+        .filter(|l| l.context_expires_at.is_none_or(|t| t > now))
+    else {
+        return Ok(None);
+    };
+    let live = state
+        .store
+        .context(&login.context_id)
+        .await?
+        .is_some_and(|ctx| !login_has_ended(state, &ctx));
+    Ok(live.then_some(login))
 }
 
 /// Records a fresh login, with a new session id (no fixation: the id changes on login).
@@ -140,9 +169,12 @@ pub async fn proceed(
     hinted_sub: Option<&str>,
 ) -> Response {
     let now = state.now();
-    let login = current_login(session).await.filter(|l| {
+    let login = match live_login(state, session).await {
+        Ok(l) => l,
+        Err(e) => return store_failure(e),
+    };
+    let login = login.filter(|l| {
         hinted_sub.is_none_or(|h| h == l.sub)
-            && l.context_expires_at.is_none_or(|t| t > now)
             && req.max_age.is_none_or(|max| now - l.auth_time <= max)
             && req
                 .upstream_hint

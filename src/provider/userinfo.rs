@@ -92,6 +92,13 @@ async fn userinfo(
     if record.revoked_at.is_some() || record.sub != claims.sub {
         return Err(OAuthError::invalid_token("the access token was revoked"));
     }
+    // A removed client's tokens are revoked in the store; this also refuses one that a replica
+    // still running the previous configuration issued after that.
+    if settings.client(&record.client_id).is_none() {
+        return Err(OAuthError::invalid_token(
+            "the access token's client is no longer registered",
+        ));
+    }
     let scopes: Vec<String> = record.scope.split(' ').map(str::to_string).collect();
     if !scopes.iter().any(|s| s == "openid") {
         return Err(OAuthError::insufficient_scope(
@@ -103,6 +110,11 @@ async fn userinfo(
         .context(&record.auth_context_id)
         .await?
         .ok_or_else(|| OAuthError::invalid_token("the login behind this token is gone"))?;
+    if crate::provider::flow::login_has_ended(state, &stored) {
+        return Err(OAuthError::invalid_token(
+            "the login behind this token has ended",
+        ));
+    }
     let context: AuthContext = serde_json::from_str(&stored.context)
         .map_err(|_| OAuthError::server_error("stored login data is unreadable"))?;
     let mut out = claims::release(&context, &settings.scopes, &scopes, TokenKind::Userinfo);

@@ -153,6 +153,8 @@ pub struct StoredContext {
     pub created_at: i64,
     /// After this the context is not reused (`auth_context_ttl`); `None`: as long as the session.
     pub expires_at: Option<i64>,
+    /// Set when its upstream was removed: nothing is served from it any more.
+    pub revoked_at: Option<i64>,
 }
 
 /// What a user allowed an app: the current state, replaced on every decision.
@@ -251,6 +253,26 @@ pub struct ConfigVersion {
     pub created_at: i64,
     /// `seed` for the version taken from the file, else the admin who made the change.
     pub author: String,
+}
+
+/// Something a configuration change removed. [`Store::save_config`] ends what it was given in
+/// the transaction that stores the change, so the change is never in effect without it, and
+/// every replica sees the revocations at once (they are rows, not one replica's memory).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Removal {
+    /// A client: its unredeemed codes are burned, its refresh and access tokens revoked, and
+    /// its grants deleted, each with a consent record appended (`consent_method`, every
+    /// granted scope denied, at the text versions it was granted under) whose id is
+    /// `record_id_prefix` followed by the user's sub.
+    Client {
+        client_id: String,
+        consent_method: String,
+        record_id_prefix: String,
+    },
+    /// An upstream: the authentication contexts of its logins are revoked together with every
+    /// code, refresh token and access token issued from them, and its logins in flight (upstream
+    /// states) are dropped.
+    Upstream { upstream_id: String },
 }
 
 /// One admin change, appended and never rewritten.
@@ -441,9 +463,15 @@ pub trait Store: Send + Sync + 'static {
     /// Stores `first` as version 1 unless a version exists (replicas starting together seed
     /// once); returns whether this call stored it.
     async fn seed_config(&self, first: &ConfigVersion) -> Result<bool>;
-    /// Stores `next` (whose version must be the latest + 1) and appends `audit` for it, in one
-    /// transaction. `StoreError::Conflict` when another change took that version first.
-    async fn save_config(&self, next: &ConfigVersion, audit: &AuditEntry) -> Result<()>;
+    /// Stores `next` (whose version must be the latest + 1), ends what `removals` were given (at
+    /// `audit.at`) and appends `audit`, in one transaction. `StoreError::Conflict` when another
+    /// change took that version first; then nothing is changed.
+    async fn save_config(
+        &self,
+        next: &ConfigVersion,
+        audit: &AuditEntry,
+        removals: &[Removal],
+    ) -> Result<()>;
     /// Appends an audit entry for a change outside the configuration; returns its id.
     async fn append_audit(&self, entry: &AuditEntry) -> Result<i64>;
     async fn audit_entries(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>>;
@@ -471,6 +499,15 @@ pub async fn connect(database_url: &str) -> Result<DynStore> {
     };
     store.migrate().await?;
     Ok(store)
+}
+
+/// Opens the database for a command that reads it: `None`, creating nothing, when there is no
+/// database yet (an SQLite file not created, or an in-memory one); otherwise like [`connect`].
+pub async fn connect_existing(database_url: &str) -> Result<Option<DynStore>> {
+    if database_url.starts_with("sqlite:") && !SqliteStore::exists(database_url) {
+        return Ok(None);
+    }
+    connect(database_url).await.map(Some)
 }
 
 /// A database URL fit for logs: the password replaced.

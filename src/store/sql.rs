@@ -84,6 +84,7 @@ macro_rules! sql_store {
                     auth_time: r.try_get("auth_time")?,
                     created_at: r.try_get("created_at")?,
                     expires_at: r.try_get("expires_at")?,
+                    revoked_at: r.try_get("revoked_at")?,
                 })
             }
 
@@ -186,7 +187,7 @@ macro_rules! sql_store {
 
         /// Inserts shared by several methods, run on a connection inside their transaction.
         mod inserts {
-            use crate::store::{AccessTokenRecord, AuditEntry, RefreshTokenRecord, Result};
+            use crate::store::{AccessTokenRecord, AuditEntry, RefreshTokenRecord, Removal, Result};
 
             type Conn = <$db as sqlx::Database>::Connection;
 
@@ -208,6 +209,82 @@ macro_rules! sql_store {
                         .rows_affected();
                 }
                 Ok(revoked)
+            }
+
+            /// Ends what a removed client or upstream was given (see [`Removal`]).
+            pub async fn end(conn: &mut Conn, removal: &Removal, now: i64) -> Result<()> {
+                match removal {
+                    Removal::Client {
+                        client_id,
+                        consent_method,
+                        record_id_prefix,
+                    } => {
+                        // Codes first, so one redeemed meanwhile yields no live token.
+                        revoke_by(
+                            conn,
+                            &[
+                                "UPDATE authorization_codes SET consumed_at = $2 \
+                                 WHERE client_id = $1 AND consumed_at IS NULL",
+                                "UPDATE refresh_tokens SET revoked_at = $2 \
+                                 WHERE client_id = $1 AND revoked_at IS NULL",
+                                "UPDATE access_tokens SET revoked_at = $2 \
+                                 WHERE client_id = $1 AND revoked_at IS NULL",
+                            ],
+                            client_id,
+                            now,
+                        )
+                        .await?;
+                        // The grants deleted are exactly the ones recorded as withdrawn.
+                        let grants = sqlx::query("DELETE FROM grants WHERE client_id = $1 RETURNING *")
+                            .bind(client_id)
+                            .fetch_all(&mut *conn)
+                            .await?;
+                        for g in grants.iter().map(super::rows::grant) {
+                            let g = g?;
+                            sqlx::query(
+                                "INSERT INTO consent_records (id, sub, client_id, allowed, \
+                                 denied, text_versions, method, decided_at) \
+                                 VALUES ($1, $2, $3, '', $4, $5, $6, $7)",
+                            )
+                            .bind(format!("{record_id_prefix}{}", g.sub))
+                            .bind(&g.sub)
+                            .bind(&g.client_id)
+                            .bind(&g.scopes)
+                            .bind(&g.scope_versions)
+                            .bind(consent_method)
+                            .bind(now)
+                            .execute(&mut *conn)
+                            .await?;
+                        }
+                    }
+                    Removal::Upstream { upstream_id } => {
+                        sqlx::query("DELETE FROM upstream_logins WHERE upstream_id = $1")
+                            .bind(upstream_id)
+                            .execute(&mut *conn)
+                            .await?;
+                        // What was issued from its contexts first, then the contexts.
+                        revoke_by(
+                            conn,
+                            &[
+                                "UPDATE authorization_codes SET consumed_at = $2 \
+                                 WHERE consumed_at IS NULL AND auth_context_id IN \
+                                 (SELECT id FROM auth_contexts WHERE upstream_id = $1)",
+                                "UPDATE refresh_tokens SET revoked_at = $2 \
+                                 WHERE revoked_at IS NULL AND auth_context_id IN \
+                                 (SELECT id FROM auth_contexts WHERE upstream_id = $1)",
+                                "UPDATE access_tokens SET revoked_at = $2 \
+                                 WHERE revoked_at IS NULL AND auth_context_id IN \
+                                 (SELECT id FROM auth_contexts WHERE upstream_id = $1)",
+                                "UPDATE auth_contexts SET revoked_at = $2 \
+                                 WHERE upstream_id = $1 AND revoked_at IS NULL",
+                            ],
+                            upstream_id,
+                            now,
+                        )
+                        .await?;
+                    }
+                }
+                Ok(())
             }
 
             pub async fn audit(conn: &mut Conn, a: &AuditEntry) -> Result<i64> {
@@ -493,7 +570,7 @@ macro_rules! sql_store {
             ) -> crate::store::Result<()> {
                 sqlx::query(
                     "INSERT INTO auth_contexts (id, sub, upstream_id, context, auth_time, \
-                     created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                     created_at, expires_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                 )
                 .bind(&c.id)
                 .bind(&c.sub)
@@ -502,6 +579,7 @@ macro_rules! sql_store {
                 .bind(c.auth_time)
                 .bind(c.created_at)
                 .bind(c.expires_at)
+                .bind(c.revoked_at)
                 .execute(&self.pool)
                 .await?;
                 Ok(())
@@ -962,8 +1040,10 @@ macro_rules! sql_store {
                 &self,
                 next: &crate::store::ConfigVersion,
                 audit: &crate::store::AuditEntry,
+                removals: &[crate::store::Removal],
             ) -> crate::store::Result<()> {
                 let mut tx = self.begin_write().await?;
+                // First, so a lost race fails before anything else is touched.
                 sqlx::query(
                     "INSERT INTO config_versions (version, document, created_at, author) \
                      VALUES ($1, $2, $3, $4)",
@@ -974,6 +1054,9 @@ macro_rules! sql_store {
                 .bind(&next.author)
                 .execute(&mut *tx)
                 .await?;
+                for removal in removals {
+                    inserts::end(&mut tx, removal, audit.at).await?;
+                }
                 inserts::audit(&mut tx, audit).await?;
                 tx.commit().await?;
                 Ok(())

@@ -45,6 +45,12 @@ impl SqliteStore {
         Ok(Self { pool })
     }
 
+    /// Whether the database file of `url` exists (an in-memory database never does).
+    pub fn exists(url: &str) -> bool {
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        !in_memory && SqliteConnectOptions::from_str(url).is_ok_and(|o| o.get_filename().is_file())
+    }
+
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
     }

@@ -297,6 +297,7 @@ async fn callback(
         auth_time: now,
         created_at: now,
         expires_at: upstream.auth_context_ttl.map(|t| now + t.as_secs() as i64),
+        revoked_at: None,
     };
     let stored = async {
         state.store.insert_context(&ctx).await?;

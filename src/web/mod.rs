@@ -16,9 +16,11 @@ use axum::routing::get;
 
 use crate::app::AppState;
 
-/// Everything Herald serves on its public listener.
-pub fn router(state: AppState) -> Router {
-    let routes = Router::new()
+/// Everything Herald serves on its public listener; the admin surface (`/admin`: API and pages)
+/// too unless `with_admin` is false because `[admin] listen` gives it a listener of its own
+/// ([`admin_router`]). Then `/admin` here is an ordinary 404 that reveals nothing.
+pub fn router(state: AppState, with_admin: bool) -> Router {
+    let mut public = Router::new()
         .route("/", get(home))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
@@ -27,9 +29,29 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::consent::routes::router())
         .merge(crate::consent::center::router())
         .merge(crate::upstream::dev::router())
-        .merge(demo::router())
+        .merge(demo::router());
+    if with_admin {
+        public = public.merge(crate::admin::router());
+    }
+    finish(public, state)
+}
+
+/// What the admin listener serves (checklist F74): the admin API and pages, and the first leg
+/// of a sign-in (`/login/{request}`, where the pages send an admin who is not signed in; the
+/// upstream's callback then comes back to the public listener, the issuer).
+pub fn admin_router(state: AppState) -> Router {
+    let admin = Router::new()
+        .route("/healthz", get(|| async { "ok" }))
         .merge(crate::admin::router())
-        .fallback(not_found);
+        .merge(crate::upstream::routes::router());
+    finish(admin, state)
+}
+
+/// The layers every listener has: a 404 page for unknown paths, rate limits (each listener
+/// counts for itself, like each replica), security headers, and the bounded number of requests
+/// in flight.
+fn finish(router: Router<AppState>, state: AppState) -> Router {
+    let routes = router.fallback(not_found);
     let routes = match limits::RateLimits::new(&state.settings().limits) {
         Some(l) => routes.layer(axum::middleware::from_fn_with_state(l, limits::limit)),
         None => routes,
@@ -89,6 +111,10 @@ async fn home(axum::extract::State(state): axum::extract::State<AppState>) -> Re
         &pages::HomePage {
             issuer: settings.issuer.clone(),
             has_demo: settings.client(demo::DEMO_CLIENT_ID).is_some(),
+            admin_url: match settings.admin_origin() {
+                Some(origin) => format!("{origin}/admin"),
+                None => "/admin".into(),
+            },
         },
     )
 }

@@ -8,6 +8,8 @@ use askama::Template;
 pub struct HomePage {
     pub issuer: String,
     pub has_demo: bool,
+    /// Where the admin pages are: `/admin`, or on the admin listener.
+    pub admin_url: String,
 }
 
 #[derive(Template)]

@@ -24,6 +24,18 @@ fn endpoints() -> Vec<(Method, &'static str, Option<Value>)> {
     vec![
         (Method::GET, "/admin/api/openapi.json", None),
         (Method::GET, "/admin/api/upstreams", None),
+        (
+            Method::POST,
+            "/admin/api/upstreams",
+            Some(json!({"id": "x", "kind": "dev"})),
+        ),
+        (Method::GET, "/admin/api/upstreams/test", None),
+        (
+            Method::PUT,
+            "/admin/api/upstreams/test",
+            Some(json!({"kind": "oidc", "issuer": "https://idp.example.com", "client_id": "h"})),
+        ),
+        (Method::DELETE, "/admin/api/upstreams/test", None),
         (Method::GET, "/admin/api/upstreams/test/attributes", None),
         (
             Method::PUT,
@@ -565,7 +577,8 @@ async fn the_openapi_document_parses_and_describes_every_path() {
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
     let paths = doc["paths"].as_object().unwrap();
     for (path, methods) in [
-        ("/admin/api/upstreams", &["get"][..]),
+        ("/admin/api/upstreams", &["get", "post"][..]),
+        ("/admin/api/upstreams/{id}", &["get", "put", "delete"]),
         ("/admin/api/upstreams/{id}/attributes", &["get", "put"]),
         ("/admin/api/upstreams/{id}/mappings", &["get", "put"]),
         ("/admin/api/clients", &["get", "post"]),
@@ -591,6 +604,10 @@ async fn the_openapi_document_parses_and_describes_every_path() {
         doc["components"]["securitySchemes"]["bearer"]["scheme"],
         "bearer"
     );
+    // The refused inline secret is not offered to clients generated from the document.
+    let upstream = &doc["components"]["schemas"]["UpstreamSettings"]["properties"];
+    assert!(upstream.get("client_secret_env").is_some(), "{upstream}");
+    assert!(upstream.get("client_secret").is_none(), "{upstream}");
 }
 
 #[tokio::test]
@@ -674,4 +691,726 @@ to = "groups"
     // B's own poll sees nothing newer and keeps the version.
     r.b_state.reload_config().await.unwrap();
     assert_eq!(r.b_state.config_version(), 2);
+}
+
+/// A second upstream at the test IdP, as an admin would add it.
+fn second_upstream(app: &TestApp) -> Value {
+    json!({
+        "id": "second",
+        "kind": "oidc",
+        "issuer": app.upstream.issuer(),
+        "client_id": "herald-second",
+        "display_name": "Second",
+        "attributes": [{"claim": "https://example\\.com/groups", "source": "id_token", "type": "string_array"}],
+        "mappings": [{"from": "https://example\\.com/groups", "to": "groups"}]
+    })
+}
+
+#[tokio::test]
+async fn an_upstream_is_created_used_replaced_and_deleted_and_every_change_is_audited() {
+    let app = spawn_app().await;
+    let created = app
+        .admin_ok(
+            Method::POST,
+            "/admin/api/upstreams",
+            Some(second_upstream(&app)),
+            201,
+        )
+        .await;
+    assert_eq!(created["id"], "second");
+    assert_eq!(created["kind"], "oidc");
+    assert_eq!(created["issuer"], app.upstream.issuer());
+    assert_eq!(
+        created["callback_url"],
+        format!("{}/callback/second", app.base)
+    );
+    assert_eq!(created["client_secret_source"], "none");
+    assert_eq!(created["scopes"], json!(["openid", "profile", "email"]));
+    assert_eq!(created["mappings"][0]["to"], "groups");
+    let listed = app
+        .admin_ok(Method::GET, "/admin/api/upstreams", None, 200)
+        .await;
+    let ids: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["test", "second"]);
+
+    // It is live: a login through it links a user of that upstream and maps its claims.
+    let p = AuthParams::new("app", "openid groups").with("idp_hint", "second");
+    let q = app.login(&browser(), &p).await;
+    let tokens: Value = app.redeem(&p, &q["code"]).await.json().await.unwrap();
+    let id_token = payload(tokens["id_token"].as_str().unwrap());
+    assert_eq!(id_token["groups"], json!(["staff", "admins"]));
+    let users = app
+        .admin_ok(Method::GET, "/admin/api/users?upstream=second", None, 200)
+        .await;
+    assert_eq!(users.as_array().unwrap().len(), 1, "{users}");
+
+    // Replacing keeps attributes and mappings that the body leaves out.
+    let mut renamed = second_upstream(&app);
+    let body = renamed.as_object_mut().unwrap();
+    body.remove("attributes");
+    body.remove("mappings");
+    body.insert("display_name".into(), json!("Renamed"));
+    // Any variable the test process has; only its name is stored.
+    body.insert("client_secret_env".into(), json!("PATH"));
+    let replaced = app
+        .admin_ok(
+            Method::PUT,
+            "/admin/api/upstreams/second",
+            Some(renamed),
+            200,
+        )
+        .await;
+    assert_eq!(replaced["display_name"], "Renamed");
+    assert_eq!(replaced["client_secret_source"], "env");
+    assert_eq!(replaced["client_secret_env"], "PATH");
+    assert_eq!(replaced["mappings"], created["mappings"]);
+    assert_eq!(
+        app.admin_ok(Method::GET, "/admin/api/upstreams/second", None, 200)
+            .await,
+        replaced
+    );
+
+    app.admin_ok(Method::DELETE, "/admin/api/upstreams/second", None, 204)
+        .await;
+    app.admin_ok(Method::GET, "/admin/api/upstreams/second", None, 404)
+        .await;
+    app.admin_ok(Method::DELETE, "/admin/api/upstreams/second", None, 404)
+        .await;
+    assert_eq!(app.state.config_version(), 4);
+
+    let audit = app
+        .admin_ok(
+            Method::GET,
+            "/admin/api/audit?target=upstream:second",
+            None,
+            200,
+        )
+        .await;
+    let actions: Vec<&str> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        ["upstream.delete", "upstream.update", "upstream.create"]
+    );
+    assert_eq!(audit[1]["before"]["display_name"], "Second");
+    assert_eq!(audit[1]["after"]["display_name"], "Renamed");
+    assert_eq!(audit[0]["before"]["client_secret_env"], "PATH");
+    assert_eq!(audit[0]["after"], Value::Null);
+    // The variable's name is stored, never its value.
+    let path = std::env::var("PATH").unwrap();
+    assert!(!audit.to_string().contains(&path));
+    let stored = app.state.store.latest_config().await.unwrap().unwrap();
+    assert!(!stored.document.contains(&path));
+}
+
+#[tokio::test]
+async fn an_inline_upstream_secret_is_refused_with_what_to_do_instead_and_never_stored() {
+    let app = spawn_app().await;
+    let secret = "inline-upstream-secret-value";
+    let mut body = second_upstream(&app);
+    body["client_secret"] = json!(secret);
+    for (method, path) in [
+        (Method::POST, "/admin/api/upstreams"),
+        (Method::PUT, "/admin/api/upstreams/test"),
+    ] {
+        let res = app
+            .admin(method.clone(), path, Some(ADMIN_TOKEN), Some(&body))
+            .await;
+        assert_eq!(res.status(), 400, "{method} {path}");
+        let text = res.text().await.unwrap();
+        assert!(!text.contains(secret), "{text}");
+        let err: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(err["error"], "invalid_request");
+        let why = err["error_description"].as_str().unwrap();
+        assert!(
+            why.starts_with("client_secret: Herald never stores secrets"),
+            "{why}"
+        );
+        assert!(
+            why.contains("name that variable in client_secret_env"),
+            "{why}"
+        );
+    }
+    // Even a secret of another type is refused the same way, not echoed by a parser.
+    body["client_secret"] = json!({"value": secret});
+    let err = app
+        .admin_ok(Method::POST, "/admin/api/upstreams", Some(body), 400)
+        .await;
+    assert!(!err.to_string().contains(secret), "{err}");
+
+    // Nor may an upstream be told to send one of Herald's own secrets.
+    let mut body = second_upstream(&app);
+    body["client_secret_env"] = json!("HERALD_ADMIN_TOKEN");
+    let err = app
+        .admin_ok(Method::POST, "/admin/api/upstreams", Some(body), 400)
+        .await;
+    assert!(
+        err["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("one of Herald's own secrets"),
+        "{err}"
+    );
+    // A variable this replica lacks is check-config's problem, named by its key.
+    let mut body = second_upstream(&app);
+    body["client_secret_env"] = json!("HERALD_TEST_VARIABLE_THAT_IS_NOT_SET");
+    let err = app
+        .admin_ok(Method::POST, "/admin/api/upstreams", Some(body), 400)
+        .await;
+    assert_eq!(err["error"], "invalid_configuration");
+    assert_eq!(
+        err["problems"],
+        json!(["upstreams[1].client_secret: client_secret_env names \
+             `HERALD_TEST_VARIABLE_THAT_IS_NOT_SET`, but that environment variable is not set \
+             (or empty); export it before starting Herald"])
+    );
+    // Keys the file does not have, such as a hash, are unknown fields.
+    let mut body = second_upstream(&app);
+    body["client_secret_hash"] = json!("sha256:AAAA");
+    let err = app
+        .admin_ok(Method::POST, "/admin/api/upstreams", Some(body), 400)
+        .await;
+    assert_eq!(err["error"], "invalid_request");
+    assert!(
+        err["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("unknown field `client_secret_hash`"),
+        "{err}"
+    );
+
+    assert_eq!(app.state.config_version(), 1);
+    let stored = app.state.store.latest_config().await.unwrap().unwrap();
+    assert!(!stored.document.contains(secret));
+    assert!(
+        !stored.document.contains("upstream-secret"),
+        "the file's inline secret is held back"
+    );
+}
+
+#[tokio::test]
+async fn deleting_the_last_upstream_is_refused_with_the_check_config_message() {
+    let app = spawn_app().await;
+    let err = app
+        .admin_ok(Method::DELETE, "/admin/api/upstreams/test", None, 400)
+        .await;
+    assert_eq!(err["error"], "invalid_configuration");
+    let msg = err["error_description"].as_str().unwrap();
+    assert!(
+        msg.starts_with("upstreams: at least one [[upstreams]] is needed"),
+        "{msg}"
+    );
+    // The same words check-config prints for a file without upstreams.
+    let (head, _) = app.config.split_once("[[upstreams]]").unwrap();
+    let (_, clients) = app.config.split_once("[[clients]]").unwrap();
+    let file = format!("{head}[[clients]]{clients}");
+    let check = herald::config::from_toml(&file).unwrap_err().to_string();
+    assert_eq!(check, msg);
+
+    app.admin_ok(Method::GET, "/admin/api/upstreams/test", None, 200)
+        .await;
+    assert_eq!(app.state.config_version(), 1);
+    let audit = app
+        .admin_ok(Method::GET, "/admin/api/audit", None, 200)
+        .await;
+    assert_eq!(audit, json!([]));
+}
+
+#[tokio::test]
+async fn an_upstream_change_is_refused_when_malformed_conflicting_or_invalid() {
+    let app = spawn_app().await;
+    let test =
+        json!({"kind": "oidc", "issuer": app.upstream.issuer(), "client_id": "herald-at-upstream"});
+    // Creating an existing one, renaming through PUT, an unknown one, no id, an unknown kind.
+    let mut again = test.clone();
+    again["id"] = json!("test");
+    app.admin_ok(Method::POST, "/admin/api/upstreams", Some(again), 409)
+        .await;
+    let mut renamed = test.clone();
+    renamed["id"] = json!("other");
+    let err = app
+        .admin_ok(Method::PUT, "/admin/api/upstreams/test", Some(renamed), 400)
+        .await;
+    assert!(
+        err["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("cannot be changed"),
+        "{err}"
+    );
+    app.admin_ok(
+        Method::PUT,
+        "/admin/api/upstreams/nope",
+        Some(test.clone()),
+        404,
+    )
+    .await;
+    let err = app
+        .admin_ok(Method::POST, "/admin/api/upstreams", Some(test), 400)
+        .await;
+    assert!(
+        err["error_description"]
+            .as_str()
+            .unwrap()
+            .starts_with("id: required")
+    );
+    let err = app
+        .admin_ok(
+            Method::POST,
+            "/admin/api/upstreams",
+            Some(json!({"id": "saml", "kind": "saml"})),
+            400,
+        )
+        .await;
+    assert_eq!(err["error"], "invalid_request");
+    // What check-config refuses, the API refuses with its words.
+    let err = app
+        .admin_ok(
+            Method::POST,
+            "/admin/api/upstreams",
+            Some(json!({"id": "bad id", "kind": "oidc", "client_id": "h"})),
+            400,
+        )
+        .await;
+    assert_eq!(err["error"], "invalid_configuration");
+    assert_eq!(
+        err["problems"],
+        json!([
+            "upstreams[1].id: `bad id` must be letters, digits, - or _ (it appears in the callback URL)",
+            "upstreams[1].issuer: kind = \"oidc\" needs the provider's issuer, like \"https://idp.example.com\""
+        ])
+    );
+    assert_eq!(app.state.config_version(), 1);
+}
+
+#[tokio::test]
+async fn the_files_upstream_secret_stays_only_while_the_upstream_points_at_the_same_issuer() {
+    let app = spawn_app().await;
+    let detail = app
+        .admin_ok(Method::GET, "/admin/api/upstreams/test", None, 200)
+        .await;
+    assert_eq!(detail["client_secret_source"], "file");
+    assert!(!detail.to_string().contains("upstream-secret"));
+
+    let same = json!({
+        "kind": "oidc", "issuer": app.upstream.issuer(), "client_id": "herald-at-upstream",
+        "display_name": "Test IdP", "userinfo": true
+    });
+    let replaced = app
+        .admin_ok(Method::PUT, "/admin/api/upstreams/test", Some(same), 200)
+        .await;
+    assert_eq!(replaced["client_secret_source"], "file");
+    assert_eq!(replaced["display_name"], "Test IdP");
+    let secret = app
+        .state
+        .settings()
+        .upstream("test")
+        .unwrap()
+        .client_secret
+        .as_ref()
+        .map(|s| s.expose().to_string());
+    assert_eq!(secret.as_deref(), Some("upstream-secret"));
+
+    // Pointed at another provider, the file's secret is not sent there.
+    let elsewhere = json!({
+        "kind": "oidc", "issuer": "https://elsewhere.example.com", "client_id": "herald-at-upstream",
+        "userinfo": true
+    });
+    let moved = app
+        .admin_ok(
+            Method::PUT,
+            "/admin/api/upstreams/test",
+            Some(elsewhere),
+            200,
+        )
+        .await;
+    assert_eq!(moved["client_secret_source"], "none");
+    assert!(
+        app.state
+            .settings()
+            .upstream("test")
+            .unwrap()
+            .client_secret
+            .is_none()
+    );
+}
+
+/// Scopes that give `rp` a refresh token.
+const OFFLINE: &str = "openid email offline_access";
+
+/// A form post to `{base}{path}` as `client` (Basic `secret`): status and JSON body.
+async fn as_client(
+    base: &str,
+    path: &str,
+    client: &str,
+    secret: &str,
+    form: &[(&str, &str)],
+) -> (u16, Value) {
+    let res = reqwest::Client::new()
+        .post(format!("{base}{path}"))
+        .basic_auth(client, Some(secret))
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    (res.status().as_u16(), res.json().await.unwrap())
+}
+
+async fn refresh_at(base: &str, client: &str, secret: &str, token: &str) -> (u16, Value) {
+    let form = [("grant_type", "refresh_token"), ("refresh_token", token)];
+    as_client(base, "/token", client, secret, &form).await
+}
+
+async fn is_active(base: &str, client: &str, secret: &str, token: &str) -> bool {
+    let (status, v) = as_client(base, "/introspect", client, secret, &[("token", token)]).await;
+    assert_eq!(status, 200, "{v}");
+    v["active"].as_bool().unwrap()
+}
+
+async fn userinfo_status(base: &str, access_token: &str) -> u16 {
+    reqwest::Client::new()
+        .get(format!("{base}/userinfo"))
+        .bearer_auth(access_token)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// Where `/authorize` on `base` sends `browser` first (the Location of its redirect).
+async fn authorize_location(
+    app: &TestApp,
+    base: &str,
+    browser: &reqwest::Client,
+    p: &AuthParams,
+) -> String {
+    let url = app.authorize_url(p).replacen(&app.base, base, 1);
+    let res = browser.get(url).send().await.unwrap();
+    assert!(res.status().is_redirection(), "{}", res.status());
+    res.headers()["location"].to_str().unwrap().to_string()
+}
+
+fn str_of(v: &Value, k: &str) -> String {
+    v[k].as_str()
+        .unwrap_or_else(|| panic!("no {k} in {v}"))
+        .to_string()
+}
+
+#[tokio::test]
+async fn deleting_a_client_ends_its_tokens_codes_and_grants_even_when_it_is_registered_again() {
+    let app = spawn_app().await;
+    let p = AuthParams::new("rp", OFFLINE);
+    let q = app.login(&app.browser, &p).await;
+    let tokens: Value = app.redeem(&p, &q["code"]).await.json().await.unwrap();
+    let (access, refresh) = (
+        str_of(&tokens, "access_token"),
+        str_of(&tokens, "refresh_token"),
+    );
+    let sub = str_of(&payload(&str_of(&tokens, "id_token")), "sub");
+    // A second login in the same browser skips consent; its code is not redeemed yet.
+    let unredeemed = AuthParams::new("rp", OFFLINE);
+    let q2 = app.login(&app.browser, &unredeemed).await;
+    assert!(is_active(&app.base, "rp", SECRET, &refresh).await);
+
+    app.admin_ok(Method::DELETE, "/admin/api/clients/rp", None, 204)
+        .await;
+    // The same client_id registered again, with a new secret, must not bring anything back.
+    let created = app
+        .admin_ok(
+            Method::POST,
+            "/admin/api/clients",
+            Some(json!({
+                "client_id": "rp", "scopes": ["openid", "email", "offline_access"],
+                "redirect_uris": [APP_CB], "grant_types": ["authorization_code", "refresh_token"]
+            })),
+            201,
+        )
+        .await;
+    let secret = str_of(&created, "client_secret");
+    assert!(!is_active(&app.base, "rp", &secret, &access).await);
+    assert!(!is_active(&app.base, "rp", &secret, &refresh).await);
+    let (status, err) = refresh_at(&app.base, "rp", &secret, &refresh).await;
+    assert_eq!(
+        (status, err["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", q2["code"].as_str()),
+        ("redirect_uri", APP_CB),
+        ("code_verifier", unredeemed.verifier.as_deref().unwrap()),
+    ];
+    let (status, err) = as_client(&app.base, "/token", "rp", &secret, &form).await;
+    assert_eq!(
+        (status, err["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{err}"
+    );
+    assert_eq!(userinfo_status(&app.base, &access).await, 401);
+
+    // The grant is gone and the user's records say an admin ended it.
+    let detail = app
+        .admin_ok(Method::GET, &format!("/admin/api/users/{sub}"), None, 200)
+        .await;
+    assert_eq!(detail["grants"], json!([]), "{detail}");
+    let consents = app
+        .admin_ok(
+            Method::GET,
+            &format!("/admin/api/users/{sub}/consents"),
+            None,
+            200,
+        )
+        .await;
+    let records = consents["records"].as_array().unwrap();
+    let last = records.last().unwrap();
+    assert_eq!(last["method"], "admin");
+    assert_eq!(last["client_id"], "rp");
+    assert_eq!(last["allowed"], json!([]));
+    assert_eq!(last["denied"], json!(["email", "offline_access", "openid"]));
+    assert_eq!(records[0]["method"], "page", "earlier records stay");
+    // So the app's next login asks again.
+    match app
+        .start(&app.browser, &AuthParams::new("rp", OFFLINE))
+        .await
+    {
+        Outcome::Consent(_) => {}
+        other => panic!("expected the consent page, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn removing_an_upstream_sends_its_users_to_log_in_again_and_ends_their_tokens() {
+    let app = spawn_app().await;
+    app.admin_ok(
+        Method::POST,
+        "/admin/api/upstreams",
+        Some(second_upstream(&app)),
+        201,
+    )
+    .await;
+    let via_second = browser();
+    let p = AuthParams::new("rp", OFFLINE).with("idp_hint", "second");
+    let q = app.login(&via_second, &p).await;
+    let gone: Value = app.redeem(&p, &q["code"]).await.json().await.unwrap();
+    let p = AuthParams::new("rp", OFFLINE).with("idp_hint", "test");
+    let q = app.login(&app.browser, &p).await;
+    let kept: Value = app.redeem(&p, &q["code"]).await.json().await.unwrap();
+    assert_eq!(
+        userinfo_status(&app.base, &str_of(&gone, "access_token")).await,
+        200
+    );
+
+    app.admin_ok(Method::DELETE, "/admin/api/upstreams/second", None, 204)
+        .await;
+    let (status, err) = refresh_at(&app.base, "rp", SECRET, &str_of(&gone, "refresh_token")).await;
+    assert_eq!(
+        (status, err["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    assert_eq!(
+        userinfo_status(&app.base, &str_of(&gone, "access_token")).await,
+        401
+    );
+    assert!(!is_active(&app.base, "rp", SECRET, &str_of(&gone, "access_token")).await);
+    // Logins through the other upstream go on.
+    let (status, _) = refresh_at(&app.base, "rp", SECRET, &str_of(&kept, "refresh_token")).await;
+    assert_eq!(status, 200);
+
+    // The browser whose login came from the removed upstream is sent to log in again...
+    let again = AuthParams::new("rp", OFFLINE);
+    let location = authorize_location(&app, &app.base, &via_second, &again).await;
+    assert!(location.starts_with("/login/"), "{location}");
+    // ...while the other browser's login is reused: straight back to the app with a code.
+    let location = authorize_location(&app, &app.base, &app.browser, &again).await;
+    assert!(location.starts_with(APP_CB), "{location}");
+    assert!(query_of(&location).contains_key("code"));
+}
+
+#[tokio::test]
+async fn removals_are_revoked_in_the_database_so_a_replica_on_the_old_configuration_refuses_too() {
+    let Some(schema) = crate::replicas::schema().await else {
+        return;
+    };
+    let r = crate::replicas::two_replicas_with(&schema, 5432, "", true).await;
+    let app = &r.a;
+    app.admin_ok(
+        Method::POST,
+        "/admin/api/upstreams",
+        Some(second_upstream(app)),
+        201,
+    )
+    .await;
+    let rp = app
+        .admin_ok(
+            Method::POST,
+            "/admin/api/clients",
+            Some(json!({
+                "client_id": "rp", "scopes": ["openid", "offline_access"],
+                "redirect_uris": [APP_CB], "grant_types": ["authorization_code", "refresh_token"]
+            })),
+            201,
+        )
+        .await;
+    let rp_secret = str_of(&rp, "client_secret");
+    let before = app.state.store.latest_config().await.unwrap().unwrap();
+
+    // `app` logs in through the upstream that will go; `rp`, the client that will go, through
+    // the upstream that stays.
+    let via_second = browser();
+    let p = AuthParams::new("app", "openid").with("idp_hint", "second");
+    let q = app.login(&via_second, &p).await;
+    let app_tokens: Value = app.redeem(&p, &q["code"]).await.json().await.unwrap();
+    let pending = AuthParams::new("app", "openid").with("idp_hint", "second");
+    let pending_code = app.login(&via_second, &pending).await["code"].clone();
+    let p = AuthParams::new("rp", "openid offline_access").with("idp_hint", "test");
+    let q = app.login(&browser(), &p).await;
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", q["code"].as_str()),
+        ("redirect_uri", APP_CB),
+        ("code_verifier", p.verifier.as_deref().unwrap()),
+    ];
+    let (status, rp_tokens) = as_client(&app.base, "/token", "rp", &rp_secret, &form).await;
+    assert_eq!(status, 200, "{rp_tokens}");
+
+    app.admin_ok(Method::DELETE, "/admin/api/upstreams/second", None, 204)
+        .await;
+    app.admin_ok(Method::DELETE, "/admin/api/clients/rp", None, 204)
+        .await;
+    // Replica B as it would be if it had not yet polled: its memory still has both.
+    let started = Instant::now();
+    while r.b_state.config_version() < 5 {
+        assert!(started.elapsed() < Duration::from_secs(6), "B never polled");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let live = r.b_state.live_config().unwrap();
+    let (old, _) = live
+        .settings(&herald::config::ManagedConfig::parse(&before.document).unwrap())
+        .unwrap();
+    r.b_state.replace_settings(old);
+    assert!(r.b_state.settings().upstream("second").is_some());
+    assert!(r.b_state.settings().client("rp").is_some());
+
+    let b = &r.b_base;
+    assert_eq!(
+        userinfo_status(b, &str_of(&app_tokens, "access_token")).await,
+        401
+    );
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", pending_code.as_str()),
+        ("redirect_uri", APP_CB),
+        ("code_verifier", pending.verifier.as_deref().unwrap()),
+    ];
+    let (status, err) = as_client(b, "/token", "app", SECRET, &form).await;
+    assert_eq!(
+        (status, err["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{err}"
+    );
+    let location = authorize_location(app, b, &via_second, &AuthParams::new("app", "openid")).await;
+    assert!(location.starts_with("/login/"), "{location}");
+
+    let (status, err) = refresh_at(b, "rp", &rp_secret, &str_of(&rp_tokens, "refresh_token")).await;
+    assert_eq!(
+        (status, err["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{err}"
+    );
+    assert!(!is_active(b, "rp", &rp_secret, &str_of(&rp_tokens, "access_token")).await);
+}
+
+#[tokio::test]
+async fn a_login_from_an_upstream_this_replica_does_not_have_refreshes_nothing() {
+    // What a replica still on the previous configuration could store after a removal was
+    // revoked: a login, not revoked, from an upstream the configuration no longer has.
+    let app = spawn_app().await;
+    let now = app.state.now();
+    let store = &app.state.store;
+    store
+        .insert_context(&herald::store::StoredContext {
+            id: "ctx-ghost".into(),
+            sub: "sub-ghost".into(),
+            upstream_id: "ghost".into(),
+            context: "{}".into(),
+            auth_time: now,
+            created_at: now,
+            expires_at: None,
+            revoked_at: None,
+        })
+        .await
+        .unwrap();
+    store
+        .insert_code(&herald::store::CodeRecord {
+            code_hash: "code-ghost".into(),
+            client_id: "rp".into(),
+            redirect_uri: APP_CB.into(),
+            sub: "sub-ghost".into(),
+            scope: "openid offline_access".into(),
+            nonce: None,
+            code_challenge: None,
+            auth_context_id: "ctx-ghost".into(),
+            auth_time: now,
+            auth_time_required: false,
+            created_at: now,
+            expires_at: now + 60,
+            consumed_at: None,
+        })
+        .await
+        .unwrap();
+    let value = herald::tokens::random_token();
+    store
+        .redeem_code(
+            "code-ghost",
+            now,
+            &herald::store::AccessTokenRecord {
+                jti: "jti-ghost".into(),
+                client_id: "rp".into(),
+                sub: "sub-ghost".into(),
+                scope: "openid".into(),
+                auth_context_id: "ctx-ghost".into(),
+                code_hash: Some("code-ghost".into()),
+                issued_at: now,
+                expires_at: now + 3600,
+                revoked_at: None,
+                family_id: Some("fam-ghost".into()),
+            },
+            Some(&herald::store::RefreshTokenRecord {
+                token_hash: herald::tokens::hashing::digest_hex(&value),
+                family_id: "fam-ghost".into(),
+                client_id: "rp".into(),
+                sub: "sub-ghost".into(),
+                scope: "openid offline_access".into(),
+                auth_context_id: "ctx-ghost".into(),
+                auth_time: now,
+                code_hash: Some("code-ghost".into()),
+                issued_at: now,
+                expires_at: now + 3600,
+                family_expires_at: now + 7200,
+                rotated_at: None,
+                revoked_at: None,
+            }),
+        )
+        .await
+        .unwrap();
+    let (status, err) = refresh_at(&app.base, "rp", SECRET, &value).await;
+    assert_eq!(status, 400, "{err}");
+    assert_eq!(err["error"], "invalid_grant");
+    assert!(
+        err["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("has ended"),
+        "{err}"
+    );
 }

@@ -522,3 +522,109 @@ async fn lineage_users_and_a_users_grants_are_listed() {
     let (status, _) = app.admin_page(&admin, "/admin/users/no-such-user").await;
     assert_eq!(status, 404);
 }
+
+#[tokio::test]
+async fn with_an_admin_listener_the_admin_surface_is_served_only_there() {
+    let (app, admin) =
+        spawn_app_with_admin_listener("role_claim = \"groups\"\nrole_value = \"admins\"").await;
+    let api = reqwest::Client::new();
+
+    // The public listener has no /admin at all: 404, no challenge, nothing changed.
+    for path in [
+        "/admin",
+        "/admin/",
+        "/admin/clients",
+        "/admin/api/openapi.json",
+        "/admin/api/upstreams",
+        "/admin/api/no-such-thing",
+    ] {
+        let res = api
+            .get(format!("{}{path}", app.base))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 404, "public {path}");
+        assert!(!res.headers().contains_key("www-authenticate"), "{path}");
+    }
+    let res = api
+        .post(format!("{}/admin/api/upstreams", app.base))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({"id": "x", "kind": "dev"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+    let res = api
+        .delete(format!("{}/admin/api/clients/app", app.base))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+    assert_eq!(app.state.config_version(), 1);
+    // Everything else stays public.
+    let res = api
+        .get(format!("{}/.well-known/openid-configuration", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+
+    // The admin listener has the API, with the same credentials...
+    let res = api
+        .get(format!("{admin}/admin/api/upstreams"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    let res = api
+        .get(format!("{admin}/admin/api/upstreams"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let listed: Value = res.json().await.unwrap();
+    assert_eq!(listed[0]["id"], "test");
+    // ...and the pages: the sign-in goes through the upstream and the issuer's callback, then
+    // back to the admin listener.
+    let browser = browser();
+    let (status, html) = match app.follow(&browser, format!("{admin}/admin")).await {
+        Outcome::Page(status, html) => (status.as_u16(), html),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("Herald administration"), "{html}");
+    let res = browser
+        .get(format!("{admin}/admin/clients"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    // The same browser still finds no admin pages on the public listener.
+    let res = browser
+        .get(format!("{}/admin", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+    // Nor does the admin listener serve the provider's endpoints.
+    let res = api
+        .get(format!("{admin}/.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+
+    // The home page points to where the admin pages are.
+    let home = api
+        .get(&app.base)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(home.contains(&format!("href=\"{admin}/admin\"")), "{home}");
+}

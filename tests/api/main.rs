@@ -5,6 +5,7 @@ mod admin;
 mod admin_pages;
 mod authorize_errors;
 mod claims;
+mod cli;
 mod consent_center;
 mod keys;
 mod lifecycle;

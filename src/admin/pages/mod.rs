@@ -129,7 +129,7 @@ pub async fn admin_user(
             None,
         ));
     };
-    let Some(login) = center::signed_in_user(state, session).await else {
+    let Some(login) = center::signed_in_user(state, session).await? else {
         if method != Method::GET {
             return Err(refused(
                 "You are not signed in, or your sign-in has expired, so nothing was changed. \

@@ -184,6 +184,7 @@ pub async fn submit(
             &admin_actor,
             "upstream.claims.replace",
             format!("upstream:{id}"),
+            &[],
             edit,
         )
         .await;

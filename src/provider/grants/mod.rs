@@ -143,13 +143,19 @@ struct OwnedIdToken {
     released: Map<String, Value>,
 }
 
-/// The stored login behind a code or refresh token; gone means the grant is gone.
+/// The stored login behind a code or refresh token; gone or ended (its upstream was removed)
+/// means the grant is gone.
 pub(crate) async fn stored_context(state: &AppState, id: &str) -> Result<AuthContext, OAuthError> {
     let stored = state
         .store
         .context(id)
         .await?
         .ok_or_else(|| OAuthError::invalid_grant("the login behind this grant is gone"))?;
+    if crate::provider::flow::login_has_ended(state, &stored) {
+        return Err(OAuthError::invalid_grant(
+            "the login behind this grant has ended; the user must log in again",
+        ));
+    }
     serde_json::from_str(&stored.context)
         .map_err(|_| OAuthError::server_error("stored login data is unreadable"))
 }

@@ -54,6 +54,25 @@ pub async fn spawn_app_configured(upstream_keys: &str, extra: &str) -> TestApp {
 
 /// Starts Herald with `top` among the top-level keys as well.
 pub async fn spawn_app_full(top: &str, upstream_keys: &str, extra: &str) -> TestApp {
+    spawn(top, upstream_keys, extra, None).await
+}
+
+/// Starts Herald with the admin surface on a listener of its own (`[admin] listen`, plus
+/// `admin_keys`); returns the app and the admin listener's base URL.
+pub async fn spawn_app_with_admin_listener(admin_keys: &str) -> (TestApp, String) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let top = format!("[admin]\nlisten = \"{addr}\"\n{admin_keys}\n");
+    let app = spawn(&top, "", "", Some(listener)).await;
+    (app, format!("http://{addr}"))
+}
+
+async fn spawn(
+    top: &str,
+    upstream_keys: &str,
+    extra: &str,
+    admin_listener: Option<tokio::net::TcpListener>,
+) -> TestApp {
     let upstream = TestUpstream::start().await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -170,6 +189,7 @@ description = "Reports"
             clock: clock.clone(),
             kek: Some(KeyEncryption::from_base64(&kek).unwrap()),
             listener: Some(listener),
+            admin_listener,
             config_text: Some(toml.clone()),
             admin_token: Some(ADMIN_TOKEN.into()),
             ..Default::default()
@@ -276,12 +296,13 @@ impl TestApp {
             let res = browser.get(&url).send().await.unwrap();
             let status = res.status();
             if status.is_redirection() {
-                let loc = res.headers()["location"].to_str().unwrap().to_string();
-                url = if loc.starts_with('/') {
-                    format!("{}{loc}", self.base)
-                } else {
-                    loc
-                };
+                let loc = res.headers()["location"].to_str().unwrap();
+                // Relative to the page that redirected, as a browser resolves it.
+                url = url::Url::parse(&url)
+                    .unwrap()
+                    .join(loc)
+                    .unwrap()
+                    .to_string();
                 continue;
             }
             let body = res.text().await.unwrap();

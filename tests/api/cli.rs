@@ -1,0 +1,238 @@
+//! The `herald` commands that read the configuration (`lineage`, `preview`, `keys rotate`) work
+//! from the one in effect: the database's once Herald has stored one, the file's before, and
+//! they say which.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{Value, json};
+
+use crate::support::*;
+
+/// What a run of the `herald` binary printed.
+struct Run {
+    ok: bool,
+    stdout: String,
+    stderr: String,
+}
+
+/// Runs `herald ARGS` with `env` added to the environment.
+async fn herald(args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_herald"));
+    cmd.args(args).env("RUST_LOG", "off");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    Run {
+        ok: out.status.success(),
+        stdout: String::from_utf8(out.stdout).unwrap(),
+        stderr: String::from_utf8(out.stderr).unwrap(),
+    }
+}
+
+/// Writes `text` to a fresh file in the temp directory.
+fn temp_file(name: &str, text: &str) -> PathBuf {
+    let path = std::env::temp_dir().join(format!(
+        "herald-cli-{}-{name}",
+        herald::tokens::random_token()
+    ));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn arg(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+/// The upstreams a `lineage --json` run names, sorted.
+fn upstreams_in(lineage: &str) -> Vec<String> {
+    let rows: Vec<Value> = serde_json::from_str(lineage).unwrap();
+    let mut ids: Vec<String> = rows
+        .iter()
+        .filter_map(|r| r["upstream"].as_str().map(str::to_string))
+        .collect();
+    ids.sort();
+    ids.dedup();
+    ids
+}
+
+/// The database path of a test configuration.
+fn database_of(config: &str) -> String {
+    let line = config
+        .lines()
+        .find(|l| l.starts_with("database_url"))
+        .unwrap();
+    line.split('"').nth(1).unwrap().to_string()
+}
+
+#[tokio::test]
+async fn lineage_and_preview_use_the_stored_configuration_and_say_which_they_used() {
+    let app = spawn_app().await;
+    let file = temp_file("herald.toml", &app.config);
+    let claims = temp_file(
+        "id-token.json",
+        r#"{"sub": "u1", "https://example.com/groups": ["ops"]}"#,
+    );
+
+    let run = herald(&["lineage", "--json", "--config", arg(&file)], &[]).await;
+    assert!(run.ok, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("using configuration version 1 from the database (by seed,"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(upstreams_in(&run.stdout), ["test"]);
+
+    // An upstream added through the admin API exists only in the database.
+    let res = app
+        .api
+        .post(format!("{}/admin/api/upstreams", app.base))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({
+            "id": "second", "kind": "oidc", "issuer": "https://second.example.com",
+            "client_id": "herald",
+            "attributes": [{"claim": "https://example\\.com/groups", "source": "id_token", "type": "string_array"}],
+            "mappings": [{"from": "https://example\\.com/groups", "to": "groups"}]
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let run = herald(&["lineage", "--json", "--config", arg(&file)], &[]).await;
+    assert!(run.ok, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("using configuration version 2 from the database (by bootstrap-token,"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(upstreams_in(&run.stdout), ["second", "test"]);
+    let table = herald(&["lineage", "--config", arg(&file)], &[]).await;
+    assert!(table.stdout.contains("second"), "{}", table.stdout);
+
+    let run = herald(
+        &[
+            "preview",
+            "--config",
+            arg(&file),
+            "--upstream",
+            "second",
+            "--id-token",
+            arg(&claims),
+            "--scopes",
+            "openid groups",
+        ],
+        &[],
+    )
+    .await;
+    assert!(run.ok, "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("version 2 from the database"));
+    let preview: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(preview["id_token"]["groups"], json!(["ops"]), "{preview}");
+
+    // A file whose database does not exist yet is used as it is, and no database is created.
+    let missing =
+        std::env::temp_dir().join(format!("herald-cli-{}.db", herald::tokens::random_token()));
+    let fresh = app.config.replace(
+        &database_of(&app.config),
+        &format!("sqlite://{}", missing.display()),
+    );
+    let fresh_file = temp_file("fresh.toml", &fresh);
+    let run = herald(&["lineage", "--json", "--config", arg(&fresh_file)], &[]).await;
+    assert!(run.ok, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(&format!(
+            "using {} (its database does not exist yet)",
+            fresh_file.display()
+        )),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(upstreams_in(&run.stdout), ["test"]);
+    assert!(!missing.exists());
+    let run = herald(
+        &[
+            "preview",
+            "--config",
+            arg(&fresh_file),
+            "--upstream",
+            "second",
+            "--id-token",
+            arg(&claims),
+        ],
+        &[],
+    )
+    .await;
+    assert!(!run.ok);
+    assert!(
+        run.stderr
+            .contains("no upstream `second` in the configuration in effect"),
+        "{}",
+        run.stderr
+    );
+
+    // A database without a stored configuration: the file, and it says so.
+    herald::store::connect(&format!("sqlite://{}", missing.display()))
+        .await
+        .unwrap();
+    let run = herald(&["lineage", "--json", "--config", arg(&fresh_file)], &[]).await;
+    assert!(run.ok, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("(the database holds no configuration yet)"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[tokio::test]
+async fn keys_rotate_keeps_the_old_key_for_the_stored_token_lifetimes_not_the_files() {
+    let app = spawn_app().await;
+    // The file now says tokens live 10 minutes; the database, seeded with the default of one
+    // hour, is the truth, so the retired key must stay published for an hour (plus leeway).
+    let edited = format!(
+        "{}\n[tokens]\nid_token_ttl = \"10m\"\naccess_token_ttl = \"10m\"\n",
+        app.config
+    );
+    let file = temp_file("herald.toml", &edited);
+    let run = herald(
+        &[
+            "keys",
+            "rotate",
+            "--config",
+            arg(&file),
+            "--alg",
+            "RS256",
+            "--activate-in",
+            "300",
+        ],
+        &[("HERALD_KEY_ENCRYPTION_KEY", &app.kek)],
+    )
+    .await;
+    assert!(run.ok, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr
+            .contains("using configuration version 1 from the database"),
+        "{}",
+        run.stderr
+    );
+    let number_after = |marker: &str| -> i64 {
+        let at = run
+            .stdout
+            .find(marker)
+            .unwrap_or_else(|| panic!("{}", run.stdout))
+            + marker.len();
+        run.stdout[at..]
+            .split(|c: char| !c.is_ascii_digit())
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let signs_from = number_after("it signs from ");
+    let leaves_at = number_after("leaves the JWKS at ");
+    assert_eq!(leaves_at - signs_from, 3600 + 300, "{}", run.stdout);
+}
