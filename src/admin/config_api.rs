@@ -40,19 +40,9 @@ pub(crate) async fn change(
     removals: &[Removal],
     edit: impl FnOnce(&mut ManagedConfig) -> Result<(Option<Json_>, Option<Json_>), ApiError>,
 ) -> Result<i64, ApiError> {
-    let Some(live) = state.live_config() else {
-        return Err(ApiError::conflict(
-            "this Herald runs without live configuration; change the configuration file",
-        ));
-    };
-    let latest = state
-        .store
-        .latest_config()
-        .await?
-        .ok_or_else(|| ApiError::internal("no stored configuration"))?;
-    let mut managed = ManagedConfig::parse(&latest.document)?;
+    let (latest, mut managed) = latest(state).await?;
     let (before, after) = edit(&mut managed)?;
-    let (settings, _warnings) = live.settings(&managed)?;
+    let settings = validated(state, &managed)?;
     let now = state.now();
     let version = latest.version + 1;
     state
@@ -87,19 +77,37 @@ pub(crate) async fn draft(
     state: &AppState,
     edit: impl FnOnce(&mut ManagedConfig) -> Result<(), ApiError>,
 ) -> Result<crate::config::Settings, ApiError> {
-    let Some(live) = state.live_config() else {
-        return Err(ApiError::conflict(
-            "this Herald runs without live configuration; change the configuration file",
-        ));
-    };
+    let (_, mut managed) = latest(state).await?;
+    edit(&mut managed)?;
+    validated(state, &managed)
+}
+
+/// The latest stored configuration version, and its managed document parsed.
+async fn latest(state: &AppState) -> Result<(ConfigVersion, ManagedConfig), ApiError> {
+    live(state)?;
     let latest = state
         .store
         .latest_config()
         .await?
         .ok_or_else(|| ApiError::internal("no stored configuration"))?;
-    let mut managed = ManagedConfig::parse(&latest.document)?;
-    edit(&mut managed)?;
-    Ok(live.settings(&managed)?.0)
+    let managed = ManagedConfig::parse(&latest.document)?;
+    Ok((latest, managed))
+}
+
+/// The settings a managed document gives, validated like `herald check-config`.
+fn validated(
+    state: &AppState,
+    managed: &ManagedConfig,
+) -> Result<crate::config::Settings, ApiError> {
+    Ok(live(state)?.settings(managed)?.0)
+}
+
+fn live(state: &AppState) -> Result<&crate::config::LiveConfig, ApiError> {
+    state.live_config().ok_or_else(|| {
+        ApiError::conflict(
+            "this Herald runs without live configuration; change the configuration file",
+        )
+    })
 }
 
 pub(crate) fn to_toml<T: Serialize>(v: &T) -> Result<Value, ApiError> {

@@ -16,16 +16,6 @@ async fn spawn_admin_app() -> TestApp {
     spawn_app_full(ADMIN_ROLE, "", "").await
 }
 
-/// The value of the first `name="NAME" value="…"` in a page.
-fn field(html: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = html
-        .find(&marker)
-        .unwrap_or_else(|| panic!("no {name} in {html}"))
-        + marker.len();
-    html[start..].split('"').next().unwrap().to_string()
-}
-
 impl TestApp {
     /// Opens an admin page in `browser`, signing in through the upstream first if needed.
     async fn admin_page(&self, browser: &reqwest::Client, path: &str) -> (u16, String) {
@@ -112,7 +102,7 @@ async fn an_admin_previews_and_saves_a_mapping_and_the_next_login_carries_the_ne
     let (status, html) = app.admin_page(&admin, "/admin/upstreams/test").await;
     assert_eq!(status, 200);
     assert!(html.contains(r"https://example\.com/groups"), "{html}");
-    let csrf = field(&html, "csrf");
+    let csrf = form_field(&html, "csrf");
     let version_before = app.state.config_version();
 
     // Preview the unsaved rows: the sample's department lands in the ID token's groups.
@@ -206,7 +196,7 @@ async fn an_invalid_mapping_is_refused_next_to_its_row_and_nothing_is_saved() {
     let app = spawn_admin_app().await;
     let admin = browser();
     let (_, html) = app.admin_page(&admin, "/admin/upstreams/test").await;
-    let csrf = field(&html, "csrf");
+    let csrf = form_field(&html, "csrf");
     let version = app.state.config_version();
     for action in ["save", "preview"] {
         let res = app
@@ -265,7 +255,7 @@ async fn admin_forms_need_the_sessions_csrf_token() {
     let app = spawn_admin_app().await;
     let admin = browser();
     let (_, html) = app.admin_page(&admin, "/admin/upstreams/test").await;
-    let csrf = field(&html, "csrf");
+    let csrf = form_field(&html, "csrf");
     let version = app.state.config_version();
     for token in ["", "forged", &csrf[..csrf.len() - 1]] {
         let res = app
@@ -381,7 +371,7 @@ async fn an_admin_registers_edits_and_deletes_a_client_through_the_pages() {
     let app = spawn_admin_app().await;
     let admin = browser();
     let (_, html) = app.admin_page(&admin, "/admin/clients").await;
-    let csrf = field(&html, "csrf");
+    let csrf = form_field(&html, "csrf");
     let res = app
         .post_form(
             &admin,

@@ -3,14 +3,13 @@
 //! [`update_client`], [`remove_client`]), so both behave the same.
 
 use axum::body::Bytes;
-use axum::extract::{OriginalUri, Path, Query, State};
-use axum::http::{Method, StatusCode};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
-use tower_sessions::Session;
 
 use super::views::{ClientForm, ClientPage, ClientRow, ClientsPage, CreatedView, Nav, options};
-use super::{AdminUser, Form, admin_user, api_failed, lines};
+use super::{AdminUser, Form, api_failed, lines};
 use crate::admin::config_api::{
     ClientSettings, NewClient, register_client, remove_client, update_client,
 };
@@ -116,16 +115,7 @@ fn inline(e: &ApiError) -> bool {
     e.status == StatusCode::BAD_REQUEST || e.status == StatusCode::CONFLICT
 }
 
-pub async fn list(
-    State(state): State<AppState>,
-    session: Session,
-    method: Method,
-    OriginalUri(uri): OriginalUri,
-) -> Response {
-    let admin = match admin_user(&state, &session, &method, &uri).await {
-        Ok(a) => a,
-        Err(page) => return page,
-    };
+pub async fn list(State(state): State<AppState>, admin: AdminUser) -> Response {
     render(
         StatusCode::OK,
         &clients_page(&admin, &state.settings(), empty_form(), vec![], None),
@@ -149,17 +139,7 @@ fn clients_page(
     }
 }
 
-pub async fn create(
-    State(state): State<AppState>,
-    session: Session,
-    method: Method,
-    OriginalUri(uri): OriginalUri,
-    body: Bytes,
-) -> Response {
-    let admin = match admin_user(&state, &session, &method, &uri).await {
-        Ok(a) => a,
-        Err(page) => return page,
-    };
+pub async fn create(State(state): State<AppState>, admin: AdminUser, body: Bytes) -> Response {
     let form = Form::parse(&body);
     if let Some(page) = form.csrf_refusal(&admin) {
         return page;
@@ -220,16 +200,10 @@ pub struct ShowQuery {
 
 pub async fn show(
     State(state): State<AppState>,
-    session: Session,
-    method: Method,
-    OriginalUri(uri): OriginalUri,
+    admin: AdminUser,
     Path(client_id): Path<String>,
     query: Result<Query<ShowQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    let admin = match admin_user(&state, &session, &method, &uri).await {
-        Ok(a) => a,
-        Err(page) => return page,
-    };
     let settings = state.settings();
     let Some(client) = settings.client(&client_id) else {
         return no_client(&client_id);
@@ -271,16 +245,10 @@ fn no_client(client_id: &str) -> Response {
 
 pub async fn submit(
     State(state): State<AppState>,
-    session: Session,
-    method: Method,
-    OriginalUri(uri): OriginalUri,
+    admin: AdminUser,
     Path(client_id): Path<String>,
     body: Bytes,
 ) -> Response {
-    let admin = match admin_user(&state, &session, &method, &uri).await {
-        Ok(a) => a,
-        Err(page) => return page,
-    };
     let form = Form::parse(&body);
     if let Some(page) = form.csrf_refusal(&admin) {
         return page;

@@ -1,18 +1,17 @@
 //! Read-only admin pages: where each token claim comes from (lineage), the users Herald has
 //! seen with their grants and consent records, and the audit log.
 
-use axum::extract::{OriginalUri, Path, Query, State};
-use axum::http::{Method, StatusCode};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::Value;
-use tower_sessions::Session;
 
 use super::views::{
     AuditPage, AuditView, GrantView, LineagePage, LineageView, Nav, RecordView, UserPage, UserRow,
     UsersPage,
 };
-use super::{admin_user, store_failed};
+use super::{AdminUser, store_failed};
 use crate::app::AppState;
 use crate::claims::{self, AuthContext};
 use crate::consent::center::{app_name, readable_utc};
@@ -22,16 +21,7 @@ use crate::web::{error_page, render};
 const USERS_PER_PAGE: i64 = 50;
 const AUDIT_PER_PAGE: i64 = 50;
 
-pub async fn lineage(
-    State(state): State<AppState>,
-    session: Session,
-    method: Method,
-    OriginalUri(uri): OriginalUri,
-) -> Response {
-    let admin = match admin_user(&state, &session, &method, &uri).await {
-        Ok(a) => a,
-        Err(page) => return page,
-    };
+pub async fn lineage(State(state): State<AppState>, admin: AdminUser) -> Response {
     let settings = state.settings();
     let upstreams: Vec<(&str, &claims::UpstreamMapping)> = settings
         .upstreams
@@ -100,15 +90,9 @@ pub struct UsersQuery {
 
 pub async fn users(
     State(state): State<AppState>,
-    session: Session,
-    method: Method,
-    OriginalUri(uri): OriginalUri,
+    admin: AdminUser,
     query: Result<Query<UsersQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    let admin = match admin_user(&state, &session, &method, &uri).await {
-        Ok(a) => a,
-        Err(page) => return page,
-    };
     let (q, upstream, page) = match query.ok() {
         Some(Query(p)) => (
             p.q.unwrap_or_default().trim().to_string(),
@@ -157,15 +141,9 @@ pub async fn users(
 
 pub async fn user(
     State(state): State<AppState>,
-    session: Session,
-    method: Method,
-    OriginalUri(uri): OriginalUri,
+    admin: AdminUser,
     Path(sub): Path<String>,
 ) -> Response {
-    let admin = match admin_user(&state, &session, &method, &uri).await {
-        Ok(a) => a,
-        Err(page) => return page,
-    };
     let loaded = async {
         let user = state.store.user(&sub).await?;
         let grants = state.store.grants(&sub).await?;
@@ -232,15 +210,9 @@ pub struct AuditQuery {
 
 pub async fn audit(
     State(state): State<AppState>,
-    session: Session,
-    method: Method,
-    OriginalUri(uri): OriginalUri,
+    admin: AdminUser,
     query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    let admin = match admin_user(&state, &session, &method, &uri).await {
-        Ok(a) => a,
-        Err(page) => return page,
-    };
     let (actor, target, before_id) = match query.ok() {
         Some(Query(p)) => (
             p.actor.unwrap_or_default().trim().to_string(),

@@ -31,9 +31,10 @@ mod upstreams;
 mod views;
 
 use axum::Router;
-use axum::extract::{OriginalUri, State};
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
 use axum::http::{Method, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::{Deserialize, Serialize};
 use tower_sessions::Session;
@@ -69,15 +70,7 @@ pub fn router() -> Router<AppState> {
 }
 
 /// Unknown admin pages are 404, for admins only (others are asked to sign in or refused).
-async fn not_found(
-    State(state): State<AppState>,
-    session: Session,
-    method: Method,
-    OriginalUri(uri): OriginalUri,
-) -> Response {
-    if let Err(page) = admin_user(&state, &session, &method, &uri).await {
-        return page;
-    }
+async fn not_found(_: AdminUser) -> Response {
     error_page(
         StatusCode::NOT_FOUND,
         "Page not found",
@@ -101,6 +94,18 @@ impl AdminUser {
         Admin {
             actor: format!("user:{}", self.sub),
         }
+    }
+}
+
+/// Handlers take an [`AdminUser`]; without one they answer what [`admin_user`] says instead.
+impl FromRequestParts<AppState> for AdminUser {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let session = Session::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        admin_user(state, &session, &parts.method, &parts.uri).await
     }
 }
 
@@ -299,16 +304,7 @@ pub fn api_failed(e: ApiError) -> Response {
     error_page(status, "Not done", &message, Some(back_to_admin()))
 }
 
-async fn overview(
-    State(state): State<AppState>,
-    session: Session,
-    method: Method,
-    OriginalUri(uri): OriginalUri,
-) -> Response {
-    let admin = match admin_user(&state, &session, &method, &uri).await {
-        Ok(a) => a,
-        Err(page) => return page,
-    };
+async fn overview(State(state): State<AppState>, admin: AdminUser) -> Response {
     let settings = state.settings();
     let mut clients: Vec<views::ClientRow> = settings
         .clients

@@ -8,15 +8,14 @@
 //! shown next to the row it names (`attributes[2]`, `mappings[0]`), others above the tables.
 
 use axum::body::Bytes;
-use axum::extract::{OriginalUri, Path, Query, State};
-use axum::http::{Method, StatusCode};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
-use tower_sessions::Session;
 
 use super::views::{AttrRow, MapRow, Nav, PreviewView, UpstreamPage, options};
-use super::{AdminUser, Form, admin_user, api_failed};
+use super::{AdminUser, Form, api_failed};
 use crate::admin::config_api::{change, draft, to_json, to_toml};
 use crate::admin::error::ApiError;
 use crate::app::AppState;
@@ -48,16 +47,10 @@ pub struct ShowQuery {
 
 pub async fn show(
     State(state): State<AppState>,
-    session: Session,
-    method: Method,
-    OriginalUri(uri): OriginalUri,
+    admin: AdminUser,
     Path(id): Path<String>,
     query: Result<Query<ShowQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    let admin = match admin_user(&state, &session, &method, &uri).await {
-        Ok(a) => a,
-        Err(page) => return page,
-    };
     let settings = state.settings();
     let Some(up) = settings.upstream(&id) else {
         return no_upstream(&id);
@@ -100,16 +93,10 @@ pub async fn show(
 
 pub async fn submit(
     State(state): State<AppState>,
-    session: Session,
-    method: Method,
-    OriginalUri(uri): OriginalUri,
+    admin: AdminUser,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    let admin = match admin_user(&state, &session, &method, &uri).await {
-        Ok(a) => a,
-        Err(page) => return page,
-    };
     let form = Form::parse(&body);
     if let Some(page) = form.csrf_refusal(&admin) {
         return page;

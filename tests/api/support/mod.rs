@@ -413,15 +413,17 @@ impl TestApp {
 }
 
 pub fn consent_fields(html: &str) -> (String, String) {
-    let field = |name: &str| {
-        let marker = format!("name=\"{name}\" value=\"");
-        let start = html
-            .find(&marker)
-            .unwrap_or_else(|| panic!("no {name} in {html}"))
-            + marker.len();
-        html[start..].split('"').next().unwrap().to_string()
-    };
-    (field("request"), field("csrf"))
+    (form_field(html, "request"), form_field(html, "csrf"))
+}
+
+/// The value of the first `name="NAME" value="…"` in a page.
+pub fn form_field(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} in {html}"))
+        + marker.len();
+    html[start..].split('"').next().unwrap().to_string()
 }
 
 /// The payload of a JWT, unverified (tests verify signatures separately).
