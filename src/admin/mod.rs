@@ -26,6 +26,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -72,9 +73,53 @@ impl Modify for BearerAuth {
     }
 }
 
+/// The answers every operation can give besides its own, added to the document once the
+/// operations are in it: 400 `invalid_request` wherever a path, query or body is read (the
+/// extractors of [`error`] refuse malformed ones, e.g. a path that is not UTF-8), and 503
+/// `temporarily_unavailable` everywhere, since even the credential check may read the database.
+struct CommonResponses;
+
+impl Modify for CommonResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let error = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("ErrorBody")))
+                        .build(),
+                )
+                .build()
+        };
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+            ];
+            for op in operations.into_iter().flatten() {
+                let reads_input = op.parameters.as_ref().is_some_and(|p| !p.is_empty())
+                    || op.request_body.is_some();
+                let responses = &mut op.responses.responses;
+                if reads_input {
+                    responses.entry("400".into()).or_insert_with(|| {
+                        error("invalid_request: a malformed path, query or body").into()
+                    });
+                }
+                responses.entry("503".into()).or_insert_with(|| {
+                    error("temporarily_unavailable: the database is unavailable; retry shortly")
+                        .into()
+                });
+            }
+        }
+    }
+}
+
 /// The admin routes and the OpenAPI document describing them.
 fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(config_api::list_upstreams))
         .routes(routes!(
             config_api::get_attributes,
@@ -95,7 +140,9 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(users::get_consents))
         .routes(routes!(users::withdraw_grant))
         .routes(routes!(audit::list_audit))
-        .split_for_parts()
+        .split_for_parts();
+    CommonResponses.modify(&mut doc);
+    (router, doc)
 }
 
 /// The OpenAPI document of the admin API.
