@@ -271,6 +271,15 @@ impl ClientView {
 /// `[[clients]]`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(examples(json!({
+    "client_name": "Reports",
+    "redirect_uris": ["https://reports.example.com/callback"],
+    "scopes": ["openid", "profile", "email", "offline_access"],
+    "grant_types": ["authorization_code", "refresh_token"],
+    "refresh_token_idle_ttl": "7d",
+    "id_token_signed_response_alg": "ES256",
+    "post_logout_redirect_uris": ["https://reports.example.com/"]
+})))]
 pub struct ClientSettings {
     pub client_name: Option<String>,
     #[serde(default)]
@@ -340,6 +349,12 @@ impl ClientSettings {
 /// A new client: its id, whether it is public, and the same keys as [`ClientSettings`].
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(examples(json!({
+    "client_id": "reports",
+    "client_name": "Reports",
+    "redirect_uris": ["https://reports.example.com/callback"],
+    "scopes": ["openid", "profile", "email"]
+})))]
 pub struct NewClient {
     pub client_id: String,
     /// `true`: no secret, PKCE required. `false` (default): Herald generates a secret and shows
@@ -573,7 +588,9 @@ pub async fn get_scopes(_: Admin, State(state): State<AppState>) -> Result<Json<
 /// Replaces the custom scopes; refused with check-config's messages when invalid (for example
 /// when a client still uses a scope that would disappear).
 #[utoipa::path(put, path = "/admin/api/scopes", tag = "configuration",
-    request_body(content = Object, description = "scope name → {description, claims, optional}"),
+    request_body(content = Object, description = "scope name → {description, claims, optional}",
+        example = json!({"groups": {"description": "Your groups", "claims": ["groups"]},
+                         "reports": {"description": "Your reports", "optional": true}})),
     responses((status = 200, body = Object), (status = 400, body = ErrorBody),
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
               (status = 409, body = ErrorBody)))]
