@@ -23,6 +23,7 @@ pub mod users;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
@@ -158,18 +159,20 @@ pub fn router() -> Router<AppState> {
             "/admin/api/openapi.json",
             get(move |_: auth::Admin| {
                 let json = json.clone();
-                async move {
-                    (
-                        [(axum::http::header::CONTENT_TYPE, "application/json")],
-                        json,
-                    )
-                        .into_response()
-                }
+                async move { ([(header::CONTENT_TYPE, "application/json")], json).into_response() }
             }),
         )
         .route("/admin", get(unknown))
         .route("/admin/{*rest}", axum::routing::any(unknown))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::map_response(no_store))
+}
+
+/// Admin answers carry users' data and, once, a generated client secret: no cache may keep them.
+async fn no_store(mut res: Response) -> Response {
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
 }
 
 /// Unknown paths under `/admin` need credentials like the rest, then are 404.

@@ -780,3 +780,33 @@ async fn every_answer_an_operation_can_give_is_in_the_openapi_document() {
     }
     assert_eq!(with_path_parameter, 10);
 }
+
+#[tokio::test]
+async fn admin_answers_are_never_cached_since_they_carry_secrets_and_user_data() {
+    // Successful answers lacked `Cache-Control: no-store`, even the one with a new secret.
+    let app = spawn_app().await;
+    let created = app
+        .admin(
+            Method::POST,
+            "/admin/api/clients",
+            Some(ADMIN_TOKEN),
+            Some(&json!({"client_id": "reporter", "scopes": ["reports"],
+                         "grant_types": ["client_credentials"]})),
+        )
+        .await;
+    assert_eq!(created.status(), 201);
+    assert_eq!(created.headers()["cache-control"], "no-store");
+    for (method, path, body) in endpoints() {
+        let res = app
+            .admin(method.clone(), path, Some(ADMIN_TOKEN), body.as_ref())
+            .await;
+        assert_eq!(
+            res.headers()
+                .get("cache-control")
+                .map(|v| v.to_str().unwrap()),
+            Some("no-store"),
+            "{method} {path} answered {}",
+            res.status()
+        );
+    }
+}
