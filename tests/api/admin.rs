@@ -810,3 +810,60 @@ async fn admin_answers_are_never_cached_since_they_carry_secrets_and_user_data()
         );
     }
 }
+
+#[tokio::test]
+async fn the_user_list_and_its_page_bound_are_what_the_document_says() {
+    let app = spawn_app().await;
+    app.tokens(&AuthParams::new("app", "openid profile")).await;
+    let doc = app
+        .admin_ok(Method::GET, "/admin/api/openapi.json", None, 200)
+        .await;
+    let op = &doc["paths"]["/admin/api/users"]["get"];
+    // The answer was documented as any JSON value, and `page` without its upper bound.
+    assert_eq!(
+        op["responses"]["200"]["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/UserList"
+    );
+    let page = op["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "page")
+        .unwrap();
+    let max = page["schema"]["maximum"].as_i64().unwrap();
+    app.admin_ok(
+        Method::GET,
+        &format!("/admin/api/users?page={max}"),
+        None,
+        200,
+    )
+    .await;
+    app.admin_ok(
+        Method::GET,
+        &format!("/admin/api/users?page={}", max + 1),
+        None,
+        400,
+    )
+    .await;
+    // A projection leaves out what it does not choose, as the optional fields of UserView say.
+    let some = app
+        .admin_ok(
+            Method::GET,
+            "/admin/api/users?include_totals=true&fields=sub,created_at",
+            None,
+            200,
+        )
+        .await;
+    let user = some["users"][0].as_object().unwrap();
+    assert_eq!(
+        user.keys().collect::<Vec<_>>(),
+        ["sub", "created_at"],
+        "{some}"
+    );
+    assert_eq!(some["length"], 1);
+    let consents = &doc["paths"]["/admin/api/users/{sub}/consents"]["get"]["responses"]["200"];
+    assert_eq!(
+        consents["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/ConsentRecords"
+    );
+}
