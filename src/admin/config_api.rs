@@ -631,7 +631,7 @@ pub struct PreviewRequest {
 /// Maps sample upstream claims: the context, each token's claims, and every warning.
 #[utoipa::path(post, path = "/admin/api/preview", tag = "configuration",
     request_body = PreviewRequest,
-    responses((status = 200, body = Object, description = "{context, id_token, userinfo, access_token, warnings, error}"),
+    responses((status = 200, body = claims::Preview),
               (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn preview(
@@ -671,7 +671,7 @@ pub async fn preview(
 
 /// Where every releasable token claim comes from.
 #[utoipa::path(get, path = "/admin/api/lineage", tag = "configuration",
-    responses((status = 200, body = Vec<Object>, description = "one row per claim and origin: claim, scope, tokens, upstream, source, upstream_claim, attribute_type, mapping, merge, note"),
+    responses((status = 200, body = Vec<claims::LineageRow>, description = "one row per claim and origin"),
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn lineage(_: Admin, State(state): State<AppState>) -> Result<Json<Json_>, ApiError> {
     let settings = state.settings();

@@ -15,7 +15,19 @@ use super::validate::is_reserved;
 use super::{AuthContext, ClaimPath, ConfigError};
 
 /// A token Herald mints (or the userinfo response it serves).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum TokenKind {
     /// The ID token.

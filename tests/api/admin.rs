@@ -867,3 +867,84 @@ async fn the_user_list_and_its_page_bound_are_what_the_document_says() {
         "#/components/schemas/ConsentRecords"
     );
 }
+
+/// Whether `value` has every property `schema` (a component of `doc`) requires and no property it
+/// does not document; the schema test checks the rest (types, nested schemas).
+fn assert_fits(doc: &Value, component: &str, value: &Value) {
+    let schema = &doc["components"]["schemas"][component];
+    assert_eq!(schema["type"], "object", "{component}: {schema}");
+    let properties = schema["properties"].as_object().unwrap();
+    for key in schema["required"].as_array().into_iter().flatten() {
+        let key = key.as_str().unwrap();
+        assert!(
+            value.get(key).is_some(),
+            "{value} lacks {key} ({component})"
+        );
+    }
+    for key in value.as_object().unwrap().keys() {
+        assert!(
+            properties.contains_key(key),
+            "{value}: {key} is not in {component}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn lineage_rows_with_and_without_an_origin_fit_the_documented_row() {
+    let app = spawn_app().await;
+    // A scope releasing a claim no upstream maps: its row has no origin fields at all, which
+    // the derived schema (the row is an origin or null) would have refused.
+    let mut scopes = app
+        .admin_ok(Method::GET, "/admin/api/scopes", None, 200)
+        .await;
+    scopes["unmapped"] = json!({"description": "Nothing", "claims": ["nobody_sets_this"]});
+    app.admin_ok(Method::PUT, "/admin/api/scopes", Some(scopes), 200)
+        .await;
+    let doc = app
+        .admin_ok(Method::GET, "/admin/api/openapi.json", None, 200)
+        .await;
+    let rows = app
+        .admin_ok(Method::GET, "/admin/api/lineage", None, 200)
+        .await;
+    let rows = rows.as_array().unwrap();
+    assert!(rows.iter().any(|r| r.get("upstream").is_some()));
+    let unmapped = rows
+        .iter()
+        .find(|r| r["claim"] == "nobody_sets_this")
+        .unwrap();
+    assert!(unmapped.get("upstream").is_none(), "{unmapped}");
+    for row in rows {
+        assert_fits(&doc, "LineageRow", row);
+    }
+}
+
+#[tokio::test]
+async fn previews_that_map_and_that_fail_fit_the_documented_preview() {
+    // The answer was documented as any object.
+    let app = spawn_app().await;
+    let doc = app
+        .admin_ok(Method::GET, "/admin/api/openapi.json", None, 200)
+        .await;
+    let mapped = app
+        .admin_ok(
+            Method::POST,
+            "/admin/api/preview",
+            Some(json!({"id_token": {"sub": "u1", "https://example.com/groups": ["a"]}})),
+            200,
+        )
+        .await;
+    assert_fits(&doc, "Preview", &mapped);
+    assert_fits(&doc, "AuthContext", &mapped["context"]);
+    // No `sub`: the mapping fails, the preview says why and has no context.
+    let failed = app
+        .admin_ok(
+            Method::POST,
+            "/admin/api/preview",
+            Some(json!({"id_token": {}})),
+            200,
+        )
+        .await;
+    assert!(failed["error"].is_string(), "{failed}");
+    assert_eq!(failed["context"], Value::Null);
+    assert_fits(&doc, "Preview", &failed);
+}
