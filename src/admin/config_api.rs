@@ -570,7 +570,7 @@ pub async fn delete_client(
 
 /// The custom scopes (`[scopes.NAME]`), including redefinitions of built-in ones.
 #[utoipa::path(get, path = "/admin/api/scopes", tag = "configuration",
-    responses((status = 200, body = Object, description = "scope name → {description, claims, optional}"),
+    responses((status = 200, body = BTreeMap<String, claims::ScopeDef>, description = "scope name → definition"),
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn get_scopes(_: Admin, State(state): State<AppState>) -> Result<Json<Json_>, ApiError> {
     let latest = state.store.latest_config().await?;
@@ -588,10 +588,10 @@ pub async fn get_scopes(_: Admin, State(state): State<AppState>) -> Result<Json<
 /// Replaces the custom scopes; refused with check-config's messages when invalid (for example
 /// when a client still uses a scope that would disappear).
 #[utoipa::path(put, path = "/admin/api/scopes", tag = "configuration",
-    request_body(content = Object, description = "scope name → {description, claims, optional}",
+    request_body(content = BTreeMap<String, claims::ScopeDef>, description = "scope name → definition",
         example = json!({"groups": {"description": "Your groups", "claims": ["groups"]},
                          "reports": {"description": "Your reports", "optional": true}})),
-    responses((status = 200, body = Object), (status = 400, body = ErrorBody),
+    responses((status = 200, body = BTreeMap<String, claims::ScopeDef>), (status = 400, body = ErrorBody),
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
               (status = 409, body = ErrorBody)))]
 pub async fn put_scopes(

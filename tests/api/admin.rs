@@ -948,3 +948,37 @@ async fn previews_that_map_and_that_fail_fit_the_documented_preview() {
     assert_eq!(failed["context"], Value::Null);
     assert_fits(&doc, "Preview", &failed);
 }
+
+#[tokio::test]
+async fn custom_scopes_are_documented_as_scope_definitions() {
+    // Request and answers were documented as any object.
+    let app = spawn_app().await;
+    let doc = app
+        .admin_ok(Method::GET, "/admin/api/openapi.json", None, 200)
+        .await;
+    let op = &doc["paths"]["/admin/api/scopes"]["put"];
+    assert_eq!(
+        op["requestBody"]["content"]["application/json"]["schema"]["additionalProperties"]["$ref"],
+        "#/components/schemas/ScopeDef"
+    );
+    let mut scopes = app
+        .admin_ok(Method::GET, "/admin/api/scopes", None, 200)
+        .await;
+    scopes["reports"] = json!({
+        "description": "Your reports",
+        "claims": ["groups", {"claim": "org.tenant", "to": ["access_token"]}],
+        "optional": true
+    });
+    let answer = app
+        .admin_ok(Method::PUT, "/admin/api/scopes", Some(scopes), 200)
+        .await;
+    for def in answer.as_object().unwrap().values() {
+        assert_fits(&doc, "ScopeDef", def);
+    }
+    let detailed = &answer["reports"]["claims"][1];
+    let entry = &doc["components"]["schemas"]["ReleaseEntry"]["oneOf"][1];
+    assert_eq!(entry["type"], "object");
+    for key in detailed.as_object().unwrap().keys() {
+        assert!(entry["properties"].get(key).is_some(), "{detailed}: {key}");
+    }
+}
