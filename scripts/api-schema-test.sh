@@ -87,7 +87,10 @@ curl -sf -H "Authorization: Bearer $admin_token" "$base/admin/api/users" |
 # Seed, checks and test data are in tests/schema/schemathesis.toml.
 cp tests/schema/schemathesis.toml "$work/"
 mkdir -p artifacts/schema
-if ! HERALD_ADMIN_TOKEN="$admin_token" "$venv/bin/schemathesis" --config-file "$work/schemathesis.toml" \
+# Hypothesis keeps its caches in the run's directory: nothing in the work tree, nothing carried
+# over from an earlier run.
+if ! HERALD_ADMIN_TOKEN="$admin_token" HYPOTHESIS_STORAGE_DIRECTORY="$work/hypothesis" \
+    "$venv/bin/schemathesis" --config-file "$work/schemathesis.toml" \
     run "$base/admin/api/openapi.json" --report junit,har --report-dir artifacts/schema; then
   fail "schemathesis found problems"
 fi
