@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every Herald test: unit, HTTP integration, the store suite on SQLite and PostgreSQL,
-# and the browser test in headless Chromium. Installs or starts what it needs by itself.
+# the browser test in headless Chromium, the admin API's schema test and the interop suite.
+# Installs or starts what it needs by itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,6 +25,9 @@ cargo test --locked --lib --bins --tests
 
 # The browser test: a real login in headless Chromium.
 scripts/browser-test.sh
+
+# The schema test: the admin API against its own OpenAPI document (schemathesis).
+scripts/api-schema-test.sh
 
 # The interop suite: oidc-provider upstream, openid-client, openidconnect and Chromium as clients.
 scripts/interop-test.sh

@@ -638,6 +638,15 @@ impl ClientView {
 /// `[[clients]]`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(examples(json!({
+    "client_name": "Reports",
+    "redirect_uris": ["https://reports.example.com/callback"],
+    "scopes": ["openid", "profile", "email", "offline_access"],
+    "grant_types": ["authorization_code", "refresh_token"],
+    "refresh_token_idle_ttl": "7d",
+    "id_token_signed_response_alg": "ES256",
+    "post_logout_redirect_uris": ["https://reports.example.com/"]
+})))]
 pub struct ClientSettings {
     pub client_name: Option<String>,
     #[serde(default)]
@@ -707,6 +716,12 @@ impl ClientSettings {
 /// A new client: its id, whether it is public, and the same keys as [`ClientSettings`].
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(examples(json!({
+    "client_id": "reports",
+    "client_name": "Reports",
+    "redirect_uris": ["https://reports.example.com/callback"],
+    "scopes": ["openid", "profile", "email"]
+})))]
 pub struct NewClient {
     pub client_id: String,
     /// `true`: no secret, PKCE required. `false` (default): Herald generates a secret and shows
@@ -959,7 +974,7 @@ pub(crate) async fn remove_client(
 
 /// The custom scopes (`[scopes.NAME]`), including redefinitions of built-in ones.
 #[utoipa::path(get, path = "/admin/api/scopes", tag = "configuration",
-    responses((status = 200, body = Object, description = "scope name → {description, claims, optional}"),
+    responses((status = 200, body = BTreeMap<String, claims::ScopeDef>, description = "scope name → definition"),
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn get_scopes(_: Admin, State(state): State<AppState>) -> Result<Json<Json_>, ApiError> {
     let latest = state.store.latest_config().await?;
@@ -977,8 +992,10 @@ pub async fn get_scopes(_: Admin, State(state): State<AppState>) -> Result<Json<
 /// Replaces the custom scopes; refused with check-config's messages when invalid (for example
 /// when a client still uses a scope that would disappear).
 #[utoipa::path(put, path = "/admin/api/scopes", tag = "configuration",
-    request_body(content = Object, description = "scope name → {description, claims, optional}"),
-    responses((status = 200, body = Object), (status = 400, body = ErrorBody),
+    request_body(content = BTreeMap<String, claims::ScopeDef>, description = "scope name → definition",
+        example = json!({"groups": {"description": "Your groups", "claims": ["groups"]},
+                         "reports": {"description": "Your reports", "optional": true}})),
+    responses((status = 200, body = BTreeMap<String, claims::ScopeDef>), (status = 400, body = ErrorBody),
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
               (status = 409, body = ErrorBody)))]
 pub async fn put_scopes(
@@ -1025,7 +1042,7 @@ pub struct PreviewRequest {
 /// Maps sample upstream claims: the context, each token's claims, and every warning.
 #[utoipa::path(post, path = "/admin/api/preview", tag = "configuration",
     request_body = PreviewRequest,
-    responses((status = 200, body = Object, description = "{context, id_token, userinfo, access_token, warnings, error}"),
+    responses((status = 200, body = claims::Preview),
               (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn preview(
@@ -1065,7 +1082,7 @@ pub async fn preview(
 
 /// Where every releasable token claim comes from.
 #[utoipa::path(get, path = "/admin/api/lineage", tag = "configuration",
-    responses((status = 200, body = Vec<Object>, description = "one row per claim and origin: claim, scope, tokens, upstream, source, upstream_claim, attribute_type, mapping, merge, note"),
+    responses((status = 200, body = Vec<claims::LineageRow>, description = "one row per claim and origin"),
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn lineage(_: Admin, State(state): State<AppState>) -> Result<Json<Json_>, ApiError> {
     let settings = state.settings();

@@ -3,9 +3,11 @@
 
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts};
+use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 use utoipa::ToSchema;
 
 use crate::config::ConfigError;
@@ -165,11 +167,40 @@ impl IntoResponse for ApiError {
 pub struct Body<T>(pub T);
 
 /// Query parameters; malformed ones are `invalid_request`.
-#[derive(FromRequestParts)]
-#[from_request(via(axum::extract::Query), rejection(ApiError))]
 pub struct Query<T>(pub T);
 
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        refuse_nul(parts.uri.query().unwrap_or_default())?;
+        let axum::extract::Query(v) =
+            axum::extract::Query::from_request_parts(parts, state).await?;
+        Ok(Query(v))
+    }
+}
+
 /// Path parameters; malformed ones are `invalid_request`.
-#[derive(FromRequestParts)]
-#[from_request(via(axum::extract::Path), rejection(ApiError))]
 pub struct Path<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        refuse_nul(parts.uri.path())?;
+        let axum::extract::Path(v) = axum::extract::Path::from_request_parts(parts, state).await?;
+        Ok(Path(v))
+    }
+}
+
+/// Refuses a NUL character (`%00`, its only spelling in a URI) in a path or query. Nothing Herald
+/// stores can contain one, and PostgreSQL refuses it in any text parameter, so without this a
+/// lookup like `GET /users/%00` would fail in the database instead of being a bad request.
+fn refuse_nul(raw: &str) -> Result<(), ApiError> {
+    if raw.contains("%00") {
+        return Err(ApiError::invalid_request(
+            "the URL contains a NUL character (%00), which no identifier or filter may contain",
+        ));
+    }
+    Ok(())
+}

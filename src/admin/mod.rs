@@ -27,9 +27,11 @@ pub mod users;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -76,9 +78,53 @@ impl Modify for BearerAuth {
     }
 }
 
+/// The answers every operation can give besides its own, added to the document once the
+/// operations are in it: 400 `invalid_request` wherever a path, query or body is read (the
+/// extractors of [`error`] refuse malformed ones, e.g. a path that is not UTF-8), and 503
+/// `temporarily_unavailable` everywhere, since even the credential check may read the database.
+struct CommonResponses;
+
+impl Modify for CommonResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let error = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("ErrorBody")))
+                        .build(),
+                )
+                .build()
+        };
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+            ];
+            for op in operations.into_iter().flatten() {
+                let reads_input = op.parameters.as_ref().is_some_and(|p| !p.is_empty())
+                    || op.request_body.is_some();
+                let responses = &mut op.responses.responses;
+                if reads_input {
+                    responses.entry("400".into()).or_insert_with(|| {
+                        error("invalid_request: a malformed path, query or body").into()
+                    });
+                }
+                responses.entry("503".into()).or_insert_with(|| {
+                    error("temporarily_unavailable: the database is unavailable; retry shortly")
+                        .into()
+                });
+            }
+        }
+    }
+}
+
 /// The admin routes and the OpenAPI document describing them.
 fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(
             config_api::list_upstreams,
             config_api::create_upstream
@@ -107,7 +153,9 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(users::get_consents))
         .routes(routes!(users::withdraw_grant))
         .routes(routes!(audit::list_audit))
-        .split_for_parts()
+        .split_for_parts();
+    CommonResponses.modify(&mut doc);
+    (router, doc)
 }
 
 /// The OpenAPI document of the admin API.
@@ -123,19 +171,21 @@ pub fn router() -> Router<AppState> {
             "/admin/api/openapi.json",
             get(move |_: auth::Admin| {
                 let json = json.clone();
-                async move {
-                    (
-                        [(axum::http::header::CONTENT_TYPE, "application/json")],
-                        json,
-                    )
-                        .into_response()
-                }
+                async move { ([(header::CONTENT_TYPE, "application/json")], json).into_response() }
             }),
         )
         .route("/admin/api", axum::routing::any(unknown))
         .route("/admin/api/{*rest}", axum::routing::any(unknown))
         .merge(pages::router())
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::map_response(no_store))
+}
+
+/// Admin answers carry users' data and, once, a generated client secret: no cache may keep them.
+async fn no_store(mut res: Response) -> Response {
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
 }
 
 /// Unknown paths under `/admin/api` need credentials like the rest, then are 404.

@@ -5,24 +5,26 @@
 use axum::Json;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 
 use super::auth::Admin;
 use super::error::{ApiError, ErrorBody, Path, Query};
 use crate::app::AppState;
-use crate::consent::{self, center};
+use crate::consent::{self, ExportedRecord, center};
 use crate::store::{AuditEntry, User, UserQuery, UserSort};
 
 const MAX_PER_PAGE: i64 = 100;
+/// The last page a list may ask for, so `page * per_page` stays far from overflowing.
+const MAX_PAGE: i64 = 1_000_000;
 
 /// Query parameters of the user list (the conventions of Auth0's Management API).
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct UserListParams {
-    /// Page number, from 0.
-    #[param(minimum = 0)]
+    /// Page number, from 0 to 1,000,000.
+    #[param(minimum = 0, maximum = 1000000)]
     pub page: Option<i64>,
     /// Users per page, 1 to 100 (default 50).
     #[param(minimum = 1, maximum = 100)]
@@ -42,29 +44,62 @@ pub struct UserListParams {
     pub include_fields: Option<bool>,
 }
 
-/// A user in the list.
+/// A user in the list. With `fields`, only the fields it chooses are present.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UserView {
     /// Herald's subject identifier.
-    pub sub: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = String)]
+    pub sub: Option<String>,
     /// The upstream the user logs in through.
-    pub upstream: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = String)]
+    pub upstream: Option<String>,
     /// The user's subject at that upstream.
-    pub upstream_subject: String,
-    pub created_at: i64,
-    pub last_login_at: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = String)]
+    pub upstream_subject: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = i64)]
+    pub created_at: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = i64)]
+    pub last_login_at: Option<i64>,
 }
 
 impl UserView {
-    fn of(u: &User) -> Self {
+    /// The user's fields that `keep` keeps.
+    fn of(u: &User, keep: impl Fn(&str) -> bool) -> Self {
         Self {
-            sub: u.sub.clone(),
-            upstream: u.upstream_id.clone(),
-            upstream_subject: u.upstream_subject.clone(),
-            created_at: u.created_at,
-            last_login_at: u.last_login_at,
+            sub: keep("sub").then(|| u.sub.clone()),
+            upstream: keep("upstream").then(|| u.upstream_id.clone()),
+            upstream_subject: keep("upstream_subject").then(|| u.upstream_subject.clone()),
+            created_at: keep("created_at").then_some(u.created_at),
+            last_login_at: keep("last_login_at").then_some(u.last_login_at),
         }
     }
+}
+
+/// The user list: a bare list, or with `include_totals=true` a page with totals.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum UserList {
+    Users(Vec<UserView>),
+    Page(UserPage),
+}
+
+/// A page of users with totals (Auth0's `include_totals`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserPage {
+    pub users: Vec<UserView>,
+    /// The index of the first user on this page.
+    pub start: i64,
+    /// `per_page`.
+    pub limit: i64,
+    /// Users on this page.
+    pub length: usize,
+    /// Users matching the query on all pages.
+    pub total: i64,
 }
 
 fn parse_sort(raw: Option<&str>) -> Result<UserSort, ApiError> {
@@ -86,44 +121,39 @@ fn parse_sort(raw: Option<&str>) -> Result<UserSort, ApiError> {
     })
 }
 
-/// Keeps (or drops) the listed fields of each user object.
-fn project(users: Vec<Value>, fields: Option<&str>, include: bool) -> Vec<Value> {
-    let Some(fields) = fields else {
-        return users;
-    };
-    let names: Vec<&str> = fields
-        .split(',')
-        .map(str::trim)
-        .filter(|f| !f.is_empty())
-        .collect();
-    users
-        .into_iter()
-        .map(|mut u| {
-            if let Value::Object(m) = &mut u {
-                m.retain(|k, _| names.contains(&k.as_str()) == include);
-            }
-            u
-        })
-        .collect()
+/// Whether a user field is shown, given `fields` and `include_fields`.
+fn field_filter(fields: Option<&str>, include: bool) -> impl Fn(&str) -> bool {
+    let names: Option<Vec<String>> = fields.map(|f| {
+        f.split(',')
+            .map(str::trim)
+            .filter(|f| !f.is_empty())
+            .map(str::to_string)
+            .collect()
+    });
+    move |field| {
+        names
+            .as_ref()
+            .is_none_or(|n| n.iter().any(|x| x == field) == include)
+    }
 }
 
 /// Users Herald has seen, newest login first by default.
 #[utoipa::path(get, path = "/admin/api/users", tag = "users", params(UserListParams),
-    responses((status = 200, description = "a list of users, or with include_totals `{users, start, limit, length, total}`", body = Value),
+    responses((status = 200, description = "a list of users, or with include_totals a page with totals", body = UserList),
               (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody)))]
 pub async fn list_users(
     _: Admin,
     State(state): State<AppState>,
     Query(p): Query<UserListParams>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<UserList>, ApiError> {
     let per_page = p.per_page.unwrap_or(50);
     if !(1..=MAX_PER_PAGE).contains(&per_page) {
         return Err(ApiError::invalid_request("per_page: between 1 and 100"));
     }
     let page = p.page.unwrap_or(0);
-    if !(0..=1_000_000).contains(&page) {
-        return Err(ApiError::invalid_request("page: from 0"));
+    if !(0..=MAX_PAGE).contains(&page) {
+        return Err(ApiError::invalid_request("page: from 0 to 1000000"));
     }
     let query = UserQuery {
         search: p.q.filter(|q| !q.is_empty()),
@@ -133,21 +163,18 @@ pub async fn list_users(
         limit: per_page,
     };
     let (users, total) = state.store.list_users(&query).await?;
-    let users: Vec<Value> = users
-        .iter()
-        .map(|u| serde_json::to_value(UserView::of(u)).unwrap_or(Value::Null))
-        .collect();
-    let users = project(users, p.fields.as_deref(), p.include_fields.unwrap_or(true));
+    let keep = field_filter(p.fields.as_deref(), p.include_fields.unwrap_or(true));
+    let users: Vec<UserView> = users.iter().map(|u| UserView::of(u, &keep)).collect();
     Ok(Json(if p.include_totals.unwrap_or(false) {
-        json!({
-            "users": users,
-            "start": query.offset,
-            "limit": per_page,
-            "length": users.len(),
-            "total": total,
+        UserList::Page(UserPage {
+            length: users.len(),
+            users,
+            start: query.offset,
+            limit: per_page,
+            total,
         })
     } else {
-        Value::Array(users)
+        UserList::Users(users)
     }))
 }
 
@@ -235,27 +262,35 @@ pub async fn get_user(
     }))
 }
 
+/// A user's consent records.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConsentRecords {
+    pub sub: String,
+    /// Oldest first.
+    pub records: Vec<ExportedRecord>,
+}
+
 /// The user's consent records, as the user downloads them from the consent center.
 #[utoipa::path(get, path = "/admin/api/users/{sub}/consents", tag = "users",
     params(("sub" = String, Path, description = "Herald's subject identifier")),
-    responses((status = 200, body = Value, description = "{sub, records: [...]}"),
+    responses((status = 200, body = ConsentRecords),
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
               (status = 404, body = ErrorBody)))]
 pub async fn get_consents(
     _: Admin,
     State(state): State<AppState>,
     Path(sub): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ConsentRecords>, ApiError> {
     known_user(&state, &sub).await?;
     let settings = state.settings();
-    let records: Vec<Value> = state
+    let records = state
         .store
         .consent_records(&sub)
         .await?
         .iter()
-        .map(|r| consent::record_json(r, &center::app_name(&settings, &r.client_id)))
+        .map(|r| consent::export_record(r, &center::app_name(&settings, &r.client_id)))
         .collect();
-    Ok(Json(json!({ "sub": sub, "records": records })))
+    Ok(Json(ConsentRecords { sub, records }))
 }
 
 /// What a withdrawal ended.

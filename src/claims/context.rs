@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 use super::{Merge, Source};
 
 /// What Herald knows about the user after one login through one upstream.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AuthContext {
     /// The upstream's id in Herald's config.
     pub upstream: String,
@@ -22,6 +22,7 @@ pub struct AuthContext {
     pub subject: String,
     /// Mapped values, nested along their context paths.
     #[serde(default)]
+    #[schema(value_type = Object)]
     pub attributes: Map<String, Value>,
     /// For each canonical context path written, the upstream claims it came from.
     #[serde(default)]
@@ -35,7 +36,7 @@ pub struct AuthContext {
 }
 
 /// Where one value in the context came from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Origin {
     /// The upstream's id.
     pub upstream: String,
@@ -80,7 +81,7 @@ pub enum AccessTokenClaims {
 }
 
 /// Something that went wrong with one claim without failing the login; also logged.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Warning {
     /// The claim or context path concerned.
     pub path: String,

@@ -7,6 +7,9 @@
 
 use serde::Serialize;
 use serde_json::{Map, Value};
+use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Schema, Type};
+use utoipa::openapi::{Ref, RefOr};
+use utoipa::{PartialSchema, ToSchema};
 
 use super::mapping::{STANDARD_CLAIMS, STANDARD_MAPPING, STANDARD_SOURCES};
 use super::{
@@ -31,8 +34,56 @@ pub struct LineageRow {
     pub note: Option<String>,
 }
 
+/// In the OpenAPI document the origin's fields, flattened into the row, are optional properties
+/// of the row: all there, or all absent when no upstream writes the claim. (Derived, the schema
+/// would say that the row is an origin or `null`, which no row is.)
+impl utoipa::PartialSchema for LineageRow {
+    fn schema() -> RefOr<Schema> {
+        let text = |d: &str| {
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .description(Some(d))
+        };
+        let tokens = ArrayBuilder::new().items(Ref::from_schema_name(TokenKind::name()));
+        let mut row = ObjectBuilder::new()
+            .description(Some(
+                "One way a releasable token claim can get its value; the origin's fields are \
+                 there when an upstream writes the claim.",
+            ))
+            .property(
+                "claim",
+                text("The released claim's path in the token, canonical."),
+            )
+            .property("scope", text("The scope that releases it."))
+            .property(
+                "tokens",
+                tokens.description(Some("The tokens the scope releases it to.")),
+            )
+            .property(
+                "note",
+                text("Something the admin should know about this row."),
+            )
+            .required("claim")
+            .required("scope")
+            .required("tokens");
+        if let RefOr::T(Schema::Object(origin)) = LineageOrigin::schema() {
+            for (name, property) in origin.properties {
+                row = row.property(name, property);
+            }
+        }
+        RefOr::T(Schema::Object(row.build()))
+    }
+}
+
+impl ToSchema for LineageRow {
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        schemas.push((TokenKind::name().into(), TokenKind::schema()));
+        <LineageOrigin as ToSchema>::schemas(schemas);
+    }
+}
+
 /// The upstream end of a lineage row.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct LineageOrigin {
     /// The upstream's id.
     pub upstream: String,
@@ -186,15 +237,18 @@ pub fn render_lineage_table(rows: &[LineageRow]) -> String {
 }
 
 /// What one login would produce: the context, each token's released claims, and any problems.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Preview {
     /// The built context, unless mapping failed.
     pub context: Option<AuthContext>,
     /// Claims the granted scopes release into the ID token (besides those Herald always sets).
+    #[schema(value_type = Object)]
     pub id_token: Map<String, Value>,
     /// Claims the userinfo response would carry.
+    #[schema(value_type = Object)]
     pub userinfo: Map<String, Value>,
     /// Claims the granted scopes release into the access token.
+    #[schema(value_type = Object)]
     pub access_token: Map<String, Value>,
     /// Warnings raised while building the context.
     pub warnings: Vec<Warning>,

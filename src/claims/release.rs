@@ -10,12 +10,19 @@ use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
+use utoipa::openapi::schema::{
+    AdditionalProperties, ArrayBuilder, ObjectBuilder, OneOfBuilder, Schema, Type,
+};
+use utoipa::openapi::{Ref, RefOr};
+use utoipa::{PartialSchema, ToSchema};
 
 use super::validate::is_reserved;
 use super::{AuthContext, ClaimPath, ConfigError};
 
 /// A token Herald mints (or the userinfo response it serves).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum TokenKind {
     /// The ID token.
@@ -145,8 +152,35 @@ impl Serialize for ReleaseEntry {
     }
 }
 
+/// In the OpenAPI document, as in the file: a claim path, or `{claim, to}`.
+impl PartialSchema for ReleaseEntry {
+    fn schema() -> RefOr<Schema> {
+        let path = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some(
+                "A context path, released to the ID token and userinfo",
+            ));
+        let detailed = ObjectBuilder::new()
+            .description(Some("A context path released to the listed tokens"))
+            .property("claim", ObjectBuilder::new().schema_type(Type::String))
+            .required("claim")
+            .property(
+                "to",
+                ArrayBuilder::new().items(Ref::from_schema_name(TokenKind::name())),
+            )
+            .additional_properties(Some(AdditionalProperties::FreeForm(false)));
+        OneOfBuilder::new().item(path).item(detailed).into()
+    }
+}
+
+impl ToSchema for ReleaseEntry {
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        schemas.push((TokenKind::name().into(), TokenKind::schema()));
+    }
+}
+
 /// One scope: what the consent page says about it and which claims it releases.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScopeDef {
     /// Shown on the consent page, e.g. "Your name and basic profile".

@@ -31,7 +31,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::json;
 use tower_sessions::Session;
 
 use crate::app::AppState;
@@ -402,8 +402,8 @@ async fn export(State(state): State<AppState>, session: Session) -> Response {
         "exported_at": rfc3339_utc(state.now()),
         "records": records
             .iter()
-            .map(|r| crate::consent::record_json(r, &app_name(&settings, &r.client_id)))
-            .collect::<Vec<Value>>(),
+            .map(|r| crate::consent::export_record(r, &app_name(&settings, &r.client_id)))
+            .collect::<Vec<_>>(),
     });
     (
         [

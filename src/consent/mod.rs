@@ -10,8 +10,9 @@ pub mod routes;
 
 use std::collections::BTreeMap;
 
+use serde::Serialize;
+
 use crate::claims::ScopeCatalog;
-use serde_json::{Value, json};
 
 use crate::store::{ConsentRecord, Grant, Result, Store};
 use crate::tokens::hashing::{digest_hex, random_token};
@@ -179,24 +180,43 @@ pub async fn withdraw(
 
 /// A consent record as exported to its user (and to admins): scope lists as arrays, the text
 /// versions as an object, times as Unix seconds and RFC 3339.
-pub fn record_json(r: &ConsentRecord, app_name: &str) -> Value {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ExportedRecord {
+    pub id: String,
+    pub client_id: String,
+    pub client_name: String,
+    /// The scopes allowed.
+    pub allowed: Vec<String>,
+    /// The scopes refused, or withdrawn.
+    pub denied: Vec<String>,
+    /// Each scope's consent text as the user saw it: scope → version; `null` if unreadable.
+    pub text_versions: Option<BTreeMap<String, String>>,
+    /// How the decision was made: `page` (the consent page, or withdrawn in the consent
+    /// center), `trusted_app` (allowed without asking), `admin` (withdrawn by an admin).
+    pub method: String,
+    pub decided_at: i64,
+    pub decided_at_utc: String,
+}
+
+/// The export of one consent record.
+pub fn export_record(r: &ConsentRecord, app_name: &str) -> ExportedRecord {
     let list = |s: &str| -> Vec<String> {
         s.split(' ')
             .filter(|x| !x.is_empty())
             .map(str::to_string)
             .collect()
     };
-    json!({
-        "id": r.id,
-        "client_id": r.client_id,
-        "client_name": app_name,
-        "allowed": list(&r.allowed),
-        "denied": list(&r.denied),
-        "text_versions": serde_json::from_str::<Value>(&r.text_versions).unwrap_or(Value::Null),
-        "method": r.method,
-        "decided_at": r.decided_at,
-        "decided_at_utc": center::rfc3339_utc(r.decided_at),
-    })
+    ExportedRecord {
+        id: r.id.clone(),
+        client_id: r.client_id.clone(),
+        client_name: app_name.to_string(),
+        allowed: list(&r.allowed),
+        denied: list(&r.denied),
+        text_versions: serde_json::from_str(&r.text_versions).ok(),
+        method: r.method.clone(),
+        decided_at: r.decided_at,
+        decided_at_utc: center::rfc3339_utc(r.decided_at),
+    }
 }
 
 #[cfg(test)]
