@@ -80,8 +80,9 @@ impl Modify for BearerAuth {
 
 /// The answers every operation can give besides its own, added to the document once the
 /// operations are in it: 400 `invalid_request` wherever a path, query or body is read (the
-/// extractors of [`error`] refuse malformed ones, e.g. a path that is not UTF-8), and 503
-/// `temporarily_unavailable` everywhere, since even the credential check may read the database.
+/// extractors of [`error`] refuse malformed ones, e.g. a path that is not UTF-8), 429 from the
+/// rate limit per address, and 503 `temporarily_unavailable` everywhere, since even the
+/// credential check may read the database.
 struct CommonResponses;
 
 impl Modify for CommonResponses {
@@ -113,6 +114,13 @@ impl Modify for CommonResponses {
                         error("invalid_request: a malformed path, query or body").into()
                     });
                 }
+                responses.entry("429".into()).or_insert_with(|| {
+                    error(
+                        "temporarily_unavailable: too many requests from this address \
+                         ([limits]); retry after the Retry-After header's seconds",
+                    )
+                    .into()
+                });
                 responses.entry("503".into()).or_insert_with(|| {
                     error("temporarily_unavailable: the database is unavailable; retry shortly")
                         .into()
