@@ -96,8 +96,8 @@ fn exempt(path: &str) -> bool {
         || path.starts_with("/dev-upstream/.well-known/")
 }
 
-/// Endpoints that answer JSON data, so a refusal is JSON data too.
-fn answers_json(path: &str) -> bool {
+/// Endpoints that answer JSON data, so a refusal (rate limit, overload) is JSON data too.
+pub fn answers_json(path: &str) -> bool {
     matches!(path, "/token" | "/revoke" | "/introspect" | "/userinfo")
         || path.starts_with("/admin/api")
         || path.starts_with("/dev-upstream/")

@@ -71,16 +71,24 @@ fn finish(router: Router<AppState>, state: AppState) -> Router {
 /// without bound (checklist H91: bounded queue, 503, no OOM).
 const MAX_IN_FLIGHT: usize = 2048;
 
-async fn overloaded(_: tower::BoxError) -> Response {
-    (
-        StatusCode::SERVICE_UNAVAILABLE,
-        [
-            (header::RETRY_AFTER, HeaderValue::from_static("1")),
-            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
-        ],
-        "Herald is overloaded; retry in a moment.",
-    )
-        .into_response()
+async fn overloaded(uri: axum::http::Uri, _: tower::BoxError) -> Response {
+    let message = "Herald is overloaded; retry in a moment.";
+    let mut res = if limits::answers_json(uri.path()) {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(serde_json::json!({
+                "error": "temporarily_unavailable",
+                "error_description": message,
+            })),
+        )
+            .into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, message).into_response()
+    };
+    let h = res.headers_mut();
+    h.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
 }
 
 async fn security_headers(mut res: Response) -> Response {
@@ -190,4 +198,25 @@ pub fn unavailable_page() -> Response {
     res.headers_mut()
         .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
     res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn overload_answers_json_on_json_endpoints_and_text_elsewhere_with_retry_after() {
+        let res = overloaded(axum::http::Uri::from_static("/token"), "shed".into()).await;
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(res.headers()[header::RETRY_AFTER], "1");
+        let body = axum::body::to_bytes(res.into_body(), 1024).await.unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(json["error"], "temporarily_unavailable");
+
+        let res = overloaded(axum::http::Uri::from_static("/authorize"), "shed".into()).await;
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(res.headers()[header::RETRY_AFTER], "1");
+        let body = axum::body::to_bytes(res.into_body(), 1024).await.unwrap();
+        assert!(serde_json::from_slice::<serde_json::Value>(&body).is_err());
+    }
 }

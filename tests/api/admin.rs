@@ -1490,6 +1490,8 @@ async fn every_answer_an_operation_can_give_is_in_the_openapi_document() {
             let responses = op["responses"].as_object().unwrap();
             // Any operation may find the database down, if only to check a client's token.
             assert!(responses.contains_key("503"), "{method} {path}: 503");
+            // And any may be refused by the rate limit per address.
+            assert!(responses.contains_key("429"), "{method} {path}: 429");
             if !path.contains('{') {
                 continue;
             }

@@ -386,7 +386,8 @@ impl CuttableProxy {
 async fn a_database_outage_answers_503_with_retry_after_and_herald_recovers_by_itself() {
     let Some(schema) = schema().await else { return };
     let proxy = CuttableProxy::start().await;
-    let r = two_replicas(&schema, proxy.port).await;
+    // With live configuration and the admin token, so the admin API is in the outage too.
+    let r = two_replicas_with(&schema, proxy.port, "", true).await;
     let app = &r.a;
     let p = AuthParams::new("app", "openid");
     let q = r.login_alternating(&p).await;
@@ -405,6 +406,17 @@ async fn a_database_outage_answers_503_with_retry_after_and_herald_recovers_by_i
         .unwrap();
     assert_eq!(page.status(), 503, "the browser gets a page, not a panic");
     assert!(page.headers().contains_key("retry-after"));
+    let admin = app
+        .api
+        .get(format!("{}/admin/api/users", app.base))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(admin.status(), 503);
+    assert!(admin.headers().contains_key("retry-after"));
+    let body: serde_json::Value = admin.json().await.unwrap();
+    assert_eq!(body["error"], "temporarily_unavailable");
     assert_eq!(
         app.api
             .get(format!("{}/readyz", app.base))
