@@ -4,8 +4,9 @@
 //! Discovery is fetched on first use and cached, so Herald starts even when an upstream is down.
 //! The issuer in the discovery document must equal the configured one exactly (Discovery §4.3;
 //! Auth0's ends in `/`). When an ID token names a key the cached JWKS lacks, discovery and JWKS
-//! are refetched once (at most every 10 s per upstream) and the token checked again, which is
-//! how a rotated upstream key is picked up without a restart.
+//! are refetched once and the token checked again, which is how a rotated upstream key is picked
+//! up without a restart. Such refetches happen at most once per 10 s per upstream, so tokens
+//! naming made-up keys cannot make Herald hammer the upstream.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -55,6 +56,10 @@ const MAX_USERINFO_BYTES: usize = 256 * 1024;
 struct Discovered {
     metadata: CoreProviderMetadata,
     fetched_at: Instant,
+    /// Fetched because a token named an unknown key: another such refetch waits for
+    /// [`REFETCH_COOLDOWN`]. One fetched on schedule may be refetched at once, so a key rotated
+    /// just after it was fetched is still picked up.
+    forced: bool,
 }
 
 /// Where to send the browser, and what to remember until the callback.
@@ -108,7 +113,7 @@ impl UpstreamClients {
     async fn discover(&self, up: &Upstream, force: bool) -> Result<Arc<Discovered>, UpstreamError> {
         if let Some(d) = self.cached(&up.id) {
             let age = d.fetched_at.elapsed();
-            if (!force && age < DISCOVERY_TTL) || (force && age < REFETCH_COOLDOWN) {
+            if (!force && age < DISCOVERY_TTL) || (force && d.forced && age < REFETCH_COOLDOWN) {
                 return Ok(d);
             }
         }
@@ -121,6 +126,7 @@ impl UpstreamClients {
         let d = Arc::new(Discovered {
             metadata,
             fetched_at: Instant::now(),
+            forced: force,
         });
         if let Ok(mut cache) = self.cache.lock() {
             cache.insert(up.id.clone(), d.clone());

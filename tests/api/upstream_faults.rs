@@ -121,3 +121,26 @@ async fn the_same_upstream_subject_keeps_one_herald_sub_and_another_gets_another
         .clone();
     assert_ne!(a1, b);
 }
+
+#[tokio::test]
+async fn an_upstream_key_rotated_right_after_discovery_is_picked_up_and_refetches_are_bounded() {
+    let app = spawn_app().await;
+    let p = AuthParams::new("app", "openid");
+    // The first login fetches discovery and the JWKS.
+    app.login(&browser(), &p).await;
+    // A key rotated at once (well within the refetch cooldown) is still picked up: the cached
+    // keys came on schedule, so one refetch is allowed.
+    app.upstream.rotate_key();
+    app.login(&browser(), &p).await;
+    // That refetch starts the cooldown: another unknown key within it is refused, not fetched,
+    // so tokens naming made-up keys cannot make Herald hammer the upstream.
+    app.upstream.rotate_key();
+    let outcome = app.start(&browser(), &p).await;
+    match outcome {
+        Outcome::Page(status, body) => {
+            assert_eq!(status, 502, "{body}");
+            assert!(body.contains("could not be verified"), "{body}");
+        }
+        other => panic!("expected the refusal page, got {other:?}"),
+    }
+}

@@ -64,7 +64,8 @@ struct Code {
 
 pub struct UpstreamState {
     pub issuer: String,
-    key: SigningKey,
+    /// The signing key; `rotate_key` replaces it (the JWKS then lists only the new one).
+    key: Mutex<Arc<SigningKey>>,
     pub behaviour: Mutex<Behaviour>,
     codes: Mutex<HashMap<String, Code>>,
     tokens: Mutex<HashMap<String, Map<String, Value>>>,
@@ -86,7 +87,7 @@ impl TestUpstream {
         let issuer = format!("http://{}", listener.local_addr().unwrap());
         let state = Arc::new(UpstreamState {
             issuer,
-            key: SigningKey::generate(Alg::RS256).unwrap().0,
+            key: Mutex::new(Arc::new(SigningKey::generate(Alg::RS256).unwrap().0)),
             behaviour: Mutex::new(Behaviour::default()),
             codes: Mutex::new(HashMap::new()),
             tokens: Mutex::new(HashMap::new()),
@@ -124,6 +125,11 @@ impl TestUpstream {
         f(&mut self.state.behaviour.lock().unwrap());
     }
 
+    /// Signs with a new key (a new kid) from now on; the JWKS lists only the new key.
+    pub fn rotate_key(&self) {
+        *self.state.key.lock().unwrap() = Arc::new(SigningKey::generate(Alg::RS256).unwrap().0);
+    }
+
     /// Stops the server: the upstream is down from now on.
     pub fn stop(&self) {
         if let Some(tx) = self.shutdown.lock().unwrap().take() {
@@ -153,7 +159,8 @@ async fn discovery(State(s): State<Arc<UpstreamState>>) -> Response {
 }
 
 async fn jwks(State(s): State<Arc<UpstreamState>>) -> Response {
-    axum::Json(json!({ "keys": [s.key.public_jwk()] })).into_response()
+    let key = s.key.lock().unwrap().clone();
+    axum::Json(json!({ "keys": [key.public_jwk()] })).into_response()
 }
 
 async fn authorize(State(s): State<Arc<UpstreamState>>, RawQuery(q): RawQuery) -> Response {
@@ -229,7 +236,8 @@ async fn token(State(s): State<Arc<UpstreamState>>, body: Bytes) -> Response {
     if let Some(n) = nonce {
         claims.insert("nonce".into(), json!(n));
     }
-    let id_token = jwt::sign(&s.key, "JWT", &claims).unwrap();
+    let key = s.key.lock().unwrap().clone();
+    let id_token = jwt::sign(&key, "JWT", &claims).unwrap();
     let access_token = herald::tokens::random_token();
     let mut info = behaviour.userinfo_claims.clone();
     info.insert(
