@@ -28,8 +28,14 @@ use toml::{Table, Value};
 use super::{ConfigError, Settings};
 
 /// Top-level keys that stay in the file; every other key is managed.
-pub const BOOTSTRAP_KEYS: [&str; 5] =
-    ["issuer", "listen", "database_url", "session_store", "admin"];
+pub const BOOTSTRAP_KEYS: [&str; 6] = [
+    "issuer",
+    "listen",
+    "database_url",
+    "session_store",
+    "admin",
+    "limits",
+];
 
 /// Who authored the first version, taken from the file.
 pub const SEED_AUTHOR: &str = "seed";
@@ -303,6 +309,26 @@ scopes = ["openid"]
         let (s, _) = live.settings(&managed).unwrap();
         assert!(s.upstream("test").unwrap().client_secret.is_none());
         assert!(!live.merged(&managed, true).contains("upstream-secret"));
+    }
+
+    #[test]
+    fn admin_and_limits_stay_in_the_file_and_follow_it() {
+        let file = format!(
+            "{FILE}\n[admin]\nrole_claim = \"groups\"\nrole_value = \"ops\"\n\
+             [limits]\nper_ip_per_second = 7\nclient_ip_header = \"X-Forwarded-For\"\n"
+        );
+        let (settings, _) = super::super::from_toml(&file).unwrap();
+        let (live, managed) = LiveConfig::from_file(&file, &settings).unwrap();
+        let doc = managed.to_toml();
+        assert!(!doc.contains("[admin]") && !doc.contains("[limits]"), "{doc}");
+        // The stored document with the file's bootstrap keys: the file's values are in effect.
+        let (s, _) = live.settings(&managed).unwrap();
+        assert_eq!(s.limits.per_ip_per_second.map(|n| n.get()), Some(7));
+        assert!(s.limits.client_ip_header.is_some());
+        assert_eq!(s.admin.role.unwrap().value, "ops");
+        for key in ["[limits]\nper_ip_per_second = 0", "[admin]\nrole_value = \"x\""] {
+            assert!(ManagedConfig::parse(key).is_err(), "{key}");
+        }
     }
 
     #[test]
