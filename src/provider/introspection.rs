@@ -47,6 +47,15 @@ pub(super) enum Known {
 }
 
 impl Known {
+    /// The stored login a user's token came from; `None` for a client's own token.
+    fn context_id(&self) -> Option<&str> {
+        match self {
+            Known::Access(_, Some(row)) => Some(&row.auth_context_id),
+            Known::Access(_, None) => None,
+            Known::Refresh(r) => Some(&r.auth_context_id),
+        }
+    }
+
     pub fn client_id(&self) -> &str {
         match self {
             Known::Access(c, _) => &c.client_id,
@@ -104,10 +113,21 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Va
         .get("token")
         .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
     let now = state.now();
-    Ok(match recognise(state, token, now).await? {
-        Some(known) => describe(&client, known, now),
-        None => inactive(),
-    })
+    let Some(known) = recognise(state, token, now).await? else {
+        return Ok(inactive());
+    };
+    // A user's token is no better than the login behind it: one from a removed upstream (on any
+    // replica, or finished by a replica still on the old configuration) is inactive.
+    if let Some(context_id) = known.context_id() {
+        let ended = match state.store.context(context_id).await? {
+            Some(ctx) => crate::provider::flow::login_has_ended(state, &ctx),
+            None => true,
+        };
+        if ended {
+            return Ok(inactive());
+        }
+    }
+    Ok(describe(&client, known, now))
 }
 
 fn inactive() -> Value {

@@ -1403,6 +1403,9 @@ async fn a_login_from_an_upstream_this_replica_does_not_have_refreshes_nothing()
         )
         .await
         .unwrap();
+    // Introspection says so too, for the refresh token (before the refresh below) and the
+    // access token.
+    assert!(!is_active(&app.base, "rp", SECRET, &value).await);
     let (status, err) = refresh_at(&app.base, "rp", SECRET, &value).await;
     assert_eq!(status, 400, "{err}");
     assert_eq!(err["error"], "invalid_grant");
