@@ -320,13 +320,19 @@ scopes = ["openid"]
         let (settings, _) = super::super::from_toml(&file).unwrap();
         let (live, managed) = LiveConfig::from_file(&file, &settings).unwrap();
         let doc = managed.to_toml();
-        assert!(!doc.contains("[admin]") && !doc.contains("[limits]"), "{doc}");
+        assert!(
+            !doc.contains("[admin]") && !doc.contains("[limits]"),
+            "{doc}"
+        );
         // The stored document with the file's bootstrap keys: the file's values are in effect.
         let (s, _) = live.settings(&managed).unwrap();
         assert_eq!(s.limits.per_ip_per_second.map(|n| n.get()), Some(7));
         assert!(s.limits.client_ip_header.is_some());
         assert_eq!(s.admin.role.unwrap().value, "ops");
-        for key in ["[limits]\nper_ip_per_second = 0", "[admin]\nrole_value = \"x\""] {
+        for key in [
+            "[limits]\nper_ip_per_second = 0",
+            "[admin]\nrole_value = \"x\"",
+        ] {
             assert!(ManagedConfig::parse(key).is_err(), "{key}");
         }
     }

@@ -53,7 +53,8 @@ pub fn router() -> Router<AppState> {
         .route("/static/herald.css", get(stylesheet))
 }
 
-async fn stylesheet() -> impl axum::response::IntoResponse {
+/// The pages' stylesheet (also served on the admin listener).
+pub async fn stylesheet() -> impl axum::response::IntoResponse {
     (
         [
             (axum::http::header::CONTENT_TYPE, "text/css; charset=utf-8"),

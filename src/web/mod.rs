@@ -42,6 +42,7 @@ pub fn router(state: AppState, with_admin: bool) -> Router {
 pub fn admin_router(state: AppState) -> Router {
     let admin = Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        .route("/static/herald.css", get(crate::provider::stylesheet))
         .merge(crate::admin::router())
         .merge(crate::upstream::routes::router());
     finish(admin, state)

@@ -266,10 +266,21 @@ async fn admin_forms_need_the_sessions_csrf_token() {
             )
             .await;
         assert_eq!(res.status(), 403, "csrf {token:?}");
+        assert!(res.text().await.unwrap().contains("security token"));
     }
+    // The same form with the right token goes through: the refusals were the token's.
+    let res = app
+        .post_form(
+            &admin,
+            "/admin/upstreams/test",
+            &mapping_form(&csrf, "preview", DEPT_ROWS),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
     // Another admin's session, with this one's token: refused too.
     let other = browser();
-    app.admin_page(&other, "/admin").await;
+    let (status, _) = app.admin_page(&other, "/admin").await;
+    assert_eq!(status, 200, "the other admin is signed in");
     let res = app
         .post_form(
             &other,
@@ -278,6 +289,7 @@ async fn admin_forms_need_the_sessions_csrf_token() {
         )
         .await;
     assert_eq!(res.status(), 403);
+    assert!(res.text().await.unwrap().contains("security token"));
     // No session at all: refused, not a sign-in.
     let res = app
         .post_form(
@@ -553,6 +565,13 @@ async fn with_an_admin_listener_the_admin_surface_is_served_only_there() {
         .unwrap();
     assert_eq!(res.status(), 404);
     assert_eq!(app.state.config_version(), 1);
+    // The pages' stylesheet is on the admin listener too.
+    let res = api
+        .get(format!("{admin}/static/herald.css"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
     // Everything else stays public.
     let res = api
         .get(format!("{}/.well-known/openid-configuration", app.base))
@@ -617,4 +636,28 @@ async fn with_an_admin_listener_the_admin_surface_is_served_only_there() {
         .await
         .unwrap();
     assert!(home.contains(&format!("href=\"{admin}/admin\"")), "{home}");
+}
+
+#[tokio::test]
+async fn a_nul_character_in_an_admin_page_address_is_a_bad_request() {
+    // PostgreSQL refuses NUL in text parameters; the pages refuse it first, like the API.
+    let app = spawn_admin_app().await;
+    let admin = browser();
+    app.admin_page(&admin, "/admin").await;
+    for path in [
+        "/admin/users/%00",
+        "/admin/users?q=%00",
+        "/admin/audit?actor=a%00",
+    ] {
+        let res = admin
+            .get(format!("{}{path}", app.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 400, "{path}");
+    }
+    // A search that merely contains `error=` is a search, not a failed sign-in.
+    let (status, html) = app.admin_page(&admin, "/admin/users?q=error%3D").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("No users match"), "{html}");
 }

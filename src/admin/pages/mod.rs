@@ -123,6 +123,16 @@ pub async fn admin_user(
     method: &Method,
     uri: &axum::http::Uri,
 ) -> Result<AdminUser, Response> {
+    // PostgreSQL refuses NUL in text: a path or filter with one is a bad request, not a 500.
+    let raw = uri.path_and_query().map_or("", |p| p.as_str());
+    if raw.to_ascii_lowercase().contains("%00") {
+        return Err(error_page(
+            StatusCode::BAD_REQUEST,
+            "Invalid request",
+            "This address holds a NUL character (%00), which no admin page accepts.",
+            Some(back_to_admin()),
+        ));
+    }
     let settings = state.settings();
     let Some(role) = settings.admin.role.clone() else {
         return Err(error_page(
@@ -141,7 +151,10 @@ pub async fn admin_user(
                  Open the admin pages and sign in again.",
             ));
         }
-        if uri.query().is_some_and(|q| q.contains("error=")) {
+        let failed_sign_in = uri
+            .query()
+            .is_some_and(|q| form_urlencoded::parse(q.as_bytes()).any(|(k, _)| k == "error"));
+        if failed_sign_in {
             return Err(error_page(
                 StatusCode::OK,
                 "You are not signed in",

@@ -412,16 +412,13 @@ impl Rows {
         let mut rest = Vec::new();
         for p in problems {
             let ours = position.is_some_and(|n| p.starts_with(&format!("upstreams[{n}]")));
-            let slot = ours
-                .then(|| {
-                    row_index(&p, "attributes[")
-                        .and_then(|i| self.attributes.get_mut(i).map(|r| &mut r.errors))
-                        .or_else(|| {
-                            row_index(&p, "mappings[")
-                                .and_then(|i| self.mappings.get_mut(i).map(|r| &mut r.errors))
-                        })
-                })
-                .flatten();
+            // The row is the first list index after the upstream's own: `upstreams[0]:
+            // mappings[1] (… attributes[3] …)` is about mapping 1.
+            let slot = match ours.then(|| first_row(&p)).flatten() {
+                Some(Named::Attribute(i)) => self.attributes.get_mut(i).map(|r| &mut r.errors),
+                Some(Named::Mapping(i)) => self.mappings.get_mut(i).map(|r| &mut r.errors),
+                None => None,
+            };
             match slot {
                 Some(errors) => errors.push(p),
                 None => rest.push(p),
@@ -466,11 +463,27 @@ impl Rows {
     }
 }
 
-/// `attributes[3]` in a message → 3.
-fn row_index(message: &str, prefix: &str) -> Option<usize> {
-    let start = message.find(prefix)? + prefix.len();
-    let end = start + message[start..].find(']')?;
-    message[start..end].parse().ok()
+enum Named {
+    Attribute(usize),
+    Mapping(usize),
+}
+
+/// The row a check-config message about one upstream names first: `attributes[3]` or
+/// `mappings[3]`, after the `upstreams[N]` it starts with.
+fn first_row(message: &str) -> Option<Named> {
+    let rest = message.split_once(']').map_or(message, |(_, r)| r);
+    let index = |prefix: &str| {
+        let at = rest.find(prefix)?;
+        let start = at + prefix.len();
+        let end = start + rest[start..].find(']')?;
+        Some((at, rest[start..end].parse::<usize>().ok()?))
+    };
+    match (index("attributes["), index("mappings[")) {
+        (Some((a, i)), Some((m, _))) if a < m => Some(Named::Attribute(i)),
+        (_, Some((_, i))) => Some(Named::Mapping(i)),
+        (Some((_, i)), None) => Some(Named::Attribute(i)),
+        (None, None) => None,
+    }
 }
 
 fn parse_row<T: serde::de::DeserializeOwned>(
@@ -598,5 +611,28 @@ impl Samples {
                 None => AccessTokenClaims::Absent,
             },
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_problem_lands_on_the_row_its_message_names_first() {
+        let row = |m: &str| match first_row(m) {
+            Some(Named::Attribute(i)) => format!("attribute {i}"),
+            Some(Named::Mapping(i)) => format!("mapping {i}"),
+            None => "page".into(),
+        };
+        assert_eq!(
+            row("upstreams[0]: attributes[2] (claim `x`): bad"),
+            "attribute 2"
+        );
+        assert_eq!(
+            row("upstreams[1]: mappings[1] (`a` → `sub`): reads attributes[3], which…"),
+            "mapping 1"
+        );
+        assert_eq!(row("upstreams[0].auth_context_ttl: not a duration"), "page");
     }
 }
