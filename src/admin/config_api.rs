@@ -164,6 +164,9 @@ pub async fn list_upstreams(_: Admin, State(state): State<AppState>) -> Json<Vec
 /// otherwise let an admin post them to a provider of their choosing).
 const HERALD_SECRET_VARIABLES: [&str; 2] = ["HERALD_KEY_ENCRYPTION_KEY", "HERALD_ADMIN_TOKEN"];
 
+/// The names of environment variables the admin API may point an upstream's secret at.
+pub const UPSTREAM_SECRET_PREFIX: &str = "HERALD_UPSTREAM_";
+
 /// One upstream in full, as the API shows it. Its secret is never shown, only where it comes
 /// from.
 #[derive(Debug, Serialize, ToSchema)]
@@ -304,6 +307,24 @@ impl UpstreamSettings {
         Ok(())
     }
 
+    /// A variable named through the API must be one set aside for upstream secrets, so the API
+    /// cannot have Herald send any other variable of its process (a database password, say) to
+    /// a server of the caller's choosing. `current` (the name the upstream has now) may stay.
+    fn check_secret_variable(&self, current: Option<&str>) -> Result<(), ApiError> {
+        match self.client_secret_env.as_deref() {
+            Some(name) if Some(name) != current && !name.starts_with(UPSTREAM_SECRET_PREFIX) => {
+                Err(ApiError::invalid_request(format!(
+                    "client_secret_env: `{name}` does not start with {UPSTREAM_SECRET_PREFIX}; \
+                     through the admin API Herald reads upstream secrets only from variables \
+                     named so (for example {UPSTREAM_SECRET_PREFIX}AUTH0), so that no other \
+                     variable of its process can be sent to an upstream. Variables named in the \
+                     configuration file are not limited."
+                )))
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// The `[[upstreams]]` table for these settings.
     fn table(&self, id: &str) -> Result<toml::Table, ApiError> {
         let mut t = toml::Table::new();
@@ -368,6 +389,7 @@ pub async fn create_upstream(
     Body(new): Body<UpstreamSettings>,
 ) -> Result<Response, ApiError> {
     new.check_secrets()?;
+    new.check_secret_variable(None)?;
     let Some(id) = new.id.clone() else {
         return Err(ApiError::invalid_request(
             "id: required; the upstream's id appears in its callback URL, like \"auth0\"",
@@ -441,11 +463,22 @@ pub async fn put_upstream(
                 .entry_mut("upstreams", "id", &id)
                 .ok_or_else(|| ApiError::not_found(format!("no upstream `{id}`")))?;
             let before = to_json(&Value::Table(old.clone()));
-            for k in ["client_secret_env", "attributes", "mappings"] {
-                if !table.contains_key(k)
-                    && let Some(v) = old.get(k)
+            settings.check_secret_variable(old.get("client_secret_env").and_then(Value::as_str))?;
+            // The secret variable stays only while the upstream stays the same provider: it
+            // must never follow the upstream to another issuer.
+            let same_provider = ["kind", "issuer", "domain"]
+                .iter()
+                .all(|k| old.get(*k) == table.get(*k));
+            let kept: &[&str] = if same_provider {
+                &["client_secret_env", "attributes", "mappings"]
+            } else {
+                &["attributes", "mappings"]
+            };
+            for k in kept {
+                if !table.contains_key(*k)
+                    && let Some(v) = old.get(*k)
                 {
-                    table.insert(k.into(), v.clone());
+                    table.insert((*k).into(), v.clone());
                 }
             }
             let after = to_json(&Value::Table(table.clone()));

@@ -755,8 +755,11 @@ async fn an_upstream_is_created_used_replaced_and_deleted_and_every_change_is_au
     body.remove("attributes");
     body.remove("mappings");
     body.insert("display_name".into(), json!("Renamed"));
-    // Any variable the test process has; only its name is stored.
-    body.insert("client_secret_env".into(), json!("PATH"));
+    // A variable the test process has (.cargo/config.toml); only its name is stored.
+    body.insert(
+        "client_secret_env".into(),
+        json!("HERALD_UPSTREAM_TEST_SECRET"),
+    );
     let replaced = app
         .admin_ok(
             Method::PUT,
@@ -767,7 +770,7 @@ async fn an_upstream_is_created_used_replaced_and_deleted_and_every_change_is_au
         .await;
     assert_eq!(replaced["display_name"], "Renamed");
     assert_eq!(replaced["client_secret_source"], "env");
-    assert_eq!(replaced["client_secret_env"], "PATH");
+    assert_eq!(replaced["client_secret_env"], "HERALD_UPSTREAM_TEST_SECRET");
     assert_eq!(replaced["mappings"], created["mappings"]);
     assert_eq!(
         app.admin_ok(Method::GET, "/admin/api/upstreams/second", None, 200)
@@ -803,10 +806,13 @@ async fn an_upstream_is_created_used_replaced_and_deleted_and_every_change_is_au
     );
     assert_eq!(audit[1]["before"]["display_name"], "Second");
     assert_eq!(audit[1]["after"]["display_name"], "Renamed");
-    assert_eq!(audit[0]["before"]["client_secret_env"], "PATH");
+    assert_eq!(
+        audit[0]["before"]["client_secret_env"],
+        "HERALD_UPSTREAM_TEST_SECRET"
+    );
     assert_eq!(audit[0]["after"], Value::Null);
     // The variable's name is stored, never its value.
-    let path = std::env::var("PATH").unwrap();
+    let path = std::env::var("HERALD_UPSTREAM_TEST_SECRET").unwrap();
     assert!(!audit.to_string().contains(&path));
     let stored = app.state.store.latest_config().await.unwrap().unwrap();
     assert!(!stored.document.contains(&path));
@@ -862,7 +868,7 @@ async fn an_inline_upstream_secret_is_refused_with_what_to_do_instead_and_never_
     );
     // A variable this replica lacks is check-config's problem, named by its key.
     let mut body = second_upstream(&app);
-    body["client_secret_env"] = json!("HERALD_TEST_VARIABLE_THAT_IS_NOT_SET");
+    body["client_secret_env"] = json!("HERALD_UPSTREAM_VARIABLE_THAT_IS_NOT_SET");
     let err = app
         .admin_ok(Method::POST, "/admin/api/upstreams", Some(body), 400)
         .await;
@@ -870,7 +876,7 @@ async fn an_inline_upstream_secret_is_refused_with_what_to_do_instead_and_never_
     assert_eq!(
         err["problems"],
         json!(["upstreams[1].client_secret: client_secret_env names \
-             `HERALD_TEST_VARIABLE_THAT_IS_NOT_SET`, but that environment variable is not set \
+             `HERALD_UPSTREAM_VARIABLE_THAT_IS_NOT_SET`, but that environment variable is not set \
              (or empty); export it before starting Herald"])
     );
     // Keys the file does not have, such as a hash, are unknown fields.
@@ -1724,4 +1730,57 @@ async fn custom_scopes_are_documented_as_scope_definitions() {
     for key in detailed.as_object().unwrap().keys() {
         assert!(entry["properties"].get(key).is_some(), "{detailed}: {key}");
     }
+}
+
+#[tokio::test]
+async fn the_api_names_only_upstream_secret_variables_and_a_secret_never_follows_a_new_issuer() {
+    let app = spawn_app().await;
+    let mut body = second_upstream(&app);
+    body["client_secret_env"] = json!("PGPASSWORD");
+    let err = app
+        .admin_ok(
+            Method::POST,
+            "/admin/api/upstreams",
+            Some(body.clone()),
+            400,
+        )
+        .await;
+    assert!(
+        err["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("HERALD_UPSTREAM_"),
+        "{err}"
+    );
+    body["client_secret_env"] = json!("HERALD_UPSTREAM_TEST_SECRET");
+    let created = app
+        .admin_ok(
+            Method::POST,
+            "/admin/api/upstreams",
+            Some(body.clone()),
+            201,
+        )
+        .await;
+    assert_eq!(created["client_secret_source"], "env");
+
+    // Replacing it while naming the same variable keeps it...
+    app.admin_ok(
+        Method::PUT,
+        "/admin/api/upstreams/second",
+        Some(body.clone()),
+        200,
+    )
+    .await;
+    // ...but pointed at another issuer, without naming it again, the secret does not follow.
+    let mut moved = body.clone();
+    moved.as_object_mut().unwrap().remove("client_secret_env");
+    moved["issuer"] = json!("http://127.0.0.1:9/elsewhere");
+    let replaced = app
+        .admin_ok(Method::PUT, "/admin/api/upstreams/second", Some(moved), 200)
+        .await;
+    assert_eq!(replaced["client_secret_source"], "none", "{replaced}");
+    // And a PUT cannot switch to another process variable either.
+    body["client_secret_env"] = json!("PATH");
+    app.admin_ok(Method::PUT, "/admin/api/upstreams/second", Some(body), 400)
+        .await;
 }
