@@ -69,6 +69,10 @@ pub struct AppState {
     live: Option<Arc<LiveConfig>>,
     /// The configuration version in effect here (0 without live configuration).
     config_version: Arc<AtomicI64>,
+    /// Held while a version and its settings are put into effect together, so an admin write
+    /// and the poller racing on this replica cannot leave one version's number with another's
+    /// settings.
+    applying: Arc<std::sync::Mutex<()>>,
     /// `HERALD_ADMIN_TOKEN`: the bootstrap credential of the admin API, if set.
     pub admin_token: Option<Arc<Secret>>,
 }
@@ -96,12 +100,16 @@ impl AppState {
     /// Puts a newer configuration version into effect here (never an older one: a poll that
     /// raced an admin write on this replica must not undo it).
     pub fn apply_config(&self, version: i64, settings: Settings) {
+        let _applying = self
+            .applying
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let current = self.config_version.load(Ordering::SeqCst);
         if version <= current {
             return;
         }
-        self.config_version.store(version, Ordering::SeqCst);
         self.replace_settings(settings);
+        self.config_version.store(version, Ordering::SeqCst);
         // An upstream's issuer may have changed: discover again.
         self.upstreams.forget_discovery();
         tracing::info!(version, "configuration version {version} is in effect");
@@ -261,6 +269,7 @@ impl App {
             kek: Arc::new(kek),
             live,
             config_version: Arc::new(AtomicI64::new(config_version)),
+            applying: Arc::new(std::sync::Mutex::new(())),
             admin_token,
         };
         let session_layer = SessionManagerLayer::new(sessions)
