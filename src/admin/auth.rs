@@ -38,6 +38,8 @@ struct TokenClaims {
     scope: String,
     #[serde(default)]
     jti: String,
+    #[serde(default)]
+    iat: i64,
 }
 
 impl FromRequestParts<AppState> for Admin {
@@ -72,6 +74,13 @@ impl FromRequestParts<AppState> for Admin {
             return Err(ApiError::invalid_token("the token has been revoked"));
         }
         let client = settings.client(&claims.client_id);
+        // Issued to this registration of the client, not to an earlier one of the same id
+        // (client_credentials tokens have no row that a deletion could revoke).
+        if client.is_some_and(|c| claims.iat < c.registered_at) {
+            return Err(ApiError::invalid_token(
+                "the token was issued to an earlier client of this id",
+            ));
+        }
         let machine = claims.sub == claims.client_id
             && client.is_some_and(|c| c.allows(GrantType::ClientCredentials));
         if !machine {

@@ -867,6 +867,7 @@ pub(crate) async fn register_client(
     // A client with a JWKS authenticates with private_key_jwt: no secret to generate.
     let secret = (!new.public && new.jwks.is_none()).then(random_token);
     let mut table = new.settings().table(&id)?;
+    table.insert("registered_at".into(), Value::Integer(state.now()));
     if let Some(s) = &secret {
         table.insert(
             "client_secret_hash".into(),
@@ -946,7 +947,12 @@ pub(crate) async fn update_client(
                 .entry_mut("clients", "client_id", client_id)
                 .ok_or_else(|| ApiError::not_found(format!("no client `{client_id}`")))?;
             let before = client_audit(old);
-            for k in ["client_secret_hash", "client_secret_env", "client_secret"] {
+            for k in [
+                "client_secret_hash",
+                "client_secret_env",
+                "client_secret",
+                "registered_at",
+            ] {
                 if let Some(v) = old.get(k) {
                     table.insert(k.into(), v.clone());
                 }

@@ -167,4 +167,7 @@ pub struct ClientFile {
     /// Where RP-initiated logout may send the browser afterwards (exact match).
     #[serde(default)]
     pub post_logout_redirect_uris: Vec<String>,
+    /// Unix time the admin API registered this client; written by Herald. Tokens a client of
+    /// the same id had before (deleted, then registered again) are older and never accepted.
+    pub registered_at: Option<i64>,
 }

@@ -171,6 +171,9 @@ pub struct Client {
     /// The algorithm of this client's ID and access tokens.
     pub signing_alg: Alg,
     pub post_logout_redirect_uris: Vec<String>,
+    /// When the admin API registered this client (0 for one from the file): a client's own
+    /// token issued before is from an earlier client of the same id, and is refused.
+    pub registered_at: i64,
 }
 
 impl Client {
@@ -943,6 +946,7 @@ impl Validator {
             refresh_token_absolute_ttl: absolute?,
             signing_alg: signing_alg?,
             post_logout_redirect_uris: c.post_logout_redirect_uris,
+            registered_at: c.registered_at.unwrap_or(0),
         })
     }
 

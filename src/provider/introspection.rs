@@ -143,8 +143,9 @@ fn describe(client: &Client, known: Known, now: i64) -> Value {
         Known::Access(c, row) => {
             let live = match &row {
                 Some(r) => r.revoked_at.is_none() && r.sub == c.sub,
-                // Only client_credentials tokens live without a row; their sub is the client.
-                None => c.sub == c.client_id,
+                // Only client_credentials tokens live without a row; their sub is the client,
+                // and not an earlier client of the same id (deleted, then registered again).
+                None => c.sub == c.client_id && c.iat >= client.registered_at,
             };
             if !live || c.exp <= now {
                 return inactive();

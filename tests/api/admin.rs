@@ -1784,3 +1784,49 @@ async fn the_api_names_only_upstream_secret_variables_and_a_secret_never_follows
     app.admin_ok(Method::PUT, "/admin/api/upstreams/second", Some(body), 400)
         .await;
 }
+
+#[tokio::test]
+async fn a_deleted_clients_own_tokens_do_not_come_back_when_its_id_is_registered_again() {
+    let app = spawn_app_with(ADMIN_CLIENT).await;
+    // The machine client registered through the API (not from the file), with herald:admin.
+    let created = app
+        .admin_ok(
+            Method::POST,
+            "/admin/api/clients",
+            Some(json!({"client_id": "robot", "scopes": ["herald:admin"],
+                        "grant_types": ["client_credentials"]})),
+            201,
+        )
+        .await;
+    let secret = str_of(&created, "client_secret");
+    let old = app
+        .client_credentials("robot", &secret, "herald:admin")
+        .await;
+    app.admin_ok(Method::DELETE, "/admin/api/clients/robot", None, 204)
+        .await;
+    // One second later (the token's iat has second precision), the id is registered again.
+    app.clock.advance(1);
+    let again = app
+        .admin_ok(
+            Method::POST,
+            "/admin/api/clients",
+            Some(json!({"client_id": "robot", "scopes": ["herald:admin"],
+                        "grant_types": ["client_credentials"]})),
+            201,
+        )
+        .await;
+    let res = app
+        .admin(Method::GET, "/admin/api/clients", Some(&old), None)
+        .await;
+    assert_eq!(res.status(), 401, "the old registration's token is refused");
+    assert!(!is_active(&app.base, "robot", &str_of(&again, "client_secret"), &old).await);
+    // The new registration's own tokens work.
+    let new = app
+        .client_credentials("robot", &str_of(&again, "client_secret"), "herald:admin")
+        .await;
+    let res = app
+        .admin(Method::GET, "/admin/api/clients", Some(&new), None)
+        .await;
+    assert_eq!(res.status(), 200);
+    assert!(is_active(&app.base, "robot", &str_of(&again, "client_secret"), &new).await);
+}
