@@ -61,6 +61,9 @@ pub struct AdminFile {
     /// A separate address for everything under `/admin`; the public listener then has no
     /// `/admin`.
     pub listen: Option<String>,
+    /// How old an admin's sign-in may be before the pages ask for a fresh one at the upstream
+    /// (which also reads the role again); default `1h`.
+    pub max_auth_age: Option<String>,
 }
 
 /// Lifetimes, written as humantime durations (`"60s"`, `"10m"`, `"1h"`).

@@ -52,13 +52,18 @@ impl Default for LimitSettings {
     }
 }
 
+/// How old an admin's sign-in may be, by default.
+pub const DEFAULT_ADMIN_AUTH_AGE: Duration = Duration::from_secs(3600);
+
 /// `[admin]`: who may use the admin pages and where the admin surface listens.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct AdminSettings {
     /// Without a role, nobody can sign in to the admin pages (the API still takes tokens).
     pub role: Option<AdminRole>,
     /// When set, `/admin` is served only on this address.
     pub listen: Option<SocketAddr>,
+    /// An admin's sign-in older than this is renewed at the upstream before a page is served.
+    pub max_auth_age: Duration,
 }
 
 /// A user is an admin when this claim of their authentication context equals the value or, for
@@ -412,7 +417,18 @@ impl Validator {
                     None
                 }
             });
-        AdminSettings { role, listen }
+        let max_auth_age = self
+            .duration(
+                "admin.max_auth_age",
+                file.max_auth_age.as_deref(),
+                DEFAULT_ADMIN_AUTH_AGE,
+            )
+            .unwrap_or(DEFAULT_ADMIN_AUTH_AGE);
+        AdminSettings {
+            role,
+            listen,
+            max_auth_age,
+        }
     }
 
     fn limits(&mut self, file: &LimitsFile) -> LimitSettings {
@@ -1068,6 +1084,7 @@ mod tests {
                 "admin.role_value",
             ),
             ("listen = \"nowhere\"", "admin.listen"),
+            ("max_auth_age = \"soon\"", "admin.max_auth_age"),
         ] {
             let err = parse(&with(&format!("{DEV}\n[admin]\n{admin}")))
                 .unwrap_err()

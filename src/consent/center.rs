@@ -103,7 +103,15 @@ pub async fn signed_in_user(
 /// Starts a login for one of Herald's own pages (the consent center, the admin pages), exactly as
 /// for an app's authorization request; the browser comes back to `return_path` (a path on
 /// Herald, such as `/account`), or there with `?error=…` when the login fails.
-pub async fn start_sign_in(state: &AppState, session: &Session, return_path: &str) -> Response {
+///
+/// `max_age` (seconds) asks for a login at least that fresh, as in OIDC Core §3.1.2.1: an older
+/// browser login is not reused, so the user signs in at the upstream again.
+pub async fn start_sign_in(
+    state: &AppState,
+    session: &Session,
+    return_path: &str,
+    max_age: Option<i64>,
+) -> Response {
     let binding = match flow::browser_binding(session).await {
         Ok(b) => b,
         Err(page) => return page,
@@ -120,7 +128,7 @@ pub async fn start_sign_in(state: &AppState, session: &Session, return_path: &st
         nonce: None,
         code_challenge: None,
         prompt: None,
-        max_age: None,
+        max_age,
         login_hint: None,
         upstream_hint: None,
         browser_binding: digest_hex(&binding),
@@ -274,7 +282,7 @@ async fn show(
                 Some(back_to_center()),
             );
         }
-        return start_sign_in(&state, &session, "/account").await;
+        return start_sign_in(&state, &session, "/account", None).await;
     };
     let csrf = match csrf_token(&session, &login.sub).await {
         Ok(t) => t,

@@ -661,3 +661,34 @@ async fn a_nul_character_in_an_admin_page_address_is_a_bad_request() {
     assert_eq!(status, 200);
     assert!(html.contains("No users match"), "{html}");
 }
+
+#[tokio::test]
+async fn an_admin_removed_from_the_group_at_the_upstream_loses_the_pages_within_max_auth_age() {
+    let app = spawn_app_full(&format!("{ADMIN_ROLE}max_auth_age = \"10m\"\n"), "", "").await;
+    let admin = browser();
+    let (status, _) = app.admin_page(&admin, "/admin").await;
+    assert_eq!(status, 200);
+    // The identity provider drops the user from the admins group.
+    app.upstream.set(|b| {
+        b.id_claims
+            .insert("https://example.com/groups".into(), json!(["staff"]));
+    });
+    // Within max_auth_age the sign-in stands (the role was read at sign-in)...
+    app.clock.advance(9 * 60);
+    let (status, _) = app.admin_page(&admin, "/admin").await;
+    assert_eq!(status, 200);
+    // ...a form posted with a sign-in past it changes nothing...
+    app.clock.advance(2 * 60);
+    let res = admin
+        .post(format!("{}/admin/clients", app.base))
+        .form(&[("csrf", "x"), ("client_id", "x")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    assert!(res.text().await.unwrap().contains("too old"));
+    // ...and the next page signs in at the upstream afresh, which no longer grants the role.
+    let (status, html) = app.admin_page(&admin, "/admin").await;
+    assert_eq!(status, 403, "{html}");
+    assert!(html.contains("You are not an admin"), "{html}");
+}

@@ -163,8 +163,21 @@ pub async fn admin_user(
             ));
         }
         let path = uri.path_and_query().map_or("/admin", |p| p.as_str());
-        return Err(center::start_sign_in(state, session, path).await);
+        return Err(center::start_sign_in(state, session, path, None).await);
     };
+    // An old sign-in is renewed at the upstream, which also reads the role afresh: someone
+    // removed from the admin group stops being an admin within max_auth_age.
+    let max_age = settings.admin.max_auth_age.as_secs() as i64;
+    if state.now() - login.auth_time > max_age {
+        if method != Method::GET {
+            return Err(refused(
+                "Your sign-in is too old to change anything, so nothing was changed. Open the \
+                 page again to sign in afresh, then retry.",
+            ));
+        }
+        let path = uri.path_and_query().map_or("/admin", |p| p.as_str());
+        return Err(center::start_sign_in(state, session, path, Some(max_age)).await);
+    }
     let context = match state.store.context(&login.context_id).await {
         Ok(Some(stored)) => serde_json::from_str::<AuthContext>(&stored.context).ok(),
         Ok(None) => None,
