@@ -47,9 +47,16 @@ fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
 }
 
 /// The test upstream's attributes and mappings as the editor's rows, plus `extra` rows.
-fn mapping_form(csrf: &str, action: &str, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+fn mapping_form(
+    app: &TestApp,
+    csrf: &str,
+    action: &str,
+    extra: &[(&str, &str)],
+) -> Vec<(String, String)> {
+    let version = app.state.config_version().to_string();
     let mut form = pairs(&[
         ("csrf", csrf),
+        ("version", &version),
         ("action", action),
         ("attr.0.claim", r"https://example\.com/groups"),
         ("attr.0.source", "id_token"),
@@ -110,7 +117,7 @@ async fn an_admin_previews_and_saves_a_mapping_and_the_next_login_carries_the_ne
         .post_form(
             &admin,
             "/admin/upstreams/test",
-            &mapping_form(&csrf, "preview", DEPT_ROWS),
+            &mapping_form(&app, &csrf, "preview", DEPT_ROWS),
         )
         .await;
     assert_eq!(res.status(), 200);
@@ -144,7 +151,7 @@ async fn an_admin_previews_and_saves_a_mapping_and_the_next_login_carries_the_ne
         .post_form(
             &admin,
             "/admin/upstreams/test",
-            &mapping_form(&csrf, "save", DEPT_ROWS),
+            &mapping_form(&app, &csrf, "save", DEPT_ROWS),
         )
         .await;
     assert_eq!(res.status(), 303, "{:?}", res.text().await);
@@ -204,6 +211,7 @@ async fn an_invalid_mapping_is_refused_next_to_its_row_and_nothing_is_saved() {
                 &admin,
                 "/admin/upstreams/test",
                 &mapping_form(
+                    &app,
                     &csrf,
                     action,
                     &[
@@ -238,6 +246,7 @@ async fn an_invalid_mapping_is_refused_next_to_its_row_and_nothing_is_saved() {
             &admin,
             "/admin/upstreams/test",
             &mapping_form(
+                &app,
                 &csrf,
                 "save",
                 &[("attr.2.claim", "a..b"), ("attr.2.source", "id_token")],
@@ -262,7 +271,7 @@ async fn admin_forms_need_the_sessions_csrf_token() {
             .post_form(
                 &admin,
                 "/admin/upstreams/test",
-                &mapping_form(token, "save", DEPT_ROWS),
+                &mapping_form(&app, token, "save", DEPT_ROWS),
             )
             .await;
         assert_eq!(res.status(), 403, "csrf {token:?}");
@@ -273,7 +282,7 @@ async fn admin_forms_need_the_sessions_csrf_token() {
         .post_form(
             &admin,
             "/admin/upstreams/test",
-            &mapping_form(&csrf, "preview", DEPT_ROWS),
+            &mapping_form(&app, &csrf, "preview", DEPT_ROWS),
         )
         .await;
     assert_eq!(res.status(), 200);
@@ -285,7 +294,7 @@ async fn admin_forms_need_the_sessions_csrf_token() {
         .post_form(
             &other,
             "/admin/upstreams/test",
-            &mapping_form(&csrf, "save", DEPT_ROWS),
+            &mapping_form(&app, &csrf, "save", DEPT_ROWS),
         )
         .await;
     assert_eq!(res.status(), 403);
@@ -434,6 +443,7 @@ async fn an_admin_registers_edits_and_deletes_a_client_through_the_pages() {
             "/admin/clients/reports",
             &pairs(&[
                 ("csrf", &csrf),
+                ("version", &app.state.config_version().to_string()),
                 ("action", "save"),
                 ("redirect_uris", "not a url"),
                 ("scopes", "openid"),
@@ -452,6 +462,7 @@ async fn an_admin_registers_edits_and_deletes_a_client_through_the_pages() {
             "/admin/clients/reports",
             &pairs(&[
                 ("csrf", &csrf),
+                ("version", &app.state.config_version().to_string()),
                 ("action", "save"),
                 ("client_name", "Monthly reports"),
                 ("redirect_uris", "http://127.0.0.1:9000/cb"),
@@ -691,4 +702,63 @@ async fn an_admin_removed_from_the_group_at_the_upstream_loses_the_pages_within_
     let (status, html) = app.admin_page(&admin, "/admin").await;
     assert_eq!(status, 403, "{html}");
     assert!(html.contains("You are not an admin"), "{html}");
+}
+
+#[tokio::test]
+async fn a_save_from_a_page_read_before_another_change_is_stopped_not_silently_merged() {
+    let app = spawn_admin_app().await;
+    let admin = browser();
+    let (_, html) = app.admin_page(&admin, "/admin/upstreams/test").await;
+    let csrf = form_field(&html, "csrf");
+    let read_at = form_field(&html, "version");
+    // Meanwhile another admin changes the configuration through the API.
+    app.api
+        .put(format!("{}/admin/api/scopes", app.base))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(
+            &json!({"groups": {"description": "Your groups", "claims": ["groups"]},
+                      "org": {"description": "Your organisation", "claims": ["org.tenant"]},
+                      "api": {"description": "The API"}, "reports": {"description": "Reports"}}),
+        )
+        .send()
+        .await
+        .unwrap();
+    let mut form = mapping_form(&app, &csrf, "save", DEPT_ROWS);
+    form.retain(|(k, _)| k != "version");
+    form.push(("version".into(), read_at.clone()));
+    let res = app.post_form(&admin, "/admin/upstreams/test", &form).await;
+    assert_eq!(res.status(), 409);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("the configuration changed"), "{html}");
+    assert!(
+        html.contains(r"https://example\.com/dept"),
+        "the typed rows are kept"
+    );
+    let now_at = form_field(&html, "version");
+    assert_ne!(now_at, read_at);
+    assert!(
+        app.state
+            .settings()
+            .upstream("test")
+            .unwrap()
+            .mapping
+            .mappings
+            .len()
+            == 2
+    );
+    // Saving again from that answer (it carries the current version) goes through.
+    form.retain(|(k, _)| k != "version");
+    form.push(("version".into(), now_at));
+    let res = app.post_form(&admin, "/admin/upstreams/test", &form).await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(
+        app.state
+            .settings()
+            .upstream("test")
+            .unwrap()
+            .mapping
+            .mappings
+            .len(),
+        3
+    );
 }

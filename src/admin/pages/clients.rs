@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::views::{ClientForm, ClientPage, ClientRow, ClientsPage, CreatedView, Nav, options};
-use super::{AdminUser, Form, api_failed, lines};
+use super::{AdminUser, Form, api_failed, lines, path_segment};
 use crate::admin::config_api::{
     ClientSettings, NewClient, register_client, remove_client, update_client,
 };
@@ -213,12 +213,20 @@ pub async fn show(
     });
     render(
         StatusCode::OK,
-        &client_page(&admin, client, form_of(client), vec![], notice),
+        &client_page(
+            &admin,
+            state.config_version(),
+            client,
+            form_of(client),
+            vec![],
+            notice,
+        ),
     )
 }
 
 fn client_page(
     admin: &AdminUser,
+    version: i64,
     client: &Client,
     form: ClientForm,
     errors: Vec<String>,
@@ -227,6 +235,7 @@ fn client_page(
     ClientPage {
         nav: Nav::new(admin, "clients"),
         csrf: admin.csrf.clone(),
+        version,
         kind: ClientRow::of(client).kind,
         form,
         errors,
@@ -257,16 +266,46 @@ pub async fn submit(
     let Some(client) = settings.client(&client_id).cloned() else {
         return no_client(&client_id);
     };
-    let escaped: String = form_urlencoded::byte_serialize(client_id.as_bytes()).collect();
+    let escaped = path_segment(&client_id);
+    let seen = form
+        .get("version")
+        .and_then(|v| v.parse::<i64>().ok())
+        .unwrap_or(0);
     if form.get("action") == Some("delete") {
         return match remove_client(&state, &admin.actor(), &client_id).await {
             Ok(_) => Redirect::to("/admin/clients").into_response(),
             Err(e) if inline(&e) => render(
                 StatusCode::BAD_REQUEST,
-                &client_page(&admin, &client, form_of(&client), problems(e), None),
+                &client_page(&admin, seen, &client, form_of(&client), problems(e), None),
             ),
             Err(e) => api_failed(e),
         };
+    }
+    // Another admin (or script) changed the configuration since this form was read: say so
+    // rather than overwrite their change.
+    let latest = match state.store.latest_config_version().await {
+        Ok(v) => v.unwrap_or(0),
+        Err(e) => return super::store_failed(e),
+    };
+    if latest != seen {
+        let mut shown = form_from(&form, client_id);
+        shown.public = matches!(client.auth, ClientAuth::None);
+        return render(
+            StatusCode::CONFLICT,
+            &client_page(
+                &admin,
+                latest,
+                &client,
+                shown,
+                vec![format!(
+                    "Not saved: the configuration changed (version {seen} → {latest}) since this \
+                     form was opened, perhaps by another admin. Your values are shown as you left \
+                     them; compare them with the current ones (open this page in another tab), \
+                     then save again to replace them."
+                )],
+                None,
+            ),
+        );
     }
     let mut changed = settings_from(&form);
     // The page does not edit a private_key_jwt client's keys: they stay as registered.
@@ -282,7 +321,7 @@ pub async fn submit(
             shown.public = matches!(client.auth, ClientAuth::None);
             render(
                 StatusCode::BAD_REQUEST,
-                &client_page(&admin, &client, shown, problems(e), None),
+                &client_page(&admin, seen, &client, shown, problems(e), None),
             )
         }
         Err(e) => api_failed(e),

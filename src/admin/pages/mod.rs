@@ -276,6 +276,17 @@ impl Form {
     }
 }
 
+/// `text` as one segment of a URL path: everything but unreserved characters percent-encoded
+/// (RFC 3986 §2.3), so a space is `%20`, not the `+` of form encoding.
+pub fn path_segment(text: &str) -> String {
+    const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'_')
+        .remove(b'~');
+    percent_encoding::utf8_percent_encode(text, SEGMENT).to_string()
+}
+
 /// Lines of a textarea, trimmed, without blanks.
 pub fn lines(text: &str) -> Vec<String> {
     text.lines()

@@ -80,6 +80,7 @@ pub async fn show(
         StatusCode::OK,
         &page(
             &admin,
+            state.config_version(),
             up,
             attributes,
             mappings,
@@ -113,12 +114,17 @@ pub async fn submit(
     };
     let samples = Samples::from_form(&form);
     let action = form.get("action").unwrap_or("preview");
-    let rerender = |rows: Rows, errors: Vec<String>, status, preview| {
+    let seen = form
+        .get("version")
+        .and_then(|v| v.parse::<i64>().ok())
+        .unwrap_or(0);
+    let rerender_at = |version: i64, rows: Rows, errors: Vec<String>, status, preview| {
         let (attributes, mappings) = rows.into_views();
         render(
             status,
             &page(
                 &admin,
+                version,
                 &up,
                 attributes,
                 mappings,
@@ -128,6 +134,9 @@ pub async fn submit(
                 preview,
             ),
         )
+    };
+    let rerender = |rows: Rows, errors: Vec<String>, status, preview| {
+        rerender_at(seen, rows, errors, status, preview)
     };
     if rows.has_errors() {
         return rerender(
@@ -165,6 +174,26 @@ pub async fn submit(
         Ok((Some(before), Some(after)))
     };
     if action == "save" {
+        // Another admin (or script) changed the configuration since this page was read: say
+        // so rather than overwrite their change with rows read before it.
+        let latest = match state.store.latest_config_version().await {
+            Ok(v) => v.unwrap_or(0),
+            Err(e) => return super::store_failed(e),
+        };
+        if latest != seen {
+            return rerender_at(
+                latest,
+                rows,
+                vec![format!(
+                    "Not saved: the configuration changed (version {seen} → {latest}) since \
+                     this page was opened, perhaps by another admin. Your rows are shown as you \
+                     left them; compare them with the current ones (open this page in another \
+                     tab), then save again to replace them."
+                )],
+                StatusCode::CONFLICT,
+                None,
+            );
+        }
         let admin_actor = admin.actor();
         let saved = change(
             &state,
@@ -178,7 +207,7 @@ pub async fn submit(
         return match saved {
             Ok(version) => Redirect::to(&format!(
                 "/admin/upstreams/{}?saved={version}",
-                form_urlencoded::byte_serialize(id.as_bytes()).collect::<String>()
+                super::path_segment(&id)
             ))
             .into_response(),
             Err(e) if e.body.problems.is_empty() => api_failed(e),
@@ -251,6 +280,7 @@ fn pretty(v: &Value) -> String {
 #[allow(clippy::too_many_arguments)]
 fn page(
     admin: &AdminUser,
+    version: i64,
     up: &Upstream,
     attributes: Vec<AttrRow>,
     mappings: Vec<MapRow>,
@@ -262,6 +292,7 @@ fn page(
     UpstreamPage {
         nav: Nav::new(admin, "upstreams"),
         csrf: admin.csrf.clone(),
+        version,
         id: up.id.clone(),
         display_name: up.display_name.clone(),
         kind: format!("{:?}", up.kind).to_lowercase(),

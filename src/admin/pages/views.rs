@@ -127,6 +127,8 @@ pub struct PreviewView {
 pub struct UpstreamPage {
     pub nav: Nav,
     pub csrf: String,
+    /// The configuration version the rows were read from (a save from an older one is stopped).
+    pub version: i64,
     pub id: String,
     pub display_name: String,
     pub kind: String,
@@ -184,6 +186,8 @@ pub struct CreatedView {
 pub struct ClientPage {
     pub nav: Nav,
     pub csrf: String,
+    /// The configuration version the form was read from.
+    pub version: i64,
     pub kind: &'static str,
     pub form: ClientForm,
     pub errors: Vec<String>,
