@@ -66,8 +66,10 @@ impl RateLimits {
         peer
     }
 
-    /// `Err(seconds to wait)` when `ip` is over its limit.
+    /// `Err(seconds to wait)` when `ip` is over its limit. IPv6 addresses count per /64, the
+    /// smallest network one subscriber gets, so a client cannot take a new bucket per address.
     fn check(&self, ip: IpAddr) -> Result<(), u64> {
+        let ip = bucket(ip);
         if self.requests.fetch_add(1, Ordering::Relaxed) % FORGET_EVERY == FORGET_EVERY - 1 {
             self.limiter.retain_recent();
             self.limiter.shrink_to_fit();
@@ -76,6 +78,20 @@ impl RateLimits {
             let wait = not_until.wait_time_from(DefaultClock::default().now());
             wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
         })
+    }
+}
+
+/// The key an address is counted under: itself for IPv4, its /64 for IPv6 (an IPv4-mapped
+/// IPv6 address counts as the IPv4 one).
+fn bucket(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(std::net::Ipv6Addr::from(
+                u128::from(v6) & !((1u128 << 64) - 1),
+            )),
+        },
     }
 }
 
@@ -179,6 +195,21 @@ mod tests {
         let wait = l.check(a).unwrap_err();
         assert!((1..=1).contains(&wait), "{wait}");
         assert!(l.check(b).is_ok(), "another address is not affected");
+    }
+
+    #[test]
+    fn ipv6_addresses_count_per_64_and_mapped_ipv4_as_ipv4() {
+        let l = limits(1, 1, None);
+        let a: IpAddr = "2001:db8:1:2::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
+        let c: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert!(l.check(a).is_ok());
+        assert!(l.check(b).is_err(), "the same /64");
+        assert!(l.check(c).is_ok(), "another /64");
+        let v4: IpAddr = "192.0.2.7".parse().unwrap();
+        let mapped: IpAddr = "::ffff:192.0.2.7".parse().unwrap();
+        assert!(l.check(v4).is_ok());
+        assert!(l.check(mapped).is_err(), "the same IPv4 address");
     }
 
     #[test]

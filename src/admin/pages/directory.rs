@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::views::{
     AuditPage, AuditView, GrantView, LineagePage, LineageView, Nav, RecordView, UserPage, UserRow,
-    UsersPage,
+    UsersPage, word,
 };
 use super::{AdminUser, store_failed};
 use crate::app::AppState;
@@ -62,13 +62,6 @@ pub async fn lineage(State(state): State<AppState>, admin: AdminUser) -> Respons
             rows,
         },
     )
-}
-
-fn word<T: serde::Serialize>(v: &T) -> String {
-    serde_json::to_value(v)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
 }
 
 fn user_row(u: &User) -> UserRow {

@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::views::{AttrRow, MapRow, Nav, PreviewView, UpstreamPage, options};
+use super::views::{AttrRow, MapRow, Nav, PreviewView, UpstreamPage, options, word};
 use super::{AdminUser, Form, api_failed};
 use crate::admin::config_api::{change, draft, to_json, to_toml};
 use crate::admin::error::ApiError;
@@ -308,13 +308,6 @@ fn page(
         scopes: samples.scopes,
         preview,
     }
-}
-
-fn word<T: serde::Serialize>(v: &T) -> String {
-    serde_json::to_value(v)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
 }
 
 fn attr_row(a: &Attribute, errors: Vec<String>) -> AttrRow {

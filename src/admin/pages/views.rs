@@ -36,6 +36,14 @@ pub struct Opt {
     pub selected: bool,
 }
 
+/// How a setting's value is written in the configuration (its serde name), e.g. `set_if_empty`.
+pub fn word<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
 pub fn options(all: &[&'static str], chosen: &str) -> Vec<Opt> {
     all.iter()
         .map(|v| Opt {
