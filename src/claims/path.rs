@@ -329,6 +329,11 @@ impl ClaimPath {
         &self.derived().canonical
     }
 
+    /// The canonical form, shared: cloning it does not copy the string.
+    pub(crate) fn canonical_shared(&self) -> &Arc<str> {
+        &self.derived().canonical
+    }
+
     /// The bracket form, e.g. `["https://example.com/groups"]["x.y"]`; parses back to the same path.
     pub fn to_bracket_form(&self) -> String {
         let mut out = String::new();
