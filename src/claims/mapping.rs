@@ -15,6 +15,7 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 use std::ops::Bound;
 use std::sync::LazyLock;
 
@@ -92,11 +93,17 @@ pub fn build_context(
         scratch: String::new(),
     };
 
-    let values = cfg
-        .attributes
-        .iter()
-        .map(|attr| read_attribute(upstream_id, attr, claims, &mut writer.warnings))
-        .collect::<Result<Vec<_>, _>>()?;
+    // Sized up front: collecting `Result`s gives no size hint, and growing this list in steps cost more
+    // than any other allocation of a login.
+    let mut values = Vec::with_capacity(cfg.attributes.len());
+    for attr in &cfg.attributes {
+        values.push(read_attribute(
+            upstream_id,
+            attr,
+            claims,
+            &mut writer.warnings,
+        )?);
+    }
 
     map_standard_claims(&mut writer, claims);
 
@@ -464,13 +471,15 @@ impl Writer {
         if let Some(Value::Object(_)) = to.set(&mut self.attributes, value) {
             self.forget_origins(&key);
         }
-        match self.origins.get_mut(&key) {
-            Some(origins) => {
+        // One search of the tree for both cases: the key is already owned.
+        match self.origins.entry(key) {
+            Entry::Occupied(mut entry) => {
+                let origins = entry.get_mut();
                 origins.clear();
                 origins.push(origin);
             }
-            None => {
-                self.origins.insert(key, vec![origin]);
+            Entry::Vacant(entry) => {
+                entry.insert(vec![origin]);
             }
         }
     }
@@ -512,10 +521,10 @@ impl Writer {
             }
         };
         match added {
-            Ok(()) => match self.origins.get_mut(&key) {
-                Some(origins) => origins.push(origin),
-                None => {
-                    self.origins.insert(key, vec![origin]);
+            Ok(()) => match self.origins.entry(key) {
+                Entry::Occupied(mut entry) => entry.get_mut().push(origin),
+                Entry::Vacant(entry) => {
+                    entry.insert(vec![origin]);
                 }
             },
             Err(existing) => {
