@@ -7,8 +7,10 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::ops::Deref;
+use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
 use super::{Merge, Source};
@@ -39,13 +41,13 @@ pub struct AuthContext {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Origin {
     /// The upstream's id.
-    pub upstream: String,
+    pub upstream: OriginText,
     /// The artefact the claim was read from.
     pub source: Source,
     /// The upstream claim, as a canonical path.
-    pub claim: String,
+    pub claim: OriginText,
     /// `standard` for the built-in OIDC mapping, else the mapping as `from → to`.
-    pub mapping: String,
+    pub mapping: OriginText,
     /// The merge strategy that wrote the value.
     pub merge: Merge,
     /// The upstream did not send the claim this time; the value was kept from the previous login.
@@ -55,6 +57,92 @@ pub struct Origin {
 
 fn is_false(b: &bool) -> bool {
     !*b
+}
+
+/// A string in an [`Origin`]: one login writes the same upstream id, claim and mapping name into many
+/// origins, so they share one allocation instead of each holding a copy. Reads and serializes as a string.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct OriginText(Arc<str>);
+
+impl OriginText {
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Deref for OriginText {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for OriginText {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<Arc<str>> for OriginText {
+    fn from(s: Arc<str>) -> Self {
+        OriginText(s)
+    }
+}
+
+impl From<&str> for OriginText {
+    fn from(s: &str) -> Self {
+        OriginText(s.into())
+    }
+}
+
+impl From<String> for OriginText {
+    fn from(s: String) -> Self {
+        OriginText(s.into())
+    }
+}
+
+impl PartialEq<str> for OriginText {
+    fn eq(&self, other: &str) -> bool {
+        *self.0 == *other
+    }
+}
+
+impl PartialEq<&str> for OriginText {
+    fn eq(&self, other: &&str) -> bool {
+        *self.0 == **other
+    }
+}
+
+impl PartialEq<String> for OriginText {
+    fn eq(&self, other: &String) -> bool {
+        *self.0 == **other
+    }
+}
+
+impl fmt::Debug for OriginText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+impl fmt::Display for OriginText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Serialize for OriginText {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for OriginText {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(OriginText::from)
+    }
 }
 
 /// The claims an upstream login produced, as verified by the upstream client.

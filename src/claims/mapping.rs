@@ -15,13 +15,15 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 use std::ops::Bound;
+use std::sync::LazyLock;
 
 use serde_json::{Map, Number, Value};
 
 use super::{
     AccessTokenClaims, AttrType, Attribute, AuthContext, Built, ClaimPath, Mapping, MappingError,
-    Merge, OnMissing, Origin, Source, UpstreamClaims, UpstreamMapping, Warning,
+    Merge, OnMissing, Origin, OriginText, Source, UpstreamClaims, UpstreamMapping, Warning,
 };
 
 /// The OIDC Core §5.1 standard claims Herald maps out of the box, with the type each must have.
@@ -55,6 +57,15 @@ pub const STANDARD_SOURCES: [Source; 2] = [Source::IdToken, Source::Userinfo];
 /// How origins name the built-in mapping.
 pub const STANDARD_MAPPING: &str = "standard";
 
+/// [`STANDARD_MAPPING`] and the names in [`STANDARD_CLAIMS`] as origins hold them, made once per process.
+static STANDARD_ORIGIN_TEXT: LazyLock<(OriginText, Vec<OriginText>)> = LazyLock::new(|| {
+    let names = STANDARD_CLAIMS
+        .iter()
+        .map(|&(name, _)| name.into())
+        .collect();
+    (STANDARD_MAPPING.into(), names)
+});
+
 /// Builds the authentication context for one login through `upstream_id`.
 ///
 /// `previous` is the user's last context (from any upstream; only one from the same upstream is used), read
@@ -75,17 +86,24 @@ pub fn build_context(
         }
     };
     let mut writer = Writer {
-        upstream: upstream_id,
+        upstream: upstream_id.into(),
         attributes: Map::new(),
         origins: BTreeMap::new(),
         warnings: Vec::new(),
+        scratch: String::new(),
     };
 
-    let values = cfg
-        .attributes
-        .iter()
-        .map(|attr| read_attribute(upstream_id, attr, claims, &mut writer.warnings))
-        .collect::<Result<Vec<_>, _>>()?;
+    // Sized up front: collecting `Result`s gives no size hint, and growing this list in steps cost more
+    // than any other allocation of a login.
+    let mut values = Vec::with_capacity(cfg.attributes.len());
+    for attr in &cfg.attributes {
+        values.push(read_attribute(
+            upstream_id,
+            attr,
+            claims,
+            &mut writer.warnings,
+        )?);
+    }
 
     map_standard_claims(&mut writer, claims);
 
@@ -303,8 +321,9 @@ fn is_empty(v: &Value) -> bool {
     }
 }
 
-fn map_standard_claims(writer: &mut Writer<'_>, claims: &UpstreamClaims) {
-    for &(name, ty) in STANDARD_CLAIMS {
+fn map_standard_claims(writer: &mut Writer, claims: &UpstreamClaims) {
+    let (standard, names) = &*STANDARD_ORIGIN_TEXT;
+    for (&(name, ty), name_text) in STANDARD_CLAIMS.iter().zip(names) {
         for source in STANDARD_SOURCES {
             let payload = match source {
                 Source::IdToken => Some(&claims.id_token),
@@ -319,10 +338,10 @@ fn map_standard_claims(writer: &mut Writer<'_>, claims: &UpstreamClaims) {
                         .attributes
                         .insert(name.to_owned(), value.into_owned());
                     let origin = Origin {
-                        upstream: writer.upstream.to_owned(),
+                        upstream: writer.upstream.clone(),
                         source,
-                        claim: name.to_owned(),
-                        mapping: STANDARD_MAPPING.to_owned(),
+                        claim: name_text.clone(),
+                        mapping: standard.clone(),
                         merge: Merge::Set,
                         kept: false,
                     };
@@ -358,14 +377,16 @@ fn upstream_amr(id_token: &Map<String, Value>, warnings: &mut Vec<Warning>) -> O
 }
 
 /// The context under construction.
-struct Writer<'u> {
-    upstream: &'u str,
+struct Writer {
+    upstream: OriginText,
     attributes: Map<String, Value>,
     origins: BTreeMap<String, Vec<Origin>>,
     warnings: Vec<Warning>,
+    /// Where mapping names are spelled out before they are shared.
+    scratch: String,
 }
 
-impl Writer<'_> {
+impl Writer {
     fn warn(&mut self, path: &str, message: String) {
         self.warnings.push(Warning {
             path: path.to_owned(),
@@ -381,8 +402,8 @@ impl Writer<'_> {
         count: usize,
         previous: Option<&AuthContext>,
     ) {
-        // Formatted at most once per mapping, only if it writes anything, and moved into the context by the
-        // last attribute: these strings are most of a login's allocations.
+        // Made at most once per mapping, only if it writes anything; the target path is moved into the context
+        // by the last attribute, the rest is shared by every origin the mapping writes.
         let mut names: Option<Names> = None;
         let mut chosen: Option<(&Value, Origin)> = None;
         for (position, (attr, value)) in matched.enumerate() {
@@ -391,7 +412,7 @@ impl Writer<'_> {
             let (value, kept_origin) = match (&value.value, value.keep, previous) {
                 (Some(v), _, _) => (v.as_ref(), None),
                 (None, true, Some(prev)) => {
-                    let names = names.get_or_insert_with(|| Names::of(mapping));
+                    let names = names.get_or_insert_with(|| Names::of(mapping, &mut self.scratch));
                     match kept_value(prev, mapping, names, attr.source) {
                         Some((v, origin)) => (v, Some(origin)),
                         None => continue,
@@ -399,15 +420,15 @@ impl Writer<'_> {
                 }
                 _ => continue,
             };
-            let names = names.get_or_insert_with(|| Names::of(mapping));
+            let names = names.get_or_insert_with(|| Names::of(mapping, &mut self.scratch));
             let origin = match kept_origin {
                 Some(origin) => origin,
                 None => Origin {
-                    upstream: self.upstream.to_owned(),
+                    upstream: self.upstream.clone(),
                     source: attr.source,
-                    // The attribute's claim is the mapping's `from`, already formatted.
-                    claim: take(&mut names.from),
-                    mapping: take(&mut names.mapping),
+                    // The attribute's claim is the mapping's `from`.
+                    claim: names.from.clone(),
+                    mapping: names.mapping.clone(),
                     merge: mapping.merge,
                     kept: false,
                 },
@@ -450,13 +471,15 @@ impl Writer<'_> {
         if let Some(Value::Object(_)) = to.set(&mut self.attributes, value) {
             self.forget_origins(&key);
         }
-        match self.origins.get_mut(&key) {
-            Some(origins) => {
+        // One search of the tree for both cases: the key is already owned.
+        match self.origins.entry(key) {
+            Entry::Occupied(mut entry) => {
+                let origins = entry.get_mut();
                 origins.clear();
                 origins.push(origin);
             }
-            None => {
-                self.origins.insert(key, vec![origin]);
+            Entry::Vacant(entry) => {
+                entry.insert(vec![origin]);
             }
         }
     }
@@ -498,10 +521,10 @@ impl Writer<'_> {
             }
         };
         match added {
-            Ok(()) => match self.origins.get_mut(&key) {
-                Some(origins) => origins.push(origin),
-                None => {
-                    self.origins.insert(key, vec![origin]);
+            Ok(()) => match self.origins.entry(key) {
+                Entry::Occupied(mut entry) => entry.get_mut().push(origin),
+                Entry::Vacant(entry) => {
+                    entry.insert(vec![origin]);
                 }
             },
             Err(existing) => {
@@ -558,24 +581,25 @@ fn add_into(existing: &mut Value, value: &Value) -> Result<(), &'static str> {
 
 /// A mapping's paths and name as origins spell them.
 struct Names {
-    from: String,
+    /// Shared with the configured path, which computed it once.
+    from: OriginText,
+    /// The key of the mapping's origins.
     to: String,
     /// `from → to`.
-    mapping: String,
+    mapping: OriginText,
 }
 
 impl Names {
-    fn of(mapping: &Mapping) -> Names {
-        let from = mapping.from.canonical();
-        let to = mapping.to.canonical();
-        let mut name = String::with_capacity(from.len() + to.len() + 5);
-        name.push_str(&from);
-        name.push_str(" → ");
-        name.push_str(&to);
+    /// Spells the mapping's name in `scratch`, which is reused across mappings, before sharing it.
+    fn of(mapping: &Mapping, scratch: &mut String) -> Names {
+        scratch.clear();
+        scratch.push_str(mapping.from.canonical_str());
+        scratch.push_str(" → ");
+        scratch.push_str(mapping.to.canonical_str());
         Names {
-            from,
-            to,
-            mapping: name,
+            from: mapping.from.canonical_shared().clone().into(),
+            to: mapping.to.canonical(),
+            mapping: scratch.as_str().into(),
         }
     }
 }

@@ -25,7 +25,8 @@ pub mod validate;
 
 pub use config::{AttrType, Attribute, Mapping, Merge, OnMissing, Source, UpstreamMapping};
 pub use context::{
-    AccessTokenClaims, AuthContext, Built, MappingError, Origin, UpstreamClaims, Warning,
+    AccessTokenClaims, AuthContext, Built, MappingError, Origin, OriginText, UpstreamClaims,
+    Warning,
 };
 pub use lineage::{LineageOrigin, LineageRow, Preview, lineage, preview, render_lineage_table};
 pub use mapping::{STANDARD_CLAIMS, build_context};

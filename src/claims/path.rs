@@ -8,15 +8,65 @@
 //! The dotted, backslash-escaped form is canonical: it is what [`ClaimPath`]'s `Display` and `Serialize`
 //! print, what origins in an [`AuthContext`](super::AuthContext) record and what admins see in lineage tables.
 
+use std::cmp::Ordering;
 use std::fmt;
+use std::hash::{Hash, Hasher};
 use std::str::FromStr;
+use std::sync::{Arc, OnceLock};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
 /// A parsed claim path: one or more non-empty object keys, outermost first.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ClaimPath(Vec<String>);
+///
+/// Paths are parsed when the configuration is read and then used on every login, so each keeps its
+/// canonical form and fingerprint once the first login asked for them; equality, order and hashing look
+/// only at the keys.
+#[derive(Clone)]
+pub struct ClaimPath {
+    segments: Vec<String>,
+    derived: OnceLock<Derived>,
+}
+
+/// What a login needs of a path besides its keys, computed on first use.
+#[derive(Clone)]
+struct Derived {
+    /// The canonical form, shared with every origin that records this path.
+    canonical: Arc<str>,
+    fingerprint: u64,
+}
+
+impl PartialEq for ClaimPath {
+    fn eq(&self, other: &Self) -> bool {
+        self.segments == other.segments
+    }
+}
+
+impl Eq for ClaimPath {}
+
+impl Hash for ClaimPath {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.segments.hash(state);
+    }
+}
+
+impl PartialOrd for ClaimPath {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for ClaimPath {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.segments.cmp(&other.segments)
+    }
+}
+
+impl fmt::Debug for ClaimPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("ClaimPath").field(&self.segments).finish()
+    }
+}
 
 /// Why a claim path did not parse, with the path and the 1-based column (in characters) where it went wrong.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -160,7 +210,7 @@ impl ClaimPath {
                 }
             }
         }
-        Ok(ClaimPath(segments))
+        Ok(ClaimPath::new(segments))
     }
 
     /// Builds a path from keys that are already split; `None` if there are none or one is empty.
@@ -168,32 +218,53 @@ impl ClaimPath {
         if segments.is_empty() || segments.iter().any(String::is_empty) {
             return None;
         }
-        Some(ClaimPath(segments))
+        Some(ClaimPath::new(segments))
+    }
+
+    /// Wraps keys already checked to be non-empty.
+    fn new(segments: Vec<String>) -> ClaimPath {
+        ClaimPath {
+            segments,
+            derived: OnceLock::new(),
+        }
+    }
+
+    fn derived(&self) -> &Derived {
+        self.derived.get_or_init(|| {
+            // Room for a few escapes, so namespaced claims such as `https://example\.com/x` fit at once.
+            let mut canonical =
+                String::with_capacity(self.segments.iter().map(|s| s.len() + 1).sum::<usize>() + 8);
+            write_canonical(&self.segments, &mut canonical);
+            Derived {
+                canonical: canonical.into(),
+                fingerprint: fingerprint(&self.segments),
+            }
+        })
     }
 
     /// The keys, outermost first.
     pub fn segments(&self) -> &[String] {
-        &self.0
+        &self.segments
     }
 
     /// The outermost key: the top-level claim name in a token.
     pub fn first(&self) -> &str {
-        &self.0[0]
+        &self.segments[0]
     }
 
     /// Whether the path names a top-level claim rather than something nested inside one.
     pub fn is_top_level(&self) -> bool {
-        self.0.len() == 1
+        self.segments.len() == 1
     }
 
     /// Whether `self` is `other` or lies inside it (`org.tenant` is within `org`).
     pub fn starts_with(&self, other: &ClaimPath) -> bool {
-        self.0.starts_with(&other.0)
+        self.segments.starts_with(&other.segments)
     }
 
     /// The value at this path, if every key on the way exists and every parent is an object.
     pub fn get<'a>(&self, root: &'a Map<String, Value>) -> Option<&'a Value> {
-        let (last, parents) = self.0.split_last()?;
+        let (last, parents) = self.segments.split_last()?;
         let mut map = root;
         for key in parents {
             map = map.get(key)?.as_object()?;
@@ -203,7 +274,7 @@ impl ClaimPath {
 
     /// The value at this path, mutably.
     pub fn get_mut<'a>(&self, root: &'a mut Map<String, Value>) -> Option<&'a mut Value> {
-        let (last, parents) = self.0.split_last()?;
+        let (last, parents) = self.segments.split_last()?;
         let mut map = root;
         for key in parents {
             map = map.get_mut(key)?.as_object_mut()?;
@@ -214,7 +285,10 @@ impl ClaimPath {
     /// Writes `value` at this path, creating missing parents and replacing parents that are not objects.
     /// Returns the value it replaced, if any.
     pub fn set(&self, root: &mut Map<String, Value>, value: Value) -> Option<Value> {
-        let (last, parents) = self.0.split_last().expect("claim paths are never empty");
+        let (last, parents) = self
+            .segments
+            .split_last()
+            .expect("claim paths are never empty");
         let mut map = root;
         for key in parents {
             // Looked up twice rather than through `entry`, which would allocate the key even when it exists.
@@ -232,58 +306,74 @@ impl ClaimPath {
 
     /// Removes the value at this path and any parent objects the removal leaves empty; returns the value.
     pub fn remove(&self, root: &mut Map<String, Value>) -> Option<Value> {
-        remove_in(root, &self.0)
+        remove_in(root, &self.segments)
     }
 
     /// A cheap 64-bit hash of the keys, so the login path can compare paths without comparing strings.
     pub(crate) fn fingerprint(&self) -> u64 {
-        // FxHash's mixing step over 8-byte chunks; collisions only cost a full comparison.
-        const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
-        let mut hash = 0u64;
-        let mut mix = |word: u64| hash = (hash.rotate_left(5) ^ word).wrapping_mul(K);
-        for segment in &self.0 {
-            let mut chunks = segment.as_bytes().chunks_exact(8);
-            for chunk in &mut chunks {
-                mix(u64::from_le_bytes(chunk.try_into().expect("chunks of 8")));
-            }
-            let mut tail = [0u8; 8];
-            tail[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
-            mix(u64::from_le_bytes(tail));
-            // Separates ["ab", "c"] from ["a", "bc"].
-            mix(segment.len() as u64);
-        }
-        hash
+        self.derived().fingerprint
     }
 
     /// Appends the canonical form to `out` without going through `fmt` (used on the login path).
     pub(crate) fn write_canonical(&self, out: &mut String) {
-        for (i, segment) in self.0.iter().enumerate() {
-            if segment.contains('[') {
-                push_bracketed(out, segment);
-            } else {
-                if i > 0 {
-                    out.push('.');
-                }
-                push_escaped(out, segment);
-            }
-        }
+        out.push_str(self.canonical_str());
     }
 
     /// The canonical form as a new string; same as `to_string()`, only cheaper.
     pub fn canonical(&self) -> String {
-        // Room for a few escapes, so namespaced claims such as `https://example\.com/x` fit at once.
-        let mut out = String::with_capacity(self.0.iter().map(|s| s.len() + 1).sum::<usize>() + 8);
-        self.write_canonical(&mut out);
-        out
+        self.canonical_str().to_owned()
+    }
+
+    /// The canonical form, borrowed.
+    pub fn canonical_str(&self) -> &str {
+        &self.derived().canonical
+    }
+
+    /// The canonical form, shared: cloning it does not copy the string.
+    pub(crate) fn canonical_shared(&self) -> &Arc<str> {
+        &self.derived().canonical
     }
 
     /// The bracket form, e.g. `["https://example.com/groups"]["x.y"]`; parses back to the same path.
     pub fn to_bracket_form(&self) -> String {
         let mut out = String::new();
-        for segment in &self.0 {
+        for segment in &self.segments {
             push_bracketed(&mut out, segment);
         }
         out
+    }
+}
+
+/// FxHash's mixing step over 8-byte chunks of the keys; collisions only cost a full comparison.
+fn fingerprint(segments: &[String]) -> u64 {
+    const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+    let mut hash = 0u64;
+    let mut mix = |word: u64| hash = (hash.rotate_left(5) ^ word).wrapping_mul(K);
+    for segment in segments {
+        let mut chunks = segment.as_bytes().chunks_exact(8);
+        for chunk in &mut chunks {
+            mix(u64::from_le_bytes(chunk.try_into().expect("chunks of 8")));
+        }
+        let mut tail = [0u8; 8];
+        tail[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
+        mix(u64::from_le_bytes(tail));
+        // Separates ["ab", "c"] from ["a", "bc"].
+        mix(segment.len() as u64);
+    }
+    hash
+}
+
+/// The canonical form: dotted and escaped, with brackets only for keys that contain `[`.
+fn write_canonical(segments: &[String], out: &mut String) {
+    for (i, segment) in segments.iter().enumerate() {
+        if segment.contains('[') {
+            push_bracketed(out, segment);
+        } else {
+            if i > 0 {
+                out.push('.');
+            }
+            push_escaped(out, segment);
+        }
     }
 }
 
@@ -366,7 +456,7 @@ fn remove_in(map: &mut Map<String, Value>, segments: &[String]) -> Option<Value>
 
 impl fmt::Display for ClaimPath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.canonical())
+        f.write_str(self.canonical_str())
     }
 }
 
@@ -380,7 +470,7 @@ impl FromStr for ClaimPath {
 
 impl Serialize for ClaimPath {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.canonical())
+        serializer.serialize_str(self.canonical_str())
     }
 }
 

@@ -762,3 +762,66 @@ fn context_round_trips_through_json() {
     assert!(json.contains(r#""kept":true"#));
     assert_eq!(serde_json::from_str::<AuthContext>(&json).unwrap(), second);
 }
+
+/// Contexts are stored as JSON and read back by later logins and admin pages, so their exact bytes are
+/// part of the format: this literal was produced before origins shared their strings.
+#[test]
+fn stored_context_json_keeps_its_exact_form() {
+    let c = cfg(r#"
+        [[attributes]]
+        claim = 'https://example\.com/app_metadata.tenant'
+        source = "id_token"
+        [[attributes]]
+        claim = "groups"
+        source = "id_token"
+        [[attributes]]
+        claim = "groups"
+        source = "userinfo"
+        [[attributes]]
+        claim = "x"
+        source = "id_token"
+        on_missing = "keep"
+        [[mappings]]
+        from = 'https://example\.com/app_metadata.tenant'
+        to = "org.tenant"
+        [[mappings]]
+        from = "groups"
+        to = 'teams.x\.y'
+        merge = "add"
+        [[mappings]]
+        from = "x"
+        to = "out"
+    "#);
+    let first = build(&c, &login(json!({"x": "v1"}), None)).context;
+    let second = build_context(
+        "auth0",
+        &c,
+        &login(
+            json!({
+                "https://example.com/app_metadata": {"tenant": "acme"},
+                "groups": ["eng"],
+                "email": "a@b.c",
+                "amr": ["pwd"],
+                "acr": "silver",
+            }),
+            Some(json!({"groups": "ops", "name": "Ann"})),
+        ),
+        Some(&first),
+    )
+    .unwrap()
+    .context;
+    let expected = concat!(
+        r#"{"upstream":"auth0","subject":"auth0|42","attributes":{"name":"Ann","email":"a@b.c","org":{"tenant":"acme"},"teams":{"x.y":["eng","ops"]},"out":"v1"},"#,
+        r#""origins":{"email":[{"upstream":"auth0","source":"id_token","claim":"email","mapping":"standard","merge":"set"}],"#,
+        r#""name":[{"upstream":"auth0","source":"userinfo","claim":"name","mapping":"standard","merge":"set"}],"#,
+        r#""org.tenant":[{"upstream":"auth0","source":"id_token","claim":"https://example\\.com/app_metadata.tenant","mapping":"https://example\\.com/app_metadata.tenant → org.tenant","merge":"set"}],"#,
+        r#""out":[{"upstream":"auth0","source":"id_token","claim":"x","mapping":"x → out","merge":"set","kept":true}],"#,
+        r#""teams.x\\.y":[{"upstream":"auth0","source":"id_token","claim":"groups","mapping":"groups → teams.x\\.y","merge":"add"},{"upstream":"auth0","source":"userinfo","claim":"groups","mapping":"groups → teams.x\\.y","merge":"add"}]},"amr":["pwd"],"#,
+        r#""acr":"silver"}"#,
+    );
+    assert_eq!(serde_json::to_string(&second).unwrap(), expected);
+    assert_eq!(
+        serde_json::from_str::<AuthContext>(expected).unwrap(),
+        second
+    );
+}
