@@ -41,12 +41,15 @@ pub struct AuthContext {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Origin {
     /// The upstream's id.
+    #[schema(value_type = String)]
     pub upstream: OriginText,
     /// The artefact the claim was read from.
     pub source: Source,
     /// The upstream claim, as a canonical path.
+    #[schema(value_type = String)]
     pub claim: OriginText,
     /// `standard` for the built-in OIDC mapping, else the mapping as `from → to`.
+    #[schema(value_type = String)]
     pub mapping: OriginText,
     /// The merge strategy that wrote the value.
     pub merge: Merge,

@@ -2,14 +2,13 @@
 //! Registration, changes and removal are the API's own ([`register_client`],
 //! [`update_client`], [`remove_client`]), so both behave the same.
 
-use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::views::{ClientForm, ClientPage, ClientRow, ClientsPage, CreatedView, Nav, options};
-use super::{AdminUser, Form, api_failed, lines, path_segment};
+use super::{AdminForm, AdminUser, Form, api_failed, latest_version, lines, path_segment};
 use crate::admin::config_api::{
     ClientSettings, NewClient, register_client, remove_client, update_client,
 };
@@ -139,11 +138,10 @@ fn clients_page(
     }
 }
 
-pub async fn create(State(state): State<AppState>, admin: AdminUser, body: Bytes) -> Response {
-    let form = Form::parse(&body);
-    if let Some(page) = form.csrf_refusal(&admin) {
-        return page;
-    }
+pub async fn create(
+    State(state): State<AppState>,
+    AdminForm { admin, form }: AdminForm,
+) -> Response {
     let client_id = form.text("client_id");
     let s = settings_from(&form);
     let new = NewClient {
@@ -254,23 +252,15 @@ fn no_client(client_id: &str) -> Response {
 
 pub async fn submit(
     State(state): State<AppState>,
-    admin: AdminUser,
     Path(client_id): Path<String>,
-    body: Bytes,
+    AdminForm { admin, form }: AdminForm,
 ) -> Response {
-    let form = Form::parse(&body);
-    if let Some(page) = form.csrf_refusal(&admin) {
-        return page;
-    }
     let settings = state.settings();
     let Some(client) = settings.client(&client_id).cloned() else {
         return no_client(&client_id);
     };
     let escaped = path_segment(&client_id);
-    let seen = form
-        .get("version")
-        .and_then(|v| v.parse::<i64>().ok())
-        .unwrap_or(0);
+    let seen = form.version();
     if form.get("action") == Some("delete") {
         return match remove_client(&state, &admin.actor(), &client_id).await {
             Ok(_) => Redirect::to("/admin/clients").into_response(),
@@ -283,9 +273,9 @@ pub async fn submit(
     }
     // Another admin (or script) changed the configuration since this form was read: say so
     // rather than overwrite their change.
-    let latest = match state.store.latest_config_version().await {
-        Ok(v) => v.unwrap_or(0),
-        Err(e) => return super::store_failed(e),
+    let latest = match latest_version(&state).await {
+        Ok(v) => v,
+        Err(page) => return page,
     };
     if latest != seen {
         let mut shown = form_from(&form, client_id);

@@ -31,7 +31,8 @@ mod upstreams;
 mod views;
 
 use axum::Router;
-use axum::extract::{FromRequestParts, State};
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -232,6 +233,38 @@ pub async fn admin_user(
     })
 }
 
+/// A form a signed-in admin posted, its CSRF token checked: what every admin POST handler takes.
+pub struct AdminForm {
+    pub admin: AdminUser,
+    pub form: Form,
+}
+
+impl FromRequest<AppState> for AdminForm {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Response> {
+        let (mut parts, body) = req.into_parts();
+        let admin = AdminUser::from_request_parts(&mut parts, state).await?;
+        let body = Bytes::from_request(Request::from_parts(parts, body), state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let form = Form::parse(&body);
+        if let Some(page) = form.csrf_refusal(&admin) {
+            return Err(page);
+        }
+        Ok(Self { admin, form })
+    }
+}
+
+/// The latest stored configuration version, for a save to compare with the version its page
+/// was read from ([`Form::version`]).
+pub async fn latest_version(state: &AppState) -> Result<i64, Response> {
+    match state.store.latest_config_version().await {
+        Ok(v) => Ok(v.unwrap_or(0)),
+        Err(e) => Err(store_failed(e)),
+    }
+}
+
 /// A form's fields, in order. Repeated names keep every value.
 pub struct Form(Vec<(String, String)>);
 
@@ -254,6 +287,13 @@ impl Form {
     /// The field's value, trimmed; empty when absent.
     pub fn text(&self, name: &str) -> String {
         self.get(name).unwrap_or("").trim().to_string()
+    }
+
+    /// The configuration version the page was read from (0 when the form lacks it).
+    pub fn version(&self) -> i64 {
+        self.get("version")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
     }
 
     pub fn checked(&self, name: &str) -> bool {

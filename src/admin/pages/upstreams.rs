@@ -7,7 +7,6 @@
 //! configuration with the rows as submitted, exactly like `herald check-config`; a problem is
 //! shown next to the row it names (`attributes[2]`, `mappings[0]`), others above the tables.
 
-use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -15,7 +14,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::views::{AttrRow, MapRow, Nav, PreviewView, UpstreamPage, options, word};
-use super::{AdminUser, Form, api_failed};
+use super::{AdminForm, AdminUser, Form, api_failed, latest_version};
 use crate::admin::config_api::{change, draft, to_json, to_toml};
 use crate::admin::error::ApiError;
 use crate::app::AppState;
@@ -94,14 +93,9 @@ pub async fn show(
 
 pub async fn submit(
     State(state): State<AppState>,
-    admin: AdminUser,
     Path(id): Path<String>,
-    body: Bytes,
+    AdminForm { admin, form }: AdminForm,
 ) -> Response {
-    let form = Form::parse(&body);
-    if let Some(page) = form.csrf_refusal(&admin) {
-        return page;
-    }
     let settings = state.settings();
     let Some(up) = settings.upstream(&id).cloned() else {
         return no_upstream(&id);
@@ -114,10 +108,7 @@ pub async fn submit(
     };
     let samples = Samples::from_form(&form);
     let action = form.get("action").unwrap_or("preview");
-    let seen = form
-        .get("version")
-        .and_then(|v| v.parse::<i64>().ok())
-        .unwrap_or(0);
+    let seen = form.version();
     let rerender_at = |version: i64, rows: Rows, errors: Vec<String>, status, preview| {
         let (attributes, mappings) = rows.into_views();
         render(
@@ -176,9 +167,9 @@ pub async fn submit(
     if action == "save" {
         // Another admin (or script) changed the configuration since this page was read: say
         // so rather than overwrite their change with rows read before it.
-        let latest = match state.store.latest_config_version().await {
-            Ok(v) => v.unwrap_or(0),
-            Err(e) => return super::store_failed(e),
+        let latest = match latest_version(&state).await {
+            Ok(v) => v,
+            Err(page) => return page,
         };
         if latest != seen {
             return rerender_at(
