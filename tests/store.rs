@@ -78,6 +78,7 @@ conformance!(
     twenty_concurrent_redemptions_of_one_code_redeem_it_exactly_once,
     a_code_redeemed_with_offline_access_stores_the_first_refresh_token_with_it,
     a_refresh_token_rotates_once_into_its_successor_and_access_token,
+    a_rotated_refresh_token_rotates_once_more_within_a_grace_period_only,
     revoking_a_refresh_family_revokes_its_tokens_and_access_tokens_only,
     replaying_a_code_revokes_the_refresh_tokens_descending_from_it,
     revoke_grant_tokens_revokes_every_token_of_one_user_and_client_only,
@@ -313,6 +314,7 @@ fn refresh(hash: &str, family: &str, issued_at: i64) -> RefreshTokenRecord {
         family_expires_at: issued_at + 86_400,
         rotated_at: None,
         revoked_at: None,
+        grace_used_at: None,
     }
 }
 
@@ -1222,7 +1224,7 @@ async fn a_refresh_token_rotates_once_into_its_successor_and_access_token(store:
     let access = family_token("jti-2", "fam-1", T + 100);
     assert_eq!(
         store
-            .rotate_refresh_token("rt-1", T + 100, &second, &access)
+            .rotate_refresh_token("rt-1", T + 100, None, &second, &access)
             .await
             .unwrap(),
         Rotation::Rotated
@@ -1244,6 +1246,7 @@ async fn a_refresh_token_rotates_once_into_its_successor_and_access_token(store:
             .rotate_refresh_token(
                 "rt-1",
                 T + 200,
+                None,
                 &third,
                 &family_token("jti-3", "fam-1", T + 200)
             )
@@ -1269,12 +1272,82 @@ async fn a_refresh_token_rotates_once_into_its_successor_and_access_token(store:
             .rotate_refresh_token(
                 "never-issued",
                 T,
+                None,
                 &refresh("rt-4", "fam-1", T),
                 &family_token("jti-4", "fam-1", T)
             )
             .await
             .unwrap(),
         Rotation::NotCurrent
+    );
+}
+
+async fn a_rotated_refresh_token_rotates_once_more_within_a_grace_period_only(store: DynStore) {
+    store.insert_code(&code("code-1", T, T + 60)).await.unwrap();
+    store
+        .redeem_code(
+            "code-1",
+            T + 1,
+            &family_token("jti-1", "fam-1", T + 1),
+            Some(&refresh("rt-1", "fam-1", T + 1)),
+        )
+        .await
+        .unwrap();
+    let rotate = |hash: &'static str, at: i64, grace_since: Option<i64>, next: &'static str| {
+        let store = store.clone();
+        async move {
+            store
+                .rotate_refresh_token(
+                    hash,
+                    at,
+                    grace_since,
+                    &refresh(next, "fam-1", at),
+                    &family_token(&format!("jti-{next}"), "fam-1", at),
+                )
+                .await
+                .unwrap()
+        }
+    };
+    // rt-1 is rotated at T + 10 into rt-2.
+    assert_eq!(
+        rotate("rt-1", T + 10, None, "rt-2").await,
+        Rotation::Rotated
+    );
+    // Without a grace period, a second use is not current.
+    assert_eq!(
+        rotate("rt-1", T + 11, None, "rt-x").await,
+        Rotation::NotCurrent
+    );
+    // Rotated before the grace period began: not current either.
+    assert_eq!(
+        rotate("rt-1", T + 20, Some(T + 11), "rt-y").await,
+        Rotation::NotCurrent
+    );
+    // Within it: once, recorded; the first successor stays current.
+    assert_eq!(
+        rotate("rt-1", T + 12, Some(T + 9), "rt-3").await,
+        Rotation::Rotated
+    );
+    let rt1 = store.refresh_token("rt-1").await.unwrap().unwrap();
+    assert_eq!(
+        rt1.rotated_at,
+        Some(T + 10),
+        "the first rotation time stays"
+    );
+    assert_eq!(rt1.grace_used_at, Some(T + 12));
+    assert!(store.refresh_token("rt-3").await.unwrap().is_some());
+    let rt2 = store.refresh_token("rt-2").await.unwrap().unwrap();
+    assert_eq!((rt2.rotated_at, rt2.revoked_at), (None, None));
+    // A second use within the grace period is not current, and nothing of it is stored.
+    assert_eq!(
+        rotate("rt-1", T + 13, Some(T + 9), "rt-4").await,
+        Rotation::NotCurrent
+    );
+    assert!(store.refresh_token("rt-4").await.unwrap().is_none());
+    // A current token rotates as ever, whatever the grace period.
+    assert_eq!(
+        rotate("rt-2", T + 14, Some(T + 9), "rt-5").await,
+        Rotation::Rotated
     );
 }
 
@@ -1294,6 +1367,7 @@ async fn revoking_a_refresh_family_revokes_its_tokens_and_access_tokens_only(sto
         .rotate_refresh_token(
             "rt-1",
             T + 2,
+            None,
             &refresh("rt-2", "fam-1", T + 2),
             &family_token("jti-2", "fam-1", T + 2),
         )
@@ -1336,6 +1410,7 @@ async fn revoking_a_refresh_family_revokes_its_tokens_and_access_tokens_only(sto
             .rotate_refresh_token(
                 "rt-2",
                 T + 11,
+                None,
                 &refresh("rt-3", "fam-1", T + 11),
                 &family_token("jti-3", "fam-1", T + 11)
             )
@@ -1364,6 +1439,7 @@ async fn replaying_a_code_revokes_the_refresh_tokens_descending_from_it(store: D
         .rotate_refresh_token(
             "rt-1",
             T + 2,
+            None,
             &refresh("rt-2", "fam-1", T + 2),
             &family_token("jti-2", "fam-1", T + 2),
         )
@@ -1537,6 +1613,7 @@ async fn purge_expired_keeps_rotated_refresh_tokens_while_their_family_lives(sto
         .rotate_refresh_token(
             "rt-1",
             T + 10,
+            None,
             &refresh("rt-2", "fam-1", T + 10),
             &family_token("jti-2", "fam-1", T + 10),
         )
@@ -1575,7 +1652,9 @@ async fn twenty_concurrent_rotations_of_one_refresh_token_rotate_it_exactly_once
                 let t = family_token(&format!("jti-{i}"), "fam-1", T + 1);
                 (
                     i,
-                    store.rotate_refresh_token("rt-0", T + 1, &next, &t).await,
+                    store
+                        .rotate_refresh_token("rt-0", T + 1, None, &next, &t)
+                        .await,
                 )
             })
         })

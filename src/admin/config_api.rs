@@ -636,6 +636,8 @@ pub struct ClientView {
     /// E.g. `14days`.
     pub refresh_token_idle_ttl: String,
     pub refresh_token_absolute_ttl: String,
+    /// How long a rotated refresh token may be used once more, e.g. `0s` (strict).
+    pub refresh_token_grace_period: String,
     /// RS256, ES256 or EdDSA.
     pub id_token_signed_response_alg: String,
     pub post_logout_redirect_uris: Vec<String>,
@@ -660,6 +662,7 @@ impl ClientView {
                 .collect(),
             refresh_token_idle_ttl: ttl(c.refresh_token_idle_ttl),
             refresh_token_absolute_ttl: ttl(c.refresh_token_absolute_ttl),
+            refresh_token_grace_period: ttl(c.refresh_token_grace_period),
             id_token_signed_response_alg: c.signing_alg.as_str().to_string(),
             post_logout_redirect_uris: c.post_logout_redirect_uris.clone(),
             private_key_jwt: matches!(c.auth, ClientAuth::PrivateKeyJwt(_)),
@@ -691,6 +694,8 @@ pub struct ClientSettings {
     pub grant_types: Option<Vec<String>>,
     pub refresh_token_idle_ttl: Option<String>,
     pub refresh_token_absolute_ttl: Option<String>,
+    /// How long a rotated refresh token may be used once more (default `0s`, at most `5m`).
+    pub refresh_token_grace_period: Option<String>,
     /// RS256 (default), ES256 or EdDSA.
     pub id_token_signed_response_alg: Option<String>,
     #[serde(default)]
@@ -721,6 +726,10 @@ impl ClientSettings {
             (
                 "refresh_token_absolute_ttl",
                 &self.refresh_token_absolute_ttl,
+            ),
+            (
+                "refresh_token_grace_period",
+                &self.refresh_token_grace_period,
             ),
         ] {
             if let Some(v) = v {
@@ -770,6 +779,8 @@ pub struct NewClient {
     pub grant_types: Option<Vec<String>>,
     pub refresh_token_idle_ttl: Option<String>,
     pub refresh_token_absolute_ttl: Option<String>,
+    /// How long a rotated refresh token may be used once more (default `0s`, at most `5m`).
+    pub refresh_token_grace_period: Option<String>,
     /// RS256 (default), ES256 or EdDSA.
     pub id_token_signed_response_alg: Option<String>,
     #[serde(default)]
@@ -789,6 +800,7 @@ impl NewClient {
             grant_types: self.grant_types,
             refresh_token_idle_ttl: self.refresh_token_idle_ttl,
             refresh_token_absolute_ttl: self.refresh_token_absolute_ttl,
+            refresh_token_grace_period: self.refresh_token_grace_period,
             id_token_signed_response_alg: self.id_token_signed_response_alg,
             post_logout_redirect_uris: self.post_logout_redirect_uris,
             jwks: self.jwks,

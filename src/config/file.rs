@@ -162,6 +162,10 @@ pub struct ClientFile {
     pub refresh_token_idle_ttl: Option<String>,
     /// No refresh token of a login outlives this (`"90d"`), however often it is rotated.
     pub refresh_token_absolute_ttl: Option<String>,
+    /// For this long after a refresh token is rotated, it may be used once more (a client that
+    /// lost the answer and retries, or two tabs refreshing at once) instead of revoking its
+    /// family as a reuse. Default `"0s"` (strict); at most `"5m"`.
+    pub refresh_token_grace_period: Option<String>,
     /// RS256 (default), ES256 or EdDSA: how this client's ID and access tokens are signed.
     pub id_token_signed_response_alg: Option<String>,
     /// The client's public keys for private_key_jwt client authentication (RFC 7523), as a

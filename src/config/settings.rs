@@ -52,6 +52,9 @@ impl Default for LimitSettings {
     }
 }
 
+/// The longest grace period a client may give its rotated refresh tokens (Hydra's limit too).
+pub const MAX_REFRESH_GRACE: Duration = Duration::from_secs(300);
+
 /// How old an admin's sign-in may be, by default.
 pub const DEFAULT_ADMIN_AUTH_AGE: Duration = Duration::from_secs(3600);
 
@@ -172,6 +175,8 @@ pub struct Client {
     /// The grants this client may use at the token endpoint.
     pub grant_types: Vec<GrantType>,
     pub refresh_token_idle_ttl: Duration,
+    /// How long a rotated refresh token may be used once more (0: never).
+    pub refresh_token_grace_period: Duration,
     pub refresh_token_absolute_ttl: Duration,
     /// The algorithm of this client's ID and access tokens.
     pub signing_alg: Alg,
@@ -825,15 +830,38 @@ impl Validator {
                  shorter (for example \"14d\" idle within \"90d\" absolute)"
             ));
         }
+        let grace = match c.refresh_token_grace_period.as_deref() {
+            None => Some(Duration::ZERO),
+            Some(raw) => match humantime::parse_duration(raw) {
+                Ok(d) if d <= MAX_REFRESH_GRACE => Some(d),
+                Ok(_) => {
+                    self.problem(format!(
+                        "{key}.refresh_token_grace_period: `{raw}` is longer than the 5 minutes \
+                         allowed; a reused refresh token is a leak unless it comes back at once"
+                    ));
+                    None
+                }
+                Err(_) => {
+                    self.problem(format!(
+                        "{key}.refresh_token_grace_period: `{raw}` is not a duration; write it \
+                         like \"0s\", \"3s\" or \"1m\""
+                    ));
+                    None
+                }
+            },
+        };
         let refreshes = grant_types
             .as_ref()
             .is_some_and(|g| g.contains(&GrantType::RefreshToken));
         if !refreshes
-            && (c.refresh_token_idle_ttl.is_some() || c.refresh_token_absolute_ttl.is_some())
+            && (c.refresh_token_idle_ttl.is_some()
+                || c.refresh_token_absolute_ttl.is_some()
+                || c.refresh_token_grace_period.is_some())
         {
             self.problem(format!(
-                "{key}.refresh_token_idle_ttl/refresh_token_absolute_ttl: this client gets no \
-                 refresh tokens; add \"refresh_token\" to grant_types or remove these keys"
+                "{key}.refresh_token_idle_ttl/refresh_token_absolute_ttl/\
+                 refresh_token_grace_period: this client gets no refresh tokens; add \
+                 \"refresh_token\" to grant_types or remove these keys"
             ));
         }
         if refreshes && !c.scopes.iter().any(|s| s == "offline_access") {
@@ -959,6 +987,7 @@ impl Validator {
             trusted: c.trusted,
             grant_types: grant_types?,
             refresh_token_idle_ttl: idle?,
+            refresh_token_grace_period: grace?,
             refresh_token_absolute_ttl: absolute?,
             signing_alg: signing_alg?,
             post_logout_redirect_uris: c.post_logout_redirect_uris,
@@ -1257,6 +1286,40 @@ mod tests {
         assert!(c.allows(GrantType::RefreshToken));
         assert_eq!(c.refresh_token_idle_ttl, Duration::from_secs(3600));
         assert_eq!(c.refresh_token_absolute_ttl, Duration::from_secs(86_400));
+    }
+
+    #[test]
+    fn a_refresh_grace_period_is_opt_in_bounded_and_only_for_refreshing_clients() {
+        let refreshing = "grant_types = [\"authorization_code\", \"refresh_token\"]\n";
+        let (s, _) = client_with(refreshing).unwrap();
+        assert_eq!(
+            s.client("c").unwrap().refresh_token_grace_period,
+            Duration::ZERO
+        );
+        let (s, _) =
+            client_with(&format!("{refreshing}refresh_token_grace_period = \"3s\"")).unwrap();
+        assert_eq!(
+            s.client("c").unwrap().refresh_token_grace_period,
+            Duration::from_secs(3)
+        );
+        for (extra, says) in [
+            (
+                format!("{refreshing}refresh_token_grace_period = \"6m\""),
+                "5 minutes",
+            ),
+            (
+                format!("{refreshing}refresh_token_grace_period = \"soon\""),
+                "not a duration",
+            ),
+            (
+                "refresh_token_grace_period = \"3s\"".to_string(),
+                "no refresh tokens",
+            ),
+        ] {
+            let err = client_with(&extra).unwrap_err().to_string();
+            assert!(err.contains("refresh_token_grace_period"), "{err}");
+            assert!(err.contains(says), "{err}");
+        }
     }
 
     #[test]

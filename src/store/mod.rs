@@ -243,6 +243,8 @@ pub struct RefreshTokenRecord {
     pub family_expires_at: i64,
     pub rotated_at: Option<i64>,
     pub revoked_at: Option<i64>,
+    /// When the one use allowed within the client's grace period after rotation happened.
+    pub grace_used_at: Option<i64>,
 }
 
 /// One version of the managed configuration (TOML text), written once.
@@ -425,10 +427,13 @@ pub trait Store: Send + Sync + 'static {
     /// Retires the current refresh token `token_hash` and stores its successor and the access
     /// token issued with it, in one transaction. Only one of any number of concurrent calls for
     /// the same token rotates it: the retirement is a single conditional `UPDATE`.
+    /// `grace_since`: a token rotated at or after this time may be rotated once more (the
+    /// client's grace period); `None` when the client has none.
     async fn rotate_refresh_token(
         &self,
         token_hash: &str,
         now: i64,
+        grace_since: Option<i64>,
         successor: &RefreshTokenRecord,
         token: &AccessTokenRecord,
     ) -> Result<Rotation>;

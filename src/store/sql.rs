@@ -160,6 +160,7 @@ macro_rules! sql_store {
                     family_expires_at: r.try_get("family_expires_at")?,
                     rotated_at: r.try_get("rotated_at")?,
                     revoked_at: r.try_get("revoked_at")?,
+                    grace_used_at: r.try_get("grace_used_at")?,
                 })
             }
             pub fn config_version(r: &DbRow) -> Result<ConfigVersion> {
@@ -835,19 +836,28 @@ macro_rules! sql_store {
                 &self,
                 token_hash: &str,
                 now: i64,
+                grace_since: Option<i64>,
                 successor: &crate::store::RefreshTokenRecord,
                 t: &crate::store::AccessTokenRecord,
             ) -> crate::store::Result<crate::store::Rotation> {
                 let mut tx = self.begin_write().await?;
                 // The conditional UPDATE is the lock: of concurrent rotations exactly one sees
                 // a current row (PostgreSQL re-checks the predicate after waiting on the row
-                // lock; SQLite serialises writers).
+                // lock; SQLite serialises writers). A token rotated within the grace period
+                // counts as current once more, and that use is recorded in grace_used_at.
                 let retired = sqlx::query(
-                    "UPDATE refresh_tokens SET rotated_at = $2 \
-                     WHERE token_hash = $1 AND rotated_at IS NULL AND revoked_at IS NULL",
+                    "UPDATE refresh_tokens SET \
+                       grace_used_at = CASE WHEN rotated_at IS NULL THEN grace_used_at \
+                                            ELSE $2 END, \
+                       rotated_at = COALESCE(rotated_at, $2) \
+                     WHERE token_hash = $1 AND revoked_at IS NULL \
+                       AND (rotated_at IS NULL \
+                            OR ($3 IS NOT NULL AND rotated_at >= $3 \
+                                AND grace_used_at IS NULL))",
                 )
                 .bind(token_hash)
                 .bind(now)
+                .bind(grace_since)
                 .execute(&mut *tx)
                 .await?;
                 if retired.rows_affected() != 1 {

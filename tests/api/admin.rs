@@ -1405,6 +1405,7 @@ async fn a_login_from_an_upstream_this_replica_does_not_have_refreshes_nothing()
                 family_expires_at: now + 7200,
                 rotated_at: None,
                 revoked_at: None,
+                grace_used_at: None,
             }),
         )
         .await

@@ -762,3 +762,43 @@ async fn a_save_from_a_page_read_before_another_change_is_stopped_not_silently_m
         3
     );
 }
+
+#[tokio::test]
+async fn a_client_form_posted_as_shown_saves_and_refresh_settings_follow_the_refresh_grant() {
+    let app = spawn_admin_app().await;
+    let admin = browser();
+    // `app` has no refresh_token grant: its page shows no refresh lifetimes.
+    let (_, html) = app.admin_page(&admin, "/admin/clients/app").await;
+    assert!(
+        html.contains("name=\"refresh_token_idle_ttl\" value=\"\""),
+        "{html}"
+    );
+    let csrf = form_field(&html, "csrf");
+    let version = form_field(&html, "version");
+    // Lifetimes typed while the grant is unticked are not sent (check-config would refuse them).
+    let form = pairs(&[
+        ("csrf", &csrf),
+        ("version", &version),
+        ("action", "save"),
+        ("client_name", "Test app"),
+        ("redirect_uris", APP_CB),
+        ("scopes", "openid profile"),
+        ("authorization_code", "on"),
+        ("refresh_token_idle_ttl", "1h"),
+        ("refresh_token_grace_period", "3s"),
+    ]);
+    let res = app.post_form(&admin, "/admin/clients/app", &form).await;
+    assert_eq!(res.status(), 303, "{:?}", res.text().await);
+    // With the grant ticked they are saved, the grace period included.
+    let mut form = form;
+    form.retain(|(k, _)| k != "version");
+    form.push(("version".into(), app.state.config_version().to_string()));
+    form.push(("refresh_token".into(), "on".into()));
+    form.retain(|(k, _)| k != "scopes");
+    form.push(("scopes".into(), "openid profile offline_access".into()));
+    let res = app.post_form(&admin, "/admin/clients/app", &form).await;
+    assert_eq!(res.status(), 303, "{:?}", res.text().await);
+    let c = app.state.settings().client("app").cloned().unwrap();
+    assert_eq!(c.refresh_token_idle_ttl.as_secs(), 3600);
+    assert_eq!(c.refresh_token_grace_period.as_secs(), 3);
+}

@@ -129,6 +129,76 @@ async fn reusing_a_rotated_refresh_token_revokes_the_whole_family() {
     );
 }
 
+/// `rp` with a grace period for rotated refresh tokens.
+const GRACE_CLIENT: &str = r#"
+[[clients]]
+client_id = "tabs"
+client_secret = "app-secret-for-tests"
+redirect_uris = ["http://127.0.0.1:9000/cb"]
+scopes = ["openid", "email", "offline_access"]
+grant_types = ["authorization_code", "refresh_token"]
+refresh_token_grace_period = "30s"
+"#;
+
+#[tokio::test]
+async fn within_the_grace_period_a_rotated_refresh_token_works_once_more_then_reuse_revokes() {
+    let app = spawn_app_with(GRACE_CLIENT).await;
+    let first = app.tokens(&AuthParams::new("tabs", OFFLINE)).await;
+    let old = str_of(&first, "refresh_token");
+    let (status, second) = json_of(refresh(&app, "tabs", old, None).await).await;
+    assert_eq!(status, 200);
+    // The answer was lost: the client retries with the old token within the grace period.
+    app.clock.advance(10);
+    let (status, retried) = json_of(refresh(&app, "tabs", old, None).await).await;
+    assert_eq!(status, 200, "{retried}");
+    assert_ne!(
+        str_of(&retried, "refresh_token"),
+        str_of(&second, "refresh_token")
+    );
+    // Both successors live: nothing was revoked.
+    let (status, _) =
+        json_of(refresh(&app, "tabs", str_of(&second, "refresh_token"), None).await).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        app.userinfo(str_of(&retried, "access_token"))
+            .await
+            .status(),
+        200
+    );
+    // A third use of the old token is a reuse: the family is revoked.
+    assert_eq!(
+        error_code(refresh(&app, "tabs", old, None).await).await,
+        "invalid_grant"
+    );
+    let res = refresh(&app, "tabs", str_of(&retried, "refresh_token"), None).await;
+    assert_eq!(error_code(res).await, "invalid_grant");
+    assert_eq!(
+        app.userinfo(str_of(&retried, "access_token"))
+            .await
+            .status(),
+        401
+    );
+}
+
+#[tokio::test]
+async fn after_the_grace_period_a_rotated_refresh_token_is_a_reuse() {
+    let app = spawn_app_with(GRACE_CLIENT).await;
+    let first = app.tokens(&AuthParams::new("tabs", OFFLINE)).await;
+    let old = str_of(&first, "refresh_token");
+    let (_, second) = json_of(refresh(&app, "tabs", old, None).await).await;
+    app.clock.advance(31);
+    assert_eq!(
+        error_code(refresh(&app, "tabs", old, None).await).await,
+        "invalid_grant"
+    );
+    let res = refresh(&app, "tabs", str_of(&second, "refresh_token"), None).await;
+    assert_eq!(
+        error_code(res).await,
+        "invalid_grant",
+        "the family is revoked"
+    );
+}
+
 #[tokio::test]
 async fn replaying_the_code_revokes_the_refresh_token_of_its_first_use() {
     let app = spawn_app().await;

@@ -39,7 +39,15 @@ fn empty_form() -> ClientForm {
 }
 
 fn form_of(c: &Client) -> ClientForm {
-    let ttl = |d| humantime::format_duration(d).to_string();
+    // Lifetimes mean something only for a client that gets refresh tokens.
+    let refreshes = c.allows(GrantType::RefreshToken);
+    let ttl = |d| {
+        if refreshes {
+            humantime::format_duration(d).to_string()
+        } else {
+            String::new()
+        }
+    };
     ClientForm {
         client_id: c.client_id.clone(),
         client_name: c.client_name.clone(),
@@ -54,6 +62,7 @@ fn form_of(c: &Client) -> ClientForm {
         algs: options(&ALGS, c.signing_alg.as_str()),
         refresh_token_idle_ttl: ttl(c.refresh_token_idle_ttl),
         refresh_token_absolute_ttl: ttl(c.refresh_token_absolute_ttl),
+        refresh_token_grace_period: ttl(c.refresh_token_grace_period),
     }
 }
 
@@ -73,12 +82,16 @@ fn form_from(form: &Form, client_id: String) -> ClientForm {
         algs: options(&ALGS, &form.text("id_token_signed_response_alg")),
         refresh_token_idle_ttl: form.text("refresh_token_idle_ttl"),
         refresh_token_absolute_ttl: form.text("refresh_token_absolute_ttl"),
+        refresh_token_grace_period: form.text("refresh_token_grace_period"),
     }
 }
 
 /// The settings a submitted form asks for, in the API's terms.
 fn settings_from(form: &Form) -> ClientSettings {
     let optional = |name: &str| Some(form.text(name)).filter(|v| !v.is_empty());
+    // Refresh-token settings are sent only with the refresh_token grant (check-config refuses
+    // them without it), so unticking the grant does not leave them behind as an error.
+    let refreshing = |name: &str| optional(name).filter(|_| form.checked("refresh_token"));
     let grant_types = ["authorization_code", "refresh_token", "client_credentials"]
         .into_iter()
         .filter(|g| form.checked(g))
@@ -94,8 +107,9 @@ fn settings_from(form: &Form) -> ClientSettings {
             .collect(),
         trusted: form.checked("trusted"),
         grant_types: Some(grant_types),
-        refresh_token_idle_ttl: optional("refresh_token_idle_ttl"),
-        refresh_token_absolute_ttl: optional("refresh_token_absolute_ttl"),
+        refresh_token_idle_ttl: refreshing("refresh_token_idle_ttl"),
+        refresh_token_absolute_ttl: refreshing("refresh_token_absolute_ttl"),
+        refresh_token_grace_period: refreshing("refresh_token_grace_period"),
         id_token_signed_response_alg: optional("id_token_signed_response_alg"),
         post_logout_redirect_uris: lines(&form.text("post_logout_redirect_uris")),
         jwks: None,
@@ -154,6 +168,7 @@ pub async fn create(
         grant_types: s.grant_types,
         refresh_token_idle_ttl: s.refresh_token_idle_ttl,
         refresh_token_absolute_ttl: s.refresh_token_absolute_ttl,
+        refresh_token_grace_period: s.refresh_token_grace_period,
         id_token_signed_response_alg: s.id_token_signed_response_alg,
         post_logout_redirect_uris: s.post_logout_redirect_uris,
         jwks: None,

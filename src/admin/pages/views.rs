@@ -170,6 +170,7 @@ pub struct ClientForm {
     pub algs: Vec<Opt>,
     pub refresh_token_idle_ttl: String,
     pub refresh_token_absolute_ttl: String,
+    pub refresh_token_grace_period: String,
 }
 
 #[derive(Template)]

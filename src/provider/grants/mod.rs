@@ -208,6 +208,7 @@ pub(crate) fn next_refresh_token(client: &Client, family: Family<'_>, now: i64) 
             family_expires_at: family.family_expires_at,
             rotated_at: None,
             revoked_at: None,
+            grace_used_at: None,
         },
         value,
     }

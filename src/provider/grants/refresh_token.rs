@@ -3,7 +3,10 @@
 //! Refresh tokens are opaque, stored as digests, and rotated on every use: the presented token
 //! is retired and a successor issued in one transaction. Presenting a retired token again means
 //! it leaked (or a client raced itself): the whole family, and every access token issued with
-//! it, is revoked. Each token expires after the client's idle lifetime, the family after its
+//! it, is revoked — unless the client has a `refresh_token_grace_period` and the token was
+//! rotated within it, which allows one more use (a retry that lost the answer, two tabs at
+//! once; Hydra's rotation grace period, Dex's reuse interval); that use issues another successor
+//! and leaves the family alone. Each token expires after the client's idle lifetime, the family after its
 //! absolute lifetime. Claims are released again from the stored login, and the scopes asked for
 //! may only narrow the original grant.
 
@@ -39,8 +42,15 @@ pub async fn refresh(
     if record.revoked_at.is_some() {
         return Err(OAuthError::invalid_grant("the refresh token was revoked"));
     }
-    if record.rotated_at.is_some() {
-        return Err(reuse(state, client, &record.family_id, now).await?);
+    // The client's grace period: a token rotated at or after this may be used once more.
+    let grace = client.refresh_token_grace_period.as_secs() as i64;
+    let grace_since = (grace > 0).then(|| now - grace);
+    if let Some(rotated_at) = record.rotated_at {
+        let within_grace =
+            grace_since.is_some_and(|since| rotated_at >= since) && record.grace_used_at.is_none();
+        if !within_grace {
+            return Err(reuse(state, client, &record.family_id, now).await?);
+        }
     }
     if record.expires_at <= now || record.family_expires_at <= now {
         return Err(OAuthError::invalid_grant("the refresh token has expired"));
@@ -115,7 +125,7 @@ pub async fn refresh(
     };
     match state
         .store
-        .rotate_refresh_token(&token_hash, now, &successor.record, &access)
+        .rotate_refresh_token(&token_hash, now, grace_since, &successor.record, &access)
         .await?
     {
         Rotation::Rotated => {}
