@@ -73,6 +73,17 @@ pub async fn live_login(
     state: &AppState,
     session: &Session,
 ) -> Result<Option<LoginSession>, StoreError> {
+    Ok(live_login_context(state, session)
+        .await?
+        .map(|(login, _)| login))
+}
+
+/// [`live_login`] with the stored context it was checked against, for callers that read the
+/// context too (the admin pages read the role from it).
+pub async fn live_login_context(
+    state: &AppState,
+    session: &Session,
+) -> Result<Option<(LoginSession, StoredContext)>, StoreError> {
     let now = state.now();
     let Some(login) = current_login(session)
         .await
@@ -80,12 +91,12 @@ pub async fn live_login(
     else {
         return Ok(None);
     };
-    let live = state
+    Ok(state
         .store
         .context(&login.context_id)
         .await?
-        .is_some_and(|ctx| !login_has_ended(state, &ctx));
-    Ok(live.then_some(login))
+        .filter(|ctx| !login_has_ended(state, ctx))
+        .map(|ctx| (login, ctx)))
 }
 
 /// Records a fresh login, with a new session id (no fixation: the id changes on login).

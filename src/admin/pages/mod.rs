@@ -45,6 +45,7 @@ use super::error::ApiError;
 use crate::app::AppState;
 use crate::claims::AuthContext;
 use crate::consent::center;
+use crate::provider::flow;
 use crate::store::StoreError;
 use crate::tokens::hashing::{constant_time_eq, random_token};
 use crate::web::{ReturnLink, error_page, render, unavailable_page};
@@ -145,7 +146,11 @@ pub async fn admin_user(
             None,
         ));
     };
-    let Some(login) = center::signed_in_user(state, session).await? else {
+    let signed_in = match flow::live_login_context(state, session).await {
+        Ok(s) => s,
+        Err(e) => return Err(store_failed(e)),
+    };
+    let Some((login, stored)) = signed_in else {
         if method != Method::GET {
             return Err(refused(
                 "You are not signed in, or your sign-in has expired, so nothing was changed. \
@@ -179,12 +184,7 @@ pub async fn admin_user(
         let path = uri.path_and_query().map_or("/admin", |p| p.as_str());
         return Err(center::start_sign_in(state, session, path, Some(max_age)).await);
     }
-    let context = match state.store.context(&login.context_id).await {
-        Ok(Some(stored)) => serde_json::from_str::<AuthContext>(&stored.context).ok(),
-        Ok(None) => None,
-        Err(e) => return Err(store_failed(e)),
-    };
-    let Some(context) = context else {
+    let Ok(context) = serde_json::from_str::<AuthContext>(&stored.context) else {
         return Err(refused(
             "Your sign-in's details are no longer available. Sign out and sign in again.",
         ));
