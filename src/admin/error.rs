@@ -198,11 +198,17 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T>
     }
 }
 
+/// Whether a raw path or query holds a NUL character (`%00`, its only spelling in a URI); the
+/// admin API and the admin pages refuse such requests.
+pub fn has_nul(raw: &str) -> bool {
+    raw.contains("%00")
+}
+
 /// Refuses a NUL character (`%00`, its only spelling in a URI) in a path or query. Nothing Herald
 /// stores can contain one, and PostgreSQL refuses it in any text parameter, so without this a
 /// lookup like `GET /users/%00` would fail in the database instead of being a bad request.
 fn refuse_nul(raw: &str) -> Result<(), ApiError> {
-    if raw.contains("%00") {
+    if has_nul(raw) {
         return Err(ApiError::invalid_request(
             "the URL contains a NUL character (%00), which no identifier or filter may contain",
         ));

@@ -126,8 +126,8 @@ pub async fn admin_user(
     uri: &axum::http::Uri,
 ) -> Result<AdminUser, Response> {
     // PostgreSQL refuses NUL in text: a path or filter with one is a bad request, not a 500.
-    let raw = uri.path_and_query().map_or("", |p| p.as_str());
-    if raw.to_ascii_lowercase().contains("%00") {
+    let here = uri.path_and_query().map_or("/admin", |p| p.as_str());
+    if super::error::has_nul(here) {
         return Err(error_page(
             StatusCode::BAD_REQUEST,
             "Invalid request",
@@ -168,8 +168,7 @@ pub async fn admin_user(
                 Some(back_to_admin()),
             ));
         }
-        let path = uri.path_and_query().map_or("/admin", |p| p.as_str());
-        return Err(center::start_sign_in(state, session, path, None).await);
+        return Err(center::start_sign_in(state, session, here, None).await);
     };
     // An old sign-in is renewed at the upstream, which also reads the role afresh: someone
     // removed from the admin group stops being an admin within max_auth_age.
@@ -181,8 +180,7 @@ pub async fn admin_user(
                  page again to sign in afresh, then retry.",
             ));
         }
-        let path = uri.path_and_query().map_or("/admin", |p| p.as_str());
-        return Err(center::start_sign_in(state, session, path, Some(max_age)).await);
+        return Err(center::start_sign_in(state, session, here, Some(max_age)).await);
     }
     let Ok(context) = serde_json::from_str::<AuthContext>(&stored.context) else {
         return Err(refused(
