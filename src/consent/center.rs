@@ -40,7 +40,7 @@ use crate::provider::flow::{self, LoginSession};
 use crate::store::{AuthRequest, StoreError};
 use crate::tokens::hashing::{constant_time_eq, digest_hex, random_token};
 use crate::web::pages::{AccountApp, AccountPage, AccountScope};
-use crate::web::{ReturnLink, error_page, render, unavailable_page};
+use crate::web::{ReturnLink, error_page, render, store_failure_page, unavailable_page};
 
 /// The built-in client the consent center signs users in as. Reserved: no configured client
 /// may use it.
@@ -208,19 +208,12 @@ fn back_to_center() -> ReturnLink {
 }
 
 fn store_failed(e: StoreError) -> Response {
-    match e {
-        StoreError::Unavailable(_) => unavailable_page(),
-        other => {
-            tracing::error!(error = %other, "store error in the consent center");
-            error_page(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Something went wrong",
-                "Herald could not load or change your consents. Nothing was changed; please try \
-                 again.",
-                Some(back_to_center()),
-            )
-        }
-    }
+    store_failure_page(
+        e,
+        "in the consent center",
+        "Herald could not load or change your consents. Nothing was changed; please try again.",
+        Some(back_to_center()),
+    )
 }
 
 /// A Unix time as people read it, in UTC: "3 March 2025, 14:05 UTC".

@@ -15,7 +15,7 @@ use crate::app::AppState;
 use crate::consent;
 use crate::store::{AuthRequest, CodeRecord, StoreError, StoredContext};
 use crate::tokens::hashing::{constant_time_eq, digest_hex, random_token};
-use crate::web::{ReturnLink, error_page, unavailable_page};
+use crate::web::{ReturnLink, error_page, store_failure_page, unavailable_page};
 
 const BINDING_KEY: &str = "binding";
 const LOGIN_KEY: &str = "login";
@@ -121,22 +121,12 @@ fn session_failure(e: &tower_sessions::session::Error) -> Response {
 /// The page for a store failure during a browser flow: 503 when the database is down, a
 /// generic error page otherwise. The request's client is told nothing it could act on.
 pub fn store_failure(e: StoreError) -> Response {
-    match e {
-        StoreError::Unavailable(_) => {
-            tracing::warn!(error = %e, "database unavailable during login");
-            unavailable_page()
-        }
-        other => {
-            tracing::error!(error = %other, "store error during login");
-            error_page(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Something went wrong",
-                "Herald could not complete this step. Nothing was lost; please start again from \
-                 the app.",
-                None,
-            )
-        }
-    }
+    store_failure_page(
+        e,
+        "during login",
+        "Herald could not complete this step. Nothing was lost; please start again from the app.",
+        None,
+    )
 }
 
 fn has_prompt(req: &AuthRequest, value: &str) -> bool {

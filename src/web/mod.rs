@@ -187,6 +187,32 @@ pub fn error_page(
     )
 }
 
+/// The page for a failed store call: [`unavailable_page`] when the database cannot be reached,
+/// else a 500 with `message` (what could not be done, and that nothing was changed). `place`
+/// names where it happened, for the log.
+pub fn store_failure_page(
+    e: crate::store::StoreError,
+    place: &str,
+    message: &str,
+    back: Option<ReturnLink>,
+) -> Response {
+    match e {
+        crate::store::StoreError::Unavailable(_) => {
+            tracing::warn!(error = %e, "database unavailable {place}");
+            unavailable_page()
+        }
+        other => {
+            tracing::error!(error = %other, "store error {place}");
+            error_page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong",
+                message,
+                back,
+            )
+        }
+    }
+}
+
 /// The page for a database that cannot be reached: 503 with Retry-After.
 pub fn unavailable_page() -> Response {
     let mut res = error_page(

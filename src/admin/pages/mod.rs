@@ -48,7 +48,7 @@ use crate::consent::center;
 use crate::provider::flow;
 use crate::store::StoreError;
 use crate::tokens::hashing::{constant_time_eq, random_token};
-use crate::web::{ReturnLink, error_page, render, unavailable_page};
+use crate::web::{ReturnLink, error_page, render, store_failure_page, unavailable_page};
 
 const CSRF_KEY: &str = "admin_csrf";
 
@@ -351,18 +351,12 @@ fn back_to_admin() -> ReturnLink {
 }
 
 pub fn store_failed(e: StoreError) -> Response {
-    match e {
-        StoreError::Unavailable(_) => unavailable_page(),
-        other => {
-            tracing::error!(error = %other, "store error on an admin page");
-            error_page(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Something went wrong",
-                "Herald could not read or change its data. Nothing was changed; please try again.",
-                Some(back_to_admin()),
-            )
-        }
-    }
+    store_failure_page(
+        e,
+        "on an admin page",
+        "Herald could not read or change its data. Nothing was changed; please try again.",
+        Some(back_to_admin()),
+    )
 }
 
 /// An API error on a page that cannot show it inline: unavailable, missing or conflicting.
