@@ -864,7 +864,8 @@ pub async fn create_client(
     State(state): State<AppState>,
     Body(new): Body<NewClient>,
 ) -> Result<Response, ApiError> {
-    let created = register_client(&state, &admin, new).await?;
+    let (client_id, public) = (new.client_id.clone(), new.public);
+    let created = register_client(&state, &admin, &client_id, public, new.settings()).await?;
     Ok((StatusCode::CREATED, Json(created)).into_response())
 }
 
@@ -873,12 +874,13 @@ pub async fn create_client(
 pub(crate) async fn register_client(
     state: &AppState,
     admin: &Admin,
-    new: NewClient,
+    id: &str,
+    public: bool,
+    settings: ClientSettings,
 ) -> Result<CreatedClient, ApiError> {
-    let id = new.client_id.clone();
     // A client with a JWKS authenticates with private_key_jwt: no secret to generate.
-    let secret = (!new.public && new.jwks.is_none()).then(random_token);
-    let mut table = new.settings().table(&id)?;
+    let secret = (!public && settings.jwks.is_none()).then(random_token);
+    let mut table = settings.table(id)?;
     table.insert("registered_at".into(), Value::Integer(state.now()));
     if let Some(s) = &secret {
         table.insert(
@@ -893,7 +895,7 @@ pub(crate) async fn register_client(
         format!("client:{id}"),
         &[],
         |doc| {
-            if doc.entry("clients", "client_id", &id).is_some() {
+            if doc.entry("clients", "client_id", id).is_some() {
                 return Err(ApiError::conflict(format!(
                     "client `{id}` exists; PUT changes it"
                 )));
@@ -905,7 +907,7 @@ pub(crate) async fn register_client(
     )
     .await?;
     Ok(CreatedClient {
-        client: client_view(state, &id)?,
+        client: client_view(state, id)?,
         client_secret: secret,
     })
 }

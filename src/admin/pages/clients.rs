@@ -9,9 +9,7 @@ use serde::Deserialize;
 
 use super::views::{ClientForm, ClientPage, ClientRow, ClientsPage, CreatedView, Nav, options};
 use super::{AdminForm, AdminUser, Form, api_failed, latest_version, lines, path_segment};
-use crate::admin::config_api::{
-    ClientSettings, NewClient, register_client, remove_client, update_client,
-};
+use crate::admin::config_api::{ClientSettings, register_client, remove_client, update_client};
 use crate::admin::error::ApiError;
 use crate::app::AppState;
 use crate::config::{Client, ClientAuth, GrantType, Settings};
@@ -157,26 +155,18 @@ pub async fn create(
     AdminForm { admin, form }: AdminForm,
 ) -> Response {
     let client_id = form.text("client_id");
-    let s = settings_from(&form);
-    let new = NewClient {
-        client_id: client_id.clone(),
-        public: form.checked("public"),
-        client_name: s.client_name,
-        redirect_uris: s.redirect_uris,
-        scopes: s.scopes,
-        trusted: s.trusted,
-        grant_types: s.grant_types,
-        refresh_token_idle_ttl: s.refresh_token_idle_ttl,
-        refresh_token_absolute_ttl: s.refresh_token_absolute_ttl,
-        refresh_token_grace_period: s.refresh_token_grace_period,
-        id_token_signed_response_alg: s.id_token_signed_response_alg,
-        post_logout_redirect_uris: s.post_logout_redirect_uris,
-        jwks: None,
-    };
     let outcome = if client_id.is_empty() {
         Err(ApiError::invalid_request("Give the client a client_id."))
     } else {
-        register_client(&state, &admin.actor(), new).await
+        let public = form.checked("public");
+        register_client(
+            &state,
+            &admin.actor(),
+            &client_id,
+            public,
+            settings_from(&form),
+        )
+        .await
     };
     match outcome {
         Ok(created) => render(
