@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::views::{ClientForm, ClientPage, ClientRow, ClientsPage, CreatedView, Nav, options};
-use super::{AdminForm, AdminUser, Form, api_failed, latest_version, lines, path_segment};
+use super::{AdminForm, AdminUser, Form, api_failed, lines, path_segment, stale_save};
 use crate::admin::config_api::{ClientSettings, register_client, remove_client, update_client};
 use crate::admin::error::ApiError;
 use crate::app::AppState;
@@ -276,31 +276,17 @@ pub async fn submit(
             Err(e) => api_failed(e),
         };
     }
-    // Another admin (or script) changed the configuration since this form was read: say so
-    // rather than overwrite their change.
-    let latest = match latest_version(&state).await {
-        Ok(v) => v,
+    match stale_save(&state, &form, "values").await {
+        Ok(None) => {}
+        Ok(Some((latest, message))) => {
+            let mut shown = form_from(&form, client_id);
+            shown.public = matches!(client.auth, ClientAuth::None);
+            return render(
+                StatusCode::CONFLICT,
+                &client_page(&admin, latest, &client, shown, vec![message], None),
+            );
+        }
         Err(page) => return page,
-    };
-    if latest != seen {
-        let mut shown = form_from(&form, client_id);
-        shown.public = matches!(client.auth, ClientAuth::None);
-        return render(
-            StatusCode::CONFLICT,
-            &client_page(
-                &admin,
-                latest,
-                &client,
-                shown,
-                vec![format!(
-                    "Not saved: the configuration changed (version {seen} → {latest}) since this \
-                     form was opened, perhaps by another admin. Your values are shown as you left \
-                     them; compare them with the current ones (open this page in another tab), \
-                     then save again to replace them."
-                )],
-                None,
-            ),
-        );
     }
     let mut changed = settings_from(&form);
     // The page does not edit a private_key_jwt client's keys: they stay as registered.

@@ -254,13 +254,30 @@ impl FromRequest<AppState> for AdminForm {
     }
 }
 
-/// The latest stored configuration version, for a save to compare with the version its page
-/// was read from ([`Form::version`]).
-pub async fn latest_version(state: &AppState) -> Result<i64, Response> {
-    match state.store.latest_config_version().await {
-        Ok(v) => Ok(v.unwrap_or(0)),
-        Err(e) => Err(store_failed(e)),
-    }
+/// A save from a page read before the latest configuration version (another admin or a script
+/// changed it meanwhile): `Some((latest, message))` to show with what the admin typed (`typed`:
+/// "rows", "values"), instead of overwriting that change.
+pub async fn stale_save(
+    state: &AppState,
+    form: &Form,
+    typed: &str,
+) -> Result<Option<(i64, String)>, Response> {
+    let latest = match state.store.latest_config_version().await {
+        Ok(v) => v.unwrap_or(0),
+        Err(e) => return Err(store_failed(e)),
+    };
+    let seen = form.version();
+    Ok((latest != seen).then(|| {
+        (
+            latest,
+            format!(
+                "Not saved: the configuration changed (version {seen} → {latest}) since this \
+                 page was opened, perhaps by another admin. Your {typed} are shown as you left \
+                 them; compare them with the current ones (open this page in another tab), then \
+                 save again to replace them."
+            ),
+        )
+    }))
 }
 
 /// A form's fields, in order. Repeated names keep every value.
@@ -287,7 +304,8 @@ impl Form {
         self.get(name).unwrap_or("").trim().to_string()
     }
 
-    /// The configuration version the page was read from (0 when the form lacks it).
+    /// The configuration version the page was read from (0 when the form lacks it); see
+    /// [`stale_save`].
     pub fn version(&self) -> i64 {
         self.get("version")
             .and_then(|v| v.parse().ok())

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::views::{AttrRow, MapRow, Nav, PreviewView, UpstreamPage, options, word};
-use super::{AdminForm, AdminUser, Form, api_failed, latest_version};
+use super::{AdminForm, AdminUser, Form, api_failed, stale_save};
 use crate::admin::config_api::{change, draft, to_json, to_toml};
 use crate::admin::error::ApiError;
 use crate::app::AppState;
@@ -165,25 +165,12 @@ pub async fn submit(
         Ok((Some(before), Some(after)))
     };
     if action == "save" {
-        // Another admin (or script) changed the configuration since this page was read: say
-        // so rather than overwrite their change with rows read before it.
-        let latest = match latest_version(&state).await {
-            Ok(v) => v,
+        match stale_save(&state, &form, "rows").await {
+            Ok(None) => {}
+            Ok(Some((latest, message))) => {
+                return rerender_at(latest, rows, vec![message], StatusCode::CONFLICT, None);
+            }
             Err(page) => return page,
-        };
-        if latest != seen {
-            return rerender_at(
-                latest,
-                rows,
-                vec![format!(
-                    "Not saved: the configuration changed (version {seen} → {latest}) since \
-                     this page was opened, perhaps by another admin. Your rows are shown as you \
-                     left them; compare them with the current ones (open this page in another \
-                     tab), then save again to replace them."
-                )],
-                StatusCode::CONFLICT,
-                None,
-            );
         }
         let admin_actor = admin.actor();
         let saved = change(
