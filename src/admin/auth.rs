@@ -76,7 +76,7 @@ impl FromRequestParts<AppState> for Admin {
         let client = settings.client(&claims.client_id);
         // Issued to this registration of the client, not to an earlier one of the same id
         // (client_credentials tokens have no row that a deletion could revoke).
-        if client.is_some_and(|c| claims.iat < c.registered_at) {
+        if client.is_some_and(|c| c.predates_registration(claims.iat)) {
             return Err(ApiError::invalid_token(
                 "the token was issued to an earlier client of this id",
             ));

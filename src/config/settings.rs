@@ -192,6 +192,12 @@ impl Client {
     }
 
     /// Whether the client registered `grant` (otherwise `unauthorized_client`, RFC 6749 §5.2).
+    /// Whether a token this client's id was issued at `iat` came from an earlier client of the
+    /// same id (deleted, then registered again); such a client_credentials token is refused.
+    pub fn predates_registration(&self, iat: i64) -> bool {
+        iat < self.registered_at
+    }
+
     pub fn allows(&self, grant: GrantType) -> bool {
         self.grant_types.contains(&grant)
     }

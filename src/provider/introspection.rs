@@ -145,7 +145,7 @@ fn describe(client: &Client, known: Known, now: i64) -> Value {
                 Some(r) => r.revoked_at.is_none() && r.sub == c.sub,
                 // Only client_credentials tokens live without a row; their sub is the client,
                 // and not an earlier client of the same id (deleted, then registered again).
-                None => c.sub == c.client_id && c.iat >= client.registered_at,
+                None => c.sub == c.client_id && !client.predates_registration(c.iat),
             };
             if !live || c.exp <= now {
                 return inactive();
