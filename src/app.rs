@@ -2,165 +2,24 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
 use axum::Router;
 use tokio::net::TcpListener;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
 
+use crate::clock::{Clock, SystemClock};
 use crate::config::{LiveConfig, ManagedConfig, Settings, managed};
+use crate::dev_upstream::DevProvider;
+use crate::routes;
 use crate::secret::Secret;
+use crate::state::AppState;
+use crate::state::StateParts;
 use crate::store::{self, ConfigVersion, DynStore};
-use crate::tokens::keys::{KeyEncryption, KeyRing};
-use crate::upstream::UpstreamClients;
-use crate::upstream::dev::DevProvider;
+use crate::tokens;
+use crate::tokens::keys::KeyEncryption;
 use crate::web::sessions::{RedisSessions, Sessions, StoreSessions};
-use crate::{provider, tokens};
-
-/// Where time comes from, so expiry is tested without sleeping.
-pub trait Clock: Send + Sync + 'static {
-    /// Unix seconds, UTC.
-    fn now(&self) -> i64;
-}
-
-#[derive(Debug, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> i64 {
-        time::OffsetDateTime::now_utc().unix_timestamp()
-    }
-}
-
-/// A clock tests move by hand: real time plus an offset.
-#[derive(Debug, Default)]
-pub struct OffsetClock {
-    offset: AtomicI64,
-}
-
-impl OffsetClock {
-    pub fn advance(&self, secs: i64) {
-        self.offset.fetch_add(secs, Ordering::SeqCst);
-    }
-}
-
-impl Clock for OffsetClock {
-    fn now(&self) -> i64 {
-        SystemClock.now() + self.offset.load(Ordering::SeqCst)
-    }
-}
-
-/// Shared by every handler; cheap to clone.
-#[derive(Clone)]
-pub struct AppState {
-    settings: Arc<ArcSwap<Settings>>,
-    pub store: DynStore,
-    keys: Arc<ArcSwap<KeyRing>>,
-    pub upstreams: Arc<UpstreamClients>,
-    pub dev: Arc<DevProvider>,
-    pub secret_cache: Arc<provider::client_auth::SecretCache>,
-    pub clock: Arc<dyn Clock>,
-    kek: Arc<KeyEncryption>,
-    /// How managed documents from the store become settings; `None`: the file is the truth
-    /// (tests that build settings by hand).
-    live: Option<Arc<LiveConfig>>,
-    /// The configuration version in effect here (0 without live configuration).
-    config_version: Arc<AtomicI64>,
-    /// Held while a version and its settings are put into effect together, so an admin write
-    /// and the poller racing on this replica cannot leave one version's number with another's
-    /// settings.
-    applying: Arc<std::sync::Mutex<()>>,
-    /// `HERALD_ADMIN_TOKEN`: the bootstrap credential of the admin API, if set.
-    pub admin_token: Option<Arc<Secret>>,
-}
-
-impl AppState {
-    pub fn settings(&self) -> Arc<Settings> {
-        self.settings.load_full()
-    }
-
-    /// Swaps in new settings; requests already running keep the ones they loaded.
-    pub fn replace_settings(&self, settings: Settings) {
-        self.settings.store(Arc::new(settings));
-    }
-
-    /// The live configuration, when the store holds the managed configuration.
-    pub fn live_config(&self) -> Option<&LiveConfig> {
-        self.live.as_deref()
-    }
-
-    /// The configuration version these settings came from.
-    pub fn config_version(&self) -> i64 {
-        self.config_version.load(Ordering::SeqCst)
-    }
-
-    /// Puts a newer configuration version into effect here (never an older one: a poll that
-    /// raced an admin write on this replica must not undo it).
-    pub fn apply_config(&self, version: i64, settings: Settings) {
-        let _applying = self
-            .applying
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let current = self.config_version.load(Ordering::SeqCst);
-        if version <= current {
-            return;
-        }
-        self.replace_settings(settings);
-        self.config_version.store(version, Ordering::SeqCst);
-        // An upstream's issuer may have changed: discover again.
-        self.upstreams.forget_discovery();
-        tracing::info!(version, "configuration version {version} is in effect");
-    }
-
-    /// Reads the latest configuration version and puts it into effect when it is newer. Runs
-    /// every [`CONFIG_POLL_SECS`]; tests call it directly. A stored version this replica cannot
-    /// validate (say, an environment variable it lacks) is logged and skipped.
-    pub async fn reload_config(&self) -> anyhow::Result<()> {
-        let Some(live) = &self.live else {
-            return Ok(());
-        };
-        let Some(latest) = self.store.latest_config_version().await? else {
-            return Ok(());
-        };
-        if latest <= self.config_version() {
-            return Ok(());
-        }
-        let Some(doc) = self.store.latest_config().await? else {
-            return Ok(());
-        };
-        let managed = ManagedConfig::parse(&doc.document)?;
-        let (settings, _) = live.settings(&managed).map_err(|e| {
-            anyhow::anyhow!(
-                "configuration version {} is not valid here: {e}",
-                doc.version
-            )
-        })?;
-        self.apply_config(doc.version, settings);
-        Ok(())
-    }
-
-    pub fn keys(&self) -> Arc<KeyRing> {
-        self.keys.load_full()
-    }
-
-    pub fn now(&self) -> i64 {
-        self.clock.now()
-    }
-
-    /// Re-reads the signing keys from the store, so a rotation done by any replica (or by
-    /// `herald keys rotate`) is published and used here too. Runs every
-    /// [`KEY_RELOAD_SECS`](tokens::keys::KEY_RELOAD_SECS); tests call it directly.
-    pub async fn reload_keys(&self) -> anyhow::Result<()> {
-        // Creates a key for an algorithm a client newly asks for (a configuration change).
-        let algs = self.settings().signing_algs();
-        let ring = tokens::keys::load_or_create(&*self.store, &self.kek, &algs, self.now()).await?;
-        self.keys.store(Arc::new(ring));
-        Ok(())
-    }
-}
 
 /// A built application: bound to its port (and to the admin port, when `[admin] listen` sets
 /// one), ready to serve.
@@ -258,20 +117,16 @@ impl App {
 
         let secure_cookies = settings.issuer.starts_with("https://");
         let session_ttl = settings.tokens.session_ttl;
-        let state = AppState {
-            settings: Arc::new(ArcSwap::from_pointee(settings)),
+        let state = AppState::new(StateParts {
+            settings,
             store: store.clone(),
-            keys: Arc::new(ArcSwap::from_pointee(ring)),
-            upstreams: Arc::new(UpstreamClients::new()),
-            dev: Arc::new(DevProvider::new()?),
-            secret_cache: Arc::new(Default::default()),
+            keys: ring,
             clock: opts.clock,
-            kek: Arc::new(kek),
+            kek,
             live,
-            config_version: Arc::new(AtomicI64::new(config_version)),
-            applying: Arc::new(std::sync::Mutex::new(())),
+            config_version,
             admin_token,
-        };
+        })?;
         let session_layer = SessionManagerLayer::new(sessions)
             .with_name("herald_session")
             .with_secure(secure_cookies)
@@ -281,17 +136,16 @@ impl App {
                 session_ttl.as_secs() as i64,
             )));
         let separate_admin = admin_listener.is_some();
-        let router =
-            crate::web::router(state.clone(), !separate_admin).layer(session_layer.clone());
-        let admin = admin_listener.map(|l| {
-            (
-                l,
-                crate::web::admin_router(state.clone()).layer(session_layer),
-            )
-        });
+        let router = routes::public_router(
+            state.clone(),
+            Arc::new(DevProvider::new()?),
+            !separate_admin,
+        )
+        .layer(session_layer.clone());
+        let admin =
+            admin_listener.map(|l| (l, routes::admin_router(state.clone()).layer(session_layer)));
         spawn_purger(store);
-        spawn_key_reloader(state.clone());
-        spawn_config_reloader(state.clone());
+        state.spawn_reloaders();
         Ok(App {
             listener,
             router,
@@ -427,40 +281,6 @@ async fn live_settings(
         }
     }
     Ok((live, latest.version, settings))
-}
-
-/// Seconds between two polls of the latest configuration version.
-pub const CONFIG_POLL_SECS: u64 = 2;
-
-/// Keeps this replica's settings in step with the stored configuration.
-fn spawn_config_reloader(state: AppState) {
-    if state.live.is_none() {
-        return;
-    }
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(CONFIG_POLL_SECS));
-        tick.tick().await;
-        loop {
-            tick.tick().await;
-            if let Err(e) = state.reload_config().await {
-                tracing::warn!(error = %e, "reloading the configuration failed; keeping the current one");
-            }
-        }
-    });
-}
-
-/// Keeps this replica's keys in step with the store; failures are logged and retried.
-fn spawn_key_reloader(state: AppState) {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(tokens::keys::KEY_RELOAD_SECS));
-        tick.tick().await;
-        loop {
-            tick.tick().await;
-            if let Err(e) = state.reload_keys().await {
-                tracing::warn!(error = %e, "reloading signing keys failed; keeping the current ones");
-            }
-        }
-    });
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -5,7 +5,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::app::{App, BuildOptions, Clock, shutdown_signal};
+use crate::app::{App, BuildOptions, shutdown_signal};
+use crate::clock::Clock;
 use crate::config;
 use crate::store::Store;
 use crate::tokens::keys::KeyEncryption;
@@ -196,7 +197,7 @@ async fn settings_in_effect(
          scopes and tokens are in effect, not those in {}",
         latest.version,
         latest.author,
-        crate::consent::center::rfc3339_utc(latest.created_at),
+        crate::clock::rfc3339_utc(latest.created_at),
         path.display()
     );
     Ok((settings, source))
@@ -388,7 +389,7 @@ fn rotate_keys(path: PathBuf, alg: &str, activate_in: i64) -> ExitCode {
             // The token lifetimes below are managed: the database's, once it has them.
             let (settings, source) = settings_in_effect(&path, file, Some(&*store)).await?;
             eprintln!("herald: {source}");
-            let now = crate::app::SystemClock.now();
+            let now = crate::clock::SystemClock.now();
             // Retired keys stay published for the longest token lifetime, plus leeway.
             let keep_for = settings
                 .tokens

@@ -23,14 +23,23 @@
 //! - [`app`]: startup (`App::build`, `App::run`) and the shared [`app::AppState`].
 //! - [`cli`]: the `herald` command line.
 
+pub mod account;
 pub mod admin;
 pub mod app;
 pub mod claims;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod consent;
+pub mod demo;
+pub mod dev_upstream;
+pub mod login;
+pub mod oauth;
 pub mod provider;
+pub mod routes;
 pub mod secret;
+pub mod site;
+pub mod state;
 pub mod store;
 pub mod tokens;
 pub mod upstream;

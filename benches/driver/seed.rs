@@ -15,7 +15,7 @@ use crate::ClientArgs;
 /// The scopes every minted code carries: those of a login through the development upstream.
 const SCOPE: &str = "openid profile email groups";
 
-/// What a login through the development upstream leaves in the context (see `upstream::dev`).
+/// What a login through the development upstream leaves in the context (see `dev_upstream`).
 fn context() -> AuthContext {
     let mut attributes = Map::new();
     for (k, v) in [

@@ -9,8 +9,8 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::auth::Admin;
 use super::error::{ApiError, ErrorBody, Query};
-use crate::app::AppState;
-use crate::consent::center::rfc3339_utc;
+use crate::clock::rfc3339_utc;
+use crate::state::AppState;
 use crate::store::{AuditEntry, AuditFilter};
 
 /// Filters of the audit log.

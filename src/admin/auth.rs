@@ -15,10 +15,10 @@ use axum::http::request::Parts;
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
-use super::ADMIN_SCOPE;
 use super::error::ApiError;
-use crate::app::AppState;
+use crate::config::ADMIN_SCOPE;
 use crate::config::GrantType;
+use crate::state::AppState;
 use crate::tokens::hashing::digest;
 use crate::tokens::jwt::verify_access_token;
 

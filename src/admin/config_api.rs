@@ -20,10 +20,10 @@ use utoipa::ToSchema;
 
 use super::auth::Admin;
 use super::error::{ApiError, Body, ErrorBody, Path};
-use crate::app::AppState;
 use crate::claims::{self, AccessTokenClaims, Attribute, Mapping, UpstreamClaims};
 use crate::config::{Client, ClientAuth, ManagedConfig, Upstream, UpstreamKind};
 use crate::consent;
+use crate::state::AppState;
 use crate::store::{AuditEntry, ConfigVersion, Removal};
 use crate::tokens::SecretHash;
 use crate::tokens::hashing::random_token;

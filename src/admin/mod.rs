@@ -6,7 +6,7 @@
 //! validated exactly as `herald check-config` validates a file (an invalid change is refused with
 //! its messages and changes nothing), stored as the next version together with an audit entry,
 //! and put into effect here at once and on every other replica within
-//! [`CONFIG_POLL_SECS`](crate::app::CONFIG_POLL_SECS).
+//! [`CONFIG_POLL_SECS`](crate::state::CONFIG_POLL_SECS).
 //!
 //! # Layout
 //! - [`auth`]: the [`auth::Admin`] extractor (bootstrap token or `herald:admin` client token).
@@ -36,12 +36,7 @@ use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::app::AppState;
-
-/// The scope that lets a client (by client_credentials) use the admin API. Built in: a client
-/// lists it in `scopes` without defining it, and only a client with
-/// `grant_types = ["client_credentials"]` may.
-pub const ADMIN_SCOPE: &str = "herald:admin";
+use crate::state::AppState;
 
 /// Admin requests carry small JSON documents; anything larger is refused before parsing.
 const BODY_LIMIT: usize = 256 * 1024;

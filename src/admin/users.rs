@@ -10,8 +10,8 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::auth::Admin;
 use super::error::{ApiError, ErrorBody, Path, Query};
-use crate::app::AppState;
-use crate::consent::{self, ExportedRecord, center};
+use crate::consent::{self, ExportedRecord};
+use crate::state::AppState;
 use crate::store::{AuditEntry, User, UserQuery, UserSort};
 
 const MAX_PER_PAGE: i64 = 100;
@@ -234,7 +234,7 @@ pub async fn get_user(
         .await?
         .into_iter()
         .map(|g| GrantView {
-            client_name: center::app_name(&settings, &g.client_id),
+            client_name: settings.app_name(&g.client_id),
             client_id: g.client_id,
             scopes: g
                 .scopes
@@ -257,7 +257,7 @@ pub async fn get_user(
         sub: user.sub,
         created_at: user.created_at,
         last_login_at: user.last_login_at,
-        last_login_at_utc: center::rfc3339_utc(user.last_login_at),
+        last_login_at_utc: crate::clock::rfc3339_utc(user.last_login_at),
         grants,
     }))
 }
@@ -288,7 +288,7 @@ pub async fn get_consents(
         .consent_records(&sub)
         .await?
         .iter()
-        .map(|r| consent::export_record(r, &center::app_name(&settings, &r.client_id)))
+        .map(|r| consent::export_record(r, &settings.app_name(&r.client_id)))
         .collect();
     Ok(Json(ConsentRecords { sub, records }))
 }

@@ -7,12 +7,14 @@
 
 mod file;
 pub mod managed;
+mod reserved;
 mod settings;
 
 pub use file::{
     AdminFile, ClientFile, ConfigFile, LimitsFile, TokenFile, UpstreamFile, UpstreamKind,
 };
 pub use managed::{LiveConfig, ManagedConfig};
+pub use reserved::{ACCOUNT_CLIENT_ID, ADMIN_SCOPE};
 pub use settings::{
     AdminRole, AdminSettings, Client, ClientAuth, GrantType, LimitSettings, Settings,
     TokenSettings, Upstream, UpstreamEndpoint, is_loopback_host,

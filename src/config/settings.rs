@@ -773,7 +773,7 @@ impl Validator {
                 "{key}.client_id: must be non-empty, without spaces or control characters"
             ));
         }
-        if c.client_id == crate::consent::center::ACCOUNT_CLIENT_ID {
+        if c.client_id == super::reserved::ACCOUNT_CLIENT_ID {
             self.problem(format!(
                 "{key}.client_id: `{}` is reserved for Herald's own consent center; choose \
                  another",
@@ -797,7 +797,7 @@ impl Validator {
         }
         if let Some(catalog) = scopes {
             for s in &c.scopes {
-                if s == crate::admin::ADMIN_SCOPE {
+                if s == super::reserved::ADMIN_SCOPE {
                     // Built in, and never a user's: only a client acting for itself gets it.
                     if logs_users_in {
                         self.problem(format!(

@@ -5,9 +5,6 @@
 //! scope asks again. Every decision is also appended to the consent records (proof of consent).
 //! `openid` is part of every grant like any other scope, so the consent page lists it.
 
-pub mod center;
-pub mod routes;
-
 use std::collections::BTreeMap;
 
 use serde::Serialize;
@@ -215,7 +212,7 @@ pub fn export_record(r: &ConsentRecord, app_name: &str) -> ExportedRecord {
         text_versions: serde_json::from_str(&r.text_versions).ok(),
         method: r.method.clone(),
         decided_at: r.decided_at,
-        decided_at_utc: center::rfc3339_utc(r.decided_at),
+        decided_at_utc: crate::clock::rfc3339_utc(r.decided_at),
     }
 }
 

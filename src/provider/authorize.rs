@@ -10,11 +10,11 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use tower_sessions::Session;
 
-use super::error::redirect_error;
-use super::flow;
-use super::params::Params;
-use crate::app::AppState;
 use crate::config::GrantType;
+use crate::login;
+use crate::oauth::error::redirect_error;
+use crate::oauth::params::Params;
+use crate::state::AppState;
 use crate::store::AuthRequest;
 use crate::tokens::hashing::{digest_hex, random_token};
 use crate::web::error_page;
@@ -35,7 +35,7 @@ pub async fn authorize_post(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let is_form = super::params::is_form(&headers);
+    let is_form = crate::oauth::is_form(&headers);
     if !is_form {
         return error_page(
             StatusCode::BAD_REQUEST,
@@ -237,7 +237,7 @@ async fn authorize(state: AppState, session: Session, p: Params) -> Response {
         },
     };
 
-    let binding = match flow::browser_binding(&session).await {
+    let binding = match login::browser_binding(&session).await {
         Ok(b) => b,
         Err(resp) => return resp,
     };
@@ -264,9 +264,9 @@ async fn authorize(state: AppState, session: Session, p: Params) -> Response {
         decided_at: None,
     };
     if let Err(e) = state.store.insert_auth_request(&req).await {
-        return flow::store_failure(e);
+        return login::store_failure(e);
     }
-    flow::proceed(&state, &session, req, hinted_sub.as_deref()).await
+    login::proceed(&state, &session, req, hinted_sub.as_deref()).await
 }
 
 /// RFC 7636 §4.2: 43–128 characters from the unreserved set.

@@ -8,41 +8,16 @@
 //! pays the full argon2 price.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use axum::http::HeaderMap;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use subtle::ConstantTimeEq;
 
-use super::error::OAuthError;
-use crate::app::AppState;
 use crate::config::{Client, ClientAuth, Settings};
+use crate::oauth::error::OAuthError;
+use crate::state::AppState;
 use crate::tokens::hashing::digest;
-
-#[derive(Debug, Default)]
-pub struct SecretCache {
-    verified: RwLock<HashMap<String, (String, [u8; 32])>>,
-}
-
-impl SecretCache {
-    fn hit(&self, client_id: &str, stored: &str, presented: &[u8; 32]) -> bool {
-        self.verified
-            .read()
-            .ok()
-            .and_then(|m| {
-                m.get(client_id)
-                    .map(|(s, d)| s == stored && bool::from(d.ct_eq(presented)))
-            })
-            .unwrap_or(false)
-    }
-
-    fn remember(&self, client_id: &str, stored: String, presented: [u8; 32]) {
-        if let Ok(mut m) = self.verified.write() {
-            m.insert(client_id.to_string(), (stored, presented));
-        }
-    }
-}
 
 /// Credentials as presented, before checking.
 struct Presented {

@@ -6,8 +6,8 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::app::AppState;
 use crate::config::GrantType;
+use crate::state::AppState;
 
 /// Relying parties may cache the JWKS this long; key activation waits longer than that.
 const JWKS_CACHE_CONTROL: &str = "public, max-age=120";

@@ -16,10 +16,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::client_auth::authenticate;
-use super::error::OAuthError;
 use super::token::{form, token_response};
-use crate::app::AppState;
 use crate::config::Client;
+use crate::oauth::error::OAuthError;
+use crate::state::AppState;
 use crate::store::{AccessTokenRecord, RefreshTokenRecord};
 use crate::tokens::hashing::digest_hex;
 use crate::tokens::verify_access_token;
@@ -120,7 +120,7 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Va
     // replica, or finished by a replica still on the old configuration) is inactive.
     if let Some(context_id) = known.context_id() {
         let ended = match state.store.context(context_id).await? {
-            Some(ctx) => crate::provider::flow::login_has_ended(state, &ctx),
+            Some(ctx) => crate::login::login_has_ended(state, &ctx),
             None => true,
         };
         if ended {

@@ -17,10 +17,10 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use tower_sessions::Session;
 
-use super::error::with_params;
-use super::flow::current_login;
-use super::params::{Params, is_form};
-use crate::app::AppState;
+use crate::login::current_login;
+use crate::oauth::error::with_params;
+use crate::oauth::params::{Params, is_form};
+use crate::state::AppState;
 use crate::tokens::hashing::{constant_time_eq, random_token};
 use crate::tokens::jwt::verify_id_token_hint;
 use crate::web::pages::{LogoutConfirmPage, SignedOutPage};

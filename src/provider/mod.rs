@@ -3,18 +3,16 @@
 //! One file per endpoint: [`discovery`] (OpenID Discovery §3, RFC 8414), [`authorize`]
 //! (RFC 6749 §4.1.1, OIDC Core §3.1.2), [`token`] (RFC 6749 §3.2) with one file per grant in
 //! [`grants`], [`revocation`] (RFC 7009), [`introspection`] (RFC 7662), [`userinfo`]
-//! (OIDC Core §5.3). [`flow`] carries an authorization request from login through
-//! consent to the code; [`client_auth`] and [`error`] are shared by the endpoints.
+//! (OIDC Core §5.3), [`logout`] (RP-Initiated Logout 1.0). [`client_auth`] is shared by the
+//! endpoints; the way from an authorization request to its code is the journey in
+//! [`crate::login`], and OAuth errors and parameters are in [`crate::oauth`].
 
 pub mod authorize;
 pub mod client_auth;
 pub mod discovery;
-pub mod error;
-pub mod flow;
 pub mod grants;
 pub mod introspection;
 pub mod logout;
-pub mod params;
 pub mod revocation;
 pub mod token;
 pub mod userinfo;
@@ -22,7 +20,7 @@ pub mod userinfo;
 use axum::Router;
 use axum::routing::get;
 
-use crate::app::AppState;
+use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -50,16 +48,4 @@ pub fn router() -> Router<AppState> {
         )
         .route("/logout", get(logout::logout_get).post(logout::logout_post))
         .route("/logout/done", get(logout::logout_done))
-        .route("/static/herald.css", get(stylesheet))
-}
-
-/// The pages' stylesheet (also served on the admin listener).
-pub async fn stylesheet() -> impl axum::response::IntoResponse {
-    (
-        [
-            (axum::http::header::CONTENT_TYPE, "text/css; charset=utf-8"),
-            (axum::http::header::CACHE_CONTROL, "public, max-age=3600"),
-        ],
-        crate::web::pages::STYLESHEET,
-    )
 }

@@ -14,10 +14,10 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::client_auth::authenticate;
-use super::error::OAuthError;
 use super::introspection::{Known, recognise};
 use super::token::{form, token_response};
-use crate::app::AppState;
+use crate::oauth::error::OAuthError;
+use crate::state::AppState;
 use crate::store::AccessTokenRecord;
 
 pub async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {

@@ -9,11 +9,11 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 
 use super::client_auth::authenticate;
-use super::error::OAuthError;
 use super::grants;
-use super::params::Params;
-use crate::app::AppState;
 use crate::config::GrantType;
+use crate::oauth::error::OAuthError;
+use crate::oauth::params::Params;
+use crate::state::AppState;
 
 pub async fn wrong_method() -> Response {
     let mut res =
@@ -63,7 +63,7 @@ async fn handle(
 
 /// Parses a form body, refusing other media types and repeated parameters (RFC 6749 §3.2).
 pub(super) fn form(headers: &HeaderMap, body: &[u8]) -> Result<Params, OAuthError> {
-    if !super::params::is_form(headers) {
+    if !crate::oauth::is_form(headers) {
         return Err(OAuthError::invalid_request(
             "the body must be application/x-www-form-urlencoded",
         ));

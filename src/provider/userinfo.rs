@@ -8,10 +8,10 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::error::OAuthError;
-use super::params::Params;
-use crate::app::AppState;
 use crate::claims::{self, AuthContext, TokenKind};
+use crate::oauth::error::OAuthError;
+use crate::oauth::params::Params;
+use crate::state::AppState;
 use crate::tokens::verify_access_token;
 
 #[derive(Deserialize)]
@@ -29,7 +29,7 @@ pub async fn userinfo_post(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let is_form = super::params::is_form(&headers);
+    let is_form = crate::oauth::is_form(&headers);
     let form_token = if is_form {
         Params::parse(&body).get("access_token").map(str::to_string)
     } else {
@@ -110,7 +110,7 @@ async fn userinfo(
         .context(&record.auth_context_id)
         .await?
         .ok_or_else(|| OAuthError::invalid_token("the login behind this token is gone"))?;
-    if crate::provider::flow::login_has_ended(state, &stored) {
+    if crate::login::login_has_ended(state, &stored) {
         return Err(OAuthError::invalid_token(
             "the login behind this token has ended",
         ));

@@ -7,11 +7,13 @@
 //! - [`jwt`]: compact JWS signing with those key pairs and verification of Herald's own JWTs
 //!   (RFC 7515, RFC 8725).
 //! - [`mint`]: ID tokens (OIDC Core §2) and JWT access tokens (RFC 9068).
+//! - [`secret_cache`]: the client secrets already verified, so `/token` pays argon2 once.
 
 pub mod hashing;
 pub mod jwt;
 pub mod keys;
 pub mod mint;
+pub mod secret_cache;
 
 pub use hashing::{SecretHash, digest, random_token};
 pub use jwt::{JwtError, verify_access_token};

@@ -24,7 +24,7 @@ use openidconnect::{
 };
 use serde_json::{Map, Value};
 
-use super::UpstreamError;
+use super::error::UpstreamError;
 use crate::claims::{AccessTokenClaims, UpstreamClaims};
 use crate::config::Upstream;
 

@@ -24,7 +24,7 @@ use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
-use super::error_page;
+use super::render::error_page;
 use crate::config::LimitSettings;
 
 /// How often (in requests) addresses whose buckets are full again are forgotten.

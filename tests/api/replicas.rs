@@ -8,7 +8,8 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use herald::app::{App, BuildOptions, OffsetClock};
+use herald::app::{App, BuildOptions};
+use herald::clock::OffsetClock;
 use herald::tokens::keys::{self, Alg, KeyEncryption};
 use herald::tokens::random_token;
 use sqlx::Connection;
@@ -50,7 +51,7 @@ pub(crate) async fn schema() -> Option<String> {
 pub(crate) struct Replicas {
     pub(crate) a: TestApp,
     pub(crate) b_base: String,
-    pub(crate) b_state: herald::app::AppState,
+    pub(crate) b_state: herald::state::AppState,
 }
 
 pub(crate) fn pg_url(schema: &str, port: u16) -> String {

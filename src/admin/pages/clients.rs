@@ -11,8 +11,8 @@ use super::views::{ClientForm, ClientPage, ClientRow, ClientsPage, CreatedView, 
 use super::{AdminForm, AdminUser, Form, api_failed, lines, path_segment, stale_save};
 use crate::admin::config_api::{ClientSettings, register_client, remove_client, update_client};
 use crate::admin::error::ApiError;
-use crate::app::AppState;
 use crate::config::{Client, ClientAuth, GrantType, Settings};
+use crate::state::AppState;
 use crate::web::{error_page, render};
 
 const ALGS: [&str; 3] = ["RS256", "ES256", "EdDSA"];

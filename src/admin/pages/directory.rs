@@ -12,9 +12,9 @@ use super::views::{
     UsersPage, word,
 };
 use super::{AdminUser, store_failed};
-use crate::app::AppState;
 use crate::claims::{self, AuthContext};
-use crate::consent::center::{app_name, readable_utc};
+use crate::clock::readable_utc;
+use crate::state::AppState;
 use crate::store::{AuditFilter, User, UserQuery};
 use crate::web::{error_page, render};
 
@@ -172,7 +172,7 @@ pub async fn user(
             grants: grants
                 .into_iter()
                 .map(|g| GrantView {
-                    app_name: app_name(&settings, &g.client_id),
+                    app_name: settings.app_name(&g.client_id),
                     client_id: g.client_id,
                     scopes: g.scopes,
                     granted_at: readable_utc(g.granted_at),

@@ -3,7 +3,7 @@
 //! # Who may use them
 //!
 //! An admin signs in through Herald like any user (the same browser login and upstream as the
-//! consent center, [`center::start_sign_in`]). What makes them an admin is a role that a claim
+//! consent center, [`login::start_sign_in`]). What makes them an admin is a role that a claim
 //! mapping grants: `[admin] role_claim` and `role_value` in the file, for example `groups`
 //! containing `herald-admins`. The role is read from the authentication context of the browser's
 //! current login on every request, so a login whose mapping no longer grants it stops working at
@@ -42,10 +42,9 @@ use tower_sessions::Session;
 
 use super::auth::Admin;
 use super::error::ApiError;
-use crate::app::AppState;
 use crate::claims::AuthContext;
-use crate::consent::center;
-use crate::provider::flow;
+use crate::login;
+use crate::state::AppState;
 use crate::store::StoreError;
 use crate::tokens::hashing::{constant_time_eq, random_token};
 use crate::web::{ReturnLink, error_page, render, store_failure_page, unavailable_page};
@@ -146,7 +145,7 @@ pub async fn admin_user(
             None,
         ));
     };
-    let signed_in = match flow::live_login_context(state, session).await {
+    let signed_in = match login::live_login_context(state, session).await {
         Ok(s) => s,
         Err(e) => return Err(store_failed(e)),
     };
@@ -168,7 +167,7 @@ pub async fn admin_user(
                 Some(back_to_admin()),
             ));
         }
-        return Err(center::start_sign_in(state, session, here, None).await);
+        return Err(login::start_sign_in(state, session, here, None).await);
     };
     // An old sign-in is renewed at the upstream, which also reads the role afresh: someone
     // removed from the admin group stops being an admin within max_auth_age.
@@ -180,7 +179,7 @@ pub async fn admin_user(
                  page again to sign in afresh, then retry.",
             ));
         }
-        return Err(center::start_sign_in(state, session, here, Some(max_age)).await);
+        return Err(login::start_sign_in(state, session, here, Some(max_age)).await);
     }
     let Ok(context) = serde_json::from_str::<AuthContext>(&stored.context) else {
         return Err(refused(

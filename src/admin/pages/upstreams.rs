@@ -17,9 +17,9 @@ use super::views::{AttrRow, MapRow, Nav, PreviewView, UpstreamPage, options, wor
 use super::{AdminForm, AdminUser, Form, api_failed, stale_save};
 use crate::admin::config_api::{change, draft, to_json, to_toml};
 use crate::admin::error::ApiError;
-use crate::app::AppState;
 use crate::claims::{self, AccessTokenClaims, AttrType, Attribute, Mapping, UpstreamClaims};
 use crate::config::Upstream;
+use crate::state::AppState;
 use crate::web::{error_page, render};
 
 const SOURCES: [&str; 3] = ["id_token", "userinfo", "access_token"];

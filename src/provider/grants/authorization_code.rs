@@ -9,10 +9,10 @@
 use serde_json::json;
 
 use super::{Family, Issue, next_refresh_token, scope_list, sign, stored_context};
-use crate::app::AppState;
 use crate::config::{Client, GrantType};
-use crate::provider::error::OAuthError;
-use crate::provider::params::Params;
+use crate::oauth::error::OAuthError;
+use crate::oauth::params::Params;
+use crate::state::AppState;
 use crate::store::{AccessTokenRecord, Redemption};
 use crate::tokens::hashing::{constant_time_eq, digest_hex, random_token};
 use crate::tokens::mint::pkce_s256;

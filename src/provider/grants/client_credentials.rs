@@ -8,10 +8,10 @@
 use serde_json::json;
 
 use super::{Issue, scope_list, sign};
-use crate::app::AppState;
 use crate::config::Client;
-use crate::provider::error::OAuthError;
-use crate::provider::params::Params;
+use crate::oauth::error::OAuthError;
+use crate::oauth::params::Params;
+use crate::state::AppState;
 
 /// Scopes that speak about a user, never granted to a client acting for itself.
 const USER_SCOPES: [&str; 2] = ["openid", "offline_access"];

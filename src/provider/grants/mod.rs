@@ -9,10 +9,10 @@ pub mod refresh_token;
 
 use serde_json::{Map, Value};
 
-use super::error::OAuthError;
-use crate::app::AppState;
 use crate::claims::{self, AuthContext, TokenKind};
 use crate::config::Client;
+use crate::oauth::error::OAuthError;
+use crate::state::AppState;
 use crate::store::RefreshTokenRecord;
 use crate::tokens::hashing::{digest_hex, random_token};
 use crate::tokens::jwt::{self, ACCESS_TOKEN_TYP};
@@ -151,7 +151,7 @@ pub(crate) async fn stored_context(state: &AppState, id: &str) -> Result<AuthCon
         .context(id)
         .await?
         .ok_or_else(|| OAuthError::invalid_grant("the login behind this grant is gone"))?;
-    if crate::provider::flow::login_has_ended(state, &stored) {
+    if crate::login::login_has_ended(state, &stored) {
         return Err(OAuthError::invalid_grant(
             "the login behind this grant has ended; the user must log in again",
         ));

@@ -6,7 +6,8 @@ pub mod upstream;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use herald::app::{App, BuildOptions, OffsetClock};
+use herald::app::{App, BuildOptions};
+use herald::clock::OffsetClock;
 use herald::tokens::keys::KeyEncryption;
 use herald::tokens::mint::pkce_s256;
 use herald::tokens::random_token;
@@ -23,7 +24,7 @@ pub struct TestApp {
     pub base: String,
     pub upstream: TestUpstream,
     pub clock: Arc<OffsetClock>,
-    pub state: herald::app::AppState,
+    pub state: herald::state::AppState,
     /// The key-encryption key this instance runs with (standard base64).
     pub kek: String,
     /// The TOML Herald was started with (tests change it and call `state.replace_settings`).

@@ -13,13 +13,12 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::Value;
 use tower_sessions::Session;
 
-use super::pages::DemoPage;
-use super::{error_page, render};
-use crate::app::AppState;
-use crate::provider::error::with_params;
-use crate::provider::params::Params;
+use crate::oauth::{Params, with_params};
+use crate::state::AppState;
 use crate::tokens::hashing::{constant_time_eq, random_token};
 use crate::tokens::mint::pkce_s256;
+use crate::web::pages::DemoPage;
+use crate::web::{error_page, render};
 
 pub const DEMO_CLIENT_ID: &str = "demo";
 const DEMO_KEY: &str = "demo_pending";
@@ -56,7 +55,7 @@ async fn login(State(state): State<AppState>, session: Session) -> Response {
     }
     let pending = (random_token(), random_token(), random_token());
     if session.insert(DEMO_KEY, &pending).await.is_err() {
-        return super::unavailable_page();
+        return crate::web::unavailable_page();
     }
     let (st, nonce, verifier) = &pending;
     let scopes = state

@@ -12,8 +12,9 @@ use axum::routing::get;
 use serde::Deserialize;
 use tower_sessions::Session;
 
-use crate::app::AppState;
-use crate::provider::flow::{self, pending_request};
+use super::journey::issue_code;
+use super::pending::{pending_request, store_failure};
+use crate::state::AppState;
 use crate::tokens::hashing::{constant_time_eq, digest_hex, random_token};
 use crate::web::pages::{ConsentPage, ScopeRow};
 use crate::web::{error_page, render};
@@ -57,7 +58,7 @@ async fn show(
     };
     let grant = match state.store.grant(sub, &client.client_id).await {
         Ok(g) => g,
-        Err(e) => return flow::store_failure(e),
+        Err(e) => return store_failure(e),
     };
     let requested: Vec<String> = req.scope.split(' ').map(str::to_string).collect();
     let plan = crate::consent::plan(
@@ -72,7 +73,7 @@ async fn show(
         .set_consent_csrf(&req.id, &digest_hex(&csrf))
         .await
     {
-        return flow::store_failure(e);
+        return store_failure(e);
     }
     let scopes = requested
         .iter()
@@ -154,7 +155,7 @@ async fn decide(State(state): State<AppState>, session: Session, body: Bytes) ->
     let requested: Vec<String> = req.scope.split(' ').map(str::to_string).collect();
     let grant = match state.store.grant(&sub, &req.client_id).await {
         Ok(g) => g,
-        Err(e) => return flow::store_failure(e),
+        Err(e) => return store_failure(e),
     };
     let plan = crate::consent::plan(
         &requested,
@@ -188,13 +189,13 @@ async fn decide(State(state): State<AppState>, session: Session, body: Bytes) ->
                 now,
             );
             if let Err(e) = state.store.record_consent(Some(&new), &rec).await {
-                return flow::store_failure(e);
+                return store_failure(e);
             }
             let released: Vec<String> = requested
                 .into_iter()
                 .filter(|s| plan.granted.contains(s) || allowed.contains(s))
                 .collect();
-            flow::issue_code(&state, &req, &released).await
+            issue_code(&state, &req, &released).await
         }
         Some("deny") => {
             let rec = crate::consent::record(
@@ -211,10 +212,10 @@ async fn decide(State(state): State<AppState>, session: Session, body: Bytes) ->
                 None => state.store.record_consent(None, &rec).await,
             };
             if let Err(e) = store_result {
-                return flow::store_failure(e);
+                return store_failure(e);
             }
             match state.store.decide_auth_request(&req.id, now).await {
-                Ok(true) => crate::provider::error::redirect_error(
+                Ok(true) => crate::oauth::error::redirect_error(
                     &req.redirect_uri,
                     &settings.issuer,
                     req.state.as_deref(),
@@ -222,7 +223,7 @@ async fn decide(State(state): State<AppState>, session: Session, body: Bytes) ->
                     "the user denied the request",
                 ),
                 Ok(false) => forbidden("This decision was already made. Start again from the app."),
-                Err(e) => flow::store_failure(e),
+                Err(e) => store_failure(e),
             }
         }
         _ => error_page(

@@ -1,12 +1,5 @@
-//! The built-in development provider (`kind = "dev"`): a small OpenID provider served under
-//! `{issuer}/dev-upstream`, so a person can log in end to end with no Auth0 account.
-//!
-//! It logs anyone in under any name, and says so on its page. Configuration allows it only with
-//! a loopback `http://` issuer. Herald talks to it over HTTP exactly as to Auth0, so the
-//! relying-party code it exercises is the production code. Codes and tokens live in memory.
-
-use std::collections::HashMap;
-use std::sync::Mutex;
+//! The development provider's endpoints: discovery, JWKS, the sign-in page, token and
+//! userinfo, under `{issuer}/dev-upstream`.
 
 use axum::Router;
 use axum::body::Bytes;
@@ -16,53 +9,21 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use serde_json::{Map, Value, json};
 
-use crate::app::AppState;
+use std::sync::Arc;
+
+use axum::Extension;
+
+use super::{DevCode, DevProvider};
 use crate::config::UpstreamKind;
-use crate::provider::error::with_params;
-use crate::provider::params::Params;
+use crate::oauth::{Params, with_params};
+use crate::state::AppState;
 use crate::tokens::hashing::{constant_time_eq, random_token};
 use crate::tokens::jwt;
-use crate::tokens::keys::{Alg, SigningKey};
 use crate::web::pages::DevLoginPage;
 use crate::web::{error_page, render};
 
-struct DevCode {
-    client_id: String,
-    redirect_uri: String,
-    code_challenge: String,
-    claims: Map<String, Value>,
-    nonce: Option<String>,
-    created_at: i64,
-}
-
-/// Userinfo claims of an issued access token, and when it expires (Unix seconds).
-type IssuedToken = (Map<String, Value>, i64);
-
-/// The development provider's key and in-memory state.
-pub struct DevProvider {
-    key: SigningKey,
-    codes: Mutex<HashMap<String, DevCode>>,
-    /// Access token -> its userinfo claims and expiry; pruned as new ones are issued.
-    tokens: Mutex<HashMap<String, IssuedToken>>,
-}
-
-impl std::fmt::Debug for DevProvider {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("DevProvider")
-    }
-}
-
-impl DevProvider {
-    pub fn new() -> anyhow::Result<Self> {
-        Ok(Self {
-            key: SigningKey::generate(Alg::RS256)?.0,
-            codes: Mutex::new(HashMap::new()),
-            tokens: Mutex::new(HashMap::new()),
-        })
-    }
-}
-
-pub fn router() -> Router<AppState> {
+/// The development provider's routes; `dev` holds its key and what it has issued.
+pub fn router(dev: Arc<DevProvider>) -> Router<AppState> {
     Router::new()
         .route(
             "/dev-upstream/.well-known/openid-configuration",
@@ -75,6 +36,7 @@ pub fn router() -> Router<AppState> {
         )
         .route("/dev-upstream/token", axum::routing::post(token))
         .route("/dev-upstream/userinfo", get(userinfo))
+        .layer(Extension(dev))
 }
 
 /// The dev provider is served only when a `kind = "dev"` upstream is configured.
@@ -114,11 +76,14 @@ async fn discovery(State(state): State<AppState>) -> Response {
     .into_response()
 }
 
-async fn jwks(State(state): State<AppState>) -> Response {
+async fn jwks(
+    State(state): State<AppState>,
+    Extension(dev): Extension<Arc<DevProvider>>,
+) -> Response {
     if issuer(&state).is_none() {
         return disabled();
     }
-    axum::Json(json!({ "keys": [state.dev.key.public_jwk()] })).into_response()
+    axum::Json(json!({ "keys": [dev.key.public_jwk()] })).into_response()
 }
 
 /// Only Herald's own callbacks may receive codes, so the page is no open redirector.
@@ -156,7 +121,11 @@ async fn authorize_page(State(state): State<AppState>, RawQuery(q): RawQuery) ->
     )
 }
 
-async fn authorize_submit(State(state): State<AppState>, body: Bytes) -> Response {
+async fn authorize_submit(
+    State(state): State<AppState>,
+    Extension(dev): Extension<Arc<DevProvider>>,
+    body: Bytes,
+) -> Response {
     let Some(iss) = issuer(&state) else {
         return disabled();
     };
@@ -198,7 +167,7 @@ async fn authorize_submit(State(state): State<AppState>, body: Bytes) -> Respons
     }
     let code = random_token();
     let now = state.now();
-    if let Ok(mut codes) = state.dev.codes.lock() {
+    if let Ok(mut codes) = dev.codes.lock() {
         codes.retain(|_, c| now - c.created_at < 600);
         codes.insert(
             code.clone(),
@@ -228,7 +197,11 @@ fn token_error(code: &str) -> Response {
         .into_response()
 }
 
-async fn token(State(state): State<AppState>, body: Bytes) -> Response {
+async fn token(
+    State(state): State<AppState>,
+    Extension(dev): Extension<Arc<DevProvider>>,
+    body: Bytes,
+) -> Response {
     let Some(iss) = issuer(&state) else {
         return disabled();
     };
@@ -236,10 +209,7 @@ async fn token(State(state): State<AppState>, body: Bytes) -> Response {
     if p.get("grant_type") != Some("authorization_code") {
         return token_error("unsupported_grant_type");
     }
-    let Some(entry) = p
-        .get("code")
-        .and_then(|c| state.dev.codes.lock().ok()?.remove(c))
-    else {
+    let Some(entry) = p.get("code").and_then(|c| dev.codes.lock().ok()?.remove(c)) else {
         return token_error("invalid_grant");
     };
     let verifier = p.get("code_verifier").unwrap_or_default();
@@ -260,14 +230,14 @@ async fn token(State(state): State<AppState>, body: Bytes) -> Response {
     if let Some(n) = entry.nonce {
         id.insert("nonce".into(), json!(n));
     }
-    let Ok(id_token) = jwt::sign(&state.dev.key, "JWT", &id) else {
+    let Ok(id_token) = jwt::sign(&dev.key, "JWT", &id) else {
         return (StatusCode::INTERNAL_SERVER_ERROR, "signing failed").into_response();
     };
     let access_token = random_token();
     let mut info = entry.claims;
     // A claim only userinfo carries, as many providers have.
     info.insert("https://example.com/tenant".into(), json!("dev"));
-    if let Ok(mut tokens) = state.dev.tokens.lock() {
+    if let Ok(mut tokens) = dev.tokens.lock() {
         // Its access tokens live 300 s; drop expired ones so memory does not grow per login.
         tokens.retain(|_, (_, expires_at)| *expires_at > now);
         tokens.insert(access_token.clone(), (info, now + 300));
@@ -284,7 +254,11 @@ async fn token(State(state): State<AppState>, body: Bytes) -> Response {
         .into_response()
 }
 
-async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> Response {
+async fn userinfo(
+    State(state): State<AppState>,
+    Extension(dev): Extension<Arc<DevProvider>>,
+    headers: HeaderMap,
+) -> Response {
     if issuer(&state).is_none() {
         return disabled();
     }
@@ -294,7 +268,7 @@ async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> Response
         .and_then(|v| v.strip_prefix("Bearer "));
     let now = state.now();
     let info = token.and_then(|t| {
-        let tokens = state.dev.tokens.lock().ok()?;
+        let tokens = dev.tokens.lock().ok()?;
         let (info, expires_at) = tokens.get(t)?;
         (*expires_at > now).then(|| info.clone())
     });

@@ -9,13 +9,15 @@ use axum::routing::get;
 use serde_json::Value;
 use tower_sessions::Session;
 
-use super::UpstreamError;
-use crate::app::AppState;
+use super::journey::consent_stage;
+use super::pending::{fail, pending_request, return_link, store_failure};
+use super::session::{LoginSession, set_login};
 use crate::claims::{self, AuthContext, Source};
-use crate::provider::flow::{self, LoginSession, pending_request, return_link};
-use crate::provider::params::Params;
+use crate::oauth::Params;
+use crate::state::AppState;
 use crate::store::{StoredContext, UpstreamLogin};
 use crate::tokens::hashing::{digest_hex, random_token};
+use crate::upstream::UpstreamError;
 use crate::web::pages::{ChooserOption, ChooserPage};
 use crate::web::{error_page, render, unavailable_page};
 
@@ -43,7 +45,7 @@ async fn login(
         .map(str::to_string)
         .or_else(|| (settings.upstreams.len() == 1).then(|| settings.upstreams[0].id.clone()));
     let Some(upstream_id) = chosen else {
-        let app_name = crate::consent::center::app_name(&settings, &req.client_id);
+        let app_name = settings.app_name(&req.client_id);
         let options = settings
             .upstreams
             .iter()
@@ -78,7 +80,7 @@ async fn login(
         expires_at: req.expires_at,
     };
     if let Err(e) = state.store.insert_upstream_login(&record).await {
-        return flow::store_failure(e);
+        return store_failure(e);
     }
     Redirect::to(&start.url).into_response()
 }
@@ -184,7 +186,7 @@ async fn callback(
     if let Some(err) = p.get("error") {
         tracing::info!(upstream = %upstream.id, error = %err, "upstream returned an error");
         if err == "access_denied" {
-            return flow::fail(
+            return fail(
                 &state,
                 &req,
                 "access_denied",
@@ -249,7 +251,7 @@ async fn callback(
         .await
     {
         Ok(u) => u,
-        Err(e) => return flow::store_failure(e),
+        Err(e) => return store_failure(e),
     };
     let previous: Option<AuthContext> = user
         .last_context
@@ -311,7 +313,7 @@ async fn callback(
             .await
     };
     if let Err(e) = stored.await {
-        return flow::store_failure(e);
+        return store_failure(e);
     }
     let login_session = LoginSession {
         sub: user.sub.clone(),
@@ -320,7 +322,7 @@ async fn callback(
         context_id: ctx.id.clone(),
         context_expires_at: ctx.expires_at,
     };
-    if let Err(page) = flow::set_login(&session, &login_session).await {
+    if let Err(page) = set_login(&session, &login_session).await {
         return page;
     }
     let req = crate::store::AuthRequest {
@@ -329,5 +331,5 @@ async fn callback(
         auth_time: Some(now),
         ..req
     };
-    flow::consent_stage(&state, req).await
+    consent_stage(&state, req).await
 }

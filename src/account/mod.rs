@@ -3,14 +3,11 @@
 //!
 //! # How a user signs in here
 //!
-//! The account pages use the browser's login at Herald ([`flow::current_login`]), the same login
-//! that lets a second app skip the upstream. Without one, they start an ordinary authorization
-//! request for the built-in client [`ACCOUNT_CLIENT_ID`] and hand it to [`flow::proceed`], so the
-//! user meets the same upstream chooser, upstream login and session binding as for any app. The
-//! request is built in-process rather than sent through `/authorize` over HTTP: it never leaves
-//! Herald, so it needs no code, no PKCE and no tokens. When the login is done,
-//! [`flow::consent_stage`] hands the request to [`signed_in`], which completes it and returns to
-//! `/account`.
+//! The account pages use the browser's login at Herald ([`crate::login::live_login`]), the same
+//! login that lets a second app skip the upstream. Without one, they start an ordinary
+//! authorization request for the built-in client [`crate::config::ACCOUNT_CLIENT_ID`] with
+//! [`crate::login::start_sign_in`], so the user meets the same upstream chooser, upstream login
+//! and session binding as for any app, and comes back here signed in.
 //!
 //! `herald-account` is neither trusted nor untrusted: it is Herald itself, receives no claims,
 //! and so gets no grant and no consent record. It cannot be configured (the id is reserved) or
@@ -34,17 +31,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tower_sessions::Session;
 
-use crate::app::AppState;
-use crate::config::Settings;
-use crate::provider::flow::{self, LoginSession};
-use crate::store::{AuthRequest, StoreError};
-use crate::tokens::hashing::{constant_time_eq, digest_hex, random_token};
+use crate::clock::{readable_utc, rfc3339_utc};
+use crate::login::{self, LoginSession, start_sign_in};
+use crate::state::AppState;
+use crate::store::StoreError;
+use crate::tokens::hashing::{constant_time_eq, random_token};
 use crate::web::pages::{AccountApp, AccountPage, AccountScope};
 use crate::web::{ReturnLink, error_page, render, store_failure_page, unavailable_page};
-
-/// The built-in client the consent center signs users in as. Reserved: no configured client
-/// may use it.
-pub const ACCOUNT_CLIENT_ID: &str = "herald-account";
 
 const CSRF_KEY: &str = "account_csrf";
 
@@ -54,110 +47,15 @@ pub fn router() -> Router<AppState> {
         .route("/account/consents.json", get(export))
 }
 
-/// The name people see for the app behind `client_id`: its `client_name`, the client_id for an
-/// app no longer configured, and "your Herald account" for the consent center itself.
-pub fn app_name(settings: &Settings, client_id: &str) -> String {
-    if client_id == ACCOUNT_CLIENT_ID {
-        return "your Herald account".into();
-    }
-    settings
-        .client(client_id)
-        .map(|c| c.client_name.clone())
-        .unwrap_or_else(|| client_id.to_string())
-}
-
-/// Completes a sign-in to one of Herald's own pages: the request is marked decided (no code is
-/// issued) and the browser returns to the page that asked ([`start_sign_in`]), now with a login.
-pub async fn signed_in(state: &AppState, req: &AuthRequest) -> Response {
-    let settings = state.settings();
-    let local = req
-        .redirect_uri
-        .strip_prefix(settings.issuer.as_str())
-        .filter(|p| p.starts_with('/') && !p.starts_with("//"));
-    // Admin pages on a listener of their own are at another origin (see `return_url`).
-    let admin = settings.admin_origin().filter(|o| {
-        req.redirect_uri
-            .strip_prefix(o.as_str())
-            .is_some_and(is_admin_page)
-    });
-    let back = match (local, admin) {
-        (Some(path), _) => path.to_string(),
-        (None, Some(_)) => req.redirect_uri.clone(),
-        (None, None) => "/account".to_string(),
-    };
-    match state.store.decide_auth_request(&req.id, state.now()).await {
-        Ok(_) => Redirect::to(&back).into_response(),
-        Err(e) => flow::store_failure(e),
-    }
-}
-
 /// The browser's login, unless absent, past its `auth_context_ttl` or ended (its upstream was
 /// removed); a store failure is the page to show.
 pub async fn signed_in_user(
     state: &AppState,
     session: &Session,
 ) -> Result<Option<LoginSession>, Response> {
-    flow::live_login(state, session).await.map_err(store_failed)
-}
-
-/// Starts a login for one of Herald's own pages (the consent center, the admin pages), exactly as
-/// for an app's authorization request; the browser comes back to `return_path` (a path on
-/// Herald, such as `/account`), or there with `?error=…` when the login fails.
-///
-/// `max_age` (seconds) asks for a login at least that fresh, as in OIDC Core §3.1.2.1: an older
-/// browser login is not reused, so the user signs in at the upstream again.
-pub async fn start_sign_in(
-    state: &AppState,
-    session: &Session,
-    return_path: &str,
-    max_age: Option<i64>,
-) -> Response {
-    let binding = match flow::browser_binding(session).await {
-        Ok(b) => b,
-        Err(page) => return page,
-    };
-    let settings = state.settings();
-    let now = state.now();
-    let req = AuthRequest {
-        id: random_token(),
-        client_id: ACCOUNT_CLIENT_ID.into(),
-        // Where the browser returns: after the login, or with an OAuth error when it fails.
-        redirect_uri: return_url(&settings, return_path),
-        scope: "openid".into(),
-        state: None,
-        nonce: None,
-        code_challenge: None,
-        prompt: None,
-        max_age,
-        login_hint: None,
-        upstream_hint: None,
-        browser_binding: digest_hex(&binding),
-        created_at: now,
-        expires_at: now + settings.tokens.login_ttl.as_secs() as i64,
-        sub: None,
-        auth_context_id: None,
-        auth_time: None,
-        consent_csrf: None,
-        decided_at: None,
-    };
-    if let Err(e) = state.store.insert_auth_request(&req).await {
-        return flow::store_failure(e);
-    }
-    flow::proceed(state, session, req, None).await
-}
-
-/// Whether a path (with its query) is one of the admin pages.
-fn is_admin_page(path: &str) -> bool {
-    path == "/admin" || path.starts_with("/admin/") || path.starts_with("/admin?")
-}
-
-/// The absolute URL of `return_path` on Herald: on the issuer, except for the admin pages when
-/// they have a listener of their own ([`Settings::admin_origin`]).
-fn return_url(settings: &Settings, return_path: &str) -> String {
-    match settings.admin_origin() {
-        Some(origin) if is_admin_page(return_path) => format!("{origin}{return_path}"),
-        _ => format!("{}{return_path}", settings.issuer),
-    }
+    login::live_login(state, session)
+        .await
+        .map_err(store_failed)
 }
 
 /// The session's CSRF token for this user; a new one when absent or issued to another user.
@@ -216,37 +114,6 @@ fn store_failed(e: StoreError) -> Response {
     )
 }
 
-/// A Unix time as people read it, in UTC: "3 March 2025, 14:05 UTC".
-pub fn readable_utc(secs: i64) -> String {
-    match time::OffsetDateTime::from_unix_timestamp(secs) {
-        Ok(t) => format!(
-            "{} {} {}, {:02}:{:02} UTC",
-            t.day(),
-            t.month(),
-            t.year(),
-            t.hour(),
-            t.minute()
-        ),
-        Err(_) => secs.to_string(),
-    }
-}
-
-/// A Unix time as RFC 3339 in UTC, for `<time datetime>` and the JSON export.
-pub fn rfc3339_utc(secs: i64) -> String {
-    match time::OffsetDateTime::from_unix_timestamp(secs) {
-        Ok(t) => format!(
-            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-            t.year(),
-            u8::from(t.month()),
-            t.day(),
-            t.hour(),
-            t.minute(),
-            t.second()
-        ),
-        Err(_) => secs.to_string(),
-    }
-}
-
 #[derive(Deserialize)]
 struct ShowQuery {
     /// Set after a withdrawal, to confirm it.
@@ -289,7 +156,7 @@ async fn show(
     let apps = grants
         .into_iter()
         .map(|g| AccountApp {
-            name: app_name(&settings, &g.client_id),
+            name: settings.app_name(&g.client_id),
             scopes: g
                 .scopes
                 .split(' ')
@@ -313,7 +180,7 @@ async fn show(
     let notice = query.and_then(|q| q.withdrawn).map(|id| {
         format!(
             "You withdrew your consent for {}. It will ask again the next time you sign in.",
-            app_name(&settings, &id)
+            settings.app_name(&id)
         )
     });
     render(StatusCode::OK, &AccountPage { csrf, apps, notice })
@@ -403,7 +270,7 @@ async fn export(State(state): State<AppState>, session: Session) -> Response {
         "exported_at": rfc3339_utc(state.now()),
         "records": records
             .iter()
-            .map(|r| crate::consent::export_record(r, &app_name(&settings, &r.client_id)))
+            .map(|r| crate::consent::export_record(r, &settings.app_name(&r.client_id)))
             .collect::<Vec<_>>(),
     });
     (
@@ -417,37 +284,4 @@ async fn export(State(state): State<AppState>, session: Session) -> Response {
         axum::Json(body),
     )
         .into_response()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn times_read_as_utc_dates() {
-        assert_eq!(readable_utc(1_741_010_700), "3 March 2025, 14:05 UTC");
-        assert_eq!(rfc3339_utc(1_741_010_700), "2025-03-03T14:05:00Z");
-        assert_eq!(rfc3339_utc(0), "1970-01-01T00:00:00Z");
-    }
-
-    #[test]
-    fn no_configured_client_may_take_the_consent_centers_client_id() {
-        let toml = format!(
-            r#"
-            issuer = "http://127.0.0.1:8080"
-            listen = "127.0.0.1:8080"
-            database_url = "sqlite::memory:"
-            [[upstreams]]
-            id = "dev"
-            kind = "dev"
-            [[clients]]
-            client_id = "{ACCOUNT_CLIENT_ID}"
-            redirect_uris = ["http://127.0.0.1:9000/cb"]
-            scopes = ["openid"]
-            "#
-        );
-        let err = crate::config::from_toml(&toml).unwrap_err().to_string();
-        assert!(err.contains("clients[0].client_id"), "{err}");
-        assert!(err.contains("reserved"), "{err}");
-    }
 }

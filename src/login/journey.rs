@@ -1,0 +1,227 @@
+//! An authorization request's way from `/authorize` to the code: reuse the browser's login or
+//! log in upstream, ask for consent when needed, then issue the code and redirect. Herald's own
+//! pages (the consent center, the admin pages) start the same journey with [`start_sign_in`].
+//!
+//! The request lives in the store (so any replica can continue it); the browser session holds a
+//! random *binding* whose digest the request records, so only the browser that started a request
+//! can continue it, and the login itself.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use tower_sessions::Session;
+
+use super::own_pages;
+use super::pending::{fail, has_prompt, store_failure};
+use super::session::{browser_binding, live_login};
+use crate::config::ACCOUNT_CLIENT_ID;
+use crate::consent;
+use crate::oauth::with_params;
+use crate::state::AppState;
+use crate::store::{AuthRequest, CodeRecord};
+use crate::tokens::hashing::{digest_hex, random_token};
+use crate::web::error_page;
+
+/// Starts a login for one of Herald's own pages (the consent center, the admin pages), exactly as
+/// for an app's authorization request; the browser comes back to `return_path` (a path on
+/// Herald, such as `/account`), or there with `?error=…` when the login fails.
+///
+/// `max_age` (seconds) asks for a login at least that fresh, as in OIDC Core §3.1.2.1: an older
+/// browser login is not reused, so the user signs in at the upstream again.
+pub async fn start_sign_in(
+    state: &AppState,
+    session: &Session,
+    return_path: &str,
+    max_age: Option<i64>,
+) -> Response {
+    let binding = match browser_binding(session).await {
+        Ok(b) => b,
+        Err(page) => return page,
+    };
+    let settings = state.settings();
+    let now = state.now();
+    let req = AuthRequest {
+        id: random_token(),
+        client_id: ACCOUNT_CLIENT_ID.into(),
+        // Where the browser returns: after the login, or with an OAuth error when it fails.
+        redirect_uri: own_pages::return_url(&settings, return_path),
+        scope: "openid".into(),
+        state: None,
+        nonce: None,
+        code_challenge: None,
+        prompt: None,
+        max_age,
+        login_hint: None,
+        upstream_hint: None,
+        browser_binding: digest_hex(&binding),
+        created_at: now,
+        expires_at: now + settings.tokens.login_ttl.as_secs() as i64,
+        sub: None,
+        auth_context_id: None,
+        auth_time: None,
+        consent_csrf: None,
+        decided_at: None,
+    };
+    if let Err(e) = state.store.insert_auth_request(&req).await {
+        return store_failure(e);
+    }
+    proceed(state, session, req, None).await
+}
+
+/// Continues a new request: reuse the browser's login when allowed, else log in upstream.
+/// `hinted_sub` is the subject of a verified `id_token_hint`: a login of anyone else does not
+/// count (so `prompt=none` answers `login_required`).
+pub async fn proceed(
+    state: &AppState,
+    session: &Session,
+    req: AuthRequest,
+    hinted_sub: Option<&str>,
+) -> Response {
+    let now = state.now();
+    let login = match live_login(state, session).await {
+        Ok(l) => l,
+        Err(e) => return store_failure(e),
+    };
+    let login = login.filter(|l| {
+        hinted_sub.is_none_or(|h| h == l.sub)
+            && req.max_age.is_none_or(|max| now - l.auth_time <= max)
+            && req
+                .upstream_hint
+                .as_deref()
+                .is_none_or(|h| h == l.upstream_id)
+            && !has_prompt(&req, "login")
+            && !has_prompt(&req, "select_account")
+    });
+    match login {
+        Some(login) => {
+            if let Err(e) = state
+                .store
+                .set_auth_request_login(&req.id, &login.sub, &login.context_id, login.auth_time)
+                .await
+            {
+                return store_failure(e);
+            }
+            let req = AuthRequest {
+                sub: Some(login.sub),
+                auth_context_id: Some(login.context_id),
+                auth_time: Some(login.auth_time),
+                ..req
+            };
+            consent_stage(state, req).await
+        }
+        None if has_prompt(&req, "none") => fail(
+            state,
+            &req,
+            "login_required",
+            "the user is not logged in and prompt=none forbids asking",
+        ),
+        None => Redirect::to(&format!("/login/{}", req.id)).into_response(),
+    }
+}
+
+/// After login: skip consent for trusted apps and already-granted scopes, ask otherwise.
+pub async fn consent_stage(state: &AppState, req: AuthRequest) -> Response {
+    if req.client_id == ACCOUNT_CLIENT_ID {
+        // Herald's own consent center: the login is all it needs; no grant, no code.
+        return own_pages::signed_in(state, &req).await;
+    }
+    let settings = state.settings();
+    let Some(client) = settings.client(&req.client_id).cloned() else {
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "Unknown app",
+            "The app that started this login is no longer registered with Herald.",
+            None,
+        );
+    };
+    let Some(sub) = req.sub.clone() else {
+        return Redirect::to(&format!("/login/{}", req.id)).into_response();
+    };
+    let requested: Vec<String> = req.scope.split(' ').map(str::to_string).collect();
+    let now = state.now();
+    if client.trusted {
+        match consent::record_trusted(
+            &*state.store,
+            &settings.scopes,
+            &sub,
+            &client.client_id,
+            &requested,
+            now,
+        )
+        .await
+        {
+            Ok(()) => return issue_code(state, &req, &requested).await,
+            Err(e) => return store_failure(e),
+        }
+    }
+    let grant = match state.store.grant(&sub, &client.client_id).await {
+        Ok(g) => g,
+        Err(e) => return store_failure(e),
+    };
+    let plan = consent::plan(
+        &requested,
+        grant.as_ref(),
+        &settings.scopes,
+        has_prompt(&req, "consent"),
+    );
+    if plan.needed.is_empty() {
+        return issue_code(state, &req, &plan.granted).await;
+    }
+    if has_prompt(&req, "none") {
+        return fail(
+            state,
+            &req,
+            "consent_required",
+            "the user has not granted the requested scopes and prompt=none forbids asking",
+        );
+    }
+    Redirect::to(&format!("/consent?request={}", req.id)).into_response()
+}
+
+/// Issues the code for `scopes` and redirects to the client with `code`, `state` and `iss`.
+/// The request is marked decided first, so each request yields at most one code.
+pub async fn issue_code(state: &AppState, req: &AuthRequest, scopes: &[String]) -> Response {
+    let settings = state.settings();
+    let now = state.now();
+    match state.store.decide_auth_request(&req.id, now).await {
+        Ok(true) => {}
+        Ok(false) => {
+            return error_page(
+                StatusCode::BAD_REQUEST,
+                "Already completed",
+                "This sign-in was already completed. Start again from the app.",
+                None,
+            );
+        }
+        Err(e) => return store_failure(e),
+    }
+    let (Some(sub), Some(context_id), Some(auth_time)) =
+        (req.sub.clone(), req.auth_context_id.clone(), req.auth_time)
+    else {
+        return Redirect::to(&format!("/login/{}", req.id)).into_response();
+    };
+    let code = random_token();
+    let record = CodeRecord {
+        code_hash: digest_hex(&code),
+        client_id: req.client_id.clone(),
+        redirect_uri: req.redirect_uri.clone(),
+        sub,
+        scope: scopes.join(" "),
+        nonce: req.nonce.clone(),
+        code_challenge: req.code_challenge.clone(),
+        auth_context_id: context_id,
+        auth_time,
+        auth_time_required: req.max_age.is_some(),
+        created_at: now,
+        expires_at: now + settings.tokens.authorization_code_ttl.as_secs() as i64,
+        consumed_at: None,
+    };
+    if let Err(e) = state.store.insert_code(&record).await {
+        return store_failure(e);
+    }
+    let mut params = vec![("code", code.as_str())];
+    if let Some(s) = req.state.as_deref() {
+        params.push(("state", s));
+    }
+    params.push(("iss", settings.issuer.as_str()));
+    Redirect::to(&with_params(&req.redirect_uri, &params)).into_response()
+}

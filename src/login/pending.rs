@@ -1,0 +1,96 @@
+//! A pending authorization request as the browser steps meet it: loading it for this browser,
+//! and the ways a step ends it with an error (redirected to the app with `state` and `iss`, or
+//! a page with a link back to the app).
+
+use axum::http::StatusCode;
+use axum::response::Response;
+use tower_sessions::Session;
+
+use super::session::is_bound_to;
+use crate::oauth::{redirect_error, with_params};
+use crate::state::AppState;
+use crate::store::{AuthRequest, StoreError};
+use crate::web::{ReturnLink, error_page, store_failure_page, unavailable_page};
+
+/// The page for a store failure during a browser flow: 503 when the database is down, a
+/// generic error page otherwise. The request's client is told nothing it could act on.
+pub fn store_failure(e: StoreError) -> Response {
+    store_failure_page(
+        e,
+        "during login",
+        "Herald could not complete this step. Nothing was lost; please start again from the app.",
+        None,
+    )
+}
+
+/// True when the request's `prompt` holds `value` (OIDC Core §3.1.2.1: a space-separated list).
+pub fn has_prompt(req: &AuthRequest, value: &str) -> bool {
+    req.prompt
+        .as_deref()
+        .is_some_and(|p| p.split(' ').any(|v| v == value))
+}
+
+/// An authorization error redirected to the request's client with `state` and `iss`.
+pub fn fail(state: &AppState, req: &AuthRequest, code: &str, desc: &str) -> Response {
+    redirect_error(
+        &req.redirect_uri,
+        &state.settings().issuer,
+        req.state.as_deref(),
+        code,
+        desc,
+    )
+}
+
+/// A link that returns the user to the app with an OAuth error, for error pages.
+pub fn return_link(state: &AppState, req: &AuthRequest, code: &str, desc: &str) -> ReturnLink {
+    let settings = state.settings();
+    let mut params = vec![("error", code), ("error_description", desc)];
+    if let Some(s) = req.state.as_deref() {
+        params.push(("state", s));
+    }
+    params.push(("iss", settings.issuer.as_str()));
+    ReturnLink {
+        url: with_params(&req.redirect_uri, &params),
+        app_name: settings.app_name(&req.client_id),
+    }
+}
+
+/// Loads a pending request for a browser step, checking that it exists, has not expired, is
+/// not decided, and belongs to this browser session.
+pub async fn pending_request(
+    state: &AppState,
+    session: &Session,
+    id: &str,
+) -> Result<AuthRequest, Response> {
+    let expired = || {
+        error_page(
+            StatusCode::BAD_REQUEST,
+            "This sign-in has expired",
+            "The sign-in you were in the middle of has expired or was already completed. Go back \
+             to the app and start again.",
+            None,
+        )
+    };
+    let req = match state.store.auth_request(id).await {
+        Ok(Some(r)) => r,
+        Ok(None) => return Err(expired()),
+        Err(StoreError::Unavailable(_)) => return Err(unavailable_page()),
+        Err(e) => {
+            tracing::error!(error = %e, "loading an authorization request failed");
+            return Err(expired());
+        }
+    };
+    if req.expires_at < state.now() || req.decided_at.is_some() {
+        return Err(expired());
+    }
+    if !is_bound_to(session, &req).await {
+        return Err(error_page(
+            StatusCode::FORBIDDEN,
+            "Sign-in started elsewhere",
+            "This sign-in was started in another browser or session, so Herald will not \
+             continue it here. Go back to the app and start again.",
+            None,
+        ));
+    }
+    Ok(req)
+}

@@ -1,0 +1,113 @@
+//! The browser's side of a login: the session's *binding* (only the browser that started a
+//! request may continue it) and the login Herald remembers in the session, checked against the
+//! store on every use so a revoked login counts at once.
+
+use serde::{Deserialize, Serialize};
+use tower_sessions::Session;
+
+use crate::state::AppState;
+use crate::store::{AuthRequest, StoreError, StoredContext};
+use crate::tokens::hashing::{constant_time_eq, digest_hex, random_token};
+use crate::web::unavailable_page;
+use axum::response::Response;
+
+const BINDING_KEY: &str = "binding";
+const LOGIN_KEY: &str = "login";
+
+/// The browser's login at Herald, kept in its session.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LoginSession {
+    pub sub: String,
+    pub upstream_id: String,
+    pub auth_time: i64,
+    pub context_id: String,
+    /// From `auth_context_ttl`: after this, a fresh upstream login is needed.
+    pub context_expires_at: Option<i64>,
+}
+
+/// The browser session's binding value, created on first use.
+pub async fn browser_binding(session: &Session) -> Result<String, Response> {
+    match session.get::<String>(BINDING_KEY).await {
+        Ok(Some(b)) => Ok(b),
+        Ok(None) => {
+            let b = random_token();
+            session
+                .insert(BINDING_KEY, &b)
+                .await
+                .map_err(|e| session_failure(&e))?;
+            Ok(b)
+        }
+        Err(e) => Err(session_failure(&e)),
+    }
+}
+
+/// True when this browser session started the request.
+pub async fn is_bound_to(session: &Session, req: &AuthRequest) -> bool {
+    match session.get::<String>(BINDING_KEY).await {
+        Ok(Some(b)) => constant_time_eq(&digest_hex(&b), &req.browser_binding),
+        _ => false,
+    }
+}
+
+pub async fn current_login(session: &Session) -> Option<LoginSession> {
+    session.get::<LoginSession>(LOGIN_KEY).await.ok().flatten()
+}
+
+/// True when nothing may be served from a stored login any more: it was revoked (its upstream
+/// was removed, on any replica) or its upstream is not configured here. The second catches a
+/// login that a replica still running the previous configuration finished after the revocation.
+pub fn login_has_ended(state: &AppState, ctx: &StoredContext) -> bool {
+    ctx.revoked_at.is_some() || state.settings().upstream(&ctx.upstream_id).is_none()
+}
+
+/// The browser's login if it may be reused: not past its `auth_context_ttl`, and its stored
+/// context not ended ([`login_has_ended`]). The context is read from the store, not the
+/// session, so a revocation counts here at once.
+pub async fn live_login(
+    state: &AppState,
+    session: &Session,
+) -> Result<Option<LoginSession>, StoreError> {
+    Ok(live_login_context(state, session)
+        .await?
+        .map(|(login, _)| login))
+}
+
+/// [`live_login`] with the stored context it was checked against, for callers that read the
+/// context too (the admin pages read the role from it).
+pub async fn live_login_context(
+    state: &AppState,
+    session: &Session,
+) -> Result<Option<(LoginSession, StoredContext)>, StoreError> {
+    let now = state.now();
+    let Some(login) = current_login(session)
+        .await
+        .filter(|l| l.context_expires_at.is_none_or(|t| t > now))
+    else {
+        return Ok(None);
+    };
+    Ok(state
+        .store
+        .context(&login.context_id)
+        .await?
+        .filter(|ctx| !login_has_ended(state, ctx))
+        .map(|ctx| (login, ctx)))
+}
+
+/// Records a fresh login, with a new session id (no fixation: the id changes on login).
+pub async fn set_login(session: &Session, login: &LoginSession) -> Result<(), Response> {
+    if let Some(previous) = current_login(session).await
+        && previous.sub != login.sub
+    {
+        tracing::info!("a different user logged in on this browser; the previous login ends");
+    }
+    session.cycle_id().await.map_err(|e| session_failure(&e))?;
+    session
+        .insert(LOGIN_KEY, login)
+        .await
+        .map_err(|e| session_failure(&e))
+}
+
+fn session_failure(e: &tower_sessions::session::Error) -> Response {
+    tracing::warn!(error = %e, "session store failed");
+    unavailable_page()
+}

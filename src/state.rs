@@ -1,0 +1,194 @@
+//! The state every handler shares ([`AppState`]): the settings in effect, the store, the
+//! signing keys, the upstream clients, the caches and the clock; and how a replica keeps its
+//! settings and keys in step with the store. It imports no handler: handlers import it.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+
+use crate::clock::Clock;
+use crate::config::{LiveConfig, ManagedConfig, Settings};
+use crate::secret::Secret;
+use crate::store::DynStore;
+use crate::tokens;
+use crate::tokens::keys::{KeyEncryption, KeyRing};
+use crate::tokens::secret_cache::SecretCache;
+use crate::upstream::UpstreamClients;
+
+/// What [`AppState::new`] is built from (see `App::build`).
+pub struct StateParts {
+    pub settings: Settings,
+    pub store: DynStore,
+    pub keys: KeyRing,
+    pub clock: Arc<dyn Clock>,
+    pub kek: KeyEncryption,
+    pub live: Option<Arc<LiveConfig>>,
+    pub config_version: i64,
+    pub admin_token: Option<Arc<Secret>>,
+}
+
+/// Shared by every handler; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    settings: Arc<ArcSwap<Settings>>,
+    pub store: DynStore,
+    keys: Arc<ArcSwap<KeyRing>>,
+    pub upstreams: Arc<UpstreamClients>,
+    pub secret_cache: Arc<SecretCache>,
+    pub clock: Arc<dyn Clock>,
+    kek: Arc<KeyEncryption>,
+    /// How managed documents from the store become settings; `None`: the file is the truth
+    /// (tests that build settings by hand).
+    live: Option<Arc<LiveConfig>>,
+    /// The configuration version in effect here (0 without live configuration).
+    config_version: Arc<AtomicI64>,
+    /// Held while a version and its settings are put into effect together, so an admin write
+    /// and the poller racing on this replica cannot leave one version's number with another's
+    /// settings.
+    applying: Arc<std::sync::Mutex<()>>,
+    /// `HERALD_ADMIN_TOKEN`: the bootstrap credential of the admin API, if set.
+    pub admin_token: Option<Arc<Secret>>,
+}
+
+impl AppState {
+    pub fn new(parts: StateParts) -> anyhow::Result<AppState> {
+        Ok(AppState {
+            settings: Arc::new(ArcSwap::from_pointee(parts.settings)),
+            store: parts.store,
+            keys: Arc::new(ArcSwap::from_pointee(parts.keys)),
+            upstreams: Arc::new(UpstreamClients::new()),
+            secret_cache: Arc::new(SecretCache::default()),
+            clock: parts.clock,
+            kek: Arc::new(parts.kek),
+            live: parts.live,
+            config_version: Arc::new(AtomicI64::new(parts.config_version)),
+            applying: Arc::new(std::sync::Mutex::new(())),
+            admin_token: parts.admin_token,
+        })
+    }
+
+    /// Starts the loops that keep this replica's keys and settings in step with the store.
+    pub fn spawn_reloaders(&self) {
+        spawn_key_reloader(self.clone());
+        spawn_config_reloader(self.clone());
+    }
+
+    pub fn settings(&self) -> Arc<Settings> {
+        self.settings.load_full()
+    }
+
+    /// Swaps in new settings; requests already running keep the ones they loaded.
+    pub fn replace_settings(&self, settings: Settings) {
+        self.settings.store(Arc::new(settings));
+    }
+
+    /// The live configuration, when the store holds the managed configuration.
+    pub fn live_config(&self) -> Option<&LiveConfig> {
+        self.live.as_deref()
+    }
+
+    /// The configuration version these settings came from.
+    pub fn config_version(&self) -> i64 {
+        self.config_version.load(Ordering::SeqCst)
+    }
+
+    /// Puts a newer configuration version into effect here (never an older one: a poll that
+    /// raced an admin write on this replica must not undo it).
+    pub fn apply_config(&self, version: i64, settings: Settings) {
+        let _applying = self
+            .applying
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let current = self.config_version.load(Ordering::SeqCst);
+        if version <= current {
+            return;
+        }
+        self.replace_settings(settings);
+        self.config_version.store(version, Ordering::SeqCst);
+        // An upstream's issuer may have changed: discover again.
+        self.upstreams.forget_discovery();
+        tracing::info!(version, "configuration version {version} is in effect");
+    }
+
+    /// Reads the latest configuration version and puts it into effect when it is newer. Runs
+    /// every [`CONFIG_POLL_SECS`]; tests call it directly. A stored version this replica cannot
+    /// validate (say, an environment variable it lacks) is logged and skipped.
+    pub async fn reload_config(&self) -> anyhow::Result<()> {
+        let Some(live) = &self.live else {
+            return Ok(());
+        };
+        let Some(latest) = self.store.latest_config_version().await? else {
+            return Ok(());
+        };
+        if latest <= self.config_version() {
+            return Ok(());
+        }
+        let Some(doc) = self.store.latest_config().await? else {
+            return Ok(());
+        };
+        let managed = ManagedConfig::parse(&doc.document)?;
+        let (settings, _) = live.settings(&managed).map_err(|e| {
+            anyhow::anyhow!(
+                "configuration version {} is not valid here: {e}",
+                doc.version
+            )
+        })?;
+        self.apply_config(doc.version, settings);
+        Ok(())
+    }
+
+    pub fn keys(&self) -> Arc<KeyRing> {
+        self.keys.load_full()
+    }
+
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+
+    /// Re-reads the signing keys from the store, so a rotation done by any replica (or by
+    /// `herald keys rotate`) is published and used here too. Runs every
+    /// [`KEY_RELOAD_SECS`](tokens::keys::KEY_RELOAD_SECS); tests call it directly.
+    pub async fn reload_keys(&self) -> anyhow::Result<()> {
+        // Creates a key for an algorithm a client newly asks for (a configuration change).
+        let algs = self.settings().signing_algs();
+        let ring = tokens::keys::load_or_create(&*self.store, &self.kek, &algs, self.now()).await?;
+        self.keys.store(Arc::new(ring));
+        Ok(())
+    }
+}
+
+/// Seconds between two polls of the latest configuration version.
+pub const CONFIG_POLL_SECS: u64 = 2;
+
+/// Keeps this replica's settings in step with the stored configuration.
+fn spawn_config_reloader(state: AppState) {
+    if state.live.is_none() {
+        return;
+    }
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(CONFIG_POLL_SECS));
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            if let Err(e) = state.reload_config().await {
+                tracing::warn!(error = %e, "reloading the configuration failed; keeping the current one");
+            }
+        }
+    });
+}
+
+/// Keeps this replica's keys in step with the store; failures are logged and retried.
+fn spawn_key_reloader(state: AppState) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(tokens::keys::KEY_RELOAD_SECS));
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            if let Err(e) = state.reload_keys().await {
+                tracing::warn!(error = %e, "reloading signing keys failed; keeping the current ones");
+            }
+        }
+    });
+}

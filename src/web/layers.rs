@@ -1,0 +1,73 @@
+//! The layers every listener puts around its routes: security headers on every answer, and
+//! load shedding when too many requests are in flight (checklist H91).
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use super::limits;
+
+/// Requests handled at once; beyond this Herald answers 503 at once rather than queueing
+/// without bound (checklist H91: bounded queue, 503, no OOM).
+pub const MAX_IN_FLIGHT: usize = 2048;
+
+pub async fn overloaded(uri: axum::http::Uri, _: tower::BoxError) -> Response {
+    let message = "Herald is overloaded; retry in a moment.";
+    let mut res = if limits::answers_json(uri.path()) {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(serde_json::json!({
+                "error": "temporarily_unavailable",
+                "error_description": message,
+            })),
+        )
+            .into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, message).into_response()
+    };
+    let h = res.headers_mut();
+    h.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+pub async fn security_headers(mut res: Response) -> Response {
+    let h = res.headers_mut();
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; \
+             frame-ancestors 'none'; base-uri 'none'; object-src 'none'",
+        ),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn overload_answers_json_on_json_endpoints_and_text_elsewhere_with_retry_after() {
+        let res = overloaded(axum::http::Uri::from_static("/token"), "shed".into()).await;
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(res.headers()[header::RETRY_AFTER], "1");
+        let body = axum::body::to_bytes(res.into_body(), 1024).await.unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(json["error"], "temporarily_unavailable");
+
+        let res = overloaded(axum::http::Uri::from_static("/authorize"), "shed".into()).await;
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(res.headers()[header::RETRY_AFTER], "1");
+        let body = axum::body::to_bytes(res.into_body(), 1024).await.unwrap();
+        assert!(serde_json::from_slice::<serde_json::Value>(&body).is_err());
+    }
+}
