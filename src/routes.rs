@@ -6,7 +6,11 @@
 use std::sync::Arc;
 
 use axum::Router;
+use axum::http::HeaderName;
 use axum::routing::get;
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::sensitive_headers::SetSensitiveHeadersLayer;
+use tower_http::trace::TraceLayer;
 
 use crate::dev_upstream::DevProvider;
 use crate::state::AppState;
@@ -48,14 +52,16 @@ pub fn admin_router(state: AppState) -> Router {
 }
 
 /// The layers every listener has: a 404 page for unknown paths, rate limits (each listener
-/// counts for itself, like each replica), security headers, and the bounded number of requests
-/// in flight.
+/// counts for itself, like each replica), security headers, the bounded number of requests in
+/// flight, and outermost a request id (kept from a proxy, else made; echoed in the response)
+/// with a trace span per request that never records credentials or cookies.
 fn finish(router: Router<AppState>, state: AppState) -> Router {
     let routes = router.fallback(web::not_found);
     let routes = match limits::RateLimits::new(&state.settings().limits) {
         Some(l) => routes.layer(axum::middleware::from_fn_with_state(l, limits::limit)),
         None => routes,
     };
+    let request_id = HeaderName::from_static(web::REQUEST_ID);
     routes
         .layer(axum::middleware::map_response(web::security_headers))
         .layer(
@@ -63,6 +69,16 @@ fn finish(router: Router<AppState>, state: AppState) -> Router {
                 .layer(axum::error_handling::HandleErrorLayer::new(web::overloaded))
                 .load_shed()
                 .concurrency_limit(web::MAX_IN_FLIGHT),
+        )
+        .layer(
+            tower::ServiceBuilder::new()
+                .layer(SetSensitiveHeadersLayer::new(web::SENSITIVE_HEADERS))
+                .layer(SetRequestIdLayer::new(
+                    request_id.clone(),
+                    web::NewRequestId,
+                ))
+                .layer(TraceLayer::new_for_http().make_span_with(web::request_span))
+                .layer(PropagateRequestIdLayer::new(request_id)),
         )
         .with_state(state)
 }

@@ -1,10 +1,56 @@
-//! The layers every listener puts around its routes: security headers on every answer, and
-//! load shedding when too many requests are in flight (checklist H91).
+//! The layers every listener puts around its routes: a request id and a trace span for every
+//! request, security headers on every answer, and load shedding when too many requests are in
+//! flight (checklist H91).
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use axum::extract::MatchedPath;
+use axum::http::Request;
+use tower_http::request_id::{MakeRequestId, RequestId};
+use tracing::Span;
+
 use super::limits;
+use crate::tokens::hashing::random_token;
+
+/// The header that carries a request's id, in the request (an id sent by a proxy is kept) and in
+/// the response.
+pub const REQUEST_ID: &str = "x-request-id";
+
+/// Headers whose values never reach a log or a span: credentials and cookies.
+pub const SENSITIVE_HEADERS: [header::HeaderName; 4] = [
+    header::AUTHORIZATION,
+    header::PROXY_AUTHORIZATION,
+    header::COOKIE,
+    header::SET_COOKIE,
+];
+
+/// Gives a request without an `x-request-id` a random one (128 bits, URL-safe).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NewRequestId;
+
+impl MakeRequestId for NewRequestId {
+    fn make_request_id<B>(&mut self, _: &Request<B>) -> Option<RequestId> {
+        let mut id = random_token();
+        id.truncate(22);
+        HeaderValue::from_str(&id).ok().map(RequestId::new)
+    }
+}
+
+/// The span of one request: method, the route template (never the raw path or query, which may
+/// carry codes and tokens) and the request id, so every line logged while serving it names them.
+pub fn request_span<B>(req: &Request<B>) -> Span {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", MatchedPath::as_str);
+    let id = req
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    tracing::info_span!("request", method = %req.method(), route, request_id = id)
+}
 
 /// Requests handled at once; beyond this Herald answers 503 at once rather than queueing
 /// without bound (checklist H91: bounded queue, 503, no OOM).

@@ -12,7 +12,10 @@ pub mod pages;
 pub mod render;
 pub mod sessions;
 
-pub use layers::{MAX_IN_FLIGHT, overloaded, security_headers};
+pub use layers::{
+    MAX_IN_FLIGHT, NewRequestId, REQUEST_ID, SENSITIVE_HEADERS, overloaded, request_span,
+    security_headers,
+};
 pub use render::{
     ReturnLink, error_page, not_found, render, store_failure_page, stylesheet, unavailable_page,
 };

@@ -15,6 +15,7 @@ mod logout;
 mod oidc_client;
 mod private_key_jwt;
 mod replicas;
+mod request_ids;
 mod sessions;
 mod support;
 mod token;
