@@ -6,22 +6,23 @@
 //!
 //! # Layout
 //!
-//! - [`admin`]: the admin API under `/admin/api` (OpenAPI at `/admin/api/openapi.json`).
-//! - [`config`]: the TOML file and its validation into [`config::Settings`].
-//! - [`provider`]: the OP endpoints client apps call (discovery, JWKS, authorize, token with
-//!   its grants, revocation, introspection, userinfo) and the flow from authorization request
-//!   to code.
-//! - [`upstream`]: the relying-party side (discovery, code flow with PKCE, ID-token
-//!   validation, userinfo) and the built-in development provider.
-//! - [`claims`]: claim paths, attributes, mappings into the authentication context, and the
-//!   release of claims by scope. No HTTP.
-//! - [`consent`]: which scopes a user must still approve; grants and consent records; the
-//!   consent page and the consent center at `/account`.
-//! - [`tokens`]: signing keys, JWT signing and verification, hashing of secrets.
-//! - [`store`]: the storage trait and its SQLite and PostgreSQL implementations.
-//! - [`web`]: the router, security headers, pages and the demo client.
-//! - [`app`]: startup (`App::build`, `App::run`) and the shared [`app::AppState`].
-//! - [`cli`]: the `herald` command line.
+//! In floors, top to bottom; a module imports only modules below it (`tests/floors.rs` checks).
+//!
+//! - [`cli`] and [`app`]: the `herald` command line; startup (`App::build`, `App::run`).
+//! - [`routes`]: every route, composed once, and the layers each listener has.
+//! - Handlers: [`provider`] (the OP endpoints client apps call), [`account`] (the consent
+//!   center), [`admin`] (the admin API under `/admin/api` and the admin pages), [`demo`] (the
+//!   demo app), [`site`] (front page, health), [`dev_upstream`] (the development upstream).
+//! - [`login`]: the login journey from an authorization request through the upstream login and
+//!   the consent page to the code, and sign-in to Herald's own pages.
+//! - [`state`]: [`state::AppState`], shared by every handler, and the reload loops.
+//! - [`web`]: what pages share: rendering, error pages, sessions, rate limits, layers.
+//! - [`upstream`] (the relying party toward Auth0 or any OpenID provider), [`oauth`] (OAuth errors
+//!   and parameters), [`config`] (the TOML file and its validation into [`config::Settings`]).
+//! - Cores, no HTTP: [`consent`] (which scopes a user must still approve; grants and records),
+//!   [`claims`] (claim paths, mappings into the authentication context, release by scope),
+//!   [`tokens`] (signing keys, JWTs, secret hashing), [`store`] (the storage traits and their
+//!   SQLite and PostgreSQL implementations), [`clock`], [`secret`].
 
 pub mod account;
 pub mod admin;
