@@ -18,7 +18,7 @@ use crate::state::AppState;
 use crate::tokens::hashing::{constant_time_eq, random_token};
 use crate::tokens::mint::pkce_s256;
 use crate::web::pages::DemoPage;
-use crate::web::{error_page, render};
+use crate::web::{PageError, render};
 
 pub const DEMO_CLIENT_ID: &str = "demo";
 const DEMO_KEY: &str = "demo_pending";
@@ -34,29 +34,25 @@ fn callback_uri(state: &AppState) -> String {
     format!("{}/demo/callback", state.settings().issuer)
 }
 
-fn enabled(state: &AppState) -> bool {
+/// The demo's pages exist only while the `demo` client is configured; else they are not found.
+fn enabled(state: &AppState) -> Result<(), PageError> {
     let s = state.settings();
-    s.client(DEMO_CLIENT_ID)
+    if s.client(DEMO_CLIENT_ID)
         .is_some_and(|c| c.has_redirect_uri(&callback_uri(state)))
-}
-
-fn not_configured() -> Response {
-    error_page(
+    {
+        return Ok(());
+    }
+    Err(PageError::new(
         StatusCode::NOT_FOUND,
         "Page not found",
         "The demo app is not configured.",
-        None,
-    )
+    ))
 }
 
-async fn login(State(state): State<AppState>, session: Session) -> Response {
-    if !enabled(&state) {
-        return not_configured();
-    }
+async fn login(State(state): State<AppState>, session: Session) -> Result<Response, PageError> {
+    enabled(&state)?;
     let pending = (random_token(), random_token(), random_token());
-    if session.insert(DEMO_KEY, &pending).await.is_err() {
-        return crate::web::unavailable_page();
-    }
+    session.insert(DEMO_KEY, &pending).await?;
     let (st, nonce, verifier) = &pending;
     let scopes = state
         .settings()
@@ -76,7 +72,7 @@ async fn login(State(state): State<AppState>, session: Session) -> Response {
             ("code_challenge_method", "S256"),
         ],
     );
-    Redirect::to(&url).into_response()
+    Ok(Redirect::to(&url).into_response())
 }
 
 fn decode_payload(jwt: &str) -> String {
@@ -104,10 +100,13 @@ async fn callback(
     State(state): State<AppState>,
     session: Session,
     RawQuery(q): RawQuery,
-) -> Response {
-    if !enabled(&state) {
-        return not_configured();
-    }
+) -> Result<Response, PageError> {
+    enabled(&state)?;
+    Ok(finish_login(&state, &session, q).await)
+}
+
+/// Redeems the code as a client would and shows the tokens, or what went wrong on the demo page.
+async fn finish_login(state: &AppState, session: &Session, q: Option<String>) -> Response {
     let p = Params::parse(q.unwrap_or_default().as_bytes());
     let pending: Option<(String, String, String)> = session.remove(DEMO_KEY).await.ok().flatten();
     let Some((st, _nonce, verifier)) = pending else {
@@ -132,7 +131,7 @@ async fn callback(
         .form(&[
             ("grant_type", "authorization_code"),
             ("code", code),
-            ("redirect_uri", &callback_uri(&state)),
+            ("redirect_uri", &callback_uri(state)),
             ("client_id", DEMO_CLIENT_ID),
             ("code_verifier", &verifier),
         ])

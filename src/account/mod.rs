@@ -37,7 +37,7 @@ use crate::state::AppState;
 use crate::store::StoreError;
 use crate::tokens::hashing::{constant_time_eq, random_token};
 use crate::web::pages::{AccountApp, AccountPage, AccountScope};
-use crate::web::{ReturnLink, error_page, render, store_failure_page, unavailable_page};
+use crate::web::{PageError, ReturnLink, error_page, render};
 
 const CSRF_KEY: &str = "account_csrf";
 
@@ -52,7 +52,7 @@ pub fn router() -> Router<AppState> {
 pub async fn signed_in_user(
     state: &AppState,
     session: &Session,
-) -> Result<Option<LoginSession>, Response> {
+) -> Result<Option<LoginSession>, PageError> {
     login::live_login(state, session)
         .await
         .map_err(store_failed)
@@ -65,7 +65,7 @@ struct AccountCsrf {
     token: String,
 }
 
-async fn csrf_token(session: &Session, sub: &str) -> Result<String, Response> {
+async fn csrf_token(session: &Session, sub: &str) -> Result<String, PageError> {
     if let Ok(Some(c)) = session.get::<AccountCsrf>(CSRF_KEY).await
         && c.sub == sub
     {
@@ -75,10 +75,7 @@ async fn csrf_token(session: &Session, sub: &str) -> Result<String, Response> {
         sub: sub.to_string(),
         token: random_token(),
     };
-    session.insert(CSRF_KEY, &fresh).await.map_err(|e| {
-        tracing::warn!(error = %e, "session store failed");
-        unavailable_page()
-    })?;
+    session.insert(CSRF_KEY, &fresh).await?;
     Ok(fresh.token)
 }
 
@@ -89,13 +86,8 @@ async fn csrf_matches(session: &Session, sub: &str, presented: &str) -> bool {
     }
 }
 
-fn refused(message: &str) -> Response {
-    error_page(
-        StatusCode::FORBIDDEN,
-        "Request refused",
-        message,
-        Some(back_to_center()),
-    )
+fn refused(message: &str) -> PageError {
+    PageError::new(StatusCode::FORBIDDEN, "Request refused", message).with_back(back_to_center())
 }
 
 fn back_to_center() -> ReturnLink {
@@ -105,8 +97,9 @@ fn back_to_center() -> ReturnLink {
     }
 }
 
-fn store_failed(e: StoreError) -> Response {
-    store_failure_page(
+/// A store failure in the consent center (`.map_err(store_failed)?`).
+fn store_failed(e: StoreError) -> PageError {
+    PageError::store(
         e,
         "in the consent center",
         "Herald could not load or change your consents. Nothing was changed; please try again.",
@@ -126,32 +119,22 @@ async fn show(
     State(state): State<AppState>,
     session: Session,
     query: Result<Query<ShowQuery>, axum::extract::rejection::QueryRejection>,
-) -> Response {
+) -> Result<Response, PageError> {
     let query = query.ok().map(|q| q.0);
-    let login = match signed_in_user(&state, &session).await {
-        Ok(l) => l,
-        Err(page) => return page,
-    };
-    let Some(login) = login else {
+    let Some(login) = signed_in_user(&state, &session).await? else {
         if query.as_ref().is_some_and(|q| q.error.is_some()) {
             // The login was cancelled or failed: say so instead of starting another at once.
-            return error_page(
+            return Ok(error_page(
                 StatusCode::OK,
                 "You are not signed in",
                 "Signing in to your consent center did not complete. You can try again.",
                 Some(back_to_center()),
-            );
+            ));
         }
         return start_sign_in(&state, &session, "/account", None).await;
     };
-    let csrf = match csrf_token(&session, &login.sub).await {
-        Ok(t) => t,
-        Err(page) => return page,
-    };
-    let grants = match state.store.grants(&login.sub).await {
-        Ok(g) => g,
-        Err(e) => return store_failed(e),
-    };
+    let csrf = csrf_token(&session, &login.sub).await?;
+    let grants = state.store.grants(&login.sub).await.map_err(store_failed)?;
     let settings = state.settings();
     let apps = grants
         .into_iter()
@@ -183,20 +166,20 @@ async fn show(
             settings.app_name(&id)
         )
     });
-    render(StatusCode::OK, &AccountPage { csrf, apps, notice })
+    Ok(render(StatusCode::OK, &AccountPage { csrf, apps, notice }))
 }
 
-async fn withdraw(State(state): State<AppState>, session: Session, body: Bytes) -> Response {
-    let login = match signed_in_user(&state, &session).await {
-        Ok(l) => l,
-        Err(page) => return page,
-    };
-    let Some(login) = login else {
-        return refused(
+async fn withdraw(
+    State(state): State<AppState>,
+    session: Session,
+    body: Bytes,
+) -> Result<Response, PageError> {
+    let login = signed_in_user(&state, &session).await?.ok_or_else(|| {
+        refused(
             "You are not signed in to your consent center in this browser, so nothing was \
              changed. Open your consent center and sign in first.",
-        );
-    };
+        )
+    })?;
     let mut csrf = None;
     let mut client_id = None;
     for (k, v) in form_urlencoded::parse(&body) {
@@ -211,59 +194,51 @@ async fn withdraw(State(state): State<AppState>, session: Session, body: Bytes) 
         None => false,
     };
     if !csrf_ok {
-        return refused(
+        return Err(refused(
             "This form's security token is missing, wrong or from another session, so nothing \
              was changed. Open your consent center again and retry.",
-        );
+        ));
     }
-    let Some(client_id) = client_id.filter(|c| !c.is_empty()) else {
-        return error_page(
+    let client_id = client_id.filter(|c| !c.is_empty()).ok_or_else(|| {
+        PageError::new(
             StatusCode::BAD_REQUEST,
             "Invalid request",
             "Choose the app whose consent you want to withdraw.",
-            Some(back_to_center()),
-        );
-    };
+        )
+        .with_back(back_to_center())
+    })?;
     let settings = state.settings();
-    let now = state.now();
-    match crate::consent::withdraw(
+    crate::consent::withdraw(
         &*state.store,
         &settings.scopes,
         &login.sub,
         &client_id,
         "page",
-        now,
+        state.now(),
     )
     .await
-    {
-        Ok(_) => {
-            let query: String = form_urlencoded::Serializer::new(String::new())
-                .append_pair("withdrawn", &client_id)
-                .finish();
-            Redirect::to(&format!("/account?{query}")).into_response()
-        }
-        Err(e) => store_failed(e),
-    }
+    .map_err(store_failed)?;
+    let query: String = form_urlencoded::Serializer::new(String::new())
+        .append_pair("withdrawn", &client_id)
+        .finish();
+    Ok(Redirect::to(&format!("/account?{query}")).into_response())
 }
 
 /// The signed-in user's consent records, oldest first, as a JSON download.
-async fn export(State(state): State<AppState>, session: Session) -> Response {
-    let login = match signed_in_user(&state, &session).await {
-        Ok(l) => l,
-        Err(page) => return page,
-    };
-    let Some(login) = login else {
-        return error_page(
+async fn export(State(state): State<AppState>, session: Session) -> Result<Response, PageError> {
+    let login = signed_in_user(&state, &session).await?.ok_or_else(|| {
+        PageError::new(
             StatusCode::UNAUTHORIZED,
             "You are not signed in",
             "Sign in to your consent center to download your consent records.",
-            Some(back_to_center()),
-        );
-    };
-    let records = match state.store.consent_records(&login.sub).await {
-        Ok(r) => r,
-        Err(e) => return store_failed(e),
-    };
+        )
+        .with_back(back_to_center())
+    })?;
+    let records = state
+        .store
+        .consent_records(&login.sub)
+        .await
+        .map_err(store_failed)?;
     let settings = state.settings();
     let body = json!({
         "sub": login.sub,
@@ -273,7 +248,7 @@ async fn export(State(state): State<AppState>, session: Session) -> Response {
             .map(|r| crate::consent::export_record(r, &settings.app_name(&r.client_id)))
             .collect::<Vec<_>>(),
     });
-    (
+    Ok((
         [
             (header::CACHE_CONTROL, "no-store"),
             (
@@ -283,5 +258,5 @@ async fn export(State(state): State<AppState>, session: Session) -> Response {
         ],
         axum::Json(body),
     )
-        .into_response()
+        .into_response())
 }

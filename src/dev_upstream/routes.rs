@@ -20,7 +20,7 @@ use crate::state::AppState;
 use crate::tokens::hashing::{constant_time_eq, random_token};
 use crate::tokens::jwt;
 use crate::web::pages::DevLoginPage;
-use crate::web::{error_page, render};
+use crate::web::{PageError, render};
 
 /// The development provider's routes; `dev` holds its key and what it has issued.
 pub fn router(dev: Arc<DevProvider>) -> Router<AppState> {
@@ -39,29 +39,26 @@ pub fn router(dev: Arc<DevProvider>) -> Router<AppState> {
         .layer(Extension(dev))
 }
 
-/// The dev provider is served only when a `kind = "dev"` upstream is configured.
-fn issuer(state: &AppState) -> Option<String> {
+/// The dev provider's issuer. It is served only when a `kind = "dev"` upstream is configured;
+/// else its pages are not found.
+fn issuer(state: &AppState) -> Result<String, PageError> {
     let s = state.settings();
     s.upstreams
         .iter()
         .any(|u| u.kind == UpstreamKind::Dev)
         .then(|| format!("{}/dev-upstream", s.issuer))
+        .ok_or_else(|| {
+            PageError::new(
+                StatusCode::NOT_FOUND,
+                "Page not found",
+                "The development provider is not enabled.",
+            )
+        })
 }
 
-fn disabled() -> Response {
-    error_page(
-        StatusCode::NOT_FOUND,
-        "Page not found",
-        "The development provider is not enabled.",
-        None,
-    )
-}
-
-async fn discovery(State(state): State<AppState>) -> Response {
-    let Some(iss) = issuer(&state) else {
-        return disabled();
-    };
-    axum::Json(json!({
+async fn discovery(State(state): State<AppState>) -> Result<Response, PageError> {
+    let iss = issuer(&state)?;
+    Ok(axum::Json(json!({
         "issuer": iss,
         "authorization_endpoint": format!("{iss}/authorize"),
         "token_endpoint": format!("{iss}/token"),
@@ -73,17 +70,15 @@ async fn discovery(State(state): State<AppState>) -> Response {
         "code_challenge_methods_supported": ["S256"],
         "scopes_supported": ["openid", "profile", "email"],
     }))
-    .into_response()
+    .into_response())
 }
 
 async fn jwks(
     State(state): State<AppState>,
     Extension(dev): Extension<Arc<DevProvider>>,
-) -> Response {
-    if issuer(&state).is_none() {
-        return disabled();
-    }
-    axum::Json(json!({ "keys": [dev.key.public_jwk()] })).into_response()
+) -> Result<Response, PageError> {
+    issuer(&state)?;
+    Ok(axum::Json(json!({ "keys": [dev.key.public_jwk()] })).into_response())
 }
 
 /// Only Herald's own callbacks may receive codes, so the page is no open redirector.
@@ -91,24 +86,24 @@ fn callback_allowed(state: &AppState, redirect_uri: &str) -> bool {
     redirect_uri.starts_with(&format!("{}/callback/", state.settings().issuer))
 }
 
-async fn authorize_page(State(state): State<AppState>, RawQuery(q): RawQuery) -> Response {
-    if issuer(&state).is_none() {
-        return disabled();
-    }
+async fn authorize_page(
+    State(state): State<AppState>,
+    RawQuery(q): RawQuery,
+) -> Result<Response, PageError> {
+    issuer(&state)?;
     let p = Params::parse(q.unwrap_or_default().as_bytes());
     let redirect_uri = p.get("redirect_uri").unwrap_or_default();
     if !callback_allowed(&state, redirect_uri)
         || p.get("code_challenge_method") != Some("S256")
         || p.get("code_challenge").is_none()
     {
-        return error_page(
+        return Err(PageError::new(
             StatusCode::BAD_REQUEST,
             "Invalid request",
             "The development provider accepts only Herald's own callback with PKCE S256.",
-            None,
-        );
+        ));
     }
-    render(
+    Ok(render(
         StatusCode::OK,
         &DevLoginPage {
             client_id: p.get("client_id").unwrap_or_default().into(),
@@ -118,27 +113,24 @@ async fn authorize_page(State(state): State<AppState>, RawQuery(q): RawQuery) ->
             code_challenge: p.get("code_challenge").unwrap_or_default().into(),
             scope: p.get("scope").unwrap_or_default().into(),
         },
-    )
+    ))
 }
 
 async fn authorize_submit(
     State(state): State<AppState>,
     Extension(dev): Extension<Arc<DevProvider>>,
     body: Bytes,
-) -> Response {
-    let Some(iss) = issuer(&state) else {
-        return disabled();
-    };
+) -> Result<Response, PageError> {
+    let iss = issuer(&state)?;
     let p = Params::parse(&body);
     let redirect_uri = p.get("redirect_uri").unwrap_or_default().to_string();
     let username = p.get("username").unwrap_or_default().trim().to_string();
     if !callback_allowed(&state, &redirect_uri) || username.is_empty() || username.len() > 64 {
-        return error_page(
+        return Err(PageError::new(
             StatusCode::BAD_REQUEST,
             "Invalid request",
             "Enter a user name of at most 64 characters.",
-            None,
-        );
+        ));
     }
     let groups: Vec<String> = p
         .get("groups")
@@ -186,7 +178,7 @@ async fn authorize_submit(
         params.push(("state", s));
     }
     params.push(("iss", iss.as_str()));
-    Redirect::to(&with_params(&redirect_uri, &params)).into_response()
+    Ok(Redirect::to(&with_params(&redirect_uri, &params)).into_response())
 }
 
 fn token_error(code: &str) -> Response {
@@ -201,16 +193,14 @@ async fn token(
     State(state): State<AppState>,
     Extension(dev): Extension<Arc<DevProvider>>,
     body: Bytes,
-) -> Response {
-    let Some(iss) = issuer(&state) else {
-        return disabled();
-    };
+) -> Result<Response, PageError> {
+    let iss = issuer(&state)?;
     let p = Params::parse(&body);
     if p.get("grant_type") != Some("authorization_code") {
-        return token_error("unsupported_grant_type");
+        return Ok(token_error("unsupported_grant_type"));
     }
     let Some(entry) = p.get("code").and_then(|c| dev.codes.lock().ok()?.remove(c)) else {
-        return token_error("invalid_grant");
+        return Ok(token_error("invalid_grant"));
     };
     let verifier = p.get("code_verifier").unwrap_or_default();
     let challenge = crate::tokens::mint::pkce_s256(verifier);
@@ -218,7 +208,7 @@ async fn token(
         || p.get("redirect_uri") != Some(entry.redirect_uri.as_str())
         || state.now() - entry.created_at > 600
     {
-        return token_error("invalid_grant");
+        return Ok(token_error("invalid_grant"));
     }
     let now = state.now();
     let mut id = entry.claims.clone();
@@ -231,7 +221,7 @@ async fn token(
         id.insert("nonce".into(), json!(n));
     }
     let Ok(id_token) = jwt::sign(&dev.key, "JWT", &id) else {
-        return (StatusCode::INTERNAL_SERVER_ERROR, "signing failed").into_response();
+        return Ok((StatusCode::INTERNAL_SERVER_ERROR, "signing failed").into_response());
     };
     let access_token = random_token();
     let mut info = entry.claims;
@@ -242,7 +232,7 @@ async fn token(
         tokens.retain(|_, (_, expires_at)| *expires_at > now);
         tokens.insert(access_token.clone(), (info, now + 300));
     }
-    (
+    Ok((
         [(header::CACHE_CONTROL, "no-store")],
         axum::Json(json!({
             "access_token": access_token,
@@ -251,17 +241,15 @@ async fn token(
             "id_token": id_token,
         })),
     )
-        .into_response()
+        .into_response())
 }
 
 async fn userinfo(
     State(state): State<AppState>,
     Extension(dev): Extension<Arc<DevProvider>>,
     headers: HeaderMap,
-) -> Response {
-    if issuer(&state).is_none() {
-        return disabled();
-    }
+) -> Result<Response, PageError> {
+    issuer(&state)?;
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -272,12 +260,12 @@ async fn userinfo(
         let (info, expires_at) = tokens.get(t)?;
         (*expires_at > now).then(|| info.clone())
     });
-    match info {
+    Ok(match info {
         Some(info) => axum::Json(Value::Object(info)).into_response(),
         None => (
             StatusCode::UNAUTHORIZED,
             [(header::WWW_AUTHENTICATE, "Bearer error=\"invalid_token\"")],
         )
             .into_response(),
-    }
+    })
 }

@@ -17,7 +17,7 @@ use super::pending::{pending_request, store_failure};
 use crate::state::AppState;
 use crate::tokens::hashing::{constant_time_eq, digest_hex, random_token};
 use crate::web::pages::{ConsentPage, ScopeRow};
-use crate::web::{error_page, render};
+use crate::web::{PageError, render};
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/consent", get(show).post(decide))
@@ -28,38 +28,39 @@ pub struct ConsentQuery {
     request: Option<String>,
 }
 
-fn forbidden(msg: &str) -> Response {
-    error_page(StatusCode::FORBIDDEN, "Request refused", msg, None)
+fn forbidden(msg: &str) -> PageError {
+    PageError::new(StatusCode::FORBIDDEN, "Request refused", msg)
+}
+
+fn already_decided() -> PageError {
+    forbidden("This decision was already made. Start again from the app.")
 }
 
 async fn show(
     State(state): State<AppState>,
     session: Session,
     query: Result<Query<ConsentQuery>, axum::extract::rejection::QueryRejection>,
-) -> Response {
-    let Some(id) = query.ok().and_then(|q| q.0.request) else {
-        return error_page(
+) -> Result<Response, PageError> {
+    let id = query.ok().and_then(|q| q.0.request).ok_or_else(|| {
+        PageError::new(
             StatusCode::BAD_REQUEST,
             "Invalid request",
             "This consent page needs the sign-in it belongs to. Start again from the app.",
-            None,
-        );
-    };
-    let req = match pending_request(&state, &session, &id).await {
-        Ok(r) => r,
-        Err(page) => return page,
-    };
-    let Some(sub) = req.sub.as_deref() else {
-        return forbidden("You are not signed in for this request. Start again from the app.");
-    };
+        )
+    })?;
+    let req = pending_request(&state, &session, &id).await?;
+    let sub = req.sub.as_deref().ok_or_else(|| {
+        forbidden("You are not signed in for this request. Start again from the app.")
+    })?;
     let settings = state.settings();
-    let Some(client) = settings.client(&req.client_id) else {
-        return forbidden("The app that started this sign-in is no longer registered.");
-    };
-    let grant = match state.store.grant(sub, &client.client_id).await {
-        Ok(g) => g,
-        Err(e) => return store_failure(e),
-    };
+    let client = settings
+        .client(&req.client_id)
+        .ok_or_else(|| forbidden("The app that started this sign-in is no longer registered."))?;
+    let grant = state
+        .store
+        .grant(sub, &client.client_id)
+        .await
+        .map_err(store_failure)?;
     let requested: Vec<String> = req.scope.split(' ').map(str::to_string).collect();
     let plan = crate::consent::plan(
         &requested,
@@ -68,13 +69,11 @@ async fn show(
         has_consent_prompt(&req),
     );
     let csrf = random_token();
-    if let Err(e) = state
+    state
         .store
         .set_consent_csrf(&req.id, &digest_hex(&csrf))
         .await
-    {
-        return store_failure(e);
-    }
+        .map_err(store_failure)?;
     let scopes = requested
         .iter()
         .map(|s| {
@@ -93,7 +92,7 @@ async fn show(
         .ok()
         .and_then(|u| u.host_str().map(str::to_string))
         .unwrap_or_else(|| req.redirect_uri.clone());
-    render(
+    Ok(render(
         StatusCode::OK,
         &ConsentPage {
             app_name: client.client_name.clone(),
@@ -102,7 +101,7 @@ async fn show(
             csrf,
             scopes,
         },
-    )
+    ))
 }
 
 fn has_consent_prompt(req: &crate::store::AuthRequest) -> bool {
@@ -111,7 +110,11 @@ fn has_consent_prompt(req: &crate::store::AuthRequest) -> bool {
         .is_some_and(|p| p.split(' ').any(|v| v == "consent"))
 }
 
-async fn decide(State(state): State<AppState>, session: Session, body: Bytes) -> Response {
+async fn decide(
+    State(state): State<AppState>,
+    session: Session,
+    body: Bytes,
+) -> Result<Response, PageError> {
     let mut request = None;
     let mut csrf = None;
     let mut decision = None;
@@ -126,37 +129,37 @@ async fn decide(State(state): State<AppState>, session: Session, body: Bytes) ->
         }
     }
     let (Some(id), Some(csrf)) = (request, csrf) else {
-        return forbidden("This form is missing its security token. Start again from the app.");
+        return Err(forbidden(
+            "This form is missing its security token. Start again from the app.",
+        ));
     };
     // A replayed decision: refuse before anything else.
     if let Ok(Some(r)) = state.store.auth_request(&id).await
         && r.decided_at.is_some()
     {
-        return forbidden("This decision was already made. Start again from the app.");
+        return Err(already_decided());
     }
-    let req = match pending_request(&state, &session, &id).await {
-        Ok(r) => r,
-        Err(page) => return page,
-    };
+    let req = pending_request(&state, &session, &id).await?;
     let csrf_ok = req
         .consent_csrf
         .as_deref()
         .is_some_and(|stored| constant_time_eq(&digest_hex(&csrf), stored));
     if !csrf_ok {
-        return forbidden(
+        return Err(forbidden(
             "This form's security token is wrong or expired. Start again from the app.",
-        );
+        ));
     }
-    let Some(sub) = req.sub.clone() else {
-        return forbidden("You are not signed in for this request. Start again from the app.");
-    };
+    let sub = req.sub.clone().ok_or_else(|| {
+        forbidden("You are not signed in for this request. Start again from the app.")
+    })?;
     let settings = state.settings();
     let now = state.now();
     let requested: Vec<String> = req.scope.split(' ').map(str::to_string).collect();
-    let grant = match state.store.grant(&sub, &req.client_id).await {
-        Ok(g) => g,
-        Err(e) => return store_failure(e),
-    };
+    let grant = state
+        .store
+        .grant(&sub, &req.client_id)
+        .await
+        .map_err(store_failure)?;
     let plan = crate::consent::plan(
         &requested,
         grant.as_ref(),
@@ -188,9 +191,11 @@ async fn decide(State(state): State<AppState>, session: Session, body: Bytes) ->
                 "page",
                 now,
             );
-            if let Err(e) = state.store.record_consent(Some(&new), &rec).await {
-                return store_failure(e);
-            }
+            state
+                .store
+                .record_consent(Some(&new), &rec)
+                .await
+                .map_err(store_failure)?;
             let released: Vec<String> = requested
                 .into_iter()
                 .filter(|s| plan.granted.contains(s) || allowed.contains(s))
@@ -207,30 +212,31 @@ async fn decide(State(state): State<AppState>, session: Session, body: Bytes) ->
                 "page",
                 now,
             );
-            let store_result = match grant {
-                Some(g) => state.store.record_consent(Some(&g), &rec).await,
-                None => state.store.record_consent(None, &rec).await,
-            };
-            if let Err(e) = store_result {
-                return store_failure(e);
+            state
+                .store
+                .record_consent(grant.as_ref(), &rec)
+                .await
+                .map_err(store_failure)?;
+            let decided_now = state
+                .store
+                .decide_auth_request(&req.id, now)
+                .await
+                .map_err(store_failure)?;
+            if !decided_now {
+                return Err(already_decided());
             }
-            match state.store.decide_auth_request(&req.id, now).await {
-                Ok(true) => crate::oauth::error::redirect_error(
-                    &req.redirect_uri,
-                    &settings.issuer,
-                    req.state.as_deref(),
-                    "access_denied",
-                    "the user denied the request",
-                ),
-                Ok(false) => forbidden("This decision was already made. Start again from the app."),
-                Err(e) => store_failure(e),
-            }
+            Ok(crate::oauth::error::redirect_error(
+                &req.redirect_uri,
+                &settings.issuer,
+                req.state.as_deref(),
+                "access_denied",
+                "the user denied the request",
+            ))
         }
-        _ => error_page(
+        _ => Err(PageError::new(
             StatusCode::BAD_REQUEST,
             "Invalid request",
             "Choose Allow or Deny.",
-            None,
-        ),
+        )),
     }
 }

@@ -19,7 +19,7 @@ use crate::oauth::with_params;
 use crate::state::AppState;
 use crate::store::{AuthRequest, CodeRecord};
 use crate::tokens::hashing::{digest_hex, random_token};
-use crate::web::error_page;
+use crate::web::PageError;
 
 /// Starts a login for one of Herald's own pages (the consent center, the admin pages), exactly as
 /// for an app's authorization request; the browser comes back to `return_path` (a path on
@@ -32,11 +32,8 @@ pub async fn start_sign_in(
     session: &Session,
     return_path: &str,
     max_age: Option<i64>,
-) -> Response {
-    let binding = match browser_binding(session).await {
-        Ok(b) => b,
-        Err(page) => return page,
-    };
+) -> Result<Response, PageError> {
+    let binding = browser_binding(session).await?;
     let settings = state.settings();
     let now = state.now();
     let req = AuthRequest {
@@ -61,9 +58,11 @@ pub async fn start_sign_in(
         consent_csrf: None,
         decided_at: None,
     };
-    if let Err(e) = state.store.insert_auth_request(&req).await {
-        return store_failure(e);
-    }
+    state
+        .store
+        .insert_auth_request(&req)
+        .await
+        .map_err(store_failure)?;
     proceed(state, session, req, None).await
 }
 
@@ -75,12 +74,9 @@ pub async fn proceed(
     session: &Session,
     req: AuthRequest,
     hinted_sub: Option<&str>,
-) -> Response {
+) -> Result<Response, PageError> {
     let now = state.now();
-    let login = match live_login(state, session).await {
-        Ok(l) => l,
-        Err(e) => return store_failure(e),
-    };
+    let login = live_login(state, session).await.map_err(store_failure)?;
     let login = login.filter(|l| {
         hinted_sub.is_none_or(|h| h == l.sub)
             && req.max_age.is_none_or(|max| now - l.auth_time <= max)
@@ -93,13 +89,11 @@ pub async fn proceed(
     });
     match login {
         Some(login) => {
-            if let Err(e) = state
+            state
                 .store
                 .set_auth_request_login(&req.id, &login.sub, &login.context_id, login.auth_time)
                 .await
-            {
-                return store_failure(e);
-            }
+                .map_err(store_failure)?;
             let req = AuthRequest {
                 sub: Some(login.sub),
                 auth_context_id: Some(login.context_id),
@@ -108,38 +102,37 @@ pub async fn proceed(
             };
             consent_stage(state, req).await
         }
-        None if has_prompt(&req, "none") => fail(
+        None if has_prompt(&req, "none") => Ok(fail(
             state,
             &req,
             "login_required",
             "the user is not logged in and prompt=none forbids asking",
-        ),
-        None => Redirect::to(&format!("/login/{}", req.id)).into_response(),
+        )),
+        None => Ok(Redirect::to(&format!("/login/{}", req.id)).into_response()),
     }
 }
 
 /// After login: skip consent for trusted apps and already-granted scopes, ask otherwise.
-pub async fn consent_stage(state: &AppState, req: AuthRequest) -> Response {
+pub async fn consent_stage(state: &AppState, req: AuthRequest) -> Result<Response, PageError> {
     if req.client_id == ACCOUNT_CLIENT_ID {
         // Herald's own consent center: the login is all it needs; no grant, no code.
         return own_pages::signed_in(state, &req).await;
     }
     let settings = state.settings();
-    let Some(client) = settings.client(&req.client_id).cloned() else {
-        return error_page(
+    let client = settings.client(&req.client_id).cloned().ok_or_else(|| {
+        PageError::new(
             StatusCode::BAD_REQUEST,
             "Unknown app",
             "The app that started this login is no longer registered with Herald.",
-            None,
-        );
-    };
+        )
+    })?;
     let Some(sub) = req.sub.clone() else {
-        return Redirect::to(&format!("/login/{}", req.id)).into_response();
+        return Ok(Redirect::to(&format!("/login/{}", req.id)).into_response());
     };
     let requested: Vec<String> = req.scope.split(' ').map(str::to_string).collect();
     let now = state.now();
     if client.trusted {
-        match consent::record_trusted(
+        consent::record_trusted(
             &*state.store,
             &settings.scopes,
             &sub,
@@ -148,15 +141,14 @@ pub async fn consent_stage(state: &AppState, req: AuthRequest) -> Response {
             now,
         )
         .await
-        {
-            Ok(()) => return issue_code(state, &req, &requested).await,
-            Err(e) => return store_failure(e),
-        }
+        .map_err(store_failure)?;
+        return issue_code(state, &req, &requested).await;
     }
-    let grant = match state.store.grant(&sub, &client.client_id).await {
-        Ok(g) => g,
-        Err(e) => return store_failure(e),
-    };
+    let grant = state
+        .store
+        .grant(&sub, &client.client_id)
+        .await
+        .map_err(store_failure)?;
     let plan = consent::plan(
         &requested,
         grant.as_ref(),
@@ -167,37 +159,41 @@ pub async fn consent_stage(state: &AppState, req: AuthRequest) -> Response {
         return issue_code(state, &req, &plan.granted).await;
     }
     if has_prompt(&req, "none") {
-        return fail(
+        return Ok(fail(
             state,
             &req,
             "consent_required",
             "the user has not granted the requested scopes and prompt=none forbids asking",
-        );
+        ));
     }
-    Redirect::to(&format!("/consent?request={}", req.id)).into_response()
+    Ok(Redirect::to(&format!("/consent?request={}", req.id)).into_response())
 }
 
 /// Issues the code for `scopes` and redirects to the client with `code`, `state` and `iss`.
 /// The request is marked decided first, so each request yields at most one code.
-pub async fn issue_code(state: &AppState, req: &AuthRequest, scopes: &[String]) -> Response {
+pub async fn issue_code(
+    state: &AppState,
+    req: &AuthRequest,
+    scopes: &[String],
+) -> Result<Response, PageError> {
     let settings = state.settings();
     let now = state.now();
-    match state.store.decide_auth_request(&req.id, now).await {
-        Ok(true) => {}
-        Ok(false) => {
-            return error_page(
-                StatusCode::BAD_REQUEST,
-                "Already completed",
-                "This sign-in was already completed. Start again from the app.",
-                None,
-            );
-        }
-        Err(e) => return store_failure(e),
+    let decided_now = state
+        .store
+        .decide_auth_request(&req.id, now)
+        .await
+        .map_err(store_failure)?;
+    if !decided_now {
+        return Err(PageError::new(
+            StatusCode::BAD_REQUEST,
+            "Already completed",
+            "This sign-in was already completed. Start again from the app.",
+        ));
     }
     let (Some(sub), Some(context_id), Some(auth_time)) =
         (req.sub.clone(), req.auth_context_id.clone(), req.auth_time)
     else {
-        return Redirect::to(&format!("/login/{}", req.id)).into_response();
+        return Ok(Redirect::to(&format!("/login/{}", req.id)).into_response());
     };
     let code = random_token();
     let record = CodeRecord {
@@ -215,13 +211,15 @@ pub async fn issue_code(state: &AppState, req: &AuthRequest, scopes: &[String]) 
         expires_at: now + settings.tokens.authorization_code_ttl.as_secs() as i64,
         consumed_at: None,
     };
-    if let Err(e) = state.store.insert_code(&record).await {
-        return store_failure(e);
-    }
+    state
+        .store
+        .insert_code(&record)
+        .await
+        .map_err(store_failure)?;
     let mut params = vec![("code", code.as_str())];
     if let Some(s) = req.state.as_deref() {
         params.push(("state", s));
     }
     params.push(("iss", settings.issuer.as_str()));
-    Redirect::to(&with_params(&req.redirect_uri, &params)).into_response()
+    Ok(Redirect::to(&with_params(&req.redirect_uri, &params)).into_response())
 }

@@ -11,10 +11,11 @@ use super::pending::store_failure;
 use crate::config::Settings;
 use crate::state::AppState;
 use crate::store::AuthRequest;
+use crate::web::PageError;
 
 /// Completes a sign-in to one of Herald's own pages: the request is marked decided (no code is
 /// issued) and the browser returns to the page that asked ([`start_sign_in`]), now with a login.
-pub async fn signed_in(state: &AppState, req: &AuthRequest) -> Response {
+pub async fn signed_in(state: &AppState, req: &AuthRequest) -> Result<Response, PageError> {
     let settings = state.settings();
     let local = req
         .redirect_uri
@@ -31,10 +32,12 @@ pub async fn signed_in(state: &AppState, req: &AuthRequest) -> Response {
         (None, Some(_)) => req.redirect_uri.clone(),
         (None, None) => "/account".to_string(),
     };
-    match state.store.decide_auth_request(&req.id, state.now()).await {
-        Ok(_) => Redirect::to(&back).into_response(),
-        Err(e) => store_failure(e),
-    }
+    state
+        .store
+        .decide_auth_request(&req.id, state.now())
+        .await
+        .map_err(store_failure)?;
+    Ok(Redirect::to(&back).into_response())
 }
 
 /// Whether a path (with its query) is one of the admin pages.

@@ -10,12 +10,13 @@ use super::session::is_bound_to;
 use crate::oauth::{redirect_error, with_params};
 use crate::state::AppState;
 use crate::store::{AuthRequest, StoreError};
-use crate::web::{ReturnLink, error_page, store_failure_page, unavailable_page};
+use crate::web::{PageError, ReturnLink};
 
-/// The page for a store failure during a browser flow: 503 when the database is down, a
-/// generic error page otherwise. The request's client is told nothing it could act on.
-pub fn store_failure(e: StoreError) -> Response {
-    store_failure_page(
+/// The page for a store failure during a browser flow (`.map_err(store_failure)?`): 503 when
+/// the database is down, a generic error page otherwise. The request's client is told nothing
+/// it could act on.
+pub fn store_failure(e: StoreError) -> PageError {
+    PageError::store(
         e,
         "during login",
         "Herald could not complete this step. Nothing was lost; please start again from the app.",
@@ -61,35 +62,33 @@ pub async fn pending_request(
     state: &AppState,
     session: &Session,
     id: &str,
-) -> Result<AuthRequest, Response> {
+) -> Result<AuthRequest, PageError> {
     let expired = || {
-        error_page(
+        PageError::new(
             StatusCode::BAD_REQUEST,
             "This sign-in has expired",
             "The sign-in you were in the middle of has expired or was already completed. Go back \
              to the app and start again.",
-            None,
         )
     };
+    let now = state.now();
     let req = match state.store.auth_request(id).await {
-        Ok(Some(r)) => r,
-        Ok(None) => return Err(expired()),
-        Err(StoreError::Unavailable(_)) => return Err(unavailable_page()),
+        Ok(r) => r,
+        Err(e @ StoreError::Unavailable(_)) => return Err(e.into()),
+        // Unreadable is as good as gone: the browser can only start again.
         Err(e) => {
             tracing::error!(error = %e, "loading an authorization request failed");
-            return Err(expired());
+            None
         }
-    };
-    if req.expires_at < state.now() || req.decided_at.is_some() {
-        return Err(expired());
     }
+    .filter(|r| r.expires_at >= now && r.decided_at.is_none())
+    .ok_or_else(expired)?;
     if !is_bound_to(session, &req).await {
-        return Err(error_page(
+        return Err(PageError::new(
             StatusCode::FORBIDDEN,
             "Sign-in started elsewhere",
             "This sign-in was started in another browser or session, so Herald will not \
              continue it here. Go back to the app and start again.",
-            None,
         ));
     }
     Ok(req)

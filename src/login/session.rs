@@ -8,8 +8,7 @@ use tower_sessions::Session;
 use crate::state::AppState;
 use crate::store::{AuthRequest, StoreError, StoredContext};
 use crate::tokens::hashing::{constant_time_eq, digest_hex, random_token};
-use crate::web::unavailable_page;
-use axum::response::Response;
+use crate::web::PageError;
 
 const BINDING_KEY: &str = "binding";
 const LOGIN_KEY: &str = "login";
@@ -26,19 +25,13 @@ pub struct LoginSession {
 }
 
 /// The browser session's binding value, created on first use.
-pub async fn browser_binding(session: &Session) -> Result<String, Response> {
-    match session.get::<String>(BINDING_KEY).await {
-        Ok(Some(b)) => Ok(b),
-        Ok(None) => {
-            let b = random_token();
-            session
-                .insert(BINDING_KEY, &b)
-                .await
-                .map_err(|e| session_failure(&e))?;
-            Ok(b)
-        }
-        Err(e) => Err(session_failure(&e)),
+pub async fn browser_binding(session: &Session) -> Result<String, PageError> {
+    if let Some(b) = session.get::<String>(BINDING_KEY).await? {
+        return Ok(b);
     }
+    let b = random_token();
+    session.insert(BINDING_KEY, &b).await?;
+    Ok(b)
 }
 
 /// True when this browser session started the request.
@@ -94,20 +87,13 @@ pub async fn live_login_context(
 }
 
 /// Records a fresh login, with a new session id (no fixation: the id changes on login).
-pub async fn set_login(session: &Session, login: &LoginSession) -> Result<(), Response> {
+pub async fn set_login(session: &Session, login: &LoginSession) -> Result<(), PageError> {
     if let Some(previous) = current_login(session).await
         && previous.sub != login.sub
     {
         tracing::info!("a different user logged in on this browser; the previous login ends");
     }
-    session.cycle_id().await.map_err(|e| session_failure(&e))?;
-    session
-        .insert(LOGIN_KEY, login)
-        .await
-        .map_err(|e| session_failure(&e))
-}
-
-fn session_failure(e: &tower_sessions::session::Error) -> Response {
-    tracing::warn!(error = %e, "session store failed");
-    unavailable_page()
+    session.cycle_id().await?;
+    session.insert(LOGIN_KEY, login).await?;
+    Ok(())
 }

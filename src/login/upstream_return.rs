@@ -35,7 +35,7 @@ async fn login(
 ) -> Response {
     let req = match pending_request(&state, &session, &request_id).await {
         Ok(r) => r,
-        Err(page) => return page,
+        Err(page) => return page.into_response(),
     };
     let settings = state.settings();
     let p = Params::parse(query.unwrap_or_default().as_bytes());
@@ -80,7 +80,7 @@ async fn login(
         expires_at: req.expires_at,
     };
     if let Err(e) = state.store.insert_upstream_login(&record).await {
-        return store_failure(e);
+        return store_failure(e).into_response();
     }
     Redirect::to(&start.url).into_response()
 }
@@ -169,7 +169,7 @@ async fn callback(
     }
     let req = match pending_request(&state, &session, &login.auth_request_id).await {
         Ok(r) => r,
-        Err(page) => return page,
+        Err(page) => return page.into_response(),
     };
     let settings = state.settings();
     let Some(upstream) = settings.upstream(&upstream_id).cloned() else {
@@ -251,7 +251,7 @@ async fn callback(
         .await
     {
         Ok(u) => u,
-        Err(e) => return store_failure(e),
+        Err(e) => return store_failure(e).into_response(),
     };
     let previous: Option<AuthContext> = user
         .last_context
@@ -313,7 +313,7 @@ async fn callback(
             .await
     };
     if let Err(e) = stored.await {
-        return store_failure(e);
+        return store_failure(e).into_response();
     }
     let login_session = LoginSession {
         sub: user.sub.clone(),
@@ -323,7 +323,7 @@ async fn callback(
         context_expires_at: ctx.expires_at,
     };
     if let Err(page) = set_login(&session, &login_session).await {
-        return page;
+        return page.into_response();
     }
     let req = crate::store::AuthRequest {
         sub: Some(user.sub),
@@ -331,5 +331,5 @@ async fn callback(
         auth_time: Some(now),
         ..req
     };
-    consent_stage(&state, req).await
+    consent_stage(&state, req).await.into_response()
 }

@@ -7,7 +7,7 @@
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use tower_sessions::Session;
 
 use crate::config::GrantType;
@@ -239,7 +239,7 @@ async fn authorize(state: AppState, session: Session, p: Params) -> Response {
 
     let binding = match login::browser_binding(&session).await {
         Ok(b) => b,
-        Err(resp) => return resp,
+        Err(resp) => return resp.into_response(),
     };
     let now = state.now();
     let req = AuthRequest {
@@ -264,9 +264,11 @@ async fn authorize(state: AppState, session: Session, p: Params) -> Response {
         decided_at: None,
     };
     if let Err(e) = state.store.insert_auth_request(&req).await {
-        return login::store_failure(e);
+        return login::store_failure(e).into_response();
     }
-    login::proceed(&state, &session, req, hinted_sub.as_deref()).await
+    login::proceed(&state, &session, req, hinted_sub.as_deref())
+        .await
+        .into_response()
 }
 
 /// RFC 7636 §4.2: 43–128 characters from the unreserved set.

@@ -24,7 +24,7 @@ use crate::state::AppState;
 use crate::tokens::hashing::{constant_time_eq, random_token};
 use crate::tokens::jwt::verify_id_token_hint;
 use crate::web::pages::{LogoutConfirmPage, SignedOutPage};
-use crate::web::{error_page, render};
+use crate::web::{PageError, render};
 
 const CSRF_KEY: &str = "logout_csrf";
 const RETURN_KEY: &str = "logout_return";
@@ -40,7 +40,7 @@ pub async fn logout_get(
     State(state): State<AppState>,
     session: Session,
     RawQuery(q): RawQuery,
-) -> Response {
+) -> Result<Response, PageError> {
     start(
         &state,
         &session,
@@ -54,9 +54,9 @@ pub async fn logout_post(
     session: Session,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
+) -> Result<Response, PageError> {
     if !is_form(&headers) {
-        return bad("A logout request sent with POST must be form-encoded.");
+        return Err(bad("A logout request sent with POST must be form-encoded."));
     }
     let p = Params::parse(&body);
     if p.get("confirm").is_some() {
@@ -65,8 +65,8 @@ pub async fn logout_post(
     start(&state, &session, p).await
 }
 
-fn bad(msg: &str) -> Response {
-    error_page(StatusCode::BAD_REQUEST, "Invalid logout request", msg, None)
+fn bad(msg: &str) -> PageError {
+    PageError::new(StatusCode::BAD_REQUEST, "Invalid logout request", msg)
 }
 
 /// The `aud` of a JWT, read without verification, to learn which client's key check to run.
@@ -81,9 +81,9 @@ fn unverified_aud(jwt: &str) -> Option<String> {
     }
 }
 
-async fn start(state: &AppState, session: &Session, p: Params) -> Response {
+async fn start(state: &AppState, session: &Session, p: Params) -> Result<Response, PageError> {
     if !p.duplicated.is_empty() {
-        return bad("A parameter appears more than once.");
+        return Err(bad("A parameter appears more than once."));
     }
     let settings = state.settings();
     let hint = p.get("id_token_hint");
@@ -92,11 +92,11 @@ async fn start(state: &AppState, session: &Session, p: Params) -> Response {
         .map(str::to_string)
         .or_else(|| hint.and_then(unverified_aud));
     let hinted_sub = match (hint, client_id.as_deref()) {
-        (Some(h), Some(c)) => match verify_id_token_hint(&state.keys(), &settings.issuer, c, h) {
-            Ok(sub) => Some(sub),
-            Err(_) => return bad("The id_token_hint was not issued by Herald to this client."),
-        },
-        (Some(_), None) => return bad("The id_token_hint names no client."),
+        (Some(h), Some(c)) => Some(
+            verify_id_token_hint(&state.keys(), &settings.issuer, c, h)
+                .map_err(|_| bad("The id_token_hint was not issued by Herald to this client."))?,
+        ),
+        (Some(_), None) => return Err(bad("The id_token_hint names no client.")),
         _ => None,
     };
     let back = match p.get("post_logout_redirect_uri") {
@@ -109,16 +109,16 @@ async fn start(state: &AppState, session: &Session, p: Params) -> Response {
                     state: p.get("state").map(str::to_string),
                 }),
                 Some(_) => {
-                    return bad(
+                    return Err(bad(
                         "The post_logout_redirect_uri is not registered for this app, so Herald \
                          will not send you there. You have not been signed out.",
-                    );
+                    ));
                 }
                 None => {
-                    return bad(
+                    return Err(bad(
                         "A post_logout_redirect_uri needs the app to be named (client_id or \
                          id_token_hint).",
-                    );
+                    ));
                 }
             }
         }
@@ -132,10 +132,8 @@ async fn start(state: &AppState, session: &Session, p: Params) -> Response {
         // Anything else: ask the user, so a forged link cannot sign them out.
         _ => {
             let csrf = random_token();
-            if session.insert(CSRF_KEY, &csrf).await.is_err() {
-                return crate::web::unavailable_page();
-            }
-            render(
+            session.insert(CSRF_KEY, &csrf).await?;
+            Ok(render(
                 StatusCode::OK,
                 &LogoutConfirmPage {
                     csrf,
@@ -146,25 +144,24 @@ async fn start(state: &AppState, session: &Session, p: Params) -> Response {
                         .unwrap_or_default(),
                     state: back.and_then(|b| b.state).unwrap_or_default(),
                 },
-            )
+            ))
         }
     }
 }
 
-async fn confirmed(state: &AppState, session: &Session, p: &Params) -> Response {
+async fn confirmed(state: &AppState, session: &Session, p: &Params) -> Result<Response, PageError> {
     let expected: Option<String> = session.remove(CSRF_KEY).await.ok().flatten();
     let ok = match (expected, p.get("csrf")) {
         (Some(e), Some(given)) => constant_time_eq(&e, given),
         _ => false,
     };
     if !ok {
-        return error_page(
+        return Err(PageError::new(
             StatusCode::FORBIDDEN,
             "Request refused",
             "This sign-out form is missing its security token or has expired. You are still \
              signed in.",
-            None,
-        );
+        ));
     }
     let settings = state.settings();
     let back = match (p.get("post_logout_redirect_uri"), p.get("client_id")) {
@@ -184,14 +181,15 @@ async fn confirmed(state: &AppState, session: &Session, p: &Params) -> Response 
 }
 
 /// Ends Herald's session, then the upstream's when configured, then returns.
-async fn end(state: &AppState, session: &Session, back: Option<Return>) -> Response {
+async fn end(
+    state: &AppState,
+    session: &Session,
+    back: Option<Return>,
+) -> Result<Response, PageError> {
     let upstream = current_login(session)
         .await
         .and_then(|l| state.settings().upstream(&l.upstream_id).cloned());
-    if let Err(e) = session.flush().await {
-        tracing::warn!(error = %e, "ending the session failed");
-        return crate::web::unavailable_page();
-    }
+    session.flush().await?;
     let upstream = upstream.filter(|u| u.logout);
     finish(state, session, back, upstream).await
 }
@@ -201,22 +199,20 @@ async fn finish(
     session: &Session,
     back: Option<Return>,
     upstream: Option<std::sync::Arc<crate::config::Upstream>>,
-) -> Response {
+) -> Result<Response, PageError> {
     if let Some(up) = upstream {
         let done = format!("{}/logout/done", state.settings().issuer);
         match state.upstreams.logout_url(&up, &done).await {
             Ok(url) => {
-                if let Some(b) = &back
-                    && session.insert(RETURN_KEY, b).await.is_err()
-                {
-                    return crate::web::unavailable_page();
+                if let Some(b) = &back {
+                    session.insert(RETURN_KEY, b).await?;
                 }
-                return Redirect::to(&url).into_response();
+                return Ok(Redirect::to(&url).into_response());
             }
             Err(e) => tracing::warn!(error = %e, "upstream logout skipped"),
         }
     }
-    go_back(back)
+    Ok(go_back(back))
 }
 
 fn go_back(back: Option<Return>) -> Response {

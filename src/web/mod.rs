@@ -1,5 +1,6 @@
-//! What every page and listener shares: rendering, error pages, the stylesheet, browser
-//! sessions ([`sessions`]), rate limits ([`limits`]), security headers and load shedding.
+//! What every page and listener shares: rendering, error pages ([`PageError`], which handlers
+//! return with `?`), the stylesheet, browser sessions ([`sessions`]), rate limits ([`limits`]),
+//! security headers and load shedding.
 //!
 //! Every response carries headers that deny framing and leak nothing through the referrer
 //! (RFC 9700 §4.16, §4.2.4); every page is rendered from an askama template (one struct per
@@ -8,6 +9,7 @@
 
 pub mod layers;
 pub mod limits;
+pub mod page_error;
 pub mod pages;
 pub mod render;
 pub mod sessions;
@@ -16,6 +18,5 @@ pub use layers::{
     MAX_IN_FLIGHT, NewRequestId, REQUEST_ID, SENSITIVE_HEADERS, overloaded, request_span,
     security_headers,
 };
-pub use render::{
-    ReturnLink, error_page, not_found, render, store_failure_page, stylesheet, unavailable_page,
-};
+pub use page_error::{PageError, store_failure_page, unavailable_page};
+pub use render::{ReturnLink, error_page, not_found, render, stylesheet};

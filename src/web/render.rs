@@ -1,7 +1,8 @@
 //! Pages as people see them: rendering an askama page `no-store`, the error page that says what
-//! happened and what to do next, and the stylesheet.
+//! happened and what to do next (handlers return it as a [`PageError`](super::PageError)), and
+//! the stylesheet.
 
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 
 use super::pages;
@@ -64,44 +65,4 @@ pub fn error_page(
             back_app: back.map(|b| b.app_name).unwrap_or_default(),
         },
     )
-}
-
-/// The page for a failed store call: [`unavailable_page`] when the database cannot be reached,
-/// else a 500 with `message` (what could not be done, and that nothing was changed). `place`
-/// names where it happened, for the log.
-pub fn store_failure_page(
-    e: crate::store::StoreError,
-    place: &str,
-    message: &str,
-    back: Option<ReturnLink>,
-) -> Response {
-    match e {
-        crate::store::StoreError::Unavailable(_) => {
-            tracing::warn!(error = %e, "database unavailable {place}");
-            unavailable_page()
-        }
-        other => {
-            tracing::error!(error = %other, "store error {place}");
-            error_page(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Something went wrong",
-                message,
-                back,
-            )
-        }
-    }
-}
-
-/// The page for a database that cannot be reached: 503 with Retry-After.
-pub fn unavailable_page() -> Response {
-    let mut res = error_page(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "Temporarily unavailable",
-        "Herald cannot reach its database right now. Nothing was lost; please try again in a \
-         few seconds.",
-        None,
-    );
-    res.headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
-    res
 }

@@ -167,7 +167,9 @@ pub async fn admin_user(
                 Some(back_to_admin()),
             ));
         }
-        return Err(login::start_sign_in(state, session, here, None).await);
+        return Err(login::start_sign_in(state, session, here, None)
+            .await
+            .into_response());
     };
     // An old sign-in is renewed at the upstream, which also reads the role afresh: someone
     // removed from the admin group stops being an admin within max_auth_age.
@@ -179,7 +181,9 @@ pub async fn admin_user(
                  page again to sign in afresh, then retry.",
             ));
         }
-        return Err(login::start_sign_in(state, session, here, Some(max_age)).await);
+        return Err(login::start_sign_in(state, session, here, Some(max_age))
+            .await
+            .into_response());
     }
     let Ok(context) = serde_json::from_str::<AuthContext>(&stored.context) else {
         return Err(refused(
