@@ -38,10 +38,9 @@ use utoipa_axum::routes;
 
 use crate::app::AppState;
 
-/// The scope that lets a client (by client_credentials) use the admin API. Built in: a client
-/// lists it in `scopes` without defining it, and only a client with
-/// `grant_types = ["client_credentials"]` may.
-pub const ADMIN_SCOPE: &str = "herald:admin";
+/// The scope that lets a client (by client_credentials) use the admin API (defined with the
+/// configuration, which treats it as built in).
+pub use crate::config::ADMIN_SCOPE;
 
 /// Admin requests carry small JSON documents; anything larger is refused before parsing.
 const BODY_LIMIT: usize = 256 * 1024;

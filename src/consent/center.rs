@@ -42,9 +42,9 @@ use crate::tokens::hashing::{constant_time_eq, digest_hex, random_token};
 use crate::web::pages::{AccountApp, AccountPage, AccountScope};
 use crate::web::{ReturnLink, error_page, render, store_failure_page, unavailable_page};
 
-/// The built-in client the consent center signs users in as. Reserved: no configured client
-/// may use it.
-pub const ACCOUNT_CLIENT_ID: &str = "herald-account";
+/// The built-in client the consent center signs users in as (defined with the configuration,
+/// which reserves it).
+pub use crate::config::ACCOUNT_CLIENT_ID;
 
 const CSRF_KEY: &str = "account_csrf";
 
