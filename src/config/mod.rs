@@ -21,7 +21,7 @@ mod settings;
 mod validate;
 
 pub use file::{
-    AdminFile, ClientFile, ConfigFile, LimitsFile, TokenFile, UpstreamFile, UpstreamKind,
+    AdminFile, ClientFile, ConfigFile, LimitsFile, OneOrMany, TokenFile, UpstreamFile, UpstreamKind,
 };
 pub use managed::{LiveConfig, ManagedConfig};
 pub use reserved::{ACCOUNT_CLIENT_ID, ADMIN_SCOPE};
