@@ -3,7 +3,7 @@
 //!
 //! Herald stores no upstream secret: its client secret at an upstream stays in an environment
 //! variable of every replica, named by `client_secret_env`, and the name must follow the rules
-//! of [`UpstreamSettings::check_secrets`] and [`UPSTREAM_SECRET_PREFIX`].
+//! of `UpstreamSettings::check_secrets` and [`UPSTREAM_SECRET_PREFIX`].
 
 use std::collections::BTreeMap;
 

@@ -7,9 +7,11 @@
 //! as the next version with its audit entry in one transaction, and puts it into effect here.
 //!
 //! # Layout
-//! - [`upstreams`]: `/admin/api/upstreams`, with each one's attributes and mappings;
-//! - [`clients`]: `/admin/api/clients`;
-//! - [`scopes`]: `/admin/api/scopes`, `/admin/api/preview` and `/admin/api/lineage`.
+//! - [`upstreams`]: the upstreams, with each one's attributes and mappings
+//!   (`/admin/api/upstreams`);
+//! - [`clients`]: the clients (`/admin/api/clients`);
+//! - [`scopes`]: the scopes, preview and lineage (`/admin/api/scopes`, `/admin/api/preview`,
+//!   `/admin/api/lineage`).
 //!
 //! The extractors every handler shares (`Body`, `Path`) and the error answers are in
 //! [`crate::admin::error`]; the credential check is [`crate::admin::auth::Admin`].
