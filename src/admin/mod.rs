@@ -11,6 +11,8 @@
 //! # Layout
 //! - [`auth`]: the [`auth::Admin`] extractor (bootstrap token or `herald:admin` client token).
 //! - [`error`]: `{error, error_description}` answers and extractors that produce them.
+//! - [`changes`]: the change service, the one way the API and the pages change the managed
+//!   configuration.
 //! - [`config_api`]: upstreams (with their attributes and mappings), clients, scopes, preview,
 //!   lineage.
 //! - [`users`]: users Herald has seen, their grants and consent records.
@@ -20,6 +22,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod changes;
 pub mod config_api;
 pub mod error;
 pub mod pages;
@@ -129,28 +132,37 @@ impl Modify for CommonResponses {
 fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(
-            config_api::list_upstreams,
-            config_api::create_upstream
+            config_api::upstreams::list_upstreams,
+            config_api::upstreams::create_upstream
         ))
         .routes(routes!(
-            config_api::get_upstream,
-            config_api::put_upstream,
-            config_api::delete_upstream
+            config_api::upstreams::get_upstream,
+            config_api::upstreams::put_upstream,
+            config_api::upstreams::delete_upstream
         ))
         .routes(routes!(
-            config_api::get_attributes,
-            config_api::put_attributes
+            config_api::upstreams::get_attributes,
+            config_api::upstreams::put_attributes
         ))
-        .routes(routes!(config_api::get_mappings, config_api::put_mappings))
-        .routes(routes!(config_api::list_clients, config_api::create_client))
         .routes(routes!(
-            config_api::get_client,
-            config_api::put_client,
-            config_api::delete_client
+            config_api::upstreams::get_mappings,
+            config_api::upstreams::put_mappings
         ))
-        .routes(routes!(config_api::get_scopes, config_api::put_scopes))
-        .routes(routes!(config_api::preview))
-        .routes(routes!(config_api::lineage))
+        .routes(routes!(
+            config_api::clients::list_clients,
+            config_api::clients::create_client
+        ))
+        .routes(routes!(
+            config_api::clients::get_client,
+            config_api::clients::put_client,
+            config_api::clients::delete_client
+        ))
+        .routes(routes!(
+            config_api::scopes::get_scopes,
+            config_api::scopes::put_scopes
+        ))
+        .routes(routes!(config_api::scopes::preview))
+        .routes(routes!(config_api::scopes::lineage))
         .routes(routes!(users::list_users))
         .routes(routes!(users::get_user))
         .routes(routes!(users::get_consents))

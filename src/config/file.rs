@@ -1,4 +1,8 @@
 //! The TOML file's shape, exactly as people write it. Unknown keys are errors.
+//!
+//! [`UpstreamFile`] and [`ClientFile`] are also the entries of the managed document in the store:
+//! the admin changes write them with serde, leaving out what is absent or at its default, so a
+//! written entry reads like one a person wrote and parses back to the same values.
 
 use std::collections::BTreeMap;
 
@@ -90,38 +94,47 @@ pub enum UpstreamKind {
     Dev,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct UpstreamFile {
     pub id: String,
     pub kind: UpstreamKind,
     /// Shown on the chooser page when there are several upstreams.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub display_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub domain: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub issuer: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub client_secret: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub client_secret_env: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub scopes: Option<Vec<String>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_false")]
     pub userinfo: bool,
     /// End the upstream session too on RP-initiated logout (its `end_session_endpoint`, or
     /// Auth0's `/v2/logout`).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_false")]
     pub logout: bool,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub extra_authorize_params: BTreeMap<String, String>,
     /// `amr` written into Herald's tokens for logins through this upstream.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub amr: Option<OneOrMany>,
     /// How long a login's authentication context is reused (`"10m"`); default: the session's life.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub auth_context_ttl: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attributes: Vec<Attribute>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub mappings: Vec<Mapping>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(untagged)]
 pub enum OneOrMany {
     One(String),
@@ -137,44 +150,60 @@ impl OneOrMany {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClientFile {
     pub client_id: String,
     /// Shown on the consent page; defaults to the client_id.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub client_name: Option<String>,
     /// Absent (and no `client_secret_env`): a public client, PKCE required.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub client_secret: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub client_secret_env: Option<String>,
     /// The stored hash of the secret (an argon2 PHC string, or `sha256:` and a base64url
     /// digest of a generated secret), as the database keeps it and `herald export` writes it.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub client_secret_hash: Option<String>,
     /// Needed by clients that log users in; a client_credentials-only client has none.
     #[serde(default)]
     pub redirect_uris: Vec<String>,
     pub scopes: Vec<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_false")]
     pub trusted: bool,
     /// Grants the client may use at /token (RFC 7591 §2 `grant_types`); default
     /// `["authorization_code"]`. `refresh_token` and `client_credentials` are opted into.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub grant_types: Option<Vec<String>>,
     /// A refresh token unused this long expires (`"14d"`); each rotation restarts the clock.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh_token_idle_ttl: Option<String>,
     /// No refresh token of a login outlives this (`"90d"`), however often it is rotated.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh_token_absolute_ttl: Option<String>,
     /// For this long after a refresh token is rotated, it may be used once more (a client that
     /// lost the answer and retries, or two tabs refreshing at once) instead of revoking its
     /// family as a reuse. Default `"0s"` (strict); at most `"5m"`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh_token_grace_period: Option<String>,
     /// RS256 (default), ES256 or EdDSA: how this client's ID and access tokens are signed.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub id_token_signed_response_alg: Option<String>,
     /// The client's public keys for private_key_jwt client authentication (RFC 7523), as a
     /// JWK Set: `jwks = { keys = [ { kty = "EC", crv = "P-256", x = "...", y = "..." } ] }`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub jwks: Option<serde_json::Value>,
     /// Where RP-initiated logout may send the browser afterwards (exact match).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub post_logout_redirect_uris: Vec<String>,
     /// Unix time the admin API registered this client; written by Herald. Tokens a client of
     /// the same id had before (deleted, then registered again) are older and never accepted.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub registered_at: Option<i64>,
+}
+
+/// Booleans that default to `false` are written only when `true`.
+fn is_false(b: &bool) -> bool {
+    !*b
 }

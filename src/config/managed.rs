@@ -23,9 +23,11 @@
 
 use std::collections::HashMap;
 
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use toml::{Table, Value};
 
-use super::{ConfigError, Settings};
+use super::{ClientFile, ConfigError, Settings, UpstreamFile};
 
 /// Top-level keys that stay in the file; every other key is managed.
 pub const BOOTSTRAP_KEYS: [&str; 6] = [
@@ -100,6 +102,76 @@ impl ManagedConfig {
             .iter()
             .filter_map(Value::as_table)
             .find(|t| t.get(key).and_then(Value::as_str) == Some(value))
+    }
+
+    /// Where the entry named `id` stands in its array: check-config's messages name entries by
+    /// it (`upstreams[2]`).
+    pub fn position<T: Entry>(&self, id: &str) -> Option<usize> {
+        self.table.get(T::ARRAY)?.as_array()?.iter().position(|e| {
+            e.as_table()
+                .and_then(|t| t.get(T::KEY))
+                .and_then(Value::as_str)
+                == Some(id)
+        })
+    }
+
+    /// The entry named `id`, typed; an error when the stored entry does not parse as one.
+    pub fn get<T: Entry>(&self, id: &str) -> Result<Option<T>, ConfigError> {
+        let Some(at) = self.position::<T>(id) else {
+            return Ok(None);
+        };
+        let entry = self.table[T::ARRAY].as_array().expect("found in it")[at].clone();
+        T::deserialize(entry)
+            .map(Some)
+            .map_err(|e| ConfigError::single(format!("{}[{at}]: {e}", T::ARRAY)))
+    }
+
+    /// Writes `entry` in place of the one with the same id, or after the others. Returns the
+    /// table written.
+    pub fn put<T: Entry>(&mut self, entry: &T) -> Result<Table, toml::ser::Error> {
+        let table = Table::try_from(entry)?;
+        let at = self.position::<T>(entry.id());
+        let list = self.array_mut(T::ARRAY);
+        match at {
+            Some(at) => list[at] = Value::Table(table.clone()),
+            None => list.push(Value::Table(table.clone())),
+        }
+        Ok(table)
+    }
+
+    /// Removes the entry named `id`; returns it as it was stored.
+    pub fn remove<T: Entry>(&mut self, id: &str) -> Option<Table> {
+        let at = self.position::<T>(id)?;
+        match self.array_mut(T::ARRAY).remove(at) {
+            Value::Table(t) => Some(t),
+            _ => None,
+        }
+    }
+}
+
+/// An entry of an array of tables in the managed document: `[[upstreams]]` or `[[clients]]`,
+/// written and read with serde.
+pub trait Entry: Serialize + DeserializeOwned {
+    /// The array it is an entry of.
+    const ARRAY: &'static str;
+    /// The key whose value names it.
+    const KEY: &'static str;
+    fn id(&self) -> &str;
+}
+
+impl Entry for UpstreamFile {
+    const ARRAY: &'static str = "upstreams";
+    const KEY: &'static str = "id";
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+impl Entry for ClientFile {
+    const ARRAY: &'static str = "clients";
+    const KEY: &'static str = "client_id";
+    fn id(&self) -> &str {
+        &self.client_id
     }
 }
 
@@ -335,6 +407,103 @@ scopes = ["openid"]
         ] {
             assert!(ManagedConfig::parse(key).is_err(), "{key}");
         }
+    }
+
+    /// Every key of an upstream and of a client, set to something other than its default.
+    const EVERY_KEY: &str = r#"
+[[upstreams]]
+id = "full"
+kind = "oidc"
+display_name = "Full"
+domain = "not-used.example.com"
+issuer = "https://idp.example.com"
+client_id = "herald"
+client_secret = "upstream-secret"
+client_secret_env = "HERALD_UPSTREAM_FULL"
+scopes = ["openid", "email"]
+userinfo = true
+logout = true
+extra_authorize_params = { audience = "api", prompt = "login" }
+amr = ["pwd", "mfa"]
+auth_context_ttl = "10m"
+attributes = [
+  { claim = "groups", source = "userinfo", type = "string_array", display_name = "Groups", required = true, on_missing = "keep" },
+  { claim = "email", source = "id_token" },
+]
+mappings = [{ from = "groups", to = "roles", merge = "add" }]
+
+[[upstreams]]
+id = "one-amr"
+kind = "dev"
+amr = "pwd"
+
+[[clients]]
+client_id = "full"
+client_name = "Full"
+client_secret = "a-long-enough-secret"
+client_secret_env = "APP_SECRET"
+client_secret_hash = "sha256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+redirect_uris = ["https://app.example.com/cb"]
+scopes = ["openid", "offline_access"]
+trusted = true
+grant_types = ["authorization_code", "refresh_token"]
+refresh_token_idle_ttl = "1d"
+refresh_token_absolute_ttl = "30d"
+refresh_token_grace_period = "3s"
+id_token_signed_response_alg = "ES256"
+jwks = { keys = [{ kty = "EC", crv = "P-256", x = "x", y = "y" }] }
+post_logout_redirect_uris = ["https://app.example.com/"]
+registered_at = 1700000000
+
+[[clients]]
+client_id = "bare"
+scopes = []
+"#;
+
+    #[test]
+    fn every_upstream_and_client_setting_survives_writing_and_reading_back() {
+        let file: super::super::ConfigFile = toml::from_str(&format!(
+            "issuer = \"x\"\nlisten = \"x\"\ndatabase_url = \"x\"\n{EVERY_KEY}"
+        ))
+        .unwrap();
+        let mut written = ManagedConfig::parse("").unwrap();
+        for u in &file.upstreams {
+            written.put(u).unwrap();
+        }
+        for c in &file.clients {
+            written.put(c).unwrap();
+        }
+        let reread = ManagedConfig::parse(&written.to_toml()).unwrap();
+        for u in &file.upstreams {
+            assert_eq!(reread.get::<UpstreamFile>(&u.id).unwrap().as_ref(), Some(u));
+        }
+        for c in &file.clients {
+            assert_eq!(
+                reread.get::<ClientFile>(&c.client_id).unwrap().as_ref(),
+                Some(c)
+            );
+        }
+    }
+
+    #[test]
+    fn putting_an_entry_replaces_the_one_of_its_id_in_place() {
+        let (_, mut managed) = split();
+        let mut app: ClientFile = managed.get("app").unwrap().unwrap();
+        app.client_name = Some("Renamed".into());
+        managed.put(&app).unwrap();
+        assert_eq!(managed.position::<ClientFile>("app"), Some(0));
+        assert_eq!(
+            managed
+                .get::<ClientFile>("app")
+                .unwrap()
+                .unwrap()
+                .client_name
+                .as_deref(),
+            Some("Renamed")
+        );
+        assert!(managed.remove::<ClientFile>("app").is_some());
+        assert!(managed.get::<ClientFile>("app").unwrap().is_none());
+        assert!(managed.remove::<ClientFile>("app").is_none());
     }
 
     #[test]

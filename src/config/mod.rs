@@ -1,17 +1,27 @@
 //! Configuration: the TOML file Herald boots from, and its validation into [`Settings`].
 //!
 //! The file is parsed with unknown keys refused (`deny_unknown_fields`), then every value is
-//! checked and turned into the runtime model in [`settings`]. Each problem is reported with the
-//! key it concerns, what is wrong and how to fix it, so `herald check-config` can print them all
-//! at once instead of failing on the first.
+//! checked ([`validate`]) and turned into the runtime model in [`settings`]. Each problem is
+//! reported with the key it concerns, what is wrong and how to fix it, so `herald check-config`
+//! can print them all at once instead of failing on the first.
+//!
+//! # Layout
+//! - [`file`]: the file's shape; its upstream and client entries are also the managed
+//!   document's, written with serde.
+//! - [`managed`]: the managed part kept in the store as versioned documents, with typed access
+//!   to its entries.
+//! - [`validate`]: every check, for the top-level keys, each upstream and each client.
+//! - [`settings`]: the validated runtime model.
+//! - [`reserved`]: names Herald keeps for itself (`herald-account`, `herald:admin`).
 
 mod file;
 pub mod managed;
 mod reserved;
 mod settings;
+mod validate;
 
 pub use file::{
-    AdminFile, ClientFile, ConfigFile, LimitsFile, TokenFile, UpstreamFile, UpstreamKind,
+    AdminFile, ClientFile, ConfigFile, LimitsFile, OneOrMany, TokenFile, UpstreamFile, UpstreamKind,
 };
 pub use managed::{LiveConfig, ManagedConfig};
 pub use reserved::{ACCOUNT_CLIENT_ID, ADMIN_SCOPE};
@@ -61,7 +71,7 @@ pub fn load(path: &Path) -> Result<(Settings, Vec<String>), ConfigError> {
 /// directory, like every other relative path a command is given.
 pub fn from_toml(text: &str) -> Result<(Settings, Vec<String>), ConfigError> {
     let file: ConfigFile = toml::from_str(text).map_err(|e| ConfigError::single(toml_error(&e)))?;
-    settings::validate(file, &|name| std::env::var(name).ok())
+    validate::validate(file, &|name| std::env::var(name).ok())
 }
 
 fn toml_error(e: &toml::de::Error) -> String {

@@ -1,6 +1,6 @@
 //! Clients: the list with a registration form, and one client's settings with Save and Delete.
-//! Registration, changes and removal are the API's own ([`register_client`],
-//! [`update_client`], [`remove_client`]), so both behave the same.
+//! Registration, changes and removal are operations of the change service the API uses too
+//! ([`Changes`]), so both behave the same.
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::views::{ClientForm, ClientPage, ClientRow, ClientsPage, CreatedView, Nav, options};
 use super::{AdminForm, AdminUser, Form, api_failed, lines, path_segment, stale_save};
-use crate::admin::config_api::{ClientSettings, register_client, remove_client, update_client};
+use crate::admin::changes::{Changes, ClientSettings};
 use crate::admin::error::ApiError;
 use crate::config::{Client, ClientAuth, GrantType, Settings};
 use crate::state::AppState;
@@ -159,14 +159,9 @@ pub async fn create(
         Err(ApiError::invalid_request("Give the client a client_id."))
     } else {
         let public = form.checked("public");
-        register_client(
-            &state,
-            &admin.actor(),
-            &client_id,
-            public,
-            settings_from(&form),
-        )
-        .await
+        Changes::new(&state, &admin.actor())
+            .register_client(&client_id, public, settings_from(&form))
+            .await
     };
     match outcome {
         Ok(created) => render(
@@ -177,7 +172,7 @@ pub async fn create(
                 empty_form(),
                 vec![],
                 Some(CreatedView {
-                    client_id: created.client.client_id,
+                    client_id,
                     secret: created.client_secret,
                 }),
             ),
@@ -267,7 +262,10 @@ pub async fn submit(
     let escaped = path_segment(&client_id);
     let seen = form.version();
     if form.get("action") == Some("delete") {
-        return match remove_client(&state, &admin.actor(), &client_id).await {
+        return match Changes::new(&state, &admin.actor())
+            .delete_client(&client_id)
+            .await
+        {
             Ok(_) => Redirect::to("/admin/clients").into_response(),
             Err(e) if inline(&e) => render(
                 StatusCode::BAD_REQUEST,
@@ -293,7 +291,11 @@ pub async fn submit(
     if let ClientAuth::PrivateKeyJwt(set) = &client.auth {
         changed.jwks = serde_json::to_value(set.as_ref()).ok();
     }
-    match update_client(&state, &admin.actor(), &client_id, changed).await {
+    let actor = admin.actor();
+    match Changes::new(&state, &actor)
+        .update_client(&client_id, changed)
+        .await
+    {
         Ok(version) => {
             Redirect::to(&format!("/admin/clients/{escaped}?saved={version}")).into_response()
         }

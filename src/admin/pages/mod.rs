@@ -14,7 +14,7 @@
 //!
 //! Every form carries a CSRF token kept in the browser session (a synchronizer token bound to
 //! the signed-in admin, compared in constant time). A change goes through the same path as the
-//! API ([`config_api::change`]): validated like `herald check-config`, stored as the next
+//! API ([`super::changes::Changes`]): validated like `herald check-config`, stored as the next
 //! version, audited as `user:{sub}`, and live on every replica within seconds. Invalid changes
 //! come back with check-config's messages next to the row they are about.
 //!

@@ -15,8 +15,8 @@ use serde_json::{Map, Value, json};
 
 use super::views::{AttrRow, MapRow, Nav, PreviewView, UpstreamPage, options, word};
 use super::{AdminForm, AdminUser, Form, api_failed, stale_save};
-use crate::admin::config_api::{change, draft, to_json, to_toml};
-use crate::admin::error::ApiError;
+use crate::admin::changes::upstreams::draft_claims;
+use crate::admin::changes::{Changes, ClaimRules};
 use crate::claims::{self, AccessTokenClaims, AttrType, Attribute, Mapping, UpstreamClaims};
 use crate::config::Upstream;
 use crate::state::AppState;
@@ -137,32 +137,9 @@ pub async fn submit(
             None,
         );
     }
-    let (attributes, mappings) = (rows.attributes(), rows.mappings());
-    let (new_attrs, new_maps) = match (to_toml(&attributes), to_toml(&mappings)) {
-        (Ok(a), Ok(m)) => (a, m),
-        (Err(e), _) | (_, Err(e)) => return api_failed(e),
-    };
-    let mut position = None;
-    let mut edit = |doc: &mut crate::config::ManagedConfig| {
-        position = doc
-            .table()
-            .get("upstreams")
-            .and_then(|u| u.as_array())
-            .and_then(|list| {
-                list.iter()
-                    .position(|u| u.get("id").and_then(|v| v.as_str()) == Some(&id))
-            });
-        let entry = doc
-            .entry_mut("upstreams", "id", &id)
-            .ok_or_else(|| ApiError::not_found(format!("no upstream `{id}`")))?;
-        let before = json!({
-            "attributes": entry.get("attributes").map(to_json).unwrap_or(json!([])),
-            "mappings": entry.get("mappings").map(to_json).unwrap_or(json!([])),
-        });
-        entry.insert("attributes".into(), new_attrs.clone());
-        entry.insert("mappings".into(), new_maps.clone());
-        let after = json!({"attributes": to_json(&new_attrs), "mappings": to_json(&new_maps)});
-        Ok((Some(before), Some(after)))
+    let rules = ClaimRules {
+        attributes: rows.attributes(),
+        mappings: rows.mappings(),
     };
     if action == "save" {
         match stale_save(&state, &form, "rows").await {
@@ -172,35 +149,28 @@ pub async fn submit(
             }
             Err(page) => return page,
         }
-        let admin_actor = admin.actor();
-        let saved = change(
-            &state,
-            &admin_actor,
-            "upstream.claims.replace",
-            format!("upstream:{id}"),
-            &[],
-            edit,
-        )
-        .await;
-        return match saved {
+        let actor = admin.actor();
+        return match Changes::new(&state, &actor)
+            .replace_claims(&id, &rules)
+            .await
+        {
             Ok(version) => Redirect::to(&format!(
                 "/admin/upstreams/{}?saved={version}",
                 super::path_segment(&id)
             ))
             .into_response(),
-            Err(e) if e.body.problems.is_empty() => api_failed(e),
-            Err(e) => {
-                let errors = rows.place(position, e.body.problems);
+            Err(r) if r.error.body.problems.is_empty() => api_failed(r.error),
+            Err(r) => {
+                let errors = rows.place(r.position, r.error.body.problems);
                 rerender(rows, errors, StatusCode::BAD_REQUEST, None)
             }
         };
     }
-    let drafted = draft(&state, |doc| edit(doc).map(|_| ())).await;
-    let draft_settings = match drafted {
+    let draft_settings = match draft_claims(&state, &id, &rules).await {
         Ok(s) => s,
-        Err(e) if e.body.problems.is_empty() => return api_failed(e),
-        Err(e) => {
-            let errors = rows.place(position, e.body.problems);
+        Err(r) if r.error.body.problems.is_empty() => return api_failed(r.error),
+        Err(r) => {
+            let errors = rows.place(r.position, r.error.body.problems);
             return rerender(rows, errors, StatusCode::BAD_REQUEST, None);
         }
     };

@@ -1,0 +1,362 @@
+//! Upstreams: adding, changing and removing one, and replacing its claim rules (attributes,
+//! mappings, or both together as the admin page edits them).
+//!
+//! Herald stores no upstream secret: its client secret at an upstream stays in an environment
+//! variable of every replica, named by `client_secret_env`, and the name must follow the rules
+//! of `UpstreamSettings::check_secrets` and [`UPSTREAM_SECRET_PREFIX`].
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+use serde_json::{Value as Json, json};
+use toml::{Table, Value};
+use utoipa::ToSchema;
+
+use super::{Changes, draft, stored, to_json, to_toml};
+use crate::admin::error::ApiError;
+use crate::claims::{Attribute, Mapping};
+use crate::config::{ManagedConfig, OneOrMany, Settings, UpstreamFile, UpstreamKind};
+use crate::state::AppState;
+use crate::store::Removal;
+
+/// Herald's own secrets, which no upstream may be told to send (`client_secret_env` would
+/// otherwise let an admin post them to a provider of their choosing).
+const HERALD_SECRET_VARIABLES: [&str; 2] = ["HERALD_KEY_ENCRYPTION_KEY", "HERALD_ADMIN_TOKEN"];
+
+/// The names of environment variables the admin API may point an upstream's secret at.
+pub const UPSTREAM_SECRET_PREFIX: &str = "HERALD_UPSTREAM_";
+
+/// An upstream's settings as written; the keys mean what they mean in the file's
+/// `[[upstreams]]`. Herald stores no secret: its client secret at the upstream stays in an
+/// environment variable of every replica, named by `client_secret_env`, and an inline
+/// `client_secret` is refused.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamSettings {
+    /// Required to create an upstream (letters, digits, `-`, `_`; it appears in the callback
+    /// URL). When replacing one it may be repeated, and must then match the path.
+    pub id: Option<String>,
+    pub kind: UpstreamKind,
+    /// Shown on the chooser page when there are several upstreams.
+    pub display_name: Option<String>,
+    /// kind = auth0: the tenant's domain without protocol, like `example.eu.auth0.com`.
+    pub domain: Option<String>,
+    /// kind = oidc: the issuer exactly as the provider's discovery document states it.
+    pub issuer: Option<String>,
+    /// The client ID Herald has at the upstream (kind = dev: default `herald`).
+    pub client_id: Option<String>,
+    /// The environment variable holding Herald's client secret at the upstream; every replica
+    /// must have it set. When replacing an upstream, absent keeps the current one.
+    pub client_secret_env: Option<String>,
+    /// Refused with a 400 that says what to do instead; present only to be recognised.
+    #[schema(ignore)]
+    pub client_secret: Option<IgnoredAny>,
+    /// Default `["openid", "profile", "email"]`; must contain `openid`.
+    pub scopes: Option<Vec<String>>,
+    /// Fetch userinfo after the login.
+    #[serde(default)]
+    pub userinfo: bool,
+    /// End the upstream session too on logout.
+    #[serde(default)]
+    pub logout: bool,
+    #[serde(default)]
+    pub extra_authorize_params: BTreeMap<String, String>,
+    /// `amr` written into Herald's tokens for logins through this upstream.
+    pub amr: Option<Vec<String>>,
+    /// How long a login's authentication context is reused, like `10m`.
+    pub auth_context_ttl: Option<String>,
+    /// Replace the attributes. Absent: none for a new upstream; kept when replacing one (they
+    /// also have their own endpoint).
+    pub attributes: Option<Vec<Attribute>>,
+    /// Replace the mappings; absent: as for `attributes`.
+    pub mappings: Option<Vec<Mapping>>,
+}
+impl UpstreamSettings {
+    /// Refuses what the stored configuration must never hold: a plaintext secret, or a
+    /// reference to one of Herald's own secrets.
+    fn check_secrets(&self) -> Result<(), ApiError> {
+        if self.client_secret.is_some() {
+            return Err(ApiError::invalid_request(
+                "client_secret: Herald never stores secrets, and an upstream's secret cannot \
+                 be kept as a hash because Herald must send it to the upstream. Set it in an \
+                 environment variable on every Herald replica and name that variable in \
+                 client_secret_env instead, for example \"client_secret_env\": \
+                 \"AUTH0_CLIENT_SECRET\".",
+            ));
+        }
+        if let Some(name) = self.client_secret_env.as_deref()
+            && HERALD_SECRET_VARIABLES.contains(&name)
+        {
+            return Err(ApiError::invalid_request(format!(
+                "client_secret_env: `{name}` holds one of Herald's own secrets, which must never \
+                 be sent to an upstream; name the variable that holds Herald's client secret at \
+                 this upstream"
+            )));
+        }
+        Ok(())
+    }
+
+    /// A variable named through the API must be one set aside for upstream secrets, so the API
+    /// cannot have Herald send any other variable of its process (a database password, say) to
+    /// a server of the caller's choosing. `current` (the name the upstream has now) may stay.
+    fn check_secret_variable(&self, current: Option<&str>) -> Result<(), ApiError> {
+        match self.client_secret_env.as_deref() {
+            Some(name) if Some(name) != current && !name.starts_with(UPSTREAM_SECRET_PREFIX) => {
+                Err(ApiError::invalid_request(format!(
+                    "client_secret_env: `{name}` does not start with {UPSTREAM_SECRET_PREFIX}; \
+                     through the admin API Herald reads upstream secrets only from variables \
+                     named so (for example {UPSTREAM_SECRET_PREFIX}AUTH0), so that no other \
+                     variable of its process can be sent to an upstream. Variables named in the \
+                     configuration file are not limited."
+                )))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The `[[upstreams]]` entry for these settings; absent attributes and mappings are none.
+    fn to_file(&self, id: &str) -> UpstreamFile {
+        UpstreamFile {
+            id: id.into(),
+            kind: self.kind,
+            display_name: self.display_name.clone(),
+            domain: self.domain.clone(),
+            issuer: self.issuer.clone(),
+            client_id: self.client_id.clone(),
+            client_secret: None,
+            client_secret_env: self.client_secret_env.clone(),
+            scopes: self.scopes.clone(),
+            userinfo: self.userinfo,
+            logout: self.logout,
+            extra_authorize_params: self.extra_authorize_params.clone(),
+            amr: self.amr.clone().map(OneOrMany::Many),
+            auth_context_ttl: self.auth_context_ttl.clone(),
+            attributes: self.attributes.clone().unwrap_or_default(),
+            mappings: self.mappings.clone().unwrap_or_default(),
+        }
+    }
+}
+
+/// An upstream's claim rules, as the admin page edits them together.
+pub struct ClaimRules {
+    pub attributes: Vec<Attribute>,
+    pub mappings: Vec<Mapping>,
+}
+
+/// A refused change of an upstream's claim rules, with where the upstream stands in the
+/// document (check-config's messages name it `upstreams[N]`), so each problem can be shown next
+/// to the row it is about.
+pub struct Refused {
+    pub error: ApiError,
+    pub position: Option<usize>,
+}
+
+fn no_upstream(id: &str) -> ApiError {
+    ApiError::not_found(format!("no upstream `{id}`"))
+}
+
+fn audit(t: &Table) -> Json {
+    to_json(&Value::Table(t.clone()))
+}
+
+/// A list as the audit log shows it: as stored.
+fn list_json<T: serde::Serialize>(list: &[T]) -> Result<Json, ApiError> {
+    Ok(to_json(&to_toml(list)?))
+}
+
+impl ClaimRules {
+    fn audit(&self) -> Result<Json, ApiError> {
+        Ok(json!({
+            "attributes": list_json(&self.attributes)?,
+            "mappings": list_json(&self.mappings)?,
+        }))
+    }
+
+    /// Puts the rules into upstream `id` of `doc`; returns the rules it had.
+    fn put(&self, doc: &mut ManagedConfig, id: &str) -> Result<Json, ApiError> {
+        let mut up = doc
+            .get::<UpstreamFile>(id)?
+            .ok_or_else(|| no_upstream(id))?;
+        let before = json!({
+            "attributes": list_json(&up.attributes)?,
+            "mappings": list_json(&up.mappings)?,
+        });
+        up.attributes = self.attributes.clone();
+        up.mappings = self.mappings.clone();
+        doc.put(&up).map_err(stored)?;
+        Ok(before)
+    }
+}
+
+/// What replacing upstream `id`'s claim rules would put into effect, without storing it.
+pub async fn draft_claims(
+    state: &AppState,
+    id: &str,
+    rules: &ClaimRules,
+) -> Result<Settings, Refused> {
+    rules.audit().map_err(|error| Refused {
+        error,
+        position: None,
+    })?;
+    let mut position = None;
+    draft(state, |doc| {
+        position = doc.position::<UpstreamFile>(id);
+        rules.put(doc, id).map(|_| ())
+    })
+    .await
+    .map_err(|error| Refused { error, position })
+}
+
+impl Changes<'_> {
+    /// Adds an upstream; its id is required.
+    pub async fn create_upstream(&self, new: &UpstreamSettings) -> Result<i64, ApiError> {
+        new.check_secrets()?;
+        new.check_secret_variable(None)?;
+        let Some(id) = new.id.as_deref() else {
+            return Err(ApiError::invalid_request(
+                "id: required; the upstream's id appears in its callback URL, like \"auth0\"",
+            ));
+        };
+        let upstream = new.to_file(id);
+        Table::try_from(&upstream).map_err(stored)?;
+        self.apply("upstream.create", format!("upstream:{id}"), &[], |doc| {
+            if doc.position::<UpstreamFile>(id).is_some() {
+                return Err(ApiError::conflict(format!(
+                    "upstream `{id}` exists; PUT changes it"
+                )));
+            }
+            let written = doc.put(&upstream).map_err(stored)?;
+            Ok((None, Some(audit(&written))))
+        })
+        .await
+    }
+
+    /// Replaces upstream `id`'s settings. `client_secret_env` (while the upstream stays the same
+    /// provider), `attributes` and `mappings` stay as they are when absent.
+    pub async fn update_upstream(
+        &self,
+        id: &str,
+        settings: &UpstreamSettings,
+    ) -> Result<i64, ApiError> {
+        settings.check_secrets()?;
+        if let Some(other) = settings.id.as_deref().filter(|i| *i != id) {
+            return Err(ApiError::invalid_request(format!(
+                "id: `{other}` differs from the path's `{id}`; an upstream's id cannot be changed \
+                 (create the new one, then delete the old one)"
+            )));
+        }
+        let changed = settings.to_file(id);
+        Table::try_from(&changed).map_err(stored)?;
+        self.apply("upstream.update", format!("upstream:{id}"), &[], |doc| {
+            let before = doc.entry("upstreams", "id", id).map(audit);
+            let old = doc
+                .get::<UpstreamFile>(id)?
+                .ok_or_else(|| no_upstream(id))?;
+            settings.check_secret_variable(old.client_secret_env.as_deref())?;
+            // The secret variable stays only while the upstream stays the same provider: it
+            // must never follow the upstream to another issuer.
+            let same_provider = (old.kind, &old.issuer, &old.domain)
+                == (changed.kind, &changed.issuer, &changed.domain);
+            let upstream = UpstreamFile {
+                client_secret_env: match changed.client_secret_env {
+                    None if same_provider => old.client_secret_env,
+                    env => env,
+                },
+                attributes: match settings.attributes {
+                    None => old.attributes,
+                    Some(_) => changed.attributes,
+                },
+                mappings: match settings.mappings {
+                    None => old.mappings,
+                    Some(_) => changed.mappings,
+                },
+                ..changed
+            };
+            let written = doc.put(&upstream).map_err(stored)?;
+            Ok((before, Some(audit(&written))))
+        })
+        .await
+    }
+
+    /// Removes an upstream. Every login made through it ends with it: browsers must log in
+    /// again, and its codes, refresh and access tokens are revoked.
+    pub async fn delete_upstream(&self, id: &str) -> Result<i64, ApiError> {
+        let removal = Removal::Upstream {
+            upstream_id: id.to_string(),
+        };
+        self.apply(
+            "upstream.delete",
+            format!("upstream:{id}"),
+            &[removal],
+            |doc| {
+                let removed = doc
+                    .remove::<UpstreamFile>(id)
+                    .ok_or_else(|| no_upstream(id))?;
+                Ok((Some(audit(&removed)), None))
+            },
+        )
+        .await
+    }
+
+    /// Replaces upstream `id`'s attributes.
+    pub async fn replace_attributes(&self, id: &str, list: &[Attribute]) -> Result<i64, ApiError> {
+        let after = list_json(list)?;
+        self.apply(
+            "upstream.attributes.replace",
+            format!("upstream:{id}"),
+            &[],
+            |doc| {
+                let mut up = doc
+                    .get::<UpstreamFile>(id)?
+                    .ok_or_else(|| no_upstream(id))?;
+                let before = list_json(&up.attributes)?;
+                up.attributes = list.to_vec();
+                doc.put(&up).map_err(stored)?;
+                Ok((Some(before), Some(after)))
+            },
+        )
+        .await
+    }
+
+    /// Replaces upstream `id`'s mappings.
+    pub async fn replace_mappings(&self, id: &str, list: &[Mapping]) -> Result<i64, ApiError> {
+        let after = list_json(list)?;
+        self.apply(
+            "upstream.mappings.replace",
+            format!("upstream:{id}"),
+            &[],
+            |doc| {
+                let mut up = doc
+                    .get::<UpstreamFile>(id)?
+                    .ok_or_else(|| no_upstream(id))?;
+                let before = list_json(&up.mappings)?;
+                up.mappings = list.to_vec();
+                doc.put(&up).map_err(stored)?;
+                Ok((Some(before), Some(after)))
+            },
+        )
+        .await
+    }
+
+    /// Replaces upstream `id`'s attributes and mappings together, as the admin page saves them.
+    pub async fn replace_claims(&self, id: &str, rules: &ClaimRules) -> Result<i64, Refused> {
+        let after = rules.audit().map_err(|error| Refused {
+            error,
+            position: None,
+        })?;
+        let mut position = None;
+        self.apply(
+            "upstream.claims.replace",
+            format!("upstream:{id}"),
+            &[],
+            |doc| {
+                position = doc.position::<UpstreamFile>(id);
+                let before = rules.put(doc, id)?;
+                Ok((Some(before), Some(after)))
+            },
+        )
+        .await
+        .map_err(|error| Refused { error, position })
+    }
+}

@@ -1,0 +1,221 @@
+//! Clients through the API: the list, one client, registration (with a secret shown once),
+//! changes and removal. Changes go through [`Changes`].
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::admin::auth::Admin;
+use crate::admin::changes::{Changes, ClientSettings};
+use crate::admin::error::{ApiError, Body, ErrorBody, Path};
+use crate::config::{Client, ClientAuth};
+use crate::state::AppState;
+
+/// A client as the API shows it. Secrets are never shown.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClientView {
+    pub client_id: String,
+    pub client_name: String,
+    /// Whether the client authenticates with a secret (otherwise: public, PKCE required).
+    pub confidential: bool,
+    pub redirect_uris: Vec<String>,
+    pub scopes: Vec<String>,
+    pub trusted: bool,
+    pub grant_types: Vec<String>,
+    /// E.g. `14days`.
+    pub refresh_token_idle_ttl: String,
+    pub refresh_token_absolute_ttl: String,
+    /// How long a rotated refresh token may be used once more, e.g. `0s` (strict).
+    pub refresh_token_grace_period: String,
+    /// RS256, ES256 or EdDSA.
+    pub id_token_signed_response_alg: String,
+    pub post_logout_redirect_uris: Vec<String>,
+    /// Whether the client authenticates with private_key_jwt.
+    pub private_key_jwt: bool,
+}
+
+impl ClientView {
+    fn of(c: &Client) -> Self {
+        let ttl = |d| humantime::format_duration(d).to_string();
+        Self {
+            client_id: c.client_id.clone(),
+            client_name: c.client_name.clone(),
+            confidential: !matches!(c.auth, ClientAuth::None),
+            redirect_uris: c.redirect_uris.clone(),
+            scopes: c.scopes.clone(),
+            trusted: c.trusted,
+            grant_types: c
+                .grant_types
+                .iter()
+                .map(|g| g.as_str().to_string())
+                .collect(),
+            refresh_token_idle_ttl: ttl(c.refresh_token_idle_ttl),
+            refresh_token_absolute_ttl: ttl(c.refresh_token_absolute_ttl),
+            refresh_token_grace_period: ttl(c.refresh_token_grace_period),
+            id_token_signed_response_alg: c.signing_alg.as_str().to_string(),
+            post_logout_redirect_uris: c.post_logout_redirect_uris.clone(),
+            private_key_jwt: matches!(c.auth, ClientAuth::PrivateKeyJwt(_)),
+        }
+    }
+}
+
+/// A new client: its id, whether it is public, and the same keys as [`ClientSettings`].
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(examples(json!({
+    "client_id": "reports",
+    "client_name": "Reports",
+    "redirect_uris": ["https://reports.example.com/callback"],
+    "scopes": ["openid", "profile", "email"]
+})))]
+pub struct NewClient {
+    pub client_id: String,
+    /// `true`: no secret, PKCE required. `false` (default): Herald generates a secret and shows
+    /// it once, in this answer only.
+    #[serde(default)]
+    pub public: bool,
+    pub client_name: Option<String>,
+    #[serde(default)]
+    pub redirect_uris: Vec<String>,
+    pub scopes: Vec<String>,
+    #[serde(default)]
+    pub trusted: bool,
+    pub grant_types: Option<Vec<String>>,
+    pub refresh_token_idle_ttl: Option<String>,
+    pub refresh_token_absolute_ttl: Option<String>,
+    /// How long a rotated refresh token may be used once more (default `0s`, at most `5m`).
+    pub refresh_token_grace_period: Option<String>,
+    /// RS256 (default), ES256 or EdDSA.
+    pub id_token_signed_response_alg: Option<String>,
+    #[serde(default)]
+    pub post_logout_redirect_uris: Vec<String>,
+    /// A JWK Set for private_key_jwt client authentication.
+    #[schema(value_type = Option<Object>)]
+    pub jwks: Option<serde_json::Value>,
+}
+
+impl NewClient {
+    fn settings(self) -> ClientSettings {
+        ClientSettings {
+            client_name: self.client_name,
+            redirect_uris: self.redirect_uris,
+            scopes: self.scopes,
+            trusted: self.trusted,
+            grant_types: self.grant_types,
+            refresh_token_idle_ttl: self.refresh_token_idle_ttl,
+            refresh_token_absolute_ttl: self.refresh_token_absolute_ttl,
+            refresh_token_grace_period: self.refresh_token_grace_period,
+            id_token_signed_response_alg: self.id_token_signed_response_alg,
+            post_logout_redirect_uris: self.post_logout_redirect_uris,
+            jwks: self.jwks,
+        }
+    }
+}
+
+/// The created client, with its secret shown this once.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedClient {
+    #[serde(flatten)]
+    pub client: ClientView,
+    /// 256 random bits; stored only as a SHA-256 digest, so it cannot be shown again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
+}
+
+fn client_view(state: &AppState, client_id: &str) -> Result<ClientView, ApiError> {
+    state
+        .settings()
+        .client(client_id)
+        .map(|c| ClientView::of(c))
+        .ok_or_else(|| ApiError::not_found(format!("no client `{client_id}`")))
+}
+
+/// Lists the clients, by client_id.
+#[utoipa::path(get, path = "/admin/api/clients", tag = "configuration",
+    responses((status = 200, body = Vec<ClientView>), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody)))]
+pub async fn list_clients(_: Admin, State(state): State<AppState>) -> Json<Vec<ClientView>> {
+    let settings = state.settings();
+    let mut list: Vec<ClientView> = settings
+        .clients
+        .values()
+        .map(|c| ClientView::of(c))
+        .collect();
+    list.sort_by(|a, b| a.client_id.cmp(&b.client_id));
+    Json(list)
+}
+
+/// Registers a client; a confidential one gets a generated secret, shown in this answer only.
+#[utoipa::path(post, path = "/admin/api/clients", tag = "configuration",
+    request_body = NewClient,
+    responses((status = 201, body = CreatedClient), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 409, body = ErrorBody)))]
+pub async fn create_client(
+    admin: Admin,
+    State(state): State<AppState>,
+    Body(new): Body<NewClient>,
+) -> Result<Response, ApiError> {
+    let (client_id, public) = (new.client_id.clone(), new.public);
+    let registered = Changes::new(&state, &admin)
+        .register_client(&client_id, public, new.settings())
+        .await?;
+    let created = CreatedClient {
+        client: client_view(&state, &client_id)?,
+        client_secret: registered.client_secret,
+    };
+    Ok((StatusCode::CREATED, Json(created)).into_response())
+}
+
+/// One client.
+#[utoipa::path(get, path = "/admin/api/clients/{client_id}", tag = "configuration",
+    params(("client_id" = String, Path, description = "The client's id")),
+    responses((status = 200, body = ClientView), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn get_client(
+    _: Admin,
+    State(state): State<AppState>,
+    Path(client_id): Path<String>,
+) -> Result<Json<ClientView>, ApiError> {
+    client_view(&state, &client_id).map(Json)
+}
+
+/// Replaces a client's settings; its secret (or public status) stays as it is.
+#[utoipa::path(put, path = "/admin/api/clients/{client_id}", tag = "configuration",
+    params(("client_id" = String, Path, description = "The client's id")),
+    request_body = ClientSettings,
+    responses((status = 200, body = ClientView), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn put_client(
+    admin: Admin,
+    State(state): State<AppState>,
+    Path(client_id): Path<String>,
+    Body(settings): Body<ClientSettings>,
+) -> Result<Json<ClientView>, ApiError> {
+    Changes::new(&state, &admin)
+        .update_client(&client_id, settings)
+        .await?;
+    client_view(&state, &client_id).map(Json)
+}
+
+/// Removes a client. What it was given ends with it: its codes are burned, its refresh and
+/// access tokens revoked, and its grants deleted, each with a consent record (method `admin`).
+#[utoipa::path(delete, path = "/admin/api/clients/{client_id}", tag = "configuration",
+    params(("client_id" = String, Path, description = "The client's id")),
+    responses((status = 204), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 409, body = ErrorBody)))]
+pub async fn delete_client(
+    admin: Admin,
+    State(state): State<AppState>,
+    Path(client_id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    Changes::new(&state, &admin)
+        .delete_client(&client_id)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,276 @@
+//! Upstreams through the API: the list, one upstream in full, and its attributes and
+//! mappings. Changes go through [`Changes`].
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::admin::auth::Admin;
+use crate::admin::changes::{Changes, UpstreamSettings};
+use crate::admin::error::{ApiError, Body, ErrorBody, Path};
+use crate::claims::{self, Attribute, Mapping};
+use crate::config::{Upstream, UpstreamKind};
+use crate::state::AppState;
+
+/// An upstream as the API shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UpstreamView {
+    pub id: String,
+    /// `auth0`, `oidc` or `dev`.
+    pub kind: String,
+    pub display_name: String,
+    /// The issuer its discovery document must state.
+    pub issuer: String,
+    pub client_id: String,
+    pub scopes: Vec<String>,
+    /// Whether Herald fetches userinfo after the login.
+    pub userinfo: bool,
+    pub attributes: usize,
+    pub mappings: usize,
+}
+
+/// Lists the upstreams.
+#[utoipa::path(get, path = "/admin/api/upstreams", tag = "configuration",
+    responses((status = 200, body = Vec<UpstreamView>), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody)))]
+pub async fn list_upstreams(_: Admin, State(state): State<AppState>) -> Json<Vec<UpstreamView>> {
+    let settings = state.settings();
+    Json(
+        settings
+            .upstreams
+            .iter()
+            .map(|u| UpstreamView {
+                id: u.id.clone(),
+                kind: format!("{:?}", u.kind).to_lowercase(),
+                display_name: u.display_name.clone(),
+                issuer: u.endpoint.issuer.clone(),
+                client_id: u.client_id.clone(),
+                scopes: u.scopes.clone(),
+                userinfo: u.userinfo,
+                attributes: u.mapping.attributes.len(),
+                mappings: u.mapping.mappings.len(),
+            })
+            .collect(),
+    )
+}
+
+/// One upstream in full, as the API shows it. Its secret is never shown, only where it comes
+/// from.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UpstreamDetail {
+    pub id: String,
+    pub kind: UpstreamKind,
+    pub display_name: String,
+    /// kind = auth0: the tenant's domain.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
+    /// The issuer its discovery document must state.
+    pub issuer: String,
+    /// The URL to register at the upstream as Herald's callback.
+    pub callback_url: String,
+    pub client_id: String,
+    /// Where Herald's client secret at this upstream comes from: `env` (the variable named by
+    /// `client_secret_env`), `file` (written in the configuration file, never stored) or `none`.
+    pub client_secret_source: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_secret_env: Option<String>,
+    pub scopes: Vec<String>,
+    pub userinfo: bool,
+    pub logout: bool,
+    pub extra_authorize_params: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub amr: Option<Vec<String>>,
+    /// E.g. `10m`; absent: a login is reused as long as the browser session lasts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth_context_ttl: Option<String>,
+    pub attributes: Vec<Attribute>,
+    pub mappings: Vec<Mapping>,
+}
+
+impl UpstreamDetail {
+    fn of(u: &Upstream, herald_issuer: &str) -> Self {
+        let domain = (u.kind == UpstreamKind::Auth0).then(|| {
+            let issuer = u.endpoint.issuer.as_str();
+            let host = issuer.strip_prefix("https://").unwrap_or(issuer);
+            host.trim_end_matches('/').to_string()
+        });
+        let client_secret_source = match (&u.client_secret, &u.client_secret_env) {
+            (None, _) => "none",
+            (Some(_), Some(_)) => "env",
+            (Some(_), None) => "file",
+        };
+        Self {
+            id: u.id.clone(),
+            kind: u.kind,
+            display_name: u.display_name.clone(),
+            domain,
+            issuer: u.endpoint.issuer.clone(),
+            callback_url: format!("{herald_issuer}/callback/{}", u.id),
+            client_id: u.client_id.clone(),
+            client_secret_source: client_secret_source.into(),
+            client_secret_env: u.client_secret_env.clone(),
+            scopes: u.scopes.clone(),
+            userinfo: u.userinfo,
+            logout: u.logout,
+            extra_authorize_params: u.extra_authorize_params.clone(),
+            amr: u.mapping.amr.clone(),
+            auth_context_ttl: u
+                .auth_context_ttl
+                .map(|d| humantime::format_duration(d).to_string()),
+            attributes: u.mapping.attributes.clone(),
+            mappings: u.mapping.mappings.clone(),
+        }
+    }
+}
+
+fn upstream_detail(state: &AppState, id: &str) -> Result<UpstreamDetail, ApiError> {
+    let settings = state.settings();
+    settings
+        .upstream(id)
+        .map(|u| UpstreamDetail::of(u, &settings.issuer))
+        .ok_or_else(|| ApiError::not_found(format!("no upstream `{id}`")))
+}
+
+/// Adds an upstream; refused with check-config's messages when invalid.
+#[utoipa::path(post, path = "/admin/api/upstreams", tag = "configuration",
+    request_body = UpstreamSettings,
+    responses((status = 201, body = UpstreamDetail), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 409, body = ErrorBody)))]
+pub async fn create_upstream(
+    admin: Admin,
+    State(state): State<AppState>,
+    Body(new): Body<UpstreamSettings>,
+) -> Result<Response, ApiError> {
+    Changes::new(&state, &admin).create_upstream(&new).await?;
+    let id = new.id.as_deref().unwrap_or_default();
+    Ok((StatusCode::CREATED, Json(upstream_detail(&state, id)?)).into_response())
+}
+
+/// One upstream.
+#[utoipa::path(get, path = "/admin/api/upstreams/{id}", tag = "configuration",
+    params(("id" = String, Path, description = "The upstream's id")),
+    responses((status = 200, body = UpstreamDetail), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn get_upstream(
+    _: Admin,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<UpstreamDetail>, ApiError> {
+    upstream_detail(&state, &id).map(Json)
+}
+
+/// Replaces an upstream's settings. `client_secret_env`, `attributes` and `mappings` stay as
+/// they are when absent. Refused with check-config's messages when invalid.
+#[utoipa::path(put, path = "/admin/api/upstreams/{id}", tag = "configuration",
+    params(("id" = String, Path, description = "The upstream's id")),
+    request_body = UpstreamSettings,
+    responses((status = 200, body = UpstreamDetail), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn put_upstream(
+    admin: Admin,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Body(settings): Body<UpstreamSettings>,
+) -> Result<Json<UpstreamDetail>, ApiError> {
+    Changes::new(&state, &admin)
+        .update_upstream(&id, &settings)
+        .await?;
+    upstream_detail(&state, &id).map(Json)
+}
+
+/// Removes an upstream; refused with check-config's messages when the configuration would be
+/// invalid without it (for example when it is the last one). Every login made through it ends
+/// with it: browsers must log in again, and its codes, refresh and access tokens are revoked.
+#[utoipa::path(delete, path = "/admin/api/upstreams/{id}", tag = "configuration",
+    params(("id" = String, Path, description = "The upstream's id")),
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+              (status = 409, body = ErrorBody)))]
+pub async fn delete_upstream(
+    admin: Admin,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    Changes::new(&state, &admin).delete_upstream(&id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn upstream_mapping(state: &AppState, id: &str) -> Result<claims::UpstreamMapping, ApiError> {
+    state
+        .settings()
+        .upstream(id)
+        .map(|u| u.mapping.clone())
+        .ok_or_else(|| ApiError::not_found(format!("no upstream `{id}`")))
+}
+
+/// The upstream claims Herald reads from this upstream.
+#[utoipa::path(get, path = "/admin/api/upstreams/{id}/attributes", tag = "configuration",
+    params(("id" = String, Path, description = "The upstream's id")),
+    responses((status = 200, body = Vec<Attribute>), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn get_attributes(
+    _: Admin,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<Attribute>>, ApiError> {
+    Ok(Json(upstream_mapping(&state, &id)?.attributes))
+}
+
+/// Replaces the upstream's attributes; refused with check-config's messages when invalid.
+#[utoipa::path(put, path = "/admin/api/upstreams/{id}/attributes", tag = "configuration",
+    params(("id" = String, Path, description = "The upstream's id")),
+    request_body = Vec<Attribute>,
+    responses((status = 200, body = Vec<Attribute>), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn put_attributes(
+    admin: Admin,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Body(list): Body<Vec<Attribute>>,
+) -> Result<Json<Vec<Attribute>>, ApiError> {
+    Changes::new(&state, &admin)
+        .replace_attributes(&id, &list)
+        .await?;
+    Ok(Json(upstream_mapping(&state, &id)?.attributes))
+}
+
+/// Where this upstream's claims land in the authentication context.
+#[utoipa::path(get, path = "/admin/api/upstreams/{id}/mappings", tag = "configuration",
+    params(("id" = String, Path, description = "The upstream's id")),
+    responses((status = 200, body = Vec<Mapping>), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn get_mappings(
+    _: Admin,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<Mapping>>, ApiError> {
+    Ok(Json(upstream_mapping(&state, &id)?.mappings))
+}
+
+/// Replaces the upstream's mappings; refused with check-config's messages when invalid (for
+/// example a mapping to a claim Herald sets itself, like `sub`).
+#[utoipa::path(put, path = "/admin/api/upstreams/{id}/mappings", tag = "configuration",
+    params(("id" = String, Path, description = "The upstream's id")),
+    request_body = Vec<Mapping>,
+    responses((status = 200, body = Vec<Mapping>), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn put_mappings(
+    admin: Admin,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Body(list): Body<Vec<Mapping>>,
+) -> Result<Json<Vec<Mapping>>, ApiError> {
+    Changes::new(&state, &admin)
+        .replace_mappings(&id, &list)
+        .await?;
+    Ok(Json(upstream_mapping(&state, &id)?.mappings))
+}

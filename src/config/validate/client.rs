@@ -1,0 +1,291 @@
+//! One `[[clients]]` entry, checked: its id, redirect URIs, scopes, grants, refresh-token
+//! lifetimes, how it authenticates and how its tokens are signed.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{Validator, check_redirect_uri};
+use crate::claims::ScopeCatalog;
+use crate::config::file::ClientFile;
+use crate::config::settings::{Client, ClientAuth, GrantType, MAX_REFRESH_GRACE};
+use crate::config::{ACCOUNT_CLIENT_ID, ADMIN_SCOPE};
+use crate::tokens::{Alg, SecretHash};
+
+impl Validator {
+    pub(super) fn client(
+        &mut self,
+        i: usize,
+        c: ClientFile,
+        scopes: Option<&ScopeCatalog>,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Option<Client> {
+        let key = format!("clients[{i}]");
+        let before = self.problems.len();
+        if c.client_id.is_empty() || c.client_id.chars().any(|ch| ch.is_control() || ch == ' ') {
+            self.problem(format!(
+                "{key}.client_id: must be non-empty, without spaces or control characters"
+            ));
+        }
+        if c.client_id == ACCOUNT_CLIENT_ID {
+            self.problem(format!(
+                "{key}.client_id: `{}` is reserved for Herald's own consent center; choose \
+                 another",
+                c.client_id
+            ));
+        }
+        let grant_types = self.grant_types(&key, c.grant_types.as_deref());
+        // A machine-to-machine client (client_credentials only) never sees /authorize.
+        let logs_users_in = grant_types
+            .as_ref()
+            .is_none_or(|g| g.contains(&GrantType::AuthorizationCode));
+        if c.redirect_uris.is_empty() && logs_users_in {
+            self.problem(format!(
+                "{key}.redirect_uris: at least one redirect URI is needed"
+            ));
+        }
+        for (j, uri) in c.redirect_uris.iter().enumerate() {
+            if let Err(why) = check_redirect_uri(uri) {
+                self.problem(format!("{key}.redirect_uris[{j}]: `{uri}` {why}"));
+            }
+        }
+        if let Some(catalog) = scopes {
+            for s in &c.scopes {
+                if s == ADMIN_SCOPE {
+                    // Built in, and never a user's: only a client acting for itself gets it.
+                    if logs_users_in {
+                        self.problem(format!(
+                            "{key}.scopes: `{s}` lets a client administer Herald and is only for \
+                             clients with grant_types = [\"client_credentials\"]"
+                        ));
+                    }
+                } else if catalog.get(s).is_none() {
+                    self.problem(format!(
+                        "{key}.scopes: `{s}` is not a known scope; define it under [scopes.{s}] \
+                         or remove it"
+                    ));
+                }
+            }
+        }
+        if logs_users_in && !c.scopes.iter().any(|s| s == "openid") {
+            self.problem(format!(
+                "{key}.scopes: must contain \"openid\" so the client can log users in"
+            ));
+        }
+        let idle = self.duration(
+            &format!("{key}.refresh_token_idle_ttl"),
+            c.refresh_token_idle_ttl.as_deref(),
+            Duration::from_secs(14 * 86_400),
+        );
+        let absolute = self.duration(
+            &format!("{key}.refresh_token_absolute_ttl"),
+            c.refresh_token_absolute_ttl.as_deref(),
+            Duration::from_secs(90 * 86_400),
+        );
+        if let (Some(i), Some(a)) = (idle, absolute)
+            && i > a
+        {
+            self.problem(format!(
+                "{key}.refresh_token_idle_ttl: longer than refresh_token_absolute_ttl; make it \
+                 shorter (for example \"14d\" idle within \"90d\" absolute)"
+            ));
+        }
+        let grace = match c.refresh_token_grace_period.as_deref() {
+            None => Some(Duration::ZERO),
+            Some(raw) => match humantime::parse_duration(raw) {
+                Ok(d) if d <= MAX_REFRESH_GRACE => Some(d),
+                Ok(_) => {
+                    self.problem(format!(
+                        "{key}.refresh_token_grace_period: `{raw}` is longer than the 5 minutes \
+                         allowed; a reused refresh token is a leak unless it comes back at once"
+                    ));
+                    None
+                }
+                Err(_) => {
+                    self.problem(format!(
+                        "{key}.refresh_token_grace_period: `{raw}` is not a duration; write it \
+                         like \"0s\", \"3s\" or \"1m\""
+                    ));
+                    None
+                }
+            },
+        };
+        let refreshes = grant_types
+            .as_ref()
+            .is_some_and(|g| g.contains(&GrantType::RefreshToken));
+        if !refreshes
+            && (c.refresh_token_idle_ttl.is_some()
+                || c.refresh_token_absolute_ttl.is_some()
+                || c.refresh_token_grace_period.is_some())
+        {
+            self.problem(format!(
+                "{key}.refresh_token_idle_ttl/refresh_token_absolute_ttl/\
+                 refresh_token_grace_period: this client gets no refresh tokens; add \
+                 \"refresh_token\" to grant_types or remove these keys"
+            ));
+        }
+        if refreshes && !c.scopes.iter().any(|s| s == "offline_access") {
+            self.warnings.push(format!(
+                "{key}: grant_types has \"refresh_token\" but scopes lacks \"offline_access\"; \
+                 refresh tokens are issued only when offline_access is granted"
+            ));
+        }
+        let stored_hash = match c.client_secret_hash.as_deref() {
+            None => None,
+            Some(_) if c.client_secret.is_some() || c.client_secret_env.is_some() => {
+                self.problem(format!(
+                    "{key}.client_secret_hash: set one of client_secret, client_secret_env or \
+                     client_secret_hash"
+                ));
+                None
+            }
+            Some(h) => match SecretHash::from_stored(h) {
+                Some(h) => Some(h),
+                None => {
+                    self.problem(format!(
+                        "{key}.client_secret_hash: not a stored secret hash; write an argon2 PHC \
+                         string (\"$argon2id$...\") or \"sha256:\" and a base64url digest"
+                    ));
+                    None
+                }
+            },
+        };
+        let secret = self.secret(
+            &format!("{key}.client_secret"),
+            c.client_secret,
+            c.client_secret_env,
+            env,
+        );
+        if secret.as_ref().is_some_and(|s| s.expose().len() < 8) {
+            self.problem(format!(
+                "{key}.client_secret: too short; use at least 8 characters (32 random bytes is \
+                 better)"
+            ));
+        }
+        if secret.is_none()
+            && c.jwks.is_none()
+            && stored_hash.is_none()
+            && c.client_secret_hash.is_none()
+            && grant_types
+                .as_ref()
+                .is_some_and(|g| g.contains(&GrantType::ClientCredentials))
+        {
+            self.problem(format!(
+                "{key}.grant_types: \"client_credentials\" needs a confidential client (RFC 6749 \
+                 §4.4); set client_secret_env or jwks (private_key_jwt), or remove the grant"
+            ));
+        }
+        if self.problems.len() != before {
+            return None;
+        }
+        if stored_hash.is_some() && c.jwks.is_some() {
+            self.problem(format!(
+                "{key}.jwks: a client authenticates with a secret or with private_key_jwt (jwks), \
+                 not both; remove client_secret_hash or jwks"
+            ));
+            return None;
+        }
+        let auth = match (secret, c.jwks) {
+            (Some(_), Some(_)) => {
+                self.problem(format!(
+                    "{key}.jwks: a client authenticates with a secret or with private_key_jwt \
+                     (jwks), not both; remove one"
+                ));
+                return None;
+            }
+            (None, Some(jwks)) => match serde_json::from_value::<jsonwebtoken::jwk::JwkSet>(jwks) {
+                Ok(set) if !set.keys.is_empty() => ClientAuth::PrivateKeyJwt(Arc::new(set)),
+                Ok(_) => {
+                    self.problem(format!("{key}.jwks: has no keys"));
+                    return None;
+                }
+                Err(e) => {
+                    self.problem(format!(
+                        "{key}.jwks: not a JWK Set ({e}); write jwks = {{ keys = [ {{ kty = \"EC\", ... }} ] }}"
+                    ));
+                    return None;
+                }
+            },
+            (secret, None) => match secret {
+                None if stored_hash.is_some() => ClientAuth::Secret(stored_hash?),
+                None => ClientAuth::None,
+                Some(s) => match SecretHash::argon2(s.expose()) {
+                    Ok(h) => ClientAuth::Secret(h),
+                    Err(e) => {
+                        self.problem(format!("{key}.client_secret: cannot be hashed: {e}"));
+                        return None;
+                    }
+                },
+            },
+        };
+        let signing_alg = match c.id_token_signed_response_alg.as_deref() {
+            None => Some(Alg::RS256),
+            Some(raw) => match Alg::parse(raw) {
+                Some(alg) => Some(alg),
+                None => {
+                    self.problem(format!(
+                        "{key}.id_token_signed_response_alg: `{raw}` is not supported; use \
+                         \"RS256\", \"ES256\" or \"EdDSA\""
+                    ));
+                    None
+                }
+            },
+        };
+        for (j, uri) in c.post_logout_redirect_uris.iter().enumerate() {
+            if let Err(why) = check_redirect_uri(uri) {
+                self.problem(format!(
+                    "{key}.post_logout_redirect_uris[{j}]: `{uri}` {why}"
+                ));
+            }
+        }
+        Some(Client {
+            client_name: c.client_name.unwrap_or_else(|| c.client_id.clone()),
+            client_id: c.client_id,
+            auth,
+            redirect_uris: c.redirect_uris,
+            scopes: c.scopes,
+            trusted: c.trusted,
+            grant_types: grant_types?,
+            refresh_token_idle_ttl: idle?,
+            refresh_token_grace_period: grace?,
+            refresh_token_absolute_ttl: absolute?,
+            signing_alg: signing_alg?,
+            post_logout_redirect_uris: c.post_logout_redirect_uris,
+            registered_at: c.registered_at.unwrap_or(0),
+        })
+    }
+
+    fn grant_types(&mut self, key: &str, raw: Option<&[String]>) -> Option<Vec<GrantType>> {
+        let Some(raw) = raw else {
+            return Some(vec![GrantType::AuthorizationCode]);
+        };
+        if raw.is_empty() {
+            self.problem(format!(
+                "{key}.grant_types: empty; remove the key for [\"authorization_code\"] or list \
+                 the grants the client uses"
+            ));
+            return None;
+        }
+        let mut out = Vec::new();
+        for g in raw {
+            match GrantType::parse(g) {
+                Some(g) if !out.contains(&g) => out.push(g),
+                Some(_) => {}
+                None => {
+                    self.problem(format!(
+                        "{key}.grant_types: `{g}` is not supported; use \"authorization_code\", \
+                         \"refresh_token\" or \"client_credentials\""
+                    ));
+                    return None;
+                }
+            }
+        }
+        if out.contains(&GrantType::RefreshToken) && !out.contains(&GrantType::AuthorizationCode) {
+            self.problem(format!(
+                "{key}.grant_types: \"refresh_token\" without \"authorization_code\" issues \
+                 nothing; refresh tokens come from logins, so add \"authorization_code\""
+            ));
+            return None;
+        }
+        Some(out)
+    }
+}

@@ -1,0 +1,716 @@
+//! Turns the parsed file ([`ConfigFile`]) into [`Settings`], collecting every problem with the
+//! key it concerns, what is wrong and how to fix it, so `herald check-config` prints them all.
+//!
+//! This module checks the top-level keys, `[tokens]`, `[admin]` and `[limits]`, and puts the
+//! parts together; [`upstream`] checks each `[[upstreams]]` and [`client`] each `[[clients]]`.
+
+mod client;
+mod upstream;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use url::Url;
+
+use super::ConfigError;
+use super::file::{AdminFile, ConfigFile, LimitsFile, TokenFile, UpstreamKind};
+use super::settings::{
+    AdminRole, AdminSettings, DEFAULT_ADMIN_AUTH_AGE, LimitSettings, Settings, TokenSettings,
+    Upstream, is_loopback_host,
+};
+use crate::claims::{ClaimPath, ScopeCatalog};
+use crate::secret::Secret;
+
+/// Turns the parsed file into [`Settings`], collecting every problem. `env` reads an environment
+/// variable (injected so tests need not touch the process environment).
+pub(super) fn validate(
+    file: ConfigFile,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(Settings, Vec<String>), ConfigError> {
+    let mut v = Validator::default();
+
+    let issuer = v.issuer(&file.issuer);
+    let listen = match file.listen.parse::<SocketAddr>() {
+        Ok(a) => Some(a),
+        Err(_) => {
+            v.problem(format!(
+                "listen: `{}` is not an address and port; write it like \"127.0.0.1:8080\"",
+                file.listen
+            ));
+            None
+        }
+    };
+    if !(file.database_url.starts_with("sqlite:")
+        || file.database_url.starts_with("postgres://")
+        || file.database_url.starts_with("postgresql://"))
+    {
+        v.problem(
+            "database_url: must start with sqlite:// (for example \"sqlite://data/herald.db\") \
+             or postgres://",
+        );
+    }
+    if let Some(store) = &file.session_store
+        && !(store.starts_with("redis://") || store.starts_with("rediss://"))
+    {
+        v.problem(
+            "session_store: only \"redis://host:port\" (or rediss://) is supported; remove the \
+             key to keep browser sessions in the main database",
+        );
+    }
+    let tokens = v.tokens(&file.tokens);
+    let admin = v.admin(&file.admin);
+    let limits = v.limits(&file.limits);
+
+    let scopes = match ScopeCatalog::new(file.scopes) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            v.problem(format!("scopes: {e}"));
+            None
+        }
+    };
+
+    let mut upstreams = Vec::new();
+    if file.upstreams.is_empty() {
+        v.problem(
+            "upstreams: at least one [[upstreams]] is needed; for local development add \
+             `[[upstreams]] id = \"dev\" kind = \"dev\"`",
+        );
+    }
+    for (i, u) in file.upstreams.into_iter().enumerate() {
+        if let Some(u) = v.upstream(i, u, issuer.as_deref(), env) {
+            if upstreams.iter().any(|o: &Upstream| o.id == u.id) {
+                v.problem(format!("upstreams[{i}].id: `{}` is used twice", u.id));
+            }
+            upstreams.push(u);
+        }
+    }
+
+    let mut clients = HashMap::new();
+    for (i, c) in file.clients.into_iter().enumerate() {
+        if let Some(c) = v.client(i, c, scopes.as_ref(), env) {
+            if clients.contains_key(&c.client_id) {
+                v.problem(format!(
+                    "clients[{i}].client_id: `{}` is used twice",
+                    c.client_id
+                ));
+            } else {
+                clients.insert(c.client_id.clone(), Arc::new(c));
+            }
+        }
+    }
+
+    let dev_issuer = issuer.as_deref().is_some_and(|iss| {
+        Url::parse(iss)
+            .is_ok_and(|u| u.scheme() == "http" && u.host_str().is_some_and(is_loopback_host))
+    });
+    for u in &upstreams {
+        if u.kind == UpstreamKind::Dev {
+            if !dev_issuer {
+                v.problem(format!(
+                    "upstreams: `{}` is the development upstream (kind = \"dev\"), which logs \
+                     anyone in under any name; it is allowed only with a loopback http:// issuer",
+                    u.id
+                ));
+            } else {
+                v.warnings.push(format!(
+                    "upstream `{}` is the built-in development upstream: anyone can log in under \
+                     any name. Never use it in production.",
+                    u.id
+                ));
+            }
+        }
+    }
+
+    match (issuer, listen, tokens, scopes, v.problems.is_empty()) {
+        (Some(issuer), Some(listen), Some(tokens), Some(scopes), true) => Ok((
+            Settings {
+                issuer,
+                listen,
+                database_url: file.database_url,
+                session_store: file.session_store,
+                tokens,
+                upstreams: upstreams.into_iter().map(Arc::new).collect(),
+                clients,
+                scopes,
+                admin,
+                limits,
+            },
+            v.warnings,
+        )),
+        _ => Err(ConfigError {
+            problems: v.problems,
+        }),
+    }
+}
+
+/// What a validation found so far: problems (the configuration is refused) and warnings.
+#[derive(Default)]
+struct Validator {
+    problems: Vec<String>,
+    warnings: Vec<String>,
+}
+
+impl Validator {
+    fn admin(&mut self, file: &AdminFile) -> AdminSettings {
+        let role = match (&file.role_claim, &file.role_value) {
+            (Some(claim), Some(value)) => match ClaimPath::parse(claim) {
+                Ok(claim) if !value.is_empty() => Some(AdminRole {
+                    claim,
+                    value: value.clone(),
+                }),
+                Ok(_) => {
+                    self.problem("admin.role_value: must not be empty");
+                    None
+                }
+                Err(e) => {
+                    self.problem(format!("admin.role_claim: {e}"));
+                    None
+                }
+            },
+            (None, None) => None,
+            (Some(_), None) => {
+                self.problem(
+                    "admin.role_value: needed with role_claim; write the value the claim must \
+                     hold, e.g. role_value = \"herald-admins\"",
+                );
+                None
+            }
+            (None, Some(_)) => {
+                self.problem(
+                    "admin.role_claim: needed with role_value; write the context claim that \
+                     carries it, e.g. role_claim = \"groups\"",
+                );
+                None
+            }
+        };
+        let listen = file
+            .listen
+            .as_ref()
+            .and_then(|l| match l.parse::<SocketAddr>() {
+                Ok(a) => Some(a),
+                Err(_) => {
+                    self.problem(format!(
+                        "admin.listen: `{l}` is not an address and port; write it like \
+                     \"127.0.0.1:9090\""
+                    ));
+                    None
+                }
+            });
+        let max_auth_age = self
+            .duration(
+                "admin.max_auth_age",
+                file.max_auth_age.as_deref(),
+                DEFAULT_ADMIN_AUTH_AGE,
+            )
+            .unwrap_or(DEFAULT_ADMIN_AUTH_AGE);
+        AdminSettings {
+            role,
+            listen,
+            max_auth_age,
+        }
+    }
+
+    fn limits(&mut self, file: &LimitsFile) -> LimitSettings {
+        let default = LimitSettings::default();
+        let per_ip_per_second = match file.per_ip_per_second {
+            None => default.per_ip_per_second,
+            Some(n) => std::num::NonZeroU32::new(n),
+        };
+        let per_ip_burst = match file.per_ip_burst.map(std::num::NonZeroU32::new) {
+            None => default.per_ip_burst,
+            Some(Some(n)) => n,
+            Some(None) => {
+                self.problem(
+                    "limits.per_ip_burst: must be at least 1; to turn the limit off set \
+                     per_ip_per_second = 0",
+                );
+                default.per_ip_burst
+            }
+        };
+        let client_ip_header = file.client_ip_header.as_ref().and_then(|h| {
+            match axum::http::HeaderName::from_bytes(h.as_bytes()) {
+                Ok(name) => Some(name),
+                Err(_) => {
+                    self.problem(format!(
+                        "limits.client_ip_header: `{h}` is not a header name; write it like \
+                         \"X-Forwarded-For\""
+                    ));
+                    None
+                }
+            }
+        });
+        LimitSettings {
+            per_ip_per_second,
+            per_ip_burst,
+            client_ip_header,
+        }
+    }
+
+    fn problem(&mut self, p: impl Into<String>) {
+        self.problems.push(p.into());
+    }
+
+    fn issuer(&mut self, raw: &str) -> Option<String> {
+        let Ok(url) = Url::parse(raw) else {
+            self.problem(format!(
+                "issuer: `{raw}` is not a URL; write it like \"https://login.example.com\""
+            ));
+            return None;
+        };
+        let host_ok = url.host_str().is_some();
+        let scheme_ok = match url.scheme() {
+            "https" => true,
+            "http" => url.host_str().is_some_and(is_loopback_host),
+            _ => false,
+        };
+        if !host_ok || !scheme_ok {
+            self.problem(format!(
+                "issuer: `{raw}` must be an https:// URL (http:// only for 127.0.0.1, [::1] or \
+                 localhost)"
+            ));
+            return None;
+        }
+        if url.query().is_some() || url.fragment().is_some() {
+            self.problem("issuer: must not have a query or fragment (OpenID Discovery §3)");
+            return None;
+        }
+        Some(raw.trim_end_matches('/').to_string())
+    }
+
+    fn duration(&mut self, key: &str, raw: Option<&str>, default: Duration) -> Option<Duration> {
+        match raw {
+            None => Some(default),
+            Some(s) => match humantime::parse_duration(s) {
+                Ok(d) if !d.is_zero() => Some(d),
+                _ => {
+                    self.problem(format!(
+                        "{key}: `{s}` is not a duration; write it like \"60s\", \"10m\" or \"1h\""
+                    ));
+                    None
+                }
+            },
+        }
+    }
+
+    fn tokens(&mut self, t: &TokenFile) -> Option<TokenSettings> {
+        let code = self.duration(
+            "tokens.authorization_code_ttl",
+            t.authorization_code_ttl.as_deref(),
+            Duration::from_secs(60),
+        );
+        if code.is_some_and(|c| c > Duration::from_secs(600)) {
+            self.problem(
+                "tokens.authorization_code_ttl: at most 10m (RFC 6749 §4.1.2); 60s is usual",
+            );
+        }
+        Some(TokenSettings {
+            authorization_code_ttl: code?,
+            id_token_ttl: self.duration(
+                "tokens.id_token_ttl",
+                t.id_token_ttl.as_deref(),
+                Duration::from_secs(3600),
+            )?,
+            access_token_ttl: self.duration(
+                "tokens.access_token_ttl",
+                t.access_token_ttl.as_deref(),
+                Duration::from_secs(3600),
+            )?,
+            session_ttl: self.duration(
+                "tokens.session_ttl",
+                t.session_ttl.as_deref(),
+                Duration::from_secs(24 * 3600),
+            )?,
+            login_ttl: self.duration(
+                "tokens.login_ttl",
+                t.login_ttl.as_deref(),
+                Duration::from_secs(600),
+            )?,
+        })
+    }
+
+    fn secret(
+        &mut self,
+        key: &str,
+        inline: Option<String>,
+        env_name: Option<String>,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Option<Secret> {
+        match (inline, env_name) {
+            (Some(_), Some(_)) => {
+                self.problem(format!(
+                    "{key}: set either client_secret or client_secret_env, not both"
+                ));
+                None
+            }
+            (Some(s), None) => Some(Secret::new(s)),
+            (None, Some(name)) => match env(&name) {
+                Some(s) if !s.is_empty() => Some(Secret::new(s)),
+                _ => {
+                    self.problem(format!(
+                        "{key}: client_secret_env names `{name}`, but that environment variable \
+                         is not set (or empty); export it before starting Herald"
+                    ));
+                    None
+                }
+            },
+            (None, None) => None,
+        }
+    }
+}
+
+/// Registration rules for redirect URIs (RFC 9700 §2.1, §4.1; RFC 8252 §7): absolute, no
+/// fragment, no wildcard, `http:` only for loopback hosts.
+pub fn check_redirect_uri(uri: &str) -> Result<(), &'static str> {
+    let url = Url::parse(uri).map_err(|_| "is not an absolute URL")?;
+    if url.fragment().is_some() || uri.contains('#') {
+        return Err("must not contain a fragment (RFC 6749 §3.1.2)");
+    }
+    if uri.contains('*') {
+        return Err("must not contain a wildcard; register each URI exactly");
+    }
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if url.host_str().is_some_and(is_loopback_host) => Ok(()),
+        "http" => Err("uses http:// on a host that is not loopback; use https://"),
+        // Private-use schemes of native apps use reverse domain names (RFC 8252 §7.1).
+        s if s.contains('.') => Ok(()),
+        _ => Err("must be https://, loopback http://, or a reverse-domain private-use scheme"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{ClientAuth, GrantType};
+
+    fn parse(toml_text: &str) -> Result<(Settings, Vec<String>), ConfigError> {
+        let file: ConfigFile =
+            toml::from_str(toml_text).map_err(|e| ConfigError::single(e.to_string()))?;
+        validate(file, &|name| {
+            (name == "SECRET_FROM_ENV").then(|| "s3cret-from-env".to_string())
+        })
+    }
+
+    const BASE: &str = r#"
+        issuer = "http://127.0.0.1:8080"
+        listen = "127.0.0.1:8080"
+        database_url = "sqlite::memory:"
+    "#;
+
+    fn with(extra: &str) -> String {
+        format!("{BASE}\n{extra}")
+    }
+
+    const DEV: &str = "[[upstreams]]\nid = \"dev\"\nkind = \"dev\"\n";
+
+    #[test]
+    fn the_admin_role_is_a_context_claim_holding_a_value() {
+        let (s, _) = parse(&with(&format!(
+            "{DEV}\n[admin]\nrole_claim = 'https://example\\.com/roles'\nrole_value = \"ops\""
+        )))
+        .unwrap();
+        let role = s.admin.role.unwrap();
+        let ctx = |v: serde_json::Value| {
+            serde_json::json!({ "https://example.com/roles": v })
+                .as_object()
+                .unwrap()
+                .clone()
+        };
+        assert!(role.holds(&ctx(serde_json::json!(["staff", "ops"]))));
+        assert!(role.holds(&ctx(serde_json::json!("ops"))));
+        assert!(!role.holds(&ctx(serde_json::json!(["staff", "ops-team"]))));
+        assert!(!role.holds(&ctx(serde_json::json!(true))));
+        assert!(!role.holds(&serde_json::Map::new()));
+        // Nested, not dotted: `https://example` → `com/roles` is another claim.
+        let nested = serde_json::json!({"https://example": {"com/roles": ["ops"]}});
+        assert!(!role.holds(nested.as_object().unwrap()));
+        assert!(s.admin.listen.is_none());
+    }
+
+    #[test]
+    fn admin_settings_problems_name_their_key() {
+        for (admin, key) in [
+            ("role_claim = \"groups\"", "admin.role_value"),
+            ("role_value = \"x\"", "admin.role_claim"),
+            (
+                "role_claim = \"a..b\"\nrole_value = \"x\"",
+                "admin.role_claim",
+            ),
+            (
+                "role_claim = \"groups\"\nrole_value = \"\"",
+                "admin.role_value",
+            ),
+            ("listen = \"nowhere\"", "admin.listen"),
+            ("max_auth_age = \"soon\"", "admin.max_auth_age"),
+        ] {
+            let err = parse(&with(&format!("{DEV}\n[admin]\n{admin}")))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(key), "{admin}: {err}");
+        }
+        let err = parse(&with(&format!("{DEV}\n[admin]\nrole = \"x\""))).unwrap_err();
+        assert!(err.to_string().contains("role"), "{err}");
+    }
+
+    #[test]
+    fn limits_default_on_turn_off_with_zero_and_name_bad_keys() {
+        let (s, _) = parse(&with(DEV)).unwrap();
+        assert_eq!(s.limits.per_ip_per_second.map(|n| n.get()), Some(50));
+        assert_eq!(s.limits.per_ip_burst.get(), 100);
+        let (s, _) = parse(&with(&format!("{DEV}\n[limits]\nper_ip_per_second = 0"))).unwrap();
+        assert!(s.limits.per_ip_per_second.is_none());
+        for (limits, key) in [
+            ("per_ip_burst = 0", "limits.per_ip_burst"),
+            (
+                "client_ip_header = \"not a header\"",
+                "limits.client_ip_header",
+            ),
+        ] {
+            let err = parse(&with(&format!("{DEV}\n[limits]\n{limits}")))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(key), "{limits}: {err}");
+        }
+    }
+
+    #[test]
+    fn auth0_domain_becomes_issuer_with_trailing_slash() {
+        let (s, _) = parse(&with(
+            r#"[[upstreams]]
+            id = "auth0"
+            kind = "auth0"
+            domain = "example.eu.auth0.com"
+            client_id = "abc"
+            client_secret_env = "SECRET_FROM_ENV""#,
+        ))
+        .unwrap();
+        let u = s.upstream("auth0").unwrap();
+        assert_eq!(u.endpoint.issuer, "https://example.eu.auth0.com/");
+        assert_eq!(
+            u.client_secret.as_ref().unwrap().expose(),
+            "s3cret-from-env"
+        );
+    }
+
+    #[test]
+    fn auth0_domain_with_protocol_is_refused_with_a_fix() {
+        let err = parse(&with(
+            "[[upstreams]]\nid = \"a\"\nkind = \"auth0\"\ndomain = \"https://x.auth0.com\"\nclient_id = \"c\"",
+        ))
+        .unwrap_err();
+        assert!(err.to_string().contains("upstreams[0].domain"), "{err}");
+        assert!(err.to_string().contains("without protocol"), "{err}");
+    }
+
+    #[test]
+    fn unknown_keys_are_errors() {
+        let err = parse(&with(&format!("{DEV}colour = \"blue\""))).unwrap_err();
+        assert!(err.to_string().contains("unknown field `colour`"), "{err}");
+    }
+
+    #[test]
+    fn http_issuer_is_refused_for_public_hosts() {
+        let err = parse(&format!(
+            "issuer = \"http://login.example.com\"\nlisten = \"127.0.0.1:1\"\ndatabase_url = \"sqlite::memory:\"\n{DEV}"
+        ))
+        .unwrap_err();
+        assert!(err.to_string().contains("issuer:"), "{err}");
+    }
+
+    #[test]
+    fn missing_secret_env_names_the_variable() {
+        let err = parse(&with(
+            "[[upstreams]]\nid = \"o\"\nkind = \"oidc\"\nissuer = \"https://idp.example.com\"\nclient_id = \"c\"\nclient_secret_env = \"NOT_SET_ANYWHERE\"",
+        ))
+        .unwrap_err();
+        assert!(err.to_string().contains("NOT_SET_ANYWHERE"), "{err}");
+    }
+
+    #[test]
+    fn redirect_uri_rules_follow_the_security_bcp() {
+        assert!(check_redirect_uri("https://app.example.com/cb").is_ok());
+        assert!(check_redirect_uri("http://127.0.0.1:9000/cb").is_ok());
+        assert!(check_redirect_uri("http://[::1]/cb").is_ok());
+        assert!(check_redirect_uri("com.example.app:/cb").is_ok());
+        assert!(check_redirect_uri("http://app.example.com/cb").is_err());
+        assert!(check_redirect_uri("https://app.example.com/cb#frag").is_err());
+        assert!(check_redirect_uri("https://*.example.com/cb").is_err());
+        assert!(check_redirect_uri("/relative/cb").is_err());
+    }
+
+    #[test]
+    fn client_without_secret_is_public_and_secrets_are_hashed() {
+        let (s, _) = parse(&with(&format!(
+            r#"{DEV}
+            [[clients]]
+            client_id = "spa"
+            redirect_uris = ["http://127.0.0.1:9000/cb"]
+            scopes = ["openid"]
+            [[clients]]
+            client_id = "web"
+            client_secret = "a-long-enough-secret"
+            redirect_uris = ["https://web.example.com/cb"]
+            scopes = ["openid", "profile"]"#
+        )))
+        .unwrap();
+        assert!(s.client("spa").unwrap().is_public());
+        let web = s.client("web").unwrap();
+        match &web.auth {
+            ClientAuth::Secret(h) => {
+                assert!(h.verify("a-long-enough-secret"));
+                assert!(!h.verify("wrong"));
+                assert!(!format!("{h:?}").contains("a-long-enough-secret"));
+            }
+            other => panic!("web client must use a secret, not {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_client_credentials_only_client_needs_no_redirect_uris_key() {
+        let (s, _) = parse(&with(&format!(
+            "{DEV}[[clients]]\nclient_id = \"m2m\"\nclient_secret = \"a-long-enough-secret\"\nscopes = [\"profile\"]\ngrant_types = [\"client_credentials\"]\n"
+        )))
+        .unwrap();
+        assert!(s.client("m2m").unwrap().redirect_uris.is_empty());
+    }
+
+    #[test]
+    fn client_asking_for_an_undefined_scope_is_refused() {
+        let err = parse(&with(&format!(
+            "{DEV}[[clients]]\nclient_id = \"c\"\nredirect_uris = [\"https://a.example/cb\"]\nscopes = [\"openid\", \"groups\"]"
+        )))
+        .unwrap_err();
+        assert!(err.to_string().contains("[scopes.groups]"), "{err}");
+    }
+
+    fn client_with(extra: &str) -> Result<(Settings, Vec<String>), ConfigError> {
+        parse(&with(&format!(
+            "{DEV}[[clients]]\nclient_id = \"c\"\nredirect_uris = [\"https://a.example/cb\"]\n\
+             scopes = [\"openid\", \"offline_access\"]\n{extra}"
+        )))
+    }
+
+    #[test]
+    fn grant_types_default_to_authorization_code_with_refresh_lifetimes_of_14_and_90_days() {
+        let (s, _) = client_with("").unwrap();
+        let c = s.client("c").unwrap();
+        assert_eq!(c.grant_types, vec![GrantType::AuthorizationCode]);
+        assert!(!c.allows(GrantType::RefreshToken));
+        assert_eq!(c.refresh_token_idle_ttl, Duration::from_secs(14 * 86_400));
+        assert_eq!(
+            c.refresh_token_absolute_ttl,
+            Duration::from_secs(90 * 86_400)
+        );
+    }
+
+    #[test]
+    fn refresh_tokens_are_opted_into_with_their_lifetimes() {
+        let (s, _) = client_with(
+            "grant_types = [\"authorization_code\", \"refresh_token\"]\n\
+             refresh_token_idle_ttl = \"1h\"\nrefresh_token_absolute_ttl = \"1d\"",
+        )
+        .unwrap();
+        let c = s.client("c").unwrap();
+        assert!(c.allows(GrantType::RefreshToken));
+        assert_eq!(c.refresh_token_idle_ttl, Duration::from_secs(3600));
+        assert_eq!(c.refresh_token_absolute_ttl, Duration::from_secs(86_400));
+    }
+
+    #[test]
+    fn a_refresh_grace_period_is_opt_in_bounded_and_only_for_refreshing_clients() {
+        let refreshing = "grant_types = [\"authorization_code\", \"refresh_token\"]\n";
+        let (s, _) = client_with(refreshing).unwrap();
+        assert_eq!(
+            s.client("c").unwrap().refresh_token_grace_period,
+            Duration::ZERO
+        );
+        let (s, _) =
+            client_with(&format!("{refreshing}refresh_token_grace_period = \"3s\"")).unwrap();
+        assert_eq!(
+            s.client("c").unwrap().refresh_token_grace_period,
+            Duration::from_secs(3)
+        );
+        for (extra, says) in [
+            (
+                format!("{refreshing}refresh_token_grace_period = \"6m\""),
+                "5 minutes",
+            ),
+            (
+                format!("{refreshing}refresh_token_grace_period = \"soon\""),
+                "not a duration",
+            ),
+            (
+                "refresh_token_grace_period = \"3s\"".to_string(),
+                "no refresh tokens",
+            ),
+        ] {
+            let err = client_with(&extra).unwrap_err().to_string();
+            assert!(err.contains("refresh_token_grace_period"), "{err}");
+            assert!(err.contains(says), "{err}");
+        }
+    }
+
+    #[test]
+    fn unknown_grant_types_and_misplaced_refresh_lifetimes_are_refused_with_their_key() {
+        let err = client_with("grant_types = [\"password\"]").unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("clients[0].grant_types: `password`"),
+            "{err}"
+        );
+        let err = client_with("refresh_token_idle_ttl = \"1h\"").unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("add \"refresh_token\" to grant_types"),
+            "{err}"
+        );
+        let err = client_with(
+            "grant_types = [\"authorization_code\", \"refresh_token\"]\n\
+             refresh_token_idle_ttl = \"2d\"\nrefresh_token_absolute_ttl = \"1d\"",
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("refresh_token_idle_ttl: longer"),
+            "{err}"
+        );
+        let err = client_with("grant_types = [\"refresh_token\"]").unwrap_err();
+        assert!(
+            err.to_string().contains("without \"authorization_code\""),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn client_credentials_needs_a_secret_but_no_redirect_uri_or_openid() {
+        let err = client_with("grant_types = [\"client_credentials\"]").unwrap_err();
+        assert!(
+            err.to_string().contains("needs a confidential client"),
+            "{err}"
+        );
+        let (s, _) = parse(&with(&format!(
+            "{DEV}[[clients]]\nclient_id = \"m2m\"\nclient_secret = \"a-long-enough-secret\"\n\
+             redirect_uris = []\nscopes = [\"profile\"]\ngrant_types = [\"client_credentials\"]"
+        )))
+        .unwrap();
+        assert_eq!(
+            s.client("m2m").unwrap().grant_types,
+            vec![GrantType::ClientCredentials]
+        );
+    }
+
+    #[test]
+    fn dev_upstream_issuer_lives_under_herald() {
+        let (s, warnings) = parse(&with(DEV)).unwrap();
+        assert_eq!(
+            s.upstream("dev").unwrap().endpoint.issuer,
+            "http://127.0.0.1:8080/dev-upstream"
+        );
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.contains("Never use it in production"))
+        );
+    }
+}

@@ -1,0 +1,183 @@
+//! One `[[upstreams]]` entry, checked: its endpoint, its client at the upstream, its secret and
+//! its claim mapping.
+
+use std::time::Duration;
+
+use url::Url;
+
+use super::Validator;
+use crate::claims::{self, UpstreamMapping};
+use crate::config::file::{UpstreamFile, UpstreamKind};
+use crate::config::settings::{Upstream, UpstreamEndpoint, is_loopback_host};
+
+impl Validator {
+    pub(super) fn upstream(
+        &mut self,
+        i: usize,
+        u: UpstreamFile,
+        herald_issuer: Option<&str>,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Option<Upstream> {
+        let key = format!("upstreams[{i}]");
+        let before = self.problems.len();
+        if u.id.is_empty()
+            || !u
+                .id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            self.problem(format!(
+                "{key}.id: `{}` must be letters, digits, - or _ (it appears in the callback URL)",
+                u.id
+            ));
+        }
+        let issuer = match u.kind {
+            UpstreamKind::Auth0 => {
+                if u.issuer.is_some() {
+                    self.problem(format!(
+                        "{key}.issuer: kind = \"auth0\" takes `domain` (e.g. \
+                         \"example.eu.auth0.com\"), not issuer"
+                    ));
+                }
+                match u.domain.as_deref() {
+                    Some(d)
+                        if !d.is_empty()
+                            && !d.contains("://")
+                            && !d.contains('/')
+                            && Url::parse(&format!("https://{d}/")).is_ok() =>
+                    {
+                        Some(format!("https://{d}/"))
+                    }
+                    Some(d) => {
+                        self.problem(format!(
+                            "{key}.domain: `{d}` must be the tenant's domain without protocol or \
+                             path, like \"example.eu.auth0.com\""
+                        ));
+                        None
+                    }
+                    None => {
+                        self.problem(format!(
+                            "{key}.domain: kind = \"auth0\" needs the tenant's domain, like \
+                             \"example.eu.auth0.com\""
+                        ));
+                        None
+                    }
+                }
+            }
+            UpstreamKind::Oidc => {
+                if u.domain.is_some() {
+                    self.problem(format!(
+                        "{key}.domain: kind = \"oidc\" takes `issuer`, not domain"
+                    ));
+                }
+                match u.issuer.as_deref().map(Url::parse) {
+                    Some(Ok(url))
+                        if url.scheme() == "https"
+                            || (url.scheme() == "http"
+                                && url.host_str().is_some_and(is_loopback_host)) =>
+                    {
+                        u.issuer.clone()
+                    }
+                    Some(_) => {
+                        self.problem(format!(
+                            "{key}.issuer: `{}` must be an https:// URL (http:// only for \
+                             loopback hosts)",
+                            u.issuer.as_deref().unwrap_or_default()
+                        ));
+                        None
+                    }
+                    None => {
+                        self.problem(format!(
+                            "{key}.issuer: kind = \"oidc\" needs the provider's issuer, like \
+                             \"https://idp.example.com\""
+                        ));
+                        None
+                    }
+                }
+            }
+            UpstreamKind::Dev => herald_issuer.map(|iss| format!("{iss}/dev-upstream")),
+        };
+        let client_id = match (u.kind, u.client_id) {
+            (UpstreamKind::Dev, id) => Some(id.unwrap_or_else(|| "herald".into())),
+            (_, Some(id)) if !id.is_empty() => Some(id),
+            _ => {
+                self.problem(format!(
+                    "{key}.client_id: the client ID Herald has at this upstream is required"
+                ));
+                None
+            }
+        };
+        let client_secret_env = u.client_secret_env.clone();
+        let client_secret = self.secret(
+            &format!("{key}.client_secret"),
+            u.client_secret,
+            u.client_secret_env,
+            env,
+        );
+        let scopes = u
+            .scopes
+            .unwrap_or_else(|| vec!["openid".into(), "profile".into(), "email".into()]);
+        if !scopes.iter().any(|s| s == "openid") {
+            self.problem(format!(
+                "{key}.scopes: must contain \"openid\"; Herald logs users in with OpenID Connect"
+            ));
+        }
+        for reserved in [
+            "response_type",
+            "client_id",
+            "redirect_uri",
+            "scope",
+            "state",
+            "nonce",
+            "code_challenge",
+            "code_challenge_method",
+        ] {
+            if u.extra_authorize_params.contains_key(reserved) {
+                self.problem(format!(
+                    "{key}.extra_authorize_params: `{reserved}` is set by Herald itself; remove it"
+                ));
+            }
+        }
+        let amr = u.amr.map(|a| a.into_vec());
+        let mapping = UpstreamMapping {
+            attributes: u.attributes,
+            mappings: u.mappings,
+            amr,
+        };
+        match claims::validate_upstream(&mapping, u.userinfo) {
+            Ok(warnings) => self
+                .warnings
+                .extend(warnings.into_iter().map(|w| format!("{key}: {w}"))),
+            Err(e) => self.problem(format!("{key}: {e}")),
+        }
+        let ttl = match u.auth_context_ttl.as_deref() {
+            None => None,
+            Some(raw) => self.duration(
+                &format!("{key}.auth_context_ttl"),
+                Some(raw),
+                Duration::ZERO,
+            ),
+        };
+        if self.problems.len() != before {
+            return None;
+        }
+        Some(Upstream {
+            display_name: u.display_name.unwrap_or_else(|| match u.kind {
+                UpstreamKind::Dev => "Development login (not for production)".into(),
+                _ => u.id.clone(),
+            }),
+            id: u.id,
+            kind: u.kind,
+            endpoint: UpstreamEndpoint { issuer: issuer? },
+            client_id: client_id?,
+            client_secret,
+            client_secret_env,
+            scopes,
+            userinfo: u.userinfo,
+            logout: u.logout,
+            extra_authorize_params: u.extra_authorize_params,
+            mapping,
+            auth_context_ttl: ttl,
+        })
+    }
+}
