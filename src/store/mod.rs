@@ -29,8 +29,8 @@ use std::sync::Arc;
 pub use postgres::PgStore;
 pub use records::{
     AccessTokenRecord, AuditEntry, AuditFilter, AuthRequest, CodeRecord, ConfigVersion,
-    ConsentRecord, Grant, KeyRecord, Redemption, RefreshTokenRecord, Removal, Rotation,
-    StoredContext, UpstreamLogin, User, UserQuery, UserSort,
+    ConsentRecord, FinishedLogin, Grant, KeyRecord, Redemption, RefreshTokenRecord, Removal,
+    Rotation, StoredContext, UpstreamLogin, User, UserQuery, UserSort,
 };
 pub use sqlite::SqliteStore;
 pub use traits::{

@@ -291,3 +291,22 @@ pub enum Redemption {
     /// Someone consumed it before: a replay.
     AlreadyUsed,
 }
+
+/// An upstream login that has finished: the user's link, the context built from the upstream's
+/// claims, and the authorization request waiting for it, written together by
+/// [`LoginStore::finish_upstream_login`](super::LoginStore::finish_upstream_login).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FinishedLogin {
+    pub upstream_id: String,
+    /// The subject the upstream asserted.
+    pub subject: String,
+    /// Herald's sub for this identity if it has no user yet; an existing user keeps theirs.
+    pub new_sub: String,
+    /// The context to store. Its `sub` is replaced by the user's final sub, and its `context`
+    /// JSON becomes the user's `last_context`.
+    pub context: StoredContext,
+    /// The pending request the login answers.
+    pub auth_request_id: String,
+    /// The login time: `last_login_at`, and `created_at` of a new user.
+    pub now: i64,
+}

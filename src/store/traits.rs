@@ -9,8 +9,8 @@ use async_trait::async_trait;
 
 use super::{
     AccessTokenRecord, AuditEntry, AuditFilter, AuthRequest, CodeRecord, ConfigVersion,
-    ConsentRecord, Grant, KeyRecord, Redemption, RefreshTokenRecord, Removal, Result, Rotation,
-    StoredContext, UpstreamLogin, User, UserQuery,
+    ConsentRecord, FinishedLogin, Grant, KeyRecord, Redemption, RefreshTokenRecord, Removal,
+    Result, Rotation, StoredContext, UpstreamLogin, User, UserQuery,
 };
 
 /// The database itself: schema, readiness and clean-up.
@@ -45,6 +45,8 @@ pub trait UserStore: Send + Sync + 'static {
         new_sub: &str,
         now: i64,
     ) -> Result<User>;
+    /// The user linked to (upstream, subject), if any; writes nothing.
+    async fn user_by_identity(&self, upstream_id: &str, subject: &str) -> Result<Option<User>>;
     async fn user(&self, sub: &str) -> Result<Option<User>>;
     async fn set_last_context(&self, sub: &str, context: &str) -> Result<()>;
     /// A page of users and the number of users matching the query overall.
@@ -74,6 +76,15 @@ pub trait LoginStore: Send + Sync + 'static {
     async fn insert_upstream_login(&self, login: &UpstreamLogin) -> Result<()>;
     /// Removes and returns the login state: each `state` works once.
     async fn take_upstream_login(&self, state_hash: &str) -> Result<Option<UpstreamLogin>>;
+
+    /// Records a finished upstream login in one transaction: links the identity to a user
+    /// (created with `login.new_sub` if absent; an existing user keeps their sub, also when a
+    /// concurrent login created it first), stores `login.context` under the user's sub, makes
+    /// it the user's `last_context`, and records the login (sub, context id, the context's
+    /// `auth_time`) on the authorization request. Either all of it is stored or nothing is.
+    /// Like [`set_auth_request_login`](Self::set_auth_request_login), a request that is gone
+    /// (expired and purged) is not an error. Returns the user as stored.
+    async fn finish_upstream_login(&self, login: &FinishedLogin) -> Result<User>;
 }
 
 /// What users allowed apps: the current grants and the append-only consent records.

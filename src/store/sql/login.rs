@@ -1,5 +1,5 @@
 //! [`LoginStore`](crate::store::LoginStore) in SQL: authorization requests, upstream login
-//! states.
+//! states, and a finished upstream login written in one transaction.
 
 macro_rules! login_sql {
     ($store:ident) => {
@@ -120,6 +120,58 @@ macro_rules! login_sql {
                         .fetch_optional(&self.pool)
                         .await?,
                 )
+            }
+
+            async fn finish_upstream_login(
+                &self,
+                login: &$crate::store::FinishedLogin,
+            ) -> $crate::store::Result<$crate::store::User> {
+                let mut tx = self.begin_write().await?;
+                // The upsert is the lock: a concurrent first login of the same identity waits
+                // on the unique (upstream_id, upstream_subject) entry (PostgreSQL) or on the
+                // write lock (SQLite), then updates the row the other one created, so both end
+                // with that user's sub and everything below is stored under it.
+                let user: $crate::store::User = sqlx::query_as(
+                    "INSERT INTO users (sub, upstream_id, upstream_subject, created_at, \
+                     last_login_at, last_context) VALUES ($1, $2, $3, $4, $4, $5) \
+                     ON CONFLICT (upstream_id, upstream_subject) \
+                     DO UPDATE SET last_login_at = excluded.last_login_at, \
+                     last_context = excluded.last_context RETURNING *",
+                )
+                .bind(&login.new_sub)
+                .bind(&login.upstream_id)
+                .bind(&login.subject)
+                .bind(login.now)
+                .bind(&login.context.context)
+                .fetch_one(&mut *tx)
+                .await?;
+                let c = &login.context;
+                sqlx::query(
+                    "INSERT INTO auth_contexts (id, sub, upstream_id, context, auth_time, \
+                     created_at, expires_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(&c.id)
+                .bind(&user.sub)
+                .bind(&c.upstream_id)
+                .bind(&c.context)
+                .bind(c.auth_time)
+                .bind(c.created_at)
+                .bind(c.expires_at)
+                .bind(c.revoked_at)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query(
+                    "UPDATE auth_requests SET sub = $2, auth_context_id = $3, auth_time = $4 \
+                     WHERE id = $1",
+                )
+                .bind(&login.auth_request_id)
+                .bind(&user.sub)
+                .bind(&c.id)
+                .bind(c.auth_time)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(user)
             }
         }
     };

@@ -26,6 +26,20 @@ macro_rules! user_sql {
                 .await?)
             }
 
+            async fn user_by_identity(
+                &self,
+                upstream_id: &str,
+                subject: &str,
+            ) -> $crate::store::Result<Option<$crate::store::User>> {
+                Ok(sqlx::query_as(
+                    "SELECT * FROM users WHERE upstream_id = $1 AND upstream_subject = $2",
+                )
+                .bind(upstream_id)
+                .bind(subject)
+                .fetch_optional(&self.pool)
+                .await?)
+            }
+
             async fn user(&self, sub: &str) -> $crate::store::Result<Option<$crate::store::User>> {
                 Ok(sqlx::query_as("SELECT * FROM users WHERE sub = $1")
                     .bind(sub)
