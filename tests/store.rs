@@ -13,8 +13,9 @@ use std::time::Duration;
 
 use herald::store::{
     AccessTokenRecord, AuditEntry, AuditFilter, AuthRequest, CodeRecord, ConfigVersion,
-    ConsentRecord, DynStore, Grant, KeyRecord, Redemption, RefreshTokenRecord, Removal, Rotation,
-    StoreError, StoredContext, UpstreamLogin, User, UserQuery, UserSort, connect,
+    ConsentRecord, DynStore, FinishedLogin, Grant, KeyRecord, Redemption, RefreshTokenRecord,
+    Removal, Rotation, StoreError, StoredContext, UpstreamLogin, User, UserQuery, UserSort,
+    connect,
 };
 use herald::tokens::random_token;
 use sqlx::Connection;
@@ -60,6 +61,11 @@ conformance!(
     link_user_creates_the_user_once_and_returns_the_same_sub_on_later_logins,
     link_user_gives_another_subject_or_upstream_its_own_user,
     set_last_context_is_kept_across_later_logins,
+    user_by_identity_finds_the_linked_user_and_creates_nothing,
+    a_first_upstream_login_creates_the_user_its_context_and_records_the_login,
+    a_second_upstream_login_keeps_the_sub_and_replaces_the_last_context,
+    an_upstream_login_that_fails_midway_stores_nothing,
+    concurrent_first_logins_of_one_identity_end_with_one_user,
     auth_requests_round_trip_and_record_the_login_and_consent_csrf,
     an_auth_request_is_decided_only_once,
     an_upstream_login_can_be_taken_only_once,
@@ -520,6 +526,283 @@ async fn set_last_context_is_kept_across_later_logins(store: DynStore) {
     // Unknown users are not created by it.
     store.set_last_context("nobody", context).await.unwrap();
     assert_eq!(store.user("nobody").await.unwrap(), None);
+}
+
+/// A finished login of `subject` at upstream `auth0` answering `req_id`, proposing `new_sub`
+/// and storing context `ctx_id` (whose `sub` is the proposal, as a caller would fill it in).
+fn finished(subject: &str, new_sub: &str, ctx_id: &str, req_id: &str, now: i64) -> FinishedLogin {
+    FinishedLogin {
+        upstream_id: "auth0".into(),
+        subject: subject.into(),
+        new_sub: new_sub.into(),
+        context: StoredContext {
+            id: ctx_id.into(),
+            sub: new_sub.into(),
+            upstream_id: "auth0".into(),
+            context: format!(r#"{{"claims":{{"login":"{ctx_id}"}}}}"#),
+            auth_time: now - 2,
+            created_at: now,
+            expires_at: Some(now + 3600),
+            revoked_at: None,
+        },
+        auth_request_id: req_id.into(),
+        now,
+    }
+}
+
+async fn user_by_identity_finds_the_linked_user_and_creates_nothing(store: DynStore) {
+    assert_eq!(
+        store.user_by_identity("auth0", "auth0|ada").await.unwrap(),
+        None
+    );
+    // Looking did not create anyone.
+    let (users, total) = store.list_users(&all_users()).await.unwrap();
+    assert_eq!((users, total), (vec![], 0));
+
+    let ada = store
+        .link_user("auth0", "auth0|ada", "sub-1", T)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.user_by_identity("auth0", "auth0|ada").await.unwrap(),
+        Some(ada)
+    );
+    // Another upstream's identical subject is another identity.
+    assert_eq!(
+        store.user_by_identity("okta", "auth0|ada").await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store.user_by_identity("auth0", "auth0|bob").await.unwrap(),
+        None
+    );
+}
+
+/// Every user, newest login first.
+fn all_users() -> UserQuery {
+    UserQuery {
+        limit: 100,
+        ..UserQuery::default()
+    }
+}
+
+async fn a_first_upstream_login_creates_the_user_its_context_and_records_the_login(
+    store: DynStore,
+) {
+    store
+        .insert_auth_request(&auth_request("req-1", T, T + 600))
+        .await
+        .unwrap();
+    store
+        .insert_auth_request(&auth_request("req-other", T, T + 600))
+        .await
+        .unwrap();
+    let login = finished("auth0|ada", "sub-1", "ctx-1", "req-1", T + 10);
+
+    let user = store.finish_upstream_login(&login).await.unwrap();
+
+    let expected = User {
+        sub: "sub-1".into(),
+        upstream_id: "auth0".into(),
+        upstream_subject: "auth0|ada".into(),
+        created_at: T + 10,
+        last_login_at: T + 10,
+        last_context: Some(login.context.context.clone()),
+    };
+    assert_eq!(user, expected);
+    assert_eq!(
+        store.user_by_identity("auth0", "auth0|ada").await.unwrap(),
+        Some(expected.clone())
+    );
+    assert_eq!(store.user("sub-1").await.unwrap(), Some(expected));
+    assert_eq!(
+        store.context("ctx-1").await.unwrap(),
+        Some(login.context.clone())
+    );
+    assert_eq!(
+        store.auth_request("req-1").await.unwrap(),
+        Some(AuthRequest {
+            sub: Some("sub-1".into()),
+            auth_context_id: Some("ctx-1".into()),
+            auth_time: Some(T + 8),
+            ..auth_request("req-1", T, T + 600)
+        })
+    );
+    // Only the request the login answers records it.
+    assert_eq!(
+        store.auth_request("req-other").await.unwrap(),
+        Some(auth_request("req-other", T, T + 600))
+    );
+}
+
+async fn a_second_upstream_login_keeps_the_sub_and_replaces_the_last_context(store: DynStore) {
+    for id in ["req-1", "req-2"] {
+        store
+            .insert_auth_request(&auth_request(id, T, T + 600))
+            .await
+            .unwrap();
+    }
+    let first = finished("auth0|ada", "sub-1", "ctx-1", "req-1", T);
+    store.finish_upstream_login(&first).await.unwrap();
+
+    // The second login proposes a fresh sub, and its context carries that proposal.
+    let second = finished("auth0|ada", "sub-2", "ctx-2", "req-2", T + 60);
+    let user = store.finish_upstream_login(&second).await.unwrap();
+
+    assert_eq!(
+        user,
+        User {
+            sub: "sub-1".into(),
+            upstream_id: "auth0".into(),
+            upstream_subject: "auth0|ada".into(),
+            created_at: T,
+            last_login_at: T + 60,
+            last_context: Some(second.context.context.clone()),
+        }
+    );
+    assert_eq!(store.user("sub-1").await.unwrap(), Some(user));
+    assert_eq!(store.user("sub-2").await.unwrap(), None);
+    // Stored under the user's sub, not the proposal.
+    assert_eq!(
+        store.context("ctx-2").await.unwrap(),
+        Some(StoredContext {
+            sub: "sub-1".into(),
+            ..second.context.clone()
+        })
+    );
+    assert_eq!(
+        store.context("ctx-1").await.unwrap(),
+        Some(first.context.clone())
+    );
+    let req = store.auth_request("req-2").await.unwrap().unwrap();
+    assert_eq!(
+        (
+            req.sub.as_deref(),
+            req.auth_context_id.as_deref(),
+            req.auth_time
+        ),
+        (Some("sub-1"), Some("ctx-2"), Some(T + 58))
+    );
+    assert_eq!(store.list_users(&all_users()).await.unwrap().1, 1);
+}
+
+async fn an_upstream_login_that_fails_midway_stores_nothing(store: DynStore) {
+    for id in ["req-1", "req-2", "req-3"] {
+        store
+            .insert_auth_request(&auth_request(id, T, T + 600))
+            .await
+            .unwrap();
+    }
+    // A context id already taken makes the context insert fail, after the user is written.
+    let taken = finished("auth0|someone", "sub-0", "ctx-taken", "req-1", T).context;
+    store.insert_context(&taken).await.unwrap();
+
+    // A first login: the user it created is rolled back with the rest.
+    let err = store
+        .finish_upstream_login(&finished(
+            "auth0|bob",
+            "sub-bob",
+            "ctx-taken",
+            "req-1",
+            T + 5,
+        ))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "got {err:?}");
+    assert_eq!(
+        store.user_by_identity("auth0", "auth0|bob").await.unwrap(),
+        None
+    );
+    assert_eq!(store.user("sub-bob").await.unwrap(), None);
+    assert_eq!(store.list_users(&all_users()).await.unwrap().1, 0);
+    assert_eq!(
+        store.context("ctx-taken").await.unwrap(),
+        Some(taken.clone())
+    );
+    assert_eq!(
+        store.auth_request("req-1").await.unwrap(),
+        Some(auth_request("req-1", T, T + 600))
+    );
+
+    // A later login of an existing user: its login time and last context stay as they were.
+    let first = finished("auth0|ada", "sub-1", "ctx-1", "req-2", T + 10);
+    let ada = store.finish_upstream_login(&first).await.unwrap();
+    let err = store
+        .finish_upstream_login(&finished(
+            "auth0|ada",
+            "sub-9",
+            "ctx-taken",
+            "req-3",
+            T + 60,
+        ))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict(_)), "got {err:?}");
+    assert_eq!(store.user("sub-1").await.unwrap(), Some(ada.clone()));
+    assert_eq!(ada.last_context, Some(first.context.context.clone()));
+    assert_eq!(ada.last_login_at, T + 10);
+    assert_eq!(store.context("ctx-taken").await.unwrap(), Some(taken));
+    assert_eq!(
+        store.auth_request("req-3").await.unwrap(),
+        Some(auth_request("req-3", T, T + 600))
+    );
+}
+
+async fn concurrent_first_logins_of_one_identity_end_with_one_user(store: DynStore) {
+    const RACERS: usize = 8;
+    for i in 0..RACERS {
+        store
+            .insert_auth_request(&auth_request(&format!("req-{i}"), T, T + 600))
+            .await
+            .unwrap();
+    }
+    let racers: Vec<_> = (0..RACERS)
+        .map(|i| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                let login = finished(
+                    "auth0|ada",
+                    &format!("sub-{i}"),
+                    &format!("ctx-{i}"),
+                    &format!("req-{i}"),
+                    T + 1,
+                );
+                store.finish_upstream_login(&login).await
+            })
+        })
+        .collect();
+    let mut subs = Vec::new();
+    for (i, racer) in racers.into_iter().enumerate() {
+        match racer.await.unwrap() {
+            Ok(user) => subs.push(user.sub),
+            Err(e) => panic!("racer {i} failed: {e:?}"),
+        }
+    }
+
+    // Every login ended with the one user the first of them created.
+    let sub = subs[0].clone();
+    assert!(subs.iter().all(|s| *s == sub), "subs: {subs:?}");
+    let (users, total) = store.list_users(&all_users()).await.unwrap();
+    assert_eq!(total, 1, "users: {users:?}");
+    assert_eq!(users[0].sub, sub);
+    assert_eq!(users[0].upstream_subject, "auth0|ada");
+    for i in 0..RACERS {
+        let ctx = store.context(&format!("ctx-{i}")).await.unwrap().unwrap();
+        assert_eq!(ctx.sub, sub, "context ctx-{i}");
+        let req = store
+            .auth_request(&format!("req-{i}"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(req.sub.as_deref(), Some(sub.as_str()), "request req-{i}");
+        assert_eq!(req.auth_context_id, Some(format!("ctx-{i}")));
+    }
+    // Its last context is the one of some login among them.
+    let last = users[0].last_context.clone().unwrap();
+    assert!(
+        (0..RACERS).any(|i| last.contains(&format!("\"ctx-{i}\""))),
+        "last_context: {last}"
+    );
 }
 
 async fn auth_requests_round_trip_and_record_the_login_and_consent_csrf(store: DynStore) {

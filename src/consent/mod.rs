@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::claims::ScopeCatalog;
 
-use crate::store::{ConsentRecord, Grant, Result, Store};
+use crate::store::{ConsentRecord, ConsentStore, Grant, Result, Store};
 use crate::tokens::hashing::{digest_hex, random_token};
 
 /// The consent-text version of a scope: a short digest of its description.
@@ -132,7 +132,7 @@ pub fn record(
 /// Trusted apps skip the page; their grant is still recorded, once per change, so the consent
 /// center shows them and the record proves how the scopes were given.
 pub async fn record_trusted(
-    store: &dyn Store,
+    store: &dyn ConsentStore,
     catalog: &ScopeCatalog,
     sub: &str,
     client_id: &str,

@@ -409,7 +409,7 @@ fn seal_record(
 /// Loads the published keys, first creating a signing key for every algorithm in `algs` that
 /// has none (a fresh database, or a client newly asking for ES256 or EdDSA).
 pub async fn load_or_create(
-    store: &dyn crate::store::Store,
+    store: &dyn crate::store::KeyStore,
     kek: &KeyEncryption,
     algs: &[Alg],
     now: i64,
@@ -475,7 +475,7 @@ pub struct Rotation {
 /// `now + activation_delay`; the current keys stop signing then and stay published for
 /// `keep_for` more seconds, the longest lifetime of a token they signed (plus leeway).
 pub async fn rotate(
-    store: &dyn crate::store::Store,
+    store: &dyn crate::store::KeyStore,
     kek: &KeyEncryption,
     alg: Alg,
     now: i64,

@@ -1,0 +1,312 @@
+//! The records the store reads and writes, one struct per table row, and the small types its
+//! methods take. Row types derive `sqlx::FromRow`, so one mapping serves both databases.
+
+/// A boolean stored as an integer (0/1): both databases decode an integer column the same way,
+/// while PostgreSQL would refuse to read an `INT8` as `BOOL`.
+#[derive(Debug, Clone, Copy, sqlx::Type)]
+#[sqlx(transparent)]
+pub(crate) struct IntFlag(pub i64);
+
+impl From<IntFlag> for bool {
+    fn from(flag: IntFlag) -> bool {
+        flag.0 != 0
+    }
+}
+
+/// A signing key as stored: the private part possibly encrypted (see `tokens::keys`).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct KeyRecord {
+    pub kid: String,
+    pub alg: String,
+    pub encryption: String,
+    pub private_key: Vec<u8>,
+    pub created_at: i64,
+    /// Published in JWKS from `created_at`, signs from `activates_at`.
+    pub activates_at: i64,
+    /// Stops signing from here (set on rotation); `None` while current.
+    pub retires_at: Option<i64>,
+    /// Removed from JWKS from here: after every token it signed has expired.
+    pub expires_at: Option<i64>,
+}
+
+/// A user as Herald knows them: one per (upstream, upstream subject), never keyed by email.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct User {
+    /// Herald's own stable subject identifier.
+    pub sub: String,
+    pub upstream_id: String,
+    pub upstream_subject: String,
+    pub created_at: i64,
+    pub last_login_at: i64,
+    /// The authentication context of the last login (JSON), for `on_missing = "keep"`.
+    pub last_context: Option<String>,
+}
+
+/// An authorization request between `/authorize` and the redirect back to the client.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct AuthRequest {
+    /// 256-bit random identifier (also what the browser carries between pages).
+    pub id: String,
+    pub client_id: String,
+    pub redirect_uri: String,
+    /// Space-separated, as requested and validated.
+    pub scope: String,
+    pub state: Option<String>,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub prompt: Option<String>,
+    pub max_age: Option<i64>,
+    pub login_hint: Option<String>,
+    pub upstream_hint: Option<String>,
+    /// Digest of the random value held in the browser session that started the request.
+    pub browser_binding: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    /// Set once the user has logged in upstream.
+    pub sub: Option<String>,
+    pub auth_context_id: Option<String>,
+    pub auth_time: Option<i64>,
+    /// Digest of the CSRF token on the consent page shown for this request.
+    pub consent_csrf: Option<String>,
+    /// Set when consent has been decided; a request is decided at most once.
+    pub decided_at: Option<i64>,
+}
+
+/// The relying-party state of one upstream login attempt, keyed by the digest of `state`.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct UpstreamLogin {
+    pub state_hash: String,
+    pub auth_request_id: String,
+    pub upstream_id: String,
+    pub nonce: String,
+    pub pkce_verifier: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+/// A stored authentication context (JSON of `claims::AuthContext`).
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct StoredContext {
+    pub id: String,
+    pub sub: String,
+    pub upstream_id: String,
+    pub context: String,
+    pub auth_time: i64,
+    pub created_at: i64,
+    /// After this the context is not reused (`auth_context_ttl`); `None`: as long as the session.
+    pub expires_at: Option<i64>,
+    /// Set when its upstream was removed: nothing is served from it any more.
+    pub revoked_at: Option<i64>,
+}
+
+/// What a user allowed an app: the current state, replaced on every decision.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct Grant {
+    pub sub: String,
+    pub client_id: String,
+    /// Space-separated granted scopes.
+    pub scopes: String,
+    /// JSON object: scope -> version of the consent text it was granted under.
+    pub scope_versions: String,
+    pub granted_at: i64,
+    pub updated_at: i64,
+}
+
+/// One consent decision, appended and never rewritten (proof of consent).
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct ConsentRecord {
+    pub id: String,
+    pub sub: String,
+    pub client_id: String,
+    pub allowed: String,
+    pub denied: String,
+    /// JSON object: scope -> consent-text version shown.
+    pub text_versions: String,
+    /// `page`, `trusted_app` or `admin`.
+    pub method: String,
+    pub decided_at: i64,
+}
+
+/// An authorization code, keyed by its digest.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct CodeRecord {
+    pub code_hash: String,
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub sub: String,
+    pub scope: String,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub auth_context_id: String,
+    pub auth_time: i64,
+    /// Whether the ID token must carry `auth_time` (max_age was sent). Stored as 0/1.
+    #[sqlx(try_from = "IntFlag")]
+    pub auth_time_required: bool,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub consumed_at: Option<i64>,
+}
+
+/// An issued access token, so it can be revoked (code replay, withdrawal) and used at userinfo.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct AccessTokenRecord {
+    pub jti: String,
+    pub client_id: String,
+    pub sub: String,
+    pub scope: String,
+    pub auth_context_id: String,
+    /// The code it was issued from, to revoke it if that code is replayed.
+    pub code_hash: Option<String>,
+    pub issued_at: i64,
+    pub expires_at: i64,
+    pub revoked_at: Option<i64>,
+    /// The refresh-token family it belongs to, to revoke it with the family.
+    pub family_id: Option<String>,
+}
+
+/// A refresh token (RFC 6749 §1.5, §6), keyed by the digest of its value. Tokens rotated from
+/// one another share a `family_id`; reusing a rotated one revokes the family (RFC 9700 §4.14.2).
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct RefreshTokenRecord {
+    pub token_hash: String,
+    pub family_id: String,
+    pub client_id: String,
+    pub sub: String,
+    /// The scopes originally granted; a refresh may narrow what it asks for, never widen this.
+    pub scope: String,
+    pub auth_context_id: String,
+    /// When the user authenticated, kept for `auth_time` in refreshed ID tokens (OIDC §12.2).
+    pub auth_time: i64,
+    /// The authorization code the family came from.
+    pub code_hash: Option<String>,
+    pub issued_at: i64,
+    /// Idle expiry of this token, never past `family_expires_at`.
+    pub expires_at: i64,
+    /// Absolute expiry of the whole family.
+    pub family_expires_at: i64,
+    pub rotated_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+    /// When the one use allowed within the client's grace period after rotation happened.
+    pub grace_used_at: Option<i64>,
+}
+
+/// One version of the managed configuration (TOML text), written once.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct ConfigVersion {
+    pub version: i64,
+    pub document: String,
+    pub created_at: i64,
+    /// `seed` for the version taken from the file, else the admin who made the change.
+    pub author: String,
+}
+
+/// Something a configuration change removed. [`ConfigStore::save_config`](super::ConfigStore::save_config) ends what it was given in
+/// the transaction that stores the change, so the change is never in effect without it, and
+/// every replica sees the revocations at once (they are rows, not one replica's memory).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Removal {
+    /// A client: its unredeemed codes are burned, its refresh and access tokens revoked, and
+    /// its grants deleted, each with a consent record appended (`consent_method`, every
+    /// granted scope denied, at the text versions it was granted under) whose id is
+    /// `record_id_prefix` followed by the user's sub.
+    Client {
+        client_id: String,
+        consent_method: String,
+        record_id_prefix: String,
+    },
+    /// An upstream: the authentication contexts of its logins are revoked together with every
+    /// code, refresh token and access token issued from them, and its logins in flight (upstream
+    /// states) are dropped.
+    Upstream { upstream_id: String },
+}
+
+/// One admin change, appended and never rewritten.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct AuditEntry {
+    /// Assigned by the store on insert; ascending.
+    pub id: i64,
+    pub at: i64,
+    /// Who: `bootstrap-token` or `client:{client_id}`.
+    pub actor: String,
+    /// What, e.g. `client.create`, `upstream.mappings.replace`, `grant.withdraw`.
+    pub action: String,
+    /// What it concerned, e.g. `client:app`, `upstream:test`, `user:{sub}`.
+    pub target: String,
+    /// JSON of the state before and after; `None` where there was none.
+    pub before: Option<String>,
+    pub after: Option<String>,
+    /// The configuration version the change produced, if it changed the configuration.
+    pub config_version: Option<i64>,
+}
+
+/// Which audit entries to list: newest first, at most `limit`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AuditFilter {
+    pub actor: Option<String>,
+    pub target: Option<String>,
+    /// Only entries at or after this time.
+    pub since: Option<i64>,
+    /// Only entries with an id below this one (paging backwards).
+    pub before_id: Option<i64>,
+    pub limit: i64,
+}
+
+/// How the admin user list is sorted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum UserSort {
+    #[default]
+    LastLoginDesc,
+    LastLoginAsc,
+    CreatedDesc,
+    CreatedAsc,
+    SubAsc,
+    SubDesc,
+}
+
+/// A page of the admin user list.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UserQuery {
+    /// Case-insensitive substring of `sub` or the upstream subject.
+    pub search: Option<String>,
+    pub upstream_id: Option<String>,
+    pub sort: UserSort,
+    pub offset: i64,
+    pub limit: i64,
+}
+
+/// Outcome of rotating a refresh token.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Rotation {
+    /// This call retired the token and stored its successor and access token.
+    Rotated,
+    /// It was already rotated or revoked (a reuse, or a lost race): nothing was stored.
+    NotCurrent,
+}
+
+/// Outcome of redeeming a code.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Redemption {
+    /// This call consumed the code and stored the access token in the same transaction.
+    Redeemed,
+    /// Someone consumed it before: a replay.
+    AlreadyUsed,
+}
+
+/// An upstream login that has finished: the user's link, the context built from the upstream's
+/// claims, and the authorization request waiting for it, written together by
+/// [`LoginStore::finish_upstream_login`](super::LoginStore::finish_upstream_login).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FinishedLogin {
+    pub upstream_id: String,
+    /// The subject the upstream asserted.
+    pub subject: String,
+    /// Herald's sub for this identity if it has no user yet; an existing user keeps theirs.
+    pub new_sub: String,
+    /// The context to store. Its `sub` is replaced by the user's final sub, and its `context`
+    /// JSON becomes the user's `last_context`.
+    pub context: StoredContext,
+    /// The pending request the login answers.
+    pub auth_request_id: String,
+    /// The login time: `last_login_at`, and `created_at` of a new user.
+    pub now: i64,
+}

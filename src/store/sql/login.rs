@@ -1,0 +1,180 @@
+//! [`LoginStore`](crate::store::LoginStore) in SQL: authorization requests, upstream login
+//! states, and a finished upstream login written in one transaction.
+
+macro_rules! login_sql {
+    ($store:ident) => {
+        #[async_trait::async_trait]
+        impl $crate::store::LoginStore for $store {
+            async fn insert_auth_request(
+                &self,
+                r: &$crate::store::AuthRequest,
+            ) -> $crate::store::Result<()> {
+                sqlx::query(
+                    "INSERT INTO auth_requests (id, client_id, redirect_uri, scope, state, nonce, \
+                     code_challenge, prompt, max_age, login_hint, upstream_hint, browser_binding, \
+                     created_at, expires_at, sub, auth_context_id, auth_time, consent_csrf, \
+                     decided_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, \
+                     $14, $15, $16, $17, $18, $19)",
+                )
+                .bind(&r.id)
+                .bind(&r.client_id)
+                .bind(&r.redirect_uri)
+                .bind(&r.scope)
+                .bind(&r.state)
+                .bind(&r.nonce)
+                .bind(&r.code_challenge)
+                .bind(&r.prompt)
+                .bind(r.max_age)
+                .bind(&r.login_hint)
+                .bind(&r.upstream_hint)
+                .bind(&r.browser_binding)
+                .bind(r.created_at)
+                .bind(r.expires_at)
+                .bind(&r.sub)
+                .bind(&r.auth_context_id)
+                .bind(r.auth_time)
+                .bind(&r.consent_csrf)
+                .bind(r.decided_at)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn auth_request(
+                &self,
+                id: &str,
+            ) -> $crate::store::Result<Option<$crate::store::AuthRequest>> {
+                Ok(sqlx::query_as("SELECT * FROM auth_requests WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?)
+            }
+
+            async fn set_auth_request_login(
+                &self,
+                id: &str,
+                sub: &str,
+                auth_context_id: &str,
+                auth_time: i64,
+            ) -> $crate::store::Result<()> {
+                sqlx::query(
+                    "UPDATE auth_requests SET sub = $2, auth_context_id = $3, auth_time = $4 \
+                     WHERE id = $1",
+                )
+                .bind(id)
+                .bind(sub)
+                .bind(auth_context_id)
+                .bind(auth_time)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn set_consent_csrf(&self, id: &str, csrf_hash: &str) -> $crate::store::Result<()> {
+                sqlx::query("UPDATE auth_requests SET consent_csrf = $2 WHERE id = $1")
+                    .bind(id)
+                    .bind(csrf_hash)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn decide_auth_request(&self, id: &str, now: i64) -> $crate::store::Result<bool> {
+                let done = sqlx::query(
+                    "UPDATE auth_requests SET decided_at = $2 WHERE id = $1 AND decided_at IS NULL",
+                )
+                .bind(id)
+                .bind(now)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn insert_upstream_login(
+                &self,
+                l: &$crate::store::UpstreamLogin,
+            ) -> $crate::store::Result<()> {
+                sqlx::query(
+                    "INSERT INTO upstream_logins (state_hash, auth_request_id, upstream_id, nonce, \
+                     pkce_verifier, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(&l.state_hash)
+                .bind(&l.auth_request_id)
+                .bind(&l.upstream_id)
+                .bind(&l.nonce)
+                .bind(&l.pkce_verifier)
+                .bind(l.created_at)
+                .bind(l.expires_at)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn take_upstream_login(
+                &self,
+                state_hash: &str,
+            ) -> $crate::store::Result<Option<$crate::store::UpstreamLogin>> {
+                Ok(
+                    sqlx::query_as("DELETE FROM upstream_logins WHERE state_hash = $1 RETURNING *")
+                        .bind(state_hash)
+                        .fetch_optional(&self.pool)
+                        .await?,
+                )
+            }
+
+            async fn finish_upstream_login(
+                &self,
+                login: &$crate::store::FinishedLogin,
+            ) -> $crate::store::Result<$crate::store::User> {
+                let mut tx = self.begin_write().await?;
+                // The upsert is the lock: a concurrent first login of the same identity waits
+                // on the unique (upstream_id, upstream_subject) entry (PostgreSQL) or on the
+                // write lock (SQLite), then updates the row the other one created, so both end
+                // with that user's sub and everything below is stored under it.
+                let user: $crate::store::User = sqlx::query_as(
+                    "INSERT INTO users (sub, upstream_id, upstream_subject, created_at, \
+                     last_login_at, last_context) VALUES ($1, $2, $3, $4, $4, $5) \
+                     ON CONFLICT (upstream_id, upstream_subject) \
+                     DO UPDATE SET last_login_at = excluded.last_login_at, \
+                     last_context = excluded.last_context RETURNING *",
+                )
+                .bind(&login.new_sub)
+                .bind(&login.upstream_id)
+                .bind(&login.subject)
+                .bind(login.now)
+                .bind(&login.context.context)
+                .fetch_one(&mut *tx)
+                .await?;
+                let c = &login.context;
+                sqlx::query(
+                    "INSERT INTO auth_contexts (id, sub, upstream_id, context, auth_time, \
+                     created_at, expires_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(&c.id)
+                .bind(&user.sub)
+                .bind(&c.upstream_id)
+                .bind(&c.context)
+                .bind(c.auth_time)
+                .bind(c.created_at)
+                .bind(c.expires_at)
+                .bind(c.revoked_at)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query(
+                    "UPDATE auth_requests SET sub = $2, auth_context_id = $3, auth_time = $4 \
+                     WHERE id = $1",
+                )
+                .bind(&login.auth_request_id)
+                .bind(&user.sub)
+                .bind(&c.id)
+                .bind(c.auth_time)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(user)
+            }
+        }
+    };
+}
+
+pub(crate) use login_sql;

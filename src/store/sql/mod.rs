@@ -1,0 +1,261 @@
+//! The SQL both backends share, as macros that implement the store traits for a store type
+//! with a `pool: sqlx::Pool<DB>` field: one file per trait, and [`sql_store!`] to apply them all.
+//!
+//! Only the dialect common to SQLite (3.35+) and PostgreSQL is used: `$n` parameters,
+//! `ON CONFLICT ... DO UPDATE`, `RETURNING`, plain integer and text columns. Booleans are stored
+//! as integers so both decode them the same way. Queries are checked at run time (`query_as`
+//! into the `FromRow` records), not at compile time: the store suite runs every statement on
+//! both databases. Each backend supplies `run_migrations` and `begin_write` (how to open a
+//! transaction that is about to write).
+
+mod config;
+mod consent;
+mod keys;
+mod login;
+mod sessions;
+mod tokens;
+mod users;
+
+pub(super) use config::{audit_sql, config_sql};
+pub(super) use consent::consent_sql;
+pub(super) use keys::key_sql;
+pub(super) use login::login_sql;
+pub(super) use sessions::session_sql;
+pub(super) use tokens::token_sql;
+pub(super) use users::user_sql;
+
+/// Implements every store trait for `$store`, a type in the invoking module whose `pool` is a
+/// `sqlx::Pool<$db>`.
+macro_rules! sql_store {
+    ($store:ident, $db:ty) => {
+        $crate::store::sql::shared_sql!($db);
+        $crate::store::sql::maintenance_sql!($store);
+        $crate::store::sql::key_sql!($store);
+        $crate::store::sql::user_sql!($store);
+        $crate::store::sql::login_sql!($store);
+        $crate::store::sql::consent_sql!($store);
+        $crate::store::sql::token_sql!($store);
+        $crate::store::sql::session_sql!($store);
+        $crate::store::sql::config_sql!($store);
+        $crate::store::sql::audit_sql!($store);
+    };
+}
+
+/// Statements several traits run inside their own transactions, as a module `shared` of
+/// functions taking a connection of `$db`.
+macro_rules! shared_sql {
+    ($db:ty) => {
+        mod shared {
+            use $crate::store::{
+                AccessTokenRecord, AuditEntry, Grant, RefreshTokenRecord, Removal, Result,
+            };
+
+            type Conn = <$db as sqlx::Database>::Connection;
+
+            /// Runs revocation `UPDATE`s that each take the same key as `$1` and `now` as `$2`;
+            /// returns how many rows they revoked.
+            pub async fn revoke_by(
+                conn: &mut Conn,
+                statements: &[&str],
+                key: &str,
+                now: i64,
+            ) -> Result<u64> {
+                let mut revoked = 0;
+                for sql in statements {
+                    revoked += sqlx::query(sql)
+                        .bind(key)
+                        .bind(now)
+                        .execute(&mut *conn)
+                        .await?
+                        .rows_affected();
+                }
+                Ok(revoked)
+            }
+
+            /// Ends what a removed client or upstream was given (see [`Removal`]).
+            pub async fn end(conn: &mut Conn, removal: &Removal, now: i64) -> Result<()> {
+                match removal {
+                    Removal::Client {
+                        client_id,
+                        consent_method,
+                        record_id_prefix,
+                    } => {
+                        // Codes first, so one redeemed meanwhile yields no live token.
+                        revoke_by(
+                            conn,
+                            &[
+                                "UPDATE authorization_codes SET consumed_at = $2 \
+                                 WHERE client_id = $1 AND consumed_at IS NULL",
+                                "UPDATE refresh_tokens SET revoked_at = $2 \
+                                 WHERE client_id = $1 AND revoked_at IS NULL",
+                                "UPDATE access_tokens SET revoked_at = $2 \
+                                 WHERE client_id = $1 AND revoked_at IS NULL",
+                            ],
+                            client_id,
+                            now,
+                        )
+                        .await?;
+                        // The grants deleted are exactly the ones recorded as withdrawn.
+                        let grants: Vec<Grant> =
+                            sqlx::query_as("DELETE FROM grants WHERE client_id = $1 RETURNING *")
+                                .bind(client_id)
+                                .fetch_all(&mut *conn)
+                                .await?;
+                        for g in grants {
+                            sqlx::query(
+                                "INSERT INTO consent_records (id, sub, client_id, allowed, \
+                                 denied, text_versions, method, decided_at) \
+                                 VALUES ($1, $2, $3, '', $4, $5, $6, $7)",
+                            )
+                            .bind(format!("{record_id_prefix}{}", g.sub))
+                            .bind(&g.sub)
+                            .bind(&g.client_id)
+                            .bind(&g.scopes)
+                            .bind(&g.scope_versions)
+                            .bind(consent_method)
+                            .bind(now)
+                            .execute(&mut *conn)
+                            .await?;
+                        }
+                    }
+                    Removal::Upstream { upstream_id } => {
+                        sqlx::query("DELETE FROM upstream_logins WHERE upstream_id = $1")
+                            .bind(upstream_id)
+                            .execute(&mut *conn)
+                            .await?;
+                        // What was issued from its contexts first, then the contexts.
+                        revoke_by(
+                            conn,
+                            &[
+                                "UPDATE authorization_codes SET consumed_at = $2 \
+                                 WHERE consumed_at IS NULL AND auth_context_id IN \
+                                 (SELECT id FROM auth_contexts WHERE upstream_id = $1)",
+                                "UPDATE refresh_tokens SET revoked_at = $2 \
+                                 WHERE revoked_at IS NULL AND auth_context_id IN \
+                                 (SELECT id FROM auth_contexts WHERE upstream_id = $1)",
+                                "UPDATE access_tokens SET revoked_at = $2 \
+                                 WHERE revoked_at IS NULL AND auth_context_id IN \
+                                 (SELECT id FROM auth_contexts WHERE upstream_id = $1)",
+                                "UPDATE auth_contexts SET revoked_at = $2 \
+                                 WHERE upstream_id = $1 AND revoked_at IS NULL",
+                            ],
+                            upstream_id,
+                            now,
+                        )
+                        .await?;
+                    }
+                }
+                Ok(())
+            }
+
+            pub async fn audit(conn: &mut Conn, a: &AuditEntry) -> Result<i64> {
+                Ok(sqlx::query_scalar(
+                    "INSERT INTO audit_log (at, actor, action, target, before, after, \
+                     config_version) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+                )
+                .bind(a.at)
+                .bind(&a.actor)
+                .bind(&a.action)
+                .bind(&a.target)
+                .bind(&a.before)
+                .bind(&a.after)
+                .bind(a.config_version)
+                .fetch_one(&mut *conn)
+                .await?)
+            }
+
+            pub async fn access_token(conn: &mut Conn, t: &AccessTokenRecord) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO access_tokens (jti, client_id, sub, scope, auth_context_id, \
+                     code_hash, issued_at, expires_at, revoked_at, family_id) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                )
+                .bind(&t.jti)
+                .bind(&t.client_id)
+                .bind(&t.sub)
+                .bind(&t.scope)
+                .bind(&t.auth_context_id)
+                .bind(&t.code_hash)
+                .bind(t.issued_at)
+                .bind(t.expires_at)
+                .bind(t.revoked_at)
+                .bind(&t.family_id)
+                .execute(&mut *conn)
+                .await?;
+                Ok(())
+            }
+
+            pub async fn refresh_token(conn: &mut Conn, t: &RefreshTokenRecord) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO refresh_tokens (token_hash, family_id, client_id, sub, scope, \
+                     auth_context_id, auth_time, code_hash, issued_at, expires_at, \
+                     family_expires_at, rotated_at, revoked_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                )
+                .bind(&t.token_hash)
+                .bind(&t.family_id)
+                .bind(&t.client_id)
+                .bind(&t.sub)
+                .bind(&t.scope)
+                .bind(&t.auth_context_id)
+                .bind(t.auth_time)
+                .bind(&t.code_hash)
+                .bind(t.issued_at)
+                .bind(t.expires_at)
+                .bind(t.family_expires_at)
+                .bind(t.rotated_at)
+                .bind(t.revoked_at)
+                .execute(&mut *conn)
+                .await?;
+                Ok(())
+            }
+        }
+    };
+}
+
+/// [`MaintenanceStore`](crate::store::MaintenanceStore): migrations, readiness, purging.
+macro_rules! maintenance_sql {
+    ($store:ident) => {
+        #[async_trait::async_trait]
+        impl $crate::store::MaintenanceStore for $store {
+            async fn migrate(&self) -> $crate::store::Result<()> {
+                self.run_migrations().await
+            }
+
+            async fn ping(&self) -> $crate::store::Result<()> {
+                sqlx::query("SELECT 1").execute(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn purge_expired(&self, now: i64) -> $crate::store::Result<u64> {
+                // Small statements, one table at a time: no long locks. Codes are kept a while
+                // after expiry so a late replay is still recognised and its tokens revoked.
+                let mut removed = 0;
+                for sql in [
+                    "DELETE FROM auth_requests WHERE expires_at < $1",
+                    "DELETE FROM upstream_logins WHERE expires_at < $1",
+                    "DELETE FROM authorization_codes WHERE expires_at < $1 - 86400",
+                    "DELETE FROM access_tokens WHERE expires_at < $1",
+                    // Rotated tokens stay while their family lives, so a late reuse is still
+                    // recognised and revokes the family; a current token goes at idle expiry.
+                    "DELETE FROM refresh_tokens WHERE family_expires_at < $1 \
+                     OR (rotated_at IS NULL AND expires_at < $1)",
+                    "DELETE FROM sessions WHERE expires_at < $1",
+                    "DELETE FROM client_assertions WHERE expires_at < $1",
+                    "DELETE FROM signing_keys WHERE expires_at IS NOT NULL AND expires_at < $1",
+                ] {
+                    removed += sqlx::query(sql)
+                        .bind(now)
+                        .execute(&self.pool)
+                        .await?
+                        .rows_affected();
+                }
+                Ok(removed)
+            }
+        }
+    };
+}
+
+pub(super) use maintenance_sql;
+pub(super) use shared_sql;
+pub(super) use sql_store;

@@ -1,0 +1,139 @@
+//! [`UserStore`](crate::store::UserStore) in SQL: users, their upstream identities and their
+//! authentication contexts.
+
+macro_rules! user_sql {
+    ($store:ident) => {
+        #[async_trait::async_trait]
+        impl $crate::store::UserStore for $store {
+            async fn link_user(
+                &self,
+                upstream_id: &str,
+                upstream_subject: &str,
+                new_sub: &str,
+                now: i64,
+            ) -> $crate::store::Result<$crate::store::User> {
+                Ok(sqlx::query_as(
+                    "INSERT INTO users (sub, upstream_id, upstream_subject, created_at, \
+                     last_login_at) VALUES ($1, $2, $3, $4, $4) \
+                     ON CONFLICT (upstream_id, upstream_subject) \
+                     DO UPDATE SET last_login_at = excluded.last_login_at RETURNING *",
+                )
+                .bind(new_sub)
+                .bind(upstream_id)
+                .bind(upstream_subject)
+                .bind(now)
+                .fetch_one(&self.pool)
+                .await?)
+            }
+
+            async fn user_by_identity(
+                &self,
+                upstream_id: &str,
+                subject: &str,
+            ) -> $crate::store::Result<Option<$crate::store::User>> {
+                Ok(sqlx::query_as(
+                    "SELECT * FROM users WHERE upstream_id = $1 AND upstream_subject = $2",
+                )
+                .bind(upstream_id)
+                .bind(subject)
+                .fetch_optional(&self.pool)
+                .await?)
+            }
+
+            async fn user(&self, sub: &str) -> $crate::store::Result<Option<$crate::store::User>> {
+                Ok(sqlx::query_as("SELECT * FROM users WHERE sub = $1")
+                    .bind(sub)
+                    .fetch_optional(&self.pool)
+                    .await?)
+            }
+
+            async fn set_last_context(&self, sub: &str, context: &str) -> $crate::store::Result<()> {
+                sqlx::query("UPDATE users SET last_context = $2 WHERE sub = $1")
+                    .bind(sub)
+                    .bind(context)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn list_users(
+                &self,
+                q: &$crate::store::UserQuery,
+            ) -> $crate::store::Result<(Vec<$crate::store::User>, i64)> {
+                use $crate::store::UserSort;
+                // The order comes from a closed set, never from the request text.
+                let order = match q.sort {
+                    UserSort::LastLoginDesc => "last_login_at DESC",
+                    UserSort::LastLoginAsc => "last_login_at ASC",
+                    UserSort::CreatedDesc => "created_at DESC",
+                    UserSort::CreatedAsc => "created_at ASC",
+                    UserSort::SubAsc => "sub ASC",
+                    UserSort::SubDesc => "sub DESC",
+                };
+                let pattern = q.search.as_deref().map(|s| {
+                    let mut p = String::from("%");
+                    for ch in s.to_lowercase().chars() {
+                        if matches!(ch, '%' | '_' | '\\') {
+                            p.push('\\');
+                        }
+                        p.push(ch);
+                    }
+                    p.push('%');
+                    p
+                });
+                let filter = "($1 IS NULL OR LOWER(sub) LIKE $1 ESCAPE '\\' \
+                              OR LOWER(upstream_subject) LIKE $1 ESCAPE '\\') \
+                              AND ($2 IS NULL OR upstream_id = $2)";
+                let users = sqlx::query_as(&format!(
+                    "SELECT * FROM users WHERE {filter} ORDER BY {order}, sub LIMIT $3 OFFSET $4"
+                ))
+                .bind(&pattern)
+                .bind(&q.upstream_id)
+                .bind(q.limit)
+                .bind(q.offset)
+                .fetch_all(&self.pool)
+                .await?;
+                let total =
+                    sqlx::query_scalar(&format!("SELECT COUNT(*) AS n FROM users WHERE {filter}"))
+                        .bind(&pattern)
+                        .bind(&q.upstream_id)
+                        .fetch_one(&self.pool)
+                        .await?;
+                Ok((users, total))
+            }
+
+            async fn insert_context(
+                &self,
+                c: &$crate::store::StoredContext,
+            ) -> $crate::store::Result<()> {
+                sqlx::query(
+                    "INSERT INTO auth_contexts (id, sub, upstream_id, context, auth_time, \
+                     created_at, expires_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(&c.id)
+                .bind(&c.sub)
+                .bind(&c.upstream_id)
+                .bind(&c.context)
+                .bind(c.auth_time)
+                .bind(c.created_at)
+                .bind(c.expires_at)
+                .bind(c.revoked_at)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn context(
+                &self,
+                id: &str,
+            ) -> $crate::store::Result<Option<$crate::store::StoredContext>> {
+                Ok(sqlx::query_as("SELECT * FROM auth_contexts WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?)
+            }
+        }
+    };
+}
+
+pub(crate) use user_sql;

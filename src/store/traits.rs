@@ -1,0 +1,223 @@
+//! The storage interface, one narrow trait per concern.
+//!
+//! A function that needs one concern takes that trait (`&dyn ConsentStore`), so its signature
+//! says what it touches and a test double would implement only that. [`Store`] is every trait
+//! together; it has no methods of its own and is implemented for anything that implements all
+//! of them. Methods are small and named for what the protocol needs.
+
+use async_trait::async_trait;
+
+use super::{
+    AccessTokenRecord, AuditEntry, AuditFilter, AuthRequest, CodeRecord, ConfigVersion,
+    ConsentRecord, FinishedLogin, Grant, KeyRecord, Redemption, RefreshTokenRecord, Removal,
+    Result, Rotation, StoredContext, UpstreamLogin, User, UserQuery,
+};
+
+/// The database itself: schema, readiness and clean-up.
+#[async_trait]
+pub trait MaintenanceStore: Send + Sync + 'static {
+    /// Runs the embedded migrations (idempotent; safe when replicas start together).
+    async fn migrate(&self) -> Result<()>;
+    /// A cheap round trip, for readiness.
+    async fn ping(&self) -> Result<()>;
+    /// Deletes expired codes, requests, login states and tokens; returns rows removed.
+    async fn purge_expired(&self, now: i64) -> Result<u64>;
+}
+
+/// Signing keys (see `tokens::keys`).
+#[async_trait]
+pub trait KeyStore: Send + Sync + 'static {
+    async fn signing_keys(&self) -> Result<Vec<KeyRecord>>;
+    async fn insert_signing_key(&self, key: &KeyRecord) -> Result<()>;
+    /// Schedules a key's end: it stops signing at `retires_at`, leaves the JWKS at `expires_at`.
+    async fn retire_signing_key(&self, kid: &str, retires_at: i64, expires_at: i64) -> Result<()>;
+}
+
+/// Users, the upstream identities they are linked to, and their authentication contexts.
+#[async_trait]
+pub trait UserStore: Send + Sync + 'static {
+    /// Returns the user linked to (upstream, subject), creating it with `new_sub` if absent;
+    /// records the login time.
+    async fn link_user(
+        &self,
+        upstream_id: &str,
+        upstream_subject: &str,
+        new_sub: &str,
+        now: i64,
+    ) -> Result<User>;
+    /// The user linked to (upstream, subject), if any; writes nothing.
+    async fn user_by_identity(&self, upstream_id: &str, subject: &str) -> Result<Option<User>>;
+    async fn user(&self, sub: &str) -> Result<Option<User>>;
+    async fn set_last_context(&self, sub: &str, context: &str) -> Result<()>;
+    /// A page of users and the number of users matching the query overall.
+    async fn list_users(&self, query: &UserQuery) -> Result<(Vec<User>, i64)>;
+
+    async fn insert_context(&self, ctx: &StoredContext) -> Result<()>;
+    async fn context(&self, id: &str) -> Result<Option<StoredContext>>;
+}
+
+/// A login in flight: authorization requests and the upstream logins that answer them.
+#[async_trait]
+pub trait LoginStore: Send + Sync + 'static {
+    async fn insert_auth_request(&self, req: &AuthRequest) -> Result<()>;
+    async fn auth_request(&self, id: &str) -> Result<Option<AuthRequest>>;
+    /// Records the login on a pending request.
+    async fn set_auth_request_login(
+        &self,
+        id: &str,
+        sub: &str,
+        auth_context_id: &str,
+        auth_time: i64,
+    ) -> Result<()>;
+    async fn set_consent_csrf(&self, id: &str, csrf_hash: &str) -> Result<()>;
+    /// Marks the request decided; false when it already was (a replayed decision).
+    async fn decide_auth_request(&self, id: &str, now: i64) -> Result<bool>;
+
+    async fn insert_upstream_login(&self, login: &UpstreamLogin) -> Result<()>;
+    /// Removes and returns the login state: each `state` works once.
+    async fn take_upstream_login(&self, state_hash: &str) -> Result<Option<UpstreamLogin>>;
+
+    /// Records a finished upstream login in one transaction: links the identity to a user
+    /// (created with `login.new_sub` if absent; an existing user keeps their sub, also when a
+    /// concurrent login created it first), stores `login.context` under the user's sub, makes
+    /// it the user's `last_context`, and records the login (sub, context id, the context's
+    /// `auth_time`) on the authorization request. Either all of it is stored or nothing is.
+    /// Like [`set_auth_request_login`](Self::set_auth_request_login), a request that is gone
+    /// (expired and purged) is not an error. Returns the user as stored.
+    async fn finish_upstream_login(&self, login: &FinishedLogin) -> Result<User>;
+}
+
+/// What users allowed apps: the current grants and the append-only consent records.
+#[async_trait]
+pub trait ConsentStore: Send + Sync + 'static {
+    async fn grant(&self, sub: &str, client_id: &str) -> Result<Option<Grant>>;
+    /// Every grant of one user, by client_id (for the consent center).
+    async fn grants(&self, sub: &str) -> Result<Vec<Grant>>;
+    /// Stores the new state of a grant and appends the decision, in one transaction.
+    async fn record_consent(&self, grant: Option<&Grant>, record: &ConsentRecord) -> Result<()>;
+    async fn consent_records(&self, sub: &str) -> Result<Vec<ConsentRecord>>;
+}
+
+/// What is issued to clients: codes, access and refresh tokens, and seen client assertions.
+#[async_trait]
+pub trait TokenStore: Send + Sync + 'static {
+    async fn insert_code(&self, code: &CodeRecord) -> Result<()>;
+    async fn code(&self, code_hash: &str) -> Result<Option<CodeRecord>>;
+    /// Consumes the code and stores the tokens issued from it (the access token, and the first
+    /// refresh token of a family when offline access was granted), atomically.
+    async fn redeem_code(
+        &self,
+        code_hash: &str,
+        now: i64,
+        token: &AccessTokenRecord,
+        refresh: Option<&RefreshTokenRecord>,
+    ) -> Result<Redemption>;
+    /// Consumes a code without issuing anything (a failed PKCE check burns it).
+    async fn burn_code(&self, code_hash: &str, now: i64) -> Result<()>;
+    /// Revokes every access and refresh token descending from a code; returns how many.
+    async fn revoke_tokens_of_code(&self, code_hash: &str, now: i64) -> Result<u64>;
+    async fn access_token(&self, jti: &str) -> Result<Option<AccessTokenRecord>>;
+    /// Marks the access token `token.jti` revoked; when there is no row for it (client
+    /// credentials tokens are not stored), inserts `token` as a revoked row so verifiers see it.
+    /// Returns 1 when this call revoked it, 0 when it already was.
+    async fn revoke_access_token(&self, token: &AccessTokenRecord, now: i64) -> Result<u64>;
+
+    async fn refresh_token(&self, token_hash: &str) -> Result<Option<RefreshTokenRecord>>;
+    /// Retires the current refresh token `token_hash` and stores its successor and the access
+    /// token issued with it, in one transaction. Only one of any number of concurrent calls for
+    /// the same token rotates it: the retirement is a single conditional `UPDATE`.
+    /// `grace_since`: a token rotated at or after this time may be rotated once more (the
+    /// client's grace period); `None` when the client has none.
+    async fn rotate_refresh_token(
+        &self,
+        token_hash: &str,
+        now: i64,
+        grace_since: Option<i64>,
+        successor: &RefreshTokenRecord,
+        token: &AccessTokenRecord,
+    ) -> Result<Rotation>;
+    /// Revokes every refresh token of a family and every access token issued with them.
+    async fn revoke_refresh_family(&self, family_id: &str, now: i64) -> Result<u64>;
+    /// Ends what a withdrawn grant allowed, in one transaction: burns the unredeemed codes of
+    /// (sub, client_id) first, so a code redeemed meanwhile yields no live token, then revokes
+    /// every refresh and access token issued to them. Returns how many tokens were revoked.
+    async fn revoke_grant_tokens(&self, sub: &str, client_id: &str, now: i64) -> Result<u64>;
+
+    /// Records a client assertion's `jti` until `expires_at`; false when it was seen before
+    /// (a replay).
+    async fn use_client_assertion(
+        &self,
+        client_id: &str,
+        jti: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<bool>;
+}
+
+/// Browser sessions (tower-sessions records, as JSON).
+#[async_trait]
+pub trait SessionStore: Send + Sync + 'static {
+    /// Inserts a new browser session; false when the id is taken.
+    async fn create_session(&self, id: &str, record: &str, expires_at: i64) -> Result<bool>;
+    async fn save_session(&self, id: &str, record: &str, expires_at: i64) -> Result<()>;
+    /// The session's record, unless absent or expired.
+    async fn load_session(&self, id: &str, now: i64) -> Result<Option<String>>;
+    async fn delete_session(&self, id: &str) -> Result<()>;
+}
+
+/// The managed configuration, one immutable row per version.
+#[async_trait]
+pub trait ConfigStore: Send + Sync + 'static {
+    /// The highest configuration version, if any (cheap: every replica polls it).
+    async fn latest_config_version(&self) -> Result<Option<i64>>;
+    /// The highest configuration version with its document.
+    async fn latest_config(&self) -> Result<Option<ConfigVersion>>;
+    /// Stores `first` as version 1 unless a version exists (replicas starting together seed
+    /// once); returns whether this call stored it.
+    async fn seed_config(&self, first: &ConfigVersion) -> Result<bool>;
+    /// Stores `next` (whose version must be the latest + 1), ends what `removals` were given (at
+    /// `audit.at`) and appends `audit`, in one transaction. `StoreError::Conflict` when another
+    /// change took that version first; then nothing is changed.
+    async fn save_config(
+        &self,
+        next: &ConfigVersion,
+        audit: &AuditEntry,
+        removals: &[Removal],
+    ) -> Result<()>;
+}
+
+/// The admin audit log, append-only.
+#[async_trait]
+pub trait AuditStore: Send + Sync + 'static {
+    /// Appends an audit entry for a change outside the configuration; returns its id.
+    async fn append_audit(&self, entry: &AuditEntry) -> Result<i64>;
+    async fn audit_entries(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>>;
+}
+
+/// Everything Herald stores: what [`super::connect`] returns and `AppState` holds.
+pub trait Store:
+    MaintenanceStore
+    + KeyStore
+    + UserStore
+    + LoginStore
+    + ConsentStore
+    + TokenStore
+    + SessionStore
+    + ConfigStore
+    + AuditStore
+{
+}
+
+impl<T> Store for T where
+    T: MaintenanceStore
+        + KeyStore
+        + UserStore
+        + LoginStore
+        + ConsentStore
+        + TokenStore
+        + SessionStore
+        + ConfigStore
+        + AuditStore
+        + ?Sized
+{
+}
