@@ -1,0 +1,94 @@
+//! The authorization endpoint (RFC 6749 §4.1.1; OIDC Core §3.1.2.1–§3.1.2.2; RFC 7636 §4.3).
+//!
+//! The handler reads the parameters, lets [`request`] check them (with no HTTP, and in the
+//! order RFC 6749 §4.1.2.1 asks for), binds the request to the browser, stores it and hands it
+//! to the login journey in [`crate::login`].
+
+pub mod request;
+
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use tower_sessions::Session;
+
+use crate::login;
+use crate::oauth::{Params, redirect_error};
+use crate::state::AppState;
+use crate::tokens::hashing::{digest_hex, random_token};
+use crate::web::error_page;
+pub use request::{AuthorizeError, AuthorizeRequest};
+
+pub async fn authorize_get(
+    State(state): State<AppState>,
+    session: Session,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let params = Params::parse(query.unwrap_or_default().as_bytes());
+    authorize(state, session, params).await
+}
+
+/// OIDC Core §3.1.2.1: the endpoint also accepts POST with a form body.
+pub async fn authorize_post(
+    State(state): State<AppState>,
+    session: Session,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if !crate::oauth::is_form(&headers) {
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "Invalid request",
+            "An authorization request sent with POST must be form-encoded \
+             (application/x-www-form-urlencoded).",
+            None,
+        );
+    }
+    authorize(state, session, Params::parse(&body)).await
+}
+
+async fn authorize(state: AppState, session: Session, params: Params) -> Response {
+    let settings = state.settings();
+    let request = match AuthorizeRequest::parse(&params, &settings) {
+        Ok(request) => request,
+        Err(refused) => return refused.into_response(),
+    };
+    let hinted_sub = match request.hinted_subject(&state.keys()) {
+        Ok(sub) => sub,
+        Err(refused) => return refused.into_response(),
+    };
+    let binding = match login::browser_binding(&session).await {
+        Ok(binding) => binding,
+        Err(page) => return page.into_response(),
+    };
+    let req = request.into_auth_request(
+        random_token(),
+        digest_hex(&binding),
+        state.now(),
+        settings.tokens.login_ttl,
+    );
+    if let Err(e) = state.store.insert_auth_request(&req).await {
+        return login::store_failure(e).into_response();
+    }
+    login::proceed(&state, &session, req, hinted_sub.as_deref())
+        .await
+        .into_response()
+}
+
+/// A page while the client or its redirect URI is in doubt; a 303 to the client after that.
+impl IntoResponse for AuthorizeError {
+    fn into_response(self) -> Response {
+        match self {
+            AuthorizeError::Page { message } => {
+                error_page(StatusCode::BAD_REQUEST, "Invalid request", message, None)
+            }
+            AuthorizeError::Redirect {
+                redirect_uri,
+                issuer,
+                state,
+                code,
+                description,
+            } => redirect_error(&redirect_uri, &issuer, state.as_deref(), code, &description),
+        }
+    }
+}
