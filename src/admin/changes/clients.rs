@@ -6,7 +6,7 @@ use serde_json::Value as Json;
 use toml::{Table, Value};
 use utoipa::ToSchema;
 
-use super::{Changes, stored, to_json};
+use super::service::{Changes, stored, to_json};
 use crate::admin::error::ApiError;
 use crate::config::ClientFile;
 use crate::consent;

@@ -13,7 +13,7 @@ use serde_json::{Value as Json, json};
 use toml::{Table, Value};
 use utoipa::ToSchema;
 
-use super::{Changes, draft, stored, to_json, to_toml};
+use super::service::{Changes, draft, stored, to_json, to_toml};
 use crate::admin::error::ApiError;
 use crate::claims::{Attribute, Mapping};
 use crate::config::{ManagedConfig, OneOrMany, Settings, UpstreamFile, UpstreamKind};

@@ -7,8 +7,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
+use super::base::{AdminForm, AdminUser, Form, api_failed, lines, path_segment, stale_save};
 use super::views::{ClientForm, ClientPage, ClientRow, ClientsPage, CreatedView, Nav, options};
-use super::{AdminForm, AdminUser, Form, api_failed, lines, path_segment, stale_save};
 use crate::admin::changes::{Changes, ClientSettings};
 use crate::admin::error::ApiError;
 use crate::config::{Client, ClientAuth, GrantType, Settings};

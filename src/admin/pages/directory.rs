@@ -7,11 +7,11 @@ use axum::response::Response;
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::base::{AdminUser, store_failed};
 use super::views::{
     AuditPage, AuditView, GrantView, LineagePage, LineageView, Nav, RecordView, UserPage, UserRow,
     UsersPage, word,
 };
-use super::{AdminUser, store_failed};
 use crate::claims::{self, AuthContext};
 use crate::clock::readable_utc;
 use crate::state::AppState;

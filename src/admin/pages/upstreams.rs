@@ -13,8 +13,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
+use super::base::{AdminForm, AdminUser, Form, api_failed, stale_save};
 use super::views::{AttrRow, MapRow, Nav, PreviewView, UpstreamPage, options, word};
-use super::{AdminForm, AdminUser, Form, api_failed, stale_save};
 use crate::admin::changes::upstreams::draft_claims;
 use crate::admin::changes::{Changes, ClaimRules};
 use crate::claims::{self, AccessTokenClaims, AttrType, Attribute, Mapping, UpstreamClaims};
@@ -156,7 +156,7 @@ pub async fn submit(
         {
             Ok(version) => Redirect::to(&format!(
                 "/admin/upstreams/{}?saved={version}",
-                super::path_segment(&id)
+                super::base::path_segment(&id)
             ))
             .into_response(),
             Err(r) if r.error.body.problems.is_empty() => api_failed(r.error),

@@ -3,7 +3,7 @@
 
 use askama::Template;
 
-use super::AdminUser;
+use super::base::AdminUser;
 use crate::config::{Client, ClientAuth};
 
 /// The navigation bar: who is signed in and which section is open.

@@ -3,6 +3,7 @@
 use serde_json::{Value, json};
 
 use super::*;
+use crate::claims::{AccessTokenClaims, OnMissing};
 
 fn cfg(toml_text: &str) -> UpstreamMapping {
     toml::from_str(toml_text).unwrap()
