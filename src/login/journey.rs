@@ -27,6 +27,7 @@ use crate::web::PageError;
 ///
 /// `max_age` (seconds) asks for a login at least that fresh, as in OIDC Core §3.1.2.1: an older
 /// browser login is not reused, so the user signs in at the upstream again.
+#[tracing::instrument(skip_all, fields(return_path = %return_path))]
 pub async fn start_sign_in(
     state: &AppState,
     session: &Session,
@@ -69,6 +70,7 @@ pub async fn start_sign_in(
 /// Continues a new request: reuse the browser's login when allowed, else log in upstream.
 /// `hinted_sub` is the subject of a verified `id_token_hint`: a login of anyone else does not
 /// count (so `prompt=none` answers `login_required`).
+#[tracing::instrument(skip_all, fields(request = %req.id, client_id = %req.client_id))]
 pub async fn proceed(
     state: &AppState,
     session: &Session,
@@ -113,6 +115,7 @@ pub async fn proceed(
 }
 
 /// After login: skip consent for trusted apps and already-granted scopes, ask otherwise.
+#[tracing::instrument(skip_all, fields(request = %req.id, client_id = %req.client_id))]
 pub async fn consent_stage(state: &AppState, req: AuthRequest) -> Result<Response, PageError> {
     if req.client_id == ACCOUNT_CLIENT_ID {
         // Herald's own consent center: the login is all it needs; no grant, no code.
@@ -171,6 +174,7 @@ pub async fn consent_stage(state: &AppState, req: AuthRequest) -> Result<Respons
 
 /// Issues the code for `scopes` and redirects to the client with `code`, `state` and `iss`.
 /// The request is marked decided first, so each request yields at most one code.
+#[tracing::instrument(skip_all, fields(request = %req.id, client_id = %req.client_id))]
 pub async fn issue_code(
     state: &AppState,
     req: &AuthRequest,

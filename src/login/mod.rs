@@ -4,7 +4,8 @@
 //! Floors inside, bottom up: [`session`] (the browser's binding and remembered login),
 //! [`pending`] (a pending request as a browser step meets it, and how a step ends it with an
 //! error), [`own_pages`] (where a sign-in to Herald's own pages returns), [`journey`] (reuse
-//! the login or go upstream, consent, issue the code), and the browser's steps on top:
+//! the login or go upstream, consent, issue the code), [`upstream_login`] (a finished upstream
+//! login recorded in one store transaction), and the browser's steps on top:
 //! [`upstream_return`] (`/login/{request}` and `/callback/{upstream}`) and [`consent_page`]
 //! (`/consent`).
 //!
@@ -17,6 +18,7 @@ pub mod journey;
 pub mod own_pages;
 pub mod pending;
 pub mod session;
+pub mod upstream_login;
 pub mod upstream_return;
 
 pub use journey::{consent_stage, issue_code, proceed, start_sign_in};

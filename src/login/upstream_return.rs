@@ -1,25 +1,28 @@
-//! The browser's legs of an upstream login: `/login/{request}` (chooser or straight to the
-//! upstream) and `/callback/{upstream}` (back from it).
+//! The browser's legs of an upstream login: `/login/{request}` (the chooser, or straight to the
+//! upstream) and `/callback/{upstream}` (back from it). The callback checks the answer, lets
+//! the relying party ([`crate::upstream`]) redeem the code, and hands the finished upstream
+//! login to [`record_login`], one store transaction; then the journey goes on to consent.
 
 use axum::Router;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
-use serde_json::Value;
 use tower_sessions::Session;
 
 use super::journey::consent_stage;
 use super::pending::{fail, pending_request, return_link, store_failure};
-use super::session::{LoginSession, set_login};
-use crate::claims::{self, AuthContext, Source};
+use super::session::set_login;
+use super::upstream_login::record_login;
+use crate::claims::Source;
+use crate::config::{Settings, Upstream};
 use crate::oauth::Params;
 use crate::state::AppState;
-use crate::store::{StoredContext, UpstreamLogin};
-use crate::tokens::hashing::{digest_hex, random_token};
+use crate::store::{AuthRequest, StoreError, UpstreamLogin};
+use crate::tokens::hashing::digest_hex;
 use crate::upstream::UpstreamError;
 use crate::web::pages::{ChooserOption, ChooserPage};
-use crate::web::{error_page, render, unavailable_page};
+use crate::web::{PageError, render};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -27,48 +30,31 @@ pub fn router() -> Router<AppState> {
         .route("/callback/{upstream}", get(callback))
 }
 
+/// Sends the browser to the upstream the request names or the user picks, or shows the chooser.
 async fn login(
     State(state): State<AppState>,
     session: Session,
     Path(request_id): Path<String>,
     RawQuery(query): RawQuery,
-) -> Response {
-    let req = match pending_request(&state, &session, &request_id).await {
-        Ok(r) => r,
-        Err(page) => return page.into_response(),
-    };
+) -> Result<Response, PageError> {
+    let req = pending_request(&state, &session, &request_id).await?;
     let settings = state.settings();
     let p = Params::parse(query.unwrap_or_default().as_bytes());
-    let chosen = p
-        .get("upstream")
-        .or(req.upstream_hint.as_deref())
-        .map(str::to_string)
-        .or_else(|| (settings.upstreams.len() == 1).then(|| settings.upstreams[0].id.clone()));
-    let Some(upstream_id) = chosen else {
-        let app_name = settings.app_name(&req.client_id);
-        let options = settings
-            .upstreams
-            .iter()
-            .map(|u| ChooserOption {
-                url: format!("/login/{}?upstream={}", req.id, u.id),
-                name: u.display_name.clone(),
-            })
-            .collect();
-        return render(StatusCode::OK, &ChooserPage { app_name, options });
+    let Some(upstream_id) = chosen_upstream(&settings, &req, &p) else {
+        return Ok(chooser(&settings, &req));
     };
-    let Some(upstream) = settings.upstream(&upstream_id).cloned() else {
-        return error_page(
+    let upstream = settings.upstream(&upstream_id).cloned().ok_or_else(|| {
+        PageError::new(
             StatusCode::BAD_REQUEST,
             "Unknown sign-in option",
             "That identity provider is not configured. Go back and choose another.",
-            None,
-        );
-    };
-    let redirect_uri = format!("{}/callback/{}", settings.issuer, upstream.id);
-    let start = match state.upstreams.start(&upstream, &redirect_uri).await {
-        Ok(s) => s,
-        Err(e) => return upstream_failure(&state, &req, &e),
-    };
+        )
+    })?;
+    let start = state
+        .upstreams
+        .start(&upstream, &callback_uri(&settings, &upstream))
+        .await
+        .map_err(|e| upstream_failure(&state, &req, &e))?;
     let now = state.now();
     let record = UpstreamLogin {
         state_hash: digest_hex(&start.state),
@@ -79,257 +65,204 @@ async fn login(
         created_at: now,
         expires_at: req.expires_at,
     };
-    if let Err(e) = state.store.insert_upstream_login(&record).await {
-        return store_failure(e).into_response();
-    }
-    Redirect::to(&start.url).into_response()
+    state
+        .store
+        .insert_upstream_login(&record)
+        .await
+        .map_err(store_failure)?;
+    Ok(Redirect::to(&start.url).into_response())
 }
 
-fn upstream_failure(
+/// The upstream's answer: checked against the login it answers, redeemed, recorded; then on to
+/// the consent stage.
+#[tracing::instrument(skip_all, fields(upstream = %upstream_id))]
+async fn callback(
+    State(state): State<AppState>,
+    session: Session,
+    Path(upstream_id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, PageError> {
+    let p = Params::parse(query.unwrap_or_default().as_bytes());
+    if !p.duplicated.is_empty() {
+        return Err(refused(
+            "The identity provider's answer repeats a parameter; it was refused.",
+        ));
+    }
+    let login = take_upstream_login(&state, &p).await?;
+    // The answer must come back on the callback of the upstream it was sent to (mix-up).
+    if login.upstream_id != upstream_id {
+        return Err(refused(
+            "The answer came back from a different identity provider than the one you were sent to; it was refused.",
+        ));
+    }
+    let req = pending_request(&state, &session, &login.auth_request_id).await?;
+    let settings = state.settings();
+    let upstream = settings
+        .upstream(&upstream_id)
+        .cloned()
+        .ok_or_else(|| refused("That identity provider is no longer configured."))?;
+    // RFC 9207 §2.4: when the upstream names itself, it must be the one we expect.
+    if p.get("iss")
+        .is_some_and(|iss| iss != upstream.endpoint.issuer)
+    {
+        return Err(refused(
+            "The answer names a different issuer than the identity provider you were sent to; it was refused (RFC 9207).",
+        ));
+    }
+    if let Some(error) = p.get("error") {
+        return upstream_refused(&state, &req, &upstream, error, p.get("error_description"));
+    }
+    let code = p.get("code").ok_or_else(|| {
+        refused("The identity provider's answer has neither a code nor an error.")
+    })?;
+    let wants_access_token = upstream
+        .mapping
+        .attributes
+        .iter()
+        .any(|a| a.source == Source::AccessToken);
+    let claims = state
+        .upstreams
+        .finish(
+            &upstream,
+            &callback_uri(&settings, &upstream),
+            code,
+            &login.nonce,
+            &login.pkce_verifier,
+            wants_access_token,
+        )
+        .await
+        .map_err(|e| upstream_failure(&state, &req, &e))?;
+    let (browser_login, req) = record_login(&state, &upstream, &claims, req).await?;
+    set_login(&session, &browser_login).await?;
+    consent_stage(&state, req).await
+}
+
+/// The upstream this request goes to: the one the user picked, the request's `idp_hint`, or the
+/// only one there is; `None` asks the user.
+fn chosen_upstream(settings: &Settings, req: &AuthRequest, p: &Params) -> Option<String> {
+    p.get("upstream")
+        .or(req.upstream_hint.as_deref())
+        .map(str::to_string)
+        .or_else(|| (settings.upstreams.len() == 1).then(|| settings.upstreams[0].id.clone()))
+}
+
+fn chooser(settings: &Settings, req: &AuthRequest) -> Response {
+    let options = settings
+        .upstreams
+        .iter()
+        .map(|u| ChooserOption {
+            url: format!("/login/{}?upstream={}", req.id, u.id),
+            name: u.display_name.clone(),
+        })
+        .collect();
+    let app_name = settings.app_name(&req.client_id);
+    render(StatusCode::OK, &ChooserPage { app_name, options })
+}
+
+/// Where the upstream sends the browser back: registered at the upstream (Auth0's Allowed
+/// Callback URLs).
+fn callback_uri(settings: &Settings, upstream: &Upstream) -> String {
+    format!("{}/callback/{}", settings.issuer, upstream.id)
+}
+
+/// The login the answer's `state` was issued for. Each state works once: taking it removes it.
+async fn take_upstream_login(state: &AppState, p: &Params) -> Result<UpstreamLogin, PageError> {
+    let Some(upstream_state) = p.get("state") else {
+        return Err(refused(
+            "The identity provider's answer has no state, so it cannot be matched to a sign-in. Start again from the app.",
+        ));
+    };
+    match state
+        .store
+        .take_upstream_login(&digest_hex(upstream_state))
+        .await
+    {
+        Ok(Some(login)) => Ok(login),
+        Ok(None) => Err(refused(
+            "This sign-in link has expired or was already used. Start again from the app.",
+        )),
+        Err(StoreError::Unavailable(_)) => Err(PageError::unavailable()),
+        Err(e) => {
+            tracing::error!(error = %e, "loading upstream login state failed");
+            Err(refused(
+                "This sign-in could not be continued. Start again from the app.",
+            ))
+        }
+    }
+}
+
+/// The upstream said no: a cancel goes back to the app as `access_denied`; anything else is a
+/// page that quotes the upstream, with a link back to the app.
+fn upstream_refused(
     state: &AppState,
-    req: &crate::store::AuthRequest,
-    e: &UpstreamError,
-) -> Response {
+    req: &AuthRequest,
+    upstream: &Upstream,
+    error: &str,
+    description: Option<&str>,
+) -> Result<Response, PageError> {
+    tracing::info!(upstream = %upstream.id, error = %error, "upstream returned an error");
+    if error == "access_denied" {
+        return Ok(fail(
+            state,
+            req,
+            "access_denied",
+            "the user cancelled at the identity provider",
+        ));
+    }
+    let code = if error == "temporarily_unavailable" {
+        "temporarily_unavailable"
+    } else {
+        "server_error"
+    };
+    Err(PageError::new(
+        StatusCode::BAD_GATEWAY,
+        "The identity provider reported an error",
+        format!(
+            "The identity provider did not sign you in. It said: {}",
+            description.unwrap_or(error)
+        ),
+    )
+    .with_back(return_link(
+        state,
+        req,
+        code,
+        "the identity provider reported an error",
+    )))
+}
+
+/// The page for an upstream that failed: unavailable, an answer that failed verification, or
+/// Herald's own configuration of it; with a link back to the app carrying the OAuth error.
+fn upstream_failure(state: &AppState, req: &AuthRequest, e: &UpstreamError) -> PageError {
     tracing::warn!(error = %e, client = %req.client_id, "upstream login failed");
-    let (status, title, message, code) = match e {
+    let (title, message, code) = match e {
         UpstreamError::Unavailable(_) => (
-            StatusCode::BAD_GATEWAY,
             "The identity provider is unavailable",
             "Herald could not reach the identity provider you sign in with, or it did not \
              answer properly. Please try again in a few minutes.",
             "temporarily_unavailable",
         ),
         UpstreamError::Invalid(_) => (
-            StatusCode::BAD_GATEWAY,
             "Sign-in could not be verified",
             "The identity provider's answer failed Herald's security checks, so you were not \
              signed in. If this keeps happening, tell the app's administrator.",
             "server_error",
         ),
         UpstreamError::Misconfigured(_) => (
-            StatusCode::BAD_GATEWAY,
             "Sign-in is misconfigured",
             "Herald's connection to the identity provider is misconfigured. The administrator \
              has been told in Herald's log.",
             "server_error",
         ),
     };
-    error_page(
-        status,
-        title,
-        message,
-        Some(return_link(
-            state,
-            req,
-            code,
-            "the identity provider login failed",
-        )),
-    )
+    PageError::new(StatusCode::BAD_GATEWAY, title, message).with_back(return_link(
+        state,
+        req,
+        code,
+        "the identity provider login failed",
+    ))
 }
 
-async fn callback(
-    State(state): State<AppState>,
-    session: Session,
-    Path(upstream_id): Path<String>,
-    RawQuery(query): RawQuery,
-) -> Response {
-    let p = Params::parse(query.unwrap_or_default().as_bytes());
-    let bad = |msg: &str| error_page(StatusCode::BAD_REQUEST, "Sign-in failed", msg, None);
-    if !p.duplicated.is_empty() {
-        return bad("The identity provider's answer repeats a parameter; it was refused.");
-    }
-    let Some(upstream_state) = p.get("state") else {
-        return bad(
-            "The identity provider's answer has no state, so it cannot be matched to a sign-in. Start again from the app.",
-        );
-    };
-    // Each state works once: taking it removes it.
-    let login = match state
-        .store
-        .take_upstream_login(&digest_hex(upstream_state))
-        .await
-    {
-        Ok(Some(l)) => l,
-        Ok(None) => {
-            return bad(
-                "This sign-in link has expired or was already used. Start again from the app.",
-            );
-        }
-        Err(crate::store::StoreError::Unavailable(_)) => return unavailable_page(),
-        Err(e) => {
-            tracing::error!(error = %e, "loading upstream login state failed");
-            return bad("This sign-in could not be continued. Start again from the app.");
-        }
-    };
-    // The answer must come back on the callback of the upstream it was sent to (mix-up).
-    if login.upstream_id != upstream_id {
-        return bad(
-            "The answer came back from a different identity provider than the one you were sent to; it was refused.",
-        );
-    }
-    let req = match pending_request(&state, &session, &login.auth_request_id).await {
-        Ok(r) => r,
-        Err(page) => return page.into_response(),
-    };
-    let settings = state.settings();
-    let Some(upstream) = settings.upstream(&upstream_id).cloned() else {
-        return bad("That identity provider is no longer configured.");
-    };
-    // RFC 9207 §2.4: when the upstream names itself, it must be the one we expect.
-    if let Some(iss) = p.get("iss")
-        && iss != upstream.endpoint.issuer
-    {
-        return bad(
-            "The answer names a different issuer than the identity provider you were sent to; it was refused (RFC 9207).",
-        );
-    }
-    if let Some(err) = p.get("error") {
-        tracing::info!(upstream = %upstream.id, error = %err, "upstream returned an error");
-        if err == "access_denied" {
-            return fail(
-                &state,
-                &req,
-                "access_denied",
-                "the user cancelled at the identity provider",
-            );
-        }
-        let code = if err == "temporarily_unavailable" {
-            "temporarily_unavailable"
-        } else {
-            "server_error"
-        };
-        return error_page(
-            StatusCode::BAD_GATEWAY,
-            "The identity provider reported an error",
-            &format!(
-                "The identity provider did not sign you in. It said: {}",
-                p.get("error_description").unwrap_or(err)
-            ),
-            Some(return_link(
-                &state,
-                &req,
-                code,
-                "the identity provider reported an error",
-            )),
-        );
-    }
-    let Some(code) = p.get("code") else {
-        return bad("The identity provider's answer has neither a code nor an error.");
-    };
-
-    let redirect_uri = format!("{}/callback/{}", settings.issuer, upstream.id);
-    let wants_at = upstream
-        .mapping
-        .attributes
-        .iter()
-        .any(|a| a.source == Source::AccessToken);
-    let claims = match state
-        .upstreams
-        .finish(
-            &upstream,
-            &redirect_uri,
-            code,
-            &login.nonce,
-            &login.pkce_verifier,
-            wants_at,
-        )
-        .await
-    {
-        Ok(c) => c,
-        Err(e) => return upstream_failure(&state, &req, &e),
-    };
-    let subject = claims
-        .id_token
-        .get("sub")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
-    let now = state.now();
-    let user = match state
-        .store
-        .link_user(&upstream.id, &subject, &random_token(), now)
-        .await
-    {
-        Ok(u) => u,
-        Err(e) => return store_failure(e).into_response(),
-    };
-    let previous: Option<AuthContext> = user
-        .last_context
-        .as_deref()
-        .and_then(|c| serde_json::from_str(c).ok());
-    let built = match claims::build_context(
-        &upstream.id,
-        &upstream.mapping,
-        &claims,
-        previous.as_ref(),
-    ) {
-        Ok(b) => b,
-        Err(e) => {
-            tracing::warn!(upstream = %upstream.id, error = %e, "claim mapping refused the login");
-            return error_page(
-                StatusCode::FORBIDDEN,
-                "Sign-in refused",
-                &e.to_string(),
-                Some(return_link(
-                    &state,
-                    &req,
-                    "access_denied",
-                    "a required claim is missing or invalid",
-                )),
-            );
-        }
-    };
-    let context_json = match serde_json::to_string(&built.context) {
-        Ok(j) => j,
-        Err(e) => {
-            tracing::error!(error = %e, "serialising the authentication context failed");
-            return error_page(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Something went wrong",
-                "Herald could not record this sign-in. Please try again.",
-                None,
-            );
-        }
-    };
-    let ctx = StoredContext {
-        id: random_token(),
-        sub: user.sub.clone(),
-        upstream_id: upstream.id.clone(),
-        context: context_json.clone(),
-        auth_time: now,
-        created_at: now,
-        expires_at: upstream.auth_context_ttl.map(|t| now + t.as_secs() as i64),
-        revoked_at: None,
-    };
-    let stored = async {
-        state.store.insert_context(&ctx).await?;
-        state
-            .store
-            .set_last_context(&user.sub, &context_json)
-            .await?;
-        state
-            .store
-            .set_auth_request_login(&req.id, &user.sub, &ctx.id, now)
-            .await
-    };
-    if let Err(e) = stored.await {
-        return store_failure(e).into_response();
-    }
-    let login_session = LoginSession {
-        sub: user.sub.clone(),
-        upstream_id: upstream.id.clone(),
-        auth_time: now,
-        context_id: ctx.id.clone(),
-        context_expires_at: ctx.expires_at,
-    };
-    if let Err(page) = set_login(&session, &login_session).await {
-        return page.into_response();
-    }
-    let req = crate::store::AuthRequest {
-        sub: Some(user.sub),
-        auth_context_id: Some(ctx.id),
-        auth_time: Some(now),
-        ..req
-    };
-    consent_stage(&state, req).await.into_response()
+/// A refused answer: 400, "Sign-in failed", and what to do.
+fn refused(message: &str) -> PageError {
+    PageError::new(StatusCode::BAD_REQUEST, "Sign-in failed", message)
 }

@@ -1,0 +1,102 @@
+//! A finished upstream login becomes Herald's: the user (linked on first sight of this
+//! upstream identity), the authentication context mapped from the upstream's claims, and the
+//! pending request signed in. All three are one store transaction: either the login happened or
+//! nothing of it did.
+
+use axum::http::StatusCode;
+use serde_json::Value;
+
+use super::pending::{return_link, store_failure};
+use super::session::LoginSession;
+use crate::claims::{self, AuthContext, UpstreamClaims};
+use crate::config::Upstream;
+use crate::state::AppState;
+use crate::store::{AuthRequest, FinishedLogin, StoredContext};
+use crate::tokens::hashing::random_token;
+use crate::web::PageError;
+
+/// Records the login `claims` tell of, at `upstream`, for the pending request `req`; returns the
+/// browser's login and the request, now signed in. A mapping that refuses the claims (a
+/// required claim missing or of the wrong type) ends on a page with a link back to the app.
+#[tracing::instrument(skip_all, fields(upstream = %upstream.id, request = %req.id))]
+pub async fn record_login(
+    state: &AppState,
+    upstream: &Upstream,
+    claims: &UpstreamClaims,
+    req: AuthRequest,
+) -> Result<(LoginSession, AuthRequest), PageError> {
+    let subject = claims
+        .id_token
+        .get("sub")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let now = state.now();
+    // The previous login's context, for `on_missing = "keep"` and the merge strategies.
+    let known = state
+        .store
+        .user_by_identity(&upstream.id, subject)
+        .await
+        .map_err(store_failure)?;
+    let previous: Option<AuthContext> = known
+        .as_ref()
+        .and_then(|u| u.last_context.as_deref())
+        .and_then(|c| serde_json::from_str(c).ok());
+    let built = claims::build_context(&upstream.id, &upstream.mapping, claims, previous.as_ref())
+        .map_err(|e| {
+        tracing::warn!(error = %e, "claim mapping refused the login");
+        PageError::new(StatusCode::FORBIDDEN, "Sign-in refused", e.to_string()).with_back(
+            return_link(
+                state,
+                &req,
+                "access_denied",
+                "a required claim is missing or invalid",
+            ),
+        )
+    })?;
+    let context = serde_json::to_string(&built.context).map_err(|e| {
+        tracing::error!(error = %e, "serialising the authentication context failed");
+        PageError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Something went wrong",
+            "Herald could not record this sign-in. Please try again.",
+        )
+    })?;
+    let new_sub = random_token();
+    let ctx = StoredContext {
+        id: random_token(),
+        // The store files it under the user's final sub (a concurrent first login may win).
+        sub: known.map_or_else(|| new_sub.clone(), |u| u.sub),
+        upstream_id: upstream.id.clone(),
+        context,
+        auth_time: now,
+        created_at: now,
+        expires_at: upstream.auth_context_ttl.map(|t| now + t.as_secs() as i64),
+        revoked_at: None,
+    };
+    let user = state
+        .store
+        .finish_upstream_login(&FinishedLogin {
+            upstream_id: upstream.id.clone(),
+            subject: subject.to_string(),
+            new_sub,
+            context: ctx.clone(),
+            auth_request_id: req.id.clone(),
+            now,
+        })
+        .await
+        .map_err(store_failure)?;
+    let login = LoginSession {
+        sub: user.sub.clone(),
+        upstream_id: upstream.id.clone(),
+        auth_time: now,
+        context_id: ctx.id.clone(),
+        context_expires_at: ctx.expires_at,
+    };
+    let req = AuthRequest {
+        sub: Some(user.sub),
+        auth_context_id: Some(ctx.id),
+        auth_time: Some(now),
+        ..req
+    };
+    Ok((login, req))
+}
