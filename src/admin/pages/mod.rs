@@ -28,6 +28,7 @@
 mod base;
 mod clients;
 mod directory;
+mod samples;
 mod upstreams;
 mod views;
 

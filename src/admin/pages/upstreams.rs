@@ -11,14 +11,15 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use super::base::{AdminForm, AdminUser, Form, api_failed, stale_save};
+use super::samples::{Samples, pretty};
 use super::views::{AttrRow, MapRow, Nav, PreviewView, UpstreamPage, options, word};
 use crate::admin::changes::upstreams::draft_claims;
 use crate::admin::changes::{Changes, ClaimRules};
-use crate::claims::{self, AccessTokenClaims, AttrType, Attribute, Mapping, UpstreamClaims};
-use crate::config::Upstream;
+use crate::claims::{self, Attribute, Mapping};
+use crate::config::{Settings, Upstream};
 use crate::state::AppState;
 use crate::web::{error_page, render};
 
@@ -100,116 +101,154 @@ pub async fn submit(
     let Some(up) = settings.upstream(&id).cloned() else {
         return no_upstream(&id);
     };
-    let mut rows = match Rows::parse(&form) {
+    let rows = match Rows::parse(&form) {
         Ok(r) => r,
         Err(message) => {
             return error_page(StatusCode::BAD_REQUEST, "Invalid form", &message, None);
         }
     };
-    let samples = Samples::from_form(&form);
-    let action = form.get("action").unwrap_or("preview");
-    let seen = form.version();
-    let rerender_at = |version: i64, rows: Rows, errors: Vec<String>, status, preview| {
-        let (attributes, mappings) = rows.into_views();
-        render(
-            status,
-            &page(
-                &admin,
-                version,
-                &up,
-                attributes,
-                mappings,
-                errors,
-                None,
-                samples.clone(),
-                preview,
-            ),
-        )
-    };
-    let rerender = |rows: Rows, errors: Vec<String>, status, preview| {
-        rerender_at(seen, rows, errors, status, preview)
+    let editor = Editor {
+        admin: &admin,
+        up: &up,
+        samples: Samples::from_form(&form),
+        seen: form.version(),
     };
     if rows.has_errors() {
-        return rerender(
-            rows,
-            vec!["Some rows are not valid; see the messages next to them.".into()],
-            StatusCode::BAD_REQUEST,
-            None,
-        );
+        let message = "Some rows are not valid; see the messages next to them.";
+        return editor.again(rows, vec![message.into()]);
     }
     let rules = ClaimRules {
         attributes: rows.attributes(),
         mappings: rows.mappings(),
     };
-    if action == "save" {
-        match stale_save(&state, &form, "rows").await {
-            Ok(None) => {}
-            Ok(Some((latest, message))) => {
-                return rerender_at(latest, rows, vec![message], StatusCode::CONFLICT, None);
-            }
-            Err(page) => return page,
-        }
-        let actor = admin.actor();
-        return match Changes::new(&state, &actor)
-            .replace_claims(&id, &rules)
-            .await
-        {
-            Ok(version) => Redirect::to(&format!(
-                "/admin/upstreams/{}?saved={version}",
-                super::base::path_segment(&id)
-            ))
-            .into_response(),
-            Err(r) if r.error.body.problems.is_empty() => api_failed(r.error),
-            Err(r) => {
-                let errors = rows.place(r.position, r.error.body.problems);
-                rerender(rows, errors, StatusCode::BAD_REQUEST, None)
-            }
-        };
+    match form.get("action").unwrap_or("preview") {
+        "save" => save(&state, &editor, &form, rows, &rules).await,
+        _ => preview(&state, &editor, rows, &rules).await,
     }
-    let draft_settings = match draft_claims(&state, &id, &rules).await {
+}
+
+/// The editor as the admin submitted it, to show again with messages or a preview.
+struct Editor<'a> {
+    admin: &'a AdminUser,
+    up: &'a Upstream,
+    samples: Samples,
+    /// The configuration version the admin's page was read at.
+    seen: i64,
+}
+
+impl Editor<'_> {
+    fn render(
+        &self,
+        version: i64,
+        rows: Rows,
+        errors: Vec<String>,
+        status: StatusCode,
+        preview: Option<PreviewView>,
+    ) -> Response {
+        let (attributes, mappings) = rows.into_views();
+        render(
+            status,
+            &page(
+                self.admin,
+                version,
+                self.up,
+                attributes,
+                mappings,
+                errors,
+                None,
+                self.samples.clone(),
+                preview,
+            ),
+        )
+    }
+
+    /// The rows again, with what is wrong (400).
+    fn again(&self, rows: Rows, errors: Vec<String>) -> Response {
+        self.render(self.seen, rows, errors, StatusCode::BAD_REQUEST, None)
+    }
+}
+
+/// Saves the rows as the next configuration version, unless another change came first (409) or
+/// the result is invalid (the messages placed next to the rows they name).
+async fn save(
+    state: &AppState,
+    editor: &Editor<'_>,
+    form: &Form,
+    mut rows: Rows,
+    rules: &ClaimRules,
+) -> Response {
+    match stale_save(state, form, "rows").await {
+        Ok(None) => {}
+        Ok(Some((latest, message))) => {
+            return editor.render(latest, rows, vec![message], StatusCode::CONFLICT, None);
+        }
+        Err(page) => return page,
+    }
+    let id = &editor.up.id;
+    let actor = editor.admin.actor();
+    match Changes::new(state, &actor).replace_claims(id, rules).await {
+        Ok(version) => Redirect::to(&format!(
+            "/admin/upstreams/{}?saved={version}",
+            super::base::path_segment(id)
+        ))
+        .into_response(),
+        Err(r) if r.error.body.problems.is_empty() => api_failed(r.error),
+        Err(r) => {
+            let errors = rows.place(r.position, r.error.body.problems);
+            editor.again(rows, errors)
+        }
+    }
+}
+
+/// Runs the unsaved rows on the sample claims and shows what a login would produce.
+async fn preview(
+    state: &AppState,
+    editor: &Editor<'_>,
+    mut rows: Rows,
+    rules: &ClaimRules,
+) -> Response {
+    let id = &editor.up.id;
+    let draft = match draft_claims(state, id, rules).await {
         Ok(s) => s,
         Err(r) if r.error.body.problems.is_empty() => return api_failed(r.error),
         Err(r) => {
             let errors = rows.place(r.position, r.error.body.problems);
-            return rerender(rows, errors, StatusCode::BAD_REQUEST, None);
+            return editor.again(rows, errors);
         }
     };
-    let Some(drafted_up) = draft_settings.upstream(&id) else {
-        return no_upstream(&id);
+    if draft.upstream(id).is_none() {
+        return no_upstream(id);
+    }
+    match preview_of(&draft, id, &editor.samples) {
+        Ok(view) => editor.render(editor.seen, rows, vec![], StatusCode::OK, Some(view)),
+        Err(message) => editor.again(rows, vec![message]),
+    }
+}
+
+/// What a login through upstream `id` of the drafted settings would produce from the samples.
+fn preview_of(draft: &Settings, id: &str, samples: &Samples) -> Result<PreviewView, String> {
+    let claims = samples.claims()?;
+    let Some(up) = draft.upstream(id) else {
+        return Err(format!("upstream {id} is not in the drafted configuration"));
     };
-    let preview = match samples.claims() {
-        Ok(claims) => {
-            let scopes: Vec<String> = match samples.scopes.split_whitespace().collect::<Vec<_>>() {
-                s if s.is_empty() => draft_settings.scopes.names().cloned().collect(),
-                s => s.into_iter().map(str::to_string).collect(),
-            };
-            let p = claims::preview(
-                &id,
-                &drafted_up.mapping,
-                &draft_settings.scopes,
-                &claims,
-                None,
-                &scopes,
-            );
-            PreviewView {
-                context: pretty(
-                    &p.context
-                        .as_ref()
-                        .map(|c| Value::Object(c.attributes.clone()))
-                        .unwrap_or(Value::Null),
-                ),
-                id_token: pretty(&Value::Object(p.id_token)),
-                userinfo: pretty(&Value::Object(p.userinfo)),
-                access_token: pretty(&Value::Object(p.access_token)),
-                warnings: p.warnings.iter().map(|w| w.to_string()).collect(),
-                error: p.error,
-            }
-        }
-        Err(message) => {
-            return rerender(rows, vec![message], StatusCode::BAD_REQUEST, None);
-        }
+    let scopes: Vec<String> = match samples.scopes.split_whitespace().collect::<Vec<_>>() {
+        s if s.is_empty() => draft.scopes.names().cloned().collect(),
+        s => s.into_iter().map(str::to_string).collect(),
     };
-    rerender(rows, vec![], StatusCode::OK, Some(preview))
+    let p = claims::preview(id, &up.mapping, &draft.scopes, &claims, None, &scopes);
+    let context = p
+        .context
+        .as_ref()
+        .map(|c| Value::Object(c.attributes.clone()))
+        .unwrap_or(Value::Null);
+    Ok(PreviewView {
+        context: pretty(&context),
+        id_token: pretty(&Value::Object(p.id_token)),
+        userinfo: pretty(&Value::Object(p.userinfo)),
+        access_token: pretty(&Value::Object(p.access_token)),
+        warnings: p.warnings.iter().map(|w| w.to_string()).collect(),
+        error: p.error,
+    })
 }
 
 fn no_upstream(id: &str) -> Response {
@@ -219,10 +258,6 @@ fn no_upstream(id: &str) -> Response {
         &format!("Herald has no upstream `{id}`."),
         None,
     )
-}
-
-fn pretty(v: &Value) -> String {
-    serde_json::to_string_pretty(v).unwrap_or_default()
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -501,89 +536,6 @@ fn mapping_json(f: &Map<String, Value>) -> Value {
         }
     }
     Value::Object(out)
-}
-
-/// The preview pane's sample claims, as JSON text.
-#[derive(Clone)]
-struct Samples {
-    id_token: String,
-    userinfo: String,
-    access_token: String,
-    /// Space-separated scopes to grant; empty: every scope.
-    scopes: String,
-}
-
-impl Samples {
-    /// A sample a login through `up` could produce: standard claims plus a value of the right
-    /// type for each declared attribute.
-    fn for_upstream(up: &Upstream) -> Self {
-        let mut id_token = Map::new();
-        id_token.insert("sub".into(), json!("sample-user"));
-        id_token.insert("name".into(), json!("Sample User"));
-        id_token.insert("email".into(), json!("sample@example.com"));
-        let mut userinfo = Map::new();
-        let mut access_token = Map::new();
-        for a in &up.mapping.attributes {
-            let value = match a.ty {
-                AttrType::String | AttrType::Any => json!("example"),
-                AttrType::Number | AttrType::Integer => json!(1),
-                AttrType::Boolean => json!(true),
-                AttrType::StringArray => json!(["example"]),
-                AttrType::Object => json!({}),
-            };
-            let target = match a.source {
-                claims::Source::IdToken => &mut id_token,
-                claims::Source::Userinfo => &mut userinfo,
-                claims::Source::AccessToken => &mut access_token,
-            };
-            a.claim.set(target, value);
-        }
-        let text = |m: Map<String, Value>| {
-            if m.is_empty() {
-                String::new()
-            } else {
-                pretty(&Value::Object(m))
-            }
-        };
-        Self {
-            id_token: pretty(&Value::Object(id_token)),
-            userinfo: text(userinfo),
-            access_token: text(access_token),
-            scopes: String::new(),
-        }
-    }
-
-    fn from_form(form: &Form) -> Self {
-        Self {
-            id_token: form.text("sample_id_token"),
-            userinfo: form.text("sample_userinfo"),
-            access_token: form.text("sample_access_token"),
-            scopes: form.text("scopes"),
-        }
-    }
-
-    fn claims(&self) -> Result<UpstreamClaims, String> {
-        let object = |label: &str, text: &str| -> Result<Option<Map<String, Value>>, String> {
-            if text.is_empty() {
-                return Ok(None);
-            }
-            match serde_json::from_str::<Value>(text) {
-                Ok(Value::Object(m)) => Ok(Some(m)),
-                Ok(_) => Err(format!(
-                    "{label}: must be a JSON object, like {{\"sub\": \"alice\"}}"
-                )),
-                Err(e) => Err(format!("{label}: not valid JSON ({e})")),
-            }
-        };
-        Ok(UpstreamClaims {
-            id_token: object("Sample ID-token claims", &self.id_token)?.unwrap_or_default(),
-            userinfo: object("Sample userinfo claims", &self.userinfo)?,
-            access_token: match object("Sample access-token claims", &self.access_token)? {
-                Some(m) => AccessTokenClaims::Jwt(m),
-                None => AccessTokenClaims::Absent,
-            },
-        })
-    }
 }
 
 #[cfg(test)]
