@@ -146,20 +146,7 @@ macro_rules! login_sql {
                 .fetch_one(&mut *tx)
                 .await?;
                 let c = &login.context;
-                sqlx::query(
-                    "INSERT INTO auth_contexts (id, sub, upstream_id, context, auth_time, \
-                     created_at, expires_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                )
-                .bind(&c.id)
-                .bind(&user.sub)
-                .bind(&c.upstream_id)
-                .bind(&c.context)
-                .bind(c.auth_time)
-                .bind(c.created_at)
-                .bind(c.expires_at)
-                .bind(c.revoked_at)
-                .execute(&mut *tx)
-                .await?;
+                shared::context(&mut tx, c, &user.sub).await?;
                 sqlx::query(
                     "UPDATE auth_requests SET sub = $2, auth_context_id = $3, auth_time = $4 \
                      WHERE id = $1",

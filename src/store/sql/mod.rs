@@ -48,6 +48,7 @@ macro_rules! shared_sql {
         mod shared {
             use $crate::store::{
                 AccessTokenRecord, AuditEntry, Grant, RefreshTokenRecord, Removal, Result,
+                StoredContext,
             };
 
             type Conn = <$db as sqlx::Database>::Connection;
@@ -162,6 +163,26 @@ macro_rules! shared_sql {
                 .bind(a.config_version)
                 .fetch_one(&mut *conn)
                 .await?)
+            }
+
+            /// Stores an authentication context under `sub` (a login's user, which may differ
+            /// from `c.sub` when a concurrent first login created the user).
+            pub async fn context(conn: &mut Conn, c: &StoredContext, sub: &str) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO auth_contexts (id, sub, upstream_id, context, auth_time, \
+                     created_at, expires_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(&c.id)
+                .bind(sub)
+                .bind(&c.upstream_id)
+                .bind(&c.context)
+                .bind(c.auth_time)
+                .bind(c.created_at)
+                .bind(c.expires_at)
+                .bind(c.revoked_at)
+                .execute(&mut *conn)
+                .await?;
+                Ok(())
             }
 
             pub async fn access_token(conn: &mut Conn, t: &AccessTokenRecord) -> Result<()> {

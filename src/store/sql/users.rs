@@ -47,7 +47,11 @@ macro_rules! user_sql {
                     .await?)
             }
 
-            async fn set_last_context(&self, sub: &str, context: &str) -> $crate::store::Result<()> {
+            async fn set_last_context(
+                &self,
+                sub: &str,
+                context: &str,
+            ) -> $crate::store::Result<()> {
                 sqlx::query("UPDATE users SET last_context = $2 WHERE sub = $1")
                     .bind(sub)
                     .bind(context)
@@ -106,21 +110,8 @@ macro_rules! user_sql {
                 &self,
                 c: &$crate::store::StoredContext,
             ) -> $crate::store::Result<()> {
-                sqlx::query(
-                    "INSERT INTO auth_contexts (id, sub, upstream_id, context, auth_time, \
-                     created_at, expires_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                )
-                .bind(&c.id)
-                .bind(&c.sub)
-                .bind(&c.upstream_id)
-                .bind(&c.context)
-                .bind(c.auth_time)
-                .bind(c.created_at)
-                .bind(c.expires_at)
-                .bind(c.revoked_at)
-                .execute(&self.pool)
-                .await?;
-                Ok(())
+                let mut conn = self.pool.acquire().await?;
+                shared::context(&mut conn, c, &c.sub).await
             }
 
             async fn context(
