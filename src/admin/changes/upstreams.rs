@@ -301,41 +301,36 @@ impl Changes<'_> {
 
     /// Replaces upstream `id`'s attributes.
     pub async fn replace_attributes(&self, id: &str, list: &[Attribute]) -> Result<i64, ApiError> {
-        let after = list_json(list)?;
-        self.apply(
-            "upstream.attributes.replace",
-            format!("upstream:{id}"),
-            &[],
-            |doc| {
-                let mut up = doc
-                    .get::<UpstreamFile>(id)?
-                    .ok_or_else(|| no_upstream(id))?;
-                let before = list_json(&up.attributes)?;
-                up.attributes = list.to_vec();
-                doc.put(&up).map_err(stored)?;
-                Ok((Some(before), Some(after)))
-            },
-        )
+        self.replace_list("upstream.attributes.replace", id, list, |up| {
+            &mut up.attributes
+        })
         .await
     }
 
     /// Replaces upstream `id`'s mappings.
     pub async fn replace_mappings(&self, id: &str, list: &[Mapping]) -> Result<i64, ApiError> {
+        self.replace_list("upstream.mappings.replace", id, list, |up| &mut up.mappings)
+            .await
+    }
+
+    /// Replaces one of upstream `id`'s lists (`field`) with `list`, audited as `action`.
+    async fn replace_list<T: Clone + serde::Serialize>(
+        &self,
+        action: &str,
+        id: &str,
+        list: &[T],
+        field: fn(&mut UpstreamFile) -> &mut Vec<T>,
+    ) -> Result<i64, ApiError> {
         let after = list_json(list)?;
-        self.apply(
-            "upstream.mappings.replace",
-            format!("upstream:{id}"),
-            &[],
-            |doc| {
-                let mut up = doc
-                    .get::<UpstreamFile>(id)?
-                    .ok_or_else(|| no_upstream(id))?;
-                let before = list_json(&up.mappings)?;
-                up.mappings = list.to_vec();
-                doc.put(&up).map_err(stored)?;
-                Ok((Some(before), Some(after)))
-            },
-        )
+        self.apply(action, format!("upstream:{id}"), &[], |doc| {
+            let mut up = doc
+                .get::<UpstreamFile>(id)?
+                .ok_or_else(|| no_upstream(id))?;
+            let before = list_json(field(&mut up))?;
+            *field(&mut up) = list.to_vec();
+            doc.put(&up).map_err(stored)?;
+            Ok((Some(before), Some(after)))
+        })
         .await
     }
 
