@@ -188,7 +188,7 @@ async fn decide(
                 &allowed,
                 &denied,
                 &settings.scopes,
-                "page",
+                crate::store::ConsentMethod::Page,
                 now,
             );
             state
@@ -209,7 +209,7 @@ async fn decide(
                 &[],
                 &plan.needed,
                 &settings.scopes,
-                "page",
+                crate::store::ConsentMethod::Page,
                 now,
             );
             state
