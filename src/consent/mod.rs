@@ -5,6 +5,8 @@
 //! scope asks again. Every decision is also appended to the consent records (proof of consent).
 //! `openid` is part of every grant like any other scope, so the consent page lists it.
 
+pub mod decision;
+
 use std::collections::BTreeMap;
 
 use serde::Serialize;
