@@ -13,13 +13,14 @@ use std::time::Duration;
 
 use herald::store::{
     AccessTokenRecord, AuditEntry, AuditFilter, AuthRequest, CodeRecord, ConfigVersion,
-    ConsentRecord, DynStore, FinishedLogin, Grant, KeyRecord, Redemption, RefreshTokenRecord,
-    Removal, Rotation, StoreError, StoredContext, UpstreamLogin, User, UserQuery, UserSort,
-    connect,
+    ConsentMethod, ConsentRecord, DynStore, FinishedLogin, Grant, KeyAlg, KeyRecord, Redemption,
+    RefreshTokenRecord, Removal, Rotation, StoreError, StoredContext, UpstreamLogin, User,
+    UserQuery, UserSort, connect,
 };
 use herald::tokens::random_token;
 use sqlx::Connection;
 use sqlx::postgres::PgConnection;
+use sqlx::sqlite::SqliteConnection;
 
 /// 2100-01-01T00:00:00Z: past 2038, so a 32-bit column anywhere would show.
 const T: i64 = 4_102_444_800;
@@ -31,12 +32,18 @@ const PG_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 /// A test function missing from the list is never called, which `dead_code` (and so clippy with
 /// `-D warnings`) reports.
 macro_rules! conformance {
-    ($($name:ident),+ $(,)?) => {
+    ($($name:ident),+ $(,)?; raw: $($raw:ident),+ $(,)?) => {
         mod sqlite {
             $(
                 #[tokio::test]
                 async fn $name() {
-                    super::on_sqlite(super::$name).await;
+                    super::on_sqlite(|store, _| super::$name(store)).await;
+                }
+            )+
+            $(
+                #[tokio::test]
+                async fn $raw() {
+                    super::on_sqlite(super::$raw).await;
                 }
             )+
         }
@@ -45,7 +52,13 @@ macro_rules! conformance {
             $(
                 #[tokio::test]
                 async fn $name() {
-                    super::on_postgres(super::$name).await;
+                    super::on_postgres(|store, _| super::$name(store)).await;
+                }
+            )+
+            $(
+                #[tokio::test]
+                async fn $raw() {
+                    super::on_postgres(super::$raw).await;
                 }
             )+
         }
@@ -97,24 +110,52 @@ conformance!(
     users_are_listed_by_page_search_upstream_and_sort_with_a_total,
     removing_a_client_burns_its_codes_revokes_its_tokens_and_ends_its_grants_with_records,
     removing_an_upstream_revokes_its_logins_and_everything_issued_from_them_only,
-    removals_in_a_configuration_change_that_lost_the_race_change_nothing,
+    removals_in_a_configuration_change_that_lost_the_race_change_nothing;
+    // These also write rows through their own SQL (`Raw`), as no store method would.
+    raw:
+    an_unknown_consent_method_reads_back_as_corrupt,
+    an_unknown_key_algorithm_reads_back_as_corrupt,
 );
 
 // ---------------------------------------------------------------------------------------------
 // Backends
 // ---------------------------------------------------------------------------------------------
 
+/// The database a test's store uses, for SQL the store itself would never run (a row with a
+/// value no release writes).
+#[derive(Debug, Clone)]
+enum Raw {
+    Sqlite(String),
+    Postgres(String),
+}
+
+impl Raw {
+    async fn execute(&self, sql: &str) {
+        match self {
+            Raw::Sqlite(url) => {
+                let mut conn = SqliteConnection::connect(url).await.expect("raw SQLite");
+                sqlx::query(sql).execute(&mut conn).await.expect(sql);
+            }
+            Raw::Postgres(url) => {
+                let mut conn = PgConnection::connect(url).await.expect("raw PostgreSQL");
+                sqlx::query(sql).execute(&mut conn).await.expect(sql);
+            }
+        }
+    }
+}
+
 /// Runs `test` on a fresh SQLite file, removed afterwards even when the test fails.
 async fn on_sqlite<F, Fut>(test: F)
 where
-    F: FnOnce(DynStore) -> Fut,
+    F: FnOnce(DynStore, Raw) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
     let path = std::env::temp_dir().join(format!("herald-store-test-{}.db", random_token()));
-    let store = connect(&format!("sqlite://{}", path.display()))
+    let url = format!("sqlite://{}", path.display());
+    let store = connect(&url)
         .await
         .expect("a fresh SQLite database opens and migrates");
-    let outcome = tokio::spawn(test(store)).await;
+    let outcome = tokio::spawn(test(store, Raw::Sqlite(url))).await;
     for suffix in ["", "-wal", "-shm"] {
         let mut file = path.clone().into_os_string();
         file.push(suffix);
@@ -128,7 +169,7 @@ where
 /// Runs `test` in a schema of its own in the `test` database, dropped afterwards.
 async fn on_postgres<F, Fut>(test: F)
 where
-    F: FnOnce(DynStore) -> Fut,
+    F: FnOnce(DynStore, Raw) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
     // One plain connection, not a pool: a refused connection fails at once instead of being
@@ -194,7 +235,7 @@ where
         panic!("the migrations did not create their tables in schema {schema}");
     }
 
-    let outcome = tokio::spawn(test(store)).await;
+    let outcome = tokio::spawn(test(store, Raw::Postgres(url))).await;
     drop_schema(admin, &schema).await;
     if let Err(e) = outcome {
         std::panic::resume_unwind(e.into_panic());
@@ -219,7 +260,7 @@ async fn drop_schema(mut admin: PgConnection, schema: &str) {
 fn key(kid: &str, created_at: i64) -> KeyRecord {
     KeyRecord {
         kid: kid.into(),
-        alg: "ES256".into(),
+        alg: KeyAlg::ES256,
         encryption: "none".into(),
         private_key: vec![0, 1, 2, 254, 255, kid.len() as u8],
         created_at,
@@ -351,7 +392,7 @@ fn consent(id: &str, sub: &str, allowed: &str, denied: &str, decided_at: i64) ->
         allowed: allowed.into(),
         denied: denied.into(),
         text_versions: r#"{"email":"1","profile":"2"}"#.into(),
-        method: "page".into(),
+        method: ConsentMethod::Page,
         decided_at,
     }
 }
@@ -1005,7 +1046,7 @@ async fn grants_lists_one_users_grants_by_client_id(store: DynStore) {
         let rec = ConsentRecord {
             sub: g.sub.clone(),
             client_id: g.client_id.clone(),
-            ..consent(id, &g.sub, &g.scopes, "", g.updated_at)
+            ..consent(id, &g.sub, g.scopes.as_str(), "", g.updated_at)
         };
         store.record_consent(Some(g), &rec).await.unwrap();
     }
@@ -2234,7 +2275,7 @@ async fn still_live(store: &DynStore, client_id: &str, sub: &str) -> (bool, bool
 fn client_removal(client_id: &str) -> Removal {
     Removal::Client {
         client_id: client_id.into(),
-        consent_method: "admin".into(),
+        consent_method: ConsentMethod::Admin,
         record_id_prefix: "0001-removal-".into(),
     }
 }
@@ -2280,7 +2321,7 @@ async fn removing_a_client_burns_its_codes_revokes_its_tokens_and_ends_its_grant
                 allowed: "".into(),
                 denied: "openid email".into(),
                 text_versions: r#"{"email":"1","openid":"1"}"#.into(),
-                method: "admin".into(),
+                method: ConsentMethod::Admin,
                 decided_at: T + 10,
             }
         );
@@ -2430,5 +2471,40 @@ async fn removals_in_a_configuration_change_that_lost_the_race_change_nothing(st
             .unwrap()
             .iter()
             .all(|r| r.method != "admin")
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Stored values no release writes
+// ---------------------------------------------------------------------------------------------
+
+async fn an_unknown_consent_method_reads_back_as_corrupt(store: DynStore, raw: Raw) {
+    store
+        .record_consent(None, &consent("r1", "sub-1", "openid", "", T))
+        .await
+        .unwrap();
+    raw.execute(
+        "INSERT INTO consent_records (id, sub, client_id, allowed, denied, text_versions, \
+         method, decided_at) VALUES ('r2', 'sub-1', 'app', '', 'openid', '{}', 'carrier_pigeon', 1)",
+    )
+    .await;
+    let read = store.consent_records("sub-1").await;
+    assert!(
+        matches!(&read, Err(StoreError::Corrupt(e)) if e.contains("column method")),
+        "{read:?}"
+    );
+    // Another user's records are unaffected.
+    assert!(store.consent_records("sub-2").await.unwrap().is_empty());
+}
+
+async fn an_unknown_key_algorithm_reads_back_as_corrupt(store: DynStore, raw: Raw) {
+    store.insert_signing_key(&key("k1", T)).await.unwrap();
+    assert_eq!(store.signing_keys().await.unwrap()[0].alg, KeyAlg::ES256);
+    raw.execute("UPDATE signing_keys SET alg = 'HS256' WHERE kid = 'k1'")
+        .await;
+    let read = store.signing_keys().await;
+    assert!(
+        matches!(&read, Err(StoreError::Corrupt(e)) if e.contains("column alg")),
+        "{read:?}"
     );
 }

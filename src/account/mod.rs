@@ -142,8 +142,7 @@ async fn show(
             name: settings.app_name(&g.client_id),
             scopes: g
                 .scopes
-                .split(' ')
-                .filter(|s| !s.is_empty())
+                .iter()
                 .map(|s| AccountScope {
                     name: s.to_string(),
                     description: settings
@@ -213,7 +212,7 @@ async fn withdraw(
         &settings.scopes,
         &login.sub,
         &client_id,
-        "page",
+        crate::store::ConsentMethod::Page,
         state.now(),
     )
     .await

@@ -236,12 +236,7 @@ pub async fn get_user(
         .map(|g| GrantView {
             client_name: settings.app_name(&g.client_id),
             client_id: g.client_id,
-            scopes: g
-                .scopes
-                .split(' ')
-                .filter(|s| !s.is_empty())
-                .map(str::to_string)
-                .collect(),
+            scopes: g.scopes.to_vec(),
             granted_at: g.granted_at,
             updated_at: g.updated_at,
         })
@@ -321,7 +316,7 @@ pub async fn withdraw_grant(
         &settings.scopes,
         &sub,
         &client_id,
-        consent::ADMIN_METHOD,
+        crate::store::ConsentMethod::Admin,
         now,
     )
     .await?;

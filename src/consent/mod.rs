@@ -5,13 +5,15 @@
 //! scope asks again. Every decision is also appended to the consent records (proof of consent).
 //! `openid` is part of every grant like any other scope, so the consent page lists it.
 
+pub mod decision;
+
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 
 use crate::claims::ScopeCatalog;
 
-use crate::store::{ConsentRecord, ConsentStore, Grant, Result, Store};
+use crate::store::{ConsentMethod, ConsentRecord, ConsentStore, Grant, Result, Store};
 use crate::tokens::hashing::{digest_hex, random_token};
 
 /// The consent-text version of a scope: a short digest of its description.
@@ -75,16 +77,12 @@ pub fn apply(
     Grant {
         sub: sub.to_string(),
         client_id: client_id.to_string(),
-        scopes: versions.keys().cloned().collect::<Vec<_>>().join(" "),
+        scopes: versions.keys().collect(),
         scope_versions: serde_json::to_string(&versions).unwrap_or_else(|_| "{}".into()),
         granted_at: previous.map_or(now, |g| g.granted_at),
         updated_at: now,
     }
 }
-
-/// The method of a decision an admin made for the user (a withdrawal through the admin API, or
-/// the removal of the app).
-pub const ADMIN_METHOD: &str = "admin";
 
 /// A consent record's id: the wall clock in nanoseconds, then a random part. Records are listed
 /// by `decided_at` (seconds, from the injected clock) and then by id, so two decisions made in
@@ -109,7 +107,7 @@ pub fn record(
     allowed: &[String],
     denied: &[String],
     catalog: &ScopeCatalog,
-    method: &str,
+    method: ConsentMethod,
     now: i64,
 ) -> ConsentRecord {
     let versions: BTreeMap<&str, String> = allowed
@@ -121,10 +119,10 @@ pub fn record(
         id: record_id(),
         sub: sub.to_string(),
         client_id: client_id.to_string(),
-        allowed: allowed.join(" "),
-        denied: denied.join(" "),
+        allowed: allowed.iter().collect(),
+        denied: denied.iter().collect(),
         text_versions: serde_json::to_string(&versions).unwrap_or_else(|_| "{}".into()),
-        method: method.to_string(),
+        method,
         decided_at: now,
     }
 }
@@ -145,7 +143,15 @@ pub async fn record_trusted(
         return Ok(());
     }
     let new = apply(grant.as_ref(), sub, client_id, &p.needed, &[], catalog, now);
-    let rec = record(sub, client_id, &p.needed, &[], catalog, "trusted_app", now);
+    let rec = record(
+        sub,
+        client_id,
+        &p.needed,
+        &[],
+        catalog,
+        ConsentMethod::TrustedApp,
+        now,
+    );
     store.record_consent(Some(&new), &rec).await
 }
 
@@ -158,12 +164,12 @@ pub async fn withdraw(
     catalog: &ScopeCatalog,
     sub: &str,
     client_id: &str,
-    method: &str,
+    method: ConsentMethod,
     now: i64,
 ) -> Result<Vec<String>> {
     let withdrawn: Vec<String> = match store.grant(sub, client_id).await? {
         Some(g) => {
-            let scopes: Vec<String> = g.scopes.split(' ').map(str::to_string).collect();
+            let scopes = g.scopes.to_vec();
             let rec = record(sub, client_id, &[], &scopes, catalog, method, now);
             store.record_consent(None, &rec).await?;
             scopes
@@ -197,20 +203,14 @@ pub struct ExportedRecord {
 
 /// The export of one consent record.
 pub fn export_record(r: &ConsentRecord, app_name: &str) -> ExportedRecord {
-    let list = |s: &str| -> Vec<String> {
-        s.split(' ')
-            .filter(|x| !x.is_empty())
-            .map(str::to_string)
-            .collect()
-    };
     ExportedRecord {
         id: r.id.clone(),
         client_id: r.client_id.clone(),
         client_name: app_name.to_string(),
-        allowed: list(&r.allowed),
-        denied: list(&r.denied),
+        allowed: r.allowed.to_vec(),
+        denied: r.denied.to_vec(),
         text_versions: serde_json::from_str(&r.text_versions).ok(),
-        method: r.method.clone(),
+        method: r.method.to_string(),
         decided_at: r.decided_at,
         decided_at_utc: crate::clock::rfc3339_utc(r.decided_at),
     }

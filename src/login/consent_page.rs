@@ -14,7 +14,9 @@ use tower_sessions::Session;
 
 use super::journey::issue_code;
 use super::pending::{pending_request, store_failure};
+use crate::consent::decision::{Choice, ConsentDecision};
 use crate::state::AppState;
+use crate::store::AuthRequest;
 use crate::tokens::hashing::{constant_time_eq, digest_hex, random_token};
 use crate::web::pages::{ConsentPage, ScopeRow};
 use crate::web::{PageError, render};
@@ -61,7 +63,7 @@ async fn show(
         .grant(sub, &client.client_id)
         .await
         .map_err(store_failure)?;
-    let requested: Vec<String> = req.scope.split(' ').map(str::to_string).collect();
+    let requested = requested_scopes(&req);
     let plan = crate::consent::plan(
         &requested,
         grant.as_ref(),
@@ -104,7 +106,7 @@ async fn show(
     ))
 }
 
-fn has_consent_prompt(req: &crate::store::AuthRequest) -> bool {
+fn has_consent_prompt(req: &AuthRequest) -> bool {
     req.prompt
         .as_deref()
         .is_some_and(|p| p.split(' ').any(|v| v == "consent"))
@@ -115,46 +117,19 @@ async fn decide(
     session: Session,
     body: Bytes,
 ) -> Result<Response, PageError> {
-    let mut request = None;
-    let mut csrf = None;
-    let mut decision = None;
-    let mut checked: Vec<String> = Vec::new();
-    for (k, v) in form_urlencoded::parse(&body) {
-        match k.as_ref() {
-            "request" => request = Some(v.into_owned()),
-            "csrf" => csrf = Some(v.into_owned()),
-            "decision" => decision = Some(v.into_owned()),
-            "scope" => checked.push(v.into_owned()),
-            _ => {}
-        }
-    }
-    let (Some(id), Some(csrf)) = (request, csrf) else {
+    let form = ConsentForm::parse(&body);
+    let (Some(id), Some(csrf)) = (form.request.as_deref(), form.csrf.as_deref()) else {
         return Err(forbidden(
             "This form is missing its security token. Start again from the app.",
         ));
     };
-    // A replayed decision: refuse before anything else.
-    if let Ok(Some(r)) = state.store.auth_request(&id).await
-        && r.decided_at.is_some()
-    {
-        return Err(already_decided());
-    }
-    let req = pending_request(&state, &session, &id).await?;
-    let csrf_ok = req
-        .consent_csrf
-        .as_deref()
-        .is_some_and(|stored| constant_time_eq(&digest_hex(&csrf), stored));
-    if !csrf_ok {
-        return Err(forbidden(
-            "This form's security token is wrong or expired. Start again from the app.",
-        ));
-    }
+    let req = decidable_request(&state, &session, id, csrf).await?;
     let sub = req.sub.clone().ok_or_else(|| {
         forbidden("You are not signed in for this request. Start again from the app.")
     })?;
     let settings = state.settings();
     let now = state.now();
-    let requested: Vec<String> = req.scope.split(' ').map(str::to_string).collect();
+    let requested = requested_scopes(&req);
     let grant = state
         .store
         .grant(&sub, &req.client_id)
@@ -166,77 +141,133 @@ async fn decide(
         &settings.scopes,
         has_consent_prompt(&req),
     );
-    match decision.as_deref() {
-        Some("allow") => {
-            let (allowed, denied): (Vec<String>, Vec<String>) =
-                plan.needed.iter().cloned().partition(|s| {
-                    let optional = settings.scopes.get(s).is_some_and(|d| d.optional);
-                    !optional || checked.contains(s)
-                });
-            let new = crate::consent::apply(
-                grant.as_ref(),
-                &sub,
-                &req.client_id,
-                &allowed,
-                &denied,
-                &settings.scopes,
-                now,
-            );
-            let rec = crate::consent::record(
-                &sub,
-                &req.client_id,
-                &allowed,
-                &denied,
-                &settings.scopes,
-                "page",
-                now,
-            );
-            state
-                .store
-                .record_consent(Some(&new), &rec)
-                .await
-                .map_err(store_failure)?;
-            let released: Vec<String> = requested
-                .into_iter()
-                .filter(|s| plan.granted.contains(s) || allowed.contains(s))
-                .collect();
-            issue_code(&state, &req, &released).await
-        }
-        Some("deny") => {
-            let rec = crate::consent::record(
-                &sub,
-                &req.client_id,
-                &[],
-                &plan.needed,
-                &settings.scopes,
-                "page",
-                now,
-            );
-            state
-                .store
-                .record_consent(grant.as_ref(), &rec)
-                .await
-                .map_err(store_failure)?;
-            let decided_now = state
-                .store
-                .decide_auth_request(&req.id, now)
-                .await
-                .map_err(store_failure)?;
-            if !decided_now {
-                return Err(already_decided());
-            }
-            Ok(crate::oauth::error::redirect_error(
-                &req.redirect_uri,
-                &settings.issuer,
-                req.state.as_deref(),
-                "access_denied",
-                "the user denied the request",
-            ))
-        }
-        _ => Err(PageError::new(
+    let Some(choice) = form.decision.as_deref().and_then(Choice::parse) else {
+        return Err(PageError::new(
             StatusCode::BAD_REQUEST,
             "Invalid request",
             "Choose Allow or Deny.",
-        )),
+        ));
+    };
+    let decision = ConsentDecision::new(choice, &requested, &plan, &form.checked, |s| {
+        settings.scopes.get(s).is_some_and(|d| d.optional)
+    });
+    let new_grant =
+        decision.grant_after(grant.as_ref(), &sub, &req.client_id, &settings.scopes, now);
+    let record = decision.record(&sub, &req.client_id, &settings.scopes, now);
+    state
+        .store
+        .record_consent(new_grant.as_ref(), &record)
+        .await
+        .map_err(store_failure)?;
+    match decision.choice {
+        Choice::Allow => issue_code(&state, &req, &decision.released).await,
+        Choice::Deny => deny(&state, &req, &settings.issuer, now).await,
+    }
+}
+
+/// The consent form as posted; repeated `scope` fields are the optional scopes left checked.
+#[derive(Debug, Default, PartialEq)]
+struct ConsentForm {
+    request: Option<String>,
+    csrf: Option<String>,
+    decision: Option<String>,
+    checked: Vec<String>,
+}
+
+impl ConsentForm {
+    fn parse(body: &[u8]) -> ConsentForm {
+        let mut form = ConsentForm::default();
+        for (k, v) in form_urlencoded::parse(body) {
+            match k.as_ref() {
+                "request" => form.request = Some(v.into_owned()),
+                "csrf" => form.csrf = Some(v.into_owned()),
+                "decision" => form.decision = Some(v.into_owned()),
+                "scope" => form.checked.push(v.into_owned()),
+                _ => {}
+            }
+        }
+        form
+    }
+}
+
+/// The requested scopes of `req`, in the order requested.
+fn requested_scopes(req: &AuthRequest) -> Vec<String> {
+    req.scope.split(' ').map(str::to_string).collect()
+}
+
+/// The pending request `id` of this browser session, if it is still undecided and `csrf` is the
+/// token issued for its page.
+async fn decidable_request(
+    state: &AppState,
+    session: &Session,
+    id: &str,
+    csrf: &str,
+) -> Result<AuthRequest, PageError> {
+    // A replayed decision: refuse before anything else.
+    if let Ok(Some(r)) = state.store.auth_request(id).await
+        && r.decided_at.is_some()
+    {
+        return Err(already_decided());
+    }
+    let req = pending_request(state, session, id).await?;
+    let csrf_ok = req
+        .consent_csrf
+        .as_deref()
+        .is_some_and(|stored| constant_time_eq(&digest_hex(csrf), stored));
+    if !csrf_ok {
+        return Err(forbidden(
+            "This form's security token is wrong or expired. Start again from the app.",
+        ));
+    }
+    Ok(req)
+}
+
+/// Ends a denied request (once) and sends the browser back to the app with `access_denied`.
+async fn deny(
+    state: &AppState,
+    req: &AuthRequest,
+    issuer: &str,
+    now: i64,
+) -> Result<Response, PageError> {
+    let decided_now = state
+        .store
+        .decide_auth_request(&req.id, now)
+        .await
+        .map_err(store_failure)?;
+    if !decided_now {
+        return Err(already_decided());
+    }
+    Ok(crate::oauth::error::redirect_error(
+        &req.redirect_uri,
+        issuer,
+        req.state.as_deref(),
+        "access_denied",
+        "the user denied the request",
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_form_collects_its_fields_and_every_checked_scope() {
+        let form = ConsentForm::parse(
+            b"request=r1&csrf=c%2B1&decision=allow&scope=profile&scope=phone&other=x",
+        );
+        assert_eq!(
+            form,
+            ConsentForm {
+                request: Some("r1".into()),
+                csrf: Some("c+1".into()),
+                decision: Some("allow".into()),
+                checked: vec!["profile".into(), "phone".into()],
+            }
+        );
+    }
+
+    #[test]
+    fn an_empty_form_has_no_token_and_no_decision() {
+        assert_eq!(ConsentForm::parse(b""), ConsentForm::default());
     }
 }

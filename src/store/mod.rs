@@ -31,8 +31,9 @@ pub use error::{Result, StoreError};
 pub use postgres::PgStore;
 pub use records::{
     AccessTokenRecord, AuditEntry, AuditFilter, AuthRequest, CodeRecord, ConfigVersion,
-    ConsentRecord, FinishedLogin, Grant, KeyRecord, Redemption, RefreshTokenRecord, Removal,
-    Rotation, StoredContext, UpstreamLogin, User, UserQuery, UserSort,
+    ConsentMethod, ConsentRecord, FinishedLogin, Grant, KeyAlg, KeyRecord, Redemption,
+    RefreshTokenRecord, Removal, Rotation, ScopeList, StoredContext, UnknownValue, UpstreamLogin,
+    User, UserQuery, UserSort,
 };
 pub use sqlite::SqliteStore;
 pub use traits::{

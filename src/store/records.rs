@@ -13,11 +13,167 @@ impl From<IntFlag> for bool {
     }
 }
 
+/// A stored text value that names no variant of the enum read into: the row is corrupt.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {kind} `{value}`")]
+pub struct UnknownValue {
+    pub kind: &'static str,
+    pub value: String,
+}
+
+/// Text enums: each variant has one stored spelling, the same on both databases. Rows read them
+/// with `#[sqlx(try_from = "String")]`, so an unknown value is a decode error, which the store
+/// reports as [`StoreError::Corrupt`](super::StoreError::Corrupt); writes bind `as_str()`.
+macro_rules! text_enum {
+    ($(#[$doc:meta])* $name:ident, $kind:literal { $($(#[$vdoc:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name {
+            $($(#[$vdoc])* $variant),+
+        }
+
+        impl $name {
+            /// The stored (and exported) spelling.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text),+
+                }
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = UnknownValue;
+
+            fn from_str(s: &str) -> Result<Self, UnknownValue> {
+                match s {
+                    $($text => Ok($name::$variant),)+
+                    _ => Err(UnknownValue { kind: $kind, value: s.to_string() }),
+                }
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = UnknownValue;
+
+            fn try_from(s: String) -> Result<Self, UnknownValue> {
+                s.parse()
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.as_str() == *other
+            }
+        }
+    };
+}
+
+text_enum!(
+    /// How a consent decision was made.
+    ConsentMethod, "consent method" {
+        /// On the consent page, or withdrawn by the user in the consent center.
+        Page = "page",
+        /// Allowed without asking: the app is trusted.
+        TrustedApp = "trusted_app",
+        /// By an admin: a withdrawal through the admin API, or the removal of the app.
+        Admin = "admin",
+    }
+);
+
+text_enum!(
+    /// The JWS algorithm of a stored signing key, as stored. `tokens::keys::Alg` converts to and
+    /// from it; the store keeps its own type because `tokens` stands on the store.
+    KeyAlg, "key algorithm" {
+        RS256 = "RS256",
+        ES256 = "ES256",
+        EdDSA = "EdDSA",
+    }
+);
+
+/// A list of scope names, stored as one space-separated text. It never holds an empty name, so
+/// `""` is the empty list and every stored value reads back as the list it was written from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScopeList(String);
+
+impl ScopeList {
+    /// The scopes, in order.
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.0.split(' ').filter(|s| !s.is_empty())
+    }
+
+    pub fn contains(&self, scope: &str) -> bool {
+        self.iter().any(|s| s == scope)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The stored form: the names separated by one space.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The scopes as owned strings.
+    pub fn to_vec(&self) -> Vec<String> {
+        self.iter().map(str::to_string).collect()
+    }
+}
+
+impl<S: AsRef<str>> FromIterator<S> for ScopeList {
+    fn from_iter<I: IntoIterator<Item = S>>(iter: I) -> Self {
+        let mut list = String::new();
+        for name in iter {
+            // A name never contains a space (RFC 6749 §3.3); split one that does, as reading
+            // it back would.
+            for part in name.as_ref().split(' ').filter(|s| !s.is_empty()) {
+                if !list.is_empty() {
+                    list.push(' ');
+                }
+                list.push_str(part);
+            }
+        }
+        ScopeList(list)
+    }
+}
+
+/// Parses the space-separated form; runs of spaces separate like one.
+impl From<&str> for ScopeList {
+    fn from(s: &str) -> Self {
+        s.split(' ').collect()
+    }
+}
+
+impl From<String> for ScopeList {
+    fn from(s: String) -> Self {
+        s.as_str().into()
+    }
+}
+
+impl std::fmt::Display for ScopeList {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl PartialEq<&str> for ScopeList {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
 /// A signing key as stored: the private part possibly encrypted (see `tokens::keys`).
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct KeyRecord {
     pub kid: String,
-    pub alg: String,
+    #[sqlx(try_from = "String")]
+    pub alg: KeyAlg,
     pub encryption: String,
     pub private_key: Vec<u8>,
     pub created_at: i64,
@@ -104,8 +260,9 @@ pub struct StoredContext {
 pub struct Grant {
     pub sub: String,
     pub client_id: String,
-    /// Space-separated granted scopes.
-    pub scopes: String,
+    /// The granted scopes.
+    #[sqlx(try_from = "String")]
+    pub scopes: ScopeList,
     /// JSON object: scope -> version of the consent text it was granted under.
     pub scope_versions: String,
     pub granted_at: i64,
@@ -118,12 +275,14 @@ pub struct ConsentRecord {
     pub id: String,
     pub sub: String,
     pub client_id: String,
-    pub allowed: String,
-    pub denied: String,
+    #[sqlx(try_from = "String")]
+    pub allowed: ScopeList,
+    #[sqlx(try_from = "String")]
+    pub denied: ScopeList,
     /// JSON object: scope -> consent-text version shown.
     pub text_versions: String,
-    /// `page`, `trusted_app` or `admin`.
-    pub method: String,
+    #[sqlx(try_from = "String")]
+    pub method: ConsentMethod,
     pub decided_at: i64,
 }
 
@@ -211,7 +370,7 @@ pub enum Removal {
     /// `record_id_prefix` followed by the user's sub.
     Client {
         client_id: String,
-        consent_method: String,
+        consent_method: ConsentMethod,
         record_id_prefix: String,
     },
     /// An upstream: the authentication contexts of its logins are revoked together with every
@@ -309,4 +468,44 @@ pub struct FinishedLogin {
     pub auth_request_id: String,
     /// The login time: `last_login_at`, and `created_at` of a new user.
     pub now: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_scope_list_reads_back_as_the_list_it_was_written_from() {
+        let list: ScopeList = ["openid", "email"].into_iter().collect();
+        assert_eq!(list.as_str(), "openid email");
+        assert_eq!(ScopeList::from(list.to_string()), list);
+        assert_eq!(list.iter().collect::<Vec<_>>(), ["openid", "email"]);
+        assert!(list.contains("email") && !list.contains("mail"));
+    }
+
+    #[test]
+    fn an_empty_scope_list_is_the_empty_text() {
+        let none: ScopeList = Vec::<String>::new().into_iter().collect();
+        assert_eq!(none, "");
+        assert!(none.is_empty() && none.iter().next().is_none());
+        assert_eq!(ScopeList::from(""), none);
+        assert_eq!(ScopeList::from(" a  b "), "a b");
+    }
+
+    #[test]
+    fn text_enums_read_back_what_they_store_and_refuse_anything_else() {
+        for m in [
+            ConsentMethod::Page,
+            ConsentMethod::TrustedApp,
+            ConsentMethod::Admin,
+        ] {
+            assert_eq!(m.as_str().parse::<ConsentMethod>(), Ok(m));
+        }
+        assert_eq!(ConsentMethod::TrustedApp.to_string(), "trusted_app");
+        for a in [KeyAlg::RS256, KeyAlg::ES256, KeyAlg::EdDSA] {
+            assert_eq!(KeyAlg::try_from(a.as_str().to_string()), Ok(a));
+        }
+        let err = "Page".parse::<ConsentMethod>().unwrap_err();
+        assert_eq!(err.to_string(), "unknown consent method `Page`");
+    }
 }

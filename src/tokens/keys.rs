@@ -57,6 +57,29 @@ impl Alg {
     }
 }
 
+/// The store keeps its own spelling of the algorithm (it stands below `tokens`); the two
+/// convert both ways, checked by the compiler: a new variant must be added to both.
+impl From<Alg> for crate::store::KeyAlg {
+    fn from(alg: Alg) -> Self {
+        match alg {
+            Alg::RS256 => Self::RS256,
+            Alg::ES256 => Self::ES256,
+            Alg::EdDSA => Self::EdDSA,
+        }
+    }
+}
+
+impl From<crate::store::KeyAlg> for Alg {
+    fn from(alg: crate::store::KeyAlg) -> Self {
+        use crate::store::KeyAlg;
+        match alg {
+            KeyAlg::RS256 => Alg::RS256,
+            KeyAlg::ES256 => Alg::ES256,
+            KeyAlg::EdDSA => Alg::EdDSA,
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
     #[error("key generation failed")]
@@ -396,7 +419,7 @@ fn seal_record(
     let (scheme, sealed) = kek.seal(&der, &key.kid)?;
     Ok(crate::store::KeyRecord {
         kid: key.kid,
-        alg: alg.as_str().into(),
+        alg: alg.into(),
         encryption: scheme.into(),
         private_key: sealed,
         created_at: now,
@@ -419,7 +442,7 @@ pub async fn load_or_create(
     for alg in algs {
         if !records
             .iter()
-            .any(|r| r.alg == alg.as_str() && signs_at(r, now))
+            .any(|r| Alg::from(r.alg) == *alg && signs_at(r, now))
         {
             let record = seal_record(kek, *alg, now, now)?;
             tracing::info!(kid = %record.kid, alg = alg.as_str(), "generated a signing key");
@@ -449,8 +472,7 @@ fn ring_from(
         .iter()
         .filter(|r| r.expires_at.is_none_or(|t| t > now))
     {
-        let alg = Alg::parse(&r.alg)
-            .ok_or_else(|| KeyError::Parse(r.kid.clone(), format!("unknown alg {}", r.alg)))?;
+        let alg = Alg::from(r.alg);
         let der = kek.open(&r.encryption, &r.private_key, &r.kid)?;
         let key = SigningKey::from_pkcs8(alg, &der)?;
         if signs_at(r, now) && active.get(&alg).is_none_or(|(at, _)| r.activates_at >= *at) {
@@ -487,7 +509,7 @@ pub async fn rotate(
         .signing_keys()
         .await?
         .into_iter()
-        .filter(|r| r.alg == alg.as_str() && r.retires_at.is_none())
+        .filter(|r| Alg::from(r.alg) == alg && r.retires_at.is_none())
         .collect();
     let record = seal_record(kek, alg, now, activates_at)?;
     store.insert_signing_key(&record).await?;

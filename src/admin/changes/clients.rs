@@ -159,7 +159,7 @@ impl Changes<'_> {
     pub async fn delete_client(&self, client_id: &str) -> Result<i64, ApiError> {
         let removal = Removal::Client {
             client_id: client_id.to_string(),
-            consent_method: consent::ADMIN_METHOD.into(),
+            consent_method: crate::store::ConsentMethod::Admin,
             record_id_prefix: consent::record_id_prefix(),
         };
         self.apply(

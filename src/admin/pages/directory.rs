@@ -174,7 +174,7 @@ pub async fn user(
                 .map(|g| GrantView {
                     app_name: settings.app_name(&g.client_id),
                     client_id: g.client_id,
-                    scopes: g.scopes,
+                    scopes: g.scopes.to_string(),
                     granted_at: readable_utc(g.granted_at),
                     updated_at: readable_utc(g.updated_at),
                 })
@@ -184,9 +184,9 @@ pub async fn user(
                 .rev()
                 .map(|r| RecordView {
                     client_id: r.client_id,
-                    allowed: r.allowed,
-                    denied: r.denied,
-                    method: r.method,
+                    allowed: r.allowed.to_string(),
+                    denied: r.denied.to_string(),
+                    method: r.method.to_string(),
                     decided_at: readable_utc(r.decided_at),
                 })
                 .collect(),

@@ -21,7 +21,7 @@ macro_rules! key_sql {
                      activates_at, retires_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                 )
                 .bind(&k.kid)
-                .bind(&k.alg)
+                .bind(k.alg.as_str())
                 .bind(&k.encryption)
                 .bind(&k.private_key)
                 .bind(k.created_at)

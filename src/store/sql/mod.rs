@@ -111,9 +111,9 @@ macro_rules! shared_sql {
                             .bind(format!("{record_id_prefix}{}", g.sub))
                             .bind(&g.sub)
                             .bind(&g.client_id)
-                            .bind(&g.scopes)
+                            .bind(g.scopes.as_str())
                             .bind(&g.scope_versions)
-                            .bind(consent_method)
+                            .bind(consent_method.as_str())
                             .bind(now)
                             .execute(&mut *conn)
                             .await?;
