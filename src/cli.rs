@@ -244,12 +244,11 @@ fn check_config(path: PathBuf) -> ExitCode {
     println!("upstreams:");
     for u in &s.upstreams {
         println!(
-            "  - {} ({:?}) issuer {} callback {}/callback/{} userinfo={} attributes={} mappings={}",
+            "  - {} ({:?}) issuer {} callback {} userinfo={} attributes={} mappings={}",
             u.id,
             u.kind,
             u.endpoint.issuer,
-            s.issuer,
-            u.id,
+            s.callback_url(&u.id),
             u.userinfo,
             u.mapping.attributes.len(),
             u.mapping.mappings.len()
@@ -287,12 +286,7 @@ fn lineage(path: PathBuf, json: bool) -> ExitCode {
     let Some(s) = load_in_effect(&path) else {
         return ExitCode::FAILURE;
     };
-    let upstreams: Vec<(&str, &crate::claims::UpstreamMapping)> = s
-        .upstreams
-        .iter()
-        .map(|u| (u.id.as_str(), &u.mapping))
-        .collect();
-    let rows = crate::claims::lineage(&upstreams, &s.scopes);
+    let rows = s.lineage();
     if json {
         match serde_json::to_string_pretty(&rows) {
             Ok(j) => println!("{j}"),

@@ -8,7 +8,7 @@ use std::time::Duration;
 use url::Url;
 
 use super::file::UpstreamKind;
-use crate::claims::{ClaimPath, ScopeCatalog, UpstreamMapping};
+use crate::claims::{self, ClaimPath, LineageRow, ScopeCatalog, UpstreamMapping};
 use crate::secret::Secret;
 use crate::tokens::{Alg, SecretHash};
 
@@ -89,6 +89,22 @@ impl AdminRole {
 impl Settings {
     pub fn client(&self, client_id: &str) -> Option<&Arc<Client>> {
         self.clients.get(client_id)
+    }
+
+    /// Where upstream `upstream_id` sends the browser back after a login: the URL to register
+    /// at the upstream (Auth0's Allowed Callback URLs).
+    pub fn callback_url(&self, upstream_id: &str) -> String {
+        format!("{}/callback/{upstream_id}", self.issuer)
+    }
+
+    /// Where every releasable token claim comes from, over every upstream's mappings.
+    pub fn lineage(&self) -> Vec<LineageRow> {
+        let upstreams: Vec<(&str, &UpstreamMapping)> = self
+            .upstreams
+            .iter()
+            .map(|u| (u.id.as_str(), &u.mapping))
+            .collect();
+        claims::lineage(&upstreams, &self.scopes)
     }
 
     /// Every algorithm some client signs with, RS256 always among them.

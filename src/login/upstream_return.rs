@@ -52,7 +52,7 @@ async fn login(
     })?;
     let start = state
         .upstreams
-        .start(&upstream, &callback_uri(&settings, &upstream))
+        .start(&upstream, &settings.callback_url(&upstream.id))
         .await
         .map_err(|e| upstream_failure(&state, &req, &e))?;
     let now = state.now();
@@ -124,7 +124,7 @@ async fn callback(
         .upstreams
         .finish(
             &upstream,
-            &callback_uri(&settings, &upstream),
+            &settings.callback_url(&upstream.id),
             code,
             &login.nonce,
             &login.pkce_verifier,
@@ -157,12 +157,6 @@ fn chooser(settings: &Settings, req: &AuthRequest) -> Response {
         .collect();
     let app_name = settings.app_name(&req.client_id);
     render(StatusCode::OK, &ChooserPage { app_name, options })
-}
-
-/// Where the upstream sends the browser back: registered at the upstream (Auth0's Allowed
-/// Callback URLs).
-fn callback_uri(settings: &Settings, upstream: &Upstream) -> String {
-    format!("{}/callback/{}", settings.issuer, upstream.id)
 }
 
 /// The login the answer's `state` was issued for. Each state works once: taking it removes it.

@@ -119,12 +119,7 @@ pub async fn preview(
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn lineage(_: Admin, State(state): State<AppState>) -> Result<Json<Json_>, ApiError> {
     let settings = state.settings();
-    let upstreams: Vec<(&str, &claims::UpstreamMapping)> = settings
-        .upstreams
-        .iter()
-        .map(|u| (u.id.as_str(), &u.mapping))
-        .collect();
-    let rows = claims::lineage(&upstreams, &settings.scopes);
+    let rows = settings.lineage();
     serde_json::to_value(rows)
         .map(Json)
         .map_err(ApiError::internal)

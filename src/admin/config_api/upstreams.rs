@@ -14,7 +14,7 @@ use crate::admin::auth::Admin;
 use crate::admin::changes::{Changes, UpstreamSettings};
 use crate::admin::error::{ApiError, Body, ErrorBody, Path};
 use crate::claims::{self, Attribute, Mapping};
-use crate::config::{Upstream, UpstreamKind};
+use crate::config::{Settings, Upstream, UpstreamKind};
 use crate::state::AppState;
 
 /// An upstream as the API shows it.
@@ -93,7 +93,7 @@ pub struct UpstreamDetail {
 }
 
 impl UpstreamDetail {
-    fn of(u: &Upstream, herald_issuer: &str) -> Self {
+    fn of(u: &Upstream, settings: &Settings) -> Self {
         let domain = (u.kind == UpstreamKind::Auth0).then(|| {
             let issuer = u.endpoint.issuer.as_str();
             let host = issuer.strip_prefix("https://").unwrap_or(issuer);
@@ -110,7 +110,7 @@ impl UpstreamDetail {
             display_name: u.display_name.clone(),
             domain,
             issuer: u.endpoint.issuer.clone(),
-            callback_url: format!("{herald_issuer}/callback/{}", u.id),
+            callback_url: settings.callback_url(&u.id),
             client_id: u.client_id.clone(),
             client_secret_source: client_secret_source.into(),
             client_secret_env: u.client_secret_env.clone(),
@@ -132,7 +132,7 @@ fn upstream_detail(state: &AppState, id: &str) -> Result<UpstreamDetail, ApiErro
     let settings = state.settings();
     settings
         .upstream(id)
-        .map(|u| UpstreamDetail::of(u, &settings.issuer))
+        .map(|u| UpstreamDetail::of(u, &settings))
         .ok_or_else(|| ApiError::not_found(format!("no upstream `{id}`")))
 }
 

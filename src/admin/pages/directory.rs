@@ -12,7 +12,7 @@ use super::views::{
     AuditPage, AuditView, GrantView, LineagePage, LineageView, Nav, RecordView, UserPage, UserRow,
     UsersPage, word,
 };
-use crate::claims::{self, AuthContext};
+use crate::claims::AuthContext;
 use crate::clock::readable_utc;
 use crate::state::AppState;
 use crate::store::{AuditFilter, User, UserQuery};
@@ -23,12 +23,8 @@ const AUDIT_PER_PAGE: i64 = 50;
 
 pub async fn lineage(State(state): State<AppState>, admin: AdminUser) -> Response {
     let settings = state.settings();
-    let upstreams: Vec<(&str, &claims::UpstreamMapping)> = settings
-        .upstreams
-        .iter()
-        .map(|u| (u.id.as_str(), &u.mapping))
-        .collect();
-    let rows = claims::lineage(&upstreams, &settings.scopes)
+    let rows = settings
+        .lineage()
         .into_iter()
         .map(|r| {
             let tokens = r.tokens.iter().map(word).collect::<Vec<_>>().join(", ");
