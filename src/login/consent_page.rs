@@ -13,7 +13,7 @@ use serde::Deserialize;
 use tower_sessions::Session;
 
 use super::journey::issue_code;
-use super::pending::{pending_request, store_failure};
+use super::pending::{fail, has_prompt, pending_request, requested_scopes, store_failure};
 use crate::consent::decision::{Choice, ConsentDecision};
 use crate::state::AppState;
 use crate::store::AuthRequest;
@@ -68,7 +68,7 @@ async fn show(
         &requested,
         grant.as_ref(),
         &settings.scopes,
-        has_consent_prompt(&req),
+        has_prompt(&req, "consent"),
     );
     let csrf = random_token();
     state
@@ -106,12 +106,6 @@ async fn show(
     ))
 }
 
-fn has_consent_prompt(req: &AuthRequest) -> bool {
-    req.prompt
-        .as_deref()
-        .is_some_and(|p| p.split(' ').any(|v| v == "consent"))
-}
-
 async fn decide(
     State(state): State<AppState>,
     session: Session,
@@ -139,7 +133,7 @@ async fn decide(
         &requested,
         grant.as_ref(),
         &settings.scopes,
-        has_consent_prompt(&req),
+        has_prompt(&req, "consent"),
     );
     let Some(choice) = form.decision.as_deref().and_then(Choice::parse) else {
         return Err(PageError::new(
@@ -161,7 +155,7 @@ async fn decide(
         .map_err(store_failure)?;
     match decision.choice {
         Choice::Allow => issue_code(&state, &req, &decision.released).await,
-        Choice::Deny => deny(&state, &req, &settings.issuer, now).await,
+        Choice::Deny => deny(&state, &req, now).await,
     }
 }
 
@@ -188,11 +182,6 @@ impl ConsentForm {
         }
         form
     }
-}
-
-/// The requested scopes of `req`, in the order requested.
-fn requested_scopes(req: &AuthRequest) -> Vec<String> {
-    req.scope.split(' ').map(str::to_string).collect()
 }
 
 /// The pending request `id` of this browser session, if it is still undecided and `csrf` is the
@@ -223,12 +212,7 @@ async fn decidable_request(
 }
 
 /// Ends a denied request (once) and sends the browser back to the app with `access_denied`.
-async fn deny(
-    state: &AppState,
-    req: &AuthRequest,
-    issuer: &str,
-    now: i64,
-) -> Result<Response, PageError> {
+async fn deny(state: &AppState, req: &AuthRequest, now: i64) -> Result<Response, PageError> {
     let decided_now = state
         .store
         .decide_auth_request(&req.id, now)
@@ -237,10 +221,9 @@ async fn deny(
     if !decided_now {
         return Err(already_decided());
     }
-    Ok(crate::oauth::error::redirect_error(
-        &req.redirect_uri,
-        issuer,
-        req.state.as_deref(),
+    Ok(fail(
+        state,
+        req,
         "access_denied",
         "the user denied the request",
     ))

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use tower_sessions::Session;
 
 use super::own_pages;
-use super::pending::{fail, has_prompt, store_failure};
+use super::pending::{fail, has_prompt, requested_scopes, store_failure};
 use super::session::{browser_binding, live_login};
 use crate::config::ACCOUNT_CLIENT_ID;
 use crate::consent;
@@ -132,7 +132,7 @@ pub async fn consent_stage(state: &AppState, req: AuthRequest) -> Result<Respons
     let Some(sub) = req.sub.clone() else {
         return Ok(Redirect::to(&format!("/login/{}", req.id)).into_response());
     };
-    let requested: Vec<String> = req.scope.split(' ').map(str::to_string).collect();
+    let requested = requested_scopes(&req);
     let now = state.now();
     if client.trusted {
         consent::record_trusted(

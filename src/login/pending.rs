@@ -31,6 +31,11 @@ pub fn has_prompt(req: &AuthRequest, value: &str) -> bool {
         .is_some_and(|p| p.split(' ').any(|v| v == value))
 }
 
+/// The requested scopes of `req`, in the order requested.
+pub fn requested_scopes(req: &AuthRequest) -> Vec<String> {
+    req.scope.split(' ').map(str::to_string).collect()
+}
+
 /// An authorization error redirected to the request's client with `state` and `iss`.
 pub fn fail(state: &AppState, req: &AuthRequest, code: &str, desc: &str) -> Response {
     redirect_error(
