@@ -7,7 +7,7 @@ use axum::response::Response;
 use tower_sessions::Session;
 
 use super::session::is_bound_to;
-use crate::oauth::{redirect_error, with_params};
+use crate::oauth::{error_url, redirect_error};
 use crate::state::AppState;
 use crate::store::{AuthRequest, StoreError};
 use crate::web::{PageError, ReturnLink};
@@ -50,13 +50,14 @@ pub fn fail(state: &AppState, req: &AuthRequest, code: &str, desc: &str) -> Resp
 /// A link that returns the user to the app with an OAuth error, for error pages.
 pub fn return_link(state: &AppState, req: &AuthRequest, code: &str, desc: &str) -> ReturnLink {
     let settings = state.settings();
-    let mut params = vec![("error", code), ("error_description", desc)];
-    if let Some(s) = req.state.as_deref() {
-        params.push(("state", s));
-    }
-    params.push(("iss", settings.issuer.as_str()));
     ReturnLink {
-        url: with_params(&req.redirect_uri, &params),
+        url: error_url(
+            &req.redirect_uri,
+            &settings.issuer,
+            req.state.as_deref(),
+            code,
+            desc,
+        ),
         app_name: settings.app_name(&req.client_id),
     }
 }

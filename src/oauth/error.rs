@@ -155,8 +155,25 @@ pub fn with_params(redirect_uri: &str, params: &[(&str, &str)]) -> String {
     }
 }
 
-/// A 303 to the client with an authorization error, `state` and `iss` (RFC 6749 §4.1.2.1,
-/// RFC 9207 §2).
+/// The client's redirect URI carrying an authorization error, `state` and `iss` (RFC 6749
+/// §4.1.2.1, RFC 9207 §2); the description is sanitized.
+pub fn error_url(
+    redirect_uri: &str,
+    issuer: &str,
+    state: Option<&str>,
+    code: &str,
+    description: &str,
+) -> String {
+    let description = sanitize(description);
+    let mut params = vec![("error", code), ("error_description", description.as_str())];
+    if let Some(s) = state {
+        params.push(("state", s));
+    }
+    params.push(("iss", issuer));
+    with_params(redirect_uri, &params)
+}
+
+/// A 303 to the client with an authorization error, `state` and `iss` ([`error_url`]).
 pub fn redirect_error(
     redirect_uri: &str,
     issuer: &str,
@@ -164,13 +181,7 @@ pub fn redirect_error(
     code: &str,
     description: &str,
 ) -> Response {
-    let description = sanitize(description);
-    let mut params = vec![("error", code), ("error_description", description.as_str())];
-    if let Some(s) = state {
-        params.push(("state", s));
-    }
-    params.push(("iss", issuer));
-    Redirect::to(&with_params(redirect_uri, &params)).into_response()
+    Redirect::to(&error_url(redirect_uri, issuer, state, code, description)).into_response()
 }
 
 #[cfg(test)]

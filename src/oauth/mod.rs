@@ -6,5 +6,5 @@
 pub mod error;
 pub mod params;
 
-pub use error::{OAuthError, redirect_error, sanitize, with_params};
+pub use error::{OAuthError, error_url, redirect_error, sanitize, with_params};
 pub use params::{Params, is_form};
