@@ -125,7 +125,7 @@ impl App {
             live,
             config_version,
             admin_token,
-        })?;
+        });
         let session_layer = SessionManagerLayer::new(sessions)
             .with_name("herald_session")
             .with_secure(secure_cookies)

@@ -53,8 +53,8 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(parts: StateParts) -> anyhow::Result<AppState> {
-        Ok(AppState {
+    pub fn new(parts: StateParts) -> AppState {
+        AppState {
             settings: Arc::new(ArcSwap::from_pointee(parts.settings)),
             store: parts.store,
             keys: Arc::new(ArcSwap::from_pointee(parts.keys)),
@@ -66,7 +66,7 @@ impl AppState {
             config_version: Arc::new(AtomicI64::new(parts.config_version)),
             applying: Arc::new(std::sync::Mutex::new(())),
             admin_token: parts.admin_token,
-        })
+        }
     }
 
     /// Starts the loops that keep this replica's keys and settings in step with the store.

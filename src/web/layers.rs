@@ -25,7 +25,8 @@ pub const SENSITIVE_HEADERS: [header::HeaderName; 4] = [
     header::SET_COOKIE,
 ];
 
-/// Gives a request without an `x-request-id` a random one (128 bits, URL-safe).
+/// Gives a request without an `x-request-id` a random one: 22 URL-safe characters (132 random
+/// bits) of a fresh token.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct NewRequestId;
 
