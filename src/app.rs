@@ -12,13 +12,13 @@ use tower_sessions::{Expiry, SessionManagerLayer};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{LiveConfig, ManagedConfig, Settings, managed};
 use crate::dev_upstream::DevProvider;
-use crate::routes;
 use crate::secret::Secret;
 use crate::state::{AppState, StateParts};
 use crate::store::{self, ConfigVersion, DynStore};
 use crate::tokens;
 use crate::tokens::keys::KeyEncryption;
 use crate::web::sessions::{RedisSessions, Sessions, StoreSessions};
+use crate::{routes, server};
 
 /// A built application: bound to its port (and to the admin port, when `[admin] listen` sets
 /// one), ready to serve.
@@ -135,14 +135,18 @@ impl App {
                 session_ttl.as_secs() as i64,
             )));
         let separate_admin = admin_listener.is_some();
+        let in_flight = routes::InFlight::new(state.settings().server.max_in_flight.get() as usize);
         let router = routes::public_router(
             state.clone(),
             Arc::new(DevProvider::new()?),
             !separate_admin,
+            in_flight.clone(),
         )
         .layer(session_layer.clone());
-        let admin =
-            admin_listener.map(|l| (l, routes::admin_router(state.clone()).layer(session_layer)));
+        let admin = admin_listener.map(|l| {
+            let router = routes::admin_router(state.clone(), in_flight).layer(session_layer);
+            (l, router)
+        });
         spawn_purger(store);
         state.spawn_reloaders();
         Ok(App {
@@ -166,33 +170,32 @@ impl App {
             .map(|(l, _)| l.local_addr().expect("a bound listener has an address"))
     }
 
-    /// Serves until `shutdown` completes, then drains in-flight requests (on both listeners
-    /// when the admin surface has its own).
-    pub async fn run(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> std::io::Result<()> {
+    /// Serves until `shutdown` completes, then shuts down within `[server] shutdown_timeout`
+    /// (on both listeners when the admin surface has its own): not ready at once, accepting for
+    /// `drain_delay`, then finishing in-flight requests ([`server`]).
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) {
         let (stop, stopped) = tokio::sync::watch::channel(false);
+        let server_settings = self.state.settings().server.clone();
+        let state = self.state.clone();
+        let drain_delay = server_settings.drain_delay;
         tokio::spawn(async move {
             shutdown.await;
+            state.begin_draining();
+            tracing::info!(?drain_delay, "shutting down: /readyz now answers 503");
+            tokio::time::sleep(drain_delay).await;
             let _ = stop.send(true);
         });
-        let serve = |listener: TcpListener, router: Router| {
-            let mut stopped = stopped.clone();
-            axum::serve(
-                listener,
-                router.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(async move {
-                let _ = stopped.wait_for(|s| *s).await;
-            })
-        };
-        let public = serve(self.listener, self.router);
+        let public = server::serve(
+            self.listener,
+            self.router,
+            server_settings.clone(),
+            stopped.clone(),
+        );
         match self.admin {
             None => public.await,
             Some((listener, router)) => {
-                let admin = serve(listener, router);
-                tokio::try_join!(public.into_future(), admin.into_future()).map(|_| ())
+                let admin = server::serve(listener, router, server_settings, stopped);
+                tokio::join!(public, admin);
             }
         }
     }
@@ -302,5 +305,5 @@ pub async fn shutdown_signal() {
         _ = ctrl_c => {},
         _ = term => {},
     }
-    tracing::info!("shutting down: draining in-flight requests");
+    tracing::info!("shutdown requested");
 }

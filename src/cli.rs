@@ -488,7 +488,7 @@ fn serve(path: PathBuf) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(async {
+    let code = runtime.block_on(async {
         let issuer = settings.issuer.clone();
         let config_text = match std::fs::read_to_string(&path) {
             Ok(t) => t,
@@ -512,12 +512,12 @@ fn serve(path: PathBuf) -> ExitCode {
         if let Some(admin) = app.admin_addr() {
             tracing::info!(addr = %admin, "the admin API and pages listen only on {admin}");
         }
-        match app.run(shutdown_signal()).await {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("herald: {e}");
-                ExitCode::FAILURE
-            }
-        }
-    })
+        app.run(shutdown_signal()).await;
+        tracing::info!("stopped");
+        ExitCode::SUCCESS
+    });
+    // Connections still open after `shutdown_timeout` are abandoned with their tasks; only a
+    // blocking task already running (one password hash) is waited for, briefly.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    code
 }

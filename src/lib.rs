@@ -8,7 +8,8 @@
 //!
 //! In floors, top to bottom; a module imports only modules below it (`tests/floors.rs` checks).
 //!
-//! - [`cli`] and [`app`]: the `herald` command line; startup (`App::build`, `App::run`).
+//! - [`cli`], [`app`] and [`server`]: the `herald` command line; startup (`App::build`,
+//!   `App::run`); serving connections with their timeouts, caps and shutdown.
 //! - [`routes`]: every route, composed once, and the layers each listener has.
 //! - Handlers: [`provider`] (the OP endpoints client apps call), [`account`] (the consent
 //!   center), [`admin`] (the admin API under `/admin/api` and the admin pages), [`demo`] (the
@@ -39,6 +40,7 @@ pub mod oauth;
 pub mod provider;
 pub mod routes;
 pub mod secret;
+pub mod server;
 pub mod site;
 pub mod state;
 pub mod store;

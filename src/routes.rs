@@ -6,10 +6,14 @@
 use std::sync::Arc;
 
 use axum::Router;
-use axum::http::HeaderName;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, StatusCode};
 use axum::routing::get;
+use tokio::sync::Semaphore;
+use tower::limit::GlobalConcurrencyLimitLayer;
 use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveHeadersLayer;
+use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::dev_upstream::DevProvider;
@@ -21,7 +25,12 @@ use crate::{account, admin, demo, dev_upstream, login, provider, site};
 /// too unless `with_admin` is false because `[admin] listen` gives it a listener of its own
 /// ([`admin_router`]). Then `/admin` here is an ordinary 404 that reveals nothing. `dev` is the
 /// built-in development upstream, served under `/dev-upstream`.
-pub fn public_router(state: AppState, dev: Arc<DevProvider>, with_admin: bool) -> Router {
+pub fn public_router(
+    state: AppState,
+    dev: Arc<DevProvider>,
+    with_admin: bool,
+    in_flight: InFlight,
+) -> Router {
     let mut public = Router::new()
         .route("/", get(site::home))
         .route("/healthz", get(site::healthz))
@@ -36,40 +45,59 @@ pub fn public_router(state: AppState, dev: Arc<DevProvider>, with_admin: bool) -
     if with_admin {
         public = public.merge(admin::router());
     }
-    finish(public, state)
+    finish(public, state, in_flight)
 }
 
 /// What the admin listener serves (checklist F74): the admin API and pages, and the first leg
 /// of a sign-in (`/login/{request}`, where the pages send an admin who is not signed in; the
 /// upstream's callback then comes back to the public listener, the issuer).
-pub fn admin_router(state: AppState) -> Router {
+pub fn admin_router(state: AppState, in_flight: InFlight) -> Router {
     let admin = Router::new()
         .route("/healthz", get(site::healthz))
         .route("/static/herald.css", get(web::stylesheet))
         .merge(admin::router())
         .merge(login::upstream_return::router());
-    finish(admin, state)
+    finish(admin, state, in_flight)
 }
 
-/// The layers every listener has: a 404 page for unknown paths, rate limits (each listener
-/// counts for itself, like each replica), security headers, the bounded number of requests in
-/// flight, and outermost a request id (kept from a proxy, else made; echoed in the response)
-/// with a trace span per request that never records credentials or cookies.
-fn finish(router: Router<AppState>, state: AppState) -> Router {
-    let routes = router.fallback(web::not_found);
+/// The one bound on requests in flight, shared by every route of every listener (checklist
+/// H91): past `[server] max_in_flight` a request is answered 503 with `Retry-After` at once.
+#[derive(Clone)]
+pub struct InFlight(Arc<Semaphore>);
+
+impl InFlight {
+    pub fn new(max: usize) -> Self {
+        Self(Arc::new(Semaphore::new(max)))
+    }
+}
+
+/// The layers every listener has: a 404 page for unknown paths, a small body limit (a token
+/// request is never large; the admin API sets its own), rate limits (each listener counts for
+/// itself, like each replica), security headers, the bound on requests in flight and on the
+/// time one may take, and outermost a request id (kept from a proxy, else made; echoed in the
+/// response) with a trace span per request that never records credentials or cookies.
+fn finish(router: Router<AppState>, state: AppState, in_flight: InFlight) -> Router {
+    let routes = router
+        .fallback(web::not_found)
+        .layer(DefaultBodyLimit::max(web::BODY_LIMIT));
     let routes = match limits::RateLimits::new(&state.settings().limits) {
         Some(l) => routes.layer(axum::middleware::from_fn_with_state(l, limits::limit)),
         None => routes,
     };
     let request_id = HeaderName::from_static(web::REQUEST_ID);
+    let request_timeout = state.settings().server.request_timeout;
     routes
         .layer(axum::middleware::map_response(web::security_headers))
         .layer(
             tower::ServiceBuilder::new()
                 .layer(axum::error_handling::HandleErrorLayer::new(web::overloaded))
                 .load_shed()
-                .concurrency_limit(web::MAX_IN_FLIGHT),
+                .layer(GlobalConcurrencyLimitLayer::with_semaphore(in_flight.0)),
         )
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            request_timeout,
+        ))
         .layer(
             tower::ServiceBuilder::new()
                 .layer(SetSensitiveHeadersLayer::new(web::SENSITIVE_HEADERS))

@@ -3,7 +3,7 @@
 //! settings and keys in step with the store. It imports no handler: handlers import it.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
@@ -50,6 +50,8 @@ pub struct AppState {
     applying: Arc<std::sync::Mutex<()>>,
     /// `HERALD_ADMIN_TOKEN`: the bootstrap credential of the admin API, if set.
     pub admin_token: Option<Arc<Secret>>,
+    /// Set once shutdown begins: `/readyz` then answers 503.
+    draining: Arc<AtomicBool>,
 }
 
 impl AppState {
@@ -66,7 +68,17 @@ impl AppState {
             config_version: Arc::new(AtomicI64::new(parts.config_version)),
             applying: Arc::new(std::sync::Mutex::new(())),
             admin_token: parts.admin_token,
+            draining: Arc::new(AtomicBool::new(false)),
         }
+    }
+
+    /// Marks this replica as shutting down: from now on it is not ready.
+    pub fn begin_draining(&self) {
+        self.draining.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::SeqCst)
     }
 
     /// Starts the loops that keep this replica's keys and settings in step with the store.

@@ -37,6 +37,32 @@ pub struct ConfigFile {
     /// Rate limits per client address.
     #[serde(default)]
     pub limits: LimitsFile,
+    /// How connections are served and how Herald shuts down.
+    #[serde(default)]
+    pub server: ServerFile,
+}
+
+/// `[server]`: bounds on connections and on shutdown. Stays in the file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerFile {
+    /// How long a client may take to send a request's headers; also how long an idle
+    /// keep-alive connection stays open. Default `10s`.
+    pub header_read_timeout: Option<String>,
+    /// How long one request may take, body included. Default `30s`.
+    pub request_timeout: Option<String>,
+    /// Open connections per client address (IPv6 per /64); 0 turns the cap off, which a
+    /// listener behind a load balancer needs. Default 256.
+    pub max_connections_per_ip: Option<u32>,
+    /// Requests served at once, on all listeners together; more are answered 503 at once.
+    /// Default 2048.
+    pub max_in_flight: Option<u32>,
+    /// After SIGTERM, how long `/readyz` answers 503 while Herald still accepts requests, so a
+    /// load balancer stops sending new ones. Default `0s`.
+    pub drain_delay: Option<String>,
+    /// After that, how long in-flight requests have to finish before Herald exits anyway.
+    /// Default `30s`.
+    pub shutdown_timeout: Option<String>,
 }
 
 /// `[limits]`: requests per second per client IP address on the endpoints of a login and of the

@@ -2,7 +2,7 @@
 //! store as versioned TOML documents.
 //!
 //! The file splits in two. *Bootstrap* keys ([`BOOTSTRAP_KEYS`]: where to listen, which database,
-//! who Herald is, who administers it, its rate limits) are needed before the store can be read and stay in the file. Everything else
+//! who Herald is, who administers it, its rate limits, how it serves connections) are needed before the store can be read and stay in the file. Everything else
 //! (upstreams with their attributes and mappings, clients, scopes, token lifetimes) is *managed*:
 //! the file seeds it into the store on the first start, and from then on the store is the truth.
 //! An admin change writes a new version; every replica polls the latest version and swaps its
@@ -30,13 +30,14 @@ use toml::{Table, Value};
 use super::{ClientFile, ConfigError, Settings, UpstreamFile};
 
 /// Top-level keys that stay in the file; every other key is managed.
-pub const BOOTSTRAP_KEYS: [&str; 6] = [
+pub const BOOTSTRAP_KEYS: [&str; 7] = [
     "issuer",
     "listen",
     "database_url",
     "session_store",
     "admin",
     "limits",
+    "server",
 ];
 
 /// Who authored the first version, taken from the file.

@@ -27,6 +27,32 @@ pub struct Settings {
     pub scopes: ScopeCatalog,
     pub admin: AdminSettings,
     pub limits: LimitSettings,
+    pub server: ServerSettings,
+}
+
+/// `[server]`, validated.
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    pub header_read_timeout: Duration,
+    pub request_timeout: Duration,
+    /// `None`: no cap.
+    pub max_connections_per_ip: Option<std::num::NonZeroU32>,
+    pub max_in_flight: std::num::NonZeroU32,
+    pub drain_delay: Duration,
+    pub shutdown_timeout: Duration,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+            max_connections_per_ip: std::num::NonZeroU32::new(256),
+            max_in_flight: std::num::NonZeroU32::new(2048).expect("not zero"),
+            drain_delay: Duration::ZERO,
+            shutdown_timeout: Duration::from_secs(30),
+        }
+    }
 }
 
 /// `[limits]`, validated.

@@ -83,9 +83,9 @@ async fn callback(
     RawQuery(query): RawQuery,
 ) -> Result<Response, PageError> {
     let p = Params::parse(query.unwrap_or_default().as_bytes());
-    if !p.duplicated.is_empty() {
+    if p.refusal().is_some() {
         return Err(refused(
-            "The identity provider's answer repeats a parameter; it was refused.",
+            "The identity provider's answer repeats a parameter or has far too many; it was refused.",
         ));
     }
     let login = take_upstream_login(&state, &p).await?;

@@ -82,8 +82,10 @@ fn unverified_aud(jwt: &str) -> Option<String> {
 }
 
 async fn start(state: &AppState, session: &Session, p: Params) -> Result<Response, PageError> {
-    if !p.duplicated.is_empty() {
-        return Err(bad("A parameter appears more than once."));
+    if p.refusal().is_some() {
+        return Err(bad(
+            "A parameter appears more than once, or there are far too many.",
+        ));
     }
     let settings = state.settings();
     let hint = p.get("id_token_hint");

@@ -69,10 +69,8 @@ pub(super) fn form(headers: &HeaderMap, body: &[u8]) -> Result<Params, OAuthErro
         ));
     }
     let p = Params::parse(body);
-    if let Some(dup) = p.duplicated.first() {
-        return Err(OAuthError::invalid_request(format!(
-            "parameter {dup} is included more than once"
-        )));
+    if let Some(why) = p.refusal() {
+        return Err(OAuthError::invalid_request(why));
     }
     Ok(p)
 }

@@ -53,9 +53,9 @@ pub fn request_span<B>(req: &Request<B>) -> Span {
     tracing::info_span!("request", method = %req.method(), route, request_id = id)
 }
 
-/// Requests handled at once; beyond this Herald answers 503 at once rather than queueing
-/// without bound (checklist H91: bounded queue, 503, no OOM).
-pub const MAX_IN_FLIGHT: usize = 2048;
+/// The largest request body outside the admin API: an OAuth form is a few hundred bytes, a
+/// consent form a few kilobytes. Larger bodies are refused with 413 before they are read.
+pub const BODY_LIMIT: usize = 64 * 1024;
 
 pub async fn overloaded(uri: axum::http::Uri, _: tower::BoxError) -> Response {
     let message = "Herald is overloaded; retry in a moment.";

@@ -83,7 +83,7 @@ impl RateLimits {
 
 /// The key an address is counted under: itself for IPv4, its /64 for IPv6 (an IPv4-mapped
 /// IPv6 address counts as the IPv4 one).
-fn bucket(ip: IpAddr) -> IpAddr {
+pub fn bucket(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V4(_) => ip,
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {

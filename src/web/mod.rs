@@ -15,7 +15,7 @@ pub mod render;
 pub mod sessions;
 
 pub use layers::{
-    MAX_IN_FLIGHT, NewRequestId, REQUEST_ID, SENSITIVE_HEADERS, overloaded, request_span,
+    BODY_LIMIT, NewRequestId, REQUEST_ID, SENSITIVE_HEADERS, overloaded, request_span,
     security_headers,
 };
 pub use page_error::{PageError, store_failure_page, unavailable_page};

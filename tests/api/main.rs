@@ -7,6 +7,7 @@ mod authorize_errors;
 mod claims;
 mod cli;
 mod consent_center;
+mod hardening;
 mod keys;
 mod lifecycle;
 mod limits;

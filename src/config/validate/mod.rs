@@ -15,10 +15,10 @@ use std::time::Duration;
 use url::Url;
 
 use super::ConfigError;
-use super::file::{AdminFile, ConfigFile, LimitsFile, TokenFile, UpstreamKind};
+use super::file::{AdminFile, ConfigFile, LimitsFile, ServerFile, TokenFile, UpstreamKind};
 use super::settings::{
-    AdminRole, AdminSettings, DEFAULT_ADMIN_AUTH_AGE, LimitSettings, Settings, TokenSettings,
-    Upstream, is_loopback_host,
+    AdminRole, AdminSettings, DEFAULT_ADMIN_AUTH_AGE, LimitSettings, ServerSettings, Settings,
+    TokenSettings, Upstream, is_loopback_host,
 };
 use crate::claims::{ClaimPath, ScopeCatalog};
 use crate::secret::Secret;
@@ -62,6 +62,7 @@ pub(super) fn validate(
     let tokens = v.tokens(&file.tokens);
     let admin = v.admin(&file.admin);
     let limits = v.limits(&file.limits);
+    let server = v.server(&file.server);
 
     let scopes = match ScopeCatalog::new(file.scopes) {
         Ok(c) => Some(c),
@@ -136,6 +137,7 @@ pub(super) fn validate(
                 scopes,
                 admin,
                 limits,
+                server,
             },
             v.warnings,
         )),
@@ -277,6 +279,48 @@ impl Validator {
             return None;
         }
         Some(raw.trim_end_matches('/').to_string())
+    }
+
+    fn server(&mut self, file: &ServerFile) -> ServerSettings {
+        let d = ServerSettings::default();
+        let mut duration = |key: &str, raw: &Option<String>, default: Duration| {
+            self.duration(&format!("server.{key}"), raw.as_deref(), default)
+                .unwrap_or(default)
+        };
+        let header_read_timeout = duration(
+            "header_read_timeout",
+            &file.header_read_timeout,
+            d.header_read_timeout,
+        );
+        let request_timeout = duration("request_timeout", &file.request_timeout, d.request_timeout);
+        let shutdown_timeout = duration(
+            "shutdown_timeout",
+            &file.shutdown_timeout,
+            d.shutdown_timeout,
+        );
+        let drain_delay = match file.drain_delay.as_deref() {
+            None | Some("0s" | "0") => Duration::ZERO,
+            Some(_) => duration("drain_delay", &file.drain_delay, d.drain_delay),
+        };
+        let max_in_flight = match file.max_in_flight.map(std::num::NonZeroU32::new) {
+            None => d.max_in_flight,
+            Some(Some(n)) => n,
+            Some(None) => {
+                self.problem("server.max_in_flight: must be at least 1");
+                d.max_in_flight
+            }
+        };
+        ServerSettings {
+            header_read_timeout,
+            request_timeout,
+            max_connections_per_ip: match file.max_connections_per_ip {
+                None => d.max_connections_per_ip,
+                Some(n) => std::num::NonZeroU32::new(n),
+            },
+            max_in_flight,
+            drain_delay,
+            shutdown_timeout,
+        }
     }
 
     fn duration(&mut self, key: &str, raw: Option<&str>, default: Duration) -> Option<Duration> {

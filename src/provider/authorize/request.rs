@@ -189,6 +189,9 @@ fn identify_client<'p>(
     params: &'p Params,
     settings: &Settings,
 ) -> Result<(Arc<Client>, &'p str), &'static str> {
+    if params.too_many {
+        return Err("The request has far more parameters than an authorization request has.");
+    }
     if params
         .duplicated
         .iter()
@@ -226,10 +229,8 @@ fn check_request_shape(
     client: &Client,
     state: Option<&str>,
 ) -> Result<(), Refusal> {
-    if let Some(dup) = params.duplicated.first() {
-        return Err(invalid_request(format!(
-            "parameter {dup} is included more than once"
-        )));
+    if let Some(why) = params.refusal() {
+        return Err(invalid_request(why));
     }
     if params.get("request").is_some() {
         return Err((

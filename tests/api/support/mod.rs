@@ -55,7 +55,26 @@ pub async fn spawn_app_configured(upstream_keys: &str, extra: &str) -> TestApp {
 
 /// Starts Herald with `top` among the top-level keys as well.
 pub async fn spawn_app_full(top: &str, upstream_keys: &str, extra: &str) -> TestApp {
-    spawn(top, upstream_keys, extra, None).await
+    spawn(top, upstream_keys, extra, None, std::future::pending())
+        .await
+        .0
+}
+
+/// Starts Herald with `top` among the top-level keys; sending on the returned channel is its
+/// SIGTERM, and the handle finishes when `App::run` returns.
+pub async fn spawn_app_stoppable(
+    top: &str,
+) -> (
+    TestApp,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let (app, running) = spawn(top, "", "", None, async move {
+        let _ = stopped.await;
+    })
+    .await;
+    (app, stop, running)
 }
 
 /// Starts Herald with the admin surface on a listener of its own (`[admin] listen`, plus
@@ -64,7 +83,7 @@ pub async fn spawn_app_with_admin_listener(admin_keys: &str) -> (TestApp, String
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let top = format!("[admin]\nlisten = \"{addr}\"\n{admin_keys}\n");
-    let app = spawn(&top, "", "", Some(listener)).await;
+    let (app, _) = spawn(&top, "", "", Some(listener), std::future::pending()).await;
     (app, format!("http://{addr}"))
 }
 
@@ -73,7 +92,8 @@ async fn spawn(
     upstream_keys: &str,
     extra: &str,
     admin_listener: Option<tokio::net::TcpListener>,
-) -> TestApp {
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> (TestApp, tokio::task::JoinHandle<()>) {
     let upstream = TestUpstream::start().await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -199,8 +219,8 @@ description = "Reports"
     .await
     .expect("Herald starts");
     let state = app.state.clone();
-    tokio::spawn(app.run(std::future::pending()));
-    TestApp {
+    let running = tokio::spawn(app.run(shutdown));
+    let app = TestApp {
         base,
         upstream,
         clock,
@@ -212,7 +232,8 @@ description = "Reports"
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap(),
-    }
+    };
+    (app, running)
 }
 
 pub async fn spawn_app() -> TestApp {

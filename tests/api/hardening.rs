@@ -1,0 +1,220 @@
+//! The holes found when Herald was attacked by hand (the hardening issue), each reproduced here
+//! as the attack was made: oversized and repeated-key forms, slowloris connections, a client
+//! that keeps Herald from shutting down, and work in flight bounded per route instead of once.
+//!
+//! Raw TCP stands in for the attacker where an HTTP client would finish what it started.
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::support::*;
+
+/// Opens a connection and sends `bytes` of a request that is never finished.
+async fn half_sent(app: &TestApp, bytes: &str) -> TcpStream {
+    let addr = app.base.trim_start_matches("http://");
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.write_all(bytes.as_bytes()).await.unwrap();
+    stream
+}
+
+/// A request whose headers promise a body of 100 bytes of which 10 arrive.
+fn slow_body(path: &str) -> String {
+    format!(
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\n\
+         grant_type"
+    )
+}
+
+/// Reads until the server closes the connection or `within` passes; what it sent, or `None`
+/// when the connection was still open.
+async fn read_until_closed(stream: &mut TcpStream, within: Duration) -> Option<String> {
+    let mut got = Vec::new();
+    match tokio::time::timeout(within, stream.read_to_end(&mut got)).await {
+        Ok(_) => Some(String::from_utf8_lossy(&got).into_owned()),
+        Err(_) => None,
+    }
+}
+
+/// Hole 1: a 1 MB form of 43,000 distinct names each sent twice stalled the workers for
+/// seconds (quadratic duplicate detection). Now the body is refused unread (413), and a small
+/// form with more parameters than any request has is `invalid_request` at once.
+#[tokio::test]
+async fn hole_1_a_megabyte_of_repeated_keys_is_refused_unread() {
+    let app = spawn_app().await;
+    let body: String = (0..43_000)
+        .map(|i| format!("name{i}=1&name{i}=1&"))
+        .collect();
+    assert!(body.len() > 1_000_000);
+    let res = app
+        .api
+        .post(format!("{}/token", app.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 413);
+
+    let many: String = (0..200).map(|i| format!("k{i}=1&k{i}=1&")).collect();
+    let res = app
+        .api
+        .post(format!("{}/token", app.base))
+        .basic_auth("m2m", Some(SECRET))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("grant_type=client_credentials&{many}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    let v: Value = res.json().await.unwrap();
+    assert_eq!(v["error"], "invalid_request");
+    assert_eq!(
+        v["error_description"],
+        "the request has more than 128 parameters"
+    );
+
+    // At /authorize the same request is a page: Herald cannot trust where it would redirect.
+    let url = format!(
+        "{}&{}",
+        app.authorize_url(&AuthParams::new("app", "openid")),
+        (0..200)
+            .map(|i| format!("x{i}=1"))
+            .collect::<Vec<_>>()
+            .join("&")
+    );
+    let res = app.browser.get(url).send().await.unwrap();
+    assert_eq!(res.status(), 400);
+    assert!(res.headers().get("location").is_none());
+    assert!(res.text().await.unwrap().contains("far more parameters"));
+}
+
+/// Hole 9: the bound on requests in flight was applied per route, so every route had its own
+/// 2,048. Now one bound covers every route: two requests held on `/token` and `/revoke` fill
+/// `max_in_flight = 2`, and a third request elsewhere is shed with 503 and `Retry-After`.
+#[tokio::test]
+async fn hole_9_one_bound_on_requests_in_flight_covers_every_route() {
+    let app = spawn_app_full("[server]\nmax_in_flight = 2\n", "", "").await;
+    let token = half_sent(&app, &slow_body("/token")).await;
+    let revoke = half_sent(&app, &slow_body("/revoke")).await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let shed = loop {
+        let res = app
+            .api
+            .get(format!("{}/jwks", app.base))
+            .send()
+            .await
+            .unwrap();
+        if res.status() == 503 || Instant::now() > deadline {
+            break res;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(shed.status(), 503, "the third request was not shed");
+    assert_eq!(shed.headers()["retry-after"], "1");
+
+    drop((token, revoke));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let res = app
+            .api
+            .get(format!("{}/jwks", app.base))
+            .send()
+            .await
+            .unwrap();
+        if res.status() == 200 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the bound was not released");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Hole 3: a connection that never finished its headers stayed open for ever. Now it is closed
+/// after `header_read_timeout`, a body that never finishes is answered 408 after
+/// `request_timeout`, and one address holds at most `max_connections_per_ip` connections.
+#[tokio::test]
+async fn hole_3_slowloris_connections_are_closed_and_capped_per_address() {
+    let app = spawn_app_full(
+        "[server]\nheader_read_timeout = \"1s\"\nrequest_timeout = \"1s\"\n\
+         max_connections_per_ip = 3\n",
+        "",
+        "",
+    )
+    .await;
+
+    let mut headers = half_sent(&app, "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n").await;
+    let started = Instant::now();
+    assert!(
+        read_until_closed(&mut headers, Duration::from_secs(5))
+            .await
+            .is_some(),
+        "a connection without complete headers is still open after 5 s"
+    );
+    assert!(started.elapsed() >= Duration::from_millis(900));
+
+    let mut body = half_sent(&app, &slow_body("/token")).await;
+    let answer = read_until_closed(&mut body, Duration::from_secs(5))
+        .await
+        .expect("a request whose body never finishes is still open after 5 s");
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+
+    // Three idle connections fill this address's places; the fourth is closed at once.
+    let _a = half_sent(&app, "").await;
+    let _b = half_sent(&app, "").await;
+    let c = half_sent(&app, "").await;
+    let mut fourth = half_sent(&app, "").await;
+    let closed = read_until_closed(&mut fourth, Duration::from_millis(500)).await;
+    assert_eq!(
+        closed.as_deref(),
+        Some(""),
+        "the fourth connection was served"
+    );
+    // A freed place is given to the next connection.
+    drop(c);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut next = half_sent(
+        &app,
+        "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    let answer = read_until_closed(&mut next, Duration::from_secs(2))
+        .await
+        .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
+
+/// Hole 4: after SIGTERM, one client that had sent half a request kept Herald alive. Now
+/// `/readyz` answers 503 at once (while `drain_delay` keeps the listener open), and Herald has
+/// stopped within `shutdown_timeout` after that, whatever its clients do.
+#[tokio::test]
+async fn hole_4_shutdown_is_not_ready_at_once_and_ends_within_its_timeout() {
+    let (app, stop, running) = spawn_app_stoppable(
+        "[server]\ndrain_delay = \"1s\"\nshutdown_timeout = \"1s\"\nrequest_timeout = \"60s\"\n",
+    )
+    .await;
+    let ready = |app: &TestApp| app.api.get(format!("{}/readyz", app.base)).send();
+    assert_eq!(ready(&app).await.unwrap().status(), 200);
+    let _headers = half_sent(&app, "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n").await;
+    let _body = half_sent(&app, &slow_body("/token")).await;
+
+    let signalled = Instant::now();
+    stop.send(()).unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let res = ready(&app).await.unwrap();
+    assert_eq!(res.status(), 503);
+    assert_eq!(res.text().await.unwrap(), "shutting down");
+
+    tokio::time::timeout(Duration::from_secs(10), running)
+        .await
+        .expect("Herald is still running 10 s after SIGTERM")
+        .unwrap();
+    let took = signalled.elapsed();
+    assert!(took >= Duration::from_secs(2), "{took:?}");
+    assert!(took < Duration::from_secs(4), "{took:?}");
+    // The listener is closed.
+    assert!(ready(&app).await.is_err());
+}
