@@ -218,3 +218,52 @@ async fn hole_4_shutdown_is_not_ready_at_once_and_ends_within_its_timeout() {
     // The listener is closed.
     assert!(ready(&app).await.is_err());
 }
+
+/// Hole 8: the admin API took a client JWKS holding an EC private key (`d`) and an `oct` key,
+/// and the private part landed in the audit log and the stored configuration versions. Now such
+/// a key is refused, by name of the member, without its value, and nothing is stored.
+#[tokio::test]
+async fn hole_8_private_key_material_in_a_client_jwks_is_refused_and_not_stored() {
+    let app = spawn_app().await;
+    let private_d = "c2VjcmV0LXByaXZhdGUtc2NhbGFyLW5vdC10by1iZS1zdG9yZWQ";
+    let keys = [
+        serde_json::json!({"kty": "EC", "crv": "P-256", "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+            "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0", "d": private_d}),
+        serde_json::json!({"kty": "oct", "k": private_d}),
+        serde_json::json!({"kty": "EC", "crv": "P-384", "x": "AA", "y": "AA"}),
+    ];
+    for key in keys {
+        let res = app
+            .api
+            .post(format!("{}/admin/api/clients", app.base))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&serde_json::json!({
+                "client_id": "signer", "scopes": ["openid"], "redirect_uris": [APP_CB],
+                "jwks": {"keys": [key]},
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 400);
+        let text = res.text().await.unwrap();
+        assert!(text.contains("jwks"), "{text}");
+        assert!(!text.contains(private_d), "{text}");
+    }
+    let audit = app
+        .api
+        .get(format!("{}/admin/api/audit", app.base))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !audit.contains(private_d) && !audit.contains("signer"),
+        "{audit}"
+    );
+    let stored = app.state.store.latest_config().await.unwrap().unwrap();
+    assert_eq!(stored.version, 1, "a configuration version was stored");
+    assert!(!stored.document.contains(private_d));
+}

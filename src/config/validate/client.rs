@@ -192,6 +192,10 @@ impl Validator {
                 ));
                 return None;
             }
+            (None, Some(jwks)) if let Err(why) = public_keys_only(&jwks) => {
+                self.problem(format!("{key}.jwks: {why}"));
+                return None;
+            }
             (None, Some(jwks)) => match serde_json::from_value::<jsonwebtoken::jwk::JwkSet>(jwks) {
                 Ok(set) if !set.keys.is_empty() => ClientAuth::PrivateKeyJwt(Arc::new(set)),
                 Ok(_) => {
@@ -288,4 +292,43 @@ impl Validator {
         }
         Some(out)
     }
+}
+/// Members that hold private or symmetric key material (RFC 7518 §6.2.2, §6.3.2, §6.4.1).
+const PRIVATE_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
+
+/// A client's JWKS holds public keys only, of the kinds Herald verifies: RSA, EC P-256 and
+/// OKP Ed25519 (hole 8 of the hardening issue: a private key given here would be stored in
+/// every configuration version and the audit log). The message never repeats a key's values.
+fn public_keys_only(jwks: &serde_json::Value) -> Result<(), String> {
+    let Some(keys) = jwks.get("keys").and_then(|k| k.as_array()) else {
+        return Ok(()); // the JWK Set parser says what is wrong with the shape
+    };
+    for (i, jwk) in keys.iter().enumerate() {
+        let Some(jwk) = jwk.as_object() else {
+            continue;
+        };
+        if let Some(m) = PRIVATE_MEMBERS.iter().find(|m| jwk.contains_key(**m)) {
+            return Err(format!(
+                "keys[{i}] holds private key material (`{m}`); give the client's public key \
+                 only, and replace this key: it has been shown to someone"
+            ));
+        }
+        let kty = jwk.get("kty").and_then(|v| v.as_str()).unwrap_or("");
+        let crv = jwk.get("crv").and_then(|v| v.as_str()).unwrap_or("");
+        match (kty, crv) {
+            ("RSA", _) | ("EC", "P-256") | ("OKP", "Ed25519") => {}
+            _ => {
+                return Err(format!(
+                    "keys[{i}]: kty `{kty}`{} is not accepted; use an RSA, EC P-256 or OKP \
+                     Ed25519 public key",
+                    if crv.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" with crv `{crv}`")
+                    }
+                ));
+            }
+        }
+    }
+    Ok(())
 }

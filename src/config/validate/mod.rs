@@ -106,9 +106,20 @@ pub(super) fn validate(
         Url::parse(iss)
             .is_ok_and(|u| u.scheme() == "http" && u.host_str().is_some_and(is_loopback_host))
     });
+    // Hole 6 of the hardening issue: a loopback issuer is not enough when a listener is
+    // public, since anyone who reaches it could sign in as anyone, admins included.
+    let loopback_listeners = listen.is_some_and(|l| l.ip().is_loopback())
+        && admin.listen.is_none_or(|l| l.ip().is_loopback());
     for u in &upstreams {
         if u.kind == UpstreamKind::Dev {
-            if !dev_issuer {
+            if dev_issuer && !loopback_listeners {
+                v.problem(format!(
+                    "upstreams: `{}` is the development upstream (kind = \"dev\"), which logs \
+                     anyone in under any name; it is allowed only when `listen` (and \
+                     `[admin] listen`) are loopback addresses such as 127.0.0.1",
+                    u.id
+                ));
+            } else if !dev_issuer {
                 v.problem(format!(
                     "upstreams: `{}` is the development upstream (kind = \"dev\"), which logs \
                      anyone in under any name; it is allowed only with a loopback http:// issuer",
@@ -448,6 +459,28 @@ mod tests {
     }
 
     const DEV: &str = "[[upstreams]]\nid = \"dev\"\nkind = \"dev\"\n";
+
+    /// Hole 6 of the hardening issue: with a loopback issuer but a public listener, anyone who
+    /// reached the port could sign in through the development upstream as anyone.
+    #[test]
+    fn the_dev_upstream_needs_loopback_listeners_too() {
+        let public = format!(
+            "issuer = \"http://127.0.0.1:8080\"\nlisten = \"0.0.0.0:8080\"\n\
+             database_url = \"sqlite::memory:\"\n{DEV}"
+        );
+        let err = parse(&public).unwrap_err().to_string();
+        assert!(err.contains("loopback addresses"), "{err}");
+        let public_admin = with(&format!("{DEV}\n[admin]\nlisten = \"0.0.0.0:9090\""));
+        let err = parse(&public_admin).unwrap_err().to_string();
+        assert!(err.contains("`[admin] listen`"), "{err}");
+        let loopback_admin = with(&format!("{DEV}\n[admin]\nlisten = \"127.0.0.1:9090\""));
+        assert!(parse(&loopback_admin).is_ok());
+        let v6 = with(DEV).replace(
+            "127.0.0.1:8080\"\n        database",
+            "[::1]:8080\"\n        database",
+        );
+        assert!(parse(&v6).is_ok());
+    }
 
     #[test]
     fn the_admin_role_is_a_context_claim_holding_a_value() {
