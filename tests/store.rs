@@ -68,6 +68,7 @@ macro_rules! conformance {
 conformance!(
     a_client_assertion_jti_is_accepted_once_and_purged_after_expiry,
     retiring_a_signing_key_schedules_its_end_and_leaves_others_alone,
+    a_plaintext_key_is_resealed_once,
     migrations_run_again_on_a_migrated_database,
     signing_keys_are_listed_by_creation_time_then_kid,
     inserting_a_row_whose_key_exists_is_a_conflict,
@@ -441,6 +442,33 @@ async fn retiring_a_signing_key_schedules_its_end_and_leaves_others_alone(store:
         (Some(T + 300), Some(T + 4_000))
     );
     assert_eq!((keys[1].retires_at, keys[1].expires_at), (None, None));
+}
+
+async fn a_plaintext_key_is_resealed_once(store: DynStore) {
+    store.insert_signing_key(&key("plain", T)).await.unwrap();
+    store
+        .insert_signing_key(&key("other", T + 1))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .reseal_signing_key("plain", "none", "aes256gcm", &[9, 9, 9])
+            .await
+            .unwrap()
+    );
+    // A second replica doing the same finds it done and changes nothing.
+    assert!(
+        !store
+            .reseal_signing_key("plain", "none", "aes256gcm", &[7, 7])
+            .await
+            .unwrap()
+    );
+    let keys = store.signing_keys().await.unwrap();
+    assert_eq!(
+        (keys[0].encryption.as_str(), keys[0].private_key.as_slice()),
+        ("aes256gcm", &[9u8, 9, 9][..])
+    );
+    assert_keys_eq(&keys[1..], &[key("other", T + 1)]);
 }
 
 async fn a_client_assertion_jti_is_accepted_once_and_purged_after_expiry(store: DynStore) {

@@ -31,6 +31,15 @@ pub trait KeyStore: Send + Sync + 'static {
     async fn insert_signing_key(&self, key: &KeyRecord) -> Result<()>;
     /// Schedules a key's end: it stops signing at `retires_at`, leaves the JWKS at `expires_at`.
     async fn retire_signing_key(&self, kid: &str, retires_at: i64, expires_at: i64) -> Result<()>;
+    /// Replaces how a key is stored, when it was stored as `from` (a plaintext key sealed once a
+    /// key-encryption key is set); false when another replica did it first.
+    async fn reseal_signing_key(
+        &self,
+        kid: &str,
+        from: &str,
+        encryption: &str,
+        private_key: &[u8],
+    ) -> Result<bool>;
 }
 
 /// Users, the upstream identities they are linked to, and their authentication contexts.

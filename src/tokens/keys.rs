@@ -438,7 +438,7 @@ pub async fn load_or_create(
     now: i64,
 ) -> anyhow::Result<KeyRing> {
     let records = store.signing_keys().await?;
-    let mut created = false;
+    let mut created = reseal_plaintext(store, kek, &records).await?;
     for alg in algs {
         if !records
             .iter()
@@ -456,6 +456,37 @@ pub async fn load_or_create(
         records
     };
     Ok(ring_from(&records, kek, now)?)
+}
+
+/// With a key-encryption key set, keys stored in plaintext (made while none was set) are sealed
+/// under it now, so no private key stays readable in the database (hole 7 of the hardening
+/// issue). Returns whether any was.
+async fn reseal_plaintext(
+    store: &dyn crate::store::KeyStore,
+    kek: &KeyEncryption,
+    records: &[crate::store::KeyRecord],
+) -> anyhow::Result<bool> {
+    if !kek.is_enabled() {
+        return Ok(false);
+    }
+    let mut resealed = false;
+    for r in records.iter().filter(|r| r.encryption == ENC_NONE) {
+        let (scheme, sealed) = kek.seal(&r.private_key, &r.kid)?;
+        if store
+            .reseal_signing_key(&r.kid, ENC_NONE, scheme, &sealed)
+            .await?
+        {
+            tracing::warn!(
+                kid = %r.kid,
+                "signing key {} was stored unencrypted; it is now sealed with \
+                 HERALD_KEY_ENCRYPTION_KEY (it was readable in the database until now: rotate it \
+                 with `herald keys rotate` if the database may have been read)",
+                r.kid
+            );
+            resealed = true;
+        }
+    }
+    Ok(resealed)
 }
 
 /// A key signs once `activates_at` has passed and until `retires_at`; it stays published until

@@ -151,3 +151,44 @@ async fn an_unsupported_signing_algorithm_is_a_configuration_error() {
         "{err}"
     );
 }
+
+/// Hole 7 of the hardening issue: keys stored in plaintext (created while no key-encryption key
+/// was set) loaded silently and stayed plaintext once one was set. Now they are sealed at start,
+/// keep their kid, and open only with that key-encryption key.
+#[tokio::test]
+async fn plaintext_keys_are_sealed_when_a_key_encryption_key_is_set() {
+    let db = std::env::temp_dir().join(format!(
+        "herald-reseal-{}.db",
+        herald::tokens::random_token()
+    ));
+    let store = herald::store::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    let plain = keys::load_or_create(&*store, &KeyEncryption::none(), &[Alg::ES256], 1_000)
+        .await
+        .unwrap();
+    let kid = store.signing_keys().await.unwrap()[0].kid.clone();
+    assert_eq!(store.signing_keys().await.unwrap()[0].encryption, "none");
+
+    let kek = KeyEncryption::from_base64(&KeyEncryption::generate_base64()).unwrap();
+    let sealed = keys::load_or_create(&*store, &kek, &[Alg::ES256], 2_000)
+        .await
+        .unwrap();
+    let rows = store.signing_keys().await.unwrap();
+    assert_eq!(rows.len(), 1, "no new key was made");
+    assert_eq!(
+        (rows[0].kid.as_str(), rows[0].encryption.as_str()),
+        (kid.as_str(), "aes256gcm")
+    );
+    assert_eq!(
+        plain.jwks_json(),
+        sealed.jwks_json(),
+        "the same key is published"
+    );
+    // Without the key-encryption key the sealed key cannot be read.
+    assert!(
+        keys::load_or_create(&*store, &KeyEncryption::none(), &[Alg::ES256], 3_000)
+            .await
+            .is_err()
+    );
+}

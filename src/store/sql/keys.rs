@@ -49,6 +49,26 @@ macro_rules! key_sql {
                 .await?;
                 Ok(())
             }
+
+            async fn reseal_signing_key(
+                &self,
+                kid: &str,
+                from: &str,
+                encryption: &str,
+                private_key: &[u8],
+            ) -> $crate::store::Result<bool> {
+                let done = sqlx::query(
+                    "UPDATE signing_keys SET encryption = $3, private_key = $4 \
+                     WHERE kid = $1 AND encryption = $2",
+                )
+                .bind(kid)
+                .bind(from)
+                .bind(encryption)
+                .bind(private_key)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
         }
     };
 }
