@@ -17,7 +17,8 @@ pub struct OAuthError {
     pub status: StatusCode,
     /// Sent as `WWW-Authenticate` (client authentication failures, bearer token errors).
     pub challenge: Option<String>,
-    pub retry_after: bool,
+    /// Seconds sent as `Retry-After`.
+    pub retry_after: Option<u64>,
 }
 
 impl OAuthError {
@@ -27,7 +28,7 @@ impl OAuthError {
             description: description.into(),
             status,
             challenge: None,
-            retry_after: false,
+            retry_after: None,
         }
     }
 
@@ -85,7 +86,21 @@ impl OAuthError {
             StatusCode::SERVICE_UNAVAILABLE,
             d,
         );
-        e.retry_after = true;
+        e.retry_after = Some(5);
+        e
+    }
+
+    /// 429 `temporarily_unavailable`: this caller must wait `seconds` before trying again.
+    pub fn slow_down(d: impl Into<String>, seconds: u64) -> Self {
+        let mut e = Self::new("temporarily_unavailable", StatusCode::TOO_MANY_REQUESTS, d);
+        e.retry_after = Some(seconds.max(1));
+        e
+    }
+
+    /// 503 `temporarily_unavailable` with `Retry-After: 1`: too much work in flight right now.
+    pub fn busy(d: impl Into<String>) -> Self {
+        let mut e = Self::temporarily_unavailable(d);
+        e.retry_after = Some(1);
         e
     }
 }
@@ -121,8 +136,8 @@ impl IntoResponse for OAuthError {
         if let Some(c) = self.challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
             h.insert(header::WWW_AUTHENTICATE, c);
         }
-        if self.retry_after {
-            h.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        if let Some(seconds) = self.retry_after {
+            h.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         res
     }

@@ -9,6 +9,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::http::HeaderMap;
 use base64::Engine;
@@ -18,6 +19,7 @@ use crate::config::{Client, ClientAuth, Settings};
 use crate::oauth::error::OAuthError;
 use crate::state::AppState;
 use crate::tokens::hashing::digest;
+use crate::tokens::secret_cache::Refused;
 
 /// Credentials as presented, before checking.
 struct Presented {
@@ -262,15 +264,35 @@ pub async fn authenticate(
             if cache.hit(&client.client_id, &stored, &presented) {
                 return Ok(client);
             }
+            let permit = cache
+                .admit(&client.client_id)
+                .await
+                .map_err(|refused| match refused {
+                    Refused::Busy => {
+                        OAuthError::busy("too many client secrets are being checked; retry")
+                    }
+                    Refused::BackOff(wait) => OAuthError::slow_down(
+                        "too many wrong secrets for this client; wait before retrying",
+                        wait.as_secs_f64().ceil() as u64,
+                    ),
+                })?;
+            if cache.hit(&client.client_id, &stored, &presented) {
+                return Ok(client);
+            }
             let hash = hash.clone();
             // Argon2 is CPU-bound for tens of milliseconds: keep it off the async workers.
-            let ok = tokio::task::spawn_blocking(move || hash.verify(&secret))
-                .await
-                .unwrap_or(false);
+            let ok = tokio::task::spawn_blocking(move || {
+                let ok = hash.verify(&secret);
+                drop(permit);
+                ok
+            })
+            .await
+            .unwrap_or(false);
             if ok {
                 cache.remember(&client.client_id, stored, presented);
                 Ok(client)
             } else {
+                cache.failed(&client.client_id, Instant::now());
                 Err(fail("unknown client or wrong credentials"))
             }
         }

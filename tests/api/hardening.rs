@@ -267,3 +267,62 @@ async fn hole_8_private_key_material_in_a_client_jwks_is_refused_and_not_stored(
     assert_eq!(stored.version, 1, "a configuration version was stored");
     assert!(!stored.document.contains(private_d));
 }
+
+/// Hole 2: every wrong client secret bought an argon2 hash (19 MiB, ~25 ms) with nothing
+/// bounding them, so a flood of wrong secrets starved every client. Now slow checks are
+/// bounded on the whole server (503 `Retry-After` when full), a client whose secret failed
+/// more than five times in a row is told to wait (429 `Retry-After`) without a hash, and a
+/// client whose secret was already verified is answered during the flood as before.
+#[tokio::test]
+async fn hole_2_wrong_secrets_are_bounded_and_a_verified_client_stays_served() {
+    let app = spawn_app().await;
+    let token = |client: &'static str, secret: &'static str| {
+        app.api
+            .post(format!("{}/token", app.base))
+            .basic_auth(client, Some(secret))
+            .form(&[("grant_type", "client_credentials"), ("scope", "api")])
+            .send()
+    };
+    // m2m's secret is verified once (and cached).
+    assert_eq!(token("m2m", SECRET).await.unwrap().status(), 200);
+
+    let flood: Vec<_> = (0..48)
+        .map(|_| tokio::spawn(token("app", "wrong").into_future()))
+        .collect();
+    for _ in 0..5 {
+        assert_eq!(token("m2m", SECRET).await.unwrap().status(), 200);
+    }
+    let mut seen = std::collections::BTreeMap::new();
+    for f in flood {
+        let res = f.await.unwrap().unwrap();
+        let status = res.status().as_u16();
+        if status != 401 {
+            assert!(res.headers().contains_key("retry-after"), "{status}");
+        }
+        *seen.entry(status).or_insert(0) += 1;
+    }
+    assert!(seen.keys().all(|s| [401, 429, 503].contains(s)), "{seen:?}");
+
+    // The flood was mostly shed (503) before any hash; the few checked each counted. Past
+    // five failures in a row the client must wait, and is told how long.
+    assert!(seen.contains_key(&503), "{seen:?}");
+    let mut res = token("app", "wrong").await.unwrap();
+    for _ in 0..5 {
+        if res.status() == 429 {
+            break;
+        }
+        assert_eq!(res.status(), 401);
+        res = token("app", "wrong").await.unwrap();
+    }
+    assert_eq!(res.status(), 429, "{seen:?}");
+    let wait: u64 = res.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=30).contains(&wait), "{wait}");
+    let v: Value = res.json().await.unwrap();
+    assert_eq!(v["error"], "temporarily_unavailable");
+    // Another client is not held back.
+    assert_eq!(token("m2m", SECRET).await.unwrap().status(), 200);
+}
