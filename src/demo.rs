@@ -125,7 +125,11 @@ async fn finish_login(state: &AppState, session: &Session, q: Option<String>) ->
         return failed("Herald's answer had no code.".into());
     };
     let issuer = state.settings().issuer.clone();
-    let http = reqwest::Client::new();
+    // Herald's own token endpoint, called as any app would: with timeouts, no redirects.
+    let http = crate::egress::client(crate::egress::Timeouts {
+        connect: std::time::Duration::from_secs(3),
+        total: std::time::Duration::from_secs(10),
+    });
     let token: Value = match http
         .post(format!("{issuer}/token"))
         .form(&[

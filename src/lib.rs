@@ -35,6 +35,7 @@ pub mod config;
 pub mod consent;
 pub mod demo;
 pub mod dev_upstream;
+pub mod egress;
 pub mod login;
 pub mod oauth;
 pub mod provider;

@@ -132,6 +132,10 @@ pub struct UpstreamFile {
     pub domain: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub issuer: Option<String>,
+    /// Hosts besides the issuer's that the discovery document may send Herald's token, JWKS
+    /// and userinfo requests to (host names only, like `keys.example.com`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_endpoint_hosts: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]

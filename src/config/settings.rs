@@ -197,10 +197,13 @@ pub struct Upstream {
     pub auth_context_ttl: Option<Duration>,
 }
 
-/// Where an upstream lives: the issuer exactly as its discovery document must state it.
+/// Where an upstream lives: the issuer exactly as its discovery document must state it, and
+/// the hosts besides the issuer's that its discovery document may name for the token, JWKS
+/// and userinfo endpoints.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UpstreamEndpoint {
     pub issuer: String,
+    pub allowed_endpoint_hosts: Vec<String>,
 }
 
 #[derive(Debug)]

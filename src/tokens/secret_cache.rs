@@ -141,7 +141,10 @@ mod tests {
         for _ in 0..FREE_FAILURES {
             c.failed("app", t);
         }
-        assert!(c.backing_off("app", t).is_ok(), "the free failures cost nothing");
+        assert!(
+            c.backing_off("app", t).is_ok(),
+            "the free failures cost nothing"
+        );
         c.failed("app", t);
         assert_eq!(
             c.backing_off("app", t),

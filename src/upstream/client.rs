@@ -24,9 +24,12 @@ use openidconnect::{
 };
 use serde_json::{Map, Value};
 
+use super::endpoints;
 use super::error::UpstreamError;
+use super::http::Guarded;
 use crate::claims::{AccessTokenClaims, UpstreamClaims};
 use crate::config::Upstream;
+use crate::egress;
 
 type RpClient = CoreClient<
     EndpointSet,
@@ -62,6 +65,12 @@ struct Discovered {
     forced: bool,
 }
 
+fn refused_endpoint(id: &str, why: String) -> UpstreamError {
+    UpstreamError::Misconfigured(format!(
+        "{id}: the discovery document names an endpoint Herald will not call: {why}"
+    ))
+}
+
 /// Where to send the browser, and what to remember until the callback.
 #[derive(Debug)]
 pub struct LoginStart {
@@ -85,14 +94,11 @@ impl std::fmt::Debug for UpstreamClients {
 
 impl UpstreamClients {
     pub fn new() -> Self {
-        let http = reqwest::Client::builder()
-            // Never follow redirects from token, JWKS or userinfo endpoints (SSRF).
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(Duration::from_secs(3))
-            .timeout(Duration::from_secs(10))
-            .user_agent(concat!("Herald/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .expect("the HTTP client builds with static settings");
+        // No redirects followed, no link-local or metadata address reached (SSRF).
+        let http = egress::client(egress::Timeouts {
+            connect: Duration::from_secs(3),
+            total: Duration::from_secs(10),
+        });
         Self {
             http,
             cache: Mutex::new(HashMap::new()),
@@ -119,10 +125,27 @@ impl UpstreamClients {
         }
         let issuer = IssuerUrl::new(up.endpoint.issuer.clone())
             .map_err(|e| UpstreamError::Misconfigured(e.to_string()))?;
+        // Every request discovery makes (the document, then its jwks_uri) is checked first,
+        // so a hostile document cannot point Herald's JWKS fetch anywhere.
+        let guarded = Guarded::new(&self.http, &up.endpoint);
         // discover_async checks that the document's issuer equals ours exactly.
-        let metadata = CoreProviderMetadata::discover_async(issuer, &self.http)
+        let metadata = CoreProviderMetadata::discover_async(issuer, &guarded)
             .await
-            .map_err(|e| UpstreamError::from_discovery(&up.id, e))?;
+            .map_err(|e| match guarded.refusal() {
+                Some(why) => refused_endpoint(&up.id, why),
+                None => UpstreamError::from_discovery(&up.id, e),
+            })?;
+        let named = [
+            metadata.token_endpoint().map(|u| u.url()),
+            metadata.userinfo_endpoint().map(|u| u.url()),
+        ];
+        if let Some(why) = named
+            .into_iter()
+            .flatten()
+            .find_map(|url| endpoints::refusal(&up.endpoint, url))
+        {
+            return Err(refused_endpoint(&up.id, why));
+        }
         let d = Arc::new(Discovered {
             metadata,
             fetched_at: Instant::now(),
@@ -253,7 +276,7 @@ impl UpstreamClients {
             .exchange_code(AuthorizationCode::new(code.to_string()))
             .map_err(|e| UpstreamError::Misconfigured(e.to_string()))?
             .set_pkce_verifier(PkceCodeVerifier::new(pkce_verifier.to_string()))
-            .request_async(&self.http)
+            .request_async(&Guarded::new(&self.http, &up.endpoint))
             .await
             .map_err(|e| UpstreamError::from_token(&up.id, e))?;
         let id_token = token

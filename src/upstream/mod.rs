@@ -2,6 +2,8 @@
 //!
 //! - [`client`]: discovery, the authorization-code flow with PKCE, state and nonce, ID-token
 //!   validation and the userinfo call.
+//! - [`endpoints`]: which URLs a discovery document may send Herald's requests to.
+//! - `http`: the client those flows use, each URL checked and each answer capped in size.
 //! - [`error`]: why an upstream login failed, in the terms the error page and the app need.
 //!
 //! This side knows nothing of the provider endpoints or the login journey: the journey
@@ -9,7 +11,9 @@
 //! [`crate::dev_upstream`].
 
 pub mod client;
+pub mod endpoints;
 pub mod error;
+mod http;
 
 pub use client::{LoginStart, UpstreamClients};
 pub use error::UpstreamError;

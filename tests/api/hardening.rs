@@ -4,6 +4,8 @@
 //!
 //! Raw TCP stands in for the attacker where an HTTP client would finish what it started.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -325,4 +327,97 @@ async fn hole_2_wrong_secrets_are_bounded_and_a_verified_client_stays_served() {
     assert_eq!(v["error"], "temporarily_unavailable");
     // Another client is not held back.
     assert_eq!(token("m2m", SECRET).await.unwrap().status(), 200);
+}
+
+/// A server on loopback reached as `localhost` (another host than the test upstream's
+/// `127.0.0.1`) that serves `jwks` and counts the requests it gets.
+async fn jwks_elsewhere(jwks: Arc<Mutex<Value>>, hits: Arc<AtomicUsize>) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let app = axum::Router::new().route(
+        "/jwks",
+        axum::routing::get(move || async move {
+            hits.fetch_add(1, Ordering::SeqCst);
+            axum::Json(jwks.lock().unwrap().clone())
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://localhost:{port}/jwks")
+}
+
+/// Hole 5: an upstream's discovery document named a JWKS on any host, and an anonymous
+/// `/authorize` made Herald fetch it. Now an endpoint off the issuer's host is refused before
+/// any request reaches it, and the login ends on a clear page; an admin who lists the host in
+/// `allowed_endpoint_hosts` gets a working login through it.
+#[tokio::test]
+async fn hole_5_discovery_cannot_send_herald_to_another_host() {
+    let jwks = Arc::new(Mutex::new(Value::Null));
+    let hits = Arc::new(AtomicUsize::new(0));
+    let elsewhere = jwks_elsewhere(jwks.clone(), hits.clone()).await;
+
+    let app = spawn_app().await;
+    *jwks.lock().unwrap() = app.upstream.jwks();
+    app.upstream.set(|b| b.jwks_uri = Some(elsewhere.clone()));
+    let p = AuthParams::new("app", "openid");
+    match app.start(&app.browser, &p).await {
+        Outcome::Page(status, body) => {
+            assert_eq!(status, 502);
+            assert!(body.contains("misconfigured"), "{body}");
+            assert!(body.contains("error=server_error"), "{body}");
+        }
+        other => panic!("expected an error page, got {other:?}"),
+    }
+    assert_eq!(hits.load(Ordering::SeqCst), 0, "Herald fetched the JWKS");
+
+    let allowed = spawn_app_configured("allowed_endpoint_hosts = [\"localhost\"]", "").await;
+    *jwks.lock().unwrap() = allowed.upstream.jwks();
+    allowed
+        .upstream
+        .set(|b| b.jwks_uri = Some(elsewhere.clone()));
+    let tokens = allowed.tokens(&AuthParams::new("app", "openid")).await;
+    assert!(tokens["id_token"].is_string());
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        1,
+        "the listed host serves the JWKS"
+    );
+}
+
+/// Hole 5 through the admin API: an http:// upstream beside an https:// Herald, and hosts that
+/// are metadata addresses, are refused with check-config's words.
+#[tokio::test]
+async fn hole_5_the_admin_api_refuses_metadata_hosts() {
+    let app = spawn_app().await;
+    for (body, words) in [
+        (
+            serde_json::json!({"id": "evil", "kind": "oidc", "issuer": "http://169.254.169.254/", "client_id": "x"}),
+            "link-local or cloud-metadata",
+        ),
+        (
+            serde_json::json!({"id": "evil", "kind": "oidc", "issuer": "https://idp.example.com", "client_id": "x",
+                "allowed_endpoint_hosts": ["metadata.google.internal"]}),
+            "link-local or cloud-metadata",
+        ),
+        (
+            serde_json::json!({"id": "evil", "kind": "oidc", "issuer": "https://idp.example.com", "client_id": "x",
+                "allowed_endpoint_hosts": ["https://keys.example.com/"]}),
+            "without protocol",
+        ),
+    ] {
+        let res = app
+            .api
+            .post(format!("{}/admin/api/upstreams", app.base))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 400, "{body}");
+        let v: Value = res.json().await.unwrap();
+        let said = v["error_description"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        assert!(said.contains(words), "{said}");
+    }
 }

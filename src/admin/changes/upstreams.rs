@@ -44,6 +44,10 @@ pub struct UpstreamSettings {
     pub domain: Option<String>,
     /// kind = oidc: the issuer exactly as the provider's discovery document states it.
     pub issuer: Option<String>,
+    /// Hosts besides the issuer's that its discovery document may name for the token, JWKS
+    /// and userinfo endpoints.
+    #[serde(default)]
+    pub allowed_endpoint_hosts: Vec<String>,
     /// The client ID Herald has at the upstream (kind = dev: default `herald`).
     pub client_id: Option<String>,
     /// The environment variable holding Herald's client secret at the upstream; every replica
@@ -123,6 +127,7 @@ impl UpstreamSettings {
             display_name: self.display_name.clone(),
             domain: self.domain.clone(),
             issuer: self.issuer.clone(),
+            allowed_endpoint_hosts: self.allowed_endpoint_hosts.clone(),
             client_id: self.client_id.clone(),
             client_secret: None,
             client_secret_env: self.client_secret_env.clone(),

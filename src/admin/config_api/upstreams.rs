@@ -71,6 +71,10 @@ pub struct UpstreamDetail {
     pub domain: Option<String>,
     /// The issuer its discovery document must state.
     pub issuer: String,
+    /// Hosts besides the issuer's that its discovery document may name for the token, JWKS
+    /// and userinfo endpoints.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub allowed_endpoint_hosts: Vec<String>,
     /// The URL to register at the upstream as Herald's callback.
     pub callback_url: String,
     pub client_id: String,
@@ -110,6 +114,7 @@ impl UpstreamDetail {
             display_name: u.display_name.clone(),
             domain,
             issuer: u.endpoint.issuer.clone(),
+            allowed_endpoint_hosts: u.endpoint.allowed_endpoint_hosts.clone(),
             callback_url: settings.callback_url(&u.id),
             client_id: u.client_id.clone(),
             client_secret_source: client_secret_source.into(),

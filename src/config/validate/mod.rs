@@ -460,6 +460,59 @@ mod tests {
 
     const DEV: &str = "[[upstreams]]\nid = \"dev\"\nkind = \"dev\"\n";
 
+    /// Hole 5 of the hardening issue: a plain-http upstream only beside a loopback http://
+    /// Herald, and never an upstream on a link-local or metadata address.
+    #[test]
+    fn an_http_upstream_needs_a_loopback_http_herald_and_metadata_hosts_never_pass() {
+        let upstream = |issuer: &str, extra: &str| {
+            format!(
+                "[[upstreams]]\nid = \"u\"\nkind = \"oidc\"\nissuer = \"{issuer}\"\n\
+                 client_id = \"c\"\n{extra}"
+            )
+        };
+        let local = upstream("http://127.0.0.1:9000", "");
+        assert!(parse(&with(&local)).is_ok());
+        let https_herald = format!(
+            "issuer = \"https://login.example.com\"\nlisten = \"127.0.0.1:8080\"\n\
+             database_url = \"sqlite::memory:\"\n{local}"
+        );
+        let err = parse(&https_herald).unwrap_err().to_string();
+        assert!(
+            err.contains("Herald's issuer is a loopback http:// URL too"),
+            "{err}"
+        );
+        for (bad, words) in [
+            (upstream("https://169.254.169.254/", ""), "cloud-metadata"),
+            (upstream("https://[fe80::1]/", ""), "cloud-metadata"),
+            (
+                upstream(
+                    "https://idp.example.com",
+                    "allowed_endpoint_hosts = [\"169.254.169.254\"]",
+                ),
+                "cloud-metadata",
+            ),
+            (
+                upstream(
+                    "https://idp.example.com",
+                    "allowed_endpoint_hosts = [\"keys.example.com:8443\"]",
+                ),
+                "without protocol, port or path",
+            ),
+        ] {
+            let err = parse(&with(&bad)).unwrap_err().to_string();
+            assert!(err.contains(words), "{bad}: {err}");
+        }
+        let listed = upstream(
+            "https://idp.example.com",
+            "allowed_endpoint_hosts = [\"keys.example.com\"]",
+        );
+        let (settings, _) = parse(&with(&listed)).unwrap();
+        assert_eq!(
+            settings.upstreams[0].endpoint.allowed_endpoint_hosts,
+            ["keys.example.com"]
+        );
+    }
+
     /// Hole 6 of the hardening issue: with a loopback issuer but a public listener, anyone who
     /// reached the port could sign in through the development upstream as anyone.
     #[test]

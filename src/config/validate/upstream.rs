@@ -9,6 +9,7 @@ use super::Validator;
 use crate::claims::{self, UpstreamMapping};
 use crate::config::file::{UpstreamFile, UpstreamKind};
 use crate::config::settings::{Upstream, UpstreamEndpoint, is_loopback_host};
+use crate::egress;
 
 impl Validator {
     pub(super) fn upstream(
@@ -70,13 +71,32 @@ impl Validator {
                         "{key}.domain: kind = \"oidc\" takes `issuer`, not domain"
                     ));
                 }
+                // Hole 5 of the hardening issue: a plain-http upstream is for development,
+                // so only beside a Herald that is itself on loopback http://.
+                let herald_local = herald_issuer
+                    .and_then(|i| Url::parse(i).ok())
+                    .is_none_or(|i| i.scheme() == "http");
                 match u.issuer.as_deref().map(Url::parse) {
+                    Some(Ok(url)) if egress::check_url(&url).is_some() => {
+                        let why = egress::check_url(&url).unwrap_or_default();
+                        self.problem(format!("{key}.issuer: {why}"));
+                        None
+                    }
                     Some(Ok(url))
                         if url.scheme() == "https"
                             || (url.scheme() == "http"
+                                && herald_local
                                 && url.host_str().is_some_and(is_loopback_host)) =>
                     {
                         u.issuer.clone()
+                    }
+                    Some(Ok(url)) if url.scheme() == "http" && !herald_local => {
+                        self.problem(format!(
+                            "{key}.issuer: `{url}` is plain http:// while Herald's own issuer is \
+                             https://; an http:// upstream is allowed only for development, when \
+                             Herald's issuer is a loopback http:// URL too"
+                        ));
+                        None
                     }
                     Some(_) => {
                         self.problem(format!(
@@ -97,6 +117,21 @@ impl Validator {
             }
             UpstreamKind::Dev => herald_issuer.map(|iss| format!("{iss}/dev-upstream")),
         };
+        for host in &u.allowed_endpoint_hosts {
+            let parsed = Url::parse(&format!("https://{host}/"));
+            let bare = !host.is_empty() && !host.contains(['/', ':', '@', '?', '#']);
+            match parsed {
+                Ok(url) if bare => {
+                    if let Some(why) = egress::check_url(&url) {
+                        self.problem(format!("{key}.allowed_endpoint_hosts: {why}"));
+                    }
+                }
+                _ => self.problem(format!(
+                    "{key}.allowed_endpoint_hosts: `{host}` must be a host name without \
+                     protocol, port or path, like \"keys.example.com\""
+                )),
+            }
+        }
         let client_id = match (u.kind, u.client_id) {
             (UpstreamKind::Dev, id) => Some(id.unwrap_or_else(|| "herald".into())),
             (_, Some(id)) if !id.is_empty() => Some(id),
@@ -168,7 +203,10 @@ impl Validator {
             }),
             id: u.id,
             kind: u.kind,
-            endpoint: UpstreamEndpoint { issuer: issuer? },
+            endpoint: UpstreamEndpoint {
+                issuer: issuer?,
+                allowed_endpoint_hosts: u.allowed_endpoint_hosts,
+            },
             client_id: client_id?,
             client_secret,
             client_secret_env,

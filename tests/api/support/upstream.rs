@@ -30,6 +30,8 @@ pub struct Behaviour {
     pub authorize_error: Option<String>,
     pub token_status: Option<u16>,
     pub userinfo_sub: Option<String>,
+    /// Discovery names this `jwks_uri` instead of its own.
+    pub jwks_uri: Option<String>,
 }
 
 impl Default for Behaviour {
@@ -51,6 +53,7 @@ impl Default for Behaviour {
             authorize_error: None,
             token_status: None,
             userinfo_sub: None,
+            jwks_uri: None,
         }
     }
 }
@@ -130,6 +133,11 @@ impl TestUpstream {
         *self.state.key.lock().unwrap() = Arc::new(SigningKey::generate(Alg::RS256).unwrap().0);
     }
 
+    /// The JWKS it publishes now.
+    pub fn jwks(&self) -> Value {
+        json!({ "keys": [self.state.key.lock().unwrap().public_jwk()] })
+    }
+
     /// Stops the server: the upstream is down from now on.
     pub fn stop(&self) {
         if let Some(tx) = self.shutdown.lock().unwrap().take() {
@@ -144,12 +152,13 @@ fn params(raw: &[u8]) -> HashMap<String, String> {
 
 async fn discovery(State(s): State<Arc<UpstreamState>>) -> Response {
     let iss = &s.issuer;
+    let jwks_uri = s.behaviour.lock().unwrap().jwks_uri.clone();
     axum::Json(json!({
         "issuer": iss,
         "authorization_endpoint": format!("{iss}/authorize"),
         "token_endpoint": format!("{iss}/token"),
         "userinfo_endpoint": format!("{iss}/userinfo"),
-        "jwks_uri": format!("{iss}/jwks"),
+        "jwks_uri": jwks_uri.unwrap_or_else(|| format!("{iss}/jwks")),
         "end_session_endpoint": format!("{iss}/logout"),
         "response_types_supported": ["code"],
         "subject_types_supported": ["public"],

@@ -1,0 +1,91 @@
+//! The HTTP client the `openidconnect` flows use toward an upstream: each request's URL is
+//! checked against [`endpoints::refusal`] before anything is sent, and an answer larger than
+//! [`MAX_BODY`] is dropped unread past that size, so neither a hostile discovery document nor
+//! an endless body can make Herald reach or hold what it should not.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Mutex;
+
+use openidconnect::{AsyncHttpClient, HttpClientError, HttpRequest, HttpResponse};
+use url::Url;
+
+use super::endpoints;
+use crate::config::UpstreamEndpoint;
+
+/// The largest discovery document, JWKS or token response Herald reads.
+pub const MAX_BODY: usize = 1024 * 1024;
+
+/// `http` with the checks of one upstream.
+pub(super) struct Guarded<'a> {
+    pub http: &'a reqwest::Client,
+    pub endpoint: &'a UpstreamEndpoint,
+    /// Why a request was refused, for the error Herald reports (the library only says that the
+    /// request failed).
+    pub refused: Mutex<Option<String>>,
+}
+
+impl<'a> Guarded<'a> {
+    pub fn new(http: &'a reqwest::Client, endpoint: &'a UpstreamEndpoint) -> Self {
+        Self {
+            http,
+            endpoint,
+            refused: Mutex::new(None),
+        }
+    }
+
+    /// Why the last request was refused, if one was.
+    pub fn refusal(&self) -> Option<String> {
+        self.refused.lock().ok()?.take()
+    }
+
+    fn refuse(&self, why: String) -> HttpClientError<reqwest::Error> {
+        if let Ok(mut r) = self.refused.lock() {
+            *r = Some(why.clone());
+        }
+        HttpClientError::Other(why)
+    }
+}
+
+type Answer = Result<HttpResponse, HttpClientError<reqwest::Error>>;
+
+impl<'c> AsyncHttpClient<'c> for Guarded<'_> {
+    type Error = HttpClientError<reqwest::Error>;
+    type Future = Pin<Box<dyn Future<Output = Answer> + Send + 'c>>;
+
+    fn call(&'c self, request: HttpRequest) -> Self::Future {
+        Box::pin(async move {
+            let url = Url::parse(&request.uri().to_string())
+                .map_err(|e| HttpClientError::Other(e.to_string()))?;
+            if let Some(why) = endpoints::refusal(self.endpoint, &url) {
+                return Err(self.refuse(why));
+            }
+            let request: reqwest::Request = request.try_into().map_err(Box::new)?;
+            let mut response = self.http.execute(request).await.map_err(Box::new)?;
+            if response
+                .content_length()
+                .is_some_and(|n| n > MAX_BODY as u64)
+            {
+                return Err(self.refuse(too_large(&url)));
+            }
+            let mut builder = openidconnect::http::Response::builder()
+                .status(response.status())
+                .version(response.version());
+            for (name, value) in response.headers() {
+                builder = builder.header(name, value);
+            }
+            let mut body = Vec::new();
+            while let Some(chunk) = response.chunk().await.map_err(Box::new)? {
+                if body.len() + chunk.len() > MAX_BODY {
+                    return Err(self.refuse(too_large(&url)));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            builder.body(body).map_err(HttpClientError::Http)
+        })
+    }
+}
+
+fn too_large(url: &Url) -> String {
+    format!("the answer from `{url}` is larger than {MAX_BODY} bytes")
+}
