@@ -4,6 +4,7 @@
 mod admin;
 mod admin_pages;
 mod authorize_errors;
+mod checklist;
 mod claims;
 mod cli;
 mod consent_center;

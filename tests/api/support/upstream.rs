@@ -32,6 +32,14 @@ pub struct Behaviour {
     pub userinfo_sub: Option<String>,
     /// Discovery names this `jwks_uri` instead of its own.
     pub jwks_uri: Option<String>,
+    /// Discovery states this issuer instead of its own.
+    pub discovery_issuer: Option<String>,
+    /// Discovery says `authorization_response_iss_parameter_supported` (RFC 9207).
+    pub advertise_iss: bool,
+    /// `iss` added to the callback.
+    pub callback_iss: Option<String>,
+    /// The token endpoint answers 302 to this URL instead of tokens.
+    pub token_redirect: Option<String>,
 }
 
 impl Default for Behaviour {
@@ -54,6 +62,10 @@ impl Default for Behaviour {
             token_status: None,
             userinfo_sub: None,
             jwks_uri: None,
+            discovery_issuer: None,
+            advertise_iss: false,
+            callback_iss: None,
+            token_redirect: None,
         }
     }
 }
@@ -152,9 +164,11 @@ fn params(raw: &[u8]) -> HashMap<String, String> {
 
 async fn discovery(State(s): State<Arc<UpstreamState>>) -> Response {
     let iss = &s.issuer;
-    let jwks_uri = s.behaviour.lock().unwrap().jwks_uri.clone();
+    let b = s.behaviour.lock().unwrap().clone();
+    let jwks_uri = b.jwks_uri;
     axum::Json(json!({
-        "issuer": iss,
+        "issuer": b.discovery_issuer.unwrap_or_else(|| iss.clone()),
+        "authorization_response_iss_parameter_supported": b.advertise_iss,
         "authorization_endpoint": format!("{iss}/authorize"),
         "token_endpoint": format!("{iss}/token"),
         "userinfo_endpoint": format!("{iss}/userinfo"),
@@ -198,12 +212,18 @@ async fn authorize(State(s): State<Arc<UpstreamState>>, RawQuery(q): RawQuery) -
     url.query_pairs_mut()
         .append_pair("code", &code)
         .append_pair("state", &state);
+    if let Some(iss) = &behaviour.callback_iss {
+        url.query_pairs_mut().append_pair("iss", iss);
+    }
     Redirect::to(url.as_str()).into_response()
 }
 
 async fn token(State(s): State<Arc<UpstreamState>>, body: Bytes) -> Response {
     let p = params(&body);
     let behaviour = s.behaviour.lock().unwrap().clone();
+    if let Some(to) = &behaviour.token_redirect {
+        return Redirect::temporary(to).into_response();
+    }
     if let Some(status) = behaviour.token_status {
         return (StatusCode::from_u16(status).unwrap(), "<html>oops</html>").into_response();
     }
