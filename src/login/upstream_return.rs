@@ -101,13 +101,25 @@ async fn callback(
         .upstream(&upstream_id)
         .cloned()
         .ok_or_else(|| refused("That identity provider is no longer configured."))?;
-    // RFC 9207 §2.4: when the upstream names itself, it must be the one we expect.
-    if p.get("iss")
-        .is_some_and(|iss| iss != upstream.endpoint.issuer)
-    {
-        return Err(refused(
-            "The answer names a different issuer than the identity provider you were sent to; it was refused (RFC 9207).",
-        ));
+    // RFC 9207 §2.4: when the upstream names itself, it must be the one we expect; one that
+    // says it always does (§3) must have.
+    match p.get("iss") {
+        Some(iss) if iss != upstream.endpoint.issuer => {
+            return Err(refused(
+                "The answer names a different issuer than the identity provider you were sent to; it was refused (RFC 9207).",
+            ));
+        }
+        None if state
+            .upstreams
+            .sends_iss(&upstream)
+            .await
+            .map_err(|e| upstream_failure(&state, &req, &e))? =>
+        {
+            return Err(refused(
+                "The identity provider always names itself in its answers, and this one does not; it was refused (RFC 9207).",
+            ));
+        }
+        _ => {}
     }
     if let Some(error) = p.get("error") {
         return upstream_refused(&state, &req, &upstream, error, p.get("error_description"));

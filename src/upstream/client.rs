@@ -15,12 +15,16 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use openidconnect::core::{
-    CoreAuthenticationFlow, CoreClient, CoreJwsSigningAlgorithm, CoreProviderMetadata,
+    CoreAuthDisplay, CoreAuthenticationFlow, CoreClaimName, CoreClaimType, CoreClient,
+    CoreClientAuthMethod, CoreGrantType, CoreJsonWebKey, CoreJweContentEncryptionAlgorithm,
+    CoreJweKeyManagementAlgorithm, CoreJwsSigningAlgorithm, CoreResponseMode, CoreResponseType,
+    CoreSubjectIdentifierType,
 };
 use openidconnect::{
-    AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret, CsrfToken,
-    EndpointMaybeSet, EndpointNotSet, EndpointSet, IssuerUrl, Nonce, OAuth2TokenResponse,
-    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, SignatureVerificationError,
+    AdditionalProviderMetadata, AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret,
+    CsrfToken, EndpointMaybeSet, EndpointNotSet, EndpointSet, IssuerUrl, Nonce,
+    OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, ProviderMetadata, RedirectUrl, Scope,
+    SignatureVerificationError,
 };
 use serde_json::{Map, Value};
 
@@ -52,12 +56,37 @@ const ALLOWED_ALGS: [CoreJwsSigningAlgorithm; 7] = [
     CoreJwsSigningAlgorithm::EdDsa,
 ];
 
+/// The discovery members Herald reads beyond the core ones.
+#[derive(Clone, Debug, Default, serde::Deserialize, serde::Serialize)]
+struct MoreMetadata {
+    /// RFC 9207 §3: the upstream puts `iss` in every authorization response.
+    #[serde(default)]
+    authorization_response_iss_parameter_supported: bool,
+}
+
+impl AdditionalProviderMetadata for MoreMetadata {}
+
+type Metadata = ProviderMetadata<
+    MoreMetadata,
+    CoreAuthDisplay,
+    CoreClientAuthMethod,
+    CoreClaimName,
+    CoreClaimType,
+    CoreGrantType,
+    CoreJweContentEncryptionAlgorithm,
+    CoreJweKeyManagementAlgorithm,
+    CoreJsonWebKey,
+    CoreResponseMode,
+    CoreResponseType,
+    CoreSubjectIdentifierType,
+>;
+
 const DISCOVERY_TTL: Duration = Duration::from_secs(3600);
 const REFETCH_COOLDOWN: Duration = Duration::from_secs(10);
 const MAX_USERINFO_BYTES: usize = 256 * 1024;
 
 struct Discovered {
-    metadata: CoreProviderMetadata,
+    metadata: Metadata,
     fetched_at: Instant,
     /// Fetched because a token named an unknown key: another such refetch waits for
     /// [`REFETCH_COOLDOWN`]. One fetched on schedule may be refetched at once, so a key rotated
@@ -129,12 +158,13 @@ impl UpstreamClients {
         // so a hostile document cannot point Herald's JWKS fetch anywhere.
         let guarded = Guarded::new(&self.http, &up.endpoint);
         // discover_async checks that the document's issuer equals ours exactly.
-        let metadata = CoreProviderMetadata::discover_async(issuer, &guarded)
-            .await
-            .map_err(|e| match guarded.refusal() {
-                Some(why) => refused_endpoint(&up.id, why),
-                None => UpstreamError::from_discovery(&up.id, e),
-            })?;
+        let metadata =
+            Metadata::discover_async(issuer, &guarded)
+                .await
+                .map_err(|e| match guarded.refusal() {
+                    Some(why) => refused_endpoint(&up.id, why),
+                    None => UpstreamError::from_discovery(&up.id, e),
+                })?;
         let named = [
             metadata.token_endpoint().map(|u| u.url()),
             metadata.userinfo_endpoint().map(|u| u.url()),
@@ -204,6 +234,15 @@ impl UpstreamClients {
             nonce: nonce.secret().clone(),
             pkce_verifier: verifier.secret().clone(),
         })
+    }
+
+    /// Whether the upstream says it puts `iss` in every authorization response (RFC 9207 §3),
+    /// so that an answer without one must be refused (§2.4).
+    pub async fn sends_iss(&self, up: &Upstream) -> Result<bool, UpstreamError> {
+        let d = self.discover(up, false).await?;
+        Ok(d.metadata
+            .additional_metadata()
+            .authorization_response_iss_parameter_supported)
     }
 
     /// Where to send the browser to end its session at the upstream, returning to

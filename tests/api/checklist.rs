@@ -144,6 +144,34 @@ async fn login_page(app: &TestApp) -> (StatusCode, String) {
 }
 
 #[tokio::test]
+async fn checklist_53_callback_iss_mismatch_is_refused_and_a_missing_one_when_promised() {
+    let app = spawn_app().await;
+    app.upstream
+        .set(|b| b.callback_iss = Some("https://evil.example".into()));
+    let (status, body) = login_page(&app).await;
+    assert_eq!(status, 400);
+    assert!(body.contains("different issuer"), "{body}");
+
+    // An upstream that says it always sends iss (RFC 9207 §3) must have sent it.
+    app.upstream.set(|b| {
+        b.advertise_iss = true;
+        b.callback_iss = None;
+    });
+    // Discovery is cached for an hour; drop it so Herald reads the new promise.
+    app.state.upstreams.forget_discovery();
+    let (status, body) = login_page(&app).await;
+    assert_eq!(status, 400);
+    assert!(body.contains("always names itself"), "{body}");
+
+    let issuer = app.upstream.issuer().to_string();
+    app.upstream.set(|b| b.callback_iss = Some(issuer));
+    let q = app
+        .login(&app.browser, &AuthParams::new("app", "openid"))
+        .await;
+    assert!(q.contains_key("code"), "{q:?}");
+}
+
+#[tokio::test]
 async fn checklist_54_a_discovery_document_for_another_issuer_is_refused() {
     let app = spawn_app().await;
     app.upstream
