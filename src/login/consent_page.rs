@@ -14,6 +14,7 @@ use tower_sessions::Session;
 
 use super::journey::issue_code;
 use super::pending::{fail, has_prompt, pending_request, requested_scopes, store_failure};
+use super::session::current_login;
 use crate::consent::decision::{Choice, ConsentDecision};
 use crate::state::AppState;
 use crate::store::AuthRequest;
@@ -51,9 +52,7 @@ async fn show(
         )
     })?;
     let req = pending_request(&state, &session, &id).await?;
-    let sub = req.sub.as_deref().ok_or_else(|| {
-        forbidden("You are not signed in for this request. Start again from the app.")
-    })?;
+    let sub = &signed_in_user(&session, &req).await?;
     let settings = state.settings();
     let client = settings
         .client(&req.client_id)
@@ -118,9 +117,7 @@ async fn decide(
         ));
     };
     let req = decidable_request(&state, &session, id, csrf).await?;
-    let sub = req.sub.clone().ok_or_else(|| {
-        forbidden("You are not signed in for this request. Start again from the app.")
-    })?;
+    let sub = signed_in_user(&session, &req).await?;
     let settings = state.settings();
     let now = state.now();
     let requested = requested_scopes(&req);
@@ -181,6 +178,24 @@ impl ConsentForm {
             }
         }
         form
+    }
+}
+
+/// The user the request was signed in for, while that user is still the one signed in on this
+/// browser: once another user signs in here, the previous user's pending sign-ins end
+/// (checklist item 71), so nobody approves a request in someone else's name.
+async fn signed_in_user(session: &Session, req: &AuthRequest) -> Result<String, PageError> {
+    let Some(sub) = req.sub.clone() else {
+        return Err(forbidden(
+            "You are not signed in for this request. Start again from the app.",
+        ));
+    };
+    match current_login(session).await {
+        Some(login) if login.sub == sub => Ok(sub),
+        _ => Err(forbidden(
+            "Someone else has signed in on this browser since this sign-in began, so it has \
+             ended. Start again from the app.",
+        )),
     }
 }
 

@@ -471,3 +471,46 @@ async fn checklist_85_a_busy_database_is_a_retryable_error_not_a_500() {
     sqlx::query("ROLLBACK").execute(&mut db).await.unwrap();
     assert_eq!(app.redeem(&p, &q["code"]).await.status(), 200);
 }
+
+/// Another user signing in on the same browser ends the previous user's login, and with it the
+/// sign-ins that user left pending: Alice's open consent page cannot be approved once Bob has
+/// signed in.
+#[tokio::test]
+async fn checklist_71_another_user_signing_in_ends_the_previous_users_pending_sign_ins() {
+    let app = spawn_app().await;
+    let alice_sub = payload(
+        app.tokens(&AuthParams::new("app", "openid")).await["id_token"]
+            .as_str()
+            .unwrap(),
+    )["sub"]
+        .clone();
+    let alice_consent = match app
+        .start(&app.browser, &AuthParams::new("app", "openid email"))
+        .await
+    {
+        Outcome::Consent(html) => html,
+        other => panic!("{other:?}"),
+    };
+    app.upstream.set(|b| b.subject = "auth0|bob".into());
+    let bob = AuthParams::new("app", "openid").with("prompt", "login");
+    let bob_consent = match app.start(&app.browser, &bob).await {
+        Outcome::Consent(html) => html,
+        other => panic!("{other:?}"),
+    };
+    match app.decide(&app.browser, &alice_consent, "allow").await {
+        Outcome::Page(status, body) => {
+            assert_eq!(status, 403, "{body}");
+            assert!(body.contains("Someone else has signed in"), "{body}");
+        }
+        other => panic!("Alice's pending sign-in went on under Bob: {other:?}"),
+    }
+    match app.decide(&app.browser, &bob_consent, "allow").await {
+        Outcome::Client(q) => {
+            let res = app.redeem(&bob, &q["code"]).await;
+            let tokens: Value = res.json().await.unwrap();
+            let id = payload(tokens["id_token"].as_str().unwrap());
+            assert_ne!(id["sub"], alice_sub, "Bob's sign-in carries Bob");
+        }
+        other => panic!("{other:?}"),
+    }
+}
