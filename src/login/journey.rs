@@ -17,7 +17,7 @@ use crate::config::ACCOUNT_CLIENT_ID;
 use crate::consent;
 use crate::oauth::with_params;
 use crate::state::AppState;
-use crate::store::{AuthRequest, CodeRecord};
+use crate::store::{AuthRequest, CodeRecord, Grant};
 use crate::tokens::hashing::{digest_hex, random_token};
 use crate::web::PageError;
 
@@ -134,18 +134,25 @@ pub async fn consent_stage(state: &AppState, req: AuthRequest) -> Result<Respons
     };
     let requested = requested_scopes(&req);
     let now = state.now();
-    if client.trusted {
+    // A trusted app skips the consent page, unless it asks for it with prompt=consent.
+    if client.trusted && !has_prompt(&req, "consent") {
+        let grant = state
+            .store
+            .grant(&sub, &client.client_id)
+            .await
+            .map_err(store_failure)?;
+        let scopes = without_unconsented_offline_access(&requested, grant.as_ref());
         consent::record_trusted(
             &*state.store,
             &settings.scopes,
             &sub,
             &client.client_id,
-            &requested,
+            &scopes,
             now,
         )
         .await
         .map_err(store_failure)?;
-        return issue_code(state, &req, &requested).await;
+        return issue_code(state, &req, &scopes).await;
     }
     let grant = state
         .store
@@ -170,6 +177,25 @@ pub async fn consent_stage(state: &AppState, req: AuthRequest) -> Result<Respons
         ));
     }
     Ok(Redirect::to(&format!("/consent?request={}", req.id)).into_response())
+}
+
+/// OIDC Core §11: the OP must always obtain the user's consent before it returns a refresh
+/// token. A trusted app's skipped page obtains none, so its `offline_access` is ignored unless
+/// the user granted it before (on a consent page, which `prompt=consent` shows).
+fn without_unconsented_offline_access(requested: &[String], grant: Option<&Grant>) -> Vec<String> {
+    let consented = grant.is_some_and(|g| g.scopes.contains("offline_access"));
+    let scopes: Vec<String> = requested
+        .iter()
+        .filter(|s| consented || *s != "offline_access")
+        .cloned()
+        .collect();
+    if scopes.len() != requested.len() {
+        tracing::info!(
+            "offline_access ignored: a trusted app gets it only after the user's consent \
+             (prompt=consent)"
+        );
+    }
+    scopes
 }
 
 /// Issues the code for `scopes` and redirects to the client with `code`, `state` and `iss`.

@@ -514,3 +514,69 @@ async fn checklist_71_another_user_signing_in_ends_the_previous_users_pending_si
         other => panic!("{other:?}"),
     }
 }
+
+/// OIDC Core §11: a refresh token needs the user's consent. A trusted app skips the consent
+/// page, so its `offline_access` is ignored until the user grants it on the page that
+/// `prompt=consent` shows; after that it is honoured without asking again.
+#[tokio::test]
+async fn checklist_70_offline_access_needs_the_users_consent_even_for_a_trusted_app() {
+    let app = spawn_app_with(
+        r#"
+[[clients]]
+client_id = "trusted-rp"
+client_secret = "secret-for-tests-0123456789"
+redirect_uris = ["http://127.0.0.1:9000/cb"]
+scopes = ["openid", "offline_access"]
+grant_types = ["authorization_code", "refresh_token"]
+trusted = true
+"#,
+    )
+    .await;
+    let redeem = |code: String, p: AuthParams| {
+        let app = &app;
+        async move {
+            let res = app
+                .api
+                .post(format!("{}/token", app.base))
+                .basic_auth("trusted-rp", Some("secret-for-tests-0123456789"))
+                .form(&[
+                    ("grant_type", "authorization_code"),
+                    ("code", code.as_str()),
+                    ("redirect_uri", p.redirect_uri.as_str()),
+                    ("code_verifier", p.verifier.as_deref().unwrap()),
+                ])
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 200);
+            res.json::<Value>().await.unwrap()
+        }
+    };
+    let p = AuthParams::new("trusted-rp", "openid offline_access");
+    let q = match app.start(&app.browser, &p).await {
+        Outcome::Client(q) => q,
+        other => panic!("a trusted app is not asked: {other:?}"),
+    };
+    let tokens = redeem(q["code"].clone(), p).await;
+    assert!(tokens.get("refresh_token").is_none(), "{tokens}");
+    assert_eq!(tokens["scope"], "openid");
+
+    let p = AuthParams::new("trusted-rp", "openid offline_access").with("prompt", "consent");
+    let html = match app.start(&app.browser, &p).await {
+        Outcome::Consent(html) => html,
+        other => panic!("prompt=consent shows the page: {other:?}"),
+    };
+    let q = match app.decide(&app.browser, &html, "allow").await {
+        Outcome::Client(q) => q,
+        other => panic!("{other:?}"),
+    };
+    let tokens = redeem(q["code"].clone(), p).await;
+    assert!(tokens["refresh_token"].is_string(), "{tokens}");
+
+    let p = AuthParams::new("trusted-rp", "openid offline_access");
+    let q = match app.start(&app.browser, &p).await {
+        Outcome::Client(q) => q,
+        other => panic!("granted once, not asked again: {other:?}"),
+    };
+    assert!(redeem(q["code"].clone(), p).await["refresh_token"].is_string());
+}
