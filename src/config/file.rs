@@ -158,6 +158,9 @@ pub struct UpstreamFile {
     /// How long a login's authentication context is reused (`"10m"`); default: the session's life.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub auth_context_ttl: Option<String>,
+    /// The longest one request to the upstream may take (`"10s"`, the default; at most 60s).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attributes: Vec<Attribute>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

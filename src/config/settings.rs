@@ -195,6 +195,8 @@ pub struct Upstream {
     pub extra_authorize_params: BTreeMap<String, String>,
     pub mapping: UpstreamMapping,
     pub auth_context_ttl: Option<Duration>,
+    /// The longest one request to the upstream may take (discovery, JWKS, token, userinfo).
+    pub timeout: Duration,
 }
 
 /// Where an upstream lives: the issuer exactly as its discovery document must state it, and

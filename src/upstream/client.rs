@@ -123,10 +123,11 @@ impl std::fmt::Debug for UpstreamClients {
 
 impl UpstreamClients {
     pub fn new() -> Self {
-        // No redirects followed, no link-local or metadata address reached (SSRF).
+        // No redirects followed, no link-local or metadata address reached (SSRF). Each
+        // request also carries its upstream's `timeout`, shorter than this bound.
         let http = egress::client(egress::Timeouts {
             connect: Duration::from_secs(3),
-            total: Duration::from_secs(10),
+            total: Duration::from_secs(60),
         });
         Self {
             http,
@@ -156,7 +157,7 @@ impl UpstreamClients {
             .map_err(|e| UpstreamError::Misconfigured(e.to_string()))?;
         // Every request discovery makes (the document, then its jwks_uri) is checked first,
         // so a hostile document cannot point Herald's JWKS fetch anywhere.
-        let guarded = Guarded::new(&self.http, &up.endpoint);
+        let guarded = Guarded::new(&self.http, up);
         // discover_async checks that the document's issuer equals ours exactly.
         let metadata =
             Metadata::discover_async(issuer, &guarded)
@@ -260,6 +261,7 @@ impl UpstreamClients {
         let doc: serde_json::Value = self
             .http
             .get(&discovery)
+            .timeout(up.timeout)
             .send()
             .await
             .and_then(|r| r.error_for_status())
@@ -315,7 +317,7 @@ impl UpstreamClients {
             .exchange_code(AuthorizationCode::new(code.to_string()))
             .map_err(|e| UpstreamError::Misconfigured(e.to_string()))?
             .set_pkce_verifier(PkceCodeVerifier::new(pkce_verifier.to_string()))
-            .request_async(&Guarded::new(&self.http, &up.endpoint))
+            .request_async(&Guarded::new(&self.http, up))
             .await
             .map_err(|e| UpstreamError::from_token(&up.id, e))?;
         let id_token = token
@@ -367,9 +369,7 @@ impl UpstreamClients {
                 })?
                 .url()
                 .clone();
-            let info = self
-                .userinfo(&up.id, endpoint.as_str(), access_token)
-                .await?;
+            let info = self.userinfo(up, endpoint.as_str(), access_token).await?;
             // OIDC Core §5.3.2: the userinfo sub must equal the ID token's.
             if info.get("sub").and_then(Value::as_str) != Some(subject.as_str()) {
                 return Err(UpstreamError::Invalid(
@@ -394,13 +394,15 @@ impl UpstreamClients {
 
     async fn userinfo(
         &self,
-        upstream_id: &str,
+        up: &Upstream,
         endpoint: &str,
         access_token: &str,
     ) -> Result<Map<String, Value>, UpstreamError> {
+        let upstream_id = &up.id;
         let resp = self
             .http
             .get(endpoint)
+            .timeout(up.timeout)
             .bearer_auth(access_token)
             .header(reqwest::header::ACCEPT, "application/json")
             .send()

@@ -6,30 +6,33 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Mutex;
+use std::time::Duration;
 
 use openidconnect::{AsyncHttpClient, HttpClientError, HttpRequest, HttpResponse};
 use url::Url;
 
 use super::endpoints;
-use crate::config::UpstreamEndpoint;
+use crate::config::{Upstream, UpstreamEndpoint};
 
 /// The largest discovery document, JWKS or token response Herald reads.
 pub const MAX_BODY: usize = 1024 * 1024;
 
-/// `http` with the checks of one upstream.
+/// `http` with the checks and the timeout of one upstream.
 pub(super) struct Guarded<'a> {
     pub http: &'a reqwest::Client,
     pub endpoint: &'a UpstreamEndpoint,
-    /// Why a request was refused, for the error Herald reports (the library only says that the
-    /// request failed).
+    pub timeout: Duration,
+    /// Why a request was refused by the endpoint policy, for the error Herald reports (the
+    /// library only says that the request failed): Herald's configuration, not an outage.
     pub refused: Mutex<Option<String>>,
 }
 
 impl<'a> Guarded<'a> {
-    pub fn new(http: &'a reqwest::Client, endpoint: &'a UpstreamEndpoint) -> Self {
+    pub fn new(http: &'a reqwest::Client, up: &'a Upstream) -> Self {
         Self {
             http,
-            endpoint,
+            endpoint: &up.endpoint,
+            timeout: up.timeout,
             refused: Mutex::new(None),
         }
     }
@@ -60,13 +63,14 @@ impl<'c> AsyncHttpClient<'c> for Guarded<'_> {
             if let Some(why) = endpoints::refusal(self.endpoint, &url) {
                 return Err(self.refuse(why));
             }
-            let request: reqwest::Request = request.try_into().map_err(Box::new)?;
+            let mut request: reqwest::Request = request.try_into().map_err(Box::new)?;
+            *request.timeout_mut() = Some(self.timeout);
             let mut response = self.http.execute(request).await.map_err(Box::new)?;
             if response
                 .content_length()
                 .is_some_and(|n| n > MAX_BODY as u64)
             {
-                return Err(self.refuse(too_large(&url)));
+                return Err(HttpClientError::Other(too_large(&url)));
             }
             let mut builder = openidconnect::http::Response::builder()
                 .status(response.status())
@@ -77,7 +81,7 @@ impl<'c> AsyncHttpClient<'c> for Guarded<'_> {
             let mut body = Vec::new();
             while let Some(chunk) = response.chunk().await.map_err(Box::new)? {
                 if body.len() + chunk.len() > MAX_BODY {
-                    return Err(self.refuse(too_large(&url)));
+                    return Err(HttpClientError::Other(too_large(&url)));
                 }
                 body.extend_from_slice(&chunk);
             }

@@ -144,3 +144,103 @@ async fn an_upstream_key_rotated_right_after_discovery_is_picked_up_and_refetche
         other => panic!("expected the refusal page, got {other:?}"),
     }
 }
+
+/// An upstream that stalls is given up on after its `timeout`, with a clear page and an OAuth
+/// error for the app; meanwhile every other endpoint answers at its usual speed.
+#[tokio::test]
+async fn a_stalled_upstream_times_out_and_slows_nothing_else() {
+    let app = spawn_app_configured("timeout = \"1s\"", "").await;
+    app.upstream
+        .set(|b| b.token_stall = Some(std::time::Duration::from_secs(30)));
+    let started = std::time::Instant::now();
+    let login = {
+        let app = &app;
+        async move { page_after_login(app).await }
+    };
+    let others = async {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        let mut slowest = std::time::Duration::ZERO;
+        for path in ["/healthz", "/.well-known/openid-configuration", "/jwks"] {
+            let t = std::time::Instant::now();
+            let res = app
+                .api
+                .get(format!("{}{path}", app.base))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 200, "{path}");
+            slowest = slowest.max(t.elapsed());
+        }
+        slowest
+    };
+    let ((status, body), slowest) = tokio::join!(login, others);
+    let took = started.elapsed();
+    assert_eq!(status, 502);
+    assert!(body.contains("unavailable"), "{body}");
+    assert!(body.contains("error=temporarily_unavailable"), "{body}");
+    assert!(
+        took >= std::time::Duration::from_secs(1) && took < std::time::Duration::from_secs(10),
+        "gave up after {took:?}"
+    );
+    assert!(
+        slowest < std::time::Duration::from_millis(900),
+        "another endpoint waited {slowest:?}"
+    );
+}
+
+/// HTML where JSON belongs, at discovery and at the token endpoint: a clear page, not a panic
+/// or a 500.
+#[tokio::test]
+async fn html_instead_of_json_is_a_clear_error() {
+    let html = (
+        "text/html",
+        b"<html><body>Maintenance</body></html>".to_vec(),
+    );
+    let app = spawn_app().await;
+    app.upstream.set(|b| b.discovery_body = Some(html.clone()));
+    let (status, body) = page_after_login(&app).await;
+    assert_eq!(status, 502);
+    assert!(body.contains("Return to"), "{body}");
+
+    let app = spawn_app().await;
+    app.upstream.set(|b| b.token_body = Some(html));
+    let (status, body) = page_after_login(&app).await;
+    assert_eq!(status, 502);
+    assert!(body.contains("Return to"), "{body}");
+}
+
+/// A 5 MB answer from discovery or the token endpoint, otherwise valid, is dropped past 1 MiB
+/// with a clear page; a padded answer under the bound is read.
+#[tokio::test]
+async fn five_megabyte_answers_are_refused() {
+    let app = spawn_app().await;
+    app.upstream.set(|b| b.padding = 512 * 1024);
+    let q = app
+        .login(&app.browser, &AuthParams::new("app", "openid"))
+        .await;
+    assert!(q.contains_key("code"), "{q:?}");
+
+    let app = spawn_app().await;
+    app.upstream.set(|b| b.padding = 5 * 1024 * 1024);
+    let (status, body) = page_after_login(&app).await;
+    assert_eq!(status, 502);
+    assert!(body.contains("error=temporarily_unavailable"), "{body}");
+
+    // Discovery read while small; then only the token response is large.
+    let app = spawn_app().await;
+    app.login(&app.browser, &AuthParams::new("app", "openid"))
+        .await;
+    app.upstream.set(|b| b.padding = 5 * 1024 * 1024);
+    let (status, body) = match app
+        .start(
+            &app.browser,
+            &AuthParams::new("app", "openid").with("prompt", "login"),
+        )
+        .await
+    {
+        Outcome::Page(s, b) => (s, b),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(status, 502);
+    assert!(body.contains("error=temporarily_unavailable"), "{body}");
+}

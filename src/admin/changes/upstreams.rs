@@ -70,6 +70,8 @@ pub struct UpstreamSettings {
     pub amr: Option<Vec<String>>,
     /// How long a login's authentication context is reused, like `10m`.
     pub auth_context_ttl: Option<String>,
+    /// The longest one request to the upstream may take, like `10s` (the default).
+    pub timeout: Option<String>,
     /// Replace the attributes. Absent: none for a new upstream; kept when replacing one (they
     /// also have their own endpoint).
     pub attributes: Option<Vec<Attribute>>,
@@ -137,6 +139,7 @@ impl UpstreamSettings {
             extra_authorize_params: self.extra_authorize_params.clone(),
             amr: self.amr.clone().map(OneOrMany::Many),
             auth_context_ttl: self.auth_context_ttl.clone(),
+            timeout: self.timeout.clone(),
             attributes: self.attributes.clone().unwrap_or_default(),
             mappings: self.mappings.clone().unwrap_or_default(),
         }

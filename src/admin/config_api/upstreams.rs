@@ -92,6 +92,8 @@ pub struct UpstreamDetail {
     /// E.g. `10m`; absent: a login is reused as long as the browser session lasts.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub auth_context_ttl: Option<String>,
+    /// The longest one request to the upstream may take, like `10s`.
+    pub timeout: String,
     pub attributes: Vec<Attribute>,
     pub mappings: Vec<Mapping>,
 }
@@ -127,6 +129,7 @@ impl UpstreamDetail {
             auth_context_ttl: u
                 .auth_context_ttl
                 .map(|d| humantime::format_duration(d).to_string()),
+            timeout: humantime::format_duration(u.timeout).to_string(),
             attributes: u.mapping.attributes.clone(),
             mappings: u.mapping.mappings.clone(),
         }

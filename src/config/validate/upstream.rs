@@ -11,6 +11,10 @@ use crate::config::file::{UpstreamFile, UpstreamKind};
 use crate::config::settings::{Upstream, UpstreamEndpoint, is_loopback_host};
 use crate::egress;
 
+/// How long one request to an upstream may take, unless the upstream sets `timeout`.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+const MAX_TIMEOUT: Duration = Duration::from_secs(60);
+
 impl Validator {
     pub(super) fn upstream(
         &mut self,
@@ -193,6 +197,16 @@ impl Validator {
                 Duration::ZERO,
             ),
         };
+        let timeout = self.duration(
+            &format!("{key}.timeout"),
+            u.timeout.as_deref(),
+            DEFAULT_TIMEOUT,
+        );
+        if timeout.is_some_and(|t| t > MAX_TIMEOUT) {
+            self.problem(format!(
+                "{key}.timeout: at most 60s; a sign-in waits for each request to the upstream"
+            ));
+        }
         if self.problems.len() != before {
             return None;
         }
@@ -216,6 +230,7 @@ impl Validator {
             extra_authorize_params: u.extra_authorize_params,
             mapping,
             auth_context_ttl: ttl,
+            timeout: timeout?,
         })
     }
 }

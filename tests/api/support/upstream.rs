@@ -40,6 +40,15 @@ pub struct Behaviour {
     pub callback_iss: Option<String>,
     /// The token endpoint answers 302 to this URL instead of tokens.
     pub token_redirect: Option<String>,
+    /// The token endpoint waits this long before answering.
+    pub token_stall: Option<std::time::Duration>,
+    /// The token endpoint answers 200 with this content type and body instead of tokens.
+    pub token_body: Option<(&'static str, Vec<u8>)>,
+    /// Discovery answers 200 with this content type and body instead of its document.
+    pub discovery_body: Option<(&'static str, Vec<u8>)>,
+    /// Bytes of an extra member in the discovery document and in token responses, which are
+    /// otherwise valid.
+    pub padding: usize,
 }
 
 impl Default for Behaviour {
@@ -66,6 +75,10 @@ impl Default for Behaviour {
             advertise_iss: false,
             callback_iss: None,
             token_redirect: None,
+            token_stall: None,
+            token_body: None,
+            discovery_body: None,
+            padding: 0,
         }
     }
 }
@@ -165,8 +178,12 @@ fn params(raw: &[u8]) -> HashMap<String, String> {
 async fn discovery(State(s): State<Arc<UpstreamState>>) -> Response {
     let iss = &s.issuer;
     let b = s.behaviour.lock().unwrap().clone();
+    if let Some((content_type, body)) = b.discovery_body {
+        return ([("content-type", content_type)], body).into_response();
+    }
     let jwks_uri = b.jwks_uri;
     axum::Json(json!({
+        "x-padding": "a".repeat(b.padding),
         "issuer": b.discovery_issuer.unwrap_or_else(|| iss.clone()),
         "authorization_response_iss_parameter_supported": b.advertise_iss,
         "authorization_endpoint": format!("{iss}/authorize"),
@@ -221,6 +238,12 @@ async fn authorize(State(s): State<Arc<UpstreamState>>, RawQuery(q): RawQuery) -
 async fn token(State(s): State<Arc<UpstreamState>>, body: Bytes) -> Response {
     let p = params(&body);
     let behaviour = s.behaviour.lock().unwrap().clone();
+    if let Some(stall) = behaviour.token_stall {
+        tokio::time::sleep(stall).await;
+    }
+    if let Some((content_type, body)) = behaviour.token_body.clone() {
+        return ([("content-type", content_type)], body).into_response();
+    }
     if let Some(to) = &behaviour.token_redirect {
         return Redirect::temporary(to).into_response();
     }
@@ -275,6 +298,7 @@ async fn token(State(s): State<Arc<UpstreamState>>, body: Bytes) -> Response {
     );
     s.tokens.lock().unwrap().insert(access_token.clone(), info);
     axum::Json(json!({
+        "x-padding": "a".repeat(behaviour.padding),
         "access_token": access_token,
         "token_type": "Bearer",
         "expires_in": 300,
