@@ -23,6 +23,10 @@ fi
 # Unit tests, the HTTP suite (tests/api) and the store suite (tests/store.rs).
 cargo test --locked --lib --bins --tests
 
+# The fuzz targets compile (their long runs are not part of the test command; docs/security.md
+# has the command and the figures).
+cargo check --locked --manifest-path fuzz/Cargo.toml --bins
+
 # The browser test: a real login in headless Chromium.
 scripts/browser-test.sh
 

@@ -16,8 +16,16 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let canonical = path.to_string();
-    assert_eq!(ClaimPath::parse(&canonical).as_ref(), Ok(&path), "canonical form {canonical:?}");
+    assert_eq!(
+        ClaimPath::parse(&canonical).as_ref(),
+        Ok(&path),
+        "canonical form {canonical:?}"
+    );
     let bracketed = path.to_bracket_form();
-    assert_eq!(ClaimPath::parse(&bracketed).as_ref(), Ok(&path), "bracket form {bracketed:?}");
+    assert_eq!(
+        ClaimPath::parse(&bracketed).as_ref(),
+        Ok(&path),
+        "bracket form {bracketed:?}"
+    );
     assert!(path.segments().iter().all(|s| !s.is_empty()));
 });

@@ -22,7 +22,7 @@ use crate::tokens::hashing::digest;
 use crate::tokens::secret_cache::Refused;
 
 /// Credentials as presented, before checking.
-struct Presented {
+pub struct Presented {
     client_id: String,
     secret: Option<String>,
     /// A private_key_jwt assertion (RFC 7523 §2.2).
@@ -37,7 +37,10 @@ const MAX_ASSERTION_LIFETIME: i64 = 600;
 
 /// Reads the client's credentials from the Authorization header and the form body, refusing
 /// ambiguous combinations (RFC 6749 §2.3: one method per request).
-fn presented(headers: &HeaderMap, form: &HashMap<String, String>) -> Result<Presented, OAuthError> {
+pub fn presented(
+    headers: &HeaderMap,
+    form: &HashMap<String, String>,
+) -> Result<Presented, OAuthError> {
     let body_id = form.get("client_id").cloned();
     let body_secret = form.get("client_secret").cloned();
     if let Some(kind) = form.get("client_assertion_type") {

@@ -62,7 +62,7 @@ async fn handle(
 }
 
 /// Parses a form body, refusing other media types and repeated parameters (RFC 6749 §3.2).
-pub(super) fn form(headers: &HeaderMap, body: &[u8]) -> Result<Params, OAuthError> {
+pub fn form(headers: &HeaderMap, body: &[u8]) -> Result<Params, OAuthError> {
     if !crate::oauth::is_form(headers) {
         return Err(OAuthError::invalid_request(
             "the body must be application/x-www-form-urlencoded",

@@ -506,7 +506,7 @@ impl Default for UpstreamClients {
 /// Claims objects with a repeated member name are refused (RFC 7519 §4: "MUST either reject
 /// ... or use a JSON parser that returns only the lexically last duplicate"; Herald rejects,
 /// since two parsers disagreeing on which value counts is how claims get smuggled).
-fn claims_object(bytes: &[u8]) -> Option<Map<String, Value>> {
+pub fn claims_object(bytes: &[u8]) -> Option<Map<String, Value>> {
     let unique: UniqueKeys = serde_json::from_slice(bytes).ok()?;
     if !unique.0 {
         return None;
