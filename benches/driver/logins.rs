@@ -61,7 +61,7 @@ pub async fn run(
                 }
                 let start = Instant::now();
                 match login(&http, &client, &scope, &format!("{prefix}{n}")).await {
-                    Ok(()) => samples.record(start.elapsed()),
+                    Ok(_) => samples.record(start.elapsed()),
                     Err(e) => {
                         if samples.errors == 0 {
                             eprintln!("login: {e:#}");
@@ -148,12 +148,13 @@ fn hidden_inputs(html: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-async fn login(
+/// One whole login as `user`; the token response.
+pub async fn login(
     http: &reqwest::Client,
     c: &ClientArgs,
     scope: &str,
     user: &str,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Value> {
     let mut jar = Jar::default();
     let verifier = random_token();
     let state = random_token();
@@ -270,5 +271,5 @@ async fn login(
     if !status.is_success() || !body["id_token"].is_string() {
         bail!("token: {status} {body}");
     }
-    Ok(())
+    Ok(body)
 }

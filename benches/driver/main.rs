@@ -4,12 +4,14 @@
 //! authorization codes are single use, so `mint-codes` stores fresh ones through Herald's public
 //! store API and `exchange` spends one per `/token` request; `logins` runs whole brokered logins
 //! (authorize, development upstream, callback, consent, code, token) with one cookie jar each;
+//! `soak` repeats logins, refreshes, userinfo, revocations and logouts and checks every answer;
 //! `seed` fills the store with a million rows of grants and tokens in bulk SQL.
 //! Every command is bounded in time and prints one JSON line of results.
 
 mod exchange;
 mod logins;
 mod seed;
+mod soak;
 mod stats;
 
 use std::time::Duration;
@@ -102,6 +104,17 @@ enum Command {
         #[arg(long, default_value = "openid profile email groups")]
         scope: String,
     },
+    /// Users log in, refresh, read userinfo, revoke and log out until --duration; counts 5xx
+    /// answers and tokens refused that should have worked (scripts/soak.sh).
+    Soak {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(flatten)]
+        load: LoadArgs,
+        /// Refreshes (each followed by a userinfo call) per login.
+        #[arg(long, default_value_t = 5)]
+        refreshes: u32,
+    },
     /// Inserts N rows each of users, grants, consumed codes and access tokens (bulk SQL).
     Seed {
         #[arg(long)]
@@ -131,6 +144,11 @@ async fn main() -> anyhow::Result<()> {
             prefix,
             scope,
         } => logins::run(&client, &load, &prefix, &scope).await?,
+        Command::Soak {
+            client,
+            load,
+            refreshes,
+        } => soak::run(&client, &load, refreshes).await?,
         Command::Seed { database_url, rows } => seed::seed(&database_url, rows).await?,
     };
     println!("{summary}");
