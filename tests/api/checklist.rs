@@ -580,3 +580,27 @@ trusted = true
     };
     assert!(redeem(q["code"].clone(), p).await["refresh_token"].is_string());
 }
+
+/// OIDC Core §10.1: a `kid` may be left out only when the JWKS has one key. An ID token without
+/// a `kid` is accepted against a lone key and refused when the JWKS has several; a JWKS that
+/// gives two keys one `kid` is refused too, rather than guessed at.
+#[tokio::test]
+async fn checklist_56_tokens_without_a_kid_and_duplicate_kids() {
+    let app = spawn_app().await;
+    app.upstream.set(|b| b.omit_kid = true);
+    let q = app
+        .login(&app.browser, &AuthParams::new("app", "openid"))
+        .await;
+    assert!(q.contains_key("code"), "one key, no kid: accepted");
+
+    for (omit_kid, same_kid) in [(true, false), (false, true)] {
+        let app = spawn_app().await;
+        app.upstream.set(|b| {
+            b.omit_kid = omit_kid;
+            b.second_key = Some(same_kid);
+        });
+        let (status, body) = login_page(&app).await;
+        assert_eq!(status, 502, "no kid {omit_kid}, same kid {same_kid}");
+        assert!(body.contains("security checks"), "{body}");
+    }
+}

@@ -49,6 +49,11 @@ pub struct Behaviour {
     /// Bytes of an extra member in the discovery document and in token responses, which are
     /// otherwise valid.
     pub padding: usize,
+    /// ID tokens carry no `kid` in their header.
+    pub omit_kid: bool,
+    /// The JWKS also lists another key: `Some(false)` with a kid of its own, `Some(true)` with
+    /// the signing key's kid.
+    pub second_key: Option<bool>,
 }
 
 impl Default for Behaviour {
@@ -79,6 +84,8 @@ impl Default for Behaviour {
             token_body: None,
             discovery_body: None,
             padding: 0,
+            omit_kid: false,
+            second_key: None,
         }
     }
 }
@@ -198,9 +205,37 @@ async fn discovery(State(s): State<Arc<UpstreamState>>) -> Response {
     .into_response()
 }
 
+/// A second RSA key, made once per test process when a test asks for it.
+fn second_key() -> &'static SigningKey {
+    static KEY: std::sync::OnceLock<SigningKey> = std::sync::OnceLock::new();
+    KEY.get_or_init(|| SigningKey::generate(Alg::RS256).unwrap().0)
+}
+
 async fn jwks(State(s): State<Arc<UpstreamState>>) -> Response {
     let key = s.key.lock().unwrap().clone();
-    axum::Json(json!({ "keys": [key.public_jwk()] })).into_response()
+    let mut keys = vec![key.public_jwk().clone()];
+    if let Some(same_kid) = s.behaviour.lock().unwrap().second_key {
+        let mut other = second_key().public_jwk().clone();
+        if same_kid {
+            other["kid"] = key.public_jwk()["kid"].clone();
+        }
+        keys.push(other);
+    }
+    axum::Json(json!({ "keys": keys })).into_response()
+}
+
+/// A compact JWS of `claims` whose header has no `kid`.
+fn sign_without_kid(key: &SigningKey, claims: &Map<String, Value>) -> String {
+    use base64::Engine;
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    let header = json!({"alg": "RS256", "typ": "JWT"}).to_string();
+    let input = format!(
+        "{}.{}",
+        b64(header.as_bytes()),
+        b64(&serde_json::to_vec(claims).unwrap())
+    );
+    let signature = key.sign(input.as_bytes()).unwrap();
+    format!("{input}.{}", b64(&signature))
 }
 
 async fn authorize(State(s): State<Arc<UpstreamState>>, RawQuery(q): RawQuery) -> Response {
@@ -289,7 +324,11 @@ async fn token(State(s): State<Arc<UpstreamState>>, body: Bytes) -> Response {
         claims.insert("nonce".into(), json!(n));
     }
     let key = s.key.lock().unwrap().clone();
-    let id_token = jwt::sign(&key, "JWT", &claims).unwrap();
+    let id_token = if behaviour.omit_kid {
+        sign_without_kid(&key, &claims)
+    } else {
+        jwt::sign(&key, "JWT", &claims).unwrap()
+    };
     let access_token = herald::tokens::random_token();
     let mut info = behaviour.userinfo_claims.clone();
     info.insert(
