@@ -22,11 +22,13 @@ async fn redis_keys() -> Option<Vec<String>> {
             return None;
         }
     };
-    redis::cmd("KEYS")
+    // Once connected, a failing command is a failure, never a skip.
+    let keys = redis::cmd("KEYS")
         .arg("herald:session:*")
         .query_async(&mut conn)
         .await
-        .ok()
+        .unwrap_or_else(|e| panic!("KEYS failed on the Redis at {REDIS}: {e}"));
+    Some(keys)
 }
 
 #[tokio::test]

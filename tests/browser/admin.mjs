@@ -5,7 +5,7 @@
 // saves, and the next person's login through the demo app carries the new claim in its ID token.
 // Screenshots go to the artifacts folder.
 import assert from "node:assert/strict";
-import { base, browser, check, finish, shot } from "./harness.mjs";
+import { base, browser, check, escapedError, finish, shot } from "./harness.mjs";
 
 try {
   const page = await (await browser.newContext({ javaScriptEnabled: false })).newPage();
@@ -98,6 +98,8 @@ try {
     assert.match(await other.textContent("h1"), /You are not an admin/);
     await shot(other, "admin-refused");
   });
+} catch (e) {
+  escapedError(e);
 } finally {
   await finish();
 }

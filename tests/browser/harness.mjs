@@ -13,7 +13,7 @@ export const browser = await chromium.launch({
          "--disable-background-networking", "--disable-component-update", "--disable-sync"],
 });
 
-let failed = 0, passed = 0;
+let failed = 0, passed = 0, escaped = 0;
 export async function check(name, fn) {
   try { await fn(); passed++; console.log(`ok - ${name}`); }
   catch (e) { failed++; console.log(`not ok - ${name}\n${e.stack}`); }
@@ -21,8 +21,18 @@ export async function check(name, fn) {
 
 export const shot = (page, name) => page.screenshot({ path: `${out}/${name}.png`, fullPage: true });
 
+// An error thrown outside any check (a context that cannot start, a page that never loads):
+// the run fails, however many checks passed before it.
+export function escapedError(e) {
+  escaped++;
+  console.log(`not ok - an error escaped the checks\n${e?.stack ?? e}`);
+}
+
+// Green means every check ran and passed: a failed check, an escaped error or a run in which no
+// check ran at all exits 1.
 export async function finish() {
-  await browser.close();
-  console.log(`${passed} passed, ${failed} failed`);
-  process.exit(failed ? 1 : 0);
+  await browser.close().catch((e) => escapedError(e));
+  console.log(`${passed} passed, ${failed} failed, ${escaped} escaped`);
+  if (passed === 0 && failed === 0) console.log("not ok - no check ran");
+  process.exit(failed || escaped || passed === 0 ? 1 : 0);
 }

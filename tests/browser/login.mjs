@@ -4,7 +4,7 @@
 // the consent center at /account and the next login asks again. JavaScript is off throughout:
 // every page must work without it. Screenshots go to artifacts/.
 import assert from "node:assert/strict";
-import { base, browser, check, finish, shot } from "./harness.mjs";
+import { base, browser, check, escapedError, finish, shot } from "./harness.mjs";
 
 try {
   const page = await (await browser.newContext({ javaScriptEnabled: false })).newPage();
@@ -71,6 +71,8 @@ try {
     await other.waitForURL(/\/demo\/callback/);
     assert.match(await other.textContent("main"), /error=access_denied/);
   });
+} catch (e) {
+  escapedError(e);
 } finally {
   await finish();
 }

@@ -511,9 +511,15 @@ const scenarios = [
 ];
 
 try {
-  // INTEROP_ONLY=regex runs the matching scenarios alone (while working on one).
+  // INTEROP_ONLY=regex runs the matching scenarios alone (while working on one); never in CI,
+  // and a filter that matches nothing is a failure, not a green run of nothing.
   const only = process.env.INTEROP_ONLY ? new RegExp(process.env.INTEROP_ONLY) : null;
-  for (const [name, fn] of scenarios) if (!only || only.test(name)) await check(name, fn);
+  if (only && process.env.CI === "true") {
+    throw new Error(`INTEROP_ONLY=${process.env.INTEROP_ONLY} is set with CI=true: CI runs every scenario`);
+  }
+  const chosen = scenarios.filter(([name]) => !only || only.test(name));
+  if (chosen.length === 0) throw new Error(`INTEROP_ONLY=${process.env.INTEROP_ONLY} matches no scenario`);
+  for (const [name, fn] of chosen) await check(name, fn);
 } finally {
   upstream.close();
   heraldProc.child.kill("SIGTERM");
@@ -524,7 +530,8 @@ console.log(`${passed} passed, ${failed} failed (${seconds} s; oidc-provider ${p
 if (failed) {
   console.log(`Herald's log follows:\n${heraldProc.log()}`);
 }
-process.exit(failed ? 1 : 0);
+if (passed === 0) console.log("not ok - no scenario passed");
+process.exit(failed || passed === 0 ? 1 : 0);
 
 function pkgVersion(name) {
   const url = new URL(`./node_modules/${name}/package.json`, import.meta.url);
