@@ -468,7 +468,9 @@ async fn a_generated_client_secret_is_shown_once_works_at_the_token_endpoint_and
 #[tokio::test]
 async fn users_are_listed_by_page_and_search_and_shown_with_identity_and_grants() {
     let app = spawn_app().await;
-    app.tokens(&AuthParams::new("app", "openid profile")).await;
+    let tokens = app.tokens(&AuthParams::new("app", "openid profile")).await;
+    let access_token = tokens["access_token"].as_str().unwrap().to_string();
+    assert_eq!(app.userinfo(&access_token).await.status(), 200);
     for (i, name) in ["bob@example.com", "carol@example.com", "dave@example.org"]
         .iter()
         .enumerate()
@@ -545,6 +547,12 @@ async fn users_are_listed_by_page_and_search_and_shown_with_identity_and_grants(
         )
         .await;
     assert_eq!(w["withdrawn"], json!(["openid", "profile"]));
+    // What the grant allowed ends with it.
+    assert_eq!(
+        app.userinfo(&access_token).await.status(),
+        401,
+        "the access token outlived the withdrawal"
+    );
     let consents = app
         .admin_ok(
             Method::GET,

@@ -342,6 +342,42 @@ async fn a_user_without_the_admin_role_is_refused() {
         )
         .await;
     assert_eq!(res.status(), 403);
+    assert!(res.text().await.unwrap().contains("You are not an admin"));
+}
+
+/// The role check, not the CSRF check, refuses a user who lost the role: Carol's form token
+/// from when she was an admin is still hers and valid, and her POST is refused all the same.
+#[tokio::test]
+async fn a_valid_form_token_does_not_outlive_the_admin_role() {
+    let app = spawn_admin_app().await;
+    app.upstream.set(|b| b.subject = "auth0|carol".into());
+    let carol = browser();
+    let (status, html) = app.admin_page(&carol, "/admin/clients").await;
+    assert_eq!(status, 200, "{html}");
+    let csrf = form_field(&html, "csrf");
+
+    // Carol leaves the admin group at the upstream and signs in again in the same browser.
+    app.upstream.set(|b| {
+        b.id_claims
+            .insert("https://example.com/groups".into(), json!(["staff"]));
+    });
+    let again = AuthParams::new("trusted", "openid").with("prompt", "login");
+    assert!(matches!(
+        app.start(&carol, &again).await,
+        Outcome::Client(_)
+    ));
+
+    let res = app
+        .post_form(
+            &carol,
+            "/admin/clients",
+            &pairs(&[("csrf", csrf.as_str()), ("client_id", "sneaky")]),
+        )
+        .await;
+    assert_eq!(res.status(), 403);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("You are not an admin"), "{html}");
+    assert!(app.state.settings().client("sneaky").is_none());
 }
 
 #[tokio::test]
