@@ -370,3 +370,64 @@ async fn id_token_hint_of_the_logged_in_user_allows_silent_login_and_another_use
         other => panic!("{other:?}"),
     }
 }
+
+/// OIDC Core §3.1.2.1 `max_age`: a malformed one is `invalid_request` back at the client; a
+/// login older than it goes back to the upstream and the ID token's `auth_time` is the new
+/// login's; one within it is silent and carries the old `auth_time`; `prompt=none` with a
+/// login that is too old answers `login_required`.
+#[tokio::test]
+async fn max_age_forces_a_fresh_login_and_auth_time_tells_when_it_was() {
+    let app = spawn_app().await;
+    for bad in ["soon", "-1", "1.5"] {
+        let p = AuthParams::new("app", "openid").with("max_age", bad);
+        match app.start(&app.browser, &p).await {
+            Outcome::Client(q) => {
+                assert_eq!(q["error"], "invalid_request", "max_age={bad}");
+                assert_eq!(q["state"], p.state);
+            }
+            other => panic!("max_age={bad}: {other:?}"),
+        }
+    }
+    let upstream_visits = || app.upstream.state.authorize_requests.lock().unwrap().len();
+    let first = app.tokens(&AuthParams::new("app", "openid")).await;
+    let first_auth_time = payload(first["id_token"].as_str().unwrap())["auth_time"]
+        .as_i64()
+        .unwrap();
+    let visits = upstream_visits();
+
+    app.clock.advance(120);
+    let within = AuthParams::new("app", "openid").with("max_age", "10000");
+    let t = app.tokens(&within).await;
+    assert_eq!(
+        upstream_visits(),
+        visits,
+        "a login within max_age is reused"
+    );
+    assert_eq!(
+        payload(t["id_token"].as_str().unwrap())["auth_time"],
+        first_auth_time
+    );
+
+    let silent = AuthParams::new("app", "openid")
+        .with("max_age", "60")
+        .with("prompt", "none");
+    match app.start(&app.browser, &silent).await {
+        Outcome::Client(q) => assert_eq!(q["error"], "login_required"),
+        other => panic!("{other:?}"),
+    }
+
+    let too_old = AuthParams::new("app", "openid").with("max_age", "60");
+    let t = app.tokens(&too_old).await;
+    assert_eq!(
+        upstream_visits(),
+        visits + 1,
+        "a login older than max_age is redone"
+    );
+    let auth_time = payload(t["id_token"].as_str().unwrap())["auth_time"]
+        .as_i64()
+        .unwrap();
+    assert!(
+        auth_time >= first_auth_time + 120,
+        "{auth_time} vs {first_auth_time}"
+    );
+}
