@@ -244,3 +244,26 @@ async fn five_megabyte_answers_are_refused() {
     assert_eq!(status, 502);
     assert!(body.contains("error=temporarily_unavailable"), "{body}");
 }
+
+/// Discovery, the JWKS and userinfo each answering 503 or 500: a clear 502 page that sends the
+/// app `temporarily_unavailable`, never a 500 from Herald.
+#[tokio::test]
+async fn discovery_jwks_and_userinfo_failures_are_clear_errors() {
+    type Knob = fn(&mut upstream::Behaviour);
+    let knobs: [(&str, Knob); 4] = [
+        ("discovery 503", |b| b.discovery_status = Some(503)),
+        ("jwks 500", |b| b.jwks_status = Some(500)),
+        ("userinfo 503", |b| b.userinfo_status = Some(503)),
+        ("userinfo 500", |b| b.userinfo_status = Some(500)),
+    ];
+    for (what, knob) in knobs {
+        let app = spawn_app().await;
+        app.upstream.set(knob);
+        let (status, body) = page_after_login(&app).await;
+        assert_eq!(status, 502, "{what}");
+        assert!(
+            body.contains("error=temporarily_unavailable"),
+            "{what}: {body}"
+        );
+    }
+}

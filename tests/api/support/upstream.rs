@@ -49,6 +49,10 @@ pub struct Behaviour {
     /// Bytes of an extra member in the discovery document and in token responses, which are
     /// otherwise valid.
     pub padding: usize,
+    /// Discovery, the JWKS and userinfo answer with this status (and an HTML body) instead.
+    pub discovery_status: Option<u16>,
+    pub jwks_status: Option<u16>,
+    pub userinfo_status: Option<u16>,
     /// ID tokens carry no `kid` in their header.
     pub omit_kid: bool,
     /// The JWKS also lists another key: `Some(false)` with a kid of its own, `Some(true)` with
@@ -84,6 +88,9 @@ impl Default for Behaviour {
             token_body: None,
             discovery_body: None,
             padding: 0,
+            discovery_status: None,
+            jwks_status: None,
+            userinfo_status: None,
             omit_kid: false,
             second_key: None,
         }
@@ -185,6 +192,9 @@ fn params(raw: &[u8]) -> HashMap<String, String> {
 async fn discovery(State(s): State<Arc<UpstreamState>>) -> Response {
     let iss = &s.issuer;
     let b = s.behaviour.lock().unwrap().clone();
+    if let Some(status) = b.discovery_status {
+        return (StatusCode::from_u16(status).unwrap(), "<html>down</html>").into_response();
+    }
     if let Some((content_type, body)) = b.discovery_body {
         return ([("content-type", content_type)], body).into_response();
     }
@@ -212,6 +222,9 @@ fn second_key() -> &'static SigningKey {
 }
 
 async fn jwks(State(s): State<Arc<UpstreamState>>) -> Response {
+    if let Some(status) = s.behaviour.lock().unwrap().jwks_status {
+        return (StatusCode::from_u16(status).unwrap(), "<html>down</html>").into_response();
+    }
     let key = s.key.lock().unwrap().clone();
     let mut keys = vec![key.public_jwk().clone()];
     if let Some(same_kid) = s.behaviour.lock().unwrap().second_key {
@@ -347,6 +360,9 @@ async fn token(State(s): State<Arc<UpstreamState>>, body: Bytes) -> Response {
 }
 
 async fn userinfo(State(s): State<Arc<UpstreamState>>, headers: HeaderMap) -> Response {
+    if let Some(status) = s.behaviour.lock().unwrap().userinfo_status {
+        return (StatusCode::from_u16(status).unwrap(), "<html>down</html>").into_response();
+    }
     let token = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
