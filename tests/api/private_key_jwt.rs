@@ -1,23 +1,45 @@
-//! private_key_jwt client authentication (RFC 7523 §2.2, OIDC Core §9).
+//! private_key_jwt client authentication (RFC 7523 §2.2, OIDC Core §9), at every endpoint that
+//! authenticates clients. The assertions are signed with the `jsonwebtoken` crate directly, not
+//! with Herald's own signing code, so a bug shared by Herald's signer and verifier cannot hide.
 
-use herald::tokens::jwt;
 use herald::tokens::keys::{Alg, SigningKey};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::support::*;
 
 const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
-async fn app_with_client_key() -> (TestApp, SigningKey) {
-    let (key, _) = SigningKey::generate(Alg::ES256).unwrap();
+/// A client key: its public JWK (made by Herald's key code) and its private PKCS#8 DER, which
+/// only `jsonwebtoken` signs with.
+struct ClientKey {
+    jwk: Value,
+    der: Vec<u8>,
+}
+
+impl ClientKey {
+    fn new() -> Self {
+        let (key, der) = SigningKey::generate(Alg::ES256).unwrap();
+        Self {
+            jwk: key.public_jwk().clone(),
+            der,
+        }
+    }
+
+    fn public_jwk(&self) -> &Value {
+        &self.jwk
+    }
+}
+
+async fn app_with_client_key() -> (TestApp, ClientKey) {
+    let key = ClientKey::new();
     let jwk = key.public_jwk();
     let extra = format!(
         r#"
 [[clients]]
 client_id = "pkj"
 redirect_uris = ["http://127.0.0.1:9000/cb"]
-scopes = ["openid", "api"]
-grant_types = ["client_credentials"]
+scopes = ["openid", "api", "offline_access"]
+grant_types = ["client_credentials", "authorization_code", "refresh_token"]
 jwks = {{ keys = [ {{ kty = "EC", crv = "P-256", x = "{x}", y = "{y}", kid = "{kid}", use = "sig", alg = "ES256" }} ] }}
 "#,
         x = jwk["x"].as_str().unwrap(),
@@ -27,9 +49,42 @@ jwks = {{ keys = [ {{ kty = "EC", crv = "P-256", x = "{x}", y = "{y}", kid = "{k
     (spawn_app_with(&extra).await, key)
 }
 
-fn assertion(app: &TestApp, key: &SigningKey, aud: &str, jti: &str, exp_in: i64) -> String {
+fn assertion(app: &TestApp, key: &ClientKey, aud: &str, jti: &str, exp_in: i64) -> String {
     let now = app.state.now();
-    jwt::sign(key, "JWT", &json!({"iss": "pkj", "sub": "pkj", "aud": aud, "jti": jti, "iat": now, "exp": now + exp_in})).unwrap()
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+    header.kid = key.jwk["kid"].as_str().map(str::to_string);
+    let claims = json!({"iss": "pkj", "sub": "pkj", "aud": aud, "jti": jti, "iat": now, "exp": now + exp_in});
+    jsonwebtoken::encode(
+        &header,
+        &claims,
+        &jsonwebtoken::EncodingKey::from_ec_der(&key.der),
+    )
+    .unwrap()
+}
+
+/// `form` plus a fresh assertion for the token endpoint, POSTed to `path`.
+async fn with_assertion(
+    app: &TestApp,
+    key: &ClientKey,
+    path: &str,
+    form: &[(&str, &str)],
+) -> reqwest::Response {
+    let a = assertion(
+        app,
+        key,
+        &format!("{}/token", app.base),
+        &herald::tokens::random_token(),
+        60,
+    );
+    let mut form = form.to_vec();
+    form.push(("client_assertion_type", ASSERTION_TYPE));
+    form.push(("client_assertion", a.as_str()));
+    app.api
+        .post(format!("{}{path}", app.base))
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
 }
 
 async fn cc(app: &TestApp, assertion: &str) -> reqwest::Response {
@@ -82,7 +137,7 @@ async fn assertions_for_another_audience_too_long_lived_or_signed_by_another_key
             .status(),
         401
     );
-    let (stranger, _) = SigningKey::generate(Alg::ES256).unwrap();
+    let stranger = ClientKey::new();
     assert_eq!(
         cc(&app, &assertion(&app, &stranger, &token_url, "j5", 60))
             .await
@@ -110,4 +165,77 @@ async fn a_secret_for_a_private_key_jwt_client_is_refused() {
         .await
         .unwrap();
     assert_eq!(res.status(), 401);
+}
+
+/// The code and refresh grants, `/introspect` and `/revoke` take the assertion too, and each
+/// refuses a request without one.
+#[tokio::test]
+async fn the_code_and_refresh_grants_introspection_and_revocation_take_assertions() {
+    let (app, key) = app_with_client_key().await;
+    let p = AuthParams::new("pkj", "openid offline_access").with("prompt", "consent");
+    let q = app.login(&app.browser, &p).await;
+    let verifier = p.verifier.clone().unwrap();
+    let code_form = [
+        ("grant_type", "authorization_code"),
+        ("code", q["code"].as_str()),
+        ("redirect_uri", p.redirect_uri.as_str()),
+        ("code_verifier", verifier.as_str()),
+    ];
+    let bare = app
+        .api
+        .post(format!("{}/token", app.base))
+        .form(&code_form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bare.status(), 401, "no assertion, no tokens");
+    let res = with_assertion(&app, &key, "/token", &code_form).await;
+    assert_eq!(res.status(), 200);
+    let tokens: Value = res.json().await.unwrap();
+    let refresh = tokens["refresh_token"].as_str().unwrap().to_string();
+    let access = tokens["access_token"].as_str().unwrap().to_string();
+
+    let res = with_assertion(
+        &app,
+        &key,
+        "/token",
+        &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let refresh = res.json::<Value>().await.unwrap()["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let bare = app
+        .api
+        .post(format!("{}/introspect", app.base))
+        .form(&[("token", access.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bare.status(), 401);
+    let v: Value = with_assertion(&app, &key, "/introspect", &[("token", &access)])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["active"], true);
+    assert_eq!(v["client_id"], "pkj");
+
+    assert_eq!(
+        with_assertion(&app, &key, "/revoke", &[("token", &refresh)])
+            .await
+            .status(),
+        200
+    );
+    let res = with_assertion(
+        &app,
+        &key,
+        "/token",
+        &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
+    )
+    .await;
+    assert_eq!(res.status(), 400, "the revoked refresh token is refused");
 }
