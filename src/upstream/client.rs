@@ -81,6 +81,26 @@ type Metadata = ProviderMetadata<
     CoreSubjectIdentifierType,
 >;
 
+/// How far in the future an upstream ID token's `iat` may be: clocks differ a little, but a
+/// token issued later than this comes from a broken or hostile upstream (checklist item 44).
+const IAT_LEEWAY_SECONDS: i64 = 60;
+
+/// The ID-token checks: signature with an asymmetric algorithm, `iss`, `aud`, `exp` (by the
+/// crate), and `iat` at most [`IAT_LEEWAY_SECONDS`] ahead.
+fn verifier(client: &RpClient) -> openidconnect::core::CoreIdTokenVerifier<'_> {
+    client
+        .id_token_verifier()
+        .set_allowed_algs(ALLOWED_ALGS)
+        .set_issue_time_verifier_fn(|iat| {
+            let now = time::OffsetDateTime::now_utc().unix_timestamp();
+            if iat.timestamp() > now + IAT_LEEWAY_SECONDS {
+                Err(format!("iat is {} s in the future", iat.timestamp() - now))
+            } else {
+                Ok(())
+            }
+        })
+}
+
 const DISCOVERY_TTL: Duration = Duration::from_secs(3600);
 const REFETCH_COOLDOWN: Duration = Duration::from_secs(10);
 const MAX_USERINFO_BYTES: usize = 256 * 1024;
@@ -327,7 +347,7 @@ impl UpstreamClients {
         let nonce = Nonce::new(nonce.to_string());
 
         let verified = {
-            let verifier = client.id_token_verifier().set_allowed_algs(ALLOWED_ALGS);
+            let verifier = verifier(&client);
             id_token.claims(&verifier, &nonce).map(|_| ())
         };
         match verified {
@@ -338,7 +358,7 @@ impl UpstreamClients {
                 // Maybe the upstream rotated its keys: refetch once, then check again.
                 let fresh = self.discover(up, true).await?;
                 let client = self.client(up, &fresh, redirect_uri)?;
-                let verifier = client.id_token_verifier().set_allowed_algs(ALLOWED_ALGS);
+                let verifier = verifier(&client);
                 id_token
                     .claims(&verifier, &nonce)
                     .map_err(|e| UpstreamError::Invalid(format!("ID token rejected: {e}")))?;

@@ -267,3 +267,25 @@ async fn discovery_jwks_and_userinfo_failures_are_clear_errors() {
         );
     }
 }
+
+/// ID tokens a hostile or broken upstream sends: expired, for another audience, issued in the
+/// future, `alg: none`, HS256 keyed with the upstream's public key. Each is refused with the
+/// "security checks" page, and the app is told `server_error`.
+#[tokio::test]
+async fn spoiled_upstream_id_tokens_are_refused() {
+    use upstream::Spoil;
+    for spoil in [
+        Spoil::Expired,
+        Spoil::WrongAudience,
+        Spoil::IssuedInTheFuture,
+        Spoil::AlgNone,
+        Spoil::Hs256WithThePublicKey,
+    ] {
+        let app = spawn_app().await;
+        app.upstream.set(|b| b.spoil = Some(spoil));
+        let (status, body) = page_after_login(&app).await;
+        assert_eq!(status, 502, "{spoil:?}");
+        assert!(body.contains("security checks"), "{spoil:?}: {body}");
+        assert!(body.contains("error=server_error"), "{spoil:?}: {body}");
+    }
+}

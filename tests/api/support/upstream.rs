@@ -53,6 +53,8 @@ pub struct Behaviour {
     pub discovery_status: Option<u16>,
     pub jwks_status: Option<u16>,
     pub userinfo_status: Option<u16>,
+    /// How the ID token is spoiled, if at all.
+    pub spoil: Option<Spoil>,
     /// ID tokens carry no `kid` in their header.
     pub omit_kid: bool,
     /// The JWKS also lists another key: `Some(false)` with a kid of its own, `Some(true)` with
@@ -93,8 +95,24 @@ impl Default for Behaviour {
             userinfo_status: None,
             omit_kid: false,
             second_key: None,
+            spoil: None,
         }
     }
+}
+
+/// What a hostile or broken upstream does to its ID tokens.
+#[derive(Clone, Copy, Debug)]
+pub enum Spoil {
+    /// `exp` ten minutes ago.
+    Expired,
+    /// `aud` is another client.
+    WrongAudience,
+    /// `iat` an hour ahead.
+    IssuedInTheFuture,
+    /// `alg: none`, no signature.
+    AlgNone,
+    /// HS256, keyed with the upstream's public JWK.
+    Hs256WithThePublicKey,
 }
 
 struct Code {
@@ -237,6 +255,31 @@ async fn jwks(State(s): State<Arc<UpstreamState>>) -> Response {
     axum::Json(json!({ "keys": keys })).into_response()
 }
 
+/// An ID token with `alg: none`, or HMAC-signed with the public key as the secret.
+fn forged(key: &SigningKey, claims: &Map<String, Value>, spoil: Spoil) -> String {
+    use base64::Engine;
+    let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    let kid = key.public_jwk()["kid"].clone();
+    let alg = if matches!(spoil, Spoil::AlgNone) {
+        "none"
+    } else {
+        "HS256"
+    };
+    let header = json!({"alg": alg, "typ": "JWT", "kid": kid}).to_string();
+    let input = format!(
+        "{}.{}",
+        b64(header.as_bytes()),
+        b64(&serde_json::to_vec(claims).unwrap())
+    );
+    if matches!(spoil, Spoil::AlgNone) {
+        return format!("{input}.");
+    }
+    let secret = key.public_jwk().to_string();
+    let hmac = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, secret.as_bytes());
+    let tag = aws_lc_rs::hmac::sign(&hmac, input.as_bytes());
+    format!("{input}.{}", b64(tag.as_ref()))
+}
+
 /// A compact JWS of `claims` whose header has no `kid`.
 fn sign_without_kid(key: &SigningKey, claims: &Map<String, Value>) -> String {
     use base64::Engine;
@@ -325,9 +368,23 @@ async fn token(State(s): State<Arc<UpstreamState>>, body: Bytes) -> Response {
         s.issuer.clone()
     };
     claims.insert("iss".into(), json!(iss));
-    claims.insert("aud".into(), json!(code.client_id));
-    claims.insert("iat".into(), json!(now));
-    claims.insert("exp".into(), json!(now + 300));
+    let spoil = behaviour.spoil;
+    let aud = match spoil {
+        Some(Spoil::WrongAudience) => "another-client".to_string(),
+        _ => code.client_id.clone(),
+    };
+    claims.insert("aud".into(), json!(aud));
+    let iat = match spoil {
+        Some(Spoil::IssuedInTheFuture) => now + 3600,
+        _ => now,
+    };
+    claims.insert("iat".into(), json!(iat));
+    let exp = match spoil {
+        Some(Spoil::Expired) => now - 600,
+        Some(Spoil::IssuedInTheFuture) => now + 7200,
+        _ => now + 300,
+    };
+    claims.insert("exp".into(), json!(exp));
     let nonce = if behaviour.wrong_nonce {
         Some("not-the-nonce".to_string())
     } else {
@@ -337,7 +394,9 @@ async fn token(State(s): State<Arc<UpstreamState>>, body: Bytes) -> Response {
         claims.insert("nonce".into(), json!(n));
     }
     let key = s.key.lock().unwrap().clone();
-    let id_token = if behaviour.omit_kid {
+    let id_token = if let Some(spoil @ (Spoil::AlgNone | Spoil::Hs256WithThePublicKey)) = spoil {
+        forged(&key, &claims, spoil)
+    } else if behaviour.omit_kid {
         sign_without_kid(&key, &claims)
     } else {
         jwt::sign(&key, "JWT", &claims).unwrap()
