@@ -3,13 +3,15 @@
 # upstream, then refreshing, reading userinfo, revoking and logging out (benches/driver soak),
 # against a release build on SQLite. Every answer is checked. Prints and writes
 # artifacts/soak/summary.json: 5xx answers, grants or tokens refused that should have worked,
-# RSS after the warm-up (SOAK_WARMUP_SECONDS, 120) and at the end, and Herald's CPU time. Fails on any 5xx or lost token, or when RSS at the end is more than 10 % above RSS
+# RSS after the warm-up (SOAK_WARMUP_SECONDS, 600) and at the end, and Herald's CPU time. The
+# warm-up is long because memory that fills up to a bound is not a leak: the development
+# upstream keeps the tokens it issues for 300 s, and SQLite's page caches (8 connections) fill. Fails on any 5xx or lost token, or when RSS at the end is more than 10 % above RSS
 # after the warm-up. Not part of scripts/test.sh (docs/security.md has its figures).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 MINUTES=${SOAK_MINUTES:-30}
-WARMUP=${SOAK_WARMUP_SECONDS:-120}
+WARMUP=${SOAK_WARMUP_SECONDS:-600}
 CONCURRENCY=${SOAK_CONCURRENCY:-8}
 PORT=18180
 BASE="http://127.0.0.1:$PORT"
@@ -63,6 +65,7 @@ rss_warm=
 printf 'seconds\trss_kb\n' >"$OUT/rss.tsv"
 while kill -0 "$DRIVER_PID" 2>/dev/null; do
   sleep 10
+  kill -0 "$DRIVER_PID" 2>/dev/null || break
   now=$(( $(date +%s) - started ))
   kill -0 "$PID" 2>/dev/null || { echo "soak.sh: Herald died; see $OUT/herald.log" >&2; exit 1; }
   printf '%s\t%s\n' "$now" "$(rss_kb)" >>"$OUT/rss.tsv"
@@ -72,7 +75,8 @@ while kill -0 "$DRIVER_PID" 2>/dev/null; do
   fi
 done
 wait "$DRIVER_PID"
-rss_end=$(rss_kb)
+# RSS at the end is the last sample taken under load.
+rss_end=$(awk 'END {print $2}' "$OUT/rss.tsv")
 cpu_end=$(cpu_ms)
 rss_max=$(awk 'NR > 1 && $2 > m {m = $2} END {print m}' "$OUT/rss.tsv")
 
