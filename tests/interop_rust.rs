@@ -9,7 +9,6 @@
 //! passes, since there is nothing to talk to.
 
 use std::env;
-use std::io::Write;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -80,16 +79,14 @@ fn interop_env() -> Option<Interop> {
 }
 
 #[tokio::test]
+#[ignore = "needs Herald and oidc-provider running: scripts/interop-test.sh runs it with --ignored"]
 async fn openidconnect_crate_logs_in_through_herald_backed_by_oidc_provider() {
-    let Some(cfg) = interop_env() else {
-        // Straight to stderr, past the test harness's capture, so the skip is seen.
-        let _ = writeln!(
-            std::io::stderr(),
-            "interop_rust: SKIPPED — HERALD_INTEROP_ISSUER and friends are not set; \
-             run scripts/interop-test.sh to test against oidc-provider"
-        );
-        return;
-    };
+    // Ignored by a plain `cargo test`, so it is counted as ignored there, never as passed; run
+    // without the suite's environment, it fails.
+    let cfg = interop_env().expect(
+        "HERALD_INTEROP_ISSUER and friends are not set; run scripts/interop-test.sh to test \
+         against oidc-provider",
+    );
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
