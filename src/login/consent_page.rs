@@ -13,7 +13,9 @@ use serde::Deserialize;
 use tower_sessions::Session;
 
 use super::journey::issue_code;
-use super::pending::{fail, has_prompt, pending_request, requested_scopes, store_failure};
+use super::pending::{
+    fail, has_prompt, pending_request, requested_scopes, return_link, store_failure,
+};
 use super::session::current_login;
 use crate::consent::decision::{Choice, ConsentDecision};
 use crate::state::AppState;
@@ -52,7 +54,7 @@ async fn show(
         )
     })?;
     let req = pending_request(&state, &session, &id).await?;
-    let sub = &signed_in_user(&session, &req).await?;
+    let sub = &signed_in_user(&state, &session, &req).await?;
     let settings = state.settings();
     let client = settings
         .client(&req.client_id)
@@ -117,7 +119,7 @@ async fn decide(
         ));
     };
     let req = decidable_request(&state, &session, id, csrf).await?;
-    let sub = signed_in_user(&session, &req).await?;
+    let sub = signed_in_user(&state, &session, &req).await?;
     let settings = state.settings();
     let now = state.now();
     let requested = requested_scopes(&req);
@@ -183,8 +185,13 @@ impl ConsentForm {
 
 /// The user the request was signed in for, while that user is still the one signed in on this
 /// browser: once another user signs in here, the previous user's pending sign-ins end
-/// (checklist item 71), so nobody approves a request in someone else's name.
-async fn signed_in_user(session: &Session, req: &AuthRequest) -> Result<String, PageError> {
+/// (checklist item 71), so nobody approves a request in someone else's name. The page links
+/// back to the app with `login_required`, so it can start a sign-in for whoever is here now.
+async fn signed_in_user(
+    state: &AppState,
+    session: &Session,
+    req: &AuthRequest,
+) -> Result<String, PageError> {
     let Some(sub) = req.sub.clone() else {
         return Err(forbidden(
             "You are not signed in for this request. Start again from the app.",
@@ -195,7 +202,13 @@ async fn signed_in_user(session: &Session, req: &AuthRequest) -> Result<String, 
         _ => Err(forbidden(
             "Someone else has signed in on this browser since this sign-in began, so it has \
              ended. Start again from the app.",
-        )),
+        )
+        .with_back(return_link(
+            state,
+            req,
+            "login_required",
+            "another user signed in on this browser",
+        ))),
     }
 }
 

@@ -501,6 +501,7 @@ async fn checklist_71_another_user_signing_in_ends_the_previous_users_pending_si
         Outcome::Page(status, body) => {
             assert_eq!(status, 403, "{body}");
             assert!(body.contains("Someone else has signed in"), "{body}");
+            assert!(body.contains("error=login_required"), "a way back: {body}");
         }
         other => panic!("Alice's pending sign-in went on under Bob: {other:?}"),
     }
