@@ -39,7 +39,9 @@ impl SqliteStore {
         let pool = SqlitePoolOptions::new()
             // An in-memory database exists per connection: keep exactly one.
             .max_connections(if in_memory { 1 } else { 8 })
-            .acquire_timeout(Duration::from_secs(5))
+            // Shorter than the busy timeout: when every connection waits on a writer, a request
+            // that cannot get one is shed with 503 instead of queueing behind them.
+            .acquire_timeout(Duration::from_secs(3))
             .connect_with(options)
             .await?;
         Ok(Self { pool })

@@ -605,3 +605,70 @@ async fn checklist_56_tokens_without_a_kid_and_duplicate_kids() {
         assert!(body.contains("security checks"), "{body}");
     }
 }
+
+/// When every pooled connection is stuck (here: another process holds SQLite's write lock, so
+/// the 8 connections wait out the 5 s busy timeout), a request that cannot get a connection is
+/// shed within the 3 s acquire timeout with 503 and `Retry-After`, never a 500 or a hang; the
+/// stuck ones end as a retryable `invalid_request`, and all recover once the lock is gone.
+#[tokio::test]
+async fn checklist_86_an_exhausted_pool_fails_fast_with_503() {
+    let app = spawn_app().await;
+    let p = AuthParams::new("app", "openid");
+    let mut codes = Vec::new();
+    for _ in 0..12 {
+        codes.push(app.login(&app.browser, &p).await["code"].clone());
+    }
+    let mut db = database(&app).await;
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut db)
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let tasks: Vec<_> = codes
+        .iter()
+        .map(|code| {
+            let (api, base, p, code) = (app.api.clone(), app.base.clone(), p.clone(), code.clone());
+            tokio::spawn(async move {
+                let res = api
+                    .post(format!("{base}/token"))
+                    .basic_auth("app", Some(SECRET))
+                    .form(&[
+                        ("grant_type", "authorization_code"),
+                        ("code", code.as_str()),
+                        ("redirect_uri", p.redirect_uri.as_str()),
+                        ("code_verifier", p.verifier.as_deref().unwrap()),
+                    ])
+                    .send()
+                    .await
+                    .unwrap();
+                let status = res.status().as_u16();
+                let retry_after = res.headers().contains_key("retry-after");
+                let body: Value = res.json().await.unwrap_or(Value::Null);
+                (status, retry_after, body, started.elapsed())
+            })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for t in tasks {
+        answers.push(t.await.unwrap());
+    }
+    sqlx::query("ROLLBACK").execute(&mut db).await.unwrap();
+
+    let shed: Vec<_> = answers.iter().filter(|a| a.0 == 503).collect();
+    assert!(!shed.is_empty(), "{answers:?}");
+    for (status, retry_after, body, took) in &shed {
+        assert!(*retry_after, "{status} {body}");
+        assert_eq!(body["error"], "temporarily_unavailable");
+        assert!(*took < Duration::from_millis(4500), "shed after {took:?}");
+    }
+    for (status, _, body, _) in &answers {
+        assert!(
+            *status == 503 || (*status == 400 && body["error"] == "invalid_request"),
+            "{status} {body}"
+        );
+    }
+    // Nothing was consumed by the failed attempts: every code still redeems.
+    for code in &codes {
+        assert_eq!(app.redeem(&p, code).await.status(), 200);
+    }
+}
