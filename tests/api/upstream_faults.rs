@@ -289,3 +289,36 @@ async fn spoiled_upstream_id_tokens_are_refused() {
         assert!(body.contains("error=server_error"), "{spoil:?}: {body}");
     }
 }
+
+/// Checklist 51: the upstream's answer is used once. Replaying the callback URL that completed a
+/// login (same code, same state, same browser) is refused with 400 before any token request.
+#[tokio::test]
+async fn a_replayed_callback_is_refused_before_any_token_request() {
+    let app = spawn_app().await;
+    let p = AuthParams::new("trusted", "openid");
+    let mut url = app.authorize_url(&p);
+    let callback = loop {
+        let res = app.browser.get(&url).send().await.unwrap();
+        assert!(res.status().is_redirection(), "{}", res.status());
+        let next = res
+            .url()
+            .join(res.headers()["location"].to_str().unwrap())
+            .unwrap();
+        if next.path().starts_with("/callback/") {
+            break next.to_string();
+        }
+        url = next.to_string();
+    };
+    match app.follow(&app.browser, callback.clone()).await {
+        Outcome::Client(q) => assert!(q.contains_key("code"), "{q:?}"),
+        other => panic!("{other:?}"),
+    }
+    let exchanges = app.upstream.token_requests();
+    let res = app.browser.get(&callback).send().await.unwrap();
+    assert_eq!(res.status(), 400);
+    assert_eq!(
+        app.upstream.token_requests(),
+        exchanges,
+        "the replayed code was sent to the upstream"
+    );
+}

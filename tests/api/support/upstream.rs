@@ -133,6 +133,8 @@ pub struct UpstreamState {
     pub authorize_requests: Mutex<Vec<HashMap<String, String>>>,
     /// Every logout request's parameters.
     pub logout_requests: Mutex<Vec<HashMap<String, String>>>,
+    /// How many requests the token endpoint got.
+    pub token_requests: std::sync::atomic::AtomicUsize,
 }
 
 #[derive(Clone)]
@@ -153,6 +155,7 @@ impl TestUpstream {
             tokens: Mutex::new(HashMap::new()),
             authorize_requests: Mutex::new(Vec::new()),
             logout_requests: Mutex::new(Vec::new()),
+            token_requests: std::sync::atomic::AtomicUsize::new(0),
         });
         let app = Router::new()
             .route("/.well-known/openid-configuration", get(discovery))
@@ -188,6 +191,13 @@ impl TestUpstream {
     /// Signs with a new key (a new kid) from now on; the JWKS lists only the new key.
     pub fn rotate_key(&self) {
         *self.state.key.lock().unwrap() = Arc::new(SigningKey::generate(Alg::RS256).unwrap().0);
+    }
+
+    /// How many requests its token endpoint has had.
+    pub fn token_requests(&self) -> usize {
+        self.state
+            .token_requests
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// The JWKS it publishes now.
@@ -327,6 +337,8 @@ async fn authorize(State(s): State<Arc<UpstreamState>>, RawQuery(q): RawQuery) -
 }
 
 async fn token(State(s): State<Arc<UpstreamState>>, body: Bytes) -> Response {
+    s.token_requests
+        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     let p = params(&body);
     let behaviour = s.behaviour.lock().unwrap().clone();
     if let Some(stall) = behaviour.token_stall {
