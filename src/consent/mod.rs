@@ -128,21 +128,22 @@ pub fn record(
 }
 
 /// Trusted apps skip the page; their grant is still recorded, once per change, so the consent
-/// center shows them and the record proves how the scopes were given.
+/// center shows them and the record proves how the scopes were given. `grant` is the user's
+/// current grant to the app, which the caller has read.
 pub async fn record_trusted(
     store: &dyn ConsentStore,
     catalog: &ScopeCatalog,
+    grant: Option<&Grant>,
     sub: &str,
     client_id: &str,
     requested: &[String],
     now: i64,
 ) -> Result<()> {
-    let grant = store.grant(sub, client_id).await?;
-    let p = plan(requested, grant.as_ref(), catalog, false);
+    let p = plan(requested, grant, catalog, false);
     if p.needed.is_empty() {
         return Ok(());
     }
-    let new = apply(grant.as_ref(), sub, client_id, &p.needed, &[], catalog, now);
+    let new = apply(grant, sub, client_id, &p.needed, &[], catalog, now);
     let rec = record(
         sub,
         client_id,

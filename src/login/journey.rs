@@ -145,6 +145,7 @@ pub async fn consent_stage(state: &AppState, req: AuthRequest) -> Result<Respons
         consent::record_trusted(
             &*state.store,
             &settings.scopes,
+            grant.as_ref(),
             &sub,
             &client.client_id,
             &scopes,

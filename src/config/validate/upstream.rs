@@ -80,13 +80,16 @@ impl Validator {
                 let herald_local = herald_issuer
                     .and_then(|i| Url::parse(i).ok())
                     .is_none_or(|i| i.scheme() == "http");
-                match u.issuer.as_deref().map(Url::parse) {
-                    Some(Ok(url)) if egress::check_url(&url).is_some() => {
-                        let why = egress::check_url(&url).unwrap_or_default();
+                let parsed = u
+                    .issuer
+                    .as_deref()
+                    .map(|i| Url::parse(i).map(|url| (egress::check_url(&url), url)));
+                match parsed {
+                    Some(Ok((Some(why), _))) => {
                         self.problem(format!("{key}.issuer: {why}"));
                         None
                     }
-                    Some(Ok(url))
+                    Some(Ok((None, url)))
                         if url.scheme() == "https"
                             || (url.scheme() == "http"
                                 && herald_local
@@ -94,7 +97,7 @@ impl Validator {
                     {
                         u.issuer.clone()
                     }
-                    Some(Ok(url)) if url.scheme() == "http" && !herald_local => {
+                    Some(Ok((None, url))) if url.scheme() == "http" && !herald_local => {
                         self.problem(format!(
                             "{key}.issuer: `{url}` is plain http:// while Herald's own issuer is \
                              https://; an http:// upstream is allowed only for development, when \
