@@ -133,22 +133,12 @@ async fn checklist_41_jku_x5u_jwk_and_x5c_headers_are_ignored_and_never_fetched(
     assert_eq!(hits.load(Ordering::SeqCst), 0, "a header URL was fetched");
 }
 
-async fn login_page(app: &TestApp) -> (StatusCode, String) {
-    match app
-        .start(&app.browser, &AuthParams::new("app", "openid"))
-        .await
-    {
-        Outcome::Page(status, body) => (status, body),
-        other => panic!("expected a page, got {other:?}"),
-    }
-}
-
 #[tokio::test]
 async fn checklist_53_callback_iss_mismatch_is_refused_and_a_missing_one_when_promised() {
     let app = spawn_app().await;
     app.upstream
         .set(|b| b.callback_iss = Some("https://evil.example".into()));
-    let (status, body) = login_page(&app).await;
+    let (status, body) = app.page_after_login().await;
     assert_eq!(status, 400);
     assert!(body.contains("different issuer"), "{body}");
 
@@ -159,7 +149,7 @@ async fn checklist_53_callback_iss_mismatch_is_refused_and_a_missing_one_when_pr
     });
     // Discovery is cached for an hour; drop it so Herald reads the new promise.
     app.state.upstreams.forget_discovery();
-    let (status, body) = login_page(&app).await;
+    let (status, body) = app.page_after_login().await;
     assert_eq!(status, 400);
     assert!(body.contains("always names itself"), "{body}");
 
@@ -176,7 +166,7 @@ async fn checklist_54_a_discovery_document_for_another_issuer_is_refused() {
     let app = spawn_app().await;
     app.upstream
         .set(|b| b.discovery_issuer = Some("https://evil.example".into()));
-    let (status, body) = login_page(&app).await;
+    let (status, body) = app.page_after_login().await;
     assert_eq!(status, 502);
     assert!(body.contains("misconfigured"), "{body}");
     assert!(
@@ -196,7 +186,7 @@ async fn checklist_59_redirects_from_upstream_endpoints_are_never_followed() {
     let app = spawn_app().await;
     app.upstream
         .set(|b| b.token_redirect = Some(format!("{elsewhere}/token")));
-    let (status, body) = login_page(&app).await;
+    let (status, body) = app.page_after_login().await;
     assert_eq!(status, 502);
     assert!(
         body.contains("error=temporarily_unavailable") || body.contains("error=server_error"),
@@ -536,16 +526,8 @@ trusted = true
     let redeem = |code: String, p: AuthParams| {
         let app = &app;
         async move {
-            let res = app
-                .api
-                .post(format!("{}/token", app.base))
-                .basic_auth("trusted-rp", Some("secret-for-tests-0123456789"))
-                .form(&[
-                    ("grant_type", "authorization_code"),
-                    ("code", code.as_str()),
-                    ("redirect_uri", p.redirect_uri.as_str()),
-                    ("code_verifier", p.verifier.as_deref().unwrap()),
-                ])
+            let secret = Some("secret-for-tests-0123456789");
+            let res = redemption(&app.api, &app.base, &p, &code, secret)
                 .send()
                 .await
                 .unwrap();
@@ -600,7 +582,7 @@ async fn checklist_56_tokens_without_a_kid_and_duplicate_kids() {
             b.omit_kid = omit_kid;
             b.second_key = Some(same_kid);
         });
-        let (status, body) = login_page(&app).await;
+        let (status, body) = app.page_after_login().await;
         assert_eq!(status, 502, "no kid {omit_kid}, same kid {same_kid}");
         assert!(body.contains("security checks"), "{body}");
     }
@@ -629,15 +611,7 @@ async fn checklist_86_an_exhausted_pool_fails_fast_with_503() {
         .map(|code| {
             let (api, base, p, code) = (app.api.clone(), app.base.clone(), p.clone(), code.clone());
             tokio::spawn(async move {
-                let res = api
-                    .post(format!("{base}/token"))
-                    .basic_auth("app", Some(SECRET))
-                    .form(&[
-                        ("grant_type", "authorization_code"),
-                        ("code", code.as_str()),
-                        ("redirect_uri", p.redirect_uri.as_str()),
-                        ("code_verifier", p.verifier.as_deref().unwrap()),
-                    ])
+                let res = redemption(&api, &base, &p, &code, Some(SECRET))
                     .send()
                     .await
                     .unwrap();

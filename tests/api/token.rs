@@ -42,14 +42,7 @@ async fn parallel_redemptions_of_one_code_yield_exactly_one_success() {
     for _ in 0..20 {
         let (api, base, p, code) = (app.api.clone(), app.base.clone(), p.clone(), code.clone());
         tasks.push(tokio::spawn(async move {
-            api.post(format!("{base}/token"))
-                .basic_auth("app", Some(SECRET))
-                .form(&[
-                    ("grant_type", "authorization_code"),
-                    ("code", &code),
-                    ("redirect_uri", &p.redirect_uri),
-                    ("code_verifier", p.verifier.as_deref().unwrap()),
-                ])
+            redemption(&api, &base, &p, &code, Some(SECRET))
                 .send()
                 .await
                 .unwrap()

@@ -1,21 +1,11 @@
 use crate::support::*;
 
-async fn page_after_login(app: &TestApp) -> (reqwest::StatusCode, String) {
-    match app
-        .start(&app.browser, &AuthParams::new("app", "openid"))
-        .await
-    {
-        Outcome::Page(s, body) => (s, body),
-        other => panic!("expected an error page, got {other:?}"),
-    }
-}
-
 #[tokio::test]
 async fn upstream_down_gives_a_clear_error_page_with_a_way_back() {
     let app = spawn_app().await;
     app.upstream.stop();
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    let (status, body) = page_after_login(&app).await;
+    let (status, body) = app.page_after_login().await;
     assert_eq!(status, 502);
     assert!(body.contains("unavailable"), "{body}");
     assert!(body.contains("error=temporarily_unavailable"), "{body}");
@@ -25,7 +15,7 @@ async fn upstream_down_gives_a_clear_error_page_with_a_way_back() {
 async fn upstream_id_token_with_wrong_nonce_is_rejected() {
     let app = spawn_app().await;
     app.upstream.set(|b| b.wrong_nonce = true);
-    let (status, body) = page_after_login(&app).await;
+    let (status, body) = app.page_after_login().await;
     assert_eq!(status, 502);
     assert!(body.contains("security checks"), "{body}");
 }
@@ -34,7 +24,7 @@ async fn upstream_id_token_with_wrong_nonce_is_rejected() {
 async fn upstream_id_token_from_another_issuer_is_rejected() {
     let app = spawn_app().await;
     app.upstream.set(|b| b.wrong_issuer = true);
-    assert_eq!(page_after_login(&app).await.0, 502);
+    assert_eq!(app.page_after_login().await.0, 502);
 }
 
 #[tokio::test]
@@ -42,14 +32,14 @@ async fn upstream_userinfo_for_another_subject_is_rejected() {
     let app = spawn_app().await;
     app.upstream
         .set(|b| b.userinfo_sub = Some("auth0|mallory".into()));
-    assert_eq!(page_after_login(&app).await.0, 502);
+    assert_eq!(app.page_after_login().await.0, 502);
 }
 
 #[tokio::test]
 async fn upstream_500_html_at_the_token_endpoint_is_a_clear_error() {
     let app = spawn_app().await;
     app.upstream.set(|b| b.token_status = Some(500));
-    let (status, body) = page_after_login(&app).await;
+    let (status, body) = app.page_after_login().await;
     assert_eq!(status, 502);
     assert!(body.contains("Return to"), "{body}");
 }
@@ -153,10 +143,7 @@ async fn a_stalled_upstream_times_out_and_slows_nothing_else() {
     app.upstream
         .set(|b| b.token_stall = Some(std::time::Duration::from_secs(30)));
     let started = std::time::Instant::now();
-    let login = {
-        let app = &app;
-        async move { page_after_login(app).await }
-    };
+    let login = app.page_after_login();
     let others = async {
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         let mut slowest = std::time::Duration::ZERO;
@@ -198,13 +185,13 @@ async fn html_instead_of_json_is_a_clear_error() {
     );
     let app = spawn_app().await;
     app.upstream.set(|b| b.discovery_body = Some(html.clone()));
-    let (status, body) = page_after_login(&app).await;
+    let (status, body) = app.page_after_login().await;
     assert_eq!(status, 502);
     assert!(body.contains("Return to"), "{body}");
 
     let app = spawn_app().await;
     app.upstream.set(|b| b.token_body = Some(html));
-    let (status, body) = page_after_login(&app).await;
+    let (status, body) = app.page_after_login().await;
     assert_eq!(status, 502);
     assert!(body.contains("Return to"), "{body}");
 }
@@ -222,7 +209,7 @@ async fn five_megabyte_answers_are_refused() {
 
     let app = spawn_app().await;
     app.upstream.set(|b| b.padding = 5 * 1024 * 1024);
-    let (status, body) = page_after_login(&app).await;
+    let (status, body) = app.page_after_login().await;
     assert_eq!(status, 502);
     assert!(body.contains("error=temporarily_unavailable"), "{body}");
 
@@ -259,7 +246,7 @@ async fn discovery_jwks_and_userinfo_failures_are_clear_errors() {
     for (what, knob) in knobs {
         let app = spawn_app().await;
         app.upstream.set(knob);
-        let (status, body) = page_after_login(&app).await;
+        let (status, body) = app.page_after_login().await;
         assert_eq!(status, 502, "{what}");
         assert!(
             body.contains("error=temporarily_unavailable"),
@@ -283,7 +270,7 @@ async fn spoiled_upstream_id_tokens_are_refused() {
     ] {
         let app = spawn_app().await;
         app.upstream.set(|b| b.spoil = Some(spoil));
-        let (status, body) = page_after_login(&app).await;
+        let (status, body) = app.page_after_login().await;
         assert_eq!(status, 502, "{spoil:?}");
         assert!(body.contains("security checks"), "{spoil:?}: {body}");
         assert!(body.contains("error=server_error"), "{spoil:?}: {body}");

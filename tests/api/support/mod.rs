@@ -299,6 +299,34 @@ pub enum Outcome {
     Page(StatusCode, String),
 }
 
+/// The token request that redeems `code` for `p.client_id` at `base`: authenticated with
+/// `secret` by Basic, or as a public client (`client_id` in the form) without one.
+pub fn redemption(
+    api: &reqwest::Client,
+    base: &str,
+    p: &AuthParams,
+    code: &str,
+    secret: Option<&str>,
+) -> reqwest::RequestBuilder {
+    let mut form = vec![
+        ("grant_type", "authorization_code".to_string()),
+        ("code", code.to_string()),
+        ("redirect_uri", p.redirect_uri.clone()),
+    ];
+    if let Some(v) = &p.verifier {
+        form.push(("code_verifier", v.clone()));
+    }
+    let req = api.post(format!("{base}/token"));
+    match secret {
+        Some(secret) => req.basic_auth(&p.client_id, Some(secret)),
+        None => {
+            form.push(("client_id", p.client_id.clone()));
+            req
+        }
+    }
+    .form(&form)
+}
+
 pub fn query_of(url: &str) -> HashMap<String, String> {
     url::Url::parse(url)
         .unwrap()
@@ -399,22 +427,23 @@ impl TestApp {
 
     /// Redeems a code as client `app` (secret via Basic) or a public client.
     pub async fn redeem(&self, p: &AuthParams, code: &str) -> reqwest::Response {
-        let mut form = vec![
-            ("grant_type", "authorization_code".to_string()),
-            ("code", code.to_string()),
-            ("redirect_uri", p.redirect_uri.clone()),
-        ];
-        if let Some(v) = &p.verifier {
-            form.push(("code_verifier", v.clone()));
+        let secret = (p.client_id != "spa").then_some(SECRET);
+        redemption(&self.api, &self.base, p, code, secret)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Opens the authorization request for `app` in the browser and expects Herald to end on a
+    /// page (an error page): its status and body.
+    pub async fn page_after_login(&self) -> (StatusCode, String) {
+        match self
+            .start(&self.browser, &AuthParams::new("app", "openid"))
+            .await
+        {
+            Outcome::Page(status, body) => (status, body),
+            other => panic!("expected an error page, got {other:?}"),
         }
-        let req = self.api.post(format!("{}/token", self.base));
-        let req = if p.client_id == "spa" {
-            form.push(("client_id", "spa".into()));
-            req
-        } else {
-            req.basic_auth(&p.client_id, Some(SECRET))
-        };
-        req.form(&form).send().await.unwrap()
     }
 
     pub async fn tokens(&self, p: &AuthParams) -> Value {
