@@ -43,6 +43,9 @@ redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 || fail "Redis does not answ
 # Unit tests, the HTTP suite (tests/api) and the store suite (tests/store.rs).
 cargo test --locked --lib --bins --tests
 
+# The database fault test: PostgreSQL stopped and restarted under load, run alone.
+scripts/pg-fault-test.sh
+
 # The fuzz targets compile (their long runs are not part of the test command; docs/security.md
 # has the command and the figures).
 cargo check --locked --manifest-path fuzz/Cargo.toml --bins
