@@ -13,8 +13,10 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::{LiveConfig, ManagedConfig, Settings, managed};
 use crate::dev_upstream::DevProvider;
 use crate::secret::Secret;
+use crate::site::MetricsEndpoint;
 use crate::state::{AppState, StateParts};
 use crate::store::{self, ConfigVersion, DynStore};
+use crate::telemetry::metrics;
 use crate::tokens;
 use crate::tokens::keys::KeyEncryption;
 use crate::web::sessions::{RedisSessions, Sessions, StoreSessions};
@@ -48,6 +50,9 @@ pub struct BuildOptions {
     pub config_text: Option<String>,
     /// The admin API's bootstrap token; `None` reads `HERALD_ADMIN_TOKEN` (unset: no token).
     pub admin_token: Option<String>,
+    /// The bearer token that may read `/metrics` from anywhere; `None` reads
+    /// `HERALD_METRICS_TOKEN` (unset: loopback clients only).
+    pub metrics_token: Option<String>,
 }
 
 impl Default for BuildOptions {
@@ -60,6 +65,7 @@ impl Default for BuildOptions {
             admin_listener: None,
             config_text: None,
             admin_token: None,
+            metrics_token: None,
         }
     }
 }
@@ -134,6 +140,18 @@ impl App {
             .with_expiry(Expiry::OnInactivity(time::Duration::seconds(
                 session_ttl.as_secs() as i64,
             )));
+        let metrics_token = opts
+            .metrics_token
+            .or_else(|| std::env::var("HERALD_METRICS_TOKEN").ok())
+            .filter(|t| !t.is_empty())
+            .map(|t| Arc::new(Secret::new(t)));
+        let installed = metrics::install();
+        metrics::initialise(state.settings().upstreams.iter().map(|u| u.id.as_str()));
+        let metrics = MetricsEndpoint::new(
+            installed,
+            metrics_token,
+            state.settings().limits.client_ip_header.clone(),
+        );
         let separate_admin = admin_listener.is_some();
         let in_flight = routes::InFlight::new(state.settings().server.max_in_flight.get() as usize);
         let router = routes::public_router(
@@ -141,10 +159,12 @@ impl App {
             Arc::new(DevProvider::new()?),
             !separate_admin,
             in_flight.clone(),
+            metrics.clone(),
         )
         .layer(session_layer.clone());
         let admin = admin_listener.map(|l| {
-            let router = routes::admin_router(state.clone(), in_flight).layer(session_layer);
+            let router =
+                routes::admin_router(state.clone(), in_flight, metrics).layer(session_layer);
             (l, router)
         });
         spawn_purger(store);

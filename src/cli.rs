@@ -1,5 +1,6 @@
 //! The `herald` command line: `serve`, `check-config`, `export`, `lineage`, `preview`, `keys`.
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -99,15 +100,43 @@ enum KeysCommand {
     },
 }
 
+/// Whether logs are JSON: `HERALD_LOG_FORMAT`, else the `log_format` key of the file `serve`
+/// runs with (read before the rest of the file, so its problems are logged in its format),
+/// else text.
+fn json_logs(cli: &Cli) -> bool {
+    if let Ok(format) = std::env::var("HERALD_LOG_FORMAT")
+        && !format.is_empty()
+    {
+        return format == "json";
+    }
+    let Command::Serve { config } = &cli.command else {
+        return false;
+    };
+    std::fs::read_to_string(config)
+        .ok()
+        .and_then(|text| text.parse::<toml::Table>().ok())
+        .and_then(|t| Some(t.get("log_format")?.as_str()? == "json"))
+        .unwrap_or(false)
+}
+
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "herald=info,tower_http=warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "herald=info,tower_http=warn".into());
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json_logs(&cli) {
+        // One JSON object per line: timestamp, level, target, the event's fields (message
+        // among them) and the spans it is in, the request's first (request_id, route, method).
+        logs.json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(true)
+            .init();
+    } else {
+        logs.with_ansi(std::io::stderr().is_terminal()).init();
+    }
     match cli.command {
         Command::Serve { config } => serve(config),
         Command::CheckConfig { config } => check_config(config),

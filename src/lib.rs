@@ -23,7 +23,8 @@
 //! - Cores, no HTTP: [`consent`] (which scopes a user must still approve; grants and records),
 //!   [`claims`] (claim paths, mappings into the authentication context, release by scope),
 //!   [`tokens`] (signing keys, JWTs, secret hashing), [`store`] (the storage traits and their
-//!   SQLite and PostgreSQL implementations), [`clock`], [`secret`].
+//!   SQLite and PostgreSQL implementations), [`telemetry`] (metrics and event log lines),
+//!   [`clock`], [`secret`].
 
 pub mod account;
 pub mod admin;
@@ -45,6 +46,7 @@ pub mod server;
 pub mod site;
 pub mod state;
 pub mod store;
+pub mod telemetry;
 pub mod tokens;
 pub mod upstream;
 pub mod web;

@@ -17,6 +17,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::dev_upstream::DevProvider;
+use crate::site::MetricsEndpoint;
 use crate::state::AppState;
 use crate::web::{self, limits};
 use crate::{account, admin, demo, dev_upstream, login, provider, site};
@@ -30,11 +31,13 @@ pub fn public_router(
     dev: Arc<DevProvider>,
     with_admin: bool,
     in_flight: InFlight,
+    metrics: MetricsEndpoint,
 ) -> Router {
     let mut public = Router::new()
         .route("/", get(site::home))
         .route("/healthz", get(site::healthz))
         .route("/readyz", get(site::ready))
+        .route("/metrics", get(move |req| metrics.answer(req)))
         .route("/static/herald.css", get(web::stylesheet))
         .merge(provider::router())
         .merge(login::upstream_return::router())
@@ -51,9 +54,10 @@ pub fn public_router(
 /// What the admin listener serves (checklist F74): the admin API and pages, and the first leg
 /// of a sign-in (`/login/{request}`, where the pages send an admin who is not signed in; the
 /// upstream's callback then comes back to the public listener, the issuer).
-pub fn admin_router(state: AppState, in_flight: InFlight) -> Router {
+pub fn admin_router(state: AppState, in_flight: InFlight, metrics: MetricsEndpoint) -> Router {
     let admin = Router::new()
         .route("/healthz", get(site::healthz))
+        .route("/metrics", get(move |req| metrics.answer(req)))
         .route("/static/herald.css", get(web::stylesheet))
         .merge(admin::router())
         .merge(login::upstream_return::router());
@@ -74,8 +78,9 @@ impl InFlight {
 /// The layers every listener has: a 404 page for unknown paths, a small body limit (a token
 /// request is never large; the admin API sets its own), rate limits (each listener counts for
 /// itself, like each replica), security headers, the bound on requests in flight and on the
-/// time one may take, and outermost a request id (kept from a proxy, else made; echoed in the
-/// response) with a trace span per request that never records credentials or cookies.
+/// time one may take, a request id (kept from a proxy, else made; echoed in the response) with
+/// a trace span per request that never records credentials or cookies, and outermost the HTTP
+/// metrics, so shed, timed-out and rate-limited answers are counted too.
 fn finish(router: Router<AppState>, state: AppState, in_flight: InFlight) -> Router {
     let routes = router
         .fallback(web::not_found)
@@ -86,6 +91,7 @@ fn finish(router: Router<AppState>, state: AppState, in_flight: InFlight) -> Rou
     };
     let request_id = HeaderName::from_static(web::REQUEST_ID);
     let request_timeout = state.settings().server.request_timeout;
+    let client_ip_header = state.settings().limits.client_ip_header.clone();
     routes
         .layer(axum::middleware::map_response(web::security_headers))
         .layer(
@@ -105,8 +111,13 @@ fn finish(router: Router<AppState>, state: AppState, in_flight: InFlight) -> Rou
                     request_id.clone(),
                     web::NewRequestId,
                 ))
-                .layer(TraceLayer::new_for_http().make_span_with(web::request_span))
+                .layer(TraceLayer::new_for_http().make_span_with(
+                    move |req: &axum::http::Request<_>| {
+                        web::request_span(req, client_ip_header.as_ref())
+                    },
+                ))
                 .layer(PropagateRequestIdLayer::new(request_id)),
         )
+        .layer(axum::middleware::from_fn(web::record_metrics))
         .with_state(state)
 }

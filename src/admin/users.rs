@@ -13,6 +13,7 @@ use super::error::{ApiError, ErrorBody, Path, Query};
 use crate::consent::{self, ExportedRecord};
 use crate::state::AppState;
 use crate::store::{AuditEntry, User, UserQuery, UserSort};
+use crate::telemetry::events;
 
 const MAX_PER_PAGE: i64 = 100;
 /// The last page a list may ask for, so `page * per_page` stays far from overflowing.
@@ -321,6 +322,7 @@ pub async fn withdraw_grant(
     )
     .await?;
     if let Some(g) = before {
+        events::admin_change(&admin.actor, "grant.withdraw", &format!("user:{sub}"));
         state
             .store
             .append_audit(&AuditEntry {

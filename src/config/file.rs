@@ -13,15 +13,25 @@ use crate::claims::{Attribute, Mapping, ScopeDef};
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConfigFile {
-    /// Herald's own issuer identifier, e.g. `https://login.example.com`.
-    pub issuer: String,
-    /// Address the public listener binds, e.g. `127.0.0.1:8080`.
-    pub listen: String,
-    /// `sqlite://path` (created on first start) or `postgres://...`.
-    pub database_url: String,
-    /// Where browser sessions live; default: the main database.
+    /// Herald's own issuer identifier, e.g. `https://login.example.com`. `HERALD_ISSUER`
+    /// overrides it; one of the two is required.
+    #[serde(default)]
+    pub issuer: Option<String>,
+    /// Address the public listener binds, e.g. `127.0.0.1:8080`. `HERALD_LISTEN` overrides it.
+    #[serde(default)]
+    pub listen: Option<String>,
+    /// `sqlite://path` (created on first start) or `postgres://...`. `HERALD_DATABASE_URL`
+    /// overrides it, so a database password need not be written in a file.
+    #[serde(default)]
+    pub database_url: Option<String>,
+    /// Where browser sessions live; default: the main database. `HERALD_SESSION_STORE`
+    /// overrides it.
     #[serde(default)]
     pub session_store: Option<String>,
+    /// `text` (the default) or `json`: one JSON object per log line. `HERALD_LOG_FORMAT`
+    /// overrides it. Read by the command line before the rest of the file.
+    #[serde(default)]
+    pub log_format: Option<String>,
     #[serde(default)]
     pub tokens: TokenFile,
     #[serde(default)]

@@ -20,6 +20,7 @@ use super::session::current_login;
 use crate::consent::decision::{Choice, ConsentDecision};
 use crate::state::AppState;
 use crate::store::AuthRequest;
+use crate::telemetry::{events, metrics};
 use crate::tokens::hashing::{constant_time_eq, digest_hex, random_token};
 use crate::web::pages::{ConsentPage, ScopeRow};
 use crate::web::{PageError, render};
@@ -152,6 +153,9 @@ async fn decide(
         .record_consent(new_grant.as_ref(), &record)
         .await
         .map_err(store_failure)?;
+    let allowed = decision.choice == Choice::Allow;
+    metrics::consent_decision(&req.client_id, allowed);
+    events::consent(&sub, &req.client_id, allowed, &decision.released.join(" "));
     match decision.choice {
         Choice::Allow => issue_code(&state, &req, &decision.released).await,
         Choice::Deny => deny(&state, &req, now).await,

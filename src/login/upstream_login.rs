@@ -12,6 +12,7 @@ use crate::claims::{self, AuthContext, UpstreamClaims};
 use crate::config::Upstream;
 use crate::state::AppState;
 use crate::store::{AuthRequest, FinishedLogin, StoredContext};
+use crate::telemetry::{events, metrics};
 use crate::tokens::hashing::random_token;
 use crate::web::PageError;
 
@@ -44,6 +45,13 @@ pub async fn record_login(
     let built = claims::build_context(&upstream.id, &upstream.mapping, claims, previous.as_ref())
         .map_err(|e| {
         tracing::warn!(error = %e, "claim mapping refused the login");
+        metrics::login(&upstream.id, &req.client_id, "access_denied");
+        events::login_failed(
+            &req.client_id,
+            &upstream.id,
+            "access_denied",
+            &e.to_string(),
+        );
         PageError::new(StatusCode::FORBIDDEN, "Sign-in refused", e.to_string()).with_back(
             return_link(
                 state,
@@ -53,6 +61,7 @@ pub async fn record_login(
             ),
         )
     })?;
+    metrics::mapping_warnings(&upstream.id, built.warnings.len());
     let context = serde_json::to_string(&built.context).map_err(|e| {
         tracing::error!(error = %e, "serialising the authentication context failed");
         PageError::new(

@@ -19,6 +19,7 @@ use crate::config::{Settings, Upstream};
 use crate::oauth::Params;
 use crate::state::AppState;
 use crate::store::{AuthRequest, StoreError, UpstreamLogin};
+use crate::telemetry::{events, metrics};
 use crate::tokens::hashing::digest_hex;
 use crate::upstream::UpstreamError;
 use crate::web::pages::{ChooserOption, ChooserPage};
@@ -54,7 +55,7 @@ async fn login(
         .upstreams
         .start(&upstream, &settings.callback_url(&upstream.id))
         .await
-        .map_err(|e| upstream_failure(&state, &req, &e))?;
+        .map_err(|e| upstream_failure(&state, &req, &upstream.id, &e))?;
     let now = state.now();
     let record = UpstreamLogin {
         state_hash: digest_hex(&start.state),
@@ -113,7 +114,7 @@ async fn callback(
             .upstreams
             .sends_iss(&upstream)
             .await
-            .map_err(|e| upstream_failure(&state, &req, &e))? =>
+            .map_err(|e| upstream_failure(&state, &req, &upstream.id, &e))? =>
         {
             return Err(refused(
                 "The identity provider always names itself in its answers, and this one does not; it was refused (RFC 9207).",
@@ -143,8 +144,11 @@ async fn callback(
             wants_access_token,
         )
         .await
-        .map_err(|e| upstream_failure(&state, &req, &e))?;
+        .map_err(|e| upstream_failure(&state, &req, &upstream.id, &e))?;
+    let client_id = req.client_id.clone();
     let (browser_login, req) = record_login(&state, &upstream, &claims, req).await?;
+    metrics::login(&upstream.id, &client_id, "success");
+    events::login_succeeded(&browser_login.sub, &client_id, &upstream.id);
     set_login(&session, &browser_login).await?;
     consent_stage(&state, req).await
 }
@@ -208,6 +212,12 @@ fn upstream_refused(
 ) -> Result<Response, PageError> {
     tracing::info!(upstream = %upstream.id, error = %error, "upstream returned an error");
     if error == "access_denied" {
+        login_failed(
+            &upstream.id,
+            &req.client_id,
+            "access_denied",
+            "the user cancelled at the upstream",
+        );
         return Ok(fail(
             state,
             req,
@@ -220,6 +230,15 @@ fn upstream_refused(
     } else {
         "server_error"
     };
+    login_failed(
+        &upstream.id,
+        &req.client_id,
+        code,
+        &format!(
+            "the upstream answered error={:?}",
+            error.chars().take(100).collect::<String>()
+        ),
+    );
     Err(PageError::new(
         StatusCode::BAD_GATEWAY,
         "The identity provider reported an error",
@@ -238,7 +257,12 @@ fn upstream_refused(
 
 /// The page for an upstream that failed: unavailable, an answer that failed verification, or
 /// Herald's own configuration of it; with a link back to the app carrying the OAuth error.
-fn upstream_failure(state: &AppState, req: &AuthRequest, e: &UpstreamError) -> PageError {
+fn upstream_failure(
+    state: &AppState,
+    req: &AuthRequest,
+    upstream: &str,
+    e: &UpstreamError,
+) -> PageError {
     tracing::warn!(error = %e, client = %req.client_id, "upstream login failed");
     let (title, message, code) = match e {
         UpstreamError::Unavailable(_) => (
@@ -260,12 +284,19 @@ fn upstream_failure(state: &AppState, req: &AuthRequest, e: &UpstreamError) -> P
             "server_error",
         ),
     };
+    login_failed(upstream, &req.client_id, code, &e.to_string());
     PageError::new(StatusCode::BAD_GATEWAY, title, message).with_back(return_link(
         state,
         req,
         code,
         "the identity provider login failed",
     ))
+}
+
+/// A login that came back from `upstream` and failed: counted and logged as an event.
+fn login_failed(upstream: &str, client_id: &str, code: &str, reason: &str) {
+    metrics::login(upstream, client_id, code);
+    events::login_failed(client_id, upstream, code, reason);
 }
 
 /// A refused answer: 400, "Sign-in failed", and what to do.

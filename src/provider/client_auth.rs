@@ -18,6 +18,7 @@ use base64::engine::general_purpose::STANDARD;
 use crate::config::{Client, ClientAuth, Settings};
 use crate::oauth::error::OAuthError;
 use crate::state::AppState;
+use crate::telemetry::events;
 use crate::tokens::hashing::digest;
 use crate::tokens::secret_cache::Refused;
 
@@ -229,6 +230,7 @@ pub async fn authenticate(
     let cache = &state.secret_cache;
     let p = presented(headers, form)?;
     let fail = |msg: &str| {
+        events::client_auth_failed(Some(&p.client_id), msg);
         let mut e = OAuthError::invalid_client(msg.to_string());
         if !p.via_basic {
             e.challenge = None;

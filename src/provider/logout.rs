@@ -21,6 +21,7 @@ use crate::login::current_login;
 use crate::oauth::error::with_params;
 use crate::oauth::params::{Params, is_form};
 use crate::state::AppState;
+use crate::telemetry::events;
 use crate::tokens::hashing::{constant_time_eq, random_token};
 use crate::tokens::jwt::verify_id_token_hint;
 use crate::web::pages::{LogoutConfirmPage, SignedOutPage};
@@ -188,10 +189,12 @@ async fn end(
     session: &Session,
     back: Option<Return>,
 ) -> Result<Response, PageError> {
-    let upstream = current_login(session)
-        .await
+    let login = current_login(session).await;
+    let upstream = login
+        .as_ref()
         .and_then(|l| state.settings().upstream(&l.upstream_id).cloned());
     session.flush().await?;
+    events::logout(login.as_ref().map(|l| l.sub.as_str()));
     let upstream = upstream.filter(|u| u.logout);
     finish(state, session, back, upstream).await
 }

@@ -19,6 +19,7 @@ use super::token::{form, token_response};
 use crate::oauth::error::OAuthError;
 use crate::state::AppState;
 use crate::store::AccessTokenRecord;
+use crate::telemetry::events;
 
 pub async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     match handle(&state, &headers, &body).await {
@@ -45,7 +46,7 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<()
     match known {
         Known::Refresh(r) => {
             let n = state.store.revoke_refresh_family(&r.family_id, now).await?;
-            tracing::info!(client = %client.client_id, revoked = n, "refresh token family revoked");
+            events::token_revoked(&client.client_id, n);
         }
         Known::Access(c, row) => {
             let record = row.unwrap_or(AccessTokenRecord {
@@ -61,6 +62,7 @@ async fn handle(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<()
                 family_id: None,
             });
             state.store.revoke_access_token(&record, now).await?;
+            events::token_revoked(&client.client_id, 1);
         }
     }
     Ok(())

@@ -10,10 +10,11 @@ use axum::response::{IntoResponse, Response};
 
 use super::client_auth::authenticate;
 use super::grants;
-use crate::config::GrantType;
+use crate::config::{Client, GrantType};
 use crate::oauth::error::OAuthError;
 use crate::oauth::params::Params;
 use crate::state::AppState;
+use crate::telemetry::{events, metrics};
 
 pub async fn wrong_method() -> Response {
     let mut res =
@@ -35,9 +36,24 @@ async fn handle(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<serde_json::Value, OAuthError> {
-    let p = form(headers, body)?;
+    let p =
+        form(headers, body).inspect_err(|e| events::token_refused(None, e.code, &e.description))?;
     let settings = state.settings();
     let client = authenticate(state, &settings, headers, &p.values).await?;
+    let answer = grant(state, &client, &p).await;
+    match &answer {
+        Ok(_) => {}
+        Err(e) => events::token_refused(Some(&client.client_id), e.code, &e.description),
+    }
+    answer
+}
+
+/// The grant the authenticated `client` asked for, issued.
+async fn grant(
+    state: &AppState,
+    client: &Client,
+    p: &Params,
+) -> Result<serde_json::Value, OAuthError> {
     let raw = p
         .get("grant_type")
         .ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;
@@ -52,13 +68,16 @@ async fn handle(
             grant.as_str()
         )));
     }
-    match grant {
+    let issued = match grant {
         GrantType::AuthorizationCode => {
-            grants::authorization_code::exchange(state, &client, &p).await
+            grants::authorization_code::exchange(state, client, p).await
         }
-        GrantType::RefreshToken => grants::refresh_token::refresh(state, &client, &p).await,
-        GrantType::ClientCredentials => grants::client_credentials::issue(state, &client, &p).await,
-    }
+        GrantType::RefreshToken => grants::refresh_token::refresh(state, client, p).await,
+        GrantType::ClientCredentials => grants::client_credentials::issue(state, client, p).await,
+    }?;
+    metrics::token_issued(grant.as_str(), &client.client_id);
+    events::token_issued(&client.client_id, grant.as_str());
+    Ok(issued)
 }
 
 /// Parses a form body, refusing other media types and repeated parameters (RFC 6749 §3.2).

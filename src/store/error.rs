@@ -17,35 +17,52 @@ pub enum StoreError {
     Other(String),
 }
 
+impl StoreError {
+    /// The error's kind as `herald_store_errors_total` labels it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            StoreError::Unavailable(_) => "unavailable",
+            StoreError::Conflict(_) => "conflict",
+            StoreError::Corrupt(_) => "corrupt",
+            StoreError::Other(_) => "other",
+        }
+    }
+}
+
+/// Every database error is counted here, where it gets its kind.
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
-        match &e {
-            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
-                StoreError::Unavailable(e.to_string())
-            }
-            sqlx::Error::Tls(_) | sqlx::Error::Protocol(_) => {
-                StoreError::Unavailable(e.to_string())
-            }
-            sqlx::Error::Database(db) => {
-                let code = db.code().unwrap_or_default();
-                // 40001 serialization_failure, 40P01 deadlock, 23505 unique_violation (PG);
-                // 5/6 BUSY/LOCKED and 2067/1555 unique constraint (SQLite extended codes).
-                if matches!(
-                    code.as_ref(),
-                    "40001" | "40P01" | "23505" | "5" | "6" | "517" | "2067" | "1555"
-                ) {
-                    StoreError::Conflict(e.to_string())
-                } else if code.starts_with("08") || code == "57P01" || code == "57P03" {
-                    StoreError::Unavailable(e.to_string())
-                } else {
-                    StoreError::Other(e.to_string())
-                }
-            }
-            sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => {
-                StoreError::Corrupt(e.to_string())
-            }
-            _ => StoreError::Other(e.to_string()),
+        let error = classify(e);
+        crate::telemetry::metrics::store_error(error.kind());
+        error
+    }
+}
+
+fn classify(e: sqlx::Error) -> StoreError {
+    match &e {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+            StoreError::Unavailable(e.to_string())
         }
+        sqlx::Error::Tls(_) | sqlx::Error::Protocol(_) => StoreError::Unavailable(e.to_string()),
+        sqlx::Error::Database(db) => {
+            let code = db.code().unwrap_or_default();
+            // 40001 serialization_failure, 40P01 deadlock, 23505 unique_violation (PG);
+            // 5/6 BUSY/LOCKED and 2067/1555 unique constraint (SQLite extended codes).
+            if matches!(
+                code.as_ref(),
+                "40001" | "40P01" | "23505" | "5" | "6" | "517" | "2067" | "1555"
+            ) {
+                StoreError::Conflict(e.to_string())
+            } else if code.starts_with("08") || code == "57P01" || code == "57P03" {
+                StoreError::Unavailable(e.to_string())
+            } else {
+                StoreError::Other(e.to_string())
+            }
+        }
+        sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => {
+            StoreError::Corrupt(e.to_string())
+        }
+        _ => StoreError::Other(e.to_string()),
     }
 }
 

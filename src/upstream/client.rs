@@ -12,8 +12,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use openidconnect::core::{
     CoreAuthDisplay, CoreAuthenticationFlow, CoreClaimName, CoreClaimType, CoreClient,
     CoreClientAuthMethod, CoreGrantType, CoreJsonWebKey, CoreJweContentEncryptionAlgorithm,
@@ -28,12 +26,15 @@ use openidconnect::{
 };
 use serde_json::{Map, Value};
 
+pub use super::claims_json::claims_object;
+use super::claims_json::jwt_payload;
 use super::endpoints;
 use super::error::UpstreamError;
 use super::http::Guarded;
 use crate::claims::{AccessTokenClaims, UpstreamClaims};
 use crate::config::Upstream;
 use crate::egress;
+use crate::telemetry::metrics;
 
 type RpClient = CoreClient<
     EndpointSet,
@@ -418,8 +419,35 @@ impl UpstreamClients {
         endpoint: &str,
         access_token: &str,
     ) -> Result<Map<String, Value>, UpstreamError> {
+        let start = Instant::now();
+        let (answer, error) = self.fetch_userinfo(up, endpoint, access_token).await;
+        metrics::upstream_request(&up.id, "userinfo", start.elapsed(), error);
+        answer
+    }
+
+    /// The userinfo answer, and how the request failed for the metrics (`None`: it was answered).
+    async fn fetch_userinfo(
+        &self,
+        up: &Upstream,
+        endpoint: &str,
+        access_token: &str,
+    ) -> (
+        Result<Map<String, Value>, UpstreamError>,
+        Option<&'static str>,
+    ) {
         let upstream_id = &up.id;
-        let resp = self
+        let failed = |e: reqwest::Error| {
+            let kind = if e.is_timeout() {
+                "timeout"
+            } else if e.is_connect() {
+                "connect"
+            } else {
+                "transport"
+            };
+            let error = UpstreamError::Unavailable(format!("{upstream_id} userinfo: {e}"));
+            (Err(error), Some(kind))
+        };
+        let resp = match self
             .http
             .get(endpoint)
             .timeout(up.timeout)
@@ -427,34 +455,47 @@ impl UpstreamClients {
             .header(reqwest::header::ACCEPT, "application/json")
             .send()
             .await
-            .map_err(|e| UpstreamError::Unavailable(format!("{upstream_id} userinfo: {e}")))?;
+        {
+            Ok(r) => r,
+            Err(e) => return failed(e),
+        };
         let status = resp.status();
         if status.is_server_error() || status.is_redirection() {
-            return Err(UpstreamError::Unavailable(format!(
-                "{upstream_id} userinfo answered {status}"
-            )));
+            let error = format!("{upstream_id} userinfo answered {status}");
+            return (Err(UpstreamError::Unavailable(error)), Some("status"));
         }
-        if !status.is_success() {
-            return Err(UpstreamError::Invalid(format!(
-                "{upstream_id} userinfo answered {status}"
-            )));
-        }
-        let body = resp
-            .bytes()
-            .await
-            .map_err(|e| UpstreamError::Unavailable(format!("{upstream_id} userinfo: {e}")))?;
-        if body.len() > MAX_USERINFO_BYTES {
-            return Err(UpstreamError::Invalid(format!(
-                "{upstream_id} userinfo response is larger than {MAX_USERINFO_BYTES} bytes"
-            )));
-        }
-        claims_object(&body).ok_or_else(|| {
-            UpstreamError::Invalid(format!(
-                "{upstream_id} userinfo is not a JSON object with unique member names"
-            ))
-        })
+        let body = match resp.bytes().await {
+            Ok(b) => b,
+            Err(e) => return failed(e),
+        };
+        (check_userinfo(upstream_id, status, &body), None)
     }
+}
 
+/// A userinfo answer that arrived: a success status and a JSON object of bounded size.
+fn check_userinfo(
+    upstream_id: &str,
+    status: reqwest::StatusCode,
+    body: &[u8],
+) -> Result<Map<String, Value>, UpstreamError> {
+    if !status.is_success() {
+        return Err(UpstreamError::Invalid(format!(
+            "{upstream_id} userinfo answered {status}"
+        )));
+    }
+    if body.len() > MAX_USERINFO_BYTES {
+        return Err(UpstreamError::Invalid(format!(
+            "{upstream_id} userinfo response is larger than {MAX_USERINFO_BYTES} bytes"
+        )));
+    }
+    claims_object(body).ok_or_else(|| {
+        UpstreamError::Invalid(format!(
+            "{upstream_id} userinfo is not a JSON object with unique member names"
+        ))
+    })
+}
+
+impl UpstreamClients {
     /// Claims of a JWT access token, verified against the upstream's JWKS; an opaque token, or
     /// one that fails verification, yields none.
     fn access_token_claims(&self, up: &Upstream, d: &Discovered, token: &str) -> AccessTokenClaims {
@@ -519,95 +560,5 @@ impl UpstreamClients {
 impl Default for UpstreamClients {
     fn default() -> Self {
         Self::new()
-    }
-}
-
-/// The payload of a compact JWS whose signature has already been verified.
-/// Claims objects with a repeated member name are refused (RFC 7519 §4: "MUST either reject
-/// ... or use a JSON parser that returns only the lexically last duplicate"; Herald rejects,
-/// since two parsers disagreeing on which value counts is how claims get smuggled).
-pub fn claims_object(bytes: &[u8]) -> Option<Map<String, Value>> {
-    let unique: UniqueKeys = serde_json::from_slice(bytes).ok()?;
-    if !unique.0 {
-        return None;
-    }
-    serde_json::from_slice(bytes).ok()
-}
-
-/// Deserializes any JSON, remembering whether every object's member names were unique.
-struct UniqueKeys(bool);
-
-impl<'de> serde::Deserialize<'de> for UniqueKeys {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = UniqueKeys;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("JSON")
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut m: A,
-            ) -> Result<UniqueKeys, A::Error> {
-                let mut seen = std::collections::HashSet::new();
-                let mut unique = true;
-                while let Some(k) = m.next_key::<String>()? {
-                    unique &= seen.insert(k);
-                    unique &= m.next_value::<UniqueKeys>()?.0;
-                }
-                Ok(UniqueKeys(unique))
-            }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(
-                self,
-                mut s: A,
-            ) -> Result<UniqueKeys, A::Error> {
-                let mut unique = true;
-                while let Some(v) = s.next_element::<UniqueKeys>()? {
-                    unique &= v.0;
-                }
-                Ok(UniqueKeys(unique))
-            }
-            fn visit_bool<E>(self, _: bool) -> Result<UniqueKeys, E> {
-                Ok(UniqueKeys(true))
-            }
-            fn visit_i64<E>(self, _: i64) -> Result<UniqueKeys, E> {
-                Ok(UniqueKeys(true))
-            }
-            fn visit_u64<E>(self, _: u64) -> Result<UniqueKeys, E> {
-                Ok(UniqueKeys(true))
-            }
-            fn visit_f64<E>(self, _: f64) -> Result<UniqueKeys, E> {
-                Ok(UniqueKeys(true))
-            }
-            fn visit_str<E>(self, _: &str) -> Result<UniqueKeys, E> {
-                Ok(UniqueKeys(true))
-            }
-            fn visit_unit<E>(self) -> Result<UniqueKeys, E> {
-                Ok(UniqueKeys(true))
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
-fn jwt_payload(jwt: &str) -> Option<Map<String, Value>> {
-    let payload = jwt.split('.').nth(1)?;
-    let bytes = URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
-    claims_object(&bytes)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn claims_with_a_repeated_name_at_any_depth_are_refused() {
-        assert!(claims_object(br#"{"sub":"a","email_verified":false}"#).is_some());
-        assert!(
-            claims_object(br#"{"sub":"a","email_verified":false,"email_verified":true}"#).is_none()
-        );
-        assert!(claims_object(br#"{"sub":"a","x":[{"k":1,"k":2}]}"#).is_none());
-        assert!(claims_object(br#"{"sub":"a","o":{"k":1},"p":{"k":2}}"#).is_some());
-        assert!(claims_object(b"[1,2]").is_none());
     }
 }

@@ -6,13 +6,14 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use openidconnect::{AsyncHttpClient, HttpClientError, HttpRequest, HttpResponse};
 use url::Url;
 
 use super::endpoints;
 use crate::config::{Upstream, UpstreamEndpoint};
+use crate::telemetry::metrics;
 
 /// The largest discovery document, JWKS or token response Herald reads.
 pub const MAX_BODY: usize = 1024 * 1024;
@@ -20,6 +21,8 @@ pub const MAX_BODY: usize = 1024 * 1024;
 /// `http` with the checks and the timeout of one upstream.
 pub(super) struct Guarded<'a> {
     pub http: &'a reqwest::Client,
+    /// The upstream's id, for the metrics.
+    pub upstream: &'a str,
     pub endpoint: &'a UpstreamEndpoint,
     pub timeout: Duration,
     /// Why a request was refused by the endpoint policy, for the error Herald reports (the
@@ -31,6 +34,7 @@ impl<'a> Guarded<'a> {
     pub fn new(http: &'a reqwest::Client, up: &'a Upstream) -> Self {
         Self {
             http,
+            upstream: &up.id,
             endpoint: &up.endpoint,
             timeout: up.timeout,
             refused: Mutex::new(None),
@@ -58,38 +62,76 @@ impl<'c> AsyncHttpClient<'c> for Guarded<'_> {
 
     fn call(&'c self, request: HttpRequest) -> Self::Future {
         Box::pin(async move {
-            let url = Url::parse(&request.uri().to_string())
-                .map_err(|e| HttpClientError::Other(e.to_string()))?;
-            if let Some(why) = endpoints::refusal(self.endpoint, &url) {
-                return Err(self.refuse(why));
-            }
-            let mut request: reqwest::Request = request.try_into().map_err(Box::new)?;
-            *request.timeout_mut() = Some(self.timeout);
-            let mut response = self.http.execute(request).await.map_err(Box::new)?;
-            if response
-                .content_length()
-                .is_some_and(|n| n > MAX_BODY as u64)
-            {
-                return Err(HttpClientError::Other(too_large(&url)));
-            }
-            let mut builder = openidconnect::http::Response::builder()
-                .status(response.status())
-                .version(response.version());
-            for (name, value) in response.headers() {
-                builder = builder.header(name, value);
-            }
-            let mut body = Vec::new();
-            while let Some(chunk) = response.chunk().await.map_err(Box::new)? {
-                if body.len() + chunk.len() > MAX_BODY {
-                    return Err(HttpClientError::Other(too_large(&url)));
-                }
-                body.extend_from_slice(&chunk);
-            }
-            builder.body(body).map_err(HttpClientError::Http)
+            let endpoint = endpoint_of(&request);
+            let start = Instant::now();
+            let answer = self.send(request).await;
+            let error = match &answer {
+                Ok(r) if r.status().is_server_error() => Some("status"),
+                Ok(_) => None,
+                Err(HttpClientError::Reqwest(e)) if e.is_timeout() => Some("timeout"),
+                Err(HttpClientError::Reqwest(e)) if e.is_connect() => Some("connect"),
+                Err(HttpClientError::Other(why)) if why.contains(TOO_LARGE) => Some("too_large"),
+                Err(HttpClientError::Other(_)) => Some("refused"),
+                Err(_) => Some("transport"),
+            };
+            metrics::upstream_request(self.upstream, endpoint, start.elapsed(), error);
+            answer
         })
     }
 }
 
+/// Which endpoint a request of `openidconnect` goes to: the discovery document by its
+/// well-known path, the token endpoint by its POST; the only other request made through this
+/// client is discovery's JWKS fetch.
+fn endpoint_of(request: &HttpRequest) -> &'static str {
+    if request
+        .uri()
+        .path()
+        .ends_with("/.well-known/openid-configuration")
+    {
+        "discovery"
+    } else if request.method() == openidconnect::http::Method::POST {
+        "token"
+    } else {
+        "jwks"
+    }
+}
+
+impl Guarded<'_> {
+    async fn send(&self, request: HttpRequest) -> Answer {
+        let url = Url::parse(&request.uri().to_string())
+            .map_err(|e| HttpClientError::Other(e.to_string()))?;
+        if let Some(why) = endpoints::refusal(self.endpoint, &url) {
+            return Err(self.refuse(why));
+        }
+        let mut request: reqwest::Request = request.try_into().map_err(Box::new)?;
+        *request.timeout_mut() = Some(self.timeout);
+        let mut response = self.http.execute(request).await.map_err(Box::new)?;
+        if response
+            .content_length()
+            .is_some_and(|n| n > MAX_BODY as u64)
+        {
+            return Err(HttpClientError::Other(too_large(&url)));
+        }
+        let mut builder = openidconnect::http::Response::builder()
+            .status(response.status())
+            .version(response.version());
+        for (name, value) in response.headers() {
+            builder = builder.header(name, value);
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(Box::new)? {
+            if body.len() + chunk.len() > MAX_BODY {
+                return Err(HttpClientError::Other(too_large(&url)));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        builder.body(body).map_err(HttpClientError::Http)
+    }
+}
+
+const TOO_LARGE: &str = "is larger than";
+
 fn too_large(url: &Url) -> String {
-    format!("the answer from `{url}` is larger than {MAX_BODY} bytes")
+    format!("the answer from `{url}` {TOO_LARGE} {MAX_BODY} bytes")
 }

@@ -10,6 +10,7 @@
 //! ([`crate::login`]) calls it. The built-in development provider that stands in for Auth0 is
 //! [`crate::dev_upstream`].
 
+mod claims_json;
 pub mod client;
 pub mod endpoints;
 pub mod error;

@@ -2,15 +2,20 @@
 //! request, security headers on every answer, and load shedding when too many requests are in
 //! flight (checklist H91).
 
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use axum::extract::MatchedPath;
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, MatchedPath};
 use axum::http::Request;
 use tower_http::request_id::{MakeRequestId, RequestId};
 use tracing::Span;
 
+use axum::middleware::Next;
+
 use super::limits;
+use crate::telemetry::metrics;
 use crate::tokens::hashing::random_token;
 
 /// The header that carries a request's id, in the request (an id sent by a proxy is kept) and in
@@ -38,9 +43,10 @@ impl MakeRequestId for NewRequestId {
     }
 }
 
-/// The span of one request: method, the route template (never the raw path or query, which may
-/// carry codes and tokens) and the request id, so every line logged while serving it names them.
-pub fn request_span<B>(req: &Request<B>) -> Span {
+/// The span of one request: the request id, the client's address (from `client_ip_header`
+/// behind a load balancer), the route template (never the raw path or query, which may carry
+/// codes and tokens) and the method, so every line logged while serving it names them.
+pub fn request_span<B>(req: &Request<B>, client_ip_header: Option<&HeaderName>) -> Span {
     let route = req
         .extensions()
         .get::<MatchedPath>()
@@ -50,7 +56,34 @@ pub fn request_span<B>(req: &Request<B>) -> Span {
         .get(REQUEST_ID)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    tracing::info_span!("request", method = %req.method(), route, request_id = id)
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    let client_ip = limits::client_address(client_ip_header, req.headers(), peer)
+        .map(|ip| ip.to_string())
+        .unwrap_or_default();
+    tracing::info_span!("request", request_id = id, client_ip, route, method = %req.method())
+}
+
+/// Counts every answer in `herald_http_requests_total` and times it in
+/// `herald_http_request_duration_seconds`, by route template (`unmatched` for unknown paths).
+pub async fn record_metrics(request: Request<axum::body::Body>, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", MatchedPath::as_str)
+        .to_owned();
+    let method = request.method().clone();
+    let start = std::time::Instant::now();
+    let res = next.run(request).await;
+    metrics::http_request(
+        &route,
+        method.as_str(),
+        res.status().as_u16(),
+        start.elapsed(),
+    );
+    res
 }
 
 /// The largest request body outside the admin API: an OAuth form is a few hundred bytes, a

@@ -17,7 +17,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -26,6 +26,7 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use super::render::error_page;
 use crate::config::LimitSettings;
+use crate::telemetry::metrics;
 
 /// How often (in requests) addresses whose buckets are full again are forgotten.
 const FORGET_EVERY: u64 = 4096;
@@ -49,21 +50,8 @@ impl RateLimits {
         }))
     }
 
-    /// The client's address: the last one in the configured header, else the TCP peer.
     fn client(&self, headers: &HeaderMap, peer: Option<IpAddr>) -> Option<IpAddr> {
-        if let Some(name) = &self.client_ip_header {
-            let last = headers
-                .get_all(name)
-                .iter()
-                .next_back()
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.rsplit(',').next())
-                .and_then(|a| parse_address(a.trim()));
-            if last.is_some() {
-                return last;
-            }
-        }
-        peer
+        client_address(self.client_ip_header.as_ref(), headers, peer)
     }
 
     /// `Err(seconds to wait)` when `ip` is over its limit. IPv6 addresses count per /64, the
@@ -79,6 +67,28 @@ impl RateLimits {
             wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
         })
     }
+}
+
+/// The client's address: the last one in `header` (the one a load balancer appends), else the
+/// TCP peer.
+pub fn client_address(
+    header: Option<&HeaderName>,
+    headers: &HeaderMap,
+    peer: Option<IpAddr>,
+) -> Option<IpAddr> {
+    if let Some(name) = header {
+        let last = headers
+            .get_all(name)
+            .iter()
+            .next_back()
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.rsplit(',').next())
+            .and_then(|a| parse_address(a.trim()));
+        if last.is_some() {
+            return last;
+        }
+    }
+    peer
 }
 
 /// The key an address is counted under: itself for IPv4, its /64 for IPv6 (an IPv4-mapped
@@ -137,7 +147,14 @@ pub async fn limit(
     };
     match limits.check(ip) {
         Ok(()) => next.run(request).await,
-        Err(wait) => too_many(answers_json(path), wait.max(1)),
+        Err(wait) => {
+            let route = request
+                .extensions()
+                .get::<MatchedPath>()
+                .map_or("unmatched", MatchedPath::as_str);
+            metrics::rate_limited(route);
+            too_many(answers_json(path), wait.max(1))
+        }
     }
 }
 

@@ -13,6 +13,7 @@ use crate::admin::error::ApiError;
 use crate::config::{LiveConfig, ManagedConfig, Settings};
 use crate::state::AppState;
 use crate::store::{AuditEntry, ConfigVersion, Removal};
+use crate::telemetry::events;
 
 /// The audit entry's view of a change: the state before and after (absent when created or
 /// removed).
@@ -47,6 +48,7 @@ impl<'a> Changes<'a> {
         let settings = validated(state, &managed)?;
         let now = state.now();
         let version = latest.version + 1;
+        let logged_target = target.clone();
         state
             .store
             .save_config(
@@ -69,6 +71,7 @@ impl<'a> Changes<'a> {
                 removals,
             )
             .await?;
+        events::admin_change(&self.admin.actor, action, &logged_target);
         state.apply_config(version, settings);
         Ok(version)
     }

@@ -23,6 +23,40 @@ use super::settings::{
 use crate::claims::{ClaimPath, ScopeCatalog};
 use crate::secret::Secret;
 
+/// The bootstrap keys an environment variable overrides, so one file serves every
+/// environment and a database password never has to be written in it.
+pub const ENV_OVERRIDES: [(&str, &str); 5] = [
+    ("issuer", "HERALD_ISSUER"),
+    ("listen", "HERALD_LISTEN"),
+    ("database_url", "HERALD_DATABASE_URL"),
+    ("session_store", "HERALD_SESSION_STORE"),
+    ("log_format", "HERALD_LOG_FORMAT"),
+];
+
+/// Puts the set (non-empty) override variables into `file`; returns the keys they replaced,
+/// each with its variable.
+fn apply_env(
+    file: &mut ConfigFile,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Vec<(&'static str, &'static str)> {
+    let mut applied = Vec::new();
+    for (key, var) in ENV_OVERRIDES {
+        let Some(value) = env(var).filter(|v| !v.is_empty()) else {
+            continue;
+        };
+        let slot = match key {
+            "issuer" => &mut file.issuer,
+            "listen" => &mut file.listen,
+            "database_url" => &mut file.database_url,
+            "session_store" => &mut file.session_store,
+            _ => &mut file.log_format,
+        };
+        *slot = Some(value);
+        applied.push((key, var));
+    }
+    applied
+}
+
 /// Turns the parsed file into [`Settings`], collecting every problem. `env` reads an environment
 /// variable (injected so tests need not touch the process environment).
 pub(super) fn validate(
@@ -30,26 +64,42 @@ pub(super) fn validate(
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<(Settings, Vec<String>), ConfigError> {
     let mut v = Validator::default();
+    let mut file = file;
+    let overridden = apply_env(&mut file, env);
+    let start = v.problems.len();
 
-    let issuer = v.issuer(&file.issuer);
-    let listen = match file.listen.parse::<SocketAddr>() {
+    let issuer = v.required("issuer", file.issuer.as_deref(), Validator::issuer);
+    let listen = v.required("listen", file.listen.as_deref(), |v, raw| match raw
+        .parse::<SocketAddr>()
+    {
         Ok(a) => Some(a),
         Err(_) => {
             v.problem(format!(
-                "listen: `{}` is not an address and port; write it like \"127.0.0.1:8080\"",
-                file.listen
+                "listen: `{raw}` is not an address and port; write it like \"127.0.0.1:8080\""
             ));
             None
         }
-    };
-    if !(file.database_url.starts_with("sqlite:")
-        || file.database_url.starts_with("postgres://")
-        || file.database_url.starts_with("postgresql://"))
+    });
+    let database_url = v.required("database_url", file.database_url.as_deref(), |v, raw| {
+        if raw.starts_with("sqlite:")
+            || raw.starts_with("postgres://")
+            || raw.starts_with("postgresql://")
+        {
+            Some(raw.to_string())
+        } else {
+            v.problem(
+                "database_url: must start with sqlite:// (for example \"sqlite://data/herald.db\") \
+                 or postgres://",
+            );
+            None
+        }
+    });
+    if let Some(format) = &file.log_format
+        && !matches!(format.as_str(), "text" | "json")
     {
-        v.problem(
-            "database_url: must start with sqlite:// (for example \"sqlite://data/herald.db\") \
-             or postgres://",
-        );
+        v.problem(format!(
+            "log_format: `{format}` is neither \"text\" nor \"json\""
+        ));
     }
     if let Some(store) = &file.session_store
         && !(store.starts_with("redis://") || store.starts_with("rediss://"))
@@ -58,6 +108,15 @@ pub(super) fn validate(
             "session_store: only \"redis://host:port\" (or rediss://) is supported; remove the \
              key to keep browser sessions in the main database",
         );
+    }
+    // A problem with a value the environment gave names the variable it came from.
+    for p in &mut v.problems[start..] {
+        if let Some((key, var)) = overridden
+            .iter()
+            .find(|(key, _)| p.starts_with(&format!("{key}:")))
+        {
+            *p = format!("{key} (from {var}){}", &p[key.len()..]);
+        }
     }
     let tokens = v.tokens(&file.tokens);
     let admin = v.admin(&file.admin);
@@ -135,12 +194,19 @@ pub(super) fn validate(
         }
     }
 
-    match (issuer, listen, tokens, scopes, v.problems.is_empty()) {
-        (Some(issuer), Some(listen), Some(tokens), Some(scopes), true) => Ok((
+    match (
+        issuer,
+        listen,
+        database_url,
+        tokens,
+        scopes,
+        v.problems.is_empty(),
+    ) {
+        (Some(issuer), Some(listen), Some(database_url), Some(tokens), Some(scopes), true) => Ok((
             Settings {
                 issuer,
                 listen,
-                database_url: file.database_url,
+                database_url,
                 session_store: file.session_store,
                 tokens,
                 upstreams: upstreams.into_iter().map(Arc::new).collect(),
@@ -263,6 +329,26 @@ impl Validator {
 
     fn problem(&mut self, p: impl Into<String>) {
         self.problems.push(p.into());
+    }
+
+    /// A bootstrap key the file or its environment variable must give, checked by `check`.
+    fn required<T>(
+        &mut self,
+        key: &str,
+        raw: Option<&str>,
+        check: impl FnOnce(&mut Self, &str) -> Option<T>,
+    ) -> Option<T> {
+        match raw {
+            Some(raw) => check(self, raw),
+            None => {
+                let var = ENV_OVERRIDES
+                    .iter()
+                    .find(|(k, _)| *k == key)
+                    .map_or("", |(_, var)| var);
+                self.problem(format!("{key}: missing; set it in the file or with {var}"));
+                None
+            }
+        }
     }
 
     fn issuer(&mut self, raw: &str) -> Option<String> {
@@ -459,6 +545,59 @@ mod tests {
     }
 
     const DEV: &str = "[[upstreams]]\nid = \"dev\"\nkind = \"dev\"\n";
+
+    #[test]
+    fn environment_variables_override_the_bootstrap_keys() {
+        let vars = |name: &str| match name {
+            "HERALD_ISSUER" => Some("http://localhost:9999".to_string()),
+            "HERALD_LISTEN" => Some("127.0.0.1:9999".to_string()),
+            "HERALD_DATABASE_URL" => Some("postgres://herald:pw@db/herald".to_string()),
+            "HERALD_SESSION_STORE" => Some("redis://cache:6379".to_string()),
+            "HERALD_LOG_FORMAT" => Some("json".to_string()),
+            _ => None,
+        };
+        let file: ConfigFile = toml::from_str(&with(DEV)).unwrap();
+        let (s, _) = validate(file, &vars).unwrap();
+        assert_eq!(s.issuer, "http://localhost:9999");
+        assert_eq!(s.listen.port(), 9999);
+        assert_eq!(s.database_url, "postgres://herald:pw@db/herald");
+        assert_eq!(s.session_store.as_deref(), Some("redis://cache:6379"));
+        // A file without the keys is complete with the variables, and says what is missing
+        // without them, naming the variable.
+        let file: ConfigFile = toml::from_str(DEV).unwrap();
+        assert!(validate(file, &vars).is_ok());
+        let err = parse(DEV).unwrap_err().to_string();
+        assert!(
+            err.contains("issuer: missing; set it in the file or with HERALD_ISSUER"),
+            "{err}"
+        );
+        assert!(
+            err.contains("database_url: missing; set it in the file or with HERALD_DATABASE_URL"),
+            "{err}"
+        );
+        // A bad value from a variable names the variable, not the file.
+        let bad = |name: &str| (name == "HERALD_LISTEN").then(|| "nowhere".to_string());
+        let file: ConfigFile = toml::from_str(&with(DEV)).unwrap();
+        let err = validate(file, &bad).unwrap_err().to_string();
+        assert!(
+            err.contains("listen (from HERALD_LISTEN): `nowhere` is not an address"),
+            "{err}"
+        );
+        let bad = |name: &str| (name == "HERALD_LOG_FORMAT").then(|| "xml".to_string());
+        let file: ConfigFile = toml::from_str(&with(DEV)).unwrap();
+        let err = validate(file, &bad).unwrap_err().to_string();
+        assert!(
+            err.contains("log_format (from HERALD_LOG_FORMAT): `xml`"),
+            "{err}"
+        );
+        // An empty variable is no override.
+        let empty = |name: &str| (name == "HERALD_ISSUER").then(String::new);
+        let file: ConfigFile = toml::from_str(&with(DEV)).unwrap();
+        assert_eq!(
+            validate(file, &empty).unwrap().0.issuer,
+            "http://127.0.0.1:8080"
+        );
+    }
 
     /// Hole 5 of the hardening issue: a plain-http upstream only beside a loopback http://
     /// Herald, and never an upstream on a link-local or metadata address.

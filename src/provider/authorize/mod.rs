@@ -15,6 +15,7 @@ use tower_sessions::Session;
 use crate::login;
 use crate::oauth::{Params, redirect_error};
 use crate::state::AppState;
+use crate::telemetry::events;
 use crate::tokens::hashing::{digest_hex, random_token};
 use crate::web::error_page;
 pub use request::{AuthorizeError, AuthorizeRequest};
@@ -51,7 +52,18 @@ async fn authorize(state: AppState, session: Session, params: Params) -> Respons
     let settings = state.settings();
     let request = match AuthorizeRequest::parse(&params, &settings) {
         Ok(request) => request,
-        Err(refused) => return refused.into_response(),
+        Err(refused) => {
+            if let AuthorizeError::Page { message } = &refused {
+                // The page tells the user what to tell the app's developer; the log has the
+                // client and the URI the app sent.
+                events::authorize_refused(
+                    params.get("client_id"),
+                    params.get("redirect_uri"),
+                    message,
+                );
+            }
+            return refused.into_response();
+        }
     };
     let hinted_sub = match request.hinted_subject(&state.keys()) {
         Ok(sub) => sub,

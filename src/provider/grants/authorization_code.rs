@@ -14,6 +14,7 @@ use crate::oauth::error::OAuthError;
 use crate::oauth::params::Params;
 use crate::state::AppState;
 use crate::store::{AccessTokenRecord, Redemption};
+use crate::telemetry::events;
 use crate::tokens::hashing::{constant_time_eq, digest_hex, random_token};
 use crate::tokens::mint::pkce_s256;
 
@@ -41,7 +42,7 @@ pub async fn exchange(
     }
     if record.consumed_at.is_some() {
         let revoked = state.store.revoke_tokens_of_code(&code_hash, now).await?;
-        tracing::warn!(client = %client.client_id, revoked, "authorization code replayed; its tokens are revoked");
+        events::code_replayed(&client.client_id, revoked);
         return Err(OAuthError::invalid_grant("the code was already used"));
     }
     if record.expires_at <= now {

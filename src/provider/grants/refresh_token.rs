@@ -18,6 +18,7 @@ use crate::oauth::error::OAuthError;
 use crate::oauth::params::Params;
 use crate::state::AppState;
 use crate::store::{AccessTokenRecord, Rotation};
+use crate::telemetry::events;
 use crate::tokens::hashing::digest_hex;
 
 pub async fn refresh(
@@ -153,7 +154,7 @@ async fn reuse(
     now: i64,
 ) -> Result<OAuthError, OAuthError> {
     let revoked = state.store.revoke_refresh_family(family_id, now).await?;
-    tracing::warn!(client = %client.client_id, revoked, "rotated refresh token reused; its family is revoked");
+    events::refresh_reused(&client.client_id, revoked);
     Ok(OAuthError::invalid_grant(
         "the refresh token was already used",
     ))

@@ -19,6 +19,8 @@ pub const SECRET: &str = "app-secret-for-tests";
 pub const APP_CB: &str = "http://127.0.0.1:9000/cb";
 /// The admin API's bootstrap token in tests (HERALD_ADMIN_TOKEN).
 pub const ADMIN_TOKEN: &str = "bootstrap-admin-token-for-tests";
+/// The bearer token that reads `/metrics` from anywhere in tests (HERALD_METRICS_TOKEN).
+pub const METRICS_TOKEN: &str = "metrics-token-for-tests";
 
 pub struct TestApp {
     pub base: String,
@@ -213,6 +215,7 @@ description = "Reports"
             admin_listener,
             config_text: Some(toml.clone()),
             admin_token: Some(ADMIN_TOKEN.into()),
+            metrics_token: Some(METRICS_TOKEN.into()),
             ..Default::default()
         },
     )
@@ -335,43 +338,45 @@ pub fn query_of(url: &str) -> HashMap<String, String> {
         .collect()
 }
 
-impl TestApp {
-    /// Follows redirects like a browser until Herald sends it to the client, shows consent, or
-    /// answers with a page.
-    pub async fn follow(&self, browser: &reqwest::Client, mut url: String) -> Outcome {
-        for _ in 0..12 {
-            if url.starts_with(APP_CB) || url.starts_with("http://127.0.0.1:9000/") {
-                return Outcome::Client(query_of(&url));
-            }
-            let res = browser.get(&url).send().await.unwrap();
-            let status = res.status();
-            if status.is_redirection() {
-                let loc = res.headers()["location"].to_str().unwrap();
-                // Relative to the page that redirected, as a browser resolves it.
-                url = url::Url::parse(&url)
-                    .unwrap()
-                    .join(loc)
-                    .unwrap()
-                    .to_string();
-                continue;
-            }
-            let body = res.text().await.unwrap();
-            if url.contains("/consent?") && status == StatusCode::OK {
-                return Outcome::Consent(body);
-            }
-            return Outcome::Page(status, body);
+/// Follows redirects like a browser until Herald sends it to the client, shows consent, or
+/// answers with a page.
+pub async fn follow(browser: &reqwest::Client, mut url: String) -> Outcome {
+    for _ in 0..12 {
+        if url.starts_with(APP_CB) || url.starts_with("http://127.0.0.1:9000/") {
+            return Outcome::Client(query_of(&url));
         }
-        panic!("too many redirects");
+        let res = browser.get(&url).send().await.unwrap();
+        let status = res.status();
+        if status.is_redirection() {
+            let loc = res.headers()["location"].to_str().unwrap();
+            // Relative to the page that redirected, as a browser resolves it.
+            url = url::Url::parse(&url)
+                .unwrap()
+                .join(loc)
+                .unwrap()
+                .to_string();
+            continue;
+        }
+        let body = res.text().await.unwrap();
+        if url.contains("/consent?") && status == StatusCode::OK {
+            return Outcome::Consent(body);
+        }
+        return Outcome::Page(status, body);
     }
+    panic!("too many redirects");
+}
 
+/// Herald at `base`, seen by a browser: the flow helpers of [`TestApp`] work on any Herald,
+/// one in another process included.
+pub struct Site<'a> {
+    pub base: &'a str,
+}
+
+impl Site<'_> {
     pub fn authorize_url(&self, p: &AuthParams) -> String {
         let mut u = url::Url::parse(&format!("{}/authorize", self.base)).unwrap();
         u.query_pairs_mut().extend_pairs(p.query());
         u.to_string()
-    }
-
-    pub async fn start(&self, browser: &reqwest::Client, p: &AuthParams) -> Outcome {
-        self.follow(browser, self.authorize_url(p)).await
     }
 
     /// Submits the consent form with `decision`.
@@ -403,7 +408,7 @@ impl TestApp {
             } else {
                 loc
             };
-            return self.follow(browser, loc).await;
+            return follow(browser, loc).await;
         }
         let status = res.status();
         Outcome::Page(status, res.text().await.unwrap())
@@ -415,7 +420,7 @@ impl TestApp {
         browser: &reqwest::Client,
         p: &AuthParams,
     ) -> HashMap<String, String> {
-        match self.start(browser, p).await {
+        match follow(browser, self.authorize_url(p)).await {
             Outcome::Client(q) => q,
             Outcome::Consent(html) => match self.decide(browser, &html, "allow").await {
                 Outcome::Client(q) => q,
@@ -423,6 +428,45 @@ impl TestApp {
             },
             other => panic!("login did not finish: {other:?}"),
         }
+    }
+}
+
+impl TestApp {
+    fn site(&self) -> Site<'_> {
+        Site { base: &self.base }
+    }
+
+    pub async fn follow(&self, browser: &reqwest::Client, url: String) -> Outcome {
+        follow(browser, url).await
+    }
+
+    pub fn authorize_url(&self, p: &AuthParams) -> String {
+        self.site().authorize_url(p)
+    }
+
+    pub async fn start(&self, browser: &reqwest::Client, p: &AuthParams) -> Outcome {
+        follow(browser, self.authorize_url(p)).await
+    }
+
+    pub async fn decide(
+        &self,
+        browser: &reqwest::Client,
+        consent_html: &str,
+        decision: &str,
+    ) -> Outcome {
+        self.site().decide(browser, consent_html, decision).await
+    }
+
+    pub async fn after(&self, browser: &reqwest::Client, res: reqwest::Response) -> Outcome {
+        self.site().after(browser, res).await
+    }
+
+    pub async fn login(
+        &self,
+        browser: &reqwest::Client,
+        p: &AuthParams,
+    ) -> HashMap<String, String> {
+        self.site().login(browser, p).await
     }
 
     /// Redeems a code as client `app` (secret via Basic) or a public client.
