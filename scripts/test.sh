@@ -46,6 +46,10 @@ cargo test --locked --lib --bins --tests
 # The database fault test: PostgreSQL stopped and restarted under load, run alone.
 scripts/pg-fault-test.sh
 
+# The deployment files: the systemd unit verified, compose and Kubernetes parsed and checked, the
+# binary run as nobody with a read-only configuration, as the Dockerfile runs it.
+scripts/deploy-test.sh
+
 # The fuzz targets compile (their long runs are not part of the test command; docs/security.md
 # has the command and the figures).
 cargo check --locked --manifest-path fuzz/Cargo.toml --bins
