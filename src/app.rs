@@ -15,7 +15,7 @@ use crate::dev_upstream::DevProvider;
 use crate::secret::Secret;
 use crate::site::MetricsEndpoint;
 use crate::state::{AppState, StateParts};
-use crate::store::{self, ConfigVersion, DynStore};
+use crate::store::{self, ConfigVersion, DynStore, SqliteStore};
 use crate::telemetry::metrics;
 use crate::tokens;
 use crate::tokens::keys::KeyEncryption;
@@ -71,10 +71,50 @@ impl Default for BuildOptions {
 }
 
 impl App {
-    pub async fn build(mut settings: Settings, opts: BuildOptions) -> anyhow::Result<App> {
+    /// Builds Herald: binds its listeners, reaches the session store, opens (and migrates) the
+    /// database, loads the configuration in effect and the signing keys. A start that fails
+    /// leaves nothing behind: the listeners and the session store are tried before the
+    /// database is touched, and an SQLite database this start created is removed.
+    pub async fn build(settings: Settings, opts: BuildOptions) -> anyhow::Result<App> {
+        let url = settings.database_url.clone();
+        let fresh_sqlite = url.starts_with("sqlite:") && !SqliteStore::exists(&url);
+        let built = Self::build_inner(settings, opts).await;
+        if built.is_err() && fresh_sqlite && SqliteStore::exists(&url) {
+            match SqliteStore::remove_files(&url) {
+                Ok(()) => tracing::info!("removed the database this failed start created"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not remove the database this failed start created")
+                }
+            }
+        }
+        built
+    }
+
+    async fn build_inner(mut settings: Settings, opts: BuildOptions) -> anyhow::Result<App> {
         let kek = match opts.kek {
             Some(k) => k,
             None => key_encryption(&settings)?,
+        };
+        let listener = match opts.listener {
+            Some(l) => l,
+            None => {
+                let listen = opts.listen.unwrap_or(settings.listen);
+                TcpListener::bind(listen)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?
+            }
+        };
+        let admin_listener =
+            match (opts.admin_listener, settings.admin.listen) {
+                (Some(l), _) => Some(l),
+                (None, Some(listen)) => Some(TcpListener::bind(listen).await.map_err(|e| {
+                    anyhow::anyhow!("cannot listen on {listen} ([admin] listen): {e}")
+                })?),
+                (None, None) => None,
+            };
+        let redis = match &settings.session_store {
+            Some(url) => Some(RedisSessions::connect(url).await?),
+            None => None,
         };
         let store = store::connect(&settings.database_url).await.map_err(|e| {
             anyhow::anyhow!(
@@ -98,27 +138,10 @@ impl App {
         let ring =
             tokens::keys::load_or_create(&*store, &kek, &settings.signing_algs(), opts.clock.now())
                 .await?;
-        let sessions = match &settings.session_store {
-            Some(url) => Sessions::Redis(RedisSessions::connect(url).await?),
+        let sessions = match redis {
+            Some(redis) => Sessions::Redis(redis),
             None => Sessions::Store(StoreSessions::new(store.clone())),
         };
-        let listener = match opts.listener {
-            Some(l) => l,
-            None => {
-                let listen = opts.listen.unwrap_or(settings.listen);
-                TcpListener::bind(listen)
-                    .await
-                    .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?
-            }
-        };
-        let admin_listener =
-            match (opts.admin_listener, settings.admin.listen) {
-                (Some(l), _) => Some(l),
-                (None, Some(listen)) => Some(TcpListener::bind(listen).await.map_err(|e| {
-                    anyhow::anyhow!("cannot listen on {listen} ([admin] listen): {e}")
-                })?),
-                (None, None) => None,
-            };
 
         let secure_cookies = settings.issuer.starts_with("https://");
         let session_ttl = settings.tokens.session_ttl;

@@ -156,12 +156,8 @@ where
     let store = connect(&url)
         .await
         .expect("a fresh SQLite database opens and migrates");
-    let outcome = tokio::spawn(test(store, Raw::Sqlite(url))).await;
-    for suffix in ["", "-wal", "-shm"] {
-        let mut file = path.clone().into_os_string();
-        file.push(suffix);
-        let _ = std::fs::remove_file(file);
-    }
+    let outcome = tokio::spawn(test(store, Raw::Sqlite(url.clone()))).await;
+    let _ = herald::store::SqliteStore::remove_files(&url);
     if let Err(e) = outcome {
         std::panic::resume_unwind(e.into_panic());
     }
@@ -2535,4 +2531,27 @@ async fn an_unknown_key_algorithm_reads_back_as_corrupt(store: DynStore, raw: Ra
         matches!(&read, Err(StoreError::Corrupt(e)) if e.contains("column alg")),
         "{read:?}"
     );
+}
+
+/// What a failed start leaves is removed whole: the database file and its `-wal` and `-shm`.
+#[tokio::test]
+async fn an_sqlite_database_is_removed_with_its_companion_files() {
+    let path = std::env::temp_dir().join(format!("herald-remove-{}.db", random_token()));
+    let url = format!("sqlite://{}", path.display());
+    let store = connect(&url).await.unwrap();
+    store.ping().await.unwrap();
+    let files: Vec<std::path::PathBuf> = ["", "-wal", "-shm"]
+        .iter()
+        .map(|suffix| {
+            let mut file = path.clone().into_os_string();
+            file.push(suffix);
+            file.into()
+        })
+        .collect();
+    assert!(files.iter().all(|f| f.exists()), "{files:?}");
+    herald::store::SqliteStore::remove_files(&url).unwrap();
+    assert!(files.iter().all(|f| !f.exists()), "{files:?}");
+    assert!(!herald::store::SqliteStore::exists(&url));
+    // Nothing to remove is no error.
+    herald::store::SqliteStore::remove_files(&url).unwrap();
 }

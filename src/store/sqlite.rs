@@ -53,6 +53,23 @@ impl SqliteStore {
         !in_memory && SqliteConnectOptions::from_str(url).is_ok_and(|o| o.get_filename().is_file())
     }
 
+    /// Removes the database file of `url` with its `-wal` and `-shm` companions: what a start
+    /// that failed after creating the database leaves.
+    pub fn remove_files(url: &str) -> std::io::Result<()> {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+        let path = options.get_filename().to_path_buf();
+        for suffix in ["", "-wal", "-shm"] {
+            let mut file = path.clone().into_os_string();
+            file.push(suffix);
+            match std::fs::remove_file(&file) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
     }

@@ -102,6 +102,14 @@ impl std::fmt::Debug for RedisSessions {
 
 const REDIS_PREFIX: &str = "herald:session:";
 
+/// How long a start waits for the session store.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// A Redis URL fit for messages: the password replaced.
+fn redact(url: &str) -> String {
+    crate::store::redact_url(url)
+}
+
 fn redis_error(e: redis::RedisError) -> session_store::Error {
     session_store::Error::Backend(e.to_string())
 }
@@ -109,9 +117,20 @@ fn redis_error(e: redis::RedisError) -> session_store::Error {
 impl RedisSessions {
     pub async fn connect(url: &str) -> anyhow::Result<Self> {
         let client = redis::Client::open(url).map_err(|e| anyhow::anyhow!("session_store: {e}"))?;
-        let conn = redis::aio::ConnectionManager::new(client)
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot reach the session store: {e}"))?;
+        // The connection manager retries a first connection for minutes; a start waits 5 s.
+        let conn =
+            tokio::time::timeout(CONNECT_TIMEOUT, redis::aio::ConnectionManager::new(client))
+                .await
+                .map_err(|_| {
+                    anyhow::anyhow!(
+                        "cannot reach the session store {}: no connection within {} s",
+                        redact(url),
+                        CONNECT_TIMEOUT.as_secs()
+                    )
+                })?
+                .map_err(|e| {
+                    anyhow::anyhow!("cannot reach the session store {}: {e}", redact(url))
+                })?;
         Ok(Self { conn })
     }
 

@@ -236,3 +236,86 @@ async fn keys_rotate_keeps_the_old_key_for_the_stored_token_lifetimes_not_the_fi
     let leaves_at = number_after("leaves the JWKS at ");
     assert_eq!(leaves_at - signs_from, 3600 + 300, "{}", run.stdout);
 }
+
+/// A configuration for `herald serve` on the development upstream, `listen` and the database
+/// given, plus `extra` top-level keys.
+fn serve_config(listen: &str, database_url: &str, extra: &str) -> String {
+    format!(
+        "issuer = \"http://{listen}\"\nlisten = \"{listen}\"\ndatabase_url = \"{database_url}\"\n\
+         {extra}\n[[upstreams]]\nid = \"dev\"\nkind = \"dev\"\n"
+    )
+}
+
+#[tokio::test]
+async fn a_failed_start_says_why_and_leaves_no_database_behind() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let busy = taken.local_addr().unwrap().to_string();
+    let free = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .to_string()
+    };
+    let db = std::env::temp_dir().join(format!(
+        "herald-failed-{}.db",
+        herald::tokens::random_token()
+    ));
+    let sqlite = format!("sqlite://{}", db.display());
+    let kek = herald::tokens::keys::KeyEncryption::generate_base64();
+    let env = [("HERALD_KEY_ENCRYPTION_KEY", kek.as_str())];
+    let cases = [
+        (
+            serve_config(&busy, &sqlite, ""),
+            format!("cannot listen on {busy}"),
+        ),
+        (
+            serve_config(&free(), &sqlite, "session_store = \"redis://127.0.0.1:1\""),
+            "cannot reach the session store redis://127.0.0.1:1".to_string(),
+        ),
+        (
+            serve_config(&free(), "postgres://herald:pw@127.0.0.1:1/none", ""),
+            "cannot open database postgres://herald:redacted@127.0.0.1:1/none".to_string(),
+        ),
+    ];
+    for (config, why) in cases {
+        let file = temp_file("herald.toml", &config);
+        let started = std::time::Instant::now();
+        let run = herald(&["serve", "--config", arg(&file)], &env).await;
+        assert!(!run.ok, "{config}");
+        assert!(run.stderr.contains(&why), "{why} not in: {}", run.stderr);
+        assert!(
+            !run.stderr.contains(":pw@"),
+            "the password in: {}",
+            run.stderr
+        );
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "{why}"
+        );
+        assert!(
+            !db.exists(),
+            "{why}: a database was left at {}",
+            db.display()
+        );
+    }
+    // The same file on a free port starts, and creates the database.
+    let file = temp_file("herald.toml", &serve_config(&free(), &sqlite, ""));
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_herald"))
+        .args(["serve", "--config", arg(&file)])
+        .env("HERALD_KEY_ENCRYPTION_KEY", &kek)
+        .env("RUST_LOG", "off")
+        .spawn()
+        .unwrap();
+    let mut created = false;
+    for _ in 0..100 {
+        if db.exists() {
+            created = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(created, "a good start creates {}", db.display());
+}
