@@ -85,7 +85,7 @@ fn finish(router: Router<AppState>, state: AppState, in_flight: InFlight) -> Rou
     let routes = router
         .fallback(web::not_found)
         .layer(DefaultBodyLimit::max(web::BODY_LIMIT));
-    let routes = match limits::RateLimits::new(&state.settings().limits) {
+    let routes = match limits::RateLimits::new(&state.settings().limits, state.clock.clone()) {
         Some(l) => routes.layer(axum::middleware::from_fn_with_state(l, limits::limit)),
         None => routes,
     };

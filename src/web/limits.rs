@@ -16,15 +16,19 @@
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use governor::clock::Clock as _;
+use governor::middleware::NoOpMiddleware;
+use governor::state::keyed::DefaultKeyedStateStore;
+use governor::{Quota, RateLimiter};
 
 use super::render::error_page;
+use crate::clock::Clock;
 use crate::config::LimitSettings;
 use crate::telemetry::metrics;
 
@@ -33,18 +37,22 @@ const FORGET_EVERY: u64 = 4096;
 
 /// The limiter of one Herald process.
 pub struct RateLimits {
-    limiter: DefaultKeyedRateLimiter<IpAddr>,
+    limiter:
+        RateLimiter<IpAddr, DefaultKeyedStateStore<IpAddr>, LimiterClock, NoOpMiddleware<Duration>>,
+    clock: LimiterClock,
     client_ip_header: Option<HeaderName>,
     requests: AtomicU64,
 }
 
 impl RateLimits {
     /// `None` when the limit is off.
-    pub fn new(settings: &LimitSettings) -> Option<Arc<Self>> {
+    pub fn new(settings: &LimitSettings, clock: Arc<dyn Clock>) -> Option<Arc<Self>> {
         let rate = settings.per_ip_per_second?;
         let quota = Quota::per_second(rate).allow_burst(settings.per_ip_burst);
+        let clock = LimiterClock(clock);
         Some(Arc::new(Self {
-            limiter: RateLimiter::keyed(quota),
+            limiter: RateLimiter::new(quota, DefaultKeyedStateStore::default(), clock.clone()),
+            clock,
             client_ip_header: settings.client_ip_header.clone(),
             requests: AtomicU64::new(0),
         }))
@@ -63,7 +71,7 @@ impl RateLimits {
             self.limiter.shrink_to_fit();
         }
         self.limiter.check_key(&ip).map_err(|not_until| {
-            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            let wait = not_until.wait_time_from(self.clock.now());
             wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
         })
     }
@@ -89,6 +97,18 @@ pub fn client_address(
         }
     }
     peer
+}
+
+/// Herald's injected clock as the limiter's: tests freeze it and decide how much time passes.
+#[derive(Clone)]
+struct LimiterClock(Arc<dyn Clock>);
+
+impl governor::clock::Clock for LimiterClock {
+    type Instant = Duration;
+
+    fn now(&self) -> Duration {
+        self.0.elapsed()
+    }
 }
 
 /// The key an address is counted under: itself for IPv4, its /64 for IPv6 (an IPv4-mapped
@@ -190,15 +210,51 @@ fn too_many(json: bool, wait: u64) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::OffsetClock;
     use std::num::NonZeroU32;
 
+    /// Limits on a frozen clock: no time passes unless the test says so.
     fn limits(rate: u32, burst: u32, header: Option<&str>) -> Arc<RateLimits> {
-        RateLimits::new(&LimitSettings {
+        limits_on(rate, burst, header, frozen())
+    }
+
+    fn frozen() -> Arc<OffsetClock> {
+        let clock = Arc::new(OffsetClock::default());
+        clock.freeze();
+        clock
+    }
+
+    fn limits_on(
+        rate: u32,
+        burst: u32,
+        header: Option<&str>,
+        clock: Arc<OffsetClock>,
+    ) -> Arc<RateLimits> {
+        let settings = LimitSettings {
             per_ip_per_second: NonZeroU32::new(rate),
             per_ip_burst: NonZeroU32::new(burst).unwrap(),
             client_ip_header: header.map(|h| HeaderName::from_bytes(h.as_bytes()).unwrap()),
-        })
-        .unwrap()
+        };
+        RateLimits::new(&settings, clock).unwrap()
+    }
+
+    #[test]
+    fn the_bucket_refills_only_as_the_clock_moves() {
+        let clock = frozen();
+        let l = limits_on(1, 2, None, clock.clone());
+        let a: IpAddr = "192.0.2.1".parse().unwrap();
+        assert!(l.check(a).is_ok());
+        assert!(l.check(a).is_ok());
+        // However long the machine takes, a frozen clock refills nothing.
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        assert_eq!(l.check(a), Err(1));
+        clock.advance(1);
+        assert!(l.check(a).is_ok(), "one request a second");
+        assert_eq!(l.check(a), Err(1));
+        clock.advance(2);
+        assert!(l.check(a).is_ok());
+        assert!(l.check(a).is_ok(), "up to the burst again");
+        assert!(l.check(a).is_err());
     }
 
     #[test]
@@ -235,7 +291,7 @@ mod tests {
             per_ip_per_second: None,
             ..LimitSettings::default()
         };
-        assert!(RateLimits::new(&off).is_none());
+        assert!(RateLimits::new(&off, frozen()).is_none());
     }
 
     #[test]
