@@ -4,7 +4,6 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::time::Duration;
 
 use arc_swap::ArcSwap;
 
@@ -125,7 +124,7 @@ impl AppState {
     }
 
     /// Reads the latest configuration version and puts it into effect when it is newer. Runs
-    /// every [`CONFIG_POLL_SECS`]; tests call it directly. A stored version this replica cannot
+    /// every `[server] config_poll_interval`; tests call it directly. A stored version this replica cannot
     /// validate (say, an environment variable it lacks) is logged and skipped.
     pub async fn reload_config(&self) -> anyhow::Result<()> {
         let Some(live) = &self.live else {
@@ -161,7 +160,7 @@ impl AppState {
 
     /// Re-reads the signing keys from the store, so a rotation done by any replica (or by
     /// `herald keys rotate`) is published and used here too. Runs every
-    /// [`KEY_RELOAD_SECS`](tokens::keys::KEY_RELOAD_SECS); tests call it directly.
+    /// `[server] key_reload_interval`; tests call it directly.
     pub async fn reload_keys(&self) -> anyhow::Result<()> {
         // Creates a key for an algorithm a client newly asks for (a configuration change).
         let algs = self.settings().signing_algs();
@@ -171,16 +170,13 @@ impl AppState {
     }
 }
 
-/// Seconds between two polls of the latest configuration version.
-pub const CONFIG_POLL_SECS: u64 = 2;
-
 /// Keeps this replica's settings in step with the stored configuration.
 fn spawn_config_reloader(state: AppState) {
     if state.live.is_none() {
         return;
     }
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(CONFIG_POLL_SECS));
+        let mut tick = tokio::time::interval(state.settings().server.config_poll_interval);
         tick.tick().await;
         loop {
             tick.tick().await;
@@ -194,7 +190,7 @@ fn spawn_config_reloader(state: AppState) {
 /// Keeps this replica's keys in step with the store; failures are logged and retried.
 fn spawn_key_reloader(state: AppState) {
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(tokens::keys::KEY_RELOAD_SECS));
+        let mut tick = tokio::time::interval(state.settings().server.key_reload_interval);
         tick.tick().await;
         loop {
             tick.tick().await;

@@ -6,7 +6,7 @@
 //! validated exactly as `herald check-config` validates a file (an invalid change is refused with
 //! its messages and changes nothing), stored as the next version together with an audit entry,
 //! and put into effect here at once and on every other replica within
-//! [`CONFIG_POLL_SECS`](crate::state::CONFIG_POLL_SECS).
+//! `[server] config_poll_interval`.
 //!
 //! # Layout
 //! - [`auth`]: the [`auth::Admin`] extractor (bootstrap token or `herald:admin` client token).

@@ -73,6 +73,12 @@ pub struct ServerFile {
     /// After that, how long in-flight requests have to finish before Herald exits anyway.
     /// Default `30s`.
     pub shutdown_timeout: Option<String>,
+    /// How often each replica reloads the signing keys from the store (a key rotated through
+    /// one replica reaches the others within it). Default `10s`, at most `60s`.
+    pub key_reload_interval: Option<String>,
+    /// How often each replica polls the store for a newer configuration version (an admin
+    /// change through one replica reaches the others within it). Default `2s`, at most `60s`.
+    pub config_poll_interval: Option<String>,
 }
 
 /// `[limits]`: requests per second per client IP address on the endpoints of a login and of the

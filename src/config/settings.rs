@@ -40,6 +40,10 @@ pub struct ServerSettings {
     pub max_in_flight: std::num::NonZeroU32,
     pub drain_delay: Duration,
     pub shutdown_timeout: Duration,
+    /// How often each replica reloads the signing keys from the store.
+    pub key_reload_interval: Duration,
+    /// How often each replica polls the store for a newer configuration version.
+    pub config_poll_interval: Duration,
 }
 
 impl Default for ServerSettings {
@@ -51,6 +55,8 @@ impl Default for ServerSettings {
             max_in_flight: std::num::NonZeroU32::new(2048).expect("not zero"),
             drain_delay: Duration::ZERO,
             shutdown_timeout: Duration::from_secs(30),
+            key_reload_interval: Duration::from_secs(crate::tokens::keys::KEY_RELOAD_SECS),
+            config_poll_interval: Duration::from_secs(2),
         }
     }
 }

@@ -400,7 +400,9 @@ impl KeyRing {
 /// How long a rotated-in key is published before it signs: replicas reload keys every
 /// [`KEY_RELOAD_SECS`] and relying parties may cache the JWKS for [`JWKS_MAX_AGE_SECS`].
 pub const DEFAULT_ACTIVATION_DELAY_SECS: i64 = 300;
-/// How often each replica re-reads the keys from the store.
+/// How often each replica re-reads the keys from the store by default (`[server]
+/// key_reload_interval`, at most 60 s, so a key published for the activation delay has reached
+/// every replica before it signs).
 pub const KEY_RELOAD_SECS: u64 = 10;
 /// `Cache-Control: max-age` of the JWKS document.
 pub const JWKS_MAX_AGE_SECS: i64 = 120;

@@ -81,6 +81,10 @@ pub(crate) async fn two_replicas_with(
 issuer = "{base}"
 listen = "127.0.0.1:0"
 database_url = "{db}"
+# Each replica's own loops, shortened so the tests see them work (defaults 10 s and 2 s).
+[server]
+key_reload_interval = "300ms"
+config_poll_interval = "200ms"
 [[upstreams]]
 id = "test"
 kind = "oidc"
@@ -307,8 +311,9 @@ async fn a_key_rotated_through_one_replica_is_served_by_the_other_within_seconds
     )
     .await
     .unwrap();
-    // No explicit reload: replica B's own reload loop (every 10 s) must pick it up.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    // No explicit reload: replica B's own reload loop (every 300 ms here) must pick it up,
+    // well before the 10 s default would.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     loop {
         let jwks: serde_json::Value =
             r.a.api
@@ -329,9 +334,9 @@ async fn a_key_rotated_through_one_replica_is_served_by_the_other_within_seconds
         }
         assert!(
             std::time::Instant::now() < deadline,
-            "replica B did not publish the rotated key within 15 s"
+            "replica B did not publish the rotated key within 5 s"
         );
-        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     let _ = &r.b_state;
 }
@@ -450,4 +455,32 @@ async fn a_database_outage_answers_503_with_retry_after_and_herald_recovers_by_i
             .status(),
         200
     );
+}
+
+#[tokio::test]
+async fn a_configuration_change_through_one_replica_reaches_the_other_by_its_own_poll() {
+    let Some(schema) = schema().await else { return };
+    let r = two_replicas_with(&schema, 5432, "", true).await;
+    let before = r.b_state.config_version();
+    let res =
+        r.a.api
+            .post(format!("{}/admin/api/clients", r.a.base))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&serde_json::json!({
+                "client_id": "late", "scopes": ["openid"], "redirect_uris": [APP_CB]
+            }))
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
+    // No explicit reload: B polls every 200 ms here; the 2 s default would miss this deadline.
+    let start = std::time::Instant::now();
+    while r.b_state.settings().client("late").is_none() {
+        assert!(
+            start.elapsed() < std::time::Duration::from_millis(1800),
+            "replica B did not take the new client within 1.8 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(r.b_state.config_version() > before);
 }

@@ -7,7 +7,7 @@
 //! with serde), validates the whole result exactly as `herald check-config` validates a file (an
 //! invalid change is refused with its messages and changes nothing), stores it as the next
 //! version with its audit entry in one transaction, and puts it into effect on this replica
-//! (the others follow within [`CONFIG_POLL_SECS`](crate::state::CONFIG_POLL_SECS)).
+//! (the others follow within `[server] config_poll_interval`).
 //!
 //! # Layout
 //! - [`service`]: [`Changes`] and its steps, scopes;

@@ -399,6 +399,27 @@ impl Validator {
             None | Some("0s" | "0") => Duration::ZERO,
             Some(_) => duration("drain_delay", &file.drain_delay, d.drain_delay),
         };
+        let mut interval = |key: &str, raw: &Option<String>, default: Duration| {
+            let d = self
+                .duration(&format!("server.{key}"), raw.as_deref(), default)
+                .unwrap_or(default);
+            if d > Duration::from_secs(60) {
+                // The key activation delay counts on the reload interval being short.
+                self.problem(format!("server.{key}: at most 60s"));
+                return default;
+            }
+            d
+        };
+        let key_reload_interval = interval(
+            "key_reload_interval",
+            &file.key_reload_interval,
+            d.key_reload_interval,
+        );
+        let config_poll_interval = interval(
+            "config_poll_interval",
+            &file.config_poll_interval,
+            d.config_poll_interval,
+        );
         let max_in_flight = match file.max_in_flight.map(std::num::NonZeroU32::new) {
             None => d.max_in_flight,
             Some(Some(n)) => n,
@@ -417,6 +438,8 @@ impl Validator {
             max_in_flight,
             drain_delay,
             shutdown_timeout,
+            key_reload_interval,
+            config_poll_interval,
         }
     }
 
@@ -545,6 +568,29 @@ mod tests {
     }
 
     const DEV: &str = "[[upstreams]]\nid = \"dev\"\nkind = \"dev\"\n";
+
+    #[test]
+    fn the_replica_loops_intervals_are_settings_of_at_most_a_minute() {
+        let (s, _) = parse(&with(DEV)).unwrap();
+        assert_eq!(s.server.key_reload_interval, Duration::from_secs(10));
+        assert_eq!(s.server.config_poll_interval, Duration::from_secs(2));
+        let short = "[server]\nkey_reload_interval = \"300ms\"\nconfig_poll_interval = \"200ms\"\n";
+        let (s, _) = parse(&with(&format!("{short}{DEV}"))).unwrap();
+        assert_eq!(s.server.key_reload_interval, Duration::from_millis(300));
+        assert_eq!(s.server.config_poll_interval, Duration::from_millis(200));
+        let long = "[server]\nkey_reload_interval = \"5m\"\nconfig_poll_interval = \"soon\"\n";
+        let err = parse(&with(&format!("{long}{DEV}")))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("server.key_reload_interval: at most 60s"),
+            "{err}"
+        );
+        assert!(
+            err.contains("server.config_poll_interval: `soon` is not a duration"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn environment_variables_override_the_bootstrap_keys() {
