@@ -1,38 +1,18 @@
 //! private_key_jwt client authentication (RFC 7523 §2.2, OIDC Core §9), at every endpoint that
-//! authenticates clients. The assertions are signed with the `jsonwebtoken` crate directly, not
-//! with Herald's own signing code, so a bug shared by Herald's signer and verifier cannot hide.
+//! authenticates clients. The keys and their JWKs come from OpenSSL and the assertions are signed
+//! with the `jsonwebtoken` crate (`support::test_keys`), never with Herald's own code, so a bug
+//! shared by Herald's signer and verifier cannot hide.
 
-use herald::tokens::keys::{Alg, SigningKey};
 use serde_json::{Value, json};
 
+use crate::support::test_keys::{CLIENT, STRANGER, TestKey};
 use crate::support::*;
 
 const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
-/// A client key: its public JWK (made by Herald's key code) and its private PKCS#8 DER, which
-/// only `jsonwebtoken` signs with.
-struct ClientKey {
-    jwk: Value,
-    der: Vec<u8>,
-}
-
-impl ClientKey {
-    fn new() -> Self {
-        let (key, der) = SigningKey::generate(Alg::ES256).unwrap();
-        Self {
-            jwk: key.public_jwk().clone(),
-            der,
-        }
-    }
-
-    fn public_jwk(&self) -> &Value {
-        &self.jwk
-    }
-}
-
-async fn app_with_client_key() -> (TestApp, ClientKey) {
-    let key = ClientKey::new();
-    let jwk = key.public_jwk();
+async fn app_with_client_key() -> (TestApp, &'static TestKey) {
+    let key = &CLIENT;
+    let jwk = key.jwk();
     let extra = format!(
         r#"
 [[clients]]
@@ -49,23 +29,28 @@ jwks = {{ keys = [ {{ kty = "EC", crv = "P-256", x = "{x}", y = "{y}", kid = "{k
     (spawn_app_with(&extra).await, key)
 }
 
-fn assertion(app: &TestApp, key: &ClientKey, aud: &str, jti: &str, exp_in: i64) -> String {
+fn assertion(app: &TestApp, key: &TestKey, aud: &str, jti: &str, exp_in: i64) -> String {
+    assertion_with_kid(app, key, &key.kid(), aud, jti, exp_in)
+}
+
+/// An assertion signed by `key` whose header names `kid`, which may be another key's.
+fn assertion_with_kid(
+    app: &TestApp,
+    key: &TestKey,
+    kid: &str,
+    aud: &str,
+    jti: &str,
+    exp_in: i64,
+) -> String {
     let now = app.state.now();
-    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
-    header.kid = key.jwk["kid"].as_str().map(str::to_string);
     let claims = json!({"iss": "pkj", "sub": "pkj", "aud": aud, "jti": jti, "iat": now, "exp": now + exp_in});
-    jsonwebtoken::encode(
-        &header,
-        &claims,
-        &jsonwebtoken::EncodingKey::from_ec_der(&key.der),
-    )
-    .unwrap()
+    key.sign_with_kid(&claims, Some(kid))
 }
 
 /// `form` plus a fresh assertion for the token endpoint, POSTed to `path`.
 async fn with_assertion(
     app: &TestApp,
-    key: &ClientKey,
+    key: &TestKey,
     path: &str,
     form: &[(&str, &str)],
 ) -> reqwest::Response {
@@ -103,7 +88,7 @@ async fn cc(app: &TestApp, assertion: &str) -> reqwest::Response {
 #[tokio::test]
 async fn a_signed_assertion_authenticates_once_and_its_replay_is_refused() {
     let (app, key) = app_with_client_key().await;
-    let a = assertion(&app, &key, &format!("{}/token", app.base), "j1", 60);
+    let a = assertion(&app, key, &format!("{}/token", app.base), "j1", 60);
     let res = cc(&app, &a).await;
     assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
     let replay = cc(&app, &a).await;
@@ -119,34 +104,36 @@ async fn assertions_for_another_audience_too_long_lived_or_signed_by_another_key
     assert_eq!(
         cc(
             &app,
-            &assertion(&app, &key, "https://elsewhere.example/token", "j2", 60)
+            &assertion(&app, key, "https://elsewhere.example/token", "j2", 60)
         )
         .await
         .status(),
         401
     );
     assert_eq!(
-        cc(&app, &assertion(&app, &key, &token_url, "j3", 3600))
+        cc(&app, &assertion(&app, key, &token_url, "j3", 3600))
             .await
             .status(),
         401
     );
     assert_eq!(
-        cc(&app, &assertion(&app, &key, &token_url, "j4", -300))
+        cc(&app, &assertion(&app, key, &token_url, "j4", -300))
             .await
             .status(),
         401
     );
-    let stranger = ClientKey::new();
     assert_eq!(
-        cc(&app, &assertion(&app, &stranger, &token_url, "j5", 60))
+        cc(&app, &assertion(&app, &STRANGER, &token_url, "j5", 60))
             .await
             .status(),
         401
     );
+    // A key nobody registered, claiming the client's kid: the signature decides.
+    let forged = assertion_with_kid(&app, &STRANGER, &key.kid(), &token_url, "j5b", 60);
+    assert_eq!(cc(&app, &forged).await.status(), 401);
     // The issuer as audience is accepted too (OIDC Core §9).
     assert_eq!(
-        cc(&app, &assertion(&app, &key, &app.base, "j6", 60))
+        cc(&app, &assertion(&app, key, &app.base, "j6", 60))
             .await
             .status(),
         200
@@ -189,7 +176,7 @@ async fn the_code_and_refresh_grants_introspection_and_revocation_take_assertion
         .await
         .unwrap();
     assert_eq!(bare.status(), 401, "no assertion, no tokens");
-    let res = with_assertion(&app, &key, "/token", &code_form).await;
+    let res = with_assertion(&app, key, "/token", &code_form).await;
     assert_eq!(res.status(), 200);
     let tokens: Value = res.json().await.unwrap();
     let refresh = tokens["refresh_token"].as_str().unwrap().to_string();
@@ -197,7 +184,7 @@ async fn the_code_and_refresh_grants_introspection_and_revocation_take_assertion
 
     let res = with_assertion(
         &app,
-        &key,
+        key,
         "/token",
         &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
     )
@@ -216,7 +203,7 @@ async fn the_code_and_refresh_grants_introspection_and_revocation_take_assertion
         .await
         .unwrap();
     assert_eq!(bare.status(), 401);
-    let v: Value = with_assertion(&app, &key, "/introspect", &[("token", &access)])
+    let v: Value = with_assertion(&app, key, "/introspect", &[("token", &access)])
         .await
         .json()
         .await
@@ -225,14 +212,14 @@ async fn the_code_and_refresh_grants_introspection_and_revocation_take_assertion
     assert_eq!(v["client_id"], "pkj");
 
     assert_eq!(
-        with_assertion(&app, &key, "/revoke", &[("token", &refresh)])
+        with_assertion(&app, key, "/revoke", &[("token", &refresh)])
             .await
             .status(),
         200
     );
     let res = with_assertion(
         &app,
-        &key,
+        key,
         "/token",
         &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
     )

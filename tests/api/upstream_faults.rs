@@ -256,7 +256,8 @@ async fn discovery_jwks_and_userinfo_failures_are_clear_errors() {
 }
 
 /// ID tokens a hostile or broken upstream sends: expired, for another audience, issued in the
-/// future, `alg: none`, HS256 keyed with the upstream's public key. Each is refused with the
+/// future, `alg: none`, HS256 keyed with the upstream's public key, a flipped signature bit, a
+/// signature by another key under the published kid. Each is refused with the
 /// "security checks" page, and the app is told `server_error`.
 #[tokio::test]
 async fn spoiled_upstream_id_tokens_are_refused() {
@@ -267,6 +268,8 @@ async fn spoiled_upstream_id_tokens_are_refused() {
         Spoil::IssuedInTheFuture,
         Spoil::AlgNone,
         Spoil::Hs256WithThePublicKey,
+        Spoil::FlippedSignatureBit,
+        Spoil::SignedByAnotherKey,
     ] {
         let app = spawn_app().await;
         app.upstream.set(|b| b.spoil = Some(spoil));

@@ -1,6 +1,7 @@
 //! `spawn_app()`: Herald on a random port with a fresh SQLite database and a test upstream,
 //! plus a browser-like HTTP client (cookies, no redirects followed) and flow helpers.
 
+pub mod test_keys;
 pub mod upstream;
 
 use std::collections::HashMap;
@@ -9,7 +10,6 @@ use std::sync::Arc;
 use herald::app::{App, BuildOptions};
 use herald::clock::OffsetClock;
 use herald::tokens::keys::KeyEncryption;
-use herald::tokens::mint::pkce_s256;
 use herald::tokens::random_token;
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -283,7 +283,7 @@ impl AuthParams {
             ("nonce".into(), self.nonce.clone()),
         ];
         if let Some(v) = &self.verifier {
-            q.push(("code_challenge".into(), pkce_s256(v)));
+            q.push(("code_challenge".into(), test_keys::s256(v)));
             q.push(("code_challenge_method".into(), "S256".into()));
         }
         q.extend(self.extra.iter().cloned());

@@ -5,15 +5,13 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use super::test_keys::{TestKey, UPSTREAM};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use herald::tokens::jwt;
-use herald::tokens::keys::{Alg, SigningKey};
-use herald::tokens::mint::pkce_s256;
 use serde_json::{Map, Value, json};
 
 /// How the next logins go.
@@ -113,6 +111,10 @@ pub enum Spoil {
     AlgNone,
     /// HS256, keyed with the upstream's public JWK.
     Hs256WithThePublicKey,
+    /// RS256 as usual, one bit of the signature flipped.
+    FlippedSignatureBit,
+    /// RS256 under the published key's kid, signed by another (unpublished) key.
+    SignedByAnotherKey,
 }
 
 struct Code {
@@ -124,8 +126,9 @@ struct Code {
 
 pub struct UpstreamState {
     pub issuer: String,
-    /// The signing key; `rotate_key` replaces it (the JWKS then lists only the new one).
-    key: Mutex<Arc<SigningKey>>,
+    /// The signing key, an index into [`UPSTREAM`]; `rotate_key` moves to the next (the JWKS
+    /// then lists only the new one).
+    key: Mutex<usize>,
     pub behaviour: Mutex<Behaviour>,
     codes: Mutex<HashMap<String, Code>>,
     tokens: Mutex<HashMap<String, Map<String, Value>>>,
@@ -149,7 +152,7 @@ impl TestUpstream {
         let issuer = format!("http://{}", listener.local_addr().unwrap());
         let state = Arc::new(UpstreamState {
             issuer,
-            key: Mutex::new(Arc::new(SigningKey::generate(Alg::RS256).unwrap().0)),
+            key: Mutex::new(0),
             behaviour: Mutex::new(Behaviour::default()),
             codes: Mutex::new(HashMap::new()),
             tokens: Mutex::new(HashMap::new()),
@@ -188,9 +191,10 @@ impl TestUpstream {
         f(&mut self.state.behaviour.lock().unwrap());
     }
 
-    /// Signs with a new key (a new kid) from now on; the JWKS lists only the new key.
+    /// Signs with the next key (a new kid) from now on; the JWKS lists only the new key.
     pub fn rotate_key(&self) {
-        *self.state.key.lock().unwrap() = Arc::new(SigningKey::generate(Alg::RS256).unwrap().0);
+        let mut key = self.state.key.lock().unwrap();
+        *key = (*key + 1) % UPSTREAM.len();
     }
 
     /// How many requests its token endpoint has had.
@@ -202,7 +206,7 @@ impl TestUpstream {
 
     /// The JWKS it publishes now.
     pub fn jwks(&self) -> Value {
-        json!({ "keys": [self.state.key.lock().unwrap().public_jwk()] })
+        json!({ "keys": [self.state.signing_key().jwk()] })
     }
 
     /// Stops the server: the upstream is down from now on.
@@ -243,22 +247,27 @@ async fn discovery(State(s): State<Arc<UpstreamState>>) -> Response {
     .into_response()
 }
 
-/// A second RSA key, made once per test process when a test asks for it.
-fn second_key() -> &'static SigningKey {
-    static KEY: std::sync::OnceLock<SigningKey> = std::sync::OnceLock::new();
-    KEY.get_or_init(|| SigningKey::generate(Alg::RS256).unwrap().0)
+impl UpstreamState {
+    fn signing_key(&self) -> &'static TestKey {
+        &UPSTREAM[*self.key.lock().unwrap()]
+    }
+
+    /// Another of its keys than the one it signs with.
+    fn second_key(&self) -> &'static TestKey {
+        &UPSTREAM[(*self.key.lock().unwrap() + 1) % UPSTREAM.len()]
+    }
 }
 
 async fn jwks(State(s): State<Arc<UpstreamState>>) -> Response {
     if let Some(status) = s.behaviour.lock().unwrap().jwks_status {
         return (StatusCode::from_u16(status).unwrap(), "<html>down</html>").into_response();
     }
-    let key = s.key.lock().unwrap().clone();
-    let mut keys = vec![key.public_jwk().clone()];
+    let key = s.signing_key();
+    let mut keys = vec![key.jwk()];
     if let Some(same_kid) = s.behaviour.lock().unwrap().second_key {
-        let mut other = second_key().public_jwk().clone();
+        let mut other = s.second_key().jwk();
         if same_kid {
-            other["kid"] = key.public_jwk()["kid"].clone();
+            other["kid"] = key.jwk()["kid"].clone();
         }
         keys.push(other);
     }
@@ -266,10 +275,10 @@ async fn jwks(State(s): State<Arc<UpstreamState>>) -> Response {
 }
 
 /// An ID token with `alg: none`, or HMAC-signed with the public key as the secret.
-fn forged(key: &SigningKey, claims: &Map<String, Value>, spoil: Spoil) -> String {
+fn forged(key: &TestKey, claims: &Map<String, Value>, spoil: Spoil) -> String {
     use base64::Engine;
     let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
-    let kid = key.public_jwk()["kid"].clone();
+    let kid = key.kid();
     let alg = if matches!(spoil, Spoil::AlgNone) {
         "none"
     } else {
@@ -284,24 +293,20 @@ fn forged(key: &SigningKey, claims: &Map<String, Value>, spoil: Spoil) -> String
     if matches!(spoil, Spoil::AlgNone) {
         return format!("{input}.");
     }
-    let secret = key.public_jwk().to_string();
+    let secret = key.jwk().to_string();
     let hmac = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, secret.as_bytes());
     let tag = aws_lc_rs::hmac::sign(&hmac, input.as_bytes());
     format!("{input}.{}", b64(tag.as_ref()))
 }
 
-/// A compact JWS of `claims` whose header has no `kid`.
-fn sign_without_kid(key: &SigningKey, claims: &Map<String, Value>) -> String {
+/// `jws` with the first bit of its signature's last byte flipped.
+fn flip_a_signature_bit(jws: &str) -> String {
     use base64::Engine;
-    let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
-    let header = json!({"alg": "RS256", "typ": "JWT"}).to_string();
-    let input = format!(
-        "{}.{}",
-        b64(header.as_bytes()),
-        b64(&serde_json::to_vec(claims).unwrap())
-    );
-    let signature = key.sign(input.as_bytes()).unwrap();
-    format!("{input}.{}", b64(&signature))
+    let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let (input, signature) = jws.rsplit_once('.').unwrap();
+    let mut signature = engine.decode(signature).unwrap();
+    *signature.last_mut().unwrap() ^= 0x80;
+    format!("{input}.{}", engine.encode(signature))
 }
 
 async fn authorize(State(s): State<Arc<UpstreamState>>, RawQuery(q): RawQuery) -> Response {
@@ -364,7 +369,9 @@ async fn token(State(s): State<Arc<UpstreamState>>, body: Bytes) -> Response {
             .into_response();
     };
     let verifier = p.get("code_verifier").cloned().unwrap_or_default();
-    if pkce_s256(&verifier) != code.challenge || p.get("redirect_uri") != Some(&code.redirect_uri) {
+    if super::test_keys::s256(&verifier) != code.challenge
+        || p.get("redirect_uri") != Some(&code.redirect_uri)
+    {
         return (
             StatusCode::BAD_REQUEST,
             axum::Json(json!({"error": "invalid_grant"})),
@@ -405,13 +412,17 @@ async fn token(State(s): State<Arc<UpstreamState>>, body: Bytes) -> Response {
     if let Some(n) = nonce {
         claims.insert("nonce".into(), json!(n));
     }
-    let key = s.key.lock().unwrap().clone();
+    let key = s.signing_key();
     let id_token = if let Some(spoil @ (Spoil::AlgNone | Spoil::Hs256WithThePublicKey)) = spoil {
-        forged(&key, &claims, spoil)
+        forged(key, &claims, spoil)
     } else if behaviour.omit_kid {
-        sign_without_kid(&key, &claims)
+        key.sign_with_kid(&claims, None)
+    } else if let Some(Spoil::SignedByAnotherKey) = spoil {
+        s.second_key().sign_with_kid(&claims, Some(&key.kid()))
+    } else if let Some(Spoil::FlippedSignatureBit) = spoil {
+        flip_a_signature_bit(&key.sign(&claims))
     } else {
-        jwt::sign(&key, "JWT", &claims).unwrap()
+        key.sign(&claims)
     };
     let access_token = herald::tokens::random_token();
     let mut info = behaviour.userinfo_claims.clone();
