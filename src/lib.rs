@@ -23,7 +23,8 @@
 //! - Cores, no HTTP: [`consent`] (which scopes a user must still approve; grants and records),
 //!   [`claims`] (claim paths, mappings into the authentication context, release by scope),
 //!   [`tokens`] (signing keys, JWTs, secret hashing), [`store`] (the storage traits and their
-//!   SQLite and PostgreSQL implementations), [`telemetry`] (metrics and event log lines),
+//!   SQLite and PostgreSQL implementations), [`outbox`] (events written with their changes and
+//!   delivered from the store), [`telemetry`] (metrics and event log lines),
 //!   [`clock`], [`secret`].
 
 pub mod account;
@@ -39,6 +40,7 @@ pub mod dev_upstream;
 pub mod egress;
 pub mod login;
 pub mod oauth;
+pub mod outbox;
 pub mod provider;
 pub mod routes;
 pub mod secret;

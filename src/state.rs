@@ -9,6 +9,7 @@ use arc_swap::ArcSwap;
 
 use crate::clock::Clock;
 use crate::config::{LiveConfig, ManagedConfig, Settings};
+use crate::outbox::deliver::Deliverer;
 use crate::secret::Secret;
 use crate::store::DynStore;
 use crate::tokens;
@@ -84,6 +85,7 @@ impl AppState {
     pub fn spawn_reloaders(&self) {
         spawn_key_reloader(self.clone());
         spawn_config_reloader(self.clone());
+        spawn_outbox(self.clone());
     }
 
     pub fn settings(&self) -> Arc<Settings> {
@@ -184,6 +186,25 @@ fn spawn_config_reloader(state: AppState) {
                 tracing::warn!(error = %e, "reloading the configuration failed; keeping the current one");
             }
         }
+    });
+}
+
+/// Delivers the outbox while this replica holds its lease, until the replica drains. Idle
+/// while no webhook or hook is configured.
+fn spawn_outbox(state: AppState) {
+    let deliverer = Deliverer::new(state.store.clone(), state.clock.clone());
+    tokio::spawn(async move {
+        while !state.is_draining() {
+            let settings = state.settings();
+            tokio::time::sleep(settings.outbox.poll_interval).await;
+            if settings.outbox.webhooks.is_empty() && settings.outbox.hooks.is_empty() {
+                continue;
+            }
+            if let Err(e) = deliverer.tick(&settings.outbox).await {
+                tracing::warn!(error = %e, "delivering the outbox failed; trying again");
+            }
+        }
+        deliverer.stop().await;
     });
 }
 

@@ -13,9 +13,9 @@ use std::time::Duration;
 
 use herald::store::{
     AccessTokenRecord, AuditEntry, AuditFilter, AuthRequest, CodeRecord, ConfigVersion,
-    ConsentMethod, ConsentRecord, DynStore, FinishedLogin, Grant, KeyAlg, KeyRecord, Redemption,
-    RefreshTokenRecord, Removal, Rotation, StoreError, StoredContext, UpstreamLogin, User,
-    UserQuery, UserSort, connect,
+    ConsentMethod, ConsentRecord, DeliveryState, DynStore, FinishedLogin, Grant, KeyAlg, KeyRecord,
+    OutboxRow, Redemption, RefreshTokenRecord, Removal, Rotation, StoreError, StoredContext,
+    UpstreamLogin, User, UserQuery, UserSort, connect,
 };
 use herald::tokens::random_token;
 use sqlx::Connection;
@@ -85,6 +85,10 @@ conformance!(
     an_upstream_login_can_be_taken_only_once,
     contexts_round_trip_with_and_without_expiry,
     record_consent_upserts_the_grant_and_keeps_its_first_granted_at,
+    a_decision_and_its_events_are_stored_together_or_not_at_all,
+    a_login_writes_its_events_under_the_users_sub_and_user_created_only_once,
+    one_holder_has_the_outbox_lease_until_it_expires,
+    deliveries_go_from_pending_to_delivered_or_failed_and_failed_ones_can_be_retried,
     withdrawing_consent_removes_the_grant_but_keeps_every_consent_record,
     grants_lists_one_users_grants_by_client_id,
     a_code_is_redeemed_once_and_its_token_exists_only_after_redemption,
@@ -612,6 +616,7 @@ fn finished(subject: &str, new_sub: &str, ctx_id: &str, req_id: &str, now: i64) 
         },
         auth_request_id: req_id.into(),
         now,
+        outbox: Vec::new(),
     }
 }
 
@@ -996,6 +1001,7 @@ async fn record_consent_upserts_the_grant_and_keeps_its_first_granted_at(store: 
         .record_consent(
             Some(&first),
             &consent("cr-1", "sub-1", "openid", "email", T),
+            &[],
         )
         .await
         .unwrap();
@@ -1010,6 +1016,7 @@ async fn record_consent_upserts_the_grant_and_keeps_its_first_granted_at(store: 
         .record_consent(
             Some(&widened),
             &consent("cr-2", "sub-1", "openid email", "", T + 100),
+            &[],
         )
         .await
         .unwrap();
@@ -1030,19 +1037,23 @@ async fn withdrawing_consent_removes_the_grant_but_keeps_every_consent_record(st
         consent("cr-3", "sub-1", "", "openid email", T + 200),
     ];
     store
-        .record_consent(Some(&grant("openid", T, T)), &records[0])
+        .record_consent(Some(&grant("openid", T, T)), &records[0], &[])
         .await
         .unwrap();
     store
-        .record_consent(Some(&grant("openid email", T + 100, T + 100)), &records[1])
+        .record_consent(
+            Some(&grant("openid email", T + 100, T + 100)),
+            &records[1],
+            &[],
+        )
         .await
         .unwrap();
     // Someone else's decision must not show in sub-1's list.
     store
-        .record_consent(None, &consent("cr-x", "sub-2", "", "openid", T + 150))
+        .record_consent(None, &consent("cr-x", "sub-2", "", "openid", T + 150), &[])
         .await
         .unwrap();
-    store.record_consent(None, &records[2]).await.unwrap();
+    store.record_consent(None, &records[2], &[]).await.unwrap();
 
     assert_eq!(store.grant("sub-1", "app").await.unwrap(), None);
     assert_eq!(
@@ -1072,7 +1083,7 @@ async fn grants_lists_one_users_grants_by_client_id(store: DynStore) {
             client_id: g.client_id.clone(),
             ..consent(id, &g.sub, g.scopes.as_str(), "", g.updated_at)
         };
-        store.record_consent(Some(g), &rec).await.unwrap();
+        store.record_consent(Some(g), &rec, &[]).await.unwrap();
     }
     assert_eq!(store.grants("sub-1").await.unwrap(), vec![alpha, zeta]);
     assert_eq!(store.grants("sub-2").await.unwrap(), vec![someone_else]);
@@ -2269,7 +2280,7 @@ async fn issue_to(store: &DynStore, client_id: &str, sub: &str, ctx: &str) {
         client_id: client_id.into(),
         ..consent(&format!("cr-{tag}"), sub, "openid email", "", T)
     };
-    store.record_consent(Some(&g), &rec).await.unwrap();
+    store.record_consent(Some(&g), &rec, &[]).await.unwrap();
 }
 
 /// Whether each thing `issue_to` gave is still live: (open code, access token, refresh token,
@@ -2504,7 +2515,7 @@ async fn removals_in_a_configuration_change_that_lost_the_race_change_nothing(st
 
 async fn an_unknown_consent_method_reads_back_as_corrupt(store: DynStore, raw: Raw) {
     store
-        .record_consent(None, &consent("r1", "sub-1", "openid", "", T))
+        .record_consent(None, &consent("r1", "sub-1", "openid", "", T), &[])
         .await
         .unwrap();
     raw.execute(
@@ -2554,4 +2565,214 @@ async fn an_sqlite_database_is_removed_with_its_companion_files() {
     assert!(!herald::store::SqliteStore::exists(&url));
     // Nothing to remove is no error.
     herald::store::SqliteStore::remove_files(&url).unwrap();
+}
+
+/// An outbox row for `destination`, as `herald::outbox::rows` makes them.
+fn outbox_row(
+    event_id: &str,
+    event_type: &str,
+    destination: &str,
+    body: &str,
+    at: i64,
+) -> OutboxRow {
+    OutboxRow {
+        id: random_token(),
+        event_id: event_id.into(),
+        event_type: event_type.into(),
+        destination: destination.into(),
+        body: body.into(),
+        created_at: at,
+        only_for_new_user: event_type == "user.created",
+    }
+}
+
+async fn a_decision_and_its_events_are_stored_together_or_not_at_all(store: DynStore) {
+    let rows = [
+        outbox_row(
+            "e1",
+            "consent.granted",
+            "webhook https://a.example/h",
+            "{}",
+            T,
+        ),
+        outbox_row(
+            "e1",
+            "consent.granted",
+            "webhook https://b.example/h",
+            "{}",
+            T,
+        ),
+    ];
+    let rec = consent("cr-1", "sub-1", "openid", "", T);
+    store
+        .record_consent(Some(&grant("openid", T, T)), &rec, &rows)
+        .await
+        .unwrap();
+    let stored = store.deliveries(None, 10).await.unwrap();
+    assert_eq!(stored.len(), 2);
+    assert!(
+        stored
+            .iter()
+            .all(|d| d.event_id == "e1" && d.state == DeliveryState::Pending)
+    );
+    assert!(
+        stored
+            .iter()
+            .all(|d| d.attempts == 0 && d.next_attempt_at == T)
+    );
+    // The same record id again: the decision fails, and so no event of it is written.
+    let again = [outbox_row(
+        "e2",
+        "consent.granted",
+        "webhook https://a.example/h",
+        "{}",
+        T,
+    )];
+    let err = store
+        .record_consent(Some(&grant("openid", T, T)), &rec, &again)
+        .await;
+    assert!(matches!(err, Err(StoreError::Conflict(_))), "{err:?}");
+    assert_eq!(store.deliveries(None, 10).await.unwrap().len(), 2);
+}
+
+async fn a_login_writes_its_events_under_the_users_sub_and_user_created_only_once(store: DynStore) {
+    let events = |new_sub: &str, tag: &str| {
+        vec![
+            outbox_row(
+                &format!("login-{tag}"),
+                "login.succeeded",
+                "webhook https://a.example/h",
+                &format!(r#"{{"data":{{"sub":"{new_sub}"}}}}"#),
+                T,
+            ),
+            outbox_row(
+                &format!("created-{tag}"),
+                "user.created",
+                "webhook https://a.example/h",
+                &format!(r#"{{"data":{{"sub":"{new_sub}"}}}}"#),
+                T,
+            ),
+        ]
+    };
+    for (req, sub, ctx) in [
+        ("req-1", "proposal-1", "ctx-1"),
+        ("req-2", "proposal-2", "ctx-2"),
+    ] {
+        store
+            .insert_auth_request(&auth_request(req, T, T + 600))
+            .await
+            .unwrap();
+        let mut login = finished("alice", sub, ctx, req, T);
+        login.outbox = events(sub, req);
+        store.finish_upstream_login(&login).await.unwrap();
+    }
+    let mut rows = store.deliveries(None, 10).await.unwrap();
+    rows.sort_by(|a, b| a.event_id.cmp(&b.event_id));
+    let ids: Vec<&str> = rows.iter().map(|d| d.event_id.as_str()).collect();
+    // The second login found the user: no second user.created, and its login names the user.
+    assert_eq!(ids, ["created-req-1", "login-req-1", "login-req-2"]);
+    assert!(
+        rows.iter().all(|d| d.body.contains("proposal-1")),
+        "{rows:?}"
+    );
+}
+
+async fn one_holder_has_the_outbox_lease_until_it_expires(store: DynStore) {
+    assert!(store.take_lease("outbox", "a", T, T + 60).await.unwrap());
+    assert!(
+        !store
+            .take_lease("outbox", "b", T + 10, T + 70)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .take_lease("outbox", "a", T + 30, T + 90)
+            .await
+            .unwrap(),
+        "renewed"
+    );
+    assert!(
+        !store
+            .take_lease("outbox", "b", T + 89, T + 149)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .take_lease("outbox", "b", T + 90, T + 150)
+            .await
+            .unwrap(),
+        "expired"
+    );
+    assert!(
+        !store
+            .take_lease("outbox", "a", T + 100, T + 160)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .take_lease("other", "a", T + 100, T + 160)
+            .await
+            .unwrap()
+    );
+}
+
+async fn deliveries_go_from_pending_to_delivered_or_failed_and_failed_ones_can_be_retried(
+    store: DynStore,
+) {
+    let rows: Vec<OutboxRow> = (0..3)
+        .map(|i| {
+            outbox_row(
+                &format!("e{i}"),
+                "login.succeeded",
+                "webhook https://a.example/h",
+                "{}",
+                T + i,
+            )
+        })
+        .collect();
+    let rec = consent("cr-1", "sub-1", "openid", "", T);
+    store
+        .record_consent(Some(&grant("openid", T, T)), &rec, &rows)
+        .await
+        .unwrap();
+    let due = store.due_deliveries(T + 2, 10).await.unwrap();
+    assert_eq!(due.len(), 3, "due at their creation");
+    assert_eq!(store.due_deliveries(T + 1, 10).await.unwrap().len(), 2);
+    assert_eq!(store.due_deliveries(T + 2, 1).await.unwrap().len(), 1);
+    let (a, b, c) = (&due[0].id, &due[1].id, &due[2].id);
+    store.delivery_done(a, 1, T + 5).await.unwrap();
+    store
+        .delivery_failed(b, 1, Some(T + 100), "answered 500")
+        .await
+        .unwrap();
+    store.delivery_failed(c, 3, None, "gave up").await.unwrap();
+    assert!(store.due_deliveries(T + 99, 10).await.unwrap().is_empty());
+    let again = store.due_deliveries(T + 100, 10).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(
+        (again[0].attempts, again[0].last_error.as_deref()),
+        (1, Some("answered 500"))
+    );
+    let delivered = store
+        .deliveries(Some(DeliveryState::Delivered), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        (delivered.len(), delivered[0].delivered_at),
+        (1, Some(T + 5))
+    );
+    let failed = store
+        .deliveries(Some(DeliveryState::Failed), 10)
+        .await
+        .unwrap();
+    assert_eq!((failed.len(), failed[0].attempts), (1, 3));
+    assert!(
+        !store.retry_delivery(a, T + 200).await.unwrap(),
+        "only failed ones"
+    );
+    assert!(store.retry_delivery(c, T + 200).await.unwrap());
+    assert_eq!(store.due_deliveries(T + 200, 10).await.unwrap().len(), 2);
 }

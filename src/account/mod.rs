@@ -209,7 +209,7 @@ async fn withdraw(
     let settings = state.settings();
     crate::consent::withdraw(
         &*state.store,
-        &settings.scopes,
+        &settings,
         &login.sub,
         &client_id,
         crate::store::ConsentMethod::Page,

@@ -24,6 +24,7 @@ pub mod audit;
 pub mod auth;
 pub mod changes;
 pub mod config_api;
+pub mod deliveries;
 pub mod error;
 pub mod pages;
 pub mod users;
@@ -59,7 +60,8 @@ const BODY_LIMIT: usize = 256 * 1024;
     tags(
         (name = "configuration", description = "The managed configuration"),
         (name = "users", description = "Users Herald has seen"),
-        (name = "audit", description = "Who changed what")
+        (name = "audit", description = "Who changed what"),
+        (name = "events", description = "Events delivered to webhooks and hooks")
     )
 )]
 struct ApiDoc;
@@ -168,6 +170,8 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(users::get_consents))
         .routes(routes!(users::withdraw_grant))
         .routes(routes!(audit::list_audit))
+        .routes(routes!(deliveries::list_deliveries))
+        .routes(routes!(deliveries::retry_delivery))
         .split_for_parts();
     CommonResponses.modify(&mut doc);
     (router, doc)

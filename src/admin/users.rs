@@ -314,7 +314,7 @@ pub async fn withdraw_grant(
     let now = state.now();
     let withdrawn = consent::withdraw(
         &*state.store,
-        &settings.scopes,
+        &settings,
         &sub,
         &client_id,
         crate::store::ConsentMethod::Admin,

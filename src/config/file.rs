@@ -50,6 +50,60 @@ pub struct ConfigFile {
     /// How connections are served and how Herald shuts down.
     #[serde(default)]
     pub server: ServerFile,
+    /// Signed webhooks: events POSTed to each URL, from the durable outbox.
+    #[serde(default)]
+    pub webhooks: Vec<WebhookFile>,
+    /// Post-login hooks (a OneTrust collection point), from the durable outbox.
+    #[serde(default)]
+    pub hooks: Vec<HookFile>,
+    /// How the outbox delivers: how often it looks, how soon it retries, when it gives up.
+    #[serde(default)]
+    pub outbox: OutboxFile,
+}
+
+/// `[[webhooks]]`: where events go, signed with a secret from the environment.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookFile {
+    pub url: String,
+    /// The environment variable holding the signing secret (at least 32 characters).
+    pub secret_env: Option<String>,
+    /// The signing secret itself, for development; prefer `secret_env`.
+    pub secret: Option<String>,
+    /// Event types sent; every type when absent.
+    #[serde(default)]
+    pub events: Option<Vec<String>>,
+}
+
+/// `[[hooks]]`: called after every successful upstream login.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HookFile {
+    /// `onetrust`: a OneTrust collection point.
+    pub kind: String,
+    /// The collection point's API URL.
+    pub url: String,
+    /// The environment variable holding the collection point's API token.
+    pub api_token_env: Option<String>,
+    /// The API token itself, for development; prefer `api_token_env`.
+    pub api_token: Option<String>,
+    /// The collection point's purpose id.
+    pub purpose_id: String,
+    /// A login without an email: skip the call (true, the default), or refuse the login.
+    #[serde(default)]
+    pub skip_if_no_email: Option<bool>,
+}
+
+/// `[outbox]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutboxFile {
+    /// How often the replica holding the outbox lease looks for due deliveries. Default `1s`.
+    pub poll_interval: Option<String>,
+    /// The wait after a first failed attempt; it doubles after each (at most 1 h). Default `5s`.
+    pub first_retry: Option<String>,
+    /// How long a delivery is retried before it is marked failed. Default `24h`.
+    pub give_up_after: Option<String>,
 }
 
 /// `[server]`: bounds on connections and on shutdown. Stays in the file.

@@ -31,6 +31,7 @@ pub use load::{from_toml, load};
 pub use managed::{LiveConfig, ManagedConfig};
 pub use reserved::{ACCOUNT_CLIENT_ID, ADMIN_SCOPE};
 pub use settings::{
-    AdminRole, AdminSettings, Client, ClientAuth, GrantType, LimitSettings, ServerSettings,
-    Settings, TokenSettings, Upstream, UpstreamEndpoint, is_loopback_host,
+    AdminRole, AdminSettings, Client, ClientAuth, EVENT_TYPES, GrantType, Hook, LimitSettings,
+    OutboxSettings, ServerSettings, Settings, TokenSettings, Upstream, UpstreamEndpoint, Webhook,
+    is_loopback_host,
 };

@@ -28,6 +28,60 @@ pub struct Settings {
     pub admin: AdminSettings,
     pub limits: LimitSettings,
     pub server: ServerSettings,
+    pub outbox: OutboxSettings,
+}
+
+/// Where events go and how the outbox delivers them.
+#[derive(Debug, Clone)]
+pub struct OutboxSettings {
+    pub webhooks: Vec<Webhook>,
+    pub hooks: Vec<Hook>,
+    pub poll_interval: Duration,
+    pub first_retry: Duration,
+    pub give_up_after: Duration,
+}
+
+impl Default for OutboxSettings {
+    fn default() -> Self {
+        Self {
+            webhooks: Vec::new(),
+            hooks: Vec::new(),
+            poll_interval: Duration::from_secs(1),
+            first_retry: Duration::from_secs(5),
+            give_up_after: Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
+/// The event types Herald emits.
+pub const EVENT_TYPES: [&str; 6] = [
+    "consent.granted",
+    "consent.denied",
+    "consent.withdrawn",
+    "login.succeeded",
+    "user.created",
+    "user.deleted",
+];
+
+/// A `[[webhooks]]` entry, validated.
+#[derive(Debug, Clone)]
+pub struct Webhook {
+    pub url: String,
+    pub secret: Secret,
+    /// The event types it gets.
+    pub events: Vec<String>,
+}
+
+/// A `[[hooks]]` entry, validated.
+#[derive(Debug, Clone)]
+pub enum Hook {
+    /// A OneTrust collection point.
+    OneTrust {
+        url: String,
+        api_token: Secret,
+        purpose_id: String,
+        skip_if_no_email: bool,
+    },
 }
 
 /// `[server]`, validated.

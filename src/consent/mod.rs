@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::claims::ScopeCatalog;
+use crate::config::Settings;
 
 use crate::store::{ConsentMethod, ConsentRecord, ConsentStore, Grant, Result, Store};
 use crate::tokens::hashing::{digest_hex, random_token};
@@ -132,28 +133,29 @@ pub fn record(
 /// current grant to the app, which the caller has read.
 pub async fn record_trusted(
     store: &dyn ConsentStore,
-    catalog: &ScopeCatalog,
+    settings: &Settings,
     grant: Option<&Grant>,
     sub: &str,
     client_id: &str,
     requested: &[String],
     now: i64,
 ) -> Result<()> {
-    let p = plan(requested, grant, catalog, false);
+    let p = plan(requested, grant, &settings.scopes, false);
     if p.needed.is_empty() {
         return Ok(());
     }
-    let new = apply(grant, sub, client_id, &p.needed, &[], catalog, now);
+    let new = apply(grant, sub, client_id, &p.needed, &[], &settings.scopes, now);
     let rec = record(
         sub,
         client_id,
         &p.needed,
         &[],
-        catalog,
+        &settings.scopes,
         ConsentMethod::TrustedApp,
         now,
     );
-    store.record_consent(Some(&new), &rec).await
+    let events = crate::outbox::consent_rows(&settings.outbox, &rec, false);
+    store.record_consent(Some(&new), &rec, &events).await
 }
 
 /// Withdraws a user's consent for an app: the grant is deleted and the decision recorded (every
@@ -162,7 +164,7 @@ pub async fn record_trusted(
 /// retrying after a failed revocation finishes the job.
 pub async fn withdraw(
     store: &dyn Store,
-    catalog: &ScopeCatalog,
+    settings: &Settings,
     sub: &str,
     client_id: &str,
     method: ConsentMethod,
@@ -171,8 +173,9 @@ pub async fn withdraw(
     let withdrawn: Vec<String> = match store.grant(sub, client_id).await? {
         Some(g) => {
             let scopes = g.scopes.to_vec();
-            let rec = record(sub, client_id, &[], &scopes, catalog, method, now);
-            store.record_consent(None, &rec).await?;
+            let rec = record(sub, client_id, &[], &scopes, &settings.scopes, method, now);
+            let events = crate::outbox::consent_rows(&settings.outbox, &rec, true);
+            store.record_consent(None, &rec, &events).await?;
             scopes
         }
         None => Vec::new(),

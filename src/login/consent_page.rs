@@ -150,7 +150,11 @@ async fn decide(
     let record = decision.record(&sub, &req.client_id, &settings.scopes, now);
     state
         .store
-        .record_consent(new_grant.as_ref(), &record)
+        .record_consent(
+            new_grant.as_ref(),
+            &record,
+            &crate::outbox::consent_rows(&settings.outbox, &record, false),
+        )
         .await
         .map_err(store_failure)?;
     let allowed = decision.choice == Choice::Allow;

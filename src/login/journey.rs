@@ -144,7 +144,7 @@ pub async fn consent_stage(state: &AppState, req: AuthRequest) -> Result<Respons
         let scopes = without_unconsented_offline_access(&requested, grant.as_ref());
         consent::record_trusted(
             &*state.store,
-            &settings.scopes,
+            &settings,
             grant.as_ref(),
             &sub,
             &client.client_id,

@@ -9,7 +9,7 @@ use serde_json::Value;
 use super::pending::{return_link, store_failure};
 use super::session::LoginSession;
 use crate::claims::{self, AuthContext, UpstreamClaims};
-use crate::config::Upstream;
+use crate::config::{Hook, Upstream};
 use crate::state::AppState;
 use crate::store::{AuthRequest, FinishedLogin, StoredContext};
 use crate::telemetry::{events, metrics};
@@ -70,7 +70,46 @@ pub async fn record_login(
             "Herald could not record this sign-in. Please try again.",
         )
     })?;
+    let settings = state.settings();
+    let email = email_of(claims);
+    if email.is_none()
+        && settings.outbox.hooks.iter().any(
+            |Hook::OneTrust {
+                 skip_if_no_email, ..
+             }| !skip_if_no_email,
+        )
+    {
+        let why = "the identity provider gave no email, which the consent collection point \
+                   needs (hooks: skip_if_no_email = false)";
+        metrics::login(&upstream.id, &req.client_id, "access_denied");
+        events::login_failed(&req.client_id, &upstream.id, "access_denied", why);
+        return Err(PageError::new(
+            StatusCode::FORBIDDEN,
+            "Sign-in refused",
+            "Your identity provider did not share your email address, which this service \
+             needs to record your consent. Allow it to share your email, or ask the app's \
+             administrator.",
+        )
+        .with_back(return_link(
+            state,
+            &req,
+            "access_denied",
+            "no email for the consent collection point",
+        )));
+    }
+    if email.is_none() && !settings.outbox.hooks.is_empty() {
+        tracing::info!(upstream = %upstream.id, "no email in this login: the consent collection point is skipped");
+    }
     let new_sub = random_token();
+    let event_sub = known.as_ref().map_or(new_sub.as_str(), |u| u.sub.as_str());
+    let outbox = crate::outbox::login_rows(
+        &settings.outbox,
+        event_sub,
+        &req.client_id,
+        &upstream.id,
+        email,
+        now,
+    );
     let ctx = StoredContext {
         id: random_token(),
         // The store files it under the user's final sub (a concurrent first login may win).
@@ -91,6 +130,7 @@ pub async fn record_login(
             context: ctx.clone(),
             auth_request_id: req.id.clone(),
             now,
+            outbox,
         })
         .await
         .map_err(store_failure)?;
@@ -108,4 +148,17 @@ pub async fn record_login(
         ..req
     };
     Ok((login, req))
+}
+
+/// The user's email as the upstream gave it: userinfo's, else the ID token's.
+fn email_of(claims: &UpstreamClaims) -> Option<&str> {
+    fn from(m: &serde_json::Map<String, Value>) -> Option<&str> {
+        m.get("email").and_then(Value::as_str)
+    }
+    claims
+        .userinfo
+        .as_ref()
+        .and_then(from)
+        .or_else(|| from(&claims.id_token))
+        .filter(|e| !e.is_empty())
 }

@@ -2,7 +2,7 @@
 //!
 //! Each concern has its own trait ([`UserStore`], [`LoginStore`], [`ConsentStore`],
 //! [`TokenStore`], [`SessionStore`], [`ConfigStore`], [`KeyStore`], [`AuditStore`],
-//! [`MaintenanceStore`]); [`Store`] is all of them. They are implemented once per database:
+//! [`MaintenanceStore`], [`OutboxStore`]); [`Store`] is all of them. They are implemented once per database:
 //! [`sqlite::SqliteStore`] (the embedded default) and [`postgres::PgStore`] (several replicas).
 //! Both are generated from the same SQL in `sql`, which keeps to the dialect SQLite and
 //! PostgreSQL share (`$n` parameters, `ON CONFLICT`, `RETURNING`); the one store test-suite
@@ -20,6 +20,7 @@
 
 mod connect;
 mod error;
+mod outbox;
 mod postgres;
 mod records;
 mod sql;
@@ -28,17 +29,18 @@ mod traits;
 
 pub use connect::{DynStore, connect, connect_existing, redact_url};
 pub use error::{Result, StoreError};
+pub use outbox::Delivery;
 pub use postgres::PgStore;
 pub use records::{
     AccessTokenRecord, AuditEntry, AuditFilter, AuthRequest, CodeRecord, ConfigVersion,
-    ConsentMethod, ConsentRecord, FinishedLogin, Grant, KeyAlg, KeyRecord, Redemption,
-    RefreshTokenRecord, Removal, Rotation, ScopeList, StoredContext, UnknownValue, UpstreamLogin,
-    User, UserQuery, UserSort,
+    ConsentMethod, ConsentRecord, DeliveryState, FinishedLogin, Grant, KeyAlg, KeyRecord,
+    OutboxRow, Redemption, RefreshTokenRecord, Removal, Rotation, ScopeList, StoredContext,
+    UnknownValue, UpstreamLogin, User, UserQuery, UserSort,
 };
 pub use sqlite::SqliteStore;
 pub use traits::{
-    AuditStore, ConfigStore, ConsentStore, KeyStore, LoginStore, MaintenanceStore, SessionStore,
-    Store, TokenStore, UserStore,
+    AuditStore, ConfigStore, ConsentStore, KeyStore, LoginStore, MaintenanceStore, OutboxStore,
+    SessionStore, Store, TokenStore, UserStore,
 };
 
 /// Every store trait, in scope without its name (so `SessionStore` does not clash with
@@ -47,6 +49,7 @@ pub use traits::{
 pub mod prelude {
     pub use super::traits::{
         AuditStore as _, ConfigStore as _, ConsentStore as _, KeyStore as _, LoginStore as _,
-        MaintenanceStore as _, SessionStore as _, Store as _, TokenStore as _, UserStore as _,
+        MaintenanceStore as _, OutboxStore as _, SessionStore as _, Store as _, TokenStore as _,
+        UserStore as _,
     };
 }

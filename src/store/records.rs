@@ -87,6 +87,19 @@ text_enum!(
 );
 
 text_enum!(
+    /// Where an outbox row stands.
+    DeliveryState, "delivery state" {
+        /// Not delivered yet: due at `next_attempt_at`.
+        Pending = "pending",
+        /// Answered 2xx.
+        Delivered = "delivered",
+        /// Given up on (24 h of retries, or its destination is no longer configured); an admin
+        /// may retry it.
+        Failed = "failed",
+    }
+);
+
+text_enum!(
     /// The JWS algorithm of a stored signing key, as stored. `tokens::keys::Alg` converts to and
     /// from it; the store keeps its own type because `tokens` stands on the store.
     KeyAlg, "key algorithm" {
@@ -379,6 +392,23 @@ pub enum Removal {
     Upstream { upstream_id: String },
 }
 
+/// One event for one destination, written in the transaction of the change it describes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxRow {
+    /// The delivery's id (random).
+    pub id: String,
+    /// The event's id: the same for every destination, and on every attempt.
+    pub event_id: String,
+    pub event_type: String,
+    /// `webhook <url>` or `hook <index> <kind>`.
+    pub destination: String,
+    /// The event as webhooks receive it.
+    pub body: String,
+    pub created_at: i64,
+    /// Written only when the login created its user (`user.created`).
+    pub only_for_new_user: bool,
+}
+
 /// One admin change, appended and never rewritten.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct AuditEntry {
@@ -468,6 +498,10 @@ pub struct FinishedLogin {
     pub auth_request_id: String,
     /// The login time: `last_login_at`, and `created_at` of a new user.
     pub now: i64,
+    /// Its events (`login.succeeded`, and `user.created` marked `only_for_new_user`), written
+    /// for `new_sub`: when the identity already had a user, `new_sub` in them is replaced by the
+    /// user's sub and the new-user-only rows are dropped.
+    pub outbox: Vec<OutboxRow>,
 }
 
 #[cfg(test)]

@@ -9,8 +9,8 @@ use async_trait::async_trait;
 
 use super::{
     AccessTokenRecord, AuditEntry, AuditFilter, AuthRequest, CodeRecord, ConfigVersion,
-    ConsentRecord, FinishedLogin, Grant, KeyRecord, Redemption, RefreshTokenRecord, Removal,
-    Result, Rotation, StoredContext, UpstreamLogin, User, UserQuery,
+    ConsentRecord, Delivery, DeliveryState, FinishedLogin, Grant, KeyRecord, OutboxRow, Redemption,
+    RefreshTokenRecord, Removal, Result, Rotation, StoredContext, UpstreamLogin, User, UserQuery,
 };
 
 /// The database itself: schema, readiness and clean-up.
@@ -103,7 +103,14 @@ pub trait ConsentStore: Send + Sync + 'static {
     /// Every grant of one user, by client_id (for the consent center).
     async fn grants(&self, sub: &str) -> Result<Vec<Grant>>;
     /// Stores the new state of a grant and appends the decision, in one transaction.
-    async fn record_consent(&self, grant: Option<&Grant>, record: &ConsentRecord) -> Result<()>;
+    /// Stores a decision: the new grant (`None` deletes the user's grant to the app), its
+    /// record, and the events it makes, in one transaction.
+    async fn record_consent(
+        &self,
+        grant: Option<&Grant>,
+        record: &ConsentRecord,
+        outbox: &[OutboxRow],
+    ) -> Result<()>;
     async fn consent_records(&self, sub: &str) -> Result<Vec<ConsentRecord>>;
 }
 
@@ -203,6 +210,32 @@ pub trait AuditStore: Send + Sync + 'static {
     async fn audit_entries(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>>;
 }
 
+/// The outbox: events written beside their changes (by the other traits' methods), delivered
+/// at least once by the replica holding the lease.
+#[async_trait]
+pub trait OutboxStore: Send + Sync + 'static {
+    /// Takes or renews the lease `name` for `holder` until `until`; false while another holder's
+    /// lease has not expired.
+    async fn take_lease(&self, name: &str, holder: &str, now: i64, until: i64) -> Result<bool>;
+    /// Gives the lease up, if `holder` has it (a replica shutting down).
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<()>;
+    /// Pending deliveries due at `now`, oldest first.
+    async fn due_deliveries(&self, now: i64, limit: i64) -> Result<Vec<Delivery>>;
+    async fn delivery_done(&self, id: &str, attempts: i64, now: i64) -> Result<()>;
+    /// An attempt failed: due again at `next_attempt_at`, or given up (`None`: failed).
+    async fn delivery_failed(
+        &self,
+        id: &str,
+        attempts: i64,
+        next_attempt_at: Option<i64>,
+        error: &str,
+    ) -> Result<()>;
+    /// Deliveries newest first, of one state or all.
+    async fn deliveries(&self, state: Option<DeliveryState>, limit: i64) -> Result<Vec<Delivery>>;
+    /// A failed delivery due again now; false when there is no failed delivery `id`.
+    async fn retry_delivery(&self, id: &str, now: i64) -> Result<bool>;
+}
+
 /// Everything Herald stores: what [`super::connect`] returns and `AppState` holds.
 pub trait Store:
     MaintenanceStore
@@ -214,6 +247,7 @@ pub trait Store:
     + SessionStore
     + ConfigStore
     + AuditStore
+    + OutboxStore
 {
 }
 
@@ -227,6 +261,7 @@ impl<T> Store for T where
         + SessionStore
         + ConfigStore
         + AuditStore
+        + OutboxStore
         + ?Sized
 {
 }

@@ -25,3 +25,4 @@ mod sessions;
 mod support;
 mod token;
 mod upstream_faults;
+mod webhooks;

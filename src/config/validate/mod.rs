@@ -5,6 +5,7 @@
 //! parts together; [`upstream`] checks each `[[upstreams]]` and [`client`] each `[[clients]]`.
 
 mod client;
+mod outbox;
 mod upstream;
 
 use std::collections::HashMap;
@@ -122,6 +123,13 @@ pub(super) fn validate(
     let admin = v.admin(&file.admin);
     let limits = v.limits(&file.limits);
     let server = v.server(&file.server);
+    let outbox = v.outbox(
+        &file.webhooks,
+        &file.hooks,
+        &file.outbox,
+        issuer.as_deref(),
+        env,
+    );
 
     let scopes = match ScopeCatalog::new(file.scopes) {
         Ok(c) => Some(c),
@@ -215,6 +223,7 @@ pub(super) fn validate(
                 admin,
                 limits,
                 server,
+                outbox,
             },
             v.warnings,
         )),

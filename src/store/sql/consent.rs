@@ -27,6 +27,7 @@ macro_rules! consent_sql {
                 &self,
                 grant: Option<&$crate::store::Grant>,
                 rec: &$crate::store::ConsentRecord,
+                outbox: &[$crate::store::OutboxRow],
             ) -> $crate::store::Result<()> {
                 let mut tx = self.begin_write().await?;
                 match grant {
@@ -69,6 +70,7 @@ macro_rules! consent_sql {
                 .bind(rec.decided_at)
                 .execute(&mut *tx)
                 .await?;
+                shared::enqueue(&mut tx, outbox).await?;
                 tx.commit().await?;
                 Ok(())
             }

@@ -157,6 +157,22 @@ macro_rules! login_sql {
                 .bind(c.auth_time)
                 .execute(&mut *tx)
                 .await?;
+                if user.sub == login.new_sub {
+                    shared::enqueue(&mut tx, &login.outbox).await?;
+                } else {
+                    // The identity had a user already (perhaps created a moment ago by a
+                    // concurrent first login): its events name that user, and none says created.
+                    let existing: Vec<$crate::store::OutboxRow> = login
+                        .outbox
+                        .iter()
+                        .filter(|r| !r.only_for_new_user)
+                        .map(|r| $crate::store::OutboxRow {
+                            body: r.body.replace(&login.new_sub, &user.sub),
+                            ..r.clone()
+                        })
+                        .collect();
+                    shared::enqueue(&mut tx, &existing).await?;
+                }
                 tx.commit().await?;
                 Ok(user)
             }

@@ -12,6 +12,7 @@ mod config;
 mod consent;
 mod keys;
 mod login;
+mod outbox;
 mod sessions;
 mod tokens;
 mod users;
@@ -20,6 +21,7 @@ pub(super) use config::{audit_sql, config_sql};
 pub(super) use consent::consent_sql;
 pub(super) use keys::key_sql;
 pub(super) use login::login_sql;
+pub(super) use outbox::outbox_sql;
 pub(super) use sessions::session_sql;
 pub(super) use tokens::token_sql;
 pub(super) use users::user_sql;
@@ -38,6 +40,7 @@ macro_rules! sql_store {
         $crate::store::sql::session_sql!($store);
         $crate::store::sql::config_sql!($store);
         $crate::store::sql::audit_sql!($store);
+        $crate::store::sql::outbox_sql!($store);
     };
 }
 
@@ -47,11 +50,31 @@ macro_rules! shared_sql {
     ($db:ty) => {
         mod shared {
             use $crate::store::{
-                AccessTokenRecord, AuditEntry, Grant, RefreshTokenRecord, Removal, Result,
-                StoredContext,
+                AccessTokenRecord, AuditEntry, Grant, OutboxRow, RefreshTokenRecord, Removal,
+                Result, StoredContext,
             };
 
             type Conn = <$db as sqlx::Database>::Connection;
+
+            /// Writes `rows` into the outbox, pending and due at once.
+            pub async fn enqueue(conn: &mut Conn, rows: &[OutboxRow]) -> Result<()> {
+                for r in rows {
+                    sqlx::query(
+                        "INSERT INTO outbox (id, event_id, event_type, destination, body, \
+                         state, attempts, next_attempt_at, created_at) \
+                         VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, $6)",
+                    )
+                    .bind(&r.id)
+                    .bind(&r.event_id)
+                    .bind(&r.event_type)
+                    .bind(&r.destination)
+                    .bind(&r.body)
+                    .bind(r.created_at)
+                    .execute(&mut *conn)
+                    .await?;
+                }
+                Ok(())
+            }
 
             /// Runs revocation `UPDATE`s that each take the same key as `$1` and `now` as `$2`;
             /// returns how many rows they revoked.
