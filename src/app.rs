@@ -302,17 +302,27 @@ async fn live_settings(
         .latest_config()
         .await?
         .ok_or_else(|| anyhow::anyhow!("the stored configuration vanished"))?;
-    let from_file = latest.version == 1 && latest.document == first.document;
-    if !from_file {
+    let stored = ManagedConfig::parse(&latest.document)?;
+    let mut mine = ManagedConfig::parse(&first.document)?;
+    mine.adopt_hashes(&stored, text);
+    let same = mine.to_toml() == latest.document;
+    let from_file = latest.version == 1 && same;
+    if !same {
+        tracing::warn!(
+            version = latest.version,
+            "configuration version {} from the database is in effect and differs from the \
+             upstreams, clients, scopes or tokens in the configuration file: `herald config diff` \
+             shows how, `herald config apply` stores the file's",
+            latest.version
+        );
+    } else if !from_file {
         tracing::info!(
             version = latest.version,
-            "configuration version {} from the database is in effect; the upstreams, clients, \
-             scopes and tokens in the configuration file are ignored (`herald export` prints \
-             what is in effect)",
+            "configuration version {} from the database is in effect; it matches the file",
             latest.version
         );
     }
-    let managed = ManagedConfig::parse(&latest.document)?;
+    let managed = stored;
     let (settings, warnings) = live.settings(&managed).map_err(|e| {
         anyhow::anyhow!(
             "the stored configuration version {} is not valid: {e}",

@@ -142,6 +142,7 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
             config_api::upstreams::put_upstream,
             config_api::upstreams::delete_upstream
         ))
+        .routes(routes!(config_api::upstreams::test_upstream))
         .routes(routes!(
             config_api::upstreams::get_attributes,
             config_api::upstreams::put_attributes

@@ -212,6 +212,10 @@ pub struct UpstreamFile {
     pub client_secret: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_secret_env: Option<String>,
+    /// How Herald authenticates at the upstream's token endpoint: `client_secret_basic` (the
+    /// default) or `client_secret_post` (Auth0's "Token Endpoint Authentication Method").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_endpoint_auth_method: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scopes: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "is_false")]

@@ -64,6 +64,49 @@ impl ManagedConfig {
     }
 
     /// The document as stored and exported.
+    /// Keeps `stored`'s client secret hashes where they verify the file's inline secrets
+    /// (`text`): hashing salts each time, so the same file would otherwise never match what was
+    /// stored from it. Each check is an argon2 verification; a command or a start pays it once.
+    pub fn adopt_hashes(&mut self, stored: &ManagedConfig, text: &str) {
+        let Ok(file) = toml::from_str::<Table>(text) else {
+            return;
+        };
+        let inline: HashMap<&str, &str> = file
+            .get("clients")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|c| {
+                Some((
+                    c.get("client_id")?.as_str()?,
+                    c.get("client_secret")?.as_str()?,
+                ))
+            })
+            .collect();
+        for c in self
+            .array_mut("clients")
+            .iter_mut()
+            .filter_map(Value::as_table_mut)
+        {
+            let Some(id) = c.get("client_id").and_then(Value::as_str) else {
+                continue;
+            };
+            let Some(secret) = inline.get(id) else {
+                continue;
+            };
+            let kept = stored
+                .entry("clients", "client_id", id)
+                .and_then(|t| t.get("client_secret_hash")?.as_str())
+                .filter(|h| {
+                    crate::tokens::SecretHash::from_stored(h).is_some_and(|h| h.verify(secret))
+                })
+                .map(str::to_string);
+            if let Some(hash) = kept {
+                c.insert("client_secret_hash".into(), Value::String(hash));
+            }
+        }
+    }
+
     pub fn to_toml(&self) -> String {
         toml::to_string(&self.table).expect("a TOML table serializes")
     }

@@ -249,6 +249,8 @@ pub struct Upstream {
     pub client_secret: Option<Secret>,
     /// The environment variable `client_secret` was read from, if it was (a name, not a secret).
     pub client_secret_env: Option<String>,
+    /// `client_secret_post`: the secret in the token request's body, not HTTP Basic.
+    pub secret_in_body: bool,
     pub scopes: Vec<String>,
     pub userinfo: bool,
     pub logout: bool,

@@ -19,8 +19,8 @@ use openidconnect::core::{
     CoreSubjectIdentifierType,
 };
 use openidconnect::{
-    AdditionalProviderMetadata, AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret,
-    CsrfToken, EndpointMaybeSet, EndpointNotSet, EndpointSet, IssuerUrl, Nonce,
+    AdditionalProviderMetadata, AuthType, AuthorizationCode, ClaimsVerificationError, ClientId,
+    ClientSecret, CsrfToken, EndpointMaybeSet, EndpointNotSet, EndpointSet, IssuerUrl, Nonce,
     OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, ProviderMetadata, RedirectUrl, Scope,
     SignatureVerificationError,
 };
@@ -36,7 +36,7 @@ use crate::config::Upstream;
 use crate::egress;
 use crate::telemetry::metrics;
 
-type RpClient = CoreClient<
+pub(super) type RpClient = CoreClient<
     EndpointSet,
     EndpointNotSet,
     EndpointNotSet,
@@ -59,7 +59,7 @@ const ALLOWED_ALGS: [CoreJwsSigningAlgorithm; 7] = [
 
 /// The discovery members Herald reads beyond the core ones.
 #[derive(Clone, Debug, Default, serde::Deserialize, serde::Serialize)]
-struct MoreMetadata {
+pub(super) struct MoreMetadata {
     /// RFC 9207 §3: the upstream puts `iss` in every authorization response.
     #[serde(default)]
     authorization_response_iss_parameter_supported: bool,
@@ -67,7 +67,7 @@ struct MoreMetadata {
 
 impl AdditionalProviderMetadata for MoreMetadata {}
 
-type Metadata = ProviderMetadata<
+pub(super) type Metadata = ProviderMetadata<
     MoreMetadata,
     CoreAuthDisplay,
     CoreClientAuthMethod,
@@ -106,8 +106,8 @@ const DISCOVERY_TTL: Duration = Duration::from_secs(3600);
 const REFETCH_COOLDOWN: Duration = Duration::from_secs(10);
 const MAX_USERINFO_BYTES: usize = 256 * 1024;
 
-struct Discovered {
-    metadata: Metadata,
+pub(super) struct Discovered {
+    pub(super) metadata: Metadata,
     fetched_at: Instant,
     /// Fetched because a token named an unknown key: another such refetch waits for
     /// [`REFETCH_COOLDOWN`]. One fetched on schedule may be refetched at once, so a key rotated
@@ -132,7 +132,7 @@ pub struct LoginStart {
 
 /// Relying-party clients for every upstream, sharing one HTTP client.
 pub struct UpstreamClients {
-    http: reqwest::Client,
+    pub(super) http: reqwest::Client,
     cache: Mutex<HashMap<String, Arc<Discovered>>>,
 }
 
@@ -163,11 +163,22 @@ impl UpstreamClients {
         }
     }
 
+    /// Drops one upstream's cached discovery document (a check fetches afresh).
+    pub(super) fn forget(&self, id: &str) {
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.remove(id);
+        }
+    }
+
     fn cached(&self, id: &str) -> Option<Arc<Discovered>> {
         self.cache.lock().ok()?.get(id).cloned()
     }
 
-    async fn discover(&self, up: &Upstream, force: bool) -> Result<Arc<Discovered>, UpstreamError> {
+    pub(super) async fn discover(
+        &self,
+        up: &Upstream,
+        force: bool,
+    ) -> Result<Arc<Discovered>, UpstreamError> {
         if let Some(d) = self.cached(&up.id) {
             let age = d.fetched_at.elapsed();
             if (!force && age < DISCOVERY_TTL) || (force && d.forced && age < REFETCH_COOLDOWN) {
@@ -209,7 +220,7 @@ impl UpstreamClients {
         Ok(d)
     }
 
-    fn client(
+    pub(super) fn client(
         &self,
         up: &Upstream,
         d: &Discovered,
@@ -224,7 +235,12 @@ impl UpstreamClients {
                 .as_ref()
                 .map(|s| ClientSecret::new(s.expose().to_string())),
         )
-        .set_redirect_uri(redirect))
+        .set_redirect_uri(redirect)
+        .set_auth_type(if up.secret_in_body {
+            AuthType::RequestBody
+        } else {
+            AuthType::BasicAuth
+        }))
     }
 
     /// Starts a login: a fresh state, nonce and PKCE pair, and the upstream authorization URL.

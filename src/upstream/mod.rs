@@ -10,11 +10,13 @@
 //! ([`crate::login`]) calls it. The built-in development provider that stands in for Auth0 is
 //! [`crate::dev_upstream`].
 
+mod check;
 mod claims_json;
 pub mod client;
 pub mod endpoints;
 pub mod error;
 mod http;
 
+pub use check::CheckStep;
 pub use client::{LoginStart, UpstreamClients};
 pub use error::UpstreamError;

@@ -319,3 +319,249 @@ async fn a_failed_start_says_why_and_leaves_no_database_behind() {
     let _ = child.wait();
     assert!(created, "a good start creates {}", db.display());
 }
+
+#[tokio::test]
+async fn config_diff_and_apply_store_the_file_as_the_next_version_and_check_config_says_when_they_differ()
+ {
+    let app = spawn_app().await;
+    let file = temp_file("herald.toml", &app.config);
+    let run = herald(&["check-config", "--config", arg(&file)], &[]).await;
+    assert!(run.ok, "{}", run.stderr);
+    assert!(
+        run.stdout.contains("configuration version 1 matches"),
+        "{}",
+        run.stdout
+    );
+
+    // The file gains a client and loses one.
+    let spa = "[[clients]]\nclient_id = \"spa\"\nredirect_uris = [\"http://127.0.0.1:9000/cb\"]\nscopes = [\"openid\", \"profile\"]\n";
+    assert!(app.config.contains(spa));
+    let late = "[[clients]]\nclient_id = \"late\"\nredirect_uris = [\"http://127.0.0.1:9000/cb\"]\nscopes = [\"openid\"]\n";
+    let edited = app.config.replace(spa, late);
+    std::fs::write(&file, &edited).unwrap();
+    let run = herald(&["check-config", "--config", arg(&file)], &[]).await;
+    assert!(
+        run.stdout.contains("is in effect and DIFFERS"),
+        "{}",
+        run.stdout
+    );
+    let run = herald(&["config", "diff", "--config", arg(&file)], &[]).await;
+    assert!(run.ok, "{}", run.stderr);
+    assert!(
+        run.stdout.contains("+client_id = \"late\""),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("-client_id = \"spa\""),
+        "{}",
+        run.stdout
+    );
+
+    // `serve` says the same at start.
+    let log = file.with_extension("log");
+    let mut serve = std::process::Command::new(env!("CARGO_BIN_EXE_herald"))
+        .args(["serve", "--config", arg(&file)])
+        .env("HERALD_KEY_ENCRYPTION_KEY", &app.kek)
+        .env("RUST_LOG", "herald=info")
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let mut said = false;
+    for _ in 0..100 {
+        said = std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("is in effect and differs from the upstreams, clients, scopes or tokens");
+        if said {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let _ = serve.kill();
+    let _ = serve.wait();
+    assert!(
+        said,
+        "{}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+
+    let version = || async { app.state.store.latest_config().await.unwrap().unwrap() };
+    let run = herald(
+        &["config", "apply", "--dry-run", "--config", arg(&file)],
+        &[],
+    )
+    .await;
+    assert!(
+        run.ok && run.stdout.contains("dry run: nothing stored"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(version().await.version, 1);
+
+    let run = herald(&["config", "apply", "--config", arg(&file)], &[]).await;
+    assert!(run.ok, "{}", run.stderr);
+    assert!(
+        run.stdout.contains("+client_id = \"late\""),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("as configuration version 2"),
+        "{}",
+        run.stdout
+    );
+    let stored = version().await;
+    assert_eq!(
+        (stored.version, stored.author.as_str()),
+        (2, "cli:config-apply")
+    );
+    let audit = app
+        .state
+        .store
+        .audit_entries(&herald::store::AuditFilter {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(audit[0].action, "config.apply");
+    assert_eq!(audit[0].config_version, Some(2));
+    // The running Herald takes it on its next poll.
+    app.state.reload_config().await.unwrap();
+    let settings = app.state.settings();
+    assert!(settings.client("late").is_some() && settings.client("spa").is_none());
+
+    let run = herald(&["config", "apply", "--config", arg(&file)], &[]).await;
+    assert!(
+        run.ok && run.stdout.contains("nothing to apply"),
+        "{}",
+        run.stdout
+    );
+    // A file check-config refuses is not applied.
+    std::fs::write(
+        &file,
+        edited.replace("scopes = [\"openid\"]\n", "scopes = [\"nope\"]\n"),
+    )
+    .unwrap();
+    let run = herald(&["config", "apply", "--config", arg(&file)], &[]).await;
+    assert!(!run.ok);
+    assert!(run.stderr.contains("nope"), "{}", run.stderr);
+    assert_eq!(version().await.version, 2);
+}
+
+#[tokio::test]
+async fn check_upstream_reports_discovery_jwks_and_the_credentials_and_fails_on_a_wrong_secret() {
+    let app = spawn_app().await;
+    let file = temp_file("herald.toml", &app.config);
+    let run = herald(&["check-upstream", "test", "--config", arg(&file)], &[]).await;
+    assert!(run.ok, "{}\n{}", run.stdout, run.stderr);
+    for line in [
+        "ok   discovery",
+        "ok   jwks",
+        "ok   credentials",
+        "upstream `test` is ready",
+    ] {
+        assert!(run.stdout.contains(line), "{line} not in:\n{}", run.stdout);
+    }
+    assert!(run.stdout.contains("invalid_grant"), "{}", run.stdout);
+
+    // The upstream's secret is the file's (never stored): a wrong one is refused there.
+    let wrong = app.config.replace(
+        "client_secret = \"upstream-secret\"",
+        "client_secret = \"not-the-secret\"",
+    );
+    std::fs::write(&file, wrong).unwrap();
+    let run = herald(&["check-upstream", "test", "--config", arg(&file)], &[]).await;
+    assert!(!run.ok);
+    assert!(run.stdout.contains("FAIL credentials"), "{}", run.stdout);
+    assert!(run.stdout.contains("invalid_client"), "{}", run.stdout);
+
+    let run = herald(&["check-upstream", "nope", "--config", arg(&file)], &[]).await;
+    assert!(
+        !run.ok && run.stderr.contains("no upstream `nope`"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("its upstreams: test"), "{}", run.stderr);
+
+    // Over the admin API, and with the upstream down.
+    let test = || {
+        app.api
+            .post(format!("{}/admin/api/upstreams/test/test", app.base))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+    };
+    let body: Value = test().await.unwrap().json().await.unwrap();
+    assert_eq!(body["ok"], true, "{body}");
+    assert_eq!(body["steps"].as_array().unwrap().len(), 3, "{body}");
+    app.upstream.stop();
+    let res = test().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["ok"], false, "{body}");
+    assert_eq!(body["steps"][0]["step"], "discovery", "{body}");
+    assert_eq!(body["steps"][0]["ok"], false, "{body}");
+    let missing = app
+        .api
+        .post(format!("{}/admin/api/upstreams/nope/test", app.base))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+}
+
+/// The README's command for the Auth0 example, run as written (with the built binary for
+/// `cargo run --`): it names every variable the example needs, and the example passes.
+#[tokio::test]
+async fn the_auth0_example_passes_check_config_exactly_as_the_readme_runs_it() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let readme = std::fs::read_to_string(format!("{root}/README.md")).unwrap();
+    let line = readme
+        .lines()
+        .find(|l| {
+            l.contains("check-config --config config/auth0.example.toml")
+                && l.contains("cargo run --")
+        })
+        .expect("the README shows how to check the Auth0 example");
+    let command = line.replace("cargo run --", env!("CARGO_BIN_EXE_herald"));
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("bash")
+            .args(["-c", &command])
+            .current_dir(root)
+            .env_remove("AUTH0_CLIENT_SECRET")
+            .env_remove("APP_CLIENT_SECRET")
+            .env("RUST_LOG", "off")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("config/auth0.example.toml: OK"), "{stdout}");
+    assert!(
+        stdout.contains("auth0 (Auth0) issuer https://example.eu.auth0.com/"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("callback https://login.example.com/callback/auth0"),
+        "{stdout}"
+    );
+    // What Auth0 admins set is in the example.
+    let example = std::fs::read_to_string(format!("{root}/config/auth0.example.toml")).unwrap();
+    for key in [
+        "Allowed Callback URLs",
+        "Allowed Logout URLs",
+        "token_endpoint_auth_method",
+        "audience",
+        "connection",
+        "organization",
+    ] {
+        assert!(example.contains(key), "{key}");
+    }
+}

@@ -312,3 +312,26 @@ async fn a_replayed_callback_is_refused_before_any_token_request() {
         "the replayed code was sent to the upstream"
     );
 }
+
+/// Auth0's "Token Endpoint Authentication Method": Basic by default, the body when the
+/// upstream says `client_secret_post`; anything else is refused by check-config.
+#[tokio::test]
+async fn the_upstream_secret_goes_by_basic_or_in_the_body_as_configured() {
+    let basic = spawn_app().await;
+    basic.tokens(&AuthParams::new("app", "openid")).await;
+    assert_eq!(*basic.upstream.state.token_auth.lock().unwrap(), ["basic"]);
+    let post =
+        spawn_app_configured("token_endpoint_auth_method = \"client_secret_post\"\n", "").await;
+    post.tokens(&AuthParams::new("app", "openid")).await;
+    assert_eq!(*post.upstream.state.token_auth.lock().unwrap(), ["post"]);
+    let err =
+        herald::config::from_toml(&post.config.replace("client_secret_post", "private_key_jwt"))
+            .unwrap_err()
+            .to_string();
+    assert!(
+        err.contains(
+            "upstreams[0].token_endpoint_auth_method: `private_key_jwt` is not one Herald uses"
+        ),
+        "{err}"
+    );
+}

@@ -53,6 +53,8 @@ pub struct UpstreamSettings {
     /// The environment variable holding Herald's client secret at the upstream; every replica
     /// must have it set. When replacing an upstream, absent keeps the current one.
     pub client_secret_env: Option<String>,
+    /// `client_secret_basic` (the default) or `client_secret_post`.
+    pub token_endpoint_auth_method: Option<String>,
     /// Refused with a 400 that says what to do instead; present only to be recognised.
     #[schema(ignore)]
     pub client_secret: Option<IgnoredAny>,
@@ -133,6 +135,7 @@ impl UpstreamSettings {
             client_id: self.client_id.clone(),
             client_secret: None,
             client_secret_env: self.client_secret_env.clone(),
+            token_endpoint_auth_method: self.token_endpoint_auth_method.clone(),
             scopes: self.scopes.clone(),
             userinfo: self.userinfo,
             logout: self.logout,

@@ -173,6 +173,37 @@ pub async fn get_upstream(
     upstream_detail(&state, &id).map(Json)
 }
 
+/// Checks the upstream for real: discovery, JWKS, and Herald's client credentials (a token
+/// request for a made-up code, which an upstream that accepts the credentials refuses as
+/// `invalid_grant`). Each step with what came of it; nothing is stored.
+#[utoipa::path(post, path = "/admin/api/upstreams/{id}/test", tag = "configuration",
+    params(("id" = String, Path, description = "The upstream's id")),
+    responses((status = 200, body = UpstreamTest), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn test_upstream(
+    _: Admin,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<UpstreamTest>, ApiError> {
+    let settings = state.settings();
+    let up = settings
+        .upstream(&id)
+        .ok_or_else(|| ApiError::not_found(format!("no upstream `{id}`")))?;
+    let steps = state.upstreams.check(up, &settings.callback_url(&id)).await;
+    Ok(Json(UpstreamTest {
+        ok: steps.len() == 3 && steps.iter().all(|s| s.ok),
+        steps,
+    }))
+}
+
+/// What checking an upstream found.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UpstreamTest {
+    /// Every step passed.
+    pub ok: bool,
+    pub steps: Vec<crate::upstream::CheckStep>,
+}
+
 /// Replaces an upstream's settings. `client_secret_env`, `attributes` and `mappings` stay as
 /// they are when absent. Refused with check-config's messages when invalid.
 #[utoipa::path(put, path = "/admin/api/upstreams/{id}", tag = "configuration",

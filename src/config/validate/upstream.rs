@@ -213,6 +213,17 @@ impl Validator {
         if self.problems.len() != before {
             return None;
         }
+        let secret_in_body = match u.token_endpoint_auth_method.as_deref() {
+            None | Some("client_secret_basic") => false,
+            Some("client_secret_post") => true,
+            Some(other) => {
+                self.problem(format!(
+                    "{key}.token_endpoint_auth_method: `{other}` is not one Herald uses; \
+                     \"client_secret_basic\" (the default) or \"client_secret_post\""
+                ));
+                false
+            }
+        };
         Some(Upstream {
             display_name: u.display_name.unwrap_or_else(|| match u.kind {
                 UpstreamKind::Dev => "Development login (not for production)".into(),
@@ -227,6 +238,7 @@ impl Validator {
             client_id: client_id?,
             client_secret,
             client_secret_env,
+            secret_in_body,
             scopes,
             userinfo: u.userinfo,
             logout: u.logout,

@@ -138,6 +138,8 @@ pub struct UpstreamState {
     pub logout_requests: Mutex<Vec<HashMap<String, String>>>,
     /// How many requests the token endpoint got.
     pub token_requests: std::sync::atomic::AtomicUsize,
+    /// How each token request authenticated: `basic`, `post` or `none`.
+    pub token_auth: Mutex<Vec<&'static str>>,
 }
 
 #[derive(Clone)]
@@ -159,6 +161,7 @@ impl TestUpstream {
             authorize_requests: Mutex::new(Vec::new()),
             logout_requests: Mutex::new(Vec::new()),
             token_requests: std::sync::atomic::AtomicUsize::new(0),
+            token_auth: Mutex::new(Vec::new()),
         });
         let app = Router::new()
             .route("/.well-known/openid-configuration", get(discovery))
@@ -341,10 +344,54 @@ async fn authorize(State(s): State<Arc<UpstreamState>>, RawQuery(q): RawQuery) -
     Redirect::to(url.as_str()).into_response()
 }
 
-async fn token(State(s): State<Arc<UpstreamState>>, body: Bytes) -> Response {
+/// The client secret a token request presents: HTTP Basic (form-urlencoded inside, RFC 6749
+/// §2.3.1) or `client_secret` in the body.
+fn presented_secret(
+    headers: &axum::http::HeaderMap,
+    p: &HashMap<String, String>,
+) -> Option<String> {
+    use base64::Engine;
+    let basic = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+        .and_then(|b| String::from_utf8(b).ok())
+        .and_then(|pair| {
+            let (_, secret) = pair.split_once(':')?;
+            Some(
+                percent_encoding::percent_decode_str(secret)
+                    .decode_utf8_lossy()
+                    .into_owned(),
+            )
+        });
+    basic.or_else(|| p.get("client_secret").cloned())
+}
+
+async fn token(
+    State(s): State<Arc<UpstreamState>>,
+    headers: axum::http::HeaderMap,
+    body: Bytes,
+) -> Response {
     s.token_requests
         .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     let p = params(&body);
+    let how = if headers.contains_key("authorization") {
+        "basic"
+    } else if p.contains_key("client_secret") {
+        "post"
+    } else {
+        "none"
+    };
+    s.token_auth.lock().unwrap().push(how);
+    // A client with a secret must present the right one (clients without one are public).
+    if presented_secret(&headers, &p).is_some_and(|secret| secret != "upstream-secret") {
+        return (
+            StatusCode::UNAUTHORIZED,
+            axum::Json(json!({"error": "invalid_client"})),
+        )
+            .into_response();
+    }
     let behaviour = s.behaviour.lock().unwrap().clone();
     if let Some(stall) = behaviour.token_stall {
         tokio::time::sleep(stall).await;

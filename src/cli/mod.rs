@@ -1,4 +1,9 @@
-//! The `herald` command line: `serve`, `check-config`, `export`, `lineage`, `preview`, `keys`.
+//! The `herald` command line: `serve`, `check-config`, `config diff|apply`, `export`, `lineage`,
+//! `preview`, `keys`.
+
+mod common;
+mod config_cmd;
+mod upstream_cmd;
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -9,8 +14,8 @@ use clap::{Parser, Subcommand};
 use crate::app::{App, BuildOptions, shutdown_signal};
 use crate::clock::Clock;
 use crate::config;
-use crate::store::Store;
 use crate::tokens::keys::KeyEncryption;
+use common::{block_on, load, load_in_effect, settings_in_effect};
 
 #[derive(Parser)]
 #[command(
@@ -32,6 +37,15 @@ enum Command {
     },
     /// Validate the configuration and print the effective setup.
     CheckConfig {
+        #[arg(long, env = "HERALD_CONFIG", default_value = "config/herald.toml")]
+        config: PathBuf,
+    },
+    /// Check an upstream for real: its discovery document, its JWKS, and Herald's client
+    /// credentials (a token request for a made-up code must be refused as invalid_grant, not
+    /// invalid_client). Uses the configuration in effect, like `lineage`.
+    CheckUpstream {
+        /// The upstream's id.
+        id: String,
         #[arg(long, env = "HERALD_CONFIG", default_value = "config/herald.toml")]
         config: PathBuf,
     },
@@ -73,10 +87,34 @@ enum Command {
         #[arg(long, env = "HERALD_CONFIG", default_value = "config/herald.toml")]
         config: PathBuf,
     },
+    /// The configuration file against the version in effect in the database.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
     /// Signing-key management.
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Print how the file's upstreams, clients, scopes and tokens differ from the version in
+    /// effect (`-` the database's, `+` the file's).
+    Diff {
+        #[arg(long, env = "HERALD_CONFIG", default_value = "config/herald.toml")]
+        config: PathBuf,
+    },
+    /// Store the file's upstreams, clients, scopes and tokens as the next configuration version
+    /// (validated like check-config, audited, the diff printed); running replicas take it.
+    Apply {
+        #[arg(long, env = "HERALD_CONFIG", default_value = "config/herald.toml")]
+        config: PathBuf,
+        /// Print the diff and store nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -139,7 +177,7 @@ pub fn main() -> ExitCode {
     }
     match cli.command {
         Command::Serve { config } => serve(config),
-        Command::CheckConfig { config } => check_config(config),
+        Command::CheckConfig { config } => config_cmd::check_config(config),
         Command::Lineage { config, json } => lineage(config, json),
         Command::Preview {
             config,
@@ -150,6 +188,18 @@ pub fn main() -> ExitCode {
             scopes,
         } => preview(config, upstream, id_token, userinfo, access_token, scopes),
         Command::Export { config } => export(config),
+        Command::CheckUpstream { id, config } => upstream_cmd::check_upstream(config, &id),
+        Command::Config {
+            command: ConfigCommand::Diff { config },
+        } => config_command(&config, |path, text, file| async move {
+            config_cmd::diff(&path, &text, file).await
+        }),
+        Command::Config {
+            command: ConfigCommand::Apply { config, dry_run },
+        } => config_command(&config, move |path, text, file| async move {
+            let now = crate::clock::SystemClock.now();
+            config_cmd::apply(&path, &text, file, now, dry_run).await
+        }),
         Command::Keys {
             command: KeysCommand::GenKek,
         } => {
@@ -167,148 +217,30 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn load(path: &std::path::Path) -> Option<(config::Settings, Vec<String>)> {
-    match config::load(path) {
-        Ok(v) => Some(v),
-        Err(e) => {
-            eprintln!("configuration error:");
-            for p in &e.problems {
-                eprintln!("  - {p}");
-            }
-            None
-        }
-    }
-}
-
-/// Runs `f` to completion on a runtime of its own; `None` (after saying why) when none starts.
-fn block_on<T>(f: impl Future<Output = T>) -> Option<T> {
-    match tokio::runtime::Runtime::new() {
-        Ok(r) => Some(r.block_on(f)),
-        Err(e) => {
-            eprintln!("cannot start the async runtime: {e}");
-            None
-        }
-    }
-}
-
-/// The settings a command works from, and a line saying where they came from.
-///
-/// From Herald's first start on, the database is the truth for upstreams, clients, scopes and
-/// tokens: with a stored configuration, its latest version is used together with the file's
-/// bootstrap keys (and the upstream secrets the file holds back), validated as Herald would.
-/// The file alone is used only while `store` is `None` (no database yet) or holds no
-/// configuration. A database that cannot be read is an error, never a quiet fall back to a file
-/// that may no longer be in effect.
-async fn settings_in_effect(
-    path: &Path,
-    file: config::Settings,
-    store: Option<&dyn Store>,
-) -> anyhow::Result<(config::Settings, String)> {
-    let from_file = |why: &str| format!("using {} ({why})", path.display());
-    let Some(store) = store else {
-        return Ok((file, from_file("its database does not exist yet")));
-    };
-    let Some(latest) = store.latest_config().await? else {
-        return Ok((file, from_file("the database holds no configuration yet")));
-    };
-    let text =
-        std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    let (live, _) = config::LiveConfig::from_file(&text, &file)?;
-    let managed = config::ManagedConfig::parse(&latest.document)?;
-    let (settings, _) = live.settings(&managed).map_err(|e| {
-        anyhow::anyhow!(
-            "the stored configuration version {} is not valid here: {e}",
-            latest.version
-        )
-    })?;
-    let source = format!(
-        "using configuration version {} from the database (by {}, {}); its upstreams, clients, \
-         scopes and tokens are in effect, not those in {}",
-        latest.version,
-        latest.author,
-        crate::clock::rfc3339_utc(latest.created_at),
-        path.display()
-    );
-    Ok((settings, source))
-}
-
-/// The file's settings, replaced by the database's configuration when it has one
-/// ([`settings_in_effect`]); where they came from goes to stderr, so stdout stays data.
-fn load_in_effect(path: &Path) -> Option<config::Settings> {
-    let (file, _) = load(path)?;
-    let found = block_on(async {
-        let store = crate::store::connect_existing(&file.database_url)
-            .await
-            .map_err(|e| {
-                anyhow::anyhow!(
-                    "cannot read the database {}: {e}",
-                    crate::store::redact_url(&file.database_url)
-                )
-            })?;
-        settings_in_effect(path, file, store.as_deref()).await
-    })?;
-    match found {
-        Ok((settings, source)) => {
-            eprintln!("herald: {source}");
-            Some(settings)
-        }
-        Err(e) => {
-            eprintln!("herald: {e:#}");
-            None
-        }
-    }
-}
-
-fn check_config(path: PathBuf) -> ExitCode {
-    let Some((s, warnings)) = load(&path) else {
+/// Runs a `config` subcommand: the file loaded and validated, then `run` on a runtime.
+fn config_command<F, Fut>(path: &Path, run: F) -> ExitCode
+where
+    F: FnOnce(PathBuf, String, config::Settings) -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    let Some((file, _)) = load(path) else {
         return ExitCode::FAILURE;
     };
-    println!("{}: OK", path.display());
-    println!("issuer:       {}", s.issuer);
-    println!("listen:       {}", s.listen);
-    println!(
-        "database:     {}",
-        crate::store::redact_url(&s.database_url)
-    );
-    println!("upstreams:");
-    for u in &s.upstreams {
-        println!(
-            "  - {} ({:?}) issuer {} callback {} userinfo={} attributes={} mappings={}",
-            u.id,
-            u.kind,
-            u.endpoint.issuer,
-            s.callback_url(&u.id),
-            u.userinfo,
-            u.mapping.attributes.len(),
-            u.mapping.mappings.len()
-        );
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("herald: {}: {e}", path.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    match block_on(run(path.to_path_buf(), text, file)) {
+        Some(Ok(())) => ExitCode::SUCCESS,
+        Some(Err(e)) => {
+            eprintln!("herald: {e:#}");
+            ExitCode::FAILURE
+        }
+        None => ExitCode::FAILURE,
     }
-    println!("clients:");
-    let mut clients: Vec<_> = s.clients.values().collect();
-    clients.sort_by(|a, b| a.client_id.cmp(&b.client_id));
-    for c in clients {
-        println!(
-            "  - {} ({}) {} trusted={} scopes=[{}] redirect_uris=[{}]",
-            c.client_id,
-            c.client_name,
-            if c.is_public() {
-                "public, PKCE required"
-            } else {
-                "confidential"
-            },
-            c.trusted,
-            c.scopes.join(" "),
-            c.redirect_uris.join(" ")
-        );
-    }
-    println!(
-        "scopes:       {}",
-        s.scopes.names().cloned().collect::<Vec<_>>().join(" ")
-    );
-    for w in warnings {
-        println!("warning: {w}");
-    }
-    ExitCode::SUCCESS
 }
 
 fn lineage(path: PathBuf, json: bool) -> ExitCode {
