@@ -14,6 +14,7 @@ use clap::{Parser, Subcommand};
 use crate::app::{App, BuildOptions, shutdown_signal};
 use crate::clock::Clock;
 use crate::config;
+use crate::telemetry::traces::Traces;
 use crate::tokens::keys::KeyEncryption;
 use common::{block_on, load, load_in_effect, settings_in_effect};
 
@@ -159,22 +160,63 @@ fn json_logs(cli: &Cli) -> bool {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    let traces = start_traces(&cli);
+    init_logs(&cli, traces.as_ref());
+    let code = run(cli);
+    if let Some(t) = &traces {
+        t.flush();
+    }
+    code
+}
+
+/// Logs to stderr as text or JSON, and to the OTLP collector as spans when traces are on.
+fn init_logs(cli: &Cli, traces: Option<&Traces>) {
+    use tracing_subscriber::Layer;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| "herald=info,tower_http=warn".into());
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if json_logs(&cli) {
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let fmt = if json_logs(cli) {
         // One JSON object per line: timestamp, level, target, the event's fields (message
         // among them) and the spans it is in, the request's first (request_id, route, method).
-        logs.json()
+        fmt.json()
             .flatten_event(true)
             .with_current_span(false)
             .with_span_list(true)
-            .init();
+            .boxed()
     } else {
-        logs.with_ansi(std::io::stderr().is_terminal()).init();
+        fmt.with_ansi(std::io::stderr().is_terminal()).boxed()
+    };
+    tracing_subscriber::registry()
+        .with(fmt)
+        .with(traces.map(|t| t.layer()))
+        .with(filter)
+        .init();
+}
+
+/// Traces over OTLP when the file `serve` runs with sets `[telemetry] otlp_endpoint`.
+fn start_traces(cli: &Cli) -> Option<Traces> {
+    let Command::Serve { config } = &cli.command else {
+        return None;
+    };
+    let file: toml::Table = std::fs::read_to_string(config).ok()?.parse().ok()?;
+    let telemetry = file.get("telemetry")?;
+    let endpoint = telemetry.get("otlp_endpoint")?.as_str()?;
+    let service = telemetry
+        .get("service_name")
+        .and_then(|v| v.as_str())
+        .unwrap_or("herald");
+    match Traces::start(endpoint, service) {
+        Ok(t) => Some(t),
+        Err(e) => {
+            eprintln!("herald: traces are off: {e}");
+            None
+        }
     }
+}
+
+fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Serve { config } => serve(config),
         Command::CheckConfig { config } => config_cmd::check_config(config),

@@ -59,6 +59,20 @@ pub struct ConfigFile {
     /// How the outbox delivers: how often it looks, how soon it retries, when it gives up.
     #[serde(default)]
     pub outbox: OutboxFile,
+    /// OpenTelemetry traces. Read by the command line before the rest of the file.
+    #[serde(default)]
+    pub telemetry: TelemetryFile,
+}
+
+/// `[telemetry]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelemetryFile {
+    /// An OTLP/HTTP collector, like `http://otel-collector:4318`: spans are sent to its
+    /// `/v1/traces` as JSON. Unset: no traces.
+    pub otlp_endpoint: Option<String>,
+    /// The `service.name` of Herald's spans. Default `herald`.
+    pub service_name: Option<String>,
 }
 
 /// `[[webhooks]]`: where events go, signed with a secret from the environment.

@@ -35,6 +35,7 @@ use crate::claims::{AccessTokenClaims, UpstreamClaims};
 use crate::config::Upstream;
 use crate::egress;
 use crate::telemetry::metrics;
+use tracing::Instrument;
 
 pub(super) type RpClient = CoreClient<
     EndpointSet,
@@ -436,7 +437,12 @@ impl UpstreamClients {
         access_token: &str,
     ) -> Result<Map<String, Value>, UpstreamError> {
         let start = Instant::now();
-        let (answer, error) = self.fetch_userinfo(up, endpoint, access_token).await;
+        let span =
+            tracing::info_span!("upstream.request", upstream = %up.id, endpoint = "userinfo");
+        let (answer, error) = self
+            .fetch_userinfo(up, endpoint, access_token)
+            .instrument(span)
+            .await;
         metrics::upstream_request(&up.id, "userinfo", start.elapsed(), error);
         answer
     }

@@ -14,6 +14,7 @@ use url::Url;
 use super::endpoints;
 use crate::config::{Upstream, UpstreamEndpoint};
 use crate::telemetry::metrics;
+use tracing::Instrument;
 
 /// The largest discovery document, JWKS or token response Herald reads.
 pub const MAX_BODY: usize = 1024 * 1024;
@@ -64,7 +65,8 @@ impl<'c> AsyncHttpClient<'c> for Guarded<'_> {
         Box::pin(async move {
             let endpoint = endpoint_of(&request);
             let start = Instant::now();
-            let answer = self.send(request).await;
+            let span = tracing::info_span!("upstream.request", upstream = self.upstream, endpoint);
+            let answer = self.send(request).instrument(span).await;
             let error = match &answer {
                 Ok(r) if r.status().is_server_error() => Some("status"),
                 Ok(_) => None,

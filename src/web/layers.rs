@@ -15,8 +15,9 @@ use tracing::Span;
 use axum::middleware::Next;
 
 use super::limits;
-use crate::telemetry::metrics;
+use crate::telemetry::{metrics, traces};
 use crate::tokens::hashing::random_token;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 /// The header that carries a request's id, in the request (an id sent by a proxy is kept) and in
 /// the response.
@@ -63,7 +64,11 @@ pub fn request_span<B>(req: &Request<B>, client_ip_header: Option<&HeaderName>) 
     let client_ip = limits::client_address(client_ip_header, req.headers(), peer)
         .map(|ip| ip.to_string())
         .unwrap_or_default();
-    tracing::info_span!("request", request_id = id, client_ip, route, method = %req.method())
+    let span =
+        tracing::info_span!("request", request_id = id, client_ip, route, method = %req.method());
+    // A caller's W3C trace context makes this request part of its trace (when traces are on).
+    let _ = span.set_parent(traces::remote_context(req.headers()));
+    span
 }
 
 /// Counts every answer in `herald_http_requests_total` and times it in

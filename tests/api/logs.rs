@@ -14,7 +14,7 @@ use crate::support::*;
 
 /// The configuration file: its bootstrap keys are wrong on purpose, the environment overrides
 /// them (a Herald started from the file's values would not answer where the test looks).
-fn config(upstream: &str) -> String {
+pub(crate) fn config(upstream: &str) -> String {
     format!(
         r#"
 issuer = "https://wrong.example.com"
@@ -40,7 +40,7 @@ grant_types = ["authorization_code", "refresh_token"]
 }
 
 /// A port free a moment ago on the loopback interface.
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -49,7 +49,7 @@ fn free_port() -> u16 {
 }
 
 /// Stops the child however the test ends.
-struct Child(std::process::Child);
+pub(crate) struct Child(pub(crate) std::process::Child);
 
 impl Drop for Child {
     fn drop(&mut self) {

@@ -24,5 +24,6 @@ mod request_ids;
 mod sessions;
 mod support;
 mod token;
+mod traces;
 mod upstream_faults;
 mod webhooks;

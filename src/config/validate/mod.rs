@@ -123,6 +123,7 @@ pub(super) fn validate(
     let admin = v.admin(&file.admin);
     let limits = v.limits(&file.limits);
     let server = v.server(&file.server);
+    v.telemetry(&file.telemetry);
     let outbox = v.outbox(
         &file.webhooks,
         &file.hooks,

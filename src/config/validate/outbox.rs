@@ -131,6 +131,23 @@ impl Validator {
         out
     }
 
+    /// `[telemetry]`: the collector's URL is http(s) and not a link-local or metadata address.
+    pub(super) fn telemetry(&mut self, file: &crate::config::file::TelemetryFile) {
+        if let Some(raw) = &file.otlp_endpoint {
+            match Url::parse(raw) {
+                Ok(url) => {
+                    if let Some(why) = egress::check_url(&url) {
+                        self.problem(format!("telemetry.otlp_endpoint: {why}"));
+                    }
+                }
+                Err(_) => self.problem(format!(
+                    "telemetry.otlp_endpoint: `{raw}` is not a URL; write it like \
+                     \"http://otel-collector:4318\""
+                )),
+            }
+        }
+    }
+
     /// An https URL Herald may call; plain http only on loopback beside a loopback http://
     /// Herald (development), never a link-local or metadata address.
     fn destination_url(&mut self, key: &str, raw: &str, issuer: Option<&str>) -> Option<String> {
