@@ -14,7 +14,12 @@
 # Environment: SERVER_CPU (default 1) runs every server and criterion; LOAD_CPU (default 0) runs
 # wrk and the driver. BENCH_DURATION seconds per load run (10), BENCH_LOGINS (10000),
 # BENCH_ROWS (1000000), BENCH_PG_URL (postgres://postgres@127.0.0.1:5432), BENCH_SKIP_PG=1,
-# BENCH_SKIP_MICRO=1 (no criterion; for trying the harness out only).
+# BENCH_SKIP_MICRO=1 (no criterion; for trying the harness out only), BENCH_LOGIN_SECONDS (240:
+# the time the BENCH_LOGINS logins must fit in).
+#
+# It fails loudly: a measurement that cannot be made stops the run with the reason (nothing is
+# recorded as "skipped"); leaving PostgreSQL or criterion out must be asked for, and is written
+# into machine.txt and the summary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,6 +27,7 @@ SERVER_CPU=${SERVER_CPU:-1}
 LOAD_CPU=${LOAD_CPU:-0}
 DURATION=${BENCH_DURATION:-10}
 LOGINS=${BENCH_LOGINS:-10000}
+LOGIN_SECONDS=${BENCH_LOGIN_SECONDS:-240}
 ROWS=${BENCH_ROWS:-1000000}
 PG_URL=${BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432}
 CONCURRENCY=${BENCH_CONCURRENCY:-16}
@@ -38,6 +44,7 @@ BASIC=$(printf 'bench:bench-secret' | base64)
 rm -rf "$RUN" && mkdir -p "$RUN"
 rm -f "$OUT"/*.json "$OUT"/*.txt
 log() { printf '\n== %s (%s)\n' "$*" "$(cut -d' ' -f1-3 /proc/loadavg)" >&2; }
+die() { echo "bench.sh: $*" >&2; exit 1; }
 on_server() { taskset -c "$SERVER_CPU" "$@"; }
 on_load() { taskset -c "$LOAD_CPU" "$@"; }
 
@@ -68,8 +75,12 @@ cpu_ms() { awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) * 1000 / hz}' "/pr
 wrk_json() { # wrk_json SCRIPT URL [wrk options...]
   local script=$1 url=$2
   shift 2
-  on_load timeout $((DURATION + 30)) wrk -t1 -c"$CONCURRENCY" -d"${DURATION}s" --timeout 5s \
-    -s "benches/wrk/$script" "$@" "$url" | sed -n 's/^JSON //p'
+  local json
+  json=$(on_load timeout $((DURATION + 30)) wrk -t1 -c"$CONCURRENCY" -d"${DURATION}s" --timeout 5s \
+    -s "benches/wrk/$script" "$@" "$url" | sed -n 's/^JSON //p')
+  [ -n "$json" ] || die "wrk measured nothing at $url ($script)"
+  jq -e '.ok_per_s > 0' <<<"$json" >/dev/null || die "no successful request at $url: $json"
+  echo "$json"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -91,6 +102,9 @@ cargo bench --locked --bench signing --bench claims --no-run 2>&1 | tail -1
   echo "postgres: $(psql --version)"
   echo "pinning: servers and criterion on CPU $SERVER_CPU, wrk and driver on CPU $LOAD_CPU"
   echo "loadavg at start: $(cat /proc/loadavg)"
+  [ "${BENCH_SKIP_PG:-0}" = 1 ] && echo "left out on request: PostgreSQL (BENCH_SKIP_PG=1)"
+  [ "${BENCH_SKIP_MICRO:-0}" = 1 ] && echo "left out on request: criterion (BENCH_SKIP_MICRO=1)"
+  true
 } >"$OUT/machine.txt"
 cat "$OUT/machine.txt" >&2
 
@@ -167,10 +181,7 @@ write_config() { # write_config NAME DATABASE_URL
     per_alg+='id_token_signed_response_alg = "'"$alg"$'"\n'
   done
   herald_config "$2" 'grant_types = ["authorization_code", "client_credentials"]' "$per_alg" >"$f"
-  if ! "$HERALD" check-config --config "$f" >/dev/null 2>&1; then
-    herald_config "$2" '' >"$f"
-    "$HERALD" check-config --config "$f" >/dev/null
-  fi
+  "$HERALD" check-config --config "$f" >/dev/null || die "the benchmark configuration $f is refused"
   echo "$f"
 }
 
@@ -195,6 +206,9 @@ exchange() { # exchange CODES_FILE -> JSON, with CPU time per request
     --concurrency "$CONCURRENCY" --duration "$DURATION" --warmup 20 \
     --probe /.well-known/openid-configuration)
   after=$(cpu_ms "$SERVER_PID")
+  [ -n "$json" ] || die "the exchange run measured nothing"
+  jq -e '.token.ok > 0 and .token.errors == 0' <<<"$json" >/dev/null ||
+    die "the exchange run had errors or no success: $json"
   jq -c --argjson cpu "$(awk -v a="$after" -v b="$before" 'BEGIN {print a - b}')" \
     --argjson rss "$(rss_kb "$SERVER_PID")" \
     '. + {server_cpu_ms: $cpu, cpu_ms_per_request: ($cpu / (.token.ok + .token.errors)), rss_after_kb: $rss}' \
@@ -218,22 +232,17 @@ backend() { # backend NAME DATABASE_URL WITH_LOGINS
   wrk_json get.lua "$BASE/jwks" >"$OUT/$name-jwks.json"
 
   log "$name: client_credentials"
-  if curl -fsS "$BASE/.well-known/openid-configuration" | jq -e '.grant_types_supported | index("client_credentials")' >/dev/null; then
-    # One request first: the client secret's argon2 check is paid once, not by the measured run.
-    curl -fsS -o /dev/null -u bench:bench-secret -d grant_type=client_credentials "$BASE/token" || true
-    BENCH_BODY="grant_type=client_credentials" BENCH_BASIC="$BASIC" \
-      wrk_json token.lua "$BASE/token" >"$OUT/$name-client-credentials.json"
-    for alg in ES256 EdDSA; do
-      if grep -q "bench-$alg" "$cfg"; then
-        curl -fsS -o /dev/null -u "bench-$alg:bench-secret" -d grant_type=client_credentials "$BASE/token" || true
-        BENCH_BODY="grant_type=client_credentials" BENCH_BASIC="$(printf 'bench-%s:bench-secret' "$alg" | base64)" \
-          wrk_json token.lua "$BASE/token" >"$OUT/$name-client-credentials-$alg.json"
-      fi
-    done
-  else
-    echo '{"skipped":"not supported by this build"}' >"$OUT/$name-client-credentials.json"
-    echo "skipped: not supported by this build" >&2
-  fi
+  # One request first: the client secret's argon2 check is paid once, not by the measured run.
+  curl -fsS -o /dev/null -u bench:bench-secret -d grant_type=client_credentials "$BASE/token" ||
+    die "client_credentials at $BASE/token failed"
+  BENCH_BODY="grant_type=client_credentials" BENCH_BASIC="$BASIC" \
+    wrk_json token.lua "$BASE/token" >"$OUT/$name-client-credentials.json"
+  for alg in ES256 EdDSA; do
+    curl -fsS -o /dev/null -u "bench-$alg:bench-secret" -d grant_type=client_credentials "$BASE/token" ||
+      die "client_credentials for bench-$alg failed"
+    BENCH_BODY="grant_type=client_credentials" BENCH_BASIC="$(printf 'bench-%s:bench-secret' "$alg" | base64)" \
+      wrk_json token.lua "$BASE/token" >"$OUT/$name-client-credentials-$alg.json"
+  done
 
   log "$name: authorization_code exchange, empty store"
   exchange "$RUN/codes-$name-empty.txt" >"$OUT/$name-exchange-empty.json"
@@ -243,9 +252,15 @@ backend() { # backend NAME DATABASE_URL WITH_LOGINS
     log "$name: $LOGINS full brokered logins"
     local before after
     before=$(cpu_ms "$SERVER_PID")
-    json=$(on_load timeout 600 "$DRIVER" logins --base "$BASE" --concurrency "$CONCURRENCY" \
-      --duration 240 --max "$LOGINS" --warmup 5 --probe /.well-known/openid-configuration)
+    json=$(on_load timeout $((LOGIN_SECONDS + 360)) "$DRIVER" logins --base "$BASE" --concurrency "$CONCURRENCY" \
+      --duration "$LOGIN_SECONDS" --max "$LOGINS" --warmup 5 --probe /.well-known/openid-configuration)
     after=$(cpu_ms "$SERVER_PID")
+    [ -n "$json" ] || die "the login run measured nothing"
+    local done_logins
+    done_logins=$(jq '.logins.ok' <<<"$json")
+    [ "$done_logins" -ge "$LOGINS" ] ||
+      die "only $done_logins of $LOGINS logins within ${LOGIN_SECONDS}s: lower BENCH_LOGINS or raise BENCH_LOGIN_SECONDS"
+    jq -e '.logins.errors == 0' <<<"$json" >/dev/null || die "the login run had errors: $json"
     jq -c --argjson cpu "$(awk -v a="$after" -v b="$before" 'BEGIN {print a - b}')" \
       --argjson rss "$(rss_kb "$SERVER_PID")" \
       '. + {server_cpu_ms: $cpu, cpu_ms_per_login: ($cpu / .logins.ok), rss_after_kb: $rss}' \
@@ -269,12 +284,10 @@ backend() { # backend NAME DATABASE_URL WITH_LOGINS
 backend sqlite "sqlite://$PWD/$RUN/sqlite/herald.db" 1
 
 if [ "${BENCH_SKIP_PG:-0}" != 1 ]; then
-  if pg_isready -q -d "$PG_URL/postgres"; then
-    psql -q "$PG_URL/postgres" -c 'DROP DATABASE IF EXISTS herald_bench' -c 'CREATE DATABASE herald_bench'
-    backend postgres "$PG_URL/herald_bench" 0
-  else
-    echo '{"skipped":"PostgreSQL is not answering"}' >"$OUT/postgres-idle.json"
-  fi
+  pg_isready -q -d "$PG_URL/postgres" ||
+    die "PostgreSQL at $PG_URL is not answering (BENCH_SKIP_PG=1 leaves it out, on the record)"
+  psql -q "$PG_URL/postgres" -c 'DROP DATABASE IF EXISTS herald_bench' -c 'CREATE DATABASE herald_bench'
+  backend postgres "$PG_URL/herald_bench" 0
 fi
 
 # ---------------------------------------------------------------------------------------------
