@@ -18,6 +18,7 @@ use crate::clock::Clock;
 use crate::config::{Hook, OutboxSettings};
 use crate::egress;
 use crate::store::{Delivery, DynStore};
+use crate::telemetry::metrics;
 use crate::tokens::random_token;
 
 /// The store lease only one replica holds while it delivers.
@@ -96,10 +97,12 @@ impl Deliverer {
         let now = self.clock.now();
         match outcome {
             Ok(()) => {
+                metrics::outbox_attempt("delivered");
                 tracing::info!(event_id = %d.event_id, event = %d.event_type, destination = %d.destination, attempts, "event delivered");
                 self.store.delivery_done(&d.id, attempts, now).await
             }
             Err(Failure::Gone(why)) => {
+                metrics::outbox_attempt("failed");
                 tracing::warn!(event_id = %d.event_id, destination = %d.destination, %why, "event not delivered: its destination is no longer configured");
                 self.store
                     .delivery_failed(&d.id, attempts, None, &why)
@@ -107,6 +110,7 @@ impl Deliverer {
             }
             Err(Failure::Retry(why)) => {
                 let next = next_attempt(settings, d.created_at, attempts, now);
+                metrics::outbox_attempt(if next.is_some() { "retry" } else { "failed" });
                 tracing::warn!(event_id = %d.event_id, destination = %d.destination, attempts, %why, gave_up = next.is_none(), "event delivery failed");
                 self.store
                     .delivery_failed(&d.id, attempts, next, &why)

@@ -24,6 +24,10 @@ const MAPPING_WARNINGS: &str = "herald_mapping_warnings_total";
 const RATE_LIMITED: &str = "herald_rate_limited_total";
 const STORE_ERRORS: &str = "herald_store_errors_total";
 const BUILD_INFO: &str = "herald_build_info";
+const OUTBOX_ATTEMPTS: &str = "herald_outbox_attempts_total";
+
+/// How an outbox delivery attempt ended, for `herald_outbox_attempts_total{result}`.
+pub const OUTBOX_RESULTS: [&str; 3] = ["delivered", "retry", "failed"];
 
 /// Seconds: from a cached token check (under a millisecond) to an upstream timing out (60 s).
 const BUCKETS: &[f64] = &[
@@ -78,6 +82,9 @@ pub fn install() -> Option<&'static Metrics> {
             gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
             for kind in STORE_ERROR_KINDS {
                 counter!(STORE_ERRORS, "kind" => kind).absolute(0);
+            }
+            for result in OUTBOX_RESULTS {
+                counter!(OUTBOX_ATTEMPTS, "result" => result).absolute(0);
             }
             Some(Metrics { handle, process })
         })
@@ -137,6 +144,10 @@ fn describe() {
         "Database errors, by kind (unavailable, conflict, corrupt, other)."
     );
     describe_gauge!(BUILD_INFO, "Herald's version; always 1.");
+    describe_counter!(
+        OUTBOX_ATTEMPTS,
+        "Outbox delivery attempts to webhooks and hooks, by result (delivered, retry, failed)."
+    );
 }
 
 /// Sets to zero the series an operator alerts on, for the upstreams and clients configured, so
@@ -206,4 +217,9 @@ pub fn rate_limited(route: &str) {
 /// A database error of `kind` (one of [`STORE_ERROR_KINDS`]).
 pub fn store_error(kind: &'static str) {
     counter!(STORE_ERRORS, "kind" => kind).increment(1);
+}
+
+/// An outbox delivery attempt that ended in `result` (one of [`OUTBOX_RESULTS`]).
+pub fn outbox_attempt(result: &'static str) {
+    counter!(OUTBOX_ATTEMPTS, "result" => result).increment(1);
 }

@@ -179,6 +179,20 @@ async fn a_login_reaches_the_webhook_signed_and_retried_with_the_same_id_until_i
             "{refused} was never delivered"
         );
     }
+    // The attempts are counted: three delivered, two to retry (other tests add to the totals).
+    let metrics = crate::metrics::scrape(&app).await;
+    let count = |result| {
+        crate::metrics::value(
+            &metrics,
+            "herald_outbox_attempts_total",
+            &[("result", result)],
+        )
+        .unwrap()
+    };
+    assert!(
+        count("delivered") >= 3.0 && count("retry") >= 2.0,
+        "{metrics}"
+    );
     // A signature made with another secret, or over another body, does not verify.
     let (sig, body, _) = &all[0];
     assert!(!signature_ok(sig.as_deref().unwrap(), &format!("{body} ")));
