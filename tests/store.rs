@@ -88,6 +88,7 @@ conformance!(
     a_decision_and_its_events_are_stored_together_or_not_at_all,
     a_login_writes_its_events_under_the_users_sub_and_user_created_only_once,
     one_holder_has_the_outbox_lease_until_it_expires,
+    an_erased_user_leaves_only_pseudonymised_records_and_its_event,
     deliveries_go_from_pending_to_delivered_or_failed_and_failed_ones_can_be_retried,
     withdrawing_consent_removes_the_grant_but_keeps_every_consent_record,
     grants_lists_one_users_grants_by_client_id,
@@ -2775,4 +2776,55 @@ async fn deliveries_go_from_pending_to_delivered_or_failed_and_failed_ones_can_b
     );
     assert!(store.retry_delivery(c, T + 200).await.unwrap());
     assert_eq!(store.due_deliveries(T + 200, 10).await.unwrap().len(), 2);
+}
+
+async fn an_erased_user_leaves_only_pseudonymised_records_and_its_event(store: DynStore) {
+    for sub in ["sub-1", "sub-2"] {
+        store
+            .link_user("auth0", &format!("auth0|{sub}"), sub, T)
+            .await
+            .unwrap();
+        let mut g = grant("openid", T, T);
+        g.sub = sub.into();
+        store
+            .record_consent(
+                Some(&g),
+                &consent(&format!("cr-{sub}"), sub, "openid", "", T),
+                &[],
+            )
+            .await
+            .unwrap();
+    }
+    let event = [outbox_row(
+        "e1",
+        "user.deleted",
+        "webhook https://a.example/h",
+        "{}",
+        T,
+    )];
+    assert!(
+        store
+            .erase_user("sub-1", T + 1, Some("erased-x"), &event)
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.user("sub-1").await.unwrap(), None);
+    assert!(store.grants("sub-1").await.unwrap().is_empty());
+    assert!(store.consent_records("sub-1").await.unwrap().is_empty());
+    let kept = store.consent_records("erased-x").await.unwrap();
+    assert_eq!((kept.len(), kept[0].id.as_str()), (1, "cr-sub-1"));
+    assert_eq!(store.deliveries(None, 10).await.unwrap().len(), 1);
+    // Another user is untouched; an unknown sub is no erasure and writes no event.
+    assert!(store.user("sub-2").await.unwrap().is_some());
+    assert_eq!(store.grants("sub-2").await.unwrap().len(), 1);
+    assert!(
+        !store
+            .erase_user("sub-1", T + 2, None, &event)
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.deliveries(None, 10).await.unwrap().len(), 1);
+    // Purged: no record stays.
+    assert!(store.erase_user("sub-2", T + 3, None, &[]).await.unwrap());
+    assert!(store.consent_records("sub-2").await.unwrap().is_empty());
 }

@@ -25,6 +25,7 @@ pub mod auth;
 pub mod changes;
 pub mod config_api;
 pub mod deliveries;
+pub mod erasure;
 pub mod error;
 pub mod pages;
 pub mod users;
@@ -167,7 +168,7 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(config_api::scopes::preview))
         .routes(routes!(config_api::scopes::lineage))
         .routes(routes!(users::list_users))
-        .routes(routes!(users::get_user))
+        .routes(routes!(users::get_user, erasure::erase_user))
         .routes(routes!(users::get_consents))
         .routes(routes!(users::withdraw_grant))
         .routes(routes!(audit::list_audit))

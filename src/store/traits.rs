@@ -57,6 +57,16 @@ pub trait UserStore: Send + Sync + 'static {
     /// The user linked to (upstream, subject), if any; writes nothing.
     async fn user_by_identity(&self, upstream_id: &str, subject: &str) -> Result<Option<User>>;
     async fn user(&self, sub: &str) -> Result<Option<User>>;
+    /// Erases a user in one transaction: codes burned, tokens revoked, grants, stored contexts,
+    /// pending requests and sessions deleted, the user removed; consent records kept under
+    /// `pseudonym` as evidence (deleted when `None`); `outbox` written. False for an unknown sub.
+    async fn erase_user(
+        &self,
+        sub: &str,
+        now: i64,
+        pseudonym: Option<&str>,
+        outbox: &[OutboxRow],
+    ) -> Result<bool>;
     async fn set_last_context(&self, sub: &str, context: &str) -> Result<()>;
     /// A page of users and the number of users matching the query overall.
     async fn list_users(&self, query: &UserQuery) -> Result<(Vec<User>, i64)>;

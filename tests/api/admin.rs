@@ -1536,7 +1536,7 @@ async fn every_answer_an_operation_can_give_is_in_the_openapi_document() {
             );
         }
     }
-    assert_eq!(with_path_parameter, 15);
+    assert_eq!(with_path_parameter, 16);
 }
 
 #[tokio::test]

@@ -8,6 +8,7 @@ mod checklist;
 mod claims;
 mod cli;
 mod consent_center;
+mod erasure;
 mod hardening;
 mod keys;
 mod lifecycle;

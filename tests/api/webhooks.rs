@@ -21,7 +21,7 @@ const WEBHOOK_SECRET: &str = "webhook-secret-for-tests-0123456789abcdef";
 
 /// What a receiver got: each request's signature header and body, and what it answered.
 #[derive(Default)]
-struct Received {
+pub(crate) struct Received {
     requests: Mutex<Vec<(Option<String>, String, u16)>>,
     /// Answer 500 to this many requests first.
     fail_first: AtomicUsize,
@@ -33,7 +33,7 @@ struct Received {
 
 impl Received {
     /// The bodies answered 2xx.
-    fn accepted(&self) -> Vec<Value> {
+    pub(crate) fn accepted(&self) -> Vec<Value> {
         self.requests
             .lock()
             .unwrap()
@@ -74,7 +74,7 @@ async fn receive(State(r): State<Arc<Received>>, headers: HeaderMap, body: Bytes
 }
 
 /// A receiver on a random loopback port: its URL and what it got.
-async fn receiver() -> (String, Arc<Received>) {
+pub(crate) async fn receiver() -> (String, Arc<Received>) {
     let received = Arc::new(Received::default());
     let app = Router::new()
         .route("/hook", post(receive))
@@ -86,7 +86,7 @@ async fn receiver() -> (String, Arc<Received>) {
 }
 
 /// The configuration of a webhook at `url` for every event, and a quick outbox.
-fn webhook(url: &str) -> String {
+pub(crate) fn webhook(url: &str) -> String {
     format!(
         "[[webhooks]]\nurl = \"{url}\"\nsecret = \"{WEBHOOK_SECRET}\"\n\n\
          [outbox]\npoll_interval = \"100ms\"\nfirst_retry = \"1s\"\n"
@@ -113,7 +113,7 @@ fn signature_ok(header: &str, body: &str) -> bool {
     aws_lc_rs::hmac::verify(&key, format!("{t}.{body}").as_bytes(), &tag).is_ok()
 }
 
-async fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+pub(crate) async fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
     let start = Instant::now();
     while !done() {
         assert!(start.elapsed() < limit, "{what}: not within {limit:?}");

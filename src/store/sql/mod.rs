@@ -96,6 +96,33 @@ macro_rules! shared_sql {
                 Ok(revoked)
             }
 
+            /// Burns the unredeemed codes and revokes the refresh and access tokens whose
+            /// `column` (`client_id` or `sub`) is `key`; codes first, so one redeemed meanwhile
+            /// yields no live token.
+            pub async fn revoke_all(
+                conn: &mut Conn,
+                column: &'static str,
+                key: &str,
+                now: i64,
+            ) -> Result<u64> {
+                let statements = [
+                    format!(
+                        "UPDATE authorization_codes SET consumed_at = $2 \
+                         WHERE {column} = $1 AND consumed_at IS NULL"
+                    ),
+                    format!(
+                        "UPDATE refresh_tokens SET revoked_at = $2 \
+                         WHERE {column} = $1 AND revoked_at IS NULL"
+                    ),
+                    format!(
+                        "UPDATE access_tokens SET revoked_at = $2 \
+                         WHERE {column} = $1 AND revoked_at IS NULL"
+                    ),
+                ];
+                let statements: Vec<&str> = statements.iter().map(String::as_str).collect();
+                revoke_by(conn, &statements, key, now).await
+            }
+
             /// Ends what a removed client or upstream was given (see [`Removal`]).
             pub async fn end(conn: &mut Conn, removal: &Removal, now: i64) -> Result<()> {
                 match removal {
@@ -104,21 +131,7 @@ macro_rules! shared_sql {
                         consent_method,
                         record_id_prefix,
                     } => {
-                        // Codes first, so one redeemed meanwhile yields no live token.
-                        revoke_by(
-                            conn,
-                            &[
-                                "UPDATE authorization_codes SET consumed_at = $2 \
-                                 WHERE client_id = $1 AND consumed_at IS NULL",
-                                "UPDATE refresh_tokens SET revoked_at = $2 \
-                                 WHERE client_id = $1 AND revoked_at IS NULL",
-                                "UPDATE access_tokens SET revoked_at = $2 \
-                                 WHERE client_id = $1 AND revoked_at IS NULL",
-                            ],
-                            client_id,
-                            now,
-                        )
-                        .await?;
+                        revoke_all(conn, "client_id", client_id, now).await?;
                         // The grants deleted are exactly the ones recorded as withdrawn.
                         let grants: Vec<Grant> =
                             sqlx::query_as("DELETE FROM grants WHERE client_id = $1 RETURNING *")

@@ -47,6 +47,52 @@ macro_rules! user_sql {
                     .await?)
             }
 
+            async fn erase_user(
+                &self,
+                sub: &str,
+                now: i64,
+                pseudonym: Option<&str>,
+                outbox: &[$crate::store::OutboxRow],
+            ) -> $crate::store::Result<bool> {
+                let mut tx = self.begin_write().await?;
+                let gone = sqlx::query("DELETE FROM users WHERE sub = $1")
+                    .bind(sub)
+                    .execute(&mut *tx)
+                    .await?;
+                if gone.rows_affected() == 0 {
+                    return Ok(false);
+                }
+                shared::revoke_all(&mut tx, "sub", sub, now).await?;
+                for sql in [
+                    "DELETE FROM grants WHERE sub = $1",
+                    "DELETE FROM auth_contexts WHERE sub = $1",
+                    "DELETE FROM auth_requests WHERE sub = $1",
+                    // A browser session names its user's sub (a random 43-character token)
+                    // inside its record.
+                    "DELETE FROM sessions WHERE record LIKE '%' || $1 || '%'",
+                ] {
+                    sqlx::query(sql).bind(sub).execute(&mut *tx).await?;
+                }
+                match pseudonym {
+                    Some(p) => {
+                        sqlx::query("UPDATE consent_records SET sub = $2 WHERE sub = $1")
+                            .bind(sub)
+                            .bind(p)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    None => {
+                        sqlx::query("DELETE FROM consent_records WHERE sub = $1")
+                            .bind(sub)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                }
+                shared::enqueue(&mut tx, outbox).await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
             async fn set_last_context(
                 &self,
                 sub: &str,

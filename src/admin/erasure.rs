@@ -1,0 +1,83 @@
+//! `DELETE /admin/api/users/{sub}`: erasure (issue 16). The user's profile, stored contexts,
+//! grants, sessions and pending requests go, their codes and tokens are revoked, and their
+//! consent records stay as evidence under a pseudonym (or go too, with `purge_records=true`);
+//! `user.deleted` is emitted through the outbox in the same transaction, and the audit log
+//! records who erased whom.
+
+use axum::Json;
+use axum::extract::State;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, json};
+use utoipa::{IntoParams, ToSchema};
+
+use super::auth::Admin;
+use super::error::{ApiError, ErrorBody, Path, Query};
+use crate::state::AppState;
+use crate::store::AuditEntry;
+use crate::telemetry::events;
+use crate::tokens::random_token;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct EraseParams {
+    /// Delete the consent records too, instead of keeping them under a pseudonym.
+    pub purge_records: Option<bool>,
+}
+
+/// What an erasure did.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Erased {
+    pub sub: String,
+    /// `pseudonymised` (kept as evidence under `pseudonym`) or `purged`.
+    pub consent_records: String,
+    /// The sub the consent records are kept under; absent when purged.
+    pub pseudonym: Option<String>,
+}
+
+/// Erases a user (right to erasure): see the module's description.
+#[utoipa::path(delete, path = "/admin/api/users/{sub}", tag = "users", params(
+        ("sub" = String, Path, description = "Herald's subject identifier"), EraseParams),
+    responses((status = 200, body = Erased), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 404, body = ErrorBody)))]
+pub async fn erase_user(
+    admin: Admin,
+    State(state): State<AppState>,
+    Path(sub): Path<String>,
+    Query(p): Query<EraseParams>,
+) -> Result<Json<Erased>, ApiError> {
+    let now = state.now();
+    let purge = p.purge_records.unwrap_or(false);
+    let pseudonym = (!purge).then(|| format!("erased-{}", random_token()));
+    let mut data = Map::new();
+    data.insert("sub".into(), json!(sub));
+    let outbox = crate::outbox::rows(&state.settings().outbox, "user.deleted", data, None, now);
+    if !state
+        .store
+        .erase_user(&sub, now, pseudonym.as_deref(), &outbox)
+        .await?
+    {
+        return Err(ApiError::not_found(format!("no user `{sub}`")));
+    }
+    let records = if purge { "purged" } else { "pseudonymised" };
+    events::admin_change(&admin.actor, "user.erase", &format!("user:{sub}"));
+    state
+        .store
+        .append_audit(&AuditEntry {
+            id: 0,
+            at: now,
+            actor: admin.actor,
+            action: "user.erase".into(),
+            target: format!("user:{sub}"),
+            before: None,
+            after: Some(json!({ "consent_records": records, "pseudonym": pseudonym }).to_string()),
+            config_version: None,
+        })
+        .await?;
+    Ok(Json(Erased {
+        sub,
+        consent_records: records.into(),
+        pseudonym,
+    }))
+}
