@@ -303,9 +303,9 @@ async fn live_settings(
         .await?
         .ok_or_else(|| anyhow::anyhow!("the stored configuration vanished"))?;
     let stored = ManagedConfig::parse(&latest.document)?;
-    let mut mine = ManagedConfig::parse(&first.document)?;
+    let mut mine = seed;
     mine.adopt_hashes(&stored, text);
-    let same = mine.to_toml() == latest.document;
+    let same = mine == stored;
     let from_file = latest.version == 1 && same;
     if !same {
         tracing::warn!(

@@ -17,8 +17,8 @@ const AUTHOR: &str = "cli:config-apply";
 /// The file's managed part (upstreams, clients, scopes, tokens) against the latest stored
 /// version.
 pub struct Comparison {
-    /// The latest stored version, if the database holds one.
-    pub latest: Option<ConfigVersion>,
+    /// The latest stored version, if the database holds one, and its document parsed.
+    pub latest: Option<(ConfigVersion, ManagedConfig)>,
     /// The file's managed part, as it would be stored.
     pub file: ManagedConfig,
     pub live: LiveConfig,
@@ -31,10 +31,14 @@ impl Comparison {
         store: &dyn Store,
     ) -> anyhow::Result<Self> {
         let (live, mut seed) = LiveConfig::from_file(text, file)?;
-        let latest = store.latest_config().await?;
-        if let Some(l) = &latest {
-            seed.adopt_hashes(&ManagedConfig::parse(&l.document)?, text);
-        }
+        let latest = match store.latest_config().await? {
+            Some(l) => {
+                let stored = ManagedConfig::parse(&l.document)?;
+                seed.adopt_hashes(&stored, text);
+                Some((l, stored))
+            }
+            None => None,
+        };
         Ok(Self {
             latest,
             file: seed,
@@ -45,13 +49,16 @@ impl Comparison {
     pub fn differs(&self) -> bool {
         self.latest
             .as_ref()
-            .is_some_and(|l| l.document != self.file.to_toml())
+            .is_some_and(|(_, stored)| *stored != self.file)
     }
 
     /// A unified diff from the stored version to the file (`-` stored, `+` file); empty when
     /// they are the same.
     pub fn diff(&self) -> String {
-        let stored = self.latest.as_ref().map_or("", |l| l.document.as_str());
+        let stored = self
+            .latest
+            .as_ref()
+            .map_or("", |(l, _)| l.document.as_str());
         let file = self.file.to_toml();
         let diff = TextDiff::from_lines(stored, &file);
         let mut out = String::new();
@@ -75,14 +82,14 @@ impl Comparison {
         out
     }
 
-    /// One line for `check-config` and `serve`: whether the database's version is the file's.
+    /// One line for `check-config` and `config diff`: whether the database's version is the file's.
     pub fn summary(&self, path: &Path) -> String {
         match &self.latest {
             None => format!(
                 "the database holds no configuration yet; {} is stored as version 1 on the first start",
                 path.display()
             ),
-            Some(l) if self.differs() => format!(
+            Some((l, _)) if self.differs() => format!(
                 "the database's configuration version {} (by {}, {}) is in effect and DIFFERS \
                  from the upstreams, clients, scopes or tokens in {}: `herald config diff` \
                  shows how, `herald config apply` stores the file's",
@@ -91,7 +98,7 @@ impl Comparison {
                 crate::clock::rfc3339_utc(l.created_at),
                 path.display()
             ),
-            Some(l) => format!(
+            Some((l, _)) => format!(
                 "the database's configuration version {} matches {}",
                 l.version,
                 path.display()
@@ -132,7 +139,7 @@ pub async fn apply(
     c.live
         .settings(&c.file)
         .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    let Some(latest) = &c.latest else {
+    let Some((latest, stored)) = &c.latest else {
         if dry_run {
             println!("dry run: the database holds no configuration; the file would be version 1");
             return Ok(());
@@ -160,7 +167,7 @@ pub async fn apply(
         println!("dry run: nothing stored");
         return Ok(());
     }
-    let removals = removals(&ManagedConfig::parse(&latest.document)?, &c.file);
+    let removals = removals(stored, &c.file);
     let version = latest.version + 1;
     store
         .save_config(

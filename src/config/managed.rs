@@ -63,11 +63,14 @@ impl ManagedConfig {
         Ok(Self { table })
     }
 
-    /// The document as stored and exported.
     /// Keeps `stored`'s client secret hashes where they verify the file's inline secrets
     /// (`text`): hashing salts each time, so the same file would otherwise never match what was
-    /// stored from it. Each check is an argon2 verification; a command or a start pays it once.
+    /// stored from it. Each check is an argon2 verification, paid only when the two differ (a
+    /// start right after seeding compares the seed with itself and pays nothing).
     pub fn adopt_hashes(&mut self, stored: &ManagedConfig, text: &str) {
+        if self == stored {
+            return;
+        }
         let Ok(file) = toml::from_str::<Table>(text) else {
             return;
         };
@@ -107,6 +110,7 @@ impl ManagedConfig {
         }
     }
 
+    /// The document as stored and exported.
     pub fn to_toml(&self) -> String {
         toml::to_string(&self.table).expect("a TOML table serializes")
     }
