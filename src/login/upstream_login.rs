@@ -45,10 +45,9 @@ pub async fn record_login(
     let built = claims::build_context(&upstream.id, &upstream.mapping, claims, previous.as_ref())
         .map_err(|e| {
         tracing::warn!(error = %e, "claim mapping refused the login");
-        metrics::login(&upstream.id, &req.client_id, "access_denied");
-        events::login_failed(
-            &req.client_id,
+        login_failed(
             &upstream.id,
+            &req.client_id,
             "access_denied",
             &e.to_string(),
         );
@@ -81,8 +80,7 @@ pub async fn record_login(
     {
         let why = "the identity provider gave no email, which the consent collection point \
                    needs (hooks: skip_if_no_email = false)";
-        metrics::login(&upstream.id, &req.client_id, "access_denied");
-        events::login_failed(&req.client_id, &upstream.id, "access_denied", why);
+        login_failed(&upstream.id, &req.client_id, "access_denied", why);
         return Err(PageError::new(
             StatusCode::FORBIDDEN,
             "Sign-in refused",
@@ -148,6 +146,13 @@ pub async fn record_login(
         ..req
     };
     Ok((login, req))
+}
+
+/// A login that came back from `upstream` and failed, with the OAuth error `code` the app is
+/// sent: counted in `herald_logins_total` and logged as a `login.failed` event.
+pub fn login_failed(upstream: &str, client_id: &str, code: &str, reason: &str) {
+    metrics::login(upstream, client_id, code);
+    events::login_failed(client_id, upstream, code, reason);
 }
 
 /// The user's email as the upstream gave it: userinfo's, else the ID token's.

@@ -13,7 +13,7 @@ use tower_sessions::Session;
 use super::journey::consent_stage;
 use super::pending::{fail, pending_request, return_link, store_failure};
 use super::session::set_login;
-use super::upstream_login::record_login;
+use super::upstream_login::{login_failed, record_login};
 use crate::claims::Source;
 use crate::config::{Settings, Upstream};
 use crate::oauth::Params;
@@ -291,12 +291,6 @@ fn upstream_failure(
         code,
         "the identity provider login failed",
     ))
-}
-
-/// A login that came back from `upstream` and failed: counted and logged as an event.
-fn login_failed(upstream: &str, client_id: &str, code: &str, reason: &str) {
-    metrics::login(upstream, client_id, code);
-    events::login_failed(client_id, upstream, code, reason);
 }
 
 /// A refused answer: 400, "Sign-in failed", and what to do.
