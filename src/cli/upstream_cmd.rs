@@ -32,7 +32,7 @@ pub fn check_upstream(path: PathBuf, id: &str) -> ExitCode {
             s.detail
         );
     }
-    if steps.len() == 3 && steps.iter().all(|s| s.ok) {
+    if crate::upstream::check_passed(&steps) {
         println!("upstream `{id}` is ready");
         ExitCode::SUCCESS
     } else {

@@ -23,6 +23,11 @@ pub struct CheckStep {
     pub detail: String,
 }
 
+/// Whether a check passed: every one of its three steps ran and passed.
+pub fn check_passed(steps: &[CheckStep]) -> bool {
+    steps.len() == 3 && steps.iter().all(|s| s.ok)
+}
+
 fn step(step: &'static str, ok: bool, detail: impl Into<String>) -> CheckStep {
     CheckStep {
         step,

@@ -17,6 +17,6 @@ pub mod endpoints;
 pub mod error;
 mod http;
 
-pub use check::CheckStep;
+pub use check::{CheckStep, check_passed};
 pub use client::{LoginStart, UpstreamClients};
 pub use error::UpstreamError;
