@@ -79,40 +79,6 @@ fn endpoints() -> Vec<(Method, &'static str, Option<Value>)> {
 }
 
 impl TestApp {
-    async fn admin(
-        &self,
-        method: Method,
-        path: &str,
-        token: Option<&str>,
-        body: Option<&Value>,
-    ) -> reqwest::Response {
-        let mut req = self.api.request(method, format!("{}{path}", self.base));
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        if let Some(b) = body {
-            req = req.json(b);
-        }
-        req.send().await.unwrap()
-    }
-
-    /// A call with the bootstrap token that must answer `status`; returns the JSON body.
-    async fn admin_ok(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<Value>,
-        status: u16,
-    ) -> Value {
-        let res = self
-            .admin(method.clone(), path, Some(ADMIN_TOKEN), body.as_ref())
-            .await;
-        let got = res.status();
-        let text = res.text().await.unwrap();
-        assert_eq!(got.as_u16(), status, "{method} {path}: {text}");
-        serde_json::from_str(&text).unwrap_or(Value::Null)
-    }
-
     async fn client_credentials(&self, client: &str, secret: &str, scope: &str) -> String {
         let res = self
             .api

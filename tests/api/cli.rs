@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::support::*;
@@ -250,13 +251,7 @@ fn serve_config(listen: &str, database_url: &str, extra: &str) -> String {
 async fn a_failed_start_says_why_and_leaves_no_database_behind() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let busy = taken.local_addr().unwrap().to_string();
-    let free = || {
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .to_string()
-    };
+    let free = || format!("127.0.0.1:{}", free_port());
     let db = std::env::temp_dir().join(format!(
         "herald-failed-{}.db",
         herald::tokens::random_token()
@@ -486,29 +481,25 @@ async fn check_upstream_reports_discovery_jwks_and_the_credentials_and_fails_on_
 
     // Over the admin API, and with the upstream down.
     let test = || {
-        app.api
-            .post(format!("{}/admin/api/upstreams/test/test", app.base))
-            .bearer_auth(ADMIN_TOKEN)
-            .send()
+        app.admin(
+            Method::POST,
+            "/admin/api/upstreams/test/test",
+            Some(ADMIN_TOKEN),
+            None,
+        )
     };
-    let body: Value = test().await.unwrap().json().await.unwrap();
+    let body: Value = test().await.json().await.unwrap();
     assert_eq!(body["ok"], true, "{body}");
     assert_eq!(body["steps"].as_array().unwrap().len(), 3, "{body}");
     app.upstream.stop();
-    let res = test().await.unwrap();
+    let res = test().await;
     assert_eq!(res.status(), 200);
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["ok"], false, "{body}");
     assert_eq!(body["steps"][0]["step"], "discovery", "{body}");
     assert_eq!(body["steps"][0]["ok"], false, "{body}");
-    let missing = app
-        .api
-        .post(format!("{}/admin/api/upstreams/nope/test", app.base))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(missing.status(), 404);
+    app.admin_ok(Method::POST, "/admin/api/upstreams/nope/test", None, 404)
+        .await;
 }
 
 /// The README's command for the Auth0 example, run as written (with the built binary for

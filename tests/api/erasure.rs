@@ -4,18 +4,16 @@
 
 use std::time::Duration;
 
+use reqwest::Method;
 use serde_json::Value;
 
 use crate::support::*;
-use crate::webhooks::{receiver, wait_until, webhook};
+use crate::webhooks::{receiver, webhook};
 
 async fn erase(app: &TestApp, sub: &str, query: &str) -> reqwest::Response {
-    app.api
-        .delete(format!("{}/admin/api/users/{sub}{query}", app.base))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
+    let path = format!("/admin/api/users/{sub}{query}");
+    app.admin(Method::DELETE, &path, Some(ADMIN_TOKEN), None)
         .await
-        .unwrap()
 }
 
 #[tokio::test]
@@ -63,14 +61,8 @@ async fn an_erased_user_loses_tokens_grants_and_profile_and_the_evidence_stays_p
     assert_eq!(kept[0].id, records[0].id);
     assert_eq!(kept[0].allowed, records[0].allowed);
     // The admin API no longer knows the user; a second erasure finds nothing.
-    let gone = app
-        .api
-        .get(format!("{}/admin/api/users/{sub}", app.base))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(gone.status(), 404);
+    app.admin_ok(Method::GET, &format!("/admin/api/users/{sub}"), None, 404)
+        .await;
     assert_eq!(erase(&app, &sub, "").await.status(), 404);
     // The audit log names who erased whom; the webhook hears user.deleted.
     let audit = store

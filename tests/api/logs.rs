@@ -5,7 +5,6 @@
 
 use std::process::Stdio;
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde_json::Value;
 
@@ -37,15 +36,6 @@ scopes = ["openid", "email", "offline_access"]
 grant_types = ["authorization_code", "refresh_token"]
 "#
     )
-}
-
-/// A port free a moment ago on the loopback interface.
-pub(crate) fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Stops the child however the test ends.
@@ -90,15 +80,11 @@ async fn json_logs_carry_each_event_of_a_login_and_never_a_secret() {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    let mut up = false;
-    for _ in 0..100 {
-        if api.get(format!("{base}/healthz")).send().await.is_ok() {
-            up = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(up, "{}", std::fs::read_to_string(&log).unwrap());
+    assert!(
+        comes_up(&base).await,
+        "{}",
+        std::fs::read_to_string(&log).unwrap()
+    );
 
     // A login with consent, its code redeemed; a refresh; a revocation.
     let jar = Arc::new(reqwest::cookie::Jar::default());

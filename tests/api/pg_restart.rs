@@ -124,14 +124,6 @@ async fn ready(app: &TestApp) -> u16 {
         .as_u16()
 }
 
-async fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !done() {
-        assert!(start.elapsed() < limit, "{what}: not within {limit:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "stops the machine's PostgreSQL; scripts/pg-fault-test.sh runs it alone"]
 async fn postgresql_stopped_and_restarted_under_load_loses_no_token_and_answers_only_503() {
@@ -228,7 +220,7 @@ async fn postgresql_stopped_and_restarted_under_load_loses_no_token_and_answers_
         .unwrap();
     *stopped_at.lock().unwrap() = Some(Instant::now());
     println!("stopped in {:?}", t0.elapsed());
-    wait_for("every chain refused", Duration::from_secs(30), || {
+    wait_until("every chain refused", Duration::from_secs(30), || {
         refused.iter().all(|r| r.load(Ordering::SeqCst))
     })
     .await;
@@ -245,7 +237,7 @@ async fn postgresql_stopped_and_restarted_under_load_loses_no_token_and_answers_
         .unwrap();
     restarted.store(true, Ordering::SeqCst);
     println!("started in {:?}", t1.elapsed());
-    wait_for(
+    wait_until(
         "every chain refreshed again",
         Duration::from_secs(30),
         || recovered.iter().all(|r| r.load(Ordering::SeqCst)),

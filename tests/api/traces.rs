@@ -4,7 +4,6 @@
 
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -12,7 +11,7 @@ use axum::extract::State;
 use axum::routing::post;
 use serde_json::Value;
 
-use crate::logs::{Child, config, free_port};
+use crate::logs::{Child, config};
 use crate::support::upstream::TestUpstream;
 use crate::support::*;
 
@@ -95,15 +94,7 @@ async fn a_login_is_traced_over_otlp_and_joins_the_callers_trace() {
         .unwrap();
     let mut child = Child(child);
     let browser = browser();
-    let mut up = false;
-    for _ in 0..100 {
-        if browser.get(format!("{base}/healthz")).send().await.is_ok() {
-            up = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(up);
+    assert!(comes_up(&base).await);
 
     // The app's own trace: its authorize request carries traceparent.
     let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";

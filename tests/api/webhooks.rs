@@ -12,6 +12,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
+use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::support::*;
@@ -113,14 +114,6 @@ fn signature_ok(header: &str, body: &str) -> bool {
     aws_lc_rs::hmac::verify(&key, format!("{t}.{body}").as_bytes(), &tag).is_ok()
 }
 
-pub(crate) async fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !done() {
-        assert!(start.elapsed() < limit, "{what}: not within {limit:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 /// The event types among `events`, sorted.
 fn types(events: &[Value]) -> Vec<String> {
     let mut t: Vec<String> = events
@@ -198,18 +191,9 @@ async fn a_login_reaches_the_webhook_signed_and_retried_with_the_same_id_until_i
     assert!(!signature_ok(sig.as_deref().unwrap(), &format!("{body} ")));
 
     // The admin API shows them delivered, with the attempts they took.
-    let res = app
-        .api
-        .get(format!(
-            "{}/admin/api/webhooks/deliveries?state=delivered",
-            app.base
-        ))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    let rows: Vec<Value> = res.json().await.unwrap();
+    let delivered = "/admin/api/webhooks/deliveries?state=delivered";
+    let rows = app.admin_ok(Method::GET, delivered, None, 200).await;
+    let rows = rows.as_array().unwrap();
     assert_eq!(rows.len(), 3, "{rows:?}");
     let attempts: i64 = rows.iter().map(|r| r["attempts"].as_i64().unwrap()).sum();
     assert_eq!(
@@ -276,17 +260,9 @@ async fn a_failed_delivery_is_listed_and_an_admin_can_retry_it() {
     let app = spawn_app_with(&config).await;
     app.tokens(&AuthParams::new("app", "openid")).await;
     let failed = || async {
-        let res = app
-            .api
-            .get(format!(
-                "{}/admin/api/webhooks/deliveries?state=failed",
-                app.base
-            ))
-            .bearer_auth(ADMIN_TOKEN)
-            .send()
-            .await
-            .unwrap();
-        res.json::<Vec<Value>>().await.unwrap()
+        let path = "/admin/api/webhooks/deliveries?state=failed";
+        let rows = app.admin_ok(Method::GET, path, None, 200).await;
+        rows.as_array().unwrap().clone()
     };
     let start = Instant::now();
     let rows = loop {
@@ -302,34 +278,19 @@ async fn a_failed_delivery_is_listed_and_an_admin_can_retry_it() {
             .all(|r| r["last_error"] == "answered 503 Service Unavailable"),
         "{rows:?}"
     );
-    let bad = app
-        .api
-        .get(format!(
-            "{}/admin/api/webhooks/deliveries?state=lost",
-            app.base
-        ))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(bad.status(), 400);
+    let lost = "/admin/api/webhooks/deliveries?state=lost";
+    app.admin_ok(Method::GET, lost, None, 400).await;
 
     received.down.store(false, Ordering::SeqCst);
-    let retry = |id: String| {
-        app.api
-            .post(format!(
-                "{}/admin/api/webhooks/deliveries/{id}/retry",
-                app.base
-            ))
-            .bearer_auth(ADMIN_TOKEN)
-            .send()
+    let app = &app;
+    let retry = |id: String| async move {
+        let path = format!("/admin/api/webhooks/deliveries/{id}/retry");
+        app.admin(Method::POST, &path, Some(ADMIN_TOKEN), None)
+            .await
     };
     let id = rows[0]["id"].as_str().unwrap().to_string();
-    assert_eq!(retry(id.clone()).await.unwrap().status(), 204);
-    assert_eq!(
-        retry("no-such-delivery".into()).await.unwrap().status(),
-        404
-    );
+    assert_eq!(retry(id.clone()).await.status(), 204);
+    assert_eq!(retry("no-such-delivery".into()).await.status(), 404);
     wait_until("the retried one delivered", Duration::from_secs(10), || {
         received.accepted().len() == 1
     })
@@ -337,7 +298,7 @@ async fn a_failed_delivery_is_listed_and_an_admin_can_retry_it() {
     assert_eq!(received.accepted()[0]["id"], rows[0]["event_id"]);
     // Once delivered it is no longer failed, so a second retry finds nothing.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(retry(id).await.unwrap().status(), 404);
+    assert_eq!(retry(id).await.status(), 404);
 }
 
 #[tokio::test]
@@ -404,16 +365,10 @@ async fn each_login_with_an_email_reaches_the_onetrust_collection_point() {
         })
     );
     // The token is sent, never stored: the outbox row holds the event only.
-    let rows: Vec<Value> = app
-        .api
-        .get(format!("{}/admin/api/webhooks/deliveries", app.base))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let rows = app
+        .admin_ok(Method::GET, "/admin/api/webhooks/deliveries", None, 200)
+        .await;
+    let rows = rows.as_array().unwrap();
     assert_eq!(rows.len(), 1, "{rows:?}");
     assert!(!rows[0].to_string().contains("ot-token-for-tests"));
     assert_eq!(rows[0]["event"]["data"]["email"], "alice@example.com");

@@ -11,7 +11,7 @@ use herald::app::{App, BuildOptions};
 use herald::clock::OffsetClock;
 use herald::tokens::keys::KeyEncryption;
 use herald::tokens::random_token;
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use upstream::TestUpstream;
 
@@ -432,6 +432,41 @@ impl Site<'_> {
 }
 
 impl TestApp {
+    /// An admin API call with `token` (none: anonymous) and a JSON `body`.
+    pub async fn admin(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> reqwest::Response {
+        let mut req = self.api.request(method, format!("{}{path}", self.base));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        req.send().await.unwrap()
+    }
+
+    /// A call with the bootstrap token that must answer `status`; returns the JSON body.
+    pub async fn admin_ok(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        status: u16,
+    ) -> Value {
+        let res = self
+            .admin(method.clone(), path, Some(ADMIN_TOKEN), body.as_ref())
+            .await;
+        let got = res.status();
+        let text = res.text().await.unwrap();
+        assert_eq!(got.as_u16(), status, "{method} {path}: {text}");
+        serde_json::from_str(&text).unwrap_or(Value::Null)
+    }
+
     fn site(&self) -> Site<'_> {
         Site { base: &self.base }
     }
@@ -531,4 +566,34 @@ pub fn payload(jwt: &str) -> Value {
             .unwrap(),
     )
     .unwrap()
+}
+
+/// Waits until `done` holds, checking every 50 ms; fails the test after `limit`.
+pub async fn wait_until(what: &str, limit: std::time::Duration, mut done: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while !done() {
+        assert!(start.elapsed() < limit, "{what}: not within {limit:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// A port free a moment ago on the loopback interface.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Whether a Herald started in another process answers `/healthz` at `base` within 10 s.
+pub async fn comes_up(base: &str) -> bool {
+    let client = reqwest::Client::new();
+    for _ in 0..100 {
+        if client.get(format!("{base}/healthz")).send().await.is_ok() {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    false
 }
