@@ -35,6 +35,18 @@ pub fn rows(
     email: Option<&str>,
     now: i64,
 ) -> Vec<OutboxRow> {
+    let webhooks: Vec<&str> = settings
+        .webhooks
+        .iter()
+        .filter(|w| w.events.iter().any(|e| e == event_type))
+        .map(|w| w.url.as_str())
+        .collect();
+    let hook_email =
+        email.filter(|_| event_type == "login.succeeded" && !settings.hooks.is_empty());
+    // Nothing subscribes (the usual case without webhooks): no id drawn, no JSON written.
+    if webhooks.is_empty() && hook_email.is_none() {
+        return Vec::new();
+    }
     let event_id = random_token();
     let body = |data: &Map<String, Value>| {
         json!({
@@ -54,19 +66,18 @@ pub fn rows(
         created_at: now,
         only_for_new_user: event_type == "user.created",
     };
-    let mut out: Vec<OutboxRow> = settings
-        .webhooks
-        .iter()
-        .filter(|w| w.events.iter().any(|e| e == event_type))
-        .map(|w| row(webhook_destination(&w.url), body(&data)))
+    // One body for every webhook: they all get the same event.
+    let for_webhooks = body(&data);
+    let mut out: Vec<OutboxRow> = webhooks
+        .into_iter()
+        .map(|url| row(webhook_destination(url), for_webhooks.clone()))
         .collect();
-    if event_type == "login.succeeded"
-        && let Some(email) = email
-    {
-        let mut with_email = data.clone();
+    if let Some(email) = hook_email {
+        let mut with_email = data;
         with_email.insert("email".into(), json!(email));
+        let for_hooks = body(&with_email);
         for Hook::OneTrust { url, .. } in &settings.hooks {
-            out.push(row(onetrust_destination(url), body(&with_email)));
+            out.push(row(onetrust_destination(url), for_hooks.clone()));
         }
     }
     out
