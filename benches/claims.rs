@@ -100,6 +100,8 @@ fn catalog() -> ScopeCatalog {
                 }])
                 .collect(),
             optional: false,
+            purpose: None,
+            translations: BTreeMap::new(),
         },
     );
     ScopeCatalog::new(custom).unwrap()

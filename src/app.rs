@@ -138,7 +138,7 @@ impl App {
         let ring =
             tokens::keys::load_or_create(&*store, &kek, &settings.signing_algs(), opts.clock.now())
                 .await?;
-        let sessions = match redis {
+        let sessions = match redis.clone() {
             Some(redis) => Sessions::Redis(redis),
             None => Sessions::Store(StoreSessions::new(store.clone())),
         };
@@ -154,6 +154,7 @@ impl App {
             live,
             config_version,
             admin_token,
+            redis_sessions: redis,
         });
         let session_layer = SessionManagerLayer::new(sessions)
             .with_name("herald_session")

@@ -2,6 +2,7 @@
 //! signing keys, the upstream clients, the caches and the clock; and how a replica keeps its
 //! settings and keys in step with the store. It imports no handler: handlers import it.
 
+use crate::web::sessions::RedisSessions;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 
@@ -27,6 +28,8 @@ pub struct StateParts {
     pub live: Option<Arc<LiveConfig>>,
     pub config_version: i64,
     pub admin_token: Option<Arc<Secret>>,
+    /// The Redis session store, when sessions live there (erasure deletes a user's sessions).
+    pub redis_sessions: Option<RedisSessions>,
 }
 
 /// Shared by every handler; cheap to clone.
@@ -52,6 +55,8 @@ pub struct AppState {
     pub admin_token: Option<Arc<Secret>>,
     /// Set once shutdown begins: `/readyz` then answers 503.
     draining: Arc<AtomicBool>,
+    /// Browser sessions kept in Redis, if they are (those in the database go with the user).
+    pub redis_sessions: Option<RedisSessions>,
 }
 
 impl AppState {
@@ -69,6 +74,7 @@ impl AppState {
             applying: Arc::new(std::sync::Mutex::new(())),
             admin_token: parts.admin_token,
             draining: Arc::new(AtomicBool::new(false)),
+            redis_sessions: parts.redis_sessions,
         }
     }
 

@@ -12,10 +12,11 @@ use std::sync::{Arc, Once};
 use std::time::Duration;
 
 use herald::store::{
-    AccessTokenRecord, AuditEntry, AuditFilter, AuthRequest, CodeRecord, ConfigVersion,
-    ConsentMethod, ConsentRecord, DeliveryState, DynStore, FinishedLogin, Grant, KeyAlg, KeyRecord,
-    OutboxRow, Redemption, RefreshTokenRecord, Removal, Rotation, StoreError, StoredContext,
-    UpstreamLogin, User, UserQuery, UserSort, connect,
+    AccessTokenRecord, AccountLink, AuditEntry, AuditFilter, AuthRequest, CodeRecord,
+    ConfigVersion, ConsentMethod, ConsentOutcome, ConsentRecord, DeliveryState, DynStore,
+    FinishedLogin, Grant, KeyAlg, KeyRecord, OutboxRow, Redemption, RefreshTokenRecord, Removal,
+    Rotation, StoreError, StoredContext, UpstreamLogin, User, UserQuery, UserSort, Withdrawal,
+    connect,
 };
 use herald::tokens::random_token;
 use sqlx::Connection;
@@ -116,7 +117,10 @@ conformance!(
     users_are_listed_by_page_search_upstream_and_sort_with_a_total,
     removing_a_client_burns_its_codes_revokes_its_tokens_and_ends_its_grants_with_records,
     removing_an_upstream_revokes_its_logins_and_everything_issued_from_them_only,
-    removals_in_a_configuration_change_that_lost_the_race_change_nothing;
+    removals_in_a_configuration_change_that_lost_the_race_change_nothing,
+    purpose_states_follow_the_latest_decision_and_an_older_import_does_not_win,
+    an_account_link_is_spent_once_and_not_after_it_expires,
+    user_holdings_list_a_users_logins_tokens_and_sessions_only;
     // These also write rows through their own SQL (`Raw`), as no store method would.
     raw:
     an_unknown_consent_method_reads_back_as_corrupt,
@@ -299,6 +303,8 @@ fn auth_request(id: &str, created_at: i64, expires_at: i64) -> AuthRequest {
         auth_time: None,
         consent_csrf: None,
         decided_at: None,
+        ui_locales: Some("fr-CA fr".into()),
+        consent_locale: None,
     }
 }
 
@@ -396,6 +402,15 @@ fn consent(id: &str, sub: &str, allowed: &str, denied: &str, decided_at: i64) ->
         text_versions: r#"{"email":"1","profile":"2"}"#.into(),
         method: ConsentMethod::Page,
         decided_at,
+        decision: if allowed.is_empty() {
+            ConsentOutcome::Denied
+        } else {
+            ConsentOutcome::Granted
+        },
+        locale: "fr".into(),
+        wording: r#"{"scopes":{"email":"Votre adresse e-mail"},"purposes":{}}"#.into(),
+        purposes: "{}".into(),
+        source: None,
     }
 }
 
@@ -905,7 +920,7 @@ async fn auth_requests_round_trip_and_record_the_login_and_consent_csrf(store: D
         .await
         .unwrap();
     store
-        .set_consent_csrf("req-full", "csrf-digest")
+        .set_consent_csrf("req-full", "csrf-digest", "fr")
         .await
         .unwrap();
 
@@ -914,6 +929,7 @@ async fn auth_requests_round_trip_and_record_the_login_and_consent_csrf(store: D
         auth_context_id: Some("ctx-1".into()),
         auth_time: Some(T + 30),
         consent_csrf: Some("csrf-digest".into()),
+        consent_locale: Some("fr".into()),
         ..full
     };
     assert_eq!(
@@ -2308,11 +2324,36 @@ async fn still_live(store: &DynStore, client_id: &str, sub: &str) -> (bool, bool
     )
 }
 
+/// A removal whose withdrawals are recorded as Herald records them (one record and one
+/// `consent.withdrawn` row per grant), with ids the test can name.
 fn client_removal(client_id: &str) -> Removal {
     Removal::Client {
         client_id: client_id.into(),
-        consent_method: ConsentMethod::Admin,
-        record_id_prefix: "0001-removal-".into(),
+        withdrawal: Withdrawal(Arc::new(|g: &Grant| {
+            let record = ConsentRecord {
+                id: format!("0001-removal-{}", g.sub),
+                sub: g.sub.clone(),
+                client_id: g.client_id.clone(),
+                allowed: "".into(),
+                denied: g.scopes.clone(),
+                text_versions: g.scope_versions.clone(),
+                method: ConsentMethod::ClientDeleted,
+                decided_at: T + 10,
+                decision: ConsentOutcome::Withdrawn,
+                locale: "en".into(),
+                wording: "{}".into(),
+                purposes: r#"{"marketing":{"decision":"withdrawn","version":"v1","legal_basis":"consent"}}"#.into(),
+                source: None,
+            };
+            let event = outbox_row(
+                &format!("withdrawn-{}", g.sub),
+                "consent.withdrawn",
+                "webhook https://a.example/h",
+                "{}",
+                T + 10,
+            );
+            (record, vec![event])
+        })),
     }
 }
 
@@ -2345,21 +2386,35 @@ async fn removing_a_client_burns_its_codes_revokes_its_tokens_and_ends_its_grant
             .unwrap()
             .unwrap();
         assert_eq!(at.revoked_at, Some(T + 10));
-        // The decision is on record: everything granted, denied by an admin.
+        // The withdrawal is on record: everything granted, withdrawn with the client, with its
+        // event and the purpose state it moved.
         let records = store.consent_records(sub).await.unwrap();
-        let last = records.iter().find(|r| r.method == "admin").unwrap();
+        let last = records
+            .iter()
+            .find(|r| r.method == ConsentMethod::ClientDeleted)
+            .unwrap();
+        assert_eq!(last.id, format!("0001-removal-{sub}"));
         assert_eq!(
-            last,
-            &ConsentRecord {
-                id: format!("0001-removal-{sub}"),
-                sub: sub.into(),
-                client_id: "gone".into(),
-                allowed: "".into(),
-                denied: "openid email".into(),
-                text_versions: r#"{"email":"1","openid":"1"}"#.into(),
-                method: ConsentMethod::Admin,
-                decided_at: T + 10,
-            }
+            (last.allowed.as_str(), last.denied.as_str()),
+            ("", "openid email")
+        );
+        assert_eq!(last.text_versions, r#"{"email":"1","openid":"1"}"#);
+        assert_eq!(last.decision, ConsentOutcome::Withdrawn);
+        let states = store.purpose_states(sub).await.unwrap();
+        assert_eq!(states.len(), 1);
+        assert_eq!(
+            (states[0].purpose.as_str(), states[0].decision),
+            ("marketing", ConsentOutcome::Withdrawn)
+        );
+        let pending = store
+            .deliveries(Some(DeliveryState::Pending), 50)
+            .await
+            .unwrap();
+        assert!(
+            pending
+                .iter()
+                .any(|d| d.event_id == format!("withdrawn-{sub}")),
+            "{pending:?}"
         );
         // Earlier records stay: they are proof of what was allowed.
         assert!(records.iter().any(|r| r.id == format!("cr-gone-{sub}")));
@@ -2827,4 +2882,192 @@ async fn an_erased_user_leaves_only_pseudonymised_records_and_its_event(store: D
     // Purged: no record stays.
     assert!(store.erase_user("sub-2", T + 3, None, &[]).await.unwrap());
     assert!(store.consent_records("sub-2").await.unwrap().is_empty());
+}
+
+/// A record deciding `purpose` at `at`, as an import writes it.
+fn purpose_record(
+    id: &str,
+    sub: &str,
+    purpose: &str,
+    decision: ConsentOutcome,
+    at: i64,
+) -> ConsentRecord {
+    ConsentRecord {
+        method: ConsentMethod::Import,
+        decision,
+        purposes: format!(
+            r#"{{"{purpose}":{{"decision":"{}","version":"v1","legal_basis":"consent"}}}}"#,
+            decision.as_str()
+        ),
+        source: Some("onetrust rcpt-1".into()),
+        ..consent(id, sub, "", "", at)
+    }
+}
+
+async fn purpose_states_follow_the_latest_decision_and_an_older_import_does_not_win(
+    store: DynStore,
+) {
+    let events = [outbox_row(
+        "imp-1",
+        "consent.granted",
+        "webhook https://a.example/h",
+        "{}",
+        T,
+    )];
+    store
+        .import_consents(
+            &[
+                purpose_record("r1", "sub-1", "marketing", ConsentOutcome::Granted, T),
+                purpose_record("r2", "sub-1", "analytics", ConsentOutcome::Denied, T),
+            ],
+            &events,
+        )
+        .await
+        .unwrap();
+    // A later withdrawal made in Herald moves the state.
+    store
+        .record_consent(
+            None,
+            &purpose_record(
+                "r3",
+                "sub-1",
+                "marketing",
+                ConsentOutcome::Withdrawn,
+                T + 20,
+            ),
+            &[],
+        )
+        .await
+        .unwrap();
+    // An import of an older decision is recorded but does not undo it.
+    store
+        .import_consents(
+            &[purpose_record(
+                "r4",
+                "sub-1",
+                "marketing",
+                ConsentOutcome::Granted,
+                T + 10,
+            )],
+            &[],
+        )
+        .await
+        .unwrap();
+    let states = store.purpose_states("sub-1").await.unwrap();
+    let got: Vec<(&str, ConsentOutcome, &str)> = states
+        .iter()
+        .map(|s| (s.purpose.as_str(), s.decision, s.record_id.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("analytics", ConsentOutcome::Denied, "r2"),
+            ("marketing", ConsentOutcome::Withdrawn, "r3"),
+        ]
+    );
+    let records = store.consent_records("sub-1").await.unwrap();
+    assert_eq!(records.len(), 4);
+    let imported = records.iter().find(|r| r.id == "r4").unwrap();
+    assert_eq!(imported.source.as_deref(), Some("onetrust rcpt-1"));
+    assert_eq!(imported.method, ConsentMethod::Import);
+    assert!(store.purpose_states("sub-2").await.unwrap().is_empty());
+    let pending = store
+        .deliveries(Some(DeliveryState::Pending), 10)
+        .await
+        .unwrap();
+    assert_eq!(pending.len(), 1);
+}
+
+async fn an_account_link_is_spent_once_and_not_after_it_expires(store: DynStore) {
+    let link = |hash: &str, expires_at: i64| AccountLink {
+        token_hash: hash.into(),
+        sub: "sub-1".into(),
+        created_at: T,
+        expires_at,
+        used_at: None,
+    };
+    store
+        .create_account_link(&link("h1", T + 900))
+        .await
+        .unwrap();
+    store
+        .create_account_link(&link("h2", T + 900))
+        .await
+        .unwrap();
+    // First use: the link as it was (unused, unexpired).
+    let first = store.use_account_link("h1", T + 10).await.unwrap().unwrap();
+    assert_eq!((first.sub.as_str(), first.used_at), ("sub-1", None));
+    // Second use: reported used, at the first use's time.
+    let second = store.use_account_link("h1", T + 20).await.unwrap().unwrap();
+    assert_eq!(second.used_at, Some(T + 10));
+    // Past its expiry: not spent, reported as it is.
+    let late = store
+        .use_account_link("h2", T + 900)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((late.used_at, late.expires_at), (None, T + 900));
+    assert_eq!(store.use_account_link("nope", T).await.unwrap(), None);
+    // Twenty browsers racing on one link: exactly one spends it.
+    store
+        .create_account_link(&link("h3", T + 900))
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let s = store.clone();
+        tasks.push(tokio::spawn(async move {
+            s.use_account_link("h3", T + 30).await.unwrap().unwrap()
+        }));
+    }
+    let mut spent = 0;
+    for t in tasks {
+        if t.await.unwrap().used_at.is_none() {
+            spent += 1;
+        }
+    }
+    assert_eq!(spent, 1);
+}
+
+async fn user_holdings_list_a_users_logins_tokens_and_sessions_only(store: DynStore) {
+    for (ctx, sub) in [("ctx-1", "sub-1"), ("ctx-2", "sub-2")] {
+        store
+            .insert_context(&StoredContext {
+                id: ctx.into(),
+                sub: sub.into(),
+                upstream_id: "auth0".into(),
+                context: r#"{"attributes":{}}"#.into(),
+                auth_time: T,
+                created_at: T,
+                expires_at: None,
+                revoked_at: None,
+            })
+            .await
+            .unwrap();
+        issue_to(&store, "app", sub, ctx).await;
+    }
+    let session = |sub: &str| format!(r#"{{"id":"x","data":{{"login":{{"sub":"{sub}"}}}}}}"#);
+    assert!(
+        store
+            .create_session("s1", &session("sub-1"), T + 100)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .create_session("s2", &session("sub-2"), T + 200)
+            .await
+            .unwrap()
+    );
+    let held = store.user_holdings("sub-1").await.unwrap();
+    assert_eq!(held.contexts.len(), 1);
+    assert_eq!(held.contexts[0].id, "ctx-1");
+    assert_eq!(held.access_tokens.len(), 1);
+    assert_eq!(held.access_tokens[0].jti, "at-app-sub-1");
+    assert_eq!(held.refresh_tokens.len(), 1);
+    assert_eq!(held.session_expiries, [T + 100]);
+    assert_eq!(
+        store.user_holdings("nobody").await.unwrap(),
+        Default::default()
+    );
 }

@@ -18,7 +18,7 @@
 //!
 //! A withdraw form carries a CSRF token kept in the browser session (synchronizer token, bound to
 //! the signed-in user, compared in constant time). Withdrawing deletes the grant, appends a
-//! consent record (method `page`, everything denied) and revokes what the grant allowed
+//! consent record (method `consent_center`, decision `withdrawn`) and revokes what the grant allowed
 //! ([`crate::store::Store::revoke_grant_tokens`]); the app's next login asks again.
 
 use axum::Router;
@@ -41,10 +41,35 @@ use crate::web::{PageError, ReturnLink, error_page, render};
 
 const CSRF_KEY: &str = "account_csrf";
 
+pub mod link;
+
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/account", get(show).post(withdraw))
         .route("/account/consents.json", get(export))
+        .route("/account/data.json", get(export_all))
+        .merge(link::router())
+}
+
+/// Whose consent center this browser shows: the user an account link opened it for (while
+/// that lasts), else the signed-in user.
+struct Viewer {
+    sub: String,
+    /// Opened by an account link, until this (readable): grants only, no downloads.
+    link_until: Option<String>,
+}
+
+async fn viewer(state: &AppState, session: &Session) -> Result<Option<Viewer>, PageError> {
+    if let Some(l) = link::link_session(session, state.now()).await {
+        return Ok(Some(Viewer {
+            link_until: Some(link::readable_until(&l)),
+            sub: l.sub,
+        }));
+    }
+    Ok(signed_in_user(state, session).await?.map(|login| Viewer {
+        sub: login.sub,
+        link_until: None,
+    }))
 }
 
 /// The browser's login, unless absent, past its `auth_context_ttl` or ended (its upstream was
@@ -121,7 +146,7 @@ async fn show(
     query: Result<Query<ShowQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, PageError> {
     let query = query.ok().map(|q| q.0);
-    let Some(login) = signed_in_user(&state, &session).await? else {
+    let Some(login) = viewer(&state, &session).await? else {
         if query.as_ref().is_some_and(|q| q.error.is_some()) {
             // The login was cancelled or failed: say so instead of starting another at once.
             return Ok(error_page(
@@ -165,7 +190,15 @@ async fn show(
             settings.app_name(&id)
         )
     });
-    Ok(render(StatusCode::OK, &AccountPage { csrf, apps, notice }))
+    Ok(render(
+        StatusCode::OK,
+        &AccountPage {
+            csrf,
+            apps,
+            notice,
+            link_until: login.link_until,
+        },
+    ))
 }
 
 async fn withdraw(
@@ -173,7 +206,7 @@ async fn withdraw(
     session: Session,
     body: Bytes,
 ) -> Result<Response, PageError> {
-    let login = signed_in_user(&state, &session).await?.ok_or_else(|| {
+    let login = viewer(&state, &session).await?.ok_or_else(|| {
         refused(
             "You are not signed in to your consent center in this browser, so nothing was \
              changed. Open your consent center and sign in first.",
@@ -212,7 +245,7 @@ async fn withdraw(
         &settings,
         &login.sub,
         &client_id,
-        crate::store::ConsentMethod::Page,
+        crate::store::ConsentMethod::ConsentCenter,
         state.now(),
     )
     .await
@@ -221,6 +254,41 @@ async fn withdraw(
         .append_pair("withdrawn", &client_id)
         .finish();
     Ok(Redirect::to(&format!("/account?{query}")).into_response())
+}
+
+/// Everything Herald holds about the signed-in user, as a JSON download (see
+/// [`crate::consent::export`]). Needs a login: an account link does not open it.
+async fn export_all(
+    State(state): State<AppState>,
+    session: Session,
+) -> Result<Response, PageError> {
+    let login = signed_in_user(&state, &session).await?.ok_or_else(|| {
+        PageError::new(
+            StatusCode::UNAUTHORIZED,
+            "You are not signed in",
+            "Sign in to your consent center to download your data.",
+        )
+        .with_back(back_to_center())
+    })?;
+    let settings = state.settings();
+    let doc =
+        crate::consent::export::user_export(&*state.store, &settings, &login.sub, state.now())
+            .await
+            .map_err(store_failed)?
+            .unwrap_or_else(
+                || json!({ "sub": login.sub, "note": "Herald holds no profile for you" }),
+            );
+    Ok((
+        [
+            (header::CACHE_CONTROL, "no-store"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"herald-my-data.json\"",
+            ),
+        ],
+        axum::Json(doc),
+    )
+        .into_response())
 }
 
 /// The signed-in user's consent records, oldest first, as a JSON download.

@@ -16,8 +16,8 @@ use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
 use super::error::ApiError;
-use crate::config::ADMIN_SCOPE;
 use crate::config::GrantType;
+use crate::config::{ACCOUNT_LINK_SCOPE, ADMIN_SCOPE};
 use crate::state::AppState;
 use crate::tokens::hashing::digest;
 use crate::tokens::jwt::verify_access_token;
@@ -46,6 +46,34 @@ impl FromRequestParts<AppState> for Admin {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        authenticate(parts, state, &[ADMIN_SCOPE]).await
+    }
+}
+
+/// Who may make an account link: an admin, or a client holding `herald:account-link` (a
+/// consent-management platform that emails users a link to their consent center).
+#[derive(Debug, Clone)]
+pub struct AccountLinker {
+    pub actor: String,
+}
+
+impl FromRequestParts<AppState> for AccountLinker {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let admin = authenticate(parts, state, &[ADMIN_SCOPE, ACCOUNT_LINK_SCOPE]).await?;
+        Ok(AccountLinker { actor: admin.actor })
+    }
+}
+
+/// The bootstrap token, or a client_credentials token of a client holding one of `scopes`
+/// (in the token and in its current registration).
+async fn authenticate(
+    parts: &mut Parts,
+    state: &AppState,
+    scopes: &[&str],
+) -> Result<Admin, ApiError> {
+    {
         let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
             return Err(ApiError::no_credentials());
         };
@@ -89,12 +117,15 @@ impl FromRequestParts<AppState> for Admin {
                  scope may administer Herald; a user's token never can",
             ));
         }
-        let scoped = claims.scope.split(' ').any(|s| s == ADMIN_SCOPE)
-            && client.is_some_and(|c| c.scopes.iter().any(|s| s == ADMIN_SCOPE));
+        let scoped = scopes.iter().any(|wanted| {
+            claims.scope.split(' ').any(|s| s == *wanted)
+                && client.is_some_and(|c| c.scopes.iter().any(|s| s == *wanted))
+        });
         if !scoped {
-            return Err(ApiError::insufficient_scope(
-                "the token lacks the herald:admin scope",
-            ));
+            return Err(ApiError::insufficient_scope(format!(
+                "the token lacks the {} scope",
+                scopes.join(" or ")
+            )));
         }
         Ok(Admin {
             actor: format!("client:{}", claims.client_id),

@@ -33,6 +33,9 @@ pub struct Erased {
     pub consent_records: String,
     /// The sub the consent records are kept under; absent when purged.
     pub pseudonym: Option<String>,
+    /// Browser sessions deleted from Redis (0 when sessions live in the database, where they
+    /// go with the user).
+    pub redis_sessions_deleted: u64,
 }
 
 /// Erases a user (right to erasure): see the module's description.
@@ -49,6 +52,19 @@ pub async fn erase_user(
 ) -> Result<Json<Erased>, ApiError> {
     let now = state.now();
     let purge = p.purge_records.unwrap_or(false);
+    if state.store.user(&sub).await?.is_none() {
+        return Err(ApiError::not_found(format!("no user `{sub}`")));
+    }
+    // Sessions in Redis are outside the database's transaction: deleted first, so a Redis that
+    // cannot be reached fails the erasure before anything is erased, and a retry finishes it.
+    let redis_sessions = match &state.redis_sessions {
+        Some(r) => r.erase_user(&sub).await.map_err(|e| {
+            ApiError::unavailable(format!(
+                "the session store could not be reached, so nothing was erased; retry: {e}"
+            ))
+        })?,
+        None => 0,
+    };
     let pseudonym = (!purge).then(|| format!("erased-{}", random_token()));
     let mut data = Map::new();
     data.insert("sub".into(), json!(sub));
@@ -71,7 +87,14 @@ pub async fn erase_user(
             action: "user.erase".into(),
             target: format!("user:{sub}"),
             before: None,
-            after: Some(json!({ "consent_records": records, "pseudonym": pseudonym }).to_string()),
+            after: Some(
+                json!({
+                    "consent_records": records,
+                    "pseudonym": pseudonym,
+                    "redis_sessions_deleted": redis_sessions,
+                })
+                .to_string(),
+            ),
             config_version: None,
         })
         .await?;
@@ -79,5 +102,6 @@ pub async fn erase_user(
         sub,
         consent_records: records.into(),
         pseudonym,
+        redis_sessions_deleted: redis_sessions,
     }))
 }

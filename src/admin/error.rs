@@ -84,6 +84,15 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, "not_found", description)
     }
 
+    /// 503: something Herald depends on could not be reached; nothing was changed.
+    pub fn unavailable(description: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "temporarily_unavailable",
+            description,
+        )
+    }
+
     pub fn conflict(description: impl Into<String>) -> Self {
         Self::new(StatusCode::CONFLICT, "conflict", description)
     }

@@ -16,6 +16,8 @@
 //! - [`config_api`]: upstreams (with their attributes and mappings), clients, scopes, preview,
 //!   lineage.
 //! - [`users`]: users Herald has seen, their grants and consent records.
+//! - [`consent_api`]: consent imported from a CMP, account links, the export of a user's data.
+//! - [`erasure`]: erasing a user.
 //! - [`audit`]: the audit log.
 //! - [`pages`]: the admin pages under `/admin`, for admins signed in through Herald with the
 //!   configured role.
@@ -24,6 +26,7 @@ pub mod audit;
 pub mod auth;
 pub mod changes;
 pub mod config_api;
+pub mod consent_api;
 pub mod deliveries;
 pub mod erasure;
 pub mod error;
@@ -169,7 +172,9 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(config_api::scopes::lineage))
         .routes(routes!(users::list_users))
         .routes(routes!(users::get_user, erasure::erase_user))
-        .routes(routes!(users::get_consents))
+        .routes(routes!(users::get_consents, consent_api::import_consents))
+        .routes(routes!(consent_api::account_link))
+        .routes(routes!(consent_api::export_user))
         .routes(routes!(users::withdraw_grant))
         .routes(routes!(audit::list_audit))
         .routes(routes!(deliveries::list_deliveries))

@@ -13,6 +13,7 @@
 //! - [`context`]: [`AuthContext`] and its [`Origin`]s, the login's input and error types.
 //! - [`mapping`]: [`build_context`], run once per login.
 //! - [`release`](mod@release): the [`ScopeCatalog`] and [`release`](fn@release), run per token.
+//! - [`purposes`]: what scopes' data is used for, and the wording shown in each locale.
 //! - [`lineage`](mod@lineage): where each releasable claim comes from, and a dry-run [`preview`] of a login.
 
 pub mod config;
@@ -20,6 +21,7 @@ pub mod context;
 pub mod lineage;
 pub mod mapping;
 pub mod path;
+pub mod purposes;
 pub mod release;
 pub mod validate;
 
@@ -31,5 +33,6 @@ pub use context::{
 pub use lineage::{LineageOrigin, LineageRow, Preview, lineage, preview, render_lineage_table};
 pub use mapping::{STANDARD_CLAIMS, build_context};
 pub use path::{ClaimPath, PathError, PathErrorKind, escape_segment};
-pub use release::{ReleaseEntry, ScopeCatalog, ScopeDef, TokenKind, release};
+pub use purposes::{LegalBasis, PurposeDef};
+pub use release::{CONSENTS_SCOPE, ReleaseEntry, ScopeCatalog, ScopeDef, TokenKind, release};
 pub use validate::{ConfigError, RESERVED_CLAIMS, validate_upstream};

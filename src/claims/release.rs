@@ -16,6 +16,9 @@ use utoipa::openapi::schema::{
 use utoipa::openapi::{Ref, RefOr};
 use utoipa::{PartialSchema, ToSchema};
 
+use super::purposes::{
+    PurposeDef, check_purposes, check_translations, negotiate, text_in, texts_digest,
+};
 use super::validate::is_reserved;
 use super::{AuthContext, ClaimPath, ConfigError};
 
@@ -191,6 +194,13 @@ pub struct ScopeDef {
     /// The user may decline this scope on the consent page and still sign in.
     #[serde(default)]
     pub optional: bool,
+    /// The purpose (`[purposes.NAME]`) this scope's data serves: allowing the scope consents to
+    /// it, and its terms are shown under the scope.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purpose: Option<String>,
+    /// The description in other locales, by language tag (`fr`, `de-CH`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub translations: BTreeMap<String, String>,
 }
 
 fn builtin(description: &str, claims: &[&str]) -> ScopeDef {
@@ -205,6 +215,8 @@ fn builtin(description: &str, claims: &[&str]) -> ScopeDef {
             })
             .collect(),
         optional: false,
+        purpose: None,
+        translations: BTreeMap::new(),
     }
 }
 
@@ -247,6 +259,13 @@ pub fn builtin_scopes() -> BTreeMap<String, ScopeDef> {
         ),
         ("address", builtin("Your postal address", &["address"])),
         (
+            "consents",
+            builtin(
+                "Which uses of your data you agreed to (your consent choices)",
+                &[],
+            ),
+        ),
+        (
             "phone",
             builtin(
                 "Your phone number",
@@ -264,7 +283,11 @@ pub fn builtin_scopes() -> BTreeMap<String, ScopeDef> {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ScopeCatalog {
     scopes: BTreeMap<String, ScopeDef>,
+    purposes: BTreeMap<String, PurposeDef>,
 }
+
+/// The scope whose grant releases the `purposes` claim: the user's decision per purpose.
+pub const CONSENTS_SCOPE: &str = "consents";
 
 /// RFC 6749 §3.3: `scope-token = 1*( %x21 / %x23-5B / %x5D-7E )`.
 fn is_valid_scope_name(name: &str) -> bool {
@@ -277,11 +300,29 @@ fn is_valid_scope_name(name: &str) -> bool {
 impl ScopeCatalog {
     /// The built-in scopes plus `custom`, whose entries replace built-ins of the same name.
     pub fn new(custom: BTreeMap<String, ScopeDef>) -> Result<ScopeCatalog, ConfigError> {
+        ScopeCatalog::with_purposes(custom, BTreeMap::new())
+    }
+
+    /// [`ScopeCatalog::new`] with `[purposes]`, which custom scopes may name.
+    pub fn with_purposes(
+        custom: BTreeMap<String, ScopeDef>,
+        purposes: BTreeMap<String, PurposeDef>,
+    ) -> Result<ScopeCatalog, ConfigError> {
+        check_purposes(&purposes)?;
         let mut scopes = builtin_scopes();
         for (name, def) in custom {
             if !is_valid_scope_name(&name) {
                 return Err(ConfigError::InvalidScopeName { scope: name });
             }
+            if let Some(p) = &def.purpose
+                && !purposes.contains_key(p)
+            {
+                return Err(ConfigError::UnknownPurpose {
+                    scope: name,
+                    purpose: p.clone(),
+                });
+            }
+            check_translations(&format!("scopes.{name}"), &def.translations)?;
             for (index, entry) in def.claims.iter().enumerate() {
                 if is_reserved(entry.claim()) {
                     return Err(ConfigError::ReservedRelease {
@@ -301,7 +342,78 @@ impl ScopeCatalog {
             }
             scopes.insert(name, def);
         }
-        Ok(ScopeCatalog { scopes })
+        Ok(ScopeCatalog { scopes, purposes })
+    }
+
+    /// The purpose named `name`, if defined.
+    pub fn purpose(&self, name: &str) -> Option<&PurposeDef> {
+        self.purposes.get(name)
+    }
+
+    /// Every purpose, by name.
+    pub fn purposes(&self) -> impl Iterator<Item = (&str, &PurposeDef)> {
+        self.purposes.iter().map(|(n, d)| (n.as_str(), d))
+    }
+
+    /// The purpose `scope` serves, with its name.
+    pub fn purpose_of(&self, scope: &str) -> Option<(&str, &PurposeDef)> {
+        let name = self.scopes.get(scope)?.purpose.as_deref()?;
+        self.purposes
+            .get_key_value(name)
+            .map(|(n, d)| (n.as_str(), d))
+    }
+
+    /// The consent-text version of a scope: a digest of its texts, and of its purpose's name
+    /// and version, so rewording either asks users again. An unknown scope has the version of
+    /// an empty text.
+    pub fn scope_version(&self, scope: &str) -> String {
+        let Some(def) = self.scopes.get(scope) else {
+            return texts_digest("", &BTreeMap::new());
+        };
+        match self.purpose_of(scope) {
+            None => texts_digest(&def.description, &def.translations),
+            Some((name, p)) => {
+                let mut texts = def.translations.clone();
+                texts.insert(format!("purpose {name}"), p.version());
+                texts_digest(&def.description, &texts)
+            }
+        }
+    }
+
+    /// The words shown for `scope` in `locale` (the scope's name when it is unknown).
+    pub fn scope_text<'a>(&'a self, scope: &'a str, locale: &str) -> &'a str {
+        match self.scopes.get(scope) {
+            Some(d) => text_in(&d.description, &d.translations, locale),
+            None => scope,
+        }
+    }
+
+    /// Every locale the consent texts exist in (discovery's `ui_locales_supported`), sorted.
+    pub fn locales(&self) -> Vec<String> {
+        let mut out: Vec<String> = vec![super::purposes::DEFAULT_LOCALE.to_owned()];
+        for d in self.scopes.values() {
+            out.extend(d.translations.keys().cloned());
+        }
+        for p in self.purposes.values() {
+            out.extend(p.translations.keys().cloned());
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    /// The locale to show `scopes` in: see [`negotiate`].
+    pub fn locale_for(&self, scopes: &[String], wanted: &[String]) -> String {
+        let mut available: Vec<&str> = Vec::new();
+        for s in scopes {
+            if let Some(d) = self.scopes.get(s) {
+                available.extend(d.translations.keys().map(String::as_str));
+            }
+            if let Some((_, p)) = self.purpose_of(s) {
+                available.extend(p.translations.keys().map(String::as_str));
+            }
+        }
+        negotiate(wanted, available.into_iter())
     }
 
     /// The scope named `name`, if there is one.
@@ -327,6 +439,10 @@ impl ScopeCatalog {
             .values()
             .flat_map(|def| def.claims.iter().map(|e| e.claim().first().to_owned()))
             .collect();
+        // The `consents` scope releases the user's decision per purpose, once there are any.
+        if !self.purposes.is_empty() && self.scopes.contains_key(CONSENTS_SCOPE) {
+            names.push("purposes".to_owned());
+        }
         names.sort_unstable();
         names.dedup();
         names
@@ -337,6 +453,7 @@ impl Default for ScopeCatalog {
     fn default() -> Self {
         ScopeCatalog {
             scopes: builtin_scopes(),
+            purposes: BTreeMap::new(),
         }
     }
 }
@@ -534,6 +651,63 @@ mod tests {
         assert_eq!(back, entries);
     }
 
+    fn purposes(toml_text: &str) -> BTreeMap<String, PurposeDef> {
+        toml::from_str(toml_text).unwrap()
+    }
+
+    #[test]
+    fn a_scope_may_serve_only_a_defined_purpose() {
+        let err = ScopeCatalog::with_purposes(
+            custom("[news]\ndescription = \"News\"\npurpose = \"marketing\""),
+            BTreeMap::new(),
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "scopes.news.purpose: `marketing` is not a defined purpose; define it under \
+             [purposes.marketing] or remove the key"
+        );
+        let p = purposes("[marketing]\ndescription = \"Offers\"\nlegal_basis = \"consent\"");
+        let catalog = ScopeCatalog::with_purposes(
+            custom("[news]\ndescription = \"News\"\npurpose = \"marketing\""),
+            p,
+        )
+        .unwrap();
+        assert_eq!(catalog.purpose_of("news").unwrap().0, "marketing");
+        assert!(catalog.purpose_of("email").is_none());
+        assert!(catalog.claims_supported().contains(&"purposes".to_string()));
+    }
+
+    #[test]
+    fn a_new_purpose_version_or_translation_changes_the_scope_version() {
+        let build = |purpose: &str, scope: &str| {
+            ScopeCatalog::with_purposes(custom(scope), purposes(purpose)).unwrap()
+        };
+        let scope = "[news]\ndescription = \"News\"\npurpose = \"m\"";
+        let v1 = build(
+            "[m]\ndescription = \"Offers\"\nlegal_basis = \"consent\"\nversion = \"1\"",
+            scope,
+        );
+        let v2 = build(
+            "[m]\ndescription = \"Offers\"\nlegal_basis = \"consent\"\nversion = \"2\"",
+            scope,
+        );
+        assert_ne!(v1.scope_version("news"), v2.scope_version("news"));
+        // Built-in scopes keep the version they always had: a digest of the description.
+        assert_eq!(
+            v1.scope_version("email"),
+            super::super::purposes::texts_digest("Your email address", &BTreeMap::new())
+        );
+        let fr = build(
+            "[m]\ndescription = \"Offers\"\nlegal_basis = \"consent\"\nversion = \"1\"",
+            "[news]\ndescription = \"News\"\npurpose = \"m\"\ntranslations = { fr = \"Actualités\" }",
+        );
+        assert_ne!(fr.scope_version("news"), v1.scope_version("news"));
+        assert_eq!(fr.scope_text("news", "fr-FR"), "Actualités");
+        assert_eq!(fr.scope_text("news", "de"), "News");
+        assert_eq!(fr.locale_for(&["news".into()], &["fr-BE".into()]), "fr");
+    }
+
     #[test]
     fn catalog_lists_names_and_claims_supported_sorted() {
         let catalog = ScopeCatalog::new(custom(
@@ -545,6 +719,7 @@ mod tests {
             names,
             [
                 "address",
+                "consents",
                 "email",
                 "offline_access",
                 "openid",

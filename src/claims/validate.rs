@@ -22,6 +22,7 @@ pub const RESERVED_CLAIMS: &[&str] = &[
     "amr",
     "sid",
     "jti",
+    "purposes",
 ];
 
 /// Whether writing `path` would overwrite a claim Herald sets itself.
@@ -106,6 +107,25 @@ pub enum ConfigError {
         index: usize,
         /// The released path, canonical.
         claim: String,
+    },
+    /// A scope serves a purpose that is not defined.
+    #[error(
+        "scopes.{scope}.purpose: `{purpose}` is not a defined purpose; define it under \
+         [purposes.{purpose}] or remove the key"
+    )]
+    UnknownPurpose {
+        /// The scope's name.
+        scope: String,
+        /// The purpose as written.
+        purpose: String,
+    },
+    /// A purpose or a translation has an unusable name or text.
+    #[error("{key}: {problem}")]
+    InvalidPurpose {
+        /// Where, e.g. `purposes.marketing.translations.fr`.
+        key: String,
+        /// What is wrong and how to fix it.
+        problem: String,
     },
 }
 

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use similar::{ChangeTag, TextDiff};
 
 use crate::config::{self, LiveConfig, ManagedConfig};
-use crate::store::{AuditEntry, ConfigVersion, ConsentMethod, Removal, Store};
+use crate::store::{AuditEntry, ConfigVersion, Removal, Store};
 
 /// Who `config apply` names in the configuration version and the audit log.
 const AUTHOR: &str = "cli:config-apply";
@@ -167,7 +167,7 @@ pub async fn apply(
         println!("dry run: nothing stored");
         return Ok(());
     }
-    let removals = removals(stored, &c.file);
+    let removals = removals(stored, &c.file, &file, now);
     let version = latest.version + 1;
     store
         .save_config(
@@ -204,7 +204,12 @@ pub async fn apply(
 }
 
 /// The clients and upstreams in `stored` that `file` no longer has.
-fn removals(stored: &ManagedConfig, file: &ManagedConfig) -> Vec<Removal> {
+fn removals(
+    stored: &ManagedConfig,
+    file: &ManagedConfig,
+    settings: &config::Settings,
+    now: i64,
+) -> Vec<Removal> {
     let ids = |m: &ManagedConfig, array: &str, key: &str| -> Vec<String> {
         m.table()
             .get(array)
@@ -227,8 +232,7 @@ fn removals(stored: &ManagedConfig, file: &ManagedConfig) -> Vec<Removal> {
         .into_iter()
         .map(|client_id| Removal::Client {
             client_id,
-            consent_method: ConsentMethod::Admin,
-            record_id_prefix: crate::consent::record_id_prefix(),
+            withdrawal: crate::consent::client_removal(settings, now),
         })
         .collect();
     out.extend(

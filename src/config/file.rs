@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::claims::{Attribute, Mapping, ScopeDef};
+use crate::claims::{Attribute, Mapping, PurposeDef, ScopeDef};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -41,6 +41,9 @@ pub struct ConfigFile {
     /// Custom scopes, and redefinitions of the built-in ones.
     #[serde(default)]
     pub scopes: BTreeMap<String, ScopeDef>,
+    /// What data is used for (`[purposes.marketing]`); a scope may name the purpose it serves.
+    #[serde(default)]
+    pub purposes: BTreeMap<String, PurposeDef>,
     /// Who may use the admin pages, and where the admin surface listens.
     #[serde(default)]
     pub admin: AdminFile,

@@ -29,7 +29,7 @@ pub use file::{
 };
 pub use load::{from_toml, load};
 pub use managed::{LiveConfig, ManagedConfig};
-pub use reserved::{ACCOUNT_CLIENT_ID, ADMIN_SCOPE};
+pub use reserved::{ACCOUNT_CLIENT_ID, ACCOUNT_LINK_SCOPE, ADMIN_SCOPE};
 pub use settings::{
     AdminRole, AdminSettings, Client, ClientAuth, EVENT_TYPES, GrantType, Hook, LimitSettings,
     OutboxSettings, ServerSettings, Settings, TokenSettings, Upstream, UpstreamEndpoint, Webhook,

@@ -13,6 +13,11 @@ pub const ACCOUNT_CLIENT_ID: &str = "herald-account";
 /// `grant_types = ["client_credentials"]` may.
 pub const ADMIN_SCOPE: &str = "herald:admin";
 
+/// The scope that lets a client (by client_credentials) make account links
+/// (`POST /admin/api/users/{sub}/account-link`) and nothing else of the admin API. Built in like
+/// [`ADMIN_SCOPE`], under the same rule.
+pub const ACCOUNT_LINK_SCOPE: &str = "herald:account-link";
+
 impl Settings {
     /// The name people see for the app behind `client_id`: its `client_name`, the client_id for
     /// an app no longer configured, and "your Herald account" for Herald's own pages.

@@ -5,7 +5,7 @@
 use crate::claims::ScopeCatalog;
 use crate::store::{ConsentMethod, ConsentRecord, Grant};
 
-use super::{ConsentPlan, apply, record};
+use super::{ConsentPlan, Receipt, apply};
 
 /// The button the user pressed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,23 +100,25 @@ impl ConsentDecision {
         }
     }
 
-    /// The consent record of this decision, made on the page.
+    /// The consent record of this decision, made on the page shown in `locale`.
     pub fn record(
         &self,
         sub: &str,
         client_id: &str,
         catalog: &ScopeCatalog,
+        locale: &str,
         now: i64,
     ) -> ConsentRecord {
-        record(
+        Receipt {
             sub,
             client_id,
-            &self.allowed,
-            &self.denied,
-            catalog,
-            ConsentMethod::Page,
+            allowed: &self.allowed,
+            denied: &self.denied,
+            method: ConsentMethod::Page,
+            locale,
             now,
-        )
+        }
+        .record(catalog)
     }
 }
 
@@ -204,9 +206,10 @@ mod tests {
             d.grant_after(Some(&before), "u", "app", &c, 2),
             Some(before)
         );
-        let rec = d.record("u", "app", &c, 2);
+        let rec = d.record("u", "app", &c, "en", 2);
         assert_eq!((rec.allowed.as_str(), rec.denied.as_str()), ("", "email"));
         assert_eq!(rec.method, ConsentMethod::Page);
+        assert_eq!(rec.decision, crate::store::ConsentOutcome::Denied);
     }
 
     #[test]

@@ -6,24 +6,25 @@
 //! `openid` is part of every grant like any other scope, so the consent page lists it.
 
 pub mod decision;
+pub mod export;
+pub mod import;
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::claims::ScopeCatalog;
+use crate::claims::purposes::{DEFAULT_LOCALE, text_in};
+use crate::claims::{LegalBasis, ScopeCatalog};
 use crate::config::Settings;
-
-use crate::store::{ConsentMethod, ConsentRecord, ConsentStore, Grant, Result, Store};
-use crate::tokens::hashing::{digest_hex, random_token};
+use crate::store::{
+    ConsentMethod, ConsentOutcome, ConsentRecord, ConsentStore, Grant, PurposeDecision,
+    PurposeState, Result, Store, Withdrawal,
+};
+use crate::tokens::hashing::random_token;
 
 /// The consent-text version of a scope: a short digest of its description.
 pub fn scope_version(catalog: &ScopeCatalog, scope: &str) -> String {
-    let description = catalog
-        .get(scope)
-        .map(|d| d.description.as_str())
-        .unwrap_or_default();
-    digest_hex(description)[..12].to_string()
+    catalog.scope_version(scope)
 }
 
 /// What a request needs from the user.
@@ -88,43 +89,109 @@ pub fn apply(
 /// A consent record's id: the wall clock in nanoseconds, then a random part. Records are listed
 /// by `decided_at` (seconds, from the injected clock) and then by id, so two decisions made in
 /// the same second still read in the order they were made.
-fn record_id() -> String {
+pub fn record_id() -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
     format!("{nanos:020}-{}", random_token())
 }
 
-/// The start of the ids of records written for many users at once (the store appends each
-/// user's sub; see [`crate::store::Removal::Client`]); ordered like [`record_id`].
-pub fn record_id_prefix() -> String {
-    format!("{}-", record_id())
+/// One decision, before it becomes a [`ConsentRecord`] (a receipt).
+#[derive(Debug, Clone, Copy)]
+pub struct Receipt<'a> {
+    pub sub: &'a str,
+    pub client_id: &'a str,
+    pub allowed: &'a [String],
+    pub denied: &'a [String],
+    /// How it was made. A withdrawal method (`consent_center`, `admin`, `client_deleted`) makes
+    /// the outcome `withdrawn`; otherwise it is `granted` when something was allowed.
+    pub method: ConsentMethod,
+    /// The locale the wording was shown in.
+    pub locale: &'a str,
+    pub now: i64,
 }
 
-/// A consent record for a decision.
-pub fn record(
-    sub: &str,
-    client_id: &str,
-    allowed: &[String],
-    denied: &[String],
-    catalog: &ScopeCatalog,
-    method: ConsentMethod,
-    now: i64,
-) -> ConsentRecord {
-    let versions: BTreeMap<&str, String> = allowed
-        .iter()
-        .chain(denied)
-        .map(|s| (s.as_str(), scope_version(catalog, s)))
-        .collect();
-    ConsentRecord {
-        id: record_id(),
-        sub: sub.to_string(),
-        client_id: client_id.to_string(),
-        allowed: allowed.iter().collect(),
-        denied: denied.iter().collect(),
-        text_versions: serde_json::to_string(&versions).unwrap_or_else(|_| "{}".into()),
-        method,
-        decided_at: now,
+impl Receipt<'_> {
+    /// Whether this decision ends consent given before.
+    pub fn is_withdrawal(&self) -> bool {
+        matches!(
+            self.method,
+            ConsentMethod::ConsentCenter | ConsentMethod::Admin | ConsentMethod::ClientDeleted
+        )
+    }
+
+    fn outcome(&self) -> ConsentOutcome {
+        if self.is_withdrawal() {
+            ConsentOutcome::Withdrawn
+        } else if self.allowed.is_empty() {
+            ConsentOutcome::Denied
+        } else {
+            ConsentOutcome::Granted
+        }
+    }
+
+    /// The record: the versions, the exact wording in `locale` of every scope decided and of
+    /// the purposes they serve, and each purpose's decision. A purpose is granted when a scope
+    /// serving it was allowed. A trusted app's record (nobody was asked) decides no purpose
+    /// whose legal basis is consent: consent cannot be given without being asked.
+    pub fn record(&self, catalog: &ScopeCatalog) -> ConsentRecord {
+        let outcome = self.outcome();
+        let decided = || self.allowed.iter().chain(self.denied);
+        let versions: BTreeMap<&str, String> = decided()
+            .map(|s| (s.as_str(), scope_version(catalog, s)))
+            .collect();
+        let scope_words: BTreeMap<&str, &str> = decided()
+            .map(|s| (s.as_str(), catalog.scope_text(s, self.locale)))
+            .collect();
+        let mut purpose_words: BTreeMap<&str, &str> = BTreeMap::new();
+        let mut purposes: BTreeMap<&str, PurposeDecision> = BTreeMap::new();
+        for s in decided() {
+            let Some((name, def)) = catalog.purpose_of(s) else {
+                continue;
+            };
+            if self.method == ConsentMethod::TrustedApp && def.legal_basis == LegalBasis::Consent {
+                continue;
+            }
+            purpose_words.insert(
+                name,
+                text_in(&def.description, &def.translations, self.locale),
+            );
+            let allowed_here = self.allowed.contains(s);
+            let decision = match outcome {
+                ConsentOutcome::Withdrawn => ConsentOutcome::Withdrawn,
+                _ if allowed_here => ConsentOutcome::Granted,
+                _ => match purposes.get(name) {
+                    Some(p) if p.decision == ConsentOutcome::Granted.as_str() => {
+                        ConsentOutcome::Granted
+                    }
+                    _ => ConsentOutcome::Denied,
+                },
+            };
+            purposes.insert(
+                name,
+                PurposeDecision {
+                    decision: decision.as_str().to_string(),
+                    version: def.version(),
+                    legal_basis: def.legal_basis.as_str().to_string(),
+                },
+            );
+        }
+        let json = |v: serde_json::Value| v.to_string();
+        ConsentRecord {
+            id: record_id(),
+            sub: self.sub.to_string(),
+            client_id: self.client_id.to_string(),
+            allowed: self.allowed.iter().collect(),
+            denied: self.denied.iter().collect(),
+            text_versions: json(serde_json::json!(versions)),
+            method: self.method,
+            decided_at: self.now,
+            decision: outcome,
+            locale: self.locale.to_string(),
+            wording: json(serde_json::json!({"scopes": scope_words, "purposes": purpose_words})),
+            purposes: json(serde_json::json!(purposes)),
+            source: None,
+        }
     }
 }
 
@@ -145,23 +212,24 @@ pub async fn record_trusted(
         return Ok(());
     }
     let new = apply(grant, sub, client_id, &p.needed, &[], &settings.scopes, now);
-    let rec = record(
+    let rec = Receipt {
         sub,
         client_id,
-        &p.needed,
-        &[],
-        &settings.scopes,
-        ConsentMethod::TrustedApp,
+        allowed: &p.needed,
+        denied: &[],
+        method: ConsentMethod::TrustedApp,
+        locale: DEFAULT_LOCALE,
         now,
-    );
-    let events = crate::outbox::consent_rows(&settings.outbox, &rec, false);
+    }
+    .record(&settings.scopes);
+    let events = crate::outbox::consent_rows(&settings.outbox, &rec);
     store.record_consent(Some(&new), &rec, &events).await
 }
 
-/// Withdraws a user's consent for an app: the grant is deleted and the decision recorded (every
-/// granted scope denied) in one transaction, then what the grant allowed is revoked. Returns the
-/// scopes withdrawn (empty when there was no grant). Revocation runs even without a grant, so
-/// retrying after a failed revocation finishes the job.
+/// Withdraws a user's consent for an app: the grant is deleted and the withdrawal recorded
+/// (every granted scope, decision `withdrawn`) in one transaction, then what the grant allowed
+/// is revoked. Returns the scopes withdrawn (empty when there was no grant). Revocation runs
+/// even without a grant, so retrying after a failed revocation finishes the job.
 pub async fn withdraw(
     store: &dyn Store,
     settings: &Settings,
@@ -173,8 +241,17 @@ pub async fn withdraw(
     let withdrawn: Vec<String> = match store.grant(sub, client_id).await? {
         Some(g) => {
             let scopes = g.scopes.to_vec();
-            let rec = record(sub, client_id, &[], &scopes, &settings.scopes, method, now);
-            let events = crate::outbox::consent_rows(&settings.outbox, &rec, true);
+            let rec = Receipt {
+                sub,
+                client_id,
+                allowed: &[],
+                denied: &scopes,
+                method,
+                locale: DEFAULT_LOCALE,
+                now,
+            }
+            .record(&settings.scopes);
+            let events = crate::outbox::consent_rows(&settings.outbox, &rec);
             store.record_consent(None, &rec, &events).await?;
             scopes
         }
@@ -185,39 +262,102 @@ pub async fn withdraw(
     Ok(withdrawn)
 }
 
+/// How the grants of a removed client are recorded: each a withdrawal (method
+/// `client_deleted`) with its `consent.withdrawn` events, written in the removal's transaction.
+pub fn client_removal(settings: &Settings, now: i64) -> Withdrawal {
+    let catalog = settings.scopes.clone();
+    let outbox = settings.outbox.clone();
+    Withdrawal(std::sync::Arc::new(move |g: &Grant| {
+        let scopes = g.scopes.to_vec();
+        let rec = Receipt {
+            sub: &g.sub,
+            client_id: &g.client_id,
+            allowed: &[],
+            denied: &scopes,
+            method: ConsentMethod::ClientDeleted,
+            locale: DEFAULT_LOCALE,
+            now,
+        }
+        .record(&catalog);
+        let events = crate::outbox::consent_rows(&outbox, &rec);
+        (rec, events)
+    }))
+}
+
 /// A consent record as exported to its user (and to admins): scope lists as arrays, the text
-/// versions as an object, times as Unix seconds and RFC 3339.
+/// versions, wording and purposes as objects, times as Unix seconds and RFC 3339.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ExportedRecord {
     pub id: String,
     pub client_id: String,
     pub client_name: String,
+    /// `granted`, `denied` or `withdrawn`.
+    pub decision: String,
     /// The scopes allowed.
     pub allowed: Vec<String>,
     /// The scopes refused, or withdrawn.
     pub denied: Vec<String>,
     /// Each scope's consent text as the user saw it: scope → version; `null` if unreadable.
     pub text_versions: Option<BTreeMap<String, String>>,
-    /// How the decision was made: `page` (the consent page, or withdrawn in the consent
-    /// center), `trusted_app` (allowed without asking), `admin` (withdrawn by an admin).
+    /// The locale the wording was shown in.
+    pub locale: String,
+    /// The exact words shown: `{"scopes": {scope: text}, "purposes": {purpose: text}}`.
+    #[schema(value_type = Object)]
+    pub wording: serde_json::Value,
+    /// Each purpose decided: `{"decision", "version", "legal_basis"}`.
+    #[schema(value_type = Object)]
+    pub purposes: serde_json::Value,
+    /// How the decision was made: `page` (the consent page), `trusted_app` (allowed without
+    /// asking), `consent_center` (withdrawn by the user), `admin` (withdrawn by an admin),
+    /// `client_deleted` (the app was removed), `import` (made elsewhere; see `source`).
     pub method: String,
+    /// Where an imported decision was made.
+    pub source: Option<String>,
     pub decided_at: i64,
     pub decided_at_utc: String,
 }
 
 /// The export of one consent record.
 pub fn export_record(r: &ConsentRecord, app_name: &str) -> ExportedRecord {
+    let object = |text: &str| serde_json::from_str(text).unwrap_or(serde_json::Value::Null);
     ExportedRecord {
         id: r.id.clone(),
         client_id: r.client_id.clone(),
         client_name: app_name.to_string(),
+        decision: r.decision.to_string(),
         allowed: r.allowed.to_vec(),
         denied: r.denied.to_vec(),
         text_versions: serde_json::from_str(&r.text_versions).ok(),
+        locale: r.locale.clone(),
+        wording: object(&r.wording),
+        purposes: object(&r.purposes),
         method: r.method.to_string(),
+        source: r.source.clone(),
         decided_at: r.decided_at,
         decided_at_utc: crate::clock::rfc3339_utc(r.decided_at),
     }
+}
+
+/// The `purposes` claim (released by the `consents` scope): every defined purpose, `true` when
+/// the user's current decision allows it. A `consent` purpose is on only when granted under its
+/// current version; a purpose on another legal basis is on unless the user denied or withdrew it.
+pub fn purposes_claim(
+    catalog: &ScopeCatalog,
+    states: &[PurposeState],
+) -> serde_json::Map<String, serde_json::Value> {
+    catalog
+        .purposes()
+        .map(|(name, def)| {
+            let state = states.iter().find(|s| s.purpose == name);
+            let on = match def.legal_basis {
+                LegalBasis::Consent => state.is_some_and(|s| {
+                    s.decision == ConsentOutcome::Granted && s.version == def.version()
+                }),
+                _ => state.is_none_or(|s| s.decision == ConsentOutcome::Granted),
+            };
+            (name.to_string(), serde_json::Value::Bool(on))
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -270,6 +410,115 @@ mod tests {
         assert_eq!(
             plan(&s(&["openid", "email"]), Some(&g), &c, false).needed,
             s(&["email"])
+        );
+    }
+
+    fn with_purposes() -> ScopeCatalog {
+        let scopes = toml::from_str(
+            r#"
+            [news]
+            description = "News by email"
+            purpose = "marketing"
+            translations = { fr = "Actualités par e-mail" }
+            [stats]
+            description = "Usage statistics"
+            purpose = "analytics"
+            "#,
+        )
+        .unwrap();
+        let purposes = toml::from_str(
+            r#"
+            [marketing]
+            description = "Offers and news"
+            legal_basis = "consent"
+            version = "2026-01"
+            translations = { fr = "Offres et actualités" }
+            [analytics]
+            description = "Improving the service"
+            legal_basis = "legitimate_interest"
+            "#,
+        )
+        .unwrap();
+        ScopeCatalog::with_purposes(scopes, purposes).unwrap()
+    }
+
+    fn receipt<'a>(
+        allowed: &'a [String],
+        denied: &'a [String],
+        method: ConsentMethod,
+    ) -> Receipt<'a> {
+        Receipt {
+            sub: "u",
+            client_id: "app",
+            allowed,
+            denied,
+            method,
+            locale: "fr",
+            now: 7,
+        }
+    }
+
+    #[test]
+    fn a_receipt_keeps_the_words_shown_in_their_locale_and_each_purposes_decision() {
+        let c = with_purposes();
+        let rec = receipt(&s(&["openid", "news"]), &s(&["stats"]), ConsentMethod::Page).record(&c);
+        assert_eq!(rec.decision, ConsentOutcome::Granted);
+        assert_eq!(rec.locale, "fr");
+        let wording: serde_json::Value = serde_json::from_str(&rec.wording).unwrap();
+        assert_eq!(wording["scopes"]["news"], "Actualités par e-mail");
+        // No French text: the words shown were the default ones.
+        assert_eq!(wording["scopes"]["stats"], "Usage statistics");
+        assert_eq!(wording["purposes"]["marketing"], "Offres et actualités");
+        let purposes: serde_json::Value = serde_json::from_str(&rec.purposes).unwrap();
+        assert_eq!(
+            purposes,
+            serde_json::json!({
+                "marketing": {"decision": "granted", "version": "2026-01", "legal_basis": "consent"},
+                "analytics": {"decision": "denied", "version": c.purpose("analytics").unwrap().version(), "legal_basis": "legitimate_interest"},
+            })
+        );
+    }
+
+    #[test]
+    fn a_withdrawal_is_its_own_decision_and_a_trusted_app_decides_no_consent_purpose() {
+        let c = with_purposes();
+        let rec = receipt(&[], &s(&["news"]), ConsentMethod::ConsentCenter).record(&c);
+        assert_eq!(rec.decision, ConsentOutcome::Withdrawn);
+        assert!(rec.purposes.contains(r#""decision":"withdrawn""#));
+        let denied = receipt(&[], &s(&["news"]), ConsentMethod::Page).record(&c);
+        assert_eq!(denied.decision, ConsentOutcome::Denied);
+        let trusted = receipt(&s(&["news", "stats"]), &[], ConsentMethod::TrustedApp).record(&c);
+        let purposes: serde_json::Value = serde_json::from_str(&trusted.purposes).unwrap();
+        assert!(purposes.get("marketing").is_none());
+        assert_eq!(purposes["analytics"]["decision"], "granted");
+    }
+
+    #[test]
+    fn the_purposes_claim_is_on_for_consent_only_when_granted_under_the_current_version() {
+        let c = with_purposes();
+        let state = |purpose: &str, decision, version: &str| PurposeState {
+            sub: "u".into(),
+            purpose: purpose.into(),
+            decision,
+            version: version.into(),
+            record_id: "r".into(),
+            decided_at: 1,
+        };
+        let claim = |states: &[PurposeState]| serde_json::Value::Object(purposes_claim(&c, states));
+        assert_eq!(
+            claim(&[]),
+            serde_json::json!({"marketing": false, "analytics": true})
+        );
+        assert_eq!(
+            claim(&[state("marketing", ConsentOutcome::Granted, "2026-01")]),
+            serde_json::json!({"marketing": true, "analytics": true})
+        );
+        assert_eq!(
+            claim(&[
+                state("marketing", ConsentOutcome::Granted, "2025-06"),
+                state("analytics", ConsentOutcome::Withdrawn, "x"),
+            ]),
+            serde_json::json!({"marketing": false, "analytics": false})
         );
     }
 

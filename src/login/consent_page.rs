@@ -6,7 +6,7 @@
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::get;
 use serde::Deserialize;
@@ -17,6 +17,8 @@ use super::pending::{
     fail, has_prompt, pending_request, requested_scopes, return_link, store_failure,
 };
 use super::session::current_login;
+use crate::claims::ScopeCatalog;
+use crate::claims::purposes::{DEFAULT_LOCALE, accept_language, text_in};
 use crate::consent::decision::{Choice, ConsentDecision};
 use crate::state::AppState;
 use crate::store::AuthRequest;
@@ -45,6 +47,7 @@ fn already_decided() -> PageError {
 async fn show(
     State(state): State<AppState>,
     session: Session,
+    headers: HeaderMap,
     query: Result<Query<ConsentQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, PageError> {
     let id = query.ok().and_then(|q| q.0.request).ok_or_else(|| {
@@ -72,23 +75,26 @@ async fn show(
         &settings.scopes,
         has_prompt(&req, "consent"),
     );
+    let locale = page_locale(&settings.scopes, &req, &requested, &headers);
     let csrf = random_token();
     state
         .store
-        .set_consent_csrf(&req.id, &digest_hex(&csrf))
+        .set_consent_csrf(&req.id, &digest_hex(&csrf), &locale)
         .await
         .map_err(store_failure)?;
     let scopes = requested
         .iter()
         .map(|s| {
             let def = settings.scopes.get(s);
+            let purpose = settings.scopes.purpose_of(s);
             ScopeRow {
                 name: s.clone(),
-                description: def
-                    .map(|d| d.description.clone())
-                    .unwrap_or_else(|| s.clone()),
+                description: settings.scopes.scope_text(s, &locale).to_string(),
                 optional: def.is_some_and(|d| d.optional),
                 granted: plan.granted.contains(s),
+                purpose: purpose
+                    .map(|(_, p)| text_in(&p.description, &p.translations, &locale).to_string()),
+                legal_basis: purpose.map(|(_, p)| p.legal_basis.as_str().replace('_', " ")),
             }
         })
         .collect();
@@ -147,13 +153,15 @@ async fn decide(
     });
     let new_grant =
         decision.grant_after(grant.as_ref(), &sub, &req.client_id, &settings.scopes, now);
-    let record = decision.record(&sub, &req.client_id, &settings.scopes, now);
+    // The locale the page was shown in: the record keeps the words in it.
+    let locale = req.consent_locale.as_deref().unwrap_or(DEFAULT_LOCALE);
+    let record = decision.record(&sub, &req.client_id, &settings.scopes, locale, now);
     state
         .store
         .record_consent(
             new_grant.as_ref(),
             &record,
-            &crate::outbox::consent_rows(&settings.outbox, &record, false),
+            &crate::outbox::consent_rows(&settings.outbox, &record),
         )
         .await
         .map_err(store_failure)?;
@@ -164,6 +172,28 @@ async fn decide(
         Choice::Allow => issue_code(&state, &req, &decision.released).await,
         Choice::Deny => deny(&state, &req, now).await,
     }
+}
+
+/// The locale to show the page in: the first of the request's `ui_locales`, then of the
+/// browser's `Accept-Language`, that the requested scopes have texts in; else the default.
+fn page_locale(
+    catalog: &ScopeCatalog,
+    req: &AuthRequest,
+    requested: &[String],
+    headers: &HeaderMap,
+) -> String {
+    let mut wanted: Vec<String> = req
+        .ui_locales
+        .as_deref()
+        .map(|l| l.split_whitespace().map(str::to_string).collect())
+        .unwrap_or_default();
+    if let Some(header) = headers
+        .get(axum::http::header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok())
+    {
+        wanted.extend(accept_language(header));
+    }
+    catalog.locale_for(requested, &wanted)
 }
 
 /// The consent form as posted; repeated `scope` fields are the optional scopes left checked.

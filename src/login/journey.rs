@@ -58,6 +58,8 @@ pub async fn start_sign_in(
         auth_time: None,
         consent_csrf: None,
         decided_at: None,
+        ui_locales: None,
+        consent_locale: None,
     };
     state
         .store

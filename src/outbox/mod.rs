@@ -13,7 +13,7 @@ use serde_json::{Map, Value, json};
 
 use crate::clock::rfc3339_utc;
 use crate::config::{Hook, OutboxSettings};
-use crate::store::{ConsentMethod, ConsentRecord, OutboxRow};
+use crate::store::{ConsentMethod, ConsentOutcome, ConsentRecord, OutboxRow};
 use crate::tokens::random_token;
 
 /// The destination of a webhook row: `webhook <url>`.
@@ -107,31 +107,39 @@ pub fn login_rows(
 
 /// The event of a consent decision: `consent.granted` when it allowed scopes, else
 /// `consent.denied`; `consent.withdrawn` for a withdrawal.
-pub fn consent_rows(
-    settings: &OutboxSettings,
-    record: &ConsentRecord,
-    withdrawal: bool,
-) -> Vec<OutboxRow> {
+pub fn consent_rows(settings: &OutboxSettings, record: &ConsentRecord) -> Vec<OutboxRow> {
     let mut data = Map::new();
     data.insert("sub".into(), json!(record.sub));
     data.insert("client_id".into(), json!(record.client_id));
     data.insert("record_id".into(), json!(record.id));
-    let event_type = if withdrawal {
-        data.insert("scopes".into(), json!(record.denied.to_vec()));
-        let method = match record.method {
-            ConsentMethod::Admin => "admin",
-            _ => "user",
-        };
-        data.insert("method".into(), json!(method));
-        "consent.withdrawn"
-    } else {
-        data.insert("scopes".into(), json!(record.allowed.to_vec()));
-        data.insert("denied_scopes".into(), json!(record.denied.to_vec()));
-        data.insert("method".into(), json!(record.method.as_str()));
-        if record.allowed.is_empty() {
-            "consent.denied"
-        } else {
-            "consent.granted"
+    let purposes: Value = serde_json::from_str(&record.purposes).unwrap_or_else(|_| json!({}));
+    let event_type = match record.decision {
+        ConsentOutcome::Withdrawn => {
+            data.insert("scopes".into(), json!(record.denied.to_vec()));
+            let method = match record.method {
+                ConsentMethod::Admin => "admin",
+                ConsentMethod::ClientDeleted => "client_deleted",
+                ConsentMethod::Import => "import",
+                _ => "user",
+            };
+            data.insert("method".into(), json!(method));
+            data.insert("purposes".into(), purposes);
+            "consent.withdrawn"
+        }
+        outcome => {
+            data.insert("scopes".into(), json!(record.allowed.to_vec()));
+            data.insert("denied_scopes".into(), json!(record.denied.to_vec()));
+            data.insert("purposes".into(), purposes);
+            data.insert("method".into(), json!(record.method.as_str()));
+            data.insert("locale".into(), json!(record.locale));
+            if let Some(source) = &record.source {
+                data.insert("source".into(), json!(source));
+            }
+            if outcome == ConsentOutcome::Granted {
+                "consent.granted"
+            } else {
+                "consent.denied"
+            }
         }
     };
     rows(settings, event_type, data, None, record.decided_at)

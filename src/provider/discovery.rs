@@ -52,6 +52,7 @@ pub async fn openid_configuration(State(state): State<AppState>) -> Response {
         "claims_supported": claims,
         "prompt_values_supported": ["none", "login", "consent", "select_account"],
         "authorization_response_iss_parameter_supported": true,
+        "ui_locales_supported": s.scopes.locales(),
         "claims_parameter_supported": false,
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,

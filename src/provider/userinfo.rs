@@ -118,6 +118,13 @@ async fn userinfo(
     let context: AuthContext = serde_json::from_str(&stored.context)
         .map_err(|_| OAuthError::server_error("stored login data is unreadable"))?;
     let mut out = claims::release(&context, &settings.scopes, &scopes, TokenKind::Userinfo);
+    if scopes.iter().any(|s| s == claims::CONSENTS_SCOPE) {
+        let states = state.store.purpose_states(&record.sub).await?;
+        out.insert(
+            "purposes".into(),
+            Value::Object(crate::consent::purposes_claim(&settings.scopes, &states)),
+        );
+    }
     out.insert("sub".into(), json!(record.sub));
     Ok(Value::Object(out))
 }

@@ -32,10 +32,11 @@ pub use error::{Result, StoreError};
 pub use outbox::Delivery;
 pub use postgres::PgStore;
 pub use records::{
-    AccessTokenRecord, AuditEntry, AuditFilter, AuthRequest, CodeRecord, ConfigVersion,
-    ConsentMethod, ConsentRecord, DeliveryState, FinishedLogin, Grant, KeyAlg, KeyRecord,
-    OutboxRow, Redemption, RefreshTokenRecord, Removal, Rotation, ScopeList, StoredContext,
-    UnknownValue, UpstreamLogin, User, UserQuery, UserSort,
+    AccessTokenRecord, AccountLink, AuditEntry, AuditFilter, AuthRequest, CodeRecord,
+    ConfigVersion, ConsentMethod, ConsentOutcome, ConsentRecord, DeliveryState, FinishedLogin,
+    Grant, KeyAlg, KeyRecord, OutboxRow, PurposeDecision, PurposeState, Redemption,
+    RefreshTokenRecord, Removal, Rotation, ScopeList, StoredContext, UnknownValue, UpstreamLogin,
+    User, UserHoldings, UserQuery, UserSort, Withdrawal,
 };
 pub use sqlite::SqliteStore;
 pub use traits::{

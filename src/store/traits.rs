@@ -8,9 +8,10 @@
 use async_trait::async_trait;
 
 use super::{
-    AccessTokenRecord, AuditEntry, AuditFilter, AuthRequest, CodeRecord, ConfigVersion,
-    ConsentRecord, Delivery, DeliveryState, FinishedLogin, Grant, KeyRecord, OutboxRow, Redemption,
-    RefreshTokenRecord, Removal, Result, Rotation, StoredContext, UpstreamLogin, User, UserQuery,
+    AccessTokenRecord, AccountLink, AuditEntry, AuditFilter, AuthRequest, CodeRecord,
+    ConfigVersion, ConsentRecord, Delivery, DeliveryState, FinishedLogin, Grant, KeyRecord,
+    OutboxRow, PurposeState, Redemption, RefreshTokenRecord, Removal, Result, Rotation,
+    StoredContext, UpstreamLogin, User, UserHoldings, UserQuery,
 };
 
 /// The database itself: schema, readiness and clean-up.
@@ -70,6 +71,9 @@ pub trait UserStore: Send + Sync + 'static {
     async fn set_last_context(&self, sub: &str, context: &str) -> Result<()>;
     /// A page of users and the number of users matching the query overall.
     async fn list_users(&self, query: &UserQuery) -> Result<(Vec<User>, i64)>;
+    /// Everything kept about a user besides the profile, grants and consent records (for an
+    /// export): stored logins, tokens and browser sessions in the database.
+    async fn user_holdings(&self, sub: &str) -> Result<UserHoldings>;
 
     async fn insert_context(&self, ctx: &StoredContext) -> Result<()>;
     async fn context(&self, id: &str) -> Result<Option<StoredContext>>;
@@ -88,7 +92,8 @@ pub trait LoginStore: Send + Sync + 'static {
         auth_context_id: &str,
         auth_time: i64,
     ) -> Result<()>;
-    async fn set_consent_csrf(&self, id: &str, csrf_hash: &str) -> Result<()>;
+    /// Keeps the digest of the consent page's CSRF token and the locale the page was shown in.
+    async fn set_consent_csrf(&self, id: &str, csrf_hash: &str, locale: &str) -> Result<()>;
     /// Marks the request decided; false when it already was (a replayed decision).
     async fn decide_auth_request(&self, id: &str, now: i64) -> Result<bool>;
 
@@ -122,6 +127,16 @@ pub trait ConsentStore: Send + Sync + 'static {
         outbox: &[OutboxRow],
     ) -> Result<()>;
     async fn consent_records(&self, sub: &str) -> Result<Vec<ConsentRecord>>;
+    /// The user's current decision per purpose, by purpose name.
+    async fn purpose_states(&self, sub: &str) -> Result<Vec<PurposeState>>;
+    /// Appends imported decisions (each moving the purpose states it decides, unless a later
+    /// decision is stored) and their events, in one transaction.
+    async fn import_consents(&self, records: &[ConsentRecord], outbox: &[OutboxRow]) -> Result<()>;
+    async fn create_account_link(&self, link: &AccountLink) -> Result<()>;
+    /// Spends the link `token_hash` if it is unused and unexpired. Returns the link as it was
+    /// before (`used_at` unset and `expires_at` after `now` exactly when this call spent it), a
+    /// link whose `used_at` is set when it was spent before, or `None` for an unknown link.
+    async fn use_account_link(&self, token_hash: &str, now: i64) -> Result<Option<AccountLink>>;
 }
 
 /// What is issued to clients: codes, access and refresh tokens, and seen client assertions.

@@ -29,6 +29,10 @@ pub struct ScopeRow {
     pub optional: bool,
     /// Granted before: shown as such, not asked again.
     pub granted: bool,
+    /// What the data is used for (the scope's purpose), in the page's locale.
+    pub purpose: Option<String>,
+    /// The purpose's legal basis, readable (`consent`, `legitimate interest`).
+    pub legal_basis: Option<String>,
 }
 
 #[derive(Template)]
@@ -66,6 +70,18 @@ pub struct AccountPage {
     pub apps: Vec<AccountApp>,
     /// A confirmation after a withdrawal.
     pub notice: Option<String>,
+    /// Opened through an account link (no login): until when, readable. The downloads, which
+    /// need a login, are not offered then.
+    pub link_until: Option<String>,
+}
+
+/// The page an account link opens: a button that spends the link (a GET never does, so a mail
+/// scanner fetching the link does not use it up).
+#[derive(Template)]
+#[template(path = "account_link.html")]
+pub struct AccountLinkPage {
+    pub token: String,
+    pub csrf: String,
 }
 
 pub struct ChooserOption {

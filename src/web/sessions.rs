@@ -134,6 +134,38 @@ impl RedisSessions {
         Ok(Self { conn })
     }
 
+    /// Deletes every session whose record names `sub` (erasure). Sessions are keyed by id, not
+    /// user, so this walks the session keys with `SCAN`: erasure is rare and this keeps the
+    /// login path free of a per-user index. Returns how many were deleted.
+    pub async fn erase_user(&self, sub: &str) -> anyhow::Result<u64> {
+        let needle = format!("\"sub\":{}", serde_json::to_string(sub)?);
+        let mut conn = self.conn.clone();
+        let mut cursor: u64 = 0;
+        let mut deleted = 0;
+        loop {
+            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(format!("{REDIS_PREFIX}*"))
+                .arg("COUNT")
+                .arg(500)
+                .query_async(&mut conn)
+                .await?;
+            for key in keys {
+                let data: Option<String> =
+                    redis::cmd("GET").arg(&key).query_async(&mut conn).await?;
+                if data.is_some_and(|d| d.contains(&needle)) {
+                    let n: u64 = redis::cmd("DEL").arg(&key).query_async(&mut conn).await?;
+                    deleted += n;
+                }
+            }
+            if next == 0 {
+                return Ok(deleted);
+            }
+            cursor = next;
+        }
+    }
+
     async fn set(&self, record: &Record, only_if_new: bool) -> session_store::Result<bool> {
         let mut cmd = redis::cmd("SET");
         cmd.arg(format!("{REDIS_PREFIX}{}", record.id))

@@ -1153,7 +1153,8 @@ async fn deleting_a_client_ends_its_tokens_codes_and_grants_even_when_it_is_regi
         .await;
     let records = consents["records"].as_array().unwrap();
     let last = records.last().unwrap();
-    assert_eq!(last["method"], "admin");
+    assert_eq!(last["method"], "client_deleted");
+    assert_eq!(last["decision"], "withdrawn");
     assert_eq!(last["client_id"], "rp");
     assert_eq!(last["allowed"], json!([]));
     assert_eq!(last["denied"], json!(["email", "offline_access", "openid"]));
@@ -1502,7 +1503,7 @@ async fn every_answer_an_operation_can_give_is_in_the_openapi_document() {
             );
         }
     }
-    assert_eq!(with_path_parameter, 16);
+    assert_eq!(with_path_parameter, 19);
 }
 
 #[tokio::test]

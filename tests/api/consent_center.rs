@@ -143,8 +143,10 @@ async fn withdrawing_in_the_consent_center_revokes_tokens_deletes_the_grant_and_
             last.allowed.as_str(),
             last.denied.as_str()
         ),
-        ("page", "", "email openid")
+        ("consent_center", "", "email openid")
     );
+    // A withdrawal is its own decision, not a denial.
+    assert_eq!(last.decision, herald::store::ConsentOutcome::Withdrawn);
     // The next login asks again.
     assert!(matches!(
         app.start(&app.browser, &AuthParams::new("app", "openid email"))
@@ -223,7 +225,10 @@ async fn consent_records_are_appended_never_rewritten_and_export_as_json() {
     assert_eq!(records.len(), 5);
     assert_eq!(records[0], first[0], "the first record is unchanged");
     let methods: Vec<&str> = records.iter().map(|r| r.method.as_str()).collect();
-    assert_eq!(methods, ["page", "page", "page", "trusted_app", "page"]);
+    assert_eq!(
+        methods,
+        ["page", "page", "consent_center", "trusted_app", "page"]
+    );
 
     let res = app
         .browser
@@ -250,8 +255,15 @@ async fn consent_records_are_appended_never_rewritten_and_export_as_json() {
         exported[2]["denied"],
         serde_json::json!(["email", "openid"])
     );
+    assert_eq!(exported[2]["decision"], "withdrawn");
     assert_eq!(exported[3]["method"], "trusted_app");
     assert!(exported[0]["text_versions"]["openid"].is_string());
+    // A receipt: the words shown, in the locale shown, not only their version.
+    assert_eq!(exported[0]["locale"], "en");
+    assert_eq!(
+        exported[0]["wording"]["scopes"]["openid"],
+        "Sign you in with your account"
+    );
     assert!(
         exported[0]["decided_at_utc"]
             .as_str()

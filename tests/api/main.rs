@@ -1,6 +1,7 @@
 //! Herald's HTTP behaviour, driven over real sockets like client apps and browsers would.
 //! One test binary (see `support::spawn_app`).
 
+mod account_link;
 mod admin;
 mod admin_pages;
 mod authorize_errors;
@@ -20,6 +21,7 @@ mod metrics;
 mod oidc_client;
 mod pg_restart;
 mod private_key_jwt;
+mod purposes;
 mod replicas;
 mod request_ids;
 mod sessions;

@@ -82,3 +82,68 @@ async fn a_session_store_that_is_not_redis_is_refused_with_advice() {
         "{err}"
     );
 }
+
+/// The Redis session keys whose record names `sub`.
+async fn sessions_of(sub: &str) -> Vec<String> {
+    let client = redis::Client::open(REDIS).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("herald:session:*")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    for k in keys {
+        let data: Option<String> = redis::cmd("GET")
+            .arg(&k)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        if data.is_some_and(|d| d.contains(&format!("\"sub\":\"{sub}\""))) {
+            out.push(k);
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn erasing_a_user_deletes_their_sessions_in_redis_and_no_one_elses() {
+    if redis_keys().await.is_none() {
+        return;
+    }
+    let app = spawn_app_full(&format!("session_store = \"{REDIS}\""), "", "").await;
+    let sub_of = |tokens: &serde_json::Value| {
+        payload(tokens["id_token"].as_str().unwrap())["sub"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let erased = sub_of(&app.tokens(&AuthParams::new("trusted", "openid")).await);
+    // Another person, in another browser.
+    app.upstream
+        .set(|b| b.subject = "auth0|someone-else".into());
+    let other_browser = browser();
+    let p = AuthParams::new("trusted", "openid");
+    let q = app.login(&other_browser, &p).await;
+    let res = app.redeem(&p, &q["code"]).await;
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert!(body["id_token"].is_string(), "{body}");
+    let kept = sub_of(&body);
+    assert_ne!(erased, kept);
+    assert_eq!(sessions_of(&erased).await.len(), 1);
+    assert_eq!(sessions_of(&kept).await.len(), 1);
+
+    let res = app
+        .admin(
+            reqwest::Method::DELETE,
+            &format!("/admin/api/users/{erased}"),
+            Some(ADMIN_TOKEN),
+            None,
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["redis_sessions_deleted"], 1);
+    assert!(sessions_of(&erased).await.is_empty());
+    assert_eq!(sessions_of(&kept).await.len(), 1);
+}

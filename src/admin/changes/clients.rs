@@ -155,12 +155,11 @@ impl Changes<'_> {
 
     /// Removes a client. What it was given ends with it: its codes are burned, its refresh and
     /// access tokens revoked, and its grants deleted, each with a consent record (method
-    /// `admin`).
+    /// `client_deleted`) and its `consent.withdrawn` events.
     pub async fn delete_client(&self, client_id: &str) -> Result<i64, ApiError> {
         let removal = Removal::Client {
             client_id: client_id.to_string(),
-            consent_method: crate::store::ConsentMethod::Admin,
-            record_id_prefix: consent::record_id_prefix(),
+            withdrawal: consent::client_removal(&self.state.settings(), self.state.now()),
         };
         self.apply(
             "client.delete",

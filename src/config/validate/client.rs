@@ -8,7 +8,7 @@ use super::{Validator, check_redirect_uri};
 use crate::claims::ScopeCatalog;
 use crate::config::file::ClientFile;
 use crate::config::settings::{Client, ClientAuth, GrantType, MAX_REFRESH_GRACE};
-use crate::config::{ACCOUNT_CLIENT_ID, ADMIN_SCOPE};
+use crate::config::{ACCOUNT_CLIENT_ID, ACCOUNT_LINK_SCOPE, ADMIN_SCOPE};
 use crate::tokens::{Alg, SecretHash};
 
 impl Validator {
@@ -50,12 +50,12 @@ impl Validator {
         }
         if let Some(catalog) = scopes {
             for s in &c.scopes {
-                if s == ADMIN_SCOPE {
+                if s == ADMIN_SCOPE || s == ACCOUNT_LINK_SCOPE {
                     // Built in, and never a user's: only a client acting for itself gets it.
                     if logs_users_in {
                         self.problem(format!(
-                            "{key}.scopes: `{s}` lets a client administer Herald and is only for \
-                             clients with grant_types = [\"client_credentials\"]"
+                            "{key}.scopes: `{s}` lets a client act on Herald's users and is only \
+                             for clients with grant_types = [\"client_credentials\"]"
                         ));
                     }
                 } else if catalog.get(s).is_none() {

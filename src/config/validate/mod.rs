@@ -132,7 +132,7 @@ pub(super) fn validate(
         env,
     );
 
-    let scopes = match ScopeCatalog::new(file.scopes) {
+    let scopes = match ScopeCatalog::with_purposes(file.scopes, file.purposes) {
         Ok(c) => Some(c),
         Err(e) => {
             v.problem(format!("scopes: {e}"));

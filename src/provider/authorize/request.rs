@@ -34,6 +34,8 @@ pub struct AuthorizeRequest {
     pub prompt: Option<String>,
     pub max_age: Option<i64>,
     pub login_hint: Option<String>,
+    /// Preferred locales for the pages (OIDC Core §3.1.2.1), space-separated, at most 256 bytes.
+    pub ui_locales: Option<String>,
     /// The id of a configured upstream.
     pub upstream_hint: Option<String>,
     /// Not yet verified: that needs the key ring ([`AuthorizeRequest::hinted_subject`]).
@@ -114,6 +116,8 @@ impl AuthorizeRequest {
             prompt: owned(prompt),
             max_age,
             login_hint: owned(params.get("login_hint")),
+            // Only a hint: an overlong one is dropped rather than refused.
+            ui_locales: owned(params.get("ui_locales")).filter(|l| l.len() <= 256),
             upstream_hint: owned(upstream_hint),
             id_token_hint: owned(params.get("id_token_hint")),
             issuer: settings.issuer.clone(),
@@ -160,6 +164,8 @@ impl AuthorizeRequest {
             auth_time: None,
             consent_csrf: None,
             decided_at: None,
+            ui_locales: self.ui_locales,
+            consent_locale: None,
         }
     }
 

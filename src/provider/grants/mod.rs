@@ -52,9 +52,26 @@ pub(crate) async fn sign(state: &AppState, issue: Issue<'_>) -> Result<Signed, O
     let jti = random_token();
     let access_ttl = settings.tokens.access_token_ttl.as_secs() as i64;
     let id_ttl = settings.tokens.id_token_ttl.as_secs() as i64;
-    let released = |kind| match issue.context {
-        Some(ctx) => claims::release(ctx, &settings.scopes, issue.scopes, kind),
-        None => Map::new(),
+    // The `consents` scope releases the user's decision per purpose (from the store, not the
+    // login's context) into the ID token, as userinfo does.
+    let purposes = match issue.context {
+        Some(_) if issue.scopes.iter().any(|s| s == claims::CONSENTS_SCOPE) => {
+            let states = state.store.purpose_states(issue.sub).await?;
+            Some(crate::consent::purposes_claim(&settings.scopes, &states))
+        }
+        _ => None,
+    };
+    let released = |kind| {
+        let mut out = match issue.context {
+            Some(ctx) => claims::release(ctx, &settings.scopes, issue.scopes, kind),
+            None => Map::new(),
+        };
+        if let Some(p) = &purposes
+            && kind == TokenKind::IdToken
+        {
+            out.insert("purposes".into(), Value::Object(p.clone()));
+        }
+        out
     };
     let access_claims = AccessToken {
         issuer: &settings.issuer,

@@ -56,20 +56,7 @@ macro_rules! consent_sql {
                             .await?;
                     }
                 }
-                sqlx::query(
-                    "INSERT INTO consent_records (id, sub, client_id, allowed, denied, \
-                     text_versions, method, decided_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                )
-                .bind(&rec.id)
-                .bind(&rec.sub)
-                .bind(&rec.client_id)
-                .bind(rec.allowed.as_str())
-                .bind(rec.denied.as_str())
-                .bind(&rec.text_versions)
-                .bind(rec.method.as_str())
-                .bind(rec.decided_at)
-                .execute(&mut *tx)
-                .await?;
+                shared::insert_record(&mut tx, rec).await?;
                 shared::enqueue(&mut tx, outbox).await?;
                 tx.commit().await?;
                 Ok(())
@@ -85,6 +72,86 @@ macro_rules! consent_sql {
                 .bind(sub)
                 .fetch_all(&self.pool)
                 .await?)
+            }
+
+            async fn purpose_states(
+                &self,
+                sub: &str,
+            ) -> $crate::store::Result<Vec<$crate::store::PurposeState>> {
+                Ok(sqlx::query_as(
+                    "SELECT * FROM purpose_states WHERE sub = $1 ORDER BY purpose",
+                )
+                .bind(sub)
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
+            async fn import_consents(
+                &self,
+                records: &[$crate::store::ConsentRecord],
+                outbox: &[$crate::store::OutboxRow],
+            ) -> $crate::store::Result<()> {
+                let mut tx = self.begin_write().await?;
+                for rec in records {
+                    shared::insert_record(&mut tx, rec).await?;
+                }
+                shared::enqueue(&mut tx, outbox).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn create_account_link(
+                &self,
+                link: &$crate::store::AccountLink,
+            ) -> $crate::store::Result<()> {
+                sqlx::query(
+                    "INSERT INTO account_links (token_hash, sub, created_at, expires_at) \
+                     VALUES ($1, $2, $3, $4)",
+                )
+                .bind(&link.token_hash)
+                .bind(&link.sub)
+                .bind(link.created_at)
+                .bind(link.expires_at)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn use_account_link(
+                &self,
+                token_hash: &str,
+                now: i64,
+            ) -> $crate::store::Result<Option<$crate::store::AccountLink>> {
+                let mut tx = self.begin_write().await?;
+                let link: Option<$crate::store::AccountLink> = sqlx::query_as(
+                    "SELECT * FROM account_links WHERE token_hash = $1",
+                )
+                .bind(token_hash)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some(mut link) = link else {
+                    return Ok(None);
+                };
+                if link.used_at.is_none() && link.expires_at > now {
+                    let used = sqlx::query(
+                        "UPDATE account_links SET used_at = $2 \
+                         WHERE token_hash = $1 AND used_at IS NULL",
+                    )
+                    .bind(token_hash)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                    if used == 1 {
+                        tx.commit().await?;
+                        return Ok(Some(link));
+                    }
+                }
+                // Spent meanwhile by another request: report it used.
+                if link.used_at.is_none() && link.expires_at > now {
+                    link.used_at = Some(now);
+                }
+                Ok(Some(link))
             }
         }
     };

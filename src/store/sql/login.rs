@@ -13,8 +13,8 @@ macro_rules! login_sql {
                     "INSERT INTO auth_requests (id, client_id, redirect_uri, scope, state, nonce, \
                      code_challenge, prompt, max_age, login_hint, upstream_hint, browser_binding, \
                      created_at, expires_at, sub, auth_context_id, auth_time, consent_csrf, \
-                     decided_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, \
-                     $14, $15, $16, $17, $18, $19)",
+                     decided_at, ui_locales, consent_locale) VALUES ($1, $2, $3, $4, $5, $6, $7, \
+                     $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)",
                 )
                 .bind(&r.id)
                 .bind(&r.client_id)
@@ -35,6 +35,8 @@ macro_rules! login_sql {
                 .bind(r.auth_time)
                 .bind(&r.consent_csrf)
                 .bind(r.decided_at)
+                .bind(&r.ui_locales)
+                .bind(&r.consent_locale)
                 .execute(&self.pool)
                 .await?;
                 Ok(())
@@ -70,10 +72,18 @@ macro_rules! login_sql {
                 Ok(())
             }
 
-            async fn set_consent_csrf(&self, id: &str, csrf_hash: &str) -> $crate::store::Result<()> {
-                sqlx::query("UPDATE auth_requests SET consent_csrf = $2 WHERE id = $1")
+            async fn set_consent_csrf(
+                &self,
+                id: &str,
+                csrf_hash: &str,
+                locale: &str,
+            ) -> $crate::store::Result<()> {
+                sqlx::query(
+                    "UPDATE auth_requests SET consent_csrf = $2, consent_locale = $3 WHERE id = $1",
+                )
                     .bind(id)
                     .bind(csrf_hash)
+                    .bind(locale)
                     .execute(&self.pool)
                     .await?;
                 Ok(())

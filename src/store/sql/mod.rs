@@ -50,11 +50,57 @@ macro_rules! shared_sql {
     ($db:ty) => {
         mod shared {
             use $crate::store::{
-                AccessTokenRecord, AuditEntry, Grant, OutboxRow, RefreshTokenRecord, Removal,
-                Result, StoredContext,
+                AccessTokenRecord, AuditEntry, ConsentRecord, Grant, OutboxRow, PurposeDecision,
+                RefreshTokenRecord, Removal, Result, StoredContext,
             };
 
             type Conn = <$db as sqlx::Database>::Connection;
+
+            /// Appends a consent record and moves the user's purpose states to what it decided.
+            pub async fn insert_record(conn: &mut Conn, rec: &ConsentRecord) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO consent_records (id, sub, client_id, allowed, denied, \
+                     text_versions, method, decided_at, decision, locale, wording, purposes, \
+                     source) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                )
+                .bind(&rec.id)
+                .bind(&rec.sub)
+                .bind(&rec.client_id)
+                .bind(rec.allowed.as_str())
+                .bind(rec.denied.as_str())
+                .bind(&rec.text_versions)
+                .bind(rec.method.as_str())
+                .bind(rec.decided_at)
+                .bind(rec.decision.as_str())
+                .bind(&rec.locale)
+                .bind(&rec.wording)
+                .bind(&rec.purposes)
+                .bind(&rec.source)
+                .execute(&mut *conn)
+                .await?;
+                let purposes: std::collections::BTreeMap<String, PurposeDecision> =
+                    serde_json::from_str(&rec.purposes).unwrap_or_default();
+                for (name, p) in purposes {
+                    // A later decision already stored (an import of an older one) wins.
+                    sqlx::query(
+                        "INSERT INTO purpose_states (sub, purpose, decision, version, \
+                         record_id, decided_at) VALUES ($1, $2, $3, $4, $5, $6) \
+                         ON CONFLICT (sub, purpose) DO UPDATE SET decision = excluded.decision, \
+                         version = excluded.version, record_id = excluded.record_id, \
+                         decided_at = excluded.decided_at \
+                         WHERE purpose_states.decided_at <= excluded.decided_at",
+                    )
+                    .bind(&rec.sub)
+                    .bind(&name)
+                    .bind(&p.decision)
+                    .bind(&p.version)
+                    .bind(&rec.id)
+                    .bind(rec.decided_at)
+                    .execute(&mut *conn)
+                    .await?;
+                }
+                Ok(())
+            }
 
             /// Writes `rows` into the outbox, pending and due at once.
             pub async fn enqueue(conn: &mut Conn, rows: &[OutboxRow]) -> Result<()> {
@@ -128,8 +174,7 @@ macro_rules! shared_sql {
                 match removal {
                     Removal::Client {
                         client_id,
-                        consent_method,
-                        record_id_prefix,
+                        withdrawal,
                     } => {
                         revoke_all(conn, "client_id", client_id, now).await?;
                         // The grants deleted are exactly the ones recorded as withdrawn.
@@ -139,20 +184,9 @@ macro_rules! shared_sql {
                                 .fetch_all(&mut *conn)
                                 .await?;
                         for g in grants {
-                            sqlx::query(
-                                "INSERT INTO consent_records (id, sub, client_id, allowed, \
-                                 denied, text_versions, method, decided_at) \
-                                 VALUES ($1, $2, $3, '', $4, $5, $6, $7)",
-                            )
-                            .bind(format!("{record_id_prefix}{}", g.sub))
-                            .bind(&g.sub)
-                            .bind(&g.client_id)
-                            .bind(g.scopes.as_str())
-                            .bind(&g.scope_versions)
-                            .bind(consent_method.as_str())
-                            .bind(now)
-                            .execute(&mut *conn)
-                            .await?;
+                            let (record, events) = (withdrawal.0)(&g);
+                            insert_record(conn, &record).await?;
+                            enqueue(conn, &events).await?;
                         }
                     }
                     Removal::Upstream { upstream_id } => {

@@ -67,6 +67,8 @@ macro_rules! user_sql {
                     "DELETE FROM grants WHERE sub = $1",
                     "DELETE FROM auth_contexts WHERE sub = $1",
                     "DELETE FROM auth_requests WHERE sub = $1",
+                    "DELETE FROM purpose_states WHERE sub = $1",
+                    "DELETE FROM account_links WHERE sub = $1",
                     // A browser session names its user's sub (a random 43-character token)
                     // inside its record.
                     "DELETE FROM sessions WHERE record LIKE '%' || $1 || '%'",
@@ -104,6 +106,42 @@ macro_rules! user_sql {
                     .execute(&self.pool)
                     .await?;
                 Ok(())
+            }
+
+            async fn user_holdings(
+                &self,
+                sub: &str,
+            ) -> $crate::store::Result<$crate::store::UserHoldings> {
+                let contexts = sqlx::query_as(
+                    "SELECT * FROM auth_contexts WHERE sub = $1 ORDER BY created_at, id",
+                )
+                .bind(sub)
+                .fetch_all(&self.pool)
+                .await?;
+                let access_tokens = sqlx::query_as(
+                    "SELECT * FROM access_tokens WHERE sub = $1 ORDER BY issued_at, jti",
+                )
+                .bind(sub)
+                .fetch_all(&self.pool)
+                .await?;
+                let refresh_tokens = sqlx::query_as(
+                    "SELECT * FROM refresh_tokens WHERE sub = $1 ORDER BY issued_at, token_hash",
+                )
+                .bind(sub)
+                .fetch_all(&self.pool)
+                .await?;
+                let session_expiries = sqlx::query_scalar(
+                    "SELECT expires_at FROM sessions WHERE record LIKE $1 ORDER BY expires_at",
+                )
+                .bind(format!("%\"sub\":{}%", serde_json::Value::from(sub)))
+                .fetch_all(&self.pool)
+                .await?;
+                Ok($crate::store::UserHoldings {
+                    contexts,
+                    access_tokens,
+                    refresh_tokens,
+                    session_expiries,
+                })
             }
 
             async fn list_users(
