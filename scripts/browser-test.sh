@@ -18,6 +18,9 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); p
 work=$(mktemp -d)
 sed -e "s/127.0.0.1:8080/127.0.0.1:$port/g" \
     -e "s#sqlite://data/herald.db#sqlite://$work/herald.db#" config/herald.toml > "$work/herald.toml"
+# The admin API's bootstrap token: the login test asks it for an account link.
+HERALD_ADMIN_TOKEN=$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')
+export HERALD_ADMIN_TOKEN
 "${CARGO_TARGET_DIR:-target}/debug/herald" serve --config "$work/herald.toml" > "$work/herald.log" 2>&1 &
 herald=$!
 trap 'kill $herald 2>/dev/null || true' EXIT

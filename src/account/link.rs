@@ -20,7 +20,7 @@ use crate::clock::readable_utc;
 use crate::state::AppState;
 use crate::tokens::hashing::{constant_time_eq, digest_hex, random_token};
 use crate::web::pages::AccountLinkPage;
-use crate::web::{PageError, render};
+use crate::web::{PageError, ReturnLink, render};
 
 /// How long a spent link keeps the consent center open in that browser.
 pub const LINK_SESSION_SECS: i64 = 15 * 60;
@@ -58,7 +58,10 @@ struct LinkQuery {
 }
 
 fn gone(title: &str, message: &str) -> PageError {
-    PageError::new(StatusCode::GONE, title, message)
+    PageError::new(StatusCode::GONE, title, message).with_back(ReturnLink {
+        url: "/account".into(),
+        app_name: "your consent center".into(),
+    })
 }
 
 fn not_valid() -> PageError {

@@ -16,12 +16,14 @@ try {
     await page.getByRole("button", { name: "Sign in" }).click();
     await page.waitForURL(/\/consent\?/);
     assert.match(await page.textContent("h1"), /Herald demo app wants to access your account/);
+    assert.match(await page.textContent("main"), /Used for: Showing you the pages of your groups \(legal basis: consent\)/);
     await shot(page, "consent-page");
     await page.getByRole("button", { name: "Allow" }).click();
     await page.waitForURL(/\/demo\/callback/);
     const text = await page.textContent("main");
     assert.match(text, /"groups": \[\s*"staff",\s*"herald-admins"\s*\]/);
     assert.match(text, /"preferred_username": "carol"/);
+    assert.match(text, /"purposes": \{\s*"personalisation": true\s*\}/);
     await shot(page, "demo-tokens");
   });
 
@@ -58,7 +60,55 @@ try {
     assert.equal(res.status(), 200);
     assert.equal(res.headers()["cache-control"], "no-store");
     const methods = (await res.json()).records.map((r) => r.method);
-    assert.deepEqual(methods, ["page", "page", "page"]);
+    assert.deepEqual(methods, ["page", "consent_center", "page"]);
+    const receipt = (await (await page.request.get(`${base}/account/consents.json`)).json()).records[0];
+    assert.equal(receipt.locale, "en");
+    assert.equal(receipt.wording.scopes.groups, "Your groups and department");
+  });
+
+  await check("a French browser sees the scopes and purposes in French, and the receipt says so", async () => {
+    const fr = await (await browser.newContext({ javaScriptEnabled: false, locale: "fr-FR" })).newPage();
+    await fr.goto(`${base}/demo/login`);
+    await fr.getByLabel("User name").fill("elise");
+    await fr.getByRole("button", { name: "Sign in" }).click();
+    await fr.waitForURL(/\/consent\?/);
+    const main = await fr.textContent("main");
+    assert.match(main, /Vos groupes et votre service/);
+    assert.match(main, /Used for: Vous montrer les pages de vos groupes/);
+    await shot(fr, "consent-page-fr");
+    await fr.getByRole("button", { name: "Allow" }).click();
+    await fr.waitForURL(/\/demo\/callback/);
+    const records = (await (await fr.request.get(`${base}/account/consents.json`)).json()).records;
+    assert.equal(records[0].locale, "fr");
+    assert.equal(records[0].wording.purposes.personalisation, "Vous montrer les pages de vos groupes");
+  });
+
+  await check("a single-use link opens carol's consent center in a browser signed in nowhere", async () => {
+    const token = process.env.HERALD_ADMIN_TOKEN;
+    assert.ok(token, "HERALD_ADMIN_TOKEN is set by scripts/browser-test.sh");
+    await page.goto(`${base}/demo/login`);
+    await page.waitForURL(/\/demo\/callback/);
+    const sub = (await page.textContent("main")).match(/"sub": "([^"]+)"/)[1];
+    const res = await page.request.post(`${base}/admin/api/users/${sub}/account-link`,
+      { headers: { authorization: `Bearer ${token}` } });
+    assert.equal(res.status(), 201);
+    const { url } = await res.json();
+    const other = await (await browser.newContext({ javaScriptEnabled: false })).newPage();
+    await other.goto(url);
+    await shot(other, "account-link");
+    await other.getByRole("button", { name: "Open my consents" }).click();
+    await other.waitForURL(/\/account$/);
+    assert.match(await other.textContent("main"), /You opened this page with a link/);
+    assert.equal(await other.getByRole("region", { name: "Herald demo app" }).count(), 1);
+    assert.equal(await other.getByText("Download everything Herald holds about you").count(), 0);
+    await shot(other, "account-by-link");
+    await other.setViewportSize({ width: 390, height: 844 });
+    await shot(other, "account-by-link-phone");
+    const again = await (await browser.newContext({ javaScriptEnabled: false })).newPage();
+    await again.goto(url);
+    await again.getByRole("button", { name: "Open my consents" }).click();
+    assert.match(await again.textContent("main"), /This link was already used/);
+    await shot(again, "account-link-used");
   });
 
   await check("a fresh browser that denies consent is told access was denied", async () => {
