@@ -411,6 +411,7 @@ fn consent(id: &str, sub: &str, allowed: &str, denied: &str, decided_at: i64) ->
         wording: r#"{"scopes":{"email":"Votre adresse e-mail"},"purposes":{}}"#.into(),
         purposes: "{}".into(),
         source: None,
+        source_reference: None,
     }
 }
 
@@ -2344,6 +2345,7 @@ fn client_removal(client_id: &str) -> Removal {
                 wording: "{}".into(),
                 purposes: r#"{"marketing":{"decision":"withdrawn","version":"v1","legal_basis":"consent"}}"#.into(),
                 source: None,
+                source_reference: None,
             };
             let event = outbox_row(
                 &format!("withdrawn-{}", g.sub),
@@ -2899,7 +2901,8 @@ fn purpose_record(
             r#"{{"{purpose}":{{"decision":"{}","version":"v1","legal_basis":"consent"}}}}"#,
             decision.as_str()
         ),
-        source: Some("onetrust rcpt-1".into()),
+        source: Some("onetrust".into()),
+        source_reference: Some("rcpt-1".into()),
         ..consent(id, sub, "", "", at)
     }
 }
@@ -2968,7 +2971,8 @@ async fn purpose_states_follow_the_latest_decision_and_an_older_import_does_not_
     let records = store.consent_records("sub-1").await.unwrap();
     assert_eq!(records.len(), 4);
     let imported = records.iter().find(|r| r.id == "r4").unwrap();
-    assert_eq!(imported.source.as_deref(), Some("onetrust rcpt-1"));
+    assert_eq!(imported.source.as_deref(), Some("onetrust"));
+    assert_eq!(imported.source_reference.as_deref(), Some("rcpt-1"));
     assert_eq!(imported.method, ConsentMethod::Import);
     assert!(store.purpose_states("sub-2").await.unwrap().is_empty());
     let pending = store

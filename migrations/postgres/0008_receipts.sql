@@ -8,7 +8,12 @@ ALTER TABLE consent_records ADD COLUMN locale TEXT NOT NULL DEFAULT 'en';
 ALTER TABLE consent_records ADD COLUMN wording TEXT NOT NULL DEFAULT '{}';
 ALTER TABLE consent_records ADD COLUMN purposes TEXT NOT NULL DEFAULT '{}';
 ALTER TABLE consent_records ADD COLUMN source TEXT;
--- Records written before: an admin's record with nothing allowed was a withdrawal.
+-- The decision's id at the source (a receipt id): dropped when the user is erased, since it
+-- leads back to the person.
+ALTER TABLE consent_records ADD COLUMN source_reference TEXT;
+-- Records written before: an admin's record with nothing allowed was a withdrawal. A user's
+-- withdrawal in the consent center was recorded like a denial then (method 'page') and stays
+-- 'denied': the two cannot be told apart.
 UPDATE consent_records SET decision = CASE
     WHEN allowed <> '' THEN 'granted'
     WHEN method = 'admin' THEN 'withdrawn'

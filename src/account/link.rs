@@ -3,8 +3,8 @@
 //!
 //! GET shows a button and spends nothing, so a mail scanner that fetches the link does not use
 //! it up; the POST (with a CSRF token from this browser's session) spends it atomically and
-//! opens the consent center for that user for [`LINK_SESSION_SECS`]. The browser is not logged
-//! in at Herald by it: it can list and withdraw that user's grants and nothing else. A second
+//! opens the consent center for that user for [`LINK_SESSION_SECS`], in a fresh session (a login
+//! held in this browser before ends). The browser is not logged in at Herald by it: it can list and withdraw that user's grants and nothing else. A second
 //! use, an expired link and an unknown one each get a page that says which.
 
 use axum::Router;
@@ -143,9 +143,9 @@ async fn open(
              to your consent center.",
         ));
     }
-    // A new session id: whatever this browser held before does not carry the link's access.
-    session.cycle_id().await?;
-    session.remove::<String>(LINK_CSRF_KEY).await?;
+    // A fresh session holding only the link: a login held here before ends, so this browser
+    // never mixes two people (one's consents listed, another's data downloadable).
+    session.flush().await?;
     session
         .insert(
             LINK_KEY,

@@ -122,10 +122,10 @@ async fn authenticate(
                 && client.is_some_and(|c| c.scopes.iter().any(|s| s == *wanted))
         });
         if !scoped {
-            return Err(ApiError::insufficient_scope(format!(
-                "the token lacks the {} scope",
-                scopes.join(" or ")
-            )));
+            return Err(ApiError::insufficient_scope_for(
+                format!("the token lacks the {} scope", scopes.join(" or ")),
+                &scopes.join(" "),
+            ));
         }
         Ok(Admin {
             actor: format!("client:{}", claims.client_id),

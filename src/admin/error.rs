@@ -68,11 +68,16 @@ impl ApiError {
 
     /// A valid token that may not administer Herald.
     pub fn insufficient_scope(description: impl Into<String>) -> Self {
+        Self::insufficient_scope_for(description, "herald:admin")
+    }
+
+    /// 403 `insufficient_scope`, naming in the challenge the scope (or scopes, space-separated)
+    /// that would have been enough.
+    pub fn insufficient_scope_for(description: impl Into<String>, scopes: &str) -> Self {
         let mut e = Self::new(StatusCode::FORBIDDEN, "insufficient_scope", description);
-        e.challenge = Some(
-            "Bearer realm=\"herald-admin\", error=\"insufficient_scope\", scope=\"herald:admin\""
-                .into(),
-        );
+        e.challenge = Some(format!(
+            "Bearer realm=\"herald-admin\", error=\"insufficient_scope\", scope=\"{scopes}\""
+        ));
         e
     }
 

@@ -127,11 +127,11 @@ pub fn negotiate<'a>(
             continue;
         }
         let language = w.split(['-', '_']).next().unwrap_or(w);
-        if language.eq_ignore_ascii_case(DEFAULT_LOCALE) {
-            return DEFAULT_LOCALE.to_string();
-        }
         if let Some(found) = available.clone().find(|a| a.eq_ignore_ascii_case(w)) {
             return found.to_string();
+        }
+        if language.eq_ignore_ascii_case(DEFAULT_LOCALE) {
+            return DEFAULT_LOCALE.to_string();
         }
         if let Some(found) = available.clone().find(|a| a.eq_ignore_ascii_case(language)) {
             return found.to_string();
@@ -248,7 +248,11 @@ mod tests {
         assert_eq!(negotiate(&v(&["es", "fr-CA", "de"]), it.clone()), "fr");
         assert_eq!(negotiate(&v(&["en-GB", "fr"]), it.clone()), "en");
         assert_eq!(negotiate(&v(&["es"]), it.clone()), "en");
-        assert_eq!(negotiate(&[], it), "en");
+        assert_eq!(negotiate(&[], it.clone()), "en");
+        // A regional English text is chosen over the default when asked for.
+        let gb = ["en-GB"];
+        assert_eq!(negotiate(&v(&["en-GB"]), gb.iter().copied()), "en-GB");
+        assert_eq!(negotiate(&v(&["en-US"]), gb.iter().copied()), "en");
     }
 
     #[test]

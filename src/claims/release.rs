@@ -314,6 +314,14 @@ impl ScopeCatalog {
             if !is_valid_scope_name(&name) {
                 return Err(ConfigError::InvalidScopeName { scope: name });
             }
+            if name == CONSENTS_SCOPE {
+                return Err(ConfigError::InvalidPurpose {
+                    key: format!("scopes.{name}"),
+                    problem: "built in: it releases the user's decision per purpose and cannot \
+                              be redefined; name your scope differently"
+                        .into(),
+                });
+            }
             if let Some(p) = &def.purpose
                 && !purposes.contains_key(p)
             {

@@ -116,6 +116,7 @@ impl ConsentDecision {
             denied: &self.denied,
             method: ConsentMethod::Page,
             locale,
+            still_served: &[],
             now,
         }
         .record(catalog)

@@ -120,10 +120,8 @@ pub fn records(
             locale: locale.to_string(),
             wording: json!({"scopes": {}, "purposes": {d.purpose.as_str(): wording}}).to_string(),
             purposes: json!(purposes).to_string(),
-            source: Some(match reference {
-                Some(r) => format!("{source} {r}"),
-                None => source.to_string(),
-            }),
+            source: Some(source.to_string()),
+            source_reference: reference.map(str::to_string),
         });
     }
     Ok(out)

@@ -108,6 +108,8 @@ pub struct Receipt<'a> {
     pub method: ConsentMethod,
     /// The locale the wording was shown in.
     pub locale: &'a str,
+    /// Purposes the user's other grants still serve: a withdrawal here does not end them.
+    pub still_served: &'a [String],
     pub now: i64,
 }
 
@@ -130,10 +132,20 @@ impl Receipt<'_> {
         }
     }
 
+    /// Whether this record may move the user's purpose states. Nobody decided anything about
+    /// purposes when a trusted app was allowed without asking (consent cannot be given, nor an
+    /// objection undone, without asking) or when an app was removed (the user still agrees to
+    /// what other apps do with their data).
+    fn decides_purposes(&self) -> bool {
+        !matches!(
+            self.method,
+            ConsentMethod::TrustedApp | ConsentMethod::ClientDeleted
+        )
+    }
+
     /// The record: the versions, the exact wording in `locale` of every scope decided and of
     /// the purposes they serve, and each purpose's decision. A purpose is granted when a scope
-    /// serving it was allowed. A trusted app's record (nobody was asked) decides no purpose
-    /// whose legal basis is consent: consent cannot be given without being asked.
+    /// serving it was allowed; a withdrawal ends only purposes no other grant still serves.
     pub fn record(&self, catalog: &ScopeCatalog) -> ConsentRecord {
         let outcome = self.outcome();
         let decided = || self.allowed.iter().chain(self.denied);
@@ -149,13 +161,16 @@ impl Receipt<'_> {
             let Some((name, def)) = catalog.purpose_of(s) else {
                 continue;
             };
-            if self.method == ConsentMethod::TrustedApp && def.legal_basis == LegalBasis::Consent {
-                continue;
-            }
             purpose_words.insert(
                 name,
                 text_in(&def.description, &def.translations, self.locale),
             );
+            if !self.decides_purposes()
+                || (outcome == ConsentOutcome::Withdrawn
+                    && self.still_served.iter().any(|p| p == name))
+            {
+                continue;
+            }
             let allowed_here = self.allowed.contains(s);
             let decision = match outcome {
                 ConsentOutcome::Withdrawn => ConsentOutcome::Withdrawn,
@@ -191,6 +206,7 @@ impl Receipt<'_> {
             wording: json(serde_json::json!({"scopes": scope_words, "purposes": purpose_words})),
             purposes: json(serde_json::json!(purposes)),
             source: None,
+            source_reference: None,
         }
     }
 }
@@ -219,6 +235,7 @@ pub async fn record_trusted(
         denied: &[],
         method: ConsentMethod::TrustedApp,
         locale: DEFAULT_LOCALE,
+        still_served: &[],
         now,
     }
     .record(&settings.scopes);
@@ -238,9 +255,14 @@ pub async fn withdraw(
     method: ConsentMethod,
     now: i64,
 ) -> Result<Vec<String>> {
-    let withdrawn: Vec<String> = match store.grant(sub, client_id).await? {
+    let grants = store.grants(sub).await?;
+    let withdrawn: Vec<String> = match grants.iter().find(|g| g.client_id == client_id) {
         Some(g) => {
             let scopes = g.scopes.to_vec();
+            let still_served = served_purposes(
+                &settings.scopes,
+                grants.iter().filter(|o| o.client_id != client_id),
+            );
             let rec = Receipt {
                 sub,
                 client_id,
@@ -248,6 +270,7 @@ pub async fn withdraw(
                 denied: &scopes,
                 method,
                 locale: DEFAULT_LOCALE,
+                still_served: &still_served,
                 now,
             }
             .record(&settings.scopes);
@@ -260,6 +283,20 @@ pub async fn withdraw(
     // After the grant is gone, so no new code can be issued under it meanwhile.
     store.revoke_grant_tokens(sub, client_id, now).await?;
     Ok(withdrawn)
+}
+
+/// The purposes the scopes of `grants` serve.
+fn served_purposes<'a>(
+    catalog: &ScopeCatalog,
+    grants: impl Iterator<Item = &'a Grant>,
+) -> Vec<String> {
+    let mut out: Vec<String> = grants
+        .flat_map(|g| g.scopes.iter().map(str::to_string).collect::<Vec<_>>())
+        .filter_map(|s| catalog.purpose_of(&s).map(|(name, _)| name.to_string()))
+        .collect();
+    out.sort_unstable();
+    out.dedup();
+    out
 }
 
 /// How the grants of a removed client are recorded: each a withdrawal (method
@@ -276,6 +313,7 @@ pub fn client_removal(settings: &Settings, now: i64) -> Withdrawal {
             denied: &scopes,
             method: ConsentMethod::ClientDeleted,
             locale: DEFAULT_LOCALE,
+            still_served: &[],
             now,
         }
         .record(&catalog);
@@ -313,6 +351,8 @@ pub struct ExportedRecord {
     pub method: String,
     /// Where an imported decision was made.
     pub source: Option<String>,
+    /// The decision's id at the source (removed when the user is erased).
+    pub source_reference: Option<String>,
     pub decided_at: i64,
     pub decided_at_utc: String,
 }
@@ -333,6 +373,7 @@ pub fn export_record(r: &ConsentRecord, app_name: &str) -> ExportedRecord {
         purposes: object(&r.purposes),
         method: r.method.to_string(),
         source: r.source.clone(),
+        source_reference: r.source_reference.clone(),
         decided_at: r.decided_at,
         decided_at_utc: crate::clock::rfc3339_utc(r.decided_at),
     }
@@ -454,6 +495,7 @@ mod tests {
             denied,
             method,
             locale: "fr",
+            still_served: &[],
             now: 7,
         }
     }
@@ -480,7 +522,7 @@ mod tests {
     }
 
     #[test]
-    fn a_withdrawal_is_its_own_decision_and_a_trusted_app_decides_no_consent_purpose() {
+    fn a_withdrawal_is_its_own_decision_and_trusted_apps_and_removals_decide_no_purpose() {
         let c = with_purposes();
         let rec = receipt(&[], &s(&["news"]), ConsentMethod::ConsentCenter).record(&c);
         assert_eq!(rec.decision, ConsentOutcome::Withdrawn);
@@ -488,9 +530,21 @@ mod tests {
         let denied = receipt(&[], &s(&["news"]), ConsentMethod::Page).record(&c);
         assert_eq!(denied.decision, ConsentOutcome::Denied);
         let trusted = receipt(&s(&["news", "stats"]), &[], ConsentMethod::TrustedApp).record(&c);
-        let purposes: serde_json::Value = serde_json::from_str(&trusted.purposes).unwrap();
+        assert_eq!(trusted.purposes, "{}");
+        // The words are still kept: they were on record for the scopes.
+        assert!(trusted.wording.contains("Offres"), "{}", trusted.wording);
+        let removed = receipt(&[], &s(&["news"]), ConsentMethod::ClientDeleted).record(&c);
+        assert_eq!(removed.purposes, "{}");
+        // A purpose another grant still serves is not withdrawn with this one.
+        let served = s(&["marketing"]);
+        let partial = Receipt {
+            still_served: &served,
+            ..receipt(&[], &s(&["news", "stats"]), ConsentMethod::ConsentCenter)
+        }
+        .record(&c);
+        let purposes: serde_json::Value = serde_json::from_str(&partial.purposes).unwrap();
         assert!(purposes.get("marketing").is_none());
-        assert_eq!(purposes["analytics"]["decision"], "granted");
+        assert_eq!(purposes["analytics"]["decision"], "withdrawn");
     }
 
     #[test]

@@ -105,6 +105,16 @@ pub fn login_rows(
     out
 }
 
+/// An imported decision's source and its id there.
+fn source(data: &mut Map<String, Value>, record: &ConsentRecord) {
+    if let Some(source) = &record.source {
+        data.insert("source".into(), json!(source));
+    }
+    if let Some(reference) = &record.source_reference {
+        data.insert("source_reference".into(), json!(reference));
+    }
+}
+
 /// The event of a consent decision: `consent.granted` when it allowed scopes, else
 /// `consent.denied`; `consent.withdrawn` for a withdrawal.
 pub fn consent_rows(settings: &OutboxSettings, record: &ConsentRecord) -> Vec<OutboxRow> {
@@ -124,6 +134,7 @@ pub fn consent_rows(settings: &OutboxSettings, record: &ConsentRecord) -> Vec<Ou
             };
             data.insert("method".into(), json!(method));
             data.insert("purposes".into(), purposes);
+            source(&mut data, record);
             "consent.withdrawn"
         }
         outcome => {
@@ -132,9 +143,7 @@ pub fn consent_rows(settings: &OutboxSettings, record: &ConsentRecord) -> Vec<Ou
             data.insert("purposes".into(), purposes);
             data.insert("method".into(), json!(record.method.as_str()));
             data.insert("locale".into(), json!(record.locale));
-            if let Some(source) = &record.source {
-                data.insert("source".into(), json!(source));
-            }
+            source(&mut data, record);
             if outcome == ConsentOutcome::Granted {
                 "consent.granted"
             } else {

@@ -374,6 +374,8 @@ pub struct ConsentRecord {
     pub purposes: String,
     /// Where an imported decision was made (`method = import`).
     pub source: Option<String>,
+    /// The decision's id at the source; dropped when the user is erased.
+    pub source_reference: Option<String>,
 }
 
 /// An authorization code, keyed by its digest.

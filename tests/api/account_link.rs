@@ -216,6 +216,26 @@ async fn an_expired_a_forged_and_a_cross_browser_link_are_refused_clearly() {
     // ... and did not spend the link.
     assert_eq!(open_link(&app, &browser(), url).await.status(), 303);
 
+    // Opened in a browser where someone is signed in, a link ends that login: the browser
+    // never shows one person's consents beside another's downloads.
+    let mine = app
+        .browser
+        .get(format!("{}/account/data.json", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(mine.status(), 200);
+    let third = app.admin_ok(Method::POST, &path, None, 201).await;
+    let res = open_link(&app, &app.browser, third["url"].as_str().unwrap()).await;
+    assert_eq!(res.status(), 303);
+    let after = app
+        .browser
+        .get(format!("{}/account/data.json", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(after.status(), 401);
+
     // Bad lifetimes and unknown users are refused; a user's token cannot make links.
     let res = app
         .admin(

@@ -251,7 +251,8 @@ async fn imported_decisions_count_like_herald_ones_and_reach_the_webhook() {
     let records = app.admin_ok(Method::GET, &path, None, 200).await;
     let records = records["records"].as_array().unwrap();
     let marketing = records.iter().find(|r| r["method"] == "import").unwrap();
-    assert_eq!(marketing["source"], "onetrust rcpt-42");
+    assert_eq!(marketing["source"], "onetrust");
+    assert_eq!(marketing["source_reference"], "rcpt-42");
     assert_eq!(marketing["locale"], "en-GB");
     assert_eq!(
         marketing["wording"]["purposes"]["marketing"],
@@ -273,7 +274,8 @@ async fn imported_decisions_count_like_herald_ones_and_reach_the_webhook() {
         .iter()
         .find(|e| e["type"] == "consent.granted" && e["data"]["method"] == "import")
         .unwrap();
-    assert_eq!(granted["data"]["source"], "onetrust rcpt-42");
+    assert_eq!(granted["data"]["source"], "onetrust");
+    assert_eq!(granted["data"]["source_reference"], "rcpt-42");
     assert_eq!(
         granted["data"]["purposes"]["marketing"]["decision"],
         "granted"
@@ -332,6 +334,25 @@ async fn imported_decisions_count_like_herald_ones_and_reach_the_webhook() {
         )
         .await;
     assert_eq!(res.status(), 404);
+
+    // Erased, the records stay as evidence without the CMP's receipt id, which leads back to
+    // the person.
+    let erased = app
+        .admin_ok(
+            Method::DELETE,
+            &format!("/admin/api/users/{sub}"),
+            None,
+            200,
+        )
+        .await;
+    let pseudonym = erased["pseudonym"].as_str().unwrap();
+    let kept = app.state.store.consent_records(pseudonym).await.unwrap();
+    let kept = kept
+        .iter()
+        .find(|r| r.method == herald::store::ConsentMethod::Import)
+        .unwrap();
+    assert_eq!(kept.source.as_deref(), Some("onetrust"));
+    assert_eq!(kept.source_reference, None);
 }
 
 #[tokio::test]

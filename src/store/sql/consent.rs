@@ -122,36 +122,25 @@ macro_rules! consent_sql {
                 token_hash: &str,
                 now: i64,
             ) -> $crate::store::Result<Option<$crate::store::AccountLink>> {
-                let mut tx = self.begin_write().await?;
-                let link: Option<$crate::store::AccountLink> = sqlx::query_as(
-                    "SELECT * FROM account_links WHERE token_hash = $1",
+                // One conditional write spends it: of two racing uses, exactly one gets a row.
+                let spent: Option<$crate::store::AccountLink> = sqlx::query_as(
+                    "UPDATE account_links SET used_at = $2 \
+                     WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2 RETURNING *",
                 )
                 .bind(token_hash)
-                .fetch_optional(&mut *tx)
+                .bind(now)
+                .fetch_optional(&self.pool)
                 .await?;
-                let Some(mut link) = link else {
-                    return Ok(None);
-                };
-                if link.used_at.is_none() && link.expires_at > now {
-                    let used = sqlx::query(
-                        "UPDATE account_links SET used_at = $2 \
-                         WHERE token_hash = $1 AND used_at IS NULL",
-                    )
+                if let Some(mut link) = spent {
+                    // As it was before this use.
+                    link.used_at = None;
+                    return Ok(Some(link));
+                }
+                // Not spent now: unknown, used before, or expired; say which.
+                Ok(sqlx::query_as("SELECT * FROM account_links WHERE token_hash = $1")
                     .bind(token_hash)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                    if used == 1 {
-                        tx.commit().await?;
-                        return Ok(Some(link));
-                    }
-                }
-                // Spent meanwhile by another request: report it used.
-                if link.used_at.is_none() && link.expires_at > now {
-                    link.used_at = Some(now);
-                }
-                Ok(Some(link))
+                    .fetch_optional(&self.pool)
+                    .await?)
             }
         }
     };

@@ -61,7 +61,8 @@ macro_rules! shared_sql {
                 sqlx::query(
                     "INSERT INTO consent_records (id, sub, client_id, allowed, denied, \
                      text_versions, method, decided_at, decision, locale, wording, purposes, \
-                     source) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                     source, source_reference) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
                 )
                 .bind(&rec.id)
                 .bind(&rec.sub)
@@ -76,6 +77,7 @@ macro_rules! shared_sql {
                 .bind(&rec.wording)
                 .bind(&rec.purposes)
                 .bind(&rec.source)
+                .bind(&rec.source_reference)
                 .execute(&mut *conn)
                 .await?;
                 let purposes: std::collections::BTreeMap<String, PurposeDecision> =

@@ -77,11 +77,14 @@ macro_rules! user_sql {
                 }
                 match pseudonym {
                     Some(p) => {
-                        sqlx::query("UPDATE consent_records SET sub = $2 WHERE sub = $1")
-                            .bind(sub)
-                            .bind(p)
-                            .execute(&mut *tx)
-                            .await?;
+                        sqlx::query(
+                            "UPDATE consent_records SET sub = $2, source_reference = NULL \
+                             WHERE sub = $1",
+                        )
+                        .bind(sub)
+                        .bind(p)
+                        .execute(&mut *tx)
+                        .await?;
                     }
                     None => {
                         sqlx::query("DELETE FROM consent_records WHERE sub = $1")
