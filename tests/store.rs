@@ -81,7 +81,7 @@ conformance!(
     a_second_upstream_login_keeps_the_sub_and_replaces_the_last_context,
     an_upstream_login_that_fails_midway_stores_nothing,
     concurrent_first_logins_of_one_identity_end_with_one_user,
-    auth_requests_round_trip_and_record_the_login_and_consent_csrf,
+    auth_requests_round_trip_and_record_the_login,
     an_auth_request_is_decided_only_once,
     an_upstream_login_can_be_taken_only_once,
     contexts_round_trip_with_and_without_expiry,
@@ -301,10 +301,8 @@ fn auth_request(id: &str, created_at: i64, expires_at: i64) -> AuthRequest {
         sub: None,
         auth_context_id: None,
         auth_time: None,
-        consent_csrf: None,
         decided_at: None,
         ui_locales: Some("fr-CA fr".into()),
-        consent_locale: None,
     }
 }
 
@@ -892,7 +890,7 @@ async fn concurrent_first_logins_of_one_identity_end_with_one_user(store: DynSto
     );
 }
 
-async fn auth_requests_round_trip_and_record_the_login_and_consent_csrf(store: DynStore) {
+async fn auth_requests_round_trip_and_record_the_login(store: DynStore) {
     let full = auth_request("req-full", T, T + 600);
     let bare = AuthRequest {
         state: None,
@@ -920,17 +918,11 @@ async fn auth_requests_round_trip_and_record_the_login_and_consent_csrf(store: D
         .set_auth_request_login("req-full", "sub-1", "ctx-1", T + 30)
         .await
         .unwrap();
-    store
-        .set_consent_csrf("req-full", "csrf-digest", "fr")
-        .await
-        .unwrap();
 
     let expected = AuthRequest {
         sub: Some("sub-1".into()),
         auth_context_id: Some("ctx-1".into()),
         auth_time: Some(T + 30),
-        consent_csrf: Some("csrf-digest".into()),
-        consent_locale: Some("fr".into()),
         ..full
     };
     assert_eq!(

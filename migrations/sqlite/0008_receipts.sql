@@ -30,9 +30,10 @@ CREATE TABLE purpose_states (
     PRIMARY KEY (sub, purpose)
 );
 
--- The locale asked for at /authorize (ui_locales), and the one the consent page was shown in.
+-- The locales asked for at /authorize (ui_locales). The consent page's CSRF token (with the
+-- locale it was shown in) is now derived from the browser session's binding, so showing the
+-- page writes nothing: auth_requests.consent_csrf is no longer written.
 ALTER TABLE auth_requests ADD COLUMN ui_locales TEXT;
-ALTER TABLE auth_requests ADD COLUMN consent_locale TEXT;
 
 -- Single-use links to one user's consent center (digest of the token only).
 CREATE TABLE account_links (

@@ -17,7 +17,7 @@ use crate::claims::purposes::{DEFAULT_LOCALE, text_in};
 use crate::claims::{LegalBasis, ScopeCatalog};
 use crate::config::Settings;
 use crate::store::{
-    ConsentMethod, ConsentOutcome, ConsentRecord, ConsentStore, Grant, PurposeDecision,
+    ConsentMethod, ConsentOutcome, ConsentRecord, ConsentWrite, Grant, OutboxRow, PurposeDecision,
     PurposeState, Result, Store, Withdrawal,
 };
 use crate::tokens::hashing::random_token;
@@ -211,21 +211,28 @@ impl Receipt<'_> {
     }
 }
 
+/// A decision to store: the grant after it, its record and its events.
+pub struct Decided {
+    pub grant: Grant,
+    pub record: ConsentRecord,
+    pub events: Vec<OutboxRow>,
+}
+
 /// Trusted apps skip the page; their grant is still recorded, once per change, so the consent
 /// center shows them and the record proves how the scopes were given. `grant` is the user's
-/// current grant to the app, which the caller has read.
-pub async fn record_trusted(
-    store: &dyn ConsentStore,
+/// current grant to the app, which the caller has read. `None` when nothing changed; the caller
+/// stores the decision with the code it issues.
+pub fn trusted_decision(
     settings: &Settings,
     grant: Option<&Grant>,
     sub: &str,
     client_id: &str,
     requested: &[String],
     now: i64,
-) -> Result<()> {
+) -> Option<Decided> {
     let p = plan(requested, grant, &settings.scopes, false);
     if p.needed.is_empty() {
-        return Ok(());
+        return None;
     }
     let new = apply(grant, sub, client_id, &p.needed, &[], &settings.scopes, now);
     let rec = Receipt {
@@ -240,7 +247,22 @@ pub async fn record_trusted(
     }
     .record(&settings.scopes);
     let events = crate::outbox::consent_rows(&settings.outbox, &rec);
-    store.record_consent(Some(&new), &rec, &events).await
+    Some(Decided {
+        grant: new,
+        record: rec,
+        events,
+    })
+}
+
+impl Decided {
+    /// The decision as the store writes it.
+    pub fn write(&self) -> ConsentWrite<'_> {
+        ConsentWrite {
+            grant: Some(&self.grant),
+            record: &self.record,
+            outbox: &self.events,
+        }
+    }
 }
 
 /// Withdraws a user's consent for an app: the grant is deleted and the withdrawal recorded

@@ -14,16 +14,17 @@ use tower_sessions::Session;
 
 use super::journey::issue_code;
 use super::pending::{
-    fail, has_prompt, pending_request, requested_scopes, return_link, store_failure,
+    check_pending, fail, has_prompt, load_request, pending_request, requested_scopes, return_link,
+    store_failure,
 };
-use super::session::current_login;
+use super::session::{BINDING_KEY, browser_binding, current_login};
 use crate::claims::ScopeCatalog;
 use crate::claims::purposes::{DEFAULT_LOCALE, accept_language, text_in};
 use crate::consent::decision::{Choice, ConsentDecision};
 use crate::state::AppState;
-use crate::store::AuthRequest;
+use crate::store::{AuthRequest, Conclusion, ConsentWrite};
 use crate::telemetry::{events, metrics};
-use crate::tokens::hashing::{constant_time_eq, digest_hex, random_token};
+use crate::tokens::hashing::{constant_time_eq, mac_token};
 use crate::web::pages::{ConsentPage, ScopeRow};
 use crate::web::{PageError, render};
 
@@ -76,12 +77,9 @@ async fn show(
         has_prompt(&req, "consent"),
     );
     let locale = page_locale(&settings.scopes, &req, &requested, &headers);
-    let csrf = random_token();
-    state
-        .store
-        .set_consent_csrf(&req.id, &digest_hex(&csrf), &locale)
-        .await
-        .map_err(store_failure)?;
+    // Derived from this browser session's binding, with the locale shown: showing the page
+    // stores nothing.
+    let csrf = consent_csrf(&browser_binding(&session).await?, &req.id, &locale);
     let scopes = requested
         .iter()
         .map(|s| {
@@ -109,6 +107,7 @@ async fn show(
             redirect_host,
             request_id: req.id.clone(),
             csrf,
+            locale,
             scopes,
         },
     ))
@@ -120,12 +119,14 @@ async fn decide(
     body: Bytes,
 ) -> Result<Response, PageError> {
     let form = ConsentForm::parse(&body);
+    // A form without `locale` was shown in the default one.
+    let locale = form.locale.as_deref().unwrap_or(DEFAULT_LOCALE);
     let (Some(id), Some(csrf)) = (form.request.as_deref(), form.csrf.as_deref()) else {
         return Err(forbidden(
             "This form is missing its security token. Start again from the app.",
         ));
     };
-    let req = decidable_request(&state, &session, id, csrf).await?;
+    let req = decidable_request(&state, &session, id, csrf, locale).await?;
     let sub = signed_in_user(&state, &session, &req).await?;
     let settings = state.settings();
     let now = state.now();
@@ -153,25 +154,24 @@ async fn decide(
     });
     let new_grant =
         decision.grant_after(grant.as_ref(), &sub, &req.client_id, &settings.scopes, now);
-    // The locale the page was shown in: the record keeps the words in it.
-    let locale = req.consent_locale.as_deref().unwrap_or(DEFAULT_LOCALE);
+    // The locale the page was shown in (the CSRF token vouches for it): the record keeps the
+    // words in it.
     let record = decision.record(&sub, &req.client_id, &settings.scopes, locale, now);
-    state
-        .store
-        .record_consent(
-            new_grant.as_ref(),
-            &record,
-            &crate::outbox::consent_rows(&settings.outbox, &record),
-        )
-        .await
-        .map_err(store_failure)?;
+    let events = crate::outbox::consent_rows(&settings.outbox, &record);
+    let consent = ConsentWrite {
+        grant: new_grant.as_ref(),
+        record: &record,
+        outbox: &events,
+    };
     let allowed = decision.choice == Choice::Allow;
+    // The decision, the request's end and its code (on an allow): one transaction.
+    let response = match decision.choice {
+        Choice::Allow => issue_code(&state, &req, &decision.released, Some(consent)).await?,
+        Choice::Deny => deny(&state, &req, consent, now).await?,
+    };
     metrics::consent_decision(&req.client_id, allowed);
     events::consent(&sub, &req.client_id, allowed, &decision.released.join(" "));
-    match decision.choice {
-        Choice::Allow => issue_code(&state, &req, &decision.released).await,
-        Choice::Deny => deny(&state, &req, now).await,
-    }
+    Ok(response)
 }
 
 /// The locale to show the page in: the first of the request's `ui_locales`, then of the
@@ -201,6 +201,8 @@ fn page_locale(
 struct ConsentForm {
     request: Option<String>,
     csrf: Option<String>,
+    /// The locale the page was shown in.
+    locale: Option<String>,
     decision: Option<String>,
     checked: Vec<String>,
 }
@@ -212,6 +214,7 @@ impl ConsentForm {
             match k.as_ref() {
                 "request" => form.request = Some(v.into_owned()),
                 "csrf" => form.csrf = Some(v.into_owned()),
+                "locale" => form.locale = Some(v.into_owned()),
                 "decision" => form.decision = Some(v.into_owned()),
                 "scope" => form.checked.push(v.into_owned()),
                 _ => {}
@@ -250,25 +253,31 @@ async fn signed_in_user(
     }
 }
 
+/// The consent form's CSRF token: a MAC of the request and the locale shown, keyed with the
+/// browser session's binding value (a server-side secret of this session), so it needs no
+/// storage and another browser, request or locale never matches.
+fn consent_csrf(binding: &str, request_id: &str, locale: &str) -> String {
+    mac_token(binding, &format!("consent\n{request_id}\n{locale}"))
+}
+
 /// The pending request `id` of this browser session, if it is still undecided and `csrf` is the
-/// token issued for its page.
+/// token of its page shown in `locale`. One read: a replayed decision is refused first.
 async fn decidable_request(
     state: &AppState,
     session: &Session,
     id: &str,
     csrf: &str,
+    locale: &str,
 ) -> Result<AuthRequest, PageError> {
-    // A replayed decision: refuse before anything else.
-    if let Ok(Some(r)) = state.store.auth_request(id).await
-        && r.decided_at.is_some()
-    {
+    let loaded = load_request(state, id).await?;
+    if loaded.as_ref().is_some_and(|r| r.decided_at.is_some()) {
         return Err(already_decided());
     }
-    let req = pending_request(state, session, id).await?;
-    let csrf_ok = req
-        .consent_csrf
-        .as_deref()
-        .is_some_and(|stored| constant_time_eq(&digest_hex(csrf), stored));
+    let req = check_pending(state, session, loaded).await?;
+    let csrf_ok = match session.get::<String>(BINDING_KEY).await {
+        Ok(Some(binding)) => constant_time_eq(csrf, &consent_csrf(&binding, &req.id, locale)),
+        _ => false,
+    };
     if !csrf_ok {
         return Err(forbidden(
             "This form's security token is wrong or expired. Start again from the app.",
@@ -277,11 +286,22 @@ async fn decidable_request(
     Ok(req)
 }
 
-/// Ends a denied request (once) and sends the browser back to the app with `access_denied`.
-async fn deny(state: &AppState, req: &AuthRequest, now: i64) -> Result<Response, PageError> {
+/// Ends a denied request (once), with the refusal on record, and sends the browser back to the
+/// app with `access_denied`.
+async fn deny(
+    state: &AppState,
+    req: &AuthRequest,
+    consent: ConsentWrite<'_>,
+    now: i64,
+) -> Result<Response, PageError> {
     let decided_now = state
         .store
-        .decide_auth_request(&req.id, now)
+        .conclude_auth_request(&Conclusion {
+            request_id: &req.id,
+            now,
+            consent: Some(consent),
+            code: None,
+        })
         .await
         .map_err(store_failure)?;
     if !decided_now {
@@ -302,17 +322,27 @@ mod tests {
     #[test]
     fn the_form_collects_its_fields_and_every_checked_scope() {
         let form = ConsentForm::parse(
-            b"request=r1&csrf=c%2B1&decision=allow&scope=profile&scope=phone&other=x",
+            b"request=r1&csrf=c%2B1&locale=fr&decision=allow&scope=profile&scope=phone&other=x",
         );
         assert_eq!(
             form,
             ConsentForm {
                 request: Some("r1".into()),
                 csrf: Some("c+1".into()),
+                locale: Some("fr".into()),
                 decision: Some("allow".into()),
                 checked: vec!["profile".into(), "phone".into()],
             }
         );
+    }
+
+    #[test]
+    fn the_csrf_token_binds_the_browser_the_request_and_the_locale() {
+        let t = consent_csrf("binding-a", "req-1", "fr");
+        assert_eq!(t, consent_csrf("binding-a", "req-1", "fr"));
+        assert_ne!(t, consent_csrf("binding-b", "req-1", "fr"));
+        assert_ne!(t, consent_csrf("binding-a", "req-2", "fr"));
+        assert_ne!(t, consent_csrf("binding-a", "req-1", "en"));
     }
 
     #[test]

@@ -17,7 +17,7 @@ use crate::config::ACCOUNT_CLIENT_ID;
 use crate::consent;
 use crate::oauth::with_params;
 use crate::state::AppState;
-use crate::store::{AuthRequest, CodeRecord, Grant};
+use crate::store::{AuthRequest, CodeRecord, Conclusion, ConsentWrite, Grant};
 use crate::tokens::hashing::{digest_hex, random_token};
 use crate::web::PageError;
 
@@ -56,10 +56,8 @@ pub async fn start_sign_in(
         sub: None,
         auth_context_id: None,
         auth_time: None,
-        consent_csrf: None,
         decided_at: None,
         ui_locales: None,
-        consent_locale: None,
     };
     state
         .store
@@ -144,18 +142,16 @@ pub async fn consent_stage(state: &AppState, req: AuthRequest) -> Result<Respons
             .await
             .map_err(store_failure)?;
         let scopes = without_unconsented_offline_access(&requested, grant.as_ref());
-        consent::record_trusted(
-            &*state.store,
+        let decided = consent::trusted_decision(
             &settings,
             grant.as_ref(),
             &sub,
             &client.client_id,
             &scopes,
             now,
-        )
-        .await
-        .map_err(store_failure)?;
-        return issue_code(state, &req, &scopes).await;
+        );
+        let write = decided.as_ref().map(consent::Decided::write);
+        return issue_code(state, &req, &scopes, write).await;
     }
     let grant = state
         .store
@@ -169,7 +165,7 @@ pub async fn consent_stage(state: &AppState, req: AuthRequest) -> Result<Respons
         has_prompt(&req, "consent"),
     );
     if plan.needed.is_empty() {
-        return issue_code(state, &req, &plan.granted).await;
+        return issue_code(state, &req, &plan.granted, None).await;
     }
     if has_prompt(&req, "none") {
         return Ok(fail(
@@ -202,27 +198,17 @@ fn without_unconsented_offline_access(requested: &[String], grant: Option<&Grant
 }
 
 /// Issues the code for `scopes` and redirects to the client with `code`, `state` and `iss`.
-/// The request is marked decided first, so each request yields at most one code.
+/// The request is marked decided, the consent decision made now (if any) and the code stored in
+/// one transaction, so each request yields at most one code and a replay stores nothing.
 #[tracing::instrument(skip_all, fields(request = %req.id, client_id = %req.client_id))]
 pub async fn issue_code(
     state: &AppState,
     req: &AuthRequest,
     scopes: &[String],
+    consent: Option<ConsentWrite<'_>>,
 ) -> Result<Response, PageError> {
     let settings = state.settings();
     let now = state.now();
-    let decided_now = state
-        .store
-        .decide_auth_request(&req.id, now)
-        .await
-        .map_err(store_failure)?;
-    if !decided_now {
-        return Err(PageError::new(
-            StatusCode::BAD_REQUEST,
-            "Already completed",
-            "This sign-in was already completed. Start again from the app.",
-        ));
-    }
     let (Some(sub), Some(context_id), Some(auth_time)) =
         (req.sub.clone(), req.auth_context_id.clone(), req.auth_time)
     else {
@@ -244,11 +230,23 @@ pub async fn issue_code(
         expires_at: now + settings.tokens.authorization_code_ttl.as_secs() as i64,
         consumed_at: None,
     };
-    state
+    let decided_now = state
         .store
-        .insert_code(&record)
+        .conclude_auth_request(&Conclusion {
+            request_id: &req.id,
+            now,
+            consent,
+            code: Some(&record),
+        })
         .await
         .map_err(store_failure)?;
+    if !decided_now {
+        return Err(PageError::new(
+            StatusCode::BAD_REQUEST,
+            "Already completed",
+            "This sign-in was already completed. Start again from the app.",
+        ));
+    }
     let mut params = vec![("code", code.as_str())];
     if let Some(s) = req.state.as_deref() {
         params.push(("state", s));

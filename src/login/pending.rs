@@ -62,12 +62,35 @@ pub fn return_link(state: &AppState, req: &AuthRequest, code: &str, desc: &str) 
     }
 }
 
+/// Reads a request; unreadable is as good as gone (the browser can only start again), an
+/// unavailable store is the page to show.
+pub async fn load_request(state: &AppState, id: &str) -> Result<Option<AuthRequest>, PageError> {
+    match state.store.auth_request(id).await {
+        Ok(r) => Ok(r),
+        Err(e @ StoreError::Unavailable(_)) => Err(e.into()),
+        Err(e) => {
+            tracing::error!(error = %e, "loading an authorization request failed");
+            Ok(None)
+        }
+    }
+}
+
 /// Loads a pending request for a browser step, checking that it exists, has not expired, is
 /// not decided, and belongs to this browser session.
 pub async fn pending_request(
     state: &AppState,
     session: &Session,
     id: &str,
+) -> Result<AuthRequest, PageError> {
+    let loaded = load_request(state, id).await?;
+    check_pending(state, session, loaded).await
+}
+
+/// [`pending_request`] for a request the caller has loaded already.
+pub async fn check_pending(
+    state: &AppState,
+    session: &Session,
+    loaded: Option<AuthRequest>,
 ) -> Result<AuthRequest, PageError> {
     let expired = || {
         PageError::new(
@@ -78,17 +101,9 @@ pub async fn pending_request(
         )
     };
     let now = state.now();
-    let req = match state.store.auth_request(id).await {
-        Ok(r) => r,
-        Err(e @ StoreError::Unavailable(_)) => return Err(e.into()),
-        // Unreadable is as good as gone: the browser can only start again.
-        Err(e) => {
-            tracing::error!(error = %e, "loading an authorization request failed");
-            None
-        }
-    }
-    .filter(|r| r.expires_at >= now && r.decided_at.is_none())
-    .ok_or_else(expired)?;
+    let req = loaded
+        .filter(|r| r.expires_at >= now && r.decided_at.is_none())
+        .ok_or_else(expired)?;
     if !is_bound_to(session, &req).await {
         return Err(PageError::new(
             StatusCode::FORBIDDEN,

@@ -10,7 +10,7 @@ use crate::store::{AuthRequest, StoreError, StoredContext};
 use crate::tokens::hashing::{constant_time_eq, digest_hex, random_token};
 use crate::web::PageError;
 
-const BINDING_KEY: &str = "binding";
+pub(crate) const BINDING_KEY: &str = "binding";
 const LOGIN_KEY: &str = "login";
 
 /// The browser's login at Herald, kept in its session.

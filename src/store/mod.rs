@@ -9,7 +9,8 @@
 //! (`tests/store.rs`) runs against both. The backend is chosen once, in [`connect`], from the
 //! scheme of `database_url`.
 //!
-//! Layout: `records` (the row types), `traits` (the interface), `sql/` (one file per trait, the
+//! Layout: `records` (the row types), `receipts` (consent evidence, account links, removals and
+//! what ends a request), `traits` (the interface), `sql/` (one file per trait, the
 //! SQL both backends run), `sqlite` and `postgres` (connecting and migrating).
 //!
 //! Trait methods need their trait in scope: `use crate::store::prelude::*;` brings every one.
@@ -22,6 +23,7 @@ mod connect;
 mod error;
 mod outbox;
 mod postgres;
+mod receipts;
 mod records;
 mod sql;
 mod sqlite;
@@ -31,12 +33,15 @@ pub use connect::{DynStore, connect, connect_existing, redact_url};
 pub use error::{Result, StoreError};
 pub use outbox::Delivery;
 pub use postgres::PgStore;
+pub use receipts::{
+    AccountLink, Conclusion, ConsentWrite, PurposeDecision, PurposeState, Removal, UserHoldings,
+    WithdrawGrant, Withdrawal,
+};
 pub use records::{
-    AccessTokenRecord, AccountLink, AuditEntry, AuditFilter, AuthRequest, CodeRecord,
-    ConfigVersion, ConsentMethod, ConsentOutcome, ConsentRecord, DeliveryState, FinishedLogin,
-    Grant, KeyAlg, KeyRecord, OutboxRow, PurposeDecision, PurposeState, Redemption,
-    RefreshTokenRecord, Removal, Rotation, ScopeList, StoredContext, UnknownValue, UpstreamLogin,
-    User, UserHoldings, UserQuery, UserSort, Withdrawal,
+    AccessTokenRecord, AuditEntry, AuditFilter, AuthRequest, CodeRecord, ConfigVersion,
+    ConsentMethod, ConsentOutcome, ConsentRecord, DeliveryState, FinishedLogin, Grant, KeyAlg,
+    KeyRecord, OutboxRow, Redemption, RefreshTokenRecord, Rotation, ScopeList, StoredContext,
+    UnknownValue, UpstreamLogin, User, UserQuery, UserSort,
 };
 pub use sqlite::SqliteStore;
 pub use traits::{

@@ -3,12 +3,54 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 use sqlx::{Sqlite, Transaction};
 
 use super::{Result, StoreError};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+
+/// Herald's own `database_url` parameter `synchronous=full|normal` (SQLite's `PRAGMA
+/// synchronous` in WAL mode), taken out of the URL before sqlx reads it.
+///
+/// - `full` (the default): every commit is flushed to disk (`fsync` of the WAL) before Herald
+///   answers. A power cut or kernel crash loses nothing Herald confirmed.
+/// - `normal`: commits are flushed at checkpoints only. A crash of Herald itself still loses
+///   nothing (the WAL is in the operating system's cache); a power cut or kernel crash may lose
+///   the transactions committed since the last checkpoint (consent decisions, codes, tokens,
+///   logins of the last moments), never the database's consistency. BENCHMARKS.md has the
+///   figure for each.
+fn synchronous(url: &str) -> Result<(String, SqliteSynchronous)> {
+    let Some((base, query)) = url.split_once('?') else {
+        return Ok((url.to_string(), SqliteSynchronous::Full));
+    };
+    let mut mode = SqliteSynchronous::Full;
+    let mut kept = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        match pair.split_once('=') {
+            Some(("synchronous", v)) => {
+                mode = match v.to_ascii_lowercase().as_str() {
+                    "full" => SqliteSynchronous::Full,
+                    "normal" => SqliteSynchronous::Normal,
+                    _ => {
+                        return Err(StoreError::Other(format!(
+                            "database_url: synchronous={v} is not `full` or `normal`"
+                        )));
+                    }
+                }
+            }
+            _ => kept.push(pair),
+        }
+    }
+    let url = if kept.is_empty() {
+        base.to_string()
+    } else {
+        format!("{base}?{}", kept.join("&"))
+    };
+    Ok((url, mode))
+}
 
 /// A SQLite database file (created on first start), in WAL mode.
 #[derive(Debug, Clone)]
@@ -18,10 +60,13 @@ pub struct SqliteStore {
 
 impl SqliteStore {
     pub async fn connect(url: &str) -> Result<Self> {
+        let (url, synchronous) = synchronous(url)?;
+        let url = url.as_str();
         let options = SqliteConnectOptions::from_str(url)
             .map_err(|e| StoreError::Other(format!("database_url: {e}")))?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(synchronous)
             .busy_timeout(Duration::from_secs(5))
             .foreign_keys(true);
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
@@ -50,13 +95,18 @@ impl SqliteStore {
     /// Whether the database file of `url` exists (an in-memory database never does).
     pub fn exists(url: &str) -> bool {
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
-        !in_memory && SqliteConnectOptions::from_str(url).is_ok_and(|o| o.get_filename().is_file())
+        let Ok((url, _)) = synchronous(url) else {
+            return false;
+        };
+        !in_memory && SqliteConnectOptions::from_str(&url).is_ok_and(|o| o.get_filename().is_file())
     }
 
     /// Removes the database file of `url` with its `-wal` and `-shm` companions: what a start
     /// that failed after creating the database leaves.
     pub fn remove_files(url: &str) -> std::io::Result<()> {
-        let options = SqliteConnectOptions::from_str(url)
+        let (url, _) = synchronous(url)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
+        let options = SqliteConnectOptions::from_str(&url)
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
         let path = options.get_filename().to_path_buf();
         for suffix in ["", "-wal", "-shm"] {
@@ -87,3 +137,32 @@ impl SqliteStore {
 }
 
 super::sql::sql_store!(SqliteStore, sqlx::Sqlite);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn synchronous_is_taken_out_of_the_url_and_defaults_to_full() {
+        let (url, mode) = synchronous("sqlite://data/h.db").unwrap();
+        assert_eq!(
+            (url.as_str(), mode),
+            ("sqlite://data/h.db", SqliteSynchronous::Full)
+        );
+        let (url, mode) = synchronous("sqlite://h.db?synchronous=normal&mode=rwc").unwrap();
+        assert_eq!(
+            (url.as_str(), mode),
+            ("sqlite://h.db?mode=rwc", SqliteSynchronous::Normal)
+        );
+        let (url, mode) = synchronous("sqlite://h.db?synchronous=FULL").unwrap();
+        assert_eq!(
+            (url.as_str(), mode),
+            ("sqlite://h.db", SqliteSynchronous::Full)
+        );
+        let err = synchronous("sqlite://h.db?synchronous=off").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "database error: database_url: synchronous=off is not `full` or `normal`"
+        );
+    }
+}

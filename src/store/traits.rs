@@ -8,7 +8,7 @@
 use async_trait::async_trait;
 
 use super::{
-    AccessTokenRecord, AccountLink, AuditEntry, AuditFilter, AuthRequest, CodeRecord,
+    AccessTokenRecord, AccountLink, AuditEntry, AuditFilter, AuthRequest, CodeRecord, Conclusion,
     ConfigVersion, ConsentRecord, Delivery, DeliveryState, FinishedLogin, Grant, KeyRecord,
     OutboxRow, PurposeState, Redemption, RefreshTokenRecord, Removal, Result, Rotation,
     StoredContext, UpstreamLogin, User, UserHoldings, UserQuery,
@@ -92,10 +92,12 @@ pub trait LoginStore: Send + Sync + 'static {
         auth_context_id: &str,
         auth_time: i64,
     ) -> Result<()>;
-    /// Keeps the digest of the consent page's CSRF token and the locale the page was shown in.
-    async fn set_consent_csrf(&self, id: &str, csrf_hash: &str, locale: &str) -> Result<()>;
     /// Marks the request decided; false when it already was (a replayed decision).
     async fn decide_auth_request(&self, id: &str, now: i64) -> Result<bool>;
+    /// Ends a pending request in one transaction: marks it decided and stores the consent
+    /// decision and the code it ends with, if any. `false`, with nothing stored, when it was
+    /// decided before.
+    async fn conclude_auth_request(&self, conclusion: &Conclusion<'_>) -> Result<bool>;
 
     async fn insert_upstream_login(&self, login: &UpstreamLogin) -> Result<()>;
     /// Removes and returns the login state: each `state` works once.

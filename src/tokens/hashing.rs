@@ -96,6 +96,14 @@ pub fn random_token() -> String {
     URL_SAFE_NO_PAD.encode(buf)
 }
 
+/// HMAC-SHA256 of `message` under `key`, base64url without padding: a token derived from a
+/// secret only the server holds (such as a browser session's binding value), so it needs no
+/// storage of its own.
+pub fn mac_token(key: &str, message: &str) -> String {
+    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, key.as_bytes());
+    URL_SAFE_NO_PAD.encode(aws_lc_rs::hmac::sign(&key, message.as_bytes()).as_ref())
+}
+
 /// Constant-time comparison of two strings (CSRF tokens, state values).
 pub fn constant_time_eq(a: &str, b: &str) -> bool {
     a.as_bytes().ct_eq(b.as_bytes()).into()
@@ -104,6 +112,25 @@ pub fn constant_time_eq(a: &str, b: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_mac_token_depends_on_the_key_and_every_byte_of_the_message() {
+        let t = mac_token("k", "consent\nreq\nen");
+        assert_eq!(t.len(), 43);
+        assert_eq!(t, mac_token("k", "consent\nreq\nen"));
+        assert_ne!(t, mac_token("k2", "consent\nreq\nen"));
+        assert_ne!(t, mac_token("k", "consent\nreq\nfr"));
+        // RFC 4231 test case 2, as a check that this is HMAC-SHA256.
+        let tc2 = mac_token("Jefe", "what do ya want for nothing?");
+        assert_eq!(
+            URL_SAFE_NO_PAD.decode(tc2).unwrap(),
+            [
+                0x5b, 0xdc, 0xc1, 0x46, 0xbf, 0x60, 0x75, 0x4e, 0x6a, 0x04, 0x24, 0x26, 0x08, 0x95,
+                0x75, 0xc7, 0x5a, 0x00, 0x3f, 0x08, 0x9d, 0x27, 0x39, 0x83, 0x9d, 0xec, 0x58, 0xb9,
+                0x64, 0xec, 0x38, 0x43
+            ]
+        );
+    }
 
     #[test]
     fn argon2_hash_verifies_only_the_right_secret_and_round_trips_through_storage() {

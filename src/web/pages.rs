@@ -42,6 +42,8 @@ pub struct ConsentPage {
     pub redirect_host: String,
     pub request_id: String,
     pub csrf: String,
+    /// The locale the page is shown in; posted back, vouched for by `csrf`.
+    pub locale: String,
     pub scopes: Vec<ScopeRow>,
 }
 

@@ -106,14 +106,30 @@ async fn the_page_shows_purposes_in_the_asked_locale_and_the_record_keeps_those_
         html.contains("(legal basis: legitimate interest)"),
         "{html}"
     );
-    // Allow, leaving the optional newsletter checked.
+    // Allow, leaving the optional newsletter checked. The form carries the locale shown, and
+    // its token vouches for it: a form claiming another locale is refused.
     let (request, csrf) = consent_fields(&html);
+    assert_eq!(form_field(&html, "locale"), "fr");
+    let forged = app
+        .browser
+        .post(format!("{}/consent", app.base))
+        .form(&[
+            ("request", request.as_str()),
+            ("csrf", csrf.as_str()),
+            ("locale", "en"),
+            ("decision", "allow"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 403);
     let res = app
         .browser
         .post(format!("{}/consent", app.base))
         .form(&[
             ("request", request.as_str()),
             ("csrf", csrf.as_str()),
+            ("locale", "fr"),
             ("decision", "allow"),
             ("scope", "news"),
         ])

@@ -162,10 +162,8 @@ impl AuthorizeRequest {
             sub: None,
             auth_context_id: None,
             auth_time: None,
-            consent_csrf: None,
             decided_at: None,
             ui_locales: self.ui_locales,
-            consent_locale: None,
         }
     }
 

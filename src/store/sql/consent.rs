@@ -30,34 +30,7 @@ macro_rules! consent_sql {
                 outbox: &[$crate::store::OutboxRow],
             ) -> $crate::store::Result<()> {
                 let mut tx = self.begin_write().await?;
-                match grant {
-                    Some(g) => {
-                        sqlx::query(
-                            "INSERT INTO grants (sub, client_id, scopes, scope_versions, \
-                             granted_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6) \
-                             ON CONFLICT (sub, client_id) DO UPDATE SET scopes = excluded.scopes, \
-                             scope_versions = excluded.scope_versions, \
-                             updated_at = excluded.updated_at",
-                        )
-                        .bind(&g.sub)
-                        .bind(&g.client_id)
-                        .bind(g.scopes.as_str())
-                        .bind(&g.scope_versions)
-                        .bind(g.granted_at)
-                        .bind(g.updated_at)
-                        .execute(&mut *tx)
-                        .await?;
-                    }
-                    None => {
-                        sqlx::query("DELETE FROM grants WHERE sub = $1 AND client_id = $2")
-                            .bind(&rec.sub)
-                            .bind(&rec.client_id)
-                            .execute(&mut *tx)
-                            .await?;
-                    }
-                }
-                shared::insert_record(&mut tx, rec).await?;
-                shared::enqueue(&mut tx, outbox).await?;
+                shared::decide(&mut tx, grant, rec, outbox).await?;
                 tx.commit().await?;
                 Ok(())
             }

@@ -12,9 +12,9 @@ macro_rules! login_sql {
                 sqlx::query(
                     "INSERT INTO auth_requests (id, client_id, redirect_uri, scope, state, nonce, \
                      code_challenge, prompt, max_age, login_hint, upstream_hint, browser_binding, \
-                     created_at, expires_at, sub, auth_context_id, auth_time, consent_csrf, \
-                     decided_at, ui_locales, consent_locale) VALUES ($1, $2, $3, $4, $5, $6, $7, \
-                     $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)",
+                     created_at, expires_at, sub, auth_context_id, auth_time, decided_at, \
+                     ui_locales) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, \
+                     $14, $15, $16, $17, $18, $19)",
                 )
                 .bind(&r.id)
                 .bind(&r.client_id)
@@ -33,10 +33,8 @@ macro_rules! login_sql {
                 .bind(&r.sub)
                 .bind(&r.auth_context_id)
                 .bind(r.auth_time)
-                .bind(&r.consent_csrf)
                 .bind(r.decided_at)
                 .bind(&r.ui_locales)
-                .bind(&r.consent_locale)
                 .execute(&self.pool)
                 .await?;
                 Ok(())
@@ -72,23 +70,6 @@ macro_rules! login_sql {
                 Ok(())
             }
 
-            async fn set_consent_csrf(
-                &self,
-                id: &str,
-                csrf_hash: &str,
-                locale: &str,
-            ) -> $crate::store::Result<()> {
-                sqlx::query(
-                    "UPDATE auth_requests SET consent_csrf = $2, consent_locale = $3 WHERE id = $1",
-                )
-                    .bind(id)
-                    .bind(csrf_hash)
-                    .bind(locale)
-                    .execute(&self.pool)
-                    .await?;
-                Ok(())
-            }
-
             async fn decide_auth_request(&self, id: &str, now: i64) -> $crate::store::Result<bool> {
                 let done = sqlx::query(
                     "UPDATE auth_requests SET decided_at = $2 WHERE id = $1 AND decided_at IS NULL",
@@ -98,6 +79,33 @@ macro_rules! login_sql {
                 .execute(&self.pool)
                 .await?;
                 Ok(done.rows_affected() == 1)
+            }
+
+            async fn conclude_auth_request(
+                &self,
+                c: &$crate::store::Conclusion<'_>,
+            ) -> $crate::store::Result<bool> {
+                let mut tx = self.begin_write().await?;
+                let decided = sqlx::query(
+                    "UPDATE auth_requests SET decided_at = $2 WHERE id = $1 AND decided_at IS NULL",
+                )
+                .bind(c.request_id)
+                .bind(c.now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if decided != 1 {
+                    // Decided before (a replayed form): nothing of this one is stored.
+                    return Ok(false);
+                }
+                if let Some(d) = &c.consent {
+                    shared::decide(&mut tx, d.grant, d.record, d.outbox).await?;
+                }
+                if let Some(code) = c.code {
+                    shared::insert_code(&mut tx, code).await?;
+                }
+                tx.commit().await?;
+                Ok(true)
             }
 
             async fn insert_upstream_login(

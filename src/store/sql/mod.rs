@@ -50,11 +50,75 @@ macro_rules! shared_sql {
     ($db:ty) => {
         mod shared {
             use $crate::store::{
-                AccessTokenRecord, AuditEntry, ConsentRecord, Grant, OutboxRow, PurposeDecision,
+                AccessTokenRecord, AuditEntry, CodeRecord, ConsentRecord, Grant, OutboxRow,
+                PurposeDecision,
                 RefreshTokenRecord, Removal, Result, StoredContext,
             };
 
             type Conn = <$db as sqlx::Database>::Connection;
+
+            /// Stores a consent decision: the grant after it (`None` deletes the user's grant to
+            /// the app), its record and its events.
+            pub async fn decide(
+                conn: &mut Conn,
+                grant: Option<&Grant>,
+                rec: &ConsentRecord,
+                outbox: &[OutboxRow],
+            ) -> Result<()> {
+                match grant {
+                    Some(g) => {
+                        sqlx::query(
+                            "INSERT INTO grants (sub, client_id, scopes, scope_versions, \
+                             granted_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6) \
+                             ON CONFLICT (sub, client_id) DO UPDATE SET scopes = excluded.scopes, \
+                             scope_versions = excluded.scope_versions, \
+                             updated_at = excluded.updated_at",
+                        )
+                        .bind(&g.sub)
+                        .bind(&g.client_id)
+                        .bind(g.scopes.as_str())
+                        .bind(&g.scope_versions)
+                        .bind(g.granted_at)
+                        .bind(g.updated_at)
+                        .execute(&mut *conn)
+                        .await?;
+                    }
+                    None => {
+                        sqlx::query("DELETE FROM grants WHERE sub = $1 AND client_id = $2")
+                            .bind(&rec.sub)
+                            .bind(&rec.client_id)
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                }
+                insert_record(conn, rec).await?;
+                enqueue(conn, outbox).await
+            }
+
+            pub async fn insert_code(conn: &mut Conn, c: &CodeRecord) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO authorization_codes (code_hash, client_id, redirect_uri, sub, \
+                     scope, nonce, code_challenge, auth_context_id, auth_time, auth_time_required, \
+                     created_at, expires_at, consumed_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                )
+                .bind(&c.code_hash)
+                .bind(&c.client_id)
+                .bind(&c.redirect_uri)
+                .bind(&c.sub)
+                .bind(&c.scope)
+                .bind(&c.nonce)
+                .bind(&c.code_challenge)
+                .bind(&c.auth_context_id)
+                .bind(c.auth_time)
+                .bind(i64::from(c.auth_time_required))
+                .bind(c.created_at)
+                .bind(c.expires_at)
+                .bind(c.consumed_at)
+                .execute(&mut *conn)
+                .await?;
+                Ok(())
+            }
 
             /// Appends a consent record and moves the user's purpose states to what it decided.
             pub async fn insert_record(conn: &mut Conn, rec: &ConsentRecord) -> Result<()> {

@@ -6,29 +6,12 @@ macro_rules! token_sql {
     ($store:ident) => {
         #[async_trait::async_trait]
         impl $crate::store::TokenStore for $store {
-            async fn insert_code(&self, c: &$crate::store::CodeRecord) -> $crate::store::Result<()> {
-                sqlx::query(
-                    "INSERT INTO authorization_codes (code_hash, client_id, redirect_uri, sub, \
-                     scope, nonce, code_challenge, auth_context_id, auth_time, auth_time_required, \
-                     created_at, expires_at, consumed_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-                )
-                .bind(&c.code_hash)
-                .bind(&c.client_id)
-                .bind(&c.redirect_uri)
-                .bind(&c.sub)
-                .bind(&c.scope)
-                .bind(&c.nonce)
-                .bind(&c.code_challenge)
-                .bind(&c.auth_context_id)
-                .bind(c.auth_time)
-                .bind(i64::from(c.auth_time_required))
-                .bind(c.created_at)
-                .bind(c.expires_at)
-                .bind(c.consumed_at)
-                .execute(&self.pool)
-                .await?;
-                Ok(())
+            async fn insert_code(
+                &self,
+                c: &$crate::store::CodeRecord,
+            ) -> $crate::store::Result<()> {
+                let mut conn = self.pool.acquire().await?;
+                shared::insert_code(&mut conn, c).await
             }
 
             async fn code(
