@@ -105,6 +105,7 @@ pub async fn import_consents(
 #[serde(deny_unknown_fields)]
 pub struct LinkRequest {
     /// Seconds the link stays valid: default 900 (15 minutes), at most 7 days.
+    #[schema(minimum = 60, maximum = 604800)]
     pub expires_in: Option<i64>,
 }
 

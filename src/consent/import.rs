@@ -24,8 +24,10 @@ pub const MAX_DECISIONS: usize = 1000;
 #[serde(deny_unknown_fields)]
 pub struct ConsentImport {
     /// Where the decisions were made, e.g. `onetrust`.
+    #[schema(min_length = 1, max_length = 200)]
     pub source: String,
     /// At most 1000, applied in the order given.
+    #[schema(min_items = 1, max_items = 1000)]
     pub decisions: Vec<ImportedDecision>,
 }
 
@@ -36,18 +38,22 @@ pub struct ImportedDecision {
     /// A purpose defined under `[purposes]`.
     pub purpose: String,
     /// `granted`, `denied` or `withdrawn`.
+    #[schema(pattern = "^(granted|denied|withdrawn)$")]
     pub decision: String,
     /// When it was made, Unix seconds; default now. Not in the future.
+    #[schema(minimum = 0)]
     pub decided_at: Option<i64>,
     /// The purpose's version it was made under; default the current one.
     pub version: Option<String>,
     /// The words the user was shown there; default the purpose's text in `locale`.
     pub wording: Option<String>,
     /// Default `en`.
+    #[schema(min_length = 1, max_length = 35)]
     pub locale: Option<String>,
     /// The app it concerns, if any.
     pub client_id: Option<String>,
     /// The decision's id at the source (a receipt id), kept with the source.
+    #[schema(max_length = 200)]
     pub reference: Option<String>,
 }
 
