@@ -16,7 +16,6 @@ use axum::routing::get;
 use serde::{Deserialize, Serialize};
 use tower_sessions::Session;
 
-use crate::clock::readable_utc;
 use crate::state::AppState;
 use crate::tokens::hashing::{constant_time_eq, digest_hex, random_token};
 use crate::web::pages::AccountLinkPage;
@@ -45,11 +44,6 @@ pub async fn link_session(session: &Session, now: i64) -> Option<LinkSession> {
         Ok(Some(l)) if l.until > now => Some(l),
         _ => None,
     }
-}
-
-/// When the link session ends, readable.
-pub fn readable_until(l: &LinkSession) -> String {
-    readable_utc(l.until)
 }
 
 #[derive(Deserialize)]

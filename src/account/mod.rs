@@ -62,7 +62,7 @@ struct Viewer {
 async fn viewer(state: &AppState, session: &Session) -> Result<Option<Viewer>, PageError> {
     if let Some(l) = link::link_session(session, state.now()).await {
         return Ok(Some(Viewer {
-            link_until: Some(link::readable_until(&l)),
+            link_until: Some(readable_utc(l.until)),
             sub: l.sub,
         }));
     }
@@ -256,20 +256,42 @@ async fn withdraw(
     Ok(Redirect::to(&format!("/account?{query}")).into_response())
 }
 
+/// The signed-in user, for a download: an account link does not open one.
+async fn downloading_user(
+    state: &AppState,
+    session: &Session,
+    what: &str,
+) -> Result<LoginSession, PageError> {
+    signed_in_user(state, session).await?.ok_or_else(|| {
+        PageError::new(
+            StatusCode::UNAUTHORIZED,
+            "You are not signed in",
+            format!("Sign in to your consent center to download {what}."),
+        )
+        .with_back(back_to_center())
+    })
+}
+
+/// `body` as a JSON file named `filename`, never cached.
+fn download(filename: &str, body: serde_json::Value) -> Response {
+    let disposition = format!("attachment; filename=\"{filename}\"");
+    (
+        [
+            (header::CACHE_CONTROL, "no-store".to_string()),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        axum::Json(body),
+    )
+        .into_response()
+}
+
 /// Everything Herald holds about the signed-in user, as a JSON download (see
-/// [`crate::consent::export`]). Needs a login: an account link does not open it.
+/// [`crate::consent::export`]).
 async fn export_all(
     State(state): State<AppState>,
     session: Session,
 ) -> Result<Response, PageError> {
-    let login = signed_in_user(&state, &session).await?.ok_or_else(|| {
-        PageError::new(
-            StatusCode::UNAUTHORIZED,
-            "You are not signed in",
-            "Sign in to your consent center to download your data.",
-        )
-        .with_back(back_to_center())
-    })?;
+    let login = downloading_user(&state, &session, "your data").await?;
     let settings = state.settings();
     let doc =
         crate::consent::export::user_export(&*state.store, &settings, &login.sub, state.now())
@@ -278,29 +300,12 @@ async fn export_all(
             .unwrap_or_else(
                 || json!({ "sub": login.sub, "note": "Herald holds no profile for you" }),
             );
-    Ok((
-        [
-            (header::CACHE_CONTROL, "no-store"),
-            (
-                header::CONTENT_DISPOSITION,
-                "attachment; filename=\"herald-my-data.json\"",
-            ),
-        ],
-        axum::Json(doc),
-    )
-        .into_response())
+    Ok(download("herald-my-data.json", doc))
 }
 
 /// The signed-in user's consent records, oldest first, as a JSON download.
 async fn export(State(state): State<AppState>, session: Session) -> Result<Response, PageError> {
-    let login = signed_in_user(&state, &session).await?.ok_or_else(|| {
-        PageError::new(
-            StatusCode::UNAUTHORIZED,
-            "You are not signed in",
-            "Sign in to your consent center to download your consent records.",
-        )
-        .with_back(back_to_center())
-    })?;
+    let login = downloading_user(&state, &session, "your consent records").await?;
     let records = state
         .store
         .consent_records(&login.sub)
@@ -315,15 +320,5 @@ async fn export(State(state): State<AppState>, session: Session) -> Result<Respo
             .map(|r| crate::consent::export_record(r, &settings.app_name(&r.client_id)))
             .collect::<Vec<_>>(),
     });
-    Ok((
-        [
-            (header::CACHE_CONTROL, "no-store"),
-            (
-                header::CONTENT_DISPOSITION,
-                "attachment; filename=\"herald-consent-records.json\"",
-            ),
-        ],
-        axum::Json(body),
-    )
-        .into_response())
+    Ok(download("herald-consent-records.json", body))
 }

@@ -4,54 +4,21 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::header;
-use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 
 use super::auth::{AccountLinker, Admin};
 use super::error::{ApiError, ErrorBody, Path};
+use super::users::{audit_user_action, known_user};
 use crate::consent::import::{self, ConsentImport};
 use crate::state::AppState;
-use crate::store::{AccountLink, AuditEntry};
-use crate::telemetry::events;
+use crate::store::AccountLink;
 use crate::tokens::hashing::{digest_hex, random_token};
 
 /// How long an account link is valid by default, and at most.
 pub const LINK_TTL_SECS: i64 = 15 * 60;
 const LINK_TTL_MAX_SECS: i64 = 7 * 24 * 3600;
-
-async fn known_user(state: &AppState, sub: &str) -> Result<(), ApiError> {
-    match state.store.user(sub).await? {
-        Some(_) => Ok(()),
-        None => Err(ApiError::not_found(format!("no user `{sub}`"))),
-    }
-}
-
-async fn audit(
-    state: &AppState,
-    actor: String,
-    action: &str,
-    sub: &str,
-    after: serde_json::Value,
-) -> Result<(), ApiError> {
-    events::admin_change(&actor, action, &format!("user:{sub}"));
-    state
-        .store
-        .append_audit(&AuditEntry {
-            id: 0,
-            at: state.now(),
-            actor,
-            action: action.into(),
-            target: format!("user:{sub}"),
-            before: None,
-            after: Some(after.to_string()),
-            config_version: None,
-        })
-        .await?;
-    Ok(())
-}
 
 /// What an import recorded.
 #[derive(Debug, Serialize, ToSchema)]
@@ -86,12 +53,13 @@ pub async fn import_consents(
         .collect();
     state.store.import_consents(&records, &events).await?;
     let record_ids: Vec<String> = records.into_iter().map(|r| r.id).collect();
-    audit(
+    audit_user_action(
         &state,
         admin.actor,
         "consent.import",
         &sub,
-        json!({ "source": body.source, "records": record_ids }),
+        None,
+        Some(json!({ "source": body.source, "records": record_ids })),
     )
     .await?;
     Ok((
@@ -155,12 +123,13 @@ pub async fn account_link(
         used_at: None,
     };
     state.store.create_account_link(&link).await?;
-    audit(
+    audit_user_action(
         &state,
         linker.actor,
         "account_link.create",
         &sub,
-        json!({ "expires_at": link.expires_at }),
+        None,
+        Some(json!({ "expires_at": link.expires_at })),
     )
     .await?;
     let settings = state.settings();
@@ -183,13 +152,22 @@ pub async fn export_user(
     admin: Admin,
     State(state): State<AppState>,
     Path(sub): Path<String>,
-) -> Result<Response, ApiError> {
+) -> Result<Json<serde_json::Value>, ApiError> {
     let settings = state.settings();
     let Some(doc) =
         crate::consent::export::user_export(&*state.store, &settings, &sub, state.now()).await?
     else {
         return Err(ApiError::not_found(format!("no user `{sub}`")));
     };
-    audit(&state, admin.actor, "user.export", &sub, json!({})).await?;
-    Ok(([(header::CACHE_CONTROL, "no-store")], Json(doc)).into_response())
+    audit_user_action(
+        &state,
+        admin.actor,
+        "user.export",
+        &sub,
+        None,
+        Some(json!({})),
+    )
+    .await?;
+    // Like every admin answer, with `Cache-Control: no-store` (the admin router's layer).
+    Ok(Json(doc))
 }

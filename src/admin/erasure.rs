@@ -12,9 +12,8 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::auth::Admin;
 use super::error::{ApiError, ErrorBody, Path, Query};
+use super::users::{audit_user_action, known_user};
 use crate::state::AppState;
-use crate::store::AuditEntry;
-use crate::telemetry::events;
 use crate::tokens::random_token;
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -52,9 +51,7 @@ pub async fn erase_user(
 ) -> Result<Json<Erased>, ApiError> {
     let now = state.now();
     let purge = p.purge_records.unwrap_or(false);
-    if state.store.user(&sub).await?.is_none() {
-        return Err(ApiError::not_found(format!("no user `{sub}`")));
-    }
+    known_user(&state, &sub).await?;
     // Sessions in Redis are outside the database's transaction: deleted first, so a Redis that
     // cannot be reached fails the erasure before anything is erased, and a retry finishes it.
     let redis_sessions = match &state.redis_sessions {
@@ -77,27 +74,19 @@ pub async fn erase_user(
         return Err(ApiError::not_found(format!("no user `{sub}`")));
     }
     let records = if purge { "purged" } else { "pseudonymised" };
-    events::admin_change(&admin.actor, "user.erase", &format!("user:{sub}"));
-    state
-        .store
-        .append_audit(&AuditEntry {
-            id: 0,
-            at: now,
-            actor: admin.actor,
-            action: "user.erase".into(),
-            target: format!("user:{sub}"),
-            before: None,
-            after: Some(
-                json!({
-                    "consent_records": records,
-                    "pseudonym": pseudonym,
-                    "redis_sessions_deleted": redis_sessions,
-                })
-                .to_string(),
-            ),
-            config_version: None,
-        })
-        .await?;
+    audit_user_action(
+        &state,
+        admin.actor,
+        "user.erase",
+        &sub,
+        None,
+        Some(json!({
+            "consent_records": records,
+            "pseudonym": pseudonym,
+            "redis_sessions_deleted": redis_sessions,
+        })),
+    )
+    .await?;
     Ok(Json(Erased {
         sub,
         consent_records: records.into(),

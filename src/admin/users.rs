@@ -209,12 +209,41 @@ pub struct Identity {
     pub subject: String,
 }
 
-async fn known_user(state: &AppState, sub: &str) -> Result<User, ApiError> {
+/// The user `sub`, or 404.
+pub(super) async fn known_user(state: &AppState, sub: &str) -> Result<User, ApiError> {
     state
         .store
         .user(sub)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no user `{sub}`")))
+}
+
+/// Logs and audits an admin action on the user `sub` (target `user:{sub}`), with the state
+/// before and after it where there is one.
+pub(super) async fn audit_user_action(
+    state: &AppState,
+    actor: String,
+    action: &str,
+    sub: &str,
+    before: Option<serde_json::Value>,
+    after: Option<serde_json::Value>,
+) -> Result<(), ApiError> {
+    let target = format!("user:{sub}");
+    events::admin_change(&actor, action, &target);
+    state
+        .store
+        .append_audit(&AuditEntry {
+            id: 0,
+            at: state.now(),
+            actor,
+            action: action.into(),
+            target,
+            before: before.map(|v| v.to_string()),
+            after: after.map(|v| v.to_string()),
+            config_version: None,
+        })
+        .await?;
+    Ok(())
 }
 
 /// One user, with the upstream identity, last login and grants.
@@ -322,20 +351,15 @@ pub async fn withdraw_grant(
     )
     .await?;
     if let Some(g) = before {
-        events::admin_change(&admin.actor, "grant.withdraw", &format!("user:{sub}"));
-        state
-            .store
-            .append_audit(&AuditEntry {
-                id: 0,
-                at: now,
-                actor: admin.actor,
-                action: "grant.withdraw".into(),
-                target: format!("user:{sub}"),
-                before: Some(json!({ "client_id": g.client_id, "scopes": withdrawn }).to_string()),
-                after: None,
-                config_version: None,
-            })
-            .await?;
+        audit_user_action(
+            &state,
+            admin.actor,
+            "grant.withdraw",
+            &sub,
+            Some(json!({ "client_id": g.client_id, "scopes": withdrawn })),
+            None,
+        )
+        .await?;
     }
     Ok(Json(Withdrawn { withdrawn }))
 }

@@ -1,8 +1,8 @@
 //! Consent: which requested scopes a user must still approve, and recording decisions.
 //!
 //! A grant per (user, app) holds the scopes allowed and, for each, the version of the consent
-//! text it was allowed under: a scope's version is a digest of its description, so rewording a
-//! scope asks again. Every decision is also appended to the consent records (proof of consent).
+//! text it was allowed under ([`ScopeCatalog::scope_version`]: a digest of its texts and its
+//! purpose's version), so rewording a scope or its purpose asks again. Every decision is also appended to the consent records (proof of consent).
 //! `openid` is part of every grant like any other scope, so the consent page lists it.
 
 pub mod decision;
@@ -21,11 +21,6 @@ use crate::store::{
     PurposeState, Result, Store, Withdrawal,
 };
 use crate::tokens::hashing::random_token;
-
-/// The consent-text version of a scope: a short digest of its description.
-pub fn scope_version(catalog: &ScopeCatalog, scope: &str) -> String {
-    catalog.scope_version(scope)
-}
 
 /// What a request needs from the user.
 #[derive(Debug, PartialEq)]
@@ -51,7 +46,7 @@ pub fn plan(
         !force
             && versions
                 .get(s)
-                .is_some_and(|v| *v == scope_version(catalog, s))
+                .is_some_and(|v| *v == catalog.scope_version(s))
     });
     ConsentPlan { granted, needed }
 }
@@ -71,7 +66,7 @@ pub fn apply(
         .and_then(|g| serde_json::from_str(&g.scope_versions).ok())
         .unwrap_or_default();
     for s in allowed {
-        versions.insert(s.clone(), scope_version(catalog, s));
+        versions.insert(s.clone(), catalog.scope_version(s));
     }
     for s in denied {
         versions.remove(s);
@@ -150,7 +145,7 @@ impl Receipt<'_> {
         let outcome = self.outcome();
         let decided = || self.allowed.iter().chain(self.denied);
         let versions: BTreeMap<&str, String> = decided()
-            .map(|s| (s.as_str(), scope_version(catalog, s)))
+            .map(|s| (s.as_str(), catalog.scope_version(s)))
             .collect();
         let scope_words: BTreeMap<&str, &str> = decided()
             .map(|s| (s.as_str(), catalog.scope_text(s, self.locale)))
@@ -401,6 +396,15 @@ pub fn export_record(r: &ConsentRecord, app_name: &str) -> ExportedRecord {
     }
 }
 
+/// The `purposes` claim of `sub` as it stands in the store (see [`purposes_claim`]).
+pub async fn current_purposes(
+    store: &dyn Store,
+    catalog: &ScopeCatalog,
+    sub: &str,
+) -> Result<serde_json::Map<String, serde_json::Value>> {
+    Ok(purposes_claim(catalog, &store.purpose_states(sub).await?))
+}
+
 /// The `purposes` claim (released by the `consents` scope): every defined purpose, `true` when
 /// the user's current decision allows it. A `consent` purpose is on only when granted under its
 /// current version; a purpose on another legal basis is on unless the user denied or withdrew it.
@@ -469,7 +473,7 @@ mod tests {
         let mut g = apply(None, "u", "app", &s(&["openid", "email"]), &[], &c, 1);
         g.scope_versions = g
             .scope_versions
-            .replace(&scope_version(&c, "email"), "oldversion00");
+            .replace(&c.scope_version("email"), "oldversion00");
         assert_eq!(
             plan(&s(&["openid", "email"]), Some(&g), &c, false).needed,
             s(&["email"])

@@ -119,11 +119,9 @@ async fn userinfo(
         .map_err(|_| OAuthError::server_error("stored login data is unreadable"))?;
     let mut out = claims::release(&context, &settings.scopes, &scopes, TokenKind::Userinfo);
     if scopes.iter().any(|s| s == claims::CONSENTS_SCOPE) {
-        let states = state.store.purpose_states(&record.sub).await?;
-        out.insert(
-            "purposes".into(),
-            Value::Object(crate::consent::purposes_claim(&settings.scopes, &states)),
-        );
+        let purposes =
+            crate::consent::current_purposes(&*state.store, &settings.scopes, &record.sub).await?;
+        out.insert("purposes".into(), Value::Object(purposes));
     }
     out.insert("sub".into(), json!(record.sub));
     Ok(Value::Object(out))

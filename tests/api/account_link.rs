@@ -19,22 +19,8 @@ grant_types = ["client_credentials"]
 "#;
 
 async fn cmp_token(app: &TestApp) -> String {
-    let res = app
-        .api
-        .post(format!("{}/token", app.base))
-        .basic_auth("cmp", Some("cmp-secret-for-tests"))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("scope", "herald:account-link"),
-        ])
-        .send()
+    app.client_credentials("cmp", "cmp-secret-for-tests", "herald:account-link")
         .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    res.json::<Value>().await.unwrap()["access_token"]
-        .as_str()
-        .unwrap()
-        .to_string()
 }
 
 /// A user with grants to `app` and `trusted`; returns their sub.

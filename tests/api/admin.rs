@@ -78,24 +78,6 @@ fn endpoints() -> Vec<(Method, &'static str, Option<Value>)> {
     ]
 }
 
-impl TestApp {
-    async fn client_credentials(&self, client: &str, secret: &str, scope: &str) -> String {
-        let res = self
-            .api
-            .post(format!("{}/token", self.base))
-            .basic_auth(client, Some(secret))
-            .form(&[("grant_type", "client_credentials"), ("scope", scope)])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 200);
-        res.json::<Value>().await.unwrap()["access_token"]
-            .as_str()
-            .unwrap()
-            .to_string()
-    }
-}
-
 #[tokio::test]
 async fn every_admin_endpoint_refuses_missing_and_wrong_credentials_and_user_tokens() {
     let app = spawn_app_with(ADMIN_CLIENT).await;

@@ -85,13 +85,9 @@ async fn a_session_store_that_is_not_redis_is_refused_with_advice() {
 
 /// The Redis session keys whose record names `sub`.
 async fn sessions_of(sub: &str) -> Vec<String> {
+    let keys = redis_keys().await.expect("Redis was reachable moments ago");
     let client = redis::Client::open(REDIS).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg("herald:session:*")
-        .query_async(&mut conn)
-        .await
-        .unwrap();
     let mut out = Vec::new();
     for k in keys {
         let data: Option<String> = redis::cmd("GET")

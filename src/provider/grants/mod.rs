@@ -55,10 +55,9 @@ pub(crate) async fn sign(state: &AppState, issue: Issue<'_>) -> Result<Signed, O
     // The `consents` scope releases the user's decision per purpose (from the store, not the
     // login's context) into the ID token, as userinfo does.
     let purposes = match issue.context {
-        Some(_) if issue.scopes.iter().any(|s| s == claims::CONSENTS_SCOPE) => {
-            let states = state.store.purpose_states(issue.sub).await?;
-            Some(crate::consent::purposes_claim(&settings.scopes, &states))
-        }
+        Some(_) if issue.scopes.iter().any(|s| s == claims::CONSENTS_SCOPE) => Some(
+            crate::consent::current_purposes(&*state.store, &settings.scopes, issue.sub).await?,
+        ),
         _ => None,
     };
     let released = |kind| {

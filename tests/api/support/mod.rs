@@ -504,6 +504,23 @@ impl TestApp {
         self.site().login(browser, p).await
     }
 
+    /// A client_credentials access token for `client` (secret via Basic) with `scope`.
+    pub async fn client_credentials(&self, client: &str, secret: &str, scope: &str) -> String {
+        let res = self
+            .api
+            .post(format!("{}/token", self.base))
+            .basic_auth(client, Some(secret))
+            .form(&[("grant_type", "client_credentials"), ("scope", scope)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        res.json::<Value>().await.unwrap()["access_token"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
     /// Redeems a code as client `app` (secret via Basic) or a public client.
     pub async fn redeem(&self, p: &AuthParams, code: &str) -> reqwest::Response {
         let secret = (p.client_id != "spa").then_some(SECRET);
