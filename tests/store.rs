@@ -84,6 +84,7 @@ conformance!(
     auth_requests_round_trip_and_record_the_login,
     an_auth_request_is_decided_only_once,
     an_upstream_login_can_be_taken_only_once,
+    a_finished_login_spends_its_state_and_a_second_answer_stores_nothing,
     contexts_round_trip_with_and_without_expiry,
     record_consent_upserts_the_grant_and_keeps_its_first_granted_at,
     a_decision_and_its_events_are_stored_together_or_not_at_all,
@@ -630,6 +631,7 @@ fn finished(subject: &str, new_sub: &str, ctx_id: &str, req_id: &str, now: i64) 
             revoked_at: None,
         },
         auth_request_id: req_id.into(),
+        upstream_state_hash: None,
         now,
         outbox: Vec::new(),
     }
@@ -684,7 +686,7 @@ async fn a_first_upstream_login_creates_the_user_its_context_and_records_the_log
         .unwrap();
     let login = finished("auth0|ada", "sub-1", "ctx-1", "req-1", T + 10);
 
-    let user = store.finish_upstream_login(&login).await.unwrap();
+    let user = store.finish_upstream_login(&login).await.unwrap().unwrap();
 
     let expected = User {
         sub: "sub-1".into(),
@@ -728,11 +730,11 @@ async fn a_second_upstream_login_keeps_the_sub_and_replaces_the_last_context(sto
             .unwrap();
     }
     let first = finished("auth0|ada", "sub-1", "ctx-1", "req-1", T);
-    store.finish_upstream_login(&first).await.unwrap();
+    store.finish_upstream_login(&first).await.unwrap().unwrap();
 
     // The second login proposes a fresh sub, and its context carries that proposal.
     let second = finished("auth0|ada", "sub-2", "ctx-2", "req-2", T + 60);
-    let user = store.finish_upstream_login(&second).await.unwrap();
+    let user = store.finish_upstream_login(&second).await.unwrap().unwrap();
 
     assert_eq!(
         user,
@@ -811,7 +813,7 @@ async fn an_upstream_login_that_fails_midway_stores_nothing(store: DynStore) {
 
     // A later login of an existing user: its login time and last context stay as they were.
     let first = finished("auth0|ada", "sub-1", "ctx-1", "req-2", T + 10);
-    let ada = store.finish_upstream_login(&first).await.unwrap();
+    let ada = store.finish_upstream_login(&first).await.unwrap().unwrap();
     let err = store
         .finish_upstream_login(&finished(
             "auth0|ada",
@@ -859,7 +861,8 @@ async fn concurrent_first_logins_of_one_identity_end_with_one_user(store: DynSto
     let mut subs = Vec::new();
     for (i, racer) in racers.into_iter().enumerate() {
         match racer.await.unwrap() {
-            Ok(user) => subs.push(user.sub),
+            Ok(Some(user)) => subs.push(user.sub),
+            Ok(None) => panic!("racer {i} found no state to spend, and none was asked for"),
             Err(e) => panic!("racer {i} failed: {e:?}"),
         }
     }
@@ -977,6 +980,46 @@ async fn an_upstream_login_can_be_taken_only_once(store: DynStore) {
     );
     // Taking one state leaves the others.
     assert!(store.take_upstream_login("other").await.unwrap().is_some());
+}
+
+async fn a_finished_login_spends_its_state_and_a_second_answer_stores_nothing(store: DynStore) {
+    store
+        .insert_auth_request(&auth_request("req-1", T, T + 600))
+        .await
+        .unwrap();
+    store
+        .insert_auth_request(&auth_request("req-2", T, T + 600))
+        .await
+        .unwrap();
+    let state = upstream_login("state-digest", T, T + 600);
+    store.insert_upstream_login(&state).await.unwrap();
+    // Reading the state leaves it in place.
+    assert_eq!(
+        store.upstream_login("state-digest").await.unwrap(),
+        Some(state.clone())
+    );
+    assert_eq!(store.upstream_login("never-issued").await.unwrap(), None);
+
+    let mut first = finished("auth0|ada", "sub-1", "ctx-1", "req-1", T + 10);
+    first.upstream_state_hash = Some("state-digest".into());
+    let ada = store.finish_upstream_login(&first).await.unwrap();
+    assert_eq!(ada.map(|u| u.sub).as_deref(), Some("sub-1"));
+    assert_eq!(store.upstream_login("state-digest").await.unwrap(), None);
+
+    // A second answer with the same state (a replay that raced the first): nothing of it is
+    // stored, not its user, its context or its request's login.
+    let mut second = finished("auth0|bob", "sub-2", "ctx-2", "req-2", T + 11);
+    second.upstream_state_hash = Some("state-digest".into());
+    assert_eq!(store.finish_upstream_login(&second).await.unwrap(), None);
+    assert_eq!(
+        store.user_by_identity("auth0", "auth0|bob").await.unwrap(),
+        None
+    );
+    assert_eq!(store.context("ctx-2").await.unwrap(), None);
+    assert_eq!(
+        store.auth_request("req-2").await.unwrap(),
+        Some(auth_request("req-2", T, T + 600))
+    );
 }
 
 async fn contexts_round_trip_with_and_without_expiry(store: DynStore) {
@@ -2714,7 +2757,7 @@ async fn a_login_writes_its_events_under_the_users_sub_and_user_created_only_onc
             .unwrap();
         let mut login = finished("alice", sub, ctx, req, T);
         login.outbox = events(sub, req);
-        store.finish_upstream_login(&login).await.unwrap();
+        store.finish_upstream_login(&login).await.unwrap().unwrap();
     }
     let mut rows = store.deliveries(None, 10).await.unwrap();
     rows.sort_by(|a, b| a.event_id.cmp(&b.event_id));

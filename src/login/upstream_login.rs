@@ -25,6 +25,7 @@ pub async fn record_login(
     upstream: &Upstream,
     claims: &UpstreamClaims,
     req: AuthRequest,
+    state_hash: &str,
 ) -> Result<(LoginSession, AuthRequest), PageError> {
     let subject = claims
         .id_token
@@ -127,11 +128,19 @@ pub async fn record_login(
             new_sub,
             context: ctx.clone(),
             auth_request_id: req.id.clone(),
+            upstream_state_hash: Some(state_hash.to_string()),
             now,
             outbox,
         })
         .await
-        .map_err(store_failure)?;
+        .map_err(store_failure)?
+        .ok_or_else(|| {
+            PageError::new(
+                StatusCode::BAD_REQUEST,
+                "Sign-in failed",
+                "This sign-in link has expired or was already used. Start again from the app.",
+            )
+        })?;
     let login = LoginSession {
         sub: user.sub.clone(),
         upstream_id: upstream.id.clone(),

@@ -1,7 +1,8 @@
 //! The browser's legs of an upstream login: `/login/{request}` (the chooser, or straight to the
 //! upstream) and `/callback/{upstream}` (back from it). The callback checks the answer, lets
 //! the relying party ([`crate::upstream`]) redeem the code, and hands the finished upstream
-//! login to [`record_login`], one store transaction; then the journey goes on to consent.
+//! login to [`record_login`]: the callback's one store transaction, which also spends the
+//! answer's `state`. A failed answer spends it on its own; then the journey goes on to consent.
 
 use axum::Router;
 use axum::extract::{Path, RawQuery, State};
@@ -89,17 +90,42 @@ async fn callback(
             "The identity provider's answer repeats a parameter or has far too many; it was refused.",
         ));
     }
-    let login = take_upstream_login(&state, &p).await?;
+    let state_hash = state_hash(&p)?;
+    let login = upstream_login(&state, &state_hash).await?;
+    let answered = answer(&state, &session, &upstream_id, &p, login, &state_hash).await;
+    if answered.is_err() {
+        spend_state(&state, &state_hash).await;
+    }
+    answered
+}
+
+/// A refused or failed answer spends its state too: each state is tried once. Best effort: a
+/// state left behind by a store failure expires with its request.
+async fn spend_state(state: &AppState, state_hash: &str) {
+    if let Err(e) = state.store.take_upstream_login(state_hash).await {
+        tracing::warn!(error = %e, "spending a failed login's state failed");
+    }
+}
+
+/// The rest of the callback, for the login state the answer names.
+async fn answer(
+    state: &AppState,
+    session: &Session,
+    upstream_id: &str,
+    p: &Params,
+    login: UpstreamLogin,
+    state_hash: &str,
+) -> Result<Response, PageError> {
     // The answer must come back on the callback of the upstream it was sent to (mix-up).
     if login.upstream_id != upstream_id {
         return Err(refused(
             "The answer came back from a different identity provider than the one you were sent to; it was refused.",
         ));
     }
-    let req = pending_request(&state, &session, &login.auth_request_id).await?;
+    let req = pending_request(state, session, &login.auth_request_id).await?;
     let settings = state.settings();
     let upstream = settings
-        .upstream(&upstream_id)
+        .upstream(upstream_id)
         .cloned()
         .ok_or_else(|| refused("That identity provider is no longer configured."))?;
     // RFC 9207 §2.4: when the upstream names itself, it must be the one we expect; one that
@@ -114,7 +140,7 @@ async fn callback(
             .upstreams
             .sends_iss(&upstream)
             .await
-            .map_err(|e| upstream_failure(&state, &req, &upstream.id, &e))? =>
+            .map_err(|e| upstream_failure(state, &req, &upstream.id, &e))? =>
         {
             return Err(refused(
                 "The identity provider always names itself in its answers, and this one does not; it was refused (RFC 9207).",
@@ -123,7 +149,8 @@ async fn callback(
         _ => {}
     }
     if let Some(error) = p.get("error") {
-        return upstream_refused(&state, &req, &upstream, error, p.get("error_description"));
+        spend_state(state, state_hash).await;
+        return upstream_refused(state, &req, &upstream, error, p.get("error_description"));
     }
     let code = p.get("code").ok_or_else(|| {
         refused("The identity provider's answer has neither a code nor an error.")
@@ -144,13 +171,13 @@ async fn callback(
             wants_access_token,
         )
         .await
-        .map_err(|e| upstream_failure(&state, &req, &upstream.id, &e))?;
+        .map_err(|e| upstream_failure(state, &req, &upstream.id, &e))?;
     let client_id = req.client_id.clone();
-    let (browser_login, req) = record_login(&state, &upstream, &claims, req).await?;
+    let (browser_login, req) = record_login(state, &upstream, &claims, req, state_hash).await?;
     metrics::login(&upstream.id, &client_id, "success");
     events::login_succeeded(&browser_login.sub, &client_id, &upstream.id);
-    set_login(&session, &browser_login).await?;
-    consent_stage(&state, req).await
+    set_login(session, &browser_login).await?;
+    consent_stage(state, req).await
 }
 
 /// The upstream this request goes to: the one the user picked, the request's `idp_hint`, or the
@@ -175,18 +202,19 @@ fn chooser(settings: &Settings, req: &AuthRequest) -> Response {
     render(StatusCode::OK, &ChooserPage { app_name, options })
 }
 
-/// The login the answer's `state` was issued for. Each state works once: taking it removes it.
-async fn take_upstream_login(state: &AppState, p: &Params) -> Result<UpstreamLogin, PageError> {
-    let Some(upstream_state) = p.get("state") else {
-        return Err(refused(
+/// The digest of the answer's `state`, under which its login was stored.
+fn state_hash(p: &Params) -> Result<String, PageError> {
+    p.get("state").map(digest_hex).ok_or_else(|| {
+        refused(
             "The identity provider's answer has no state, so it cannot be matched to a sign-in. Start again from the app.",
-        ));
-    };
-    match state
-        .store
-        .take_upstream_login(&digest_hex(upstream_state))
-        .await
-    {
+        )
+    })
+}
+
+/// The login the answer's `state` was issued for. Each state works once: the login's
+/// transaction or, for a failed answer, the callback spends it.
+async fn upstream_login(state: &AppState, state_hash: &str) -> Result<UpstreamLogin, PageError> {
+    match state.store.upstream_login(state_hash).await {
         Ok(Some(login)) => Ok(login),
         Ok(None) => Err(refused(
             "This sign-in link has expired or was already used. Start again from the app.",

@@ -507,6 +507,9 @@ pub struct FinishedLogin {
     pub context: StoredContext,
     /// The pending request the login answers.
     pub auth_request_id: String,
+    /// The digest of the upstream `state` this login answers: spent (deleted) in the same
+    /// transaction, so the callback's writes are one transaction and a `state` works once.
+    pub upstream_state_hash: Option<String>,
     /// The login time: `last_login_at`, and `created_at` of a new user.
     pub now: i64,
     /// Its events (`login.succeeded`, and `user.created` marked `only_for_new_user`), written

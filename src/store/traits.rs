@@ -100,6 +100,10 @@ pub trait LoginStore: Send + Sync + 'static {
     async fn conclude_auth_request(&self, conclusion: &Conclusion<'_>) -> Result<bool>;
 
     async fn insert_upstream_login(&self, login: &UpstreamLogin) -> Result<()>;
+    /// The login state, left in place: a successful login spends it inside
+    /// [`finish_upstream_login`](Self::finish_upstream_login), a failed one with
+    /// [`take_upstream_login`](Self::take_upstream_login).
+    async fn upstream_login(&self, state_hash: &str) -> Result<Option<UpstreamLogin>>;
     /// Removes and returns the login state: each `state` works once.
     async fn take_upstream_login(&self, state_hash: &str) -> Result<Option<UpstreamLogin>>;
 
@@ -109,8 +113,11 @@ pub trait LoginStore: Send + Sync + 'static {
     /// it the user's `last_context`, and records the login (sub, context id, the context's
     /// `auth_time`) on the authorization request. Either all of it is stored or nothing is.
     /// Like [`set_auth_request_login`](Self::set_auth_request_login), a request that is gone
-    /// (expired and purged) is not an error. Returns the user as stored.
-    async fn finish_upstream_login(&self, login: &FinishedLogin) -> Result<User>;
+    /// (expired and purged) is not an error. When `login.upstream_state_hash` is set, that
+    /// upstream login state is spent in the same transaction; if it is gone already (a
+    /// concurrent answer with the same `state` finished first), nothing is stored and the
+    /// result is `None`. Returns the user as stored.
+    async fn finish_upstream_login(&self, login: &FinishedLogin) -> Result<Option<User>>;
 }
 
 /// What users allowed apps: the current grants and the append-only consent records.

@@ -313,6 +313,40 @@ async fn a_replayed_callback_is_refused_before_any_token_request() {
     );
 }
 
+/// A failed answer spends its state as a successful one does: the callback that failed at the
+/// upstream's token endpoint, sent again once the upstream works, is refused before any token
+/// request (the login's store transaction no longer takes the state first).
+#[tokio::test]
+async fn a_failed_callback_spends_its_state() {
+    let app = spawn_app().await;
+    app.upstream.set(|b| b.token_status = Some(500));
+    let p = AuthParams::new("trusted", "openid");
+    let mut url = app.authorize_url(&p);
+    let callback = loop {
+        let res = app.browser.get(&url).send().await.unwrap();
+        assert!(res.status().is_redirection(), "{}", res.status());
+        let next = res
+            .url()
+            .join(res.headers()["location"].to_str().unwrap())
+            .unwrap();
+        if next.path().starts_with("/callback/") {
+            break next.to_string();
+        }
+        url = next.to_string();
+    };
+    let res = app.browser.get(&callback).send().await.unwrap();
+    assert_eq!(res.status(), 502);
+    app.upstream.set(|b| b.token_status = None);
+    let exchanges = app.upstream.token_requests();
+    let res = app.browser.get(&callback).send().await.unwrap();
+    assert_eq!(res.status(), 400);
+    assert!(
+        res.text().await.unwrap().contains("already used"),
+        "the refusal says why"
+    );
+    assert_eq!(app.upstream.token_requests(), exchanges);
+}
+
 /// Auth0's "Token Endpoint Authentication Method": Basic by default, the body when the
 /// upstream says `client_secret_post`; anything else is refused by check-config.
 #[tokio::test]

@@ -128,6 +128,18 @@ macro_rules! login_sql {
                 Ok(())
             }
 
+            async fn upstream_login(
+                &self,
+                state_hash: &str,
+            ) -> $crate::store::Result<Option<$crate::store::UpstreamLogin>> {
+                Ok(
+                    sqlx::query_as("SELECT * FROM upstream_logins WHERE state_hash = $1")
+                        .bind(state_hash)
+                        .fetch_optional(&self.pool)
+                        .await?,
+                )
+            }
+
             async fn take_upstream_login(
                 &self,
                 state_hash: &str,
@@ -143,8 +155,19 @@ macro_rules! login_sql {
             async fn finish_upstream_login(
                 &self,
                 login: &$crate::store::FinishedLogin,
-            ) -> $crate::store::Result<$crate::store::User> {
+            ) -> $crate::store::Result<Option<$crate::store::User>> {
                 let mut tx = self.begin_write().await?;
+                if let Some(state_hash) = &login.upstream_state_hash {
+                    let spent = sqlx::query("DELETE FROM upstream_logins WHERE state_hash = $1")
+                        .bind(state_hash)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                    if spent != 1 {
+                        // Another answer with the same state finished first.
+                        return Ok(None);
+                    }
+                }
                 // The upsert is the lock: a concurrent first login of the same identity waits
                 // on the unique (upstream_id, upstream_subject) entry (PostgreSQL) or on the
                 // write lock (SQLite), then updates the row the other one created, so both end
@@ -192,7 +215,7 @@ macro_rules! login_sql {
                     shared::enqueue(&mut tx, &existing).await?;
                 }
                 tx.commit().await?;
-                Ok(user)
+                Ok(Some(user))
             }
         }
     };
