@@ -32,50 +32,62 @@ pub struct StateParts {
     pub redis_sessions: Option<RedisSessions>,
 }
 
-/// Shared by every handler; cheap to clone.
+/// Shared by every handler; cheap to clone: one reference count, since axum clones it for
+/// every extractor and layer of every request. Its parts are [`Shared`]'s, read through it.
 #[derive(Clone)]
-pub struct AppState {
-    settings: Arc<ArcSwap<Settings>>,
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// What an [`AppState`] holds.
+pub struct Shared {
+    settings: ArcSwap<Settings>,
     pub store: DynStore,
-    keys: Arc<ArcSwap<KeyRing>>,
-    pub upstreams: Arc<UpstreamClients>,
-    pub secret_cache: Arc<SecretCache>,
+    keys: ArcSwap<KeyRing>,
+    pub upstreams: UpstreamClients,
+    pub secret_cache: SecretCache,
     pub clock: Arc<dyn Clock>,
-    kek: Arc<KeyEncryption>,
+    kek: KeyEncryption,
     /// How managed documents from the store become settings; `None`: the file is the truth
     /// (tests that build settings by hand).
     live: Option<Arc<LiveConfig>>,
     /// The configuration version in effect here (0 without live configuration).
-    config_version: Arc<AtomicI64>,
+    config_version: AtomicI64,
     /// Held while a version and its settings are put into effect together, so an admin write
     /// and the poller racing on this replica cannot leave one version's number with another's
     /// settings.
-    applying: Arc<std::sync::Mutex<()>>,
+    applying: std::sync::Mutex<()>,
     /// `HERALD_ADMIN_TOKEN`: the bootstrap credential of the admin API, if set.
     pub admin_token: Option<Arc<Secret>>,
     /// Set once shutdown begins: `/readyz` then answers 503.
-    draining: Arc<AtomicBool>,
+    draining: AtomicBool,
     /// Browser sessions kept in Redis, if they are (those in the database go with the user).
     pub redis_sessions: Option<RedisSessions>,
 }
 
 impl AppState {
     pub fn new(parts: StateParts) -> AppState {
-        AppState {
-            settings: Arc::new(ArcSwap::from_pointee(parts.settings)),
+        AppState(Arc::new(Shared {
+            settings: ArcSwap::from_pointee(parts.settings),
             store: parts.store,
-            keys: Arc::new(ArcSwap::from_pointee(parts.keys)),
-            upstreams: Arc::new(UpstreamClients::new()),
-            secret_cache: Arc::new(SecretCache::default()),
+            keys: ArcSwap::from_pointee(parts.keys),
+            upstreams: UpstreamClients::new(),
+            secret_cache: SecretCache::default(),
             clock: parts.clock,
-            kek: Arc::new(parts.kek),
+            kek: parts.kek,
             live: parts.live,
-            config_version: Arc::new(AtomicI64::new(parts.config_version)),
-            applying: Arc::new(std::sync::Mutex::new(())),
+            config_version: AtomicI64::new(parts.config_version),
+            applying: std::sync::Mutex::new(()),
             admin_token: parts.admin_token,
-            draining: Arc::new(AtomicBool::new(false)),
+            draining: AtomicBool::new(false),
             redis_sessions: parts.redis_sessions,
-        }
+        }))
     }
 
     /// Marks this replica as shutting down: from now on it is not ready.

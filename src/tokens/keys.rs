@@ -31,6 +31,11 @@ pub enum Alg {
 }
 
 impl Alg {
+    /// RSA: slow enough to sign off the async workers.
+    pub fn is_rsa(self) -> bool {
+        self == Alg::RS256
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Alg::RS256 => "RS256",
