@@ -1,18 +1,25 @@
 #!/usr/bin/env bash
 # The login path (issue 20): Herald's CPU per brokered login and the store statements each login
-# runs, for one Herald binary, with SQLite's `synchronous` at `full` (the default) and `normal`.
-# A benchmark, not a test: results in artifacts/bench/login-path.json (and, with PERF=1, a perf
-# profile of one more `full` run, made apart from the measured ones, in
-# artifacts/bench/login-path.perf.txt). SYNC_MODES="full" measures only the default (a binary
-# older than the `synchronous=` parameter knows no other).
+# runs, for one Herald binary: on SQLite with its `synchronous` at `full` (the default) and
+# `normal`, on PostgreSQL, and with the upstream out of process or in it. A benchmark, not a test: results in
+# $OUT/login-path.json (OUT defaults to artifacts/bench) and, with PERF=1, a perf profile of one
+# more `full` run, made apart from the measured ones, in $OUT/login-path.perf.txt.
 #
 #   scripts/bench-login-path.sh [HERALD_BINARY]       # default: a fresh release build
 #
-# Each login is a new user through the in-process development upstream: /authorize, the upstream's
-# form, Herald's callback (upstream token + userinfo over HTTP), the consent page and its POST,
-# /token. Herald runs on SERVER_CPU (default 1), the driver on LOAD_CPU (default 0);
-# LOGIN_SECONDS (default 15) per run, 16 in flight. The development upstream's own work (its
-# pages, one RS256 ID token per login) is inside Herald's process and so inside the CPU figure.
+# Each login is a new user: /authorize, the upstream's login form, Herald's callback (upstream
+# token + userinfo over HTTP), the consent page and its POST, /token. UPSTREAMS (default "op dev")
+# chooses the upstreams, each measured with every store in STORES (default "full normal postgres":
+# SQLite with synchronous=full, SQLite with synchronous=normal, and PostgreSQL at PG_URL, default
+# postgres://postgres@127.0.0.1:5432, in a database made afresh; PostgreSQL's own CPU is not
+# Herald's and is not counted; "full" alone for a binary older than the `synchronous=` parameter):
+# - op: panva's oidc-provider as set up for the interop suite (tests/interop/upstream.mjs), in its
+#   own Node.js process on LOAD_CPU, so its work is not Herald's; its CPU per login is measured in
+#   the same run, and Herald's figure is also given as a fraction of it;
+# - dev: Herald's built-in development upstream, whose pages and RS256 ID token are inside
+#   Herald's process and so inside Herald's figure.
+# Herald runs on SERVER_CPU (default 1), the driver on LOAD_CPU (default 0); LOGIN_SECONDS
+# (default 15) per run, 16 in flight. The profile and the statement count use the first upstream.
 #
 # Statements are counted from sqlx's own per-statement log (`sqlx::query` at debug, JSON) over
 # 20 logins made one at a time after a warm-up login; BEGIN/COMMIT are not statements there.
@@ -23,11 +30,13 @@ SERVER_CPU=${SERVER_CPU:-1}
 LOAD_CPU=${LOAD_CPU:-0}
 SECONDS_PER_RUN=${LOGIN_SECONDS:-15}
 PORT=18085
+UPSTREAM_PORT=18086
 BASE="http://127.0.0.1:$PORT"
-OUT=artifacts/bench
+OUT=${OUT:-artifacts/bench}
 RUN=$(mktemp -d)
 mkdir -p "$OUT"
-trap 'pkill -f "serve --config $RUN/" 2>/dev/null || true; rm -rf "$RUN"' EXIT
+UPSTREAM_PID=
+trap 'pkill -f "serve --config $RUN/" 2>/dev/null || true; [ -z "$UPSTREAM_PID" ] || kill "$UPSTREAM_PID" 2>/dev/null || true; rm -rf "$RUN"' EXIT
 
 if [ $# -ge 1 ]; then
   HERALD=$1
@@ -38,17 +47,40 @@ fi
 cargo build --locked --release --quiet --example bench-driver
 DRIVER=${CARGO_TARGET_DIR:-target}/release/examples/bench-driver
 
-config() { # config SYNCHRONOUS
+upstream_config() { # upstream_config UPSTREAM
+  if [ "$1" = op ]; then
+    cat <<EOF
+[[upstreams]]
+id = "op"
+kind = "oidc"
+issuer = "http://127.0.0.1:$UPSTREAM_PORT"
+client_id = "herald"
+client_secret = "upstream-secret-for-herald-0123456789"
+scopes = ["openid", "profile", "email"]
+userinfo = true
+EOF
+  else
+    printf '[[upstreams]]\nid = "dev"\nkind = "dev"\nuserinfo = true\n'
+  fi
+}
+
+PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432}
+database_url() { # database_url STORE UPSTREAM
+  case $1 in
+    postgres) echo "$PG_URL/herald_login_path_$2" ;;
+    full) echo "sqlite://$RUN/herald-$1-$2.db" ;;
+    *) echo "sqlite://$RUN/herald-$1-$2.db?synchronous=$1" ;;
+  esac
+}
+
+config() { # config STORE UPSTREAM
   cat <<EOF
 issuer = "$BASE"
 listen = "127.0.0.1:$PORT"
-database_url = "sqlite://$RUN/herald-$1.db$( [ "$1" = full ] || echo "?synchronous=$1")"
+database_url = "$(database_url "$1" "$2")"
 limits = { per_ip_per_second = 0 }
 
-[[upstreams]]
-id = "dev"
-kind = "dev"
-userinfo = true
+$(upstream_config "$2")
 
 [[upstreams.attributes]]
 claim = "https://example\\\\.com/groups"
@@ -71,48 +103,86 @@ claims = ["groups"]
 EOF
 }
 
-start() { # start SYNCHRONOUS LOG [RUST_LOG]
-  config "$1" >"$RUN/herald-$1.toml"
-  RUST_LOG=${3:-warn} HERALD_LOG_FORMAT=json taskset -c "$SERVER_CPU" "$HERALD" serve \
-    --config "$RUN/herald-$1.toml" >"$2" 2>&1 &
+start() { # start STORE UPSTREAM LOG [RUST_LOG]
+  if [ "$1" = postgres ]; then
+    psql -q "$PG_URL/postgres" -c "DROP DATABASE IF EXISTS herald_login_path_$2" \
+      -c "CREATE DATABASE herald_login_path_$2" ||
+      { echo "bench-login-path.sh: PostgreSQL at $PG_URL is not answering" >&2; exit 1; }
+  fi
+  config "$1" "$2" >"$RUN/herald-$1-$2.toml"
+  RUST_LOG=${4:-warn} HERALD_LOG_FORMAT=json taskset -c "$SERVER_CPU" "$HERALD" serve \
+    --config "$RUN/herald-$1-$2.toml" >"$3" 2>&1 &
   PID=$!
   for _ in $(seq 1 100); do
     curl -fsS -o /dev/null "$BASE/healthz" 2>/dev/null && return 0
     sleep 0.1
   done
   echo "bench-login-path.sh: Herald did not start; its log:" >&2
-  cat "$2" >&2
+  cat "$3" >&2
   exit 1
 }
 
 stop() { kill "$PID" && wait "$PID" 2>/dev/null || true; }
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$PID/stat"; }
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 logins() { taskset -c "$LOAD_CPU" "$DRIVER" logins --base "$BASE" "$@"; }
 
+# The out-of-process upstream: the interop suite's oidc-provider, on LOAD_CPU.
+start_upstream() {
+  [ -d tests/interop/node_modules ] ||
+    (cd tests/interop && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  NODE_ENV=production UPSTREAM_PORT=$UPSTREAM_PORT taskset -c "$LOAD_CPU" \
+    node tests/interop/upstream.mjs "$BASE" >"$RUN/upstream.log" 2>&1 &
+  UPSTREAM_PID=$!
+  for _ in $(seq 1 100); do
+    curl -fsS -o /dev/null "http://127.0.0.1:$UPSTREAM_PORT/.well-known/openid-configuration" \
+      2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "bench-login-path.sh: the oidc-provider upstream did not start; its log:" >&2
+  cat "$RUN/upstream.log" >&2
+  exit 1
+}
+
 results=()
-for sync in ${SYNC_MODES:-full normal}; do
-  start "$sync" "$RUN/$sync.log"
-  logins --concurrency 16 --warmup 2 --duration 3 >/dev/null
-  before=$(cpu_ticks)
-  json=$(logins --concurrency 16 --duration "$SECONDS_PER_RUN")
-  after=$(cpu_ticks)
-  stop
-  results+=("$(python3 - "$json" "$before" "$after" "$(getconf CLK_TCK)" "$sync" <<'EOF'
+for upstream in ${UPSTREAMS:-op dev}; do
+  if [ "$upstream" = op ] && [ -z "$UPSTREAM_PID" ]; then start_upstream; fi
+  for sync in ${STORES:-full normal postgres}; do
+    start "$sync" "$upstream" "$RUN/$sync-$upstream.log"
+    logins --concurrency 16 --warmup 2 --duration 3 >/dev/null
+    up_before=0 up_after=0
+    before=$(cpu_ticks "$PID")
+    if [ "$upstream" = op ]; then up_before=$(cpu_ticks "$UPSTREAM_PID"); fi
+    json=$(logins --concurrency 16 --duration "$SECONDS_PER_RUN")
+    after=$(cpu_ticks "$PID")
+    if [ "$upstream" = op ]; then up_after=$(cpu_ticks "$UPSTREAM_PID"); fi
+    stop
+    results+=("$(python3 - "$json" "$before" "$after" "$(getconf CLK_TCK)" "$sync" "$upstream" \
+      "$up_before" "$up_after" <<'EOF'
 import json, sys
 run = json.loads(sys.argv[1])["logins"]
-before, after, hz, sync = float(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4]), sys.argv[5]
+before, after, hz, sync, upstream = (float(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4]),
+                                     sys.argv[5], sys.argv[6])
+up_before, up_after = float(sys.argv[7]), float(sys.argv[8])
 if run["ok"] == 0 or run["errors"]:
-    sys.exit(f"bench-login-path.sh: the {sync} run had {run['ok']} logins and {run['errors']} errors")
+    sys.exit(f"bench-login-path.sh: the {upstream} {sync} run had {run['ok']} logins and "
+             f"{run['errors']} errors")
 cpu_ms = (after - before) * 1000 / hz / run["ok"]
-print(json.dumps({"synchronous": sync, "logins": run["ok"], "per_s": run["per_s"],
-                  "p50_ms": run["p50_ms"], "p99_ms": run["p99_ms"],
-                  "cpu_ms_per_login": round(cpu_ms, 3)}))
+store = "postgres" if sync == "postgres" else f"sqlite, synchronous={sync}"
+out = {"upstream": upstream, "store": store, "logins": run["ok"], "per_s": run["per_s"],
+       "p50_ms": run["p50_ms"], "p99_ms": run["p99_ms"], "cpu_ms_per_login": round(cpu_ms, 3)}
+if upstream == "op":
+    up_ms = (up_after - up_before) * 1000 / hz / run["ok"]
+    out["upstream_cpu_ms_per_login"] = round(up_ms, 3)
+    out["herald_to_upstream"] = round(cpu_ms / up_ms, 3)
+print(json.dumps(out))
 EOF
 )")
+  done
 done
 # The profile is a run of its own: perf's sampling would inflate the CPU figures above.
+PROFILED=$(set -- ${UPSTREAMS:-op dev}; echo "$1")
 if [ "${PERF:-0}" = 1 ]; then
-  start full "$RUN/perf.log"
+  start full "$PROFILED" "$RUN/perf.log"
   logins --concurrency 16 --warmup 2 --duration 3 >/dev/null
   perf record -F 999 -g -p "$PID" -o "$RUN/perf.data" -- sleep "$SECONDS_PER_RUN" >/dev/null 2>&1 &
   logins --concurrency 16 --duration "$SECONDS_PER_RUN" >/dev/null
@@ -123,7 +193,7 @@ if [ "${PERF:-0}" = 1 ]; then
 fi
 
 # Statements per login, counted by sqlx itself.
-start full "$RUN/statements.log" "warn,sqlx::query=debug"
+start full "$PROFILED" "$RUN/statements.log" "warn,sqlx::query=debug"
 logins --concurrency 1 --max 1 --duration 30 >/dev/null
 mark=$(wc -l <"$RUN/statements.log")
 logins --concurrency 1 --max 20 --duration 60 >/dev/null
@@ -152,8 +222,11 @@ import json, sys
 out = {"runs": [json.loads(r) for r in sys.argv[3:]], "statements": json.loads(sys.argv[2])}
 json.dump(out, open(sys.argv[1], "w"), indent=2)
 for r in out["runs"]:
-    print(f"synchronous={r['synchronous']}: {r['per_s']} logins/s, p50 {r['p50_ms']} ms, "
-          f"{r['cpu_ms_per_login']} ms of Herald's CPU per login ({r['logins']} logins)")
+    upstream = (f"; the upstream {r['upstream_cpu_ms_per_login']} ms, Herald "
+                f"{r['herald_to_upstream']}x of it" if "upstream_cpu_ms_per_login" in r else "")
+    print(f"upstream={r['upstream']} {r['store']}: {r['per_s']} logins/s, "
+          f"p50 {r['p50_ms']} ms, {r['cpu_ms_per_login']} ms of Herald's CPU per login"
+          f"{upstream} ({r['logins']} logins)")
 s = out["statements"]
 print(f"statements per login: {s['per_login']} ({s['writes_per_login']} writes)")
 EOF

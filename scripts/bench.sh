@@ -8,14 +8,20 @@
 #      RS256 and ES256;
 #   4. full brokered logins through the development upstream, and Herald's CPU time per login;
 #   5. idle RSS, RSS after BENCH_LOGINS logins, and /token with BENCH_ROWS stored rows per table
-#      against an empty store, on SQLite and PostgreSQL.
-# Results: artifacts/bench/*.json, artifacts/bench/summary.md. Not part of scripts/test.sh.
+#      against an empty store, on SQLite and PostgreSQL;
+#   6. the login path (scripts/bench-login-path.sh): Herald's CPU per login with the upstream out
+#      of process (oidc-provider) and in it, the upstream's own CPU per login, statements per
+#      login; and idle RSS with ten argon2-hashed client secrets (scripts/bench-rss.sh).
+# The whole sequence runs BENCH_RUNS times (default 3); every figure of the summary is the median
+# of the runs with their range. Results: artifacts/bench/run-K/*.json per run,
+# artifacts/bench/summary.md. Not part of scripts/test.sh.
 #
 # Environment: SERVER_CPU (default 1) runs every server and criterion; LOAD_CPU (default 0) runs
 # wrk and the driver. BENCH_DURATION seconds per load run (10), BENCH_LOGINS (10000),
 # BENCH_ROWS (1000000), BENCH_PG_URL (postgres://postgres@127.0.0.1:5432), BENCH_SKIP_PG=1,
 # BENCH_SKIP_MICRO=1 (no criterion; for trying the harness out only), BENCH_LOGIN_SECONDS (240:
-# the time the BENCH_LOGINS logins must fit in).
+# the time the BENCH_LOGINS logins must fit in), BENCH_PATH_SECONDS (15: seconds per login-path run),
+# BENCH_RUNS (3).
 #
 # It fails loudly: a measurement that cannot be made stops the run with the reason (nothing is
 # recorded as "skipped"); leaving PostgreSQL or criterion out must be asked for, and is written
@@ -26,6 +32,7 @@ cd "$(dirname "$0")/.."
 SERVER_CPU=${SERVER_CPU:-1}
 LOAD_CPU=${LOAD_CPU:-0}
 DURATION=${BENCH_DURATION:-10}
+RUNS=${BENCH_RUNS:-3}
 LOGINS=${BENCH_LOGINS:-10000}
 LOGIN_SECONDS=${BENCH_LOGIN_SECONDS:-240}
 ROWS=${BENCH_ROWS:-1000000}
@@ -34,15 +41,16 @@ CONCURRENCY=${BENCH_CONCURRENCY:-16}
 PORT=18080
 OP_PORT=18090
 BASE="http://127.0.0.1:$PORT"
-OUT=artifacts/bench
-RUN="$OUT/run"
-DRIVER=target/release/examples/bench-driver
-HERALD=target/release/herald
+BENCH_OUT=artifacts/bench
+OUT=$BENCH_OUT
+RUN="$BENCH_OUT/scratch"
+DRIVER=${CARGO_TARGET_DIR:-target}/release/examples/bench-driver
+HERALD=${CARGO_TARGET_DIR:-target}/release/herald
 export BENCH_LUA_DIR="$PWD/benches/wrk"
 BASIC=$(printf 'bench:bench-secret' | base64)
 
-rm -rf "$RUN" && mkdir -p "$RUN"
-rm -f "$OUT"/*.json "$OUT"/*.txt
+rm -rf "$RUN" "$BENCH_OUT"/run-* && mkdir -p "$RUN"
+rm -f "$BENCH_OUT"/*.json "$BENCH_OUT"/*.txt "$BENCH_OUT"/*.md
 log() { printf '\n== %s (%s)\n' "$*" "$(cut -d' ' -f1-3 /proc/loadavg)" >&2; }
 die() { echo "bench.sh: $*" >&2; exit 1; }
 on_server() { taskset -c "$SERVER_CPU" "$@"; }
@@ -101,13 +109,17 @@ cargo bench --locked --bench signing --bench claims --no-run 2>&1 | tail -1
   echo "wrk: $(wrk -v 2>&1 | head -1)"
   echo "postgres: $(psql --version)"
   echo "pinning: servers and criterion on CPU $SERVER_CPU, wrk and driver on CPU $LOAD_CPU"
+  echo "runs: $RUNS"
   echo "loadavg at start: $(cat /proc/loadavg)"
   [ "${BENCH_SKIP_PG:-0}" = 1 ] && echo "left out on request: PostgreSQL (BENCH_SKIP_PG=1)"
   [ "${BENCH_SKIP_MICRO:-0}" = 1 ] && echo "left out on request: criterion (BENCH_SKIP_MICRO=1)"
   true
-} >"$OUT/machine.txt"
-cat "$OUT/machine.txt" >&2
+} >"$BENCH_OUT/machine.txt"
+cat "$BENCH_OUT/machine.txt" >&2
 
+# One run of every measurement, into $OUT.
+measure() {
+rm -rf "$RUN/sqlite" && mkdir -p "$RUN/sqlite"
 # ---------------------------------------------------------------------------------------------
 if [ "${BENCH_SKIP_MICRO:-0}" != 1 ]; then
 log "1. signing ceiling and claims micro-benchmarks (criterion, CPU $SERVER_CPU)"
@@ -118,15 +130,16 @@ on_server timeout 300 cargo bench --locked --bench claims -- --noplot 2>&1 | gre
   sep=
   for alg in RS256 ES256 EdDSA; do
     for impl in herald jsonwebtoken; do
-      ns=$(jq '.mean.point_estimate' "target/criterion/sign-$alg/$impl/new/estimates.json")
+      ns=$(jq '.mean.point_estimate' "${CARGO_TARGET_DIR:-target}/criterion/sign-$alg/$impl/new/estimates.json")
       printf '%s"%s_%s":%s' "$sep" "$alg" "$impl" "$(awk -v ns="$ns" 'BEGIN {printf "%.0f", 1e9 / ns}')"
       sep=,
     done
   done
   printf '}\n'
 } >"$OUT/signing.json"
-find target/criterion -path '*/new/estimates.json' ! -path '*sign-*' | while read -r f; do
-  name=$(dirname "$(dirname "$f")" | sed 's|target/criterion/||')
+CRITERION=${CARGO_TARGET_DIR:-target}/criterion
+find "$CRITERION" -path '*/new/estimates.json' ! -path '*sign-*' | while read -r f; do
+  name=$(dirname "$(dirname "$f")" | sed "s|^$CRITERION/||")
   printf '{"bench":"%s","mean_us":%s}\n' "$name" "$(jq '.mean.point_estimate / 1000' "$f")"
 done >"$OUT/claims.jsonl"
 fi
@@ -328,6 +341,22 @@ jq -c --argjson cpu "$(awk -v a="$after" -v b="$before" 'BEGIN {print a - b}')" 
 cat "$OUT/oidc-provider-RS256-flows.json" >&2
 stop_server
 
-echo "loadavg at end: $(cat /proc/loadavg)" >>"$OUT/machine.txt"
-python3 scripts/bench_summary.py "$OUT" >"$OUT/summary.md"
-cat "$OUT/summary.md"
+log "6. the login path, upstream out of process and in it (scripts/bench-login-path.sh)"
+OUT=$OUT SERVER_CPU=$SERVER_CPU LOAD_CPU=$LOAD_CPU LOGIN_SECONDS=${BENCH_PATH_SECONDS:-15} PG_URL=$PG_URL \
+  scripts/bench-login-path.sh "$HERALD" >&2
+log "6b. idle RSS with ten argon2-hashed client secrets (scripts/bench-rss.sh)"
+line=$(scripts/bench-rss.sh)
+echo "$line" >&2
+python3 -c 'import json, sys; print(json.dumps({k: (int(v) if v.isdigit() else v) for k, v in (f.split("=", 1) for f in sys.argv[1].split())}))' \
+  "$line" >"$OUT/rss.json"
+}
+
+for k in $(seq 1 "$RUNS"); do
+  OUT="$BENCH_OUT/run-$k"
+  mkdir -p "$OUT"
+  log "run $k of $RUNS"
+  measure
+done
+echo "loadavg at end: $(cat /proc/loadavg)" >>"$BENCH_OUT/machine.txt"
+python3 scripts/bench_summary.py "$BENCH_OUT" >"$BENCH_OUT/summary.md"
+cat "$BENCH_OUT/summary.md"

@@ -10,7 +10,7 @@
 // - `rotate()` swaps the signing key between logins: the new key signs, the old one stays
 //   published, and the process keeps running (the in-memory store is shared across instances).
 //
-// Usable on its own for poking at it by hand: `node upstream.mjs <herald issuer>`.
+// Usable on its own, by hand or by the login benchmark: `node upstream.mjs <herald issuer>`.
 import http from "node:http";
 import { generateKeyPairSync, randomUUID } from "node:crypto";
 import Provider, { errors } from "oidc-provider";
@@ -163,6 +163,8 @@ export async function startUpstream({ port = 0, heraldCallbacks }) {
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const herald = process.argv[2] ?? "http://127.0.0.1:8080";
-  const up = await startUpstream({ heraldCallbacks: [`${herald}/callback/op`] });
+  // UPSTREAM_PORT: a fixed port (scripts/bench-login-path.sh); a free one by default.
+  const port = Number(process.env.UPSTREAM_PORT ?? 0);
+  const up = await startUpstream({ port, heraldCallbacks: [`${herald}/callback/op`] });
   console.log(`oidc-provider upstream at ${up.issuer} (client ${UPSTREAM_CLIENT_ID})`);
 }
