@@ -3,7 +3,8 @@
 # runs, for one Herald binary: on SQLite with its `synchronous` at `full` (the default) and
 # `normal`, on PostgreSQL, and with the upstream out of process or in it. A benchmark, not a test: results in
 # $OUT/login-path.json (OUT defaults to artifacts/bench) and, with PERF=1, a perf profile of one
-# more `full` run, made apart from the measured ones, in $OUT/login-path.perf.txt.
+# more run, made apart from the measured ones, in $OUT/login-path.perf.txt (and a flame graph,
+# $OUT/login-path.svg, when inferno is installed).
 #
 #   scripts/bench-login-path.sh [HERALD_BINARY]       # default: a fresh release build
 #
@@ -19,7 +20,8 @@
 # - dev: Herald's built-in development upstream, whose pages and RS256 ID token are inside
 #   Herald's process and so inside Herald's figure.
 # Herald runs on SERVER_CPU (default 1), the driver on LOAD_CPU (default 0); LOGIN_SECONDS
-# (default 15) per run, 16 in flight. The profile and the statement count use the first upstream.
+# (default 15) per run, 16 in flight. The profile uses the first upstream and the first store, the
+# statement count the first upstream and SQLite.
 #
 # Statements are counted from sqlx's own per-statement log (`sqlx::query` at debug, JSON) over
 # 20 logins made one at a time after a warm-up login; BEGIN/COMMIT are not statements there.
@@ -155,9 +157,10 @@ for upstream in ${UPSTREAMS:-op dev}; do
     json=$(logins --concurrency 16 --duration "$SECONDS_PER_RUN")
     after=$(cpu_ticks "$PID")
     if [ "$upstream" = op ]; then up_after=$(cpu_ticks "$UPSTREAM_PID"); fi
+    rss_kb=$(awk '/^VmRSS/ {print $2}' "/proc/$PID/status")
     stop
     results+=("$(python3 - "$json" "$before" "$after" "$(getconf CLK_TCK)" "$sync" "$upstream" \
-      "$up_before" "$up_after" <<'EOF'
+      "$up_before" "$up_after" "$rss_kb" <<'EOF'
 import json, sys
 run = json.loads(sys.argv[1])["logins"]
 before, after, hz, sync, upstream = (float(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4]),
@@ -169,7 +172,8 @@ if run["ok"] == 0 or run["errors"]:
 cpu_ms = (after - before) * 1000 / hz / run["ok"]
 store = "postgres" if sync == "postgres" else f"sqlite, synchronous={sync}"
 out = {"upstream": upstream, "store": store, "logins": run["ok"], "per_s": run["per_s"],
-       "p50_ms": run["p50_ms"], "p99_ms": run["p99_ms"], "cpu_ms_per_login": round(cpu_ms, 3)}
+       "p50_ms": run["p50_ms"], "p99_ms": run["p99_ms"], "cpu_ms_per_login": round(cpu_ms, 3),
+       "rss_after_kb": int(sys.argv[9])}
 if upstream == "op":
     up_ms = (up_after - up_before) * 1000 / hz / run["ok"]
     out["upstream_cpu_ms_per_login"] = round(up_ms, 3)
@@ -181,8 +185,9 @@ EOF
 done
 # The profile is a run of its own: perf's sampling would inflate the CPU figures above.
 PROFILED=$(set -- ${UPSTREAMS:-op dev}; echo "$1")
+PROFILED_STORE=$(set -- ${STORES:-full normal postgres}; echo "$1")
 if [ "${PERF:-0}" = 1 ]; then
-  start full "$PROFILED" "$RUN/perf.log"
+  start "$PROFILED_STORE" "$PROFILED" "$RUN/perf.log"
   logins --concurrency 16 --warmup 2 --duration 3 >/dev/null
   perf record -F 999 -g -p "$PID" -o "$RUN/perf.data" -- sleep "$SECONDS_PER_RUN" >/dev/null 2>&1 &
   logins --concurrency 16 --duration "$SECONDS_PER_RUN" >/dev/null
@@ -190,6 +195,12 @@ if [ "${PERF:-0}" = 1 ]; then
   sleep 1
   perf report -i "$RUN/perf.data" --children --sort sym -g none >"$RUN/perf.txt" 2>/dev/null
   grep '%' "$RUN/perf.txt" | sed -n 1,80p >"$OUT/login-path.perf.txt"
+  # A flame graph, when inferno is installed (`cargo install inferno`).
+  if command -v inferno-flamegraph >/dev/null; then
+    perf script -i "$RUN/perf.data" 2>/dev/null | inferno-collapse-perf |
+      inferno-flamegraph --minwidth 1 --title "Herald, login path ($PROFILED upstream, $PROFILED_STORE)" \
+        >"$OUT/login-path.svg"
+  fi
 fi
 
 # Statements per login, counted by sqlx itself.

@@ -161,6 +161,9 @@ pub fn http_client() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .pool_max_idle_per_host(1024)
+        // Below Node's 5 s keep-alive timeout (oidc-provider): a connection the server is
+        // closing is not picked for the next request (seen as "connection reset by peer").
+        .pool_idle_timeout(Duration::from_secs(2))
         .timeout(Duration::from_secs(10))
         .build()
         .expect("a plain HTTP client builds")
