@@ -69,6 +69,8 @@ pub struct Shared {
     draining: AtomicBool,
     /// Browser sessions kept in Redis, if they are (those in the database go with the user).
     pub redis_sessions: Option<RedisSessions>,
+    /// One permit per core this process may run on: RSA signatures in flight at once.
+    pub rsa_signers: tokio::sync::Semaphore,
 }
 
 impl AppState {
@@ -87,6 +89,9 @@ impl AppState {
             admin_token: parts.admin_token,
             draining: AtomicBool::new(false),
             redis_sessions: parts.redis_sessions,
+            rsa_signers: tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(1, |n| n.get()),
+            ),
         }))
     }
 

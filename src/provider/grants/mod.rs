@@ -138,6 +138,13 @@ pub(crate) async fn sign(state: &AppState, issue: Issue<'_>) -> Result<Signed, O
     // workers. ES256 and EdDSA sign in 10 to 15 µs, less than the hop to the blocking pool and
     // back costs (which made their /token twice as slow), so they sign here.
     let (access_token, id_token) = if alg.is_rsa() {
+        // At most one RSA signer per core: more would only share the cores with the async
+        // workers and make every other request wait behind their time slices.
+        let _permit = state
+            .rsa_signers
+            .acquire()
+            .await
+            .map_err(|_| OAuthError::server_error("signing failed"))?;
         tokio::task::spawn_blocking(sign_both)
             .await
             .map_err(|_| OAuthError::server_error("signing failed"))??
