@@ -134,13 +134,7 @@ pub async fn record_login(
         })
         .await
         .map_err(store_failure)?
-        .ok_or_else(|| {
-            PageError::new(
-                StatusCode::BAD_REQUEST,
-                "Sign-in failed",
-                "This sign-in link has expired or was already used. Start again from the app.",
-            )
-        })?;
+        .ok_or_else(state_spent)?;
     let login = LoginSession {
         sub: user.sub.clone(),
         upstream_id: upstream.id.clone(),
@@ -155,6 +149,15 @@ pub async fn record_login(
         ..req
     };
     Ok((login, req))
+}
+
+/// The refusal of an answer whose `state` is unknown: expired, or spent by an earlier answer.
+pub fn state_spent() -> PageError {
+    PageError::new(
+        StatusCode::BAD_REQUEST,
+        "Sign-in failed",
+        "This sign-in link has expired or was already used. Start again from the app.",
+    )
 }
 
 /// A login that came back from `upstream` and failed, with the OAuth error `code` the app is

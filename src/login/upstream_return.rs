@@ -14,7 +14,7 @@ use tower_sessions::Session;
 use super::journey::consent_stage;
 use super::pending::{fail, pending_request, return_link, store_failure};
 use super::session::set_login;
-use super::upstream_login::{login_failed, record_login};
+use super::upstream_login::{login_failed, record_login, state_spent};
 use crate::claims::Source;
 use crate::config::{Settings, Upstream};
 use crate::oauth::Params;
@@ -92,18 +92,31 @@ async fn callback(
     }
     let state_hash = state_hash(&p)?;
     let login = upstream_login(&state, &state_hash).await?;
-    let answered = answer(&state, &session, &upstream_id, &p, login, &state_hash).await;
-    if answered.is_err() {
-        spend_state(&state, &state_hash).await;
+    match answer(&state, &session, &upstream_id, &p, login, &state_hash).await {
+        Ok(Answered::SignedIn(response)) => Ok(response),
+        // A refused or failed answer spends its state too: each state is tried once. Best
+        // effort: a state left behind by a store failure expires with its request.
+        other => {
+            if let Err(e) = state.store.take_upstream_login(&state_hash).await {
+                tracing::warn!(error = %e, "spending a failed login's state failed");
+            }
+            other.map(Answered::into_response)
+        }
     }
-    answered
 }
 
-/// A refused or failed answer spends its state too: each state is tried once. Best effort: a
-/// state left behind by a store failure expires with its request.
-async fn spend_state(state: &AppState, state_hash: &str) {
-    if let Err(e) = state.store.take_upstream_login(state_hash).await {
-        tracing::warn!(error = %e, "spending a failed login's state failed");
+/// What an answer came to: a login, whose transaction spent the state, or the upstream's
+/// refusal sent back to the app.
+enum Answered {
+    SignedIn(Response),
+    SentBack(Response),
+}
+
+impl Answered {
+    fn into_response(self) -> Response {
+        match self {
+            Answered::SignedIn(r) | Answered::SentBack(r) => r,
+        }
     }
 }
 
@@ -115,7 +128,7 @@ async fn answer(
     p: &Params,
     login: UpstreamLogin,
     state_hash: &str,
-) -> Result<Response, PageError> {
+) -> Result<Answered, PageError> {
     // The answer must come back on the callback of the upstream it was sent to (mix-up).
     if login.upstream_id != upstream_id {
         return Err(refused(
@@ -149,8 +162,8 @@ async fn answer(
         _ => {}
     }
     if let Some(error) = p.get("error") {
-        spend_state(state, state_hash).await;
-        return upstream_refused(state, &req, &upstream, error, p.get("error_description"));
+        return upstream_refused(state, &req, &upstream, error, p.get("error_description"))
+            .map(Answered::SentBack);
     }
     let code = p.get("code").ok_or_else(|| {
         refused("The identity provider's answer has neither a code nor an error.")
@@ -177,7 +190,7 @@ async fn answer(
     metrics::login(&upstream.id, &client_id, "success");
     events::login_succeeded(&browser_login.sub, &client_id, &upstream.id);
     set_login(session, &browser_login).await?;
-    consent_stage(state, req).await
+    consent_stage(state, req).await.map(Answered::SignedIn)
 }
 
 /// The upstream this request goes to: the one the user picked, the request's `idp_hint`, or the
@@ -216,9 +229,7 @@ fn state_hash(p: &Params) -> Result<String, PageError> {
 async fn upstream_login(state: &AppState, state_hash: &str) -> Result<UpstreamLogin, PageError> {
     match state.store.upstream_login(state_hash).await {
         Ok(Some(login)) => Ok(login),
-        Ok(None) => Err(refused(
-            "This sign-in link has expired or was already used. Start again from the app.",
-        )),
+        Ok(None) => Err(state_spent()),
         Err(StoreError::Unavailable(_)) => Err(PageError::unavailable()),
         Err(e) => {
             tracing::error!(error = %e, "loading upstream login state failed");

@@ -280,14 +280,11 @@ async fn spoiled_upstream_id_tokens_are_refused() {
     }
 }
 
-/// Checklist 51: the upstream's answer is used once. Replaying the callback URL that completed a
-/// login (same code, same state, same browser) is refused with 400 before any token request.
-#[tokio::test]
-async fn a_replayed_callback_is_refused_before_any_token_request() {
-    let app = spawn_app().await;
-    let p = AuthParams::new("trusted", "openid");
-    let mut url = app.authorize_url(&p);
-    let callback = loop {
+/// The upstream's answer to a login started with `p`: the callback URL it redirects the browser
+/// to, not yet followed.
+async fn callback_url(app: &TestApp, p: &AuthParams) -> String {
+    let mut url = app.authorize_url(p);
+    loop {
         let res = app.browser.get(&url).send().await.unwrap();
         assert!(res.status().is_redirection(), "{}", res.status());
         let next = res
@@ -295,10 +292,19 @@ async fn a_replayed_callback_is_refused_before_any_token_request() {
             .join(res.headers()["location"].to_str().unwrap())
             .unwrap();
         if next.path().starts_with("/callback/") {
-            break next.to_string();
+            return next.to_string();
         }
         url = next.to_string();
-    };
+    }
+}
+
+/// Checklist 51: the upstream's answer is used once. Replaying the callback URL that completed a
+/// login (same code, same state, same browser) is refused with 400 before any token request.
+#[tokio::test]
+async fn a_replayed_callback_is_refused_before_any_token_request() {
+    let app = spawn_app().await;
+    let p = AuthParams::new("trusted", "openid");
+    let callback = callback_url(&app, &p).await;
     match app.follow(&app.browser, callback.clone()).await {
         Outcome::Client(q) => assert!(q.contains_key("code"), "{q:?}"),
         other => panic!("{other:?}"),
@@ -321,19 +327,7 @@ async fn a_failed_callback_spends_its_state() {
     let app = spawn_app().await;
     app.upstream.set(|b| b.token_status = Some(500));
     let p = AuthParams::new("trusted", "openid");
-    let mut url = app.authorize_url(&p);
-    let callback = loop {
-        let res = app.browser.get(&url).send().await.unwrap();
-        assert!(res.status().is_redirection(), "{}", res.status());
-        let next = res
-            .url()
-            .join(res.headers()["location"].to_str().unwrap())
-            .unwrap();
-        if next.path().starts_with("/callback/") {
-            break next.to_string();
-        }
-        url = next.to_string();
-    };
+    let callback = callback_url(&app, &p).await;
     let res = app.browser.get(&callback).send().await.unwrap();
     assert_eq!(res.status(), 502);
     app.upstream.set(|b| b.token_status = None);
