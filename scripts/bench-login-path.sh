@@ -49,6 +49,7 @@ fi
 cargo build --locked --release --quiet --example bench-driver
 DRIVER=${CARGO_TARGET_DIR:-target}/release/examples/bench-driver
 
+. scripts/bench-config.sh
 upstream_config() { # upstream_config UPSTREAM
   if [ "$1" = op ]; then
     cat <<EOF
@@ -62,7 +63,7 @@ scopes = ["openid", "profile", "email"]
 userinfo = true
 EOF
   else
-    printf '[[upstreams]]\nid = "dev"\nkind = "dev"\nuserinfo = true\n'
+    echo "$DEV_UPSTREAM"
   fi
 }
 
@@ -76,33 +77,7 @@ database_url() { # database_url STORE UPSTREAM
 }
 
 config() { # config STORE UPSTREAM
-  cat <<EOF
-issuer = "$BASE"
-listen = "127.0.0.1:$PORT"
-database_url = "$(database_url "$1" "$2")"
-limits = { per_ip_per_second = 0 }
-
-$(upstream_config "$2")
-
-[[upstreams.attributes]]
-claim = "https://example\\\\.com/groups"
-source = "id_token"
-type = "string_array"
-
-[[upstreams.mappings]]
-from = "https://example\\\\.com/groups"
-to = "groups"
-
-[[clients]]
-client_id = "bench"
-client_secret = "bench-secret"
-redirect_uris = ["http://127.0.0.1:9/cb"]
-scopes = ["openid", "profile", "email", "groups"]
-
-[scopes.groups]
-description = "Your groups"
-claims = ["groups"]
-EOF
+  bench_config "$BASE" "$(database_url "$1" "$2")" "$(upstream_config "$2")" ""
 }
 
 start() { # start STORE UPSTREAM LOG [RUST_LOG]

@@ -16,33 +16,15 @@ PORT=18087
 BASE="http://127.0.0.1:$PORT"
 cargo build --locked --release --quiet --example bench-driver
 DRIVER=${CARGO_TARGET_DIR:-target}/release/examples/bench-driver
+. scripts/bench-config.sh
 PID=
 WORK=
 trap '[ -z "$PID" ] || kill "$PID" 2>/dev/null || true; [ -z "$WORK" ] || rm -rf "$WORK"' EXIT
 
 one_run() { # one_run BINARY
   WORK=$(mktemp -d)
-  cat >"$WORK/herald.toml" <<CFG
-issuer = "$BASE"
-listen = "127.0.0.1:$PORT"
-database_url = "sqlite://$WORK/herald.db"
-limits = { per_ip_per_second = 0 }
-
-[[upstreams]]
-id = "dev"
-kind = "dev"
-
-[[clients]]
-client_id = "bench"
-client_secret = "bench-secret"
-redirect_uris = ["http://127.0.0.1:9/cb"]
-scopes = ["openid", "profile", "email", "groups"]
-grant_types = ["authorization_code"]
-
-[scopes.groups]
-description = "Your groups"
-claims = ["groups"]
-CFG
+  bench_config "$BASE" "sqlite://$WORK/herald.db" "$DEV_UPSTREAM" \
+    'grant_types = ["authorization_code"]' >"$WORK/herald.toml"
   "$DRIVER" mint-codes --database-url "sqlite://$WORK/herald.db" --base "$BASE" --n 15000 \
     --out "$WORK/codes.txt" >/dev/null
   RUST_LOG=warn taskset -c "$SERVER_CPU" "$1" serve --config "$WORK/herald.toml" >"$WORK/log" 2>&1 &

@@ -145,43 +145,8 @@ done >"$OUT/claims.jsonl"
 fi
 
 # ---------------------------------------------------------------------------------------------
-# Herald's configuration for the runs: the development upstream and a confidential client.
-herald_config() { # herald_config DATABASE_URL GRANT_TYPES_LINE
-  cat <<EOF
-issuer = "$BASE"
-listen = "127.0.0.1:$PORT"
-database_url = "$1"
-# One load generator on one address: the per-address rate limit would cap the run.
-limits = { per_ip_per_second = 0 }
-
-[[upstreams]]
-id = "dev"
-kind = "dev"
-userinfo = true
-
-[[upstreams.attributes]]
-claim = "https://example\\\\.com/groups"
-source = "id_token"
-type = "string_array"
-
-[[upstreams.mappings]]
-from = "https://example\\\\.com/groups"
-to = "groups"
-
-[[clients]]
-client_id = "bench"
-client_name = "Benchmark client"
-client_secret = "bench-secret"
-redirect_uris = ["http://127.0.0.1:9/cb"]
-scopes = ["openid", "profile", "email", "groups"]
-$2
-${3:-}
-
-[scopes.groups]
-description = "Your groups"
-claims = ["groups"]
-EOF
-}
+# Herald's configuration for the runs: scripts/bench-config.sh, with the development upstream.
+. scripts/bench-config.sh
 
 # Writes $RUN/herald-$1.toml, with client_credentials allowed when this build knows the key.
 write_config() { # write_config NAME DATABASE_URL
@@ -193,7 +158,8 @@ write_config() { # write_config NAME DATABASE_URL
     per_alg+=$'scopes = ["profile"]\nredirect_uris = []\ngrant_types = ["client_credentials"]\n'
     per_alg+='id_token_signed_response_alg = "'"$alg"$'"\n'
   done
-  herald_config "$2" 'grant_types = ["authorization_code", "client_credentials"]' "$per_alg" >"$f"
+  bench_config "$BASE" "$2" "$DEV_UPSTREAM" \
+    'grant_types = ["authorization_code", "client_credentials"]' "$per_alg" >"$f"
   "$HERALD" check-config --config "$f" >/dev/null || die "the benchmark configuration $f is refused"
   echo "$f"
 }
