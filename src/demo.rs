@@ -13,6 +13,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::Value;
 use tower_sessions::Session;
 
+use crate::config::Settings;
 use crate::oauth::{Params, with_params};
 use crate::state::AppState;
 use crate::tokens::hashing::{constant_time_eq, random_token};
@@ -34,18 +35,45 @@ fn callback_uri(state: &AppState) -> String {
     format!("{}/demo/callback", state.settings().issuer)
 }
 
-/// The demo's pages exist only while the `demo` client is configured; else they are not found.
+/// Whether the demo works: a client `demo` that may be sent back to this issuer's
+/// `/demo/callback`.
+pub fn available(settings: &Settings) -> bool {
+    settings
+        .client(DEMO_CLIENT_ID)
+        .is_some_and(|c| c.has_redirect_uri(&format!("{}/demo/callback", settings.issuer)))
+}
+
+/// The demo's pages exist only while it works; else they say what to change.
 fn enabled(state: &AppState) -> Result<(), PageError> {
     let s = state.settings();
-    if s.client(DEMO_CLIENT_ID)
-        .is_some_and(|c| c.has_redirect_uri(&callback_uri(state)))
-    {
+    if available(&s) {
         return Ok(());
     }
+    let callback = callback_uri(state);
+    let why = match s.client(DEMO_CLIENT_ID) {
+        None => format!(
+            "The demo app is not configured: Herald has no client `{DEMO_CLIENT_ID}`. Register \
+             a public client `{DEMO_CLIENT_ID}` with the redirect URI {callback} (config/herald.toml \
+             has one) to try a login here."
+        ),
+        Some(c) => format!(
+            "The demo app cannot run here: Herald's issuer is {}, but the client \
+             `{DEMO_CLIENT_ID}` may only be sent back to {}. When the issuer or its port \
+             changes, add {callback} to that client's redirect URIs (on the admin page \
+             /admin/clients/{DEMO_CLIENT_ID}, since the configuration file seeds clients only on \
+             the first start).",
+            s.issuer,
+            if c.redirect_uris.is_empty() {
+                "nowhere".to_string()
+            } else {
+                c.redirect_uris.join(", ")
+            }
+        ),
+    };
     Err(PageError::new(
         StatusCode::NOT_FOUND,
-        "Page not found",
-        "The demo app is not configured.",
+        "The demo app is not available",
+        &why,
     ))
 }
 

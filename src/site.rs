@@ -7,7 +7,6 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderName, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::demo::DEMO_CLIENT_ID;
 use crate::secret::Secret;
 use crate::state::AppState;
 use crate::telemetry::metrics::Metrics;
@@ -21,7 +20,7 @@ pub async fn home(State(state): State<AppState>) -> Response {
         StatusCode::OK,
         &pages::HomePage {
             issuer: settings.issuer.clone(),
-            has_demo: settings.client(DEMO_CLIENT_ID).is_some(),
+            has_demo: crate::demo::available(&settings),
             admin_url: match settings.admin_origin() {
                 Some(origin) => format!("{origin}/admin"),
                 None => "/admin".into(),

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
-use super::auth::Admin;
+use super::auth::ConfigReader;
 use super::error::{ApiError, ErrorBody, Query};
 use crate::clock::rfc3339_utc;
 use crate::state::AppState;
@@ -69,7 +69,7 @@ impl AuditView {
     responses((status = 200, body = Vec<AuditView>), (status = 400, body = ErrorBody),
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn list_audit(
-    _: Admin,
+    _: ConfigReader,
     State(state): State<AppState>,
     Query(p): Query<AuditParams>,
 ) -> Result<Json<Vec<AuditView>>, ApiError> {

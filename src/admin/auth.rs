@@ -1,13 +1,18 @@
-//! Who may use the admin API (RFC 6750 bearer tokens).
+//! Who may use the admin API (RFC 6750 bearer tokens), and in which role.
 //!
 //! Two credentials work. `HERALD_ADMIN_TOKEN`, when set, is for the first setup and for scripts
-//! (compared in constant time over SHA-256 digests, so neither content nor length leaks). And a
-//! Herald access token that Herald issued by client_credentials with the `herald:admin` scope:
-//! the token must verify (signature, `typ`, `iss`, `exp`), must not be revoked, must be a
-//! client's own (`sub` = `client_id`, a client registered for client_credentials), and both the
-//! token and the client's current registration must carry `herald:admin` — so removing the scope
-//! from the client cuts its tokens off at once. An end user's token is refused with 403 whatever
-//! its scope. No credentials, or bad ones: 401 with `WWW-Authenticate: Bearer`.
+//! (compared in constant time over SHA-256 digests, so neither content nor length leaks); it
+//! holds every permission. And a Herald access token that Herald issued by client_credentials
+//! with a role scope: `herald:admin` (admin), `herald:edit` (editor) or `herald:read` (auditor),
+//! whose permissions [`crate::config::Role`] lists. The token must verify (signature, `typ`,
+//! `iss`, `exp`), must not be revoked, must be a client's own (`sub` = `client_id`, a client
+//! registered for client_credentials), and both the token and the client's current
+//! registration must carry the scope — so removing the scope from the client cuts its tokens
+//! off at once. Each handler names the permission it needs by its extractor ([`ConfigReader`],
+//! [`ConfigEditor`], [`UserReader`], [`Admin`]); a role without it is refused with 403
+//! `insufficient_scope`, naming the roles and scopes that would do. An end user's token is
+//! refused with 403 whatever its scope. No credentials, or bad ones: 401 with
+//! `WWW-Authenticate: Bearer`.
 
 use axum::extract::FromRequestParts;
 use axum::http::header;
@@ -17,15 +22,15 @@ use subtle::ConstantTimeEq;
 
 use super::error::ApiError;
 use crate::config::GrantType;
-use crate::config::{ACCOUNT_LINK_SCOPE, ADMIN_SCOPE};
+use crate::config::{ACCOUNT_LINK_SCOPE, Permission, Role};
 use crate::state::AppState;
 use crate::tokens::hashing::digest;
 use crate::tokens::jwt::verify_access_token;
 
-/// Who made an admin request, as the audit log names them.
+/// Who made an admin request, as the audit log names them, and the role they act in.
 #[derive(Debug, Clone)]
 pub struct Admin {
-    /// `bootstrap-token` or `client:{client_id}`.
+    /// `bootstrap-token`, `client:{client_id}` or, from the pages, `user:{sub}`.
     pub actor: String,
 }
 
@@ -42,11 +47,42 @@ struct TokenClaims {
     iat: i64,
 }
 
+/// Extractors for each [`Permission`]: a handler names what it needs by the type it takes, and
+/// a caller whose role lacks it is refused (403, naming the roles and scopes that would do)
+/// before the handler runs.
+macro_rules! needs {
+    ($(#[$doc:meta] $name:ident => $permission:expr;)*) => {$(
+        #[$doc]
+        pub struct $name(pub Admin);
+
+        impl FromRequestParts<AppState> for $name {
+            type Rejection = ApiError;
+
+            async fn from_request_parts(
+                parts: &mut Parts,
+                state: &AppState,
+            ) -> Result<Self, ApiError> {
+                authenticate(parts, state, $permission, None).await.map($name)
+            }
+        }
+    )*};
+}
+
+needs! {
+    /// Reads the configuration, the lineage and the audit log: any role.
+    ConfigReader => Permission::ReadConfig;
+    /// Changes upstreams, mappings, scopes and clients: admin or editor.
+    ConfigEditor => Permission::EditConfig;
+    /// Reads users, their consents and event deliveries: admin or auditor.
+    UserReader => Permission::ReadUsers;
+}
+
+/// Acts on users and their data: the admin role only.
 impl FromRequestParts<AppState> for Admin {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        authenticate(parts, state, &[ADMIN_SCOPE]).await
+        authenticate(parts, state, Permission::ManageUsers, None).await
     }
 }
 
@@ -61,17 +97,25 @@ impl FromRequestParts<AppState> for AccountLinker {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let admin = authenticate(parts, state, &[ADMIN_SCOPE, ACCOUNT_LINK_SCOPE]).await?;
+        let admin = authenticate(
+            parts,
+            state,
+            Permission::ManageUsers,
+            Some(ACCOUNT_LINK_SCOPE),
+        )
+        .await?;
         Ok(AccountLinker { actor: admin.actor })
     }
 }
 
-/// The bootstrap token, or a client_credentials token of a client holding one of `scopes`
-/// (in the token and in its current registration).
+/// The bootstrap token (every permission), or a client_credentials token of a client whose role
+/// scope (in the token and in its current registration) gives `need`, or that holds `also` the
+/// same way.
 async fn authenticate(
     parts: &mut Parts,
     state: &AppState,
-    scopes: &[&str],
+    need: Permission,
+    also: Option<&str>,
 ) -> Result<Admin, ApiError> {
     {
         let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
@@ -112,19 +156,36 @@ async fn authenticate(
         let machine = claims.sub == claims.client_id
             && client.is_some_and(|c| c.allows(GrantType::ClientCredentials));
         if !machine {
-            return Err(ApiError::insufficient_scope(
-                "only a client acting for itself (client_credentials) with the herald:admin \
-                 scope may administer Herald; a user's token never can",
+            return Err(ApiError::insufficient_scope_for(
+                "only a client acting for itself (client_credentials) with a role scope \
+                 (herald:admin, herald:edit or herald:read) may administer Herald; a user's \
+                 token never can",
+                &need.scopes(),
             ));
         }
-        let scoped = scopes.iter().any(|wanted| {
-            claims.scope.split(' ').any(|s| s == *wanted)
-                && client.is_some_and(|c| c.scopes.iter().any(|s| s == *wanted))
-        });
-        if !scoped {
+        // A scope counts when both the token and the client's registration carry it.
+        let held = |wanted: &str| {
+            claims.scope.split(' ').any(|s| s == wanted)
+                && client.is_some_and(|c| c.scopes.iter().any(|s| s == wanted))
+        };
+        let role = Role::ALL.into_iter().find(|r| held(r.scope()));
+        let allowed = role.is_some_and(|r| r.may(need)) || also.is_some_and(held);
+        if !allowed {
+            let mut scopes = need.scopes();
+            if let Some(extra) = also {
+                scopes = format!("{scopes} {extra}");
+            }
+            let has = match role {
+                Some(r) => format!("the token carries the {r} role ({})", r.scope()),
+                None => "the token carries no admin role".to_string(),
+            };
             return Err(ApiError::insufficient_scope_for(
-                format!("the token lacks the {} scope", scopes.join(" or ")),
-                &scopes.join(" "),
+                format!(
+                    "this needs the {} role (scope {}); {has}",
+                    need.who(),
+                    scopes.replace(' ', " or ")
+                ),
+                &scopes,
             ));
         }
         Ok(Admin {

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
-use super::auth::Admin;
+use super::auth::{Admin, UserReader};
 use super::error::{ApiError, ErrorBody, Path, Query};
 use crate::clock::rfc3339_utc;
 use crate::state::AppState;
@@ -71,7 +71,7 @@ impl DeliveryView {
     responses((status = 200, body = Vec<DeliveryView>), (status = 400, body = ErrorBody),
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn list_deliveries(
-    _: Admin,
+    _: UserReader,
     State(state): State<AppState>,
     Query(p): Query<DeliveryParams>,
 ) -> Result<Json<Vec<DeliveryView>>, ApiError> {

@@ -53,7 +53,8 @@ impl ApiError {
             StatusCode::UNAUTHORIZED,
             "invalid_token",
             "the admin API needs `Authorization: Bearer` with HERALD_ADMIN_TOKEN or a \
-             client_credentials access token with the herald:admin scope",
+             client_credentials access token with a role scope (herald:admin, herald:edit or \
+             herald:read)",
         );
         e.challenge = Some("Bearer realm=\"herald-admin\"".into());
         e
@@ -64,11 +65,6 @@ impl ApiError {
         let mut e = Self::new(StatusCode::UNAUTHORIZED, "invalid_token", description);
         e.challenge = Some("Bearer realm=\"herald-admin\", error=\"invalid_token\"".into());
         e
-    }
-
-    /// A valid token that may not administer Herald.
-    pub fn insufficient_scope(description: impl Into<String>) -> Self {
-        Self::insufficient_scope_for(description, "herald:admin")
     }
 
     /// 403 `insufficient_scope`, naming in the challenge the scope (or scopes, space-separated)

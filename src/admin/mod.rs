@@ -9,7 +9,9 @@
 //! `[server] config_poll_interval`.
 //!
 //! # Layout
-//! - [`auth`]: the [`auth::Admin`] extractor (bootstrap token or `herald:admin` client token).
+//! - [`auth`]: who may call, in which role: the extractors [`auth::ConfigReader`],
+//!   [`auth::ConfigEditor`], [`auth::UserReader`] and [`auth::Admin`] (bootstrap token, or a
+//!   client token with `herald:admin`, `herald:edit` or `herald:read`).
 //! - [`error`]: `{error, error_description}` answers and extractors that produce them.
 //! - [`changes`]: the change service, the one way the API and the pages change the managed
 //!   configuration.
@@ -56,8 +58,9 @@ const BODY_LIMIT: usize = 256 * 1024;
         description = "Manage Herald's upstreams, claim mappings, clients and scopes at run \
                        time, look at users and their consents, and read the audit log. Every \
                        endpoint needs `Authorization: Bearer` with HERALD_ADMIN_TOKEN or an \
-                       access token Herald issued by client_credentials with the herald:admin \
-                       scope."
+                       access token Herald issued by client_credentials with a role scope: \
+                       herald:admin (everything), herald:edit (upstreams, mappings, scopes, \
+                       clients) or herald:read (reads only). A refusal names the role needed."
     ),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
@@ -164,6 +167,7 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
             config_api::clients::put_client,
             config_api::clients::delete_client
         ))
+        .routes(routes!(config_api::clients::rotate_secret))
         .routes(routes!(
             config_api::scopes::get_scopes,
             config_api::scopes::put_scopes
@@ -195,7 +199,7 @@ pub fn router() -> Router<AppState> {
     router
         .route(
             "/admin/api/openapi.json",
-            get(move |_: auth::Admin| {
+            get(move |_: auth::ConfigReader| {
                 let json = json.clone();
                 async move { ([(header::CONTENT_TYPE, "application/json")], json).into_response() }
             }),
@@ -215,6 +219,6 @@ async fn no_store(mut res: Response) -> Response {
 }
 
 /// Unknown paths under `/admin/api` need credentials like the rest, then are 404.
-async fn unknown(_: auth::Admin) -> Response {
+async fn unknown(_: auth::ConfigReader) -> Response {
     error::ApiError::not_found("no such admin endpoint").into_response()
 }

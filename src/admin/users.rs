@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 
-use super::auth::Admin;
+use super::auth::{Admin, UserReader};
 use super::error::{ApiError, ErrorBody, Path, Query};
 use crate::consent::{self, ExportedRecord};
 use crate::state::AppState;
@@ -144,7 +144,7 @@ fn field_filter(fields: Option<&str>, include: bool) -> impl Fn(&str) -> bool {
               (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody)))]
 pub async fn list_users(
-    _: Admin,
+    _: UserReader,
     State(state): State<AppState>,
     Query(p): Query<UserListParams>,
 ) -> Result<Json<UserList>, ApiError> {
@@ -252,7 +252,7 @@ pub(super) async fn audit_user_action(
     responses((status = 200, body = UserDetail), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn get_user(
-    _: Admin,
+    _: UserReader,
     State(state): State<AppState>,
     Path(sub): Path<String>,
 ) -> Result<Json<UserDetail>, ApiError> {
@@ -302,7 +302,7 @@ pub struct ConsentRecords {
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
               (status = 404, body = ErrorBody)))]
 pub async fn get_consents(
-    _: Admin,
+    _: UserReader,
     State(state): State<AppState>,
     Path(sub): Path<String>,
 ) -> Result<Json<ConsentRecords>, ApiError> {

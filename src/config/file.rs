@@ -173,14 +173,27 @@ pub struct LimitsFile {
 pub struct AdminFile {
     /// A path in the authentication context (after mapping), e.g. `groups`.
     pub role_claim: Option<String>,
-    /// The value that claim must equal or, for an array, contain, e.g. `herald-admins`.
+    /// The value that claim must equal or, for an array, contain, e.g. `herald-admins`: the
+    /// admin role; the same as `roles.admin`.
     pub role_value: Option<String>,
+    /// The value of `role_claim` (default `groups`) for each role:
+    /// `roles = { admin = "herald-admins", editor = "herald-editors", auditor = "herald-auditors" }`.
+    pub roles: Option<RolesFile>,
     /// A separate address for everything under `/admin`; the public listener then has no
     /// `/admin`.
     pub listen: Option<String>,
     /// How old an admin's sign-in may be before the pages ask for a fresh one at the upstream
     /// (which also reads the role again); default `1h`.
     pub max_auth_age: Option<String>,
+}
+
+/// `[admin] roles`: the claim value of each role; a role without one is held by nobody.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RolesFile {
+    pub admin: Option<String>,
+    pub editor: Option<String>,
+    pub auditor: Option<String>,
 }
 
 /// Lifetimes, written as humantime durations (`"60s"`, `"10m"`, `"1h"`).
@@ -290,6 +303,12 @@ pub struct ClientFile {
     /// digest of a generated secret), as the database keeps it and `herald export` writes it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_secret_hash: Option<String>,
+    /// After a secret rotation: the stored hash of the secret it replaced, which keeps working
+    /// until `previous_secret_expires_at` (Unix time); both written by Herald.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_secret_hash: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_secret_expires_at: Option<i64>,
     /// Needed by clients that log users in; a client_credentials-only client has none.
     #[serde(default)]
     pub redirect_uris: Vec<String>,

@@ -448,7 +448,10 @@ scopes = ["openid"]
         let (s, _) = live.settings(&managed).unwrap();
         assert_eq!(s.limits.per_ip_per_second.map(|n| n.get()), Some(7));
         assert!(s.limits.client_ip_header.is_some());
-        assert_eq!(s.admin.role.unwrap().value, "ops");
+        assert_eq!(
+            s.admin.roles.unwrap().values,
+            [(crate::config::Role::Admin, "ops".into())]
+        );
         for key in [
             "[limits]\nper_ip_per_second = 0",
             "[admin]\nrole_value = \"x\"",

@@ -20,6 +20,7 @@ mod file;
 mod load;
 pub mod managed;
 mod reserved;
+mod roles;
 mod settings;
 mod validate;
 
@@ -29,9 +30,10 @@ pub use file::{
 };
 pub use load::{from_toml, load};
 pub use managed::{LiveConfig, ManagedConfig};
-pub use reserved::{ACCOUNT_CLIENT_ID, ACCOUNT_LINK_SCOPE, ADMIN_SCOPE};
+pub use reserved::{ACCOUNT_CLIENT_ID, ACCOUNT_LINK_SCOPE};
+pub use roles::{ADMIN_SCOPE, AdminRoles, EDIT_SCOPE, Permission, READ_SCOPE, Role};
 pub use settings::{
-    AdminRole, AdminSettings, Client, ClientAuth, EVENT_TYPES, GrantType, Hook, LimitSettings,
-    OutboxSettings, ServerSettings, Settings, TokenSettings, Upstream, UpstreamEndpoint, Webhook,
+    AdminSettings, Client, ClientAuth, EVENT_TYPES, GrantType, Hook, LimitSettings, OutboxSettings,
+    PreviousSecret, ServerSettings, Settings, TokenSettings, Upstream, UpstreamEndpoint, Webhook,
     is_loopback_host,
 };

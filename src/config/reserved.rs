@@ -8,14 +8,9 @@ use super::Settings;
 /// configured client may use it, and it cannot be named in `/authorize`.
 pub const ACCOUNT_CLIENT_ID: &str = "herald-account";
 
-/// The scope that lets a client (by client_credentials) use the admin API. Built in: a client
-/// lists it in `scopes` without defining it, and only a client with
-/// `grant_types = ["client_credentials"]` may.
-pub const ADMIN_SCOPE: &str = "herald:admin";
-
 /// The scope that lets a client (by client_credentials) make account links
 /// (`POST /admin/api/users/{sub}/account-link`) and nothing else of the admin API. Built in like
-/// [`ADMIN_SCOPE`], under the same rule.
+/// the role scopes ([`super::ADMIN_SCOPE`]), under the same rule.
 pub const ACCOUNT_LINK_SCOPE: &str = "herald:account-link";
 
 impl Settings {

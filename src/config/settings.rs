@@ -8,7 +8,8 @@ use std::time::Duration;
 use url::Url;
 
 use super::file::UpstreamKind;
-use crate::claims::{self, ClaimPath, LineageRow, ScopeCatalog, UpstreamMapping};
+use super::roles::AdminRoles;
+use crate::claims::{self, LineageRow, ScopeCatalog, UpstreamMapping};
 use crate::secret::Secret;
 use crate::tokens::{Alg, SecretHash};
 
@@ -144,32 +145,12 @@ pub const DEFAULT_ADMIN_AUTH_AGE: Duration = Duration::from_secs(3600);
 /// `[admin]`: who may use the admin pages and where the admin surface listens.
 #[derive(Debug, Clone)]
 pub struct AdminSettings {
-    /// Without a role, nobody can sign in to the admin pages (the API still takes tokens).
-    pub role: Option<AdminRole>,
+    /// Without roles, nobody can sign in to the admin pages (the API still takes tokens).
+    pub roles: Option<AdminRoles>,
     /// When set, `/admin` is served only on this address.
     pub listen: Option<SocketAddr>,
     /// An admin's sign-in older than this is renewed at the upstream before a page is served.
     pub max_auth_age: Duration,
-}
-
-/// A user is an admin when this claim of their authentication context equals the value or, for
-/// an array, contains it.
-#[derive(Debug, Clone)]
-pub struct AdminRole {
-    pub claim: ClaimPath,
-    pub value: String,
-}
-
-impl AdminRole {
-    pub fn holds(&self, context: &serde_json::Map<String, serde_json::Value>) -> bool {
-        match self.claim.get(context) {
-            Some(serde_json::Value::String(s)) => *s == self.value,
-            Some(serde_json::Value::Array(items)) => {
-                items.iter().any(|v| v.as_str() == Some(&self.value))
-            }
-            _ => false,
-        }
-    }
 }
 
 impl Settings {
@@ -290,6 +271,23 @@ pub struct Client {
     /// When the admin API registered this client (0 for one from the file): a client's own
     /// token issued before is from an earlier client of the same id, and is refused.
     pub registered_at: i64,
+    /// The secret a rotation replaced, still accepted until it expires.
+    pub previous_secret: Option<PreviousSecret>,
+}
+
+/// A client's secret before its last rotation, kept working for a grace period so the app
+/// can be redeployed with the new one without a moment of refused requests.
+#[derive(Debug, Clone)]
+pub struct PreviousSecret {
+    pub hash: SecretHash,
+    /// Unix time from which it is refused.
+    pub expires_at: i64,
+}
+
+impl PreviousSecret {
+    pub fn is_live(&self, now: i64) -> bool {
+        now < self.expires_at
+    }
 }
 
 impl Client {

@@ -19,6 +19,7 @@ use crate::config::{Client, ClientAuth, Settings};
 use crate::oauth::error::OAuthError;
 use crate::state::AppState;
 use crate::telemetry::events;
+use crate::tokens::SecretHash;
 use crate::tokens::hashing::digest;
 use crate::tokens::secret_cache::Refused;
 
@@ -264,10 +265,24 @@ pub async fn authenticate(
         )),
         (ClientAuth::Secret(_), None) => Err(fail("this client must authenticate with its secret")),
         (ClientAuth::Secret(hash), Some(secret)) => {
-            let stored = hash.to_stored();
+            // The current secret, and during a rotation's grace period the one it replaced.
+            let now = state.now();
+            let previous = client
+                .previous_secret
+                .as_ref()
+                .filter(|p| p.is_live(now))
+                .map(|p| p.hash.clone());
+            let candidates: Vec<SecretHash> =
+                std::iter::once(hash.clone()).chain(previous).collect();
+            let stored: Vec<String> = candidates.iter().map(SecretHash::to_stored).collect();
             let presented = digest(&secret);
-            if cache.hit(&client.client_id, &stored, &presented) {
-                return Ok(client);
+            let cached = || {
+                stored
+                    .iter()
+                    .position(|s| cache.hit(&client.client_id, s, &presented))
+            };
+            if let Some(i) = cached() {
+                return Ok(accepted(client, i));
             }
             let permit = cache
                 .admit(&client.client_id)
@@ -281,27 +296,42 @@ pub async fn authenticate(
                         wait.as_secs_f64().ceil() as u64,
                     ),
                 })?;
-            if cache.hit(&client.client_id, &stored, &presented) {
-                return Ok(client);
+            if let Some(i) = cached() {
+                return Ok(accepted(client, i));
             }
-            let hash = hash.clone();
             // Argon2 is CPU-bound for tens of milliseconds: keep it off the async workers.
-            let ok = tokio::task::spawn_blocking(move || {
-                let ok = hash.verify(&secret);
+            let matched = tokio::task::spawn_blocking(move || {
+                let matched = candidates.iter().position(|h| h.verify(&secret));
                 drop(permit);
-                ok
+                matched
             })
             .await
-            .unwrap_or(false);
-            if ok {
-                cache.remember(&client.client_id, stored, presented);
-                Ok(client)
-            } else {
-                cache.failed(&client.client_id, Instant::now());
-                Err(fail("unknown client or wrong credentials"))
+            .unwrap_or(None);
+            match matched {
+                Some(i) => {
+                    cache.remember(&client.client_id, stored[i].clone(), presented);
+                    Ok(accepted(client, i))
+                }
+                None => {
+                    cache.failed(&client.client_id, Instant::now());
+                    Err(fail("unknown client or wrong credentials"))
+                }
             }
         }
     }
+}
+
+/// A client whose secret matched: candidate 0 is its current secret, 1 the one a rotation
+/// replaced, which is noted so an admin can see who still uses it before it stops.
+fn accepted(client: Arc<Client>, candidate: usize) -> Arc<Client> {
+    if candidate > 0 {
+        tracing::info!(
+            client = %client.client_id,
+            expires_at = client.previous_secret.as_ref().map_or(0, |p| p.expires_at),
+            "client authenticated with its previous secret, which stops working at expires_at"
+        );
+    }
+    client
 }
 
 #[cfg(test)]

@@ -22,6 +22,9 @@ pub const SLOW_CHECKS: usize = 4;
 pub const MAX_WAITING: usize = 32;
 /// The longest a slow check waits for a place.
 pub const QUEUE_WAIT: Duration = Duration::from_secs(2);
+/// Verified secrets remembered per client: its current secret and, during a rotation's grace
+/// period, the previous one.
+pub const PER_CLIENT: usize = 2;
 /// Failures in a row a client may have before it must wait.
 pub const FREE_FAILURES: u32 = 5;
 /// The longest wait after failures.
@@ -36,11 +39,16 @@ pub enum Refused {
     BackOff(Duration),
 }
 
-/// Client id -> (the stored hash it was verified against, the digest of the accepted secret).
-/// A changed stored hash (a new secret) misses, so a rotated secret is verified afresh.
+/// Client id -> up to [`PER_CLIENT`] pairs of (the stored hash a secret was verified against,
+/// the digest of the accepted secret): during a rotation's grace period a client's old and new
+/// deployments both present a secret, and neither evicts the other. A changed stored hash (a
+/// new secret) misses, so a rotated secret is verified afresh.
+/// The stored hash a secret was verified against, and the digest of that secret.
+type Verified = (String, [u8; 32]);
+
 #[derive(Debug)]
 pub struct SecretCache {
-    verified: RwLock<HashMap<String, (String, [u8; 32])>>,
+    verified: RwLock<HashMap<String, Vec<Verified>>>,
     slow: Arc<Semaphore>,
     waiting: Arc<Semaphore>,
     /// Client id -> (failures in a row, no slow check before).
@@ -64,15 +72,21 @@ impl SecretCache {
             .read()
             .ok()
             .and_then(|m| {
-                m.get(client_id)
-                    .map(|(s, d)| s == stored && bool::from(d.ct_eq(presented)))
+                m.get(client_id).map(|pairs| {
+                    pairs
+                        .iter()
+                        .any(|(s, d)| s == stored && bool::from(d.ct_eq(presented)))
+                })
             })
             .unwrap_or(false)
     }
 
     pub fn remember(&self, client_id: &str, stored: String, presented: [u8; 32]) {
         if let Ok(mut m) = self.verified.write() {
-            m.insert(client_id.to_string(), (stored, presented));
+            let pairs = m.entry(client_id.to_string()).or_default();
+            pairs.retain(|(s, _)| *s != stored);
+            pairs.insert(0, (stored, presented));
+            pairs.truncate(PER_CLIENT);
         }
         self.failures
             .lock()
@@ -133,6 +147,23 @@ impl SecretCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_rotated_clients_old_and_new_secrets_are_both_remembered_and_a_third_evicts_the_oldest() {
+        let c = SecretCache::default();
+        let (old, new, newer) = ([1u8; 32], [2u8; 32], [3u8; 32]);
+        c.remember("app", "hash-old".into(), old);
+        c.remember("app", "hash-new".into(), new);
+        assert!(c.hit("app", "hash-old", &old));
+        assert!(c.hit("app", "hash-new", &new));
+        // A digest only matches the stored hash it was verified against.
+        assert!(!c.hit("app", "hash-new", &old));
+        assert!(!c.hit("other", "hash-new", &new));
+        c.remember("app", "hash-newer".into(), newer);
+        assert!(!c.hit("app", "hash-old", &old), "only two are kept");
+        assert!(c.hit("app", "hash-new", &new));
+        assert!(c.hit("app", "hash-newer", &newer));
+    }
 
     #[test]
     fn failures_past_the_free_ones_back_off_doubling_and_a_success_forgets_them() {

@@ -61,6 +61,11 @@ fn endpoints() -> Vec<(Method, &'static str, Option<Value>)> {
             Some(json!({"scopes": ["openid"], "redirect_uris": [APP_CB]})),
         ),
         (Method::DELETE, "/admin/api/clients/app", None),
+        (
+            Method::POST,
+            "/admin/api/clients/app/secret",
+            Some(json!({"grace": "1h"})),
+        ),
         (Method::GET, "/admin/api/scopes", None),
         (Method::PUT, "/admin/api/scopes", Some(json!({}))),
         (
@@ -161,6 +166,142 @@ async fn the_bootstrap_token_and_a_herald_admin_client_token_both_administer() {
     .await;
     let res = app
         .admin(Method::GET, "/admin/api/clients", Some(&token), None)
+        .await;
+    assert_eq!(res.status(), 403);
+}
+
+/// A machine client for each of the editor and auditor roles.
+const ROLE_CLIENTS: &str = r#"
+[[clients]]
+client_id = "editor-bot"
+client_secret = "editor-secret-for-tests"
+redirect_uris = []
+scopes = ["herald:edit"]
+grant_types = ["client_credentials"]
+
+[[clients]]
+client_id = "auditor-bot"
+client_secret = "auditor-secret-for-tests"
+redirect_uris = []
+scopes = ["herald:read"]
+grant_types = ["client_credentials"]
+"#;
+
+#[tokio::test]
+async fn each_role_scope_does_what_its_role_may_and_a_refusal_names_the_role_it_needs() {
+    let app = spawn_app_with(&format!("{ADMIN_CLIENT}{ROLE_CLIENTS}")).await;
+    let editor = app
+        .client_credentials("editor-bot", "editor-secret-for-tests", "herald:edit")
+        .await;
+    let auditor = app
+        .client_credentials("auditor-bot", "auditor-secret-for-tests", "herald:read")
+        .await;
+    let put_app = json!({"client_name": "Edited", "scopes": ["openid"], "redirect_uris": [APP_CB]});
+    let scopes = app
+        .admin_ok(Method::GET, "/admin/api/scopes", None, 200)
+        .await;
+    // (method, path, body, editor's status, auditor's status)
+    let cases: Vec<(Method, &str, Option<Value>, u16, u16)> = vec![
+        (Method::GET, "/admin/api/clients", None, 200, 200),
+        (
+            Method::GET,
+            "/admin/api/upstreams/test/mappings",
+            None,
+            200,
+            200,
+        ),
+        (Method::GET, "/admin/api/lineage", None, 200, 200),
+        (Method::GET, "/admin/api/audit", None, 200, 200),
+        (Method::GET, "/admin/api/openapi.json", None, 200, 200),
+        (
+            Method::PUT,
+            "/admin/api/clients/app",
+            Some(put_app),
+            200,
+            403,
+        ),
+        (
+            Method::POST,
+            "/admin/api/clients/app/secret",
+            Some(json!({})),
+            200,
+            403,
+        ),
+        (Method::PUT, "/admin/api/scopes", Some(scopes), 200, 403),
+        (Method::GET, "/admin/api/users", None, 403, 200),
+        (Method::GET, "/admin/api/users/someone", None, 403, 404),
+        (
+            Method::GET,
+            "/admin/api/webhooks/deliveries",
+            None,
+            403,
+            200,
+        ),
+        (
+            Method::DELETE,
+            "/admin/api/users/someone/grants/app",
+            None,
+            403,
+            403,
+        ),
+        (Method::DELETE, "/admin/api/users/someone", None, 403, 403),
+    ];
+    for (method, path, body, for_editor, for_auditor) in cases {
+        for (who, token, expected) in [
+            ("editor", &editor, for_editor),
+            ("auditor", &auditor, for_auditor),
+        ] {
+            let res = app
+                .admin(method.clone(), path, Some(token), body.as_ref())
+                .await;
+            let status = res.status().as_u16();
+            let challenge = res
+                .headers()
+                .get("www-authenticate")
+                .map(|v| v.to_str().unwrap().to_string());
+            let text = res.text().await.unwrap();
+            assert_eq!(status, expected, "{who}: {method} {path}: {text}");
+            if status == 403 {
+                let err: Value = serde_json::from_str(&text).unwrap();
+                assert_eq!(err["error"], "insufficient_scope", "{text}");
+                let said = str_of(&err, "error_description");
+                assert!(said.contains(&format!("carries the {who} role")), "{said}");
+                // The challenge lists the scopes that would do (RFC 6750 §3), never the caller's.
+                let challenge = challenge.unwrap();
+                assert!(challenge.contains("herald:admin"), "{challenge}");
+                assert!(
+                    !challenge.contains(if who == "editor" {
+                        "herald:edit"
+                    } else {
+                        "herald:read"
+                    }),
+                    "{challenge}"
+                );
+            }
+        }
+    }
+    // The editor's changes are audited under its name.
+    let audit = app
+        .admin_ok(Method::GET, "/admin/api/audit", None, 200)
+        .await;
+    assert!(
+        audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["actor"] == "client:editor-bot" && e["action"] == "client.update"),
+        "{audit}"
+    );
+    // A role scope in the token but not in the client's registration counts for nothing.
+    app.admin_ok(
+        Method::PUT,
+        "/admin/api/clients/editor-bot",
+        Some(json!({"scopes": ["api"], "grant_types": ["client_credentials"]})),
+        200,
+    )
+    .await;
+    let res = app
+        .admin(Method::GET, "/admin/api/clients", Some(&editor), None)
         .await;
     assert_eq!(res.status(), 403);
 }
@@ -411,6 +552,155 @@ async fn a_generated_client_secret_is_shown_once_works_at_the_token_endpoint_and
         .await;
     assert!(public.get("client_secret").is_none());
     assert_eq!(public["confidential"], false);
+}
+
+#[tokio::test]
+async fn a_rotated_secret_keeps_the_old_one_working_for_its_grace_period_and_leaves_grants_alone() {
+    let app = spawn_app().await;
+    app.clock.freeze();
+    let p = AuthParams::new("rp", OFFLINE);
+    let q = app.login(&app.browser, &p).await;
+    let tokens: Value = app.redeem(&p, &q["code"]).await.json().await.unwrap();
+    let mut refresh = str_of(&tokens, "refresh_token");
+
+    let rotated = app
+        .admin_ok(
+            Method::POST,
+            "/admin/api/clients/rp/secret",
+            Some(json!({"grace": "30m"})),
+            200,
+        )
+        .await;
+    let new = str_of(&rotated, "client_secret");
+    assert_eq!(new.len(), 43, "256 bits, base64url: {rotated}");
+    assert_ne!(new, SECRET);
+    let until = app.state.now() + 1800;
+    assert_eq!(rotated["previous_secret_expires_at"], until, "{rotated}");
+    let shown = app
+        .admin_ok(Method::GET, "/admin/api/clients/rp", None, 200)
+        .await;
+    assert_eq!(shown["previous_secret_expires_at"], until, "{shown}");
+    assert!(!shown.to_string().contains(&new));
+
+    // During the grace period both secrets work, and the login's refresh token still refreshes.
+    for secret in [SECRET, new.as_str()] {
+        assert!(is_active(&app.base, "rp", secret, &refresh).await);
+        let (status, v) = refresh_at(&app.base, "rp", secret, &refresh).await;
+        assert_eq!(status, 200, "{secret}: {v}");
+        refresh = str_of(&v, "refresh_token");
+    }
+    // The new secret is stored as a digest, and neither appears in the audit log.
+    let stored = app.state.store.latest_config().await.unwrap().unwrap();
+    assert!(!stored.document.contains(&new));
+    assert!(stored.document.contains("previous_secret_hash = "));
+    let audit = app
+        .admin_ok(Method::GET, "/admin/api/audit", None, 200)
+        .await;
+    let entry = &audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "client.secret_rotate")
+        .unwrap_or_else(|| panic!("no rotation in {audit}"))
+        .clone();
+    assert!(!audit.to_string().contains(&new));
+    assert!(entry.to_string().contains("[hashed]"), "{entry}");
+
+    // After it, the old secret is refused and the new one goes on working.
+    app.clock.advance(1801);
+    let (status, v) = refresh_at(&app.base, "rp", SECRET, &refresh).await;
+    assert_eq!(
+        (status, v["error"].as_str()),
+        (401, Some("invalid_client")),
+        "{v}"
+    );
+    let (status, v) = refresh_at(&app.base, "rp", &new, &refresh).await;
+    assert_eq!(status, 200, "{v}");
+    refresh = str_of(&v, "refresh_token");
+    let shown = app
+        .admin_ok(Method::GET, "/admin/api/clients/rp", None, 200)
+        .await;
+    assert!(shown.get("previous_secret_expires_at").is_none(), "{shown}");
+
+    // A grace of 0s stops the replaced secret at once; an empty body means 24 hours.
+    let second = app
+        .admin_ok(
+            Method::POST,
+            "/admin/api/clients/rp/secret",
+            Some(json!({"grace": "0s"})),
+            200,
+        )
+        .await;
+    assert!(
+        second.get("previous_secret_expires_at").is_none(),
+        "{second}"
+    );
+    let newest = str_of(&second, "client_secret");
+    let (status, _) = refresh_at(&app.base, "rp", &new, &refresh).await;
+    assert_eq!(status, 401);
+    let (status, v) = refresh_at(&app.base, "rp", &newest, &refresh).await;
+    assert_eq!(status, 200, "{v}");
+    let res = reqwest::Client::new()
+        .post(format!("{}/admin/api/clients/rp/secret", app.base))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let third: Value = res.json().await.unwrap();
+    assert_eq!(
+        third["previous_secret_expires_at"],
+        app.state.now() + 24 * 3600
+    );
+}
+
+#[tokio::test]
+async fn a_secret_rotation_is_refused_for_a_bad_grace_a_public_client_or_an_unknown_one() {
+    let app = spawn_app().await;
+    for (grace, says) in [("8d", "longer than the 7 days"), ("soon", "not a duration")] {
+        let v = app
+            .admin_ok(
+                Method::POST,
+                "/admin/api/clients/rp/secret",
+                Some(json!({ "grace": grace })),
+                400,
+            )
+            .await;
+        assert_eq!(v["error"], "invalid_request");
+        assert!(str_of(&v, "error_description").contains(says), "{v}");
+    }
+    app.admin_ok(
+        Method::POST,
+        "/admin/api/clients/mobile/secret",
+        Some(json!({})),
+        404,
+    )
+    .await;
+    app.admin_ok(
+        Method::POST,
+        "/admin/api/clients",
+        Some(json!({"client_id": "mobile", "public": true, "scopes": ["openid"], "redirect_uris": ["com.example.app:/cb"]})),
+        201,
+    )
+    .await;
+    let v = app
+        .admin_ok(
+            Method::POST,
+            "/admin/api/clients/mobile/secret",
+            Some(json!({})),
+            409,
+        )
+        .await;
+    assert!(
+        str_of(&v, "error_description").contains("no secret to rotate"),
+        "{v}"
+    );
+    // The refused rotations changed nothing: the file's secret still works.
+    let (status, _) = refresh_at(&app.base, "rp", SECRET, "not-a-token").await;
+    assert_eq!(
+        status, 400,
+        "the client authenticated; the token is what is wrong"
+    );
 }
 
 #[tokio::test]
@@ -1485,7 +1775,7 @@ async fn every_answer_an_operation_can_give_is_in_the_openapi_document() {
             );
         }
     }
-    assert_eq!(with_path_parameter, 19);
+    assert_eq!(with_path_parameter, 20);
 }
 
 #[tokio::test]

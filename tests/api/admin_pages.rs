@@ -10,6 +10,7 @@ const ADMIN_ROLE: &str = r#"
 [admin]
 role_claim = "groups"
 role_value = "admins"
+roles = { editor = "editors", auditor = "auditors" }
 "#;
 
 async fn spawn_admin_app() -> TestApp {
@@ -345,6 +346,103 @@ async fn a_user_without_the_admin_role_is_refused() {
     assert!(res.text().await.unwrap().contains("You are not an admin"));
 }
 
+/// An editor changes clients but cannot see users; an auditor sees users and the configuration
+/// but changes nothing; the pages show each only what their role allows.
+#[tokio::test]
+async fn editors_change_the_configuration_and_auditors_only_read() {
+    let app = spawn_admin_app().await;
+    let as_member = |sub: &'static str, group: &'static str| {
+        app.upstream.set(move |b| {
+            b.subject = sub.into();
+            b.id_claims
+                .insert("https://example.com/groups".into(), json!(["staff", group]));
+        });
+    };
+    as_member("auth0|erin", "editors");
+    let erin = browser();
+    let (status, html) = app.admin_page(&erin, "/admin/clients").await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("(editor)"), "{html}");
+    assert!(html.contains("href=\"/logout\""), "a sign-out link: {html}");
+    assert!(html.contains("Register a client"), "{html}");
+    assert!(
+        !html.contains("href=\"/admin/users\""),
+        "no Users link for an editor: {html}"
+    );
+    let csrf = form_field(&html, "csrf");
+    let res = app
+        .post_form(
+            &erin,
+            "/admin/clients",
+            &pairs(&[
+                ("csrf", &csrf),
+                ("client_id", "by-erin"),
+                ("redirect_uris", "http://127.0.0.1:9000/cb"),
+                ("scopes", "openid"),
+                ("authorization_code", "on"),
+            ]),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    assert!(app.state.settings().client("by-erin").is_some());
+    for path in ["/admin/users", "/admin/users/auth0%7Cerin"] {
+        let (status, html) = app.admin_page(&erin, path).await;
+        assert_eq!(status, 403, "{path}");
+        assert!(
+            html.contains("with the editor role; this needs the admin or auditor role"),
+            "{html}"
+        );
+    }
+
+    as_member("auth0|avery", "auditors");
+    let avery = browser();
+    let (status, html) = app.admin_page(&avery, "/admin/clients/app").await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("(auditor)"), "{html}");
+    assert!(
+        html.contains("may read these pages but not change anything"),
+        "{html}"
+    );
+    assert!(!html.contains("value=\"save\""), "no Save button: {html}");
+    assert!(!html.contains("value=\"rotate\""), "{html}");
+    assert!(!html.contains("value=\"delete\""), "{html}");
+    let csrf = form_field(&html, "csrf");
+    let (status, html) = app.admin_page(&avery, "/admin/users").await;
+    assert_eq!(status, 200, "{html}");
+    let (status, _) = app.admin_page(&avery, "/admin/upstreams/test").await;
+    assert_eq!(status, 200);
+    // A form posted all the same (the buttons are only hidden) is refused and changes nothing.
+    let version = app.state.config_version();
+    for (path, form) in [
+        (
+            "/admin/clients",
+            pairs(&[
+                ("csrf", &csrf),
+                ("client_id", "by-avery"),
+                ("scopes", "openid"),
+            ]),
+        ),
+        (
+            "/admin/clients/app",
+            pairs(&[("csrf", &csrf), ("action", "delete")]),
+        ),
+        (
+            "/admin/clients/app",
+            pairs(&[("csrf", &csrf), ("action", "rotate")]),
+        ),
+    ] {
+        let res = app.post_form(&avery, path, &form).await;
+        assert_eq!(res.status(), 403, "{path}");
+        let html = res.text().await.unwrap();
+        assert!(
+            html.contains("this needs the admin or editor role"),
+            "{html}"
+        );
+    }
+    assert_eq!(app.state.config_version(), version);
+    assert!(app.state.settings().client("app").is_some());
+}
+
 /// The role check, not the CSRF check, refuses a user who lost the role: Carol's form token
 /// from when she was an admin is still hers and valid, and her POST is refused all the same.
 #[tokio::test]
@@ -523,6 +621,54 @@ async fn an_admin_registers_edits_and_deletes_a_client_through_the_pages() {
         .unwrap();
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["error"], "unauthorized_client", "{body}");
+
+    // Rotate secret: the new one is shown once on the answer, the old one works for the grace
+    // period chosen, and the page says until when.
+    let (_, html) = app.admin_page(&admin, "/admin/clients/reports").await;
+    assert!(html.contains("value=\"rotate\""), "{html}");
+    let res = app
+        .post_form(
+            &admin,
+            "/admin/clients/reports",
+            &pairs(&[("csrf", &csrf), ("action", "rotate"), ("grace", "1h")]),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let html = res.text().await.unwrap();
+    let rotated = html
+        .split("aria-label=\"New client secret\">")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no new secret on {html}"))
+        .split('<')
+        .next()
+        .unwrap()
+        .to_string();
+    assert_eq!(rotated.len(), 43);
+    assert_ne!(rotated, secret);
+    assert!(
+        html.contains("The previous secret keeps working until"),
+        "{html}"
+    );
+    for s in [&secret, &rotated] {
+        let body: Value = app
+            .api
+            .post(format!("{}/token", app.base))
+            .basic_auth("reports", Some(s))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            body["error"], "unauthorized_client",
+            "both secrets authenticate: {body}"
+        );
+    }
+    let (_, html) = app.admin_page(&admin, "/admin/clients/reports").await;
+    assert!(!html.contains(&rotated), "shown once");
+    assert!(html.contains("works until"), "{html}");
 
     let res = app
         .post_form(

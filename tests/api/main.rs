@@ -9,6 +9,7 @@ mod checklist;
 mod claims;
 mod cli;
 mod consent_center;
+mod demo;
 mod erasure;
 mod hardening;
 mod keys;

@@ -98,6 +98,66 @@ try {
     assert.match(await other.textContent("h1"), /You are not an admin/);
     await shot(other, "admin-refused");
   });
+  await check("a client's secret is rotated on its page and both work for the grace period", async () => {
+    await page.goto(`${base}/admin/clients`);
+    await page.getByLabel("client_id").fill("reports");
+    await page.getByLabel("Redirect URIs (one per line, exact match)").fill("http://127.0.0.1:9000/cb");
+    await page.getByLabel("Scopes it may ask for (space separated)").fill("openid");
+    await page.getByRole("button", { name: "Register" }).click();
+    const first = (await page.getByLabel("Client secret").textContent()).trim();
+    await page.goto(`${base}/admin/clients/reports`);
+    await page.getByLabel("The current secret keeps working for").selectOption("1h");
+    await page.getByRole("button", { name: "Rotate secret" }).click();
+    const second = (await page.getByLabel("New client secret").textContent()).trim();
+    assert.equal(second.length, 43);
+    assert.notEqual(second, first);
+    assert.match(await page.textContent("main"), /The previous secret keeps working until/);
+    await shot(page, "admin-secret-rotated");
+    // Both authenticate: the client may not use client_credentials, which is what /token says
+    // once it knows who is asking (a wrong secret is invalid_client).
+    for (const [secret, expected] of [[first, "unauthorized_client"], [second, "unauthorized_client"],
+                                      ["wrong", "invalid_client"]]) {
+      const res = await fetch(`${base}/token`, {
+        method: "POST",
+        headers: { authorization: `Basic ${Buffer.from(`reports:${secret}`).toString("base64")}`,
+                   "content-type": "application/x-www-form-urlencoded" },
+        body: "grant_type=client_credentials",
+      });
+      assert.equal((await res.json()).error, expected);
+    }
+    await page.reload();
+    assert.doesNotMatch(await page.textContent("main"), new RegExp(second), "shown once");
+  });
+
+  for (const [role, group] of [["editor", "herald-editors"], ["auditor", "herald-auditors"]]) {
+    await check(`an ${role} sees the pages their role allows and no more`, async () => {
+      const p = await (await browser.newContext({ javaScriptEnabled: false })).newPage();
+      await p.goto(`${base}/admin/clients`);
+      await p.getByLabel("User name").fill(role);
+      await p.getByLabel("Groups (comma separated)").fill(`staff, ${group}`);
+      await p.getByRole("button", { name: "Sign in" }).click();
+      await p.waitForURL(`${base}/admin/clients`);
+      const nav = await p.textContent("nav");
+      assert.match(nav, new RegExp(`Signed in as ${role} \\(${role}\\)`));
+      assert.match(nav, /Sign out/);
+      const registers = await p.getByRole("button", { name: "Register" }).count();
+      const users = await p.getByRole("link", { name: "Users" }).count();
+      if (role === "editor") {
+        assert.equal(registers, 1);
+        assert.equal(users, 0);
+        await p.goto(`${base}/admin/users`);
+        assert.match(await p.textContent("h1"), /Your role does not allow this/);
+      } else {
+        assert.equal(registers, 0);
+        assert.equal(users, 1);
+        assert.match(await p.textContent("main"), /may read these pages but not change anything/);
+        await p.goto(`${base}/admin/clients/reports`);
+        assert.equal(await p.getByRole("button", { name: "Save" }).count(), 0);
+        assert.equal(await p.getByRole("button", { name: "Rotate secret" }).count(), 0);
+      }
+      await shot(p, `admin-role-${role}`);
+    });
+  }
 } catch (e) {
   escapedError(e);
 } finally {

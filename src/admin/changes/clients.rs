@@ -1,6 +1,8 @@
 //! Clients: registering one (with a generated secret unless it is public or uses
 //! private_key_jwt), changing its settings, removing it with everything it was given.
 
+use std::time::Duration;
+
 use serde::Deserialize;
 use serde_json::Value as Json;
 use toml::{Table, Value};
@@ -8,7 +10,7 @@ use utoipa::ToSchema;
 
 use super::service::{Changes, stored, to_json};
 use crate::admin::error::ApiError;
-use crate::config::ClientFile;
+use crate::config::{ClientAuth, ClientFile};
 use crate::consent;
 use crate::store::Removal;
 use crate::tokens::SecretHash;
@@ -77,14 +79,45 @@ pub struct Registered {
     pub client_secret: Option<String>,
 }
 
+/// How long a rotated-out secret keeps working unless the admin says otherwise.
+pub const DEFAULT_SECRET_GRACE: Duration = Duration::from_secs(24 * 3600);
+/// The longest a rotated-out secret may keep working.
+pub const MAX_SECRET_GRACE: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// A client's new secret, shown this once, and until when the one it replaced still works.
+pub struct Rotated {
+    pub version: i64,
+    pub client_secret: String,
+    /// Unix time; absent when the grace period was zero (the old secret stopped at once).
+    pub previous_secret_expires_at: Option<i64>,
+}
+
+/// Reads a rotation's grace period: a duration such as `24h` or `30m`, from `0s` (the old
+/// secret stops at once) to [`MAX_SECRET_GRACE`]; absent means [`DEFAULT_SECRET_GRACE`].
+pub fn secret_grace(raw: Option<&str>) -> Result<Duration, ApiError> {
+    let Some(raw) = raw.map(str::trim).filter(|r| !r.is_empty()) else {
+        return Ok(DEFAULT_SECRET_GRACE);
+    };
+    let grace = humantime::parse_duration(raw).map_err(|_| {
+        ApiError::invalid_request(format!(
+            "grace: `{raw}` is not a duration; write for example \"24h\", \"30m\" or \"0s\""
+        ))
+    })?;
+    if grace > MAX_SECRET_GRACE {
+        return Err(ApiError::invalid_request(format!(
+            "grace: `{raw}` is longer than the 7 days a replaced secret may keep working"
+        )));
+    }
+    Ok(grace)
+}
+
 /// A client entry for the audit log: everything but the secret hash.
 fn audit(t: &Table) -> Json {
     let mut t = t.clone();
-    if t.remove("client_secret_hash").is_some() {
-        t.insert(
-            "client_secret_hash".into(),
-            Value::String("[hashed]".into()),
-        );
+    for key in ["client_secret_hash", "previous_secret_hash"] {
+        if t.remove(key).is_some() {
+            t.insert(key.into(), Value::String("[hashed]".into()));
+        }
     }
     to_json(&Value::Table(t))
 }
@@ -135,15 +168,22 @@ impl Changes<'_> {
     ) -> Result<i64, ApiError> {
         let changed = settings.into_file(client_id);
         Table::try_from(&changed).map_err(stored)?;
+        let now = self.state.now();
         self.apply("client.update", format!("client:{client_id}"), &[], |doc| {
             let before = doc.entry("clients", "client_id", client_id).map(audit);
             let old = doc
                 .get::<ClientFile>(client_id)?
                 .ok_or_else(|| no_client(client_id))?;
+            // A secret replaced by a rotation stays until its grace period ends, not after.
+            let live = old.previous_secret_expires_at.is_some_and(|at| now < at);
             let client = ClientFile {
                 client_secret: old.client_secret,
                 client_secret_env: old.client_secret_env,
                 client_secret_hash: old.client_secret_hash,
+                previous_secret_hash: live.then_some(old.previous_secret_hash).flatten(),
+                previous_secret_expires_at: live
+                    .then_some(old.previous_secret_expires_at)
+                    .flatten(),
                 registered_at: old.registered_at,
                 ..changed
             };
@@ -151,6 +191,67 @@ impl Changes<'_> {
             Ok((before, Some(audit(&written))))
         })
         .await
+    }
+
+    /// Gives a confidential client a new generated secret, returned this once. The secret it
+    /// replaces keeps working for `grace` (an earlier replaced secret stops now); grants and
+    /// tokens are untouched. A client whose secret came from the file or its environment
+    /// variable gets a stored one from now on: the variable no longer counts.
+    pub async fn rotate_client_secret(
+        &self,
+        client_id: &str,
+        grace: Duration,
+    ) -> Result<Rotated, ApiError> {
+        let settings = self.state.settings();
+        let now = self.state.now();
+        let secret = random_token();
+        let expires_at = (!grace.is_zero()).then(|| now + grace.as_secs() as i64);
+        let version = self
+            .apply(
+                "client.secret_rotate",
+                format!("client:{client_id}"),
+                &[],
+                |doc| {
+                    let before = doc.entry("clients", "client_id", client_id).map(audit);
+                    let old = doc
+                        .get::<ClientFile>(client_id)?
+                        .ok_or_else(|| no_client(client_id))?;
+                    // The secret being replaced, as stored: the document's hash, or for a secret
+                    // written inline or read from the environment the hash this replica made.
+                    let replaced = match &old.client_secret_hash {
+                        Some(h) => Some(h.clone()),
+                        None if old.client_secret.is_some() || old.client_secret_env.is_some() => {
+                            settings.client(client_id).and_then(|c| match &c.auth {
+                                ClientAuth::Secret(h) => Some(h.to_stored()),
+                                _ => None,
+                            })
+                        }
+                        None => None,
+                    };
+                    let Some(replaced) = replaced else {
+                        return Err(ApiError::conflict(format!(
+                            "client `{client_id}` has no secret to rotate: it is public or \
+                             authenticates with private_key_jwt"
+                        )));
+                    };
+                    let client = ClientFile {
+                        client_secret: None,
+                        client_secret_env: None,
+                        client_secret_hash: Some(SecretHash::sha256(&secret).to_stored()),
+                        previous_secret_hash: expires_at.map(|_| replaced),
+                        previous_secret_expires_at: expires_at,
+                        ..old
+                    };
+                    let written = doc.put(&client).map_err(stored)?;
+                    Ok((before, Some(audit(&written))))
+                },
+            )
+            .await?;
+        Ok(Rotated {
+            version,
+            client_secret: secret,
+            previous_secret_expires_at: expires_at,
+        })
     }
 
     /// Removes a client. What it was given ends with it: its codes are burned, its refresh and

@@ -18,7 +18,7 @@ pub mod clients;
 pub mod service;
 pub mod upstreams;
 
-pub use clients::{ClientSettings, Registered};
+pub use clients::{ClientSettings, Registered, Rotated, secret_grace};
 pub use service::Changes;
 pub(crate) use service::to_json;
 pub use upstreams::{ClaimRules, Refused, UPSTREAM_SECRET_PREFIX, UpstreamSettings};

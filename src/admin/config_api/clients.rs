@@ -2,14 +2,16 @@
 //! changes and removal. Changes go through [`Changes`].
 
 use axum::Json;
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::admin::auth::Admin;
-use crate::admin::changes::{Changes, ClientSettings};
+use crate::admin::auth::{ConfigEditor, ConfigReader};
+use crate::admin::changes::{Changes, ClientSettings, secret_grace};
 use crate::admin::error::{ApiError, Body, ErrorBody, Path};
 use crate::config::{Client, ClientAuth};
 use crate::state::AppState;
@@ -35,10 +37,14 @@ pub struct ClientView {
     pub post_logout_redirect_uris: Vec<String>,
     /// Whether the client authenticates with private_key_jwt.
     pub private_key_jwt: bool,
+    /// Unix time until which the secret replaced by the last rotation still works; absent when
+    /// there is none (or it has stopped).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_secret_expires_at: Option<i64>,
 }
 
 impl ClientView {
-    fn of(c: &Client) -> Self {
+    fn of(c: &Client, now: i64) -> Self {
         let ttl = |d| humantime::format_duration(d).to_string();
         Self {
             client_id: c.client_id.clone(),
@@ -58,6 +64,11 @@ impl ClientView {
             id_token_signed_response_alg: c.signing_alg.as_str().to_string(),
             post_logout_redirect_uris: c.post_logout_redirect_uris.clone(),
             private_key_jwt: matches!(c.auth, ClientAuth::PrivateKeyJwt(_)),
+            previous_secret_expires_at: c
+                .previous_secret
+                .as_ref()
+                .filter(|p| p.is_live(now))
+                .map(|p| p.expires_at),
         }
     }
 }
@@ -129,7 +140,7 @@ fn client_view(state: &AppState, client_id: &str) -> Result<ClientView, ApiError
     state
         .settings()
         .client(client_id)
-        .map(|c| ClientView::of(c))
+        .map(|c| ClientView::of(c, state.now()))
         .ok_or_else(|| ApiError::not_found(format!("no client `{client_id}`")))
 }
 
@@ -137,12 +148,12 @@ fn client_view(state: &AppState, client_id: &str) -> Result<ClientView, ApiError
 #[utoipa::path(get, path = "/admin/api/clients", tag = "configuration",
     responses((status = 200, body = Vec<ClientView>), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody)))]
-pub async fn list_clients(_: Admin, State(state): State<AppState>) -> Json<Vec<ClientView>> {
+pub async fn list_clients(_: ConfigReader, State(state): State<AppState>) -> Json<Vec<ClientView>> {
     let settings = state.settings();
     let mut list: Vec<ClientView> = settings
         .clients
         .values()
-        .map(|c| ClientView::of(c))
+        .map(|c| ClientView::of(c, state.now()))
         .collect();
     list.sort_by(|a, b| a.client_id.cmp(&b.client_id));
     Json(list)
@@ -155,7 +166,7 @@ pub async fn list_clients(_: Admin, State(state): State<AppState>) -> Json<Vec<C
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
               (status = 409, body = ErrorBody)))]
 pub async fn create_client(
-    admin: Admin,
+    ConfigEditor(admin): ConfigEditor,
     State(state): State<AppState>,
     Body(new): Body<NewClient>,
 ) -> Result<Response, ApiError> {
@@ -176,7 +187,7 @@ pub async fn create_client(
     responses((status = 200, body = ClientView), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn get_client(
-    _: Admin,
+    _: ConfigReader,
     State(state): State<AppState>,
     Path(client_id): Path<String>,
 ) -> Result<Json<ClientView>, ApiError> {
@@ -191,7 +202,7 @@ pub async fn get_client(
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
               (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn put_client(
-    admin: Admin,
+    ConfigEditor(admin): ConfigEditor,
     State(state): State<AppState>,
     Path(client_id): Path<String>,
     Body(settings): Body<ClientSettings>,
@@ -202,6 +213,71 @@ pub async fn put_client(
     client_view(&state, &client_id).map(Json)
 }
 
+/// A secret rotation's one setting.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(examples(json!({"grace": "24h"})))]
+pub struct RotateSecret {
+    /// How long the replaced secret keeps working: from `0s` (it stops at once) to `7d`;
+    /// default `24h`.
+    pub grace: Option<String>,
+}
+
+/// A client's new secret, shown this once.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RotatedSecret {
+    pub client_id: String,
+    /// 256 random bits; stored only as a SHA-256 digest, so it cannot be shown again.
+    pub client_secret: String,
+    /// Unix time from which the replaced secret is refused; absent when it stopped at once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_secret_expires_at: Option<i64>,
+}
+
+/// Gives a confidential client a new secret (shown in this answer only). The secret it replaces
+/// keeps working for `grace`, so the app can be redeployed without refused requests; a secret
+/// replaced earlier stops now. Grants and tokens are untouched. The body may be empty.
+#[utoipa::path(post, path = "/admin/api/clients/{client_id}/secret", tag = "configuration",
+    params(("client_id" = String, Path, description = "The client's id")),
+    request_body(content = Option<RotateSecret>, description = "Optional; no body means `grace` 24h"),
+    responses((status = 200, body = RotatedSecret), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn rotate_secret(
+    ConfigEditor(admin): ConfigEditor,
+    State(state): State<AppState>,
+    Path(client_id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<RotatedSecret>, ApiError> {
+    let asked: RotateSecret = if body.is_empty() {
+        RotateSecret::default()
+    } else {
+        let json = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"));
+        if !json {
+            return Err(ApiError::invalid_request(
+                "send the body as Content-Type: application/json, or no body at all",
+            ));
+        }
+        serde_json::from_slice(&body).map_err(|e| {
+            ApiError::invalid_request(format!("the body is not a secret rotation: {e}"))
+        })?
+    };
+    let grace = secret_grace(asked.grace.as_deref())?;
+    let rotated = Changes::new(&state, &admin)
+        .rotate_client_secret(&client_id, grace)
+        .await?;
+    Ok(Json(RotatedSecret {
+        client_id,
+        client_secret: rotated.client_secret,
+        previous_secret_expires_at: rotated.previous_secret_expires_at,
+    }))
+}
+
 /// Removes a client. What it was given ends with it: its codes are burned, its refresh and
 /// access tokens revoked, and its grants deleted, each with a consent record (method `admin`).
 #[utoipa::path(delete, path = "/admin/api/clients/{client_id}", tag = "configuration",
@@ -210,7 +286,7 @@ pub async fn put_client(
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
               (status = 409, body = ErrorBody)))]
 pub async fn delete_client(
-    admin: Admin,
+    ConfigEditor(admin): ConfigEditor,
     State(state): State<AppState>,
     Path(client_id): Path<String>,
 ) -> Result<StatusCode, ApiError> {

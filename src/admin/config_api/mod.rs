@@ -14,7 +14,7 @@
 //!   `/admin/api/lineage`).
 //!
 //! The extractors every handler shares (`Body`, `Path`) and the error answers are in
-//! [`crate::admin::error`]; the credential check is [`crate::admin::auth::Admin`].
+//! [`crate::admin::error`]; the credential and role checks are [`crate::admin::auth`]'s extractors.
 
 pub mod clients;
 pub mod scopes;

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value as Json_};
 use utoipa::ToSchema;
 
-use crate::admin::auth::Admin;
+use crate::admin::auth::{ConfigEditor, ConfigReader};
 use crate::admin::changes::{Changes, to_json};
 use crate::admin::error::{ApiError, Body, ErrorBody};
 use crate::claims::{self, AccessTokenClaims, UpstreamClaims};
@@ -20,7 +20,10 @@ use crate::state::AppState;
 #[utoipa::path(get, path = "/admin/api/scopes", tag = "configuration",
     responses((status = 200, body = BTreeMap<String, claims::ScopeDef>, description = "scope name → definition"),
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
-pub async fn get_scopes(_: Admin, State(state): State<AppState>) -> Result<Json<Json_>, ApiError> {
+pub async fn get_scopes(
+    _: ConfigReader,
+    State(state): State<AppState>,
+) -> Result<Json<Json_>, ApiError> {
     let latest = state.store.latest_config().await?;
     let scopes = match latest {
         Some(v) => ManagedConfig::parse(&v.document)?
@@ -43,7 +46,7 @@ pub async fn get_scopes(_: Admin, State(state): State<AppState>) -> Result<Json<
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
               (status = 409, body = ErrorBody)))]
 pub async fn put_scopes(
-    admin: Admin,
+    ConfigEditor(admin): ConfigEditor,
     State(state): State<AppState>,
     Body(scopes): Body<BTreeMap<String, Json_>>,
 ) -> Result<Json<Json_>, ApiError> {
@@ -79,7 +82,7 @@ pub struct PreviewRequest {
               (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn preview(
-    _: Admin,
+    _: ConfigReader,
     State(state): State<AppState>,
     Body(req): Body<PreviewRequest>,
 ) -> Result<Json<Json_>, ApiError> {
@@ -117,7 +120,10 @@ pub async fn preview(
 #[utoipa::path(get, path = "/admin/api/lineage", tag = "configuration",
     responses((status = 200, body = Vec<claims::LineageRow>, description = "one row per claim and origin"),
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
-pub async fn lineage(_: Admin, State(state): State<AppState>) -> Result<Json<Json_>, ApiError> {
+pub async fn lineage(
+    _: ConfigReader,
+    State(state): State<AppState>,
+) -> Result<Json<Json_>, ApiError> {
     let settings = state.settings();
     let rows = settings.lineage();
     serde_json::to_value(rows)

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::admin::auth::Admin;
+use crate::admin::auth::{ConfigEditor, ConfigReader};
 use crate::admin::changes::{Changes, UpstreamSettings};
 use crate::admin::error::{ApiError, Body, ErrorBody, Path};
 use crate::claims::{self, Attribute, Mapping};
@@ -38,7 +38,10 @@ pub struct UpstreamView {
 #[utoipa::path(get, path = "/admin/api/upstreams", tag = "configuration",
     responses((status = 200, body = Vec<UpstreamView>), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody)))]
-pub async fn list_upstreams(_: Admin, State(state): State<AppState>) -> Json<Vec<UpstreamView>> {
+pub async fn list_upstreams(
+    _: ConfigReader,
+    State(state): State<AppState>,
+) -> Json<Vec<UpstreamView>> {
     let settings = state.settings();
     Json(
         settings
@@ -151,7 +154,7 @@ fn upstream_detail(state: &AppState, id: &str) -> Result<UpstreamDetail, ApiErro
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
               (status = 409, body = ErrorBody)))]
 pub async fn create_upstream(
-    admin: Admin,
+    ConfigEditor(admin): ConfigEditor,
     State(state): State<AppState>,
     Body(new): Body<UpstreamSettings>,
 ) -> Result<Response, ApiError> {
@@ -166,7 +169,7 @@ pub async fn create_upstream(
     responses((status = 200, body = UpstreamDetail), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn get_upstream(
-    _: Admin,
+    _: ConfigReader,
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<UpstreamDetail>, ApiError> {
@@ -181,7 +184,7 @@ pub async fn get_upstream(
     responses((status = 200, body = UpstreamTest), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn test_upstream(
-    _: Admin,
+    _: ConfigEditor,
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<UpstreamTest>, ApiError> {
@@ -213,7 +216,7 @@ pub struct UpstreamTest {
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
               (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn put_upstream(
-    admin: Admin,
+    ConfigEditor(admin): ConfigEditor,
     State(state): State<AppState>,
     Path(id): Path<String>,
     Body(settings): Body<UpstreamSettings>,
@@ -233,7 +236,7 @@ pub async fn put_upstream(
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
               (status = 409, body = ErrorBody)))]
 pub async fn delete_upstream(
-    admin: Admin,
+    ConfigEditor(admin): ConfigEditor,
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
@@ -255,7 +258,7 @@ fn upstream_mapping(state: &AppState, id: &str) -> Result<claims::UpstreamMappin
     responses((status = 200, body = Vec<Attribute>), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn get_attributes(
-    _: Admin,
+    _: ConfigReader,
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<Vec<Attribute>>, ApiError> {
@@ -270,7 +273,7 @@ pub async fn get_attributes(
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
               (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn put_attributes(
-    admin: Admin,
+    ConfigEditor(admin): ConfigEditor,
     State(state): State<AppState>,
     Path(id): Path<String>,
     Body(list): Body<Vec<Attribute>>,
@@ -287,7 +290,7 @@ pub async fn put_attributes(
     responses((status = 200, body = Vec<Mapping>), (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn get_mappings(
-    _: Admin,
+    _: ConfigReader,
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<Vec<Mapping>>, ApiError> {
@@ -303,7 +306,7 @@ pub async fn get_mappings(
               (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
               (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn put_mappings(
-    admin: Admin,
+    ConfigEditor(admin): ConfigEditor,
     State(state): State<AppState>,
     Path(id): Path<String>,
     Body(list): Body<Vec<Mapping>>,

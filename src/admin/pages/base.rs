@@ -13,6 +13,7 @@ use tower_sessions::Session;
 use crate::admin::auth::Admin;
 use crate::admin::error::ApiError;
 use crate::claims::AuthContext;
+use crate::config::{Permission, Role};
 use crate::login;
 use crate::state::AppState;
 use crate::store::StoreError;
@@ -21,13 +22,15 @@ use crate::web::{ReturnLink, error_page, store_failure_page, unavailable_page};
 
 const CSRF_KEY: &str = "admin_csrf";
 
-/// A signed-in admin: the browser's login carries the admin role.
+/// A signed-in admin: the browser's login carries one of the admin roles.
 pub struct AdminUser {
     pub sub: String,
     /// How the pages greet them: `preferred_username`, `name`, `email`, else `sub`.
     pub name: String,
     /// This session's CSRF token, for the forms of the page being rendered.
     pub csrf: String,
+    /// The strongest role their sign-in carries.
+    pub role: Role,
 }
 
 impl AdminUser {
@@ -36,6 +39,25 @@ impl AdminUser {
         Admin {
             actor: format!("user:{}", self.sub),
         }
+    }
+
+    /// A 403 page when their role lacks `need`, naming the roles that have it.
+    pub fn refuse_unless(&self, need: Permission) -> Option<Response> {
+        if self.role.may(need) {
+            return None;
+        }
+        Some(error_page(
+            StatusCode::FORBIDDEN,
+            "Your role does not allow this",
+            &format!(
+                "You are signed in as {} with the {} role; this needs the {} role. Nothing was \
+                 changed. Ask an admin to give you that role through your identity provider.",
+                self.name,
+                self.role,
+                need.who()
+            ),
+            Some(back_to_admin()),
+        ))
     }
 }
 
@@ -76,13 +98,14 @@ pub async fn admin_user(
         ));
     }
     let settings = state.settings();
-    let Some(role) = settings.admin.role.clone() else {
+    let Some(roles) = settings.admin.roles.clone() else {
         return Err(error_page(
             StatusCode::FORBIDDEN,
             "Admin pages are off",
             "No admin role is configured, so nobody can sign in here. Set `role_claim` and \
-             `role_value` under [admin] in Herald's configuration file (for example groups \
-             containing herald-admins) and restart. The admin API works with tokens meanwhile.",
+             `roles` under [admin] in Herald's configuration file (for example role_claim = \
+             \"groups\" and roles = { admin = \"herald-admins\" }) and restart. The admin API \
+             works with tokens meanwhile.",
             None,
         ));
     };
@@ -136,20 +159,19 @@ pub async fn admin_user(
         .find_map(|k| context.attributes.get(*k).and_then(|v| v.as_str()))
         .unwrap_or(&login.sub)
         .to_string();
-    if !role.holds(&context.attributes) {
+    let Some(role) = roles.of(&context.attributes) else {
         return Err(error_page(
             StatusCode::FORBIDDEN,
             "You are not an admin",
             &format!(
-                "You are signed in as {name}, but your sign-in does not carry the admin role \
-                 (`{}` holding `{}`). Ask an admin to grant it through your identity provider, \
-                 or sign out and sign in as an admin.",
-                role.claim.canonical(),
-                role.value
+                "You are signed in as {name}, but your sign-in carries no admin role ({}). Ask \
+                 an admin to grant one through your identity provider, or sign out at /logout \
+                 and sign in as an admin.",
+                roles.describe()
             ),
             None,
         ));
-    }
+    };
     let csrf = match session.get::<AdminCsrf>(CSRF_KEY).await {
         Ok(Some(c)) if c.sub == login.sub => c.token,
         Ok(_) => {
@@ -172,6 +194,7 @@ pub async fn admin_user(
         sub: login.sub,
         name,
         csrf,
+        role,
     })
 }
 

@@ -1,4 +1,5 @@
-//! Clients: the list with a registration form, and one client's settings with Save and Delete.
+//! Clients: the list with a registration form, and one client's settings with Save, Rotate
+//! secret and Delete.
 //! Registration, changes and removal are operations of the change service the API uses too
 //! ([`Changes`]), so both behave the same.
 
@@ -8,10 +9,13 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::base::{AdminForm, AdminUser, Form, api_failed, lines, path_segment, stale_save};
-use super::views::{ClientForm, ClientPage, ClientRow, ClientsPage, CreatedView, Nav, options};
-use crate::admin::changes::{Changes, ClientSettings};
+use super::views::{
+    ClientForm, ClientPage, ClientRow, ClientsPage, CreatedView, Nav, SecretView, options,
+};
+use crate::admin::changes::{Changes, ClientSettings, secret_grace};
 use crate::admin::error::ApiError;
-use crate::config::{Client, ClientAuth, GrantType, Settings};
+use crate::clock::readable_utc;
+use crate::config::{Client, ClientAuth, GrantType, Permission, Settings};
 use crate::state::AppState;
 use crate::web::{error_page, render};
 
@@ -154,6 +158,9 @@ pub async fn create(
     State(state): State<AppState>,
     AdminForm { admin, form }: AdminForm,
 ) -> Response {
+    if let Some(refusal) = admin.refuse_unless(Permission::EditConfig) {
+        return refusal;
+    }
     let client_id = form.text("client_id");
     let outcome = if client_id.is_empty() {
         Err(ApiError::invalid_request("Give the client a client_id."))
@@ -213,6 +220,7 @@ pub async fn show(
         StatusCode::OK,
         &client_page(
             &admin,
+            state.now(),
             state.config_version(),
             client,
             form_of(client),
@@ -224,6 +232,7 @@ pub async fn show(
 
 fn client_page(
     admin: &AdminUser,
+    now: i64,
     version: i64,
     client: &Client,
     form: ClientForm,
@@ -238,7 +247,20 @@ fn client_page(
         form,
         errors,
         notice,
+        secret: secret_view(client, None, now),
     }
+}
+
+/// The secret section of a client's page, for a client that authenticates with a secret.
+fn secret_view(client: &Client, new_secret: Option<String>, now: i64) -> Option<SecretView> {
+    matches!(client.auth, ClientAuth::Secret(_)).then(|| SecretView {
+        new_secret,
+        previous_until: client
+            .previous_secret
+            .as_ref()
+            .filter(|p| p.is_live(now))
+            .map(|p| readable_utc(p.expires_at)),
+    })
 }
 
 fn no_client(client_id: &str) -> Response {
@@ -255,12 +277,18 @@ pub async fn submit(
     Path(client_id): Path<String>,
     AdminForm { admin, form }: AdminForm,
 ) -> Response {
+    if let Some(refusal) = admin.refuse_unless(Permission::EditConfig) {
+        return refusal;
+    }
     let settings = state.settings();
     let Some(client) = settings.client(&client_id).cloned() else {
         return no_client(&client_id);
     };
     let escaped = path_segment(&client_id);
     let seen = form.version();
+    if form.get("action") == Some("rotate") {
+        return rotate(&state, &admin, &client, &form).await;
+    }
     if form.get("action") == Some("delete") {
         return match Changes::new(&state, &admin.actor())
             .delete_client(&client_id)
@@ -269,7 +297,15 @@ pub async fn submit(
             Ok(_) => Redirect::to("/admin/clients").into_response(),
             Err(e) if inline(&e) => render(
                 StatusCode::BAD_REQUEST,
-                &client_page(&admin, seen, &client, form_of(&client), problems(e), None),
+                &client_page(
+                    &admin,
+                    state.now(),
+                    seen,
+                    &client,
+                    form_of(&client),
+                    problems(e),
+                    None,
+                ),
             ),
             Err(e) => api_failed(e),
         };
@@ -281,7 +317,15 @@ pub async fn submit(
             shown.public = matches!(client.auth, ClientAuth::None);
             return render(
                 StatusCode::CONFLICT,
-                &client_page(&admin, latest, &client, shown, vec![message], None),
+                &client_page(
+                    &admin,
+                    state.now(),
+                    latest,
+                    &client,
+                    shown,
+                    vec![message],
+                    None,
+                ),
             );
         }
         Err(page) => return page,
@@ -304,9 +348,55 @@ pub async fn submit(
             shown.public = matches!(client.auth, ClientAuth::None);
             render(
                 StatusCode::BAD_REQUEST,
-                &client_page(&admin, seen, &client, shown, problems(e), None),
+                &client_page(&admin, state.now(), seen, &client, shown, problems(e), None),
             )
         }
+        Err(e) => api_failed(e),
+    }
+}
+
+/// A new secret for the client, shown on its page this once; the replaced one keeps working
+/// for the grace period the form chose.
+async fn rotate(state: &AppState, admin: &AdminUser, client: &Client, form: &Form) -> Response {
+    let actor = admin.actor();
+    let outcome = match secret_grace(form.get("grace")) {
+        Ok(grace) => {
+            Changes::new(state, &actor)
+                .rotate_client_secret(&client.client_id, grace)
+                .await
+        }
+        Err(e) => Err(e),
+    };
+    match outcome {
+        Ok(rotated) => {
+            let settings = state.settings();
+            let Some(now_client) = settings.client(&client.client_id) else {
+                return no_client(&client.client_id);
+            };
+            let mut page = client_page(
+                admin,
+                state.now(),
+                rotated.version,
+                now_client,
+                form_of(now_client),
+                vec![],
+                None,
+            );
+            page.secret = secret_view(now_client, Some(rotated.client_secret), state.now());
+            render(StatusCode::OK, &page)
+        }
+        Err(e) if inline(&e) => render(
+            StatusCode::BAD_REQUEST,
+            &client_page(
+                admin,
+                state.now(),
+                form.version(),
+                client,
+                form_of(client),
+                problems(e),
+                None,
+            ),
+        ),
         Err(e) => api_failed(e),
     }
 }

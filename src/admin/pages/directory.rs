@@ -14,6 +14,7 @@ use super::views::{
 };
 use crate::claims::AuthContext;
 use crate::clock::readable_utc;
+use crate::config::Permission;
 use crate::state::AppState;
 use crate::store::{AuditFilter, User, UserQuery};
 use crate::web::{error_page, render};
@@ -82,6 +83,9 @@ pub async fn users(
     admin: AdminUser,
     query: Result<Query<UsersQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
+    if let Some(refusal) = admin.refuse_unless(Permission::ReadUsers) {
+        return refusal;
+    }
     let (q, upstream, page) = match query.ok() {
         Some(Query(p)) => (
             p.q.unwrap_or_default().trim().to_string(),
@@ -133,6 +137,9 @@ pub async fn user(
     admin: AdminUser,
     Path(sub): Path<String>,
 ) -> Response {
+    if let Some(refusal) = admin.refuse_unless(Permission::ReadUsers) {
+        return refusal;
+    }
     let loaded = async {
         let user = state.store.user(&sub).await?;
         let grants = state.store.grants(&sub).await?;

@@ -3,12 +3,14 @@
 //! # Who may use them
 //!
 //! An admin signs in through Herald like any user (the same browser login and upstream as the
-//! consent center, [`login::start_sign_in`]). What makes them an admin is a role that a claim
-//! mapping grants: `[admin] role_claim` and `role_value` in the file, for example `groups`
-//! containing `herald-admins`. The role is read from the authentication context of the browser's
-//! current login on every request, so a login whose mapping no longer grants it stops working at
-//! the next sign-in. Without a configured role nobody can use the pages (the API still takes
-//! tokens).
+//! consent center, [`login::start_sign_in`]). What makes them an admin, an editor or an auditor
+//! is a role that a claim mapping grants: `[admin] role_claim` and `roles` in the file, for
+//! example `groups` containing `herald-admins`, `herald-editors` or `herald-auditors`
+//! ([`crate::config::Role`] lists what each may do). The role is read from the authentication
+//! context of the browser's current login on every request, so a login whose mapping no longer
+//! grants it stops working at the next sign-in. Pages show only what the role may do, and
+//! every handler checks it again ([`base::AdminUser::refuse_unless`]). Without a configured role
+//! nobody can use the pages (the API still takes tokens).
 //!
 //! # Changes
 //!

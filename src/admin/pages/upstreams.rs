@@ -19,7 +19,7 @@ use super::views::{AttrRow, MapRow, Nav, PreviewView, UpstreamPage, options, wor
 use crate::admin::changes::upstreams::draft_claims;
 use crate::admin::changes::{Changes, ClaimRules};
 use crate::claims::{self, Attribute, Mapping};
-use crate::config::{Settings, Upstream};
+use crate::config::{Permission, Settings, Upstream};
 use crate::state::AppState;
 use crate::web::{error_page, render};
 
@@ -97,6 +97,9 @@ pub async fn submit(
     Path(id): Path<String>,
     AdminForm { admin, form }: AdminForm,
 ) -> Response {
+    if let Some(refusal) = admin.refuse_unless(Permission::EditConfig) {
+        return refusal;
+    }
     let settings = state.settings();
     let Some(up) = settings.upstream(&id).cloned() else {
         return no_upstream(&id);

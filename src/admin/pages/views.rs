@@ -4,12 +4,18 @@
 use askama::Template;
 
 use super::base::AdminUser;
-use crate::config::{Client, ClientAuth};
+use crate::config::{Client, ClientAuth, Permission};
 
 /// The navigation bar: who is signed in and which section is open.
 pub struct Nav {
     pub admin_name: String,
     pub current: &'static str,
+    /// The signed-in admin's role, shown beside their name.
+    pub role: &'static str,
+    /// Whether their role may change the configuration (the forms' buttons show only then).
+    pub can_edit: bool,
+    /// Whether their role may see users (the Users link shows only then).
+    pub can_see_users: bool,
 }
 
 impl Nav {
@@ -17,6 +23,9 @@ impl Nav {
         Self {
             admin_name: admin.name.clone(),
             current,
+            role: admin.role.as_str(),
+            can_edit: admin.role.may(Permission::EditConfig),
+            can_see_users: admin.role.may(Permission::ReadUsers),
         }
     }
 
@@ -201,6 +210,17 @@ pub struct ClientPage {
     pub form: ClientForm,
     pub errors: Vec<String>,
     pub notice: Option<String>,
+    /// The secret section: present for a client that authenticates with a secret.
+    pub secret: Option<SecretView>,
+}
+
+/// A confidential client's secret as its page shows it: never the secret itself, except the
+/// new one right after a rotation.
+pub struct SecretView {
+    /// The secret a rotation just made, shown this once.
+    pub new_secret: Option<String>,
+    /// When the replaced secret stops working (UTC), while it still works.
+    pub previous_until: Option<String>,
 }
 
 pub struct LineageView {

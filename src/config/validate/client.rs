@@ -7,8 +7,8 @@ use std::time::Duration;
 use super::{Validator, check_redirect_uri};
 use crate::claims::ScopeCatalog;
 use crate::config::file::ClientFile;
-use crate::config::settings::{Client, ClientAuth, GrantType, MAX_REFRESH_GRACE};
-use crate::config::{ACCOUNT_CLIENT_ID, ACCOUNT_LINK_SCOPE, ADMIN_SCOPE};
+use crate::config::settings::{Client, ClientAuth, GrantType, MAX_REFRESH_GRACE, PreviousSecret};
+use crate::config::{ACCOUNT_CLIENT_ID, ACCOUNT_LINK_SCOPE, ADMIN_SCOPE, EDIT_SCOPE, READ_SCOPE};
 use crate::tokens::{Alg, SecretHash};
 
 impl Validator {
@@ -50,7 +50,7 @@ impl Validator {
         }
         if let Some(catalog) = scopes {
             for s in &c.scopes {
-                if s == ADMIN_SCOPE || s == ACCOUNT_LINK_SCOPE {
+                if [ADMIN_SCOPE, EDIT_SCOPE, READ_SCOPE, ACCOUNT_LINK_SCOPE].contains(&s.as_str()) {
                     // Built in, and never a user's: only a client acting for itself gets it.
                     if logs_users_in {
                         self.problem(format!(
@@ -221,6 +221,40 @@ impl Validator {
                 },
             },
         };
+        let previous_secret = match (
+            c.previous_secret_hash.as_deref(),
+            c.previous_secret_expires_at,
+        ) {
+            (None, None) => None,
+            (Some(h), Some(expires_at)) if matches!(auth, ClientAuth::Secret(_)) => {
+                match SecretHash::from_stored(h) {
+                    Some(hash) => Some(PreviousSecret { hash, expires_at }),
+                    None => {
+                        self.problem(format!(
+                            "{key}.previous_secret_hash: not a stored secret hash; remove it and \
+                             previous_secret_expires_at (Herald writes both when it rotates a \
+                             secret)"
+                        ));
+                        return None;
+                    }
+                }
+            }
+            (Some(_), Some(_)) => {
+                self.problem(format!(
+                    "{key}.previous_secret_hash: only a client that authenticates with a secret \
+                     has a previous one; remove previous_secret_hash and \
+                     previous_secret_expires_at"
+                ));
+                return None;
+            }
+            _ => {
+                self.problem(format!(
+                    "{key}.previous_secret_hash/previous_secret_expires_at: give both or neither \
+                     (Herald writes both when it rotates a secret)"
+                ));
+                return None;
+            }
+        };
         let signing_alg = match c.id_token_signed_response_alg.as_deref() {
             None => Some(Alg::RS256),
             Some(raw) => match Alg::parse(raw) {
@@ -255,6 +289,7 @@ impl Validator {
             signing_alg: signing_alg?,
             post_logout_redirect_uris: c.post_logout_redirect_uris,
             registered_at: c.registered_at.unwrap_or(0),
+            previous_secret,
         })
     }
 

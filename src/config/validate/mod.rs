@@ -17,9 +17,10 @@ use url::Url;
 
 use super::ConfigError;
 use super::file::{AdminFile, ConfigFile, LimitsFile, ServerFile, TokenFile, UpstreamKind};
+use super::roles::{AdminRoles, Role};
 use super::settings::{
-    AdminRole, AdminSettings, DEFAULT_ADMIN_AUTH_AGE, LimitSettings, ServerSettings, Settings,
-    TokenSettings, Upstream, is_loopback_host,
+    AdminSettings, DEFAULT_ADMIN_AUTH_AGE, LimitSettings, ServerSettings, Settings, TokenSettings,
+    Upstream, is_loopback_host,
 };
 use crate::claims::{ClaimPath, ScopeCatalog};
 use crate::secret::Secret;
@@ -242,38 +243,71 @@ struct Validator {
 }
 
 impl Validator {
-    fn admin(&mut self, file: &AdminFile) -> AdminSettings {
-        let role = match (&file.role_claim, &file.role_value) {
-            (Some(claim), Some(value)) => match ClaimPath::parse(claim) {
-                Ok(claim) if !value.is_empty() => Some(AdminRole {
-                    claim,
-                    value: value.clone(),
-                }),
-                Ok(_) => {
-                    self.problem("admin.role_value: must not be empty");
-                    None
-                }
-                Err(e) => {
-                    self.problem(format!("admin.role_claim: {e}"));
-                    None
-                }
-            },
-            (None, None) => None,
-            (Some(_), None) => {
-                self.problem(
-                    "admin.role_value: needed with role_claim; write the value the claim must \
-                     hold, e.g. role_value = \"herald-admins\"",
-                );
-                None
-            }
-            (None, Some(_)) => {
+    /// `role_claim` with `role_value` (the admin role) and/or `roles`; `role_claim` defaults to
+    /// `groups` when `roles` is given.
+    fn admin_roles(&mut self, file: &AdminFile) -> Option<AdminRoles> {
+        let given = file.roles.as_ref();
+        if file.role_value.is_some() && given.is_some_and(|r| r.admin.is_some()) {
+            self.problem(
+                "admin.role_value: the admin role is given twice; keep roles.admin and remove \
+                 role_value",
+            );
+            return None;
+        }
+        let admin = file
+            .role_value
+            .clone()
+            .or_else(|| given.and_then(|r| r.admin.clone()));
+        let values: Vec<(Role, String)> = [
+            (Role::Admin, admin),
+            (Role::Editor, given.and_then(|r| r.editor.clone())),
+            (Role::Auditor, given.and_then(|r| r.auditor.clone())),
+        ]
+        .into_iter()
+        .filter_map(|(role, v)| Some((role, v?)))
+        .collect();
+        if let Some((role, _)) = values.iter().find(|(_, v)| v.trim().is_empty()) {
+            self.problem(if file.role_value.is_some() && *role == Role::Admin {
+                "admin.role_value: must not be empty".to_string()
+            } else {
+                format!("admin.roles.{role}: must not be empty")
+            });
+            return None;
+        }
+        let claim = match (&file.role_claim, given) {
+            (Some(claim), _) => claim.as_str(),
+            (None, Some(_)) => "groups",
+            (None, None) if file.role_value.is_some() => {
                 self.problem(
                     "admin.role_claim: needed with role_value; write the context claim that \
                      carries it, e.g. role_claim = \"groups\"",
                 );
+                return None;
+            }
+            (None, None) => return None,
+        };
+        if values.is_empty() {
+            self.problem(if given.is_some() {
+                "admin.roles: names no role; write for example roles = { admin = \
+                 \"herald-admins\", editor = \"herald-editors\", auditor = \
+                 \"herald-auditors\" }"
+            } else {
+                "admin.role_value: needed with role_claim; write the value the claim must \
+                 hold, e.g. role_value = \"herald-admins\""
+            });
+            return None;
+        }
+        match ClaimPath::parse(claim) {
+            Ok(claim) => Some(AdminRoles { claim, values }),
+            Err(e) => {
+                self.problem(format!("admin.role_claim: {e}"));
                 None
             }
-        };
+        }
+    }
+
+    fn admin(&mut self, file: &AdminFile) -> AdminSettings {
+        let roles = self.admin_roles(file);
         let listen = file
             .listen
             .as_ref()
@@ -295,7 +329,7 @@ impl Validator {
             )
             .unwrap_or(DEFAULT_ADMIN_AUTH_AGE);
         AdminSettings {
-            role,
+            roles,
             listen,
             max_auth_age,
         }
@@ -557,7 +591,7 @@ pub fn check_redirect_uri(uri: &str) -> Result<(), &'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{ClientAuth, GrantType};
+    use crate::config::{ClientAuth, GrantType, Role};
 
     fn parse(toml_text: &str) -> Result<(Settings, Vec<String>), ConfigError> {
         let file: ConfigFile =
@@ -736,22 +770,55 @@ mod tests {
             "{DEV}\n[admin]\nrole_claim = 'https://example\\.com/roles'\nrole_value = \"ops\""
         )))
         .unwrap();
-        let role = s.admin.role.unwrap();
+        let roles = s.admin.roles.unwrap();
+        let holds =
+            |ctx: &serde_json::Map<String, serde_json::Value>| roles.of(ctx) == Some(Role::Admin);
         let ctx = |v: serde_json::Value| {
             serde_json::json!({ "https://example.com/roles": v })
                 .as_object()
                 .unwrap()
                 .clone()
         };
-        assert!(role.holds(&ctx(serde_json::json!(["staff", "ops"]))));
-        assert!(role.holds(&ctx(serde_json::json!("ops"))));
-        assert!(!role.holds(&ctx(serde_json::json!(["staff", "ops-team"]))));
-        assert!(!role.holds(&ctx(serde_json::json!(true))));
-        assert!(!role.holds(&serde_json::Map::new()));
+        assert!(holds(&ctx(serde_json::json!(["staff", "ops"]))));
+        assert!(holds(&ctx(serde_json::json!("ops"))));
+        assert!(!holds(&ctx(serde_json::json!(["staff", "ops-team"]))));
+        assert!(!holds(&ctx(serde_json::json!(true))));
+        assert!(!holds(&serde_json::Map::new()));
         // Nested, not dotted: `https://example` → `com/roles` is another claim.
         let nested = serde_json::json!({"https://example": {"com/roles": ["ops"]}});
-        assert!(!role.holds(nested.as_object().unwrap()));
+        assert!(!holds(nested.as_object().unwrap()));
         assert!(s.admin.listen.is_none());
+    }
+
+    #[test]
+    fn roles_default_to_the_groups_claim_and_role_value_is_the_admin_role() {
+        let (s, _) = parse(&with(&format!(
+            "{DEV}\n[admin]\nroles = {{ admin = \"a\", editor = \"e\", auditor = \"r\" }}"
+        )))
+        .unwrap();
+        let roles = s.admin.roles.unwrap();
+        assert_eq!(roles.claim.canonical(), "groups");
+        assert_eq!(
+            roles.values,
+            [
+                (Role::Admin, "a".to_string()),
+                (Role::Editor, "e".to_string()),
+                (Role::Auditor, "r".to_string())
+            ]
+        );
+        let (s, _) = parse(&with(&format!(
+            "{DEV}\n[admin]\nrole_claim = \"roles\"\nrole_value = \"a\"\nroles = {{ auditor = \"r\" }}"
+        )))
+        .unwrap();
+        let roles = s.admin.roles.unwrap();
+        assert_eq!(roles.claim.canonical(), "roles");
+        assert_eq!(
+            roles.values,
+            [
+                (Role::Admin, "a".to_string()),
+                (Role::Auditor, "r".to_string())
+            ]
+        );
     }
 
     #[test]
@@ -768,6 +835,13 @@ mod tests {
                 "admin.role_value",
             ),
             ("listen = \"nowhere\"", "admin.listen"),
+            ("roles = {}", "admin.roles"),
+            ("roles = { editor = \"\" }", "admin.roles.editor"),
+            ("roles = { owner = \"x\" }", "owner"),
+            (
+                "role_value = \"a\"\nrole_claim = \"groups\"\nroles = { admin = \"b\" }",
+                "given twice",
+            ),
             ("max_auth_age = \"soon\"", "admin.max_auth_age"),
         ] {
             let err = parse(&with(&format!("{DEV}\n[admin]\n{admin}")))

@@ -53,13 +53,13 @@ async fn authorize(state: AppState, session: Session, params: Params) -> Respons
     let request = match AuthorizeRequest::parse(&params, &settings) {
         Ok(request) => request,
         Err(refused) => {
-            if let AuthorizeError::Page { message } = &refused {
+            if let AuthorizeError::Page { reason, .. } = &refused {
                 // The page tells the user what to tell the app's developer; the log has the
                 // client and the URI the app sent.
                 events::authorize_refused(
                     params.get("client_id"),
                     params.get("redirect_uri"),
-                    message,
+                    reason,
                 );
             }
             return refused.into_response();
@@ -91,8 +91,8 @@ async fn authorize(state: AppState, session: Session, params: Params) -> Respons
 impl IntoResponse for AuthorizeError {
     fn into_response(self) -> Response {
         match self {
-            AuthorizeError::Page { message } => {
-                error_page(StatusCode::BAD_REQUEST, "Invalid request", message, None)
+            AuthorizeError::Page { message, .. } => {
+                error_page(StatusCode::BAD_REQUEST, "Invalid request", &message, None)
             }
             AuthorizeError::Redirect {
                 redirect_uri,

@@ -47,7 +47,12 @@ pub struct AuthorizeRequest {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuthorizeError {
     /// The client or its redirect URI is in doubt: an error page, never a redirect.
-    Page { message: &'static str },
+    Page {
+        /// What the log records (no value from the request in it).
+        reason: &'static str,
+        /// What the page says, naming the app and the address it sent.
+        message: String,
+    },
     /// An OAuth error sent back to the client's registered redirect URI (RFC 6749 §4.1.2.1)
     /// with `iss` (RFC 9207 §2).
     Redirect {
@@ -74,7 +79,7 @@ impl AuthorizeRequest {
     /// Checks the parameters in the order RFC 6749 §4.1.2.1 asks for; see the module docs.
     pub fn parse(params: &Params, settings: &Settings) -> Result<Self, AuthorizeError> {
         let (client, redirect_uri) = identify_client(params, settings)
-            .map_err(|message| AuthorizeError::Page { message })?;
+            .map_err(|(reason, message)| AuthorizeError::Page { reason, message })?;
         // A repeated state is no state: which one would the client expect back?
         let state = if params.duplicated.iter().any(|k| k == "state") {
             None
@@ -188,40 +193,80 @@ impl AuthorizeError {
     }
 }
 
-/// Who is asking, and where would the answer go? The message of the page shown when in doubt.
+/// A value from the request as an error page quotes it: at most 200 characters (the page
+/// escapes it), so the user can pass it on to the app's developer.
+fn shown(value: &str) -> String {
+    const MAX: usize = 200;
+    match value.char_indices().nth(MAX) {
+        Some((cut, _)) => format!("{}…", &value[..cut]),
+        None => value.to_string(),
+    }
+}
+
+/// A refusal whose page says no more than its log reason.
+fn page_refusal(message: &'static str) -> (&'static str, String) {
+    (message, message.to_string())
+}
+
+/// Who is asking, and where would the answer go? When in doubt: the log's reason, and the
+/// message of the page shown.
 fn identify_client<'p>(
     params: &'p Params,
     settings: &Settings,
-) -> Result<(Arc<Client>, &'p str), &'static str> {
+) -> Result<(Arc<Client>, &'p str), (&'static str, String)> {
     if params.too_many {
-        return Err("The request has far more parameters than an authorization request has.");
+        return Err(page_refusal(
+            "The request has far more parameters than an authorization request has.",
+        ));
     }
     if params
         .duplicated
         .iter()
         .any(|k| k == "client_id" || k == "redirect_uri")
     {
-        return Err("client_id or redirect_uri appears more than once in the request.");
+        return Err(page_refusal(
+            "client_id or redirect_uri appears more than once in the request.",
+        ));
     }
     let Some(client_id) = params.get("client_id") else {
-        return Err("The request has no client_id. The app that sent you here must include it.");
+        return Err(page_refusal(
+            "The request has no client_id. The app that sent you here must include it.",
+        ));
     };
     let Some(client) = settings.client(client_id).cloned() else {
-        return Err(
-            "The app that sent you here is not registered with Herald (unknown client_id).",
-        );
+        return Err((
+            "unknown client_id",
+            format!(
+                "The app that sent you here is not registered with Herald: no app has the client_id \
+             “{}”. Tell the app's developer; it may be misconfigured or pointing at the wrong \
+                 Herald.",
+                shown(client_id)
+            ),
+        ));
     };
     let Some(redirect_uri) = params.get("redirect_uri") else {
-        return Err(
-            "The request has no redirect_uri. OpenID Connect requires it, and Herald never \
-             guesses where to send you.",
-        );
+        return Err((
+            "no redirect_uri",
+            format!(
+                "The request from {} (client_id “{}”) has no redirect_uri. OpenID Connect requires \
+             it, and Herald never guesses where to send you. Tell the app's developer.",
+                shown(&client.client_name),
+                shown(&client.client_id)
+            ),
+        ));
     };
     if !client.has_redirect_uri(redirect_uri) {
-        return Err(
-            "The redirect_uri in this request is not registered for this app, so Herald will \
-             not send you there. The app's administrator must register it exactly.",
-        );
+        return Err((
+            "redirect_uri not registered for the client",
+            format!(
+                "{} (client_id “{}”) asked Herald to send you back to “{}”, which is not registered \
+                 for this app, so Herald will not send you there. Tell the app's developer: its \
+                 administrator must register that redirect URI exactly, character for character.",
+                shown(&client.client_name),
+                shown(&client.client_id),
+                shown(redirect_uri)
+            ),
+        ));
     }
     Ok((client, redirect_uri))
 }
@@ -432,9 +477,9 @@ mod tests {
         AuthorizeRequest::parse(&Params::parse(query.as_bytes()), &SETTINGS)
     }
 
-    fn page(result: Result<AuthorizeRequest, AuthorizeError>) -> &'static str {
+    fn page(result: Result<AuthorizeRequest, AuthorizeError>) -> String {
         match result {
-            Err(AuthorizeError::Page { message }) => message,
+            Err(AuthorizeError::Page { message, .. }) => message,
             other => panic!("expected an error page, got {other:?}"),
         }
     }
@@ -523,6 +568,14 @@ mod tests {
     fn an_unknown_client_is_refused_on_a_page_never_redirected() {
         let message = page(parse_with(&[("client_id", "nobody"), ("scope", "bogus")]));
         assert!(message.contains("not registered"), "{message}");
+        // Named, so the user can tell the app's developer; a long one is cut.
+        assert!(message.contains("client_id “nobody”"), "{message}");
+        let long = "x".repeat(5_000);
+        let message = page(parse_with(&[("client_id", long.as_str())]));
+        assert!(
+            message.contains(&format!("“{}…”", "x".repeat(200))),
+            "{message}"
+        );
     }
 
     #[test]
@@ -546,6 +599,8 @@ mod tests {
                 message.contains("not registered for this app"),
                 "{uri}: {message}"
             );
+            assert!(message.contains("(client_id “app”)"), "{message}");
+            assert!(message.contains(&format!("back to “{uri}”")), "{message}");
         }
     }
 
