@@ -14,8 +14,8 @@ use tower_sessions::Session;
 
 use super::journey::issue_code;
 use super::pending::{
-    check_pending, fail, has_prompt, load_request, pending_request, requested_scopes, return_link,
-    store_failure,
+    already_answered, check_pending, fail, has_prompt, load_request, pending_request,
+    requested_scopes, return_link, store_failure,
 };
 use super::session::{BINDING_KEY, browser_binding, current_login};
 use crate::claims::ScopeCatalog;
@@ -39,10 +39,6 @@ pub struct ConsentQuery {
 
 fn forbidden(msg: &str) -> PageError {
     PageError::new(StatusCode::FORBIDDEN, "Request refused", msg)
-}
-
-fn already_decided() -> PageError {
-    forbidden("This decision was already made. Start again from the app.")
 }
 
 async fn show(
@@ -261,7 +257,8 @@ fn consent_csrf(binding: &str, request_id: &str, locale: &str) -> String {
 }
 
 /// The pending request `id` of this browser session, if it is still undecided and `csrf` is the
-/// token of its page shown in `locale`. One read: a replayed decision is refused first.
+/// token of its page shown in `locale`. One read. A decision already made changes nothing: this
+/// browser is told its first answer went through, any other that the sign-in is over.
 async fn decidable_request(
     state: &AppState,
     session: &Session,
@@ -270,9 +267,6 @@ async fn decidable_request(
     locale: &str,
 ) -> Result<AuthRequest, PageError> {
     let loaded = load_request(state, id).await?;
-    if loaded.as_ref().is_some_and(|r| r.decided_at.is_some()) {
-        return Err(already_decided());
-    }
     let req = check_pending(state, session, loaded).await?;
     let csrf_ok = match session.get::<String>(BINDING_KEY).await {
         Ok(Some(binding)) => constant_time_eq(csrf, &consent_csrf(&binding, &req.id, locale)),
@@ -305,7 +299,7 @@ async fn deny(
         .await
         .map_err(store_failure)?;
     if !decided_now {
-        return Err(already_decided());
+        return Err(already_answered(state, req));
     }
     Ok(fail(
         state,

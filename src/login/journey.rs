@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use tower_sessions::Session;
 
 use super::own_pages;
-use super::pending::{fail, has_prompt, requested_scopes, store_failure};
+use super::pending::{already_answered, fail, has_prompt, requested_scopes, store_failure};
 use super::session::{browser_binding, live_login};
 use crate::config::ACCOUNT_CLIENT_ID;
 use crate::consent;
@@ -241,11 +241,7 @@ pub async fn issue_code(
         .await
         .map_err(store_failure)?;
     if !decided_now {
-        return Err(PageError::new(
-            StatusCode::BAD_REQUEST,
-            "Already completed",
-            "This sign-in was already completed. Start again from the app.",
-        ));
+        return Err(already_answered(state, req));
     }
     let mut params = vec![("code", code.as_str())];
     if let Some(s) = req.state.as_deref() {

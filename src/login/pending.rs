@@ -24,6 +24,52 @@ pub fn store_failure(e: StoreError) -> PageError {
     )
 }
 
+/// The page for a step of a sign-in that is over (expired, or answered in another browser), with
+/// a link to the app's start when it is known.
+fn expired(back: Option<ReturnLink>) -> PageError {
+    let page = PageError::new(
+        StatusCode::BAD_REQUEST,
+        "This sign-in has expired",
+        "The sign-in you were in the middle of has expired or was already completed. Go back \
+         to the app and start again.",
+    );
+    match back {
+        Some(back) => page.with_back(back),
+        None => page,
+    }
+}
+
+/// The page for a step of a sign-in this browser already answered (a double-submitted Allow,
+/// Back after answering): the first answer went to the app, so this says so and links to it.
+pub fn already_answered(state: &AppState, req: &AuthRequest) -> PageError {
+    let app = state.settings().app_name(&req.client_id);
+    let page = PageError::new(
+        StatusCode::OK,
+        "You have already answered",
+        format!(
+            "Your answer to {app} was already sent, and this sign-in is complete. If {app} did \
+             not open, return to it; there is nothing more to do here."
+        ),
+    );
+    match app_start(state, req) {
+        Some(back) => page.with_back(back),
+        None => page,
+    }
+}
+
+/// The app's start page as far as Herald knows it: the origin of the request's redirect URI,
+/// for an app on the web (a native app's custom scheme has no page to link to).
+fn app_start(state: &AppState, req: &AuthRequest) -> Option<ReturnLink> {
+    let url = url::Url::parse(&req.redirect_uri).ok()?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return None;
+    }
+    Some(ReturnLink {
+        url: format!("{}/", url.origin().ascii_serialization()),
+        app_name: state.settings().app_name(&req.client_id),
+    })
+}
+
 /// True when the request's `prompt` holds `value` (OIDC Core §3.1.2.1: a space-separated list).
 pub fn has_prompt(req: &AuthRequest, value: &str) -> bool {
     req.prompt
@@ -92,18 +138,16 @@ pub async fn check_pending(
     session: &Session,
     loaded: Option<AuthRequest>,
 ) -> Result<AuthRequest, PageError> {
-    let expired = || {
-        PageError::new(
-            StatusCode::BAD_REQUEST,
-            "This sign-in has expired",
-            "The sign-in you were in the middle of has expired or was already completed. Go back \
-             to the app and start again.",
-        )
+    let Some(req) = loaded else {
+        return Err(expired(None));
     };
-    let now = state.now();
-    let req = loaded
-        .filter(|r| r.expires_at >= now && r.decided_at.is_none())
-        .ok_or_else(expired)?;
+    if req.decided_at.is_some() && is_bound_to(session, &req).await {
+        // A second Allow, or Back to a page already answered: the first answer went through.
+        return Err(already_answered(state, &req));
+    }
+    if req.expires_at < state.now() || req.decided_at.is_some() {
+        return Err(expired(app_start(state, &req)));
+    }
     if !is_bound_to(session, &req).await {
         return Err(PageError::new(
             StatusCode::FORBIDDEN,

@@ -226,9 +226,11 @@ async fn consent_post_with_wrong_csrf_or_from_another_browser_is_refused_and_sto
         .sub
         .unwrap();
     assert!(app.state.store.grant(&sub, "app").await.unwrap().is_none());
-    // The genuine one works once; its replay is refused.
+    // The genuine one works once; its replay changes nothing and says the first went through.
     assert_eq!(post(app.browser.clone(), csrf.clone()).await.status(), 303);
-    assert_eq!(post(app.browser.clone(), csrf).await.status(), 403);
+    let replay = post(app.browser.clone(), csrf).await;
+    assert_eq!(replay.status(), 200);
+    assert!(replay.text().await.unwrap().contains("You have already answered"));
 }
 
 #[tokio::test]
@@ -430,4 +432,64 @@ async fn max_age_forces_a_fresh_login_and_auth_time_tells_when_it_was() {
         auth_time >= first_auth_time + 120,
         "{auth_time} vs {first_auth_time}"
     );
+}
+
+/// Issue 19's rough edges: a double-submitted Allow showed "Already completed" although the
+/// login succeeded, and Back to an answered consent page showed "expired" with no way on.
+#[tokio::test]
+async fn a_second_allow_or_back_to_an_answered_consent_page_says_it_is_done_and_links_to_the_app() {
+    let app = spawn_app().await;
+    let p = AuthParams::new("app", "openid profile");
+    let Outcome::Consent(html) = app.start(&app.browser, &p).await else {
+        panic!("expected the consent page");
+    };
+    let request = form_field(&html, "request");
+    match app.decide(&app.browser, &html, "allow").await {
+        Outcome::Client(q) => assert!(q.contains_key("code"), "{q:?}"),
+        other => panic!("{other:?}"),
+    }
+    let back_to_app = "href=\"http://127.0.0.1:9000/\"";
+    // The same form submitted again: the first answer went through, and the page says so.
+    match app.decide(&app.browser, &html, "allow").await {
+        Outcome::Page(status, page) => {
+            assert_eq!(status, 200, "{page}");
+            assert!(page.contains("You have already answered"), "{page}");
+            assert!(
+                page.contains("Your answer to Test &#60;App&#62; was already sent"),
+                "{page}"
+            );
+            assert!(page.contains(back_to_app), "{page}");
+        }
+        other => panic!("{other:?}"),
+    }
+    // Back to the consent page: the same (a 200 at /consent, which the helper calls Consent).
+    let consent = format!("{}/consent?request={request}", app.base);
+    match app.follow(&app.browser, consent.clone()).await {
+        Outcome::Consent(page) => {
+            assert!(page.contains("You have already answered"), "{page}");
+            assert!(!page.contains("name=\"decision\""), "no form to answer again: {page}");
+        }
+        other => panic!("{other:?}"),
+    }
+    // The link replayed in another browser: expired there, with the way back to the app.
+    match app.follow(&browser(), consent).await {
+        Outcome::Page(status, page) => {
+            assert_eq!(status, 400);
+            assert!(page.contains("This sign-in has expired"), "{page}");
+            assert!(page.contains(back_to_app), "{page}");
+        }
+        other => panic!("{other:?}"),
+    }
+    // An unknown request names no app, so it links nowhere.
+    match app
+        .follow(&app.browser, format!("{}/consent?request=nope", app.base))
+        .await
+    {
+        Outcome::Page(status, page) => {
+            assert_eq!(status, 400);
+            assert!(page.contains("This sign-in has expired"), "{page}");
+            assert!(!page.contains("Return to"), "{page}");
+        }
+        other => panic!("{other:?}"),
+    }
 }
