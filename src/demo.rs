@@ -52,13 +52,13 @@ fn enabled(state: &AppState) -> Result<(), PageError> {
     let callback = callback_uri(state);
     let why = match s.client(DEMO_CLIENT_ID) {
         None => format!(
-            "The demo app is not configured: Herald has no client `{DEMO_CLIENT_ID}`. Register \
-             a public client `{DEMO_CLIENT_ID}` with the redirect URI {callback} (config/herald.toml \
+            "The demo app is not configured: Herald has no client “{DEMO_CLIENT_ID}”. Register \
+             a public client “{DEMO_CLIENT_ID}” with the redirect URI {callback} (config/herald.toml \
              has one) to try a login here."
         ),
         Some(c) => format!(
             "The demo app cannot run here: Herald's issuer is {}, but the client \
-             `{DEMO_CLIENT_ID}` may only be sent back to {}. When the issuer or its port \
+             “{DEMO_CLIENT_ID}” may only be sent back to {}. When the issuer or its port \
              changes, add {callback} to that client's redirect URIs (on the admin page \
              /admin/clients/{DEMO_CLIENT_ID}, since the configuration file seeds clients only on \
              the first start).",

@@ -37,6 +37,17 @@ pub struct AuthContext {
     pub acr: Option<String>,
 }
 
+impl AuthContext {
+    /// How pages name the user: `preferred_username`, else `name`, else `email`, when the
+    /// mappings put one of them in the context.
+    pub fn display_name(&self) -> Option<&str> {
+        ["preferred_username", "name", "email"]
+            .iter()
+            .find_map(|k| self.attributes.get(*k).and_then(Value::as_str))
+            .filter(|n| !n.trim().is_empty())
+    }
+}
+
 /// Where one value in the context came from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Origin {

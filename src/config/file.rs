@@ -340,6 +340,18 @@ pub struct ClientFile {
     /// Where RP-initiated logout may send the browser afterwards (exact match).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub post_logout_redirect_uris: Vec<String>,
+    /// The app's logo, shown on the consent page (RFC 7591 §2; https only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub logo_uri: Option<String>,
+    /// The app's home page (https only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_uri: Option<String>,
+    /// The app's privacy policy, linked from the consent page (https only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy_uri: Option<String>,
+    /// The app's terms of service, linked from the consent page (https only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tos_uri: Option<String>,
     /// Unix time the admin API registered this client; written by Herald. Tokens a client of
     /// the same id had before (deleted, then registered again) are older and never accepted.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -33,7 +33,7 @@ pub use managed::{LiveConfig, ManagedConfig};
 pub use reserved::{ACCOUNT_CLIENT_ID, ACCOUNT_LINK_SCOPE};
 pub use roles::{ADMIN_SCOPE, AdminRoles, EDIT_SCOPE, Permission, READ_SCOPE, Role};
 pub use settings::{
-    AdminSettings, Client, ClientAuth, EVENT_TYPES, GrantType, Hook, LimitSettings, OutboxSettings,
-    PreviousSecret, ServerSettings, Settings, TokenSettings, Upstream, UpstreamEndpoint, Webhook,
-    is_loopback_host,
+    AdminSettings, Client, ClientAuth, ClientLinks, EVENT_TYPES, GrantType, Hook, LimitSettings,
+    OutboxSettings, PreviousSecret, ServerSettings, Settings, TokenSettings, Upstream,
+    UpstreamEndpoint, Webhook, is_loopback_host,
 };

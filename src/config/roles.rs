@@ -134,9 +134,9 @@ impl AdminRoles {
         let each: Vec<String> = self
             .values
             .iter()
-            .map(|(role, value)| format!("`{value}` ({role})"))
+            .map(|(role, value)| format!("“{value}” ({role})"))
             .collect();
-        format!("`{}` holding {}", self.claim.canonical(), each.join(", "))
+        format!("“{}” holding {}", self.claim.canonical(), each.join(", "))
     }
 }
 

@@ -273,6 +273,17 @@ pub struct Client {
     pub registered_at: i64,
     /// The secret a rotation replaced, still accepted until it expires.
     pub previous_secret: Option<PreviousSecret>,
+    /// Where people learn about the app: its logo, home page, privacy policy and terms.
+    pub links: ClientLinks,
+}
+
+/// RFC 7591 §2's human-facing client metadata, each an https URL.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientLinks {
+    pub logo_uri: Option<String>,
+    pub client_uri: Option<String>,
+    pub policy_uri: Option<String>,
+    pub tos_uri: Option<String>,
 }
 
 /// A client's secret before its last rotation, kept working for a grace period so the app

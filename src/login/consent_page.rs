@@ -96,7 +96,13 @@ async fn show(
         .ok()
         .and_then(|u| u.host_str().map(str::to_string))
         .unwrap_or_else(|| req.redirect_uri.clone());
-    Ok(render(
+    let signed_in_as = current_login(&session)
+        .await
+        .and_then(|l| l.name)
+        .or_else(|| req.sub.clone())
+        .unwrap_or_default();
+    let links = client.links.clone();
+    let mut page = render(
         StatusCode::OK,
         &ConsentPage {
             app_name: client.client_name.clone(),
@@ -105,8 +111,38 @@ async fn show(
             csrf,
             locale,
             scopes,
+            signed_in_as,
+            switch_url: format!("/login/{}?switch=1", req.id),
+            logo_uri: links.logo_uri.clone(),
+            client_uri: links.client_uri,
+            policy_uri: links.policy_uri,
+            tos_uri: links.tos_uri,
         },
-    ))
+    );
+    if let Some(logo) = &links.logo_uri {
+        allow_image_from(&mut page, logo);
+    }
+    Ok(page)
+}
+
+/// Lets the page show the app's logo: its origin joins the images the page may load (every
+/// other page keeps Herald's default policy, which loads images from Herald only).
+fn allow_image_from(page: &mut Response, logo: &str) {
+    let Some(origin) = url::Url::parse(logo)
+        .ok()
+        .map(|u| u.origin().ascii_serialization())
+        .filter(|o| o.starts_with("https://"))
+    else {
+        return;
+    };
+    let policy = format!(
+        "{}; img-src 'self' data: {origin}",
+        crate::web::PAGE_POLICY_BASE
+    );
+    if let Ok(value) = axum::http::HeaderValue::from_str(&policy) {
+        page.headers_mut()
+            .insert(axum::http::header::CONTENT_SECURITY_POLICY, value);
+    }
 }
 
 async fn decide(

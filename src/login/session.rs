@@ -22,6 +22,10 @@ pub struct LoginSession {
     pub context_id: String,
     /// From `auth_context_ttl`: after this, a fresh upstream login is needed.
     pub context_expires_at: Option<i64>,
+    /// How the consent page names who is signed in ([`crate::claims::AuthContext::display_name`]); absent in
+    /// sessions from before it was kept, and for a context that carries no name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
 }
 
 /// The browser session's binding value, created on first use.

@@ -141,6 +141,7 @@ pub async fn record_login(
         auth_time: now,
         context_id: ctx.id.clone(),
         context_expires_at: ctx.expires_at,
+        name: built.context.display_name().map(str::to_string),
     };
     let req = AuthRequest {
         sub: Some(user.sub),

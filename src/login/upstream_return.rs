@@ -42,8 +42,11 @@ async fn login(
     let req = pending_request(&state, &session, &request_id).await?;
     let settings = state.settings();
     let p = Params::parse(query.unwrap_or_default().as_bytes());
+    // "Not you?" on the consent page: the upstream asks who is there instead of reusing its
+    // session, and the answer's user replaces the one the request was signed in for.
+    let switching = p.get("switch") == Some("1");
     let Some(upstream_id) = chosen_upstream(&settings, &req, &p) else {
-        return Ok(chooser(&settings, &req));
+        return Ok(chooser(&settings, &req, switching));
     };
     let upstream = settings.upstream(&upstream_id).cloned().ok_or_else(|| {
         PageError::new(
@@ -54,7 +57,7 @@ async fn login(
     })?;
     let start = state
         .upstreams
-        .start(&upstream, &settings.callback_url(&upstream.id))
+        .start(&upstream, &settings.callback_url(&upstream.id), switching)
         .await
         .map_err(|e| upstream_failure(&state, &req, &upstream.id, &e))?;
     let now = state.now();
@@ -202,12 +205,17 @@ fn chosen_upstream(settings: &Settings, req: &AuthRequest, p: &Params) -> Option
         .or_else(|| (settings.upstreams.len() == 1).then(|| settings.upstreams[0].id.clone()))
 }
 
-fn chooser(settings: &Settings, req: &AuthRequest) -> Response {
+fn chooser(settings: &Settings, req: &AuthRequest, switching: bool) -> Response {
     let options = settings
         .upstreams
         .iter()
         .map(|u| ChooserOption {
-            url: format!("/login/{}?upstream={}", req.id, u.id),
+            url: format!(
+                "/login/{}?upstream={}{}",
+                req.id,
+                u.id,
+                if switching { "&switch=1" } else { "" }
+            ),
             name: u.display_name.clone(),
         })
         .collect();

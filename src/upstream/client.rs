@@ -13,10 +13,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use openidconnect::core::{
-    CoreAuthDisplay, CoreAuthenticationFlow, CoreClaimName, CoreClaimType, CoreClient,
-    CoreClientAuthMethod, CoreGrantType, CoreJsonWebKey, CoreJweContentEncryptionAlgorithm,
-    CoreJweKeyManagementAlgorithm, CoreJwsSigningAlgorithm, CoreResponseMode, CoreResponseType,
-    CoreSubjectIdentifierType,
+    CoreAuthDisplay, CoreAuthPrompt, CoreAuthenticationFlow, CoreClaimName, CoreClaimType,
+    CoreClient, CoreClientAuthMethod, CoreGrantType, CoreJsonWebKey,
+    CoreJweContentEncryptionAlgorithm, CoreJweKeyManagementAlgorithm, CoreJwsSigningAlgorithm,
+    CoreResponseMode, CoreResponseType, CoreSubjectIdentifierType,
 };
 use openidconnect::{
     AdditionalProviderMetadata, AuthType, AuthorizationCode, ClaimsVerificationError, ClientId,
@@ -245,10 +245,13 @@ impl UpstreamClients {
     }
 
     /// Starts a login: a fresh state, nonce and PKCE pair, and the upstream authorization URL.
+    /// `fresh`: ask the upstream to authenticate the user again (`prompt=login`, OIDC Core
+    /// §3.1.2.1) instead of reusing its session: someone switching to another account.
     pub async fn start(
         &self,
         up: &Upstream,
         redirect_uri: &str,
+        fresh: bool,
     ) -> Result<LoginStart, UpstreamError> {
         let d = self.discover(up, false).await?;
         let client = self.client(up, &d, redirect_uri)?;
@@ -264,7 +267,12 @@ impl UpstreamClients {
             req = req.add_scope(Scope::new(s.clone()));
         }
         for (k, v) in &up.extra_authorize_params {
-            req = req.add_extra_param(k.clone(), v.clone());
+            if !(fresh && k == "prompt") {
+                req = req.add_extra_param(k.clone(), v.clone());
+            }
+        }
+        if fresh {
+            req = req.add_prompt(CoreAuthPrompt::Login);
         }
         let (url, state, nonce) = req.url();
         Ok(LoginStart {

@@ -115,16 +115,25 @@ pub async fn overloaded(uri: axum::http::Uri, _: tower::BoxError) -> Response {
     res
 }
 
+macro_rules! policy_base {
+    () => {
+        "default-src 'self'; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'; \
+         base-uri 'none'; object-src 'none'"
+    };
+}
+
+/// Herald's content security policy without its `img-src`, which a page may widen (the consent
+/// page, for the app's logo); [`PAGE_POLICY`] is it with images from Herald only.
+pub const PAGE_POLICY_BASE: &str = policy_base!();
+/// The content security policy of every answer that sets none of its own.
+pub const PAGE_POLICY: &str = concat!(policy_base!(), "; img-src 'self' data:");
+
 pub async fn security_headers(mut res: Response) -> Response {
     let h = res.headers_mut();
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; \
-             frame-ancestors 'none'; base-uri 'none'; object-src 'none'",
-        ),
-    );
+    // A page that set its own policy (only ever wider in `img-src`) keeps it.
+    h.entry(header::CONTENT_SECURITY_POLICY)
+        .or_insert(HeaderValue::from_static(PAGE_POLICY));
     h.insert(
         header::REFERRER_POLICY,
         HeaderValue::from_static("no-referrer"),

@@ -15,8 +15,8 @@ pub mod render;
 pub mod sessions;
 
 pub use layers::{
-    BODY_LIMIT, NewRequestId, REQUEST_ID, SENSITIVE_HEADERS, overloaded, record_metrics,
-    request_span, security_headers,
+    BODY_LIMIT, NewRequestId, PAGE_POLICY_BASE, REQUEST_ID, SENSITIVE_HEADERS, overloaded,
+    record_metrics, request_span, security_headers,
 };
 pub use page_error::{PageError, store_failure_page, unavailable_page};
 pub use render::{ReturnLink, error_page, not_found, render, stylesheet};

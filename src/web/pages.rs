@@ -45,6 +45,14 @@ pub struct ConsentPage {
     /// The locale the page is shown in; posted back, vouched for by `csrf`.
     pub locale: String,
     pub scopes: Vec<ScopeRow>,
+    /// Who is signed in: their name, else Herald's `sub` for them.
+    pub signed_in_as: String,
+    /// Where "Not you?" leads: the upstream login again, asking who is there.
+    pub switch_url: String,
+    pub logo_uri: Option<String>,
+    pub client_uri: Option<String>,
+    pub policy_uri: Option<String>,
+    pub tos_uri: Option<String>,
 }
 
 /// One scope of a grant in the consent center.

@@ -80,5 +80,5 @@ async fn without_a_demo_client_its_page_says_how_to_add_one() {
     assert!(!home.contains("Try a login with the demo app"), "{home}");
     let (status, page) = get(&app, "/demo/login").await;
     assert_eq!(status, 404);
-    assert!(page.contains("has no client `demo`"), "{page}");
+    assert!(page.contains("has no client “demo”"), "{page}");
 }

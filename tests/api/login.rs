@@ -230,7 +230,13 @@ async fn consent_post_with_wrong_csrf_or_from_another_browser_is_refused_and_sto
     assert_eq!(post(app.browser.clone(), csrf.clone()).await.status(), 303);
     let replay = post(app.browser.clone(), csrf).await;
     assert_eq!(replay.status(), 200);
-    assert!(replay.text().await.unwrap().contains("You have already answered"));
+    assert!(
+        replay
+            .text()
+            .await
+            .unwrap()
+            .contains("You have already answered")
+    );
 }
 
 #[tokio::test]
@@ -467,7 +473,10 @@ async fn a_second_allow_or_back_to_an_answered_consent_page_says_it_is_done_and_
     match app.follow(&app.browser, consent.clone()).await {
         Outcome::Consent(page) => {
             assert!(page.contains("You have already answered"), "{page}");
-            assert!(!page.contains("name=\"decision\""), "no form to answer again: {page}");
+            assert!(
+                !page.contains("name=\"decision\""),
+                "no form to answer again: {page}"
+            );
         }
         other => panic!("{other:?}"),
     }
@@ -491,5 +500,130 @@ async fn a_second_allow_or_back_to_an_answered_consent_page_says_it_is_done_and_
             assert!(!page.contains("Return to"), "{page}");
         }
         other => panic!("{other:?}"),
+    }
+}
+
+/// Issue 19: the consent page says who is signed in, with a way to switch account (the upstream
+/// is asked to authenticate again, and the new user's answer replaces the first), and shows the
+/// app's logo and links (its origin, and no other, allowed to serve the page's images).
+#[tokio::test]
+async fn the_consent_page_names_the_user_offers_another_account_and_shows_the_apps_links() {
+    let app = spawn_app().await;
+    app.admin_ok(
+        reqwest::Method::PUT,
+        "/admin/api/clients/app",
+        Some(json!({
+            "client_name": "Test <App>", "redirect_uris": [APP_CB],
+            "scopes": ["openid", "profile", "email"],
+            "logo_uri": "https://cdn.example.com/app/logo.png",
+            "policy_uri": "https://app.example.com/privacy",
+            "tos_uri": "https://app.example.com/terms"
+        })),
+        200,
+    )
+    .await;
+    let p = AuthParams::new("app", "openid profile");
+    let res = app.browser.get(app.authorize_url(&p)).send().await.unwrap();
+    let Outcome::Consent(html) = app.after(&app.browser, res).await else {
+        panic!("expected the consent page");
+    };
+    assert!(
+        html.contains("Signed in as <strong>Alice</strong>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("src=\"https://cdn.example.com/app/logo.png\""),
+        "{html}"
+    );
+    assert!(
+        html.contains("href=\"https://app.example.com/privacy\""),
+        "{html}"
+    );
+    assert!(
+        html.contains("href=\"https://app.example.com/terms\""),
+        "{html}"
+    );
+    let request = form_field(&html, "request");
+    let consent = app
+        .browser
+        .get(format!("{}/consent?request={request}", app.base))
+        .send()
+        .await
+        .unwrap();
+    let csp = consent.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        csp.contains("img-src 'self' data: https://cdn.example.com"),
+        "{csp}"
+    );
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    // Other pages keep images to Herald's own.
+    let home = app
+        .browser
+        .get(format!("{}/", app.base))
+        .send()
+        .await
+        .unwrap();
+    let home_csp = home.headers()["content-security-policy"].to_str().unwrap();
+    assert!(!home_csp.contains("cdn.example.com"), "{home_csp}");
+
+    // "Not you?": Bob signs in at the upstream, which was asked to authenticate again.
+    app.upstream.set(|b| {
+        b.subject = "auth0|bob".into();
+        b.id_claims.insert("name".into(), json!("Bob"));
+        b.id_claims.insert("email".into(), json!("bob@example.com"));
+    });
+    let switch = format!("{}/login/{request}?switch=1", app.base);
+    assert!(
+        html.contains(&format!("href=\"/login/{request}?switch=1\"")),
+        "{html}"
+    );
+    let Outcome::Consent(html) = app.follow(&app.browser, switch).await else {
+        panic!("expected the consent page again");
+    };
+    assert!(html.contains("Signed in as <strong>Bob</strong>"), "{html}");
+    let last = app
+        .upstream
+        .state
+        .authorize_requests
+        .lock()
+        .unwrap()
+        .last()
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        last.get("prompt").map(String::as_str),
+        Some("login"),
+        "{last:?}"
+    );
+    let q = match app.decide(&app.browser, &html, "allow").await {
+        Outcome::Client(q) => q,
+        other => panic!("{other:?}"),
+    };
+    let tokens: serde_json::Value = app.redeem(&p, &q["code"]).await.json().await.unwrap();
+    let claims = payload(tokens["id_token"].as_str().unwrap());
+    assert_eq!(claims["name"], "Bob", "{claims}");
+}
+
+#[tokio::test]
+async fn a_client_link_that_is_not_https_is_refused_with_its_key() {
+    let app = spawn_app().await;
+    for key in ["logo_uri", "client_uri", "policy_uri", "tos_uri"] {
+        let mut body = json!({"redirect_uris": [APP_CB], "scopes": ["openid"]});
+        body[key] = json!("http://app.example.com/x");
+        let err = app
+            .admin_ok(
+                reqwest::Method::PUT,
+                "/admin/api/clients/app",
+                Some(body),
+                400,
+            )
+            .await;
+        assert_eq!(err["error"], "invalid_configuration");
+        let said = err["error_description"].as_str().unwrap();
+        assert!(said.contains(&format!(".{key}: `http://")), "{said}");
+        assert!(said.contains("not an https URL"), "{said}");
     }
 }

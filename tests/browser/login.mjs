@@ -121,6 +121,32 @@ try {
     await other.waitForURL(/\/demo\/callback/);
     assert.match(await other.textContent("main"), /error=access_denied/);
   });
+  await check("the consent page names who is signed in, and 'Not you?' signs in someone else", async () => {
+    const other = await (await browser.newContext({ javaScriptEnabled: false })).newPage();
+    await other.goto(`${base}/demo/login`);
+    await other.getByLabel("User name").fill("grace");
+    await other.getByRole("button", { name: "Sign in" }).click();
+    await other.waitForURL(/\/consent\?/);
+    assert.match(await other.textContent("main"), /Signed in as grace/);
+    await shot(other, "consent-signed-in-as");
+    await other.getByRole("link", { name: "Not you? Use another account" }).click();
+    await other.getByLabel("User name").fill("heidi");
+    await other.getByRole("button", { name: "Sign in" }).click();
+    await other.waitForURL(/\/consent\?/);
+    assert.match(await other.textContent("main"), /Signed in as heidi/);
+    await other.getByRole("button", { name: "Allow" }).click();
+    await other.waitForURL(/\/demo\/callback/);
+    assert.match(await other.textContent("main"), /"preferred_username": "heidi"/);
+  });
+
+  await check("the consent center signs out", async () => {
+    await page.goto(`${base}/account`);
+    await page.getByRole("link", { name: "Sign out of Herald" }).click();
+    await page.getByRole("button", { name: "Sign out" }).click();
+    await page.goto(`${base}/account`);
+    // Signed out: the consent center asks to sign in at the upstream again.
+    assert.match(await page.textContent("body"), /User name/);
+  });
 } catch (e) {
   escapedError(e);
 } finally {

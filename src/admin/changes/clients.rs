@@ -49,6 +49,14 @@ pub struct ClientSettings {
     /// A JWK Set for private_key_jwt client authentication.
     #[schema(value_type = Option<Object>)]
     pub jwks: Option<serde_json::Value>,
+    /// The app's logo on the consent page (https).
+    pub logo_uri: Option<String>,
+    /// The app's home page (https).
+    pub client_uri: Option<String>,
+    /// The app's privacy policy, linked from the consent page (https).
+    pub policy_uri: Option<String>,
+    /// The app's terms of service, linked from the consent page (https).
+    pub tos_uri: Option<String>,
 }
 
 impl ClientSettings {
@@ -67,6 +75,10 @@ impl ClientSettings {
             id_token_signed_response_alg: self.id_token_signed_response_alg,
             jwks: self.jwks,
             post_logout_redirect_uris: self.post_logout_redirect_uris,
+            logo_uri: self.logo_uri,
+            client_uri: self.client_uri,
+            policy_uri: self.policy_uri,
+            tos_uri: self.tos_uri,
             ..ClientFile::default()
         }
     }

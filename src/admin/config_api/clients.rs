@@ -41,6 +41,14 @@ pub struct ClientView {
     /// there is none (or it has stopped).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub previous_secret_expires_at: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub logo_uri: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_uri: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy_uri: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tos_uri: Option<String>,
 }
 
 impl ClientView {
@@ -69,6 +77,10 @@ impl ClientView {
                 .as_ref()
                 .filter(|p| p.is_live(now))
                 .map(|p| p.expires_at),
+            logo_uri: c.links.logo_uri.clone(),
+            client_uri: c.links.client_uri.clone(),
+            policy_uri: c.links.policy_uri.clone(),
+            tos_uri: c.links.tos_uri.clone(),
         }
     }
 }
@@ -106,6 +118,14 @@ pub struct NewClient {
     /// A JWK Set for private_key_jwt client authentication.
     #[schema(value_type = Option<Object>)]
     pub jwks: Option<serde_json::Value>,
+    /// The app's logo on the consent page (https).
+    pub logo_uri: Option<String>,
+    /// The app's home page (https).
+    pub client_uri: Option<String>,
+    /// The app's privacy policy, linked from the consent page (https).
+    pub policy_uri: Option<String>,
+    /// The app's terms of service, linked from the consent page (https).
+    pub tos_uri: Option<String>,
 }
 
 impl NewClient {
@@ -122,6 +142,10 @@ impl NewClient {
             id_token_signed_response_alg: self.id_token_signed_response_alg,
             post_logout_redirect_uris: self.post_logout_redirect_uris,
             jwks: self.jwks,
+            logo_uri: self.logo_uri,
+            client_uri: self.client_uri,
+            policy_uri: self.policy_uri,
+            tos_uri: self.tos_uri,
         }
     }
 }

@@ -102,8 +102,8 @@ pub async fn admin_user(
         return Err(error_page(
             StatusCode::FORBIDDEN,
             "Admin pages are off",
-            "No admin role is configured, so nobody can sign in here. Set `role_claim` and \
-             `roles` under [admin] in Herald's configuration file (for example role_claim = \
+            "No admin role is configured, so nobody can sign in here. Set role_claim and \
+             roles under [admin] in Herald's configuration file (for example role_claim = \
              \"groups\" and roles = { admin = \"herald-admins\" }) and restart. The admin API \
              works with tokens meanwhile.",
             None,
@@ -154,11 +154,7 @@ pub async fn admin_user(
             "Your sign-in's details are no longer available. Sign out and sign in again.",
         ));
     };
-    let name = ["preferred_username", "name", "email"]
-        .iter()
-        .find_map(|k| context.attributes.get(*k).and_then(|v| v.as_str()))
-        .unwrap_or(&login.sub)
-        .to_string();
+    let name = context.display_name().unwrap_or(&login.sub).to_string();
     let Some(role) = roles.of(&context.attributes) else {
         return Err(error_page(
             StatusCode::FORBIDDEN,

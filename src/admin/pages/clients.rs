@@ -65,6 +65,10 @@ fn form_of(c: &Client) -> ClientForm {
         refresh_token_idle_ttl: ttl(c.refresh_token_idle_ttl),
         refresh_token_absolute_ttl: ttl(c.refresh_token_absolute_ttl),
         refresh_token_grace_period: ttl(c.refresh_token_grace_period),
+        logo_uri: c.links.logo_uri.clone().unwrap_or_default(),
+        client_uri: c.links.client_uri.clone().unwrap_or_default(),
+        policy_uri: c.links.policy_uri.clone().unwrap_or_default(),
+        tos_uri: c.links.tos_uri.clone().unwrap_or_default(),
     }
 }
 
@@ -85,6 +89,10 @@ fn form_from(form: &Form, client_id: String) -> ClientForm {
         refresh_token_idle_ttl: form.text("refresh_token_idle_ttl"),
         refresh_token_absolute_ttl: form.text("refresh_token_absolute_ttl"),
         refresh_token_grace_period: form.text("refresh_token_grace_period"),
+        logo_uri: form.text("logo_uri"),
+        client_uri: form.text("client_uri"),
+        policy_uri: form.text("policy_uri"),
+        tos_uri: form.text("tos_uri"),
     }
 }
 
@@ -115,6 +123,10 @@ fn settings_from(form: &Form) -> ClientSettings {
         id_token_signed_response_alg: optional("id_token_signed_response_alg"),
         post_logout_redirect_uris: lines(&form.text("post_logout_redirect_uris")),
         jwks: None,
+        logo_uri: optional("logo_uri"),
+        client_uri: optional("client_uri"),
+        policy_uri: optional("policy_uri"),
+        tos_uri: optional("tos_uri"),
     }
 }
 
@@ -267,7 +279,7 @@ fn no_client(client_id: &str) -> Response {
     error_page(
         StatusCode::NOT_FOUND,
         "No such client",
-        &format!("Herald has no client `{client_id}`."),
+        &format!("Herald has no client “{client_id}”."),
         None,
     )
 }

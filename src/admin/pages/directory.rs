@@ -153,7 +153,7 @@ pub async fn user(
             return error_page(
                 StatusCode::NOT_FOUND,
                 "No such user",
-                &format!("Herald has not seen a user `{sub}`."),
+                &format!("Herald has not seen a user “{sub}”."),
                 None,
             );
         }

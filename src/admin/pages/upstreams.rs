@@ -258,7 +258,7 @@ fn no_upstream(id: &str) -> Response {
     error_page(
         StatusCode::NOT_FOUND,
         "No such upstream",
-        &format!("Herald has no upstream `{id}`."),
+        &format!("Herald has no upstream “{id}”."),
         None,
     )
 }
@@ -367,7 +367,7 @@ impl Rows {
                 continue;
             };
             let Ok(n) = n.parse::<usize>() else {
-                return Err(format!("`{name}` is not a field of this form."));
+                return Err(format!("“{name}” is not a field of this form."));
             };
             if n >= MAX_ROWS {
                 return Err(format!("At most {MAX_ROWS} rows can be saved at once."));

@@ -180,6 +180,10 @@ pub struct ClientForm {
     pub refresh_token_idle_ttl: String,
     pub refresh_token_absolute_ttl: String,
     pub refresh_token_grace_period: String,
+    pub logo_uri: String,
+    pub client_uri: String,
+    pub policy_uri: String,
+    pub tos_uri: String,
 }
 
 #[derive(Template)]

@@ -7,7 +7,9 @@ use std::time::Duration;
 use super::{Validator, check_redirect_uri};
 use crate::claims::ScopeCatalog;
 use crate::config::file::ClientFile;
-use crate::config::settings::{Client, ClientAuth, GrantType, MAX_REFRESH_GRACE, PreviousSecret};
+use crate::config::settings::{
+    Client, ClientAuth, ClientLinks, GrantType, MAX_REFRESH_GRACE, PreviousSecret,
+};
 use crate::config::{ACCOUNT_CLIENT_ID, ACCOUNT_LINK_SCOPE, ADMIN_SCOPE, EDIT_SCOPE, READ_SCOPE};
 use crate::tokens::{Alg, SecretHash};
 
@@ -255,6 +257,12 @@ impl Validator {
                 return None;
             }
         };
+        let links = ClientLinks {
+            logo_uri: self.https_link(&key, "logo_uri", c.logo_uri),
+            client_uri: self.https_link(&key, "client_uri", c.client_uri),
+            policy_uri: self.https_link(&key, "policy_uri", c.policy_uri),
+            tos_uri: self.https_link(&key, "tos_uri", c.tos_uri),
+        };
         let signing_alg = match c.id_token_signed_response_alg.as_deref() {
             None => Some(Alg::RS256),
             Some(raw) => match Alg::parse(raw) {
@@ -290,7 +298,32 @@ impl Validator {
             post_logout_redirect_uris: c.post_logout_redirect_uris,
             registered_at: c.registered_at.unwrap_or(0),
             previous_secret,
+            links,
         })
+    }
+
+    /// A page people are sent to or an image the consent page shows: an absolute https URL
+    /// without credentials in it (RFC 7591 §2 asks for URLs of web pages and images). A problem
+    /// leaves it out.
+    fn https_link(&mut self, key: &str, name: &str, raw: Option<String>) -> Option<String> {
+        let raw = raw?;
+        match url::Url::parse(&raw) {
+            Ok(u)
+                if u.scheme() == "https"
+                    && u.host_str().is_some()
+                    && u.username().is_empty()
+                    && u.password().is_none() =>
+            {
+                Some(raw)
+            }
+            _ => {
+                self.problem(format!(
+                    "{key}.{name}: `{raw}` is not an https URL; people open it from the consent \
+                     page, so write it like \"https://app.example.com/...\""
+                ));
+                None
+            }
+        }
     }
 
     fn grant_types(&mut self, key: &str, raw: Option<&[String]>) -> Option<Vec<GrantType>> {
