@@ -984,3 +984,122 @@ async fn a_client_form_posted_as_shown_saves_and_refresh_settings_follow_the_ref
     assert_eq!(c.refresh_token_idle_ttl.as_secs(), 3600);
     assert_eq!(c.refresh_token_grace_period.as_secs(), 3);
 }
+
+/// Issue 19: an upstream is added on a page (with the callback URL to register there), tested
+/// for real, and deleted, without the API.
+#[tokio::test]
+async fn an_admin_adds_tests_and_deletes_an_upstream_through_the_pages() {
+    let app = spawn_admin_app().await;
+    let admin = browser();
+    let (status, html) = app.admin_page(&admin, "/admin/upstreams").await;
+    assert_eq!(status, 200, "{html}");
+    assert!(
+        html.contains(&format!("{}/callback/test", app.base)),
+        "{html}"
+    );
+    let csrf = form_field(&html, "csrf");
+    app.upstream.set(|b| {
+        b.subject = "auth0|avery".into();
+        b.id_claims
+            .insert("https://example.com/groups".into(), json!(["auditors"]));
+    });
+    let avery = browser();
+    let (_, html) = app.admin_page(&avery, "/admin/upstreams").await;
+    assert!(!html.contains("Add upstream"), "{html}");
+
+    // Refused: an OpenID provider without its issuer; the typed values come back.
+    let res = app
+        .post_form(
+            &admin,
+            "/admin/upstreams",
+            &pairs(&[
+                ("csrf", &csrf),
+                ("id", "second"),
+                ("kind", "oidc"),
+                ("client_id", "herald-second"),
+                ("scopes", "openid"),
+            ]),
+        )
+        .await;
+    assert_eq!(res.status(), 400);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("issuer"), "{html}");
+    assert!(html.contains("value=\"herald-second\""), "{html}");
+    assert!(app.state.settings().upstream("second").is_none());
+
+    let issuer = app.upstream.issuer();
+    let res = app
+        .post_form(
+            &admin,
+            "/admin/upstreams",
+            &pairs(&[
+                ("csrf", &csrf),
+                ("id", "second"),
+                ("display_name", "Second"),
+                ("kind", "oidc"),
+                ("issuer", issuer.as_str()),
+                ("client_id", "herald-second"),
+                ("scopes", "openid profile"),
+            ]),
+        )
+        .await;
+    assert_eq!(res.status(), 303);
+    let location = res.headers()["location"].to_str().unwrap().to_string();
+    assert!(
+        location.starts_with("/admin/upstreams/second?created="),
+        "{location}"
+    );
+    let up = app.state.settings().upstream("second").cloned().unwrap();
+    assert_eq!(up.endpoint.issuer, issuer);
+    assert_eq!(up.scopes, ["openid", "profile"]);
+    let (_, html) = app.admin_page(&admin, &location).await;
+    assert!(html.contains("Upstream “second” is added"), "{html}");
+    assert!(
+        html.contains(&format!("{}/callback/second", app.base)),
+        "{html}"
+    );
+
+    // Test connection reaches the upstream and says what each step found.
+    let version = app.state.config_version().to_string();
+    let res = app
+        .post_form(
+            &admin,
+            "/admin/upstreams/second",
+            &pairs(&[("csrf", &csrf), ("version", &version), ("action", "test")]),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("aria-label=\"Connection test\""), "{html}");
+    for step in ["discovery", "jwks", "credentials"] {
+        assert!(html.contains(&format!(" {step}: ")), "{step}: {html}");
+    }
+    assert!(html.contains("✓ discovery"), "{html}");
+
+    // An auditor (signed in before there were two upstreams to choose from) sees the page
+    // without its buttons and cannot post them.
+    let (_, html) = app.admin_page(&avery, "/admin/upstreams/second").await;
+    assert!(!html.contains("value=\"delete\""), "{html}");
+    let avery_csrf = form_field(&html, "csrf");
+    let res = app
+        .post_form(
+            &avery,
+            "/admin/upstreams/second",
+            &pairs(&[("csrf", &avery_csrf), ("action", "delete")]),
+        )
+        .await;
+    assert_eq!(res.status(), 403);
+    assert!(app.state.settings().upstream("second").is_some());
+
+    // Delete, back to the list.
+    let res = app
+        .post_form(
+            &admin,
+            "/admin/upstreams/second",
+            &pairs(&[("csrf", &csrf), ("action", "delete")]),
+        )
+        .await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(res.headers()["location"], "/admin/upstreams");
+    assert!(app.state.settings().upstream("second").is_none());
+}

@@ -129,6 +129,24 @@ try {
     assert.doesNotMatch(await page.textContent("main"), new RegExp(second), "shown once");
   });
 
+  await check("the upstreams page shows the callback URL, and Test connection checks the upstream", async () => {
+    await page.goto(`${base}/admin`);
+    await page.getByRole("link", { name: "Upstreams" }).first().click();
+    await page.waitForURL(`${base}/admin/upstreams`);
+    assert.match(await page.textContent("main"), new RegExp(`${base}/callback/dev`));
+    await shot(page, "admin-upstreams");
+    await page.setViewportSize({ width: 390, height: 844 });
+    await shot(page, "admin-upstreams-phone");
+    const wide = await page.evaluate(() => document.documentElement.scrollWidth);
+    assert.ok(wide <= 390, `no horizontal scrolling at 390 px (${wide})`);
+    await page.setViewportSize({ width: 1280, height: 720 });
+    await page.getByRole("link", { name: /Development login/ }).first().click();
+    await page.getByRole("button", { name: "Test connection" }).click();
+    const result = await page.getByLabel("Connection test").textContent();
+    assert.match(result, /discovery/);
+    await shot(page, "admin-upstream-tested");
+  });
+
   for (const [role, group] of [["editor", "herald-editors"], ["auditor", "herald-auditors"]]) {
     await check(`an ${role} sees the pages their role allows and no more`, async () => {
       const p = await (await browser.newContext({ javaScriptEnabled: false })).newPage();

@@ -22,7 +22,9 @@
 //!
 //! # Layout
 //! - this module: the router, the [`AdminUser`] guard and its CSRF token, the overview;
-//! - [`upstreams`]: one upstream's attributes and mappings, edited together, with a preview;
+//! - [`upstream_list`]: the upstreams with their callback URLs, and adding one;
+//! - [`upstreams`]: one upstream: its connection (callback URL, Test connection, Delete) and
+//!   its attributes and mappings, edited together, with a preview;
 //! - [`clients`]: the client list, registration and editing;
 //! - [`directory`]: lineage, users and the audit log (read only);
 //! - [`views`]: one askama struct per page.
@@ -31,6 +33,7 @@ mod base;
 mod clients;
 mod directory;
 mod samples;
+mod upstream_list;
 mod upstreams;
 mod views;
 
@@ -47,6 +50,10 @@ use base::{AdminUser, back_to_admin};
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/admin", get(overview))
+        .route(
+            "/admin/upstreams",
+            get(upstream_list::list).post(upstream_list::create),
+        )
         .route(
             "/admin/upstreams/{id}",
             get(upstreams::show).post(upstreams::submit),

@@ -1,4 +1,5 @@
-//! One upstream's claim mapping on one page: its attributes and mappings as editable rows, a
+//! One upstream on one page: its connection (the callback URL to register at the upstream,
+//! Test connection, Delete) and its claim mapping: attributes and mappings as editable rows, a
 //! preview pane that runs the unsaved rows on sample claims, and Save.
 //!
 //! The rows are a plain form (no JavaScript): each row's fields are named `attr.N.FIELD` or
@@ -15,7 +16,7 @@ use serde_json::{Map, Value};
 
 use super::base::{AdminForm, AdminUser, Form, api_failed, stale_save};
 use super::samples::{Samples, pretty};
-use super::views::{AttrRow, MapRow, Nav, PreviewView, UpstreamPage, options, word};
+use super::views::{AttrRow, CheckView, MapRow, Nav, PreviewView, UpstreamPage, options, word};
 use crate::admin::changes::upstreams::draft_claims;
 use crate::admin::changes::{Changes, ClaimRules};
 use crate::claims::{self, Attribute, Mapping};
@@ -43,6 +44,7 @@ const MAX_ROWS: usize = 500;
 #[derive(Deserialize)]
 pub struct ShowQuery {
     saved: Option<i64>,
+    created: Option<i64>,
 }
 
 pub async fn show(
@@ -55,40 +57,24 @@ pub async fn show(
     let Some(up) = settings.upstream(&id) else {
         return no_upstream(&id);
     };
-    let notice = query.ok().and_then(|q| q.0.saved).map(|v| {
+    let query = query.ok().map(|q| q.0);
+    let saved = query.as_ref().and_then(|q| q.saved).map(|v| {
         format!(
             "Saved as configuration version {v}. It is in effect here now and on every other \
-             replica within seconds; the next login through `{id}` uses it."
+             replica within seconds; the next login through “{id}” uses it."
         )
     });
-    let attributes = up
-        .mapping
-        .attributes
-        .iter()
-        .map(|a| attr_row(a, Vec::new()))
-        .chain((0..BLANK_ROWS).map(|_| blank_attr()))
-        .collect();
-    let mappings = up
-        .mapping
-        .mappings
-        .iter()
-        .map(|m| map_row(m, Vec::new()))
-        .chain((0..BLANK_ROWS).map(|_| blank_map()))
-        .collect();
-    let samples = Samples::for_upstream(up);
+    let created = query.as_ref().and_then(|q| q.created).map(|v| {
+        format!(
+            "Upstream “{id}” is added (configuration version {v}). Register the callback URL \
+             below at the upstream (in Auth0: the application's Allowed Callback URLs), then \
+             press Test connection. Add attributes and mappings here for the claims it sends."
+        )
+    });
+    let notice = saved.or(created);
     render(
         StatusCode::OK,
-        &page(
-            &admin,
-            state.config_version(),
-            up,
-            attributes,
-            mappings,
-            Vec::new(),
-            notice,
-            samples,
-            None,
-        ),
+        &overview_page(&state, &admin, up, notice, Vec::new()),
     )
 }
 
@@ -104,6 +90,11 @@ pub async fn submit(
     let Some(up) = settings.upstream(&id).cloned() else {
         return no_upstream(&id);
     };
+    match form.get("action") {
+        Some("test") => return test_connection(&state, &admin, &up).await,
+        Some("delete") => return delete(&state, &admin, &up).await,
+        _ => {}
+    }
     let rows = match Rows::parse(&form) {
         Ok(r) => r,
         Err(message) => {
@@ -115,6 +106,7 @@ pub async fn submit(
         up: &up,
         samples: Samples::from_form(&form),
         seen: form.version(),
+        callback_url: settings.callback_url(&id),
     };
     if rows.has_errors() {
         let message = "Some rows are not valid; see the messages next to them.";
@@ -137,6 +129,7 @@ struct Editor<'a> {
     samples: Samples,
     /// The configuration version the admin's page was read at.
     seen: i64,
+    callback_url: String,
 }
 
 impl Editor<'_> {
@@ -161,6 +154,7 @@ impl Editor<'_> {
                 None,
                 self.samples.clone(),
                 preview,
+                self.callback_url.clone(),
             ),
         )
     }
@@ -274,6 +268,7 @@ fn page(
     notice: Option<String>,
     samples: Samples,
     preview: Option<PreviewView>,
+    callback_url: String,
 ) -> UpstreamPage {
     UpstreamPage {
         nav: Nav::new(admin, "upstreams"),
@@ -293,6 +288,8 @@ fn page(
         sample_access_token: samples.access_token,
         scopes: samples.scopes,
         preview,
+        callback_url,
+        check: None,
     }
 }
 
@@ -539,6 +536,72 @@ fn mapping_json(f: &Map<String, Value>) -> Value {
         }
     }
     Value::Object(out)
+}
+
+/// Checks the upstream for real, as the API's test does, and shows each step on its page.
+async fn test_connection(state: &AppState, admin: &AdminUser, up: &Upstream) -> Response {
+    let settings = state.settings();
+    let steps = state
+        .upstreams
+        .check(up, &settings.callback_url(&up.id))
+        .await;
+    let mut shown = overview_page(state, admin, up, None, Vec::new());
+    shown.check = Some(CheckView {
+        ok: crate::upstream::check_passed(&steps),
+        steps,
+    });
+    render(StatusCode::OK, &shown)
+}
+
+/// Removes the upstream, with every login made through it; back to the list.
+async fn delete(state: &AppState, admin: &AdminUser, up: &Upstream) -> Response {
+    let actor = admin.actor();
+    match Changes::new(state, &actor).delete_upstream(&up.id).await {
+        Ok(_) => Redirect::to("/admin/upstreams").into_response(),
+        Err(e) if e.status == StatusCode::BAD_REQUEST || e.status == StatusCode::CONFLICT => {
+            let mut errors = vec![e.body.error_description];
+            errors.extend(e.body.problems);
+            let shown = overview_page(state, admin, up, None, errors);
+            render(StatusCode::BAD_REQUEST, &shown)
+        }
+        Err(e) => api_failed(e),
+    }
+}
+
+/// The upstream's page as stored (no unsaved rows), with `notice` or `errors`.
+fn overview_page(
+    state: &AppState,
+    admin: &AdminUser,
+    up: &Upstream,
+    notice: Option<String>,
+    errors: Vec<String>,
+) -> UpstreamPage {
+    let attributes = up
+        .mapping
+        .attributes
+        .iter()
+        .map(|a| attr_row(a, Vec::new()))
+        .chain((0..BLANK_ROWS).map(|_| blank_attr()))
+        .collect();
+    let mappings = up
+        .mapping
+        .mappings
+        .iter()
+        .map(|m| map_row(m, Vec::new()))
+        .chain((0..BLANK_ROWS).map(|_| blank_map()))
+        .collect();
+    page(
+        admin,
+        state.config_version(),
+        up,
+        attributes,
+        mappings,
+        errors,
+        notice,
+        Samples::for_upstream(up),
+        None,
+        state.settings().callback_url(&up.id),
+    )
 }
 
 #[cfg(test)]

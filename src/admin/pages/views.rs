@@ -161,6 +161,52 @@ pub struct UpstreamPage {
     pub sample_access_token: String,
     pub scopes: String,
     pub preview: Option<PreviewView>,
+    /// The address to register at the upstream as Herald's redirect URI.
+    pub callback_url: String,
+    /// What "Test connection" found, right after it was pressed.
+    pub check: Option<CheckView>,
+}
+
+/// The steps of a connection test (discovery, JWKS, client credentials) and what each found.
+pub struct CheckView {
+    pub ok: bool,
+    pub steps: Vec<crate::upstream::CheckStep>,
+}
+
+/// One upstream in the list.
+pub struct UpstreamListRow {
+    pub id: String,
+    pub display_name: String,
+    pub kind: String,
+    pub issuer: String,
+    pub callback_url: String,
+}
+
+/// The new-upstream form's fields, as shown or as submitted.
+#[derive(Default)]
+pub struct UpstreamForm {
+    pub id: String,
+    pub display_name: String,
+    pub kinds: Vec<Opt>,
+    pub domain: String,
+    pub issuer: String,
+    pub client_id: String,
+    pub client_secret_env: String,
+    pub scopes: String,
+    pub userinfo: bool,
+}
+
+#[derive(Template)]
+#[template(path = "admin/upstreams.html")]
+pub struct UpstreamsPage {
+    pub nav: Nav,
+    pub csrf: String,
+    pub upstreams: Vec<UpstreamListRow>,
+    pub form: UpstreamForm,
+    pub errors: Vec<String>,
+    /// The issuer, for the callback URL the form explains before the id is chosen.
+    pub issuer: String,
+    pub secret_prefix: &'static str,
 }
 
 /// The client form's fields, as shown or as submitted.
