@@ -1037,7 +1037,7 @@ async fn an_admin_adds_tests_and_deletes_an_upstream_through_the_pages() {
                 ("id", "second"),
                 ("display_name", "Second"),
                 ("kind", "oidc"),
-                ("issuer", issuer.as_str()),
+                ("issuer", issuer),
                 ("client_id", "herald-second"),
                 ("scopes", "openid profile"),
             ]),
