@@ -56,18 +56,13 @@ fn enabled(state: &AppState) -> Result<(), PageError> {
              a public client “{DEMO_CLIENT_ID}” with the redirect URI {callback} (config/herald.toml \
              has one) to try a login here."
         ),
-        Some(c) => format!(
-            "The demo app cannot run here: Herald's issuer is {}, but the client \
-             “{DEMO_CLIENT_ID}” may only be sent back to {}. When the issuer or its port \
-             changes, add {callback} to that client's redirect URIs (on the admin page \
+        Some(_) => format!(
+            "The demo app cannot run here: Herald's issuer is {}, and the client \
+             “{DEMO_CLIENT_ID}” may not be sent back to {callback}. When the issuer or its port \
+             changes, add that address to the client's redirect URIs (on the admin page \
              /admin/clients/{DEMO_CLIENT_ID}, since the configuration file seeds clients only on \
              the first start).",
-            s.issuer,
-            if c.redirect_uris.is_empty() {
-                "nowhere".to_string()
-            } else {
-                c.redirect_uris.join(", ")
-            }
+            s.issuer
         ),
     };
     Err(PageError::new(

@@ -22,16 +22,19 @@ use subtle::ConstantTimeEq;
 
 use super::error::ApiError;
 use crate::config::GrantType;
-use crate::config::{ACCOUNT_LINK_SCOPE, Permission, Role};
+use crate::config::{ACCOUNT_LINK_SCOPE, Permission, Role, RoleSet};
 use crate::state::AppState;
 use crate::tokens::hashing::digest;
 use crate::tokens::jwt::verify_access_token;
 
-/// Who made an admin request, as the audit log names them, and the role they act in.
+/// Who made an admin request, as the audit log names them, and the roles they act in.
 #[derive(Debug, Clone)]
 pub struct Admin {
     /// `bootstrap-token`, `client:{client_id}` or, from the pages, `user:{sub}`.
     pub actor: String,
+    /// What they may do; the change service refuses what only an admin may change to anyone
+    /// else, whichever way the change came.
+    pub roles: RoleSet,
 }
 
 #[derive(Deserialize)]
@@ -134,6 +137,7 @@ async fn authenticate(
         {
             return Ok(Admin {
                 actor: "bootstrap-token".into(),
+                roles: RoleSet::new([Role::Admin]),
             });
         }
         let settings = state.settings();
@@ -160,7 +164,7 @@ async fn authenticate(
                 "only a client acting for itself (client_credentials) with a role scope \
                  (herald:admin, herald:edit or herald:read) may administer Herald; a user's \
                  token never can",
-                &need.scopes(),
+                need.scope(),
             ));
         }
         // A scope counts when both the token and the client's registration carry it.
@@ -168,28 +172,26 @@ async fn authenticate(
             claims.scope.split(' ').any(|s| s == wanted)
                 && client.is_some_and(|c| c.scopes.iter().any(|s| s == wanted))
         };
-        let role = Role::ALL.into_iter().find(|r| held(r.scope()));
-        let allowed = role.is_some_and(|r| r.may(need)) || also.is_some_and(held);
+        let roles = RoleSet::new(Role::ALL.into_iter().filter(|r| held(r.scope())));
+        let allowed = roles.may(need) || also.is_some_and(held);
         if !allowed {
             let mut scopes = need.scopes();
             if let Some(extra) = also {
-                scopes = format!("{scopes} {extra}");
+                scopes = format!("{scopes} or {extra}");
             }
-            let has = match role {
-                Some(r) => format!("the token carries the {r} role ({})", r.scope()),
-                None => "the token carries no admin role".to_string(),
+            let has = if roles.is_empty() {
+                "the token carries no admin role".to_string()
+            } else {
+                format!("the token carries the {} role", roles.names())
             };
             return Err(ApiError::insufficient_scope_for(
-                format!(
-                    "this needs the {} role (scope {}); {has}",
-                    need.who(),
-                    scopes.replace(' ', " or ")
-                ),
-                &scopes,
+                format!("this needs the {} role (scope {scopes}); {has}", need.who()),
+                also.unwrap_or(need.scope()),
             ));
         }
         Ok(Admin {
             actor: format!("client:{}", claims.client_id),
+            roles,
         })
     }
 }

@@ -31,7 +31,7 @@ pub use file::{
 pub use load::{from_toml, load};
 pub use managed::{LiveConfig, ManagedConfig};
 pub use reserved::{ACCOUNT_CLIENT_ID, ACCOUNT_LINK_SCOPE};
-pub use roles::{ADMIN_SCOPE, AdminRoles, EDIT_SCOPE, Permission, READ_SCOPE, Role};
+pub use roles::{ADMIN_SCOPE, AdminRoles, EDIT_SCOPE, Permission, READ_SCOPE, Role, RoleSet};
 pub use settings::{
     AdminSettings, Client, ClientAuth, ClientLinks, EVENT_TYPES, GrantType, Hook, LimitSettings,
     OutboxSettings, PreviousSecret, ServerSettings, Settings, TokenSettings, Upstream,

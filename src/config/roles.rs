@@ -99,10 +99,48 @@ impl Permission {
         names.join(" or ")
     }
 
-    /// The scopes that carry it, space-separated, as RFC 6750 §3's `scope` attribute lists them.
+    /// The scopes that carry it, for a refusal's description: "herald:admin or herald:edit".
     pub fn scopes(self) -> String {
         let names: Vec<&str> = self.roles().map(Role::scope).collect();
-        names.join(" ")
+        names.join(" or ")
+    }
+
+    /// The least scope that is enough, for RFC 6750 §3's `scope` attribute (which lists the
+    /// scopes a request needs, all of them, so alternatives cannot go there).
+    pub fn scope(self) -> &'static str {
+        self.roles().last().map_or(ADMIN_SCOPE, Role::scope)
+    }
+}
+
+/// The roles someone holds (a user can be in several groups, a client hold several scopes); a
+/// permission is theirs when any of their roles has it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RoleSet(Vec<Role>);
+
+impl RoleSet {
+    pub fn new(roles: impl IntoIterator<Item = Role>) -> Self {
+        let mut held: Vec<Role> = roles.into_iter().collect();
+        held.sort_by(|a, b| b.cmp(a));
+        held.dedup();
+        RoleSet(held)
+    }
+
+    pub fn may(&self, need: Permission) -> bool {
+        self.0.iter().any(|r| r.may(need))
+    }
+
+    pub fn is_admin(&self) -> bool {
+        self.0.contains(&Role::Admin)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// "editor and auditor", strongest first.
+    pub fn names(&self) -> String {
+        let names: Vec<&str> = self.0.iter().map(|r| r.as_str()).collect();
+        names.join(" and ")
     }
 }
 
@@ -115,18 +153,22 @@ pub struct AdminRoles {
 }
 
 impl AdminRoles {
-    /// The strongest role the context holds: the claim equals the role's value or, for an
-    /// array, contains it.
-    pub fn of(&self, context: &Map<String, Value>) -> Option<Role> {
-        let held = self.claim.get(context)?;
-        self.values
-            .iter()
-            .find(|(_, value)| match held {
-                Value::String(s) => s == value,
-                Value::Array(items) => items.iter().any(|v| v.as_str() == Some(value)),
-                _ => false,
-            })
-            .map(|(role, _)| *role)
+    /// The roles the context holds: each one whose value the claim equals or, for an array,
+    /// contains.
+    pub fn of(&self, context: &Map<String, Value>) -> RoleSet {
+        let Some(held) = self.claim.get(context) else {
+            return RoleSet::default();
+        };
+        RoleSet::new(
+            self.values
+                .iter()
+                .filter(|(_, value)| match held {
+                    Value::String(s) => s == value,
+                    Value::Array(items) => items.iter().any(|v| v.as_str() == Some(value)),
+                    _ => false,
+                })
+                .map(|(role, _)| *role),
+        )
     }
 
     /// "groups holding herald-admins (admin), herald-editors (editor)", for a refusal.
@@ -158,13 +200,16 @@ mod tests {
             assert_eq!(got, expected, "{role}");
         }
         assert_eq!(EditConfig.who(), "admin or editor");
-        assert_eq!(ReadUsers.scopes(), "herald:admin herald:read");
+        assert_eq!(ReadUsers.scopes(), "herald:admin or herald:read");
+        assert_eq!(ReadUsers.scope(), "herald:read");
+        assert_eq!(EditConfig.scope(), "herald:edit");
+        assert_eq!(ManageUsers.scope(), "herald:admin");
         assert_eq!(Role::of_scope("herald:edit"), Some(Role::Editor));
         assert_eq!(Role::of_scope("herald:account-link"), None);
     }
 
     #[test]
-    fn the_strongest_role_a_context_holds_counts() {
+    fn every_role_a_context_holds_counts() {
         let roles = AdminRoles {
             claim: ClaimPath::parse("groups").unwrap(),
             values: vec![
@@ -174,16 +219,18 @@ mod tests {
             ],
         };
         let ctx = |v: Value| json!({ "groups": v }).as_object().unwrap().clone();
-        assert_eq!(
-            roles.of(&ctx(json!(["herald-auditors", "herald-editors"]))),
-            Some(Role::Editor)
-        );
+        // An editor who is also an auditor may both edit and read users.
+        let both = roles.of(&ctx(json!(["herald-auditors", "herald-editors"])));
+        assert_eq!(both, RoleSet::new([Role::Editor, Role::Auditor]));
+        assert!(both.may(Permission::EditConfig) && both.may(Permission::ReadUsers));
+        assert!(!both.may(Permission::ManageUsers) && !both.is_admin());
+        assert_eq!(both.names(), "editor and auditor");
         assert_eq!(
             roles.of(&ctx(json!("herald-auditors"))),
-            Some(Role::Auditor)
+            RoleSet::new([Role::Auditor])
         );
-        assert_eq!(roles.of(&ctx(json!(["staff"]))), None);
-        assert_eq!(roles.of(&ctx(json!(7))), None);
-        assert_eq!(roles.of(&Map::new()), None);
+        assert!(roles.of(&ctx(json!(["staff"]))).is_empty());
+        assert!(roles.of(&ctx(json!(7))).is_empty());
+        assert!(roles.of(&Map::new()).is_empty());
     }
 }

@@ -75,7 +75,7 @@ async fn show(
     let locale = page_locale(&settings.scopes, &req, &requested, &headers);
     // Derived from this browser session's binding, with the locale shown: showing the page
     // stores nothing.
-    let csrf = consent_csrf(&browser_binding(&session).await?, &req.id, &locale);
+    let csrf = consent_csrf(&browser_binding(&session).await?, &req, &locale);
     let scopes = requested
         .iter()
         .map(|s| {
@@ -285,11 +285,17 @@ async fn signed_in_user(
     }
 }
 
-/// The consent form's CSRF token: a MAC of the request and the locale shown, keyed with the
-/// browser session's binding value (a server-side secret of this session), so it needs no
-/// storage and another browser, request or locale never matches.
-fn consent_csrf(binding: &str, request_id: &str, locale: &str) -> String {
-    mac_token(binding, &format!("consent\n{request_id}\n{locale}"))
+/// The consent form's CSRF token: a MAC of the request, the user it is signed in for and the
+/// locale shown, keyed with the browser session's binding value (a server-side secret of this
+/// session), so it needs no storage, and another browser, request, user (after "Not you?") or
+/// locale never matches.
+fn consent_csrf(binding: &str, req: &AuthRequest, locale: &str) -> String {
+    csrf_of(binding, &req.id, req.sub.as_deref().unwrap_or(""), locale)
+}
+
+/// [`consent_csrf`] of its parts.
+fn csrf_of(binding: &str, request_id: &str, sub: &str, locale: &str) -> String {
+    mac_token(binding, &format!("consent\n{request_id}\n{sub}\n{locale}"))
 }
 
 /// The pending request `id` of this browser session, if it is still undecided and `csrf` is the
@@ -305,7 +311,7 @@ async fn decidable_request(
     let loaded = load_request(state, id).await?;
     let req = check_pending(state, session, loaded).await?;
     let csrf_ok = match session.get::<String>(BINDING_KEY).await {
-        Ok(Some(binding)) => constant_time_eq(csrf, &consent_csrf(&binding, &req.id, locale)),
+        Ok(Some(binding)) => constant_time_eq(csrf, &consent_csrf(&binding, &req, locale)),
         _ => false,
     };
     if !csrf_ok {
@@ -368,11 +374,13 @@ mod tests {
 
     #[test]
     fn the_csrf_token_binds_the_browser_the_request_and_the_locale() {
-        let t = consent_csrf("binding-a", "req-1", "fr");
-        assert_eq!(t, consent_csrf("binding-a", "req-1", "fr"));
-        assert_ne!(t, consent_csrf("binding-b", "req-1", "fr"));
-        assert_ne!(t, consent_csrf("binding-a", "req-2", "fr"));
-        assert_ne!(t, consent_csrf("binding-a", "req-1", "en"));
+        let t = csrf_of("binding-a", "req-1", "alice", "fr");
+        assert_eq!(t, csrf_of("binding-a", "req-1", "alice", "fr"));
+        assert_ne!(t, csrf_of("binding-b", "req-1", "alice", "fr"));
+        assert_ne!(t, csrf_of("binding-a", "req-2", "alice", "fr"));
+        assert_ne!(t, csrf_of("binding-a", "req-1", "alice", "en"));
+        // A page shown for Alice does not decide for Bob, who signed in since ("Not you?").
+        assert_ne!(t, csrf_of("binding-a", "req-1", "bob", "fr"));
     }
 
     #[test]

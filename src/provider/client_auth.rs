@@ -281,8 +281,8 @@ pub async fn authenticate(
                     .iter()
                     .position(|s| cache.hit(&client.client_id, s, &presented))
             };
-            if let Some(i) = cached() {
-                return Ok(accepted(client, i));
+            if cached().is_some() {
+                return Ok(client);
             }
             let permit = cache
                 .admit(&client.client_id)
@@ -296,8 +296,8 @@ pub async fn authenticate(
                         wait.as_secs_f64().ceil() as u64,
                     ),
                 })?;
-            if let Some(i) = cached() {
-                return Ok(accepted(client, i));
+            if cached().is_some() {
+                return Ok(client);
             }
             // Argon2 is CPU-bound for tens of milliseconds: keep it off the async workers.
             let matched = tokio::task::spawn_blocking(move || {
@@ -321,8 +321,9 @@ pub async fn authenticate(
     }
 }
 
-/// A client whose secret matched: candidate 0 is its current secret, 1 the one a rotation
-/// replaced, which is noted so an admin can see who still uses it before it stops.
+/// A client whose secret was just verified: candidate 0 is its current secret, 1 the one a
+/// rotation replaced, which is noted (once per replica and secret, not per request: later ones
+/// hit the cache) so an admin can see who still uses it before it stops.
 fn accepted(client: Arc<Client>, candidate: usize) -> Arc<Client> {
     if candidate > 0 {
         tracing::info!(

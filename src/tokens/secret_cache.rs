@@ -39,13 +39,13 @@ pub enum Refused {
     BackOff(Duration),
 }
 
+/// The stored hash a secret was verified against, and the digest of that secret.
+type Verified = (String, [u8; 32]);
+
 /// Client id -> up to [`PER_CLIENT`] pairs of (the stored hash a secret was verified against,
 /// the digest of the accepted secret): during a rotation's grace period a client's old and new
 /// deployments both present a secret, and neither evicts the other. A changed stored hash (a
 /// new secret) misses, so a rotated secret is verified afresh.
-/// The stored hash a secret was verified against, and the digest of that secret.
-type Verified = (String, [u8; 32]);
-
 #[derive(Debug)]
 pub struct SecretCache {
     verified: RwLock<HashMap<String, Vec<Verified>>>,

@@ -245,6 +245,42 @@ async fn each_role_scope_does_what_its_role_may_and_a_refusal_names_the_role_it_
             403,
         ),
         (Method::DELETE, "/admin/api/users/someone", None, 403, 403),
+        (
+            Method::POST,
+            "/admin/api/upstreams/test/test",
+            None,
+            200,
+            403,
+        ),
+        (
+            Method::POST,
+            "/admin/api/preview",
+            Some(json!({"id_token": {}})),
+            200,
+            200,
+        ),
+        (
+            Method::GET,
+            "/admin/api/users/someone/consents",
+            None,
+            403,
+            404,
+        ),
+        (
+            Method::GET,
+            "/admin/api/users/someone/export",
+            None,
+            403,
+            403,
+        ),
+        (
+            Method::POST,
+            "/admin/api/clients",
+            Some(json!({"client_id": "by-bot", "scopes": ["openid"], "redirect_uris": [APP_CB]})),
+            201,
+            403,
+        ),
+        (Method::DELETE, "/admin/api/clients/by-bot", None, 204, 403),
     ];
     for (method, path, body, for_editor, for_auditor) in cases {
         for (who, token, expected) in [
@@ -266,9 +302,18 @@ async fn each_role_scope_does_what_its_role_may_and_a_refusal_names_the_role_it_
                 assert_eq!(err["error"], "insufficient_scope", "{text}");
                 let said = str_of(&err, "error_description");
                 assert!(said.contains(&format!("carries the {who} role")), "{said}");
-                // The challenge lists the scopes that would do (RFC 6750 §3), never the caller's.
+                // The challenge names the least scope that would do (RFC 6750 §3: the scopes
+                // needed, all of them), never the caller's own.
                 let challenge = challenge.unwrap();
-                assert!(challenge.contains("herald:admin"), "{challenge}");
+                let scope = challenge
+                    .split("scope=\"")
+                    .nth(1)
+                    .and_then(|rest| rest.split('"').next())
+                    .unwrap_or_else(|| panic!("no scope in {challenge}"));
+                assert!(
+                    ["herald:admin", "herald:edit", "herald:read"].contains(&scope),
+                    "one scope, not alternatives: {challenge}"
+                );
                 assert!(
                     !challenge.contains(if who == "editor" {
                         "herald:edit"
@@ -304,6 +349,139 @@ async fn each_role_scope_does_what_its_role_may_and_a_refusal_names_the_role_it_
         .admin(Method::GET, "/admin/api/clients", Some(&editor), None)
         .await;
     assert_eq!(res.status(), 403);
+}
+
+/// The review's privilege escalation: an editor may change clients and mappings, but never in a
+/// way that reaches a role (a client holding a herald: scope, a mapping to the role claim).
+#[tokio::test]
+async fn an_editor_cannot_reach_a_role_through_a_client_or_a_mapping() {
+    let both = r#"
+[[clients]]
+client_id = "both-bot"
+client_secret = "both-secret-for-tests"
+redirect_uris = []
+scopes = ["herald:edit", "herald:read"]
+grant_types = ["client_credentials"]
+"#;
+    let app = spawn_app_full(
+        "[admin]\nrole_claim = \"groups\"\nroles = { admin = \"admins\" }",
+        "",
+        &format!("{ADMIN_CLIENT}{ROLE_CLIENTS}{both}"),
+    )
+    .await;
+    let editor = app
+        .client_credentials("editor-bot", "editor-secret-for-tests", "herald:edit")
+        .await;
+    let refused = |res: reqwest::Response| async move {
+        assert_eq!(res.status(), 403);
+        let err: Value = res.json().await.unwrap();
+        assert_eq!(err["error"], "insufficient_scope");
+        let said = str_of(&err, "error_description");
+        assert!(said.contains("only an admin may"), "{said}");
+        assert!(said.contains("herald:admin"), "{said}");
+    };
+    let version = app.state.config_version();
+    let sneaky = json!({"client_id": "sneaky", "scopes": ["herald:admin"],
+                        "grant_types": ["client_credentials"]});
+    let res = app
+        .admin(
+            Method::POST,
+            "/admin/api/clients",
+            Some(&editor),
+            Some(&sneaky),
+        )
+        .await;
+    refused(res).await;
+    let res = app
+        .admin(
+            Method::POST,
+            "/admin/api/clients/ops/secret",
+            Some(&editor),
+            Some(&json!({})),
+        )
+        .await;
+    refused(res).await;
+    let res = app
+        .admin(
+            Method::PUT,
+            "/admin/api/clients/editor-bot",
+            Some(&editor),
+            Some(&json!({"scopes": ["herald:admin"], "grant_types": ["client_credentials"]})),
+        )
+        .await;
+    refused(res).await;
+    let res = app
+        .admin(
+            Method::DELETE,
+            "/admin/api/clients/ops",
+            Some(&editor),
+            None,
+        )
+        .await;
+    refused(res).await;
+    let mappings = app
+        .admin_ok(Method::GET, "/admin/api/upstreams/test/mappings", None, 200)
+        .await;
+    let mut to_groups = mappings.as_array().unwrap().clone();
+    to_groups.push(json!({"from": "https://example\\.com/tenant", "to": "groups"}));
+    let res = app
+        .admin(
+            Method::PUT,
+            "/admin/api/upstreams/test/mappings",
+            Some(&editor),
+            Some(&Value::Array(to_groups)),
+        )
+        .await;
+    refused(res).await;
+    assert_eq!(app.state.config_version(), version, "nothing was changed");
+    // The admin client's secret still works.
+    app.client_credentials("ops", "ops-secret-for-tests", "herald:admin")
+        .await;
+
+    // What reaches no role stays the editor's: a mapping to another claim.
+    let mut to_team = mappings.as_array().unwrap().clone();
+    to_team.push(json!({"from": "https://example\\.com/tenant", "to": "team"}));
+    let res = app
+        .admin(
+            Method::PUT,
+            "/admin/api/upstreams/test/mappings",
+            Some(&editor),
+            Some(&Value::Array(to_team)),
+        )
+        .await;
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    // And an admin may do what the editor may not.
+    app.admin_ok(Method::POST, "/admin/api/clients", Some(sneaky), 201)
+        .await;
+
+    // A client holding both the editor's and the auditor's scope may do what either may.
+    let both = app
+        .client_credentials(
+            "both-bot",
+            "both-secret-for-tests",
+            "herald:edit herald:read",
+        )
+        .await;
+    for (method, path, body, status) in [
+        (Method::GET, "/admin/api/users", None, 200),
+        (
+            Method::PUT,
+            "/admin/api/clients/app",
+            Some(json!({"scopes": ["openid"], "redirect_uris": [APP_CB]})),
+            200,
+        ),
+        (
+            Method::DELETE,
+            "/admin/api/users/someone/grants/app",
+            None,
+            403,
+        ),
+    ] {
+        let res = app
+            .admin(method.clone(), path, Some(&both), body.as_ref())
+            .await;
+        assert_eq!(res.status(), status, "{method} {path}");
+    }
 }
 
 #[tokio::test]

@@ -363,7 +363,10 @@ async fn editors_change_the_configuration_and_auditors_only_read() {
     let (status, html) = app.admin_page(&erin, "/admin/clients").await;
     assert_eq!(status, 200, "{html}");
     assert!(html.contains("(editor)"), "{html}");
-    assert!(html.contains("href=\"/logout\""), "a sign-out link: {html}");
+    assert!(
+        html.contains(&format!("href=\"{}/logout\"", app.base)),
+        "a sign-out link: {html}"
+    );
     assert!(html.contains("Register a client"), "{html}");
     assert!(
         !html.contains("href=\"/admin/users\""),
@@ -626,12 +629,14 @@ async fn an_admin_registers_edits_and_deletes_a_client_through_the_pages() {
     // period chosen, and the page says until when.
     let (_, html) = app.admin_page(&admin, "/admin/clients/reports").await;
     assert!(html.contains("value=\"rotate\""), "{html}");
+    let rotate = pairs(&[
+        ("csrf", &csrf),
+        ("version", &form_field(&html, "version")),
+        ("action", "rotate"),
+        ("grace", "1h"),
+    ]);
     let res = app
-        .post_form(
-            &admin,
-            "/admin/clients/reports",
-            &pairs(&[("csrf", &csrf), ("action", "rotate"), ("grace", "1h")]),
-        )
+        .post_form(&admin, "/admin/clients/reports", &rotate)
         .await;
     assert_eq!(res.status(), 200);
     let html = res.text().await.unwrap();
@@ -649,6 +654,13 @@ async fn an_admin_registers_edits_and_deletes_a_client_through_the_pages() {
         html.contains("The previous secret keeps working until"),
         "{html}"
     );
+    // The same form submitted again rotates nothing: the secret still deployed keeps working
+    // and the one just shown stays the current one.
+    let res = app
+        .post_form(&admin, "/admin/clients/reports", &rotate)
+        .await;
+    assert_eq!(res.status(), 409);
+    assert!(res.text().await.unwrap().contains("Not rotated"));
     for s in [&secret, &rotated] {
         let body: Value = app
             .api

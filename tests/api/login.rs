@@ -626,4 +626,14 @@ async fn a_client_link_that_is_not_https_is_refused_with_its_key() {
         assert!(said.contains(&format!(".{key}: `http://")), "{said}");
         assert!(said.contains("not an https URL"), "{said}");
     }
+    // A host a content security policy would read as more than one host.
+    let body = json!({"redirect_uris": [APP_CB], "scopes": ["openid"],
+                      "logo_uri": "https://*/logo.png"});
+    app.admin_ok(
+        reqwest::Method::PUT,
+        "/admin/api/clients/app",
+        Some(body),
+        400,
+    )
+    .await;
 }

@@ -217,7 +217,9 @@ impl Changes<'_> {
         let settings = self.state.settings();
         let now = self.state.now();
         let secret = random_token();
-        let expires_at = (!grace.is_zero()).then(|| now + grace.as_secs() as i64);
+        // Whole seconds, rounded up: a grace of 500ms still lets the old secret work a moment.
+        let grace_secs = grace.as_millis().div_ceil(1000) as i64;
+        let expires_at = (grace_secs > 0).then(|| now + grace_secs);
         let version = self
             .apply(
                 "client.secret_rotate",

@@ -13,8 +13,11 @@
 //! - [`service`]: [`Changes`] and its steps, scopes;
 //! - [`upstreams`]: [`UpstreamSettings`], upstreams and their attributes and mappings;
 //! - [`clients`]: [`ClientSettings`], registering, changing and removing clients.
+//! - [`guard`]: what only an admin may change (clients with Herald's own scopes, mappings to
+//!   the role claim), checked by [`Changes::apply`] for everyone else.
 
 pub mod clients;
+pub mod guard;
 pub mod service;
 pub mod upstreams;
 

@@ -44,7 +44,13 @@ impl<'a> Changes<'a> {
     ) -> Result<i64, ApiError> {
         let state = self.state;
         let (latest, mut managed) = latest(state).await?;
+        let unchanged = managed.clone();
         let (before, after) = edit(&mut managed)?;
+        if !self.admin.roles.is_admin() {
+            let settings = state.settings();
+            let role_claim = settings.admin.roles.as_ref().map(|r| &r.claim);
+            super::guard::admin_only(&unchanged, &managed, role_claim)?;
+        }
         let settings = validated(state, &managed)?;
         let now = state.now();
         let version = latest.version + 1;

@@ -13,7 +13,7 @@ use tower_sessions::Session;
 use crate::admin::auth::Admin;
 use crate::admin::error::ApiError;
 use crate::claims::AuthContext;
-use crate::config::{Permission, Role};
+use crate::config::{Permission, RoleSet};
 use crate::login;
 use crate::state::AppState;
 use crate::store::StoreError;
@@ -29,8 +29,10 @@ pub struct AdminUser {
     pub name: String,
     /// This session's CSRF token, for the forms of the page being rendered.
     pub csrf: String,
-    /// The strongest role their sign-in carries.
-    pub role: Role,
+    /// The roles their sign-in carries.
+    pub roles: RoleSet,
+    /// Where Sign out leads: the issuer's `/logout`, which a separate admin listener lacks.
+    pub logout_url: String,
 }
 
 impl AdminUser {
@@ -38,12 +40,13 @@ impl AdminUser {
     pub fn actor(&self) -> Admin {
         Admin {
             actor: format!("user:{}", self.sub),
+            roles: self.roles.clone(),
         }
     }
 
     /// A 403 page when their role lacks `need`, naming the roles that have it.
     pub fn refuse_unless(&self, need: Permission) -> Option<Response> {
-        if self.role.may(need) {
+        if self.roles.may(need) {
             return None;
         }
         Some(error_page(
@@ -53,7 +56,7 @@ impl AdminUser {
                 "You are signed in as {} with the {} role; this needs the {} role. Nothing was \
                  changed. Ask an admin to give you that role through your identity provider.",
                 self.name,
-                self.role,
+                self.roles.names(),
                 need.who()
             ),
             Some(back_to_admin()),
@@ -155,7 +158,8 @@ pub async fn admin_user(
         ));
     };
     let name = context.display_name().unwrap_or(&login.sub).to_string();
-    let Some(role) = roles.of(&context.attributes) else {
+    let held = roles.of(&context.attributes);
+    if held.is_empty() {
         return Err(error_page(
             StatusCode::FORBIDDEN,
             "You are not an admin",
@@ -167,7 +171,7 @@ pub async fn admin_user(
             ),
             None,
         ));
-    };
+    }
     let csrf = match session.get::<AdminCsrf>(CSRF_KEY).await {
         Ok(Some(c)) if c.sub == login.sub => c.token,
         Ok(_) => {
@@ -190,7 +194,8 @@ pub async fn admin_user(
         sub: login.sub,
         name,
         csrf,
-        role,
+        roles: held,
+        logout_url: format!("{}/logout", settings.issuer),
     })
 }
 

@@ -370,6 +370,32 @@ pub async fn submit(
 /// A new secret for the client, shown on its page this once; the replaced one keeps working
 /// for the grace period the form chose.
 async fn rotate(state: &AppState, admin: &AdminUser, client: &Client, form: &Form) -> Response {
+    // A second press of the button (or a reload of its answer) must not rotate again: that
+    // would stop the secret still deployed at once and replace the one just shown.
+    match stale_save(state, form, "secret").await {
+        Ok(None) => {}
+        Ok(Some((latest, _))) => {
+            let message = format!(
+                "Not rotated: the configuration changed (version {} → {latest}) since this \
+                 page was opened, perhaps by this very rotation submitted twice. Nothing was \
+                 changed now; reload the page and rotate again if you mean to.",
+                form.version()
+            );
+            return render(
+                StatusCode::CONFLICT,
+                &client_page(
+                    admin,
+                    state.now(),
+                    latest,
+                    client,
+                    form_of(client),
+                    vec![message],
+                    None,
+                ),
+            );
+        }
+        Err(page) => return page,
+    }
     let actor = admin.actor();
     let outcome = match secret_grace(form.get("grace")) {
         Ok(grace) => {

@@ -24,7 +24,8 @@
 //! - this module: the router, the [`AdminUser`] guard and its CSRF token, the overview;
 //! - [`upstream_list`]: the upstreams with their callback URLs, and adding one;
 //! - [`upstreams`]: one upstream: its connection (callback URL, Test connection, Delete) and
-//!   its attributes and mappings, edited together, with a preview;
+//!   its attributes and mappings, edited together, with a preview; [`upstream_rows`]: the
+//!   editor's rows;
 //! - [`clients`]: the client list, registration and editing;
 //! - [`directory`]: lineage, users and the audit log (read only);
 //! - [`views`]: one askama struct per page.
@@ -34,6 +35,7 @@ mod clients;
 mod directory;
 mod samples;
 mod upstream_list;
+mod upstream_rows;
 mod upstreams;
 mod views;
 

@@ -10,12 +10,13 @@ use crate::config::{Client, ClientAuth, Permission};
 pub struct Nav {
     pub admin_name: String,
     pub current: &'static str,
-    /// The signed-in admin's role, shown beside their name.
-    pub role: &'static str,
+    /// The signed-in admin's roles, shown beside their name.
+    pub role: String,
     /// Whether their role may change the configuration (the forms' buttons show only then).
     pub can_edit: bool,
     /// Whether their role may see users (the Users link shows only then).
     pub can_see_users: bool,
+    pub logout_url: String,
 }
 
 impl Nav {
@@ -23,9 +24,10 @@ impl Nav {
         Self {
             admin_name: admin.name.clone(),
             current,
-            role: admin.role.as_str(),
-            can_edit: admin.role.may(Permission::EditConfig),
-            can_see_users: admin.role.may(Permission::ReadUsers),
+            role: admin.roles.names(),
+            can_edit: admin.roles.may(Permission::EditConfig),
+            can_see_users: admin.roles.may(Permission::ReadUsers),
+            logout_url: admin.logout_url.clone(),
         }
     }
 

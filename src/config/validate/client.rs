@@ -310,7 +310,7 @@ impl Validator {
         match url::Url::parse(&raw) {
             Ok(u)
                 if u.scheme() == "https"
-                    && u.host_str().is_some()
+                    && plain_host(&u)
                     && u.username().is_empty()
                     && u.password().is_none() =>
             {
@@ -361,6 +361,20 @@ impl Validator {
         Some(out)
     }
 }
+/// A host a content security policy can name as it is: an IP address, or a DNS name of
+/// letters, digits, hyphens and dots (no `*` or other character a policy would read as more).
+fn plain_host(u: &url::Url) -> bool {
+    match u.host() {
+        Some(url::Host::Domain(d)) => {
+            !d.is_empty()
+                && d.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+        }
+        Some(_) => true,
+        None => false,
+    }
+}
+
 /// Members that hold private or symmetric key material (RFC 7518 §6.2.2, §6.3.2, §6.4.1).
 const PRIVATE_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
 

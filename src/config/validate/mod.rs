@@ -771,8 +771,7 @@ mod tests {
         )))
         .unwrap();
         let roles = s.admin.roles.unwrap();
-        let holds =
-            |ctx: &serde_json::Map<String, serde_json::Value>| roles.of(ctx) == Some(Role::Admin);
+        let holds = |ctx: &serde_json::Map<String, serde_json::Value>| roles.of(ctx).is_admin();
         let ctx = |v: serde_json::Value| {
             serde_json::json!({ "https://example.com/roles": v })
                 .as_object()

@@ -193,13 +193,50 @@ impl AuthorizeError {
     }
 }
 
-/// A value from the request as an error page quotes it: at most 200 characters (the page
-/// escapes it), so the user can pass it on to the app's developer.
-fn shown(value: &str) -> String {
-    const MAX: usize = 200;
-    match value.char_indices().nth(MAX) {
-        Some((cut, _)) => format!("{}…", &value[..cut]),
+/// A value from the request as an error page quotes it, so the user can pass it on to the
+/// app's developer: at most `max` characters (the page escapes it).
+fn cut(value: &str, max: usize) -> String {
+    match value.char_indices().nth(max) {
+        Some((at, _)) => format!("{}…", &value[..at]),
         None => value.to_string(),
+    }
+}
+
+/// Text from Herald's configuration (a client's name and id), quoted on a page.
+fn shown(value: &str) -> String {
+    cut(value, 200)
+}
+
+/// A client_id the request sent, quoted only when it looks like one (at most 64 letters,
+/// digits and `-._:`), so that nobody can put sentences of their own on Herald's pages.
+fn sent_client_id(value: &str) -> String {
+    let plain = !value.is_empty()
+        && value.len() <= 64
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-._:".contains(c));
+    if plain {
+        format!("“{value}”")
+    } else {
+        "that the app sent".to_string()
+    }
+}
+
+/// A redirect URI the request sent, quoted as its scheme, host, port and path (at most 80
+/// characters of path, no query): what a developer needs to recognise it, and no room for
+/// sentences of someone else's on Herald's pages.
+fn sent_redirect_uri(value: &str) -> String {
+    match url::Url::parse(value) {
+        Ok(u) if u.host_str().is_some() => {
+            let port = u.port().map(|p| format!(":{p}")).unwrap_or_default();
+            format!(
+                "“{}://{}{port}{}”",
+                u.scheme(),
+                u.host_str().unwrap_or_default(),
+                cut(u.path(), 80)
+            )
+        }
+        _ => "an address that is not a URL".to_string(),
     }
 }
 
@@ -238,9 +275,9 @@ fn identify_client<'p>(
             "unknown client_id",
             format!(
                 "The app that sent you here is not registered with Herald: no app has the client_id \
-             “{}”. Tell the app's developer; it may be misconfigured or pointing at the wrong \
+                 {}. Tell the app's developer; it may be misconfigured or pointing at the wrong \
                  Herald.",
-                shown(client_id)
+                sent_client_id(client_id)
             ),
         ));
     };
@@ -259,12 +296,12 @@ fn identify_client<'p>(
         return Err((
             "redirect_uri not registered for the client",
             format!(
-                "{} (client_id “{}”) asked Herald to send you back to “{}”, which is not registered \
+                "{} (client_id “{}”) asked Herald to send you back to {}, which is not registered \
                  for this app, so Herald will not send you there. Tell the app's developer: its \
                  administrator must register that redirect URI exactly, character for character.",
                 shown(&client.client_name),
                 shown(&client.client_id),
-                shown(redirect_uri)
+                sent_redirect_uri(redirect_uri)
             ),
         ));
     }
@@ -570,12 +607,18 @@ mod tests {
         assert!(message.contains("not registered"), "{message}");
         // Named, so the user can tell the app's developer; a long one is cut.
         assert!(message.contains("client_id “nobody”"), "{message}");
-        let long = "x".repeat(5_000);
-        let message = page(parse_with(&[("client_id", long.as_str())]));
-        assert!(
-            message.contains(&format!("“{}…”", "x".repeat(200))),
-            "{message}"
-        );
+        // Only something that looks like a client_id is quoted: no sentences of someone else's.
+        for odd in [
+            "x".repeat(65),
+            "Call 555-0100 for support".into(),
+            "a\nb".into(),
+        ] {
+            let message = page(parse_with(&[("client_id", odd.as_str())]));
+            assert!(
+                message.contains("no app has the client_id that the app sent"),
+                "{message}"
+            );
+        }
     }
 
     #[test]
@@ -600,7 +643,11 @@ mod tests {
                 "{uri}: {message}"
             );
             assert!(message.contains("(client_id “app”)"), "{message}");
-            assert!(message.contains(&format!("back to “{uri}”")), "{message}");
+            let (without_query, _) = uri.split_once('?').unwrap_or((uri, ""));
+            assert!(
+                message.contains(&format!("back to “{without_query}”")),
+                "{message}"
+            );
         }
     }
 
