@@ -183,6 +183,24 @@ impl AppState {
         self.clock.now()
     }
 
+    /// Publishes a new signing key of `alg` that signs `delay` seconds from now (the keys it
+    /// replaces stop then and stay published while tokens they signed live), and publishes it
+    /// on this replica at once; the others reload it within `key_reload_interval`.
+    pub async fn rotate_keys(
+        &self,
+        alg: tokens::Alg,
+        delay: i64,
+    ) -> anyhow::Result<tokens::keys::Rotation> {
+        let keep_for = self.settings().tokens.retired_key_lifetime();
+        let now = self.now();
+        let rotation =
+            tokens::keys::rotate(&*self.store, &self.kek, alg, now, delay, keep_for).await?;
+        if let Err(e) = self.reload_keys().await {
+            tracing::warn!(error = %e, "reloading keys after a rotation failed; the reloader will retry");
+        }
+        Ok(rotation)
+    }
+
     /// Re-reads the signing keys from the store, so a rotation done by any replica (or by
     /// `herald keys rotate`) is published and used here too. Runs every
     /// `[server] key_reload_interval`; tests call it directly.

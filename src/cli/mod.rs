@@ -387,13 +387,7 @@ fn rotate_keys(path: PathBuf, alg: &str, activate_in: i64) -> ExitCode {
             let (settings, source) = settings_in_effect(&path, file, Some(&*store)).await?;
             eprintln!("herald: {source}");
             let now = crate::clock::SystemClock.now();
-            // Retired keys stay published for the longest token lifetime, plus leeway.
-            let keep_for = settings
-                .tokens
-                .id_token_ttl
-                .max(settings.tokens.access_token_ttl)
-                .as_secs() as i64
-                + 300;
+            let keep_for = settings.tokens.retired_key_lifetime();
             crate::tokens::keys::rotate(&*store, &kek, alg, now, activate_in, keep_for).await
         }
         .await;

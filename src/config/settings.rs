@@ -211,6 +211,14 @@ impl Settings {
     }
 }
 
+impl TokenSettings {
+    /// How long a signing key stays published after it stops signing: the longest lifetime of
+    /// a token it signed, plus five minutes of leeway.
+    pub fn retired_key_lifetime(&self) -> i64 {
+        self.id_token_ttl.max(self.access_token_ttl).as_secs() as i64 + 300
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct TokenSettings {
     pub authorization_code_ttl: Duration,

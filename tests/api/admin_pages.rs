@@ -1115,3 +1115,107 @@ async fn an_admin_adds_tests_and_deletes_an_upstream_through_the_pages() {
     assert_eq!(res.headers()["location"], "/admin/upstreams");
     assert!(app.state.settings().upstream("second").is_none());
 }
+
+/// Issue 19: the keys page lists the published keys and their lives; an admin rotates one, it
+/// signs the next tokens and the audit log records it; an editor cannot.
+#[tokio::test]
+async fn an_admin_rotates_a_signing_key_on_the_keys_page() {
+    use base64::Engine;
+    let app = spawn_admin_app().await;
+    let admin = browser();
+    let jwks_kids = || async {
+        let jwks: Value = app
+            .api
+            .get(format!("{}/jwks", app.base))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["kid"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    let before = jwks_kids().await;
+    let (status, html) = app.admin_page(&admin, "/admin/keys").await;
+    assert_eq!(status, 200, "{html}");
+    for kid in &before {
+        assert!(html.contains(kid.as_str()), "{kid}: {html}");
+    }
+    assert!(html.contains("<td>signing</td>"), "{html}");
+    let csrf = form_field(&html, "csrf");
+    let res = app
+        .post_form(
+            &admin,
+            "/admin/keys",
+            &pairs(&[("csrf", &csrf), ("alg", "RS256"), ("activate_in", "0")]),
+        )
+        .await;
+    assert_eq!(res.status(), 303);
+    let location = res.headers()["location"].to_str().unwrap().to_string();
+    let kid = location.split("rotated=").nth(1).unwrap().to_string();
+    assert!(!before.contains(&kid));
+    let (_, html) = app.admin_page(&admin, &location).await;
+    assert!(html.contains(&format!("Key {kid} is published")), "{html}");
+    assert!(html.contains("retired: verifies what it signed"), "{html}");
+    let after = jwks_kids().await;
+    assert!(
+        after.contains(&kid) && before.iter().all(|k| after.contains(k)),
+        "{after:?}"
+    );
+    // The next tokens are signed with it.
+    let tokens = app.tokens(&AuthParams::new("app", "openid")).await;
+    let header = tokens["id_token"]
+        .as_str()
+        .unwrap()
+        .split('.')
+        .next()
+        .unwrap();
+    let header: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(header)
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(header["kid"], kid.as_str());
+    let audit = app
+        .admin_ok(reqwest::Method::GET, "/admin/api/audit", None, 200)
+        .await;
+    let entry = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "keys.rotate")
+        .unwrap_or_else(|| panic!("no rotation in {audit}"));
+    assert!(
+        entry["actor"].as_str().unwrap().starts_with("user:"),
+        "{entry}"
+    );
+    assert_eq!(entry["after"]["new_kid"], kid.as_str(), "{entry}");
+
+    // An editor sees the keys but may not rotate them.
+    app.upstream.set(|b| {
+        b.subject = "auth0|erin".into();
+        b.id_claims
+            .insert("https://example.com/groups".into(), json!(["editors"]));
+    });
+    let erin = browser();
+    let (status, html) = app.admin_page(&erin, "/admin/keys").await;
+    assert_eq!(status, 200);
+    assert!(!html.contains("Rotate key"), "{html}");
+    let (_, clients) = app.admin_page(&erin, "/admin/clients").await;
+    let erin_csrf = form_field(&clients, "csrf");
+    let res = app
+        .post_form(
+            &erin,
+            "/admin/keys",
+            &pairs(&[("csrf", &erin_csrf), ("alg", "ES256"), ("activate_in", "0")]),
+        )
+        .await;
+    assert_eq!(res.status(), 403);
+    assert_eq!(jwks_kids().await.len(), after.len());
+}

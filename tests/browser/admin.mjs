@@ -147,6 +147,16 @@ try {
     await shot(page, "admin-upstream-tested");
   });
 
+  await check("the keys page lists the published keys and offers a rotation", async () => {
+    await page.getByRole("link", { name: "Keys" }).click();
+    await page.waitForURL(`${base}/admin/keys`);
+    const jwks = await (await page.request.get(`${base}/jwks`)).json();
+    const text = await page.textContent("main");
+    for (const k of jwks.keys) assert.ok(text.includes(k.kid), `${k.kid} listed`);
+    assert.equal(await page.getByRole("button", { name: "Rotate key" }).count(), 1);
+    await shot(page, "admin-keys");
+  });
+
   for (const [role, group] of [["editor", "herald-editors"], ["auditor", "herald-auditors"]]) {
     await check(`an ${role} sees the pages their role allows and no more`, async () => {
       const p = await (await browser.newContext({ javaScriptEnabled: false })).newPage();

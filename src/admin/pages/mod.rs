@@ -27,12 +27,14 @@
 //!   its attributes and mappings, edited together, with a preview; [`upstream_rows`]: the
 //!   editor's rows;
 //! - [`clients`]: the client list, registration and editing;
+//! - [`keys`]: the signing keys and their rotation;
 //! - [`directory`]: lineage, users and the audit log (read only);
 //! - [`views`]: one askama struct per page.
 
 mod base;
 mod clients;
 mod directory;
+mod keys;
 mod samples;
 mod upstream_list;
 mod upstream_rows;
@@ -65,6 +67,7 @@ pub fn router() -> Router<AppState> {
             "/admin/clients/{client_id}",
             get(clients::show).post(clients::submit),
         )
+        .route("/admin/keys", get(keys::list).post(keys::rotate))
         .route("/admin/lineage", get(directory::lineage))
         .route("/admin/users", get(directory::users))
         .route("/admin/users/{sub}", get(directory::user))

@@ -175,6 +175,31 @@ pub struct CheckView {
     pub steps: Vec<crate::upstream::CheckStep>,
 }
 
+/// One signing key, as the keys page lists it.
+pub struct KeyRow {
+    pub kid: String,
+    pub alg: &'static str,
+    pub status: &'static str,
+    pub published: String,
+    pub signs_from: String,
+    /// Empty while it signs with no successor.
+    pub stops: String,
+    pub leaves: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin/keys.html")]
+pub struct KeysPage {
+    pub nav: Nav,
+    pub csrf: String,
+    pub keys: Vec<KeyRow>,
+    pub algs: Vec<Opt>,
+    /// Admins rotate; the others see the keys only.
+    pub can_rotate: bool,
+    pub default_delay_minutes: i64,
+    pub notice: Option<String>,
+}
+
 /// One upstream in the list.
 pub struct UpstreamListRow {
     pub id: String,
