@@ -49,9 +49,21 @@ pub async fn erase_user(
     Path(sub): Path<String>,
     Query(p): Query<EraseParams>,
 ) -> Result<Json<Erased>, ApiError> {
+    erase(&state, &admin, sub, p.purge_records.unwrap_or(false))
+        .await
+        .map(Json)
+}
+
+/// Erases `sub` for `admin`, the way the API and the user's admin page both do: see the
+/// module's description.
+pub async fn erase(
+    state: &AppState,
+    admin: &Admin,
+    sub: String,
+    purge: bool,
+) -> Result<Erased, ApiError> {
     let now = state.now();
-    let purge = p.purge_records.unwrap_or(false);
-    known_user(&state, &sub).await?;
+    known_user(state, &sub).await?;
     // Sessions in Redis are outside the database's transaction: deleted first, so a Redis that
     // cannot be reached fails the erasure before anything is erased, and a retry finishes it.
     let redis_sessions = match &state.redis_sessions {
@@ -75,8 +87,8 @@ pub async fn erase_user(
     }
     let records = if purge { "purged" } else { "pseudonymised" };
     audit_user_action(
-        &state,
-        admin.actor,
+        state,
+        admin.actor.clone(),
         "user.erase",
         &sub,
         None,
@@ -87,10 +99,10 @@ pub async fn erase_user(
         })),
     )
     .await?;
-    Ok(Json(Erased {
+    Ok(Erased {
         sub,
         consent_records: records.into(),
         pseudonym,
         redis_sessions_deleted: redis_sessions,
-    }))
+    })
 }

@@ -337,29 +337,41 @@ pub async fn withdraw_grant(
     State(state): State<AppState>,
     Path((sub, client_id)): Path<(String, String)>,
 ) -> Result<Json<Withdrawn>, ApiError> {
-    known_user(&state, &sub).await?;
-    let before = state.store.grant(&sub, &client_id).await?;
+    let withdrawn = withdraw(&state, &admin, &sub, &client_id).await?;
+    Ok(Json(Withdrawn { withdrawn }))
+}
+
+/// Withdraws `sub`'s consent for `client_id` for `admin`, the way the API and the user's admin
+/// page both do; returns the scopes withdrawn.
+pub async fn withdraw(
+    state: &AppState,
+    admin: &Admin,
+    sub: &str,
+    client_id: &str,
+) -> Result<Vec<String>, ApiError> {
+    known_user(state, sub).await?;
+    let before = state.store.grant(sub, client_id).await?;
     let settings = state.settings();
     let now = state.now();
     let withdrawn = consent::withdraw(
         &*state.store,
         &settings,
-        &sub,
-        &client_id,
+        sub,
+        client_id,
         crate::store::ConsentMethod::Admin,
         now,
     )
     .await?;
     if let Some(g) = before {
         audit_user_action(
-            &state,
-            admin.actor,
+            state,
+            admin.actor.clone(),
             "grant.withdraw",
-            &sub,
+            sub,
             Some(json!({ "client_id": g.client_id, "scopes": withdrawn })),
             None,
         )
         .await?;
     }
-    Ok(Json(Withdrawn { withdrawn }))
+    Ok(withdrawn)
 }

@@ -1219,3 +1219,107 @@ async fn an_admin_rotates_a_signing_key_on_the_keys_page() {
     assert_eq!(res.status(), 403);
     assert_eq!(jwks_kids().await.len(), after.len());
 }
+
+/// Issue 19: an admin withdraws a user's consent and erases the user from the user's page,
+/// through the same operations as the API; an auditor sees the page without those buttons.
+#[tokio::test]
+async fn an_admin_withdraws_a_consent_and_erases_a_user_from_their_page() {
+    let app = spawn_admin_app().await;
+    let admin = browser();
+    app.tokens(&AuthParams::new("app", "openid groups")).await;
+    let (_, html) = app.admin_page(&admin, "/admin/users?q=alice").await;
+    let sub = html
+        .split("<a href=\"/admin/users/")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
+    let page = format!("/admin/users/{sub}");
+    let (_, html) = app.admin_page(&admin, &page).await;
+    assert!(html.contains("value=\"withdraw\""), "{html}");
+    let csrf = form_field(&html, "csrf");
+    let res = app
+        .post_form(
+            &admin,
+            &page,
+            &pairs(&[
+                ("csrf", &csrf),
+                ("action", "withdraw"),
+                ("client_id", "app"),
+            ]),
+        )
+        .await;
+    assert_eq!(res.status(), 303);
+    let location = res.headers()["location"].to_str().unwrap().to_string();
+    let (_, html) = app.admin_page(&admin, &location).await;
+    assert!(html.contains("was withdrawn"), "{html}");
+    assert!(app.state.store.grant(&sub, "app").await.unwrap().is_none());
+    let records = app.state.store.consent_records(&sub).await.unwrap();
+    assert_eq!(records.last().unwrap().method.to_string(), "admin");
+
+    // An auditor reads the page but has no buttons, and a post is refused.
+    app.upstream.set(|b| {
+        b.subject = "auth0|avery".into();
+        b.id_claims
+            .insert("https://example.com/groups".into(), json!(["auditors"]));
+    });
+    let avery = browser();
+    let (status, html) = app.admin_page(&avery, &page).await;
+    assert_eq!(status, 200);
+    assert!(
+        !html.contains("Erase user") && !html.contains("value=\"withdraw\""),
+        "{html}"
+    );
+    let (_, client) = app.admin_page(&avery, "/admin/clients/app").await;
+    let avery_csrf = form_field(&client, "csrf");
+    let res = app
+        .post_form(
+            &avery,
+            &page,
+            &pairs(&[
+                ("csrf", &avery_csrf),
+                ("action", "erase"),
+                ("confirm", "on"),
+            ]),
+        )
+        .await;
+    assert_eq!(res.status(), 403);
+
+    // Erasing needs the confirmation, then the user is gone.
+    let res = app
+        .post_form(
+            &admin,
+            &page,
+            &pairs(&[("csrf", &csrf), ("action", "erase")]),
+        )
+        .await;
+    assert_eq!(res.status(), 400);
+    assert!(app.state.store.user(&sub).await.unwrap().is_some());
+    let res = app
+        .post_form(
+            &admin,
+            &page,
+            &pairs(&[("csrf", &csrf), ("action", "erase"), ("confirm", "on")]),
+        )
+        .await;
+    assert_eq!(res.status(), 303);
+    let location = res.headers()["location"].to_str().unwrap().to_string();
+    let (_, html) = app.admin_page(&admin, &location).await;
+    assert!(html.contains("was erased"), "{html}");
+    assert!(app.state.store.user(&sub).await.unwrap().is_none());
+    let audit = app
+        .admin_ok(reqwest::Method::GET, "/admin/api/audit", None, 200)
+        .await;
+    let actions: Vec<&str> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert!(
+        actions.contains(&"user.erase") && actions.contains(&"grant.withdraw"),
+        "{actions:?}"
+    );
+}

@@ -76,6 +76,7 @@ pub struct UsersQuery {
     q: Option<String>,
     upstream: Option<String>,
     page: Option<i64>,
+    erased: Option<String>,
 }
 
 pub async fn users(
@@ -86,13 +87,14 @@ pub async fn users(
     if let Some(refusal) = admin.refuse_unless(Permission::ReadUsers) {
         return refusal;
     }
-    let (q, upstream, page) = match query.ok() {
+    let (q, upstream, page, erased) = match query.ok() {
         Some(Query(p)) => (
             p.q.unwrap_or_default().trim().to_string(),
             p.upstream.unwrap_or_default().trim().to_string(),
             p.page.unwrap_or(0).clamp(0, 1_000_000),
+            p.erased,
         ),
-        None => (String::new(), String::new(), 0),
+        None => (String::new(), String::new(), 0, None),
     };
     let query = UserQuery {
         search: Some(q.clone()).filter(|q| !q.is_empty()),
@@ -121,6 +123,12 @@ pub async fn users(
         StatusCode::OK,
         &UsersPage {
             nav: Nav::new(&admin, "users"),
+            notice: erased.map(|sub| {
+                format!(
+                    "User {sub} was erased: their profile, contexts, grants and sessions are \
+                     gone, their tokens revoked, and user.deleted was sent to the webhooks."
+                )
+            }),
             prev: (page > 0).then(|| link(page - 1)),
             next: (query.offset + shown < total).then(|| link(page + 1)),
             first: if shown == 0 { 0 } else { query.offset + 1 },
@@ -132,10 +140,16 @@ pub async fn users(
     )
 }
 
+#[derive(Deserialize)]
+pub struct UserPageQuery {
+    withdrawn: Option<String>,
+}
+
 pub async fn user(
     State(state): State<AppState>,
     admin: AdminUser,
     Path(sub): Path<String>,
+    query: Result<Query<UserPageQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
     if let Some(refusal) = admin.refuse_unless(Permission::ReadUsers) {
         return refusal;
@@ -170,6 +184,15 @@ pub async fn user(
         StatusCode::OK,
         &UserPage {
             nav: Nav::new(&admin, "users"),
+            csrf: admin.csrf.clone(),
+            can_act: admin.roles.may(Permission::ManageUsers),
+            notice: query.ok().and_then(|q| q.0.withdrawn).map(|client_id| {
+                format!(
+                    "Consent for {} was withdrawn: its grant is gone, its tokens revoked, and a \
+                     consent record (method admin) says so.",
+                    settings.app_name(&client_id)
+                )
+            }),
             user: user_row(&user),
             context,
             grants: grants

@@ -28,6 +28,7 @@
 //!   editor's rows;
 //! - [`clients`]: the client list, registration and editing;
 //! - [`keys`]: the signing keys and their rotation;
+//! - [`user_actions`]: withdrawing a user's consent and erasing a user;
 //! - [`directory`]: lineage, users and the audit log (read only);
 //! - [`views`]: one askama struct per page.
 
@@ -39,6 +40,7 @@ mod samples;
 mod upstream_list;
 mod upstream_rows;
 mod upstreams;
+mod user_actions;
 mod views;
 
 use axum::Router;
@@ -70,7 +72,10 @@ pub fn router() -> Router<AppState> {
         .route("/admin/keys", get(keys::list).post(keys::rotate))
         .route("/admin/lineage", get(directory::lineage))
         .route("/admin/users", get(directory::users))
-        .route("/admin/users/{sub}", get(directory::user))
+        .route(
+            "/admin/users/{sub}",
+            get(directory::user).post(user_actions::submit),
+        )
         .route("/admin/audit", get(directory::audit))
         .route("/admin/{*rest}", axum::routing::any(not_found))
 }

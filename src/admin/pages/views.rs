@@ -331,6 +331,7 @@ pub struct UserRow {
 #[template(path = "admin/users.html")]
 pub struct UsersPage {
     pub nav: Nav,
+    pub notice: Option<String>,
     pub q: String,
     pub upstream: String,
     pub users: Vec<UserRow>,
@@ -360,6 +361,10 @@ pub struct RecordView {
 #[template(path = "admin/user.html")]
 pub struct UserPage {
     pub nav: Nav,
+    pub csrf: String,
+    /// Admins withdraw grants and erase users here; the others read.
+    pub can_act: bool,
+    pub notice: Option<String>,
     pub user: UserRow,
     pub context: String,
     pub grants: Vec<GrantView>,
