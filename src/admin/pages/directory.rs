@@ -274,26 +274,76 @@ pub async fn audit(
         })
         .unwrap_or_default()
     };
+    let mut names = Names::new(&state);
+    let mut views = Vec::with_capacity(entries.len());
+    for e in entries {
+        let actor_name = names.of(&e.actor).await;
+        let target_name = names.of(&e.target).await;
+        views.push(AuditView {
+            id: e.id,
+            at: readable_utc(e.at),
+            actor: e.actor,
+            actor_name,
+            action: e.action,
+            target: e.target,
+            target_name,
+            before: pretty(e.before),
+            after: pretty(e.after),
+            version: e.config_version.map(|v| v.to_string()).unwrap_or_default(),
+        });
+    }
     render(
         StatusCode::OK,
         &AuditPage {
             nav: Nav::new(&admin, "audit"),
             actor,
             target,
-            entries: entries
-                .into_iter()
-                .map(|e| AuditView {
-                    id: e.id,
-                    at: readable_utc(e.at),
-                    actor: e.actor,
-                    action: e.action,
-                    target: e.target,
-                    before: pretty(e.before),
-                    after: pretty(e.after),
-                    version: e.config_version.map(|v| v.to_string()).unwrap_or_default(),
-                })
-                .collect(),
+            entries: views,
             older,
         },
     )
+}
+
+/// Names for the audit log's opaque labels: `client:ID` is the client's name, `user:SUB` the
+/// user's name from their last login (else their upstream subject); each user read once.
+struct Names<'a> {
+    state: &'a AppState,
+    users: std::collections::HashMap<String, String>,
+}
+
+impl<'a> Names<'a> {
+    fn new(state: &'a AppState) -> Self {
+        Self {
+            state,
+            users: Default::default(),
+        }
+    }
+
+    async fn of(&mut self, label: &str) -> String {
+        if let Some(id) = label.strip_prefix("client:") {
+            let settings = self.state.settings();
+            return settings
+                .client(id)
+                .map(|c| c.client_name.clone())
+                .filter(|n| n != id)
+                .unwrap_or_default();
+        }
+        let Some(sub) = label.strip_prefix("user:") else {
+            return String::new();
+        };
+        if let Some(name) = self.users.get(sub) {
+            return name.clone();
+        }
+        let name = match self.state.store.user(sub).await {
+            Ok(Some(u)) => u
+                .last_context
+                .as_deref()
+                .and_then(|c| serde_json::from_str::<AuthContext>(c).ok())
+                .and_then(|c| c.display_name().map(str::to_string))
+                .unwrap_or(u.upstream_subject),
+            _ => String::new(),
+        };
+        self.users.insert(sub.to_string(), name.clone());
+        name
+    }
 }

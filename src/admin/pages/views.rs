@@ -375,8 +375,11 @@ pub struct AuditView {
     pub id: i64,
     pub at: String,
     pub actor: String,
+    /// Who `actor` is, in words (a client's name, a user's name), when Herald knows.
+    pub actor_name: String,
     pub action: String,
     pub target: String,
+    pub target_name: String,
     pub before: String,
     pub after: String,
     pub version: String,
