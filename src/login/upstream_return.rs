@@ -312,7 +312,7 @@ fn upstream_failure(
 ) -> PageError {
     tracing::warn!(error = %e, client = %req.client_id, "upstream login failed");
     let (title, message, code) = match e {
-        UpstreamError::Unavailable(_) => (
+        UpstreamError::Unavailable(_) | UpstreamError::KeysUnavailable(_) => (
             "The identity provider is unavailable",
             "Herald could not reach the identity provider you sign in with, or it did not \
              answer properly. Please try again in a few minutes.",

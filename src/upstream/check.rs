@@ -44,6 +44,11 @@ impl UpstreamClients {
         self.forget(&up.id);
         let d = match self.discover(up, false).await {
             Ok(d) => d,
+            Err(e @ UpstreamError::KeysUnavailable(_)) => {
+                steps.push(step("discovery", true, "the discovery document answered"));
+                steps.push(step("jwks", false, e.to_string()));
+                return steps;
+            }
             Err(e) => {
                 steps.push(step("discovery", false, e.to_string()));
                 return steps;

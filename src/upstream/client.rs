@@ -197,7 +197,10 @@ impl UpstreamClients {
                 .await
                 .map_err(|e| match guarded.refusal() {
                     Some(why) => refused_endpoint(&up.id, why),
-                    None => UpstreamError::from_discovery(&up.id, e),
+                    None => {
+                        let jwks = guarded.last_jwks_url();
+                        UpstreamError::from_discovery(&up.id, e, jwks.as_deref())
+                    }
                 })?;
         let named = [
             metadata.token_endpoint().map(|u| u.url()),

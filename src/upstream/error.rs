@@ -7,6 +7,10 @@ pub enum UpstreamError {
     /// Down, slow, 5xx, or answering something that is not OpenID: try again later.
     #[error("the identity provider is unavailable: {0}")]
     Unavailable(String),
+    /// Its discovery document answered, but the signing keys it names (JWKS) did not: as
+    /// unavailable for the user, and named apart so nobody looks for the fault in discovery.
+    #[error("the identity provider's signing keys are unavailable: {0}")]
+    KeysUnavailable(String),
     /// It answered, but the answer failed verification (bad ID token, nonce, iss, sub).
     #[error("the identity provider's answer was rejected: {0}")]
     Invalid(String),
@@ -16,18 +20,26 @@ pub enum UpstreamError {
 }
 
 impl UpstreamError {
+    /// A failure of discovery: of its document or, when `jwks_url` is given, of the signing
+    /// keys (JWKS) the document named, which the message then names instead of discovery.
     pub(crate) fn from_discovery<E: std::error::Error>(
         id: &str,
         e: openidconnect::DiscoveryError<E>,
+        jwks_url: Option<&str>,
     ) -> Self {
         use openidconnect::DiscoveryError as D;
-        match e {
-            D::Validation(msg) => {
+        match (e, jwks_url) {
+            (D::Validation(msg), None) => {
                 UpstreamError::Misconfigured(format!("{id}: discovery document rejected: {msg}"))
             }
-            other => {
+            (other, None) => {
                 UpstreamError::Unavailable(format!("{id}: discovery failed: {}", chain(&other)))
             }
+            (other, Some(url)) => UpstreamError::KeysUnavailable(format!(
+                "{id}: the discovery document answered, but its signing keys (JWKS) at {url} \
+                 could not be fetched: {}",
+                chain(&other)
+            )),
         }
     }
 

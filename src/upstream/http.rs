@@ -29,6 +29,9 @@ pub(super) struct Guarded<'a> {
     /// Why a request was refused by the endpoint policy, for the error Herald reports (the
     /// library only says that the request failed): Herald's configuration, not an outage.
     pub refused: Mutex<Option<String>>,
+    /// The last request's endpoint (`discovery`, `jwks`, `token`) and URL, so a failure inside
+    /// the library's discovery can say whether the document or its JWKS failed.
+    pub last: Mutex<Option<(&'static str, String)>>,
 }
 
 impl<'a> Guarded<'a> {
@@ -39,6 +42,15 @@ impl<'a> Guarded<'a> {
             endpoint: &up.endpoint,
             timeout: up.timeout,
             refused: Mutex::new(None),
+            last: Mutex::new(None),
+        }
+    }
+
+    /// The URL of the JWKS request, when the last request was one.
+    pub fn last_jwks_url(&self) -> Option<String> {
+        match self.last.lock().ok()?.clone() {
+            Some(("jwks", url)) => Some(url),
+            _ => None,
         }
     }
 
@@ -64,6 +76,9 @@ impl<'c> AsyncHttpClient<'c> for Guarded<'_> {
     fn call(&'c self, request: HttpRequest) -> Self::Future {
         Box::pin(async move {
             let endpoint = endpoint_of(&request);
+            if let Ok(mut last) = self.last.lock() {
+                *last = Some((endpoint, request.uri().to_string()));
+            }
             let start = Instant::now();
             let span = tracing::info_span!("upstream.request", upstream = self.upstream, endpoint);
             let answer = self.send(request).instrument(span).await;

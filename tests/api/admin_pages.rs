@@ -1261,7 +1261,10 @@ async fn an_admin_withdraws_a_consent_and_erases_a_user_from_their_page() {
     // The audit log names the user, not only their opaque sub.
     let (_, html) = app.admin_page(&admin, "/admin/audit").await;
     assert!(html.contains(&format!("user:{sub}")), "{html}");
-    assert!(html.contains("<span class=\"muted\">Alice</span>"), "{html}");
+    assert!(
+        html.contains("<span class=\"muted\">Alice</span>"),
+        "{html}"
+    );
 
     // An auditor reads the page but has no buttons, and a post is refused.
     app.upstream.set(|b| {

@@ -363,3 +363,35 @@ async fn the_upstream_secret_goes_by_basic_or_in_the_body_as_configured() {
         "{err}"
     );
 }
+
+/// Issue 19's rough edge: a JWKS that fails was reported as a failed discovery. The connection
+/// test names the step that failed, and the message names the keys and their address.
+#[tokio::test]
+async fn a_failing_jwks_is_named_as_such_not_as_discovery() {
+    let app = spawn_app().await;
+    app.upstream.set(|b| b.jwks_status = Some(500));
+    let v = app
+        .admin_ok(
+            reqwest::Method::POST,
+            "/admin/api/upstreams/test/test",
+            None,
+            200,
+        )
+        .await;
+    assert_eq!(v["ok"], false, "{v}");
+    let steps = v["steps"].as_array().unwrap();
+    assert_eq!(
+        (steps[0]["step"].as_str(), steps[0]["ok"].as_bool()),
+        (Some("discovery"), Some(true)),
+        "{v}"
+    );
+    assert_eq!(
+        (steps[1]["step"].as_str(), steps[1]["ok"].as_bool()),
+        (Some("jwks"), Some(false)),
+        "{v}"
+    );
+    let detail = steps[1]["detail"].as_str().unwrap();
+    assert!(detail.contains("signing keys (JWKS)"), "{detail}");
+    assert!(detail.contains("/jwks"), "{detail}");
+    assert!(!detail.contains("discovery failed"), "{detail}");
+}
