@@ -254,6 +254,9 @@ pub struct Preview {
     pub warnings: Vec<Warning>,
     /// The message the user would see if the login failed.
     pub error: Option<String>,
+    /// What this preview lets pass but a real login or a client would meet: a userinfo answer
+    /// a login refuses, a granted scope nobody defined, a mapped claim no scope releases.
+    pub notes: Vec<String>,
 }
 
 /// Runs a login's claim mapping and release on sample claims, without failing: errors land in the preview.
@@ -265,6 +268,7 @@ pub fn preview(
     previous: Option<&AuthContext>,
     scopes: &[String],
 ) -> Preview {
+    let notes = notes(cfg, catalog, claims, scopes);
     match build_context(upstream_id, cfg, claims, previous) {
         Ok(built) => Preview {
             id_token: release(&built.context, catalog, scopes, TokenKind::IdToken),
@@ -273,6 +277,7 @@ pub fn preview(
             context: Some(built.context),
             warnings: built.warnings,
             error: None,
+            notes,
         },
         Err(e) => Preview {
             context: None,
@@ -281,8 +286,52 @@ pub fn preview(
             access_token: Map::new(),
             warnings: Vec::new(),
             error: Some(e.to_string()),
+            notes,
         },
     }
+}
+
+/// What a preview cannot show by running the mapping: see [`Preview::notes`].
+fn notes(
+    cfg: &UpstreamMapping,
+    catalog: &ScopeCatalog,
+    claims: &UpstreamClaims,
+    scopes: &[String],
+) -> Vec<String> {
+    let mut notes = Vec::new();
+    if let Some(info) = &claims.userinfo {
+        let (id, ui) = (claims.id_token.get("sub"), info.get("sub"));
+        if ui.is_none() || ui != id {
+            notes.push(
+                "a real login refuses this answer: the userinfo sub is missing or differs from \
+                 the ID token's (OIDC Core §5.3.2)"
+                    .to_string(),
+            );
+        }
+    }
+    for s in scopes {
+        if catalog.get(s).is_none() {
+            notes.push(format!(
+                "scope “{s}” is not defined, so no client can be granted it"
+            ));
+        }
+    }
+    for m in &cfg.mappings {
+        let to = m.to.segments();
+        let released = catalog.iter().any(|(_, def)| {
+            def.claims.iter().any(|e| {
+                let c = e.claim().segments();
+                c.starts_with(to) || to.starts_with(c)
+            })
+        });
+        if !released {
+            notes.push(format!(
+                "“{}” is mapped, but no scope releases it, so it reaches no token",
+                m.to.canonical()
+            ));
+        }
+    }
+    notes
 }
 
 #[cfg(test)]
@@ -509,6 +558,50 @@ mod tests {
         assert_eq!(&tenant[scope_column..scope_column + 6], "tenant");
         let unmapped = lines.iter().find(|l| l.starts_with("unmapped ")).unwrap();
         assert!(unmapped.contains(" - ") && unmapped.ends_with(NOTE_UNMAPPED));
+    }
+
+    #[test]
+    fn preview_notes_what_a_real_login_or_a_client_would_meet() {
+        let clean = preview(
+            "auth0",
+            &auth0(),
+            &catalog(),
+            &login(),
+            None,
+            &scopes(&["openid"]),
+        );
+        assert_eq!(clean.notes, Vec::<String>::new());
+
+        let mut other_user = login();
+        other_user
+            .userinfo
+            .as_mut()
+            .unwrap()
+            .insert("sub".into(), json!("auth0|43"));
+        let mut cfg = auth0();
+        cfg.mappings.push(
+            toml::from_str(
+                r#"from = 'https://example\.com/roles'
+to = "nowhere""#,
+            )
+            .unwrap(),
+        );
+        let p = preview(
+            "auth0",
+            &cfg,
+            &catalog(),
+            &other_user,
+            None,
+            &scopes(&["openid", "bogus"]),
+        );
+        let all = p.notes.join("\n");
+        assert!(all.contains("userinfo sub is missing or differs"), "{all}");
+        assert!(all.contains("scope “bogus” is not defined"), "{all}");
+        assert!(
+            all.contains("“nowhere” is mapped, but no scope releases it"),
+            "{all}"
+        );
+        assert_eq!(p.notes.len(), 3, "{all}");
     }
 
     #[test]

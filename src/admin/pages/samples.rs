@@ -42,6 +42,10 @@ impl Samples {
             };
             a.claim.set(target, value);
         }
+        // A real userinfo answer names the same user as the ID token (OIDC Core §5.3.2).
+        if !userinfo.is_empty() {
+            userinfo.insert("sub".into(), json!("sample-user"));
+        }
         let text = |m: Map<String, Value>| {
             if m.is_empty() {
                 String::new()

@@ -225,7 +225,12 @@ fn preview_of(draft: &Settings, id: &str, samples: &Samples) -> Result<PreviewVi
         id_token: pretty(&Value::Object(p.id_token)),
         userinfo: pretty(&Value::Object(p.userinfo)),
         access_token: pretty(&Value::Object(p.access_token)),
-        warnings: p.warnings.iter().map(|w| w.to_string()).collect(),
+        warnings: p
+            .warnings
+            .iter()
+            .map(|w| w.to_string())
+            .chain(p.notes.iter().cloned())
+            .collect(),
         error: p.error,
     })
 }
