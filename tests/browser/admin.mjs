@@ -157,6 +157,21 @@ try {
     await shot(page, "admin-keys");
   });
 
+  await check("every admin page fits a 390 px wide phone without scrolling sideways", async () => {
+    await page.setViewportSize({ width: 390, height: 844 });
+    const wide = [];
+    for (const path of ["/admin", "/admin/upstreams", "/admin/upstreams/dev", "/admin/clients",
+                        "/admin/clients/demo", "/admin/clients/reports", "/admin/lineage",
+                        "/admin/keys", "/admin/users", "/admin/audit"]) {
+      await page.goto(`${base}${path}`);
+      const width = await page.evaluate(() => document.documentElement.scrollWidth);
+      if (width > 390) wide.push(`${path}: ${width} px`);
+      await shot(page, `phone${path.replaceAll("/", "-")}`);
+    }
+    await page.setViewportSize({ width: 1280, height: 720 });
+    assert.deepEqual(wide, []);
+  });
+
   for (const [role, group] of [["editor", "herald-editors"], ["auditor", "herald-auditors"]]) {
     await check(`an ${role} sees the pages their role allows and no more`, async () => {
       const p = await (await browser.newContext({ javaScriptEnabled: false })).newPage();
