@@ -223,18 +223,15 @@ fn builtin(description: &str, claims: &[&str]) -> ScopeDef {
 /// The scopes of OIDC Core §5.4 and the two protocol scopes, with consent-page descriptions.
 pub fn builtin_scopes() -> BTreeMap<String, ScopeDef> {
     let scopes = [
-        ("openid", builtin("Sign you in with your account", &[])),
+        ("openid", builtin(builtin_english("openid"), &[])),
         (
             "offline_access",
-            builtin(
-                "Keep access to your data while you are not using the app",
-                &[],
-            ),
+            builtin(builtin_english("offline_access"), &[]),
         ),
         (
             "profile",
             builtin(
-                "Your name and basic profile",
+                builtin_english("profile"),
                 &[
                     "name",
                     "family_name",
@@ -255,20 +252,14 @@ pub fn builtin_scopes() -> BTreeMap<String, ScopeDef> {
         ),
         (
             "email",
-            builtin("Your email address", &["email", "email_verified"]),
+            builtin(builtin_english("email"), &["email", "email_verified"]),
         ),
-        ("address", builtin("Your postal address", &["address"])),
-        (
-            "consents",
-            builtin(
-                "Which uses of your data you agreed to (your consent choices)",
-                &[],
-            ),
-        ),
+        ("address", builtin(builtin_english("address"), &["address"])),
+        ("consents", builtin(builtin_english("consents"), &[])),
         (
             "phone",
             builtin(
-                "Your phone number",
+                builtin_english("phone"),
                 &["phone_number", "phone_number_verified"],
             ),
         ),
@@ -277,6 +268,58 @@ pub fn builtin_scopes() -> BTreeMap<String, ScopeDef> {
         .into_iter()
         .map(|(name, def)| (name.to_owned(), def))
         .collect()
+}
+
+/// Herald's own German for its built-in scopes' descriptions. Kept apart from the scopes'
+/// `translations` (the admin's texts, which make a scope's consent version): Herald translating
+/// its own words does not ask anyone again. Used only while a built-in scope keeps Herald's
+/// English description (an admin's rewording brings its own translations).
+pub const BUILTIN_LOCALE: &str = "de";
+
+/// The built-in scopes' words: name, English (the description), German.
+const BUILTIN_TEXTS: [(&str, &str, &str); 7] = [
+    (
+        "openid",
+        "Sign you in with your account",
+        "Sie mit Ihrem Konto anmelden",
+    ),
+    (
+        "offline_access",
+        "Keep access to your data while you are not using the app",
+        "Zugriff auf Ihre Daten behalten, während Sie die App nicht verwenden",
+    ),
+    (
+        "profile",
+        "Your name and basic profile",
+        "Ihr Name und Ihr Basisprofil",
+    ),
+    ("email", "Your email address", "Ihre E-Mail-Adresse"),
+    ("address", "Your postal address", "Ihre Postanschrift"),
+    (
+        "consents",
+        "Which uses of your data you agreed to (your consent choices)",
+        "Welchen Verwendungen Ihrer Daten Sie zugestimmt haben (Ihre Einwilligungen)",
+    ),
+    ("phone", "Your phone number", "Ihre Telefonnummer"),
+];
+
+fn builtin_english(name: &str) -> &'static str {
+    BUILTIN_TEXTS
+        .iter()
+        .find(|(n, ..)| *n == name)
+        .map_or("", |(_, en, _)| en)
+}
+
+/// Herald's German for built-in scope `name`, while `def` still has Herald's own description.
+fn builtin_text_in(name: &str, def: &ScopeDef, locale: &str) -> Option<&'static str> {
+    let language = locale.split(['-', '_']).next().unwrap_or(locale);
+    if !language.eq_ignore_ascii_case(BUILTIN_LOCALE) {
+        return None;
+    }
+    BUILTIN_TEXTS
+        .iter()
+        .find(|(n, en, _)| *n == name && *en == def.description)
+        .map(|(.., de)| *de)
 }
 
 /// All scopes Herald knows: the built-in ones, overridden or extended by the admin's.
@@ -391,14 +434,22 @@ impl ScopeCatalog {
     /// The words shown for `scope` in `locale` (the scope's name when it is unknown).
     pub fn scope_text<'a>(&'a self, scope: &'a str, locale: &str) -> &'a str {
         match self.scopes.get(scope) {
+            Some(d) if d.translations.is_empty() => {
+                builtin_text_in(scope, d, locale).unwrap_or(&d.description)
+            }
             Some(d) => text_in(&d.description, &d.translations, locale),
             None => scope,
         }
     }
 
-    /// Every locale the consent texts exist in (discovery's `ui_locales_supported`), sorted.
+    /// Every locale the consent texts exist in (discovery's `ui_locales_supported`), sorted:
+    /// English, German (the consent page's own words and the built-in scopes), and those of the
+    /// admin's translations.
     pub fn locales(&self) -> Vec<String> {
-        let mut out: Vec<String> = vec![super::purposes::DEFAULT_LOCALE.to_owned()];
+        let mut out: Vec<String> = vec![
+            super::purposes::DEFAULT_LOCALE.to_owned(),
+            BUILTIN_LOCALE.to_owned(),
+        ];
         for d in self.scopes.values() {
             out.extend(d.translations.keys().cloned());
         }
@@ -416,6 +467,9 @@ impl ScopeCatalog {
         for s in scopes {
             if let Some(d) = self.scopes.get(s) {
                 available.extend(d.translations.keys().map(String::as_str));
+                if builtin_text_in(s, d, BUILTIN_LOCALE).is_some() {
+                    available.push(BUILTIN_LOCALE);
+                }
             }
             if let Some((_, p)) = self.purpose_of(s) {
                 available.extend(p.translations.keys().map(String::as_str));

@@ -96,6 +96,7 @@ async fn show(
         .ok()
         .and_then(|u| u.host_str().map(str::to_string))
         .unwrap_or_else(|| req.redirect_uri.clone());
+    let t = crate::web::texts::consent_texts(&locale);
     let signed_in_as = current_login(&session)
         .await
         .and_then(|l| l.name)
@@ -105,6 +106,10 @@ async fn show(
     let mut page = render(
         StatusCode::OK,
         &ConsentPage {
+            t,
+            title: t.with_app(t.title, &client.client_name),
+            heading: t.with_app(t.heading, &client.client_name),
+            app_documents: t.with_app(t.app_documents, &client.client_name),
             app_name: client.client_name.clone(),
             redirect_host,
             request_id: req.id.clone(),

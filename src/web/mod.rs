@@ -13,6 +13,7 @@ pub mod page_error;
 pub mod pages;
 pub mod render;
 pub mod sessions;
+pub mod texts;
 
 pub use layers::{
     BODY_LIMIT, NewRequestId, PAGE_POLICY_BASE, REQUEST_ID, SENSITIVE_HEADERS, overloaded,

@@ -38,6 +38,13 @@ pub struct ScopeRow {
 #[derive(Template)]
 #[template(path = "consent.html")]
 pub struct ConsentPage {
+    /// The page's own words, in its locale.
+    pub t: &'static super::texts::ConsentTexts,
+    /// The title and heading, with the app's name in them.
+    pub title: String,
+    pub heading: String,
+    /// The line before the app's policy and terms links.
+    pub app_documents: String,
     pub app_name: String,
     pub redirect_host: String,
     pub request_id: String,

@@ -637,3 +637,63 @@ async fn a_client_link_that_is_not_https_is_refused_with_its_key() {
     )
     .await;
 }
+
+/// Issue 19: English and German at least. A German speaker (ui_locales, else Accept-Language)
+/// gets the consent page's own words and the built-in scopes in German, and the receipt records
+/// the locale shown. Herald's German for its built-in scopes does not change their consent
+/// version: nobody who consented before is asked again.
+#[tokio::test]
+async fn a_german_speaker_gets_the_consent_page_in_german_and_the_receipt_says_so() {
+    let app = spawn_app().await;
+    let version_before = app.state.settings().scopes.scope_version("profile");
+    let p = AuthParams::new("app", "openid profile").with("ui_locales", "de-DE en");
+    let Outcome::Consent(html) = app.start(&app.browser, &p).await else {
+        panic!("expected the consent page");
+    };
+    assert!(html.contains("<html lang=\"de\">"), "{html}");
+    assert!(html.contains("möchte auf Ihr Konto zugreifen"), "{html}");
+    assert!(html.contains("Ihr Name und Ihr Basisprofil"), "{html}");
+    assert!(html.contains(">Erlauben</button>"), "{html}");
+    assert!(html.contains("Angemeldet als"), "{html}");
+    let q = match app.decide(&app.browser, &html, "allow").await {
+        Outcome::Client(q) => q,
+        other => panic!("{other:?}"),
+    };
+    let tokens: serde_json::Value = app.redeem(&p, &q["code"]).await.json().await.unwrap();
+    let sub = payload(tokens["id_token"].as_str().unwrap())["sub"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let records = app.state.store.consent_records(&sub).await.unwrap();
+    assert_eq!(records.last().unwrap().locale, "de");
+    assert_eq!(
+        app.state.settings().scopes.scope_version("profile"),
+        version_before
+    );
+
+    // Accept-Language alone does it too (for someone not yet asked); an English one keeps
+    // English.
+    for (n, (language, word)) in [("de-CH,de;q=0.9", "Erlauben"), ("en-GB", "Allow")]
+        .into_iter()
+        .enumerate()
+    {
+        app.upstream
+            .set(move |b| b.subject = format!("auth0|reader{n}"));
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert("accept-language", language.parse().unwrap());
+        let browser = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .default_headers(headers)
+            .build()
+            .unwrap();
+        let url = app.authorize_url(&AuthParams::new("app", "openid profile"));
+        let Outcome::Consent(html) = app.follow(&browser, url).await else {
+            panic!("{language}: expected the consent page");
+        };
+        assert!(
+            html.contains(&format!(">{word}</button>")),
+            "{language}: {html}"
+        );
+    }
+}

@@ -74,7 +74,7 @@ async fn the_page_shows_purposes_in_the_asked_locale_and_the_record_keeps_those_
         .json()
         .await
         .unwrap();
-    assert_eq!(discovery["ui_locales_supported"], json!(["en", "fr"]));
+    assert_eq!(discovery["ui_locales_supported"], json!(["de", "en", "fr"]));
     assert!(
         discovery["scopes_supported"]
             .as_array()

@@ -387,11 +387,14 @@ impl Site<'_> {
         decision: &str,
     ) -> Outcome {
         let (request, csrf) = consent_fields(consent_html);
+        // Every hidden field, as a browser posts the form: the locale shown is one.
+        let locale = form_field(consent_html, "locale");
         let res = browser
             .post(format!("{}/consent", self.base))
             .form(&[
                 ("request", request.as_str()),
                 ("csrf", csrf.as_str()),
+                ("locale", locale.as_str()),
                 ("decision", decision),
             ])
             .send()
