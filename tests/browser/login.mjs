@@ -83,6 +83,24 @@ try {
     assert.equal(records[0].wording.purposes.personalisation, "Vous montrer les pages de vos groupes");
   });
 
+  await check("a German browser sees the whole consent page in German, and the receipt says so", async () => {
+    const de = await (await browser.newContext({ javaScriptEnabled: false, locale: "de-DE" })).newPage();
+    await de.goto(`${base}/demo/login`);
+    await de.getByLabel("User name").fill("gerda");
+    await de.getByRole("button", { name: "Sign in" }).click();
+    await de.waitForURL(/\/consent\?/);
+    const main = await de.textContent("main");
+    assert.match(main, /Herald demo app möchte auf Ihr Konto zugreifen/);
+    assert.match(main, /Ihr Name und Ihr Basisprofil/);
+    assert.match(main, /Ihre Gruppen und Ihre Abteilung/);
+    assert.match(main, /Verwendet für: Ihnen die Seiten Ihrer Gruppen zeigen/);
+    await shot(de, "consent-page-de");
+    await de.getByRole("button", { name: "Erlauben" }).click();
+    await de.waitForURL(/\/demo\/callback/);
+    const records = (await (await de.request.get(`${base}/account/consents.json`)).json()).records;
+    assert.equal(records[0].locale, "de");
+  });
+
   await check("a single-use link opens carol's consent center in a browser signed in nowhere", async () => {
     const token = process.env.HERALD_ADMIN_TOKEN;
     assert.ok(token, "HERALD_ADMIN_TOKEN is set by scripts/browser-test.sh");
