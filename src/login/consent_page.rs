@@ -76,6 +76,7 @@ async fn show(
     // Derived from this browser session's binding, with the locale shown: showing the page
     // stores nothing.
     let csrf = consent_csrf(&browser_binding(&session).await?, &req, &locale);
+    let t = crate::web::texts::consent_texts(&locale);
     let scopes = requested
         .iter()
         .map(|s| {
@@ -88,7 +89,7 @@ async fn show(
                 granted: plan.granted.contains(s),
                 purpose: purpose
                     .map(|(_, p)| text_in(&p.description, &p.translations, &locale).to_string()),
-                legal_basis: purpose.map(|(_, p)| p.legal_basis.as_str().replace('_', " ")),
+                legal_basis: purpose.map(|(_, p)| t.basis(p.legal_basis).to_string()),
             }
         })
         .collect();
@@ -96,7 +97,6 @@ async fn show(
         .ok()
         .and_then(|u| u.host_str().map(str::to_string))
         .unwrap_or_else(|| req.redirect_uri.clone());
-    let t = crate::web::texts::consent_texts(&locale);
     let signed_in_as = current_login(&session)
         .await
         .and_then(|l| l.name)

@@ -2,6 +2,8 @@
 //! from the configuration (with Herald's German for the built-in scopes); these are the rest:
 //! headings, buttons, the lines around the list.
 
+use crate::claims::LegalBasis;
+
 /// One language's words for the consent page.
 pub struct ConsentTexts {
     /// `{app}` is replaced by the app's name.
@@ -19,6 +21,8 @@ pub struct ConsentTexts {
     pub terms: &'static str,
     pub allow: &'static str,
     pub deny: &'static str,
+    /// The legal bases (GDPR Art. 6(1)), in [`LegalBasis`]'s order.
+    pub bases: [&'static str; 6],
 }
 
 const EN: ConsentTexts = ConsentTexts {
@@ -36,6 +40,14 @@ const EN: ConsentTexts = ConsentTexts {
     terms: "terms of service",
     allow: "Allow",
     deny: "Deny",
+    bases: [
+        "consent",
+        "contract",
+        "legal obligation",
+        "vital interests",
+        "public task",
+        "legitimate interest",
+    ],
 };
 
 const DE: ConsentTexts = ConsentTexts {
@@ -53,6 +65,14 @@ const DE: ConsentTexts = ConsentTexts {
     terms: "Nutzungsbedingungen",
     allow: "Erlauben",
     deny: "Ablehnen",
+    bases: [
+        "Einwilligung",
+        "Vertrag",
+        "rechtliche Verpflichtung",
+        "lebenswichtige Interessen",
+        "öffentliche Aufgabe",
+        "berechtigtes Interesse",
+    ],
 };
 
 /// The words for `locale` (its language: `de-CH` is German); English for any other.
@@ -66,6 +86,19 @@ pub fn consent_texts(locale: &str) -> &'static ConsentTexts {
 }
 
 impl ConsentTexts {
+    /// The name of legal basis `b` in these words.
+    pub fn basis(&self, b: LegalBasis) -> &'static str {
+        let i = match b {
+            LegalBasis::Consent => 0,
+            LegalBasis::Contract => 1,
+            LegalBasis::LegalObligation => 2,
+            LegalBasis::VitalInterests => 3,
+            LegalBasis::PublicTask => 4,
+            LegalBasis::LegitimateInterest => 5,
+        };
+        self.bases[i]
+    }
+
     /// `text` with the app's name in place of `{app}`.
     pub fn with_app(&self, text: &str, app: &str) -> String {
         text.replace("{app}", app)
@@ -82,6 +115,14 @@ mod tests {
         assert_eq!(consent_texts("de-CH").allow, "Erlauben");
         assert_eq!(consent_texts("en").allow, "Allow");
         assert_eq!(consent_texts("fr").allow, "Allow");
+        assert_eq!(
+            consent_texts("de").basis(LegalBasis::Consent),
+            "Einwilligung"
+        );
+        assert_eq!(
+            consent_texts("en").basis(LegalBasis::LegalObligation),
+            "legal obligation"
+        );
         let t = consent_texts("de");
         assert_eq!(
             t.with_app(t.heading, "Reports"),

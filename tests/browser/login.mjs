@@ -93,7 +93,7 @@ try {
     assert.match(main, /Herald demo app möchte auf Ihr Konto zugreifen/);
     assert.match(main, /Ihr Name und Ihr Basisprofil/);
     assert.match(main, /Ihre Gruppen und Ihre Abteilung/);
-    assert.match(main, /Verwendet für: Ihnen die Seiten Ihrer Gruppen zeigen/);
+    assert.match(main, /Verwendet für: Ihnen die Seiten Ihrer Gruppen zeigen \(Rechtsgrundlage: Einwilligung\)/);
     await shot(de, "consent-page-de");
     await de.getByRole("button", { name: "Erlauben" }).click();
     await de.waitForURL(/\/demo\/callback/);
