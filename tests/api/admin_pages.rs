@@ -26,6 +26,17 @@ impl TestApp {
         }
     }
 
+    /// A new browser for `sub`, a member of `group` at the upstream: its next sign-in carries
+    /// that group (the roles read it).
+    fn member(&self, sub: &'static str, group: &'static str) -> reqwest::Client {
+        self.upstream.set(move |b| {
+            b.subject = sub.into();
+            b.id_claims
+                .insert("https://example.com/groups".into(), json!(["staff", group]));
+        });
+        browser()
+    }
+
     async fn post_form(
         &self,
         browser: &reqwest::Client,
@@ -39,6 +50,15 @@ impl TestApp {
             .await
             .unwrap()
     }
+}
+
+/// The sub of the first user a users page links to.
+fn first_user(html: &str) -> String {
+    html.split("<a href=\"/admin/users/")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no user linked in {html}"))
+        .to_string()
 }
 
 fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -351,15 +371,7 @@ async fn a_user_without_the_admin_role_is_refused() {
 #[tokio::test]
 async fn editors_change_the_configuration_and_auditors_only_read() {
     let app = spawn_admin_app().await;
-    let as_member = |sub: &'static str, group: &'static str| {
-        app.upstream.set(move |b| {
-            b.subject = sub.into();
-            b.id_claims
-                .insert("https://example.com/groups".into(), json!(["staff", group]));
-        });
-    };
-    as_member("auth0|erin", "editors");
-    let erin = browser();
+    let erin = app.member("auth0|erin", "editors");
     let (status, html) = app.admin_page(&erin, "/admin/clients").await;
     assert_eq!(status, 200, "{html}");
     assert!(html.contains("(editor)"), "{html}");
@@ -397,8 +409,7 @@ async fn editors_change_the_configuration_and_auditors_only_read() {
         );
     }
 
-    as_member("auth0|avery", "auditors");
-    let avery = browser();
+    let avery = app.member("auth0|avery", "auditors");
     let (status, html) = app.admin_page(&avery, "/admin/clients/app").await;
     assert_eq!(status, 200, "{html}");
     assert!(html.contains("(auditor)"), "{html}");
@@ -706,14 +717,7 @@ async fn lineage_users_and_a_users_grants_are_listed() {
     let (status, html) = app.admin_page(&admin, "/admin/users?q=alice").await;
     assert_eq!(status, 200);
     assert!(html.contains("auth0|alice"), "{html}");
-    let sub = html
-        .split("<a href=\"/admin/users/")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap()
-        .to_string();
+    let sub = first_user(&html);
     let (status, html) = app.admin_page(&admin, &format!("/admin/users/{sub}")).await;
     assert_eq!(status, 200);
     assert!(
@@ -1010,12 +1014,7 @@ async fn an_admin_adds_tests_and_deletes_an_upstream_through_the_pages() {
         "{html}"
     );
     let csrf = form_field(&html, "csrf");
-    app.upstream.set(|b| {
-        b.subject = "auth0|avery".into();
-        b.id_claims
-            .insert("https://example.com/groups".into(), json!(["auditors"]));
-    });
-    let avery = browser();
+    let avery = app.member("auth0|avery", "auditors");
     let (_, html) = app.admin_page(&avery, "/admin/upstreams").await;
     assert!(!html.contains("Add upstream"), "{html}");
 
@@ -1198,12 +1197,7 @@ async fn an_admin_rotates_a_signing_key_on_the_keys_page() {
     assert_eq!(entry["after"]["new_kid"], kid.as_str(), "{entry}");
 
     // An editor sees the keys but may not rotate them.
-    app.upstream.set(|b| {
-        b.subject = "auth0|erin".into();
-        b.id_claims
-            .insert("https://example.com/groups".into(), json!(["editors"]));
-    });
-    let erin = browser();
+    let erin = app.member("auth0|erin", "editors");
     let (status, html) = app.admin_page(&erin, "/admin/keys").await;
     assert_eq!(status, 200);
     assert!(!html.contains("Rotate key"), "{html}");
@@ -1228,14 +1222,7 @@ async fn an_admin_withdraws_a_consent_and_erases_a_user_from_their_page() {
     let admin = browser();
     app.tokens(&AuthParams::new("app", "openid groups")).await;
     let (_, html) = app.admin_page(&admin, "/admin/users?q=alice").await;
-    let sub = html
-        .split("<a href=\"/admin/users/")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap()
-        .to_string();
+    let sub = first_user(&html);
     let page = format!("/admin/users/{sub}");
     let (_, html) = app.admin_page(&admin, &page).await;
     assert!(html.contains("value=\"withdraw\""), "{html}");
@@ -1267,12 +1254,7 @@ async fn an_admin_withdraws_a_consent_and_erases_a_user_from_their_page() {
     );
 
     // An auditor reads the page but has no buttons, and a post is refused.
-    app.upstream.set(|b| {
-        b.subject = "auth0|avery".into();
-        b.id_claims
-            .insert("https://example.com/groups".into(), json!(["auditors"]));
-    });
-    let avery = browser();
+    let avery = app.member("auth0|avery", "auditors");
     let (status, html) = app.admin_page(&avery, &page).await;
     assert_eq!(status, 200);
     assert!(
