@@ -97,7 +97,7 @@ pub fn text_in<'a>(
     description
 }
 
-fn find_translation<'a>(
+pub(super) fn find_translation<'a>(
     translations: &'a BTreeMap<String, String>,
     locale: &str,
 ) -> Option<&'a str> {

@@ -17,7 +17,7 @@ use utoipa::openapi::{Ref, RefOr};
 use utoipa::{PartialSchema, ToSchema};
 
 use super::purposes::{
-    PurposeDef, check_purposes, check_translations, negotiate, text_in, texts_digest,
+    PurposeDef, check_purposes, check_translations, find_translation, negotiate, texts_digest,
 };
 use super::validate::is_reserved;
 use super::{AuthContext, ClaimPath, ConfigError};
@@ -433,11 +433,12 @@ impl ScopeCatalog {
 
     /// The words shown for `scope` in `locale` (the scope's name when it is unknown).
     pub fn scope_text<'a>(&'a self, scope: &'a str, locale: &str) -> &'a str {
+        // The admin's translation first, then Herald's own for a built-in scope it still words,
+        // then the description.
         match self.scopes.get(scope) {
-            Some(d) if d.translations.is_empty() => {
-                builtin_text_in(scope, d, locale).unwrap_or(&d.description)
-            }
-            Some(d) => text_in(&d.description, &d.translations, locale),
+            Some(d) => find_translation(&d.translations, locale)
+                .or_else(|| builtin_text_in(scope, d, locale))
+                .unwrap_or(&d.description),
             None => scope,
         }
     }
@@ -652,6 +653,39 @@ mod tests {
             err.to_string(),
             "scopes.bad.claims[1] (`sub`): releases the reserved claim `sub`, which Herald sets itself; \
              remove it from the scope or release another name"
+        );
+    }
+
+    #[test]
+    fn german_comes_from_the_admins_translation_then_heralds_own_then_the_description() {
+        let catalog = ScopeCatalog::new(custom(
+            r#"
+            [email]
+            description = "Your email address"
+            claims = ["email", "email_verified"]
+            translations = { fr = "Votre adresse e-mail" }
+            [profile]
+            description = "Your name and basic profile"
+            translations = { de = "Ihr Profil" }
+            [phone]
+            description = "Your work phone"
+        "#,
+        ))
+        .unwrap();
+        // Herald's words kept (with a French translation beside them): Herald's German.
+        assert_eq!(catalog.scope_text("email", "de"), "Ihre E-Mail-Adresse");
+        assert_eq!(catalog.scope_text("email", "fr"), "Votre adresse e-mail");
+        // The admin's German wins over Herald's.
+        assert_eq!(catalog.scope_text("profile", "de-AT"), "Ihr Profil");
+        // Reworded by the admin without German: their words, not Herald's translation of others.
+        assert_eq!(catalog.scope_text("phone", "de"), "Your work phone");
+        assert_eq!(
+            catalog.scope_text("openid", "de"),
+            "Sie mit Ihrem Konto anmelden"
+        );
+        assert_eq!(
+            catalog.scope_text("openid", "en"),
+            "Sign you in with your account"
         );
     }
 
