@@ -31,8 +31,8 @@ pub fn router() -> Router<AppState> {
         .route("/demo/callback", get(callback))
 }
 
-fn callback_uri(state: &AppState) -> String {
-    format!("{}/demo/callback", state.settings().issuer)
+fn callback_uri(settings: &Settings) -> String {
+    format!("{}/demo/callback", settings.issuer)
 }
 
 /// Whether the demo works: a client `demo` that may be sent back to this issuer's
@@ -40,7 +40,7 @@ fn callback_uri(state: &AppState) -> String {
 pub fn available(settings: &Settings) -> bool {
     settings
         .client(DEMO_CLIENT_ID)
-        .is_some_and(|c| c.has_redirect_uri(&format!("{}/demo/callback", settings.issuer)))
+        .is_some_and(|c| c.has_redirect_uri(&callback_uri(settings)))
 }
 
 /// The demo's pages exist only while it works; else they say what to change.
@@ -49,7 +49,7 @@ fn enabled(state: &AppState) -> Result<(), PageError> {
     if available(&s) {
         return Ok(());
     }
-    let callback = callback_uri(state);
+    let callback = callback_uri(&s);
     let why = match s.client(DEMO_CLIENT_ID) {
         None => format!(
             "The demo app is not configured: Herald has no client “{DEMO_CLIENT_ID}”. Register \
@@ -87,7 +87,7 @@ async fn login(State(state): State<AppState>, session: Session) -> Result<Respon
         &[
             ("response_type", "code"),
             ("client_id", DEMO_CLIENT_ID),
-            ("redirect_uri", &callback_uri(&state)),
+            ("redirect_uri", &callback_uri(&state.settings())),
             ("scope", &scopes),
             ("state", st),
             ("nonce", nonce),
@@ -158,7 +158,7 @@ async fn finish_login(state: &AppState, session: &Session, q: Option<String>) ->
         .form(&[
             ("grant_type", "authorization_code"),
             ("code", code),
-            ("redirect_uri", &callback_uri(state)),
+            ("redirect_uri", &callback_uri(&state.settings())),
             ("client_id", DEMO_CLIENT_ID),
             ("code_verifier", &verifier),
         ])

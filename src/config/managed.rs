@@ -144,12 +144,18 @@ impl ManagedConfig {
     }
 
     pub fn entry(&self, array: &str, key: &str, value: &str) -> Option<&Table> {
-        self.table
-            .get(array)?
-            .as_array()?
-            .iter()
-            .filter_map(Value::as_table)
+        self.entries(array)
             .find(|t| t.get(key).and_then(Value::as_str) == Some(value))
+    }
+
+    /// The entries of `[[array]]` (none when it is absent).
+    pub fn entries<'a>(&'a self, array: &str) -> impl Iterator<Item = &'a Table> + 'a {
+        self.table
+            .get(array)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_table)
     }
 
     /// Where the entry named `id` stands in its array: check-config's messages name entries by

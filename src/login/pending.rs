@@ -141,14 +141,15 @@ pub async fn check_pending(
     let Some(req) = loaded else {
         return Err(expired(None));
     };
-    if req.decided_at.is_some() && is_bound_to(session, &req).await {
+    let bound = is_bound_to(session, &req).await;
+    if req.decided_at.is_some() && bound {
         // A second Allow, or Back to a page already answered: the first answer went through.
         return Err(already_answered(state, &req));
     }
     if req.expires_at < state.now() || req.decided_at.is_some() {
         return Err(expired(app_start(state, &req)));
     }
-    if !is_bound_to(session, &req).await {
+    if !bound {
         return Err(PageError::new(
             StatusCode::FORBIDDEN,
             "Sign-in started elsewhere",

@@ -271,17 +271,18 @@ pub async fn authenticate(
                 .previous_secret
                 .as_ref()
                 .filter(|p| p.is_live(now))
-                .map(|p| p.hash.clone());
-            let candidates: Vec<SecretHash> =
-                std::iter::once(hash.clone()).chain(previous).collect();
-            let stored: Vec<String> = candidates.iter().map(SecretHash::to_stored).collect();
+                .map(|p| &p.hash);
+            let stored: Vec<String> = std::iter::once(hash)
+                .chain(previous)
+                .map(SecretHash::to_stored)
+                .collect();
             let presented = digest(&secret);
             let cached = || {
                 stored
                     .iter()
-                    .position(|s| cache.hit(&client.client_id, s, &presented))
+                    .any(|s| cache.hit(&client.client_id, s, &presented))
             };
-            if cached().is_some() {
+            if cached() {
                 return Ok(client);
             }
             let permit = cache
@@ -296,9 +297,12 @@ pub async fn authenticate(
                         wait.as_secs_f64().ceil() as u64,
                     ),
                 })?;
-            if cached().is_some() {
+            if cached() {
                 return Ok(client);
             }
+            // Only a slow check needs its own copies of the hashes (it runs on another thread).
+            let candidates: Vec<SecretHash> =
+                std::iter::once(hash).chain(previous).cloned().collect();
             // Argon2 is CPU-bound for tens of milliseconds: keep it off the async workers.
             let matched = tokio::task::spawn_blocking(move || {
                 let matched = candidates.iter().position(|h| h.verify(&secret));

@@ -5,21 +5,6 @@ use herald::tokens::keys::{self, Alg, KeyEncryption};
 
 use crate::support::*;
 
-async fn jwks(app: &TestApp) -> jsonwebtoken::jwk::JwkSet {
-    app.api
-        .get(format!("{}/jwks", app.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
-fn kid_of(jwt: &str) -> String {
-    jsonwebtoken::decode_header(jwt).unwrap().kid.unwrap()
-}
-
 fn verifies_with(jwt: &str, set: &jsonwebtoken::jwk::JwkSet, aud: &str) -> bool {
     let Some(jwk) = set.find(&kid_of(jwt)) else {
         return false;
@@ -36,7 +21,7 @@ async fn a_rotated_key_is_published_before_it_signs_and_old_tokens_keep_verifyin
     let before = app.tokens(&AuthParams::new("trusted", "openid")).await;
     let old_token = before["id_token"].as_str().unwrap().to_string();
     let old_kid = kid_of(&old_token);
-    assert_eq!(jwks(&app).await.keys.len(), 1);
+    assert_eq!(app.jwks().await.keys.len(), 1);
 
     let kek = KeyEncryption::from_base64(&app.kek).unwrap();
     let rotation = keys::rotate(
@@ -52,7 +37,7 @@ async fn a_rotated_key_is_published_before_it_signs_and_old_tokens_keep_verifyin
     app.state.reload_keys().await.unwrap();
 
     // Published at once, not yet signing.
-    let set = jwks(&app).await;
+    let set = app.jwks().await;
     assert_eq!(set.keys.len(), 2);
     assert!(set.find(&rotation.new_kid).is_some());
     let during = app.tokens(&AuthParams::new("trusted", "openid")).await;
@@ -66,7 +51,7 @@ async fn a_rotated_key_is_published_before_it_signs_and_old_tokens_keep_verifyin
         kid_of(after["id_token"].as_str().unwrap()),
         rotation.new_kid
     );
-    let fresh = jwks(&app).await;
+    let fresh = app.jwks().await;
     assert!(
         verifies_with(&old_token, &fresh, "trusted"),
         "a token signed before rotation verifies with a fresh JWKS"
@@ -87,7 +72,7 @@ async fn a_rotated_key_is_published_before_it_signs_and_old_tokens_keep_verifyin
     // Once everything it signed has expired, the old key leaves the JWKS.
     app.clock.advance(3901);
     app.state.reload_keys().await.unwrap();
-    let last = jwks(&app).await;
+    let last = app.jwks().await;
     assert_eq!(last.keys.len(), 1);
     assert!(last.find(&old_kid).is_none());
 }
@@ -112,7 +97,7 @@ trusted = true
 id_token_signed_response_alg = "EdDSA"
 "#;
     let app = spawn_app_with(extra).await;
-    let set = jwks(&app).await;
+    let set = app.jwks().await;
     assert_eq!(set.keys.len(), 3, "one key per algorithm in use");
     for (client, alg) in [
         ("es", jsonwebtoken::Algorithm::ES256),

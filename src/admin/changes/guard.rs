@@ -50,18 +50,9 @@ fn needs_admin(what: &str) -> ApiError {
     )
 }
 
-fn entries<'a>(doc: &'a ManagedConfig, name: &str) -> impl Iterator<Item = &'a toml::Table> {
-    doc.table()
-        .get(name)
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_table)
-}
-
 /// The clients holding one of Herald's own scopes, whole (secrets included), by client_id.
 fn privileged_clients(doc: &ManagedConfig) -> BTreeMap<String, toml::Table> {
-    entries(doc, "clients")
+    doc.entries("clients")
         .filter(|c| {
             c.get("scopes")
                 .and_then(Value::as_array)
@@ -80,7 +71,7 @@ fn privileged_clients(doc: &ManagedConfig) -> BTreeMap<String, toml::Table> {
 /// Each upstream's mappings that write `claim` or an object above it, in order, as what they
 /// mean (a mapping written with its defaults spelled out is the same mapping).
 fn role_mappings(doc: &ManagedConfig, claim: &ClaimPath) -> BTreeMap<String, Vec<String>> {
-    entries(doc, "upstreams")
+    doc.entries("upstreams")
         .map(|u| {
             let id = u.get("id").and_then(Value::as_str).unwrap_or("");
             let writing: Vec<String> = u

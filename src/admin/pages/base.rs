@@ -346,6 +346,19 @@ pub fn store_failed(e: StoreError) -> Response {
 }
 
 /// An API error on a page that cannot show it inline: unavailable, missing or conflicting.
+/// A refusal a page shows next to the form (invalid or conflicting); others get their own page
+/// ([`api_failed`]).
+pub fn inline(e: &ApiError) -> bool {
+    e.status == StatusCode::BAD_REQUEST || e.status == StatusCode::CONFLICT
+}
+
+/// A refusal's messages, for a page's error list: its description, then check-config's.
+pub fn problems(e: ApiError) -> Vec<String> {
+    let mut out = vec![e.body.error_description];
+    out.extend(e.body.problems);
+    out
+}
+
 pub fn api_failed(e: ApiError) -> Response {
     let status = e.status;
     if status == StatusCode::SERVICE_UNAVAILABLE {

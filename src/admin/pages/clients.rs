@@ -8,7 +8,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::base::{AdminForm, AdminUser, Form, api_failed, lines, path_segment, stale_save};
+use super::base::{
+    AdminForm, AdminUser, Form, api_failed, inline, lines, path_segment, problems, stale_save,
+};
 use super::views::{
     ClientForm, ClientPage, ClientRow, ClientsPage, CreatedView, Nav, SecretView, options,
 };
@@ -131,17 +133,6 @@ fn settings_from(form: &Form) -> ClientSettings {
 }
 
 /// An API refusal as lines for the page: the description, then each problem.
-fn problems(e: ApiError) -> Vec<String> {
-    let mut out = vec![e.body.error_description];
-    out.extend(e.body.problems);
-    out
-}
-
-/// A refusal the page can show inline (invalid or conflicting), or `None` for the others.
-fn inline(e: &ApiError) -> bool {
-    e.status == StatusCode::BAD_REQUEST || e.status == StatusCode::CONFLICT
-}
-
 pub async fn list(State(state): State<AppState>, admin: AdminUser) -> Response {
     render(
         StatusCode::OK,

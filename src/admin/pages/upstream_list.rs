@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 
-use super::base::{AdminForm, AdminUser, Form, api_failed, path_segment};
+use super::base::{AdminForm, AdminUser, Form, api_failed, inline, path_segment, problems};
 use super::views::{Nav, UpstreamForm, UpstreamListRow, UpstreamsPage, options};
 use crate::admin::changes::{Changes, UPSTREAM_SECRET_PREFIX, UpstreamSettings};
 use crate::admin::error::ApiError;
@@ -144,9 +144,8 @@ pub async fn create(
             path_segment(&id)
         ))
         .into_response(),
-        Err(e) if e.status == StatusCode::BAD_REQUEST || e.status == StatusCode::CONFLICT => {
-            let mut errors = vec![e.body.error_description];
-            errors.extend(e.body.problems);
+        Err(e) if inline(&e) => {
+            let mut errors = problems(e);
             errors.dedup();
             render(
                 StatusCode::BAD_REQUEST,

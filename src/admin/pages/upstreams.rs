@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::base::{AdminForm, AdminUser, Form, api_failed, stale_save};
+use super::base::{AdminForm, AdminUser, Form, api_failed, inline, problems, stale_save};
 use super::samples::{Samples, pretty};
 use super::upstream_rows::{BLANK_ROWS, Rows, attr_row, blank_attr, blank_map, map_row};
 use super::views::{AttrRow, CheckView, MapRow, Nav, PreviewView, UpstreamPage};
@@ -336,10 +336,8 @@ async fn delete(state: &AppState, admin: &AdminUser, up: &Upstream) -> Response 
     let actor = admin.actor();
     match Changes::new(state, &actor).delete_upstream(&up.id).await {
         Ok(_) => Redirect::to("/admin/upstreams").into_response(),
-        Err(e) if e.status == StatusCode::BAD_REQUEST || e.status == StatusCode::CONFLICT => {
-            let mut errors = vec![e.body.error_description];
-            errors.extend(e.body.problems);
-            let shown = overview_page(state, admin, up, None, errors);
+        Err(e) if inline(&e) => {
+            let shown = overview_page(state, admin, up, None, problems(e));
             render(StatusCode::BAD_REQUEST, &shown)
         }
         Err(e) => api_failed(e),

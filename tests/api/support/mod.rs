@@ -508,6 +508,18 @@ impl TestApp {
     }
 
     /// A client_credentials access token for `client` (secret via Basic) with `scope`.
+    /// Herald's published keys, as an app fetches them.
+    pub async fn jwks(&self) -> jsonwebtoken::jwk::JwkSet {
+        self.api
+            .get(format!("{}/jwks", self.base))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     pub async fn client_credentials(&self, client: &str, secret: &str, scope: &str) -> String {
         let res = self
             .api
@@ -564,6 +576,11 @@ impl TestApp {
 
 pub fn consent_fields(html: &str) -> (String, String) {
     (form_field(html, "request"), form_field(html, "csrf"))
+}
+
+/// The `kid` in a JWT's header.
+pub fn kid_of(jwt: &str) -> String {
+    jsonwebtoken::decode_header(jwt).unwrap().kid.unwrap()
 }
 
 /// The value of the first `name="NAME" value="…"` in a page.
