@@ -21,6 +21,10 @@ sed -e "s/127.0.0.1:8080/127.0.0.1:$port/g" \
 # The admin API's bootstrap token: the login test asks it for an account link.
 HERALD_ADMIN_TOKEN=$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')
 export HERALD_ADMIN_TOKEN
+# A key-encryption key, as production has: the admin test types an upstream's secret, which
+# Herald stores only encrypted with it.
+HERALD_KEY_ENCRYPTION_KEY=$("${CARGO_TARGET_DIR:-target}/debug/herald" keys gen-kek)
+export HERALD_KEY_ENCRYPTION_KEY
 "${CARGO_TARGET_DIR:-target}/debug/herald" serve --config "$work/herald.toml" > "$work/herald.log" 2>&1 &
 herald=$!
 trap 'kill $herald 2>/dev/null || true' EXIT

@@ -125,7 +125,8 @@ impl App {
         let mut live = None;
         let mut config_version = 0;
         if let Some(text) = &opts.config_text {
-            let (l, version, s) = live_settings(&*store, text, &settings, opts.clock.now()).await?;
+            let (l, version, s) =
+                live_settings(&*store, text, &settings, &kek, opts.clock.now()).await?;
             live = Some(Arc::new(l));
             config_version = version;
             settings = s;
@@ -246,9 +247,9 @@ impl App {
 }
 
 pub fn key_encryption(settings: &Settings) -> anyhow::Result<KeyEncryption> {
-    match std::env::var("HERALD_KEY_ENCRYPTION_KEY") {
-        Ok(v) if !v.is_empty() => KeyEncryption::from_base64(&v).map_err(anyhow::Error::msg),
-        _ if settings.is_development_issuer() => {
+    match KeyEncryption::from_env().map_err(anyhow::Error::msg)? {
+        Some(kek) => Ok(kek),
+        None if settings.is_development_issuer() => {
             tracing::warn!(
                 "HERALD_KEY_ENCRYPTION_KEY is not set: signing keys are stored UNENCRYPTED. \
                  This is allowed only because the issuer is a loopback http:// URL; create a key \
@@ -256,7 +257,7 @@ pub fn key_encryption(settings: &Settings) -> anyhow::Result<KeyEncryption> {
             );
             Ok(KeyEncryption::none())
         }
-        _ => anyhow::bail!(
+        None => anyhow::bail!(
             "HERALD_KEY_ENCRYPTION_KEY is not set. Private signing keys are encrypted at rest \
              with it; create one with `herald keys gen-kek` and export it."
         ),
@@ -284,9 +285,11 @@ async fn live_settings(
     store: &dyn store::Store,
     text: &str,
     file_settings: &Settings,
+    kek: &KeyEncryption,
     now: i64,
 ) -> anyhow::Result<(LiveConfig, i64, Settings)> {
     let (live, seed) = LiveConfig::from_file(text, file_settings)?;
+    let live = live.with_kek(kek.clone());
     let first = ConfigVersion {
         version: 1,
         document: seed.to_toml(),

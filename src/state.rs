@@ -120,6 +120,11 @@ impl AppState {
         self.settings.store(Arc::new(settings));
     }
 
+    /// The key-encryption key: private keys and typed upstream secrets are sealed with it.
+    pub fn kek(&self) -> &KeyEncryption {
+        &self.kek
+    }
+
     /// The live configuration, when the store holds the managed configuration.
     pub fn live_config(&self) -> Option<&LiveConfig> {
         self.live.as_deref()

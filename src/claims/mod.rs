@@ -34,5 +34,7 @@ pub use lineage::{LineageOrigin, LineageRow, Preview, lineage, preview, render_l
 pub use mapping::{STANDARD_CLAIMS, build_context};
 pub use path::{ClaimPath, PathError, PathErrorKind, escape_segment};
 pub use purposes::{LegalBasis, PurposeDef};
-pub use release::{CONSENTS_SCOPE, ReleaseEntry, ScopeCatalog, ScopeDef, TokenKind, release};
+pub use release::{
+    CONSENTS_SCOPE, ReleaseEntry, ScopeCatalog, ScopeDef, TokenKind, builtin_scopes, release,
+};
 pub use validate::{ConfigError, RESERVED_CLAIMS, validate_upstream};

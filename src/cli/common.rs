@@ -53,6 +53,11 @@ pub async fn settings_in_effect(
     let text =
         std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     let (live, _) = config::LiveConfig::from_file(&text, &file)?;
+    let live = live.with_kek(
+        crate::tokens::kek::KeyEncryption::from_env()
+            .map_err(anyhow::Error::msg)?
+            .unwrap_or_else(crate::tokens::kek::KeyEncryption::none),
+    );
     let managed = config::ManagedConfig::parse(&latest.document)?;
     let (settings, _) = live.settings(&managed).map_err(|e| {
         anyhow::anyhow!(

@@ -31,6 +31,11 @@ impl Comparison {
         store: &dyn Store,
     ) -> anyhow::Result<Self> {
         let (live, mut seed) = LiveConfig::from_file(text, file)?;
+        let live = live.with_kek(
+            crate::tokens::kek::KeyEncryption::from_env()
+                .map_err(anyhow::Error::msg)?
+                .unwrap_or_else(crate::tokens::kek::KeyEncryption::none),
+        );
         let latest = match store.latest_config().await? {
             Some(l) => {
                 let stored = ManagedConfig::parse(&l.document)?;

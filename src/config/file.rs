@@ -242,6 +242,10 @@ pub struct UpstreamFile {
     pub client_secret: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_secret_env: Option<String>,
+    /// The secret typed into the admin pages, sealed with the key-encryption key (see
+    /// `config::upstream_secret`); never written by hand.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret_sealed: Option<String>,
     /// How Herald authenticates at the upstream's token endpoint: `client_secret_basic` (the
     /// default) or `client_secret_post` (Auth0's "Token Endpoint Authentication Method").
     #[serde(default, skip_serializing_if = "Option::is_none")]

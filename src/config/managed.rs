@@ -19,7 +19,8 @@
 //! cannot be hashed) is held back as a bootstrap credential: it is read from the file on every
 //! start and filled into the managed document in memory only, and only while that upstream still
 //! points where the file pointed it (same `kind`, `issuer` and `domain`): a change that sends the
-//! upstream elsewhere must not send the file's secret along.
+//! upstream elsewhere must not send the file's secret along. A secret typed into the admin pages
+//! is stored sealed with the key-encryption key instead (see [`super::upstream_secret`]).
 
 use std::collections::HashMap;
 
@@ -28,6 +29,7 @@ use serde::de::DeserializeOwned;
 use toml::{Table, Value};
 
 use super::{ClientFile, ConfigError, Settings, UpstreamFile};
+use crate::tokens::kek::KeyEncryption;
 
 /// Top-level keys that stay in the file; every other key is managed.
 pub const BOOTSTRAP_KEYS: [&str; 7] = [
@@ -67,6 +69,11 @@ impl ManagedConfig {
     /// (`text`): hashing salts each time, so the same file would otherwise never match what was
     /// stored from it. Each check is an argon2 verification, paid only when the two differ (a
     /// start right after seeding compares the seed with itself and pays nothing).
+    ///
+    /// Likewise an upstream secret typed into the admin pages (sealed, so never in the file)
+    /// is kept for an upstream the file gives no secret of its own, as long as the upstream
+    /// still has the stored one's `kind`, `issuer` and `domain`: applying the file must not
+    /// silently drop it.
     pub fn adopt_hashes(&mut self, stored: &ManagedConfig, text: &str) {
         if self == stored {
             return;
@@ -74,6 +81,7 @@ impl ManagedConfig {
         let Ok(file) = toml::from_str::<Table>(text) else {
             return;
         };
+        self.adopt_sealed_secrets(stored, &file);
         let inline: HashMap<&str, &str> = file
             .get("clients")
             .and_then(Value::as_array)
@@ -106,6 +114,43 @@ impl ManagedConfig {
                 .map(str::to_string);
             if let Some(hash) = kept {
                 c.insert("client_secret_hash".into(), Value::String(hash));
+            }
+        }
+    }
+
+    fn adopt_sealed_secrets(&mut self, stored: &ManagedConfig, file: &Table) {
+        let file_has_secret = |id: &str| {
+            file.get("upstreams")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_table)
+                .any(|u| {
+                    u.get("id").and_then(Value::as_str) == Some(id)
+                        && u.contains_key("client_secret")
+                })
+        };
+        for u in self
+            .array_mut("upstreams")
+            .iter_mut()
+            .filter_map(Value::as_table_mut)
+        {
+            let Some(id) = u.get("id").and_then(Value::as_str).map(str::to_string) else {
+                continue;
+            };
+            if u.contains_key("client_secret_env")
+                || u.contains_key(super::upstream_secret::SEALED)
+                || file_has_secret(&id)
+            {
+                continue;
+            }
+            let Some(old) = stored.entry("upstreams", "id", &id) else {
+                continue;
+            };
+            if let Some(sealed) = old.get(super::upstream_secret::SEALED)
+                && UpstreamEndpointKeys::of(old) == UpstreamEndpointKeys::of(u)
+            {
+                u.insert(super::upstream_secret::SEALED.into(), sealed.clone());
             }
         }
     }
@@ -235,6 +280,8 @@ impl Entry for ClientFile {
 pub struct LiveConfig {
     bootstrap: Table,
     upstream_secrets: HashMap<String, HeldBackSecret>,
+    /// Opens the upstream secrets the admin pages sealed into the managed document.
+    kek: KeyEncryption,
 }
 
 /// An upstream's inline secret from the file, and where the file sent it.
@@ -311,9 +358,22 @@ impl LiveConfig {
             Self {
                 bootstrap,
                 upstream_secrets,
+                kek: KeyEncryption::none(),
             },
             managed,
         ))
+    }
+
+    /// Opens sealed upstream secrets with `kek` (without one they stay sealed, and the
+    /// settings refuse the upstreams that have one).
+    pub fn with_kek(mut self, kek: KeyEncryption) -> Self {
+        self.kek = kek;
+        self
+    }
+
+    /// The key-encryption key that seals upstream secrets typed into the admin pages.
+    pub fn kek(&self) -> &KeyEncryption {
+        &self.kek
     }
 
     /// Validates a managed document together with the bootstrap keys, exactly as
@@ -337,8 +397,12 @@ impl LiveConfig {
                 .iter_mut()
                 .filter_map(Value::as_table_mut)
             {
+                super::upstream_secret::open(&self.kek, u);
                 let id = u.get("id").and_then(Value::as_str).unwrap_or_default();
-                if u.contains_key("client_secret") || u.contains_key("client_secret_env") {
+                if u.contains_key("client_secret")
+                    || u.contains_key("client_secret_env")
+                    || u.contains_key(super::upstream_secret::SEALED)
+                {
                     continue;
                 }
                 if let Some(held) = self.upstream_secrets.get(id)
@@ -435,6 +499,41 @@ scopes = ["openid"]
         let (s, _) = live.settings(&managed).unwrap();
         assert!(s.upstream("test").unwrap().client_secret.is_none());
         assert!(!live.merged(&managed, true).contains("upstream-secret"));
+    }
+
+    #[test]
+    fn a_sealed_upstream_secret_opens_with_the_kek_and_survives_applying_the_file() {
+        let kek = KeyEncryption::from_base64(&KeyEncryption::generate_base64()).unwrap();
+        let file = FILE.replace(
+            "client_secret = \"upstream-secret\"\n\n[[clients]]",
+            "\n[[clients]]",
+        );
+        let (settings, _) = super::super::from_toml(&file).unwrap();
+        let (live, seed) = LiveConfig::from_file(&file, &settings).unwrap();
+        let mut stored = seed.clone();
+        let up = stored.entry_mut("upstreams", "id", "test").unwrap();
+        super::super::upstream_secret::seal(&kek, up, "typed-secret").unwrap();
+        assert!(!stored.to_toml().contains("typed-secret"));
+
+        let (s, _) = live.clone().with_kek(kek).settings(&stored).unwrap();
+        let up = s.upstream("test").unwrap();
+        assert_eq!(up.client_secret.as_ref().unwrap().expose(), "typed-secret");
+        assert!(up.client_secret_sealed);
+        // A replica without the key refuses it by name, rather than sending no secret.
+        let err = live.settings(&stored).unwrap_err().to_string();
+        assert!(err.contains("upstreams[0].client_secret_sealed"), "{err}");
+
+        // Applying the file (which has no secret for it) keeps the stored one...
+        let mut mine = seed.clone();
+        mine.adopt_hashes(&stored, &file);
+        assert_eq!(mine, stored);
+        // ...unless the file points the upstream elsewhere.
+        let moved = file.replace("https://idp.example.com", "https://elsewhere.example.com");
+        let (settings, _) = super::super::from_toml(&moved).unwrap();
+        let (_, mut mine) = LiveConfig::from_file(&moved, &settings).unwrap();
+        mine.adopt_hashes(&stored, &moved);
+        let up = mine.entry("upstreams", "id", "test").unwrap();
+        assert!(!up.contains_key(super::super::upstream_secret::SEALED));
     }
 
     #[test]

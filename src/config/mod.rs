@@ -22,6 +22,7 @@ pub mod managed;
 mod reserved;
 mod roles;
 mod settings;
+pub mod upstream_secret;
 mod validate;
 
 pub use error::ConfigError;

@@ -238,6 +238,9 @@ pub struct Upstream {
     pub client_secret: Option<Secret>,
     /// The environment variable `client_secret` was read from, if it was (a name, not a secret).
     pub client_secret_env: Option<String>,
+    /// `client_secret` was typed into the admin pages and is stored sealed with the
+    /// key-encryption key.
+    pub client_secret_sealed: bool,
     /// `client_secret_post`: the secret in the token request's body, not HTTP Basic.
     pub secret_in_body: bool,
     pub scopes: Vec<String>,

@@ -9,7 +9,6 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
-use aws_lc_rs::aead::{AES_256_GCM, Aad, Nonce, RandomizedNonceKey};
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::{KeyPair as RsaKeyPair, KeySize};
@@ -17,10 +16,13 @@ use aws_lc_rs::signature::{
     ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RSA_PKCS1_SHA256,
 };
 use base64::Engine;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::DecodingKey;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+
+use super::kek::SealError;
+pub use super::kek::{ENC_AES256GCM, ENC_NONE, KeyEncryption};
 
 /// JWS algorithms Herald signs with (RFC 7518 §3; RFC 8037 for EdDSA).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -251,99 +253,18 @@ fn thumbprint(jwk: &Value) -> String {
     URL_SAFE_NO_PAD.encode(super::hashing::digest(&canonical))
 }
 
-/// The key-encryption key for private keys at rest.
-pub struct KeyEncryption {
-    key: Option<RandomizedNonceKey>,
-}
-
-impl fmt::Debug for KeyEncryption {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.key.is_some() {
-            "KeyEncryption(aes-256-gcm, [redacted])"
-        } else {
-            "KeyEncryption(none)"
-        })
-    }
-}
-
-/// How a stored private key is protected; kept next to it in the store.
-pub const ENC_NONE: &str = "none";
-pub const ENC_AES256GCM: &str = "aes256gcm";
-
-impl KeyEncryption {
-    /// Reads a standard-base64 32-byte key, as printed by `herald keys gen-kek`.
-    pub fn from_base64(b64: &str) -> Result<Self, String> {
-        let bytes = STANDARD
-            .decode(b64.trim())
-            .map_err(|_| "HERALD_KEY_ENCRYPTION_KEY is not standard base64".to_string())?;
-        if bytes.len() != 32 {
-            return Err(format!(
-                "HERALD_KEY_ENCRYPTION_KEY must be 32 bytes, this one is {}; create one with \
-                 `herald keys gen-kek`",
-                bytes.len()
-            ));
-        }
-        let key = RandomizedNonceKey::new(&AES_256_GCM, &bytes)
-            .map_err(|_| "HERALD_KEY_ENCRYPTION_KEY cannot be used as an AES key".to_string())?;
-        Ok(Self { key: Some(key) })
-    }
-
-    /// No encryption: allowed only for loopback development issuers.
-    pub fn none() -> Self {
-        Self { key: None }
-    }
-
-    pub fn is_enabled(&self) -> bool {
-        self.key.is_some()
-    }
-
-    /// A fresh key-encryption key, standard base64.
-    pub fn generate_base64() -> String {
-        let mut buf = [0u8; 32];
-        aws_lc_rs::rand::fill(&mut buf).expect("the system random generator is available");
-        STANDARD.encode(buf)
-    }
-
-    /// Encrypts a private key; returns the scheme name and the stored bytes (nonce || ciphertext).
-    pub fn seal(&self, der: &[u8], kid: &str) -> Result<(&'static str, Vec<u8>), KeyError> {
-        let Some(key) = &self.key else {
-            return Ok((ENC_NONE, der.to_vec()));
-        };
-        let mut data = der.to_vec();
-        // The kid is bound as associated data, so a ciphertext cannot be swapped between rows.
-        let nonce = key
-            .seal_in_place_append_tag(Aad::from(kid.as_bytes()), &mut data)
-            .map_err(|_| KeyError::Generate)?;
-        let mut out = nonce.as_ref().to_vec();
-        out.extend_from_slice(&data);
-        Ok((ENC_AES256GCM, out))
-    }
-
-    pub fn open(&self, scheme: &str, stored: &[u8], kid: &str) -> Result<Vec<u8>, KeyError> {
-        match scheme {
-            ENC_NONE => Ok(stored.to_vec()),
-            ENC_AES256GCM => {
-                let Some(key) = &self.key else {
-                    return Err(KeyError::NoKek(kid.into()));
-                };
-                if stored.len() < 12 {
-                    return Err(KeyError::Decrypt(kid.into()));
-                }
-                let (nonce, ct) = stored.split_at(12);
-                let nonce = Nonce::try_assume_unique_for_key(nonce)
-                    .map_err(|_| KeyError::Decrypt(kid.into()))?;
-                let mut buf = ct.to_vec();
-                let plain = key
-                    .open_in_place(nonce, Aad::from(kid.as_bytes()), &mut buf)
-                    .map_err(|_| KeyError::Decrypt(kid.into()))?;
-                Ok(plain.to_vec())
-            }
-            other => Err(KeyError::Parse(
-                kid.into(),
-                format!("unknown scheme {other}"),
-            )),
-        }
-    }
+/// Decrypts a stored private key, naming the key in what goes wrong.
+fn open_key(
+    kek: &KeyEncryption,
+    scheme: &str,
+    stored: &[u8],
+    kid: &str,
+) -> Result<Vec<u8>, KeyError> {
+    kek.open(scheme, stored, kid).map_err(|e| match e {
+        SealError::NoKek => KeyError::NoKek(kid.into()),
+        SealError::Scheme(s) => KeyError::Parse(kid.into(), format!("unknown scheme {s}")),
+        SealError::Decrypt | SealError::Seal => KeyError::Decrypt(kid.into()),
+    })
 }
 
 /// The keys in use: one active signing key per algorithm, every published key for verification,
@@ -423,7 +344,7 @@ fn seal_record(
     activates_at: i64,
 ) -> Result<crate::store::KeyRecord, KeyError> {
     let (key, der) = SigningKey::generate(alg)?;
-    let (scheme, sealed) = kek.seal(&der, &key.kid)?;
+    let (scheme, sealed) = kek.seal(&der, &key.kid).map_err(|_| KeyError::Generate)?;
     Ok(crate::store::KeyRecord {
         kid: key.kid,
         alg: alg.into(),
@@ -478,7 +399,9 @@ async fn reseal_plaintext(
     }
     let mut resealed = false;
     for r in records.iter().filter(|r| r.encryption == ENC_NONE) {
-        let (scheme, sealed) = kek.seal(&r.private_key, &r.kid)?;
+        let (scheme, sealed) = kek
+            .seal(&r.private_key, &r.kid)
+            .map_err(|_| KeyError::Generate)?;
         if store
             .reseal_signing_key(&r.kid, ENC_NONE, scheme, &sealed)
             .await?
@@ -511,7 +434,7 @@ fn ring_from(
         .filter(|r| r.expires_at.is_none_or(|t| t > now))
     {
         let alg = Alg::from(r.alg);
-        let der = kek.open(&r.encryption, &r.private_key, &r.kid)?;
+        let der = open_key(kek, &r.encryption, &r.private_key, &r.kid)?;
         let key = SigningKey::from_pkcs8(alg, &der)?;
         if signs_at(r, now) && active.get(&alg).is_none_or(|(at, _)| r.activates_at >= *at) {
             active.insert(alg, (r.activates_at, key.kid.clone()));
@@ -603,12 +526,17 @@ mod tests {
         assert!(other.open(scheme, &sealed, "kid1").is_err());
         assert!(matches!(
             KeyEncryption::none().open(scheme, &sealed, "kid1"),
+            Err(SealError::NoKek)
+        ));
+        assert!(matches!(
+            open_key(&KeyEncryption::none(), scheme, &sealed, "kid1"),
             Err(KeyError::NoKek(_))
         ));
     }
 
     #[test]
     fn a_kek_of_the_wrong_length_is_refused_with_advice() {
+        use base64::engine::general_purpose::STANDARD;
         let err = KeyEncryption::from_base64(&STANDARD.encode([0u8; 16])).unwrap_err();
         assert!(err.contains("32 bytes"), "{err}");
     }

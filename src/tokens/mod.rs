@@ -4,6 +4,7 @@
 //!   256-bit ones), digests for codes and refresh tokens, random token generation.
 //! - [`keys`]: signing key pairs, parsed once into aws-lc-rs objects, their JWKS form and their
 //!   encryption at rest.
+//! - [`kek`]: the key-encryption key, which seals private keys and upstream secrets at rest.
 //! - [`jwt`]: compact JWS signing with those key pairs and verification of Herald's own JWTs
 //!   (RFC 7515, RFC 8725).
 //! - [`mint`]: ID tokens (OIDC Core §2) and JWT access tokens (RFC 9068).
@@ -11,6 +12,7 @@
 
 pub mod hashing;
 pub mod jwt;
+pub mod kek;
 pub mod keys;
 pub mod mint;
 pub mod secret_cache;

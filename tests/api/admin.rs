@@ -1028,10 +1028,15 @@ async fn the_openapi_document_parses_and_describes_every_path() {
         doc["components"]["securitySchemes"]["bearer"]["scheme"],
         "bearer"
     );
-    // The refused inline secret is not offered to clients generated from the document.
+    // The typed secret is offered as a password (write-only: no answer schema carries it).
     let upstream = &doc["components"]["schemas"]["UpstreamSettings"]["properties"];
     assert!(upstream.get("client_secret_env").is_some(), "{upstream}");
-    assert!(upstream.get("client_secret").is_none(), "{upstream}");
+    assert_eq!(
+        upstream["client_secret"]["format"], "password",
+        "{upstream}"
+    );
+    let detail = &doc["components"]["schemas"]["UpstreamDetail"]["properties"];
+    assert!(detail.get("client_secret").is_none(), "{detail}");
 }
 
 #[tokio::test]
@@ -1242,35 +1247,117 @@ async fn an_upstream_is_created_used_replaced_and_deleted_and_every_change_is_au
     assert!(!stored.document.contains(&path));
 }
 
+/// Issue 19: a secret typed in is stored sealed with the key-encryption key, sent to the
+/// upstream it was given for, and never shown: not in an answer, the stored document or the
+/// audit log; it never follows the upstream to another provider.
 #[tokio::test]
-async fn an_inline_upstream_secret_is_refused_with_what_to_do_instead_and_never_stored() {
+async fn an_upstream_secret_typed_in_is_stored_sealed_used_and_never_shown() {
     let app = spawn_app().await;
-    let secret = "inline-upstream-secret-value";
+    let secret = "upstream-secret";
     let mut body = second_upstream(&app);
     body["client_secret"] = json!(secret);
-    for (method, path) in [
-        (Method::POST, "/admin/api/upstreams"),
-        (Method::PUT, "/admin/api/upstreams/test"),
-    ] {
-        let res = app
-            .admin(method.clone(), path, Some(ADMIN_TOKEN), Some(&body))
-            .await;
-        assert_eq!(res.status(), 400, "{method} {path}");
-        let text = res.text().await.unwrap();
-        assert!(!text.contains(secret), "{text}");
-        let err: Value = serde_json::from_str(&text).unwrap();
-        assert_eq!(err["error"], "invalid_request");
-        let why = err["error_description"].as_str().unwrap();
-        assert!(
-            why.starts_with("client_secret: Herald never stores secrets"),
-            "{why}"
-        );
-        assert!(
-            why.contains("name that variable in client_secret_env"),
-            "{why}"
-        );
-    }
-    // Even a secret of another type is refused the same way, not echoed by a parser.
+    body["client_secret_env"] = json!("HERALD_UPSTREAM_TEST_SECRET");
+    let err = app
+        .admin_ok(
+            Method::POST,
+            "/admin/api/upstreams",
+            Some(body.clone()),
+            400,
+        )
+        .await;
+    assert!(
+        err["error_description"]
+            .as_str()
+            .unwrap()
+            .starts_with("client_secret and client_secret_env: give one"),
+        "{err}"
+    );
+    body.as_object_mut().unwrap().remove("client_secret_env");
+    let res = app
+        .admin(
+            Method::POST,
+            "/admin/api/upstreams",
+            Some(ADMIN_TOKEN),
+            Some(&body),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    let text = res.text().await.unwrap();
+    assert!(!text.contains(secret), "{text}");
+    let created: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(created["client_secret_source"], "stored");
+    let stored = app.state.store.latest_config().await.unwrap().unwrap();
+    assert!(!stored.document.contains(secret), "{}", stored.document);
+    assert!(
+        stored
+            .document
+            .contains("client_secret_sealed = \"aes256gcm:"),
+        "{}",
+        stored.document
+    );
+
+    // It is sent: the upstream (which refuses any other secret) sees HTTP Basic, and the
+    // login works.
+    let p = AuthParams::new("app", "openid groups").with("idp_hint", "second");
+    let q = app.login(&browser(), &p).await;
+    assert!(q.contains_key("code"), "{q:?}");
+    assert_eq!(
+        app.upstream.state.token_auth.lock().unwrap().last(),
+        Some(&"basic")
+    );
+
+    // Replaced without a secret, the upstream keeps the stored one.
+    let mut renamed = second_upstream(&app);
+    renamed["display_name"] = json!("Renamed");
+    let replaced = app
+        .admin_ok(
+            Method::PUT,
+            "/admin/api/upstreams/second",
+            Some(renamed),
+            200,
+        )
+        .await;
+    assert_eq!(replaced["client_secret_source"], "stored");
+    // Pointed at another provider without a new secret, it is refused: the stored secret is
+    // never sent elsewhere.
+    let mut moved = second_upstream(&app);
+    moved["issuer"] = json!("https://other-idp.example.com");
+    let err = app
+        .admin_ok(Method::PUT, "/admin/api/upstreams/second", Some(moved), 400)
+        .await;
+    assert!(
+        err["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("another provider"),
+        "{err}"
+    );
+
+    // The audit log says a secret was stored, without it or its ciphertext.
+    let audit = app
+        .admin_ok(
+            Method::GET,
+            "/admin/api/audit?target=upstream:second",
+            None,
+            200,
+        )
+        .await;
+    assert_eq!(audit[1]["after"]["client_secret_sealed"], "[sealed]");
+    let audit = audit.to_string();
+    assert!(
+        !audit.contains(secret) && !audit.contains("aes256gcm"),
+        "{audit}"
+    );
+    let detail = app
+        .admin_ok(Method::GET, "/admin/api/upstreams/second", None, 200)
+        .await
+        .to_string();
+    assert!(!detail.contains("aes256gcm"), "{detail}");
+
+    app.admin_ok(Method::DELETE, "/admin/api/upstreams/second", None, 204)
+        .await;
+    let mut body = second_upstream(&app);
+    // A secret of another type is refused, not echoed by a parser.
     body["client_secret"] = json!({"value": secret});
     let err = app
         .admin_ok(Method::POST, "/admin/api/upstreams", Some(body), 400)
@@ -1318,7 +1405,8 @@ async fn an_inline_upstream_secret_is_refused_with_what_to_do_instead_and_never_
         "{err}"
     );
 
-    assert_eq!(app.state.config_version(), 1);
+    // Created, replaced and deleted; none of the refusals stored a version.
+    assert_eq!(app.state.config_version(), 4);
     let stored = app.state.store.latest_config().await.unwrap().unwrap();
     assert!(!stored.document.contains(secret));
     assert!(

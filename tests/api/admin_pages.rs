@@ -1,6 +1,7 @@
 //! The admin pages: sign-in through Herald with the role a mapping grants, the upstream editor
 //! (inline errors, preview of unsaved rows, save), CSRF, clients, and the read-only pages.
 
+use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::support::*;
@@ -1113,6 +1114,361 @@ async fn an_admin_adds_tests_and_deletes_an_upstream_through_the_pages() {
     assert_eq!(res.status(), 303);
     assert_eq!(res.headers()["location"], "/admin/upstreams");
     assert!(app.state.settings().upstream("second").is_none());
+}
+
+/// Issue 19: Herald's secret at an upstream is typed into its page and stored sealed (never in
+/// a page, the stored document or the audit log), the upstream's own settings change on its
+/// page, and what the form does not show keeps its value.
+#[tokio::test]
+async fn an_admin_types_an_upstream_secret_and_changes_its_settings_on_its_page() {
+    let app = spawn_admin_app().await;
+    let admin = browser();
+    let (_, html) = app.admin_page(&admin, "/admin/upstreams").await;
+    assert!(
+        html.contains("type=\"password\" id=\"up-secret\" name=\"client_secret\""),
+        "{html}"
+    );
+    for field in ["name=\"kind\"", "name=\"issuer\"", "name=\"domain\""] {
+        assert!(html.contains(field), "{field}: {html}");
+    }
+    let csrf = form_field(&html, "csrf");
+    // An auditor signs in now, while the development upstream is the only one.
+    let avery = app.member("auth0|avery", "auditors");
+    app.admin_page(&avery, "/admin").await;
+    // Created through the API with a timeout and a parameter the page does not show, and a
+    // secret the upstream refuses.
+    let wrong = "typed-but-wrong-secret";
+    app.admin_ok(
+        Method::POST,
+        "/admin/api/upstreams",
+        Some(json!({
+            "id": "second", "kind": "oidc", "issuer": app.upstream.issuer(),
+            "client_id": "herald-second", "client_secret": wrong,
+            "timeout": "7s", "extra_authorize_params": {"audience": "api"}
+        })),
+        201,
+    )
+    .await;
+    let page = "/admin/upstreams/second";
+    let (_, html) = app.admin_page(&admin, page).await;
+    assert!(
+        html.contains("Now from stored, encrypted with the key-encryption key"),
+        "{html}"
+    );
+    assert!(!html.contains(wrong), "{html}");
+    let test_connection = || async {
+        let version = app.state.config_version().to_string();
+        let res = app
+            .post_form(
+                &admin,
+                page,
+                &pairs(&[("csrf", &csrf), ("version", &version), ("action", "test")]),
+            )
+            .await;
+        res.text().await.unwrap()
+    };
+    // The upstream refuses the stored secret: it is the one sent.
+    let html = test_connection().await;
+    assert!(html.contains("✗ credentials"), "{html}");
+
+    let settings = |version: String, secret: &'static str| {
+        pairs(&[
+            ("csrf", &csrf),
+            ("version", &version),
+            ("display_name", "Second IdP"),
+            ("kind", "oidc"),
+            ("issuer", app.upstream.issuer()),
+            ("client_id", "herald-second"),
+            ("client_secret", secret),
+            ("client_secret_env", ""),
+            ("scopes", "openid email"),
+            ("userinfo", "on"),
+        ])
+    };
+    let save = format!("{page}/settings");
+    let res = app
+        .post_form(
+            &admin,
+            &save,
+            &settings(app.state.config_version().to_string(), "upstream-secret"),
+        )
+        .await;
+    assert_eq!(res.status(), 303);
+    let location = res.headers()["location"].to_str().unwrap().to_string();
+    assert!(
+        location.starts_with("/admin/upstreams/second?saved="),
+        "{location}"
+    );
+    let up = app.state.settings().upstream("second").cloned().unwrap();
+    assert_eq!(up.display_name, "Second IdP");
+    assert_eq!(up.scopes, ["openid", "email"]);
+    assert!(up.userinfo && up.client_secret_sealed);
+    assert_eq!(up.timeout, std::time::Duration::from_secs(7));
+    assert_eq!(up.extra_authorize_params["audience"], "api");
+    let html = test_connection().await;
+    assert!(html.contains("✓ credentials"), "{html}");
+
+    // Saved again with the secret left empty, the stored one stays.
+    let res = app
+        .post_form(
+            &admin,
+            &save,
+            &settings(app.state.config_version().to_string(), ""),
+        )
+        .await;
+    assert_eq!(res.status(), 303);
+    assert!(
+        app.state
+            .settings()
+            .upstream("second")
+            .unwrap()
+            .client_secret_sealed
+    );
+    assert!(test_connection().await.contains("✓ credentials"));
+
+    // A save from a page opened before another change is stopped, with the typed values.
+    let res = app
+        .post_form(&admin, &save, &settings("1".into(), ""))
+        .await;
+    assert_eq!(res.status(), 409);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("Settings not saved."), "{html}");
+    assert!(html.contains("version 1 →"), "{html}");
+    // Another issuer without the secret again is refused on the page.
+    let mut moved = settings(app.state.config_version().to_string(), "");
+    moved.retain(|(k, _)| k != "issuer");
+    moved.push(("issuer".into(), "https://other-idp.example.com".into()));
+    let res = app.post_form(&admin, &save, &moved).await;
+    assert_eq!(res.status(), 400);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("another provider"), "{html}");
+    assert!(
+        html.contains("value=\"https://other-idp.example.com\""),
+        "{html}"
+    );
+
+    let stored = app.state.store.latest_config().await.unwrap().unwrap();
+    for secret in [wrong, "upstream-secret"] {
+        assert!(!stored.document.contains(secret));
+    }
+    let audit = app
+        .admin_ok(
+            Method::GET,
+            "/admin/api/audit?target=upstream:second",
+            None,
+            200,
+        )
+        .await
+        .to_string();
+    assert!(
+        !audit.contains("upstream-secret") && !audit.contains(wrong),
+        "{audit}"
+    );
+
+    // An auditor reads the settings and where the secret comes from, with no form.
+    let (_, html) = app.admin_page(&avery, page).await;
+    assert!(html.contains("secret from stored, encrypted"), "{html}");
+    assert!(!html.contains("name=\"client_secret\""), "{html}");
+}
+
+/// Issue 19: the scopes page lists every scope with where it comes from; a scope is added,
+/// worded per language, given back to Herald's definition and removed on its pages; a scope a
+/// client may ask for cannot be removed; an auditor reads but changes nothing.
+#[tokio::test]
+async fn an_admin_adds_words_and_removes_scopes_on_the_scopes_pages() {
+    let app = spawn_admin_app().await;
+    let admin = browser();
+    let (status, html) = app.admin_page(&admin, "/admin/scopes").await;
+    assert_eq!(status, 200, "{html}");
+    for row in [
+        "groups</a> <span class=\"muted\">(custom)",
+        "email</a> <span class=\"muted\">(built-in)",
+    ] {
+        assert!(html.contains(row), "{row}: {html}");
+    }
+    // Herald's own German for a built-in scope counts as a language it has.
+    assert!(html.contains("de (Herald&#39;s)"), "{html}");
+    let csrf = form_field(&html, "csrf");
+
+    // A claims line that is not a path is refused with its line, the typed values kept.
+    let add = |name: &str, claims: &str| {
+        pairs(&[
+            ("csrf", &csrf),
+            ("name", name),
+            ("description", "Read your reports"),
+            ("translation.de", "Ihre Berichte lesen"),
+            ("claims", claims),
+            ("purpose", ""),
+        ])
+    };
+    let res = app
+        .post_form(
+            &admin,
+            "/admin/scopes",
+            &add("read:reports", "groups\nroles -> id_tokens"),
+        )
+        .await;
+    assert_eq!(res.status(), 400);
+    let html = res.text().await.unwrap();
+    assert!(
+        html.contains("Claims, line 2: “id_tokens” is not a token"),
+        "{html}"
+    );
+    assert!(html.contains("value=\"Ihre Berichte lesen\""), "{html}");
+    let res = app
+        .post_form(
+            &admin,
+            "/admin/scopes",
+            &add("read:reports", "groups -> access_token"),
+        )
+        .await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(
+        res.headers()["location"].to_str().unwrap(),
+        format!(
+            "/admin/scopes/read%3Areports?saved={}",
+            app.state.config_version()
+        )
+    );
+    let settings = app.state.settings();
+    let def = settings.scopes.get("read:reports").unwrap();
+    assert_eq!(def.claims[0].claim().segments(), ["groups"]);
+    assert_eq!(
+        settings.scopes.scope_text("read:reports", "de"),
+        "Ihre Berichte lesen"
+    );
+    // A second scope of that name, or of a built-in's, is refused.
+    let res = app
+        .post_form(&admin, "/admin/scopes", &add("email", "email"))
+        .await;
+    assert_eq!(res.status(), 409);
+
+    // A built-in scope reworded becomes "redefined", and goes back to Herald's words.
+    let (_, html) = app.admin_page(&admin, "/admin/scopes/email").await;
+    assert!(
+        html.contains("placeholder=\"Ihre E-Mail-Adresse\""),
+        "{html}"
+    );
+    let version = app.state.config_version().to_string();
+    let res = app
+        .post_form(
+            &admin,
+            "/admin/scopes/email",
+            &pairs(&[
+                ("csrf", &csrf),
+                ("version", &version),
+                ("action", "save"),
+                ("description", "Your work email"),
+                ("translation.de", "Ihre geschäftliche E-Mail-Adresse"),
+                ("claims", "email\nemail_verified"),
+            ]),
+        )
+        .await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(
+        app.state.settings().scopes.scope_text("email", "de"),
+        "Ihre geschäftliche E-Mail-Adresse"
+    );
+    let (_, html) = app.admin_page(&admin, "/admin/scopes/email").await;
+    assert!(html.contains("(built-in, redefined)"), "{html}");
+    assert!(html.contains("Restore Herald's definition"), "{html}");
+    // A save from a page opened before that change is stopped.
+    let res = app
+        .post_form(
+            &admin,
+            "/admin/scopes/email",
+            &pairs(&[
+                ("csrf", &csrf),
+                ("version", &version),
+                ("description", "Stale"),
+            ]),
+        )
+        .await;
+    assert_eq!(res.status(), 409);
+    let version = app.state.config_version().to_string();
+    let res = app
+        .post_form(
+            &admin,
+            "/admin/scopes/email",
+            &pairs(&[("csrf", &csrf), ("version", &version), ("action", "delete")]),
+        )
+        .await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(
+        app.state.settings().scopes.scope_text("email", "de"),
+        "Ihre E-Mail-Adresse"
+    );
+
+    // A scope a client may ask for stays; the page says why.
+    let version = app.state.config_version().to_string();
+    let res = app
+        .post_form(
+            &admin,
+            "/admin/scopes/groups",
+            &pairs(&[("csrf", &csrf), ("version", &version), ("action", "delete")]),
+        )
+        .await;
+    assert_eq!(res.status(), 400);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("groups"), "{html}");
+    assert!(app.state.settings().scopes.get("groups").is_some());
+    // One no client asks for goes.
+    let res = app
+        .post_form(
+            &admin,
+            "/admin/scopes/read%3Areports",
+            &pairs(&[("csrf", &csrf), ("version", &version), ("action", "delete")]),
+        )
+        .await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(res.headers()["location"], "/admin/scopes");
+    assert!(app.state.settings().scopes.get("read:reports").is_none());
+
+    let audit = app
+        .admin_ok(
+            Method::GET,
+            "/admin/api/audit?target=scope:email",
+            None,
+            200,
+        )
+        .await;
+    let actions: Vec<&str> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["scope.delete", "scope.update"]);
+
+    // An auditor reads the scope, in a form that cannot be sent, and is refused a change.
+    let avery = app.member("auth0|avery", "auditors");
+    let (_, html) = app.admin_page(&avery, "/admin/scopes/groups").await;
+    assert!(html.contains("<fieldset disabled>"), "{html}");
+    assert!(!html.contains("Save scope"), "{html}");
+    let (_, clients) = app.admin_page(&avery, "/admin/clients/app").await;
+    let csrf = form_field(&clients, "csrf");
+    let version = app.state.config_version().to_string();
+    let res = app
+        .post_form(
+            &avery,
+            "/admin/scopes/groups",
+            &pairs(&[
+                ("csrf", &csrf),
+                ("version", &version),
+                ("description", "Mine"),
+            ]),
+        )
+        .await;
+    assert_eq!(res.status(), 403);
+    assert_eq!(
+        app.state
+            .settings()
+            .scopes
+            .get("groups")
+            .unwrap()
+            .description,
+        "Your groups"
+    );
 }
 
 /// Issue 19: the keys page lists the published keys and their lives; an admin rotates one, it

@@ -37,7 +37,7 @@ try {
     await page.getByLabel("Attribute 2 type").selectOption("string");
     await page.getByLabel("Mapping 2 from").fill("https://example\\.com/department");
     await page.getByLabel("Mapping 2 to").fill("sub");
-    await page.getByRole("button", { name: "Save" }).click();
+    await page.getByRole("button", { name: "Save attributes and mappings" }).click();
     const error = page.locator("#map-1-error");
     assert.match(await error.textContent(), /mappings\[1\].*sub/);
     assert.equal(await page.getByLabel("Mapping 2 to").inputValue(), "sub");
@@ -58,7 +58,7 @@ try {
   });
 
   await check("saving applies the mapping at once", async () => {
-    await page.getByRole("button", { name: "Save" }).click();
+    await page.getByRole("button", { name: "Save attributes and mappings" }).click();
     await page.waitForURL(/\/admin\/upstreams\/dev\?saved=\d+/);
     assert.match(await page.textContent("main"), /Saved as configuration version \d+/);
     assert.equal(await page.getByLabel("Mapping 2 to").inputValue(), "department");
@@ -147,6 +147,43 @@ try {
     await shot(page, "admin-upstream-tested");
   });
 
+  await check("an admin adds an upstream with its secret typed in, tests it and changes its settings", async () => {
+    const secret = "typed-upstream-secret-4b1d";
+    await page.goto(`${base}/admin/upstreams`);
+    await page.getByLabel(/^Id \(/).fill("second");
+    await page.getByLabel("Name people see when choosing how to sign in").fill("Second");
+    await page.getByLabel("Kind").selectOption("oidc");
+    await page.getByLabel(/^Issuer/).fill(`${base}/dev-upstream`);
+    await page.getByLabel("Herald's client ID at the upstream").fill("herald");
+    await page.getByLabel(/Type or paste it/).fill(secret);
+    await page.getByRole("button", { name: "Add upstream" }).click();
+    await page.waitForURL(/\/admin\/upstreams\/second\?created=\d+/);
+    assert.match(await page.getByLabel("Current secret").textContent(),
+                 /Now from stored, encrypted with the key-encryption key/);
+    assert.ok(!(await page.content()).includes(secret), "the secret is never shown again");
+    assert.equal(await page.getByLabel(/Type or paste it/).inputValue(), "");
+    await page.getByRole("button", { name: "Test connection" }).click();
+    assert.match(await page.getByLabel("Connection test").textContent(), /discovery/);
+    await page.getByLabel("Name people see when choosing how to sign in").fill("Second provider");
+    await page.getByLabel("End the upstream's session too when a user signs out of Herald").check();
+    await page.getByRole("button", { name: "Save settings" }).click();
+    await page.waitForURL(/\/admin\/upstreams\/second\?saved=\d+/);
+    assert.match(await page.textContent("h1"), /Second provider/);
+    assert.ok(await page.getByLabel("End the upstream's session too when a user signs out of Herald").isChecked());
+    assert.match(await page.getByLabel("Current secret").textContent(), /stored, encrypted/,
+                 "saving with the secret left empty keeps it");
+    await page.locator("#settings").scrollIntoViewIfNeeded();
+    await shot(page, "admin-upstream-settings");
+    await page.setViewportSize({ width: 390, height: 844 });
+    const wide = await page.evaluate(() => document.documentElement.scrollWidth);
+    await shot(page, "admin-upstream-settings-phone");
+    await page.setViewportSize({ width: 1280, height: 720 });
+    assert.ok(wide <= 390, `no horizontal scrolling at 390 px (${wide})`);
+    // Deleted again: the role checks below sign in with the development upstream alone.
+    await page.getByRole("button", { name: "Delete second" }).click();
+    await page.waitForURL(`${base}/admin/upstreams`);
+  });
+
   await check("the keys page lists the published keys and offers a rotation", async () => {
     await page.getByRole("link", { name: "Keys" }).click();
     await page.waitForURL(`${base}/admin/keys`);
@@ -157,12 +194,37 @@ try {
     await shot(page, "admin-keys");
   });
 
+  await check("an admin edits a scope's words in German and adds a scope", async () => {
+    await page.goto(`${base}/admin`);
+    await page.getByRole("link", { name: "Scopes" }).click();
+    await page.waitForURL(`${base}/admin/scopes`);
+    await page.getByRole("link", { name: "groups", exact: true }).click();
+    await page.waitForURL(`${base}/admin/scopes/groups`);
+    await page.getByLabel(/… in German/).fill("Ihre Gruppen und Abteilung (geändert)");
+    await page.getByRole("button", { name: "Save scope" }).click();
+    await page.waitForURL(/\/admin\/scopes\/groups\?saved=\d+/);
+    assert.equal(await page.getByLabel(/… in German/).inputValue(), "Ihre Gruppen und Abteilung (geändert)");
+    await shot(page, "admin-scope");
+    await page.getByRole("link", { name: "Scopes" }).click();
+    await page.getByLabel(/^Name \(the word apps/).fill("read:reports");
+    await page.getByLabel("What the consent page says for it, in English").fill("Read your reports");
+    await page.getByLabel("Claims it releases", { exact: false }).fill("department -> access_token");
+    await page.getByRole("button", { name: "Add scope" }).click();
+    await page.waitForURL(/\/admin\/scopes\/read%3Areports\?saved=\d+/);
+    assert.match(await page.textContent("h1"), /read:reports \(custom\)/);
+    await page.getByRole("button", { name: "Delete read:reports" }).click();
+    await page.waitForURL(`${base}/admin/scopes`);
+    assert.doesNotMatch(await page.locator("table").textContent(), /read:reports/);
+    await shot(page, "admin-scopes");
+  });
+
   await check("every admin page fits a 390 px wide phone without scrolling sideways", async () => {
     await page.setViewportSize({ width: 390, height: 844 });
     const wide = [];
     for (const path of ["/admin", "/admin/upstreams", "/admin/upstreams/dev", "/admin/clients",
                         "/admin/clients/demo", "/admin/clients/reports", "/admin/lineage",
-                        "/admin/keys", "/admin/users", "/admin/audit"]) {
+                        "/admin/keys", "/admin/users", "/admin/audit", "/admin/scopes",
+                        "/admin/scopes/groups"]) {
       await page.goto(`${base}${path}`);
       const width = await page.evaluate(() => document.documentElement.scrollWidth);
       if (width > 390) wide.push(`${path}: ${width} px`);

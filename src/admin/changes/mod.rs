@@ -18,6 +18,7 @@
 
 pub mod clients;
 pub mod guard;
+pub mod scopes;
 pub mod service;
 pub mod upstreams;
 

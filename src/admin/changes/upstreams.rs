@@ -1,14 +1,15 @@
 //! Upstreams: adding, changing and removing one, and replacing its claim rules (attributes,
 //! mappings, or both together as the admin page edits them).
 //!
-//! Herald stores no upstream secret: its client secret at an upstream stays in an environment
-//! variable of every replica, named by `client_secret_env`, and the name must follow the rules
-//! of `UpstreamSettings::check_secrets` and [`UPSTREAM_SECRET_PREFIX`].
+//! Herald's client secret at an upstream comes from one of two places: typed in
+//! (`client_secret`), when it is stored sealed with the key-encryption key and never shown
+//! again (see `config::upstream_secret`), or an environment variable of every replica named by
+//! `client_secret_env`, whose name must follow the rules of `UpstreamSettings::check_secrets`
+//! and [`UPSTREAM_SECRET_PREFIX`].
 
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
-use serde::de::IgnoredAny;
 use serde_json::{Value as Json, json};
 use toml::{Table, Value};
 use utoipa::ToSchema;
@@ -16,9 +17,12 @@ use utoipa::ToSchema;
 use super::service::{Changes, draft, stored, to_json, to_toml};
 use crate::admin::error::ApiError;
 use crate::claims::{Attribute, Mapping};
+use crate::config::upstream_secret;
 use crate::config::{ManagedConfig, OneOrMany, Settings, UpstreamFile, UpstreamKind};
+use crate::secret::Secret;
 use crate::state::AppState;
 use crate::store::Removal;
+use crate::tokens::kek::KeyEncryption;
 
 /// Herald's own secrets, which no upstream may be told to send (`client_secret_env` would
 /// otherwise let an admin post them to a provider of their choosing).
@@ -28,9 +32,9 @@ const HERALD_SECRET_VARIABLES: [&str; 2] = ["HERALD_KEY_ENCRYPTION_KEY", "HERALD
 pub const UPSTREAM_SECRET_PREFIX: &str = "HERALD_UPSTREAM_";
 
 /// An upstream's settings as written; the keys mean what they mean in the file's
-/// `[[upstreams]]`. Herald stores no secret: its client secret at the upstream stays in an
-/// environment variable of every replica, named by `client_secret_env`, and an inline
-/// `client_secret` is refused.
+/// `[[upstreams]]`. Herald's client secret at the upstream is either typed in
+/// (`client_secret`: stored encrypted with the key-encryption key, never shown again) or read
+/// from an environment variable of every replica named by `client_secret_env`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpstreamSettings {
@@ -51,13 +55,16 @@ pub struct UpstreamSettings {
     /// The client ID Herald has at the upstream (kind = dev: default `herald`).
     pub client_id: Option<String>,
     /// The environment variable holding Herald's client secret at the upstream; every replica
-    /// must have it set. When replacing an upstream, absent keeps the current one.
+    /// must have it set. When replacing an upstream, absent (with no `client_secret`) keeps the
+    /// current secret while the upstream stays the same provider.
     pub client_secret_env: Option<String>,
     /// `client_secret_basic` (the default) or `client_secret_post`.
     pub token_endpoint_auth_method: Option<String>,
-    /// Refused with a 400 that says what to do instead; present only to be recognised.
-    #[schema(ignore)]
-    pub client_secret: Option<IgnoredAny>,
+    /// Herald's client secret at the upstream, stored encrypted with the key-encryption key
+    /// (`HERALD_KEY_ENCRYPTION_KEY`, which must be set) and never shown again; it replaces
+    /// `client_secret_env`.
+    #[schema(value_type = Option<String>, format = Password)]
+    pub client_secret: Option<Secret>,
     /// Default `["openid", "profile", "email"]`; must contain `openid`.
     pub scopes: Option<Vec<String>>,
     /// Fetch userinfo after the login.
@@ -81,17 +88,31 @@ pub struct UpstreamSettings {
     pub mappings: Option<Vec<Mapping>>,
 }
 impl UpstreamSettings {
-    /// Refuses what the stored configuration must never hold: a plaintext secret, or a
-    /// reference to one of Herald's own secrets.
-    fn check_secrets(&self) -> Result<(), ApiError> {
-        if self.client_secret.is_some() {
-            return Err(ApiError::invalid_request(
-                "client_secret: Herald never stores secrets, and an upstream's secret cannot \
-                 be kept as a hash because Herald must send it to the upstream. Set it in an \
-                 environment variable on every Herald replica and name that variable in \
-                 client_secret_env instead, for example \"client_secret_env\": \
-                 \"AUTH0_CLIENT_SECRET\".",
-            ));
+    /// Refuses two sources for one secret, an empty secret, a secret this server cannot store
+    /// encrypted, and a reference to one of Herald's own secrets.
+    fn check_secrets(&self, kek: &KeyEncryption) -> Result<(), ApiError> {
+        if let Some(secret) = &self.client_secret {
+            if self.client_secret_env.is_some() {
+                return Err(ApiError::invalid_request(
+                    "client_secret and client_secret_env: give one; a typed secret is stored \
+                     encrypted, a variable is read from every replica's environment",
+                ));
+            }
+            if secret.expose().trim().is_empty() {
+                return Err(ApiError::invalid_request(
+                    "client_secret: empty; paste the client secret the upstream shows for \
+                     Herald's application",
+                ));
+            }
+            if !kek.is_enabled() {
+                return Err(ApiError::invalid_request(
+                    "client_secret: Herald stores an upstream's secret only encrypted with \
+                     HERALD_KEY_ENCRYPTION_KEY, and this server runs without one (a loopback \
+                     development issuer). Set it (`herald keys gen-kek` prints one) and \
+                     restart, or put the secret in an environment variable and name it in \
+                     client_secret_env.",
+                ));
+            }
         }
         if let Some(name) = self.client_secret_env.as_deref()
             && HERALD_SECRET_VARIABLES.contains(&name)
@@ -135,6 +156,7 @@ impl UpstreamSettings {
             client_id: self.client_id.clone(),
             client_secret: None,
             client_secret_env: self.client_secret_env.clone(),
+            client_secret_sealed: None,
             token_endpoint_auth_method: self.token_endpoint_auth_method.clone(),
             scopes: self.scopes.clone(),
             userinfo: self.userinfo,
@@ -167,8 +189,29 @@ fn no_upstream(id: &str) -> ApiError {
     ApiError::not_found(format!("no upstream `{id}`"))
 }
 
+/// An upstream as the audit log shows it: a stored secret only as `[sealed]`, so that the log
+/// says it changed without keeping even its ciphertext.
 fn audit(t: &Table) -> Json {
-    to_json(&Value::Table(t.clone()))
+    let mut t = t.clone();
+    if let Some(v) = t.get_mut(upstream_secret::SEALED) {
+        *v = Value::String("[sealed]".into());
+    }
+    to_json(&Value::Table(t))
+}
+
+/// Seals a typed secret into upstream `id` of `doc`; returns the entry as written.
+fn seal_secret(
+    doc: &mut ManagedConfig,
+    id: &str,
+    secret: Option<&Secret>,
+    kek: &KeyEncryption,
+) -> Result<Option<Table>, ApiError> {
+    let (Some(secret), Some(entry)) = (secret, doc.entry_mut("upstreams", "id", id)) else {
+        return Ok(None);
+    };
+    upstream_secret::seal(kek, entry, secret.expose())
+        .map_err(|e| ApiError::invalid_request(format!("client_secret: cannot be stored: {e}")))?;
+    Ok(Some(entry.clone()))
 }
 
 /// A list as the audit log shows it: as stored.
@@ -222,7 +265,8 @@ pub async fn draft_claims(
 impl Changes<'_> {
     /// Adds an upstream; its id is required.
     pub async fn create_upstream(&self, new: &UpstreamSettings) -> Result<i64, ApiError> {
-        new.check_secrets()?;
+        let kek = &self.state.kek();
+        new.check_secrets(kek)?;
         new.check_secret_variable(None)?;
         let Some(id) = new.id.as_deref() else {
             return Err(ApiError::invalid_request(
@@ -238,19 +282,21 @@ impl Changes<'_> {
                 )));
             }
             let written = doc.put(&upstream).map_err(stored)?;
+            let written = seal_secret(doc, id, new.client_secret.as_ref(), kek)?.unwrap_or(written);
             Ok((None, Some(audit(&written))))
         })
         .await
     }
 
-    /// Replaces upstream `id`'s settings. `client_secret_env` (while the upstream stays the same
+    /// Replaces upstream `id`'s settings. The secret (while the upstream stays the same
     /// provider), `attributes` and `mappings` stay as they are when absent.
     pub async fn update_upstream(
         &self,
         id: &str,
         settings: &UpstreamSettings,
     ) -> Result<i64, ApiError> {
-        settings.check_secrets()?;
+        let kek = &self.state.kek();
+        settings.check_secrets(kek)?;
         if let Some(other) = settings.id.as_deref().filter(|i| *i != id) {
             return Err(ApiError::invalid_request(format!(
                 "id: `{other}` differs from the path's `{id}`; an upstream's id cannot be changed \
@@ -265,15 +311,30 @@ impl Changes<'_> {
                 .get::<UpstreamFile>(id)?
                 .ok_or_else(|| no_upstream(id))?;
             settings.check_secret_variable(old.client_secret_env.as_deref())?;
-            // The secret variable stays only while the upstream stays the same provider: it
-            // must never follow the upstream to another issuer.
+            // The secret stays only while the upstream stays the same provider: it must never
+            // follow the upstream to another issuer.
             let same_provider = (old.kind, &old.issuer, &old.domain)
                 == (changed.kind, &changed.issuer, &changed.domain);
+            let keep = same_provider
+                && settings.client_secret.is_none()
+                && changed.client_secret_env.is_none();
+            if !same_provider
+                && old.client_secret_sealed.is_some()
+                && settings.client_secret.is_none()
+                && changed.client_secret_env.is_none()
+            {
+                return Err(ApiError::invalid_request(
+                    "client_secret: this change points the upstream at another provider, and \
+                     the secret stored for the current one is never sent elsewhere; give the \
+                     new provider's client secret too",
+                ));
+            }
             let upstream = UpstreamFile {
                 client_secret_env: match changed.client_secret_env {
-                    None if same_provider => old.client_secret_env,
+                    None if keep => old.client_secret_env,
                     env => env,
                 },
+                client_secret_sealed: if keep { old.client_secret_sealed } else { None },
                 attributes: match settings.attributes {
                     None => old.attributes,
                     Some(_) => changed.attributes,
@@ -285,6 +346,8 @@ impl Changes<'_> {
                 ..changed
             };
             let written = doc.put(&upstream).map_err(stored)?;
+            let written =
+                seal_secret(doc, id, settings.client_secret.as_ref(), kek)?.unwrap_or(written);
             Ok((before, Some(audit(&written))))
         })
         .await

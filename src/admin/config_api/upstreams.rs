@@ -81,7 +81,8 @@ pub struct UpstreamDetail {
     /// The URL to register at the upstream as Herald's callback.
     pub callback_url: String,
     pub client_id: String,
-    /// Where Herald's client secret at this upstream comes from: `env` (the variable named by
+    /// Where Herald's client secret at this upstream comes from: `stored` (typed in, kept
+    /// encrypted with the key-encryption key), `env` (the variable named by
     /// `client_secret_env`), `file` (written in the configuration file, never stored) or `none`.
     pub client_secret_source: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -111,6 +112,7 @@ impl UpstreamDetail {
         let client_secret_source = match (&u.client_secret, &u.client_secret_env) {
             (None, _) => "none",
             (Some(_), Some(_)) => "env",
+            (Some(_), None) if u.client_secret_sealed => "stored",
             (Some(_), None) => "file",
         };
         Self {

@@ -23,10 +23,13 @@
 //! # Layout
 //! - this module: the router, the [`AdminUser`] guard and its CSRF token, the overview;
 //! - [`upstream_list`]: the upstreams with their callback URLs, and adding one;
+//!   [`upstream_settings`]: an upstream's own settings as a form (adding one, or changing it on
+//!   its page), with Herald's client secret there stored encrypted;
 //! - [`upstreams`]: one upstream: its connection (callback URL, Test connection, Delete) and
 //!   its attributes and mappings, edited together, with a preview; [`upstream_rows`]: the
 //!   editor's rows;
 //! - [`clients`]: the client list, registration and editing;
+//! - [`scopes`]: the scopes, their words per language, claims and purposes; adding and editing;
 //! - [`keys`]: the signing keys and their rotation;
 //! - [`user_actions`]: withdrawing a user's consent and erasing a user;
 //! - [`directory`]: lineage, users and the audit log (read only);
@@ -37,8 +40,10 @@ mod clients;
 mod directory;
 mod keys;
 mod samples;
+mod scopes;
 mod upstream_list;
 mod upstream_rows;
+mod upstream_settings;
 mod upstreams;
 mod user_actions;
 mod views;
@@ -47,7 +52,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::get;
+use axum::routing::{get, post};
 
 use crate::state::AppState;
 use crate::web::{error_page, render};
@@ -63,6 +68,15 @@ pub fn router() -> Router<AppState> {
         .route(
             "/admin/upstreams/{id}",
             get(upstreams::show).post(upstreams::submit),
+        )
+        .route(
+            "/admin/upstreams/{id}/settings",
+            post(upstreams::save_settings),
+        )
+        .route("/admin/scopes", get(scopes::list).post(scopes::create))
+        .route(
+            "/admin/scopes/{name}",
+            get(scopes::show).post(scopes::submit),
         )
         .route("/admin/clients", get(clients::list).post(clients::create))
         .route(

@@ -1,21 +1,19 @@
 //! The upstreams: the list, with each one's callback URL, and a form that adds one (Auth0 by
 //! its domain, any OpenID provider by its issuer). Adding goes through the change service the
 //! API uses ([`Changes::create_upstream`]), so it is validated like `herald check-config`;
-//! Herald's secret at the upstream stays in an environment variable that the form names.
+//! the form is [`super::upstream_settings`]'s, which the upstream's own page uses too.
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 
-use super::base::{AdminForm, AdminUser, Form, api_failed, inline, path_segment, problems};
-use super::views::{Nav, UpstreamForm, UpstreamListRow, UpstreamsPage, options};
-use crate::admin::changes::{Changes, UPSTREAM_SECRET_PREFIX, UpstreamSettings};
-use crate::admin::error::ApiError;
-use crate::config::{Permission, Settings, UpstreamKind};
+use super::base::{AdminForm, AdminUser, api_failed, inline, path_segment, problems};
+use super::upstream_settings::{form_from, new_form, settings_from};
+use super::views::{Nav, UpstreamForm, UpstreamListRow, UpstreamsPage};
+use crate::admin::changes::{Changes, UPSTREAM_SECRET_PREFIX};
+use crate::config::{Permission, Settings};
 use crate::state::AppState;
 use crate::web::render;
-
-const KINDS: [&str; 2] = ["auth0", "oidc"];
 
 fn rows(settings: &Settings) -> Vec<UpstreamListRow> {
     settings
@@ -29,30 +27,6 @@ fn rows(settings: &Settings) -> Vec<UpstreamListRow> {
             callback_url: settings.callback_url(&u.id),
         })
         .collect()
-}
-
-fn empty_form() -> UpstreamForm {
-    UpstreamForm {
-        kinds: options(&KINDS, "auth0"),
-        scopes: "openid profile email".into(),
-        client_secret_env: format!("{UPSTREAM_SECRET_PREFIX}AUTH0"),
-        userinfo: true,
-        ..UpstreamForm::default()
-    }
-}
-
-fn form_from(form: &Form) -> UpstreamForm {
-    UpstreamForm {
-        id: form.text("id"),
-        display_name: form.text("display_name"),
-        kinds: options(&KINDS, &form.text("kind")),
-        domain: form.text("domain"),
-        issuer: form.text("issuer"),
-        client_id: form.text("client_id"),
-        client_secret_env: form.text("client_secret_env"),
-        scopes: form.text("scopes"),
-        userinfo: form.checked("userinfo"),
-    }
 }
 
 fn list_page(
@@ -75,50 +49,8 @@ fn list_page(
 pub async fn list(State(state): State<AppState>, admin: AdminUser) -> Response {
     render(
         StatusCode::OK,
-        &list_page(&admin, &state.settings(), empty_form(), Vec::new()),
+        &list_page(&admin, &state.settings(), new_form(&state), Vec::new()),
     )
-}
-
-/// The settings a submitted form asks for, in the API's terms: only the location key of the
-/// chosen kind is sent (a domain for Auth0, an issuer otherwise).
-fn settings_from(form: &Form) -> Result<UpstreamSettings, ApiError> {
-    let optional = |name: &str| Some(form.text(name)).filter(|v| !v.is_empty());
-    let kind = match form.text("kind").as_str() {
-        "auth0" => UpstreamKind::Auth0,
-        "oidc" => UpstreamKind::Oidc,
-        other => {
-            return Err(ApiError::invalid_request(format!(
-                "“{other}” is not a kind of upstream this page adds; choose auth0 or oidc"
-            )));
-        }
-    };
-    let id = optional("id").ok_or_else(|| ApiError::invalid_request("Give the upstream an id."))?;
-    let scopes: Vec<String> = form
-        .text("scopes")
-        .split_whitespace()
-        .map(str::to_string)
-        .collect();
-    Ok(UpstreamSettings {
-        id: Some(id),
-        kind,
-        display_name: optional("display_name"),
-        domain: optional("domain").filter(|_| kind == UpstreamKind::Auth0),
-        issuer: optional("issuer").filter(|_| kind == UpstreamKind::Oidc),
-        allowed_endpoint_hosts: Vec::new(),
-        client_id: optional("client_id"),
-        client_secret_env: optional("client_secret_env"),
-        token_endpoint_auth_method: None,
-        client_secret: None,
-        scopes: (!scopes.is_empty()).then_some(scopes),
-        userinfo: form.checked("userinfo"),
-        logout: false,
-        extra_authorize_params: Default::default(),
-        amr: None,
-        auth_context_ttl: None,
-        timeout: None,
-        attributes: None,
-        mappings: None,
-    })
 }
 
 /// Adds the upstream and opens its page, which shows the callback URL and Test connection; a
@@ -131,7 +63,7 @@ pub async fn create(
         return refusal;
     }
     let actor = admin.actor();
-    let outcome = match settings_from(&form) {
+    let outcome = match settings_from(&form, None) {
         Ok(new) => Changes::new(&state, &actor)
             .create_upstream(&new)
             .await
@@ -149,7 +81,12 @@ pub async fn create(
             errors.dedup();
             render(
                 StatusCode::BAD_REQUEST,
-                &list_page(&admin, &state.settings(), form_from(&form), errors),
+                &list_page(
+                    &admin,
+                    &state.settings(),
+                    form_from(&state, &form, None),
+                    errors,
+                ),
             )
         }
         Err(e) => api_failed(e),

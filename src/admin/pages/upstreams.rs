@@ -1,5 +1,6 @@
 //! One upstream on one page: its connection (the callback URL to register at the upstream,
-//! Test connection, Delete) and its claim mapping: attributes and mappings as editable rows, a
+//! Test connection, Delete), its settings (the form is [`super::upstream_settings`]'s) and its
+//! claim mapping: attributes and mappings as editable rows, a
 //! preview pane that runs the unsaved rows on sample claims, and Save.
 //!
 //! The rows ([`super::upstream_rows`]) are a plain form. Preview and Save both validate the whole
@@ -15,7 +16,8 @@ use serde_json::Value;
 use super::base::{AdminForm, AdminUser, Form, api_failed, inline, problems, stale_save};
 use super::samples::{Samples, pretty};
 use super::upstream_rows::{BLANK_ROWS, Rows, attr_row, blank_attr, blank_map, map_row};
-use super::views::{AttrRow, CheckView, MapRow, Nav, PreviewView, UpstreamPage};
+use super::upstream_settings::{form_from, form_of, settings_from};
+use super::views::{AttrRow, CheckView, MapRow, Nav, PreviewView, UpstreamForm, UpstreamPage};
 use crate::admin::changes::upstreams::draft_claims;
 use crate::admin::changes::{Changes, ClaimRules};
 use crate::claims;
@@ -84,6 +86,7 @@ pub async fn submit(
         }
     };
     let editor = Editor {
+        state: &state,
         admin: &admin,
         up: &up,
         samples: Samples::from_form(&form),
@@ -106,6 +109,7 @@ pub async fn submit(
 
 /// The editor as the admin submitted it, to show again with messages or a preview.
 struct Editor<'a> {
+    state: &'a AppState,
     admin: &'a AdminUser,
     up: &'a Upstream,
     samples: Samples,
@@ -137,6 +141,7 @@ impl Editor<'_> {
                 self.samples.clone(),
                 preview,
                 self.callback_url.clone(),
+                form_of(self.state, self.up),
             ),
         )
     }
@@ -235,7 +240,7 @@ fn preview_of(draft: &Settings, id: &str, samples: &Samples) -> Result<PreviewVi
     })
 }
 
-fn no_upstream(id: &str) -> Response {
+pub(super) fn no_upstream(id: &str) -> Response {
     error_page(
         StatusCode::NOT_FOUND,
         "No such upstream",
@@ -256,6 +261,7 @@ fn page(
     samples: Samples,
     preview: Option<PreviewView>,
     callback_url: String,
+    settings: UpstreamForm,
 ) -> UpstreamPage {
     UpstreamPage {
         nav: Nav::new(admin, "upstreams"),
@@ -277,11 +283,14 @@ fn page(
         preview,
         callback_url,
         check: None,
+        settings,
+        settings_errors: Vec::new(),
+        secret_prefix: crate::admin::changes::UPSTREAM_SECRET_PREFIX,
     }
 }
 
 /// The upstream's page as stored (no unsaved rows), with `notice` or `errors`.
-fn overview_page(
+pub(super) fn overview_page(
     state: &AppState,
     admin: &AdminUser,
     up: &Upstream,
@@ -313,6 +322,7 @@ fn overview_page(
         Samples::for_upstream(up),
         None,
         state.settings().callback_url(&up.id),
+        form_of(state, up),
     )
 }
 
@@ -339,6 +349,55 @@ async fn delete(state: &AppState, admin: &AdminUser, up: &Upstream) -> Response 
         Err(e) if inline(&e) => {
             let shown = overview_page(state, admin, up, None, problems(e));
             render(StatusCode::BAD_REQUEST, &shown)
+        }
+        Err(e) => api_failed(e),
+    }
+}
+
+/// Saves the settings card of upstream `id`'s page; a refused change comes back on the page
+/// with check-config's messages and the typed values (not the secret).
+pub async fn save_settings(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    AdminForm { admin, form }: AdminForm,
+) -> Response {
+    if let Some(refusal) = admin.refuse_unless(Permission::EditConfig) {
+        return refusal;
+    }
+    let settings = state.settings();
+    let Some(up) = settings.upstream(&id).cloned() else {
+        return no_upstream(&id);
+    };
+    let again = |status: StatusCode, errors: Vec<String>| {
+        let mut shown = overview_page(&state, &admin, &up, None, Vec::new());
+        shown.settings = form_from(&state, &form, Some(&up));
+        shown.settings_errors = errors;
+        render(status, &shown)
+    };
+    match stale_save(&state, &form, "settings").await {
+        Ok(None) => {}
+        Ok(Some((_, message))) => return again(StatusCode::CONFLICT, vec![message]),
+        Err(page) => return page,
+    }
+    let actor = admin.actor();
+    let outcome = match settings_from(&form, Some(&up)) {
+        Ok(changed) => {
+            Changes::new(&state, &actor)
+                .update_upstream(&id, &changed)
+                .await
+        }
+        Err(e) => Err(e),
+    };
+    match outcome {
+        Ok(version) => Redirect::to(&format!(
+            "/admin/upstreams/{}?saved={version}",
+            super::base::path_segment(&id)
+        ))
+        .into_response(),
+        Err(e) if inline(&e) => {
+            let mut errors = problems(e);
+            errors.dedup();
+            again(StatusCode::BAD_REQUEST, errors)
         }
         Err(e) => api_failed(e),
     }

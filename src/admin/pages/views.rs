@@ -167,6 +167,11 @@ pub struct UpstreamPage {
     pub callback_url: String,
     /// What "Test connection" found, right after it was pressed.
     pub check: Option<CheckView>,
+    /// The settings card: the upstream's own settings, or what was typed into it.
+    pub settings: UpstreamForm,
+    /// Why the settings card was not saved.
+    pub settings_errors: Vec<String>,
+    pub secret_prefix: &'static str,
 }
 
 /// The steps of a connection test (discovery, JWKS, client credentials) and what each found.
@@ -209,7 +214,8 @@ pub struct UpstreamListRow {
     pub callback_url: String,
 }
 
-/// The new-upstream form's fields, as shown or as submitted.
+/// An upstream's settings form (new on the list page, or one upstream's on its page), as
+/// shown or as submitted. It never holds the secret.
 #[derive(Default)]
 pub struct UpstreamForm {
     pub id: String,
@@ -221,6 +227,13 @@ pub struct UpstreamForm {
     pub client_secret_env: String,
     pub scopes: String,
     pub userinfo: bool,
+    pub logout: bool,
+    /// This server has a key-encryption key, so a typed secret can be stored.
+    pub can_store_secret: bool,
+    /// Where the current secret comes from, in words (empty for a new upstream).
+    pub secret_source: String,
+    /// The kind can change (not for the development upstream).
+    pub editable_kind: bool,
 }
 
 #[derive(Template)]
@@ -393,4 +406,72 @@ pub struct AuditPage {
     pub target: String,
     pub entries: Vec<AuditView>,
     pub older: Option<String>,
+}
+
+/// A choice whose values are not known at compile time (a purpose's name).
+pub struct NamedOpt {
+    pub value: String,
+    pub label: String,
+    pub selected: bool,
+}
+
+/// One scope in the list.
+pub struct ScopeRow {
+    pub name: String,
+    pub description: String,
+    /// The languages it has its own words in, besides English.
+    pub languages: String,
+    pub claims: String,
+    pub optional: bool,
+    pub purpose: String,
+    /// `built-in`, `built-in, redefined` or `custom`.
+    pub origin: &'static str,
+}
+
+/// A scope's description in one language; `placeholder` is what that language shows when the
+/// field is left empty.
+pub struct LocaleField {
+    pub locale: String,
+    /// `German (de)`.
+    pub label: String,
+    pub value: String,
+    pub placeholder: String,
+}
+
+/// A scope's form, as shown or as submitted.
+pub struct ScopeForm {
+    pub name: String,
+    pub description: String,
+    pub translations: Vec<LocaleField>,
+    /// One claim per line, `claim` or `claim -> token token`.
+    pub claims: String,
+    pub optional: bool,
+    pub purposes: Vec<NamedOpt>,
+}
+
+#[derive(Template)]
+#[template(path = "admin/scopes.html")]
+pub struct ScopesPage {
+    pub nav: Nav,
+    pub csrf: String,
+    pub scopes: Vec<ScopeRow>,
+    /// The new scope's form.
+    pub form: ScopeForm,
+    pub errors: Vec<String>,
+}
+
+#[derive(Template)]
+#[template(path = "admin/scope.html")]
+pub struct ScopePage {
+    pub nav: Nav,
+    pub csrf: String,
+    /// The configuration version the form was read at (a save from an older one is stopped).
+    pub version: i64,
+    pub name: String,
+    pub origin: &'static str,
+    /// The clients that may ask for it.
+    pub clients: Vec<String>,
+    pub form: ScopeForm,
+    pub errors: Vec<String>,
+    pub notice: Option<String>,
 }

@@ -150,6 +150,21 @@ impl Validator {
             }
         };
         let client_secret_env = u.client_secret_env.clone();
+        let sealed = u.client_secret_sealed.is_some();
+        if sealed && u.client_secret.is_none() {
+            self.problem(format!(
+                "{key}.client_secret_sealed: the client secret stored for this upstream cannot be \
+                 opened: HERALD_KEY_ENCRYPTION_KEY is not set, or is not the key it was stored \
+                 with. Start Herald with that key, or type the secret again on the upstream's \
+                 admin page"
+            ));
+        }
+        if sealed && u.client_secret_env.is_some() {
+            self.problem(format!(
+                "{key}: set either client_secret_env or a stored secret \
+                 (client_secret_sealed), not both"
+            ));
+        }
         let client_secret = self.secret(
             &format!("{key}.client_secret"),
             u.client_secret,
@@ -238,6 +253,7 @@ impl Validator {
             client_id: client_id?,
             client_secret,
             client_secret_env,
+            client_secret_sealed: sealed,
             secret_in_body,
             scopes,
             userinfo: u.userinfo,
