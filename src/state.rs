@@ -12,7 +12,7 @@ use crate::clock::Clock;
 use crate::config::{LiveConfig, ManagedConfig, Settings};
 use crate::outbox::deliver::Deliverer;
 use crate::secret::Secret;
-use crate::store::DynStore;
+use crate::store::{DynStore, LoginEvent};
 use crate::tokens;
 use crate::tokens::keys::{KeyEncryption, KeyRing};
 use crate::tokens::secret_cache::SecretCache;
@@ -118,6 +118,18 @@ impl AppState {
     /// Swaps in new settings; requests already running keep the ones they loaded.
     pub fn replace_settings(&self, settings: Settings) {
         self.settings.store(Arc::new(settings));
+    }
+
+    /// Records a login or refusal off the request's path: the page or redirect does not wait
+    /// for it, and a store that fails is logged, never the user's problem. (A successful login
+    /// is recorded in its own transaction instead.)
+    pub fn record_login_event(&self, event: LoginEvent) {
+        let store = self.store.clone();
+        tokio::spawn(async move {
+            if let Err(e) = store.record_login_event(&event).await {
+                tracing::warn!(error = %e, result = %event.result, "recording a login event failed");
+            }
+        });
     }
 
     /// The key-encryption key: private keys and typed upstream secrets are sealed with it.

@@ -14,9 +14,9 @@ use std::time::Duration;
 use herald::store::{
     AccessTokenRecord, AccountLink, AuditEntry, AuditFilter, AuthRequest, CodeRecord,
     ConfigVersion, ConsentMethod, ConsentOutcome, ConsentRecord, DeliveryState, DynStore,
-    FinishedLogin, Grant, KeyAlg, KeyRecord, OutboxRow, Redemption, RefreshTokenRecord, Removal,
-    Rotation, StoreError, StoredContext, UpstreamLogin, User, UserQuery, UserSort, Withdrawal,
-    connect,
+    FinishedLogin, Grant, KeyAlg, KeyRecord, LoginEvent, LoginEventQuery, LoginResult, OutboxRow,
+    Redemption, RefreshTokenRecord, Removal, Rotation, StoreError, StoredContext, UpstreamLogin,
+    User, UserProfile, UserQuery, UserSort, Withdrawal, connect,
 };
 use herald::tokens::random_token;
 use sqlx::Connection;
@@ -79,6 +79,9 @@ conformance!(
     user_by_identity_finds_the_linked_user_and_creates_nothing,
     a_first_upstream_login_creates_the_user_its_context_and_records_the_login,
     a_second_upstream_login_keeps_the_sub_and_replaces_the_last_context,
+    users_are_found_by_email_and_name_and_a_login_records_its_event,
+    blocking_a_user_revokes_their_tokens_and_ends_their_sessions,
+    login_events_filter_page_expire_and_go_with_an_erased_user,
     an_upstream_login_that_fails_midway_stores_nothing,
     concurrent_first_logins_of_one_identity_end_with_one_user,
     auth_requests_round_trip_and_record_the_login,
@@ -546,6 +549,13 @@ async fn link_user_creates_the_user_once_and_returns_the_same_sub_on_later_login
             created_at: T,
             last_login_at: T,
             last_context: None,
+            email: None,
+            email_verified: false,
+            name: None,
+            picture: None,
+            last_ip: None,
+            logins_count: 1,
+            blocked: false,
         }
     );
 
@@ -634,6 +644,14 @@ fn finished(subject: &str, new_sub: &str, ctx_id: &str, req_id: &str, now: i64) 
         upstream_state_hash: None,
         now,
         outbox: Vec::new(),
+        profile: UserProfile {
+            email: Some("Ada@Example.com".into()),
+            email_verified: true,
+            name: Some("Ada Lovelace".into()),
+            picture: None,
+            ip: Some("192.0.2.7".into()),
+        },
+        client_id: "app".into(),
     }
 }
 
@@ -695,6 +713,13 @@ async fn a_first_upstream_login_creates_the_user_its_context_and_records_the_log
         created_at: T + 10,
         last_login_at: T + 10,
         last_context: Some(login.context.context.clone()),
+        email: Some("Ada@Example.com".into()),
+        email_verified: true,
+        name: Some("Ada Lovelace".into()),
+        picture: None,
+        last_ip: Some("192.0.2.7".into()),
+        logins_count: 1,
+        blocked: false,
     };
     assert_eq!(user, expected);
     assert_eq!(
@@ -745,6 +770,13 @@ async fn a_second_upstream_login_keeps_the_sub_and_replaces_the_last_context(sto
             created_at: T,
             last_login_at: T + 60,
             last_context: Some(second.context.context.clone()),
+            email: Some("Ada@Example.com".into()),
+            email_verified: true,
+            name: Some("Ada Lovelace".into()),
+            picture: None,
+            last_ip: Some("192.0.2.7".into()),
+            logins_count: 2,
+            blocked: false,
         }
     );
     assert_eq!(store.user("sub-1").await.unwrap(), Some(user));
@@ -3109,4 +3141,238 @@ async fn user_holdings_list_a_users_logins_tokens_and_sessions_only(store: DynSt
         store.user_holdings("nobody").await.unwrap(),
         Default::default()
     );
+}
+
+async fn users_are_found_by_email_and_name_and_a_login_records_its_event(store: DynStore) {
+    store
+        .insert_auth_request(&auth_request("req-1", T, T + 600))
+        .await
+        .unwrap();
+    let login = finished("auth0|ada", "sub-1", "ctx-1", "req-1", T + 10);
+    store.finish_upstream_login(&login).await.unwrap().unwrap();
+    store
+        .link_user("auth0", "auth0|bob", "sub-2", T)
+        .await
+        .unwrap();
+
+    // users-by-email: the whole address, in any case; nothing for a part of it.
+    let found = store.users_by_email("ada@EXAMPLE.com").await.unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].sub, "sub-1");
+    assert!(store.users_by_email("ada@").await.unwrap().is_empty());
+    // The list's search matches a part of the email or the name, in any case.
+    for q in ["example.COM", "lovelace"] {
+        let (users, total) = store
+            .list_users(&UserQuery {
+                search: Some(q.into()),
+                limit: 10,
+                ..UserQuery::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!((users.len(), total), (1, 1), "{q}");
+        assert_eq!(users[0].sub, "sub-1");
+    }
+    // The login wrote its success event in its transaction.
+    let events = store
+        .login_events(&LoginEventQuery {
+            limit: 10,
+            ..LoginEventQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(events.len(), 1);
+    let e = &events[0];
+    assert_eq!(
+        (
+            e.result,
+            e.sub.as_deref(),
+            e.upstream_id.as_deref(),
+            e.client_id.as_str(),
+            e.at
+        ),
+        (
+            LoginResult::Success,
+            Some("sub-1"),
+            Some("auth0"),
+            "app",
+            T + 10
+        )
+    );
+}
+
+async fn blocking_a_user_revokes_their_tokens_and_ends_their_sessions(store: DynStore) {
+    assert_eq!(
+        store.set_user_blocked("nobody", true, T).await.unwrap(),
+        None
+    );
+    store
+        .link_user("auth0", "auth0|ada", "sub-1", T)
+        .await
+        .unwrap();
+    store.insert_code(&code("code-1", T, T + 60)).await.unwrap();
+    store
+        .redeem_code(
+            "code-1",
+            T + 1,
+            &token("at-1", "code-1", T + 1, T + 3600),
+            Some(&refresh("rt-1", "fam-1", T + 1)),
+        )
+        .await
+        .unwrap();
+    store
+        .create_session("s-ada", r#"{"login":{"sub":"sub-1"}}"#, T + 3600)
+        .await
+        .unwrap();
+    store
+        .create_session("s-bob", r#"{"login":{"sub":"sub-2"}}"#, T + 3600)
+        .await
+        .unwrap();
+
+    assert_eq!(
+        store.set_user_blocked("sub-1", true, T + 5).await.unwrap(),
+        Some(2)
+    );
+    assert!(store.user("sub-1").await.unwrap().unwrap().blocked);
+    assert_eq!(
+        store
+            .access_token("at-1")
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at,
+        Some(T + 5)
+    );
+    assert_eq!(
+        store
+            .refresh_token("rt-1")
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at,
+        Some(T + 5)
+    );
+    assert_eq!(store.load_session("s-ada", T + 6).await.unwrap(), None);
+    assert!(store.load_session("s-bob", T + 6).await.unwrap().is_some());
+    // Unblocking lifts the flag and revives nothing.
+    assert_eq!(
+        store.set_user_blocked("sub-1", false, T + 7).await.unwrap(),
+        Some(0)
+    );
+    let user = store.user("sub-1").await.unwrap().unwrap();
+    assert!(!user.blocked);
+    assert!(
+        store
+            .access_token("at-1")
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at
+            .is_some()
+    );
+}
+
+fn login_event(
+    id: &str,
+    at: i64,
+    result: LoginResult,
+    sub: Option<&str>,
+    client: &str,
+) -> LoginEvent {
+    LoginEvent {
+        id: 0,
+        at,
+        result,
+        sub: sub.map(str::to_string),
+        upstream_id: Some("auth0".into()),
+        client_id: client.into(),
+        // The test's name for it.
+        reason: Some(id.into()),
+    }
+}
+
+async fn login_events_filter_page_expire_and_go_with_an_erased_user(store: DynStore) {
+    store
+        .link_user("auth0", "auth0|ada", "sub-1", T)
+        .await
+        .unwrap();
+    let events = [
+        login_event("e1", T, LoginResult::Success, Some("sub-1"), "app"),
+        login_event("e2", T + 1, LoginResult::Failure, None, "app"),
+        login_event("e3", T + 1, LoginResult::Blocked, Some("sub-1"), "spa"),
+        login_event("e4", T + 2, LoginResult::Denied, Some("sub-2"), "app"),
+    ];
+    for e in &events {
+        store.record_login_event(e).await.unwrap();
+    }
+    let ids = |q: LoginEventQuery| {
+        let store = store.clone();
+        async move {
+            store
+                .login_events(&q)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|e| e.reason.unwrap())
+                .collect::<Vec<_>>()
+        }
+    };
+    let all = LoginEventQuery {
+        limit: 10,
+        ..LoginEventQuery::default()
+    };
+    assert_eq!(ids(all.clone()).await, ["e4", "e3", "e2", "e1"]);
+    let listed = store.login_events(&all).await.unwrap();
+    assert_eq!(
+        listed[1],
+        LoginEvent {
+            id: listed[1].id,
+            ..events[2].clone()
+        },
+        "read back as written"
+    );
+    // Ids follow the order of recording.
+    assert!(listed.windows(2).all(|w| w[0].id > w[1].id));
+    let only = |f: fn(&mut LoginEventQuery)| {
+        let mut q = all.clone();
+        f(&mut q);
+        q
+    };
+    assert_eq!(
+        ids(only(|q| q.result = Some(LoginResult::Failure))).await,
+        ["e2"]
+    );
+    assert_eq!(
+        ids(only(|q| q.sub = Some("sub-1".into()))).await,
+        ["e3", "e1"]
+    );
+    assert_eq!(
+        ids(only(|q| q.client_id = Some("spa".into()))).await,
+        ["e3"]
+    );
+    assert!(
+        ids(only(|q| q.upstream_id = Some("okta".into())))
+            .await
+            .is_empty()
+    );
+    // Pages: two at a time, the second after the first's last (same second, smaller id).
+    let first = ids(only(|q| q.limit = 2)).await;
+    assert_eq!(first, ["e4", "e3"]);
+    let second = ids(LoginEventQuery {
+        before: Some(listed[1].id),
+        limit: 2,
+        ..LoginEventQuery::default()
+    })
+    .await;
+    assert_eq!(second, ["e2", "e1"]);
+
+    // Kept 90 days.
+    store
+        .purge_expired(T + 1 + herald::store::LOGIN_EVENT_RETENTION_SECS)
+        .await
+        .unwrap();
+    assert_eq!(ids(all.clone()).await, ["e4", "e3", "e2"]);
+    // An erased user's events go with them; others stay.
+    assert!(store.erase_user("sub-1", T + 3, None, &[]).await.unwrap());
+    assert_eq!(ids(all).await, ["e4", "e2"]);
 }

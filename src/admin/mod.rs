@@ -32,6 +32,7 @@ pub mod consent_api;
 pub mod deliveries;
 pub mod erasure;
 pub mod error;
+pub mod login_events;
 pub mod pages;
 pub mod users;
 
@@ -111,6 +112,7 @@ impl Modify for CommonResponses {
                 &mut item.put,
                 &mut item.post,
                 &mut item.delete,
+                &mut item.patch,
             ];
             for op in operations.into_iter().flatten() {
                 let reads_input = op.parameters.as_ref().is_some_and(|p| !p.is_empty())
@@ -175,7 +177,13 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(config_api::scopes::preview))
         .routes(routes!(config_api::scopes::lineage))
         .routes(routes!(users::list_users))
-        .routes(routes!(users::get_user, erasure::erase_user))
+        .routes(routes!(
+            users::get_user,
+            users::patch_user,
+            erasure::erase_user
+        ))
+        .routes(routes!(users::users_by_email))
+        .routes(routes!(login_events::list_login_events))
         .routes(routes!(users::get_consents, consent_api::import_consents))
         .routes(routes!(consent_api::account_link))
         .routes(routes!(consent_api::export_user))

@@ -9,7 +9,7 @@ use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 
 use super::auth::{Admin, UserReader};
-use super::error::{ApiError, ErrorBody, Path, Query};
+use super::error::{ApiError, Body, ErrorBody, Path, Query};
 use crate::consent::{self, ExportedRecord};
 use crate::state::AppState;
 use crate::store::{AuditEntry, User, UserQuery, UserSort};
@@ -35,7 +35,7 @@ pub struct UserListParams {
     /// `field:1` (ascending) or `field:-1` (descending); field is `last_login_at`,
     /// `created_at` or `sub`. Default `last_login_at:-1`.
     pub sort: Option<String>,
-    /// Case-insensitive part of the user's `sub` or upstream subject.
+    /// Case-insensitive part of the user's `sub`, upstream subject, email or name.
     pub q: Option<String>,
     /// Only users of this upstream.
     pub upstream: Option<String>,
@@ -66,6 +66,30 @@ pub struct UserView {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = i64)]
     pub last_login_at: Option<i64>,
+    /// The email the last login carried (`null` when it carried none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub email: Option<Option<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = bool)]
+    pub email_verified: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub name: Option<Option<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub picture: Option<Option<String>>,
+    /// The address of the last login.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub last_ip: Option<Option<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = i64)]
+    pub logins_count: Option<i64>,
+    /// Refused at login until an admin lifts it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = bool)]
+    pub blocked: Option<bool>,
 }
 
 impl UserView {
@@ -77,6 +101,13 @@ impl UserView {
             upstream_subject: keep("upstream_subject").then(|| u.upstream_subject.clone()),
             created_at: keep("created_at").then_some(u.created_at),
             last_login_at: keep("last_login_at").then_some(u.last_login_at),
+            email: keep("email").then(|| u.email.clone()),
+            email_verified: keep("email_verified").then_some(u.email_verified),
+            name: keep("name").then(|| u.name.clone()),
+            picture: keep("picture").then(|| u.picture.clone()),
+            last_ip: keep("last_ip").then(|| u.last_ip.clone()),
+            logins_count: keep("logins_count").then_some(u.logins_count),
+            blocked: keep("blocked").then_some(u.blocked),
         }
     }
 }
@@ -189,19 +220,28 @@ pub struct GrantView {
     pub updated_at: i64,
 }
 
-/// One user: their linked upstream identity, last login and grants.
+/// One user: their profile, linked upstream identity, last login and grants.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UserDetail {
     pub sub: String,
     pub identity: Identity,
+    /// Every upstream identity linked to the user (Auth0's `identities`); today one.
+    pub identities: Vec<Identity>,
     pub created_at: i64,
     pub last_login_at: i64,
     pub last_login_at_utc: String,
+    pub email: Option<String>,
+    pub email_verified: bool,
+    pub name: Option<String>,
+    pub picture: Option<String>,
+    pub last_ip: Option<String>,
+    pub logins_count: i64,
+    pub blocked: bool,
     pub grants: Vec<GrantView>,
 }
 
 /// The upstream account a Herald user is linked to.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Identity {
     pub upstream: String,
     /// The upstream's display name, when it is still configured.
@@ -256,7 +296,14 @@ pub async fn get_user(
     State(state): State<AppState>,
     Path(sub): Path<String>,
 ) -> Result<Json<UserDetail>, ApiError> {
-    let user = known_user(&state, &sub).await?;
+    Ok(Json(
+        user_detail(&state, known_user(&state, &sub).await?).await?,
+    ))
+}
+
+/// User `user` in full, with their grants.
+async fn user_detail(state: &AppState, user: User) -> Result<UserDetail, ApiError> {
+    let sub = user.sub.clone();
     let settings = state.settings();
     let grants = state
         .store
@@ -271,20 +318,129 @@ pub async fn get_user(
             updated_at: g.updated_at,
         })
         .collect();
-    Ok(Json(UserDetail {
-        identity: Identity {
-            upstream_name: settings
-                .upstream(&user.upstream_id)
-                .map(|u| u.display_name.clone()),
-            upstream: user.upstream_id,
-            subject: user.upstream_subject,
-        },
+    let identity = Identity {
+        upstream_name: settings
+            .upstream(&user.upstream_id)
+            .map(|u| u.display_name.clone()),
+        upstream: user.upstream_id,
+        subject: user.upstream_subject,
+    };
+    Ok(UserDetail {
+        identities: vec![identity.clone()],
+        identity,
         sub: user.sub,
         created_at: user.created_at,
         last_login_at: user.last_login_at,
         last_login_at_utc: crate::clock::rfc3339_utc(user.last_login_at),
+        email: user.email,
+        email_verified: user.email_verified,
+        name: user.name,
+        picture: user.picture,
+        last_ip: user.last_ip,
+        logins_count: user.logins_count,
+        blocked: user.blocked,
         grants,
-    }))
+    })
+}
+
+/// Query parameters of users-by-email.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ByEmailParams {
+    /// The email, compared case-insensitively and in full.
+    pub email: String,
+}
+
+/// The users whose email is `email` (Auth0's `GET /api/v2/users-by-email`): an exact,
+/// case-insensitive match, oldest first; an empty list when there is none.
+#[utoipa::path(get, path = "/admin/api/users-by-email", tag = "users", params(ByEmailParams),
+    responses((status = 200, body = Vec<UserView>), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn users_by_email(
+    _: UserReader,
+    State(state): State<AppState>,
+    Query(p): Query<ByEmailParams>,
+) -> Result<Json<Vec<UserView>>, ApiError> {
+    let email = p.email.trim();
+    if email.is_empty() || email.len() > 320 {
+        return Err(ApiError::invalid_request(
+            "email: the full address to look for, like ann@example.com",
+        ));
+    }
+    let users = state.store.users_by_email(email).await?;
+    Ok(Json(
+        users.iter().map(|u| UserView::of(u, |_| true)).collect(),
+    ))
+}
+
+/// What `PATCH /admin/api/users/{sub}` changes.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserPatch {
+    /// `true` refuses the user's next logins, revokes their codes and tokens and ends their
+    /// browser sessions; `false` lets them sign in again.
+    pub blocked: bool,
+}
+
+/// Blocks or unblocks a user (Auth0's `PATCH /api/v2/users/{id}` with `blocked`).
+#[utoipa::path(patch, path = "/admin/api/users/{sub}", tag = "users",
+    params(("sub" = String, Path, description = "Herald's subject identifier")),
+    request_body = UserPatch,
+    responses((status = 200, body = UserDetail), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn patch_user(
+    admin: Admin,
+    State(state): State<AppState>,
+    Path(sub): Path<String>,
+    Body(patch): Body<UserPatch>,
+) -> Result<Json<UserDetail>, ApiError> {
+    set_blocked(&state, &admin, &sub, patch.blocked).await?;
+    Ok(Json(
+        user_detail(&state, known_user(&state, &sub).await?).await?,
+    ))
+}
+
+/// Blocks or unblocks user `sub` for `admin`, the way the API and the user's admin page both
+/// do; audited as `user.block` or `user.unblock` when it changes anything.
+pub async fn set_blocked(
+    state: &AppState,
+    admin: &Admin,
+    sub: &str,
+    blocked: bool,
+) -> Result<(), ApiError> {
+    let before = known_user(state, sub).await?.blocked;
+    // Sessions in Redis are outside the database's transaction: ended first, so a Redis that
+    // cannot be reached fails the block before anything changes, and a retry finishes it.
+    if blocked && let Some(r) = &state.redis_sessions {
+        r.erase_user(sub).await.map_err(|e| {
+            ApiError::unavailable(format!(
+                "the session store could not be reached, so the user was not blocked; retry: {e}"
+            ))
+        })?;
+    }
+    let revoked = state
+        .store
+        .set_user_blocked(sub, blocked, state.now())
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no user `{sub}`")))?;
+    if before != blocked {
+        audit_user_action(
+            state,
+            admin.actor.clone(),
+            if blocked {
+                "user.block"
+            } else {
+                "user.unblock"
+            },
+            sub,
+            Some(json!({ "blocked": before })),
+            Some(json!({ "blocked": blocked, "tokens_revoked": revoked })),
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 /// A user's consent records.

@@ -208,6 +208,17 @@ async fn decide(
     };
     metrics::consent_decision(&req.client_id, allowed);
     events::consent(&sub, &req.client_id, allowed, &decision.released.join(" "));
+    if !allowed {
+        state.record_login_event(crate::store::LoginEvent {
+            id: 0,
+            at: now,
+            result: crate::store::LoginResult::Denied,
+            sub: Some(sub.clone()),
+            upstream_id: None,
+            client_id: req.client_id.clone(),
+            reason: Some("the user declined the app's consent".into()),
+        });
+    }
     Ok(response)
 }
 

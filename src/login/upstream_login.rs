@@ -11,7 +11,9 @@ use super::session::LoginSession;
 use crate::claims::{self, AuthContext, UpstreamClaims};
 use crate::config::{Hook, Upstream};
 use crate::state::AppState;
-use crate::store::{AuthRequest, FinishedLogin, StoredContext};
+use crate::store::{
+    AuthRequest, FinishedLogin, LoginEvent, LoginResult, StoredContext, User, UserProfile,
+};
 use crate::telemetry::{events, metrics};
 use crate::tokens::hashing::random_token;
 use crate::web::PageError;
@@ -26,6 +28,7 @@ pub async fn record_login(
     claims: &UpstreamClaims,
     req: AuthRequest,
     state_hash: &str,
+    ip: Option<String>,
 ) -> Result<(LoginSession, AuthRequest), PageError> {
     let subject = claims
         .id_token
@@ -39,6 +42,9 @@ pub async fn record_login(
         .user_by_identity(&upstream.id, subject)
         .await
         .map_err(store_failure)?;
+    if let Some(user) = known.as_ref().filter(|u| u.blocked) {
+        return Err(blocked(state, upstream, &req, user));
+    }
     let previous: Option<AuthContext> = known
         .as_ref()
         .and_then(|u| u.last_context.as_deref())
@@ -47,6 +53,7 @@ pub async fn record_login(
         .map_err(|e| {
         tracing::warn!(error = %e, "claim mapping refused the login");
         login_failed(
+            state,
             &upstream.id,
             &req.client_id,
             "access_denied",
@@ -81,7 +88,7 @@ pub async fn record_login(
     {
         let why = "the identity provider gave no email, which the consent collection point \
                    needs (hooks: skip_if_no_email = false)";
-        login_failed(&upstream.id, &req.client_id, "access_denied", why);
+        login_failed(state, &upstream.id, &req.client_id, "access_denied", why);
         return Err(PageError::new(
             StatusCode::FORBIDDEN,
             "Sign-in refused",
@@ -131,6 +138,8 @@ pub async fn record_login(
             upstream_state_hash: Some(state_hash.to_string()),
             now,
             outbox,
+            profile: profile_of(claims, email, ip),
+            client_id: req.client_id.clone(),
         })
         .await
         .map_err(store_failure)?
@@ -162,10 +171,78 @@ pub fn state_spent() -> PageError {
 }
 
 /// A login that came back from `upstream` and failed, with the OAuth error `code` the app is
-/// sent: counted in `herald_logins_total` and logged as a `login.failed` event.
-pub fn login_failed(upstream: &str, client_id: &str, code: &str, reason: &str) {
+/// sent: counted in `herald_logins_total`, logged as a `login.failed` event and recorded as a
+/// login event for the admin pages.
+pub fn login_failed(state: &AppState, upstream: &str, client_id: &str, code: &str, reason: &str) {
     metrics::login(upstream, client_id, code);
     events::login_failed(client_id, upstream, code, reason);
+    state.record_login_event(LoginEvent {
+        id: 0,
+        at: state.now(),
+        result: LoginResult::Failure,
+        sub: None,
+        upstream_id: Some(upstream.into()),
+        client_id: client_id.into(),
+        reason: Some(format!("{code}: {reason}")),
+    });
+}
+
+/// The refusal of a blocked user: the app gets `access_denied`, the user a page that says so,
+/// and the admin pages a login event. Nothing of the login is stored.
+fn blocked(state: &AppState, upstream: &Upstream, req: &AuthRequest, user: &User) -> PageError {
+    let reason = "the user is blocked";
+    metrics::login(&upstream.id, &req.client_id, "access_denied");
+    events::login_failed(&req.client_id, &upstream.id, "access_denied", reason);
+    state.record_login_event(LoginEvent {
+        id: 0,
+        at: state.now(),
+        result: LoginResult::Blocked,
+        sub: Some(user.sub.clone()),
+        upstream_id: Some(upstream.id.clone()),
+        client_id: req.client_id.clone(),
+        reason: Some(reason.into()),
+    });
+    PageError::new(
+        StatusCode::FORBIDDEN,
+        "Your account is blocked",
+        "An administrator has blocked your account here, so you cannot sign in to this app. \
+         Ask the app's administrator if you think this is a mistake.",
+    )
+    .with_back(return_link(
+        state,
+        req,
+        "access_denied",
+        "the user is blocked",
+    ))
+}
+
+/// The profile the upstream gave: userinfo's values over the ID token's.
+fn profile_of(claims: &UpstreamClaims, email: Option<&str>, ip: Option<String>) -> UserProfile {
+    let text = |name: &str| {
+        [claims.userinfo.as_ref(), Some(&claims.id_token)]
+            .into_iter()
+            .flatten()
+            .find_map(|m| m.get(name).and_then(Value::as_str))
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+    };
+    let verified = [claims.userinfo.as_ref(), Some(&claims.id_token)]
+        .into_iter()
+        .flatten()
+        .find_map(|m| match m.get("email_verified") {
+            Some(Value::Bool(b)) => Some(*b),
+            // Some providers send it as a string.
+            Some(Value::String(s)) => Some(s == "true"),
+            _ => None,
+        })
+        .unwrap_or(false);
+    UserProfile {
+        email: email.map(str::to_string),
+        email_verified: email.is_some() && verified,
+        name: text("name"),
+        picture: text("picture"),
+        ip,
+    }
 }
 
 /// The user's email as the upstream gave it: userinfo's, else the ID token's.

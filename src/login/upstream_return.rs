@@ -23,6 +23,7 @@ use crate::store::{AuthRequest, StoreError, UpstreamLogin};
 use crate::telemetry::{events, metrics};
 use crate::tokens::hashing::digest_hex;
 use crate::upstream::UpstreamError;
+use crate::web::limits::ClientIp;
 use crate::web::pages::{ChooserOption, ChooserPage};
 use crate::web::{PageError, render};
 
@@ -85,6 +86,7 @@ async fn callback(
     State(state): State<AppState>,
     session: Session,
     Path(upstream_id): Path<String>,
+    ClientIp(ip): ClientIp,
     RawQuery(query): RawQuery,
 ) -> Result<Response, PageError> {
     let p = Params::parse(query.unwrap_or_default().as_bytes());
@@ -95,7 +97,8 @@ async fn callback(
     }
     let state_hash = state_hash(&p)?;
     let login = upstream_login(&state, &state_hash).await?;
-    match answer(&state, &session, &upstream_id, &p, login, &state_hash).await {
+    let ip = ip.map(|ip| ip.to_string());
+    match answer(&state, &session, &upstream_id, &p, login, &state_hash, ip).await {
         Ok(Answered::SignedIn(response)) => Ok(response),
         // A refused or failed answer spends its state too: each state is tried once. Best
         // effort: a state left behind by a store failure expires with its request.
@@ -131,6 +134,7 @@ async fn answer(
     p: &Params,
     login: UpstreamLogin,
     state_hash: &str,
+    ip: Option<String>,
 ) -> Result<Answered, PageError> {
     // The answer must come back on the callback of the upstream it was sent to (mix-up).
     if login.upstream_id != upstream_id {
@@ -189,7 +193,7 @@ async fn answer(
         .await
         .map_err(|e| upstream_failure(state, &req, &upstream.id, &e))?;
     let client_id = req.client_id.clone();
-    let (browser_login, req) = record_login(state, &upstream, &claims, req, state_hash).await?;
+    let (browser_login, req) = record_login(state, &upstream, &claims, req, state_hash, ip).await?;
     metrics::login(&upstream.id, &client_id, "success");
     events::login_succeeded(&browser_login.sub, &client_id, &upstream.id);
     set_login(session, &browser_login).await?;
@@ -260,6 +264,7 @@ fn upstream_refused(
     tracing::info!(upstream = %upstream.id, error = %error, "upstream returned an error");
     if error == "access_denied" {
         login_failed(
+            state,
             &upstream.id,
             &req.client_id,
             "access_denied",
@@ -278,6 +283,7 @@ fn upstream_refused(
         "server_error"
     };
     login_failed(
+        state,
         &upstream.id,
         &req.client_id,
         code,
@@ -331,7 +337,7 @@ fn upstream_failure(
             "server_error",
         ),
     };
-    login_failed(upstream, &req.client_id, code, &e.to_string());
+    login_failed(state, upstream, &req.client_id, code, &e.to_string());
     PageError::new(StatusCode::BAD_GATEWAY, title, message).with_back(return_link(
         state,
         req,

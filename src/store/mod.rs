@@ -21,6 +21,7 @@
 
 mod connect;
 mod error;
+mod login_events;
 mod outbox;
 mod postgres;
 mod receipts;
@@ -31,6 +32,8 @@ mod traits;
 
 pub use connect::{DynStore, connect, connect_existing, redact_url};
 pub use error::{Result, StoreError};
+pub(crate) use login_events::LoginEventRow;
+pub use login_events::{LOGIN_EVENT_RETENTION_SECS, LoginEvent, LoginEventQuery};
 pub use outbox::Delivery;
 pub use postgres::PgStore;
 pub use receipts::{
@@ -40,8 +43,8 @@ pub use receipts::{
 pub use records::{
     AccessTokenRecord, AuditEntry, AuditFilter, AuthRequest, CodeRecord, ConfigVersion,
     ConsentMethod, ConsentOutcome, ConsentRecord, DeliveryState, FinishedLogin, Grant, KeyAlg,
-    KeyRecord, OutboxRow, Redemption, RefreshTokenRecord, Rotation, ScopeList, StoredContext,
-    UnknownValue, UpstreamLogin, User, UserQuery, UserSort,
+    KeyRecord, LoginResult, OutboxRow, Redemption, RefreshTokenRecord, Rotation, ScopeList,
+    StoredContext, UnknownValue, UpstreamLogin, User, UserProfile, UserQuery, UserSort,
 };
 pub use sqlite::SqliteStore;
 pub use traits::{

@@ -105,6 +105,20 @@ text_enum!(
 );
 
 text_enum!(
+    /// What a login came to (see `LoginEvent`).
+    LoginResult, "login result" {
+        /// Signed in at Herald (consent may follow).
+        Success = "success",
+        /// The upstream refused or failed, or the mapping refused its claims.
+        Failure = "failure",
+        /// The user is blocked.
+        Blocked = "blocked",
+        /// The user declined the app's consent.
+        Denied = "denied",
+    }
+);
+
+text_enum!(
     /// Where an outbox row stands.
     DeliveryState, "delivery state" {
         /// Not delivered yet: due at `next_attempt_at`.
@@ -227,6 +241,29 @@ pub struct User {
     pub last_login_at: i64,
     /// The authentication context of the last login (JSON), for `on_missing = "keep"`.
     pub last_context: Option<String>,
+    /// The profile of the last login (see `UserProfile`).
+    pub email: Option<String>,
+    #[sqlx(try_from = "IntFlag")]
+    pub email_verified: bool,
+    pub name: Option<String>,
+    pub picture: Option<String>,
+    pub last_ip: Option<String>,
+    pub logins_count: i64,
+    /// Refused at login until an admin lifts it. Stored as 0/1.
+    #[sqlx(try_from = "IntFlag")]
+    pub blocked: bool,
+}
+
+/// The profile a login carried: written onto the user with the login, so an admin can find
+/// them by email or name.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UserProfile {
+    pub email: Option<String>,
+    pub email_verified: bool,
+    pub name: Option<String>,
+    pub picture: Option<String>,
+    /// The address the login came from.
+    pub ip: Option<String>,
 }
 
 /// An authorization request between `/authorize` and the redirect back to the client.
@@ -466,7 +503,7 @@ pub enum UserSort {
 /// A page of the admin user list.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct UserQuery {
-    /// Case-insensitive substring of `sub` or the upstream subject.
+    /// Case-insensitive substring of `sub`, the upstream subject, the email or the name.
     pub search: Option<String>,
     pub upstream_id: Option<String>,
     pub sort: UserSort,
@@ -512,6 +549,10 @@ pub struct FinishedLogin {
     pub upstream_state_hash: Option<String>,
     /// The login time: `last_login_at`, and `created_at` of a new user.
     pub now: i64,
+    /// The profile this login carried, written onto the user.
+    pub profile: UserProfile,
+    /// The app the login is for (its login event names it).
+    pub client_id: String,
     /// Its events (`login.succeeded`, and `user.created` marked `only_for_new_user`), written
     /// for `new_sub`: when the identity already had a user, `new_sub` in them is replaced by the
     /// user's sub and the new-user-only rows are dropped.

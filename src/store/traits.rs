@@ -10,8 +10,8 @@ use async_trait::async_trait;
 use super::{
     AccessTokenRecord, AccountLink, AuditEntry, AuditFilter, AuthRequest, CodeRecord, Conclusion,
     ConfigVersion, ConsentRecord, Delivery, DeliveryState, FinishedLogin, Grant, KeyRecord,
-    OutboxRow, PurposeState, Redemption, RefreshTokenRecord, Removal, Result, Rotation,
-    StoredContext, UpstreamLogin, User, UserHoldings, UserQuery,
+    LoginEvent, LoginEventQuery, OutboxRow, PurposeState, Redemption, RefreshTokenRecord, Removal,
+    Result, Rotation, StoredContext, UpstreamLogin, User, UserHoldings, UserQuery,
 };
 
 /// The database itself: schema, readiness and clean-up.
@@ -58,6 +58,16 @@ pub trait UserStore: Send + Sync + 'static {
     /// The user linked to (upstream, subject), if any; writes nothing.
     async fn user_by_identity(&self, upstream_id: &str, subject: &str) -> Result<Option<User>>;
     async fn user(&self, sub: &str) -> Result<Option<User>>;
+    /// The users whose email is `email`, compared case-insensitively (Auth0's users-by-email).
+    async fn users_by_email(&self, email: &str) -> Result<Vec<User>>;
+    /// Blocks or unblocks user `sub`; `None` when there is no such user. Blocking, in one
+    /// transaction, also revokes the user's codes and tokens and ends their browser sessions
+    /// (in the database) and pending requests; returns how many codes and tokens it revoked.
+    async fn set_user_blocked(&self, sub: &str, blocked: bool, now: i64) -> Result<Option<u64>>;
+    /// Records a login or refusal.
+    async fn record_login_event(&self, event: &LoginEvent) -> Result<()>;
+    /// Login events matching `query`, newest first.
+    async fn login_events(&self, query: &LoginEventQuery) -> Result<Vec<LoginEvent>>;
     /// Erases a user in one transaction: codes burned, tokens revoked, grants, stored contexts,
     /// pending requests and sessions deleted, the user removed; consent records kept under
     /// `pseudonym` as evidence (deleted when `None`); `outbox` written. False for an unknown sub.

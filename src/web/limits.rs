@@ -99,6 +99,30 @@ pub fn client_address(
     peer
 }
 
+/// The client's address as the limits and the logs see it ([`client_address`] with `[limits]
+/// client_ip_header`): a handler's extractor, for what records it (a user's `last_ip`).
+pub struct ClientIp(pub Option<IpAddr>);
+
+impl axum::extract::FromRequestParts<crate::state::AppState> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &crate::state::AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip());
+        let header = state.settings().limits.client_ip_header.clone();
+        Ok(ClientIp(client_address(
+            header.as_ref(),
+            &parts.headers,
+            peer,
+        )))
+    }
+}
+
 /// Herald's injected clock as the limiter's: tests freeze it and decide how much time passes.
 #[derive(Clone)]
 struct LimiterClock(Arc<dyn Clock>);

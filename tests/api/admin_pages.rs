@@ -1646,3 +1646,85 @@ async fn an_admin_withdraws_a_consent_and_erases_a_user_from_their_page() {
         "{actions:?}"
     );
 }
+
+/// Issue 19: an admin finds a user by email on the users page, blocks them from their page, and
+/// reads the refusal on the login events page; an auditor reads but cannot block.
+#[tokio::test]
+async fn an_admin_finds_blocks_and_reads_the_login_events_of_a_user() {
+    let app = spawn_admin_app().await;
+    let admin = browser();
+    app.admin_page(&admin, "/admin").await;
+    // Bob signs in to the app (the admin is alice).
+    app.upstream.set(|b| {
+        b.subject = "auth0|bob".into();
+        b.id_claims.insert("email".into(), json!("bob@example.com"));
+    });
+    let bob = browser();
+    app.login(&bob, &AuthParams::new("app", "openid")).await;
+    let (status, html) = app.admin_page(&admin, "/admin/users?q=BOB%40example").await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("bob@example.com"), "{html}");
+    assert!(!html.contains("alice@example.com"), "{html}");
+    let sub = first_user(&html);
+    let page = format!("/admin/users/{sub}");
+    let (_, html) = app.admin_page(&admin, &page).await;
+    assert!(html.contains("bob@example.com (verified)"), "{html}");
+    assert!(html.contains("Block user"), "{html}");
+    let csrf = form_field(&html, "csrf");
+    let res = app
+        .post_form(
+            &admin,
+            &page,
+            &pairs(&[("csrf", &csrf), ("action", "block")]),
+        )
+        .await;
+    assert_eq!(res.status(), 303);
+    assert!(app.state.store.user(&sub).await.unwrap().unwrap().blocked);
+    let (_, html) = app
+        .admin_page(&admin, &format!("{page}?blocked=true"))
+        .await;
+    assert!(html.contains("The user is blocked"), "{html}");
+    assert!(html.contains("Unblock user"), "{html}");
+
+    // The blocked user's next login is refused, and the events page says so.
+    let status = match app.start(&bob, &AuthParams::new("app", "openid")).await {
+        Outcome::Page(status, _) => status,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(status, 403);
+    let mut html = String::new();
+    for _ in 0..40 {
+        html = app
+            .admin_page(&admin, "/admin/logins?result=blocked")
+            .await
+            .1;
+        if html.contains("the user is blocked") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(html.contains("the user is blocked"), "{html}");
+    assert!(html.contains("<strong>blocked</strong>"), "{html}");
+    let (status, html) = app.admin_page(&admin, "/admin/logins?result=maybe").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("result: one of success"), "{html}");
+
+    // An auditor reads the user and the events, and cannot unblock.
+    let avery = app.member("auth0|avery", "auditors");
+    let (status, html) = app.admin_page(&avery, &page).await;
+    assert_eq!(status, 200);
+    assert!(!html.contains("Unblock user"), "{html}");
+    let (status, _) = app.admin_page(&avery, "/admin/logins").await;
+    assert_eq!(status, 200);
+    let (_, clients) = app.admin_page(&avery, "/admin/clients/app").await;
+    let csrf = form_field(&clients, "csrf");
+    let res = app
+        .post_form(
+            &avery,
+            &page,
+            &pairs(&[("csrf", &csrf), ("action", "unblock")]),
+        )
+        .await;
+    assert_eq!(res.status(), 403);
+    assert!(app.state.store.user(&sub).await.unwrap().unwrap().blocked);
+}

@@ -30,4 +30,5 @@ mod support;
 mod token;
 mod traces;
 mod upstream_faults;
+mod user_access;
 mod webhooks;

@@ -16,7 +16,7 @@ use crate::claims::AuthContext;
 use crate::clock::readable_utc;
 use crate::config::Permission;
 use crate::state::AppState;
-use crate::store::{AuditFilter, User, UserQuery};
+use crate::store::{AuditFilter, LoginEventQuery, User, UserQuery};
 use crate::web::{error_page, render};
 
 const USERS_PER_PAGE: i64 = 50;
@@ -68,6 +68,12 @@ fn user_row(u: &User) -> UserRow {
         upstream_subject: u.upstream_subject.clone(),
         created_at: readable_utc(u.created_at),
         last_login_at: readable_utc(u.last_login_at),
+        email: u.email.clone().unwrap_or_default(),
+        email_verified: u.email_verified,
+        name: u.name.clone().unwrap_or_default(),
+        last_ip: u.last_ip.clone().unwrap_or_default(),
+        logins_count: u.logins_count,
+        blocked: u.blocked,
     }
 }
 
@@ -143,6 +149,7 @@ pub async fn users(
 #[derive(Deserialize)]
 pub struct UserPageQuery {
     withdrawn: Option<String>,
+    blocked: Option<bool>,
 }
 
 pub async fn user(
@@ -158,11 +165,19 @@ pub async fn user(
         let user = state.store.user(&sub).await?;
         let grants = state.store.grants(&sub).await?;
         let records = state.store.consent_records(&sub).await?;
-        Ok::<_, crate::store::StoreError>((user, grants, records))
+        let logins = state
+            .store
+            .login_events(&LoginEventQuery {
+                sub: Some(sub.clone()),
+                limit: 10,
+                ..LoginEventQuery::default()
+            })
+            .await?;
+        Ok::<_, crate::store::StoreError>((user, grants, records, logins))
     }
     .await;
-    let (user, grants, records) = match loaded {
-        Ok((Some(u), g, r)) => (u, g, r),
+    let (user, grants, records, logins) = match loaded {
+        Ok((Some(u), g, r, l)) => (u, g, r, l),
         Ok((None, ..)) => {
             return error_page(
                 StatusCode::NOT_FOUND,
@@ -186,13 +201,24 @@ pub async fn user(
             nav: Nav::new(&admin, "users"),
             csrf: admin.csrf.clone(),
             can_act: admin.roles.may(Permission::ManageUsers),
-            notice: query.ok().and_then(|q| q.0.withdrawn).map(|client_id| {
-                format!(
+            notice: query.ok().and_then(|q| match (q.0.withdrawn, q.0.blocked) {
+                (Some(client_id), _) => Some(format!(
                     "Consent for {} was withdrawn: its grant is gone, its tokens revoked, and a \
                      consent record (method admin) says so.",
                     settings.app_name(&client_id)
-                )
+                )),
+                (None, Some(true)) => Some(
+                    "The user is blocked: their next logins are refused, their codes and tokens \
+                     are revoked and their browser sessions ended."
+                        .into(),
+                ),
+                (None, Some(false)) => Some("The user is no longer blocked.".into()),
+                (None, None) => None,
             }),
+            logins: logins
+                .into_iter()
+                .map(|e| super::logins::row(&settings, e, Some(&user)))
+                .collect(),
             user: user_row(&user),
             context,
             grants: grants

@@ -31,6 +31,7 @@
 //! - [`clients`]: the client list, registration and editing;
 //! - [`scopes`]: the scopes, their words per language, claims and purposes; adding and editing;
 //! - [`keys`]: the signing keys and their rotation;
+//! - [`logins`]: the login events (logins and refusals), filtered;
 //! - [`user_actions`]: withdrawing a user's consent and erasing a user;
 //! - [`directory`]: lineage, users and the audit log (read only);
 //! - [`views`]: one askama struct per page.
@@ -39,6 +40,7 @@ mod base;
 mod clients;
 mod directory;
 mod keys;
+mod logins;
 mod samples;
 mod scopes;
 mod upstream_list;
@@ -74,6 +76,7 @@ pub fn router() -> Router<AppState> {
             post(upstreams::save_settings),
         )
         .route("/admin/scopes", get(scopes::list).post(scopes::create))
+        .route("/admin/logins", get(logins::list))
         .route(
             "/admin/scopes/{name}",
             get(scopes::show).post(scopes::submit),

@@ -1,6 +1,7 @@
 //! What an admin does to a user from their page: withdraw a consent (as the user could in the
-//! consent center) and erase the user. Both are the API's operations
-//! ([`crate::admin::users::withdraw`], [`crate::admin::erasure::erase`]), audited the same way.
+//! consent center), block or unblock them, and erase them. Each is the API's operation
+//! ([`crate::admin::users::withdraw`], [`crate::admin::users::set_blocked`],
+//! [`crate::admin::erasure::erase`]), audited the same way.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -8,7 +9,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 
 use super::base::{AdminForm, api_failed, path_segment};
 use crate::admin::erasure::erase;
-use crate::admin::users::withdraw;
+use crate::admin::users::{set_blocked, withdraw};
 use crate::config::Permission;
 use crate::state::AppState;
 use crate::web::error_page;
@@ -30,6 +31,17 @@ pub async fn submit(
                     "/admin/users/{}?withdrawn={}",
                     path_segment(&sub),
                     path_segment(&client_id)
+                ))
+                .into_response(),
+                Err(e) => api_failed(e),
+            }
+        }
+        Some(action @ ("block" | "unblock")) => {
+            let blocked = action == "block";
+            match set_blocked(&state, &actor, &sub, blocked).await {
+                Ok(()) => Redirect::to(&format!(
+                    "/admin/users/{}?blocked={blocked}",
+                    path_segment(&sub)
                 ))
                 .into_response(),
                 Err(e) => api_failed(e),

@@ -338,6 +338,13 @@ pub struct UserRow {
     pub upstream_subject: String,
     pub created_at: String,
     pub last_login_at: String,
+    /// Empty when the last login carried none.
+    pub email: String,
+    pub email_verified: bool,
+    pub name: String,
+    pub last_ip: String,
+    pub logins_count: i64,
+    pub blocked: bool,
 }
 
 #[derive(Template)]
@@ -382,6 +389,36 @@ pub struct UserPage {
     pub context: String,
     pub grants: Vec<GrantView>,
     pub records: Vec<RecordView>,
+    /// The user's latest login events.
+    pub logins: Vec<LoginEventRow>,
+}
+
+/// One login event on the pages.
+pub struct LoginEventRow {
+    pub at: String,
+    pub result: &'static str,
+    pub sub: String,
+    /// Who `sub` is, in words (email or name), when Herald knows.
+    pub user_name: String,
+    pub upstream: String,
+    pub client_id: String,
+    pub app_name: String,
+    pub reason: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin/logins.html")]
+pub struct LoginsPage {
+    pub nav: Nav,
+    pub events: Vec<LoginEventRow>,
+    pub results: Vec<Opt>,
+    pub sub: String,
+    pub upstream: String,
+    pub client_id: String,
+    /// The next (older) page, with the same filters.
+    pub older: Option<String>,
+    /// What was wrong with the filters.
+    pub error: Option<String>,
 }
 
 pub struct AuditView {

@@ -172,19 +172,43 @@ macro_rules! login_sql {
                 // on the unique (upstream_id, upstream_subject) entry (PostgreSQL) or on the
                 // write lock (SQLite), then updates the row the other one created, so both end
                 // with that user's sub and everything below is stored under it.
+                let p = &login.profile;
                 let user: $crate::store::User = sqlx::query_as(
                     "INSERT INTO users (sub, upstream_id, upstream_subject, created_at, \
-                     last_login_at, last_context) VALUES ($1, $2, $3, $4, $4, $5) \
+                     last_login_at, last_context, email, email_verified, name, picture, \
+                     last_ip, logins_count) \
+                     VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8, $9, $10, 1) \
                      ON CONFLICT (upstream_id, upstream_subject) \
                      DO UPDATE SET last_login_at = excluded.last_login_at, \
-                     last_context = excluded.last_context RETURNING *",
+                     last_context = excluded.last_context, email = excluded.email, \
+                     email_verified = excluded.email_verified, name = excluded.name, \
+                     picture = excluded.picture, last_ip = excluded.last_ip, \
+                     logins_count = users.logins_count + 1 RETURNING *",
                 )
                 .bind(&login.new_sub)
                 .bind(&login.upstream_id)
                 .bind(&login.subject)
                 .bind(login.now)
                 .bind(&login.context.context)
+                .bind(&p.email)
+                .bind(i64::from(p.email_verified))
+                .bind(&p.name)
+                .bind(&p.picture)
+                .bind(&p.ip)
                 .fetch_one(&mut *tx)
+                .await?;
+                shared::login_event(
+                    &mut tx,
+                    &$crate::store::LoginEvent {
+                        id: 0,
+                        at: login.now,
+                        result: $crate::store::LoginResult::Success,
+                        sub: Some(user.sub.clone()),
+                        upstream_id: Some(login.upstream_id.clone()),
+                        client_id: login.client_id.clone(),
+                        reason: None,
+                    },
+                )
                 .await?;
                 let c = &login.context;
                 shared::context(&mut tx, c, &user.sub).await?;

@@ -169,6 +169,26 @@ macro_rules! shared_sql {
             }
 
             /// Writes `rows` into the outbox, pending and due at once.
+            /// Records a login or refusal.
+            pub async fn login_event(
+                conn: &mut Conn,
+                e: &$crate::store::LoginEvent,
+            ) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO login_events (at, result, sub, upstream_id, client_id, reason) \
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(e.at)
+                .bind(e.result.as_str())
+                .bind(&e.sub)
+                .bind(&e.upstream_id)
+                .bind(&e.client_id)
+                .bind(&e.reason)
+                .execute(&mut *conn)
+                .await?;
+                Ok(())
+            }
+
             pub async fn enqueue(conn: &mut Conn, rows: &[OutboxRow]) -> Result<()> {
                 for r in rows {
                     sqlx::query(
@@ -407,6 +427,11 @@ macro_rules! maintenance_sql {
                         .await?
                         .rows_affected();
                 }
+                removed += sqlx::query("DELETE FROM login_events WHERE at < $1")
+                    .bind(now - $crate::store::LOGIN_EVENT_RETENTION_SECS)
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected();
                 Ok(removed)
             }
         }

@@ -47,6 +47,48 @@ macro_rules! user_sql {
                     .await?)
             }
 
+            async fn users_by_email(
+                &self,
+                email: &str,
+            ) -> $crate::store::Result<Vec<$crate::store::User>> {
+                Ok(sqlx::query_as(
+                    "SELECT * FROM users WHERE LOWER(email) = LOWER($1) ORDER BY created_at, sub",
+                )
+                .bind(email)
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
+            async fn set_user_blocked(
+                &self,
+                sub: &str,
+                blocked: bool,
+                now: i64,
+            ) -> $crate::store::Result<Option<u64>> {
+                let mut tx = self.begin_write().await?;
+                let found = sqlx::query("UPDATE users SET blocked = $2 WHERE sub = $1")
+                    .bind(sub)
+                    .bind(i64::from(blocked))
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                if found == 0 {
+                    return Ok(None);
+                }
+                let mut revoked = 0;
+                if blocked {
+                    revoked = shared::revoke_all(&mut tx, "sub", sub, now).await?;
+                    for sql in [
+                        "DELETE FROM auth_requests WHERE sub = $1",
+                        "DELETE FROM sessions WHERE record LIKE '%' || $1 || '%'",
+                    ] {
+                        sqlx::query(sql).bind(sub).execute(&mut *tx).await?;
+                    }
+                }
+                tx.commit().await?;
+                Ok(Some(revoked))
+            }
+
             async fn erase_user(
                 &self,
                 sub: &str,
@@ -69,6 +111,7 @@ macro_rules! user_sql {
                     "DELETE FROM auth_requests WHERE sub = $1",
                     "DELETE FROM purpose_states WHERE sub = $1",
                     "DELETE FROM account_links WHERE sub = $1",
+                    "DELETE FROM login_events WHERE sub = $1",
                     // A browser session names its user's sub (a random 43-character token)
                     // inside its record.
                     "DELETE FROM sessions WHERE record LIKE '%' || $1 || '%'",
@@ -96,6 +139,35 @@ macro_rules! user_sql {
                 shared::enqueue(&mut tx, outbox).await?;
                 tx.commit().await?;
                 Ok(true)
+            }
+
+            async fn record_login_event(
+                &self,
+                event: &$crate::store::LoginEvent,
+            ) -> $crate::store::Result<()> {
+                let mut conn = self.pool.acquire().await?;
+                shared::login_event(&mut conn, event).await
+            }
+
+            async fn login_events(
+                &self,
+                q: &$crate::store::LoginEventQuery,
+            ) -> $crate::store::Result<Vec<$crate::store::LoginEvent>> {
+                let rows: Vec<$crate::store::LoginEventRow> = sqlx::query_as(
+                    "SELECT * FROM login_events WHERE ($1 IS NULL OR result = $1) \
+                     AND ($2 IS NULL OR sub = $2) AND ($3 IS NULL OR upstream_id = $3) \
+                     AND ($4 IS NULL OR client_id = $4) \
+                     AND ($5 IS NULL OR id < $5) ORDER BY id DESC LIMIT $6",
+                )
+                .bind(q.result.map(|r| r.as_str()))
+                .bind(&q.sub)
+                .bind(&q.upstream_id)
+                .bind(&q.client_id)
+                .bind(q.before)
+                .bind(q.limit)
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows.into_iter().map(|r| r.into_event()).collect())
             }
 
             async fn set_last_context(
@@ -173,7 +245,9 @@ macro_rules! user_sql {
                     p
                 });
                 let filter = "($1 IS NULL OR LOWER(sub) LIKE $1 ESCAPE '\\' \
-                              OR LOWER(upstream_subject) LIKE $1 ESCAPE '\\') \
+                              OR LOWER(upstream_subject) LIKE $1 ESCAPE '\\' \
+                              OR LOWER(email) LIKE $1 ESCAPE '\\' \
+                              OR LOWER(name) LIKE $1 ESCAPE '\\') \
                               AND ($2 IS NULL OR upstream_id = $2)";
                 let users = sqlx::query_as(&format!(
                     "SELECT * FROM users WHERE {filter} ORDER BY {order}, sub LIMIT $3 OFFSET $4"
