@@ -218,13 +218,44 @@ try {
     await shot(page, "admin-scopes");
   });
 
+  await check("an admin finds a user by email, blocks them, and reads the refusal in the login events", async () => {
+    const login = async () => {
+      const p = await (await browser.newContext({ javaScriptEnabled: false })).newPage();
+      await p.goto(`${base}/demo/login`);
+      await p.getByLabel("User name").fill("grace");
+      await p.getByRole("button", { name: "Sign in" }).click();
+      return p;
+    };
+    const first = await login();
+    await first.waitForURL(/\/consent\?/);
+    await page.goto(`${base}/admin/users`);
+    await page.getByLabel(/Search by email/).fill("GRACE@example");
+    await page.getByRole("button", { name: "Search" }).click();
+    await page.getByRole("link", { name: "grace@example.com" }).click();
+    await page.getByRole("button", { name: "Block user" }).click();
+    await page.waitForURL(/blocked=true/);
+    assert.match(await page.textContent("main"), /The user is blocked/);
+    await shot(page, "admin-user-blocked");
+    const again = await login();
+    await again.getByRole("heading", { name: "Your account is blocked" }).waitFor();
+    await page.getByRole("link", { name: "Login events" }).click();
+    await page.getByLabel("Result").selectOption("blocked");
+    await page.getByRole("button", { name: "Filter" }).click();
+    assert.match(await page.locator("table").textContent(), /grace@example\.com[\s\S]*the user is blocked/);
+    await shot(page, "admin-logins");
+    await page.goto(`${base}/admin/users`);
+    await page.getByRole("link", { name: "grace@example.com" }).click();
+    await page.getByRole("button", { name: "Unblock user" }).click();
+    await page.waitForURL(/blocked=false/);
+  });
+
   await check("every admin page fits a 390 px wide phone without scrolling sideways", async () => {
     await page.setViewportSize({ width: 390, height: 844 });
     const wide = [];
     for (const path of ["/admin", "/admin/upstreams", "/admin/upstreams/dev", "/admin/clients",
                         "/admin/clients/demo", "/admin/clients/reports", "/admin/lineage",
                         "/admin/keys", "/admin/users", "/admin/audit", "/admin/scopes",
-                        "/admin/scopes/groups"]) {
+                        "/admin/scopes/groups", "/admin/logins"]) {
       await page.goto(`${base}${path}`);
       const width = await page.evaluate(() => document.documentElement.scrollWidth);
       if (width > 390) wide.push(`${path}: ${width} px`);
