@@ -1669,6 +1669,9 @@ async fn an_admin_finds_blocks_and_reads_the_login_events_of_a_user() {
     let page = format!("/admin/users/{sub}");
     let (_, html) = app.admin_page(&admin, &page).await;
     assert!(html.contains("bob@example.com (verified)"), "{html}");
+    // The stored context says where each value came from.
+    assert!(html.contains("Where each value came from"), "{html}");
+    assert!(html.contains("id_token email of test (standard)"), "{html}");
     assert!(html.contains("Block user"), "{html}");
     let csrf = form_field(&html, "csrf");
     let res = app

@@ -191,6 +191,9 @@ try {
     const text = await page.textContent("main");
     for (const k of jwks.keys) assert.ok(text.includes(k.kid), `${k.kid} listed`);
     assert.equal(await page.getByRole("button", { name: "Rotate key" }).count(), 1);
+    await page.getByRole("button", { name: "Rotate key" }).click();
+    await page.waitForURL(/\/admin\/keys\?rotated=/);
+    assert.match(await page.textContent("main"), /is published/);
     await shot(page, "admin-keys");
   });
 

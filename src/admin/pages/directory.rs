@@ -9,8 +9,8 @@ use serde_json::Value;
 
 use super::base::{AdminUser, store_failed};
 use super::views::{
-    AuditPage, AuditView, GrantView, LineagePage, LineageView, Nav, RecordView, UserPage, UserRow,
-    UsersPage, word,
+    AuditPage, AuditView, GrantView, LineagePage, LineageView, Nav, OriginRow, RecordView,
+    UserPage, UserRow, UsersPage, word,
 };
 use crate::claims::AuthContext;
 use crate::clock::readable_utc;
@@ -189,10 +189,41 @@ pub async fn user(
         Err(e) => return store_failed(e),
     };
     let settings = state.settings();
-    let context = user
+    let stored = user
         .last_context
         .as_deref()
-        .and_then(|c| serde_json::from_str::<AuthContext>(c).ok())
+        .and_then(|c| serde_json::from_str::<AuthContext>(c).ok());
+    // Where each value came from: the upstream claim, its artefact and the mapping that wrote it.
+    let origins = stored
+        .as_ref()
+        .map(|c| {
+            c.origins
+                .iter()
+                .map(|(path, from)| OriginRow {
+                    path: path.clone(),
+                    from: from
+                        .iter()
+                        .map(|o| {
+                            format!(
+                                "{} {} of {} ({}{})",
+                                o.source,
+                                o.claim.as_str(),
+                                o.upstream.as_str(),
+                                o.mapping.as_str(),
+                                if o.kept {
+                                    ", kept from the login before"
+                                } else {
+                                    ""
+                                }
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let context = stored
         .map(|c| serde_json::to_string_pretty(&Value::Object(c.attributes)).unwrap_or_default())
         .unwrap_or_default();
     render(
@@ -221,6 +252,7 @@ pub async fn user(
                 .collect(),
             user: user_row(&user),
             context,
+            origins,
             grants: grants
                 .into_iter()
                 .map(|g| GrantView {

@@ -387,10 +387,18 @@ pub struct UserPage {
     pub notice: Option<String>,
     pub user: UserRow,
     pub context: String,
+    /// Where each value of the context came from.
+    pub origins: Vec<OriginRow>,
     pub grants: Vec<GrantView>,
     pub records: Vec<RecordView>,
     /// The user's latest login events.
     pub logins: Vec<LoginEventRow>,
+}
+
+/// A context path and the upstream claims its value came from.
+pub struct OriginRow {
+    pub path: String,
+    pub from: String,
 }
 
 /// One login event on the pages.
