@@ -241,7 +241,7 @@ try {
     await shot(page, "admin-user-blocked");
     const again = await login();
     await again.getByRole("heading", { name: "Your account is blocked" }).waitFor();
-    await page.getByRole("link", { name: "Login events" }).click();
+    await page.getByRole("link", { name: "Login events", exact: true }).click();
     await page.getByLabel("Result").selectOption("blocked");
     await page.getByRole("button", { name: "Filter" }).click();
     assert.match(await page.locator("table").textContent(), /grace@example\.com[\s\S]*the user is blocked/);
