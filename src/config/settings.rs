@@ -253,6 +253,51 @@ pub struct Upstream {
     pub timeout: Duration,
 }
 
+/// Where Herald's client secret at an upstream comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretSource {
+    /// No secret: a public client at the upstream.
+    None,
+    /// Typed into the admin pages or API, stored sealed with the key-encryption key.
+    Stored,
+    /// The environment variable named by `client_secret_env`.
+    Env,
+    /// Written inline in the configuration file (never stored).
+    File,
+}
+
+impl SecretSource {
+    /// The admin API's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SecretSource::None => "none",
+            SecretSource::Stored => "stored",
+            SecretSource::Env => "env",
+            SecretSource::File => "file",
+        }
+    }
+}
+
+impl Upstream {
+    pub fn secret_source(&self) -> SecretSource {
+        match (&self.client_secret, &self.client_secret_env) {
+            (None, _) => SecretSource::None,
+            (Some(_), Some(_)) => SecretSource::Env,
+            (Some(_), None) if self.client_secret_sealed => SecretSource::Stored,
+            (Some(_), None) => SecretSource::File,
+        }
+    }
+
+    /// kind = auth0: the tenant's domain, as its issuer names it.
+    pub fn auth0_domain(&self) -> Option<String> {
+        (self.kind == UpstreamKind::Auth0).then(|| {
+            let issuer = self.endpoint.issuer.as_str();
+            let host = issuer.strip_prefix("https://").unwrap_or(issuer);
+            host.trim_end_matches('/').to_string()
+        })
+    }
+}
+
 /// Where an upstream lives: the issuer exactly as its discovery document must state it, and
 /// the hosts besides the issuer's that its discovery document may name for the token, JWKS
 /// and userinfo endpoints.

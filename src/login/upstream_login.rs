@@ -174,9 +174,7 @@ pub fn state_spent() -> PageError {
 /// sent: counted in `herald_logins_total`, logged as a `login.failed` event and recorded as a
 /// login event for the admin pages.
 pub fn login_failed(state: &AppState, upstream: &str, client_id: &str, code: &str, reason: &str) {
-    metrics::login(upstream, client_id, code);
-    events::login_failed(client_id, upstream, code, reason);
-    state.record_login_event(LoginEvent {
+    let event = LoginEvent {
         id: 0,
         at: state.now(),
         result: LoginResult::Failure,
@@ -184,16 +182,24 @@ pub fn login_failed(state: &AppState, upstream: &str, client_id: &str, code: &st
         upstream_id: Some(upstream.into()),
         client_id: client_id.into(),
         reason: Some(format!("{code}: {reason}")),
-    });
+    };
+    refused(state, code, reason, event);
+}
+
+/// A refused login, with the OAuth error `code` the app is sent: counted in
+/// `herald_logins_total`, logged as a `login.failed` event and recorded as `event`.
+fn refused(state: &AppState, code: &str, reason: &str, event: LoginEvent) {
+    let upstream = event.upstream_id.as_deref().unwrap_or_default();
+    metrics::login(upstream, &event.client_id, code);
+    events::login_failed(&event.client_id, upstream, code, reason);
+    state.record_login_event(event);
 }
 
 /// The refusal of a blocked user: the app gets `access_denied`, the user a page that says so,
 /// and the admin pages a login event. Nothing of the login is stored.
 fn blocked(state: &AppState, upstream: &Upstream, req: &AuthRequest, user: &User) -> PageError {
     let reason = "the user is blocked";
-    metrics::login(&upstream.id, &req.client_id, "access_denied");
-    events::login_failed(&req.client_id, &upstream.id, "access_denied", reason);
-    state.record_login_event(LoginEvent {
+    let event = LoginEvent {
         id: 0,
         at: state.now(),
         result: LoginResult::Blocked,
@@ -201,19 +207,15 @@ fn blocked(state: &AppState, upstream: &Upstream, req: &AuthRequest, user: &User
         upstream_id: Some(upstream.id.clone()),
         client_id: req.client_id.clone(),
         reason: Some(reason.into()),
-    });
+    };
+    refused(state, "access_denied", reason, event);
     PageError::new(
         StatusCode::FORBIDDEN,
         "Your account is blocked",
         "An administrator has blocked your account here, so you cannot sign in to this app. \
          Ask the app's administrator if you think this is a mistake.",
     )
-    .with_back(return_link(
-        state,
-        req,
-        "access_denied",
-        "the user is blocked",
-    ))
+    .with_back(return_link(state, req, "access_denied", reason))
 }
 
 /// The profile the upstream gave: userinfo's values over the ID token's.

@@ -104,27 +104,16 @@ pub struct UpstreamDetail {
 
 impl UpstreamDetail {
     fn of(u: &Upstream, settings: &Settings) -> Self {
-        let domain = (u.kind == UpstreamKind::Auth0).then(|| {
-            let issuer = u.endpoint.issuer.as_str();
-            let host = issuer.strip_prefix("https://").unwrap_or(issuer);
-            host.trim_end_matches('/').to_string()
-        });
-        let client_secret_source = match (&u.client_secret, &u.client_secret_env) {
-            (None, _) => "none",
-            (Some(_), Some(_)) => "env",
-            (Some(_), None) if u.client_secret_sealed => "stored",
-            (Some(_), None) => "file",
-        };
         Self {
             id: u.id.clone(),
             kind: u.kind,
             display_name: u.display_name.clone(),
-            domain,
+            domain: u.auth0_domain(),
             issuer: u.endpoint.issuer.clone(),
             allowed_endpoint_hosts: u.endpoint.allowed_endpoint_hosts.clone(),
             callback_url: settings.callback_url(&u.id),
             client_id: u.client_id.clone(),
-            client_secret_source: client_secret_source.into(),
+            client_secret_source: u.secret_source().as_str().into(),
             client_secret_env: u.client_secret_env.clone(),
             scopes: u.scopes.clone(),
             userinfo: u.userinfo,

@@ -13,7 +13,7 @@ use super::base::Form;
 use super::views::{UpstreamForm, options};
 use crate::admin::changes::{UPSTREAM_SECRET_PREFIX, UpstreamSettings};
 use crate::admin::error::ApiError;
-use crate::config::{Upstream, UpstreamKind};
+use crate::config::{SecretSource, Upstream, UpstreamKind};
 use crate::secret::Secret;
 use crate::state::AppState;
 
@@ -21,13 +21,16 @@ const KINDS: [&str; 2] = ["auth0", "oidc"];
 
 /// Where an upstream's secret comes from, in words for its page.
 fn secret_source(up: &Upstream) -> String {
-    match (&up.client_secret, &up.client_secret_env) {
-        (None, _) => "none: Herald sends no client secret (a public client at the upstream)".into(),
-        (Some(_), Some(env)) => format!("the environment variable {env}"),
-        (Some(_), None) if up.client_secret_sealed => {
-            "stored, encrypted with the key-encryption key".into()
+    match up.secret_source() {
+        SecretSource::None => {
+            "none: Herald sends no client secret (a public client at the upstream)".into()
         }
-        (Some(_), None) => "the configuration file".into(),
+        SecretSource::Env => format!(
+            "the environment variable {}",
+            up.client_secret_env.as_deref().unwrap_or_default()
+        ),
+        SecretSource::Stored => "stored, encrypted with the key-encryption key".into(),
+        SecretSource::File => "the configuration file".into(),
     }
 }
 
@@ -57,7 +60,7 @@ pub fn form_of(state: &AppState, up: &Upstream) -> UpstreamForm {
         id: up.id.clone(),
         display_name: up.display_name.clone(),
         kinds: options(&KINDS, &kind),
-        domain: auth0_domain(up).unwrap_or_default(),
+        domain: up.auth0_domain().unwrap_or_default(),
         issuer: up.endpoint.issuer.clone(),
         client_id: up.client_id.clone(),
         client_secret_env: up.client_secret_env.clone().unwrap_or_default(),
@@ -87,14 +90,6 @@ pub fn form_from(state: &AppState, form: &Form, current: Option<&Upstream>) -> U
         secret_source: current.map(secret_source).unwrap_or_default(),
         editable_kind: current.is_none_or(|u| u.kind != UpstreamKind::Dev),
     }
-}
-
-fn auth0_domain(up: &Upstream) -> Option<String> {
-    (up.kind == UpstreamKind::Auth0).then(|| {
-        let issuer = up.endpoint.issuer.as_str();
-        let host = issuer.strip_prefix("https://").unwrap_or(issuer);
-        host.trim_end_matches('/').to_string()
-    })
 }
 
 /// The settings a submitted form asks for, in the API's terms: only the location key of the
