@@ -1224,12 +1224,7 @@ async fn an_upstream_is_created_used_replaced_and_deleted_and_every_change_is_au
             200,
         )
         .await;
-    let actions: Vec<&str> = audit
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["action"].as_str().unwrap())
-        .collect();
+    let actions = audit_actions(&audit);
     assert_eq!(
         actions,
         ["upstream.delete", "upstream.update", "upstream.create"]

@@ -1432,12 +1432,7 @@ async fn an_admin_adds_words_and_removes_scopes_on_the_scopes_pages() {
             200,
         )
         .await;
-    let actions: Vec<&str> = audit
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["action"].as_str().unwrap())
-        .collect();
+    let actions = audit_actions(&audit);
     assert_eq!(actions, ["scope.delete", "scope.update"]);
 
     // An auditor reads the scope, in a form that cannot be sent, and is refused a change.
@@ -1635,12 +1630,7 @@ async fn an_admin_withdraws_a_consent_and_erases_a_user_from_their_page() {
     let audit = app
         .admin_ok(reqwest::Method::GET, "/admin/api/audit", None, 200)
         .await;
-    let actions: Vec<&str> = audit
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["action"].as_str().unwrap())
-        .collect();
+    let actions = audit_actions(&audit);
     assert!(
         actions.contains(&"user.erase") && actions.contains(&"grant.withdraw"),
         "{actions:?}"

@@ -198,12 +198,7 @@ async fn a_blocked_user_is_refused_and_every_login_and_refusal_is_an_event() {
             200,
         )
         .await;
-    let actions: Vec<&str> = audit
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["action"].as_str().unwrap())
-        .collect();
+    let actions = audit_actions(&audit);
     assert_eq!(actions, ["user.unblock", "user.block"]);
     app.admin_ok(
         Method::PATCH,

@@ -37,6 +37,16 @@ pub struct TestApp {
     pub api: reqwest::Client,
 }
 
+/// The `action` of each entry of an audit log answer, in its order (newest first).
+pub fn audit_actions(audit: &Value) -> Vec<&str> {
+    audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect()
+}
+
 pub fn browser() -> reqwest::Client {
     reqwest::Client::builder()
         .cookie_store(true)
