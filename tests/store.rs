@@ -13,10 +13,10 @@ use std::time::Duration;
 
 use herald::store::{
     AccessTokenRecord, AccountLink, AuditEntry, AuditFilter, AuthRequest, CodeRecord,
-    ConfigVersion, ConsentMethod, ConsentOutcome, ConsentRecord, DeliveryState, DynStore,
-    FinishedLogin, Grant, KeyAlg, KeyRecord, LoginEvent, LoginEventQuery, LoginResult, OutboxRow,
-    Redemption, RefreshTokenRecord, Removal, Rotation, StoreError, StoredContext, UpstreamLogin,
-    User, UserProfile, UserQuery, UserSort, Withdrawal, connect,
+    ConfigVersion, ConsentMethod, ConsentOutcome, ConsentRecord, CreateOutcome, DeliveryState,
+    DynStore, FinishedLogin, Grant, KeyAlg, KeyRecord, LinkOutcome, LoginEvent, LoginEventQuery,
+    LoginResult, NewUser, OutboxRow, Redemption, RefreshTokenRecord, Removal, Rotation, StoreError,
+    StoredContext, UpstreamLogin, User, UserProfile, UserQuery, UserSort, Withdrawal, connect,
 };
 use herald::tokens::random_token;
 use sqlx::Connection;
@@ -77,6 +77,8 @@ conformance!(
     link_user_gives_another_subject_or_upstream_its_own_user,
     set_last_context_is_kept_across_later_logins,
     user_by_identity_finds_the_linked_user_and_creates_nothing,
+    identities_are_linked_unlinked_and_held_by_one_user_only,
+    a_first_login_linked_to_a_created_user_joins_them,
     a_first_upstream_login_creates_the_user_its_context_and_records_the_login,
     a_second_upstream_login_keeps_the_sub_and_replaces_the_last_context,
     users_are_found_by_email_and_name_and_a_login_records_its_event,
@@ -623,6 +625,169 @@ async fn set_last_context_is_kept_across_later_logins(store: DynStore) {
     assert_eq!(store.user("nobody").await.unwrap(), None);
 }
 
+/// A user created before their first login, with an email and perhaps an identity at `auth0`.
+fn new_user(sub: &str, email: &str, identity: Option<&str>) -> NewUser {
+    NewUser {
+        sub: sub.into(),
+        profile: UserProfile {
+            email: Some(email.into()),
+            email_verified: true,
+            ..UserProfile::default()
+        },
+        identity: identity.map(|s| ("auth0".to_string(), s.to_string())),
+        now: T,
+    }
+}
+
+/// The subjects of a user's identities, oldest first.
+async fn subjects(store: &DynStore, sub: &str) -> Vec<String> {
+    store
+        .identities(sub)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| i.subject)
+        .collect()
+}
+
+async fn identities_are_linked_unlinked_and_held_by_one_user_only(store: DynStore) {
+    // Created with an email only: no identity, and nothing finds them by one.
+    let CreateOutcome::Created(ann) = store
+        .create_user(&new_user("sub-ann", "ann@example.com", None))
+        .await
+        .unwrap()
+    else {
+        panic!("not created")
+    };
+    assert_eq!(ann.first_identity(), None);
+    assert_eq!(ann.logins_count, 0);
+    assert!(ann.email_verified);
+    assert!(subjects(&store, "sub-ann").await.is_empty());
+    // Created with an identity: a login with it finds them.
+    store
+        .create_user(&new_user("sub-bob", "bob@example.com", Some("auth0|bob")))
+        .await
+        .unwrap();
+    let bob = store.user_by_identity("auth0", "auth0|bob").await.unwrap();
+    assert_eq!(bob.map(|u| u.sub).as_deref(), Some("sub-bob"));
+    assert_eq!(
+        store
+            .create_user(&new_user("sub-x", "x@example.com", Some("auth0|bob")))
+            .await
+            .unwrap(),
+        CreateOutcome::IdentityTaken("sub-bob".into())
+    );
+    assert_eq!(store.user("sub-x").await.unwrap(), None);
+
+    let link = |sub: &'static str, subject: &'static str| {
+        let store = store.clone();
+        async move {
+            store
+                .link_identity(sub, "auth0", subject, T + 5)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(link("sub-ann", "google|ann").await, LinkOutcome::Linked);
+    assert_eq!(
+        link("sub-ann", "google|ann").await,
+        LinkOutcome::AlreadyLinked
+    );
+    assert_eq!(
+        link("sub-ann", "auth0|bob").await,
+        LinkOutcome::TakenBy("sub-bob".into())
+    );
+    assert_eq!(link("nobody", "auth0|z").await, LinkOutcome::NoUser);
+    assert_eq!(subjects(&store, "sub-ann").await, vec!["google|ann"]);
+    let found = store.user_by_identity("auth0", "google|ann").await.unwrap();
+    assert_eq!(found.map(|u| u.sub).as_deref(), Some("sub-ann"));
+    // The list filters and searches by any identity.
+    let (by_upstream, total) = store
+        .list_users(&UserQuery {
+            upstream_id: Some("auth0".into()),
+            search: Some("GOOGLE|".into()),
+            limit: 10,
+            ..UserQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!((by_upstream.len(), total), (1, 1));
+    assert_eq!(by_upstream[0].sub, "sub-ann");
+
+    // Unlinking: only the holder's, and a first identity unlinked no longer names the user.
+    assert!(
+        !store
+            .unlink_identity("sub-ann", "auth0", "auth0|bob")
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .unlink_identity("sub-bob", "auth0", "auth0|bob")
+            .await
+            .unwrap()
+    );
+    let bob = store.user("sub-bob").await.unwrap().unwrap();
+    assert_eq!(bob.first_identity(), None);
+    assert_eq!(
+        store.user_by_identity("auth0", "auth0|bob").await.unwrap(),
+        None
+    );
+    // Its next login is someone new.
+    let again = store
+        .finish_upstream_login(&finished("auth0|bob", "sub-new", "ctx-1", "req-1", T + 9))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again.sub, "sub-new");
+    assert_eq!(again.first_identity(), Some(("auth0", "auth0|bob")));
+
+    // Erasure takes the identities with the user.
+    assert!(
+        store
+            .erase_user("sub-ann", T + 10, None, &[])
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.user_by_identity("auth0", "google|ann").await.unwrap(),
+        None
+    );
+    assert!(subjects(&store, "sub-ann").await.is_empty());
+}
+
+async fn a_first_login_linked_to_a_created_user_joins_them(store: DynStore) {
+    store
+        .create_user(&new_user("sub-inv", "ada@example.com", None))
+        .await
+        .unwrap();
+    for (n, ctx) in ["ctx-1", "ctx-2"].into_iter().enumerate() {
+        let req = format!("req-{n}");
+        store
+            .insert_auth_request(&auth_request(&req, T, T + 600))
+            .await
+            .unwrap();
+        // The second login does not ask to link: the identity finds its user by itself.
+        let link_to = (n == 0).then(|| "sub-inv".to_string());
+        let user = store
+            .finish_upstream_login(&FinishedLogin {
+                link_to,
+                ..finished("auth0|ada", &format!("sub-{n}"), ctx, &req, T + n as i64)
+            })
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(user.sub, "sub-inv");
+        assert_eq!(user.logins_count, n as i64 + 1);
+        // The login's profile replaces the one the admin gave.
+        assert_eq!(user.name.as_deref(), Some("Ada Lovelace"));
+        assert_eq!(store.context(ctx).await.unwrap().unwrap().sub, "sub-inv");
+    }
+    assert_eq!(subjects(&store, "sub-inv").await, vec!["auth0|ada"]);
+    assert_eq!(store.user("sub-0").await.unwrap(), None);
+    assert_eq!(store.user("sub-1").await.unwrap(), None);
+}
+
 /// A finished login of `subject` at upstream `auth0` answering `req_id`, proposing `new_sub`
 /// and storing context `ctx_id` (whose `sub` is the proposal, as a caller would fill it in).
 fn finished(subject: &str, new_sub: &str, ctx_id: &str, req_id: &str, now: i64) -> FinishedLogin {
@@ -639,6 +804,8 @@ fn finished(subject: &str, new_sub: &str, ctx_id: &str, req_id: &str, now: i64) 
             created_at: now,
             expires_at: Some(now + 3600),
             revoked_at: None,
+            upstream_sid: None,
+            upstream_refresh: None,
         },
         auth_request_id: req_id.into(),
         upstream_state_hash: None,
@@ -652,6 +819,7 @@ fn finished(subject: &str, new_sub: &str, ctx_id: &str, req_id: &str, now: i64) 
             ip: Some("192.0.2.7".into()),
         },
         client_id: "app".into(),
+        link_to: None,
     }
 }
 
@@ -1064,6 +1232,8 @@ async fn contexts_round_trip_with_and_without_expiry(store: DynStore) {
         created_at: T,
         expires_at: None,
         revoked_at: None,
+        upstream_sid: None,
+        upstream_refresh: None,
     };
     let bounded = StoredContext {
         id: "ctx-2".into(),
@@ -2519,6 +2689,8 @@ async fn removing_an_upstream_revokes_its_logins_and_everything_issued_from_them
                 created_at: T,
                 expires_at: None,
                 revoked_at: None,
+                upstream_sid: None,
+                upstream_refresh: None,
             })
             .await
             .unwrap();
@@ -2590,6 +2762,8 @@ async fn removals_in_a_configuration_change_that_lost_the_race_change_nothing(st
             created_at: T,
             expires_at: None,
             revoked_at: None,
+            upstream_sid: None,
+            upstream_refresh: None,
         })
         .await
         .unwrap();
@@ -3112,6 +3286,8 @@ async fn user_holdings_list_a_users_logins_tokens_and_sessions_only(store: DynSt
                 created_at: T,
                 expires_at: None,
                 revoked_at: None,
+                upstream_sid: None,
+                upstream_refresh: None,
             })
             .await
             .unwrap();

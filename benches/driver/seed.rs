@@ -54,6 +54,8 @@ pub async fn mint_codes(
         created_at: now,
         expires_at: None,
         revoked_at: None,
+        upstream_sid: None,
+        upstream_refresh: None,
     };
     store.insert_context(&ctx).await?;
     let started = Instant::now();

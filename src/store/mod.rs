@@ -21,6 +21,7 @@
 
 mod connect;
 mod error;
+mod identities;
 mod login_events;
 mod outbox;
 mod postgres;
@@ -32,6 +33,7 @@ mod traits;
 
 pub use connect::{DynStore, connect, connect_existing, redact_url};
 pub use error::{Result, StoreError};
+pub use identities::{CreateOutcome, EndLogins, LinkOutcome, LinkedIdentity, NewUser};
 pub(crate) use login_events::LoginEventRow;
 pub use login_events::{LOGIN_EVENT_RETENTION_SECS, LoginEvent, LoginEventQuery};
 pub use outbox::Delivery;

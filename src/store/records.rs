@@ -319,8 +319,13 @@ pub struct StoredContext {
     pub created_at: i64,
     /// After this the context is not reused (`auth_context_ttl`); `None`: as long as the session.
     pub expires_at: Option<i64>,
-    /// Set when its upstream was removed: nothing is served from it any more.
+    /// Set when its upstream was removed, or the upstream ended the session (back-channel
+    /// logout): nothing is served from it any more.
     pub revoked_at: Option<i64>,
+    /// The upstream's session id (`sid` of its ID token), which its back-channel logout names.
+    pub upstream_sid: Option<String>,
+    /// The upstream's refresh token (`refresh_upstream`), sealed with the key-encryption key.
+    pub upstream_refresh: Option<String>,
 }
 
 /// What a user allowed an app: the current state, replaced on every decision.
@@ -557,6 +562,9 @@ pub struct FinishedLogin {
     /// for `new_sub`: when the identity already had a user, `new_sub` in them is replaced by the
     /// user's sub and the new-user-only rows are dropped.
     pub outbox: Vec<OutboxRow>,
+    /// The user an identity seen for the first time joins (linked by verified email); `None`
+    /// creates a user with `new_sub`. Ignored when the identity has a user already.
+    pub link_to: Option<String>,
 }
 
 #[cfg(test)]

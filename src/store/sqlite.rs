@@ -131,8 +131,11 @@ impl SqliteStore {
             .map_err(|e| StoreError::Other(format!("migrations failed: {e}")))
     }
 
+    /// `BEGIN IMMEDIATE`: the transaction takes the write lock at once (waiting up to the busy
+    /// timeout for another writer), so one that reads before it writes is never refused when it
+    /// later needs to write (a deferred transaction cannot upgrade past a concurrent writer).
     async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>> {
-        Ok(self.pool.begin().await?)
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
     }
 }
 

@@ -9,9 +9,10 @@ use async_trait::async_trait;
 
 use super::{
     AccessTokenRecord, AccountLink, AuditEntry, AuditFilter, AuthRequest, CodeRecord, Conclusion,
-    ConfigVersion, ConsentRecord, Delivery, DeliveryState, FinishedLogin, Grant, KeyRecord,
-    LoginEvent, LoginEventQuery, OutboxRow, PurposeState, Redemption, RefreshTokenRecord, Removal,
-    Result, Rotation, StoredContext, UpstreamLogin, User, UserHoldings, UserQuery,
+    ConfigVersion, ConsentRecord, CreateOutcome, Delivery, DeliveryState, EndLogins, FinishedLogin,
+    Grant, KeyRecord, LinkOutcome, LinkedIdentity, LoginEvent, LoginEventQuery, NewUser, OutboxRow,
+    PurposeState, Redemption, RefreshTokenRecord, Removal, Result, Rotation, StoredContext,
+    UpstreamLogin, User, UserHoldings, UserQuery,
 };
 
 /// The database itself: schema, readiness and clean-up.
@@ -57,6 +58,21 @@ pub trait UserStore: Send + Sync + 'static {
     ) -> Result<User>;
     /// The user linked to (upstream, subject), if any; writes nothing.
     async fn user_by_identity(&self, upstream_id: &str, subject: &str) -> Result<Option<User>>;
+    /// The identities linked to user `sub`, oldest first.
+    async fn identities(&self, sub: &str) -> Result<Vec<LinkedIdentity>>;
+    /// Links (upstream, subject) to user `sub`, unless another user holds it.
+    async fn link_identity(
+        &self,
+        sub: &str,
+        upstream_id: &str,
+        subject: &str,
+        now: i64,
+    ) -> Result<LinkOutcome>;
+    /// Unlinks (upstream, subject) from user `sub`; `false` when it was not theirs. Its next
+    /// login creates (or joins) a user like one seen for the first time.
+    async fn unlink_identity(&self, sub: &str, upstream_id: &str, subject: &str) -> Result<bool>;
+    /// Creates a user before their first login.
+    async fn create_user(&self, user: &NewUser) -> Result<CreateOutcome>;
     async fn user(&self, sub: &str) -> Result<Option<User>>;
     /// The users whose email is `email`, compared case-insensitively (Auth0's users-by-email).
     async fn users_by_email(&self, email: &str) -> Result<Vec<User>>;
@@ -86,6 +102,14 @@ pub trait UserStore: Send + Sync + 'static {
     async fn user_holdings(&self, sub: &str) -> Result<UserHoldings>;
 
     async fn insert_context(&self, ctx: &StoredContext) -> Result<()>;
+    /// Replaces a live context's claims, freshness and upstream refresh token after a refresh
+    /// at its upstream, and its user's `last_context`; `false` when the context has ended (or
+    /// is gone) and nothing changed.
+    async fn refresh_context(&self, ctx: &StoredContext) -> Result<bool>;
+    /// Ends the live logins `which` names (a back-channel logout from their upstream, or one
+    /// login its upstream refused to refresh): their contexts, and the codes and tokens issued
+    /// from them. Returns how many contexts it ended; one naming no login ends nothing.
+    async fn end_logins(&self, which: &EndLogins<'_>, now: i64) -> Result<u64>;
     async fn context(&self, id: &str) -> Result<Option<StoredContext>>;
 }
 

@@ -168,26 +168,26 @@ macro_rules! login_sql {
                         return Ok(None);
                     }
                 }
-                // The upsert is the lock: a concurrent first login of the same identity waits
-                // on the unique (upstream_id, upstream_subject) entry (PostgreSQL) or on the
-                // write lock (SQLite), then updates the row the other one created, so both end
-                // with that user's sub and everything below is stored under it.
+                let (upstream_id, subject) = (&login.upstream_id, &login.subject);
+                if let Some(link_to) = &login.link_to {
+                    // Joins that user unless the identity has one already.
+                    shared::insert_identity(&mut tx, upstream_id, subject, link_to, login.now)
+                        .await?;
+                }
+                let sub = match shared::identity_user(&mut tx, upstream_id, subject).await? {
+                    Some(sub) => sub,
+                    None => {
+                        shared::insert_user(&mut tx, &login.new_sub, upstream_id, subject, login.now)
+                            .await?
+                    }
+                };
                 let p = &login.profile;
                 let user: $crate::store::User = sqlx::query_as(
-                    "INSERT INTO users (sub, upstream_id, upstream_subject, created_at, \
-                     last_login_at, last_context, email, email_verified, name, picture, \
-                     last_ip, logins_count) \
-                     VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8, $9, $10, 1) \
-                     ON CONFLICT (upstream_id, upstream_subject) \
-                     DO UPDATE SET last_login_at = excluded.last_login_at, \
-                     last_context = excluded.last_context, email = excluded.email, \
-                     email_verified = excluded.email_verified, name = excluded.name, \
-                     picture = excluded.picture, last_ip = excluded.last_ip, \
-                     logins_count = users.logins_count + 1 RETURNING *",
+                    "UPDATE users SET last_login_at = $2, last_context = $3, email = $4, \
+                     email_verified = $5, name = $6, picture = $7, last_ip = $8, \
+                     logins_count = logins_count + 1 WHERE sub = $1 RETURNING *",
                 )
-                .bind(&login.new_sub)
-                .bind(&login.upstream_id)
-                .bind(&login.subject)
+                .bind(&sub)
                 .bind(login.now)
                 .bind(&login.context.context)
                 .bind(&p.email)

@@ -57,6 +57,75 @@ macro_rules! shared_sql {
 
             type Conn = <$db as sqlx::Database>::Connection;
 
+            /// The user (upstream, subject) signs in, if any.
+            pub async fn identity_user(
+                conn: &mut Conn,
+                upstream_id: &str,
+                subject: &str,
+            ) -> Result<Option<String>> {
+                Ok(sqlx::query_scalar(
+                    "SELECT sub FROM identities WHERE upstream_id = $1 AND subject = $2",
+                )
+                .bind(upstream_id)
+                .bind(subject)
+                .fetch_optional(&mut *conn)
+                .await?)
+            }
+
+            /// Links (upstream, subject) to `sub` unless it is linked already; whether it did.
+            pub async fn insert_identity(
+                conn: &mut Conn,
+                upstream_id: &str,
+                subject: &str,
+                sub: &str,
+                now: i64,
+            ) -> Result<bool> {
+                let done = sqlx::query(
+                    "INSERT INTO identities (upstream_id, subject, sub, linked_at) \
+                     VALUES ($1, $2, $3, $4) ON CONFLICT (upstream_id, subject) DO NOTHING",
+                )
+                .bind(upstream_id)
+                .bind(subject)
+                .bind(sub)
+                .bind(now)
+                .execute(&mut *conn)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            /// Creates the user of an identity seen for the first time, with `new_sub`, and
+            /// returns the sub it signs in: `new_sub`, or the user a concurrent first login of
+            /// the same identity created a moment before. The insert is the lock: that login
+            /// holds the unique (upstream_id, upstream_subject) entry (PostgreSQL) or the write
+            /// lock (SQLite) until it commits, and this one then finds its identity.
+            pub async fn insert_user(
+                conn: &mut Conn,
+                new_sub: &str,
+                upstream_id: &str,
+                subject: &str,
+                now: i64,
+            ) -> Result<String> {
+                let created = sqlx::query(
+                    "INSERT INTO users (sub, upstream_id, upstream_subject, created_at, \
+                     last_login_at, logins_count) VALUES ($1, $2, $3, $4, $4, 0) \
+                     ON CONFLICT (upstream_id, upstream_subject) DO NOTHING",
+                )
+                .bind(new_sub)
+                .bind(upstream_id)
+                .bind(subject)
+                .bind(now)
+                .execute(&mut *conn)
+                .await?;
+                if created.rows_affected() == 1 {
+                    insert_identity(conn, upstream_id, subject, new_sub, now).await?;
+                }
+                identity_user(conn, upstream_id, subject).await?.ok_or_else(|| {
+                    $crate::store::StoreError::Corrupt(format!(
+                        "a user holds identity ({upstream_id}, {subject}) but it is not linked"
+                    ))
+                })
+            }
+
             /// Stores a consent decision: the grant after it (`None` deletes the user's grant to
             /// the app), its record and its events.
             pub async fn decide(
@@ -326,7 +395,8 @@ macro_rules! shared_sql {
             pub async fn context(conn: &mut Conn, c: &StoredContext, sub: &str) -> Result<()> {
                 sqlx::query(
                     "INSERT INTO auth_contexts (id, sub, upstream_id, context, auth_time, \
-                     created_at, expires_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                     created_at, expires_at, revoked_at, upstream_sid, upstream_refresh) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
                 )
                 .bind(&c.id)
                 .bind(sub)
@@ -336,6 +406,8 @@ macro_rules! shared_sql {
                 .bind(c.created_at)
                 .bind(c.expires_at)
                 .bind(c.revoked_at)
+                .bind(&c.upstream_sid)
+                .bind(&c.upstream_refresh)
                 .execute(&mut *conn)
                 .await?;
                 Ok(())

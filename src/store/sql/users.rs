@@ -12,18 +12,25 @@ macro_rules! user_sql {
                 new_sub: &str,
                 now: i64,
             ) -> $crate::store::Result<$crate::store::User> {
-                Ok(sqlx::query_as(
-                    "INSERT INTO users (sub, upstream_id, upstream_subject, created_at, \
-                     last_login_at) VALUES ($1, $2, $3, $4, $4) \
-                     ON CONFLICT (upstream_id, upstream_subject) \
-                     DO UPDATE SET last_login_at = excluded.last_login_at RETURNING *",
+                let mut tx = self.begin_write().await?;
+                let sub = shared::identity_user(&mut tx, upstream_id, upstream_subject).await?;
+                let sub = match sub {
+                    Some(sub) => sub,
+                    None => {
+                        shared::insert_user(&mut tx, new_sub, upstream_id, upstream_subject, now)
+                            .await?
+                    }
+                };
+                let user = sqlx::query_as(
+                    "UPDATE users SET last_login_at = $2, logins_count = CASE WHEN \
+                     logins_count < 1 THEN 1 ELSE logins_count END WHERE sub = $1 RETURNING *",
                 )
-                .bind(new_sub)
-                .bind(upstream_id)
-                .bind(upstream_subject)
+                .bind(&sub)
                 .bind(now)
-                .fetch_one(&self.pool)
-                .await?)
+                .fetch_one(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(user)
             }
 
             async fn user_by_identity(
@@ -32,12 +39,127 @@ macro_rules! user_sql {
                 subject: &str,
             ) -> $crate::store::Result<Option<$crate::store::User>> {
                 Ok(sqlx::query_as(
-                    "SELECT * FROM users WHERE upstream_id = $1 AND upstream_subject = $2",
+                    "SELECT users.* FROM identities JOIN users ON users.sub = identities.sub \
+                     WHERE identities.upstream_id = $1 AND identities.subject = $2",
                 )
                 .bind(upstream_id)
                 .bind(subject)
                 .fetch_optional(&self.pool)
                 .await?)
+            }
+
+            async fn identities(
+                &self,
+                sub: &str,
+            ) -> $crate::store::Result<Vec<$crate::store::LinkedIdentity>> {
+                Ok(sqlx::query_as(
+                    "SELECT * FROM identities WHERE sub = $1 \
+                     ORDER BY linked_at, upstream_id, subject",
+                )
+                .bind(sub)
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
+            async fn link_identity(
+                &self,
+                sub: &str,
+                upstream_id: &str,
+                subject: &str,
+                now: i64,
+            ) -> $crate::store::Result<$crate::store::LinkOutcome> {
+                use $crate::store::LinkOutcome;
+                let mut tx = self.begin_write().await?;
+                let exists: Option<String> = sqlx::query_scalar("SELECT sub FROM users WHERE sub = $1")
+                    .bind(sub)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if exists.is_none() {
+                    return Ok(LinkOutcome::NoUser);
+                }
+                let linked = shared::insert_identity(&mut tx, upstream_id, subject, sub, now).await?;
+                let holder = shared::identity_user(&mut tx, upstream_id, subject)
+                    .await?
+                    .unwrap_or_default();
+                tx.commit().await?;
+                Ok(if linked {
+                    LinkOutcome::Linked
+                } else if holder == sub {
+                    LinkOutcome::AlreadyLinked
+                } else {
+                    LinkOutcome::TakenBy(holder)
+                })
+            }
+
+            async fn unlink_identity(
+                &self,
+                sub: &str,
+                upstream_id: &str,
+                subject: &str,
+            ) -> $crate::store::Result<bool> {
+                let mut tx = self.begin_write().await?;
+                let gone = sqlx::query(
+                    "DELETE FROM identities WHERE upstream_id = $1 AND subject = $2 AND sub = $3",
+                )
+                .bind(upstream_id)
+                .bind(subject)
+                .bind(sub)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                // The identity the user was created with no longer holds the first-login lock,
+                // so its next login can create a user of its own.
+                sqlx::query(
+                    "UPDATE users SET upstream_id = '', upstream_subject = sub \
+                     WHERE sub = $1 AND upstream_id = $2 AND upstream_subject = $3",
+                )
+                .bind(sub)
+                .bind(upstream_id)
+                .bind(subject)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(gone == 1)
+            }
+
+            async fn create_user(
+                &self,
+                u: &$crate::store::NewUser,
+            ) -> $crate::store::Result<$crate::store::CreateOutcome> {
+                use $crate::store::CreateOutcome;
+                let mut tx = self.begin_write().await?;
+                let (upstream_id, subject) = match &u.identity {
+                    Some((upstream_id, subject)) => {
+                        if let Some(holder) =
+                            shared::identity_user(&mut tx, upstream_id, subject).await?
+                        {
+                            return Ok(CreateOutcome::IdentityTaken(holder));
+                        }
+                        (upstream_id.as_str(), subject.as_str())
+                    }
+                    None => ("", u.sub.as_str()),
+                };
+                let p = &u.profile;
+                let user = sqlx::query_as(
+                    "INSERT INTO users (sub, upstream_id, upstream_subject, created_at, \
+                     last_login_at, email, email_verified, name, picture, logins_count) \
+                     VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8, 0) RETURNING *",
+                )
+                .bind(&u.sub)
+                .bind(upstream_id)
+                .bind(subject)
+                .bind(u.now)
+                .bind(&p.email)
+                .bind(i64::from(p.email_verified))
+                .bind(&p.name)
+                .bind(&p.picture)
+                .fetch_one(&mut *tx)
+                .await?;
+                if !upstream_id.is_empty() {
+                    shared::insert_identity(&mut tx, upstream_id, subject, &u.sub, u.now).await?;
+                }
+                tx.commit().await?;
+                Ok(CreateOutcome::Created(user))
             }
 
             async fn user(&self, sub: &str) -> $crate::store::Result<Option<$crate::store::User>> {
@@ -112,6 +234,7 @@ macro_rules! user_sql {
                     "DELETE FROM purpose_states WHERE sub = $1",
                     "DELETE FROM account_links WHERE sub = $1",
                     "DELETE FROM login_events WHERE sub = $1",
+                    "DELETE FROM identities WHERE sub = $1",
                     // A browser session names its user's sub (a random 43-character token)
                     // inside its record.
                     "DELETE FROM sessions WHERE record LIKE '%' || $1 || '%'",
@@ -245,10 +368,12 @@ macro_rules! user_sql {
                     p
                 });
                 let filter = "($1 IS NULL OR LOWER(sub) LIKE $1 ESCAPE '\\' \
-                              OR LOWER(upstream_subject) LIKE $1 ESCAPE '\\' \
+                              OR EXISTS (SELECT 1 FROM identities i WHERE i.sub = users.sub \
+                              AND LOWER(i.subject) LIKE $1 ESCAPE '\\') \
                               OR LOWER(email) LIKE $1 ESCAPE '\\' \
                               OR LOWER(name) LIKE $1 ESCAPE '\\') \
-                              AND ($2 IS NULL OR upstream_id = $2)";
+                              AND ($2 IS NULL OR EXISTS (SELECT 1 FROM identities i \
+                              WHERE i.sub = users.sub AND i.upstream_id = $2))";
                 let users = sqlx::query_as(&format!(
                     "SELECT * FROM users WHERE {filter} ORDER BY {order}, sub LIMIT $3 OFFSET $4"
                 ))
@@ -273,6 +398,71 @@ macro_rules! user_sql {
             ) -> $crate::store::Result<()> {
                 let mut conn = self.pool.acquire().await?;
                 shared::context(&mut conn, c, &c.sub).await
+            }
+
+            async fn refresh_context(
+                &self,
+                c: &$crate::store::StoredContext,
+            ) -> $crate::store::Result<bool> {
+                let mut tx = self.begin_write().await?;
+                let updated = sqlx::query(
+                    "UPDATE auth_contexts SET context = $2, expires_at = $3, \
+                     upstream_refresh = $4 WHERE id = $1 AND revoked_at IS NULL",
+                )
+                .bind(&c.id)
+                .bind(&c.context)
+                .bind(c.expires_at)
+                .bind(&c.upstream_refresh)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if updated == 1 {
+                    sqlx::query("UPDATE users SET last_context = $2 WHERE sub = $1")
+                        .bind(&c.sub)
+                        .bind(&c.context)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(updated == 1)
+            }
+
+            async fn end_logins(
+                &self,
+                which: &$crate::store::EndLogins<'_>,
+                now: i64,
+            ) -> $crate::store::Result<u64> {
+                if which.context_id.is_none() && which.sub.is_none() && which.sid.is_none() {
+                    return Ok(0);
+                }
+                const ENDED: &str = "(SELECT id FROM auth_contexts WHERE revoked_at IS NULL \
+                     AND ($1 IS NULL OR id = $1) AND ($2 IS NULL OR upstream_id = $2) \
+                     AND ($3 IS NULL OR sub = $3) AND ($4 IS NULL OR upstream_sid = $4))";
+                let mut tx = self.begin_write().await?;
+                // What was issued from the contexts first, then the contexts.
+                let mut ended = 0;
+                for sql in [
+                    "UPDATE authorization_codes SET consumed_at = $5 \
+                     WHERE consumed_at IS NULL AND auth_context_id IN ",
+                    "UPDATE refresh_tokens SET revoked_at = $5 \
+                     WHERE revoked_at IS NULL AND auth_context_id IN ",
+                    "UPDATE access_tokens SET revoked_at = $5 \
+                     WHERE revoked_at IS NULL AND auth_context_id IN ",
+                    "UPDATE auth_contexts SET revoked_at = $5 WHERE id IN ",
+                ] {
+                    ended = sqlx::query(&format!("{sql}{ENDED}"))
+                        .bind(which.context_id)
+                        .bind(which.upstream_id)
+                        .bind(which.sub)
+                        .bind(which.sid)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                }
+                tx.commit().await?;
+                // The last statement's count: the contexts.
+                Ok(ended)
             }
 
             async fn context(
