@@ -18,6 +18,7 @@
 //! - [`config_api`]: upstreams (with their attributes and mappings), clients, scopes, preview,
 //!   lineage.
 //! - [`users`]: users Herald has seen, their grants and consent records.
+//! - [`identities`]: users created before their first login, and linking their identities.
 //! - [`consent_api`]: consent imported from a CMP, account links, the export of a user's data.
 //! - [`erasure`]: erasing a user.
 //! - [`audit`]: the audit log.
@@ -32,6 +33,7 @@ pub mod consent_api;
 pub mod deliveries;
 pub mod erasure;
 pub mod error;
+pub mod identities;
 pub mod login_events;
 pub mod pages;
 pub mod users;
@@ -176,7 +178,9 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         ))
         .routes(routes!(config_api::scopes::preview))
         .routes(routes!(config_api::scopes::lineage))
-        .routes(routes!(users::list_users))
+        .routes(routes!(users::list_users, identities::create_user))
+        .routes(routes!(identities::link_identity))
+        .routes(routes!(identities::unlink_identity))
         .routes(routes!(
             users::get_user,
             users::patch_user,

@@ -52,14 +52,15 @@ pub struct UserView {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = String)]
     pub sub: Option<String>,
-    /// The upstream the user logs in through.
+    /// The upstream of the identity the user was created with (`null` for a user created
+    /// without one); `GET /admin/api/users/{sub}` lists all their identities.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = String)]
-    pub upstream: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub upstream: Option<Option<String>>,
     /// The user's subject at that upstream.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = String)]
-    pub upstream_subject: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub upstream_subject: Option<Option<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = i64)]
     pub created_at: Option<i64>,
@@ -97,8 +98,9 @@ impl UserView {
     fn of(u: &User, keep: impl Fn(&str) -> bool) -> Self {
         Self {
             sub: keep("sub").then(|| u.sub.clone()),
-            upstream: keep("upstream").then(|| u.upstream_id.clone()),
-            upstream_subject: keep("upstream_subject").then(|| u.upstream_subject.clone()),
+            upstream: keep("upstream").then(|| u.first_identity().map(|(up, _)| up.to_string())),
+            upstream_subject: keep("upstream_subject")
+                .then(|| u.first_identity().map(|(_, subject)| subject.to_string())),
             created_at: keep("created_at").then_some(u.created_at),
             last_login_at: keep("last_login_at").then_some(u.last_login_at),
             email: keep("email").then(|| u.email.clone()),
@@ -220,33 +222,83 @@ pub struct GrantView {
     pub updated_at: i64,
 }
 
-/// One user: their profile, linked upstream identity, last login and grants.
+/// One user: their profile, linked upstream identities, last login and grants. With `fields`,
+/// only the fields it chooses are present.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UserDetail {
+    #[schema(required = false)]
     pub sub: String,
-    pub identity: Identity,
-    /// Every upstream identity linked to the user (Auth0's `identities`); today one.
+    /// The identity the user was created with; `null` for a user created without one (or whose
+    /// first identity was unlinked).
+    #[schema(required = false)]
+    pub identity: Option<Identity>,
+    /// Every upstream identity linked to the user (Auth0's `identities`), oldest first.
+    #[schema(required = false)]
     pub identities: Vec<Identity>,
+    #[schema(required = false)]
     pub created_at: i64,
+    #[schema(required = false)]
     pub last_login_at: i64,
+    #[schema(required = false)]
     pub last_login_at_utc: String,
+    #[schema(required = false)]
     pub email: Option<String>,
+    #[schema(required = false)]
     pub email_verified: bool,
+    #[schema(required = false)]
     pub name: Option<String>,
+    #[schema(required = false)]
     pub picture: Option<String>,
+    #[schema(required = false)]
     pub last_ip: Option<String>,
+    #[schema(required = false)]
     pub logins_count: i64,
+    #[schema(required = false)]
     pub blocked: bool,
+    #[schema(required = false)]
     pub grants: Vec<GrantView>,
 }
 
-/// The upstream account a Herald user is linked to.
+/// An upstream account linked to a Herald user: logging in with it signs that user in.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Identity {
     pub upstream: String,
     /// The upstream's display name, when it is still configured.
     pub upstream_name: Option<String>,
     pub subject: String,
+    /// For an Auth0 upstream, the connection the subject names (`google-oauth2` in
+    /// `google-oauth2|123`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connection: Option<String>,
+    /// When it was linked (the user's creation, for the first).
+    pub linked_at: i64,
+}
+
+impl Identity {
+    pub fn of(settings: &crate::config::Settings, i: &crate::store::LinkedIdentity) -> Self {
+        let upstream = settings.upstream(&i.upstream_id);
+        Identity {
+            upstream_name: upstream.map(|u| u.display_name.clone()),
+            connection: upstream
+                .filter(|u| u.kind == crate::config::UpstreamKind::Auth0)
+                .and_then(|_| i.subject.split_once('|'))
+                .map(|(c, _)| c.to_string()),
+            upstream: i.upstream_id.clone(),
+            subject: i.subject.clone(),
+            linked_at: i.linked_at,
+        }
+    }
+}
+
+/// Query parameters of one user.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct UserFieldsParams {
+    /// Comma-separated fields to include (or, with `include_fields=false`, to leave out).
+    pub fields: Option<String>,
+    /// Whether `fields` lists the fields to include (default) or to leave out.
+    pub include_fields: Option<bool>,
 }
 
 /// The user `sub`, or 404.
@@ -286,25 +338,46 @@ pub(super) async fn audit_user_action(
     Ok(())
 }
 
-/// One user, with the upstream identity, last login and grants.
+/// One user, with their identities, last login and grants; `fields` and `include_fields`
+/// choose fields as on the list.
 #[utoipa::path(get, path = "/admin/api/users/{sub}", tag = "users",
-    params(("sub" = String, Path, description = "Herald's subject identifier")),
-    responses((status = 200, body = UserDetail), (status = 401, body = ErrorBody),
-              (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    params(("sub" = String, Path, description = "Herald's subject identifier"), UserFieldsParams),
+    responses((status = 200, body = UserDetail), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 404, body = ErrorBody)))]
 pub async fn get_user(
     _: UserReader,
     State(state): State<AppState>,
     Path(sub): Path<String>,
-) -> Result<Json<UserDetail>, ApiError> {
-    Ok(Json(
-        user_detail(&state, known_user(&state, &sub).await?).await?,
-    ))
+    Query(p): Query<UserFieldsParams>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let detail = user_detail(&state, known_user(&state, &sub).await?).await?;
+    let mut value = serde_json::to_value(detail)
+        .map_err(|e| ApiError::internal(format!("the user could not be written out: {e}")))?;
+    let keep = field_filter(p.fields.as_deref(), p.include_fields.unwrap_or(true));
+    if let serde_json::Value::Object(map) = &mut value {
+        map.retain(|field, _| keep(field));
+    }
+    Ok(Json(value))
 }
 
-/// User `user` in full, with their grants.
-async fn user_detail(state: &AppState, user: User) -> Result<UserDetail, ApiError> {
+/// User `user` in full, with their identities and grants.
+pub(super) async fn user_detail(state: &AppState, user: User) -> Result<UserDetail, ApiError> {
     let sub = user.sub.clone();
     let settings = state.settings();
+    let identities: Vec<Identity> = state
+        .store
+        .identities(&sub)
+        .await?
+        .iter()
+        .map(|i| Identity::of(&settings, i))
+        .collect();
+    let identity = user.first_identity().and_then(|(upstream, subject)| {
+        identities
+            .iter()
+            .find(|i| i.upstream == upstream && i.subject == subject)
+            .cloned()
+    });
     let grants = state
         .store
         .grants(&sub)
@@ -318,15 +391,8 @@ async fn user_detail(state: &AppState, user: User) -> Result<UserDetail, ApiErro
             updated_at: g.updated_at,
         })
         .collect();
-    let identity = Identity {
-        upstream_name: settings
-            .upstream(&user.upstream_id)
-            .map(|u| u.display_name.clone()),
-        upstream: user.upstream_id,
-        subject: user.upstream_subject,
-    };
     Ok(UserDetail {
-        identities: vec![identity.clone()],
+        identities,
         identity,
         sub: user.sub,
         created_at: user.created_at,

@@ -269,6 +269,26 @@ pub struct UpstreamFile {
     /// The longest one request to the upstream may take (`"10s"`, the default; at most 60s).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub timeout: Option<String>,
+    /// A first login whose email the upstream says is verified joins the user who has that
+    /// verified email already, instead of creating another.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub link_by_verified_email: bool,
+    /// `false`: only users that exist already (created by an admin, imported, or found by
+    /// verified email) may log in through this upstream.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub allow_signup: bool,
+    /// Ask the upstream for a refresh token (`offline_access`), stored encrypted with the
+    /// key-encryption key: a refresh or `/userinfo` that finds the login older than
+    /// `auth_context_ttl` refreshes it there, and the upstream's refusal ends the login.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub refresh_upstream: bool,
+    /// When the upstream cannot be reached for such a refresh: `"fail"` (the default) or
+    /// `"serve_stale"` (the stored claims, for at most `max_stale` past the TTL).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub on_upstream_unavailable: Option<String>,
+    /// With `serve_stale`: how long past `auth_context_ttl` claims may be served (default 1h).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_stale: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attributes: Vec<Attribute>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -365,4 +385,13 @@ pub struct ClientFile {
 /// Booleans that default to `false` are written only when `true`.
 fn is_false(b: &bool) -> bool {
     !*b
+}
+
+/// Booleans that default to `true` are written only when `false`.
+fn is_true(b: &bool) -> bool {
+    *b
+}
+
+fn yes() -> bool {
+    true
 }

@@ -36,5 +36,5 @@ pub use roles::{ADMIN_SCOPE, AdminRoles, EDIT_SCOPE, Permission, READ_SCOPE, Rol
 pub use settings::{
     AdminSettings, Client, ClientAuth, ClientLinks, EVENT_TYPES, GrantType, Hook, LimitSettings,
     OutboxSettings, PreviousSecret, SecretSource, ServerSettings, Settings, TokenSettings,
-    Upstream, UpstreamEndpoint, Webhook, is_loopback_host,
+    Upstream, UpstreamEndpoint, Webhook, WhenUnavailable, is_loopback_host,
 };

@@ -251,6 +251,24 @@ pub struct Upstream {
     pub auth_context_ttl: Option<Duration>,
     /// The longest one request to the upstream may take (discovery, JWKS, token, userinfo).
     pub timeout: Duration,
+    /// A first login with a verified email joins the user with that verified email.
+    pub link_by_verified_email: bool,
+    /// `false`: only users that exist already may log in.
+    pub allow_signup: bool,
+    /// Keep the upstream's refresh token and refresh stale logins with it.
+    pub refresh_upstream: bool,
+    /// What a refresh of a stale login does when the upstream cannot be reached.
+    pub when_unavailable: WhenUnavailable,
+}
+
+/// What a refresh of a stale login does when the upstream cannot be reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WhenUnavailable {
+    /// Refuse (the default): claims are never older than the TTL.
+    #[default]
+    Fail,
+    /// Serve the stored claims for at most this long past the TTL.
+    ServeStale(Duration),
 }
 
 /// Where Herald's client secret at an upstream comes from.

@@ -26,6 +26,7 @@ pub async fn user_export(
     let records = store.consent_records(sub).await?;
     let purposes = store.purpose_states(sub).await?;
     let held = store.user_holdings(sub).await?;
+    let identities = store.identities(sub).await?;
     let time = |t: i64| json!({ "unix": t, "utc": rfc3339_utc(t) });
     let opt_time = |t: Option<i64>| t.map(time);
     let parsed = |text: &str| serde_json::from_str::<Value>(text).unwrap_or(Value::Null);
@@ -36,6 +37,16 @@ pub async fn user_export(
             "upstream": user.upstream_id,
             "upstream_name": settings.upstream(&user.upstream_id).map(|u| u.display_name.clone()),
             "upstream_subject": user.upstream_subject,
+            "identities": identities.iter().map(|i| json!({
+                "upstream": i.upstream_id,
+                "subject": i.subject,
+                "linked_at": time(i.linked_at),
+            })).collect::<Vec<_>>(),
+            "email": user.email,
+            "email_verified": user.email_verified,
+            "name": user.name,
+            "picture": user.picture,
+            "logins_count": user.logins_count,
             "created_at": time(user.created_at),
             "last_login_at": time(user.last_login_at),
             // The last login's claims with each value's origin (upstream claim and source).

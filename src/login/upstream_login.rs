@@ -16,6 +16,7 @@ use crate::store::{
 };
 use crate::telemetry::{events, metrics};
 use crate::tokens::hashing::random_token;
+use crate::upstream::client::Finished;
 use crate::web::PageError;
 
 /// Records the login `claims` tell of, at `upstream`, for the pending request `req`; returns the
@@ -25,11 +26,12 @@ use crate::web::PageError;
 pub async fn record_login(
     state: &AppState,
     upstream: &Upstream,
-    claims: &UpstreamClaims,
+    finished: &Finished,
     req: AuthRequest,
     state_hash: &str,
     ip: Option<String>,
 ) -> Result<(LoginSession, AuthRequest), PageError> {
+    let claims = &finished.claims;
     let subject = claims
         .id_token
         .get("sub")
@@ -42,11 +44,28 @@ pub async fn record_login(
         .user_by_identity(&upstream.id, subject)
         .await
         .map_err(store_failure)?;
+    let email = email_of(claims);
+    let profile = profile_of(claims, email, ip);
+    // An identity seen for the first time may join a user who exists already.
+    let (known, link_to) = match known {
+        Some(user) => (Some(user), None),
+        None => match joined_user(state, upstream, &profile).await? {
+            Some(user) => {
+                let sub = user.sub.clone();
+                (Some(user), Some(sub))
+            }
+            None if !upstream.allow_signup => return Err(no_signup(state, upstream, &req)),
+            None => (None, None),
+        },
+    };
     if let Some(user) = known.as_ref().filter(|u| u.blocked) {
         return Err(blocked(state, upstream, &req, user));
     }
+    // The context of this identity's previous login; a user it has just joined logged in
+    // elsewhere, through other mappings, so theirs is not carried over.
     let previous: Option<AuthContext> = known
         .as_ref()
+        .filter(|_| link_to.is_none())
         .and_then(|u| u.last_context.as_deref())
         .and_then(|c| serde_json::from_str(c).ok());
     let built = claims::build_context(&upstream.id, &upstream.mapping, claims, previous.as_ref())
@@ -78,7 +97,6 @@ pub async fn record_login(
         )
     })?;
     let settings = state.settings();
-    let email = email_of(claims);
     if email.is_none()
         && settings.outbox.hooks.iter().any(
             |Hook::OneTrust {
@@ -116,8 +134,10 @@ pub async fn record_login(
         email,
         now,
     );
+    let context_id = random_token();
+    let upstream_refresh = upstream_refresh(state, upstream, &context_id, finished);
     let ctx = StoredContext {
-        id: random_token(),
+        id: context_id,
         // The store files it under the user's final sub (a concurrent first login may win).
         sub: known.map_or_else(|| new_sub.clone(), |u| u.sub),
         upstream_id: upstream.id.clone(),
@@ -126,6 +146,13 @@ pub async fn record_login(
         created_at: now,
         expires_at: upstream.auth_context_ttl.map(|t| now + t.as_secs() as i64),
         revoked_at: None,
+        // The upstream session, which a back-channel logout from it may name.
+        upstream_sid: claims
+            .id_token
+            .get("sid")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        upstream_refresh,
     };
     let user = state
         .store
@@ -138,8 +165,9 @@ pub async fn record_login(
             upstream_state_hash: Some(state_hash.to_string()),
             now,
             outbox,
-            profile: profile_of(claims, email, ip),
+            profile,
             client_id: req.client_id.clone(),
+            link_to,
         })
         .await
         .map_err(store_failure)?
@@ -159,6 +187,26 @@ pub async fn record_login(
         ..req
     };
     Ok((login, req))
+}
+
+/// The upstream's refresh token, sealed for the context `context_id`, when the upstream keeps
+/// logins fresh (`refresh_upstream`) and gave one.
+fn upstream_refresh(
+    state: &AppState,
+    upstream: &Upstream,
+    context_id: &str,
+    finished: &Finished,
+) -> Option<String> {
+    if !upstream.refresh_upstream {
+        return None;
+    }
+    let Some(token) = &finished.refresh_token else {
+        tracing::warn!(upstream = %upstream.id, "refresh_upstream is on, but the upstream gave no \
+            refresh token (does it allow offline_access for Herald's application?): this login \
+            cannot be refreshed and ends at auth_context_ttl");
+        return None;
+    };
+    crate::login::freshness::seal_refresh_token(state, context_id, token)
 }
 
 /// The refusal of an answer whose `state` is unknown: expired, or spent by an earlier answer.
@@ -214,6 +262,68 @@ fn blocked(state: &AppState, upstream: &Upstream, req: &AuthRequest, user: &User
         "Your account is blocked",
         "An administrator has blocked your account here, so you cannot sign in to this app. \
          Ask the app's administrator if you think this is a mistake.",
+    )
+    .with_back(return_link(state, req, "access_denied", reason))
+}
+
+/// The user an identity seen for the first time joins, when its upstream links by verified
+/// email or admits only users that exist: the one user whose email is this login's, verified
+/// on both sides. Without `link_by_verified_email` only a user with no identity yet (created by
+/// an admin with their email, or imported) is joined. An unverified email never joins anyone;
+/// two users with the email join neither (logged, for an admin to link by hand).
+async fn joined_user(
+    state: &AppState,
+    upstream: &Upstream,
+    profile: &UserProfile,
+) -> Result<Option<User>, PageError> {
+    if upstream.allow_signup && !upstream.link_by_verified_email {
+        return Ok(None);
+    }
+    let Some(email) = profile.email.as_deref().filter(|_| profile.email_verified) else {
+        return Ok(None);
+    };
+    let mut found: Vec<User> = state
+        .store
+        .users_by_email(email)
+        .await
+        .map_err(store_failure)?
+        .into_iter()
+        .filter(|u| u.email_verified)
+        .collect();
+    if found.len() > 1 {
+        tracing::warn!(upstream = %upstream.id, users = found.len(),
+            "several users have this verified email: the login joins none of them");
+        return Ok(None);
+    }
+    let Some(user) = found.pop() else {
+        return Ok(None);
+    };
+    if !upstream.link_by_verified_email
+        && !state
+            .store
+            .identities(&user.sub)
+            .await
+            .map_err(store_failure)?
+            .is_empty()
+    {
+        return Ok(None);
+    }
+    Ok(Some(user))
+}
+
+/// The refusal of a login that would create a user at an upstream that admits only users who
+/// exist already: the app gets `access_denied`, the user a page that says so.
+fn no_signup(state: &AppState, upstream: &Upstream, req: &AuthRequest) -> PageError {
+    let reason = "sign-up is closed: no user has this identity or its verified email";
+    login_failed(state, &upstream.id, &req.client_id, "access_denied", reason);
+    PageError::new(
+        StatusCode::FORBIDDEN,
+        "No account here",
+        format!(
+            "{} does not let new users sign up through {}, and no account here matches yours              (or your email is not verified). Ask the app's administrator to create your              account.",
+            state.settings().app_name(&req.client_id),
+            upstream.display_name
+        ),
     )
     .with_back(return_link(state, req, "access_denied", reason))
 }

@@ -180,7 +180,7 @@ async fn answer(
         .attributes
         .iter()
         .any(|a| a.source == Source::AccessToken);
-    let claims = state
+    let finished = state
         .upstreams
         .finish(
             &upstream,
@@ -193,7 +193,8 @@ async fn answer(
         .await
         .map_err(|e| upstream_failure(state, &req, &upstream.id, &e))?;
     let client_id = req.client_id.clone();
-    let (browser_login, req) = record_login(state, &upstream, &claims, req, state_hash, ip).await?;
+    let (browser_login, req) =
+        record_login(state, &upstream, &finished, req, state_hash, ip).await?;
     metrics::login(&upstream.id, &client_id, "success");
     events::login_succeeded(&browser_login.sub, &client_id, &upstream.id);
     set_login(session, &browser_login).await?;

@@ -115,6 +115,20 @@ async fn userinfo(
             "the login behind this token has ended",
         ));
     }
+    let stored = match crate::login::current_context(state, stored).await {
+        Ok(stored) => stored,
+        Err(crate::login::Stale::Refused(why)) => {
+            return Err(OAuthError::invalid_token(format!(
+                "the identity provider no longer accepts the login behind this token ({why})"
+            )));
+        }
+        Err(crate::login::Stale::Unavailable(why)) => {
+            return Err(OAuthError::temporarily_unavailable(format!(
+                "this login's claims are older than its identity provider allows, and the \
+                 provider could not refresh them now ({why}); try again later"
+            )));
+        }
+    };
     let context: AuthContext = serde_json::from_str(&stored.context)
         .map_err(|_| OAuthError::server_error("stored login data is unreadable"))?;
     let mut out = claims::release(&context, &settings.scopes, &scopes, TokenKind::Userinfo);

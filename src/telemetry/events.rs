@@ -29,6 +29,11 @@ pub fn login_failed(client_id: &str, upstream: &str, error: &str, reason: &str) 
     info!(target: TARGET, event = "login.failed", client_id, upstream, error, reason, "login failed");
 }
 
+/// An upstream ended its session by back-channel logout, and Herald ended `ended` logins.
+pub fn upstream_logout(upstream: &str, ended: u64) {
+    info!(target: TARGET, event = "upstream.logout", upstream, ended, "the upstream ended a session");
+}
+
 pub fn consent(sub: &str, client_id: &str, granted: bool, scopes: &str) {
     let event = if granted {
         "consent.granted"

@@ -25,6 +25,7 @@ const RATE_LIMITED: &str = "herald_rate_limited_total";
 const STORE_ERRORS: &str = "herald_store_errors_total";
 const BUILD_INFO: &str = "herald_build_info";
 const OUTBOX_ATTEMPTS: &str = "herald_outbox_attempts_total";
+const UPSTREAM_REFRESHES: &str = "herald_upstream_refreshes_total";
 
 /// How an outbox delivery attempt ended, for `herald_outbox_attempts_total{result}`.
 pub const OUTBOX_RESULTS: [&str; 3] = ["delivered", "retry", "failed"];
@@ -115,6 +116,11 @@ fn describe() {
         "Upstream logins finished, by upstream, client and result (success or the OAuth error code)."
     );
     describe_counter!(
+        UPSTREAM_REFRESHES,
+        "Stale logins refreshed at their upstream (refresh_upstream), by upstream and result: \
+         refreshed, refused (the login ended) or unavailable."
+    );
+    describe_counter!(
         TOKENS_ISSUED,
         "Token responses issued, by grant type and client."
     );
@@ -174,6 +180,12 @@ pub fn http_request(route: &str, method: &str, status: u16, took: Duration) {
 /// error code the app was sent.
 pub fn login(upstream: &str, client_id: &str, result: &str) {
     counter!(LOGINS, "upstream" => upstream.to_string(), "client_id" => client_id.to_string(), "result" => result.to_string())
+        .increment(1);
+}
+
+/// A stale login refreshed at `upstream`: `result` is `refreshed`, `refused` or `unavailable`.
+pub fn upstream_refresh(upstream: &str, result: &'static str) {
+    counter!(UPSTREAM_REFRESHES, "upstream" => upstream.to_string(), "result" => result)
         .increment(1);
 }
 

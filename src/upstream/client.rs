@@ -34,8 +34,7 @@ use super::http::Guarded;
 use crate::claims::{AccessTokenClaims, UpstreamClaims};
 use crate::config::Upstream;
 use crate::egress;
-use crate::telemetry::metrics;
-use tracing::Instrument;
+use crate::secret::Secret;
 
 pub(super) type RpClient = CoreClient<
     EndpointSet,
@@ -105,7 +104,6 @@ fn verifier(client: &RpClient) -> openidconnect::core::CoreIdTokenVerifier<'_> {
 
 const DISCOVERY_TTL: Duration = Duration::from_secs(3600);
 const REFETCH_COOLDOWN: Duration = Duration::from_secs(10);
-const MAX_USERINFO_BYTES: usize = 256 * 1024;
 
 pub(super) struct Discovered {
     pub(super) metadata: Metadata,
@@ -120,6 +118,14 @@ fn refused_endpoint(id: &str, why: String) -> UpstreamError {
     UpstreamError::Misconfigured(format!(
         "{id}: the discovery document names an endpoint Herald will not call: {why}"
     ))
+}
+
+/// A finished code exchange (or refresh): the upstream's claims, and its refresh token when it
+/// gave one.
+#[derive(Debug)]
+pub struct Finished {
+    pub claims: UpstreamClaims,
+    pub refresh_token: Option<Secret>,
 }
 
 /// Where to send the browser, and what to remember until the callback.
@@ -269,6 +275,10 @@ impl UpstreamClients {
         for s in up.scopes.iter().filter(|s| *s != "openid") {
             req = req.add_scope(Scope::new(s.clone()));
         }
+        // A refresh token to refresh stale logins with (OIDC Core §11).
+        if up.refresh_upstream && !up.scopes.iter().any(|s| s == "offline_access") {
+            req = req.add_scope(Scope::new("offline_access".into()));
+        }
         for (k, v) in &up.extra_authorize_params {
             if !(fresh && k == "prompt") {
                 req = req.add_extra_param(k.clone(), v.clone());
@@ -359,8 +369,8 @@ impl UpstreamClients {
         nonce: &str,
         pkce_verifier: &str,
         wants_access_token_claims: bool,
-    ) -> Result<UpstreamClaims, UpstreamError> {
-        let mut d = self.discover(up, false).await?;
+    ) -> Result<Finished, UpstreamError> {
+        let d = self.discover(up, false).await?;
         let client = self.client(up, &d, redirect_uri)?;
         let token = client
             .exchange_code(AuthorizationCode::new(code.to_string()))
@@ -374,45 +384,56 @@ impl UpstreamClients {
             .id_token()
             .ok_or_else(|| UpstreamError::Invalid("the token response has no id_token".into()))?;
         let nonce = Nonce::new(nonce.to_string());
-
-        let verified = {
-            let verifier = verifier(&client);
-            id_token.claims(&verifier, &nonce).map(|_| ())
-        };
-        match verified {
-            Ok(()) => {}
-            Err(ClaimsVerificationError::SignatureVerification(
-                SignatureVerificationError::NoMatchingKey,
-            )) => {
-                // Maybe the upstream rotated its keys: refetch once, then check again.
-                let fresh = self.discover(up, true).await?;
-                let client = self.client(up, &fresh, redirect_uri)?;
-                let verifier = verifier(&client);
-                id_token
-                    .claims(&verifier, &nonce)
-                    .map_err(|e| UpstreamError::Invalid(format!("ID token rejected: {e}")))?;
-                // The access token is signed with the new key too: check it with the fresh JWKS.
-                d = fresh;
-            }
-            Err(e) => return Err(UpstreamError::Invalid(format!("ID token rejected: {e}"))),
-        }
+        let d = self
+            .checked_id_token(up, redirect_uri, d, id_token, &nonce)
+            .await?;
         let id_claims = jwt_payload(&id_token.to_string()).ok_or_else(|| {
             UpstreamError::Invalid("ID token payload is not a JSON object".into())
         })?;
-        let subject = id_claims
-            .get("sub")
-            .and_then(Value::as_str)
-            .ok_or_else(|| UpstreamError::Invalid("ID token has no sub".into()))?
-            .to_string();
+        let refresh_token = token
+            .refresh_token()
+            .map(|r| Secret::new(r.secret().clone()));
+        self.with_claims(
+            up,
+            &d,
+            Some(id_claims),
+            token.access_token().secret(),
+            wants_access_token_claims,
+            refresh_token,
+        )
+        .await
+    }
 
-        let access_token = token.access_token().secret();
-        let userinfo = if up.userinfo {
+    /// The rest of a token response: userinfo when `up` asks for it (or when there is no ID
+    /// token, as a refresh may answer), its `sub` checked against the ID token's, and the
+    /// access token's claims when wanted.
+    pub(super) async fn with_claims(
+        &self,
+        up: &Upstream,
+        d: &Discovered,
+        id_claims: Option<Map<String, Value>>,
+        access_token: &str,
+        wants_access_token_claims: bool,
+        refresh_token: Option<Secret>,
+    ) -> Result<Finished, UpstreamError> {
+        let subject = match &id_claims {
+            Some(claims) => Some(
+                claims
+                    .get("sub")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| UpstreamError::Invalid("ID token has no sub".into()))?
+                    .to_string(),
+            ),
+            None => None,
+        };
+        let userinfo = if up.userinfo || id_claims.is_none() {
             let endpoint = d
                 .metadata
                 .userinfo_endpoint()
                 .ok_or_else(|| {
                     UpstreamError::Misconfigured(
-                        "userinfo = true, but the provider's discovery has no userinfo_endpoint"
+                        "userinfo = true (or a refresh without an ID token), but the \
+                         provider's discovery has no userinfo_endpoint"
                             .into(),
                     )
                 })?
@@ -420,7 +441,8 @@ impl UpstreamClients {
                 .clone();
             let info = self.userinfo(up, endpoint.as_str(), access_token).await?;
             // OIDC Core §5.3.2: the userinfo sub must equal the ID token's.
-            if info.get("sub").and_then(Value::as_str) != Some(subject.as_str()) {
+            let info_sub = info.get("sub").and_then(Value::as_str);
+            if info_sub.is_none() || subject.as_deref().is_some_and(|s| Some(s) != info_sub) {
                 return Err(UpstreamError::Invalid(
                     "userinfo sub differs from the ID token's sub".into(),
                 ));
@@ -429,163 +451,61 @@ impl UpstreamClients {
         } else {
             None
         };
+        let id_token = match id_claims {
+            Some(claims) => claims,
+            // Only the subject, from userinfo: the mappings read the rest from there.
+            None => userinfo
+                .as_ref()
+                .and_then(|i| i.get("sub"))
+                .map(|sub| Map::from_iter([("sub".to_string(), sub.clone())]))
+                .unwrap_or_default(),
+        };
         let access_token = if wants_access_token_claims {
-            self.access_token_claims(up, &d, access_token)
+            self.access_token_claims(up, d, access_token)
         } else {
             AccessTokenClaims::Absent
         };
-        Ok(UpstreamClaims {
-            id_token: id_claims,
-            userinfo,
-            access_token,
+        Ok(Finished {
+            claims: UpstreamClaims {
+                id_token,
+                userinfo,
+                access_token,
+            },
+            refresh_token,
         })
     }
 
-    async fn userinfo(
+    /// Checks an ID token from `up` (see [`verifier`]) with `nonce`; returns the discovery it
+    /// was checked with: when the token names a key the cached JWKS lacks, the upstream may
+    /// have rotated its keys, so discovery is refetched once and the token checked again (the
+    /// access token is signed with the new key too).
+    pub(super) async fn checked_id_token<N: openidconnect::NonceVerifier + Copy>(
         &self,
         up: &Upstream,
-        endpoint: &str,
-        access_token: &str,
-    ) -> Result<Map<String, Value>, UpstreamError> {
-        let start = Instant::now();
-        let span =
-            tracing::info_span!("upstream.request", upstream = %up.id, endpoint = "userinfo");
-        let (answer, error) = self
-            .fetch_userinfo(up, endpoint, access_token)
-            .instrument(span)
-            .await;
-        metrics::upstream_request(&up.id, "userinfo", start.elapsed(), error);
-        answer
-    }
-
-    /// The userinfo answer, and how the request failed for the metrics (`None`: it was answered).
-    async fn fetch_userinfo(
-        &self,
-        up: &Upstream,
-        endpoint: &str,
-        access_token: &str,
-    ) -> (
-        Result<Map<String, Value>, UpstreamError>,
-        Option<&'static str>,
-    ) {
-        let upstream_id = &up.id;
-        let failed = |e: reqwest::Error| {
-            let kind = if e.is_timeout() {
-                "timeout"
-            } else if e.is_connect() {
-                "connect"
-            } else {
-                "transport"
-            };
-            let error = UpstreamError::Unavailable(format!("{upstream_id} userinfo: {e}"));
-            (Err(error), Some(kind))
+        redirect_uri: &str,
+        d: Arc<Discovered>,
+        id_token: &openidconnect::core::CoreIdToken,
+        nonce: N,
+    ) -> Result<Arc<Discovered>, UpstreamError> {
+        let verified = {
+            let client = self.client(up, &d, redirect_uri)?;
+            let verifier = verifier(&client);
+            id_token.claims(&verifier, nonce).map(|_| ())
         };
-        let resp = match self
-            .http
-            .get(endpoint)
-            .timeout(up.timeout)
-            .bearer_auth(access_token)
-            .header(reqwest::header::ACCEPT, "application/json")
-            .send()
-            .await
-        {
-            Ok(r) => r,
-            Err(e) => return failed(e),
-        };
-        let status = resp.status();
-        if status.is_server_error() || status.is_redirection() {
-            let error = format!("{upstream_id} userinfo answered {status}");
-            return (Err(UpstreamError::Unavailable(error)), Some("status"));
-        }
-        let body = match resp.bytes().await {
-            Ok(b) => b,
-            Err(e) => return failed(e),
-        };
-        (check_userinfo(upstream_id, status, &body), None)
-    }
-}
-
-/// A userinfo answer that arrived: a success status and a JSON object of bounded size.
-fn check_userinfo(
-    upstream_id: &str,
-    status: reqwest::StatusCode,
-    body: &[u8],
-) -> Result<Map<String, Value>, UpstreamError> {
-    if !status.is_success() {
-        return Err(UpstreamError::Invalid(format!(
-            "{upstream_id} userinfo answered {status}"
-        )));
-    }
-    if body.len() > MAX_USERINFO_BYTES {
-        return Err(UpstreamError::Invalid(format!(
-            "{upstream_id} userinfo response is larger than {MAX_USERINFO_BYTES} bytes"
-        )));
-    }
-    claims_object(body).ok_or_else(|| {
-        UpstreamError::Invalid(format!(
-            "{upstream_id} userinfo is not a JSON object with unique member names"
-        ))
-    })
-}
-
-impl UpstreamClients {
-    /// Claims of a JWT access token, verified against the upstream's JWKS; an opaque token, or
-    /// one that fails verification, yields none.
-    fn access_token_claims(&self, up: &Upstream, d: &Discovered, token: &str) -> AccessTokenClaims {
-        if token.split('.').count() != 3 {
-            return AccessTokenClaims::Opaque;
-        }
-        let Ok(jwks) = serde_json::to_value(d.metadata.jwks())
-            .and_then(serde_json::from_value::<jsonwebtoken::jwk::JwkSet>)
-        else {
-            return AccessTokenClaims::Opaque;
-        };
-        let Ok(header) = jsonwebtoken::decode_header(token) else {
-            return AccessTokenClaims::Opaque;
-        };
-        let key = match header.kid.as_deref() {
-            Some(kid) => jwks.find(kid),
-            None if jwks.keys.len() == 1 => jwks.keys.first(),
-            None => None,
-        };
-        let Some(jwk) = key else {
-            return AccessTokenClaims::Opaque;
-        };
-        let Ok(decoding) = jsonwebtoken::DecodingKey::from_jwk(jwk) else {
-            return AccessTokenClaims::Opaque;
-        };
-        // The algorithm comes from the key, never from the token header (RFC 8725 §3.1).
-        let Some(alg) = jwk
-            .common
-            .key_algorithm
-            .and_then(|a| a.to_string().parse::<jsonwebtoken::Algorithm>().ok())
-            .or(match &jwk.algorithm {
-                jsonwebtoken::jwk::AlgorithmParameters::RSA(_) => {
-                    Some(jsonwebtoken::Algorithm::RS256)
-                }
-                jsonwebtoken::jwk::AlgorithmParameters::EllipticCurve(_) => {
-                    Some(jsonwebtoken::Algorithm::ES256)
-                }
-                jsonwebtoken::jwk::AlgorithmParameters::OctetKeyPair(_) => {
-                    Some(jsonwebtoken::Algorithm::EdDSA)
-                }
-                _ => None,
-            })
-        else {
-            return AccessTokenClaims::Opaque;
-        };
-        let mut v = jsonwebtoken::Validation::new(alg);
-        v.set_issuer(&[up.endpoint.issuer.as_str()]);
-        match up.extra_authorize_params.get("audience") {
-            Some(aud) => v.set_audience(&[aud]),
-            None => v.validate_aud = false,
-        }
-        match jsonwebtoken::decode::<Map<String, Value>>(token, &decoding, &v) {
-            Ok(data) => AccessTokenClaims::Jwt(data.claims),
-            Err(e) => {
-                tracing::warn!(upstream = %up.id, error = %e, "upstream access token not verified; its claims are ignored");
-                AccessTokenClaims::Opaque
+        match verified {
+            Ok(()) => Ok(d),
+            Err(ClaimsVerificationError::SignatureVerification(
+                SignatureVerificationError::NoMatchingKey,
+            )) => {
+                let fresh = self.discover(up, true).await?;
+                let client = self.client(up, &fresh, redirect_uri)?;
+                let verifier = verifier(&client);
+                id_token
+                    .claims(&verifier, nonce)
+                    .map_err(|e| UpstreamError::Invalid(format!("ID token rejected: {e}")))?;
+                Ok(fresh)
             }
+            Err(e) => Err(UpstreamError::Invalid(format!("ID token rejected: {e}"))),
         }
     }
 }

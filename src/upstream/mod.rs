@@ -4,6 +4,8 @@
 //!   validation and the userinfo call.
 //! - [`endpoints`]: which URLs a discovery document may send Herald's requests to.
 //! - `http`: the client those flows use, each URL checked and each answer capped in size.
+//! - `signed_tokens`: tokens the upstream signs outside the login (back-channel logout tokens,
+//!   JWT access tokens), checked against its JWKS.
 //! - [`error`]: why an upstream login failed, in the terms the error page and the app need.
 //!
 //! This side knows nothing of the provider endpoints or the login journey: the journey
@@ -16,7 +18,11 @@ pub mod client;
 pub mod endpoints;
 pub mod error;
 mod http;
+mod refresh;
+mod signed_tokens;
+mod userinfo;
 
 pub use check::{CheckStep, check_passed};
 pub use client::{LoginStart, UpstreamClients};
 pub use error::UpstreamError;
+pub use signed_tokens::{BACKCHANNEL_LOGOUT_EVENT, LogoutClaims};

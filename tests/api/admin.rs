@@ -1862,6 +1862,8 @@ async fn a_login_from_an_upstream_this_replica_does_not_have_refreshes_nothing()
             created_at: now,
             expires_at: None,
             revoked_at: None,
+            upstream_sid: None,
+            upstream_refresh: None,
         })
         .await
         .unwrap();
@@ -2037,7 +2039,7 @@ async fn every_answer_an_operation_can_give_is_in_the_openapi_document() {
             );
         }
     }
-    assert_eq!(with_path_parameter, 21);
+    assert_eq!(with_path_parameter, 23);
 }
 
 #[tokio::test]

@@ -81,6 +81,22 @@ pub struct UpstreamSettings {
     pub auth_context_ttl: Option<String>,
     /// The longest one request to the upstream may take, like `10s` (the default).
     pub timeout: Option<String>,
+    /// A first login whose email the upstream says is verified joins the user who has that
+    /// verified email already, instead of creating another (default `false`).
+    #[serde(default)]
+    pub link_by_verified_email: bool,
+    /// `false`: only users that exist already (created through `POST /admin/api/users`,
+    /// imported, or found by verified email) may log in (default `true`).
+    pub allow_signup: Option<bool>,
+    /// Ask the upstream for a refresh token, kept encrypted, and refresh a login older than
+    /// `auth_context_ttl` there at the next refresh or `/userinfo` (default `false`).
+    #[serde(default)]
+    pub refresh_upstream: bool,
+    /// `fail` (the default) or `serve_stale`: what such a refresh does when the upstream
+    /// cannot be reached.
+    pub on_upstream_unavailable: Option<String>,
+    /// With `serve_stale`, how long past the TTL stored claims may be served, like `1h`.
+    pub max_stale: Option<String>,
     /// Replace the attributes. Absent: none for a new upstream; kept when replacing one (they
     /// also have their own endpoint).
     pub attributes: Option<Vec<Attribute>>,
@@ -165,6 +181,11 @@ impl UpstreamSettings {
             amr: self.amr.clone().map(OneOrMany::Many),
             auth_context_ttl: self.auth_context_ttl.clone(),
             timeout: self.timeout.clone(),
+            link_by_verified_email: self.link_by_verified_email,
+            allow_signup: self.allow_signup.unwrap_or(true),
+            refresh_upstream: self.refresh_upstream,
+            on_upstream_unavailable: self.on_upstream_unavailable.clone(),
+            max_stale: self.max_stale.clone(),
             attributes: self.attributes.clone().unwrap_or_default(),
             mappings: self.mappings.clone().unwrap_or_default(),
         }

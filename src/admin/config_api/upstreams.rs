@@ -14,7 +14,7 @@ use crate::admin::auth::{ConfigEditor, ConfigReader};
 use crate::admin::changes::{Changes, UpstreamSettings};
 use crate::admin::error::{ApiError, Body, ErrorBody, Path};
 use crate::claims::{self, Attribute, Mapping};
-use crate::config::{Settings, Upstream, UpstreamKind};
+use crate::config::{Settings, Upstream, UpstreamKind, WhenUnavailable};
 use crate::state::AppState;
 
 /// An upstream as the API shows it.
@@ -98,6 +98,17 @@ pub struct UpstreamDetail {
     pub auth_context_ttl: Option<String>,
     /// The longest one request to the upstream may take, like `10s`.
     pub timeout: String,
+    /// A first login with a verified email joins the user with that verified email.
+    pub link_by_verified_email: bool,
+    /// `false`: only users that exist already may log in.
+    pub allow_signup: bool,
+    /// Herald keeps the upstream's refresh token and refreshes stale logins with it.
+    pub refresh_upstream: bool,
+    /// `fail` or `serve_stale`.
+    pub on_upstream_unavailable: String,
+    /// With `serve_stale`: how long past the TTL stored claims may be served.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_stale: Option<String>,
     pub attributes: Vec<Attribute>,
     pub mappings: Vec<Mapping>,
 }
@@ -124,6 +135,17 @@ impl UpstreamDetail {
                 .auth_context_ttl
                 .map(|d| humantime::format_duration(d).to_string()),
             timeout: humantime::format_duration(u.timeout).to_string(),
+            link_by_verified_email: u.link_by_verified_email,
+            allow_signup: u.allow_signup,
+            refresh_upstream: u.refresh_upstream,
+            on_upstream_unavailable: match u.when_unavailable {
+                WhenUnavailable::Fail => "fail".into(),
+                WhenUnavailable::ServeStale(_) => "serve_stale".into(),
+            },
+            max_stale: match u.when_unavailable {
+                WhenUnavailable::Fail => None,
+                WhenUnavailable::ServeStale(d) => Some(humantime::format_duration(d).to_string()),
+            },
             attributes: u.mapping.attributes.clone(),
             mappings: u.mapping.mappings.clone(),
         }

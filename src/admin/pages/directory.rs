@@ -64,8 +64,13 @@ pub async fn lineage(State(state): State<AppState>, admin: AdminUser) -> Respons
 fn user_row(u: &User) -> UserRow {
     UserRow {
         sub: u.sub.clone(),
-        upstream_id: u.upstream_id.clone(),
-        upstream_subject: u.upstream_subject.clone(),
+        upstream_id: u
+            .first_identity()
+            .map(|(up, _)| up.into())
+            .unwrap_or_default(),
+        upstream_subject: u
+            .first_identity()
+            .map_or_else(|| "no identity yet".into(), |(_, subject)| subject.into()),
         created_at: readable_utc(u.created_at),
         last_login_at: readable_utc(u.last_login_at),
         email: u.email.clone().unwrap_or_default(),
@@ -398,6 +403,7 @@ impl<'a> Names<'a> {
                 .as_deref()
                 .and_then(|c| serde_json::from_str::<AuthContext>(c).ok())
                 .and_then(|c| c.display_name().map(str::to_string))
+                .or(u.email)
                 .unwrap_or(u.upstream_subject),
             _ => String::new(),
         };

@@ -13,7 +13,7 @@ use super::base::Form;
 use super::views::{UpstreamForm, options};
 use crate::admin::changes::{UPSTREAM_SECRET_PREFIX, UpstreamSettings};
 use crate::admin::error::ApiError;
-use crate::config::{SecretSource, Upstream, UpstreamKind};
+use crate::config::{SecretSource, Upstream, UpstreamKind, WhenUnavailable};
 use crate::secret::Secret;
 use crate::state::AppState;
 
@@ -67,6 +67,8 @@ pub fn form_of(state: &AppState, up: &Upstream) -> UpstreamForm {
         scopes: up.scopes.join(" "),
         userinfo: up.userinfo,
         logout: up.logout,
+        link_by_verified_email: up.link_by_verified_email,
+        existing_only: !up.allow_signup,
         can_store_secret: state.kek().is_enabled(),
         secret_source: secret_source(up),
         editable_kind: up.kind != UpstreamKind::Dev,
@@ -86,6 +88,8 @@ pub fn form_from(state: &AppState, form: &Form, current: Option<&Upstream>) -> U
         scopes: form.text("scopes"),
         userinfo: form.checked("userinfo"),
         logout: form.checked("logout"),
+        link_by_verified_email: form.checked("link_by_verified_email"),
+        existing_only: form.text("signup") == "existing",
         can_store_secret: state.kek().is_enabled(),
         secret_source: current.map(secret_source).unwrap_or_default(),
         editable_kind: current.is_none_or(|u| u.kind != UpstreamKind::Dev),
@@ -149,6 +153,21 @@ pub fn settings_from(
             .and_then(|u| u.auth_context_ttl)
             .map(|d| humantime::format_duration(d).to_string()),
         timeout: current.map(|u| humantime::format_duration(u.timeout).to_string()),
+        link_by_verified_email: form.checked("link_by_verified_email"),
+        // A form without the choice (an older page) keeps what the upstream has.
+        allow_signup: match form.text("signup").as_str() {
+            "open" => Some(true),
+            "existing" => Some(false),
+            _ => current.map(|u| u.allow_signup),
+        },
+        refresh_upstream: current.is_some_and(|u| u.refresh_upstream),
+        on_upstream_unavailable: current
+            .filter(|u| u.when_unavailable != WhenUnavailable::Fail)
+            .map(|_| "serve_stale".into()),
+        max_stale: match current.map(|u| u.when_unavailable) {
+            Some(WhenUnavailable::ServeStale(d)) => Some(humantime::format_duration(d).to_string()),
+            _ => None,
+        },
         attributes: None,
         mappings: None,
     })

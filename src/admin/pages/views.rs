@@ -228,6 +228,9 @@ pub struct UpstreamForm {
     pub scopes: String,
     pub userinfo: bool,
     pub logout: bool,
+    pub link_by_verified_email: bool,
+    /// `allow_signup = false`: only users that exist already may log in.
+    pub existing_only: bool,
     /// This server has a key-encryption key, so a typed secret can be stored.
     pub can_store_secret: bool,
     /// Where the current secret comes from, in words (empty for a new upstream).

@@ -8,7 +8,7 @@ use url::Url;
 use super::Validator;
 use crate::claims::{self, UpstreamMapping};
 use crate::config::file::{UpstreamFile, UpstreamKind};
-use crate::config::settings::{Upstream, UpstreamEndpoint, is_loopback_host};
+use crate::config::settings::{Upstream, UpstreamEndpoint, WhenUnavailable, is_loopback_host};
 use crate::egress;
 
 /// How long one request to an upstream may take, unless the upstream sets `timeout`.
@@ -25,6 +25,7 @@ impl Validator {
     ) -> Option<Upstream> {
         let key = format!("upstreams[{i}]");
         let before = self.problems.len();
+        let when_unavailable = self.when_unavailable(&key, &u);
         if u.id.is_empty()
             || !u
                 .id
@@ -225,6 +226,13 @@ impl Validator {
                 "{key}.timeout: at most 60s; a sign-in waits for each request to the upstream"
             ));
         }
+        if u.refresh_upstream && ttl.is_none() {
+            self.warnings.push(format!(
+                "{key}.refresh_upstream: without auth_context_ttl a login is never stale, so \
+                 Herald keeps the upstream's refresh token but never uses it; set \
+                 auth_context_ttl (like \"15m\") to have claims refreshed"
+            ));
+        }
         if self.problems.len() != before {
             return None;
         }
@@ -262,6 +270,37 @@ impl Validator {
             mapping,
             auth_context_ttl: ttl,
             timeout: timeout?,
+            link_by_verified_email: u.link_by_verified_email,
+            allow_signup: u.allow_signup,
+            refresh_upstream: u.refresh_upstream,
+            when_unavailable: when_unavailable?,
         })
+    }
+
+    /// `on_upstream_unavailable` and `max_stale`.
+    fn when_unavailable(&mut self, key: &str, u: &UpstreamFile) -> Option<WhenUnavailable> {
+        let max_stale = self.duration(
+            &format!("{key}.max_stale"),
+            u.max_stale.as_deref(),
+            Duration::from_secs(3600),
+        );
+        match u.on_upstream_unavailable.as_deref() {
+            None | Some("fail") => {
+                if u.max_stale.is_some() {
+                    self.warnings.push(format!(
+                        "{key}.max_stale: used only with on_upstream_unavailable = \"serve_stale\""
+                    ));
+                }
+                Some(WhenUnavailable::Fail)
+            }
+            Some("serve_stale") => max_stale.map(WhenUnavailable::ServeStale),
+            Some(other) => {
+                self.problem(format!(
+                    "{key}.on_upstream_unavailable: `{other}`; write \"fail\" (the default) or \
+                     \"serve_stale\""
+                ));
+                None
+            }
+        }
     }
 }

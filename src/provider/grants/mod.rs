@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 
 use crate::claims::{self, AuthContext, TokenKind};
 use crate::config::Client;
+use crate::login::Stale;
 use crate::oauth::error::OAuthError;
 use crate::state::AppState;
 use crate::store::RefreshTokenRecord;
@@ -186,6 +187,44 @@ pub(crate) async fn stored_context(state: &AppState, id: &str) -> Result<AuthCon
             "the login behind this grant has ended; the user must log in again",
         ));
     }
+    serde_json::from_str(&stored.context)
+        .map_err(|_| OAuthError::server_error("stored login data is unreadable"))
+}
+
+/// The login behind a refresh token of family `family_id`, made current at its upstream when
+/// it is stale (see [`crate::login::freshness`]). The upstream's refusal ends the login and
+/// every token issued from it: the app gets `invalid_grant` and the user must log in again.
+pub(crate) async fn current_context(
+    state: &AppState,
+    id: &str,
+    family_id: &str,
+) -> Result<AuthContext, OAuthError> {
+    let stored = state
+        .store
+        .context(id)
+        .await?
+        .ok_or_else(|| OAuthError::invalid_grant("the login behind this grant is gone"))?;
+    if crate::login::login_has_ended(state, &stored) {
+        return Err(OAuthError::invalid_grant(
+            "the login behind this grant has ended; the user must log in again",
+        ));
+    }
+    let stored = match crate::login::current_context(state, stored).await {
+        Ok(stored) => stored,
+        Err(Stale::Refused(why)) => {
+            // The login has ended, and with it this family (see `freshness`).
+            tracing::info!(family = %family_id, reason = %why, "the upstream refused a stale login");
+            return Err(OAuthError::invalid_grant(format!(
+                "the identity provider no longer accepts this login ({why}); the user must log in again"
+            )));
+        }
+        Err(Stale::Unavailable(why)) => {
+            return Err(OAuthError::temporarily_unavailable(format!(
+                "this login's claims are older than its identity provider allows, and the \
+                 provider could not refresh them now ({why}); try again later"
+            )));
+        }
+    };
     serde_json::from_str(&stored.context)
         .map_err(|_| OAuthError::server_error("stored login data is unreadable"))
 }

@@ -12,7 +12,7 @@
 
 use serde_json::json;
 
-use super::{Family, Issue, next_refresh_token, scope_list, sign, stored_context};
+use super::{Family, Issue, current_context, next_refresh_token, scope_list, sign};
 use crate::config::Client;
 use crate::oauth::error::OAuthError;
 use crate::oauth::params::Params;
@@ -80,7 +80,7 @@ pub async fn refresh(
         return Err(OAuthError::invalid_scope("no scope left to grant"));
     }
 
-    let context = stored_context(state, &record.auth_context_id).await?;
+    let context = current_context(state, &record.auth_context_id, &record.family_id).await?;
     // OIDC Core §12.2: same iss, sub, aud and auth_time, a new iat; no nonce, which belongs to
     // the original authentication request.
     let wants_id_token = scopes.iter().any(|s| s == "openid");

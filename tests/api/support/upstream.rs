@@ -58,6 +58,8 @@ pub struct Behaviour {
     /// The JWKS also lists another key: `Some(false)` with a kid of its own, `Some(true)` with
     /// the signing key's kid.
     pub second_key: Option<bool>,
+    /// The token endpoint refuses refresh tokens (`invalid_grant`): the user was blocked there.
+    pub refuse_refresh: bool,
 }
 
 impl Default for Behaviour {
@@ -94,6 +96,7 @@ impl Default for Behaviour {
             omit_kid: false,
             second_key: None,
             spoil: None,
+            refuse_refresh: false,
         }
     }
 }
@@ -122,6 +125,7 @@ struct Code {
     redirect_uri: String,
     challenge: String,
     nonce: Option<String>,
+    scope: String,
 }
 
 pub struct UpstreamState {
@@ -138,6 +142,10 @@ pub struct UpstreamState {
     pub logout_requests: Mutex<Vec<HashMap<String, String>>>,
     /// How many requests the token endpoint got.
     pub token_requests: std::sync::atomic::AtomicUsize,
+    /// Live refresh tokens: the client and subject each was issued to. Rotated on every use.
+    refresh_tokens: Mutex<HashMap<String, (String, String)>>,
+    /// How many refresh-token requests the token endpoint got.
+    pub refresh_requests: std::sync::atomic::AtomicUsize,
     /// How each token request authenticated: `basic`, `post` or `none`.
     pub token_auth: Mutex<Vec<&'static str>>,
 }
@@ -161,6 +169,8 @@ impl TestUpstream {
             authorize_requests: Mutex::new(Vec::new()),
             logout_requests: Mutex::new(Vec::new()),
             token_requests: std::sync::atomic::AtomicUsize::new(0),
+            refresh_tokens: Mutex::new(HashMap::new()),
+            refresh_requests: std::sync::atomic::AtomicUsize::new(0),
             token_auth: Mutex::new(Vec::new()),
         });
         let app = Router::new()
@@ -210,6 +220,17 @@ impl TestUpstream {
     /// The JWKS it publishes now.
     pub fn jwks(&self) -> Value {
         json!({ "keys": [self.state.signing_key().jwk()] })
+    }
+
+    /// `claims` signed with its current key, as it signs its own tokens (a logout token).
+    pub fn sign(&self, claims: &Value) -> String {
+        self.state.signing_key().sign(claims)
+    }
+
+    /// `claims` signed with a key it does not publish, under its current key's kid.
+    pub fn sign_with_another_key(&self, claims: &Value) -> String {
+        let kid = self.state.signing_key().kid();
+        self.state.second_key().sign_with_kid(claims, Some(&kid))
     }
 
     /// Stops the server: the upstream is down from now on.
@@ -333,6 +354,7 @@ async fn authorize(State(s): State<Arc<UpstreamState>>, RawQuery(q): RawQuery) -
             redirect_uri,
             challenge: p.get("code_challenge").cloned().unwrap_or_default(),
             nonce: p.get("nonce").cloned(),
+            scope: p.get("scope").cloned().unwrap_or_default(),
         },
     );
     url.query_pairs_mut()
@@ -405,6 +427,9 @@ async fn token(
     if let Some(status) = behaviour.token_status {
         return (StatusCode::from_u16(status).unwrap(), "<html>oops</html>").into_response();
     }
+    if p.get("grant_type").map(String::as_str) == Some("refresh_token") {
+        return refresh(&s, &p, behaviour);
+    }
     let Some(code) = p
         .get("code")
         .and_then(|c| s.codes.lock().unwrap().remove(c))
@@ -425,9 +450,101 @@ async fn token(
         )
             .into_response();
     }
+    let id_token = id_token(
+        &s,
+        &behaviour,
+        &behaviour.subject,
+        &code.client_id,
+        code.nonce,
+    );
+    let refresh_token = code
+        .scope
+        .split(' ')
+        .any(|s| s == "offline_access")
+        .then(|| {
+            let token = herald::tokens::random_token();
+            s.refresh_tokens.lock().unwrap().insert(
+                token.clone(),
+                (code.client_id.clone(), behaviour.subject.clone()),
+            );
+            token
+        });
+    tokens(
+        &s,
+        behaviour.clone(),
+        &behaviour.subject,
+        id_token,
+        refresh_token,
+    )
+}
+
+/// The token response: a new access token (whose userinfo is the behaviour's), `id_token` and
+/// perhaps a refresh token.
+fn tokens(
+    s: &UpstreamState,
+    behaviour: Behaviour,
+    subject: &str,
+    id_token: String,
+    refresh_token: Option<String>,
+) -> Response {
+    let access_token = herald::tokens::random_token();
+    let mut info = behaviour.userinfo_claims.clone();
+    info.insert(
+        "sub".into(),
+        json!(
+            behaviour
+                .userinfo_sub
+                .unwrap_or_else(|| subject.to_string())
+        ),
+    );
+    s.tokens.lock().unwrap().insert(access_token.clone(), info);
+    let mut body = json!({
+        "x-padding": "a".repeat(behaviour.padding),
+        "access_token": access_token,
+        "token_type": "Bearer",
+        "expires_in": 300,
+        "id_token": id_token,
+    });
+    if let Some(r) = refresh_token {
+        body["refresh_token"] = json!(r);
+    }
+    axum::Json(body).into_response()
+}
+
+/// The refresh_token grant: rotates the token and answers with a new ID token carrying the
+/// behaviour's claims now; `invalid_grant` for an unknown token or with `refuse_refresh`.
+fn refresh(s: &UpstreamState, p: &HashMap<String, String>, behaviour: Behaviour) -> Response {
+    s.refresh_requests
+        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let presented = p.get("refresh_token").cloned().unwrap_or_default();
+    let known = s.refresh_tokens.lock().unwrap().remove(&presented);
+    let Some((client_id, subject)) = known.filter(|_| !behaviour.refuse_refresh) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            axum::Json(json!({"error": "invalid_grant", "error_description": "user is blocked"})),
+        )
+            .into_response();
+    };
+    let next = herald::tokens::random_token();
+    s.refresh_tokens
+        .lock()
+        .unwrap()
+        .insert(next.clone(), (client_id.clone(), subject.clone()));
+    let id_token = id_token(s, &behaviour, &subject, &client_id, None);
+    tokens(s, behaviour, &subject, id_token, Some(next))
+}
+
+/// An ID token for `subject` and `client_id` with the behaviour's claims, spoilt as it says.
+fn id_token(
+    s: &UpstreamState,
+    behaviour: &Behaviour,
+    subject: &str,
+    client_id: &str,
+    nonce: Option<String>,
+) -> String {
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let mut claims = behaviour.id_claims.clone();
-    claims.insert("sub".into(), json!(behaviour.subject));
+    claims.insert("sub".into(), json!(subject));
     let iss = if behaviour.wrong_issuer {
         format!("{}/evil", s.issuer)
     } else {
@@ -437,7 +554,7 @@ async fn token(
     let spoil = behaviour.spoil;
     let aud = match spoil {
         Some(Spoil::WrongAudience) => "another-client".to_string(),
-        _ => code.client_id.clone(),
+        _ => client_id.to_string(),
     };
     claims.insert("aud".into(), json!(aud));
     let iat = match spoil {
@@ -454,13 +571,13 @@ async fn token(
     let nonce = if behaviour.wrong_nonce {
         Some("not-the-nonce".to_string())
     } else {
-        code.nonce
+        nonce
     };
     if let Some(n) = nonce {
         claims.insert("nonce".into(), json!(n));
     }
     let key = s.signing_key();
-    let id_token = if let Some(spoil @ (Spoil::AlgNone | Spoil::Hs256WithThePublicKey)) = spoil {
+    if let Some(spoil @ (Spoil::AlgNone | Spoil::Hs256WithThePublicKey)) = spoil {
         forged(key, &claims, spoil)
     } else if behaviour.omit_kid {
         key.sign_with_kid(&claims, None)
@@ -470,22 +587,7 @@ async fn token(
         flip_a_signature_bit(&key.sign(&claims))
     } else {
         key.sign(&claims)
-    };
-    let access_token = herald::tokens::random_token();
-    let mut info = behaviour.userinfo_claims.clone();
-    info.insert(
-        "sub".into(),
-        json!(behaviour.userinfo_sub.unwrap_or(behaviour.subject)),
-    );
-    s.tokens.lock().unwrap().insert(access_token.clone(), info);
-    axum::Json(json!({
-        "x-padding": "a".repeat(behaviour.padding),
-        "access_token": access_token,
-        "token_type": "Bearer",
-        "expires_in": 300,
-        "id_token": id_token,
-    }))
-    .into_response()
+    }
 }
 
 async fn userinfo(State(s): State<Arc<UpstreamState>>, headers: HeaderMap) -> Response {

@@ -1,0 +1,211 @@
+//! Issue 17: OpenID Connect Back-Channel Logout 1.0 from the upstream. A logout token the test
+//! upstream signs ends the Herald logins of the session (`sid`) or user (`sub`) it names and
+//! revokes what was issued from them; a token failing any check of §2.6 ends nothing.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::support::*;
+
+const EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// A logout token's claims from the test upstream for Herald, naming `sub` and/or `sid`.
+fn logout(app: &TestApp, sub: Option<&str>, sid: Option<&str>) -> Value {
+    let mut claims = json!({
+        "iss": app.upstream.issuer(),
+        "aud": "herald-at-upstream",
+        "iat": now(),
+        "exp": now() + 120,
+        "jti": herald::tokens::random_token(),
+        "events": { EVENT: {} },
+    });
+    if let Some(sub) = sub {
+        claims["sub"] = json!(sub);
+    }
+    if let Some(sid) = sid {
+        claims["sid"] = json!(sid);
+    }
+    claims
+}
+
+async fn post(app: &TestApp, upstream: &str, token: &str) -> reqwest::Response {
+    app.api
+        .post(format!("{}/backchannel-logout/{upstream}", app.base))
+        .form(&[("logout_token", token)])
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Logs in as alice in `browser` within upstream session `sid`; the token response.
+async fn login_in_session(app: &TestApp, browser: &reqwest::Client, sid: &str) -> Value {
+    app.upstream.set(|b| {
+        b.id_claims.insert("sid".into(), json!(sid));
+    });
+    let p = AuthParams::new("rp", "openid offline_access");
+    let q = app.login(browser, &p).await;
+    let res = app.redeem(&p, &q["code"]).await;
+    assert_eq!(res.status(), 200);
+    res.json().await.unwrap()
+}
+
+async fn refreshes(app: &TestApp, tokens: &Value) -> bool {
+    app.api
+        .post(format!("{}/token", app.base))
+        .basic_auth("rp", Some(SECRET))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .status()
+        == StatusCode::OK
+}
+
+async fn userinfo_works(app: &TestApp, tokens: &Value) -> bool {
+    app.userinfo(tokens["access_token"].as_str().unwrap())
+        .await
+        .status()
+        == StatusCode::OK
+}
+
+fn upstream_logins(app: &TestApp) -> usize {
+    app.upstream.state.authorize_requests.lock().unwrap().len()
+}
+
+#[tokio::test]
+async fn a_logout_token_ends_the_session_it_names_and_what_was_issued_from_it() {
+    let app = spawn_app().await;
+    let laptop = app.browser.clone();
+    let phone = browser();
+    let first = login_in_session(&app, &laptop, "sess-laptop").await;
+    let second = login_in_session(&app, &phone, "sess-phone").await;
+
+    // The upstream ends the laptop's session.
+    let token = app.upstream.sign(&logout(&app, None, Some("sess-laptop")));
+    let res = post(&app, "test", &token).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    assert!(
+        !refreshes(&app, &first).await,
+        "the laptop's refresh token lives"
+    );
+    assert!(
+        !userinfo_works(&app, &first).await,
+        "the laptop's access token lives"
+    );
+    assert!(
+        userinfo_works(&app, &second).await,
+        "the phone's session ended too"
+    );
+    // The laptop's browser is no longer signed in at Herald: the next request goes upstream.
+    let before = upstream_logins(&app);
+    app.login(&laptop, &AuthParams::new("rp", "openid")).await;
+    assert_eq!(upstream_logins(&app), before + 1);
+    // The phone's is.
+    app.login(&phone, &AuthParams::new("rp", "openid")).await;
+    assert_eq!(upstream_logins(&app), before + 1);
+
+    // The same token again is a replay.
+    let replay = post(&app, "test", &token).await;
+    assert_eq!(replay.status(), 400);
+    let body: Value = replay.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_request");
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("used before")
+    );
+
+    // A token naming the user ends all their logins through that upstream.
+    let token = app.upstream.sign(&logout(&app, Some("auth0|alice"), None));
+    assert_eq!(post(&app, "test", &token).await.status(), 200);
+    assert!(!refreshes(&app, &second).await);
+    assert!(!userinfo_works(&app, &second).await);
+    // One naming an account nobody logged in with ends nothing and is answered 200.
+    let token = app.upstream.sign(&logout(&app, Some("auth0|nobody"), None));
+    assert_eq!(post(&app, "test", &token).await.status(), 200);
+}
+
+#[tokio::test]
+async fn a_logout_token_that_fails_a_check_ends_nothing() {
+    let app = spawn_app().await;
+    let tokens = login_in_session(&app, &app.browser, "sess-1").await;
+    let good = || logout(&app, Some("auth0|alice"), Some("sess-1"));
+    let spoilt: Vec<(&str, String)> = vec![
+        ("another audience", {
+            let mut c = good();
+            c["aud"] = json!("someone-else");
+            app.upstream.sign(&c)
+        }),
+        ("another issuer", {
+            let mut c = good();
+            c["iss"] = json!("https://elsewhere.example");
+            app.upstream.sign(&c)
+        }),
+        ("no event", {
+            let mut c = good();
+            c["events"] = json!({});
+            app.upstream.sign(&c)
+        }),
+        ("a nonce", {
+            let mut c = good();
+            c["nonce"] = json!("n-1");
+            app.upstream.sign(&c)
+        }),
+        ("expired", {
+            let mut c = good();
+            c["exp"] = json!(now() - 600);
+            app.upstream.sign(&c)
+        }),
+        ("no jti", {
+            let mut c = good();
+            c.as_object_mut().unwrap().remove("jti");
+            app.upstream.sign(&c)
+        }),
+        (
+            "an unpublished key",
+            app.upstream.sign_with_another_key(&good()),
+        ),
+        ("not a JWT", "not-a-jwt".into()),
+    ];
+    for (what, token) in spoilt {
+        let res = post(&app, "test", &token).await;
+        assert_eq!(res.status(), 400, "{what}");
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["error"], "invalid_request", "{what}");
+    }
+    // Unknown upstream, no token, not a form.
+    let token = app.upstream.sign(&good());
+    assert_eq!(post(&app, "nowhere", &token).await.status(), 400);
+    let empty = app
+        .api
+        .post(format!("{}/backchannel-logout/test", app.base))
+        .form(&[("other", "x")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(empty.status(), 400);
+    let json_body = app
+        .api
+        .post(format!("{}/backchannel-logout/test", app.base))
+        .json(&json!({ "logout_token": token }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(json_body.status(), 400);
+    assert!(
+        refreshes(&app, &tokens).await,
+        "a refused token ended the session"
+    );
+}
