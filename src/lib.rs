@@ -14,6 +14,8 @@
 //! - Handlers: [`provider`] (the OP endpoints client apps call), [`account`] (the consent
 //!   center), [`admin`] (the admin API under `/admin/api` and the admin pages), [`demo`] (the
 //!   demo app), [`site`] (front page, health), [`dev_upstream`] (the development upstream).
+//! - [`profiles`]: what an upstream says about a user, kept on the user record, and profiles
+//!   imported from a file or Auth0's Management API through the upstream's mappings.
 //! - [`login`]: the login journey from an authorization request through the upstream login and
 //!   the consent page to the code, and sign-in to Herald's own pages.
 //! - [`state`]: [`state::AppState`], shared by every handler, and the reload loops.
@@ -41,6 +43,7 @@ pub mod egress;
 pub mod login;
 pub mod oauth;
 pub mod outbox;
+pub mod profiles;
 pub mod provider;
 pub mod routes;
 pub mod secret;

@@ -19,6 +19,7 @@
 //!   lineage.
 //! - [`users`]: users Herald has seen, their grants and consent records.
 //! - [`identities`]: users created before their first login, and linking their identities.
+//! - [`import_api`]: profiles imported through an upstream's mappings.
 //! - [`consent_api`]: consent imported from a CMP, account links, the export of a user's data.
 //! - [`erasure`]: erasing a user.
 //! - [`audit`]: the audit log.
@@ -34,6 +35,7 @@ pub mod deliveries;
 pub mod erasure;
 pub mod error;
 pub mod identities;
+pub mod import_api;
 pub mod login_events;
 pub mod pages;
 pub mod users;
@@ -179,6 +181,7 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(config_api::scopes::preview))
         .routes(routes!(config_api::scopes::lineage))
         .routes(routes!(users::list_users, identities::create_user))
+        .routes(routes!(import_api::import_users))
         .routes(routes!(identities::link_identity))
         .routes(routes!(identities::unlink_identity))
         .routes(routes!(

@@ -78,6 +78,31 @@ pub fn build_context(
     claims: &UpstreamClaims,
     previous: Option<&AuthContext>,
 ) -> Result<Built, MappingError> {
+    build(upstream_id, cfg, claims, previous, None)
+}
+
+/// Builds the context an imported profile leaves: the mappings applied onto `stored` (the
+/// user's stored context, when it is from this upstream), each with its merge strategy
+/// against what is stored: `set` replaces a value the profile has and keeps one it lacks,
+/// `set_if_empty` keeps a stored value, `add` unites (or sums) with it, `set_or_clear`
+/// removes it when the profile has none.
+pub fn build_onto(
+    upstream_id: &str,
+    cfg: &UpstreamMapping,
+    claims: &UpstreamClaims,
+    stored: Option<&AuthContext>,
+) -> Result<Built, MappingError> {
+    let stored = stored.filter(|s| s.upstream == upstream_id);
+    build(upstream_id, cfg, claims, stored, stored)
+}
+
+fn build(
+    upstream_id: &str,
+    cfg: &UpstreamMapping,
+    claims: &UpstreamClaims,
+    previous: Option<&AuthContext>,
+    onto: Option<&AuthContext>,
+) -> Result<Built, MappingError> {
     let subject = match claims.id_token.get("sub") {
         Some(Value::String(sub)) if !sub.is_empty() => sub.clone(),
         _ => {
@@ -88,8 +113,8 @@ pub fn build_context(
     };
     let mut writer = Writer {
         upstream: upstream_id.into(),
-        attributes: Map::new(),
-        origins: BTreeMap::new(),
+        attributes: onto.map(|c| c.attributes.clone()).unwrap_or_default(),
+        origins: onto.map(|c| c.origins.clone()).unwrap_or_default(),
         warnings: Vec::new(),
         scratch: String::new(),
     };

@@ -11,7 +11,8 @@
 //! - [`config`]: the admin's [`Attribute`]s, [`Mapping`]s and AMR override, as read from TOML.
 //! - [`validate`]: config-time checks ([`validate_upstream`]) and the reserved claims.
 //! - [`context`]: [`AuthContext`] and its [`Origin`]s, the login's input and error types.
-//! - [`mapping`]: [`build_context`], run once per login.
+//! - [`mapping`]: [`build_context`], run once per login, and [`build_onto`] for an imported
+//!   profile.
 //! - [`release`](mod@release): the [`ScopeCatalog`] and [`release`](fn@release), run per token.
 //! - [`purposes`]: what scopes' data is used for, and the wording shown in each locale.
 //! - [`lineage`](mod@lineage): where each releasable claim comes from, and a dry-run [`preview`] of a login.
@@ -31,7 +32,7 @@ pub use context::{
     Warning,
 };
 pub use lineage::{LineageOrigin, LineageRow, Preview, lineage, preview, render_lineage_table};
-pub use mapping::{STANDARD_CLAIMS, build_context};
+pub use mapping::{STANDARD_CLAIMS, build_context, build_onto};
 pub use path::{ClaimPath, PathError, PathErrorKind, escape_segment};
 pub use purposes::{LegalBasis, PurposeDef};
 pub use release::{

@@ -3,6 +3,7 @@
 
 mod common;
 mod config_cmd;
+mod import_cmd;
 mod upstream_cmd;
 
 use std::io::IsTerminal;
@@ -92,6 +93,28 @@ enum Command {
     Config {
         #[command(subcommand)]
         command: ConfigCommand,
+    },
+    /// Import users' profiles through an upstream's attributes and mappings (with their merge
+    /// strategies): from a JSON-lines FILE (one user's upstream-shaped claims per line), or
+    /// with --from-upstream from an Auth0 tenant's Management API. Users are matched by
+    /// identity, then by verified email when the upstream links by it.
+    Import {
+        #[arg(long, env = "HERALD_CONFIG", default_value = "config/herald.toml")]
+        config: PathBuf,
+        /// The upstream whose mappings apply (and, with --from-upstream, whose users).
+        #[arg(long)]
+        upstream: String,
+        /// A JSON-lines file.
+        file: Option<PathBuf>,
+        /// Read the users from the upstream's Auth0 Management API.
+        #[arg(long)]
+        from_upstream: bool,
+        /// Create users that match nobody.
+        #[arg(long)]
+        allow_create: bool,
+        /// Report what would change; store nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Signing-key management.
     Keys {
@@ -241,6 +264,23 @@ fn run(cli: Cli) -> ExitCode {
         } => config_command(&config, move |path, text, file| async move {
             let now = crate::clock::SystemClock.now();
             config_cmd::apply(&path, &text, file, now, dry_run).await
+        }),
+        Command::Import {
+            config,
+            upstream,
+            file,
+            from_upstream,
+            allow_create,
+            dry_run,
+        } => import_cmd::import(import_cmd::ImportArgs {
+            config,
+            upstream,
+            file,
+            from_upstream,
+            options: crate::profiles::ImportOptions {
+                allow_create,
+                dry_run,
+            },
         }),
         Command::Keys {
             command: KeysCommand::GenKek,

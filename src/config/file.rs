@@ -289,6 +289,11 @@ pub struct UpstreamFile {
     /// With `serve_stale`: how long past `auth_context_ttl` claims may be served (default 1h).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_stale: Option<String>,
+    /// kind = auth0: where the Management API is, when not at the domain (a tenant behind a
+    /// custom domain serves it at its canonical `*.auth0.com` domain), like
+    /// `"https://example.eu.auth0.com"`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub management_api_url: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attributes: Vec<Attribute>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -259,6 +259,8 @@ pub struct Upstream {
     pub refresh_upstream: bool,
     /// What a refresh of a stale login does when the upstream cannot be reached.
     pub when_unavailable: WhenUnavailable,
+    /// kind = auth0: the Management API's base URL (default: the tenant's domain).
+    pub management_api_url: Option<String>,
 }
 
 /// What a refresh of a stale login does when the upstream cannot be reached.

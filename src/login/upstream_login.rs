@@ -8,8 +8,9 @@ use serde_json::Value;
 
 use super::pending::{return_link, store_failure};
 use super::session::LoginSession;
-use crate::claims::{self, AuthContext, UpstreamClaims};
+use crate::claims::{self, AuthContext};
 use crate::config::{Hook, Upstream};
+use crate::profiles::{email_of, profile_of};
 use crate::state::AppState;
 use crate::store::{
     AuthRequest, FinishedLogin, LoginEvent, LoginResult, StoredContext, User, UserProfile,
@@ -326,46 +327,4 @@ fn no_signup(state: &AppState, upstream: &Upstream, req: &AuthRequest) -> PageEr
         ),
     )
     .with_back(return_link(state, req, "access_denied", reason))
-}
-
-/// The profile the upstream gave: userinfo's values over the ID token's.
-fn profile_of(claims: &UpstreamClaims, email: Option<&str>, ip: Option<String>) -> UserProfile {
-    let text = |name: &str| {
-        [claims.userinfo.as_ref(), Some(&claims.id_token)]
-            .into_iter()
-            .flatten()
-            .find_map(|m| m.get(name).and_then(Value::as_str))
-            .filter(|v| !v.is_empty())
-            .map(str::to_string)
-    };
-    let verified = [claims.userinfo.as_ref(), Some(&claims.id_token)]
-        .into_iter()
-        .flatten()
-        .find_map(|m| match m.get("email_verified") {
-            Some(Value::Bool(b)) => Some(*b),
-            // Some providers send it as a string.
-            Some(Value::String(s)) => Some(s == "true"),
-            _ => None,
-        })
-        .unwrap_or(false);
-    UserProfile {
-        email: email.map(str::to_string),
-        email_verified: email.is_some() && verified,
-        name: text("name"),
-        picture: text("picture"),
-        ip,
-    }
-}
-
-/// The user's email as the upstream gave it: userinfo's, else the ID token's.
-fn email_of(claims: &UpstreamClaims) -> Option<&str> {
-    fn from(m: &serde_json::Map<String, Value>) -> Option<&str> {
-        m.get("email").and_then(Value::as_str)
-    }
-    claims
-        .userinfo
-        .as_ref()
-        .and_then(from)
-        .or_else(|| from(&claims.id_token))
-        .filter(|e| !e.is_empty())
 }

@@ -13,6 +13,7 @@ mod demo;
 mod erasure;
 mod fresh_claims;
 mod hardening;
+mod import;
 mod keys;
 mod lifecycle;
 mod limits;

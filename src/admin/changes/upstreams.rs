@@ -97,6 +97,8 @@ pub struct UpstreamSettings {
     pub on_upstream_unavailable: Option<String>,
     /// With `serve_stale`, how long past the TTL stored claims may be served, like `1h`.
     pub max_stale: Option<String>,
+    /// kind = auth0: the Management API's base URL, when not at the domain.
+    pub management_api_url: Option<String>,
     /// Replace the attributes. Absent: none for a new upstream; kept when replacing one (they
     /// also have their own endpoint).
     pub attributes: Option<Vec<Attribute>>,
@@ -186,6 +188,7 @@ impl UpstreamSettings {
             refresh_upstream: self.refresh_upstream,
             on_upstream_unavailable: self.on_upstream_unavailable.clone(),
             max_stale: self.max_stale.clone(),
+            management_api_url: self.management_api_url.clone(),
             attributes: self.attributes.clone().unwrap_or_default(),
             mappings: self.mappings.clone().unwrap_or_default(),
         }

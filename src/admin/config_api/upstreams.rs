@@ -109,6 +109,9 @@ pub struct UpstreamDetail {
     /// With `serve_stale`: how long past the TTL stored claims may be served.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_stale: Option<String>,
+    /// kind = auth0: the Management API's base URL, when not at the domain.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub management_api_url: Option<String>,
     pub attributes: Vec<Attribute>,
     pub mappings: Vec<Mapping>,
 }
@@ -138,6 +141,7 @@ impl UpstreamDetail {
             link_by_verified_email: u.link_by_verified_email,
             allow_signup: u.allow_signup,
             refresh_upstream: u.refresh_upstream,
+            management_api_url: u.management_api_url.clone(),
             on_upstream_unavailable: match u.when_unavailable {
                 WhenUnavailable::Fail => "fail".into(),
                 WhenUnavailable::ServeStale(_) => "serve_stale".into(),

@@ -161,6 +161,7 @@ pub fn settings_from(
             _ => current.map(|u| u.allow_signup),
         },
         refresh_upstream: current.is_some_and(|u| u.refresh_upstream),
+        management_api_url: current.and_then(|u| u.management_api_url.clone()),
         on_upstream_unavailable: current
             .filter(|u| u.when_unavailable != WhenUnavailable::Fail)
             .map(|_| "serve_stale".into()),

@@ -826,3 +826,57 @@ fn stored_context_json_keeps_its_exact_form() {
         second
     );
 }
+
+/// Four attributes, one per merge strategy, each `x_{strategy}` mapped to `{strategy}`.
+fn one_per_strategy() -> UpstreamMapping {
+    let mut text = String::new();
+    for merge in ["set", "set_if_empty", "add", "set_or_clear"] {
+        text.push_str(&format!(
+            "[[attributes]]\nclaim = \"x_{merge}\"\nsource = \"id_token\"\ntype = \"any\"\n\
+             [[mappings]]\nfrom = \"x_{merge}\"\nto = \"{merge}\"\nmerge = \"{merge}\"\n"
+        ));
+    }
+    cfg(&text)
+}
+
+#[test]
+fn an_imported_profile_merges_with_the_stored_context_by_each_strategy() {
+    let config = one_per_strategy();
+    let stored = build(
+        &config,
+        &login(
+            json!({"x_set": "old", "x_set_if_empty": "first", "x_add": ["a"], "x_set_or_clear": 1}),
+            None,
+        ),
+    )
+    .context;
+    // A profile with new values for each.
+    let all = login(
+        json!({"x_set": "new", "x_set_if_empty": "second", "x_add": ["b"], "x_set_or_clear": 2}),
+        None,
+    );
+    let merged = build_onto("auth0", &config, &all, Some(&stored))
+        .unwrap()
+        .context;
+    assert_eq!(
+        Value::Object(merged.attributes),
+        json!({"set": "new", "set_if_empty": "first", "add": ["a", "b"], "set_or_clear": 2})
+    );
+    // A profile with none of them: set and set_if_empty keep, add keeps, set_or_clear clears.
+    let none = login(json!({}), None);
+    let merged = build_onto("auth0", &config, &none, Some(&stored))
+        .unwrap()
+        .context;
+    assert_eq!(
+        Value::Object(merged.attributes),
+        json!({"set": "old", "set_if_empty": "first", "add": ["a"]})
+    );
+    // A login starts afresh: nothing of the stored context is kept.
+    let login_only = build_context("auth0", &config, &none, Some(&stored)).unwrap();
+    assert!(login_only.context.attributes.is_empty());
+    // A stored context of another upstream is not merged into.
+    let merged = build_onto("okta", &config, &none, Some(&stored))
+        .unwrap()
+        .context;
+    assert!(merged.attributes.is_empty());
+}

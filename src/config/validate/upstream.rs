@@ -26,6 +26,7 @@ impl Validator {
         let key = format!("upstreams[{i}]");
         let before = self.problems.len();
         let when_unavailable = self.when_unavailable(&key, &u);
+        let management_api_url = self.management_api_url(&key, &u, herald_issuer);
         if u.id.is_empty()
             || !u
                 .id
@@ -274,7 +275,47 @@ impl Validator {
             allow_signup: u.allow_signup,
             refresh_upstream: u.refresh_upstream,
             when_unavailable: when_unavailable?,
+            management_api_url,
         })
+    }
+
+    /// `management_api_url`: Auth0 only; https://, or http:// on loopback beside a loopback
+    /// Herald (a stand-in in development and tests).
+    fn management_api_url(
+        &mut self,
+        key: &str,
+        u: &UpstreamFile,
+        herald_issuer: Option<&str>,
+    ) -> Option<String> {
+        let raw = u.management_api_url.as_deref()?;
+        if u.kind != UpstreamKind::Auth0 {
+            self.problem(format!(
+                "{key}.management_api_url: only kind = \"auth0\" upstreams have Auth0's \
+                 Management API"
+            ));
+            return None;
+        }
+        let herald_local = herald_issuer
+            .and_then(|i| Url::parse(i).ok())
+            .is_none_or(|i| i.scheme() == "http");
+        match Url::parse(raw) {
+            Ok(url)
+                if egress::check_url(&url).is_none()
+                    && (url.scheme() == "https"
+                        || (url.scheme() == "http"
+                            && herald_local
+                            && url.host_str().is_some_and(is_loopback_host))) =>
+            {
+                Some(raw.trim_end_matches('/').to_string())
+            }
+            _ => {
+                self.problem(format!(
+                    "{key}.management_api_url: `{raw}` must be an https:// URL like \
+                     \"https://example.eu.auth0.com\""
+                ));
+                None
+            }
+        }
     }
 
     /// `on_upstream_unavailable` and `max_stale`.
