@@ -182,6 +182,7 @@ fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(config_api::scopes::lineage))
         .routes(routes!(users::list_users, identities::create_user))
         .routes(routes!(import_api::import_users))
+        .routes(routes!(import_api::refresh_user))
         .routes(routes!(identities::link_identity))
         .routes(routes!(identities::unlink_identity))
         .routes(routes!(

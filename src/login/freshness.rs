@@ -68,15 +68,8 @@ pub async fn current_context(
     let Some(stale_since) = stored.expires_at.filter(|t| *t <= now) else {
         return Ok(stored);
     };
-    let outcome = refresh_at_upstream(state, up, &stored, ttl.as_secs() as i64).await;
-    metrics::upstream_refresh(
-        &up.id,
-        match &outcome {
-            Ok(_) => "refreshed",
-            Err(Stale::Refused(_)) => "refused",
-            Err(Stale::Unavailable(_)) => "unavailable",
-        },
-    );
+    let outcome = refresh_at_upstream(state, up, &stored, Some(ttl.as_secs() as i64)).await;
+    count(&up.id, &outcome);
     match outcome {
         Ok(fresh) => Ok(fresh),
         Err(Stale::Unavailable(why)) => match up.when_unavailable {
@@ -97,14 +90,7 @@ pub async fn current_context(
                     Ok(again)
                 }
                 _ => {
-                    // It ends here: the login and everything issued from it.
-                    let which = EndLogins {
-                        context_id: Some(&stored.id),
-                        ..EndLogins::default()
-                    };
-                    if let Err(e) = state.store.end_logins(&which, now).await {
-                        tracing::warn!(error = %e, "a refused login could not be ended now");
-                    }
+                    end(state, &stored).await;
                     Err(refused)
                 }
             }
@@ -112,11 +98,54 @@ pub async fn current_context(
     }
 }
 
+/// Re-reads `stored` at its upstream now, whatever its age (an admin's "this profile
+/// changed"); the upstream's refusal ends the login as at a stale refresh.
+pub async fn refresh_now(state: &AppState, stored: StoredContext) -> Result<StoredContext, Stale> {
+    let settings = state.settings();
+    let Some(up) = settings.upstream(&stored.upstream_id) else {
+        return Err(Stale::Refused(
+            "its upstream is no longer configured".into(),
+        ));
+    };
+    let ttl = up.auth_context_ttl.map(|t| t.as_secs() as i64);
+    let outcome = refresh_at_upstream(state, up, &stored, ttl).await;
+    count(&up.id, &outcome);
+    if outcome
+        .as_ref()
+        .is_err_and(|e| matches!(e, Stale::Refused(_)))
+    {
+        end(state, &stored).await;
+    }
+    outcome
+}
+
+fn count(upstream: &str, outcome: &Result<StoredContext, Stale>) {
+    metrics::upstream_refresh(
+        upstream,
+        match outcome {
+            Ok(_) => "refreshed",
+            Err(Stale::Refused(_)) => "refused",
+            Err(Stale::Unavailable(_)) => "unavailable",
+        },
+    );
+}
+
+/// Ends a login its upstream refused, and everything issued from it.
+async fn end(state: &AppState, stored: &StoredContext) {
+    let which = EndLogins {
+        context_id: Some(&stored.id),
+        ..EndLogins::default()
+    };
+    if let Err(e) = state.store.end_logins(&which, state.now()).await {
+        tracing::warn!(error = %e, "a refused login could not be ended now");
+    }
+}
+
 async fn refresh_at_upstream(
     state: &AppState,
     up: &Upstream,
     stored: &StoredContext,
-    ttl: i64,
+    ttl: Option<i64>,
 ) -> Result<StoredContext, Stale> {
     let unavailable = |e: crate::store::StoreError| Stale::Unavailable(e.to_string());
     let sealed = stored.upstream_refresh.as_deref().ok_or_else(|| {
@@ -182,7 +211,7 @@ async fn refresh_at_upstream(
     let now = state.now();
     let fresh = StoredContext {
         context,
-        expires_at: Some(now + ttl),
+        expires_at: ttl.map(|t| now + t),
         // A rotated refresh token replaces the one spent.
         upstream_refresh: match &finished.refresh_token {
             Some(t) => seal_refresh_token(state, &stored.id, t),

@@ -138,4 +138,27 @@ impl ManagementApi {
             .await
             .map_err(|e| format!("GET /api/v2/users: not a users page: {e}"))
     }
+
+    /// One user of the tenant, by their `user_id`.
+    pub async fn user(&self, token: &str, user_id: &str) -> Result<Map<String, Value>, String> {
+        let mut url = self.url("/api/v2/users/")?;
+        url.path_segments_mut()
+            .map_err(|_| "the Management API URL cannot take a path".to_string())?
+            .pop_if_empty()
+            .push(user_id);
+        let res = self
+            .http
+            .get(url)
+            .bearer_auth(token)
+            .send()
+            .await
+            .map_err(|e| format!("GET /api/v2/users/{{id}} failed: {e}"))?;
+        let status = res.status();
+        if !status.is_success() {
+            return Err(format!("GET /api/v2/users/{{id}} answered {status}"));
+        }
+        res.json()
+            .await
+            .map_err(|e| format!("GET /api/v2/users/{{id}}: not a user: {e}"))
+    }
 }

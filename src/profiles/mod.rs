@@ -285,7 +285,7 @@ async fn linked_by_email(
 }
 
 /// The names of the attributes (and `amr`, `acr`) whose values differ.
-fn changed_names(before: Option<&AuthContext>, after: &AuthContext) -> Vec<String> {
+pub fn changed_names(before: Option<&AuthContext>, after: &AuthContext) -> Vec<String> {
     let empty = Map::new();
     let old = before.map_or(&empty, |c| &c.attributes);
     let mut names: Vec<String> = after

@@ -2039,7 +2039,7 @@ async fn every_answer_an_operation_can_give_is_in_the_openapi_document() {
             );
         }
     }
-    assert_eq!(with_path_parameter, 23);
+    assert_eq!(with_path_parameter, 24);
 }
 
 #[tokio::test]

@@ -212,3 +212,46 @@ refresh_upstream = true
         "{warnings:?}"
     );
 }
+
+#[tokio::test]
+async fn an_admin_refetch_reads_the_user_from_the_upstream_now() {
+    let app = spawn_app_configured(FRESH, "").await;
+    let tokens = app.tokens(&scopes()).await;
+    let sub = payload(tokens["id_token"].as_str().unwrap())["sub"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    rename(&app, "Alice Renamed");
+    let path = format!("/admin/api/users/{sub}/refresh");
+    let refetched = app.admin_ok(reqwest::Method::POST, &path, None, 200).await;
+    assert_eq!(refetched["source"], "refresh_token", "{refetched}");
+    assert_eq!(refetched["upstream"], "test");
+    assert_eq!(refetched["changed"], json!(["name"]));
+    // Within the TTL the next tokens carry the new name without going upstream again.
+    let (status, after) = refresh(&app, &tokens).await;
+    assert_eq!(status, 200);
+    assert_eq!(name_in(&after), "Alice Renamed");
+    assert_eq!(upstream_refreshes(&app), 1);
+
+    // Refused at the upstream: 409, and the login has ended.
+    app.upstream.set(|b| b.refuse_refresh = true);
+    let res = app
+        .admin(reqwest::Method::POST, &path, Some(ADMIN_TOKEN), None)
+        .await;
+    assert_eq!(res.status(), 409);
+    let (status, _) = refresh(&app, &after).await;
+    assert_eq!(status, 400);
+    // With no live login left to refresh and no Auth0 identity, there is no way to re-read.
+    let res = app
+        .admin(reqwest::Method::POST, &path, Some(ADMIN_TOKEN), None)
+        .await;
+    assert_eq!(res.status(), 409);
+    let body: Value = res.json().await.unwrap();
+    assert!(
+        body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("no way to re-read"),
+        "{body}"
+    );
+}

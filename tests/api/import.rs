@@ -334,6 +334,24 @@ async fn mgmt_users(
     .into_response()
 }
 
+/// One user, renamed since the import.
+async fn mgmt_user(
+    axum::extract::Path(id): axum::extract::Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some("Bearer mgmt-token") {
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    let n = id.trim_start_matches("auth0|u");
+    Json(json!({
+        "user_id": id,
+        "email": format!("u{n}@example.com"),
+        "email_verified": true,
+        "name": format!("User {n} (renamed)"),
+    }))
+    .into_response()
+}
+
 #[tokio::test]
 async fn herald_import_pages_through_auth0s_management_api() {
     let seen = Arc::new(Mutex::new(Seen::default()));
@@ -342,6 +360,7 @@ async fn herald_import_pages_through_auth0s_management_api() {
     let api = Router::new()
         .route("/oauth/token", post(mgmt_token))
         .route("/api/v2/users", get(mgmt_users))
+        .route("/api/v2/users/{id}", get(mgmt_user))
         .with_state(seen.clone());
     tokio::spawn(async move { axum::serve(listener, api).await.unwrap() });
 
@@ -405,4 +424,22 @@ management_api_url = "{mgmt}"
         .await;
     assert_eq!(found[0]["upstream_subject"], "auth0|u7");
     assert_eq!(found[0]["name"], "User 7");
+
+    // "This profile changed": the admin API re-reads the user from the Management API.
+    let sub = found[0]["sub"].as_str().unwrap();
+    let refetched = app
+        .admin_ok(
+            Method::POST,
+            &format!("/admin/api/users/{sub}/refresh"),
+            None,
+            200,
+        )
+        .await;
+    assert_eq!(refetched["source"], "management_api", "{refetched}");
+    assert_eq!(refetched["upstream"], "tenant");
+    assert_eq!(refetched["changed"], json!(["name"]));
+    assert_eq!(
+        stored_attributes(&app, sub).await["name"],
+        "User 7 (renamed)"
+    );
 }

@@ -166,10 +166,14 @@ try {
     assert.match(await page.getByLabel("Connection test").textContent(), /discovery/);
     await page.getByLabel("Name people see when choosing how to sign in").fill("Second provider");
     await page.getByLabel("End the upstream's session too when a user signs out of Herald").check();
+    await page.getByLabel("Who may sign in through it").selectOption("existing");
+    await page.getByLabel("Link a first login to the user who has the same verified email").check();
     await page.getByRole("button", { name: "Save settings" }).click();
     await page.waitForURL(/\/admin\/upstreams\/second\?saved=\d+/);
     assert.match(await page.textContent("h1"), /Second provider/);
     assert.ok(await page.getByLabel("End the upstream's session too when a user signs out of Herald").isChecked());
+    assert.equal(await page.getByLabel("Who may sign in through it").inputValue(), "existing");
+    assert.ok(await page.getByLabel("Link a first login to the user who has the same verified email").isChecked());
     assert.match(await page.getByLabel("Current secret").textContent(), /stored, encrypted/,
                  "saving with the secret left empty keeps it");
     await page.locator("#settings").scrollIntoViewIfNeeded();
