@@ -103,6 +103,9 @@ fn build(
     previous: Option<&AuthContext>,
     onto: Option<&AuthContext>,
 ) -> Result<Built, MappingError> {
+    // "The remaining fields": wildcard attributes and mappings, one per claim this login has.
+    let expanded = wildcard::expand(cfg, claims);
+    let cfg: &UpstreamMapping = &expanded;
     let subject = match claims.id_token.get("sub") {
         Some(Value::String(sub)) if !sub.is_empty() => sub.clone(),
         _ => {
@@ -497,6 +500,7 @@ fn kept_value<'p>(
 }
 
 mod read;
+pub mod wildcard;
 
 #[cfg(test)]
 mod tests;

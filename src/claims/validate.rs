@@ -57,6 +57,33 @@ pub enum ConfigError {
         /// The mapping's `to`, canonical.
         to: String,
     },
+    /// A mapping to a wildcard target (`ext.*`) from a claim that is not a wildcard.
+    #[error(
+        "mappings[{index}] (`{from}` → `{to}`): `to` ends in `*`, which only a mapping from a wildcard \
+         attribute (a claim ending in `*`, like `https://example\\.com/*`) may do; name one target"
+    )]
+    WildcardTarget {
+        index: usize,
+        from: String,
+        to: String,
+    },
+    /// A mapping from a wildcard attribute to a single target.
+    #[error(
+        "mappings[{index}] (`{from}` → `{to}`): `from` is a wildcard attribute, which matches many \
+         claims, so `to` must end in `*` (like `ext.*`): each claim lands there under its name \
+         without the prefix"
+    )]
+    WildcardSource {
+        index: usize,
+        from: String,
+        to: String,
+    },
+    /// A wildcard attribute marked required or failing when missing.
+    #[error(
+        "attributes[{index}] (claim `{claim}`): a wildcard attribute matches any number of claims, \
+         none included, so it cannot be `required` or `on_missing = \"fail\"`"
+    )]
+    WildcardRequired { index: usize, claim: String },
     /// A mapping writes a claim Herald sets itself.
     #[error(
         "mappings[{index}] (`{from}` → `{to}`): `to` writes the reserved claim `{reserved}`, which Herald sets \
@@ -152,6 +179,14 @@ pub fn validate_upstream(
             }),
             _ => {}
         }
+        if super::mapping::wildcard::wildcard_prefix(&attr.claim).is_some()
+            && (attr.required || attr.on_missing == super::OnMissing::Fail)
+        {
+            return Err(ConfigError::WildcardRequired {
+                index,
+                claim: attr.claim.canonical(),
+            });
+        }
         if attr.required && attr.on_missing != super::OnMissing::Clear {
             warnings.push(Warning {
                 path: attr.claim.canonical(),
@@ -179,6 +214,22 @@ pub fn validate_upstream(
                 from: mapping.from.canonical(),
                 to: mapping.to.canonical(),
                 reserved: mapping.to.first().to_owned(),
+            });
+        }
+        let from_wildcard = super::mapping::wildcard::wildcard_prefix(&mapping.from).is_some();
+        let to_wildcard = super::mapping::wildcard::is_wildcard_target(&mapping.to);
+        if to_wildcard && !from_wildcard {
+            return Err(ConfigError::WildcardTarget {
+                index,
+                from: mapping.from.canonical(),
+                to: mapping.to.canonical(),
+            });
+        }
+        if from_wildcard && !to_wildcard {
+            return Err(ConfigError::WildcardSource {
+                index,
+                from: mapping.from.canonical(),
+                to: mapping.to.canonical(),
             });
         }
         if !cfg.attributes.iter().any(|a| a.claim == mapping.from) {

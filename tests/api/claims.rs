@@ -191,3 +191,65 @@ claims = ["department"]
         "kept from the previous login"
     );
 }
+
+/// "Map the remaining fields": every claim under the namespace that no other attribute reads.
+const REMAINING: &str = r#"
+[[upstreams.attributes]]
+claim = "https://example\\.com/*"
+source = "id_token"
+
+[[upstreams.mappings]]
+from = "https://example\\.com/*"
+to = "ext.*"
+"#;
+
+#[tokio::test]
+async fn the_remaining_namespaced_claims_reach_tokens_under_a_prefix_and_preview_shows_each() {
+    let extra = format!(
+        r#"
+[scopes.ext]
+description = "Your extra profile"
+claims = ["ext"]
+
+[[clients]]
+client_id = "extapp"
+client_secret = "{SECRET}"
+redirect_uris = ["{APP_CB}"]
+scopes = ["openid", "ext", "groups"]
+"#
+    );
+    let app = spawn_app_configured(REMAINING, &extra).await;
+    app.upstream.set(|b| {
+        b.id_claims
+            .insert("https://example.com/plan".into(), json!("gold"));
+        b.id_claims
+            .insert("https://example.com/seats".into(), json!(3));
+    });
+    let t = app
+        .tokens(&AuthParams::new("extapp", "openid ext groups"))
+        .await;
+    let id = id_payload(&t);
+    // Groups has its own attribute and mapping, so it is not one of "the remaining".
+    assert_eq!(id["ext"], json!({"plan": "gold", "seats": 3}), "{id}");
+    assert_eq!(id["groups"], json!(["staff", "admins"]));
+
+    let preview = app
+        .admin_ok(
+            reqwest::Method::POST,
+            "/admin/api/preview",
+            Some(json!({
+                "upstream": "test",
+                "id_token": {"sub": "u1", "https://example.com/tier": "pro"},
+            })),
+            200,
+        )
+        .await;
+    assert_eq!(
+        preview["context"]["attributes"]["ext"]["tier"], "pro",
+        "{preview}"
+    );
+    assert!(
+        preview["context"]["origins"].get("ext.tier").is_some(),
+        "{preview}"
+    );
+}

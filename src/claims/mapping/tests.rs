@@ -880,3 +880,115 @@ fn an_imported_profile_merges_with_the_stored_context_by_each_strategy() {
         .context;
     assert!(merged.attributes.is_empty());
 }
+
+fn wildcard_config() -> UpstreamMapping {
+    cfg(r#"
+        [[attributes]]
+        claim = 'https://example\.com/groups'
+        source = "id_token"
+        type = "string_array"
+        [[attributes]]
+        claim = 'https://example\.com/*'
+        source = "id_token"
+        [[attributes]]
+        claim = "app_metadata.*"
+        source = "userinfo"
+        [[mappings]]
+        from = 'https://example\.com/groups'
+        to = "groups"
+        [[mappings]]
+        from = 'https://example\.com/*'
+        to = "ext.*"
+        [[mappings]]
+        from = "app_metadata.*"
+        to = "meta.*"
+    "#)
+}
+
+#[test]
+fn the_remaining_claims_of_a_namespace_land_under_the_prefix_each_with_its_origin() {
+    let claims = login(
+        json!({
+            "https://example.com/groups": ["staff"],
+            "https://example.com/plan": "gold",
+            "https://example.com/seats": 3,
+            "https://other.example/x": 1,
+            "email": "a@example.com",
+        }),
+        Some(json!({"sub": "auth0|42", "app_metadata": {"region": "eu", "beta": true}})),
+    );
+    let built = build(&wildcard_config(), &claims);
+    let attrs = Value::Object(built.context.attributes.clone());
+    assert_eq!(attrs["groups"], json!(["staff"]));
+    // Groups has an attribute of its own, so it is not among "the remaining".
+    assert_eq!(attrs["ext"], json!({"plan": "gold", "seats": 3}));
+    assert_eq!(attrs["meta"], json!({"beta": true, "region": "eu"}));
+    assert_eq!(attrs["email"], "a@example.com");
+    let origins: Vec<&String> = built.context.origins.keys().collect();
+    for path in ["ext.plan", "ext.seats", "meta.region", "meta.beta"] {
+        assert!(origins.iter().any(|o| *o == path), "{path} in {origins:?}");
+    }
+    let plan = &built.context.origins["ext.plan"][0];
+    assert_eq!(plan.claim.as_ref(), r"https://example\.com/plan");
+}
+
+#[test]
+fn a_wildcard_never_takes_the_tokens_own_claims_or_writes_a_reserved_one() {
+    let config = cfg(r#"
+        [[attributes]]
+        claim = "*"
+        source = "id_token"
+        [[mappings]]
+        from = "*"
+        to = "*"
+    "#);
+    let claims = login(
+        json!({"iss": "https://up", "aud": "x", "nonce": "n", "email": "a@example.com", "plan": "gold"}),
+        None,
+    );
+    let built = build(&config, &claims);
+    let attrs = Value::Object(built.context.attributes);
+    assert_eq!(attrs["plan"], "gold");
+    for taken in ["iss", "aud", "nonce", "sub"] {
+        assert!(attrs.get(taken).is_none(), "{taken} in {attrs}");
+    }
+}
+
+#[test]
+fn wildcards_must_pair_and_cannot_be_required() {
+    let single_target = cfg(r#"
+        [[attributes]]
+        claim = 'https://example\.com/*'
+        source = "id_token"
+        [[mappings]]
+        from = 'https://example\.com/*'
+        to = "ext"
+    "#);
+    let msg = crate::claims::validate_upstream(&single_target, false)
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("`to` must end in `*`"), "{msg}");
+    let wildcard_target = cfg(r#"
+        [[attributes]]
+        claim = "plan"
+        source = "id_token"
+        [[mappings]]
+        from = "plan"
+        to = "ext.*"
+    "#);
+    let msg = crate::claims::validate_upstream(&wildcard_target, false)
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("only a mapping from a wildcard"), "{msg}");
+    let required = cfg(r#"
+        [[attributes]]
+        claim = "app_metadata.*"
+        source = "id_token"
+        required = true
+    "#);
+    let msg = crate::claims::validate_upstream(&required, false)
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("cannot be `required`"), "{msg}");
+    assert!(crate::claims::validate_upstream(&wildcard_config(), true).is_ok());
+}

@@ -1,0 +1,170 @@
+//! "Map the remaining fields": an attribute whose claim's last key ends in `*` names every claim
+//! under it (`https://example\.com/*`: each top-level claim whose name starts with
+//! `https://example.com/`; `app_metadata.*`: each key of that object), and a mapping from it
+//! whose `to` ends in `*` (`ext.*`) writes each one there under its name without the prefix
+//! (`https://example.com/plan` → `ext.plan`).
+//!
+//! Before a login's context is built, each such attribute and mapping is expanded into one
+//! concrete attribute and mapping per claim the login carries, in claim-name order, so every
+//! value goes through the same reading, typing, merging and origins as a declared one, and the
+//! origins (lineage's per-login view, and preview) show each. A claim that another attribute
+//! reads is left to it; the registered JWT and ID-token claims are never taken.
+
+use std::borrow::Cow;
+
+use serde_json::{Map, Value};
+
+use crate::claims::validate::is_reserved;
+use crate::claims::{
+    AccessTokenClaims, Attribute, ClaimPath, Mapping, STANDARD_CLAIMS, Source, UpstreamClaims,
+    UpstreamMapping,
+};
+
+/// Claims a wildcard at the top level never takes: what JWTs and ID tokens carry about
+/// themselves, not about the user.
+const REGISTERED: &[&str] = &[
+    "iss",
+    "sub",
+    "aud",
+    "exp",
+    "iat",
+    "nbf",
+    "jti",
+    "nonce",
+    "azp",
+    "at_hash",
+    "c_hash",
+    "auth_time",
+    "acr",
+    "amr",
+    "sid",
+    "scope",
+];
+
+/// The prefix a wildcard path matches (`https://example.com/` for `https://example\.com/*`),
+/// when it is one.
+pub fn wildcard_prefix(path: &ClaimPath) -> Option<&str> {
+    path.segments().last()?.strip_suffix('*')
+}
+
+/// Whether a mapping's `to` is a wildcard target (`ext.*`, or `*` for the top level).
+pub fn is_wildcard_target(path: &ClaimPath) -> bool {
+    path.segments().last().is_some_and(|s| s == "*")
+}
+
+/// `cfg` with its wildcard attributes and mappings expanded for `claims`; borrowed when it has
+/// none.
+pub fn expand<'a>(cfg: &'a UpstreamMapping, claims: &UpstreamClaims) -> Cow<'a, UpstreamMapping> {
+    if !cfg
+        .attributes
+        .iter()
+        .any(|a| wildcard_prefix(&a.claim).is_some())
+    {
+        return Cow::Borrowed(cfg);
+    }
+    // Each wildcard attribute's concrete claims, by its position.
+    let mut expanded: Vec<(usize, Vec<(ClaimPath, String)>)> = Vec::new();
+    let mut attributes: Vec<Attribute> = Vec::new();
+    for (i, attr) in cfg.attributes.iter().enumerate() {
+        let Some(prefix) = wildcard_prefix(&attr.claim) else {
+            attributes.push(attr.clone());
+            continue;
+        };
+        let matches = matching(cfg, attr, prefix, claims);
+        for (claim, _) in &matches {
+            attributes.push(Attribute {
+                claim: claim.clone(),
+                ..attr.clone()
+            });
+        }
+        expanded.push((i, matches));
+    }
+    let mut mappings = Vec::new();
+    for mapping in &cfg.mappings {
+        let from_wildcard = expanded
+            .iter()
+            .filter(|(i, _)| cfg.attributes[*i].claim == mapping.from)
+            .flat_map(|(_, m)| m.iter())
+            .collect::<Vec<_>>();
+        if wildcard_prefix(&mapping.from).is_none() || !is_wildcard_target(&mapping.to) {
+            mappings.push(mapping.clone());
+            continue;
+        }
+        let parent = &mapping.to.segments()[..mapping.to.segments().len() - 1];
+        let mut seen: Vec<&ClaimPath> = Vec::new();
+        for (claim, rest) in from_wildcard {
+            // One mapping per claim, though several sources may carry it.
+            if seen.contains(&claim) {
+                continue;
+            }
+            seen.push(claim);
+            let mut to = parent.to_vec();
+            to.push(rest.clone());
+            // A claim Herald sets itself is never written (`sub`, `iss`, ...).
+            if let Some(to) = ClaimPath::from_segments(to).filter(|to| !is_reserved(to)) {
+                mappings.push(Mapping {
+                    from: claim.clone(),
+                    to,
+                    merge: mapping.merge,
+                });
+            }
+        }
+    }
+    Cow::Owned(UpstreamMapping {
+        attributes,
+        mappings,
+        amr: cfg.amr.clone(),
+    })
+}
+
+/// The claims under wildcard attribute `attr` in this login: each concrete path and its name
+/// without the prefix, sorted by name.
+fn matching(
+    cfg: &UpstreamMapping,
+    attr: &Attribute,
+    prefix: &str,
+    claims: &UpstreamClaims,
+) -> Vec<(ClaimPath, String)> {
+    let source: Option<&Map<String, Value>> = match attr.source {
+        Source::IdToken => Some(&claims.id_token),
+        Source::Userinfo => claims.userinfo.as_ref(),
+        Source::AccessToken => match &claims.access_token {
+            AccessTokenClaims::Jwt(payload) => Some(payload),
+            _ => None,
+        },
+    };
+    let parent = &attr.claim.segments()[..attr.claim.segments().len() - 1];
+    let object = match (source, parent.is_empty()) {
+        (Some(root), true) => Some(root),
+        (Some(root), false) => ClaimPath::from_segments(parent.to_vec())
+            .and_then(|p| p.get(root).and_then(Value::as_object)),
+        (None, _) => None,
+    };
+    let Some(object) = object else {
+        return Vec::new();
+    };
+    let mut found: Vec<(ClaimPath, String)> = object
+        .keys()
+        .filter(|k| k.starts_with(prefix) && k.len() > prefix.len())
+        .filter(|k| {
+            // At the top level, neither the token's own claims nor the standard ones, which
+            // the standard mapping reads.
+            !(parent.is_empty()
+                && (REGISTERED.contains(&k.as_str())
+                    || STANDARD_CLAIMS.iter().any(|(name, _)| name == k)))
+        })
+        .filter_map(|k| {
+            let mut segments = parent.to_vec();
+            segments.push(k.clone());
+            let path = ClaimPath::from_segments(segments)?;
+            // Another attribute reads it: it is not one of "the remaining fields".
+            let declared = cfg
+                .attributes
+                .iter()
+                .any(|a| wildcard_prefix(&a.claim).is_none() && a.claim == path);
+            (!declared).then(|| (path, k[prefix.len()..].to_string()))
+        })
+        .collect();
+    found.sort_by(|a, b| a.1.cmp(&b.1));
+    found
+}
