@@ -104,7 +104,7 @@ fn build(
     onto: Option<&AuthContext>,
 ) -> Result<Built, MappingError> {
     // "The remaining fields": wildcard attributes and mappings, one per claim this login has.
-    let expanded = wildcard::expand(cfg, claims);
+    let expanded = wildcard::expand(cfg, claims, STANDARD_CLAIMS);
     let cfg: &UpstreamMapping = &expanded;
     let subject = match claims.id_token.get("sub") {
         Some(Value::String(sub)) if !sub.is_empty() => sub.clone(),

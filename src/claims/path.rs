@@ -252,6 +252,17 @@ impl ClaimPath {
         &self.segments[0]
     }
 
+    /// The prefix a wildcard attribute's claim matches (`https://example.com/` for
+    /// `https://example\.com/*`), when its last key ends in `*`.
+    pub fn wildcard_prefix(&self) -> Option<&str> {
+        self.segments.last()?.strip_suffix('*')
+    }
+
+    /// Whether this is a wildcard mapping target (`ext.*`, or `*` for the top level).
+    pub fn is_wildcard_target(&self) -> bool {
+        self.segments.last().is_some_and(|s| s == "*")
+    }
+
     /// Whether the path names a top-level claim rather than something nested inside one.
     pub fn is_top_level(&self) -> bool {
         self.segments.len() == 1

@@ -179,7 +179,7 @@ pub fn validate_upstream(
             }),
             _ => {}
         }
-        if super::mapping::wildcard::wildcard_prefix(&attr.claim).is_some()
+        if attr.claim.wildcard_prefix().is_some()
             && (attr.required || attr.on_missing == super::OnMissing::Fail)
         {
             return Err(ConfigError::WildcardRequired {
@@ -216,8 +216,8 @@ pub fn validate_upstream(
                 reserved: mapping.to.first().to_owned(),
             });
         }
-        let from_wildcard = super::mapping::wildcard::wildcard_prefix(&mapping.from).is_some();
-        let to_wildcard = super::mapping::wildcard::is_wildcard_target(&mapping.to);
+        let from_wildcard = mapping.from.wildcard_prefix().is_some();
+        let to_wildcard = mapping.to.is_wildcard_target();
         if to_wildcard && !from_wildcard {
             return Err(ConfigError::WildcardTarget {
                 index,

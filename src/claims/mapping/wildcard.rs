@@ -16,7 +16,7 @@ use serde_json::{Map, Value};
 
 use crate::claims::validate::is_reserved;
 use crate::claims::{
-    AccessTokenClaims, Attribute, ClaimPath, Mapping, STANDARD_CLAIMS, Source, UpstreamClaims,
+    AccessTokenClaims, AttrType, Attribute, ClaimPath, Mapping, Source, UpstreamClaims,
     UpstreamMapping,
 };
 
@@ -41,24 +41,17 @@ const REGISTERED: &[&str] = &[
     "scope",
 ];
 
-/// The prefix a wildcard path matches (`https://example.com/` for `https://example\.com/*`),
-/// when it is one.
-pub fn wildcard_prefix(path: &ClaimPath) -> Option<&str> {
-    path.segments().last()?.strip_suffix('*')
-}
-
-/// Whether a mapping's `to` is a wildcard target (`ext.*`, or `*` for the top level).
-pub fn is_wildcard_target(path: &ClaimPath) -> bool {
-    path.segments().last().is_some_and(|s| s == "*")
-}
-
 /// `cfg` with its wildcard attributes and mappings expanded for `claims`; borrowed when it has
-/// none.
-pub fn expand<'a>(cfg: &'a UpstreamMapping, claims: &UpstreamClaims) -> Cow<'a, UpstreamMapping> {
+/// none. `standard`: the standard claims, which the standard mapping reads.
+pub fn expand<'a>(
+    cfg: &'a UpstreamMapping,
+    claims: &UpstreamClaims,
+    standard: &[(&str, AttrType)],
+) -> Cow<'a, UpstreamMapping> {
     if !cfg
         .attributes
         .iter()
-        .any(|a| wildcard_prefix(&a.claim).is_some())
+        .any(|a| a.claim.wildcard_prefix().is_some())
     {
         return Cow::Borrowed(cfg);
     }
@@ -66,11 +59,11 @@ pub fn expand<'a>(cfg: &'a UpstreamMapping, claims: &UpstreamClaims) -> Cow<'a, 
     let mut expanded: Vec<(usize, Vec<(ClaimPath, String)>)> = Vec::new();
     let mut attributes: Vec<Attribute> = Vec::new();
     for (i, attr) in cfg.attributes.iter().enumerate() {
-        let Some(prefix) = wildcard_prefix(&attr.claim) else {
+        let Some(prefix) = attr.claim.wildcard_prefix() else {
             attributes.push(attr.clone());
             continue;
         };
-        let matches = matching(cfg, attr, prefix, claims);
+        let matches = matching(cfg, attr, prefix, claims, standard);
         for (claim, _) in &matches {
             attributes.push(Attribute {
                 claim: claim.clone(),
@@ -86,7 +79,7 @@ pub fn expand<'a>(cfg: &'a UpstreamMapping, claims: &UpstreamClaims) -> Cow<'a, 
             .filter(|(i, _)| cfg.attributes[*i].claim == mapping.from)
             .flat_map(|(_, m)| m.iter())
             .collect::<Vec<_>>();
-        if wildcard_prefix(&mapping.from).is_none() || !is_wildcard_target(&mapping.to) {
+        if mapping.from.wildcard_prefix().is_none() || !mapping.to.is_wildcard_target() {
             mappings.push(mapping.clone());
             continue;
         }
@@ -124,6 +117,7 @@ fn matching(
     attr: &Attribute,
     prefix: &str,
     claims: &UpstreamClaims,
+    standard: &[(&str, AttrType)],
 ) -> Vec<(ClaimPath, String)> {
     let source: Option<&Map<String, Value>> = match attr.source {
         Source::IdToken => Some(&claims.id_token),
@@ -150,8 +144,7 @@ fn matching(
             // At the top level, neither the token's own claims nor the standard ones, which
             // the standard mapping reads.
             !(parent.is_empty()
-                && (REGISTERED.contains(&k.as_str())
-                    || STANDARD_CLAIMS.iter().any(|(name, _)| name == k)))
+                && (REGISTERED.contains(&k.as_str()) || standard.iter().any(|(name, _)| name == k)))
         })
         .filter_map(|k| {
             let mut segments = parent.to_vec();
@@ -161,7 +154,7 @@ fn matching(
             let declared = cfg
                 .attributes
                 .iter()
-                .any(|a| wildcard_prefix(&a.claim).is_none() && a.claim == path);
+                .any(|a| a.claim.wildcard_prefix().is_none() && a.claim == path);
             (!declared).then(|| (path, k[prefix.len()..].to_string()))
         })
         .collect();
