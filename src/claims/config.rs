@@ -171,6 +171,8 @@ pub enum Merge {
     SetIfEmpty,
     /// Union for lists (first-seen order; strings count as one-element lists), sum for numbers.
     Add,
+    /// Sum of numbers only: a value that is not a number is not added (a warning).
+    Sum,
     /// Overwrite, or remove the target when no source of this mapping has a non-empty value.
     SetOrClear,
 }
@@ -182,6 +184,7 @@ impl Merge {
             Merge::Set => "set",
             Merge::SetIfEmpty => "set_if_empty",
             Merge::Add => "add",
+            Merge::Sum => "sum",
             Merge::SetOrClear => "set_or_clear",
         }
     }

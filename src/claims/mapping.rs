@@ -84,7 +84,8 @@ pub fn build_context(
 /// Builds the context an imported profile leaves: the mappings applied onto `stored` (the
 /// user's stored context, when it is from this upstream), each with its merge strategy
 /// against what is stored: `set` replaces a value the profile has and keeps one it lacks,
-/// `set_if_empty` keeps a stored value, `add` unites (or sums) with it, `set_or_clear`
+/// `set_if_empty` keeps a stored value, `add` unites (or sums) with it, `sum` adds a number
+/// to it, `set_or_clear`
 /// removes it when the profile has none.
 pub fn build_onto(
     upstream_id: &str,
@@ -314,6 +315,18 @@ impl Writer {
                     }
                 }
                 Merge::Add => self.add(&mapping.to, take(&mut names.to), value, origin),
+                Merge::Sum if value.is_number() => {
+                    self.add(&mapping.to, take(&mut names.to), value, origin);
+                }
+                Merge::Sum => {
+                    let key = take(&mut names.to);
+                    let message = format!(
+                        "`sum` adds numbers, and `{}` sent {}; it was not added",
+                        origin.claim,
+                        describe_json(value)
+                    );
+                    self.warn(&key, message);
+                }
                 // Decided once all of the mapping's sources are seen: one empty source must not clear
                 // what another sent.
                 Merge::SetOrClear => {

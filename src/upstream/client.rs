@@ -63,6 +63,12 @@ pub(super) struct MoreMetadata {
     /// RFC 9207 §3: the upstream puts `iss` in every authorization response.
     #[serde(default)]
     authorization_response_iss_parameter_supported: bool,
+    /// OpenID Connect Back-Channel Logout 1.0 §2.1: it sends logout tokens.
+    #[serde(default)]
+    backchannel_logout_supported: bool,
+    /// ... with `sid`.
+    #[serde(default)]
+    backchannel_logout_session_supported: bool,
 }
 
 impl AdditionalProviderMetadata for MoreMetadata {}
@@ -218,6 +224,16 @@ impl UpstreamClients {
             .find_map(|url| endpoints::refusal(&up.endpoint, url))
         {
             return Err(refused_endpoint(&up.id, why));
+        }
+        let more = metadata.additional_metadata();
+        if more.backchannel_logout_supported {
+            tracing::info!(upstream = %up.id, sid = more.backchannel_logout_session_supported,
+                "the upstream supports back-channel logout: register Herald's \
+                 /backchannel-logout/{} as its back-channel logout URI", up.id);
+        } else {
+            tracing::info!(upstream = %up.id,
+                "the upstream does not say it supports back-channel logout \
+                 (backchannel_logout_supported); sessions it ends are not ended here");
         }
         let d = Arc::new(Discovered {
             metadata,

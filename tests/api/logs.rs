@@ -223,6 +223,12 @@ async fn json_logs_carry_each_event_of_a_login_and_never_a_secret() {
     assert_eq!(refused["client_id"], "\"nobody\"");
     assert_eq!(refused["redirect_uri"], "\"https://evil.example/cb\"");
     assert_eq!(find("logout")["sub"], login["sub"]);
+    // Discovery says whether the upstream sends back-channel logout tokens (this one does not).
+    assert!(
+        text.lines().any(|l| l.contains("\"upstream\":\"test\"")
+            && l.contains("does not say it supports back-channel logout")),
+        "no back-channel logout support line in:\n{text}"
+    );
 
     // Nothing secret: the client and upstream secrets, the wrong secret, the key-encryption key,
     // the admin token, the code, every token and the session cookie.

@@ -21,7 +21,7 @@ pub(super) const TYPES: [&str; 7] = [
     "object",
 ];
 pub(super) const ON_MISSING: [&str; 3] = ["clear", "keep", "fail"];
-pub(super) const MERGES: [&str; 4] = ["set", "set_if_empty", "add", "set_or_clear"];
+pub(super) const MERGES: [&str; 5] = ["set", "set_if_empty", "add", "sum", "set_or_clear"];
 /// Empty rows offered below the existing ones for additions.
 pub(super) const BLANK_ROWS: usize = 2;
 /// More rows than any upstream needs; a larger form is refused.

@@ -992,3 +992,41 @@ fn wildcards_must_pair_and_cannot_be_required() {
     assert!(msg.contains("cannot be `required`"), "{msg}");
     assert!(crate::claims::validate_upstream(&wildcard_config(), true).is_ok());
 }
+
+#[test]
+fn sum_adds_numbers_and_refuses_anything_else() {
+    let config = cfg(r#"
+        [[attributes]]
+        claim = "points"
+        source = "id_token"
+        [[mappings]]
+        from = "points"
+        to = "points"
+        merge = "sum"
+    "#);
+    let stored = build(&config, &login(json!({"points": 5}), None)).context;
+    let more = build_onto(
+        "auth0",
+        &config,
+        &login(json!({"points": 2.5}), None),
+        Some(&stored),
+    )
+    .unwrap();
+    assert_eq!(more.context.attributes["points"], json!(7.5));
+    let words = build_onto(
+        "auth0",
+        &config,
+        &login(json!({"points": "ten"}), None),
+        Some(&stored),
+    )
+    .unwrap();
+    assert_eq!(words.context.attributes["points"], json!(5));
+    assert!(
+        words
+            .warnings
+            .iter()
+            .any(|w| w.message.contains("`sum` adds numbers")),
+        "{:?}",
+        words.warnings
+    );
+}
