@@ -198,26 +198,36 @@ pub async fn unlink_identity(
     State(state): State<AppState>,
     Path((sub, upstream, subject)): Path<(String, String, String)>,
 ) -> Result<Json<Vec<Identity>>, ApiError> {
-    known_user(&state, &sub).await?;
-    if !state
-        .store
-        .unlink_identity(&sub, &upstream, &subject)
-        .await?
-    {
+    Ok(Json(
+        unlink(&state, &admin, &sub, &upstream, &subject).await?,
+    ))
+}
+
+/// Unlinks `subject` at `upstream` from user `sub` for `admin`, the way the API and the user's
+/// admin page both do (audited as `user.unlink`); the identities the user keeps.
+pub async fn unlink(
+    state: &AppState,
+    admin: &Admin,
+    sub: &str,
+    upstream: &str,
+    subject: &str,
+) -> Result<Vec<Identity>, ApiError> {
+    known_user(state, sub).await?;
+    if !state.store.unlink_identity(sub, upstream, subject).await? {
         return Err(ApiError::not_found(format!(
             "user `{sub}` has no identity `{subject}` at upstream `{upstream}`"
         )));
     }
     audit_user_action(
-        &state,
-        admin.actor,
+        state,
+        admin.actor.clone(),
         "user.unlink",
-        &sub,
+        sub,
         Some(json!({ "upstream": upstream, "subject": subject })),
         None,
     )
     .await?;
-    Ok(Json(identities(&state, &sub).await?))
+    identities(state, sub).await
 }
 
 async fn identities(state: &AppState, sub: &str) -> Result<Vec<Identity>, ApiError> {

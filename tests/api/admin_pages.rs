@@ -1721,3 +1721,76 @@ async fn an_admin_finds_blocks_and_reads_the_login_events_of_a_user() {
     assert_eq!(res.status(), 403);
     assert!(app.state.store.user(&sub).await.unwrap().unwrap().blocked);
 }
+
+/// Issue 17: a user's page lists their identities, and an admin unlinks one there.
+#[tokio::test]
+async fn a_users_page_lists_their_identities_and_unlinks_one() {
+    let app = spawn_admin_app().await;
+    let admin = browser();
+    app.admin_page(&admin, "/admin").await;
+    let created = app
+        .admin_ok(
+            reqwest::Method::POST,
+            "/admin/api/users",
+            Some(json!({
+                "email": "dee@example.com",
+                "identity": { "upstream": "test", "subject": "auth0|dee" }
+            })),
+            201,
+        )
+        .await;
+    let sub = created["sub"].as_str().unwrap().to_string();
+    app.admin_ok(
+        reqwest::Method::POST,
+        &format!("/admin/api/users/{sub}/identities"),
+        Some(json!({ "upstream": "test", "subject": "google-oauth2|dee" })),
+        201,
+    )
+    .await;
+    let page = format!("/admin/users/{sub}");
+    let (status, html) = app.admin_page(&admin, &page).await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("<strong>auth0|dee</strong>"), "{html}");
+    assert!(
+        html.contains("<strong>google-oauth2|dee</strong>"),
+        "{html}"
+    );
+    let csrf = form_field(&html, "csrf");
+    let res = app
+        .post_form(
+            &admin,
+            &page,
+            &pairs(&[
+                ("csrf", &csrf),
+                ("action", "unlink"),
+                ("upstream", "test"),
+                ("subject", "google-oauth2|dee"),
+            ]),
+        )
+        .await;
+    assert_eq!(res.status(), 303);
+    let location = res.headers()["location"].to_str().unwrap().to_string();
+    let (_, html) = app.admin_page(&admin, &location).await;
+    assert!(html.contains("was unlinked"), "{html}");
+    assert!(
+        !html.contains("<strong>google-oauth2|dee</strong>"),
+        "{html}"
+    );
+    let identities = app.state.store.identities(&sub).await.unwrap();
+    assert_eq!(identities.len(), 1);
+    assert_eq!(identities[0].subject, "auth0|dee");
+    // Without the csrf token nothing is unlinked.
+    let res = app
+        .post_form(
+            &admin,
+            &page,
+            &pairs(&[
+                ("action", "unlink"),
+                ("upstream", "test"),
+                ("subject", "auth0|dee"),
+            ]),
+        )
+        .await;
+    assert_ne!(res.status(), 303);
+    assert_eq!(app.state.store.identities(&sub).await.unwrap().len(), 1);
+}

@@ -9,8 +9,8 @@ use serde_json::Value;
 
 use super::base::{AdminUser, store_failed};
 use super::views::{
-    AuditPage, AuditView, GrantView, LineagePage, LineageView, Nav, OriginRow, RecordView,
-    UserPage, UserRow, UsersPage, word,
+    AuditPage, AuditView, GrantView, IdentityRow, LineagePage, LineageView, Nav, OriginRow,
+    RecordView, UserPage, UserRow, UsersPage, word,
 };
 use crate::claims::AuthContext;
 use crate::clock::readable_utc;
@@ -155,6 +155,7 @@ pub async fn users(
 pub struct UserPageQuery {
     withdrawn: Option<String>,
     blocked: Option<bool>,
+    unlinked: Option<String>,
 }
 
 pub async fn user(
@@ -178,11 +179,12 @@ pub async fn user(
                 ..LoginEventQuery::default()
             })
             .await?;
-        Ok::<_, crate::store::StoreError>((user, grants, records, logins))
+        let identities = state.store.identities(&sub).await?;
+        Ok::<_, crate::store::StoreError>((user, grants, records, logins, identities))
     }
     .await;
-    let (user, grants, records, logins) = match loaded {
-        Ok((Some(u), g, r, l)) => (u, g, r, l),
+    let (user, grants, records, logins, identities) = match loaded {
+        Ok((Some(u), g, r, l, i)) => (u, g, r, l, i),
         Ok((None, ..)) => {
             return error_page(
                 StatusCode::NOT_FOUND,
@@ -237,25 +239,45 @@ pub async fn user(
             nav: Nav::new(&admin, "users"),
             csrf: admin.csrf.clone(),
             can_act: admin.roles.may(Permission::ManageUsers),
-            notice: query.ok().and_then(|q| match (q.0.withdrawn, q.0.blocked) {
-                (Some(client_id), _) => Some(format!(
+            notice: query
+                .ok()
+                .and_then(|q| {
+                    match (q.0.withdrawn, q.0.blocked, q.0.unlinked) {
+                (_, _, Some(subject)) => Some(format!(
+                    "The identity {subject} was unlinked: its next login creates (or joins) a \
+                     user as a first login does."
+                )),
+                (Some(client_id), _, _) => Some(format!(
                     "Consent for {} was withdrawn: its grant is gone, its tokens revoked, and a \
                      consent record (method admin) says so.",
                     settings.app_name(&client_id)
                 )),
-                (None, Some(true)) => Some(
+                (None, Some(true), None) => Some(
                     "The user is blocked: their next logins are refused, their codes and tokens \
                      are revoked and their browser sessions ended."
                         .into(),
                 ),
-                (None, Some(false)) => Some("The user is no longer blocked.".into()),
-                (None, None) => None,
-            }),
+                (None, Some(false), None) => Some("The user is no longer blocked.".into()),
+                (None, None, None) => None,
+            }
+                }),
             logins: logins
                 .into_iter()
                 .map(|e| super::logins::row(&settings, e, Some(&user)))
                 .collect(),
             user: user_row(&user),
+            identities: identities
+                .iter()
+                .map(|i| IdentityRow {
+                    upstream: i.upstream_id.clone(),
+                    upstream_name: settings
+                        .upstream(&i.upstream_id)
+                        .map(|u| u.display_name.clone())
+                        .unwrap_or_else(|| format!("{} (no longer configured)", i.upstream_id)),
+                    subject: i.subject.clone(),
+                    linked_at: readable_utc(i.linked_at),
+                })
+                .collect(),
             context,
             origins,
             grants: grants

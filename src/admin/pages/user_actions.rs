@@ -1,5 +1,5 @@
 //! What an admin does to a user from their page: withdraw a consent (as the user could in the
-//! consent center), block or unblock them, and erase them. Each is the API's operation
+//! consent center), block or unblock them, unlink one of their identities, and erase them. Each is the API's operation
 //! ([`crate::admin::users::withdraw`], [`crate::admin::users::set_blocked`],
 //! [`crate::admin::erasure::erase`]), audited the same way.
 
@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 
 use super::base::{AdminForm, api_failed, path_segment};
 use crate::admin::erasure::erase;
+use crate::admin::identities::unlink;
 use crate::admin::users::{set_blocked, withdraw};
 use crate::config::Permission;
 use crate::state::AppState;
@@ -42,6 +43,18 @@ pub async fn submit(
                 Ok(()) => Redirect::to(&format!(
                     "/admin/users/{}?blocked={blocked}",
                     path_segment(&sub)
+                ))
+                .into_response(),
+                Err(e) => api_failed(e),
+            }
+        }
+        Some("unlink") => {
+            let (upstream, subject) = (form.text("upstream"), form.text("subject"));
+            match unlink(&state, &actor, &sub, &upstream, &subject).await {
+                Ok(_) => Redirect::to(&format!(
+                    "/admin/users/{}?unlinked={}",
+                    path_segment(&sub),
+                    path_segment(&subject)
                 ))
                 .into_response(),
                 Err(e) => api_failed(e),

@@ -389,6 +389,8 @@ pub struct UserPage {
     pub can_act: bool,
     pub notice: Option<String>,
     pub user: UserRow,
+    /// Every upstream identity linked to the user, oldest first.
+    pub identities: Vec<IdentityRow>,
     pub context: String,
     /// Where each value of the context came from.
     pub origins: Vec<OriginRow>,
@@ -396,6 +398,14 @@ pub struct UserPage {
     pub records: Vec<RecordView>,
     /// The user's latest login events.
     pub logins: Vec<LoginEventRow>,
+}
+
+/// An upstream identity of a user, on their page.
+pub struct IdentityRow {
+    pub upstream: String,
+    pub upstream_name: String,
+    pub subject: String,
+    pub linked_at: String,
 }
 
 /// A context path and the upstream claims its value came from.
