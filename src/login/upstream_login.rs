@@ -135,6 +135,7 @@ pub async fn record_login(
         email,
         now,
     );
+    let auth_time = upstream_auth_time(claims, now);
     let context_id = random_token();
     let upstream_refresh = upstream_refresh(state, upstream, &context_id, finished);
     let ctx = StoredContext {
@@ -143,7 +144,7 @@ pub async fn record_login(
         sub: known.map_or_else(|| new_sub.clone(), |u| u.sub),
         upstream_id: upstream.id.clone(),
         context,
-        auth_time: now,
+        auth_time,
         created_at: now,
         expires_at: upstream.auth_context_ttl.map(|t| now + t.as_secs() as i64),
         revoked_at: None,
@@ -176,7 +177,7 @@ pub async fn record_login(
     let login = LoginSession {
         sub: user.sub.clone(),
         upstream_id: upstream.id.clone(),
-        auth_time: now,
+        auth_time,
         context_id: ctx.id.clone(),
         context_expires_at: ctx.expires_at,
         name: built.context.display_name().map(str::to_string),
@@ -184,10 +185,21 @@ pub async fn record_login(
     let req = AuthRequest {
         sub: Some(user.sub),
         auth_context_id: Some(ctx.id),
-        auth_time: Some(now),
+        auth_time: Some(auth_time),
         ..req
     };
     Ok((login, req))
+}
+
+/// When the user authenticated: the upstream's `auth_time` (OIDC Core §2) when it sends a
+/// plausible one (not after now, with a minute's leeway for clocks), else now.
+fn upstream_auth_time(claims: &claims::UpstreamClaims, now: i64) -> i64 {
+    claims
+        .id_token
+        .get("auth_time")
+        .and_then(Value::as_i64)
+        .filter(|t| *t > 0 && *t <= now + 60)
+        .map_or(now, |t| t.min(now))
 }
 
 /// The upstream's refresh token, sealed for the context `context_id`, when the upstream keeps

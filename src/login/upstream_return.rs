@@ -12,7 +12,7 @@ use axum::routing::get;
 use tower_sessions::Session;
 
 use super::journey::consent_stage;
-use super::pending::{fail, pending_request, return_link, store_failure};
+use super::pending::{fail, has_prompt, pending_request, return_link, store_failure};
 use super::session::set_login;
 use super::upstream_login::{login_failed, record_login, state_spent};
 use crate::claims::Source;
@@ -22,7 +22,7 @@ use crate::state::AppState;
 use crate::store::{AuthRequest, StoreError, UpstreamLogin};
 use crate::telemetry::{events, metrics};
 use crate::tokens::hashing::digest_hex;
-use crate::upstream::UpstreamError;
+use crate::upstream::{Asked, UpstreamError};
 use crate::web::limits::ClientIp;
 use crate::web::pages::{ChooserOption, ChooserPage};
 use crate::web::{PageError, render};
@@ -58,7 +58,17 @@ async fn login(
     })?;
     let start = state
         .upstreams
-        .start(&upstream, &settings.callback_url(&upstream.id), switching)
+        .start(
+            &upstream,
+            &settings.callback_url(&upstream.id),
+            switching,
+            Asked {
+                prompt_login: has_prompt(&req, "login"),
+                max_age: req.max_age,
+                login_hint: req.login_hint.as_deref(),
+                ui_locales: req.ui_locales.as_deref(),
+            },
+        )
         .await
         .map_err(|e| upstream_failure(&state, &req, &upstream.id, &e))?;
     let now = state.now();

@@ -134,6 +134,18 @@ pub struct Finished {
     pub refresh_token: Option<Secret>,
 }
 
+/// What the app asked of the login that Herald passes on to the upstream (issue 18): a fresh
+/// authentication (`prompt=login`), its freshness (`max_age`), who to sign in (`login_hint`)
+/// and the language of the upstream's pages (`ui_locales`). They win over the same keys in
+/// `extra_authorize_params`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Asked<'a> {
+    pub prompt_login: bool,
+    pub max_age: Option<i64>,
+    pub login_hint: Option<&'a str>,
+    pub ui_locales: Option<&'a str>,
+}
+
 /// Where to send the browser, and what to remember until the callback.
 #[derive(Debug)]
 pub struct LoginStart {
@@ -277,7 +289,19 @@ impl UpstreamClients {
         up: &Upstream,
         redirect_uri: &str,
         fresh: bool,
+        asked: Asked<'_>,
     ) -> Result<LoginStart, UpstreamError> {
+        let fresh = fresh || asked.prompt_login;
+        let mut passed: Vec<(&str, String)> = Vec::new();
+        if let Some(max_age) = asked.max_age {
+            passed.push(("max_age", max_age.to_string()));
+        }
+        if let Some(hint) = asked.login_hint {
+            passed.push(("login_hint", hint.to_string()));
+        }
+        if let Some(locales) = asked.ui_locales {
+            passed.push(("ui_locales", locales.to_string()));
+        }
         let d = self.discover(up, false).await?;
         let client = self.client(up, &d, redirect_uri)?;
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
@@ -296,9 +320,14 @@ impl UpstreamClients {
             req = req.add_scope(Scope::new("offline_access".into()));
         }
         for (k, v) in &up.extra_authorize_params {
-            if !(fresh && k == "prompt") {
+            // The app's values win, and a fresh login drops a configured prompt.
+            let replaced = passed.iter().any(|(p, _)| p == k) || (fresh && k == "prompt");
+            if !replaced {
                 req = req.add_extra_param(k.clone(), v.clone());
             }
+        }
+        for (k, v) in passed {
+            req = req.add_extra_param(k, v);
         }
         if fresh {
             req = req.add_prompt(CoreAuthPrompt::Login);

@@ -23,6 +23,6 @@ mod signed_tokens;
 mod userinfo;
 
 pub use check::{CheckStep, check_passed};
-pub use client::{LoginStart, UpstreamClients};
+pub use client::{Asked, LoginStart, UpstreamClients};
 pub use error::UpstreamError;
 pub use signed_tokens::{BACKCHANNEL_LOGOUT_EVENT, LogoutClaims};

@@ -28,6 +28,7 @@ mod purposes;
 mod replicas;
 mod request_ids;
 mod sessions;
+mod step_up;
 mod support;
 mod token;
 mod traces;

@@ -1,0 +1,79 @@
+//! Issue 18 (step-up and re-authentication passed through), the part that has landed: what an
+//! app asks of the login reaches the upstream's authorization request.
+
+use crate::support::*;
+
+/// The upstream's last authorization request.
+fn last_upstream_request(app: &TestApp) -> std::collections::HashMap<String, String> {
+    app.upstream
+        .state
+        .authorize_requests
+        .lock()
+        .unwrap()
+        .last()
+        .cloned()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn prompt_login_max_age_login_hint_and_ui_locales_reach_the_upstream() {
+    let app = spawn_app().await;
+    let p = AuthParams::new("app", "openid")
+        .with("prompt", "login")
+        .with("max_age", "300")
+        .with("login_hint", "alice@example.com")
+        .with("ui_locales", "de fr");
+    app.tokens(&p).await;
+    let asked = last_upstream_request(&app);
+    assert_eq!(
+        asked.get("prompt").map(String::as_str),
+        Some("login"),
+        "{asked:?}"
+    );
+    assert_eq!(asked.get("max_age").map(String::as_str), Some("300"));
+    assert_eq!(
+        asked.get("login_hint").map(String::as_str),
+        Some("alice@example.com")
+    );
+    assert_eq!(asked.get("ui_locales").map(String::as_str), Some("de fr"));
+
+    // A request that asks for none of them passes none on.
+    let other = browser();
+    app.login(&other, &AuthParams::new("app", "openid")).await;
+    let asked = last_upstream_request(&app);
+    for key in ["prompt", "max_age", "login_hint", "ui_locales"] {
+        assert!(!asked.contains_key(key), "{key} in {asked:?}");
+    }
+}
+
+#[tokio::test]
+async fn auth_time_is_the_upstreams_when_it_sends_a_plausible_one() {
+    let app = spawn_app().await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    app.upstream.set(|b| {
+        b.id_claims
+            .insert("auth_time".into(), serde_json::json!(now - 3600));
+    });
+    let p = AuthParams::new("app", "openid").with("max_age", "7200");
+    let tokens = app.tokens(&p).await;
+    let id = payload(tokens["id_token"].as_str().unwrap());
+    assert_eq!(id["auth_time"], now - 3600, "{id}");
+
+    // One in the future is not believed: the login's own time stands.
+    app.upstream.set(|b| {
+        b.id_claims
+            .insert("auth_time".into(), serde_json::json!(now + 3600));
+    });
+    let other = TestApp {
+        browser: browser(),
+        ..app
+    };
+    let tokens = other.tokens(&p).await;
+    let auth_time = payload(tokens["id_token"].as_str().unwrap())["auth_time"]
+        .as_i64()
+        .unwrap();
+    assert!((now..now + 60).contains(&auth_time), "{auth_time} vs {now}");
+}
