@@ -14,9 +14,10 @@ use std::time::Duration;
 use herald::store::{
     AccessTokenRecord, AccountLink, AuditEntry, AuditFilter, AuthRequest, CodeRecord,
     ConfigVersion, ConsentMethod, ConsentOutcome, ConsentRecord, CreateOutcome, DeliveryState,
-    DynStore, FinishedLogin, Grant, KeyAlg, KeyRecord, LinkOutcome, LoginEvent, LoginEventQuery,
-    LoginResult, NewUser, OutboxRow, Redemption, RefreshTokenRecord, Removal, Rotation, StoreError,
-    StoredContext, UpstreamLogin, User, UserProfile, UserQuery, UserSort, Withdrawal, connect,
+    DynStore, EndLogins, FinishedLogin, Grant, KeyAlg, KeyRecord, LinkOutcome, LoginEvent,
+    LoginEventQuery, LoginResult, NewUser, OutboxRow, Redemption, RefreshTokenRecord, Removal,
+    Rotation, StoreError, StoredContext, UpstreamLogin, User, UserProfile, UserQuery, UserSort,
+    Withdrawal, connect,
 };
 use herald::tokens::random_token;
 use sqlx::Connection;
@@ -78,6 +79,8 @@ conformance!(
     set_last_context_is_kept_across_later_logins,
     user_by_identity_finds_the_linked_user_and_creates_nothing,
     identities_are_linked_unlinked_and_held_by_one_user_only,
+    logins_end_by_upstream_session_user_or_context_with_what_was_issued_from_them,
+    a_refreshed_context_replaces_its_claims_unless_it_has_ended,
     a_first_login_linked_to_a_created_user_joins_them,
     a_first_upstream_login_creates_the_user_its_context_and_records_the_login,
     a_second_upstream_login_keeps_the_sub_and_replaces_the_last_context,
@@ -3551,4 +3554,131 @@ async fn login_events_filter_page_expire_and_go_with_an_erased_user(store: DynSt
     // An erased user's events go with them; others stay.
     assert!(store.erase_user("sub-1", T + 3, None, &[]).await.unwrap());
     assert_eq!(ids(all).await, ["e4", "e2"]);
+}
+
+/// A context `id` of `sub` through `upstream` in upstream session `sid`.
+fn session_context(id: &str, sub: &str, upstream: &str, sid: Option<&str>) -> StoredContext {
+    StoredContext {
+        id: id.into(),
+        sub: sub.into(),
+        upstream_id: upstream.into(),
+        context: "{}".into(),
+        auth_time: T - 5,
+        created_at: T,
+        expires_at: Some(T + 600),
+        revoked_at: None,
+        upstream_sid: sid.map(str::to_string),
+        upstream_refresh: Some("aes256gcm:sealed".into()),
+    }
+}
+
+async fn logins_end_by_upstream_session_user_or_context_with_what_was_issued_from_them(
+    store: DynStore,
+) {
+    let contexts = [
+        ("ctx-1", "sub-1", "up", Some("sid-a")),
+        ("ctx-2", "sub-1", "up", Some("sid-b")),
+        ("ctx-3", "sub-2", "up", Some("sid-a")),
+        ("ctx-4", "sub-1", "other", Some("sid-a")),
+    ];
+    for (id, sub, upstream, sid) in contexts {
+        store
+            .insert_context(&session_context(id, sub, upstream, sid))
+            .await
+            .unwrap();
+    }
+    issue_to(&store, "app", "sub-1", "ctx-1").await;
+    issue_to(&store, "app", "sub-2", "ctx-3").await;
+    let ended = |id: &'static str| {
+        let store = store.clone();
+        async move {
+            store
+                .context(id)
+                .await
+                .unwrap()
+                .unwrap()
+                .revoked_at
+                .is_some()
+        }
+    };
+    // Naming nothing ends nothing.
+    let none = EndLogins::default();
+    assert_eq!(store.end_logins(&none, T + 1).await.unwrap(), 0);
+    // Session sid-a of sub-1 at `up`: one context, and its tokens.
+    let which = EndLogins {
+        upstream_id: Some("up"),
+        sub: Some("sub-1"),
+        sid: Some("sid-a"),
+        context_id: None,
+    };
+    assert_eq!(store.end_logins(&which, T + 2).await.unwrap(), 1);
+    assert!(ended("ctx-1").await);
+    assert!(!ended("ctx-2").await && !ended("ctx-3").await && !ended("ctx-4").await);
+    assert_eq!(
+        still_live(&store, "app", "sub-1").await,
+        (false, false, false, true)
+    );
+    assert_eq!(
+        still_live(&store, "app", "sub-2").await,
+        (true, true, true, true)
+    );
+    // Session sid-a at `up`, whoever: sub-2's context (sub-1's is ended already).
+    let which = EndLogins {
+        upstream_id: Some("up"),
+        sid: Some("sid-a"),
+        ..EndLogins::default()
+    };
+    assert_eq!(store.end_logins(&which, T + 3).await.unwrap(), 1);
+    assert!(ended("ctx-3").await);
+    // A user at `up`: the rest of theirs there, not at `other`.
+    let which = EndLogins {
+        upstream_id: Some("up"),
+        sub: Some("sub-1"),
+        ..EndLogins::default()
+    };
+    assert_eq!(store.end_logins(&which, T + 4).await.unwrap(), 1);
+    assert!(ended("ctx-2").await && !ended("ctx-4").await);
+    // One context by id.
+    let which = EndLogins {
+        context_id: Some("ctx-4"),
+        ..EndLogins::default()
+    };
+    assert_eq!(store.end_logins(&which, T + 5).await.unwrap(), 1);
+    assert_eq!(
+        store.context("ctx-4").await.unwrap().unwrap().revoked_at,
+        Some(T + 5)
+    );
+}
+
+async fn a_refreshed_context_replaces_its_claims_unless_it_has_ended(store: DynStore) {
+    store.link_user("up", "up|ada", "sub-1", T).await.unwrap();
+    store
+        .insert_context(&session_context("ctx-1", "sub-1", "up", None))
+        .await
+        .unwrap();
+    let fresh = StoredContext {
+        context: r#"{"claims":"new"}"#.into(),
+        expires_at: Some(T + 1200),
+        upstream_refresh: Some("aes256gcm:rotated".into()),
+        ..session_context("ctx-1", "sub-1", "up", None)
+    };
+    assert!(store.refresh_context(&fresh).await.unwrap());
+    assert_eq!(store.context("ctx-1").await.unwrap().unwrap(), fresh);
+    let user = store.user("sub-1").await.unwrap().unwrap();
+    assert_eq!(user.last_context.as_deref(), Some(r#"{"claims":"new"}"#));
+    // Once ended, a late refresh changes nothing.
+    let which = EndLogins {
+        context_id: Some("ctx-1"),
+        ..EndLogins::default()
+    };
+    store.end_logins(&which, T + 5).await.unwrap();
+    let late = StoredContext {
+        context: r#"{"claims":"late"}"#.into(),
+        ..fresh.clone()
+    };
+    assert!(!store.refresh_context(&late).await.unwrap());
+    assert_eq!(
+        store.context("ctx-1").await.unwrap().unwrap().context,
+        r#"{"claims":"new"}"#
+    );
 }
