@@ -20,4 +20,7 @@ INSERT INTO identities (upstream_id, subject, sub, linked_at)
 -- the key-encryption key (`refresh_upstream`), with which Herald refreshes the context.
 ALTER TABLE auth_contexts ADD COLUMN upstream_sid TEXT;
 ALTER TABLE auth_contexts ADD COLUMN upstream_refresh TEXT;
+-- Until when one request holds the right to refresh the context at its upstream (a lease, so
+-- that two requests never spend the same upstream refresh token).
+ALTER TABLE auth_contexts ADD COLUMN refreshing_until INTEGER;
 CREATE INDEX auth_contexts_upstream_sid ON auth_contexts (upstream_sid);

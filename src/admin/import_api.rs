@@ -76,7 +76,8 @@ pub async fn import_users(
     for (i, user) in body.users.iter().enumerate() {
         let outcome = match user {
             Value::Object(line) => {
-                profiles::import_line(&*state.store, upstream, line, opts, state.now()).await?
+                profiles::import_line(&*state.store, &settings, upstream, line, opts, state.now())
+                    .await?
             }
             _ => LineOutcome::Failed("not a JSON object".into()),
         };
@@ -205,6 +206,7 @@ async fn from_management_api(state: &AppState, sub: &str) -> Result<Refetched, A
         .map_err(ApiError::unavailable)?;
     let changed = match profiles::import_line(
         &*state.store,
+        &settings,
         up,
         &profile,
         ImportOptions::default(),

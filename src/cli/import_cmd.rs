@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use super::common::{block_on, load, settings_in_effect};
 use crate::clock::Clock;
-use crate::config::Upstream;
+use crate::config::{Settings, Upstream};
 use crate::profiles::management_api::{ManagementApi, PER_PAGE};
 use crate::profiles::{self, ImportOptions, ImportReport, LineOutcome};
 use crate::store::Store;
@@ -47,8 +47,8 @@ pub fn import(args: ImportArgs) -> ExitCode {
             );
         };
         match &args.file {
-            Some(path) => from_file(&*store, up, path, args.options).await,
-            None => from_management_api(&*store, up, args.options).await,
+            Some(path) => from_file(&*store, &settings, up, path, args.options).await,
+            None => from_management_api(&*store, &settings, up, args.options).await,
         }
     });
     match outcome {
@@ -91,7 +91,7 @@ impl Progress {
             return;
         }
         let width = 30;
-        let filled = done * width / self.total;
+        let filled = (done * width / self.total).min(width);
         eprint!(
             "\r[{}{}] {done}/{}",
             "#".repeat(filled),
@@ -99,7 +99,7 @@ impl Progress {
             self.total
         );
         let _ = std::io::stderr().flush();
-        if done == self.total {
+        if done >= self.total {
             eprintln!();
         }
     }
@@ -107,13 +107,16 @@ impl Progress {
 
 async fn one(
     store: &dyn Store,
+    settings: &Settings,
     up: &Upstream,
     value: Result<Value, String>,
     options: ImportOptions,
 ) -> anyhow::Result<LineOutcome> {
     let now = crate::clock::SystemClock.now();
     Ok(match value {
-        Ok(Value::Object(line)) => profiles::import_line(store, up, &line, options, now).await?,
+        Ok(Value::Object(line)) => {
+            profiles::import_line(store, settings, up, &line, options, now).await?
+        }
         Ok(_) => LineOutcome::Failed("not a JSON object".into()),
         Err(why) => LineOutcome::Failed(why),
     })
@@ -121,6 +124,7 @@ async fn one(
 
 async fn from_file(
     store: &dyn Store,
+    settings: &Settings,
     up: &Upstream,
     path: &Path,
     options: ImportOptions,
@@ -140,7 +144,7 @@ async fn from_file(
     };
     for (done, (number, line)) in lines.into_iter().enumerate() {
         let value = serde_json::from_str(line).map_err(|e| format!("not JSON: {e}"));
-        report.record(number, one(store, up, value, options).await?);
+        report.record(number, one(store, settings, up, value, options).await?);
         progress.at(done + 1);
     }
     Ok(report)
@@ -148,6 +152,7 @@ async fn from_file(
 
 async fn from_management_api(
     store: &dyn Store,
+    settings: &Settings,
     up: &Upstream,
     options: ImportOptions,
 ) -> anyhow::Result<ImportReport> {
@@ -168,7 +173,7 @@ async fn from_management_api(
             number += 1;
             report.record(
                 number,
-                one(store, up, Ok(Value::Object(user)), options).await?,
+                one(store, settings, up, Ok(Value::Object(user)), options).await?,
             );
             progress.at(number);
         }

@@ -21,7 +21,7 @@ use crate::secret::Secret;
 use crate::state::AppState;
 use crate::store::{EndLogins, StoredContext};
 use crate::telemetry::metrics;
-use crate::upstream::UpstreamError;
+use crate::upstream::{RefreshFailure, UpstreamError};
 
 /// Why a stale login could not be made current.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,8 +68,7 @@ pub async fn current_context(
     let Some(stale_since) = stored.expires_at.filter(|t| *t <= now) else {
         return Ok(stored);
     };
-    let outcome = refresh_at_upstream(state, up, &stored, Some(ttl.as_secs() as i64)).await;
-    count(&up.id, &outcome);
+    let outcome = leased_refresh(state, up, &stored, Some(ttl.as_secs() as i64)).await;
     match outcome {
         Ok(fresh) => Ok(fresh),
         Err(Stale::Unavailable(why)) => match up.when_unavailable {
@@ -80,21 +79,7 @@ pub async fn current_context(
             }
             _ => Err(Stale::Unavailable(why)),
         },
-        Err(refused) => {
-            // A concurrent request (here or on another replica) may have refreshed it first,
-            // with the refresh token this one presented.
-            match state.store.context(&stored.id).await {
-                Ok(Some(again))
-                    if again.revoked_at.is_none() && again.expires_at.is_some_and(|t| t > now) =>
-                {
-                    Ok(again)
-                }
-                _ => {
-                    end(state, &stored).await;
-                    Err(refused)
-                }
-            }
-        }
+        Err(refused) => Err(refused),
     }
 }
 
@@ -108,15 +93,72 @@ pub async fn refresh_now(state: &AppState, stored: StoredContext) -> Result<Stor
         ));
     };
     let ttl = up.auth_context_ttl.map(|t| t.as_secs() as i64);
-    let outcome = refresh_at_upstream(state, up, &stored, ttl).await;
-    count(&up.id, &outcome);
-    if outcome
-        .as_ref()
-        .is_err_and(|e| matches!(e, Stale::Refused(_)))
+    leased_refresh(state, up, &stored, ttl).await
+}
+
+/// Refreshes `stored` at `up` holding the context's refresh lease, so that no two requests (on
+/// any replica) spend the same upstream refresh token: a request that finds the lease taken
+/// waits for the holder's result instead. Only the lease holder's refusal ends the login.
+async fn leased_refresh(
+    state: &AppState,
+    up: &Upstream,
+    stored: &StoredContext,
+    ttl: Option<i64>,
+) -> Result<StoredContext, Stale> {
+    let unavailable = |e: crate::store::StoreError| Stale::Unavailable(e.to_string());
+    // Long enough for the token request, a JWKS refetch and userinfo.
+    let lease = 3 * up.timeout.as_secs() as i64 + 5;
+    let now = state.now();
+    if !state
+        .store
+        .claim_refresh(&stored.id, now, now + lease)
+        .await
+        .map_err(unavailable)?
     {
-        end(state, &stored).await;
+        return wait_for_refresh(state, stored, lease).await;
+    }
+    let outcome = refresh_at_upstream(state, up, stored, ttl).await;
+    count(&up.id, &outcome);
+    match &outcome {
+        Ok(_) => {}
+        Err(Stale::Refused(_)) => end(state, stored).await,
+        Err(Stale::Unavailable(_)) => {
+            if let Err(e) = state.store.release_refresh(&stored.id).await {
+                tracing::warn!(error = %e, "a refresh lease could not be given back; it expires");
+            }
+        }
     }
     outcome
+}
+
+/// The context once another request's refresh of it is done (polled for up to `lease` s).
+async fn wait_for_refresh(
+    state: &AppState,
+    stored: &StoredContext,
+    lease: i64,
+) -> Result<StoredContext, Stale> {
+    let started = std::time::Instant::now();
+    while started.elapsed().as_secs() < lease as u64 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let again = state
+            .store
+            .context(&stored.id)
+            .await
+            .map_err(|e| Stale::Unavailable(e.to_string()))?;
+        match again {
+            Some(c) if c.revoked_at.is_some() => {
+                return Err(Stale::Refused("the login has ended".into()));
+            }
+            Some(c) if c.expires_at != stored.expires_at || c.context != stored.context => {
+                return Ok(c);
+            }
+            Some(_) => {}
+            None => return Err(Stale::Refused("the login is gone".into())),
+        }
+    }
+    Err(Stale::Unavailable(
+        "another request is refreshing this login at its upstream; try again".into(),
+    ))
 }
 
 fn count(upstream: &str, outcome: &Result<StoredContext, Stale>) {
@@ -156,8 +198,9 @@ async fn refresh_at_upstream(
     let token = state
         .kek()
         .open_text(sealed, &aad(&stored.id))
+        // Never to open again (the key-encryption key changed): the login must be redone.
         .map_err(|e| {
-            Stale::Unavailable(format!(
+            Stale::Refused(format!(
                 "the stored upstream refresh token cannot be opened: {e}"
             ))
         })?;
@@ -175,11 +218,24 @@ async fn refresh_at_upstream(
             &token,
             wants_access_token,
         )
-        .await
-        .map_err(|e| match e {
-            UpstreamError::Invalid(why) => Stale::Refused(why),
-            other => Stale::Unavailable(other.to_string()),
-        })?;
+        .await;
+    let finished = match finished {
+        Ok(f) => f,
+        Err(RefreshFailure { error, rotated }) => {
+            // The upstream took the old token and gave a new one before the failure: keep it,
+            // or the next attempt would present a spent token and be refused.
+            if let Some(new) = rotated
+                && let Some(sealed) = seal_refresh_token(state, &stored.id, &new)
+                && let Err(e) = state.store.keep_upstream_refresh(&stored.id, &sealed).await
+            {
+                tracing::warn!(error = %e, "the upstream's new refresh token could not be kept");
+            }
+            return Err(match error {
+                UpstreamError::Invalid(why) => Stale::Refused(why),
+                other => Stale::Unavailable(other.to_string()),
+            });
+        }
+    };
     // The answer must be about the same person, who is not blocked here.
     let subject = finished
         .claims

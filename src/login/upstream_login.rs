@@ -311,17 +311,19 @@ async fn joined_user(
     let Some(user) = found.pop() else {
         return Ok(None);
     };
-    if !upstream.link_by_verified_email
-        && !state
-            .store
-            .identities(&user.sub)
+    // An invitation (a user created with their email and no identity) is claimed by the first
+    // verified login; with linking on, a user whose email only trusted upstreams asserted.
+    let invited = state
+        .store
+        .identities(&user.sub)
+        .await
+        .map_err(store_failure)?
+        .is_empty();
+    let linkable = upstream.link_by_verified_email
+        && crate::profiles::email_trusted(&*state.store, &state.settings(), &user)
             .await
-            .map_err(store_failure)?
-            .is_empty()
-    {
-        return Ok(None);
-    }
-    Ok(Some(user))
+            .map_err(store_failure)?;
+    Ok((invited || linkable).then_some(user))
 }
 
 /// The refusal of a login that would create a user at an upstream that admits only users who

@@ -81,21 +81,7 @@ async fn end_logins(
             UpstreamError::Invalid(why) => OAuthError::invalid_request(why),
             other => OAuthError::temporarily_unavailable(other.to_string()),
         })?;
-    // Once per jti (§2.6 step 8), kept until the token expires (and at least a minute).
-    let first = state
-        .store
-        .use_client_assertion(
-            &format!("backchannel-logout:{upstream_id}"),
-            &claims.jti,
-            claims.exp.max(now + 60),
-            now,
-        )
-        .await?;
-    if !first {
-        return Err(OAuthError::invalid_request(
-            "this logout token (its jti) was used before",
-        ));
-    }
+    // Whose logins: read first, so the jti is spent only just before they end.
     let sub = match &claims.sub {
         Some(subject) => match state.store.user_by_identity(upstream_id, subject).await? {
             Some(user) => Some(user.sub),
@@ -104,6 +90,22 @@ async fn end_logins(
         },
         None => None,
     };
+    // Once per jti (§2.6 step 8), kept as long as the token could be accepted (its `exp` and the
+    // minute of clock leeway), so a replay is never taken for a new logout.
+    let first = state
+        .store
+        .use_client_assertion(
+            &format!("backchannel-logout:{upstream_id}"),
+            &claims.jti,
+            (claims.exp + 60).max(now + 60),
+            now,
+        )
+        .await?;
+    if !first {
+        return Err(OAuthError::invalid_request(
+            "this logout token (its jti) was used before",
+        ));
+    }
     Ok(state
         .store
         .end_logins(

@@ -18,7 +18,7 @@ use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
 use crate::claims::{self, AccessTokenClaims, AuthContext, UpstreamClaims};
-use crate::config::Upstream;
+use crate::config::{Settings, Upstream};
 use crate::store::{CreateOutcome, LinkOutcome, NewUser, Store, StoreError, User, UserProfile};
 use crate::tokens::hashing::random_token;
 
@@ -167,6 +167,7 @@ pub fn claims_of(line: &Map<String, Value>) -> Result<UpstreamClaims, String> {
 /// Imports one line's claims for `upstream`.
 pub async fn import_line(
     store: &dyn Store,
+    settings: &Settings,
     upstream: &Upstream,
     line: &Map<String, Value>,
     opts: ImportOptions,
@@ -183,7 +184,7 @@ pub async fn import_line(
     let profile = profile_of(&claims, email_of(&claims), None);
     let (user, link) = match store.user_by_identity(&upstream.id, &subject).await? {
         Some(user) => (Some(user), false),
-        None => match linked_by_email(store, upstream, &profile).await? {
+        None => match linked_by_email(store, settings, upstream, &profile).await? {
             Some(user) => (Some(user), true),
             None => (None, false),
         },
@@ -266,6 +267,7 @@ pub async fn import_line(
 /// by verified email.
 async fn linked_by_email(
     store: &dyn Store,
+    settings: &Settings,
     upstream: &Upstream,
     profile: &UserProfile,
 ) -> Result<Option<User>, StoreError> {
@@ -281,7 +283,26 @@ async fn linked_by_email(
         .into_iter()
         .filter(|u| u.email_verified)
         .collect();
-    Ok(if found.len() == 1 { found.pop() } else { None })
+    let Some(user) = found.pop().filter(|_| found.is_empty()) else {
+        return Ok(None);
+    };
+    Ok(email_trusted(store, settings, &user).await?.then_some(user))
+}
+
+/// Whether `user`'s verified email may be linked by: every identity they hold is at an
+/// upstream that links by verified email (so only upstreams trusted to verify emails ever
+/// wrote it; one trusted less cannot plant a victim's address on an attacker's account), or
+/// they hold none (created by an admin, who vouched for it).
+pub async fn email_trusted(
+    store: &dyn Store,
+    settings: &Settings,
+    user: &User,
+) -> Result<bool, StoreError> {
+    Ok(store.identities(&user.sub).await?.iter().all(|i| {
+        settings
+            .upstream(&i.upstream_id)
+            .is_some_and(|u| u.link_by_verified_email)
+    }))
 }
 
 /// The names of the attributes (and `amr`, `acr`) whose values differ.

@@ -102,8 +102,16 @@ pub trait UserStore: Send + Sync + 'static {
     async fn user_holdings(&self, sub: &str) -> Result<UserHoldings>;
 
     async fn insert_context(&self, ctx: &StoredContext) -> Result<()>;
+    /// Takes the right to refresh live context `id` at its upstream until `until`; `false` when
+    /// another request holds it (or the context has ended).
+    async fn claim_refresh(&self, id: &str, now: i64, until: i64) -> Result<bool>;
+    /// Replaces live context `id`'s sealed upstream refresh token (one the upstream rotated to
+    /// in a refresh that then failed).
+    async fn keep_upstream_refresh(&self, id: &str, sealed: &str) -> Result<()>;
+    /// Gives that right back after a refresh that did not happen.
+    async fn release_refresh(&self, id: &str) -> Result<()>;
     /// Replaces a live context's claims, freshness and upstream refresh token after a refresh
-    /// at its upstream, and its user's `last_context`; `false` when the context has ended (or
+    /// at its upstream (and gives back the right to refresh it), and its user's `last_context`; `false` when the context has ended (or
     /// is gone) and nothing changed.
     async fn refresh_context(&self, ctx: &StoredContext) -> Result<bool>;
     /// Ends the live logins `which` names (a back-channel logout from their upstream, or one

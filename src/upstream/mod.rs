@@ -25,4 +25,5 @@ mod userinfo;
 pub use check::{CheckStep, check_passed};
 pub use client::{Asked, LoginStart, UpstreamClients};
 pub use error::UpstreamError;
+pub use refresh::RefreshFailure;
 pub use signed_tokens::{BACKCHANNEL_LOGOUT_EVENT, LogoutClaims};

@@ -255,3 +255,35 @@ async fn an_admin_refetch_reads_the_user_from_the_upstream_now() {
         "{body}"
     );
 }
+
+#[tokio::test]
+async fn two_requests_on_one_stale_login_refresh_it_once_and_both_get_the_new_claims() {
+    let app = spawn_app_configured(FRESH, "").await;
+    let tokens = app.tokens(&scopes()).await;
+    rename(&app, "Alice Renamed");
+    app.clock.advance(11 * 60);
+    // The test upstream rotates its refresh tokens: a second use of the first is invalid_grant,
+    // which would end the login if both requests went upstream with it.
+    let access = tokens["access_token"].as_str().unwrap();
+    let (refreshed, info) = tokio::join!(refresh(&app, &tokens), app.userinfo(access));
+    assert_eq!(refreshed.0, 200, "{}", refreshed.1);
+    assert_eq!(name_in(&refreshed.1), "Alice Renamed");
+    assert_eq!(info.status(), 200);
+    let info: Value = info.json().await.unwrap();
+    assert_eq!(info["name"], "Alice Renamed");
+    assert_eq!(upstream_refreshes(&app), 1);
+}
+
+#[tokio::test]
+async fn a_userinfo_failure_after_a_refresh_is_waited_out_not_a_refusal() {
+    let app = spawn_app_configured(FRESH, "").await;
+    let tokens = app.tokens(&scopes()).await;
+    app.clock.advance(11 * 60);
+    // Rate-limited userinfo: the refresh token was accepted, the claims could not be read.
+    app.upstream.set(|b| b.userinfo_status = Some(429));
+    let (status, _) = refresh(&app, &tokens).await;
+    assert_eq!(status, 503);
+    app.upstream.set(|b| b.userinfo_status = None);
+    let res = app.userinfo(tokens["access_token"].as_str().unwrap()).await;
+    assert_eq!(res.status(), 200, "the login was ended by a rate limit");
+}

@@ -388,3 +388,22 @@ async fn one_user_takes_fields_and_include_fields() {
         .await;
     assert_eq!(bad.status(), 400);
 }
+
+#[tokio::test]
+async fn a_user_whose_email_an_upstream_not_trusted_to_link_asserted_is_never_joined() {
+    let app = spawn_app_configured("link_by_verified_email = true", "").await;
+    let alice = login_as(&app, "auth0|alice", "alice@example.com", true)
+        .await
+        .unwrap();
+    // The user also holds an identity at an upstream Herald does not trust to verify emails
+    // (here one no longer configured), which may have written the address on the record.
+    app.state
+        .store
+        .link_identity(&alice, "elsewhere", "someone", 0)
+        .await
+        .unwrap();
+    let newcomer = login_as(&app, "google-oauth2|77", "alice@example.com", true)
+        .await
+        .unwrap();
+    assert_ne!(newcomer, alice);
+}

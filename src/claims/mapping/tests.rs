@@ -1030,3 +1030,27 @@ fn sum_adds_numbers_and_refuses_anything_else() {
         words.warnings
     );
 }
+
+#[test]
+fn a_wildcard_to_the_top_level_cannot_plant_a_standard_claim() {
+    let config = cfg(r#"
+        [[attributes]]
+        claim = "user_metadata.*"
+        source = "id_token"
+        [[mappings]]
+        from = "user_metadata.*"
+        to = "*"
+    "#);
+    let claims = login(
+        json!({
+            "email": "a@example.com",
+            "email_verified": false,
+            "user_metadata": {"email_verified": true, "email": "victim@example.com", "shoe": 42}
+        }),
+        None,
+    );
+    let attrs = Value::Object(build(&config, &claims).context.attributes);
+    assert_eq!(attrs["email_verified"], false, "{attrs}");
+    assert_eq!(attrs["email"], "a@example.com");
+    assert_eq!(attrs["shoe"], 42);
+}

@@ -93,8 +93,18 @@ pub fn expand<'a>(
             seen.push(claim);
             let mut to = parent.to_vec();
             to.push(rest.clone());
-            // A claim Herald sets itself is never written (`sub`, `iss`, ...).
-            if let Some(to) = ClaimPath::from_segments(to).filter(|to| !is_reserved(to)) {
+            // Never written this way: a claim Herald sets itself (`sub`, `iss`, ...), a
+            // standard claim (a user-editable `user_metadata.*` must not say `email_verified`),
+            // or a target a declared mapping writes.
+            let writable = |to: &ClaimPath| {
+                !is_reserved(to)
+                    && !standard.iter().any(|(name, _)| *name == to.first())
+                    && !cfg
+                        .mappings
+                        .iter()
+                        .any(|m| !m.to.is_wildcard_target() && m.to.starts_with(to))
+            };
+            if let Some(to) = ClaimPath::from_segments(to).filter(writable) {
                 mappings.push(Mapping {
                     from: claim.clone(),
                     to,

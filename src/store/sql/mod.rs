@@ -94,10 +94,10 @@ macro_rules! shared_sql {
             }
 
             /// Creates the user of an identity seen for the first time, with `new_sub`, and
-            /// returns the sub it signs in: `new_sub`, or the user a concurrent first login of
-            /// the same identity created a moment before. The insert is the lock: that login
-            /// holds the unique (upstream_id, upstream_subject) entry (PostgreSQL) or the write
-            /// lock (SQLite) until it commits, and this one then finds its identity.
+            /// returns the sub it signs in: `new_sub`, or the user a concurrent first login (or
+            /// an admin's link) gave the identity a moment before. The identity's insert is the
+            /// lock: that login holds its primary key (PostgreSQL) or the write lock (SQLite)
+            /// until it commits, and this one then finds the identity taken and creates no user.
             pub async fn insert_user(
                 conn: &mut Conn,
                 new_sub: &str,
@@ -105,25 +105,32 @@ macro_rules! shared_sql {
                 subject: &str,
                 now: i64,
             ) -> Result<String> {
-                let created = sqlx::query(
-                    "INSERT INTO users (sub, upstream_id, upstream_subject, created_at, \
-                     last_login_at, logins_count) VALUES ($1, $2, $3, $4, $4, 0) \
-                     ON CONFLICT (upstream_id, upstream_subject) DO NOTHING",
-                )
-                .bind(new_sub)
-                .bind(upstream_id)
-                .bind(subject)
-                .bind(now)
-                .execute(&mut *conn)
-                .await?;
-                if created.rows_affected() == 1 {
-                    insert_identity(conn, upstream_id, subject, new_sub, now).await?;
+                if !insert_identity(conn, upstream_id, subject, new_sub, now).await? {
+                    return identity_user(conn, upstream_id, subject).await?.ok_or_else(|| {
+                        $crate::store::StoreError::Conflict(format!(
+                            "identity ({upstream_id}, {subject}) was unlinked meanwhile"
+                        ))
+                    });
                 }
-                identity_user(conn, upstream_id, subject).await?.ok_or_else(|| {
-                    $crate::store::StoreError::Corrupt(format!(
-                        "a user holds identity ({upstream_id}, {subject}) but it is not linked"
-                    ))
-                })
+                // The user's first identity, unless a user left over from before holds it
+                // there: then none (`('', sub)`), which names no identity.
+                for (first_upstream, first_subject) in [(upstream_id, subject), ("", new_sub)] {
+                    let created = sqlx::query(
+                        "INSERT INTO users (sub, upstream_id, upstream_subject, created_at, \
+                         last_login_at, logins_count) VALUES ($1, $2, $3, $4, $4, 0) \
+                         ON CONFLICT (upstream_id, upstream_subject) DO NOTHING",
+                    )
+                    .bind(new_sub)
+                    .bind(first_upstream)
+                    .bind(first_subject)
+                    .bind(now)
+                    .execute(&mut *conn)
+                    .await?;
+                    if created.rows_affected() == 1 {
+                        break;
+                    }
+                }
+                Ok(new_sub.to_string())
             }
 
             /// Stores a consent decision: the grant after it (`None` deletes the user's grant to

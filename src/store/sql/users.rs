@@ -400,6 +400,49 @@ macro_rules! user_sql {
                 shared::context(&mut conn, c, &c.sub).await
             }
 
+            async fn claim_refresh(
+                &self,
+                id: &str,
+                now: i64,
+                until: i64,
+            ) -> $crate::store::Result<bool> {
+                let claimed = sqlx::query(
+                    "UPDATE auth_contexts SET refreshing_until = $3 WHERE id = $1 \
+                     AND revoked_at IS NULL \
+                     AND (refreshing_until IS NULL OR refreshing_until <= $2)",
+                )
+                .bind(id)
+                .bind(now)
+                .bind(until)
+                .execute(&self.pool)
+                .await?;
+                Ok(claimed.rows_affected() == 1)
+            }
+
+            async fn keep_upstream_refresh(
+                &self,
+                id: &str,
+                sealed: &str,
+            ) -> $crate::store::Result<()> {
+                sqlx::query(
+                    "UPDATE auth_contexts SET upstream_refresh = $2 \
+                     WHERE id = $1 AND revoked_at IS NULL",
+                )
+                .bind(id)
+                .bind(sealed)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn release_refresh(&self, id: &str) -> $crate::store::Result<()> {
+                sqlx::query("UPDATE auth_contexts SET refreshing_until = NULL WHERE id = $1")
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
             async fn refresh_context(
                 &self,
                 c: &$crate::store::StoredContext,
@@ -407,7 +450,8 @@ macro_rules! user_sql {
                 let mut tx = self.begin_write().await?;
                 let updated = sqlx::query(
                     "UPDATE auth_contexts SET context = $2, expires_at = $3, \
-                     upstream_refresh = $4 WHERE id = $1 AND revoked_at IS NULL",
+                     upstream_refresh = $4, refreshing_until = NULL \
+                     WHERE id = $1 AND revoked_at IS NULL",
                 )
                 .bind(&c.id)
                 .bind(&c.context)
