@@ -123,20 +123,7 @@ impl ManagementApi {
             .append_pair("page", &page.to_string())
             .append_pair("per_page", &PER_PAGE.to_string())
             .append_pair("include_totals", "true");
-        let res = self
-            .http
-            .get(url)
-            .bearer_auth(token)
-            .send()
-            .await
-            .map_err(|e| format!("GET /api/v2/users failed: {e}"))?;
-        let status = res.status();
-        if !status.is_success() {
-            return Err(format!("GET /api/v2/users answered {status}"));
-        }
-        res.json()
-            .await
-            .map_err(|e| format!("GET /api/v2/users: not a users page: {e}"))
+        self.get(url, token, "GET /api/v2/users").await
     }
 
     /// One user of the tenant, by their `user_id`.
@@ -146,19 +133,29 @@ impl ManagementApi {
             .map_err(|_| "the Management API URL cannot take a path".to_string())?
             .pop_if_empty()
             .push(user_id);
+        self.get(url, token, "GET /api/v2/users/{id}").await
+    }
+
+    /// A JSON answer to GET `url` with the API token; `what` names the call in errors.
+    async fn get<T: serde::de::DeserializeOwned>(
+        &self,
+        url: url::Url,
+        token: &str,
+        what: &str,
+    ) -> Result<T, String> {
         let res = self
             .http
             .get(url)
             .bearer_auth(token)
             .send()
             .await
-            .map_err(|e| format!("GET /api/v2/users/{{id}} failed: {e}"))?;
+            .map_err(|e| format!("{what} failed: {e}"))?;
         let status = res.status();
         if !status.is_success() {
-            return Err(format!("GET /api/v2/users/{{id}} answered {status}"));
+            return Err(format!("{what} answered {status}"));
         }
         res.json()
             .await
-            .map_err(|e| format!("GET /api/v2/users/{{id}}: not a user: {e}"))
+            .map_err(|e| format!("{what}: not the answer expected: {e}"))
     }
 }

@@ -14,7 +14,7 @@ use crate::config::Client;
 use crate::login::Stale;
 use crate::oauth::error::OAuthError;
 use crate::state::AppState;
-use crate::store::RefreshTokenRecord;
+use crate::store::{RefreshTokenRecord, StoredContext};
 use crate::tokens::hashing::{digest_hex, random_token};
 use crate::tokens::jwt::{self, ACCESS_TOKEN_TYP};
 use crate::tokens::keys::Alg;
@@ -177,6 +177,11 @@ struct OwnedIdToken {
 /// The stored login behind a code or refresh token; gone or ended (its upstream was removed)
 /// means the grant is gone.
 pub(crate) async fn stored_context(state: &AppState, id: &str) -> Result<AuthContext, OAuthError> {
+    parsed(&live_login(state, id).await?)
+}
+
+/// The stored login `id`, unless it is gone or has ended.
+async fn live_login(state: &AppState, id: &str) -> Result<StoredContext, OAuthError> {
     let stored = state
         .store
         .context(id)
@@ -187,6 +192,10 @@ pub(crate) async fn stored_context(state: &AppState, id: &str) -> Result<AuthCon
             "the login behind this grant has ended; the user must log in again",
         ));
     }
+    Ok(stored)
+}
+
+fn parsed(stored: &StoredContext) -> Result<AuthContext, OAuthError> {
     serde_json::from_str(&stored.context)
         .map_err(|_| OAuthError::server_error("stored login data is unreadable"))
 }
@@ -199,16 +208,7 @@ pub(crate) async fn current_context(
     id: &str,
     family_id: &str,
 ) -> Result<AuthContext, OAuthError> {
-    let stored = state
-        .store
-        .context(id)
-        .await?
-        .ok_or_else(|| OAuthError::invalid_grant("the login behind this grant is gone"))?;
-    if crate::login::login_has_ended(state, &stored) {
-        return Err(OAuthError::invalid_grant(
-            "the login behind this grant has ended; the user must log in again",
-        ));
-    }
+    let stored = live_login(state, id).await?;
     let stored = match crate::login::current_context(state, stored).await {
         Ok(stored) => stored,
         Err(Stale::Refused(why)) => {
@@ -225,8 +225,7 @@ pub(crate) async fn current_context(
             )));
         }
     };
-    serde_json::from_str(&stored.context)
-        .map_err(|_| OAuthError::server_error("stored login data is unreadable"))
+    parsed(&stored)
 }
 
 /// Splits a space-separated scope string, dropping empty parts and duplicates.
