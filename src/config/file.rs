@@ -344,6 +344,10 @@ pub struct ClientFile {
     pub scopes: Vec<String>,
     #[serde(default, skip_serializing_if = "is_false")]
     pub trusted: bool,
+    /// A CEL condition over the login's `context` (and `upstream`) that must be true for a user
+    /// to get this app's tokens, like `"'herald-admins' in context.groups"`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access_policy: Option<String>,
     /// Grants the client may use at /token (RFC 7591 §2 `grant_types`); default
     /// `["authorization_code"]`. `refresh_token` and `client_credentials` are opted into.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -19,6 +19,7 @@ mod error;
 mod file;
 mod load;
 pub mod managed;
+pub mod policy;
 mod reserved;
 mod roles;
 mod settings;

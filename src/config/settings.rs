@@ -335,6 +335,8 @@ pub struct Client {
     pub redirect_uris: Vec<String>,
     pub scopes: Vec<String>,
     pub trusted: bool,
+    /// Who may get this app's tokens (checked at each login and refresh).
+    pub access_policy: Option<super::policy::AccessPolicy>,
     /// The grants this client may use at the token endpoint.
     pub grant_types: Vec<GrantType>,
     pub refresh_token_idle_ttl: Duration,

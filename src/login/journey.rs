@@ -11,9 +11,13 @@ use axum::response::{IntoResponse, Redirect, Response};
 use tower_sessions::Session;
 
 use super::own_pages;
-use super::pending::{already_answered, fail, has_prompt, requested_scopes, store_failure};
+use super::pending::{
+    already_answered, fail, has_prompt, login_failed, requested_scopes, return_link, store_failure,
+};
 use super::session::{browser_binding, live_login};
-use crate::config::ACCOUNT_CLIENT_ID;
+use crate::claims::AuthContext;
+use crate::config::policy::{AccessPolicy, Verdict};
+use crate::config::{ACCOUNT_CLIENT_ID, Client};
 use crate::consent;
 use crate::oauth::with_params;
 use crate::state::AppState;
@@ -132,6 +136,10 @@ pub async fn consent_stage(state: &AppState, req: AuthRequest) -> Result<Respons
     let Some(sub) = req.sub.clone() else {
         return Ok(Redirect::to(&format!("/login/{}", req.id)).into_response());
     };
+    // The app's access policy, before any consent page: a refused user never sees one.
+    if let Some(policy) = &client.access_policy {
+        access_check(state, &req, &client, policy).await?;
+    }
     let requested = requested_scopes(&req);
     let now = state.now();
     // A trusted app skips the consent page, unless it asks for it with prompt=consent.
@@ -249,4 +257,45 @@ pub async fn issue_code(
     }
     params.push(("iss", settings.issuer.as_str()));
     Ok(Redirect::to(&with_params(&req.redirect_uri, &params)).into_response())
+}
+
+/// `client`'s access policy on the login of `req`: a refusal ends on a page naming the app,
+/// the app gets `access_denied`, and the login events say why.
+async fn access_check(
+    state: &AppState,
+    req: &AuthRequest,
+    client: &Client,
+    policy: &AccessPolicy,
+) -> Result<(), PageError> {
+    let id = req.auth_context_id.as_deref().unwrap_or_default();
+    let stored = state.store.context(id).await.map_err(store_failure)?;
+    let context = stored
+        .as_ref()
+        .and_then(|s| serde_json::from_str::<AuthContext>(&s.context).ok());
+    let (verdict, upstream) = match &context {
+        Some(c) => (
+            policy.evaluate(&c.attributes, &c.upstream),
+            c.upstream.as_str(),
+        ),
+        None => (Verdict::Refused("the login's context is gone".into()), ""),
+    };
+    let Verdict::Refused(why) = verdict else {
+        return Ok(());
+    };
+    login_failed(state, upstream, &client.client_id, "access_denied", &why);
+    Err(PageError::new(
+        StatusCode::FORBIDDEN,
+        "Not allowed",
+        format!(
+            "You cannot use {} with this account: its administrator lets only some accounts in, \
+             and yours is not one of them. Ask the app's administrator if you think it should be.",
+            client.client_name
+        ),
+    )
+    .with_back(return_link(
+        state,
+        req,
+        "access_denied",
+        "the app's access policy refused this user",
+    )))
 }

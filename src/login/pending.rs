@@ -9,7 +9,8 @@ use tower_sessions::Session;
 use super::session::is_bound_to;
 use crate::oauth::{error_url, redirect_error};
 use crate::state::AppState;
-use crate::store::{AuthRequest, StoreError};
+use crate::store::{AuthRequest, LoginEvent, LoginResult, StoreError};
+use crate::telemetry::{events, metrics};
 use crate::web::{PageError, ReturnLink};
 
 /// The page for a store failure during a browser flow (`.map_err(store_failure)?`): 503 when
@@ -158,4 +159,29 @@ pub async fn check_pending(
         ));
     }
     Ok(req)
+}
+
+/// A login that came back from `upstream` and failed, with the OAuth error `code` the app is
+/// sent: counted in `herald_logins_total`, logged as a `login.failed` event and recorded as a
+/// login event for the admin pages.
+pub fn login_failed(state: &AppState, upstream: &str, client_id: &str, code: &str, reason: &str) {
+    let event = LoginEvent {
+        id: 0,
+        at: state.now(),
+        result: LoginResult::Failure,
+        sub: None,
+        upstream_id: Some(upstream.into()),
+        client_id: client_id.into(),
+        reason: Some(format!("{code}: {reason}")),
+    };
+    refused(state, code, reason, event);
+}
+
+/// A refused login, with the OAuth error `code` the app is sent: counted in
+/// `herald_logins_total`, logged as a `login.failed` event and recorded as `event`.
+pub(super) fn refused(state: &AppState, code: &str, reason: &str, event: LoginEvent) {
+    let upstream = event.upstream_id.as_deref().unwrap_or_default();
+    metrics::login(upstream, &event.client_id, code);
+    events::login_failed(&event.client_id, upstream, code, reason);
+    state.record_login_event(event);
 }

@@ -6,7 +6,7 @@
 use axum::http::StatusCode;
 use serde_json::Value;
 
-use super::pending::{return_link, store_failure};
+use super::pending::{login_failed, refused, return_link, store_failure};
 use super::session::LoginSession;
 use crate::claims::{self, AuthContext};
 use crate::config::{Hook, Upstream};
@@ -15,7 +15,7 @@ use crate::state::AppState;
 use crate::store::{
     AuthRequest, FinishedLogin, LoginEvent, LoginResult, StoredContext, User, UserProfile,
 };
-use crate::telemetry::{events, metrics};
+use crate::telemetry::metrics;
 use crate::tokens::hashing::random_token;
 use crate::upstream::client::Finished;
 use crate::web::PageError;
@@ -229,31 +229,6 @@ pub fn state_spent() -> PageError {
         "Sign-in failed",
         "This sign-in link has expired or was already used. Start again from the app.",
     )
-}
-
-/// A login that came back from `upstream` and failed, with the OAuth error `code` the app is
-/// sent: counted in `herald_logins_total`, logged as a `login.failed` event and recorded as a
-/// login event for the admin pages.
-pub fn login_failed(state: &AppState, upstream: &str, client_id: &str, code: &str, reason: &str) {
-    let event = LoginEvent {
-        id: 0,
-        at: state.now(),
-        result: LoginResult::Failure,
-        sub: None,
-        upstream_id: Some(upstream.into()),
-        client_id: client_id.into(),
-        reason: Some(format!("{code}: {reason}")),
-    };
-    refused(state, code, reason, event);
-}
-
-/// A refused login, with the OAuth error `code` the app is sent: counted in
-/// `herald_logins_total`, logged as a `login.failed` event and recorded as `event`.
-fn refused(state: &AppState, code: &str, reason: &str, event: LoginEvent) {
-    let upstream = event.upstream_id.as_deref().unwrap_or_default();
-    metrics::login(upstream, &event.client_id, code);
-    events::login_failed(&event.client_id, upstream, code, reason);
-    state.record_login_event(event);
 }
 
 /// The refusal of a blocked user: the app gets `access_denied`, the user a page that says so,

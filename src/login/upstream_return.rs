@@ -12,9 +12,10 @@ use axum::routing::get;
 use tower_sessions::Session;
 
 use super::journey::consent_stage;
+use super::pending::login_failed;
 use super::pending::{fail, has_prompt, pending_request, return_link, store_failure};
 use super::session::set_login;
-use super::upstream_login::{login_failed, record_login, state_spent};
+use super::upstream_login::{record_login, state_spent};
 use crate::claims::Source;
 use crate::config::{Settings, Upstream};
 use crate::oauth::Params;

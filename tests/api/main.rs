@@ -1,6 +1,7 @@
 //! Herald's HTTP behaviour, driven over real sockets like client apps and browsers would.
 //! One test binary (see `support::spawn_app`).
 
+mod access_policy;
 mod account_link;
 mod admin;
 mod admin_pages;

@@ -36,6 +36,9 @@ pub struct ClientSettings {
     pub scopes: Vec<String>,
     #[serde(default)]
     pub trusted: bool,
+    /// A CEL condition over the login's `context` (and `upstream`) that must be true for a
+    /// user to get this app's tokens, like `'herald-admins' in context.groups`.
+    pub access_policy: Option<String>,
     /// Default `["authorization_code"]`.
     pub grant_types: Option<Vec<String>>,
     pub refresh_token_idle_ttl: Option<String>,
@@ -68,6 +71,7 @@ impl ClientSettings {
             redirect_uris: self.redirect_uris,
             scopes: self.scopes,
             trusted: self.trusted,
+            access_policy: self.access_policy,
             grant_types: self.grant_types,
             refresh_token_idle_ttl: self.refresh_token_idle_ttl,
             refresh_token_absolute_ttl: self.refresh_token_absolute_ttl,

@@ -49,6 +49,9 @@ pub struct ClientView {
     pub policy_uri: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tos_uri: Option<String>,
+    /// Who may get this app's tokens: a CEL condition over `context` and `upstream`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access_policy: Option<String>,
 }
 
 impl ClientView {
@@ -81,6 +84,7 @@ impl ClientView {
             client_uri: c.links.client_uri.clone(),
             policy_uri: c.links.policy_uri.clone(),
             tos_uri: c.links.tos_uri.clone(),
+            access_policy: c.access_policy.as_ref().map(|p| p.source().to_string()),
         }
     }
 }
@@ -126,6 +130,9 @@ pub struct NewClient {
     pub policy_uri: Option<String>,
     /// The app's terms of service, linked from the consent page (https).
     pub tos_uri: Option<String>,
+    /// Who may get this app's tokens: a CEL condition over `context` and `upstream`, like
+    /// `'herald-admins' in context.groups`.
+    pub access_policy: Option<String>,
 }
 
 impl NewClient {
@@ -146,6 +153,7 @@ impl NewClient {
             client_uri: self.client_uri,
             policy_uri: self.policy_uri,
             tos_uri: self.tos_uri,
+            access_policy: self.access_policy,
         }
     }
 }

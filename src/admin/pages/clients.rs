@@ -71,6 +71,11 @@ fn form_of(c: &Client) -> ClientForm {
         client_uri: c.links.client_uri.clone().unwrap_or_default(),
         policy_uri: c.links.policy_uri.clone().unwrap_or_default(),
         tos_uri: c.links.tos_uri.clone().unwrap_or_default(),
+        access_policy: c
+            .access_policy
+            .as_ref()
+            .map(|p| p.source().to_string())
+            .unwrap_or_default(),
     }
 }
 
@@ -95,6 +100,7 @@ fn form_from(form: &Form, client_id: String) -> ClientForm {
         client_uri: form.text("client_uri"),
         policy_uri: form.text("policy_uri"),
         tos_uri: form.text("tos_uri"),
+        access_policy: form.text("access_policy"),
     }
 }
 
@@ -129,6 +135,7 @@ fn settings_from(form: &Form) -> ClientSettings {
         client_uri: optional("client_uri"),
         policy_uri: optional("policy_uri"),
         tos_uri: optional("tos_uri"),
+        access_policy: optional("access_policy"),
     }
 }
 

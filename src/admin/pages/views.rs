@@ -273,6 +273,7 @@ pub struct ClientForm {
     pub client_uri: String,
     pub policy_uri: String,
     pub tos_uri: String,
+    pub access_policy: String,
 }
 
 #[derive(Template)]

@@ -7,6 +7,7 @@ use std::time::Duration;
 use super::{Validator, check_redirect_uri};
 use crate::claims::ScopeCatalog;
 use crate::config::file::ClientFile;
+use crate::config::policy::AccessPolicy;
 use crate::config::settings::{
     Client, ClientAuth, ClientLinks, GrantType, MAX_REFRESH_GRACE, PreviousSecret,
 };
@@ -283,6 +284,17 @@ impl Validator {
                 ));
             }
         }
+        let access_policy = match c.access_policy.as_deref().map(AccessPolicy::compile) {
+            None => None,
+            Some(Ok(policy)) => Some(policy),
+            Some(Err(why)) => {
+                self.problem(format!(
+                    "{key}.access_policy: not a CEL condition: {why}; write one over `context` \
+                     and `upstream`, like \"'herald-admins' in context.groups\""
+                ));
+                None
+            }
+        };
         Some(Client {
             client_name: c.client_name.unwrap_or_else(|| c.client_id.clone()),
             client_id: c.client_id,
@@ -290,6 +302,7 @@ impl Validator {
             redirect_uris: c.redirect_uris,
             scopes: c.scopes,
             trusted: c.trusted,
+            access_policy,
             grant_types: grant_types?,
             refresh_token_idle_ttl: idle?,
             refresh_token_grace_period: grace?,

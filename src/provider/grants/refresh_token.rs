@@ -14,6 +14,7 @@ use serde_json::json;
 
 use super::{Family, Issue, current_context, next_refresh_token, scope_list, sign};
 use crate::config::Client;
+use crate::config::policy::Verdict;
 use crate::oauth::error::OAuthError;
 use crate::oauth::params::Params;
 use crate::state::AppState;
@@ -81,6 +82,20 @@ pub async fn refresh(
     }
 
     let context = current_context(state, &record.auth_context_id, &record.family_id).await?;
+    // The app's access policy, again: a user it no longer lets in loses the family.
+    if let Some(policy) = &client.access_policy
+        && let Verdict::Refused(why) = policy.evaluate(&context.attributes, &context.upstream)
+    {
+        let revoked = state
+            .store
+            .revoke_refresh_family(&record.family_id, now)
+            .await?;
+        tracing::info!(client = %client.client_id, revoked, reason = %why,
+            "the access policy refused a refresh: its family is revoked");
+        return Err(OAuthError::invalid_grant(format!(
+            "the app's access policy does not let this user in ({why}); the user must log in again"
+        )));
+    }
     // OIDC Core §12.2: same iss, sub, aud and auth_time, a new iat; no nonce, which belongs to
     // the original authentication request.
     let wants_id_token = scopes.iter().any(|s| s == "openid");
