@@ -312,6 +312,7 @@ fn auth_request(id: &str, created_at: i64, expires_at: i64) -> AuthRequest {
         auth_time: None,
         decided_at: None,
         ui_locales: Some("fr-CA fr".into()),
+        acr_values: Some("phr mfa".into()),
     }
 }
 

@@ -62,6 +62,7 @@ pub async fn start_sign_in(
         auth_time: None,
         decided_at: None,
         ui_locales: None,
+        acr_values: None,
     };
     state
         .store
@@ -92,6 +93,8 @@ pub async fn proceed(
                 .is_none_or(|h| h == l.upstream_id)
             && !has_prompt(&req, "login")
             && !has_prompt(&req, "select_account")
+            // Which class a remembered login met is the upstream's to say again.
+            && req.acr_values.is_none()
     });
     match login {
         Some(login) => {

@@ -68,6 +68,7 @@ async fn login(
                 max_age: req.max_age,
                 login_hint: req.login_hint.as_deref(),
                 ui_locales: req.ui_locales.as_deref(),
+                acr_values: req.acr_values.as_deref(),
             },
         )
         .await
@@ -203,6 +204,33 @@ async fn answer(
         )
         .await
         .map_err(|e| upstream_failure(state, &req, &upstream.id, &e))?;
+    // The app asked for certain authentication context classes: the upstream must have met one.
+    if let Some(wanted) = req.acr_values.as_deref() {
+        let got = finished
+            .claims
+            .id_token
+            .get("acr")
+            .and_then(serde_json::Value::as_str);
+        if !got.is_some_and(|acr| wanted.split(' ').any(|w| w == acr)) {
+            let why = format!(
+                "the identity provider authenticated the user with acr {}, not one of: {wanted}",
+                got.unwrap_or("(none)")
+            );
+            login_failed(
+                state,
+                &upstream.id,
+                &req.client_id,
+                "unmet_authentication_requirements",
+                &why,
+            );
+            return Ok(Answered::SentBack(fail(
+                state,
+                &req,
+                "unmet_authentication_requirements",
+                &why,
+            )));
+        }
+    }
     let client_id = req.client_id.clone();
     let (browser_login, req) =
         record_login(state, &upstream, &finished, req, state_hash, ip).await?;

@@ -294,6 +294,9 @@ pub struct AuthRequest {
     pub decided_at: Option<i64>,
     /// `ui_locales` as asked (OIDC Core §3.1.2.1): preferred locales, space-separated.
     pub ui_locales: Option<String>,
+    /// `acr_values` as asked (OIDC Core §3.1.2.1): the classes the login must meet, in order
+    /// of preference, space-separated.
+    pub acr_values: Option<String>,
 }
 
 /// The relying-party state of one upstream login attempt, keyed by the digest of `state`.

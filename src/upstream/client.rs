@@ -135,8 +135,9 @@ pub struct Finished {
 }
 
 /// What the app asked of the login that Herald passes on to the upstream (issue 18): a fresh
-/// authentication (`prompt=login`), its freshness (`max_age`), who to sign in (`login_hint`)
-/// and the language of the upstream's pages (`ui_locales`). They win over the same keys in
+/// authentication (`prompt=login`), its freshness (`max_age`), who to sign in (`login_hint`),
+/// the language of the upstream's pages (`ui_locales`) and the authentication context classes
+/// it must meet (`acr_values`). They win over the same keys in
 /// `extra_authorize_params`.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Asked<'a> {
@@ -144,6 +145,8 @@ pub struct Asked<'a> {
     pub max_age: Option<i64>,
     pub login_hint: Option<&'a str>,
     pub ui_locales: Option<&'a str>,
+    /// The authentication context classes the app asked for.
+    pub acr_values: Option<&'a str>,
 }
 
 /// Where to send the browser, and what to remember until the callback.
@@ -301,6 +304,9 @@ impl UpstreamClients {
         }
         if let Some(locales) = asked.ui_locales {
             passed.push(("ui_locales", locales.to_string()));
+        }
+        if let Some(acr) = asked.acr_values {
+            passed.push(("acr_values", acr.to_string()));
         }
         let d = self.discover(up, false).await?;
         let client = self.client(up, &d, redirect_uri)?;

@@ -77,3 +77,38 @@ async fn auth_time_is_the_upstreams_when_it_sends_a_plausible_one() {
         .unwrap();
     assert!((now..now + 60).contains(&auth_time), "{auth_time} vs {now}");
 }
+
+#[tokio::test]
+async fn acr_values_reach_the_upstream_and_an_unmet_class_is_unmet_authentication_requirements() {
+    let app = spawn_app().await;
+    app.upstream.set(|b| {
+        b.id_claims
+            .insert("acr".into(), serde_json::json!("silver"));
+    });
+    let p = AuthParams::new("app", "openid").with("acr_values", "gold silver");
+    app.tokens(&p).await;
+    let asked = last_upstream_request(&app);
+    assert_eq!(
+        asked.get("acr_values").map(String::as_str),
+        Some("gold silver")
+    );
+
+    // The same browser asks again: the remembered login is not reused for acr_values, and the
+    // upstream now answers with a class the app did not ask for.
+    app.upstream.set(|b| {
+        b.id_claims
+            .insert("acr".into(), serde_json::json!("bronze"));
+    });
+    let before = app.upstream.state.authorize_requests.lock().unwrap().len();
+    let q = match app.start(&app.browser, &p).await {
+        Outcome::Client(q) => q,
+        other => panic!("expected a redirect to the app, got {other:?}"),
+    };
+    assert_eq!(
+        app.upstream.state.authorize_requests.lock().unwrap().len(),
+        before + 1
+    );
+    assert_eq!(q["error"], "unmet_authentication_requirements", "{q:?}");
+    assert!(q["error_description"].contains("bronze"), "{q:?}");
+    assert!(q.contains_key("iss") && q.contains_key("state"), "{q:?}");
+}

@@ -36,6 +36,7 @@ pub struct AuthorizeRequest {
     pub login_hint: Option<String>,
     /// Preferred locales for the pages (OIDC Core §3.1.2.1), space-separated, at most 256 bytes.
     pub ui_locales: Option<String>,
+    pub acr_values: Option<String>,
     /// The id of a configured upstream.
     pub upstream_hint: Option<String>,
     /// Not yet verified: that needs the key ring ([`AuthorizeRequest::hinted_subject`]).
@@ -123,6 +124,14 @@ impl AuthorizeRequest {
             login_hint: owned(params.get("login_hint")),
             // Only a hint: an overlong one is dropped rather than refused.
             ui_locales: owned(params.get("ui_locales")).filter(|l| l.len() <= 256),
+            acr_values: owned(params.get("acr_values"))
+                .map(|v| {
+                    v.split(' ')
+                        .filter(|s| !s.is_empty())
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                })
+                .filter(|v| !v.is_empty() && v.len() <= 256),
             upstream_hint: owned(upstream_hint),
             id_token_hint: owned(params.get("id_token_hint")),
             issuer: settings.issuer.clone(),
@@ -169,6 +178,7 @@ impl AuthorizeRequest {
             auth_time: None,
             decided_at: None,
             ui_locales: self.ui_locales,
+            acr_values: self.acr_values,
         }
     }
 
