@@ -325,6 +325,7 @@ fn upstream_login(state_hash: &str, created_at: i64, expires_at: i64) -> Upstrea
         pkce_verifier: "verifier-verifier-verifier-verifier-verifier".into(),
         created_at,
         expires_at,
+        forced: false,
     }
 }
 

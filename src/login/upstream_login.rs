@@ -193,7 +193,7 @@ pub async fn record_login(
 
 /// When the user authenticated: the upstream's `auth_time` (OIDC Core §2) when it sends a
 /// plausible one (not after now, with a minute's leeway for clocks), else now.
-fn upstream_auth_time(claims: &claims::UpstreamClaims, now: i64) -> i64 {
+pub(super) fn upstream_auth_time(claims: &claims::UpstreamClaims, now: i64) -> i64 {
     claims
         .id_token
         .get("auth_time")

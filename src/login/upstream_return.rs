@@ -15,7 +15,7 @@ use super::journey::consent_stage;
 use super::pending::login_failed;
 use super::pending::{fail, has_prompt, pending_request, return_link, store_failure};
 use super::session::set_login;
-use super::upstream_login::{record_login, state_spent};
+use super::upstream_login::{record_login, state_spent, upstream_auth_time};
 use crate::claims::Source;
 use crate::config::{Settings, Upstream};
 use crate::oauth::Params;
@@ -47,6 +47,8 @@ async fn login(
     // "Not you?" on the consent page: the upstream asks who is there instead of reusing its
     // session, and the answer's user replaces the one the request was signed in for.
     let switching = p.get("switch") == Some("1");
+    // The upstream's first answer was older than the app's max_age: once more, fresh.
+    let reauth = p.get("reauth") == Some("1");
     let Some(upstream_id) = chosen_upstream(&settings, &req, &p) else {
         return Ok(chooser(&settings, &req, switching));
     };
@@ -62,7 +64,7 @@ async fn login(
         .start(
             &upstream,
             &settings.callback_url(&upstream.id),
-            switching,
+            switching || reauth,
             Asked {
                 prompt_login: has_prompt(&req, "login"),
                 max_age: req.max_age,
@@ -82,6 +84,7 @@ async fn login(
         pkce_verifier: start.pkce_verifier,
         created_at: now,
         expires_at: req.expires_at,
+        forced: reauth,
     };
     state
         .store
@@ -204,6 +207,42 @@ async fn answer(
         )
         .await
         .map_err(|e| upstream_failure(state, &req, &upstream.id, &e))?;
+    // The app asked for a login at most max_age old: an older upstream authentication is asked
+    // for again with prompt=login, and refused if the upstream answers with an old one again.
+    if let Some(max_age) = req.max_age {
+        let now = state.now();
+        let auth_time = upstream_auth_time(&finished.claims, now);
+        if now - auth_time > max_age {
+            if !login.forced {
+                // This answer is spent: its state may not be used again.
+                state
+                    .store
+                    .take_upstream_login(state_hash)
+                    .await
+                    .map_err(store_failure)?;
+                return Ok(Answered::SentBack(
+                    Redirect::to(&format!(
+                        "/login/{}?reauth=1&upstream={}",
+                        req.id,
+                        form_urlencoded::byte_serialize(upstream.id.as_bytes()).collect::<String>()
+                    ))
+                    .into_response(),
+                ));
+            }
+            let why = format!(
+                "the identity provider's authentication is {} s old, more than max_age {max_age}, \
+                 even when asked to authenticate again",
+                now - auth_time
+            );
+            login_failed(state, &upstream.id, &req.client_id, "login_required", &why);
+            return Ok(Answered::SentBack(fail(
+                state,
+                &req,
+                "login_required",
+                &why,
+            )));
+        }
+    }
     // The app asked for certain authentication context classes: the upstream must have met one.
     if let Some(wanted) = req.acr_values.as_deref() {
         let got = finished

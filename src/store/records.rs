@@ -309,6 +309,10 @@ pub struct UpstreamLogin {
     pub pkce_verifier: String,
     pub created_at: i64,
     pub expires_at: i64,
+    /// Started again with `prompt=login` because the first answer was older than `max_age`.
+    /// Stored as 0/1.
+    #[sqlx(try_from = "IntFlag")]
+    pub forced: bool,
 }
 
 /// A stored authentication context (JSON of `claims::AuthContext`).

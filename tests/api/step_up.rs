@@ -112,3 +112,58 @@ async fn acr_values_reach_the_upstream_and_an_unmet_class_is_unmet_authenticatio
     assert!(q["error_description"].contains("bronze"), "{q:?}");
     assert!(q.contains_key("iss") && q.contains_key("state"), "{q:?}");
 }
+
+fn auth_time_ago(app: &TestApp, secs: i64, ignore_prompt_login: bool) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    app.upstream.set(|b| {
+        b.id_claims
+            .insert("auth_time".into(), serde_json::json!(now - secs));
+        b.ignore_prompt_login = ignore_prompt_login;
+    });
+}
+
+fn upstream_prompts(app: &TestApp) -> Vec<Option<String>> {
+    app.upstream
+        .state
+        .authorize_requests
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|r| r.get("prompt").cloned())
+        .collect()
+}
+
+#[tokio::test]
+async fn an_upstream_login_older_than_max_age_is_asked_for_again_with_prompt_login() {
+    let app = spawn_app().await;
+    auth_time_ago(&app, 3600, false);
+    let p = AuthParams::new("app", "openid").with("max_age", "60");
+    let tokens = app.tokens(&p).await;
+    // Asked twice: the second time with prompt=login, which the upstream honoured.
+    assert_eq!(upstream_prompts(&app), [None, Some("login".to_string())]);
+    let auth_time = payload(tokens["id_token"].as_str().unwrap())["auth_time"]
+        .as_i64()
+        .unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    assert!(now - auth_time <= 60, "{auth_time} vs {now}");
+}
+
+#[tokio::test]
+async fn an_upstream_that_answers_with_an_old_login_again_is_login_required() {
+    let app = spawn_app().await;
+    auth_time_ago(&app, 3600, true);
+    let p = AuthParams::new("app", "openid").with("max_age", "60");
+    let q = match app.start(&app.browser, &p).await {
+        Outcome::Client(q) => q,
+        other => panic!("expected a redirect to the app, got {other:?}"),
+    };
+    assert_eq!(q["error"], "login_required", "{q:?}");
+    assert!(q["error_description"].contains("max_age"), "{q:?}");
+    assert_eq!(upstream_prompts(&app), [None, Some("login".to_string())]);
+}

@@ -115,7 +115,8 @@ macro_rules! login_sql {
             ) -> $crate::store::Result<()> {
                 sqlx::query(
                     "INSERT INTO upstream_logins (state_hash, auth_request_id, upstream_id, nonce, \
-                     pkce_verifier, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                     pkce_verifier, created_at, expires_at, forced) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                 )
                 .bind(&l.state_hash)
                 .bind(&l.auth_request_id)
@@ -124,6 +125,7 @@ macro_rules! login_sql {
                 .bind(&l.pkce_verifier)
                 .bind(l.created_at)
                 .bind(l.expires_at)
+                .bind(i64::from(l.forced))
                 .execute(&self.pool)
                 .await?;
                 Ok(())

@@ -60,6 +60,9 @@ pub struct Behaviour {
     pub second_key: Option<bool>,
     /// The token endpoint refuses refresh tokens (`invalid_grant`): the user was blocked there.
     pub refuse_refresh: bool,
+    /// `prompt=login` is ignored: the ID token keeps the behaviour's `auth_time` (otherwise a
+    /// login asked for with it authenticates afresh, `auth_time` now).
+    pub ignore_prompt_login: bool,
 }
 
 impl Default for Behaviour {
@@ -97,6 +100,7 @@ impl Default for Behaviour {
             second_key: None,
             spoil: None,
             refuse_refresh: false,
+            ignore_prompt_login: false,
         }
     }
 }
@@ -126,6 +130,7 @@ struct Code {
     challenge: String,
     nonce: Option<String>,
     scope: String,
+    prompt_login: bool,
 }
 
 pub struct UpstreamState {
@@ -355,6 +360,9 @@ async fn authorize(State(s): State<Arc<UpstreamState>>, RawQuery(q): RawQuery) -
             challenge: p.get("code_challenge").cloned().unwrap_or_default(),
             nonce: p.get("nonce").cloned(),
             scope: p.get("scope").cloned().unwrap_or_default(),
+            prompt_login: p
+                .get("prompt")
+                .is_some_and(|v| v.split(' ').any(|v| v == "login")),
         },
     );
     url.query_pairs_mut()
@@ -449,6 +457,11 @@ async fn token(
             axum::Json(json!({"error": "invalid_grant"})),
         )
             .into_response();
+    }
+    let mut behaviour = behaviour;
+    if code.prompt_login && !behaviour.ignore_prompt_login {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        behaviour.id_claims.insert("auth_time".into(), json!(now));
     }
     let id_token = id_token(
         &s,
