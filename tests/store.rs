@@ -313,6 +313,7 @@ fn auth_request(id: &str, created_at: i64, expires_at: i64) -> AuthRequest {
         decided_at: None,
         ui_locales: Some("fr-CA fr".into()),
         acr_values: Some("phr mfa".into()),
+        pass_through: Some(r#"{"connection":"google-oauth2"}"#.into()),
     }
 }
 

@@ -294,6 +294,10 @@ pub struct UpstreamFile {
     /// `"https://example.eu.auth0.com"`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub management_api_url: Option<String>,
+    /// Parameters of the app's authorization request passed on to this upstream when the app
+    /// sends them, like Auth0's `["connection", "organization"]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pass_through: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attributes: Vec<Attribute>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

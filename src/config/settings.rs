@@ -261,6 +261,8 @@ pub struct Upstream {
     pub when_unavailable: WhenUnavailable,
     /// kind = auth0: the Management API's base URL (default: the tenant's domain).
     pub management_api_url: Option<String>,
+    /// Authorization parameters of the app passed on to this upstream.
+    pub pass_through: Vec<String>,
 }
 
 /// What a refresh of a stale login does when the upstream cannot be reached.

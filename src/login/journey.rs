@@ -63,6 +63,7 @@ pub async fn start_sign_in(
         decided_at: None,
         ui_locales: None,
         acr_values: None,
+        pass_through: None,
     };
     state
         .store

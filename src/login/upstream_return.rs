@@ -59,6 +59,16 @@ async fn login(
             "That identity provider is not configured. Go back and choose another.",
         )
     })?;
+    // The app's parameters this upstream takes through.
+    let passed: Vec<(String, String)> = req
+        .pass_through
+        .as_deref()
+        .and_then(|p| serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(p).ok())
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|(name, _)| upstream.pass_through.contains(name))
+        .filter_map(|(name, value)| Some((name, value.as_str()?.to_string())))
+        .collect();
     let start = state
         .upstreams
         .start(
@@ -71,6 +81,7 @@ async fn login(
                 login_hint: req.login_hint.as_deref(),
                 ui_locales: req.ui_locales.as_deref(),
                 acr_values: req.acr_values.as_deref(),
+                passed: &passed,
             },
         )
         .await

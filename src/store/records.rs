@@ -297,6 +297,9 @@ pub struct AuthRequest {
     /// `acr_values` as asked (OIDC Core §3.1.2.1): the classes the login must meet, in order
     /// of preference, space-separated.
     pub acr_values: Option<String>,
+    /// The request's parameters some upstream passes through (`pass_through`), as a JSON
+    /// object of strings.
+    pub pass_through: Option<String>,
 }
 
 /// The relying-party state of one upstream login attempt, keyed by the digest of `state`.

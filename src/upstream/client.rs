@@ -147,6 +147,8 @@ pub struct Asked<'a> {
     pub ui_locales: Option<&'a str>,
     /// The authentication context classes the app asked for.
     pub acr_values: Option<&'a str>,
+    /// The app's parameters this upstream takes through (`pass_through`).
+    pub passed: &'a [(String, String)],
 }
 
 /// Where to send the browser, and what to remember until the callback.
@@ -307,6 +309,9 @@ impl UpstreamClients {
         }
         if let Some(acr) = asked.acr_values {
             passed.push(("acr_values", acr.to_string()));
+        }
+        for (name, value) in asked.passed {
+            passed.push((name.as_str(), value.clone()));
         }
         let d = self.discover(up, false).await?;
         let client = self.client(up, &d, redirect_uri)?;

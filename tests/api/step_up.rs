@@ -167,3 +167,38 @@ async fn an_upstream_that_answers_with_an_old_login_again_is_login_required() {
     assert!(q["error_description"].contains("max_age"), "{q:?}");
     assert_eq!(upstream_prompts(&app), [None, Some("login".to_string())]);
 }
+
+#[tokio::test]
+async fn the_parameters_an_upstream_takes_through_reach_it_and_no_others() {
+    let app = spawn_app_configured(r#"pass_through = ["connection", "organization"]"#, "").await;
+    let p = AuthParams::new("app", "openid")
+        .with("connection", "google-oauth2")
+        .with("organization", "org_123")
+        .with("audience", "https://api.example.com");
+    app.tokens(&p).await;
+    let asked = last_upstream_request(&app);
+    assert_eq!(
+        asked.get("connection").map(String::as_str),
+        Some("google-oauth2")
+    );
+    assert_eq!(
+        asked.get("organization").map(String::as_str),
+        Some("org_123")
+    );
+    assert!(!asked.contains_key("audience"), "{asked:?}");
+
+    // Herald's own parameters cannot be named.
+    let toml = r#"
+issuer = "https://herald.example"
+listen = "127.0.0.1:0"
+database_url = "sqlite://unused.db"
+[[upstreams]]
+id = "up"
+kind = "oidc"
+issuer = "https://idp.example"
+client_id = "herald"
+pass_through = ["prompt"]
+"#;
+    let err = herald::config::from_toml(toml).unwrap_err().to_string();
+    assert!(err.contains("upstreams[0].pass_through: `prompt`"), "{err}");
+}

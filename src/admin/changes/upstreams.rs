@@ -99,6 +99,10 @@ pub struct UpstreamSettings {
     pub max_stale: Option<String>,
     /// kind = auth0: the Management API's base URL, when not at the domain.
     pub management_api_url: Option<String>,
+    /// Parameters of the app's authorization request passed on to this upstream, like
+    /// `["connection", "organization"]`.
+    #[serde(default)]
+    pub pass_through: Vec<String>,
     /// Replace the attributes. Absent: none for a new upstream; kept when replacing one (they
     /// also have their own endpoint).
     pub attributes: Option<Vec<Attribute>>,
@@ -189,6 +193,7 @@ impl UpstreamSettings {
             on_upstream_unavailable: self.on_upstream_unavailable.clone(),
             max_stale: self.max_stale.clone(),
             management_api_url: self.management_api_url.clone(),
+            pass_through: self.pass_through.clone(),
             attributes: self.attributes.clone().unwrap_or_default(),
             mappings: self.mappings.clone().unwrap_or_default(),
         }

@@ -112,6 +112,8 @@ pub struct UpstreamDetail {
     /// kind = auth0: the Management API's base URL, when not at the domain.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub management_api_url: Option<String>,
+    /// Parameters of the app's authorization request passed on to this upstream.
+    pub pass_through: Vec<String>,
     pub attributes: Vec<Attribute>,
     pub mappings: Vec<Mapping>,
 }
@@ -142,6 +144,7 @@ impl UpstreamDetail {
             allow_signup: u.allow_signup,
             refresh_upstream: u.refresh_upstream,
             management_api_url: u.management_api_url.clone(),
+            pass_through: u.pass_through.clone(),
             on_upstream_unavailable: match u.when_unavailable {
                 WhenUnavailable::Fail => "fail".into(),
                 WhenUnavailable::ServeStale(_) => "serve_stale".into(),

@@ -162,6 +162,7 @@ pub fn settings_from(
         },
         refresh_upstream: current.is_some_and(|u| u.refresh_upstream),
         management_api_url: current.and_then(|u| u.management_api_url.clone()),
+        pass_through: current.map(|u| u.pass_through.clone()).unwrap_or_default(),
         on_upstream_unavailable: current
             .filter(|u| u.when_unavailable != WhenUnavailable::Fail)
             .map(|_| "serve_stale".into()),

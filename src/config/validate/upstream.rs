@@ -15,6 +15,28 @@ use crate::egress;
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// Authorization parameters Herald sets itself toward an upstream, never taken from the app.
+const HERALDS_OWN_PARAMETERS: &[&str] = &[
+    "client_id",
+    "redirect_uri",
+    "response_type",
+    "response_mode",
+    "scope",
+    "state",
+    "nonce",
+    "code_challenge",
+    "code_challenge_method",
+    "prompt",
+    "max_age",
+    "login_hint",
+    "ui_locales",
+    "acr_values",
+    "request",
+    "request_uri",
+    "claims",
+    "id_token_hint",
+];
+
 impl Validator {
     pub(super) fn upstream(
         &mut self,
@@ -27,6 +49,20 @@ impl Validator {
         let before = self.problems.len();
         let when_unavailable = self.when_unavailable(&key, &u);
         let management_api_url = self.management_api_url(&key, &u, herald_issuer);
+        for name in &u.pass_through {
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+                || HERALDS_OWN_PARAMETERS.contains(&name.as_str())
+            {
+                self.problem(format!(
+                    "{key}.pass_through: `{name}` is not a parameter Herald passes on; name the \
+                     upstream's own ones, like \"connection\" or \"organization\" (Herald sets \
+                     the OAuth and OpenID Connect parameters itself)"
+                ));
+            }
+        }
         if u.id.is_empty()
             || !u
                 .id
@@ -276,6 +312,7 @@ impl Validator {
             refresh_upstream: u.refresh_upstream,
             when_unavailable: when_unavailable?,
             management_api_url,
+            pass_through: u.pass_through,
         })
     }
 

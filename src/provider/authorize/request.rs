@@ -37,6 +37,7 @@ pub struct AuthorizeRequest {
     /// Preferred locales for the pages (OIDC Core §3.1.2.1), space-separated, at most 256 bytes.
     pub ui_locales: Option<String>,
     pub acr_values: Option<String>,
+    pub pass_through: Option<String>,
     /// The id of a configured upstream.
     pub upstream_hint: Option<String>,
     /// Not yet verified: that needs the key ring ([`AuthorizeRequest::hinted_subject`]).
@@ -113,7 +114,21 @@ impl AuthorizeRequest {
             ))));
         }
         let owned = |v: Option<&str>| v.map(str::to_string);
+        // The parameters some upstream takes through (Auth0's `connection`, `organization`),
+        // kept for the upstream the login goes to; an overlong value is dropped.
+        let passed: serde_json::Map<String, serde_json::Value> = settings
+            .upstreams
+            .iter()
+            .flat_map(|u| u.pass_through.iter())
+            .filter_map(|name| {
+                let value = params.get(name).filter(|v| v.len() <= 256)?;
+                Some((name.clone(), serde_json::Value::String(value.to_string())))
+            })
+            .collect();
+        let pass_through =
+            (!passed.is_empty()).then(|| serde_json::Value::Object(passed).to_string());
         Ok(AuthorizeRequest {
+            pass_through,
             redirect_uri: redirect_uri.to_string(),
             scopes,
             state: owned(state),
@@ -179,6 +194,7 @@ impl AuthorizeRequest {
             decided_at: None,
             ui_locales: self.ui_locales,
             acr_values: self.acr_values,
+            pass_through: self.pass_through,
         }
     }
 
