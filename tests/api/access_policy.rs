@@ -25,6 +25,23 @@ access_policy = "{policy}"
 
 const ADMINS_ONLY: &str = "'herald-admins' in context.groups";
 
+/// The admin changes the console's policy through the API.
+async fn set_policy(app: &TestApp, policy: &str) -> reqwest::Response {
+    app.admin(
+        Method::PUT,
+        "/admin/api/clients/gated",
+        Some(ADMIN_TOKEN),
+        Some(&json!({
+            "client_name": "Admin Console",
+            "redirect_uris": [APP_CB],
+            "scopes": ["openid", "groups", "offline_access"],
+            "grant_types": ["authorization_code", "refresh_token"],
+            "access_policy": policy,
+        })),
+    )
+    .await
+}
+
 fn params() -> AuthParams {
     AuthParams::new("gated", "openid groups offline_access")
 }
@@ -66,18 +83,7 @@ async fn a_user_the_policy_refuses_gets_a_page_and_the_app_access_denied() {
 }
 
 async fn refresh(app: &TestApp, tokens: &Value) -> (StatusCode, Value) {
-    let res = app
-        .api
-        .post(format!("{}/token", app.base))
-        .basic_auth("gated", Some(SECRET))
-        .form(&[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
-        ])
-        .send()
-        .await
-        .unwrap();
-    (res.status(), res.json().await.unwrap())
+    app.refresh_as("gated", tokens).await
 }
 
 #[tokio::test]
@@ -94,20 +100,7 @@ async fn a_refresh_the_policy_refuses_is_invalid_grant_and_ends_the_family() {
     assert_eq!(status, 200, "{fresh}");
 
     // The admin narrows the policy: the same login no longer qualifies.
-    let res = app
-        .admin(
-            Method::PUT,
-            "/admin/api/clients/gated",
-            Some(ADMIN_TOKEN),
-            Some(&json!({
-                "client_name": "Admin Console",
-                "redirect_uris": [APP_CB],
-                "scopes": ["openid", "groups", "offline_access"],
-                "grant_types": ["authorization_code", "refresh_token"],
-                "access_policy": "'root' in context.groups",
-            })),
-        )
-        .await;
+    let res = set_policy(&app, "'root' in context.groups").await;
     assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
     let (status, refused) = refresh(&app, &fresh).await;
     assert_eq!(status, 400, "{refused}");
@@ -124,20 +117,7 @@ async fn a_refresh_the_policy_refuses_is_invalid_grant_and_ends_the_family() {
         .await;
     assert_eq!(detail["access_policy"], "'root' in context.groups");
     // The family is revoked: its newest token fails even once the policy is lifted again.
-    let res = app
-        .admin(
-            Method::PUT,
-            "/admin/api/clients/gated",
-            Some(ADMIN_TOKEN),
-            Some(&json!({
-                "client_name": "Admin Console",
-                "redirect_uris": [APP_CB],
-                "scopes": ["openid", "groups", "offline_access"],
-                "grant_types": ["authorization_code", "refresh_token"],
-                "access_policy": ADMINS_ONLY,
-            })),
-        )
-        .await;
+    let res = set_policy(&app, ADMINS_ONLY).await;
     assert_eq!(res.status(), 200);
     let (status, _) = refresh(&app, &fresh).await;
     assert_eq!(status, 400);

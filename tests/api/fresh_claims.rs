@@ -19,18 +19,7 @@ fn scopes() -> AuthParams {
 
 /// A refresh with `tokens`' refresh token: the status and the answer.
 async fn refresh(app: &TestApp, tokens: &Value) -> (StatusCode, Value) {
-    let res = app
-        .api
-        .post(format!("{}/token", app.base))
-        .basic_auth("rp", Some(SECRET))
-        .form(&[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
-        ])
-        .send()
-        .await
-        .unwrap();
-    (res.status(), res.json().await.unwrap())
+    app.refresh_as("rp", tokens).await
 }
 
 fn name_in(tokens: &Value) -> Value {

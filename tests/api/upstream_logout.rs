@@ -57,18 +57,7 @@ async fn login_in_session(app: &TestApp, browser: &reqwest::Client, sid: &str) -
 }
 
 async fn refreshes(app: &TestApp, tokens: &Value) -> bool {
-    app.api
-        .post(format!("{}/token", app.base))
-        .basic_auth("rp", Some(SECRET))
-        .form(&[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .status()
-        == StatusCode::OK
+    app.refresh_as("rp", tokens).await.0 == StatusCode::OK
 }
 
 async fn userinfo_works(app: &TestApp, tokens: &Value) -> bool {

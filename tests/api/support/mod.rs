@@ -574,6 +574,23 @@ impl TestApp {
         res.json().await.unwrap()
     }
 
+    /// A refresh by `client_id` (the test secret, by Basic) with `tokens`' refresh token: the
+    /// status and the answer.
+    pub async fn refresh_as(&self, client_id: &str, tokens: &Value) -> (StatusCode, Value) {
+        let res = self
+            .api
+            .post(format!("{}/token", self.base))
+            .basic_auth(client_id, Some(SECRET))
+            .form(&[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+            ])
+            .send()
+            .await
+            .unwrap();
+        (res.status(), res.json().await.unwrap())
+    }
+
     pub async fn userinfo(&self, access_token: &str) -> reqwest::Response {
         self.api
             .get(format!("{}/userinfo", self.base))
