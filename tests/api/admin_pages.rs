@@ -1794,3 +1794,70 @@ async fn a_users_page_lists_their_identities_and_unlinks_one() {
     assert_ne!(res.status(), 303);
     assert_eq!(app.state.store.identities(&sub).await.unwrap().len(), 1);
 }
+
+/// Issue 18: a client's access policy is set on its page, shown again, and a bad one is refused
+/// there with check-config's message.
+#[tokio::test]
+async fn a_clients_access_policy_is_edited_on_its_page() {
+    let app = spawn_admin_app().await;
+    let admin = browser();
+    let (_, html) = app.admin_page(&admin, "/admin/clients/app").await;
+    let csrf = form_field(&html, "csrf");
+    let save = |version: String, policy: &str| {
+        pairs(&[
+            ("csrf", &csrf),
+            ("version", &version),
+            ("action", "save"),
+            ("client_name", "Test app"),
+            ("redirect_uris", APP_CB),
+            ("scopes", "openid profile"),
+            ("authorization_code", "on"),
+            ("access_policy", policy),
+        ])
+    };
+    let version = form_field(&html, "version");
+    let res = app
+        .post_form(
+            &admin,
+            "/admin/clients/app",
+            &save(version, "context.groups.exists(g, g =="),
+        )
+        .await;
+    assert_eq!(res.status(), 400);
+    let page = res.text().await.unwrap();
+    assert!(
+        page.contains("access_policy: not a CEL condition"),
+        "{page}"
+    );
+    assert!(
+        app.state
+            .settings()
+            .client("app")
+            .unwrap()
+            .access_policy
+            .is_none()
+    );
+
+    let version = app.state.config_version().to_string();
+    let res = app
+        .post_form(
+            &admin,
+            "/admin/clients/app",
+            &save(version, "'staff' in context.groups"),
+        )
+        .await;
+    assert_eq!(res.status(), 303, "{:?}", res.text().await);
+    let policy = app
+        .state
+        .settings()
+        .client("app")
+        .unwrap()
+        .access_policy
+        .clone();
+    assert_eq!(policy.unwrap().source(), "'staff' in context.groups");
+    let (_, html) = app.admin_page(&admin, "/admin/clients/app").await;
+    assert!(
+        html.contains("value=\"&#39;staff&#39; in context.groups\""),
+        "{html}"
+    );
+}
