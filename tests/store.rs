@@ -812,6 +812,7 @@ fn finished(subject: &str, new_sub: &str, ctx_id: &str, req_id: &str, now: i64) 
             revoked_at: None,
             upstream_sid: None,
             upstream_refresh: None,
+            upstream_subject: None,
         },
         auth_request_id: req_id.into(),
         upstream_state_hash: None,
@@ -1240,6 +1241,7 @@ async fn contexts_round_trip_with_and_without_expiry(store: DynStore) {
         revoked_at: None,
         upstream_sid: None,
         upstream_refresh: None,
+        upstream_subject: None,
     };
     let bounded = StoredContext {
         id: "ctx-2".into(),
@@ -2697,6 +2699,7 @@ async fn removing_an_upstream_revokes_its_logins_and_everything_issued_from_them
                 revoked_at: None,
                 upstream_sid: None,
                 upstream_refresh: None,
+                upstream_subject: None,
             })
             .await
             .unwrap();
@@ -2770,6 +2773,7 @@ async fn removals_in_a_configuration_change_that_lost_the_race_change_nothing(st
             revoked_at: None,
             upstream_sid: None,
             upstream_refresh: None,
+            upstream_subject: None,
         })
         .await
         .unwrap();
@@ -3294,6 +3298,7 @@ async fn user_holdings_list_a_users_logins_tokens_and_sessions_only(store: DynSt
                 revoked_at: None,
                 upstream_sid: None,
                 upstream_refresh: None,
+                upstream_subject: None,
             })
             .await
             .unwrap();
@@ -3572,6 +3577,7 @@ fn session_context(id: &str, sub: &str, upstream: &str, sid: Option<&str>) -> St
         revoked_at: None,
         upstream_sid: sid.map(str::to_string),
         upstream_refresh: Some("aes256gcm:sealed".into()),
+        upstream_subject: Some(format!("subject-of-{sub}")),
     }
 }
 
@@ -3612,7 +3618,7 @@ async fn logins_end_by_upstream_session_user_or_context_with_what_was_issued_fro
         upstream_id: Some("up"),
         sub: Some("sub-1"),
         sid: Some("sid-a"),
-        context_id: None,
+        ..EndLogins::default()
     };
     assert_eq!(store.end_logins(&which, T + 2).await.unwrap(), 1);
     assert!(ended("ctx-1").await);
@@ -3651,6 +3657,22 @@ async fn logins_end_by_upstream_session_user_or_context_with_what_was_issued_fro
         store.context("ctx-4").await.unwrap().unwrap().revoked_at,
         Some(T + 5)
     );
+    // By the subject at the upstream: that account's logins there only.
+    store
+        .insert_context(&session_context("ctx-5", "sub-3", "up", None))
+        .await
+        .unwrap();
+    store
+        .insert_context(&session_context("ctx-6", "sub-3", "other", None))
+        .await
+        .unwrap();
+    let which = EndLogins {
+        upstream_id: Some("up"),
+        subject: Some("subject-of-sub-3"),
+        ..EndLogins::default()
+    };
+    assert_eq!(store.end_logins(&which, T + 6).await.unwrap(), 1);
+    assert!(ended("ctx-5").await && !ended("ctx-6").await);
 }
 
 async fn a_refreshed_context_replaces_its_claims_unless_it_has_ended(store: DynStore) {

@@ -56,6 +56,7 @@ pub async fn mint_codes(
         revoked_at: None,
         upstream_sid: None,
         upstream_refresh: None,
+        upstream_subject: None,
     };
     store.insert_context(&ctx).await?;
     let started = Instant::now();

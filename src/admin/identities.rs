@@ -18,7 +18,7 @@ use super::auth::Admin;
 use super::error::{ApiError, Body, ErrorBody, Path};
 use super::users::{Identity, UserDetail, audit_user_action, known_user, user_detail};
 use crate::state::AppState;
-use crate::store::{CreateOutcome, LinkOutcome, NewUser, UserProfile};
+use crate::store::{CreateOutcome, EndLogins, LinkOutcome, NewUser, UserProfile};
 use crate::tokens::hashing::random_token;
 
 /// The longest email, subject or name accepted.
@@ -218,6 +218,15 @@ pub async fn unlink(
             "user `{sub}` has no identity `{subject}` at upstream `{upstream}`"
         )));
     }
+    // What was signed in through it ends with the link: no one keeps this user's access by an
+    // account that is no longer theirs.
+    let which = EndLogins {
+        upstream_id: Some(upstream),
+        subject: Some(subject),
+        sub: Some(sub),
+        ..EndLogins::default()
+    };
+    state.store.end_logins(&which, state.now()).await?;
     audit_user_action(
         state,
         admin.actor.clone(),

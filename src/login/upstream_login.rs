@@ -155,6 +155,7 @@ pub async fn record_login(
             .and_then(Value::as_str)
             .map(str::to_string),
         upstream_refresh,
+        upstream_subject: Some(subject.to_string()),
     };
     let user = state
         .store

@@ -81,15 +81,6 @@ async fn end_logins(
             UpstreamError::Invalid(why) => OAuthError::invalid_request(why),
             other => OAuthError::temporarily_unavailable(other.to_string()),
         })?;
-    // Whose logins: read first, so the jti is spent only just before they end.
-    let sub = match &claims.sub {
-        Some(subject) => match state.store.user_by_identity(upstream_id, subject).await? {
-            Some(user) => Some(user.sub),
-            // Nobody here logged in with that account: nothing to end.
-            None => return Ok(0),
-        },
-        None => None,
-    };
     // Once per jti (§2.6 step 8), kept as long as the token could be accepted (its `exp` and the
     // minute of clock leeway), so a replay is never taken for a new logout.
     let first = state
@@ -111,9 +102,9 @@ async fn end_logins(
         .end_logins(
             &EndLogins {
                 upstream_id: Some(upstream_id),
-                sub: sub.as_deref(),
+                subject: claims.sub.as_deref(),
                 sid: claims.sid.as_deref(),
-                context_id: None,
+                ..EndLogins::default()
             },
             now,
         )

@@ -57,8 +57,8 @@ impl User {
     }
 }
 
-/// Which logins to end: every condition given must hold, and one of `context_id`, `sub` and
-/// `sid` must be given.
+/// Which logins to end: every condition given must hold, and one of `context_id`, `sub`, `sid`
+/// and `subject` must be given.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct EndLogins<'a> {
     /// One login.
@@ -69,4 +69,6 @@ pub struct EndLogins<'a> {
     pub sub: Option<&'a str>,
     /// Logins in this upstream session (`sid` of the upstream's ID token).
     pub sid: Option<&'a str>,
+    /// Logins made with this subject at the upstream.
+    pub subject: Option<&'a str>,
 }

@@ -336,6 +336,9 @@ pub struct StoredContext {
     pub upstream_sid: Option<String>,
     /// The upstream's refresh token (`refresh_upstream`), sealed with the key-encryption key.
     pub upstream_refresh: Option<String>,
+    /// The subject the upstream asserted for this login (none for logins stored before it was
+    /// kept, or made outside an upstream login).
+    pub upstream_subject: Option<String>,
 }
 
 /// What a user allowed an app: the current state, replaced on every decision.

@@ -1864,6 +1864,7 @@ async fn a_login_from_an_upstream_this_replica_does_not_have_refreshes_nothing()
             revoked_at: None,
             upstream_sid: None,
             upstream_refresh: None,
+            upstream_subject: None,
         })
         .await
         .unwrap();

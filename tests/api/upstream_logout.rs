@@ -198,3 +198,34 @@ async fn a_logout_token_that_fails_a_check_ends_nothing() {
         "a refused token ended the session"
     );
 }
+
+#[tokio::test]
+async fn a_logout_naming_one_identity_of_a_user_ends_only_the_logins_made_with_it() {
+    let app = spawn_app().await;
+    let first = login_in_session(&app, &app.browser, "sess-1").await;
+    let sub = payload(first["id_token"].as_str().unwrap())["sub"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    app.admin_ok(
+        reqwest::Method::POST,
+        &format!("/admin/api/users/{sub}/identities"),
+        Some(json!({ "upstream": "test", "subject": "auth0|second" })),
+        201,
+    )
+    .await;
+    app.upstream.set(|b| b.subject = "auth0|second".into());
+    let second = login_in_session(&app, &browser(), "sess-2").await;
+    assert_eq!(
+        payload(second["id_token"].as_str().unwrap())["sub"],
+        sub.as_str()
+    );
+
+    let token = app.upstream.sign(&logout(&app, Some("auth0|second"), None));
+    assert_eq!(post(&app, "test", &token).await.status(), 200);
+    assert!(!userinfo_works(&app, &second).await);
+    assert!(
+        userinfo_works(&app, &first).await,
+        "the other identity's login ended too"
+    );
+}

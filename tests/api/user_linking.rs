@@ -407,3 +407,46 @@ async fn a_user_whose_email_an_upstream_not_trusted_to_link_asserted_is_never_jo
         .unwrap();
     assert_ne!(newcomer, alice);
 }
+
+#[tokio::test]
+async fn unlinking_an_identity_ends_the_logins_made_through_it_only() {
+    let app = spawn_app().await;
+    let alice = login_as(&app, "auth0|alice", "alice@example.com", true)
+        .await
+        .unwrap();
+    let path = format!("/admin/api/users/{alice}/identities");
+    let second = json!({ "upstream": "test", "subject": "auth0|second" });
+    app.admin_ok(Method::POST, &path, Some(second), 201).await;
+    // A login through each identity, each with its tokens.
+    let through = |subject: &'static str| {
+        let app = &app;
+        async move {
+            app.upstream.set(|b| b.subject = subject.into());
+            let p = AuthParams::new("app", "openid");
+            let q = app.login(&browser(), &p).await;
+            let tokens: Value = app.redeem(&p, &q["code"]).await.json().await.unwrap();
+            tokens
+        }
+    };
+    let first = through("auth0|alice").await;
+    let linked = through("auth0|second").await;
+    let works = |tokens: &Value| {
+        let app = &app;
+        let access = tokens["access_token"].as_str().unwrap().to_string();
+        async move { app.userinfo(&access).await.status() == StatusCode::OK }
+    };
+    assert!(works(&first).await && works(&linked).await);
+
+    app.admin_ok(
+        Method::DELETE,
+        &format!("{path}/test/auth0%7Csecond"),
+        None,
+        200,
+    )
+    .await;
+    assert!(
+        !works(&linked).await,
+        "a login through the unlinked identity lives on"
+    );
+    assert!(works(&first).await, "the user's other login ended too");
+}

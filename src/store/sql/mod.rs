@@ -402,8 +402,9 @@ macro_rules! shared_sql {
             pub async fn context(conn: &mut Conn, c: &StoredContext, sub: &str) -> Result<()> {
                 sqlx::query(
                     "INSERT INTO auth_contexts (id, sub, upstream_id, context, auth_time, \
-                     created_at, expires_at, revoked_at, upstream_sid, upstream_refresh) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                     created_at, expires_at, revoked_at, upstream_sid, upstream_refresh, \
+                     upstream_subject) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
                 )
                 .bind(&c.id)
                 .bind(sub)
@@ -415,6 +416,7 @@ macro_rules! shared_sql {
                 .bind(c.revoked_at)
                 .bind(&c.upstream_sid)
                 .bind(&c.upstream_refresh)
+                .bind(&c.upstream_subject)
                 .execute(&mut *conn)
                 .await?;
                 Ok(())

@@ -476,12 +476,17 @@ macro_rules! user_sql {
                 which: &$crate::store::EndLogins<'_>,
                 now: i64,
             ) -> $crate::store::Result<u64> {
-                if which.context_id.is_none() && which.sub.is_none() && which.sid.is_none() {
+                if which.context_id.is_none()
+                    && which.sub.is_none()
+                    && which.sid.is_none()
+                    && which.subject.is_none()
+                {
                     return Ok(0);
                 }
                 const ENDED: &str = "(SELECT id FROM auth_contexts WHERE revoked_at IS NULL \
                      AND ($1 IS NULL OR id = $1) AND ($2 IS NULL OR upstream_id = $2) \
-                     AND ($3 IS NULL OR sub = $3) AND ($4 IS NULL OR upstream_sid = $4))";
+                     AND ($3 IS NULL OR sub = $3) AND ($4 IS NULL OR upstream_sid = $4) \
+                     AND ($6 IS NULL OR upstream_subject = $6))";
                 let mut tx = self.begin_write().await?;
                 // What was issued from the contexts first, then the contexts.
                 let mut ended = 0;
@@ -500,6 +505,7 @@ macro_rules! user_sql {
                         .bind(which.sub)
                         .bind(which.sid)
                         .bind(now)
+                        .bind(which.subject)
                         .execute(&mut *tx)
                         .await?
                         .rows_affected();
