@@ -11,15 +11,13 @@ use utoipa::ToSchema;
 
 use super::auth::Admin;
 use super::error::{ApiError, Body, ErrorBody, Path};
-use super::users::{audit_user_action, known_user};
+use super::users::{audit_action, audit_user_action, known_user};
 use crate::claims::AuthContext;
 use crate::config::UpstreamKind;
 use crate::login::Stale;
 use crate::profiles::management_api::ManagementApi;
 use crate::profiles::{self, ImportOptions, ImportReport, LineOutcome};
 use crate::state::AppState;
-use crate::store::AuditEntry;
-use crate::telemetry::events;
 
 /// The most users one request imports.
 pub const MAX_USERS: usize = 1000;
@@ -74,39 +72,28 @@ pub async fn import_users(
         ..ImportReport::default()
     };
     for (i, user) in body.users.iter().enumerate() {
-        let outcome = match user {
-            Value::Object(line) => {
-                profiles::import_line(&*state.store, &settings, upstream, line, opts, state.now())
-                    .await?
-            }
-            _ => LineOutcome::Failed("not a JSON object".into()),
-        };
+        let outcome =
+            profiles::import_line(&*state.store, &settings, upstream, user, opts, state.now())
+                .await?;
         report.record(i + 1, outcome);
     }
     if !opts.dry_run && report.created + report.updated > 0 {
+        let counts = json!({
+            "created": report.created,
+            "updated": report.updated,
+            "unchanged": report.unchanged,
+            "failed": report.failed,
+        });
         let target = format!("upstream:{}", upstream.id);
-        events::admin_change(&admin.actor, "user.import", &target);
-        state
-            .store
-            .append_audit(&AuditEntry {
-                id: 0,
-                at: state.now(),
-                actor: admin.actor,
-                action: "user.import".into(),
-                target,
-                before: None,
-                after: Some(
-                    json!({
-                        "created": report.created,
-                        "updated": report.updated,
-                        "unchanged": report.unchanged,
-                        "failed": report.failed,
-                    })
-                    .to_string(),
-                ),
-                config_version: None,
-            })
-            .await?;
+        audit_action(
+            &state,
+            admin.actor,
+            "user.import",
+            target,
+            None,
+            Some(counts),
+        )
+        .await?;
     }
     Ok(Json(report))
 }
@@ -208,7 +195,7 @@ async fn from_management_api(state: &AppState, sub: &str) -> Result<Refetched, A
         &*state.store,
         &settings,
         up,
-        &profile,
+        &Value::Object(profile),
         ImportOptions::default(),
         state.now(),
     )

@@ -320,7 +320,19 @@ pub(super) async fn audit_user_action(
     before: Option<serde_json::Value>,
     after: Option<serde_json::Value>,
 ) -> Result<(), ApiError> {
-    let target = format!("user:{sub}");
+    audit_action(state, actor, action, format!("user:{sub}"), before, after).await
+}
+
+/// Logs and audits an admin action outside the configuration on `target` (like `user:{sub}`),
+/// with the state before and after it where there is one.
+pub(super) async fn audit_action(
+    state: &AppState,
+    actor: String,
+    action: &str,
+    target: String,
+    before: Option<serde_json::Value>,
+    after: Option<serde_json::Value>,
+) -> Result<(), ApiError> {
     events::admin_change(&actor, action, &target);
     state
         .store

@@ -114,10 +114,7 @@ async fn one(
 ) -> anyhow::Result<LineOutcome> {
     let now = crate::clock::SystemClock.now();
     Ok(match value {
-        Ok(Value::Object(line)) => {
-            profiles::import_line(store, settings, up, &line, options, now).await?
-        }
-        Ok(_) => LineOutcome::Failed("not a JSON object".into()),
+        Ok(line) => profiles::import_line(store, settings, up, &line, options, now).await?,
         Err(why) => LineOutcome::Failed(why),
     })
 }

@@ -32,6 +32,13 @@ pub enum Stale {
     Unavailable(String),
 }
 
+/// The database could not be read or written: a refresh to retry.
+impl From<crate::store::StoreError> for Stale {
+    fn from(e: crate::store::StoreError) -> Self {
+        Stale::Unavailable(e.to_string())
+    }
+}
+
 /// The associated data a context's upstream refresh token is sealed with: it opens for that
 /// context only.
 fn aad(context_id: &str) -> String {
@@ -105,15 +112,13 @@ async fn leased_refresh(
     stored: &StoredContext,
     ttl: Option<i64>,
 ) -> Result<StoredContext, Stale> {
-    let unavailable = |e: crate::store::StoreError| Stale::Unavailable(e.to_string());
     // Long enough for the token request, a JWKS refetch and userinfo.
     let lease = 3 * up.timeout.as_secs() as i64 + 5;
     let now = state.now();
     if !state
         .store
         .claim_refresh(&stored.id, now, now + lease)
-        .await
-        .map_err(unavailable)?
+        .await?
     {
         return wait_for_refresh(state, stored, lease).await;
     }
@@ -140,11 +145,7 @@ async fn wait_for_refresh(
     let started = std::time::Instant::now();
     while started.elapsed().as_secs() < lease as u64 {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        let again = state
-            .store
-            .context(&stored.id)
-            .await
-            .map_err(|e| Stale::Unavailable(e.to_string()))?;
+        let again = state.store.context(&stored.id).await?;
         match again {
             Some(c) if c.revoked_at.is_some() => {
                 return Err(Stale::Refused("the login has ended".into()));
@@ -189,7 +190,6 @@ async fn refresh_at_upstream(
     stored: &StoredContext,
     ttl: Option<i64>,
 ) -> Result<StoredContext, Stale> {
-    let unavailable = |e: crate::store::StoreError| Stale::Unavailable(e.to_string());
     let sealed = stored.upstream_refresh.as_deref().ok_or_else(|| {
         Stale::Refused(
             "Herald holds no refresh token from the identity provider for this login".into(),
@@ -243,11 +243,7 @@ async fn refresh_at_upstream(
         .get("sub")
         .and_then(Value::as_str)
         .unwrap_or_default();
-    let holder = state
-        .store
-        .user_by_identity(&up.id, subject)
-        .await
-        .map_err(unavailable)?;
+    let holder = state.store.user_by_identity(&up.id, subject).await?;
     match holder {
         Some(user) if user.sub == stored.sub && !user.blocked => {}
         Some(user) if user.sub == stored.sub => {
@@ -275,12 +271,7 @@ async fn refresh_at_upstream(
         },
         ..stored.clone()
     };
-    if !state
-        .store
-        .refresh_context(&fresh)
-        .await
-        .map_err(unavailable)?
-    {
+    if !state.store.refresh_context(&fresh).await? {
         return Err(Stale::Refused("the login has ended".into()));
     }
     tracing::info!(upstream = %up.id, "a stale login was refreshed at the upstream");

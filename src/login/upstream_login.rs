@@ -268,37 +268,22 @@ async fn joined_user(
     if upstream.allow_signup && !upstream.link_by_verified_email {
         return Ok(None);
     }
-    let Some(email) = profile.email.as_deref().filter(|_| profile.email_verified) else {
-        return Ok(None);
-    };
-    let mut found: Vec<User> = state
-        .store
-        .users_by_email(email)
+    let Some(user) = crate::profiles::user_with_verified_email(&*state.store, profile)
         .await
         .map_err(store_failure)?
-        .into_iter()
-        .filter(|u| u.email_verified)
-        .collect();
-    if found.len() > 1 {
-        tracing::warn!(upstream = %upstream.id, users = found.len(),
-            "several users have this verified email: the login joins none of them");
-        return Ok(None);
-    }
-    let Some(user) = found.pop() else {
+    else {
         return Ok(None);
     };
     // An invitation (a user created with their email and no identity) is claimed by the first
     // verified login; with linking on, a user whose email only trusted upstreams asserted.
-    let invited = state
+    let identities = state
         .store
         .identities(&user.sub)
         .await
-        .map_err(store_failure)?
-        .is_empty();
+        .map_err(store_failure)?;
+    let invited = identities.is_empty();
     let linkable = upstream.link_by_verified_email
-        && crate::profiles::email_trusted(&*state.store, &state.settings(), &user)
-            .await
-            .map_err(store_failure)?;
+        && crate::profiles::email_trusted(&state.settings(), &identities);
     Ok((invited || linkable).then_some(user))
 }
 
@@ -311,7 +296,9 @@ fn no_signup(state: &AppState, upstream: &Upstream, req: &AuthRequest) -> PageEr
         StatusCode::FORBIDDEN,
         "No account here",
         format!(
-            "{} does not let new users sign up through {}, and no account here matches yours              (or your email is not verified). Ask the app's administrator to create your              account.",
+            "{} does not let new users sign up through {}, and no account here matches yours \
+             (or your email is not verified). Ask the app's administrator to create your \
+             account.",
             state.settings().app_name(&req.client_id),
             upstream.display_name
         ),

@@ -19,7 +19,9 @@ use utoipa::ToSchema;
 
 use crate::claims::{self, AccessTokenClaims, AuthContext, UpstreamClaims};
 use crate::config::{Settings, Upstream};
-use crate::store::{CreateOutcome, LinkOutcome, NewUser, Store, StoreError, User, UserProfile};
+use crate::store::{
+    CreateOutcome, LinkOutcome, LinkedIdentity, NewUser, Store, StoreError, User, UserProfile,
+};
 use crate::tokens::hashing::random_token;
 
 /// How an import treats users it does not find.
@@ -169,10 +171,13 @@ pub async fn import_line(
     store: &dyn Store,
     settings: &Settings,
     upstream: &Upstream,
-    line: &Map<String, Value>,
+    line: &Value,
     opts: ImportOptions,
     now: i64,
 ) -> Result<LineOutcome, StoreError> {
+    let Value::Object(line) = line else {
+        return Ok(LineOutcome::Failed("not a JSON object".into()));
+    };
     let claims = match claims_of(line) {
         Ok(c) => c,
         Err(why) => return Ok(LineOutcome::Failed(why)),
@@ -271,10 +276,23 @@ async fn linked_by_email(
     upstream: &Upstream,
     profile: &UserProfile,
 ) -> Result<Option<User>, StoreError> {
-    if !upstream.link_by_verified_email || !profile.email_verified {
+    if !upstream.link_by_verified_email {
         return Ok(None);
     }
-    let Some(email) = profile.email.as_deref() else {
+    let Some(user) = user_with_verified_email(store, profile).await? else {
+        return Ok(None);
+    };
+    let identities = store.identities(&user.sub).await?;
+    Ok(email_trusted(settings, &identities).then_some(user))
+}
+
+/// The one user whose email is `profile`'s verified email, verified on their record too; none
+/// when nobody has it, or several do (logged: an admin links by hand).
+pub async fn user_with_verified_email(
+    store: &dyn Store,
+    profile: &UserProfile,
+) -> Result<Option<User>, StoreError> {
+    let Some(email) = profile.email.as_deref().filter(|_| profile.email_verified) else {
         return Ok(None);
     };
     let mut found: Vec<User> = store
@@ -283,26 +301,26 @@ async fn linked_by_email(
         .into_iter()
         .filter(|u| u.email_verified)
         .collect();
-    let Some(user) = found.pop().filter(|_| found.is_empty()) else {
+    if found.len() > 1 {
+        tracing::warn!(
+            users = found.len(),
+            "several users have this verified email: it links to none of them"
+        );
         return Ok(None);
-    };
-    Ok(email_trusted(store, settings, &user).await?.then_some(user))
+    }
+    Ok(found.pop())
 }
 
-/// Whether `user`'s verified email may be linked by: every identity they hold is at an
-/// upstream that links by verified email (so only upstreams trusted to verify emails ever
+/// Whether a user holding `identities` may be linked to by verified email: every identity is at
+/// an upstream that links by verified email (so only upstreams trusted to verify emails ever
 /// wrote it; one trusted less cannot plant a victim's address on an attacker's account), or
-/// they hold none (created by an admin, who vouched for it).
-pub async fn email_trusted(
-    store: &dyn Store,
-    settings: &Settings,
-    user: &User,
-) -> Result<bool, StoreError> {
-    Ok(store.identities(&user.sub).await?.iter().all(|i| {
+/// there is none (created by an admin, who vouched for it).
+pub fn email_trusted(settings: &Settings, identities: &[LinkedIdentity]) -> bool {
+    identities.iter().all(|i| {
         settings
             .upstream(&i.upstream_id)
             .is_some_and(|u| u.link_by_verified_email)
-    }))
+    })
 }
 
 /// The names of the attributes (and `amr`, `acr`) whose values differ.

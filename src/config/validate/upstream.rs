@@ -37,6 +37,20 @@ const HERALDS_OWN_PARAMETERS: &[&str] = &[
     "id_token_hint",
 ];
 
+/// Whether Herald's own issuer is a development one (plain http://, or not given yet).
+fn herald_is_local(herald_issuer: Option<&str>) -> bool {
+    herald_issuer
+        .and_then(|i| Url::parse(i).ok())
+        .is_none_or(|i| i.scheme() == "http")
+}
+
+/// Hole 5 of the hardening issue: Herald calls upstreams over https://, and over plain http://
+/// only on loopback beside a development Herald (`herald_local`).
+fn scheme_allowed(url: &Url, herald_local: bool) -> bool {
+    url.scheme() == "https"
+        || (url.scheme() == "http" && herald_local && url.host_str().is_some_and(is_loopback_host))
+}
+
 impl Validator {
     pub(super) fn upstream(
         &mut self,
@@ -115,9 +129,7 @@ impl Validator {
                 }
                 // Hole 5 of the hardening issue: a plain-http upstream is for development,
                 // so only beside a Herald that is itself on loopback http://.
-                let herald_local = herald_issuer
-                    .and_then(|i| Url::parse(i).ok())
-                    .is_none_or(|i| i.scheme() == "http");
+                let herald_local = herald_is_local(herald_issuer);
                 let parsed = u
                     .issuer
                     .as_deref()
@@ -127,14 +139,7 @@ impl Validator {
                         self.problem(format!("{key}.issuer: {why}"));
                         None
                     }
-                    Some(Ok((None, url)))
-                        if url.scheme() == "https"
-                            || (url.scheme() == "http"
-                                && herald_local
-                                && url.host_str().is_some_and(is_loopback_host)) =>
-                    {
-                        u.issuer.clone()
-                    }
+                    Some(Ok((None, url))) if scheme_allowed(&url, herald_local) => u.issuer.clone(),
                     Some(Ok((None, url))) if url.scheme() == "http" && !herald_local => {
                         self.problem(format!(
                             "{key}.issuer: `{url}` is plain http:// while Herald's own issuer is \
@@ -332,16 +337,10 @@ impl Validator {
             ));
             return None;
         }
-        let herald_local = herald_issuer
-            .and_then(|i| Url::parse(i).ok())
-            .is_none_or(|i| i.scheme() == "http");
         match Url::parse(raw) {
             Ok(url)
                 if egress::check_url(&url).is_none()
-                    && (url.scheme() == "https"
-                        || (url.scheme() == "http"
-                            && herald_local
-                            && url.host_str().is_some_and(is_loopback_host))) =>
+                    && scheme_allowed(&url, herald_is_local(herald_issuer)) =>
             {
                 Some(raw.trim_end_matches('/').to_string())
             }
