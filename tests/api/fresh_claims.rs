@@ -168,32 +168,12 @@ async fn check_config_explains_the_freshness_keys() {
             "max_stale: `soon` is not a duration",
         ),
     ] {
-        let toml = format!(
-            r#"
-issuer = "https://herald.example"
-[[upstreams]]
-id = "up"
-kind = "oidc"
-issuer = "https://idp.example"
-client_id = "herald"
-{keys}
-"#
-        );
+        let toml = config_with_upstream(keys);
         let err = herald::config::from_toml(&toml).unwrap_err().to_string();
         assert!(err.contains(says), "{keys}: {err}");
     }
-    let toml = r#"
-issuer = "https://herald.example"
-listen = "127.0.0.1:0"
-database_url = "sqlite://unused.db"
-[[upstreams]]
-id = "up"
-kind = "oidc"
-issuer = "https://idp.example"
-client_id = "herald"
-refresh_upstream = true
-"#;
-    let (_, warnings) = herald::config::from_toml(toml).unwrap();
+    let toml = config_with_upstream("refresh_upstream = true");
+    let (_, warnings) = herald::config::from_toml(&toml).unwrap();
     assert!(
         warnings
             .iter()

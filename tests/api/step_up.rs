@@ -49,10 +49,7 @@ async fn prompt_login_max_age_login_hint_and_ui_locales_reach_the_upstream() {
 #[tokio::test]
 async fn auth_time_is_the_upstreams_when_it_sends_a_plausible_one() {
     let app = spawn_app().await;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
+    let now = unix_now();
     app.upstream.set(|b| {
         b.id_claims
             .insert("auth_time".into(), serde_json::json!(now - 3600));
@@ -114,10 +111,7 @@ async fn acr_values_reach_the_upstream_and_an_unmet_class_is_unmet_authenticatio
 }
 
 fn auth_time_ago(app: &TestApp, secs: i64, ignore_prompt_login: bool) {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
+    let now = unix_now();
     app.upstream.set(|b| {
         b.id_claims
             .insert("auth_time".into(), serde_json::json!(now - secs));
@@ -147,10 +141,7 @@ async fn an_upstream_login_older_than_max_age_is_asked_for_again_with_prompt_log
     let auth_time = payload(tokens["id_token"].as_str().unwrap())["auth_time"]
         .as_i64()
         .unwrap();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
+    let now = unix_now();
     assert!(now - auth_time <= 60, "{auth_time} vs {now}");
 }
 
@@ -188,17 +179,7 @@ async fn the_parameters_an_upstream_takes_through_reach_it_and_no_others() {
     assert!(!asked.contains_key("audience"), "{asked:?}");
 
     // Herald's own parameters cannot be named.
-    let toml = r#"
-issuer = "https://herald.example"
-listen = "127.0.0.1:0"
-database_url = "sqlite://unused.db"
-[[upstreams]]
-id = "up"
-kind = "oidc"
-issuer = "https://idp.example"
-client_id = "herald"
-pass_through = ["prompt"]
-"#;
-    let err = herald::config::from_toml(toml).unwrap_err().to_string();
+    let toml = config_with_upstream(r#"pass_through = ["prompt"]"#);
+    let err = herald::config::from_toml(&toml).unwrap_err().to_string();
     assert!(err.contains("upstreams[0].pass_through: `prompt`"), "{err}");
 }

@@ -9,20 +9,13 @@ use crate::support::*;
 
 const EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
 
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
-
 /// A logout token's claims from the test upstream for Herald, naming `sub` and/or `sid`.
 fn logout(app: &TestApp, sub: Option<&str>, sid: Option<&str>) -> Value {
     let mut claims = json!({
         "iss": app.upstream.issuer(),
         "aud": "herald-at-upstream",
-        "iat": now(),
-        "exp": now() + 120,
+        "iat": unix_now(),
+        "exp": unix_now() + 120,
         "jti": herald::tokens::random_token(),
         "events": { EVENT: {} },
     });
@@ -154,7 +147,7 @@ async fn a_logout_token_that_fails_a_check_ends_nothing() {
         }),
         ("expired", {
             let mut c = good();
-            c["exp"] = json!(now() - 600);
+            c["exp"] = json!(unix_now() - 600);
             app.upstream.sign(&c)
         }),
         ("no jti", {

@@ -642,6 +642,32 @@ pub async fn wait_until(what: &str, limit: std::time::Duration, mut done: impl F
 }
 
 /// A port free a moment ago on the loopback interface.
+/// Now, in Unix seconds, by the real clock (as the test upstream stamps its tokens).
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// The smallest configuration `check-config` takes, with one OpenID upstream `up` carrying
+/// `upstream_keys`: for tests of what it says about those keys.
+pub fn config_with_upstream(upstream_keys: &str) -> String {
+    format!(
+        r#"
+issuer = "https://herald.example"
+listen = "127.0.0.1:0"
+database_url = "sqlite://unused.db"
+[[upstreams]]
+id = "up"
+kind = "oidc"
+issuer = "https://idp.example"
+client_id = "herald"
+{upstream_keys}
+"#
+    )
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
