@@ -3687,7 +3687,48 @@ async fn a_refreshed_context_replaces_its_claims_unless_it_has_ended(store: DynS
         upstream_refresh: Some("aes256gcm:rotated".into()),
         ..session_context("ctx-1", "sub-1", "up", None)
     };
+    // The right to refresh: only with the token stored now, and one holder at a time.
+    let stored = Some("aes256gcm:sealed");
+    assert!(
+        !store
+            .claim_refresh("ctx-1", Some("aes256gcm:other"), T, T + 30)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .claim_refresh("ctx-1", stored, T, T + 30)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .claim_refresh("ctx-1", stored, T + 1, T + 31)
+            .await
+            .unwrap()
+    );
+    store.release_refresh("ctx-1").await.unwrap();
+    assert!(
+        store
+            .claim_refresh("ctx-1", stored, T + 2, T + 32)
+            .await
+            .unwrap()
+    );
     assert!(store.refresh_context(&fresh).await.unwrap());
+    // The token it rotated to is the one a claim must now name.
+    assert!(
+        !store
+            .claim_refresh("ctx-1", stored, T + 3, T + 33)
+            .await
+            .unwrap()
+    );
+    let rotated = Some("aes256gcm:rotated");
+    assert!(
+        store
+            .claim_refresh("ctx-1", rotated, T + 3, T + 33)
+            .await
+            .unwrap()
+    );
     assert_eq!(store.context("ctx-1").await.unwrap().unwrap(), fresh);
     let user = store.user("sub-1").await.unwrap().unwrap();
     assert_eq!(user.last_context.as_deref(), Some(r#"{"claims":"new"}"#));

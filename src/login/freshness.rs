@@ -105,7 +105,9 @@ pub async fn refresh_now(state: &AppState, stored: StoredContext) -> Result<Stor
 
 /// Refreshes `stored` at `up` holding the context's refresh lease, so that no two requests (on
 /// any replica) spend the same upstream refresh token: a request that finds the lease taken
-/// waits for the holder's result instead. Only the lease holder's refusal ends the login.
+/// waits for the holder's result instead. The lease is taken only while the token this request
+/// read is still the stored one, so a request that read the login before another refreshed it
+/// never spends the old token. Only the lease holder's refusal ends the login.
 async fn leased_refresh(
     state: &AppState,
     up: &Upstream,
@@ -117,7 +119,12 @@ async fn leased_refresh(
     let now = state.now();
     if !state
         .store
-        .claim_refresh(&stored.id, now, now + lease)
+        .claim_refresh(
+            &stored.id,
+            stored.upstream_refresh.as_deref(),
+            now,
+            now + lease,
+        )
         .await?
     {
         return wait_for_refresh(state, stored, lease).await;

@@ -102,9 +102,17 @@ pub trait UserStore: Send + Sync + 'static {
     async fn user_holdings(&self, sub: &str) -> Result<UserHoldings>;
 
     async fn insert_context(&self, ctx: &StoredContext) -> Result<()>;
-    /// Takes the right to refresh live context `id` at its upstream until `until`; `false` when
-    /// another request holds it (or the context has ended).
-    async fn claim_refresh(&self, id: &str, now: i64, until: i64) -> Result<bool>;
+    /// Takes the right to refresh live context `id` at its upstream until `until`, if its sealed
+    /// upstream refresh token is still `sealed` (the one the caller read and would spend);
+    /// `false` when another request holds the right, has refreshed it since (the token
+    /// changed), or the context has ended.
+    async fn claim_refresh(
+        &self,
+        id: &str,
+        sealed: Option<&str>,
+        now: i64,
+        until: i64,
+    ) -> Result<bool>;
     /// Replaces live context `id`'s sealed upstream refresh token (one the upstream rotated to
     /// in a refresh that then failed).
     async fn keep_upstream_refresh(&self, id: &str, sealed: &str) -> Result<()>;

@@ -403,17 +403,20 @@ macro_rules! user_sql {
             async fn claim_refresh(
                 &self,
                 id: &str,
+                sealed: Option<&str>,
                 now: i64,
                 until: i64,
             ) -> $crate::store::Result<bool> {
                 let claimed = sqlx::query(
                     "UPDATE auth_contexts SET refreshing_until = $3 WHERE id = $1 \
                      AND revoked_at IS NULL \
-                     AND (refreshing_until IS NULL OR refreshing_until <= $2)",
+                     AND (refreshing_until IS NULL OR refreshing_until <= $2) \
+                     AND ($4 IS NULL OR upstream_refresh = $4)",
                 )
                 .bind(id)
                 .bind(now)
                 .bind(until)
+                .bind(sealed)
                 .execute(&self.pool)
                 .await?;
                 Ok(claimed.rows_affected() == 1)
