@@ -12,6 +12,47 @@ use super::error::{ApiError, ErrorBody, Query};
 use crate::clock::rfc3339_utc;
 use crate::state::AppState;
 use crate::store::{AuditEntry, AuditFilter};
+use crate::telemetry::events;
+
+/// Logs and audits an admin action on the user `sub` (target `user:{sub}`), with the state
+/// before and after it where there is one.
+pub(crate) async fn audit_user_action(
+    state: &AppState,
+    actor: String,
+    action: &str,
+    sub: &str,
+    before: Option<serde_json::Value>,
+    after: Option<serde_json::Value>,
+) -> Result<(), ApiError> {
+    audit_action(state, actor, action, format!("user:{sub}"), before, after).await
+}
+
+/// Logs and audits an admin action outside the configuration on `target` (like `user:{sub}`),
+/// with the state before and after it where there is one.
+pub(crate) async fn audit_action(
+    state: &AppState,
+    actor: String,
+    action: &str,
+    target: String,
+    before: Option<serde_json::Value>,
+    after: Option<serde_json::Value>,
+) -> Result<(), ApiError> {
+    events::admin_change(&actor, action, &target);
+    state
+        .store
+        .append_audit(&AuditEntry {
+            id: 0,
+            at: state.now(),
+            actor,
+            action: action.into(),
+            target,
+            before: before.map(|v| v.to_string()),
+            after: after.map(|v| v.to_string()),
+            config_version: None,
+        })
+        .await?;
+    Ok(())
+}
 
 /// Filters of the audit log.
 #[derive(Debug, Deserialize, IntoParams)]

@@ -8,9 +8,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 
+use super::audit::audit_user_action;
 use super::auth::{AccountLinker, Admin};
 use super::error::{ApiError, ErrorBody, Path};
-use super::users::{audit_user_action, known_user};
+use super::users::known_user;
 use crate::consent::import::{self, ConsentImport};
 use crate::state::AppState;
 use crate::store::AccountLink;

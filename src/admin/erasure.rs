@@ -10,9 +10,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, json};
 use utoipa::{IntoParams, ToSchema};
 
+use super::audit::audit_user_action;
 use super::auth::Admin;
 use super::error::{ApiError, ErrorBody, Path, Query};
-use super::users::{audit_user_action, known_user};
+use super::users::known_user;
 use crate::state::AppState;
 use crate::tokens::random_token;
 

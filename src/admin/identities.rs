@@ -14,9 +14,10 @@ use serde::Deserialize;
 use serde_json::json;
 use utoipa::ToSchema;
 
+use super::audit::audit_user_action;
 use super::auth::Admin;
 use super::error::{ApiError, Body, ErrorBody, Path};
-use super::users::{Identity, UserDetail, audit_user_action, known_user, user_detail};
+use super::users::{Identity, UserDetail, known_user, user_detail};
 use crate::state::AppState;
 use crate::store::{CreateOutcome, EndLogins, LinkOutcome, NewUser, UserProfile};
 use crate::tokens::hashing::random_token;

@@ -9,9 +9,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use utoipa::ToSchema;
 
+use super::audit::{audit_action, audit_user_action};
 use super::auth::Admin;
 use super::error::{ApiError, Body, ErrorBody, Path};
-use super::users::{audit_action, audit_user_action, known_user};
+use super::users::known_user;
 use crate::claims::AuthContext;
 use crate::config::UpstreamKind;
 use crate::login::Stale;

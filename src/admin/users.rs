@@ -8,12 +8,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 
+use super::audit::audit_user_action;
 use super::auth::{Admin, UserReader};
 use super::error::{ApiError, Body, ErrorBody, Path, Query};
 use crate::consent::{self, ExportedRecord};
 use crate::state::AppState;
-use crate::store::{AuditEntry, User, UserQuery, UserSort};
-use crate::telemetry::events;
+use crate::store::{User, UserQuery, UserSort};
 
 const MAX_PER_PAGE: i64 = 100;
 /// The last page a list may ask for, so `page * per_page` stays far from overflowing.
@@ -308,46 +308,6 @@ pub(super) async fn known_user(state: &AppState, sub: &str) -> Result<User, ApiE
         .user(sub)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no user `{sub}`")))
-}
-
-/// Logs and audits an admin action on the user `sub` (target `user:{sub}`), with the state
-/// before and after it where there is one.
-pub(super) async fn audit_user_action(
-    state: &AppState,
-    actor: String,
-    action: &str,
-    sub: &str,
-    before: Option<serde_json::Value>,
-    after: Option<serde_json::Value>,
-) -> Result<(), ApiError> {
-    audit_action(state, actor, action, format!("user:{sub}"), before, after).await
-}
-
-/// Logs and audits an admin action outside the configuration on `target` (like `user:{sub}`),
-/// with the state before and after it where there is one.
-pub(super) async fn audit_action(
-    state: &AppState,
-    actor: String,
-    action: &str,
-    target: String,
-    before: Option<serde_json::Value>,
-    after: Option<serde_json::Value>,
-) -> Result<(), ApiError> {
-    events::admin_change(&actor, action, &target);
-    state
-        .store
-        .append_audit(&AuditEntry {
-            id: 0,
-            at: state.now(),
-            actor,
-            action: action.into(),
-            target,
-            before: before.map(|v| v.to_string()),
-            after: after.map(|v| v.to_string()),
-            config_version: None,
-        })
-        .await?;
-    Ok(())
 }
 
 /// One user, with their identities, last login and grants; `fields` and `include_fields`
