@@ -67,11 +67,11 @@ fn fifty_by_fifty() -> (UpstreamMapping, UpstreamClaims) {
             required: i % 7 == 0,
             on_missing: OnMissing::Clear,
         });
-        mappings.push(Mapping {
-            from: parsed,
-            to: path(&format!("ctx{}.field{i}", i % 6)),
-            merge: merges[i % 4],
-        });
+        mappings.push(Mapping::copy(
+            parsed,
+            path(&format!("ctx{}.field{i}", i % 6)),
+            merges[i % 4],
+        ));
     }
     let cfg = UpstreamMapping {
         attributes,

@@ -8,7 +8,7 @@ use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
-use super::ClaimPath;
+use super::{ClaimPath, Expression, Transform};
 
 /// Where an upstream claim is read from. The declaration order is the order sources apply in.
 #[derive(
@@ -32,6 +32,8 @@ pub enum Source {
     Userinfo,
     /// The upstream's access token, when it is a JWT.
     AccessToken,
+    /// Computed by a mapping's `expr` (never an attribute's source).
+    Computed,
 }
 
 impl Source {
@@ -44,6 +46,7 @@ impl Source {
             Source::IdToken => "id_token",
             Source::Userinfo => "userinfo",
             Source::AccessToken => "access_token",
+            Source::Computed => "computed",
         }
     }
 
@@ -53,6 +56,7 @@ impl Source {
             Source::IdToken => "ID token",
             Source::Userinfo => "userinfo response",
             Source::AccessToken => "access token",
+            Source::Computed => "computed value",
         }
     }
 }
@@ -196,27 +200,91 @@ impl fmt::Display for Merge {
     }
 }
 
-/// Copies the value of every attribute whose claim is `from` to `to` in the authentication context.
+/// Writes a value at `to` in the authentication context: the value of every attribute whose claim
+/// is `from`, or what the CEL expression `expr` computes (exactly one of the two).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Mapping {
     /// An attribute's claim path (matching the attribute in every source it is declared for).
-    #[schema(value_type = String)]
-    pub from: ClaimPath,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub from: Option<ClaimPath>,
+    /// A CEL expression over `id_token`, `userinfo`, `access_token` and `context` whose result is
+    /// the value; `null` counts as missing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub expr: Option<Expression>,
     /// The path in the authentication context.
     #[schema(value_type = String)]
     pub to: ClaimPath,
     /// How the value combines with what is already there.
     #[serde(default)]
     pub merge: Merge,
+    /// A CEL condition over the same variables; when it is false the mapping is skipped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub when: Option<Expression>,
+    /// Steps applied to the value before it is merged (see [`Transform`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<Object>)]
+    pub transform: Vec<Transform>,
+    /// For `expr`: what an evaluation error, a failed transform or a `null` result does
+    /// (a `from` mapping's attribute has its own).
+    #[serde(default, skip_serializing_if = "is_clear")]
+    pub on_missing: OnMissing,
+}
+
+fn is_clear(o: &OnMissing) -> bool {
+    *o == OnMissing::Clear
 }
 
 impl Mapping {
+    /// A plain copy from `from` to `to`.
+    pub fn copy(from: ClaimPath, to: ClaimPath, merge: Merge) -> Self {
+        Self {
+            from: Some(from),
+            expr: None,
+            to,
+            merge,
+            when: None,
+            transform: Vec::new(),
+            on_missing: OnMissing::Clear,
+        }
+    }
+
+    /// What the value is read from, as lineage and origins spell it: the `from` path, or the
+    /// expression as written.
+    pub fn input(&self) -> &str {
+        match (&self.from, &self.expr) {
+            (Some(from), _) => from.canonical_str(),
+            (None, Some(expr)) => expr.source(),
+            (None, None) => "",
+        }
+    }
+
     /// How lineage and origins name this mapping: `from → to`.
     pub fn describe(&self) -> String {
-        let mut out = self.from.canonical();
+        let mut out = self.input().to_owned();
         out.push_str(" → ");
         self.to.write_canonical(&mut out);
+        out
+    }
+
+    /// [`describe`](Self::describe), then the condition and the transforms, e.g.
+    /// `groups → teams (when id_token.email_verified; lowercase)`.
+    pub fn describe_with_steps(&self) -> String {
+        let mut out = self.describe();
+        let steps: Vec<String> = self
+            .when
+            .iter()
+            .map(|w| format!("when {}", w.source()))
+            .chain(self.transform.iter().map(Transform::describe))
+            .collect();
+        if !steps.is_empty() {
+            out.push_str(" (");
+            out.push_str(&steps.join("; "));
+            out.push(')');
+        }
         out
     }
 }
@@ -329,5 +397,29 @@ mod tests {
         .unwrap();
         assert_eq!(m.merge, Merge::Set);
         assert_eq!(m.describe(), "a → b");
+    }
+
+    #[test]
+    fn a_mapping_may_compute_its_value_under_a_condition() {
+        let m: Mapping = toml::from_str(
+            r#"expr = "id_token.groups.map(g, 'team:' + g)"
+               when = "id_token.email_verified"
+               to = "teams"
+               on_missing = "keep"
+               transform = ["lowercase"]"#,
+        )
+        .unwrap();
+        assert!(m.from.is_none());
+        assert_eq!(m.describe(), "id_token.groups.map(g, 'team:' + g) → teams");
+        assert_eq!(m.on_missing, OnMissing::Keep);
+        let err = toml::from_str::<Mapping>(
+            r#"expr = "id_token.groups.map(g, lower(g))"
+               to = "teams""#,
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("unknown function `lower`"),
+            "{err}"
+        );
     }
 }

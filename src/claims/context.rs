@@ -204,6 +204,25 @@ pub struct Built {
     pub context: AuthContext,
     /// Claims dropped or skipped, in the order they were met.
     pub warnings: Vec<Warning>,
+    /// What each condition, expression and transform made of its input, in order; recorded
+    /// only for a preview ([`build_traced`](super::mapping::build_traced)).
+    pub steps: Vec<Step>,
+}
+
+/// One step of a mapping, as a preview shows it: a `when` condition, an `expr` or a transform,
+/// with what it was given and what it gave.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Step {
+    /// The mapping, as `from → to`.
+    pub mapping: String,
+    /// `when …`, `expr`, or the transform, e.g. `prefix "team:"`.
+    pub step: String,
+    /// What the step was given (`null` for a condition or an expression, which read the claims).
+    #[schema(value_type = Object)]
+    pub input: Value,
+    /// What it gave; an error's text when it failed.
+    #[schema(value_type = Object)]
+    pub output: Value,
 }
 
 /// Why a login cannot go on. Shown to the user on an error page, so each says what an administrator must fix.
@@ -251,6 +270,16 @@ pub enum MappingError {
         expected: super::AttrType,
         /// What the value was, e.g. "a string".
         found: &'static str,
+    },
+    /// A computed mapping with `on_missing = "fail"` could not compute its value.
+    #[error(
+        "Signing in through `{upstream}` needs a value computed by the mapping `{mapping}`, and it could \
+         not be computed: {reason}. An administrator must fix the mapping or its `on_missing`."
+    )]
+    Computed {
+        upstream: String,
+        mapping: String,
+        reason: String,
     },
     /// A required claim must come from an access token that is opaque.
     #[error(

@@ -2,7 +2,7 @@
 //! this login produce?".
 //!
 //! Lineage is computed from config alone: for every claim a scope can release, each upstream attribute
-//! and mapping (standard or explicit) that can write it. Preview runs the real [`build_context`] and
+//! and mapping (standard or explicit) that can write it. Preview runs the real [`build_traced`] and
 //! [`release`](fn@release) on sample upstream claims, so what it shows is what a login would mint.
 
 use serde::Serialize;
@@ -13,8 +13,8 @@ use utoipa::{PartialSchema, ToSchema};
 
 use super::mapping::{STANDARD_CLAIMS, STANDARD_MAPPING, STANDARD_SOURCES};
 use super::{
-    AttrType, AuthContext, Merge, ScopeCatalog, Source, TokenKind, UpstreamClaims, UpstreamMapping,
-    Warning, build_context, release,
+    AttrType, AuthContext, Merge, ScopeCatalog, Source, Step, TokenKind, UpstreamClaims,
+    UpstreamMapping, Warning, build_traced, release,
 };
 
 /// One way a releasable token claim can get its value.
@@ -93,7 +93,8 @@ pub struct LineageOrigin {
     pub upstream_claim: String,
     /// The attribute's type (the standard claims have fixed types).
     pub attribute_type: AttrType,
-    /// `standard`, or the mapping as `from → to`.
+    /// `standard`, or the mapping as `from → to`, with its condition and transforms in
+    /// parentheses.
     pub mapping: String,
     /// The mapping's merge strategy.
     pub merge: Merge,
@@ -141,11 +142,21 @@ pub fn lineage(upstreams: &[(&str, &UpstreamMapping)], catalog: &ScopeCatalog) -
                     if !released.starts_with(&mapping.to) && !mapping.to.starts_with(released) {
                         continue;
                     }
-                    let mut attrs: Vec<_> = cfg
-                        .attributes
-                        .iter()
-                        .filter(|a| a.claim == mapping.from)
-                        .collect();
+                    let Some(from) = &mapping.from else {
+                        // A computed mapping: its one origin is the expression.
+                        let origin = LineageOrigin {
+                            upstream: upstream.to_owned(),
+                            source: Source::Computed,
+                            upstream_claim: mapping.input().to_owned(),
+                            attribute_type: AttrType::Any,
+                            mapping: mapping.describe_with_steps(),
+                            merge: mapping.merge,
+                        };
+                        rows.push(row(Some(origin), None));
+                        continue;
+                    };
+                    let mut attrs: Vec<_> =
+                        cfg.attributes.iter().filter(|a| a.claim == *from).collect();
                     attrs.sort_by_key(|a| a.source);
                     for attr in attrs {
                         let origin = LineageOrigin {
@@ -153,13 +164,13 @@ pub fn lineage(upstreams: &[(&str, &UpstreamMapping)], catalog: &ScopeCatalog) -
                             source: attr.source,
                             upstream_claim: attr.claim.canonical(),
                             attribute_type: attr.ty,
-                            mapping: mapping.describe(),
+                            mapping: mapping.describe_with_steps(),
                             merge: mapping.merge,
                         };
                         let note = match attr.source {
                             Source::AccessToken => Some(NOTE_ACCESS_TOKEN),
                             Source::Userinfo => Some(NOTE_USERINFO),
-                            Source::IdToken => None,
+                            Source::IdToken | Source::Computed => None,
                         };
                         rows.push(row(Some(origin), note));
                     }
@@ -252,6 +263,8 @@ pub struct Preview {
     pub access_token: Map<String, Value>,
     /// Warnings raised while building the context.
     pub warnings: Vec<Warning>,
+    /// What each mapping's condition, expression and transforms made of their inputs, in order.
+    pub steps: Vec<Step>,
     /// The message the user would see if the login failed.
     pub error: Option<String>,
     /// What this preview lets pass but a real login or a client would meet: a userinfo answer
@@ -269,8 +282,9 @@ pub fn preview(
     scopes: &[String],
 ) -> Preview {
     let notes = notes(cfg, catalog, claims, scopes);
-    match build_context(upstream_id, cfg, claims, previous) {
+    match build_traced(upstream_id, cfg, claims, previous) {
         Ok(built) => Preview {
+            steps: built.steps,
             id_token: release(&built.context, catalog, scopes, TokenKind::IdToken),
             userinfo: release(&built.context, catalog, scopes, TokenKind::Userinfo),
             access_token: release(&built.context, catalog, scopes, TokenKind::AccessToken),
@@ -285,6 +299,7 @@ pub fn preview(
             userinfo: Map::new(),
             access_token: Map::new(),
             warnings: Vec::new(),
+            steps: Vec::new(),
             error: Some(e.to_string()),
             notes,
         },

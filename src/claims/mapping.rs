@@ -20,11 +20,14 @@ use std::sync::LazyLock;
 
 use serde_json::{Map, Number, Value};
 
-use read::{AttrValue, coerce, describe_json, is_empty, read_attribute, type_warning};
+use super::json::describe_json;
+use read::{AttrValue, coerce, is_empty, read_attribute, type_warning};
+
+use computed::{Trace, claims_scope};
 
 use super::{
-    AttrType, Attribute, AuthContext, Built, ClaimPath, Mapping, MappingError, Merge, Origin,
-    OriginText, Source, UpstreamClaims, UpstreamMapping, Warning,
+    AttrType, AuthContext, Built, ClaimPath, Mapping, MappingError, Merge, Origin, OriginText,
+    Scope, Source, UpstreamClaims, UpstreamMapping, Warning,
 };
 
 /// The OIDC Core §5.1 standard claims Herald maps out of the box, with the type each must have.
@@ -78,7 +81,18 @@ pub fn build_context(
     claims: &UpstreamClaims,
     previous: Option<&AuthContext>,
 ) -> Result<Built, MappingError> {
-    build(upstream_id, cfg, claims, previous, None)
+    build(upstream_id, cfg, claims, previous, None, false)
+}
+
+/// [`build_context`], recording what each condition, expression and transform made of its input
+/// in [`Built::steps`]: what a preview shows.
+pub fn build_traced(
+    upstream_id: &str,
+    cfg: &UpstreamMapping,
+    claims: &UpstreamClaims,
+    previous: Option<&AuthContext>,
+) -> Result<Built, MappingError> {
+    build(upstream_id, cfg, claims, previous, None, true)
 }
 
 /// Builds the context an imported profile leaves: the mappings applied onto `stored` (the
@@ -94,7 +108,7 @@ pub fn build_onto(
     stored: Option<&AuthContext>,
 ) -> Result<Built, MappingError> {
     let stored = stored.filter(|s| s.upstream == upstream_id);
-    build(upstream_id, cfg, claims, stored, stored)
+    build(upstream_id, cfg, claims, stored, stored, false)
 }
 
 fn build(
@@ -103,6 +117,7 @@ fn build(
     claims: &UpstreamClaims,
     previous: Option<&AuthContext>,
     onto: Option<&AuthContext>,
+    trace: bool,
 ) -> Result<Built, MappingError> {
     // "The remaining fields": wildcard attributes and mappings, one per claim this login has.
     let expanded = wildcard::expand(cfg, claims, STANDARD_CLAIMS);
@@ -121,6 +136,7 @@ fn build(
         origins: onto.map(|c| c.origins.clone()).unwrap_or_default(),
         warnings: Vec::new(),
         scratch: String::new(),
+        trace: Trace(trace.then(Vec::new)),
     };
 
     // Sized up front: collecting `Result`s gives no size hint, and growing this list in steps cost more
@@ -148,8 +164,46 @@ fn build(
         .collect();
     index.sort_unstable();
     let mut matched = Vec::new();
+    // The variables of `expr` and `when`, made at the first mapping that has one.
+    let mut scope: Option<Scope> = None;
     for mapping in &cfg.mappings {
-        let fingerprint = mapping.from.fingerprint();
+        if let Some(when) = &mapping.when {
+            let scope = scope.get_or_insert_with(|| claims_scope(claims));
+            scope.set("context", Some(&writer.attributes));
+            let holds = when.holds(scope);
+            writer.trace.record(
+                mapping,
+                || format!("when {}", when.source()),
+                Value::Null,
+                || holds.clone().map_or_else(Value::String, Value::Bool),
+            );
+            match holds {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(e) => {
+                    let message = format!("`when` could not be evaluated ({e}); mapping skipped");
+                    writer.warn(mapping.to.canonical_str(), message);
+                    continue;
+                }
+            }
+        }
+        let Some(from) = &mapping.from else {
+            let Some(expr) = &mapping.expr else { continue };
+            let scope = scope.get_or_insert_with(|| claims_scope(claims));
+            scope.set("context", Some(&writer.attributes));
+            let value =
+                writer
+                    .trace
+                    .compute(upstream_id, mapping, expr, scope, &mut writer.warnings)?;
+            writer.apply_mapping(
+                mapping,
+                std::iter::once((Source::Computed, &value)),
+                1,
+                previous,
+            );
+            continue;
+        };
+        let fingerprint = from.fingerprint();
         let start = index.partition_point(|entry| entry.0 < fingerprint);
         matched.clear();
         matched.extend(
@@ -157,10 +211,28 @@ fn build(
                 .iter()
                 .take_while(|entry| entry.0 == fingerprint)
                 .map(|entry| entry.2)
-                .filter(|&i| cfg.attributes[i].claim == mapping.from),
+                .filter(|&i| cfg.attributes[i].claim == *from),
         );
-        let attrs = matched.iter().map(|&i| (&cfg.attributes[i], &values[i]));
-        writer.apply_mapping(mapping, attrs, matched.len(), previous);
+        if mapping.transform.is_empty() {
+            let attrs = matched
+                .iter()
+                .map(|&i| (cfg.attributes[i].source, &values[i]));
+            writer.apply_mapping(mapping, attrs, matched.len(), previous);
+        } else {
+            let transformed: Vec<(Source, AttrValue)> = matched
+                .iter()
+                .map(|&i| {
+                    let source = cfg.attributes[i].source;
+                    let value =
+                        writer
+                            .trace
+                            .transformed(mapping, source, &values[i], &mut writer.warnings);
+                    (source, value)
+                })
+                .collect();
+            let attrs = transformed.iter().map(|(source, v)| (*source, v));
+            writer.apply_mapping(mapping, attrs, transformed.len(), previous);
+        }
     }
 
     let amr = match &cfg.amr {
@@ -192,6 +264,7 @@ fn build(
             acr,
         },
         warnings: writer.warnings,
+        steps: writer.trace.0.unwrap_or_default(),
     })
 }
 
@@ -258,6 +331,8 @@ struct Writer {
     warnings: Vec<Warning>,
     /// Where mapping names are spelled out before they are shared.
     scratch: String,
+    /// Each step's input and output, when a preview asks for them.
+    trace: Trace,
 }
 
 impl Writer {
@@ -268,11 +343,12 @@ impl Writer {
         });
     }
 
-    /// Applies one mapping with its `count` matching attributes, already in source order.
+    /// Applies one mapping with its `count` values (one per matching attribute, already in
+    /// source order; one for a computed mapping).
     fn apply_mapping<'a>(
         &mut self,
         mapping: &Mapping,
-        matched: impl Iterator<Item = (&'a Attribute, &'a AttrValue<'a>)>,
+        matched: impl Iterator<Item = (Source, &'a AttrValue<'a>)>,
         count: usize,
         previous: Option<&AuthContext>,
     ) {
@@ -280,14 +356,14 @@ impl Writer {
         // by the last attribute, the rest is shared by every origin the mapping writes.
         let mut names: Option<Names> = None;
         let mut chosen: Option<(&Value, Origin)> = None;
-        for (position, (attr, value)) in matched.enumerate() {
+        for (position, (source, value)) in matched.enumerate() {
             let last = position + 1 == count;
             let take = |s: &mut String| if last { std::mem::take(s) } else { s.clone() };
             let (value, kept_origin) = match (&value.value, value.keep, previous) {
                 (Some(v), _, _) => (v.as_ref(), None),
                 (None, true, Some(prev)) => {
                     let names = names.get_or_insert_with(|| Names::of(mapping, &mut self.scratch));
-                    match kept_value(prev, mapping, names, attr.source) {
+                    match kept_value(prev, mapping, names, source) {
                         Some((v, origin)) => (v, Some(origin)),
                         None => continue,
                     }
@@ -299,8 +375,8 @@ impl Writer {
                 Some(origin) => origin,
                 None => Origin {
                     upstream: self.upstream.clone(),
-                    source: attr.source,
-                    // The attribute's claim is the mapping's `from`.
+                    source,
+                    // The attribute's claim is the mapping's `from` (or the expression).
                     claim: names.from.clone(),
                     mapping: names.mapping.clone(),
                     merge: mapping.merge,
@@ -479,11 +555,16 @@ impl Names {
     /// Spells the mapping's name in `scratch`, which is reused across mappings, before sharing it.
     fn of(mapping: &Mapping, scratch: &mut String) -> Names {
         scratch.clear();
-        scratch.push_str(mapping.from.canonical_str());
+        scratch.push_str(mapping.input());
         scratch.push_str(" → ");
         scratch.push_str(mapping.to.canonical_str());
+        let from = match (&mapping.from, &mapping.expr) {
+            (Some(from), _) => from.canonical_shared().clone().into(),
+            (None, Some(expr)) => expr.source_shared().clone().into(),
+            (None, None) => OriginText::from(""),
+        };
         Names {
-            from: mapping.from.canonical_shared().clone().into(),
+            from,
             to: mapping.to.canonical(),
             mapping: scratch.as_str().into(),
         }
@@ -512,6 +593,7 @@ fn kept_value<'p>(
     ))
 }
 
+mod computed;
 mod read;
 pub mod wildcard;
 

@@ -19,23 +19,28 @@
 
 pub mod config;
 pub mod context;
+pub mod expr;
+pub mod json;
 pub mod lineage;
 pub mod mapping;
 pub mod path;
 pub mod purposes;
 pub mod release;
+pub mod transform;
 pub mod validate;
 
 pub use config::{AttrType, Attribute, Mapping, Merge, OnMissing, Source, UpstreamMapping};
 pub use context::{
-    AccessTokenClaims, AuthContext, Built, MappingError, Origin, OriginText, UpstreamClaims,
+    AccessTokenClaims, AuthContext, Built, MappingError, Origin, OriginText, Step, UpstreamClaims,
     Warning,
 };
+pub use expr::{ExprError, Expression, Scope};
 pub use lineage::{LineageOrigin, LineageRow, Preview, lineage, preview, render_lineage_table};
-pub use mapping::{STANDARD_CLAIMS, build_context, build_onto};
+pub use mapping::{STANDARD_CLAIMS, build_context, build_onto, build_traced};
 pub use path::{ClaimPath, PathError, PathErrorKind, escape_segment};
 pub use purposes::{LegalBasis, PurposeDef};
 pub use release::{
     CONSENTS_SCOPE, ReleaseEntry, ScopeCatalog, ScopeDef, TokenKind, builtin_scopes, release,
 };
+pub use transform::Transform;
 pub use validate::{ConfigError, RESERVED_CLAIMS, validate_upstream};

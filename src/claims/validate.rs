@@ -78,6 +78,20 @@ pub enum ConfigError {
         from: String,
         to: String,
     },
+    /// A mapping's keys do not fit together: not exactly one of `from` and `expr`, `on_missing`
+    /// on a `from` mapping, an expression writing a wildcard target.
+    #[error("mappings[{index}] (→ `{to}`): {problem}")]
+    MappingShape {
+        index: usize,
+        to: String,
+        problem: &'static str,
+    },
+    /// An attribute's source is `computed`, which only mappings' expressions produce.
+    #[error(
+        "attributes[{index}] (claim `{claim}`): `source = \"computed\"` is for values a mapping's \
+         `expr` computes; an attribute reads \"id_token\", \"userinfo\" or \"access_token\""
+    )]
+    ComputedAttribute { index: usize, claim: String },
     /// A wildcard attribute marked required or failing when missing.
     #[error(
         "attributes[{index}] (claim `{claim}`): a wildcard attribute matches any number of claims, \
@@ -170,6 +184,12 @@ pub fn validate_upstream(
                     claim: attr.claim.canonical(),
                 });
             }
+            Source::Computed => {
+                return Err(ConfigError::ComputedAttribute {
+                    index,
+                    claim: attr.claim.canonical(),
+                });
+            }
             Source::AccessToken => warnings.push(Warning {
                 path: attr.claim.canonical(),
                 message: format!(
@@ -211,31 +231,62 @@ pub fn validate_upstream(
         if is_reserved(&mapping.to) {
             return Err(ConfigError::ReservedMappingTarget {
                 index,
-                from: mapping.from.canonical(),
+                from: mapping.input().to_owned(),
                 to: mapping.to.canonical(),
                 reserved: mapping.to.first().to_owned(),
             });
         }
-        let from_wildcard = mapping.from.wildcard_prefix().is_some();
+        let shape = |problem| ConfigError::MappingShape {
+            index,
+            to: mapping.to.canonical(),
+            problem,
+        };
+        let from = match (&mapping.from, &mapping.expr) {
+            (Some(from), None) => from,
+            (None, Some(_)) => {
+                if mapping.to.is_wildcard_target() {
+                    return Err(shape(
+                        "an `expr` computes one value, so `to` must name one target, not end in `*`",
+                    ));
+                }
+                continue;
+            }
+            (Some(_), Some(_)) => {
+                return Err(shape(
+                    "has both `from` and `expr`; a mapping copies an attribute (`from`) or computes a value (`expr`)",
+                ));
+            }
+            (None, None) => {
+                return Err(shape(
+                    "has neither `from` nor `expr`; name the attribute to copy or the expression to compute",
+                ));
+            }
+        };
+        if mapping.on_missing != super::OnMissing::Clear {
+            return Err(shape(
+                "`on_missing` on a mapping is for `expr`; a `from` mapping follows its attribute's `on_missing`",
+            ));
+        }
+        let from_wildcard = from.wildcard_prefix().is_some();
         let to_wildcard = mapping.to.is_wildcard_target();
         if to_wildcard && !from_wildcard {
             return Err(ConfigError::WildcardTarget {
                 index,
-                from: mapping.from.canonical(),
+                from: from.canonical(),
                 to: mapping.to.canonical(),
             });
         }
         if from_wildcard && !to_wildcard {
             return Err(ConfigError::WildcardSource {
                 index,
-                from: mapping.from.canonical(),
+                from: from.canonical(),
                 to: mapping.to.canonical(),
             });
         }
-        if !cfg.attributes.iter().any(|a| a.claim == mapping.from) {
+        if !cfg.attributes.iter().any(|a| a.claim == *from) {
             return Err(ConfigError::UnknownAttribute {
                 index,
-                from: mapping.from.canonical(),
+                from: from.canonical(),
                 to: mapping.to.canonical(),
             });
         }

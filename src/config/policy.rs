@@ -8,23 +8,16 @@
 //! an error (a missing attribute, a wrong type) or anything but a boolean refuses, so a
 //! mistake in a policy never lets someone in.
 
-use std::fmt;
-use std::sync::Arc;
-
 use serde_json::{Map, Value};
 
-/// A compiled access policy.
-#[derive(Clone)]
-pub struct AccessPolicy {
-    source: Arc<str>,
-    program: Arc<cel::Program>,
-}
+use crate::claims::{Expression, Scope};
 
-impl fmt::Debug for AccessPolicy {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("AccessPolicy").field(&self.source).finish()
-    }
-}
+/// The variables a policy reads.
+const POLICY_VARIABLES: [&str; 2] = ["context", "upstream"];
+
+/// A compiled access policy.
+#[derive(Clone, Debug)]
+pub struct AccessPolicy(Expression);
 
 /// What a policy said of a login.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,40 +28,27 @@ pub enum Verdict {
 }
 
 impl AccessPolicy {
-    /// Compiles `source`; the error says where and what is wrong.
+    /// Compiles `source`; the error says where and what is wrong (an unknown name or function
+    /// included).
     pub fn compile(source: &str) -> Result<Self, String> {
-        let program = cel::Program::compile(source).map_err(|e| {
-            let text = e.to_string();
-            text.lines()
-                .next()
-                .unwrap_or("not a CEL expression")
-                .to_string()
-        })?;
-        Ok(Self {
-            source: source.into(),
-            program: Arc::new(program),
-        })
+        Expression::compile(source, &POLICY_VARIABLES)
+            .map(Self)
+            .map_err(|e| e.to_string())
     }
 
     pub fn source(&self) -> &str {
-        &self.source
+        self.0.source()
     }
 
     /// Evaluates the policy for a login through `upstream` whose attributes are `context`.
     pub fn evaluate(&self, context: &Map<String, Value>, upstream: &str) -> Verdict {
-        let mut ctx = cel::Context::default();
-        if ctx.add_variable("context", context).is_err()
-            || ctx.add_variable("upstream", upstream).is_err()
-        {
-            return Verdict::Refused("the login's context could not be given to the policy".into());
-        }
-        match self.program.execute(&ctx) {
-            Ok(cel::Value::Bool(true)) => Verdict::Allowed,
-            Ok(cel::Value::Bool(false)) => Verdict::Refused("the access policy is false".into()),
-            Ok(other) => Verdict::Refused(format!(
-                "the access policy answered {other:?}, not true or false"
-            )),
-            Err(e) => Verdict::Refused(format!("the access policy could not be evaluated: {e}")),
+        let mut scope = Scope::new();
+        scope.set("context", Some(context));
+        scope.set_str("upstream", upstream);
+        match self.0.holds(&scope) {
+            Ok(true) => Verdict::Allowed,
+            Ok(false) => Verdict::Refused("the access policy is false".into()),
+            Err(e) => Verdict::Refused(format!("the access policy could not say true: {e}")),
         }
     }
 }
@@ -103,8 +83,13 @@ mod tests {
     }
 
     #[test]
-    fn a_syntax_error_is_reported_with_its_place() {
+    fn a_syntax_error_or_an_unknown_name_is_reported_with_its_place() {
         let err = AccessPolicy::compile("context.groups.exists(g, g ==").unwrap_err();
-        assert!(!err.is_empty());
+        assert!(err.starts_with("line 1, column "), "{err}");
+        let err = AccessPolicy::compile("'a' in groups").unwrap_err();
+        assert_eq!(
+            err,
+            "line 1, column 8: unknown name `groups`; the expression can read `context`, `upstream`"
+        );
     }
 }

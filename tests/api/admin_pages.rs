@@ -1861,3 +1861,69 @@ async fn a_clients_access_policy_is_edited_on_its_page() {
         "{html}"
     );
 }
+
+#[tokio::test]
+async fn an_admin_writes_a_computed_mapping_on_the_page_and_its_transforms_survive_the_save() {
+    let app = spawn_admin_app().await;
+    let admin = browser();
+    let (_, html) = app.admin_page(&admin, "/admin/upstreams/test").await;
+    let csrf = form_field(&html, "csrf");
+    let computed: &[(&str, &str)] = &[
+        ("map.2.expr", "id_token['https://example.com/dept'] + '!'"),
+        ("map.2.when", "has(id_token.sub)"),
+        ("map.2.to", "dept"),
+        ("map.2.merge", "set"),
+        // What the page sends back for a mapping with transforms it does not edit.
+        ("map.2.kept", r#"{"transform": ["uppercase"]}"#),
+    ];
+    // The preview shows each step with its input and output.
+    let res = app
+        .post_form(
+            &admin,
+            "/admin/upstreams/test",
+            &mapping_form(&app, &csrf, "preview", computed),
+        )
+        .await;
+    let html = res.text().await.unwrap();
+    assert!(html.contains("aria-label=\"Preview steps\""), "{html}");
+    assert!(
+        html.contains("&quot;RESEARCH!&quot;") || html.contains("&#34;RESEARCH!&#34;"),
+        "{html}"
+    );
+    // A bad expression is refused next to its row, with its place.
+    let mut bad = computed.to_vec();
+    bad[0] = ("map.2.expr", "lower(id_token.sub)");
+    let res = app
+        .post_form(
+            &admin,
+            "/admin/upstreams/test",
+            &mapping_form(&app, &csrf, "save", &bad),
+        )
+        .await;
+    let html = res.text().await.unwrap();
+    assert!(html.contains("unknown function `lower`"), "{html}");
+    // Saved, the mapping keeps its expression, condition and transform.
+    let res = app
+        .post_form(
+            &admin,
+            "/admin/upstreams/test",
+            &mapping_form(&app, &csrf, "save", computed),
+        )
+        .await;
+    assert_eq!(res.status(), 303, "{:?}", res.text().await);
+    let saved = app
+        .admin_ok(Method::GET, "/admin/api/upstreams/test", None, 200)
+        .await;
+    let mapping = &saved["mappings"][2];
+    assert_eq!(
+        mapping["expr"],
+        "id_token['https://example.com/dept'] + '!'"
+    );
+    assert_eq!(mapping["when"], "has(id_token.sub)");
+    assert_eq!(mapping["transform"], json!(["uppercase"]));
+    assert!(mapping.get("from").is_none(), "{mapping}");
+    // The page shows them again, the transform described.
+    let (_, html) = app.admin_page(&admin, "/admin/upstreams/test").await;
+    assert!(html.contains("value=\"has(id_token.sub)\""), "{html}");
+    assert!(html.contains("then uppercase"), "{html}");
+}

@@ -9,6 +9,7 @@ mod authorize_errors;
 mod checklist;
 mod claims;
 mod cli;
+mod computed_claims;
 mod consent_center;
 mod demo;
 mod erasure;

@@ -39,6 +39,7 @@ impl Samples {
                 Source::IdToken => &mut id_token,
                 Source::Userinfo => &mut userinfo,
                 Source::AccessToken => &mut access_token,
+                Source::Computed => continue,
             };
             a.claim.set(target, value);
         }

@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 
 use super::base::Form;
 use super::views::{AttrRow, MapRow, options, word};
-use crate::claims::{Attribute, Mapping};
+use crate::claims::{Attribute, Mapping, OnMissing};
 
 pub(super) const SOURCES: [&str; 3] = ["id_token", "userinfo", "access_token"];
 pub(super) const TYPES: [&str; 7] = [
@@ -52,10 +52,34 @@ pub(super) fn blank_attr() -> AttrRow {
 }
 
 pub(super) fn map_row(m: &Mapping, errors: Vec<String>) -> MapRow {
+    // What the page has no field for travels in a hidden one, so saving the page keeps it.
+    let mut kept = Map::new();
+    if !m.transform.is_empty() {
+        kept.insert("transform".into(), serde_json::json!(m.transform));
+    }
+    if m.on_missing != OnMissing::Clear {
+        kept.insert("on_missing".into(), serde_json::json!(m.on_missing));
+    }
     MapRow {
-        from: m.from.canonical(),
+        from: m.from.as_ref().map(|f| f.canonical()).unwrap_or_default(),
+        expr: m
+            .expr
+            .as_ref()
+            .map(|e| e.source().to_owned())
+            .unwrap_or_default(),
+        when: m
+            .when
+            .as_ref()
+            .map(|e| e.source().to_owned())
+            .unwrap_or_default(),
         to: m.to.canonical(),
         merges: options(&MERGES, m.merge.as_str()),
+        steps: m.transform.iter().map(|t| t.describe()).collect(),
+        kept: if kept.is_empty() {
+            String::new()
+        } else {
+            Value::Object(kept).to_string()
+        },
         errors,
     }
 }
@@ -63,8 +87,12 @@ pub(super) fn map_row(m: &Mapping, errors: Vec<String>) -> MapRow {
 pub(super) fn blank_map() -> MapRow {
     MapRow {
         from: String::new(),
+        expr: String::new(),
+        when: String::new(),
         to: String::new(),
         merges: options(&MERGES, "set"),
+        steps: Vec::new(),
+        kept: String::new(),
         errors: Vec::new(),
     }
 }
@@ -122,7 +150,7 @@ impl Rows {
                 .collect(),
             mappings: map_fields
                 .into_iter()
-                .filter(|f| kept(f, "from"))
+                .filter(|f| kept(f, "from") || kept(f, "expr"))
                 .map(|fields| parse_row(fields, mapping_json))
                 .collect(),
         })
@@ -194,8 +222,16 @@ impl Rows {
             .into_iter()
             .map(|r| MapRow {
                 from: text(&r.fields, "from"),
+                expr: text(&r.fields, "expr"),
+                when: text(&r.fields, "when"),
                 to: text(&r.fields, "to"),
                 merges: options(&MERGES, &text(&r.fields, "merge")),
+                steps: r
+                    .parsed
+                    .as_ref()
+                    .map(|m| m.transform.iter().map(|t| t.describe()).collect())
+                    .unwrap_or_default(),
+                kept: text(&r.fields, "kept"),
                 errors: r.errors,
             })
             .chain((0..BLANK_ROWS).map(|_| blank_map()))
@@ -262,11 +298,24 @@ pub(super) fn attribute_json(f: &Map<String, Value>) -> Value {
     Value::Object(out)
 }
 
+/// A mapping row as the configuration writes it: empty `from`, `expr` and `when` are left out, and
+/// the hidden `kept` field brings back what the page does not edit (transforms, `on_missing`).
 pub(super) fn mapping_json(f: &Map<String, Value>) -> Value {
     let mut out = Map::new();
-    for k in ["from", "to", "merge"] {
-        if let Some(v) = f.get(k) {
+    for k in ["from", "expr", "when", "to", "merge"] {
+        if let Some(v) = f.get(k).filter(|v| v.as_str() != Some("") || k == "to") {
             out.insert(k.into(), v.clone());
+        }
+    }
+    if let Some(Value::Object(kept)) = f
+        .get("kept")
+        .and_then(Value::as_str)
+        .and_then(|k| serde_json::from_str::<Value>(k).ok())
+    {
+        for (k, v) in kept {
+            if k == "transform" || k == "on_missing" {
+                out.insert(k, v);
+            }
         }
     }
     Value::Object(out)

@@ -17,7 +17,9 @@ use super::base::{AdminForm, AdminUser, Form, api_failed, inline, problems, stal
 use super::samples::{Samples, pretty};
 use super::upstream_rows::{BLANK_ROWS, Rows, attr_row, blank_attr, blank_map, map_row};
 use super::upstream_settings::{form_from, form_of, settings_from};
-use super::views::{AttrRow, CheckView, MapRow, Nav, PreviewView, UpstreamForm, UpstreamPage};
+use super::views::{
+    AttrRow, CheckView, MapRow, Nav, PreviewView, StepView, UpstreamForm, UpstreamPage,
+};
 use crate::admin::changes::upstreams::draft_claims;
 use crate::admin::changes::{Changes, ClaimRules};
 use crate::claims;
@@ -235,6 +237,21 @@ fn preview_of(draft: &Settings, id: &str, samples: &Samples) -> Result<PreviewVi
             .iter()
             .map(|w| w.to_string())
             .chain(p.notes.iter().cloned())
+            .collect(),
+        steps: p
+            .steps
+            .into_iter()
+            .map(|s| StepView {
+                // A condition or an expression reads the claims, not one input.
+                input: if s.input.is_null() {
+                    "—".to_owned()
+                } else {
+                    s.input.to_string()
+                },
+                output: s.output.to_string(),
+                mapping: s.mapping,
+                step: s.step,
+            })
             .collect(),
         error: p.error,
     })

@@ -126,8 +126,16 @@ pub struct AttrRow {
 /// One mapping row of the upstream editor.
 pub struct MapRow {
     pub from: String,
+    /// A CEL expression computing the value instead of `from`.
+    pub expr: String,
+    /// A CEL condition; the mapping applies only when it is true.
+    pub when: String,
     pub to: String,
     pub merges: Vec<Opt>,
+    /// The transforms, described (edited in the configuration or the admin API).
+    pub steps: Vec<String>,
+    /// The keys the page does not edit, as JSON, sent back as they are.
+    pub kept: String,
     pub errors: Vec<String>,
 }
 
@@ -138,7 +146,17 @@ pub struct PreviewView {
     pub userinfo: String,
     pub access_token: String,
     pub warnings: Vec<String>,
+    /// Each condition, expression and transform with its input and output, as compact JSON.
+    pub steps: Vec<StepView>,
     pub error: Option<String>,
+}
+
+/// One row of a preview's steps.
+pub struct StepView {
+    pub mapping: String,
+    pub step: String,
+    pub input: String,
+    pub output: String,
 }
 
 #[derive(Template)]

@@ -6,6 +6,7 @@ use std::borrow::Cow;
 
 use serde_json::Value;
 
+use crate::claims::json::describe_json;
 use crate::claims::{
     AccessTokenClaims, AttrType, Attribute, MappingError, OnMissing, Source, UpstreamClaims,
     Warning,
@@ -48,6 +49,8 @@ pub(super) fn read_attribute<'a>(
             }
             AccessTokenClaims::Absent => None,
         },
+        // Refused by the configuration check: nothing to read.
+        Source::Computed => None,
     };
     // `null` carries no information, so it counts as not sent.
     let raw = source
@@ -141,18 +144,6 @@ pub(crate) fn coerce(ty: AttrType, raw: &Value) -> Result<Cow<'_, Value>, &'stat
         Ok(Cow::Borrowed(raw))
     } else {
         Err(describe_json(raw))
-    }
-}
-
-/// What a JSON value is, as it reads in a sentence.
-pub(crate) fn describe_json(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "an object",
     }
 }
 

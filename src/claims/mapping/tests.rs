@@ -1054,3 +1054,160 @@ fn a_wildcard_to_the_top_level_cannot_plant_a_standard_claim() {
     assert_eq!(attrs["email"], "a@example.com");
     assert_eq!(attrs["shoe"], 42);
 }
+
+#[test]
+fn an_expression_computes_a_value_from_the_claims_and_the_context() {
+    let c = cfg(r#"
+        [[mappings]]
+        expr = "id_token['https://example.com/groups'].map(g, 'team:' + g.lowerAscii())"
+        to = "teams"
+        [[mappings]]
+        expr = "context.teams.size()"
+        to = "team_count"
+    "#);
+    let built = build(
+        &c,
+        &login(json!({"https://example.com/groups": ["Ops", "Dev"]}), None),
+    );
+    assert_eq!(
+        built.context.attributes["teams"],
+        json!(["team:ops", "team:dev"])
+    );
+    assert_eq!(built.context.attributes["team_count"], json!(2));
+    let origin = &built.context.origins["teams"][0];
+    assert_eq!(origin.source, Source::Computed);
+    assert_eq!(
+        origin.mapping.as_str(),
+        "id_token['https://example.com/groups'].map(g, 'team:' + g.lowerAscii()) → teams"
+    );
+}
+
+#[test]
+fn when_skips_a_mapping_whose_condition_is_false() {
+    let c = cfg(r#"
+        [[attributes]]
+        claim = "department"
+        source = "id_token"
+        [[mappings]]
+        from = "department"
+        to = "dept"
+        when = "id_token.email_verified == true"
+    "#);
+    let verified = build(
+        &c,
+        &login(json!({"department": "ops", "email_verified": true}), None),
+    );
+    assert_eq!(verified.context.attributes["dept"], json!("ops"));
+    let unverified = build(
+        &c,
+        &login(json!({"department": "ops", "email_verified": false}), None),
+    );
+    assert!(unverified.context.attributes.get("dept").is_none());
+    // A condition that cannot be evaluated skips the mapping with a warning.
+    let absent = build(&c, &login(json!({"department": "ops"}), None));
+    assert!(absent.context.attributes.get("dept").is_none());
+    assert!(absent.warnings.iter().any(|w| w.message.contains("`when`")));
+}
+
+#[test]
+fn an_expression_error_follows_the_mappings_on_missing() {
+    let mapping = |on_missing: &str| {
+        cfg(&format!(
+            r#"
+            [[mappings]]
+            expr = "id_token.plan.upperAscii()"
+            to = "plan"
+            on_missing = "{on_missing}"
+        "#
+        ))
+    };
+    let with_plan = login(json!({"plan": "gold"}), None);
+    let without = login(json!({}), None);
+    // clear: a warning and no value.
+    let cleared = build(&mapping("clear"), &without);
+    assert!(cleared.context.attributes.get("plan").is_none());
+    assert!(cleared.warnings.iter().any(|w| w.path == "plan"));
+    // keep: the previous login's value, marked kept.
+    let first = build(&mapping("keep"), &with_plan);
+    let kept = build_context("auth0", &mapping("keep"), &without, Some(&first.context)).unwrap();
+    assert_eq!(kept.context.attributes["plan"], json!("GOLD"));
+    assert!(kept.context.origins["plan"][0].kept);
+    // fail: the login fails, saying which mapping.
+    let err = build_context("auth0", &mapping("fail"), &without, None).unwrap_err();
+    assert!(
+        matches!(&err, MappingError::Computed { mapping, .. } if mapping.starts_with("id_token.plan")),
+        "{err}"
+    );
+    // null counts as missing without a warning.
+    let null = cfg(r#"
+        [[mappings]]
+        expr = "null"
+        to = "x"
+    "#);
+    let built = build(&null, &with_plan);
+    assert!(built.context.attributes.get("x").is_none());
+    assert!(built.warnings.is_empty());
+}
+
+#[test]
+fn transforms_edit_a_copied_value_and_a_preview_sees_each_step() {
+    let c = cfg(r#"
+        [[attributes]]
+        claim = "groups"
+        source = "id_token"
+        type = "string_array"
+        [[mappings]]
+        from = "groups"
+        to = "teams"
+        merge = "add"
+        transform = [{ keep = "^okta-" }, { replace = { pattern = "^okta-", with = "" } }, "lowercase"]
+    "#);
+    let claims = login(json!({"groups": ["okta-Ops", "staff"]}), None);
+    assert!(
+        build(&c, &claims).steps.is_empty(),
+        "only a preview records steps"
+    );
+    let traced = build_traced("auth0", &c, &claims, None).unwrap();
+    assert_eq!(traced.context.attributes["teams"], json!(["ops"]));
+    let steps: Vec<(&str, &Value, &Value)> = traced
+        .steps
+        .iter()
+        .map(|s| (s.step.as_str(), &s.input, &s.output))
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            (
+                "keep /^okta-/",
+                &json!(["okta-Ops", "staff"]),
+                &json!(["okta-Ops"])
+            ),
+            (
+                "replace /^okta-/ with \"\"",
+                &json!(["okta-Ops"]),
+                &json!(["Ops"])
+            ),
+            ("lowercase", &json!(["Ops"]), &json!(["ops"])),
+        ]
+    );
+    // A value a transform cannot take is dropped with a warning.
+    let bad = login(json!({"groups": "okta-x"}), None);
+    let upper = cfg(r#"
+        [[attributes]]
+        claim = "age"
+        source = "id_token"
+        [[mappings]]
+        from = "age"
+        to = "age"
+        transform = ["uppercase"]
+    "#);
+    let built = build(&upper, &login(json!({"age": 3}), None));
+    assert!(built.context.attributes.get("age").is_none());
+    assert!(
+        built
+            .warnings
+            .iter()
+            .any(|w| w.message.contains("could not be transformed"))
+    );
+    assert_eq!(build(&c, &bad).context.attributes["teams"], json!(["x"]));
+}

@@ -74,15 +74,19 @@ pub fn expand<'a>(
     }
     let mut mappings = Vec::new();
     for mapping in &cfg.mappings {
-        let from_wildcard = expanded
-            .iter()
-            .filter(|(i, _)| cfg.attributes[*i].claim == mapping.from)
-            .flat_map(|(_, m)| m.iter())
-            .collect::<Vec<_>>();
-        if mapping.from.wildcard_prefix().is_none() || !mapping.to.is_wildcard_target() {
+        let Some(from) = mapping
+            .from
+            .as_ref()
+            .filter(|from| from.wildcard_prefix().is_some() && mapping.to.is_wildcard_target())
+        else {
             mappings.push(mapping.clone());
             continue;
-        }
+        };
+        let from_wildcard = expanded
+            .iter()
+            .filter(|(i, _)| cfg.attributes[*i].claim == *from)
+            .flat_map(|(_, m)| m.iter())
+            .collect::<Vec<_>>();
         let parent = &mapping.to.segments()[..mapping.to.segments().len() - 1];
         let mut seen: Vec<&ClaimPath> = Vec::new();
         for (claim, rest) in from_wildcard {
@@ -106,9 +110,9 @@ pub fn expand<'a>(
             };
             if let Some(to) = ClaimPath::from_segments(to).filter(writable) {
                 mappings.push(Mapping {
-                    from: claim.clone(),
+                    from: Some(claim.clone()),
                     to,
-                    merge: mapping.merge,
+                    ..mapping.clone()
                 });
             }
         }
@@ -136,6 +140,7 @@ fn matching(
             AccessTokenClaims::Jwt(payload) => Some(payload),
             _ => None,
         },
+        Source::Computed => None,
     };
     let parent = &attr.claim.segments()[..attr.claim.segments().len() - 1];
     let object = match (source, parent.is_empty()) {

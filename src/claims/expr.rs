@@ -1,0 +1,454 @@
+//! CEL expressions (issue 18): computed mappings (`expr`), their conditions (`when`) and
+//! client access policies, compiled once when the configuration is loaded.
+//!
+//! Compiling checks more than the syntax: every name an expression reads must be one of the
+//! variables its place offers (a mapping sees `id_token`, `userinfo`, `access_token` and
+//! `context`), and every function it calls must exist, so `idtoken.email` or `lower(x)` is a
+//! configuration error with its position, not a login that fails later. CEL has no loops, so an
+//! evaluation ends; its result is capped at [`MAX_RESULT_BYTES`] of JSON.
+//!
+//! The standard library is extended with CEL's string and list extensions: `lowerAscii()`,
+//! `upperAscii()`, `trim()`, `replace(a, b)`, `split(sep)`, `join(sep)`, `substring(i, j)`,
+//! `matches(re)`, `flatten()`, `distinct()` and the rest.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::sync::{Arc, LazyLock};
+
+use cel::common::ast::{EntryExpr, Expr, IdedExpr};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::{Map, Value};
+
+/// The variables a mapping's `expr` and `when` read.
+pub const MAPPING_VARIABLES: [&str; 4] = ["id_token", "userinfo", "access_token", "context"];
+
+/// The most JSON one evaluation may produce.
+pub const MAX_RESULT_BYTES: usize = 64 * 1024;
+
+static ENV: LazyLock<Arc<cel::Env>> = LazyLock::new(|| {
+    let mut env = cel::Env::stdlib();
+    // Both only declare functions under names the standard library leaves free.
+    let _ = env.add_extension(cel::extensions::strings);
+    let _ = env.add_extension(cel::extensions::lists);
+    Arc::new(env)
+});
+
+/// A compiled CEL expression and the text it was written as.
+#[derive(Clone)]
+pub struct Expression {
+    source: Arc<str>,
+    program: Arc<cel::Program>,
+}
+
+/// Why an expression does not compile, with where (1-based line and column in the expression).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExprError {
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+impl fmt::Display for ExprError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "line {}, column {}: {}",
+            self.line, self.column, self.message
+        )
+    }
+}
+
+impl std::error::Error for ExprError {}
+
+impl Expression {
+    /// Compiles `source`, which may read only `variables`.
+    pub fn compile(source: &str, variables: &[&str]) -> Result<Self, ExprError> {
+        let program = ENV.compile(source).map_err(|errors| {
+            let first = errors.errors.first();
+            ExprError {
+                line: first.map_or(1, |e| e.pos.0.max(1) as usize),
+                column: first.map_or(1, |e| e.pos.1.max(0) as usize + 1),
+                message: first.map_or_else(|| "not a CEL expression".to_owned(), |e| e.msg.clone()),
+            }
+        })?;
+        let at = |id: u64| {
+            let offset = program
+                .source_info()
+                .offset_for(id)
+                .map_or(0, |(start, _)| start as usize);
+            position(source, offset)
+        };
+        let mut free = Vec::new();
+        free_names(program.expression(), &mut Vec::new(), &mut free);
+        if let Some((id, name)) = free.iter().find(|(_, n)| !variables.contains(&n.as_str())) {
+            let (line, column) = at(*id);
+            return Err(ExprError {
+                line,
+                column,
+                message: format!(
+                    "unknown name `{name}`; the expression can read {}",
+                    variables
+                        .iter()
+                        .map(|v| format!("`{v}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            });
+        }
+        let mut calls = Vec::new();
+        function_calls(program.expression(), &mut calls);
+        let mut seen = HashSet::new();
+        for (id, name) in calls {
+            if seen.insert(name.clone()) && !function_exists(&name) {
+                // CEL places a call at its `(`; point at the name instead.
+                let (line, column) = at(id);
+                let column = column.saturating_sub(name.chars().count()).max(1);
+                return Err(ExprError {
+                    line,
+                    column,
+                    message: format!("unknown function `{name}`"),
+                });
+            }
+        }
+        Ok(Self {
+            source: source.into(),
+            program: Arc::new(program),
+        })
+    }
+
+    /// The text the expression was written as.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// The same text, shared (origins hold it).
+    pub fn source_shared(&self) -> &Arc<str> {
+        &self.source
+    }
+
+    /// Evaluates the expression in `scope`, as JSON. `null` is a value here; callers decide
+    /// what it means.
+    pub fn evaluate(&self, scope: &Scope) -> Result<Value, String> {
+        let value = self
+            .program
+            .execute(&scope.context)
+            .map_err(|e| describe_error(&e))?;
+        let json = value
+            .json()
+            .map_err(|_| "the result is not a JSON value (a type or a function)".to_owned())?;
+        let size = serde_json::to_vec(&json).map_or(usize::MAX, |v| v.len());
+        if size > MAX_RESULT_BYTES {
+            return Err(format!(
+                "the result is {size} bytes of JSON, more than the {MAX_RESULT_BYTES} allowed"
+            ));
+        }
+        Ok(json)
+    }
+
+    /// Evaluates a condition: `true` or `false`, anything else is an error.
+    pub fn holds(&self, scope: &Scope) -> Result<bool, String> {
+        match self.program.execute(&scope.context) {
+            Ok(cel::Value::Bool(b)) => Ok(b),
+            Ok(other) => Err(format!(
+                "the condition answered {}, not true or false",
+                describe_cel(&other)
+            )),
+            Err(e) => Err(describe_error(&e)),
+        }
+    }
+}
+
+/// The variables one evaluation sees.
+pub struct Scope {
+    context: cel::Context<'static, 'static>,
+}
+
+impl Scope {
+    /// A scope with no variables yet.
+    pub fn new() -> Self {
+        Self {
+            context: cel::Context::with_env(ENV.clone()),
+        }
+    }
+
+    /// Sets `name` to a JSON object (`None` reads as an empty map).
+    pub fn set(&mut self, name: &str, value: Option<&Map<String, Value>>) {
+        let empty = Map::new();
+        let value = value.unwrap_or(&empty);
+        if self.context.add_variable(name, value).is_err() {
+            // A JSON object always converts; keep the name declared regardless.
+            self.context.add_variable_from_value(name, cel::Value::Null);
+        }
+    }
+
+    /// Sets `name` to a string.
+    pub fn set_str(&mut self, name: &str, value: &str) {
+        self.context.add_variable_from_value(name, value);
+    }
+}
+
+impl Default for Scope {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn describe_error(e: &cel::ExecutionError) -> String {
+    match e {
+        cel::ExecutionError::NoSuchKey(key) => format!("no such key: {key}"),
+        other => other.to_string(),
+    }
+}
+
+fn describe_cel(v: &cel::Value) -> String {
+    match v.json() {
+        Ok(json) => json.to_string(),
+        Err(_) => "a value that is not JSON".to_owned(),
+    }
+}
+
+impl fmt::Debug for Expression {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Expression").field(&self.source).finish()
+    }
+}
+
+impl PartialEq for Expression {
+    fn eq(&self, other: &Self) -> bool {
+        self.source == other.source
+    }
+}
+
+impl Serialize for Expression {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.source)
+    }
+}
+
+/// Expressions in configuration are mappings' `expr` and `when`, so they read the mapping's
+/// variables.
+impl<'de> Deserialize<'de> for Expression {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let source = String::deserialize(d)?;
+        Expression::compile(&source, &MAPPING_VARIABLES)
+            .map_err(|e| serde::de::Error::custom(format!("invalid CEL expression: {e}")))
+    }
+}
+
+/// 1-based line and column of the character at `offset` in `source`.
+fn position(source: &str, offset: usize) -> (usize, usize) {
+    let mut line = 1;
+    let mut column = 1;
+    for c in source.chars().take(offset) {
+        if c == '\n' {
+            line += 1;
+            column = 1;
+        } else {
+            column += 1;
+        }
+    }
+    (line, column)
+}
+
+/// The names `expr` reads that no enclosing comprehension binds, with where each is.
+fn free_names(expr: &IdedExpr, bound: &mut Vec<String>, out: &mut Vec<(u64, String)>) {
+    match &expr.expr {
+        Expr::Ident(name) => {
+            if !name.starts_with('@') && !bound.iter().any(|b| b == name) {
+                out.push((expr.id, name.clone()));
+            }
+        }
+        Expr::Call(call) => {
+            if let Some(target) = &call.target {
+                free_names(target, bound, out);
+            }
+            for arg in &call.args {
+                free_names(arg, bound, out);
+            }
+        }
+        Expr::Comprehension(comp) => {
+            free_names(&comp.iter_range, bound, out);
+            free_names(&comp.accu_init, bound, out);
+            let depth = bound.len();
+            bound.push(comp.iter_var.clone());
+            bound.extend(comp.iter_var2.clone());
+            bound.push(comp.accu_var.clone());
+            free_names(&comp.loop_cond, bound, out);
+            free_names(&comp.loop_step, bound, out);
+            free_names(&comp.result, bound, out);
+            bound.truncate(depth);
+        }
+        Expr::List(list) => {
+            for e in &list.elements {
+                free_names(e, bound, out);
+            }
+        }
+        Expr::Map(map) => entries(&map.entries, bound, out),
+        Expr::Struct(s) => entries(&s.entries, bound, out),
+        Expr::Select(select) => free_names(&select.operand, bound, out),
+        Expr::Literal(_) | Expr::Unspecified => {}
+    }
+}
+
+fn entries(
+    entries: &[cel::common::ast::IdedEntryExpr],
+    bound: &mut Vec<String>,
+    out: &mut Vec<(u64, String)>,
+) {
+    for entry in entries {
+        match &entry.expr {
+            EntryExpr::StructField(field) => free_names(&field.value, bound, out),
+            EntryExpr::MapEntry(e) => {
+                free_names(&e.key, bound, out);
+                free_names(&e.value, bound, out);
+            }
+        }
+    }
+}
+
+/// Every function `expr` calls by name (operators excluded), with where.
+fn function_calls(expr: &IdedExpr, out: &mut Vec<(u64, String)>) {
+    let mut visit = |e: &IdedExpr| function_calls(e, out);
+    match &expr.expr {
+        Expr::Call(call) => {
+            if !call.func_name.starts_with('_') && !call.func_name.starts_with('@') {
+                // Visited below; the name is recorded first so errors point at the outermost call.
+                let (id, name) = (expr.id, call.func_name.clone());
+                if let Some(target) = &call.target {
+                    visit(target);
+                }
+                for arg in &call.args {
+                    visit(arg);
+                }
+                out.insert(0, (id, name));
+                return;
+            }
+            if let Some(target) = &call.target {
+                visit(target);
+            }
+            for arg in &call.args {
+                visit(arg);
+            }
+        }
+        Expr::Comprehension(comp) => {
+            for e in [
+                &comp.iter_range,
+                &comp.accu_init,
+                &comp.loop_cond,
+                &comp.loop_step,
+                &comp.result,
+            ] {
+                visit(e);
+            }
+        }
+        Expr::List(list) => list.elements.iter().for_each(visit),
+        Expr::Map(map) => map_entries(&map.entries, out),
+        Expr::Struct(s) => map_entries(&s.entries, out),
+        Expr::Select(select) => visit(&select.operand),
+        Expr::Ident(_) | Expr::Literal(_) | Expr::Unspecified => {}
+    }
+}
+
+fn map_entries(entries: &[cel::common::ast::IdedEntryExpr], out: &mut Vec<(u64, String)>) {
+    for entry in entries {
+        match &entry.expr {
+            EntryExpr::StructField(field) => function_calls(&field.value, out),
+            EntryExpr::MapEntry(e) => {
+                function_calls(&e.key, out);
+                function_calls(&e.value, out);
+            }
+        }
+    }
+}
+
+/// Whether CEL knows a function named `name`, as a global or a member function. Probed by calling
+/// it with nothing: an unknown name is an undeclared reference, a known one a wrong call.
+fn function_exists(name: &str) -> bool {
+    let context = cel::Context::with_env(ENV.clone());
+    let unknown = |probe: String| match ENV.compile(&probe) {
+        Ok(program) => matches!(
+            program.execute(&context),
+            Err(cel::ExecutionError::UndeclaredReference(ref n)) if n.as_str() == name
+        ),
+        Err(_) => true,
+    };
+    !(unknown(format!("{name}()")) && unknown(format!("null.{name}()")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn scope(id_token: Value) -> Scope {
+        let mut s = Scope::new();
+        s.set("id_token", id_token.as_object());
+        s.set("userinfo", None);
+        s.set("access_token", None);
+        s.set("context", None);
+        s
+    }
+
+    #[test]
+    fn a_mapping_expression_computes_json() {
+        let e = Expression::compile(
+            "id_token['https://example.com/groups'].map(g, 'team:' + g.lowerAscii())",
+            &MAPPING_VARIABLES,
+        )
+        .unwrap();
+        let s = scope(json!({"https://example.com/groups": ["Ops", "Dev"]}));
+        assert_eq!(e.evaluate(&s).unwrap(), json!(["team:ops", "team:dev"]));
+        // The claim is absent: an error, for the mapping's `on_missing` to handle.
+        let empty = scope(json!({}));
+        assert!(e.evaluate(&empty).unwrap_err().contains("no such key"));
+    }
+
+    #[test]
+    fn unknown_names_and_functions_are_refused_with_their_place() {
+        let err = Expression::compile("idtoken.email", &MAPPING_VARIABLES).unwrap_err();
+        assert_eq!((err.line, err.column), (1, 1), "{err}");
+        assert!(err.message.contains("unknown name `idtoken`"), "{err}");
+        let err = Expression::compile("id_token.groups.map(g, lower(g))", &MAPPING_VARIABLES)
+            .unwrap_err();
+        assert!(err.message.contains("unknown function `lower`"), "{err}");
+        assert_eq!(err.column, 24, "{err}");
+        // Comprehension variables are bound, not free.
+        Expression::compile(
+            "id_token.groups.filter(g, g.startsWith('a')).map(x, x.upperAscii())",
+            &MAPPING_VARIABLES,
+        )
+        .unwrap();
+        let err = Expression::compile("id_token.groups.map(g, ", &MAPPING_VARIABLES).unwrap_err();
+        assert_eq!(err.line, 1, "{err}");
+    }
+
+    #[test]
+    fn a_condition_must_be_a_boolean() {
+        let s = scope(json!({"email_verified": true, "n": 3}));
+        let yes = Expression::compile("id_token.email_verified", &MAPPING_VARIABLES).unwrap();
+        assert_eq!(yes.holds(&s), Ok(true));
+        let number = Expression::compile("id_token.n", &MAPPING_VARIABLES).unwrap();
+        assert!(number.holds(&s).unwrap_err().contains("not true or false"));
+    }
+
+    #[test]
+    fn a_result_larger_than_the_cap_is_an_error() {
+        let big: Vec<String> = (0..2000).map(|i| format!("group-number-{i:05}")).collect();
+        let s = scope(json!({"groups": big}));
+        let e =
+            Expression::compile("id_token.groups.map(g, g + g + g)", &MAPPING_VARIABLES).unwrap();
+        assert!(e.evaluate(&s).unwrap_err().contains("more than the"));
+    }
+
+    #[test]
+    fn expressions_deserialize_compiled() {
+        #[derive(Debug, Deserialize)]
+        struct T {
+            e: Expression,
+        }
+        let t: T = toml::from_str("e = \"context.name + '!'\"").unwrap();
+        assert_eq!(t.e.source(), "context.name + '!'");
+        let err = toml::from_str::<T>("e = \"nope.name\"").unwrap_err();
+        assert!(err.to_string().contains("unknown name `nope`"), "{err}");
+    }
+}
