@@ -19,6 +19,7 @@
 
 pub mod config;
 pub mod context;
+pub mod declared;
 pub mod expr;
 pub mod json;
 pub mod lineage;
@@ -34,6 +35,7 @@ pub use context::{
     AccessTokenClaims, AuthContext, Built, MappingError, Origin, OriginText, Step, UpstreamClaims,
     Warning,
 };
+pub use declared::ContextDecl;
 pub use expr::{ExprError, Expression, Scope};
 pub use lineage::{LineageOrigin, LineageRow, Preview, lineage, preview, render_lineage_table};
 pub use mapping::{STANDARD_CLAIMS, build_context, build_onto, build_traced};

@@ -65,6 +65,13 @@ pub struct ConfigFile {
     /// OpenTelemetry traces. Read by the command line before the rest of the file.
     #[serde(default)]
     pub telemetry: TelemetryFile,
+    /// The declared authentication context: `[[context]]` entries (`path`, `type`,
+    /// `description`).
+    #[serde(default)]
+    pub context: Vec<crate::claims::ContextDecl>,
+    /// A mapping to an undeclared context path is an error instead of a warning.
+    #[serde(default)]
+    pub strict_context: bool,
 }
 
 /// `[telemetry]`.

@@ -30,6 +30,8 @@ pub struct Settings {
     pub limits: LimitSettings,
     pub server: ServerSettings,
     pub outbox: OutboxSettings,
+    /// The declared authentication context (`[[context]]`), in configuration order.
+    pub context: Vec<crate::claims::ContextDecl>,
 }
 
 /// Where events go and how the outbox delivers them.

@@ -1927,3 +1927,82 @@ async fn an_admin_writes_a_computed_mapping_on_the_page_and_its_transforms_survi
     assert!(html.contains("value=\"has(id_token.sub)\""), "{html}");
     assert!(html.contains("then uppercase"), "{html}");
 }
+
+/// The test upstream's mapping targets, declared; `strict_context` makes others errors.
+const DECLARED: &str = r#"
+strict_context = true
+
+[[context]]
+path = "groups"
+type = "string_array"
+description = "The groups the user belongs to at the upstream"
+
+[[context]]
+path = "org"
+type = "object"
+description = "The user's organisation"
+"#;
+
+#[tokio::test]
+async fn the_declared_context_is_shown_and_strict_context_refuses_an_undeclared_target() {
+    let app = spawn_app_full(&format!("{DECLARED}{ADMIN_ROLE}"), "", "").await;
+    let admin = browser();
+    let (status, html) = app.admin_page(&admin, "/admin/lineage").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("aria-label=\"Declared context\""), "{html}");
+    assert!(
+        html.contains("The groups the user belongs to at the upstream"),
+        "{html}"
+    );
+    // `org` is written by the tenant mapping, inside it.
+    assert!(
+        html.contains(r"test: https://example\.com/tenant → org.tenant"),
+        "{html}"
+    );
+
+    // A mapping to an undeclared path is refused with check-config's words.
+    let mut mappings = app
+        .admin_ok(Method::GET, "/admin/api/upstreams/test/mappings", None, 200)
+        .await;
+    mappings.as_array_mut().unwrap().push(json!({
+        "expr": "id_token.email.split('@')[1]",
+        "to": "email_domain"
+    }));
+    let res = app
+        .admin(
+            Method::PUT,
+            "/admin/api/upstreams/test/mappings",
+            Some(ADMIN_TOKEN),
+            Some(&mappings),
+        )
+        .await;
+    assert_eq!(res.status(), 400);
+    let body: Value = res.json().await.unwrap();
+    assert!(
+        body.to_string().contains(
+            "upstreams[0].mappings[2] (→ `email_domain`): writes `email_domain`, which no [[context]] entry declares"
+        ),
+        "{body}"
+    );
+}
+
+#[test]
+fn without_strict_context_an_undeclared_target_is_a_warning() {
+    let toml = config_with_upstream(
+        r#"
+[[upstreams.mappings]]
+expr = "id_token.email"
+to = "mail"
+
+[[context]]
+path = "groups"
+"#,
+    );
+    let (_, warnings) = herald::config::from_toml(&toml).unwrap();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("writes `mail`, which no [[context]] entry declares")),
+        "{warnings:?}"
+    );
+}

@@ -9,8 +9,8 @@ use serde_json::Value;
 
 use super::base::{AdminUser, store_failed};
 use super::views::{
-    AuditPage, AuditView, GrantView, IdentityRow, LineagePage, LineageView, Nav, OriginRow,
-    RecordView, UserPage, UserRow, UsersPage, word,
+    AuditPage, AuditView, ContextView, GrantView, IdentityRow, LineagePage, LineageView, Nav,
+    OriginRow, RecordView, UserPage, UserRow, UsersPage, word,
 };
 use crate::claims::AuthContext;
 use crate::clock::readable_utc;
@@ -52,11 +52,32 @@ pub async fn lineage(State(state): State<AppState>, admin: AdminUser) -> Respons
             }
         })
         .collect();
+    let context = settings
+        .context
+        .iter()
+        .map(|d| ContextView {
+            path: d.path.canonical(),
+            ty: d.ty.as_str().to_owned(),
+            description: d.description.clone(),
+            written_by: settings
+                .upstreams
+                .iter()
+                .flat_map(|u| {
+                    u.mapping
+                        .mappings
+                        .iter()
+                        .filter(|m| m.to.starts_with(&d.path))
+                        .map(|m| format!("{}: {}", u.id, m.describe()))
+                })
+                .collect(),
+        })
+        .collect();
     render(
         StatusCode::OK,
         &LineagePage {
             nav: Nav::new(&admin, "lineage"),
             rows,
+            context,
         },
     )
 }

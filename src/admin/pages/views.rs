@@ -352,6 +352,17 @@ pub struct LineageView {
 pub struct LineagePage {
     pub nav: Nav,
     pub rows: Vec<LineageView>,
+    /// The declared authentication context (`[[context]]`).
+    pub context: Vec<ContextView>,
+}
+
+/// One declared context attribute and the mappings that write it.
+pub struct ContextView {
+    pub path: String,
+    pub ty: String,
+    pub description: String,
+    /// `upstream: from → to`, for each mapping whose target is this path or inside it.
+    pub written_by: Vec<String>,
 }
 
 pub struct UserRow {

@@ -148,8 +148,10 @@ pub(super) fn validate(
              `[[upstreams]] id = \"dev\" kind = \"dev\"`",
         );
     }
+    let context = v.declared_context(std::mem::take(&mut file.context));
     for (i, u) in file.upstreams.into_iter().enumerate() {
         if let Some(u) = v.upstream(i, u, issuer.as_deref(), env) {
+            v.declared_targets(&context, file.strict_context, i, &u);
             if upstreams.iter().any(|o: &Upstream| o.id == u.id) {
                 v.problem(format!("upstreams[{i}].id: `{}` is used twice", u.id));
             }
@@ -226,6 +228,7 @@ pub(super) fn validate(
                 limits,
                 server,
                 outbox,
+                context,
             },
             v.warnings,
         )),

@@ -6,6 +6,7 @@ use std::time::Duration;
 use url::Url;
 
 use super::Validator;
+use crate::claims::declared::{self, ContextDecl};
 use crate::claims::{self, UpstreamMapping};
 use crate::config::file::{UpstreamFile, UpstreamKind};
 use crate::config::settings::{Upstream, UpstreamEndpoint, WhenUnavailable, is_loopback_host};
@@ -377,6 +378,34 @@ impl Validator {
                      \"serve_stale\""
                 ));
                 None
+            }
+        }
+    }
+}
+
+/// The declared authentication context (`[[context]]`, issue 18).
+impl Validator {
+    pub(super) fn declared_context(&mut self, context: Vec<ContextDecl>) -> Vec<ContextDecl> {
+        for problem in declared::check_declarations(&context) {
+            self.problem(problem);
+        }
+        context
+    }
+
+    /// Upstream `index`'s mapping targets against the declared context: warnings, or problems
+    /// when `strict`.
+    pub(super) fn declared_targets(
+        &mut self,
+        context: &[ContextDecl],
+        strict: bool,
+        index: usize,
+        upstream: &Upstream,
+    ) {
+        for f in declared::check_mappings(context, strict, index, &upstream.mapping) {
+            if f.strict {
+                self.problem(f.message);
+            } else {
+                self.warnings.push(f.message);
             }
         }
     }
