@@ -23,8 +23,10 @@ try {
 
   await check("lineage shows that nothing maps the department claim yet", async () => {
     await page.getByRole("link", { name: "Claim lineage" }).click();
-    const row = page.locator("tr", { hasText: "department" });
+    const row = page.getByRole("table", { name: "Claim lineage" }).locator("tr", { hasText: "department" });
     assert.match(await row.textContent(), /no upstream maps this claim/);
+    const declared = page.getByRole("table", { name: "Declared context" });
+    assert.match(await declared.locator("tr", { hasText: "department" }).textContent(), /no mapping/);
     await shot(page, "admin-lineage-before");
   });
 
@@ -63,6 +65,22 @@ try {
     assert.match(await page.textContent("main"), /Saved as configuration version \d+/);
     assert.equal(await page.getByLabel("Mapping 2 to").inputValue(), "department");
     await shot(page, "admin-saved");
+  });
+
+  await check("a computed mapping with a condition previews each step", async () => {
+    await page.getByLabel("Mapping 3 expression").fill("id_token['https://example.com/groups'].map(g, 'team:' + g)");
+    await page.getByLabel("Mapping 3 condition").fill("has(id_token.name)");
+    await page.getByLabel("Mapping 3 to").fill("teams");
+    await page.getByLabel("Sample ID-token claims (JSON)").fill(JSON.stringify({
+      sub: "sample", name: "Sample", "https://example.com/groups": ["staff", "ops"],
+    }, null, 2));
+    await page.getByRole("button", { name: "Preview" }).click();
+    const steps = await page.getByRole("table", { name: "Preview steps" }).textContent();
+    assert.match(steps, /when has\(id_token\.name\)/);
+    assert.match(steps, /"team:staff","team:ops"/);
+    const context = JSON.parse(await page.getByLabel("Preview context").textContent());
+    assert.deepEqual(context.teams, ["team:staff", "team:ops"]);
+    await shot(page, "admin-preview-steps");
   });
 
   await check("the next login's ID token carries the new claim", async () => {
