@@ -42,6 +42,7 @@ pub fn public_router(
         .merge(provider::router())
         .merge(login::upstream_return::router())
         .merge(login::consent_page::router())
+        .merge(login::post_login::router())
         .merge(login::upstream_logout::router())
         .merge(account::router())
         .merge(dev_upstream::routes::router(dev))

@@ -305,6 +305,14 @@ pub struct UpstreamFile {
     /// sends them, like Auth0's `["connection", "organization"]`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pass_through: Vec<String>,
+    /// A post-authentication application: after the upstream login and the mappings, the user
+    /// is sent there with a signed, single-use `continue` token, and comes back to
+    /// `/login/continue`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub post_login_url: Option<String>,
+    /// The client (with `jwks`) whose keys sign the `context` the application sends back.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub post_login_client: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attributes: Vec<Attribute>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

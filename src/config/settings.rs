@@ -265,6 +265,17 @@ pub struct Upstream {
     pub management_api_url: Option<String>,
     /// Authorization parameters of the app passed on to this upstream.
     pub pass_through: Vec<String>,
+    /// The post-authentication application users are sent to after this upstream's login.
+    pub post_login: Option<PostLogin>,
+}
+
+/// A post-authentication application (onboarding, profile completion).
+#[derive(Debug, Clone)]
+pub struct PostLogin {
+    /// Where the user is sent, with `token` added to its query.
+    pub url: String,
+    /// The client whose registered keys sign the `context` it sends back; none: it sends none.
+    pub client_id: Option<String>,
 }
 
 /// What a refresh of a stale login does when the upstream cannot be reached.

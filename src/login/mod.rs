@@ -18,6 +18,7 @@ pub mod freshness;
 pub mod journey;
 pub mod own_pages;
 pub mod pending;
+pub mod post_login;
 pub mod session;
 pub mod upstream_login;
 pub mod upstream_logout;

@@ -14,6 +14,7 @@ use tower_sessions::Session;
 use super::journey::consent_stage;
 use super::pending::login_failed;
 use super::pending::{fail, has_prompt, pending_request, return_link, store_failure};
+use super::post_login::send_to_application;
 use super::session::set_login;
 use super::upstream_login::{record_login, state_spent, upstream_auth_time};
 use crate::claims::Source;
@@ -286,6 +287,11 @@ async fn answer(
         record_login(state, &upstream, &finished, req, state_hash, ip).await?;
     metrics::login(&upstream.id, &client_id, "success");
     events::login_succeeded(&browser_login.sub, &client_id, &upstream.id);
+    // A post-login application sees the user first; the login becomes the browser's when it
+    // sends them back.
+    if let Some(app) = &upstream.post_login {
+        return send_to_application(state, app, &req, &browser_login).map(Answered::SignedIn);
+    }
     set_login(session, &browser_login).await?;
     consent_stage(state, req).await.map(Answered::SignedIn)
 }

@@ -172,47 +172,31 @@ async fn verify_assertion(
     jwks: &jsonwebtoken::jwk::JwkSet,
     assertion: &str,
 ) -> Result<(), String> {
-    let header = jsonwebtoken::decode_header(assertion).map_err(|_| "malformed assertion")?;
-    let jwk = match header.kid.as_deref() {
-        Some(kid) => jwks.find(kid),
-        None if jwks.keys.len() == 1 => jwks.keys.first(),
-        None => None,
-    }
-    .ok_or("the assertion's key is not in the client's JWKS")?;
-    let key = jsonwebtoken::DecodingKey::from_jwk(jwk).map_err(|_| "unusable key in the JWKS")?;
-    // The algorithm comes from the registered key, never from the assertion (RFC 8725 §3.1).
-    let alg = match &jwk.algorithm {
-        jsonwebtoken::jwk::AlgorithmParameters::RSA(_) => jsonwebtoken::Algorithm::RS256,
-        jsonwebtoken::jwk::AlgorithmParameters::EllipticCurve(_) => jsonwebtoken::Algorithm::ES256,
-        jsonwebtoken::jwk::AlgorithmParameters::OctetKeyPair(_) => jsonwebtoken::Algorithm::EdDSA,
-        _ => return Err("unsupported key type in the JWKS".into()),
-    };
-    let mut v = jsonwebtoken::Validation::new(alg);
-    v.set_issuer(&[client_id]);
-    v.sub = Some(client_id.to_string());
     let token_endpoint = format!("{}/token", settings.issuer);
-    v.set_audience(&[token_endpoint.as_str(), settings.issuer.as_str()]);
-    v.set_required_spec_claims(&["exp", "iss", "sub", "aud"]);
-    // Expiry is checked below against Herald's clock.
-    v.validate_exp = false;
-    #[derive(serde::Deserialize)]
-    struct Assertion {
-        exp: i64,
-        jti: String,
-    }
-    let claims = jsonwebtoken::decode::<Assertion>(assertion, &key, &v)
-        .map_err(|e| format!("assertion rejected: {e}"))?
-        .claims;
     let now = state.now();
-    if claims.exp + crate::tokens::jwt::EXP_LEEWAY_SECS < now {
-        return Err("the assertion has expired".into());
+    let claims = crate::tokens::jwt::verify_client_signed(
+        jwks,
+        client_id,
+        &[token_endpoint.as_str(), settings.issuer.as_str()],
+        assertion,
+        now,
+        MAX_ASSERTION_LIFETIME,
+    )
+    .map_err(|e| format!("assertion {e}"))?;
+    // RFC 7523 §3: the client is the subject too.
+    if claims.get("sub").and_then(serde_json::Value::as_str) != Some(client_id) {
+        return Err("assertion rejected: sub must be the client_id".into());
     }
-    if claims.exp - now > MAX_ASSERTION_LIFETIME {
-        return Err("the assertion lives too long; use exp within 10 minutes".into());
-    }
+    let Some(jti) = claims.get("jti").and_then(serde_json::Value::as_str) else {
+        return Err("assertion rejected: it has no jti".into());
+    };
+    let exp = claims
+        .get("exp")
+        .and_then(serde_json::Value::as_i64)
+        .unwrap_or(now);
     match state
         .store
-        .use_client_assertion(client_id, &claims.jti, claims.exp + 60, now)
+        .use_client_assertion(client_id, jti, exp + 60, now)
         .await
     {
         Ok(true) => Ok(()),

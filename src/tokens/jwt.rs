@@ -87,6 +87,98 @@ pub fn verify_access_token<T: DeserializeOwned>(
     serde_json::from_value(claims).map_err(|e| JwtError::Invalid(e.to_string()))
 }
 
+/// Verifies a short-lived JWT Herald signed for itself (a login's continue token): signature
+/// with Herald's key for the `kid` and that key's algorithm, `typ`, `iss`, `aud` and `exp`
+/// against `now` without leeway (Herald's own clock made it).
+pub fn verify_own(
+    ring: &KeyRing,
+    issuer: &str,
+    audience: &str,
+    typ: &str,
+    token: &str,
+    now: i64,
+) -> Result<serde_json::Map<String, serde_json::Value>, JwtError> {
+    if token.len() > 16 * 1024 || token.split('.').count() != 3 {
+        return Err(JwtError::Malformed);
+    }
+    let header = decode_header(token).map_err(|_| JwtError::Malformed)?;
+    if header.typ.as_deref() != Some(typ) {
+        return Err(JwtError::Invalid(format!("the token's typ is not {typ}")));
+    }
+    let kid = header.kid.as_deref().ok_or(JwtError::UnknownKey)?;
+    let (alg, key) = ring.verification_key(kid).ok_or(JwtError::UnknownKey)?;
+    if header.alg != alg.jsonwebtoken() {
+        return Err(JwtError::Invalid("algorithm does not match the key".into()));
+    }
+    let mut v = Validation::new(alg.jsonwebtoken());
+    v.set_issuer(&[issuer]);
+    v.set_audience(&[audience]);
+    v.set_required_spec_claims(&["exp", "iss", "aud"]);
+    v.validate_exp = false;
+    let claims = decode::<serde_json::Map<String, serde_json::Value>>(token, key, &v)
+        .map(|d| d.claims)
+        .map_err(|e| JwtError::Invalid(e.to_string()))?;
+    match claims.get("exp").and_then(serde_json::Value::as_i64) {
+        Some(exp) if exp >= now => Ok(claims),
+        Some(_) => Err(JwtError::Invalid("the token has expired".into())),
+        None => Err(JwtError::Invalid("exp is not a number".into())),
+    }
+}
+
+/// Verifies a JWT a client signed with a key of its registered JWKS (a `private_key_jwt`
+/// assertion, a post-login application's context): the algorithm from the registered key,
+/// never from the token (RFC 8725 §3.1), `iss` = `client_id`, `aud` one of `audiences`, and
+/// `exp` against `now` with [`EXP_LEEWAY_SECS`], at most `max_lifetime` ahead.
+pub fn verify_client_signed(
+    jwks: &jsonwebtoken::jwk::JwkSet,
+    client_id: &str,
+    audiences: &[&str],
+    token: &str,
+    now: i64,
+    max_lifetime: i64,
+) -> Result<serde_json::Map<String, serde_json::Value>, String> {
+    if token.len() > 16 * 1024 {
+        return Err("the token is too large".into());
+    }
+    let header = decode_header(token).map_err(|_| "malformed token")?;
+    let jwk = match header.kid.as_deref() {
+        Some(kid) => jwks.find(kid),
+        None if jwks.keys.len() == 1 => jwks.keys.first(),
+        None => None,
+    }
+    .ok_or("the token's key is not in the client's JWKS")?;
+    let key = jsonwebtoken::DecodingKey::from_jwk(jwk).map_err(|_| "unusable key in the JWKS")?;
+    let alg = match &jwk.algorithm {
+        jsonwebtoken::jwk::AlgorithmParameters::RSA(_) => jsonwebtoken::Algorithm::RS256,
+        jsonwebtoken::jwk::AlgorithmParameters::EllipticCurve(_) => jsonwebtoken::Algorithm::ES256,
+        jsonwebtoken::jwk::AlgorithmParameters::OctetKeyPair(_) => jsonwebtoken::Algorithm::EdDSA,
+        _ => return Err("unsupported key type in the JWKS".into()),
+    };
+    let mut v = Validation::new(alg);
+    v.set_issuer(&[client_id]);
+    v.set_audience(audiences);
+    v.set_required_spec_claims(&["exp", "iss", "aud"]);
+    // Expiry is checked below against Herald's clock.
+    v.validate_exp = false;
+    let claims = decode::<serde_json::Map<String, serde_json::Value>>(token, &key, &v)
+        .map_err(|e| format!("rejected: {e}"))?
+        .claims;
+    let exp = claims
+        .get("exp")
+        .and_then(serde_json::Value::as_i64)
+        .ok_or("exp is not a number")?;
+    if exp + EXP_LEEWAY_SECS < now {
+        return Err("it has expired".into());
+    }
+    if exp - now > max_lifetime {
+        return Err(format!(
+            "it lives too long; use exp within {} minutes",
+            max_lifetime / 60
+        ));
+    }
+    Ok(claims)
+}
+
 /// Verifies an ID token Herald issued, given back as `id_token_hint` (OIDC Core §3.1.2.1):
 /// signature with Herald's key for the `kid` and that key's algorithm, `iss`, and that `aud`
 /// names `client_id`. An expired token is still a valid hint. Returns its `sub`.

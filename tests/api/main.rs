@@ -25,6 +25,7 @@ mod logs;
 mod metrics;
 mod oidc_client;
 mod pg_restart;
+mod post_login;
 mod private_key_jwt;
 mod purposes;
 mod replicas;

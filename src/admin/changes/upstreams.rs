@@ -103,6 +103,13 @@ pub struct UpstreamSettings {
     /// `["connection", "organization"]`.
     #[serde(default)]
     pub pass_through: Vec<String>,
+    /// A post-authentication application the user is sent to after the login, like
+    /// `https://onboarding.example.com/start`.
+    #[serde(default)]
+    pub post_login_url: Option<String>,
+    /// The client (with `jwks`) whose keys sign the context that application sends back.
+    #[serde(default)]
+    pub post_login_client: Option<String>,
     /// Replace the attributes. Absent: none for a new upstream; kept when replacing one (they
     /// also have their own endpoint).
     pub attributes: Option<Vec<Attribute>>,
@@ -194,6 +201,8 @@ impl UpstreamSettings {
             max_stale: self.max_stale.clone(),
             management_api_url: self.management_api_url.clone(),
             pass_through: self.pass_through.clone(),
+            post_login_url: self.post_login_url.clone(),
+            post_login_client: self.post_login_client.clone(),
             attributes: self.attributes.clone().unwrap_or_default(),
             mappings: self.mappings.clone().unwrap_or_default(),
         }

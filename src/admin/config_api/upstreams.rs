@@ -114,6 +114,14 @@ pub struct UpstreamDetail {
     pub management_api_url: Option<String>,
     /// Parameters of the app's authorization request passed on to this upstream.
     pub pass_through: Vec<String>,
+    /// The post-authentication application, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
+    pub post_login_url: Option<String>,
+    /// The client whose keys sign that application's context.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
+    pub post_login_client: Option<String>,
     pub attributes: Vec<Attribute>,
     pub mappings: Vec<Mapping>,
 }
@@ -145,6 +153,8 @@ impl UpstreamDetail {
             refresh_upstream: u.refresh_upstream,
             management_api_url: u.management_api_url.clone(),
             pass_through: u.pass_through.clone(),
+            post_login_url: u.post_login.as_ref().map(|p| p.url.clone()),
+            post_login_client: u.post_login.as_ref().and_then(|p| p.client_id.clone()),
             on_upstream_unavailable: match u.when_unavailable {
                 WhenUnavailable::Fail => "fail".into(),
                 WhenUnavailable::ServeStale(_) => "serve_stale".into(),

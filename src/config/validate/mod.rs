@@ -173,6 +173,7 @@ pub(super) fn validate(
         }
     }
 
+    v.post_login_clients(&upstreams, &clients);
     let dev_issuer = issuer.as_deref().is_some_and(|iss| {
         Url::parse(iss)
             .is_ok_and(|u| u.scheme() == "http" && u.host_str().is_some_and(is_loopback_host))

@@ -9,7 +9,9 @@ use super::Validator;
 use crate::claims::declared::{self, ContextDecl};
 use crate::claims::{self, UpstreamMapping};
 use crate::config::file::{UpstreamFile, UpstreamKind};
-use crate::config::settings::{Upstream, UpstreamEndpoint, WhenUnavailable, is_loopback_host};
+use crate::config::settings::{
+    PostLogin, Upstream, UpstreamEndpoint, WhenUnavailable, is_loopback_host,
+};
 use crate::egress;
 
 /// How long one request to an upstream may take, unless the upstream sets `timeout`.
@@ -64,6 +66,7 @@ impl Validator {
         let before = self.problems.len();
         let when_unavailable = self.when_unavailable(&key, &u);
         let management_api_url = self.management_api_url(&key, &u, herald_issuer);
+        let post_login = self.post_login(&key, &u, herald_issuer);
         for name in &u.pass_through {
             if name.is_empty()
                 || !name
@@ -319,7 +322,69 @@ impl Validator {
             when_unavailable: when_unavailable?,
             management_api_url,
             pass_through: u.pass_through,
+            post_login,
         })
+    }
+
+    /// `post_login_url` (https://, or http:// on loopback beside a loopback Herald) and
+    /// `post_login_client`, which must be a client with `jwks` (checked with the clients).
+    fn post_login(
+        &mut self,
+        key: &str,
+        u: &UpstreamFile,
+        herald_issuer: Option<&str>,
+    ) -> Option<PostLogin> {
+        let Some(raw) = u.post_login_url.as_deref() else {
+            if u.post_login_client.is_some() {
+                self.problem(format!(
+                    "{key}.post_login_client: only used with post_login_url; set both or neither"
+                ));
+            }
+            return None;
+        };
+        match Url::parse(raw) {
+            Ok(url)
+                if scheme_allowed(&url, herald_is_local(herald_issuer))
+                    && url.fragment().is_none() =>
+            {
+                Some(PostLogin {
+                    url: raw.to_string(),
+                    client_id: u.post_login_client.clone(),
+                })
+            }
+            _ => {
+                self.problem(format!(
+                    "{key}.post_login_url: `{raw}` must be an https:// URL without a fragment, \
+                     like \"https://onboarding.example.com/start\""
+                ));
+                None
+            }
+        }
+    }
+
+    /// Each upstream's `post_login_client` names a client that signs with registered keys.
+    pub(super) fn post_login_clients(
+        &mut self,
+        upstreams: &[Upstream],
+        clients: &std::collections::HashMap<String, std::sync::Arc<crate::config::Client>>,
+    ) {
+        for u in upstreams {
+            let Some(id) = u.post_login.as_ref().and_then(|p| p.client_id.as_deref()) else {
+                continue;
+            };
+            match clients.get(id).map(|c| &c.auth) {
+                Some(crate::config::ClientAuth::PrivateKeyJwt(_)) => {}
+                Some(_) => self.problem(format!(
+                    "upstream `{}`: post_login_client `{id}` must authenticate with \
+                     private_key_jwt (`jwks`): its keys verify the context it sends back",
+                    u.id
+                )),
+                None => self.problem(format!(
+                    "upstream `{}`: post_login_client `{id}` is not a registered client",
+                    u.id
+                )),
+            }
+        }
     }
 
     /// `management_api_url`: Auth0 only; https://, or http:// on loopback beside a loopback

@@ -1,0 +1,218 @@
+//! Issue 18: the post-authentication application. After the upstream login Herald sends the
+//! user to the upstream's `post_login_url` with a signed, single-use continue token; the
+//! application (here, the test) sends them back to `/login/continue` with a context JWT signed
+//! by its client's registered key, whose claims reach the tokens. The consent page cannot be
+//! reached before the application has answered, and a replayed, forged or foreign token ends on
+//! a clear page.
+
+use serde_json::{Value, json};
+
+use crate::support::test_keys::{CLIENT, STRANGER, TestKey};
+use crate::support::*;
+
+const ONBOARDING: &str = "http://127.0.0.1:9000/onboard";
+
+async fn app_with_onboarding() -> TestApp {
+    let jwk = CLIENT.jwk();
+    let upstream_keys =
+        format!("post_login_url = \"{ONBOARDING}?step=1\"\npost_login_client = \"onboarding\"\n");
+    let extra = format!(
+        r#"
+[[clients]]
+client_id = "onboarding"
+redirect_uris = []
+scopes = []
+grant_types = ["client_credentials"]
+jwks = {{ keys = [ {{ kty = "EC", crv = "P-256", x = "{x}", y = "{y}", kid = "{kid}", use = "sig", alg = "ES256" }} ] }}
+
+[[clients]]
+client_id = "shop"
+client_secret = "{SECRET}"
+redirect_uris = ["{APP_CB}"]
+scopes = ["openid", "plan"]
+
+[scopes.plan]
+description = "Your plan"
+claims = ["plan"]
+"#,
+        x = jwk["x"].as_str().unwrap(),
+        y = jwk["y"].as_str().unwrap(),
+        kid = jwk["kid"].as_str().unwrap(),
+    );
+    spawn_app_configured(&upstream_keys, &extra).await
+}
+
+/// The application's answer: a context JWT for continue token `jti`, signed by `key`.
+fn context(app: &TestApp, key: &TestKey, jti: &str, extra: Value) -> String {
+    let now = app.state.now();
+    let mut claims = json!({
+        "iss": "onboarding", "aud": app.base, "iat": now, "exp": now + 120, "continue": jti,
+    });
+    claims
+        .as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    key.sign(&claims)
+}
+
+fn continue_url(app: &TestApp, token: &str, context: Option<&str>) -> String {
+    let mut url = url::Url::parse(&format!("{}/login/continue", app.base)).unwrap();
+    url.query_pairs_mut().append_pair("token", token);
+    if let Some(c) = context {
+        url.query_pairs_mut().append_pair("context", c);
+    }
+    url.to_string()
+}
+
+/// Starts a login for the shop and returns the continue token the application receives.
+async fn to_application(app: &TestApp, browser: &reqwest::Client, p: &AuthParams) -> String {
+    match app.start(browser, p).await {
+        Outcome::Client(q) => {
+            assert_eq!(q.get("step").map(String::as_str), Some("1"), "{q:?}");
+            assert!(!q.contains_key("code"), "{q:?}");
+            q["token"].clone()
+        }
+        other => panic!("expected the post-login application, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn the_application_round_trip_merges_its_context_into_the_tokens() {
+    let app = app_with_onboarding().await;
+    let browser = browser();
+    let p = AuthParams::new("shop", "openid plan");
+    let token = to_application(&app, &browser, &p).await;
+    let claims = payload(&token);
+    let jti = claims["jti"].as_str().unwrap().to_string();
+    assert!(claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap() <= 300);
+
+    // Until the application answers, the login is not the browser's: no consent page.
+    let request = claims["request"].as_str().unwrap();
+    let res = browser
+        .get(format!("{}/consent?request={request}", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(
+        res.status(),
+        200,
+        "the consent page before the application answered"
+    );
+
+    let ctx = context(
+        &app,
+        &CLIENT,
+        &jti,
+        json!({"plan": "gold", "sub": "forged", "acr": "x"}),
+    );
+    let html = match app
+        .follow(&browser, continue_url(&app, &token, Some(&ctx)))
+        .await
+    {
+        Outcome::Consent(html) => html,
+        other => panic!("expected the consent page, got {other:?}"),
+    };
+    let q = match app.decide(&browser, &html, "allow").await {
+        Outcome::Client(q) => q,
+        other => panic!("expected the app, got {other:?}"),
+    };
+    let tokens: Value = app.redeem(&p, &q["code"]).await.json().await.unwrap();
+    let id = payload(tokens["id_token"].as_str().unwrap());
+    assert_eq!(id["plan"], "gold");
+    // The context's own envelope and the claims Herald sets are not taken from it.
+    assert_ne!(id["sub"], "forged");
+    assert!(id.get("acr").is_none_or(|a| a != "x"), "{id}");
+
+    // The same continue token again: a clear page, nothing issued.
+    match app.follow(&browser, continue_url(&app, &token, None)).await {
+        Outcome::Page(status, page) => {
+            assert_eq!(status, 400);
+            assert!(page.contains("used already"), "{page}");
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn without_a_context_the_login_goes_on_and_a_forged_context_or_token_is_refused() {
+    let app = app_with_onboarding().await;
+    let browser = browser();
+    let token = to_application(&app, &browser, &AuthParams::new("shop", "openid plan")).await;
+    let jti = payload(&token)["jti"].as_str().unwrap().to_string();
+
+    // A context signed by a key the application's client did not register.
+    let forged = context(&app, &STRANGER, &jti, json!({"plan": "gold"}));
+    match app
+        .follow(&browser, continue_url(&app, &token, Some(&forged)))
+        .await
+    {
+        Outcome::Page(status, page) => {
+            assert_eq!(status, 400);
+            assert!(page.contains("could not be verified"), "{page}");
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    // A context made for another continue token.
+    let elsewhere = context(&app, &CLIENT, "another-jti", json!({"plan": "gold"}));
+    match app
+        .follow(&browser, continue_url(&app, &token, Some(&elsewhere)))
+        .await
+    {
+        Outcome::Page(status, _) => assert_eq!(status, 400),
+        other => panic!("a context for another continue token was taken: {other:?}"),
+    }
+    // A continue token with its signature changed.
+    let mut tampered = token.clone();
+    tampered.push('A');
+    match app
+        .follow(&browser, continue_url(&app, &tampered, None))
+        .await
+    {
+        Outcome::Page(status, page) => {
+            assert_eq!(status, 400);
+            assert!(page.contains("invalid or has expired"), "{page}");
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    // The untouched token still works (refusals spent nothing), without a context.
+    match app.follow(&browser, continue_url(&app, &token, None)).await {
+        Outcome::Consent(_) => {}
+        other => panic!("expected the consent page, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_continue_token_from_another_browser_is_refused() {
+    let app = app_with_onboarding().await;
+    let token = to_application(&app, &browser(), &AuthParams::new("shop", "openid plan")).await;
+    match app
+        .follow(&browser(), continue_url(&app, &token, None))
+        .await
+    {
+        Outcome::Page(status, _) => assert_eq!(status, 403),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_post_login_client_without_keys_is_a_check_config_error() {
+    let toml = config_with_upstream(
+        r#"post_login_url = "https://onboarding.example.com/start"
+post_login_client = "web"
+
+[[clients]]
+client_id = "web"
+client_secret = "a-secret-of-enough-length-for-herald"
+redirect_uris = ["https://web.example.com/cb"]
+scopes = ["openid"]
+"#,
+    );
+    let err = herald::config::from_toml(&toml).unwrap_err().to_string();
+    assert!(
+        err.contains("post_login_client `web` must authenticate with private_key_jwt"),
+        "{err}"
+    );
+    let bad_url = config_with_upstream(r#"post_login_url = "javascript:alert(1)""#);
+    let err = herald::config::from_toml(&bad_url).unwrap_err().to_string();
+    assert!(err.contains("post_login_url"), "{err}");
+}
