@@ -305,6 +305,10 @@ pub struct UpstreamFile {
     /// sends them, like Auth0's `["connection", "organization"]`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pass_through: Vec<String>,
+    /// An app's `prompt=none` without a login at Herald is tried at this upstream with
+    /// `prompt=none` (its session may still be there) instead of answering `login_required`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub silent_login: bool,
     /// A post-authentication application: after the upstream login and the mappings, the user
     /// is sent there with a signed, single-use `continue` token, and comes back to
     /// `/login/continue`.

@@ -265,6 +265,8 @@ pub struct Upstream {
     pub management_api_url: Option<String>,
     /// Authorization parameters of the app passed on to this upstream.
     pub pass_through: Vec<String>,
+    /// `prompt=none` is tried silently at this upstream.
+    pub silent_login: bool,
     /// The post-authentication application users are sent to after this upstream's login.
     pub post_login: Option<PostLogin>,
 }

@@ -112,6 +112,10 @@ pub async fn proceed(
             };
             consent_stage(state, req).await
         }
+        // An upstream that allows it is asked silently: its session may still be there.
+        None if has_prompt(&req, "none") && silent_upstream(state, &req) => {
+            Ok(Redirect::to(&format!("/login/{}", req.id)).into_response())
+        }
         None if has_prompt(&req, "none") => Ok(fail(
             state,
             &req,
@@ -302,4 +306,17 @@ async fn access_check(
         "access_denied",
         "the app's access policy refused this user",
     )))
+}
+
+/// Whether a `prompt=none` request without a login goes to its upstream silently: the
+/// upstream it names (or the only one) has `silent_login`, and no post-login application,
+/// which would need the user.
+fn silent_upstream(state: &AppState, req: &AuthRequest) -> bool {
+    let settings = state.settings();
+    let upstream = match req.upstream_hint.as_deref() {
+        Some(hint) => settings.upstream(hint),
+        None if settings.upstreams.len() == 1 => settings.upstreams.first(),
+        None => None,
+    };
+    upstream.is_some_and(|u| u.silent_login && u.post_login.is_none())
 }

@@ -78,6 +78,7 @@ async fn login(
             switching || reauth,
             Asked {
                 prompt_login: has_prompt(&req, "login"),
+                prompt_none: has_prompt(&req, "none"),
                 max_age: req.max_age,
                 login_hint: req.login_hint.as_deref(),
                 ui_locales: req.ui_locales.as_deref(),
@@ -225,7 +226,8 @@ async fn answer(
         let now = state.now();
         let auth_time = upstream_auth_time(&finished.claims, now);
         if now - auth_time > max_age {
-            if !login.forced {
+            // Asking again needs the user, which a silent attempt (prompt=none) may not.
+            if !login.forced && !has_prompt(&req, "none") {
                 // This answer is spent: its state may not be used again.
                 state
                     .store
@@ -358,6 +360,20 @@ fn upstream_refused(
     description: Option<&str>,
 ) -> Result<Response, PageError> {
     tracing::info!(upstream = %upstream.id, error = %error, "upstream returned an error");
+    // A silent attempt (prompt=none) the upstream could not answer without the user: the app
+    // hears the same (OIDC Core §3.1.2.6); its consent to Herald is not the app's to give.
+    if has_prompt(req, "none") {
+        let code = match error {
+            "login_required" | "account_selection_required" => Some(error),
+            "interaction_required" | "consent_required" => Some("interaction_required"),
+            _ => None,
+        };
+        if let Some(code) = code {
+            let why = format!("the identity provider answered {error} to a silent sign-in");
+            login_failed(state, &upstream.id, &req.client_id, code, &why);
+            return Ok(fail(state, req, code, &why));
+        }
+    }
     if error == "access_denied" {
         login_failed(
             state,

@@ -142,6 +142,8 @@ pub struct Finished {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Asked<'a> {
     pub prompt_login: bool,
+    /// The app asked for no interaction (`prompt=none`): the upstream is asked the same.
+    pub prompt_none: bool,
     pub max_age: Option<i64>,
     pub login_hint: Option<&'a str>,
     pub ui_locales: Option<&'a str>,
@@ -332,7 +334,8 @@ impl UpstreamClients {
         }
         for (k, v) in &up.extra_authorize_params {
             // The app's values win, and a fresh login drops a configured prompt.
-            let replaced = passed.iter().any(|(p, _)| p == k) || (fresh && k == "prompt");
+            let replaced = passed.iter().any(|(p, _)| p == k)
+                || ((fresh || asked.prompt_none) && k == "prompt");
             if !replaced {
                 req = req.add_extra_param(k.clone(), v.clone());
             }
@@ -340,7 +343,9 @@ impl UpstreamClients {
         for (k, v) in passed {
             req = req.add_extra_param(k, v);
         }
-        if fresh {
+        if asked.prompt_none && !fresh {
+            req = req.add_prompt(CoreAuthPrompt::None);
+        } else if fresh {
             req = req.add_prompt(CoreAuthPrompt::Login);
         }
         let (url, state, nonce) = req.url();

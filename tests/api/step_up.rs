@@ -1,5 +1,6 @@
-//! Issue 18 (step-up and re-authentication passed through), the part that has landed: what an
-//! app asks of the login reaches the upstream's authorization request.
+//! Issue 18 (step-up and re-authentication passed through): what an app asks of the login
+//! reaches the upstream's authorization request, `max_age` against the upstream's `auth_time`,
+//! unmet `acr_values`, and `prompt=none` tried silently at an upstream that allows it.
 
 use crate::support::*;
 
@@ -182,4 +183,78 @@ async fn the_parameters_an_upstream_takes_through_reach_it_and_no_others() {
     let toml = config_with_upstream(r#"pass_through = ["prompt"]"#);
     let err = herald::config::from_toml(&toml).unwrap_err().to_string();
     assert!(err.contains("upstreams[0].pass_through: `prompt`"), "{err}");
+}
+
+/// The test upstream, opted in to silent attempts.
+async fn silent_app() -> TestApp {
+    spawn_app_configured("silent_login = true", "").await
+}
+
+#[tokio::test]
+async fn prompt_none_without_a_login_is_tried_silently_at_an_upstream_that_allows_it() {
+    let app = silent_app().await;
+    // A trusted app: a silent login needs no consent page, so it ends with a code.
+    let p = AuthParams::new("trusted", "openid email").with("prompt", "none");
+    let q = match app.start(&browser(), &p).await {
+        Outcome::Client(q) => q,
+        other => panic!("expected the app, got {other:?}"),
+    };
+    assert!(q.contains_key("code"), "{q:?}");
+    let asked = last_upstream_request(&app);
+    assert_eq!(
+        asked.get("prompt").map(String::as_str),
+        Some("none"),
+        "{asked:?}"
+    );
+
+    // An app whose scopes need consent hears consent_required, as without an upstream trip.
+    let p = AuthParams::new("app", "openid groups").with("prompt", "none");
+    let Outcome::Client(q) = app.start(&browser(), &p).await else {
+        panic!("expected the app");
+    };
+    assert_eq!(
+        q.get("error").map(String::as_str),
+        Some("consent_required"),
+        "{q:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_upstream_that_needs_the_user_for_a_silent_attempt_is_login_required_at_the_app() {
+    let app = silent_app().await;
+    for (upstream_says, app_hears) in [
+        ("login_required", "login_required"),
+        ("interaction_required", "interaction_required"),
+        ("consent_required", "interaction_required"),
+    ] {
+        app.upstream
+            .set(|b| b.authorize_error = Some(upstream_says.into()));
+        let p = AuthParams::new("trusted", "openid email").with("prompt", "none");
+        let q = match app.start(&browser(), &p).await {
+            Outcome::Client(q) => q,
+            other => panic!("{upstream_says}: expected the app, got {other:?}"),
+        };
+        assert_eq!(q.get("error").map(String::as_str), Some(app_hears), "{q:?}");
+        assert_eq!(q.get("state"), Some(&p.state), "{q:?}");
+        assert_eq!(q.get("iss"), Some(&app.base), "{q:?}");
+    }
+}
+
+#[tokio::test]
+async fn without_silent_login_prompt_none_never_reaches_the_upstream() {
+    let app = spawn_app().await;
+    let before = app.upstream.state.authorize_requests.lock().unwrap().len();
+    let p = AuthParams::new("trusted", "openid email").with("prompt", "none");
+    let Outcome::Client(q) = app.start(&browser(), &p).await else {
+        panic!("expected the app");
+    };
+    assert_eq!(
+        q.get("error").map(String::as_str),
+        Some("login_required"),
+        "{q:?}"
+    );
+    assert_eq!(
+        app.upstream.state.authorize_requests.lock().unwrap().len(),
+        before
+    );
 }

@@ -103,6 +103,9 @@ pub struct UpstreamSettings {
     /// `["connection", "organization"]`.
     #[serde(default)]
     pub pass_through: Vec<String>,
+    /// An app's `prompt=none` is tried at this upstream with `prompt=none`.
+    #[serde(default)]
+    pub silent_login: bool,
     /// A post-authentication application the user is sent to after the login, like
     /// `https://onboarding.example.com/start`.
     #[serde(default)]
@@ -201,6 +204,7 @@ impl UpstreamSettings {
             max_stale: self.max_stale.clone(),
             management_api_url: self.management_api_url.clone(),
             pass_through: self.pass_through.clone(),
+            silent_login: self.silent_login,
             post_login_url: self.post_login_url.clone(),
             post_login_client: self.post_login_client.clone(),
             attributes: self.attributes.clone().unwrap_or_default(),

@@ -114,6 +114,8 @@ pub struct UpstreamDetail {
     pub management_api_url: Option<String>,
     /// Parameters of the app's authorization request passed on to this upstream.
     pub pass_through: Vec<String>,
+    /// An app's `prompt=none` is tried at this upstream with `prompt=none`.
+    pub silent_login: bool,
     /// The post-authentication application, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(required = false)]
@@ -153,6 +155,7 @@ impl UpstreamDetail {
             refresh_upstream: u.refresh_upstream,
             management_api_url: u.management_api_url.clone(),
             pass_through: u.pass_through.clone(),
+            silent_login: u.silent_login,
             post_login_url: u.post_login.as_ref().map(|p| p.url.clone()),
             post_login_client: u.post_login.as_ref().and_then(|p| p.client_id.clone()),
             on_upstream_unavailable: match u.when_unavailable {

@@ -163,6 +163,7 @@ pub fn settings_from(
         refresh_upstream: current.is_some_and(|u| u.refresh_upstream),
         management_api_url: current.and_then(|u| u.management_api_url.clone()),
         pass_through: current.map(|u| u.pass_through.clone()).unwrap_or_default(),
+        silent_login: current.is_some_and(|u| u.silent_login),
         post_login_url: current.and_then(|u| u.post_login.as_ref().map(|p| p.url.clone())),
         post_login_client: current
             .and_then(|u| u.post_login.as_ref())

@@ -322,6 +322,7 @@ impl Validator {
             when_unavailable: when_unavailable?,
             management_api_url,
             pass_through: u.pass_through,
+            silent_login: u.silent_login,
             post_login,
         })
     }
