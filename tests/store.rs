@@ -68,6 +68,7 @@ macro_rules! conformance {
 }
 
 conformance!(
+    a_pushed_request_is_taken_once_and_not_after_it_expires,
     a_client_assertion_jti_is_accepted_once_and_purged_after_expiry,
     retiring_a_signing_key_schedules_its_end_and_leaves_others_alone,
     a_plaintext_key_is_resealed_once,
@@ -496,6 +497,28 @@ async fn a_plaintext_key_is_resealed_once(store: DynStore) {
         ("aes256gcm", &[9u8, 9, 9][..])
     );
     assert_keys_eq(&keys[1..], &[key("other", T + 1)]);
+}
+
+async fn a_pushed_request_is_taken_once_and_not_after_it_expires(store: DynStore) {
+    let pushed = |hash: &str| herald::store::PushedRequest {
+        uri_hash: hash.into(),
+        client_id: "app".into(),
+        params: r#"{"scope":"openid"}"#.into(),
+        expires_at: T + 60,
+    };
+    store.push_request(&pushed("a")).await.unwrap();
+    store.push_request(&pushed("b")).await.unwrap();
+    assert_eq!(
+        store.take_pushed_request("a", T + 60).await.unwrap(),
+        Some(pushed("a"))
+    );
+    // Once only.
+    assert_eq!(store.take_pushed_request("a", T + 1).await.unwrap(), None);
+    // Expired: spent, not returned; and purged with the rest.
+    assert_eq!(store.take_pushed_request("b", T + 61).await.unwrap(), None);
+    store.push_request(&pushed("c")).await.unwrap();
+    store.purge_expired(T + 61).await.unwrap();
+    assert_eq!(store.take_pushed_request("c", T).await.unwrap(), None);
 }
 
 async fn a_client_assertion_jti_is_accepted_once_and_purged_after_expiry(store: DynStore) {

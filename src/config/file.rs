@@ -371,6 +371,9 @@ pub struct ClientFile {
     /// to get this app's tokens, like `"'herald-admins' in context.groups"`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub access_policy: Option<String>,
+    /// The client must push its authorization requests to `/par` (RFC 9126 §6).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub require_pushed_authorization_requests: bool,
     /// Grants the client may use at /token (RFC 7591 §2 `grant_types`); default
     /// `["authorization_code"]`. `refresh_token` and `client_credentials` are opted into.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -354,6 +354,8 @@ pub struct Client {
     pub trusted: bool,
     /// Who may get this app's tokens (checked at each login and refresh).
     pub access_policy: Option<super::policy::AccessPolicy>,
+    /// Authorization requests only through `/par` (RFC 9126 §6).
+    pub require_pushed_authorization_requests: bool,
     /// The grants this client may use at the token endpoint.
     pub grant_types: Vec<GrantType>,
     pub refresh_token_idle_ttl: Duration,

@@ -32,6 +32,12 @@ impl OAuthError {
         }
     }
 
+    /// A 400 with the error code an authorization request's check chose (RFC 9126 §2.3: a
+    /// pushed request is refused with the codes of the authorization endpoint).
+    pub fn bad_request(code: &'static str, d: impl Into<String>) -> Self {
+        Self::new(code, StatusCode::BAD_REQUEST, d)
+    }
+
     pub fn invalid_request(d: impl Into<String>) -> Self {
         Self::new("invalid_request", StatusCode::BAD_REQUEST, d)
     }

@@ -13,6 +13,7 @@ pub mod discovery;
 pub mod grants;
 pub mod introspection;
 pub mod logout;
+pub mod par;
 pub mod revocation;
 pub mod token;
 pub mod userinfo;
@@ -38,6 +39,7 @@ pub fn router() -> Router<AppState> {
             axum::routing::post(token::token).get(token::wrong_method),
         )
         .route("/revoke", axum::routing::post(revocation::revoke))
+        .route("/par", axum::routing::post(par::par))
         .route(
             "/introspect",
             axum::routing::post(introspection::introspect),

@@ -45,8 +45,8 @@ pub use receipts::{
 pub use records::{
     AccessTokenRecord, AuditEntry, AuditFilter, AuthRequest, CodeRecord, ConfigVersion,
     ConsentMethod, ConsentOutcome, ConsentRecord, DeliveryState, FinishedLogin, Grant, KeyAlg,
-    KeyRecord, LoginResult, OutboxRow, Redemption, RefreshTokenRecord, Rotation, ScopeList,
-    StoredContext, UnknownValue, UpstreamLogin, User, UserProfile, UserQuery, UserSort,
+    KeyRecord, LoginResult, OutboxRow, PushedRequest, Redemption, RefreshTokenRecord, Rotation,
+    ScopeList, StoredContext, UnknownValue, UpstreamLogin, User, UserProfile, UserQuery, UserSort,
 };
 pub use sqlite::SqliteStore;
 pub use traits::{

@@ -302,6 +302,17 @@ pub struct AuthRequest {
     pub pass_through: Option<String>,
 }
 
+/// A pushed authorization request (RFC 9126): the parameters a client sent to `/par`.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct PushedRequest {
+    /// The SHA-256 digest (hex) of the request_uri's random part.
+    pub uri_hash: String,
+    pub client_id: String,
+    /// The authorization request's parameters, as a JSON object of strings.
+    pub params: String,
+    pub expires_at: i64,
+}
+
 /// The relying-party state of one upstream login attempt, keyed by the digest of `state`.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct UpstreamLogin {

@@ -11,8 +11,8 @@ use super::{
     AccessTokenRecord, AccountLink, AuditEntry, AuditFilter, AuthRequest, CodeRecord, Conclusion,
     ConfigVersion, ConsentRecord, CreateOutcome, Delivery, DeliveryState, EndLogins, FinishedLogin,
     Grant, KeyRecord, LinkOutcome, LinkedIdentity, LoginEvent, LoginEventQuery, NewUser, OutboxRow,
-    PurposeState, Redemption, RefreshTokenRecord, Removal, Result, Rotation, StoredContext,
-    UpstreamLogin, User, UserHoldings, UserQuery,
+    PurposeState, PushedRequest, Redemption, RefreshTokenRecord, Removal, Result, Rotation,
+    StoredContext, UpstreamLogin, User, UserHoldings, UserQuery,
 };
 
 /// The database itself: schema, readiness and clean-up.
@@ -156,6 +156,12 @@ pub trait LoginStore: Send + Sync + 'static {
     async fn upstream_login(&self, state_hash: &str) -> Result<Option<UpstreamLogin>>;
     /// Removes and returns the login state: each `state` works once.
     async fn take_upstream_login(&self, state_hash: &str) -> Result<Option<UpstreamLogin>>;
+
+    /// Stores a pushed authorization request (RFC 9126) under the digest of its request_uri.
+    async fn push_request(&self, pushed: &PushedRequest) -> Result<()>;
+    /// Removes and returns a pushed request that has not expired at `now`: each request_uri
+    /// works once.
+    async fn take_pushed_request(&self, uri_hash: &str, now: i64) -> Result<Option<PushedRequest>>;
 
     /// Records a finished upstream login in one transaction: links the identity to a user
     /// (created with `login.new_sub` if absent; an existing user keeps their sub, also when a

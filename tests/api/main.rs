@@ -24,6 +24,7 @@ mod logout;
 mod logs;
 mod metrics;
 mod oidc_client;
+mod par;
 mod pg_restart;
 mod post_login;
 mod private_key_jwt;

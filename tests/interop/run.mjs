@@ -480,6 +480,23 @@ const scenarios = [
     await upstream.resume();
     assertErrorPage(done, 502, "The identity provider is unavailable", "temporarily_unavailable");
   }],
+  ["openid-client with a pushed authorization request (RFC 9126): the login and its tokens", async () => {
+    const config = await clientConfig("confidential");
+    const verifier = oidc.randomPKCECodeVerifier();
+    const state = oidc.randomState(), nonce = oidc.randomNonce();
+    const url = await oidc.buildAuthorizationUrlWithPAR(config, {
+      redirect_uri: redirectUri, scope: "openid profile email groups org",
+      code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: "S256",
+      state, nonce, idp_hint: "op",
+    });
+    assert.match(url.searchParams.get("request_uri"), /^urn:ietf:params:oauth:request_uri:/);
+    assert.equal(url.searchParams.get("scope"), null, "only client_id and request_uri travel in the browser");
+    const done = await login(url.href, { user: "alice" });
+    assert.ok(done.callback, `the login did not come back to the app: ${done.status} at ${done.url}`);
+    const tokens = await oidc.authorizationCodeGrant(config, done.callback,
+      { pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce });
+    assertMappedClaims("ID token of a pushed request", tokens.claims(), { employee: true });
+  }],
   ["an upstream that answers with an error (unknown audience): Herald shows what it said", async () => {
     const config = await clientConfig("confidential");
     const done = await login((await authRequest(config, { idp_hint: "op-badaud" })).url);

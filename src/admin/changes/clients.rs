@@ -39,6 +39,9 @@ pub struct ClientSettings {
     /// A CEL condition over the login's `context` (and `upstream`) that must be true for a
     /// user to get this app's tokens, like `'herald-admins' in context.groups`.
     pub access_policy: Option<String>,
+    /// Authorization requests only through `/par` (RFC 9126 §6).
+    #[serde(default)]
+    pub require_pushed_authorization_requests: bool,
     /// Default `["authorization_code"]`.
     pub grant_types: Option<Vec<String>>,
     pub refresh_token_idle_ttl: Option<String>,
@@ -72,6 +75,7 @@ impl ClientSettings {
             scopes: self.scopes,
             trusted: self.trusted,
             access_policy: self.access_policy,
+            require_pushed_authorization_requests: self.require_pushed_authorization_requests,
             grant_types: self.grant_types,
             refresh_token_idle_ttl: self.refresh_token_idle_ttl,
             refresh_token_absolute_ttl: self.refresh_token_absolute_ttl,

@@ -52,6 +52,8 @@ pub struct ClientView {
     /// Who may get this app's tokens: a CEL condition over `context` and `upstream`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub access_policy: Option<String>,
+    /// Authorization requests only through `/par` (RFC 9126 §6).
+    pub require_pushed_authorization_requests: bool,
 }
 
 impl ClientView {
@@ -85,6 +87,7 @@ impl ClientView {
             policy_uri: c.links.policy_uri.clone(),
             tos_uri: c.links.tos_uri.clone(),
             access_policy: c.access_policy.as_ref().map(|p| p.source().to_string()),
+            require_pushed_authorization_requests: c.require_pushed_authorization_requests,
         }
     }
 }
@@ -133,6 +136,9 @@ pub struct NewClient {
     /// Who may get this app's tokens: a CEL condition over `context` and `upstream`, like
     /// `'herald-admins' in context.groups`.
     pub access_policy: Option<String>,
+    /// Authorization requests only through `/par` (RFC 9126 §6).
+    #[serde(default)]
+    pub require_pushed_authorization_requests: bool,
 }
 
 impl NewClient {
@@ -154,6 +160,7 @@ impl NewClient {
             policy_uri: self.policy_uri,
             tos_uri: self.tos_uri,
             access_policy: self.access_policy,
+            require_pushed_authorization_requests: self.require_pushed_authorization_requests,
         }
     }
 }

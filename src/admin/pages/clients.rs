@@ -59,6 +59,7 @@ fn form_of(c: &Client) -> ClientForm {
         post_logout_redirect_uris: c.post_logout_redirect_uris.join("\n"),
         scopes: c.scopes.join(" "),
         trusted: c.trusted,
+        require_par: c.require_pushed_authorization_requests,
         public: matches!(c.auth, ClientAuth::None),
         authorization_code: c.allows(GrantType::AuthorizationCode),
         refresh_token: c.allows(GrantType::RefreshToken),
@@ -88,6 +89,7 @@ fn form_from(form: &Form, client_id: String) -> ClientForm {
         post_logout_redirect_uris: form.text("post_logout_redirect_uris"),
         scopes: form.text("scopes"),
         trusted: form.checked("trusted"),
+        require_par: form.checked("require_par"),
         public: form.checked("public"),
         authorization_code: form.checked("authorization_code"),
         refresh_token: form.checked("refresh_token"),
@@ -124,6 +126,7 @@ fn settings_from(form: &Form) -> ClientSettings {
             .map(str::to_string)
             .collect(),
         trusted: form.checked("trusted"),
+        require_pushed_authorization_requests: form.checked("require_par"),
         grant_types: Some(grant_types),
         refresh_token_idle_ttl: refreshing("refresh_token_idle_ttl"),
         refresh_token_absolute_ttl: refreshing("refresh_token_absolute_ttl"),

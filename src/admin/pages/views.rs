@@ -292,6 +292,7 @@ pub struct ClientForm {
     pub policy_uri: String,
     pub tos_uri: String,
     pub access_policy: String,
+    pub require_par: bool,
 }
 
 #[derive(Template)]

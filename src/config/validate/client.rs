@@ -303,6 +303,7 @@ impl Validator {
             scopes: c.scopes,
             trusted: c.trusted,
             access_policy,
+            require_pushed_authorization_requests: c.require_pushed_authorization_requests,
             grant_types: grant_types?,
             refresh_token_idle_ttl: idle?,
             refresh_token_grace_period: grace?,

@@ -50,6 +50,20 @@ pub async fn authorize_post(
 
 async fn authorize(state: AppState, session: Session, params: Params) -> Response {
     let settings = state.settings();
+    // A pushed request (RFC 9126 §4): only its parameters count.
+    let (params, pushed) = match super::par::take_pushed(&state, &params).await {
+        Some(Ok(pushed)) => (pushed, true),
+        Some(Err(why)) => {
+            events::authorize_refused(params.get("client_id"), None, &why);
+            return error_page(
+                StatusCode::BAD_REQUEST,
+                "Invalid request",
+                &format!("This sign-in link cannot be used: {why}. Start again from the app."),
+                None,
+            );
+        }
+        None => (params, false),
+    };
     let request = match AuthorizeRequest::parse(&params, &settings) {
         Ok(request) => request,
         Err(refused) => {
@@ -65,6 +79,17 @@ async fn authorize(state: AppState, session: Session, params: Params) -> Respons
             return refused.into_response();
         }
     };
+    if request.client.require_pushed_authorization_requests && !pushed {
+        return AuthorizeError::Redirect {
+            redirect_uri: request.redirect_uri.clone(),
+            issuer: settings.issuer.clone(),
+            state: request.state.clone(),
+            code: "invalid_request",
+            description: "this client must push its authorization requests to /par (RFC 9126)"
+                .into(),
+        }
+        .into_response();
+    }
     let hinted_sub = match request.hinted_subject(&state.keys()) {
         Ok(sub) => sub,
         Err(refused) => return refused.into_response(),

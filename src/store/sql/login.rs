@@ -156,6 +156,37 @@ macro_rules! login_sql {
                 )
             }
 
+            async fn push_request(
+                &self,
+                p: &$crate::store::PushedRequest,
+            ) -> $crate::store::Result<()> {
+                sqlx::query(
+                    "INSERT INTO pushed_requests (uri_hash, client_id, params, expires_at) \
+                     VALUES ($1, $2, $3, $4)",
+                )
+                .bind(&p.uri_hash)
+                .bind(&p.client_id)
+                .bind(&p.params)
+                .bind(p.expires_at)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn take_pushed_request(
+                &self,
+                uri_hash: &str,
+                now: i64,
+            ) -> $crate::store::Result<Option<$crate::store::PushedRequest>> {
+                // Spent whether or not it has expired; only a live one is returned.
+                let taken: Option<$crate::store::PushedRequest> =
+                    sqlx::query_as("DELETE FROM pushed_requests WHERE uri_hash = $1 RETURNING *")
+                        .bind(uri_hash)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                Ok(taken.filter(|p| p.expires_at >= now))
+            }
+
             async fn finish_upstream_login(
                 &self,
                 login: &$crate::store::FinishedLogin,

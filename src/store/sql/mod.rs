@@ -500,6 +500,7 @@ macro_rules! maintenance_sql {
                      OR (rotated_at IS NULL AND expires_at < $1)",
                     "DELETE FROM sessions WHERE expires_at < $1",
                     "DELETE FROM client_assertions WHERE expires_at < $1",
+                    "DELETE FROM pushed_requests WHERE expires_at < $1",
                     "DELETE FROM signing_keys WHERE expires_at IS NOT NULL AND expires_at < $1",
                 ] {
                     removed += sqlx::query(sql)
