@@ -25,6 +25,13 @@ pub const MAPPING_VARIABLES: [&str; 4] = ["id_token", "userinfo", "access_token"
 /// The most JSON one evaluation may produce.
 pub const MAX_RESULT_BYTES: usize = 64 * 1024;
 
+/// The longest expression accepted: CEL's parser and evaluator recurse, and an expression long
+/// enough (thousands of terms) would exhaust a thread's stack.
+pub const MAX_SOURCE_CHARS: usize = 1024;
+
+/// The deepest expression tree accepted, for the same reason.
+pub const MAX_DEPTH: usize = 48;
+
 static ENV: LazyLock<Arc<cel::Env>> = LazyLock::new(|| {
     let mut env = cel::Env::stdlib();
     // Both only declare functions under names the standard library leaves free.
@@ -63,6 +70,36 @@ impl std::error::Error for ExprError {}
 impl Expression {
     /// Compiles `source`, which may read only `variables`.
     pub fn compile(source: &str, variables: &[&str]) -> Result<Self, ExprError> {
+        if source.chars().count() > MAX_SOURCE_CHARS {
+            return Err(ExprError {
+                line: 1,
+                column: MAX_SOURCE_CHARS + 1,
+                message: format!(
+                    "the expression is longer than {MAX_SOURCE_CHARS} characters; split the work \
+                     into several mappings (a later one reads `context`)"
+                ),
+            });
+        }
+        // Nesting the parser would recurse through is refused before it runs.
+        let nesting = source
+            .chars()
+            .scan(0i64, |depth, c| {
+                match c {
+                    '(' | '[' | '{' => *depth += 1,
+                    ')' | ']' | '}' => *depth -= 1,
+                    _ => {}
+                }
+                Some(*depth)
+            })
+            .max()
+            .unwrap_or(0);
+        if nesting > MAX_DEPTH as i64 {
+            return Err(ExprError {
+                line: 1,
+                column: 1,
+                message: format!("the expression nests deeper than {MAX_DEPTH} levels"),
+            });
+        }
         let program = ENV.compile(source).map_err(|errors| {
             let first = errors.errors.first();
             ExprError {
@@ -78,6 +115,16 @@ impl Expression {
                 .map_or(0, |(start, _)| start as usize);
             position(source, offset)
         };
+        if depth(program.expression()) > MAX_DEPTH {
+            return Err(ExprError {
+                line: 1,
+                column: 1,
+                message: format!(
+                    "the expression nests deeper than {MAX_DEPTH} levels (a long chain of \
+                     operators or fields counts as nesting)"
+                ),
+            });
+        }
         let mut free = Vec::new();
         free_names(program.expression(), &mut Vec::new(), &mut free);
         if let Some((id, name)) = free.iter().find(|(_, n)| !variables.contains(&n.as_str())) {
@@ -250,6 +297,36 @@ fn position(source: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
+/// How deep the tree under `expr` goes.
+fn depth(expr: &IdedExpr) -> usize {
+    let children: Vec<&IdedExpr> = match &expr.expr {
+        Expr::Call(call) => call.target.iter().map(|t| &**t).chain(&call.args).collect(),
+        Expr::Comprehension(c) => vec![
+            &c.iter_range,
+            &c.accu_init,
+            &c.loop_cond,
+            &c.loop_step,
+            &c.result,
+        ],
+        Expr::List(list) => list.elements.iter().collect(),
+        Expr::Map(map) => entry_values(&map.entries),
+        Expr::Struct(s) => entry_values(&s.entries),
+        Expr::Select(select) => vec![&*select.operand],
+        Expr::Ident(_) | Expr::Literal(_) | Expr::Unspecified => Vec::new(),
+    };
+    1 + children.into_iter().map(depth).max().unwrap_or(0)
+}
+
+fn entry_values(entries: &[cel::common::ast::IdedEntryExpr]) -> Vec<&IdedExpr> {
+    entries
+        .iter()
+        .flat_map(|e| match &e.expr {
+            EntryExpr::StructField(field) => vec![&field.value],
+            EntryExpr::MapEntry(m) => vec![&m.key, &m.value],
+        })
+        .collect()
+}
+
 /// The names `expr` reads that no enclosing comprehension binds, with where each is.
 fn free_names(expr: &IdedExpr, bound: &mut Vec<String>, out: &mut Vec<(u64, String)>) {
     match &expr.expr {
@@ -420,6 +497,27 @@ mod tests {
         .unwrap();
         let err = Expression::compile("id_token.groups.map(g, ", &MAPPING_VARIABLES).unwrap_err();
         assert_eq!(err.line, 1, "{err}");
+    }
+
+    #[test]
+    fn long_or_deep_expressions_are_refused_before_they_can_exhaust_the_stack() {
+        let long = vec!["1"; 600].join(" + ");
+        let err = Expression::compile(&long, &MAPPING_VARIABLES).unwrap_err();
+        assert!(err.message.contains("longer than 1024"), "{err}");
+        // Within the length, a chain of operators or fields is depth.
+        let chain = vec!["1"; 200].join("+");
+        let err = Expression::compile(&chain, &MAPPING_VARIABLES).unwrap_err();
+        assert!(err.message.contains("deeper than 48"), "{err}");
+        let fields = format!("id_token{}", ".a".repeat(500));
+        let err = Expression::compile(&fields, &MAPPING_VARIABLES).unwrap_err();
+        assert!(err.message.contains("deeper than 48"), "{err}");
+        let parens = format!("{}1{}", "(".repeat(100), ")".repeat(100));
+        let err = Expression::compile(&parens, &MAPPING_VARIABLES).unwrap_err();
+        assert!(err.message.contains("deeper than 48"), "{err}");
+        // What is left evaluates on a test thread's stack.
+        let ok = vec!["1"; 40].join(" + ");
+        let e = Expression::compile(&ok, &MAPPING_VARIABLES).unwrap();
+        assert_eq!(e.evaluate(&scope(json!({}))).unwrap(), json!(40));
     }
 
     #[test]

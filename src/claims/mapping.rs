@@ -170,21 +170,12 @@ fn build(
         if let Some(when) = &mapping.when {
             let scope = scope.get_or_insert_with(|| claims_scope(claims));
             scope.set("context", Some(&writer.attributes));
-            let holds = when.holds(scope);
-            writer.trace.record(
-                mapping,
-                || format!("when {}", when.source()),
-                Value::Null,
-                || holds.clone().map_or_else(Value::String, Value::Bool),
-            );
-            match holds {
-                Ok(true) => {}
-                Ok(false) => continue,
-                Err(e) => {
-                    let message = format!("`when` could not be evaluated ({e}); mapping skipped");
-                    writer.warn(mapping.to.canonical_str(), message);
-                    continue;
-                }
+            let applies =
+                writer
+                    .trace
+                    .condition(upstream_id, mapping, when, scope, &mut writer.warnings)?;
+            if !applies {
+                continue;
             }
         }
         let Some(from) = &mapping.from else {

@@ -12,7 +12,7 @@ use axum::routing::get;
 use serde::Deserialize;
 use tower_sessions::Session;
 
-use super::journey::issue_code;
+use super::journey::{access_check, issue_code};
 use super::pending::{
     already_answered, check_pending, fail, has_prompt, load_request, pending_request,
     requested_scopes, return_link, store_failure,
@@ -276,7 +276,24 @@ impl ConsentForm {
 /// browser: once another user signs in here, the previous user's pending sign-ins end
 /// (checklist item 71), so nobody approves a request in someone else's name. The page links
 /// back to the app with `login_required`, so it can start a sign-in for whoever is here now.
+/// The user the request was signed in for, when that login is this browser's, and the app's
+/// access policy still lets them in (the consent page is never shown to a user it refuses).
 async fn signed_in_user(
+    state: &AppState,
+    session: &Session,
+    req: &AuthRequest,
+) -> Result<String, PageError> {
+    let sub = login_of_request(state, session, req).await?;
+    let client = state.settings().client(&req.client_id).cloned();
+    if let Some(client) = client
+        && let Some(policy) = &client.access_policy
+    {
+        access_check(state, req, &client, policy).await?;
+    }
+    Ok(sub)
+}
+
+async fn login_of_request(
     state: &AppState,
     session: &Session,
     req: &AuthRequest,
@@ -286,8 +303,18 @@ async fn signed_in_user(
             "You are not signed in for this request. Start again from the app.",
         ));
     };
+    // The browser's login must be the one the request was signed in with: a request whose
+    // login waits for a post-login application (or was made elsewhere) is not this one.
     match current_login(session).await {
-        Some(login) if login.sub == sub => Ok(sub),
+        Some(login)
+            if login.sub == sub
+                && req
+                    .auth_context_id
+                    .as_deref()
+                    .is_none_or(|id| id == login.context_id) =>
+        {
+            Ok(sub)
+        }
         _ => Err(forbidden(
             "Someone else has signed in on this browser since this sign-in began, so it has \
              ended. Start again from the app.",

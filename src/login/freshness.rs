@@ -263,8 +263,12 @@ async fn refresh_at_upstream(
         }
     }
     let previous: Option<AuthContext> = serde_json::from_str(&stored.context).ok();
-    let built = claims::build_context(&up.id, &up.mapping, &finished.claims, previous.as_ref())
+    let mut built = claims::build_context(&up.id, &up.mapping, &finished.claims, previous.as_ref())
         .map_err(|e| Stale::Refused(format!("the mappings refused the refreshed claims: {e}")))?;
+    // What a post-login application added is not the upstream's to refresh: it stays.
+    if let Some(previous) = &previous {
+        crate::login::post_login::carry_over(previous, &mut built.context);
+    }
     let context = serde_json::to_string(&built.context)
         .map_err(|e| Stale::Unavailable(format!("the refreshed context: {e}")))?;
     let now = state.now();

@@ -113,7 +113,11 @@ pub async fn proceed(
             consent_stage(state, req).await
         }
         // An upstream that allows it is asked silently: its session may still be there.
-        None if has_prompt(&req, "none") && silent_upstream(state, &req) => {
+        // Not with an id_token_hint: the upstream's session may be someone else's.
+        None if has_prompt(&req, "none")
+            && hinted_sub.is_none()
+            && silent_upstream(state, &req) =>
+        {
             Ok(Redirect::to(&format!("/login/{}", req.id)).into_response())
         }
         None if has_prompt(&req, "none") => Ok(fail(
@@ -269,7 +273,7 @@ pub async fn issue_code(
 
 /// `client`'s access policy on the login of `req`: a refusal ends on a page naming the app,
 /// the app gets `access_denied`, and the login events say why.
-async fn access_check(
+pub(super) async fn access_check(
     state: &AppState,
     req: &AuthRequest,
     client: &Client,

@@ -5,12 +5,13 @@
 //! At the callback Herald records the login but does not yet remember it in the browser's
 //! session: it sends the user to the application with `token`, a JWT Herald signs for itself
 //! (`typ` `herald-continue+jwt`, five minutes, single use by its `jti`). The application sends
-//! the user back to `GET /login/continue?token=…`, optionally with `context`, a JWT it signs
-//! with a key of its client's registered `jwks` (`iss` its client id, `aud` Herald's issuer,
-//! `continue` the token's `jti`, a short `exp`), whose claims are merged into the login's
-//! context. Only then is the login the browser's, and the journey goes on to consent: a user
-//! cannot skip the application by going to the consent page, since the page needs the login in
-//! the session.
+//! the user back to `GET /login/continue?token=…&context=…`, where `context` is a JWT it signs
+//! with a key of its client's registered `jwks` (`iss` its client id, `aud`
+//! `{issuer}/login/continue`, so it can never pass for a client assertion, `continue` the
+//! token's `jti`, a short `exp`): the user cannot skip the application, whose signature says it
+//! saw them, and its claims are merged into the login's context. Only then is the login the
+//! browser's, and the journey goes on to consent: the consent page refuses a request whose
+//! login is not the browser's current one.
 
 use axum::Router;
 use axum::extract::{RawQuery, State};
@@ -21,9 +22,9 @@ use serde_json::{Map, Value, json};
 use tower_sessions::Session;
 
 use super::journey::consent_stage;
-use super::pending::{pending_request, store_failure};
-use super::session::{LoginSession, set_login};
-use crate::claims::{AuthContext, Merge, Origin, RESERVED_CLAIMS, Source};
+use super::pending::{check_pending, store_failure};
+use super::session::{LoginSession, is_bound_to, set_login};
+use crate::claims::{AuthContext, ClaimPath, Merge, Origin, RESERVED_CLAIMS, Source};
 use crate::config::{ClientAuth, PostLogin};
 use crate::oauth::Params;
 use crate::state::AppState;
@@ -37,6 +38,12 @@ pub const CONTINUE_TYP: &str = "herald-continue+jwt";
 pub const CONTINUE_TTL_SECS: i64 = 300;
 /// How long ahead a context JWT may expire.
 const MAX_CONTEXT_LIFETIME: i64 = 600;
+/// How origins name what a post-login application wrote.
+const APPLICATION: &str = "post-login application";
+
+/// Claims an application may not state: verifications are the identity provider's to make.
+const NOT_FROM_APPLICATIONS: [&str; 2] = ["email_verified", "phone_number_verified"];
+
 /// Claims of a context JWT that describe the JWT itself, not the user.
 const ENVELOPE: [&str; 8] = ["iss", "sub", "aud", "exp", "iat", "nbf", "jti", "continue"];
 
@@ -129,15 +136,37 @@ async fn resume(
         .upstream(&login.upstream_id)
         .cloned()
         .ok_or_else(|| refused("That identity provider is no longer configured."))?;
-    let context = match (p.get("context"), upstream.post_login.as_ref()) {
-        (Some(jwt), Some(app)) => Some(context_claims(&state, app, jwt, &jti)?),
-        (Some(_), None) => {
-            return Err(refused(
-                "This identity provider has no post-login application, so no context is taken.",
-            ));
-        }
-        (None, _) => None,
+    // The application's signed answer is what says it saw the user: without it, no login.
+    let Some(app) = upstream.post_login.as_ref() else {
+        return Err(refused(
+            "This identity provider no longer sends users to a sign-in application. Start again \
+             from the app.",
+        ));
     };
+    let context = p.get("context").ok_or_else(|| {
+        refused(
+            "The sign-in application did not send its answer back, so the sign-in stopped. \
+             Start again from the app.",
+        )
+    })?;
+    let context = context_claims(&state, app, context, &jti)?;
+    // Only this browser may spend it: a token seen elsewhere (a log, a Referer) is refused
+    // without being spent.
+    let loaded = state
+        .store
+        .auth_request(&request_id)
+        .await
+        .map_err(store_failure)?;
+    if let Some(req) = &loaded
+        && !is_bound_to(&session, req).await
+    {
+        return Err(PageError::new(
+            StatusCode::FORBIDDEN,
+            "Sign-in started elsewhere",
+            "This sign-in was started in another browser or session, so Herald will not \
+             continue it here. Start again from the app in this browser.",
+        ));
+    }
     // Single use, across replicas: the continue token's `jti`, kept while it could be valid.
     let exp = claims.get("exp").and_then(Value::as_i64).unwrap_or(now);
     let first = state
@@ -150,16 +179,16 @@ async fn resume(
             "This sign-in link was used already. Start again from the app.",
         ));
     }
-    // The request must be this browser's and still pending.
-    let req = pending_request(&state, &session, &request_id).await?;
-    if req.sub.as_deref() != Some(login.sub.as_str()) {
+    // The request must still be pending.
+    let req = check_pending(&state, &session, loaded).await?;
+    if req.sub.as_deref() != Some(login.sub.as_str())
+        || req.auth_context_id.as_deref() != Some(login.context_id.as_str())
+    {
         return Err(refused(
             "This sign-in link belongs to another sign-in. Start again from the app.",
         ));
     }
-    if let Some(extra) = context {
-        merge_context(&state, &login, &upstream.id, &extra).await?;
-    }
+    merge_context(&state, &login, &upstream.id, &context).await?;
     set_login(&session, &login).await?;
     consent_stage(&state, req).await
 }
@@ -193,15 +222,17 @@ fn context_claims(
             "the post_login_client has no registered keys".into(),
         ));
     };
+    let audience = continue_audience(&settings.issuer);
     let claims = jwt::verify_client_signed(
+        "context",
         jwks.as_ref(),
         &client.client_id,
-        &[settings.issuer.as_str()],
+        &[audience.as_str()],
         token,
         state.now(),
         MAX_CONTEXT_LIFETIME,
     )
-    .map_err(|e| refuse(format!("context {e}")))?;
+    .map_err(refuse)?;
     if claims.get("continue").and_then(Value::as_str) != Some(jti) {
         return Err(refuse(
             "the context's `continue` is not this continue token's jti".into(),
@@ -226,18 +257,44 @@ async fn merge_context(
         .ok_or_else(|| refused("This sign-in has ended. Start again from the app."))?;
     let mut context: AuthContext = serde_json::from_str(&stored.context)
         .map_err(|_| refused("This sign-in could not be continued. Start again from the app."))?;
+    let role_claim = state
+        .settings()
+        .admin
+        .roles
+        .as_ref()
+        .map(|r| r.claim.clone());
     for (name, value) in extra {
-        if ENVELOPE.contains(&name.as_str()) || RESERVED_CLAIMS.contains(&name.as_str()) {
+        let Some(path) = ClaimPath::from_segments(vec![name.clone()]) else {
+            continue;
+        };
+        // Not the JWT's own claims, not those Herald sets, not a verification only the
+        // identity provider may state, and not the claim the admin roles are read from.
+        let refused = ENVELOPE.contains(&name.as_str())
+            || RESERVED_CLAIMS.contains(&name.as_str())
+            || NOT_FROM_APPLICATIONS.contains(&name.as_str())
+            || role_claim
+                .as_ref()
+                .is_some_and(|r| r.starts_with(&path) || path.starts_with(r));
+        if refused {
+            tracing::info!(claim = %name, "a post-login application's claim was not taken");
             continue;
         }
+        let key = path.canonical();
+        // Origins of what the written value replaces are stale.
+        context.origins.retain(|k, _| {
+            k != &key
+                && !k
+                    .strip_prefix(key.as_str())
+                    .is_some_and(|rest| rest.starts_with(['.', '[']))
+        });
         context.attributes.insert(name.clone(), value.clone());
         context.origins.insert(
-            name.clone(),
+            key,
             vec![Origin {
                 upstream: upstream_id.into(),
                 source: Source::Computed,
                 claim: name.as_str().into(),
-                mapping: "post-login application".into(),
+                mapping: APPLICATION.into(),
                 merge: Merge::Set,
                 kept: false,
             }],
@@ -254,4 +311,57 @@ async fn merge_context(
 
 fn refused(message: &str) -> PageError {
     PageError::new(StatusCode::BAD_REQUEST, "Sign-in failed", message)
+}
+
+/// Copies what a post-login application wrote in `previous` into `rebuilt` (a login's context
+/// rebuilt from refreshed upstream claims), which the mappings alone would drop.
+pub fn carry_over(previous: &AuthContext, rebuilt: &mut AuthContext) {
+    for (key, origins) in &previous.origins {
+        if !origins.iter().any(|o| o.mapping.as_str() == APPLICATION) {
+            continue;
+        }
+        let Ok(path) = ClaimPath::parse(key) else {
+            continue;
+        };
+        if let Some(value) = path.get(&previous.attributes) {
+            path.set(&mut rebuilt.attributes, value.clone());
+            rebuilt.origins.insert(key.clone(), origins.clone());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_an_application_wrote_survives_a_rebuild_and_nothing_else_is_carried() {
+        let origin = |mapping: &str| Origin {
+            upstream: "up".into(),
+            source: Source::Computed,
+            claim: "plan".into(),
+            mapping: mapping.into(),
+            merge: Merge::Set,
+            kept: false,
+        };
+        let mut previous: AuthContext = serde_json::from_value(json!({
+            "upstream": "up", "subject": "s", "attributes": {"plan": "gold", "name": "Old"},
+            "origins": {}
+        }))
+        .unwrap();
+        previous
+            .origins
+            .insert("plan".into(), vec![origin(APPLICATION)]);
+        previous
+            .origins
+            .insert("name".into(), vec![origin("standard")]);
+        let mut rebuilt: AuthContext = serde_json::from_value(json!({
+            "upstream": "up", "subject": "s", "attributes": {"name": "New"}, "origins": {}
+        }))
+        .unwrap();
+        carry_over(&previous, &mut rebuilt);
+        assert_eq!(rebuilt.attributes["plan"], "gold");
+        assert_eq!(rebuilt.attributes["name"], "New");
+        assert_eq!(rebuilt.origins["plan"][0].mapping.as_str(), APPLICATION);
+    }
 }

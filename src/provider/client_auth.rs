@@ -175,14 +175,19 @@ async fn verify_assertion(
     let token_endpoint = format!("{}/token", settings.issuer);
     let now = state.now();
     let claims = crate::tokens::jwt::verify_client_signed(
+        "assertion",
         jwks,
         client_id,
         &[token_endpoint.as_str(), settings.issuer.as_str()],
         assertion,
         now,
         MAX_ASSERTION_LIFETIME,
-    )
-    .map_err(|e| format!("assertion {e}"))?;
+    )?;
+    // A post-login application's context (its `continue` claim) is never a client assertion
+    // (RFC 8725 §3.12); its audience already differs.
+    if claims.contains_key("continue") {
+        return Err("assertion rejected: a post-login context is not a client assertion".into());
+    }
     // RFC 7523 §3: the client is the subject too.
     if claims.get("sub").and_then(serde_json::Value::as_str) != Some(client_id) {
         return Err("assertion rejected: sub must be the client_id".into());

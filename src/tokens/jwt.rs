@@ -130,6 +130,7 @@ pub fn verify_own(
 /// never from the token (RFC 8725 §3.1), `iss` = `client_id`, `aud` one of `audiences`, and
 /// `exp` against `now` with [`EXP_LEEWAY_SECS`], at most `max_lifetime` ahead.
 pub fn verify_client_signed(
+    what: &str,
     jwks: &jsonwebtoken::jwk::JwkSet,
     client_id: &str,
     audiences: &[&str],
@@ -138,15 +139,15 @@ pub fn verify_client_signed(
     max_lifetime: i64,
 ) -> Result<serde_json::Map<String, serde_json::Value>, String> {
     if token.len() > 16 * 1024 {
-        return Err("the token is too large".into());
+        return Err(format!("the {what} is too large"));
     }
-    let header = decode_header(token).map_err(|_| "malformed token")?;
+    let header = decode_header(token).map_err(|_| format!("malformed {what}"))?;
     let jwk = match header.kid.as_deref() {
         Some(kid) => jwks.find(kid),
         None if jwks.keys.len() == 1 => jwks.keys.first(),
         None => None,
     }
-    .ok_or("the token's key is not in the client's JWKS")?;
+    .ok_or_else(|| format!("the {what}'s key is not in the client's JWKS"))?;
     let key = jsonwebtoken::DecodingKey::from_jwk(jwk).map_err(|_| "unusable key in the JWKS")?;
     let alg = match &jwk.algorithm {
         jsonwebtoken::jwk::AlgorithmParameters::RSA(_) => jsonwebtoken::Algorithm::RS256,
@@ -161,18 +162,18 @@ pub fn verify_client_signed(
     // Expiry is checked below against Herald's clock.
     v.validate_exp = false;
     let claims = decode::<serde_json::Map<String, serde_json::Value>>(token, &key, &v)
-        .map_err(|e| format!("rejected: {e}"))?
+        .map_err(|e| format!("{what} rejected: {e}"))?
         .claims;
     let exp = claims
         .get("exp")
         .and_then(serde_json::Value::as_i64)
-        .ok_or("exp is not a number")?;
+        .ok_or_else(|| format!("the {what}'s exp is not a number"))?;
     if exp + EXP_LEEWAY_SECS < now {
-        return Err("it has expired".into());
+        return Err(format!("the {what} has expired"));
     }
     if exp - now > max_lifetime {
         return Err(format!(
-            "it lives too long; use exp within {} minutes",
+            "the {what} lives too long; use exp within {} minutes",
             max_lifetime / 60
         ));
     }

@@ -2,8 +2,8 @@
 //! user to the upstream's `post_login_url` with a signed, single-use continue token; the
 //! application (here, the test) sends them back to `/login/continue` with a context JWT signed
 //! by its client's registered key, whose claims reach the tokens. The consent page cannot be
-//! reached before the application has answered, and a replayed, forged or foreign token ends on
-//! a clear page.
+//! reached before the application has answered, its answer is required and is never a client
+//! assertion, and a replayed, forged or foreign token ends on a clear page.
 
 use serde_json::{Value, json};
 
@@ -46,7 +46,7 @@ claims = ["plan"]
 fn context(app: &TestApp, key: &TestKey, jti: &str, extra: Value) -> String {
     let now = app.state.now();
     let mut claims = json!({
-        "iss": "onboarding", "aud": app.base, "iat": now, "exp": now + 120, "continue": jti,
+        "iss": "onboarding", "aud": format!("{}/login/continue", app.base), "iat": now, "exp": now + 120, "continue": jti,
     });
     claims
         .as_object_mut()
@@ -103,7 +103,7 @@ async fn the_application_round_trip_merges_its_context_into_the_tokens() {
         &app,
         &CLIENT,
         &jti,
-        json!({"plan": "gold", "sub": "forged", "acr": "x"}),
+        json!({"plan": "gold", "sub": "forged", "acr": "x", "email_verified": false}),
     );
     let html = match app
         .follow(&browser, continue_url(&app, &token, Some(&ctx)))
@@ -122,9 +122,22 @@ async fn the_application_round_trip_merges_its_context_into_the_tokens() {
     // The context's own envelope and the claims Herald sets are not taken from it.
     assert_ne!(id["sub"], "forged");
     assert!(id.get("acr").is_none_or(|a| a != "x"), "{id}");
+    let info: Value = app
+        .userinfo(tokens["access_token"].as_str().unwrap())
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        info.get("email_verified").is_none_or(|v| v != false),
+        "{info}"
+    );
 
-    // The same continue token again: a clear page, nothing issued.
-    match app.follow(&browser, continue_url(&app, &token, None)).await {
+    // The same continue token and answer again: a clear page, nothing issued.
+    match app
+        .follow(&browser, continue_url(&app, &token, Some(&ctx)))
+        .await
+    {
         Outcome::Page(status, page) => {
             assert_eq!(status, 400);
             assert!(page.contains("used already"), "{page}");
@@ -134,7 +147,7 @@ async fn the_application_round_trip_merges_its_context_into_the_tokens() {
 }
 
 #[tokio::test]
-async fn without_a_context_the_login_goes_on_and_a_forged_context_or_token_is_refused() {
+async fn a_missing_forged_or_foreign_answer_or_token_is_refused() {
     let app = app_with_onboarding().await;
     let browser = browser();
     let token = to_application(&app, &browser, &AuthParams::new("shop", "openid plan")).await;
@@ -174,8 +187,20 @@ async fn without_a_context_the_login_goes_on_and_a_forged_context_or_token_is_re
         }
         other => panic!("expected a refusal, got {other:?}"),
     }
-    // The untouched token still works (refusals spent nothing), without a context.
+    // No answer from the application at all: the sign-in stops.
     match app.follow(&browser, continue_url(&app, &token, None)).await {
+        Outcome::Page(status, page) => {
+            assert_eq!(status, 400);
+            assert!(page.contains("did not send its answer back"), "{page}");
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    // The untouched token still works (refusals spent nothing) with the application's answer.
+    let answer = context(&app, &CLIENT, &jti, json!({}));
+    match app
+        .follow(&browser, continue_url(&app, &token, Some(&answer)))
+        .await
+    {
         Outcome::Consent(_) => {}
         other => panic!("expected the consent page, got {other:?}"),
     }
@@ -185,13 +210,95 @@ async fn without_a_context_the_login_goes_on_and_a_forged_context_or_token_is_re
 async fn a_continue_token_from_another_browser_is_refused() {
     let app = app_with_onboarding().await;
     let token = to_application(&app, &browser(), &AuthParams::new("shop", "openid plan")).await;
+    let jti = payload(&token)["jti"].as_str().unwrap().to_string();
+    let answer = context(&app, &CLIENT, &jti, json!({}));
     match app
-        .follow(&browser(), continue_url(&app, &token, None))
+        .follow(&browser(), continue_url(&app, &token, Some(&answer)))
         .await
     {
         Outcome::Page(status, _) => assert_eq!(status, 403),
         other => panic!("expected a refusal, got {other:?}"),
     }
+}
+
+#[tokio::test]
+async fn a_browser_signed_in_before_cannot_reach_consent_while_the_application_waits() {
+    let app = app_with_onboarding().await;
+    let browser = browser();
+    // A whole login first: the browser is signed in.
+    let p = AuthParams::new("shop", "openid plan");
+    let token = to_application(&app, &browser, &p).await;
+    let jti = payload(&token)["jti"].as_str().unwrap().to_string();
+    let answer = context(&app, &CLIENT, &jti, json!({"plan": "silver"}));
+    let Outcome::Consent(_) = app
+        .follow(&browser, continue_url(&app, &token, Some(&answer)))
+        .await
+    else {
+        panic!("expected the consent page");
+    };
+    // A second login that goes upstream again (prompt=login) waits at the application: its
+    // request's consent page refuses the browser's earlier login.
+    let again = AuthParams::new("shop", "openid plan").with("prompt", "login");
+    let token = to_application(&app, &browser, &again).await;
+    let request = payload(&token)["request"].as_str().unwrap().to_string();
+    let res = browser
+        .get(format!("{}/consent?request={request}", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+}
+
+#[tokio::test]
+async fn the_applications_answer_is_never_a_client_assertion() {
+    let app = app_with_onboarding().await;
+    let now = app.state.now();
+    // Even with the claims an assertion has, its audience is the continue endpoint.
+    let answer = CLIENT.sign(&json!({
+        "iss": "onboarding", "sub": "onboarding", "aud": format!("{}/login/continue", app.base),
+        "jti": "j1", "iat": now, "exp": now + 60, "continue": "x",
+    }));
+    let res = app
+        .api
+        .post(format!("{}/token", app.base))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", "onboarding"),
+            (
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            ),
+            ("client_assertion", answer.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+}
+
+#[tokio::test]
+async fn prompt_none_with_an_id_token_hint_is_never_tried_silently() {
+    let app = spawn_app_configured("silent_login = true", "").await;
+    let tokens = app
+        .tokens(&AuthParams::new("trusted", "openid email"))
+        .await;
+    let hint = tokens["id_token"].as_str().unwrap().to_string();
+    let before = app.upstream.state.authorize_requests.lock().unwrap().len();
+    let p = AuthParams::new("trusted", "openid email")
+        .with("prompt", "none")
+        .with("id_token_hint", &hint);
+    let Outcome::Client(q) = app.start(&browser(), &p).await else {
+        panic!("expected the app");
+    };
+    assert_eq!(
+        q.get("error").map(String::as_str),
+        Some("login_required"),
+        "{q:?}"
+    );
+    assert_eq!(
+        app.upstream.state.authorize_requests.lock().unwrap().len(),
+        before
+    );
 }
 
 #[test]
@@ -212,7 +319,14 @@ scopes = ["openid"]
         err.contains("post_login_client `web` must authenticate with private_key_jwt"),
         "{err}"
     );
-    let bad_url = config_with_upstream(r#"post_login_url = "javascript:alert(1)""#);
+    let no_client = config_with_upstream(r#"post_login_url = "https://onboarding.example.com""#);
+    let err = herald::config::from_toml(&no_client)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("needs post_login_client"), "{err}");
+    let bad_url = config_with_upstream(
+        "post_login_url = \"javascript:alert(1)\"\npost_login_client = \"web\"",
+    );
     let err = herald::config::from_toml(&bad_url).unwrap_err().to_string();
     assert!(err.contains("post_login_url"), "{err}");
 }

@@ -31,6 +31,15 @@ pub fn admin_only(
              herald:account-link)",
         ));
     }
+    // A post-login application writes into the context what its signed answer says; pointing
+    // an upstream at one (with a client whose keys an editor holds) would write the roles.
+    if post_login_applications(before) != post_login_applications(after) {
+        return Err(needs_admin(
+            "only an admin may set, change or remove an upstream's post_login_url or \
+             post_login_client: the application's answers are written into the authentication \
+             context",
+        ));
+    }
     if let Some(claim) = role_claim
         && role_mappings(before, claim) != role_mappings(after, claim)
     {
@@ -86,6 +95,17 @@ fn role_mappings(doc: &ManagedConfig, claim: &ClaimPath) -> BTreeMap<String, Vec
             (id.to_string(), writing)
         })
         .filter(|(_, writing)| !writing.is_empty())
+        .collect()
+}
+
+/// Each upstream's post-login application (`post_login_url`, `post_login_client`), by id.
+fn post_login_applications(doc: &ManagedConfig) -> BTreeMap<String, (String, String)> {
+    doc.entries("upstreams")
+        .filter_map(|u| {
+            let text = |k: &str| u.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+            let app = (text("post_login_url"), text("post_login_client"));
+            (app != Default::default()).then(|| (text("id"), app))
+        })
         .collect()
 }
 
@@ -166,6 +186,11 @@ scopes = ["openid"]
             // The role claim's mapping changed, or a new one writes it (or an object above it).
             BASE.replace("from = \"x\"", "from = \"z\""),
             BASE.replace("to = \"department\"", "to = \"groups\""),
+            // A post-login application, whose answers are written into the context.
+            BASE.replace(
+                "kind = \"dev\"",
+                "kind = \"dev\"\npost_login_url = \"https://x.example\"\npost_login_client = \"app\"",
+            ),
         ];
         for after in refused {
             let e = admin_only(&before, &doc(&after), Some(&groups)).unwrap_err();

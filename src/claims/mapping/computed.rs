@@ -110,6 +110,41 @@ impl Trace {
         }
     }
 
+    /// Whether a mapping's `when` lets it apply. A condition that cannot be evaluated skips
+    /// the mapping with a warning, or fails the login when the mapping has
+    /// `on_missing = "fail"`.
+    pub(super) fn condition(
+        &mut self,
+        upstream_id: &str,
+        mapping: &Mapping,
+        when: &Expression,
+        scope: &Scope,
+        warnings: &mut Vec<Warning>,
+    ) -> Result<bool, MappingError> {
+        let holds = when.holds(scope);
+        self.record(
+            mapping,
+            || format!("when {}", when.source()),
+            Value::Null,
+            || holds.clone().map_or_else(Value::String, Value::Bool),
+        );
+        match holds {
+            Ok(applies) => Ok(applies),
+            Err(e) if mapping.on_missing == OnMissing::Fail => Err(MappingError::Computed {
+                upstream: upstream_id.to_owned(),
+                mapping: mapping.describe(),
+                reason: format!("its `when` could not be evaluated: {e}"),
+            }),
+            Err(e) => {
+                warnings.push(Warning {
+                    path: mapping.to.canonical(),
+                    message: format!("`when` could not be evaluated ({e}); mapping skipped"),
+                });
+                Ok(false)
+            }
+        }
+    }
+
     /// The value a computed mapping writes: its expression's result after its transforms. An
     /// error, or `null`, follows the mapping's `on_missing`.
     pub(super) fn compute(

@@ -1211,3 +1211,23 @@ fn transforms_edit_a_copied_value_and_a_preview_sees_each_step() {
     );
     assert_eq!(build(&c, &bad).context.attributes["teams"], json!(["x"]));
 }
+
+#[test]
+fn a_when_that_cannot_be_evaluated_fails_a_mapping_the_login_cannot_do_without() {
+    let c = cfg(r#"
+        [[mappings]]
+        expr = "id_token.plan"
+        when = "id_token.tier > 1"
+        to = "plan"
+        on_missing = "fail"
+    "#);
+    // `tier` is absent: the condition errs, and the mapping says the login needs it.
+    let err = build_context("auth0", &c, &login(json!({"plan": "gold"}), None), None).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("its `when` could not be evaluated"),
+        "{err}"
+    );
+    let built = build(&c, &login(json!({"plan": "gold", "tier": 2}), None));
+    assert_eq!(built.context.attributes["plan"], json!("gold"));
+}

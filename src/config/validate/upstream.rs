@@ -343,6 +343,14 @@ impl Validator {
             }
             return None;
         };
+        let Some(client_id) = u.post_login_client.clone() else {
+            self.problem(format!(
+                "{key}.post_login_url: needs post_login_client, the client (with `jwks`) whose \
+                 keys sign the application's answer: without it nothing shows that the user \
+                 went through the application"
+            ));
+            return None;
+        };
         match Url::parse(raw) {
             Ok(url)
                 if scheme_allowed(&url, herald_is_local(herald_issuer))
@@ -350,7 +358,7 @@ impl Validator {
             {
                 Some(PostLogin {
                     url: raw.to_string(),
-                    client_id: u.post_login_client.clone(),
+                    client_id: Some(client_id),
                 })
             }
             _ => {
