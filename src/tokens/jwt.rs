@@ -44,6 +44,28 @@ pub enum JwtError {
 /// Leeway for `exp`, for replicas whose clocks differ a little.
 pub const EXP_LEEWAY_SECS: i64 = 60;
 
+/// The key of Herald's that signed `token`, with its algorithm: the token is of a bounded size
+/// and has three parts, its `typ` is what `typ_ok` accepts, its `kid` names one of Herald's
+/// keys, and its `alg` is that key's (never taken from the token, RFC 8725 §3.1).
+fn own_key<'r>(
+    ring: &'r KeyRing,
+    token: &str,
+    typ_ok: impl Fn(Option<&str>) -> Result<(), JwtError>,
+) -> Result<(super::keys::Alg, &'r jsonwebtoken::DecodingKey), JwtError> {
+    // Bound the work done on untrusted input before any parsing.
+    if token.len() > 16 * 1024 || token.split('.').count() != 3 {
+        return Err(JwtError::Malformed);
+    }
+    let header = decode_header(token).map_err(|_| JwtError::Malformed)?;
+    typ_ok(header.typ.as_deref())?;
+    let kid = header.kid.as_deref().ok_or(JwtError::UnknownKey)?;
+    let (alg, key) = ring.verification_key(kid).ok_or(JwtError::UnknownKey)?;
+    if header.alg != alg.jsonwebtoken() {
+        return Err(JwtError::Invalid("algorithm does not match the key".into()));
+    }
+    Ok((*alg, key))
+}
+
 /// Verifies a JWT access token issued by Herald: signature with the key named by `kid` and that
 /// key's algorithm, `typ: at+jwt`, `iss`, `exp` against `now` (Herald's injected clock, with
 /// [`EXP_LEEWAY_SECS`]), and the presence of `sub`, `aud` and `jti`.
@@ -53,22 +75,12 @@ pub fn verify_access_token<T: DeserializeOwned>(
     token: &str,
     now: i64,
 ) -> Result<T, JwtError> {
-    // Bound the work done on untrusted input before any parsing.
-    if token.len() > 16 * 1024 || token.split('.').count() != 3 {
-        return Err(JwtError::Malformed);
-    }
-    let header = decode_header(token).map_err(|_| JwtError::Malformed)?;
-    let typ_ok = header.typ.as_deref().is_some_and(|t| {
-        t.eq_ignore_ascii_case(ACCESS_TOKEN_TYP) || t.eq_ignore_ascii_case("application/at+jwt")
-    });
-    if !typ_ok {
-        return Err(JwtError::WrongType);
-    }
-    let kid = header.kid.as_deref().ok_or(JwtError::UnknownKey)?;
-    let (alg, key) = ring.verification_key(kid).ok_or(JwtError::UnknownKey)?;
-    if header.alg != alg.jsonwebtoken() {
-        return Err(JwtError::Invalid("algorithm does not match the key".into()));
-    }
+    let (alg, key) = own_key(ring, token, |typ| {
+        let at = typ.is_some_and(|t| {
+            t.eq_ignore_ascii_case(ACCESS_TOKEN_TYP) || t.eq_ignore_ascii_case("application/at+jwt")
+        });
+        if at { Ok(()) } else { Err(JwtError::WrongType) }
+    })?;
     let mut v = Validation::new(alg.jsonwebtoken());
     v.set_issuer(&[issuer]);
     v.set_required_spec_claims(&["exp", "iss", "sub", "aud"]);
@@ -98,18 +110,13 @@ pub fn verify_own(
     token: &str,
     now: i64,
 ) -> Result<serde_json::Map<String, serde_json::Value>, JwtError> {
-    if token.len() > 16 * 1024 || token.split('.').count() != 3 {
-        return Err(JwtError::Malformed);
-    }
-    let header = decode_header(token).map_err(|_| JwtError::Malformed)?;
-    if header.typ.as_deref() != Some(typ) {
-        return Err(JwtError::Invalid(format!("the token's typ is not {typ}")));
-    }
-    let kid = header.kid.as_deref().ok_or(JwtError::UnknownKey)?;
-    let (alg, key) = ring.verification_key(kid).ok_or(JwtError::UnknownKey)?;
-    if header.alg != alg.jsonwebtoken() {
-        return Err(JwtError::Invalid("algorithm does not match the key".into()));
-    }
+    let (alg, key) = own_key(ring, token, |t| {
+        if t == Some(typ) {
+            Ok(())
+        } else {
+            Err(JwtError::Invalid(format!("the token's typ is not {typ}")))
+        }
+    })?;
     let mut v = Validation::new(alg.jsonwebtoken());
     v.set_issuer(&[issuer]);
     v.set_audience(&[audience]);
@@ -189,15 +196,7 @@ pub fn verify_id_token_hint(
     client_id: &str,
     token: &str,
 ) -> Result<String, JwtError> {
-    if token.len() > 16 * 1024 || token.split('.').count() != 3 {
-        return Err(JwtError::Malformed);
-    }
-    let header = decode_header(token).map_err(|_| JwtError::Malformed)?;
-    let kid = header.kid.as_deref().ok_or(JwtError::UnknownKey)?;
-    let (alg, key) = ring.verification_key(kid).ok_or(JwtError::UnknownKey)?;
-    if header.alg != alg.jsonwebtoken() {
-        return Err(JwtError::Invalid("algorithm does not match the key".into()));
-    }
+    let (alg, key) = own_key(ring, token, |_| Ok(()))?;
     let mut v = Validation::new(alg.jsonwebtoken());
     v.set_issuer(&[issuer]);
     v.set_audience(&[client_id]);

@@ -67,16 +67,13 @@ async fn a_pushed_request_starts_a_login_once_and_its_code_is_redeemed() {
     assert_eq!(id["nonce"], p.nonce.as_str());
 
     // Once only.
-    match app
-        .follow(&browser, authorize_with(&app, "app", &uri))
-        .await
-    {
-        Outcome::Page(status, page) => {
-            assert_eq!(status, 400);
-            assert!(page.contains("used already"), "{page}");
-        }
-        other => panic!("expected a refusal, got {other:?}"),
-    }
+    app.expect_page(
+        &browser,
+        authorize_with(&app, "app", &uri),
+        400,
+        "used already",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -84,26 +81,23 @@ async fn a_request_uri_is_for_its_client_and_a_minute() {
     let app = spawn_app().await;
     let uri = request_uri(&app, &AuthParams::new("app", "openid")).await;
     // Named with another client: refused (and spent).
-    let Outcome::Page(status, _) = app
-        .follow(&browser(), authorize_with(&app, "spa", &uri))
-        .await
-    else {
-        panic!("another client's request_uri was taken");
-    };
-    assert_eq!(status, 400);
+    app.expect_page(
+        &browser(),
+        authorize_with(&app, "spa", &uri),
+        400,
+        "pushed by another client",
+    )
+    .await;
     // Expired after its minute.
     let uri = request_uri(&app, &AuthParams::new("app", "openid")).await;
     app.clock.advance(61);
-    match app
-        .follow(&browser(), authorize_with(&app, "app", &uri))
-        .await
-    {
-        Outcome::Page(status, page) => {
-            assert_eq!(status, 400);
-            assert!(page.contains("expired"), "{page}");
-        }
-        other => panic!("expected a refusal, got {other:?}"),
-    }
+    app.expect_page(
+        &browser(),
+        authorize_with(&app, "app", &uri),
+        400,
+        "expired",
+    )
+    .await;
 }
 
 #[tokio::test]

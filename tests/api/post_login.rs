@@ -134,16 +134,13 @@ async fn the_application_round_trip_merges_its_context_into_the_tokens() {
     );
 
     // The same continue token and answer again: a clear page, nothing issued.
-    match app
-        .follow(&browser, continue_url(&app, &token, Some(&ctx)))
-        .await
-    {
-        Outcome::Page(status, page) => {
-            assert_eq!(status, 400);
-            assert!(page.contains("used already"), "{page}");
-        }
-        other => panic!("expected a refusal, got {other:?}"),
-    }
+    app.expect_page(
+        &browser,
+        continue_url(&app, &token, Some(&ctx)),
+        400,
+        "used already",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -155,46 +152,40 @@ async fn a_missing_forged_or_foreign_answer_or_token_is_refused() {
 
     // A context signed by a key the application's client did not register.
     let forged = context(&app, &STRANGER, &jti, json!({"plan": "gold"}));
-    match app
-        .follow(&browser, continue_url(&app, &token, Some(&forged)))
-        .await
-    {
-        Outcome::Page(status, page) => {
-            assert_eq!(status, 400);
-            assert!(page.contains("could not be verified"), "{page}");
-        }
-        other => panic!("expected a refusal, got {other:?}"),
-    }
+    app.expect_page(
+        &browser,
+        continue_url(&app, &token, Some(&forged)),
+        400,
+        "could not be verified",
+    )
+    .await;
     // A context made for another continue token.
     let elsewhere = context(&app, &CLIENT, "another-jti", json!({"plan": "gold"}));
-    match app
-        .follow(&browser, continue_url(&app, &token, Some(&elsewhere)))
-        .await
-    {
-        Outcome::Page(status, _) => assert_eq!(status, 400),
-        other => panic!("a context for another continue token was taken: {other:?}"),
-    }
+    app.expect_page(
+        &browser,
+        continue_url(&app, &token, Some(&elsewhere)),
+        400,
+        "could not be verified",
+    )
+    .await;
     // A continue token with its signature changed.
     let mut tampered = token.clone();
     tampered.push('A');
-    match app
-        .follow(&browser, continue_url(&app, &tampered, None))
-        .await
-    {
-        Outcome::Page(status, page) => {
-            assert_eq!(status, 400);
-            assert!(page.contains("invalid or has expired"), "{page}");
-        }
-        other => panic!("expected a refusal, got {other:?}"),
-    }
+    app.expect_page(
+        &browser,
+        continue_url(&app, &tampered, Some(&elsewhere)),
+        400,
+        "invalid or has expired",
+    )
+    .await;
     // No answer from the application at all: the sign-in stops.
-    match app.follow(&browser, continue_url(&app, &token, None)).await {
-        Outcome::Page(status, page) => {
-            assert_eq!(status, 400);
-            assert!(page.contains("did not send its answer back"), "{page}");
-        }
-        other => panic!("expected a refusal, got {other:?}"),
-    }
+    app.expect_page(
+        &browser,
+        continue_url(&app, &token, None),
+        400,
+        "did not send its answer back",
+    )
+    .await;
     // The untouched token still works (refusals spent nothing) with the application's answer.
     let answer = context(&app, &CLIENT, &jti, json!({}));
     match app
@@ -212,13 +203,13 @@ async fn a_continue_token_from_another_browser_is_refused() {
     let token = to_application(&app, &browser(), &AuthParams::new("shop", "openid plan")).await;
     let jti = payload(&token)["jti"].as_str().unwrap().to_string();
     let answer = context(&app, &CLIENT, &jti, json!({}));
-    match app
-        .follow(&browser(), continue_url(&app, &token, Some(&answer)))
-        .await
-    {
-        Outcome::Page(status, _) => assert_eq!(status, 403),
-        other => panic!("expected a refusal, got {other:?}"),
-    }
+    app.expect_page(
+        &browser(),
+        continue_url(&app, &token, Some(&answer)),
+        403,
+        "started in another browser",
+    )
+    .await;
 }
 
 #[tokio::test]

@@ -492,6 +492,25 @@ impl TestApp {
         self.site().authorize_url(p)
     }
 
+    /// Follows `url` in `browser` to a page (not the client, not the consent page) answered with
+    /// `status` that says `says`; returns its HTML.
+    pub async fn expect_page(
+        &self,
+        browser: &reqwest::Client,
+        url: String,
+        status: u16,
+        says: &str,
+    ) -> String {
+        match follow(browser, url).await {
+            Outcome::Page(got, page) => {
+                assert_eq!(got.as_u16(), status, "{page}");
+                assert!(page.contains(says), "expected “{says}” in {page}");
+                page
+            }
+            other => panic!("expected a page saying “{says}”, got {other:?}"),
+        }
+    }
+
     pub async fn start(&self, browser: &reqwest::Client, p: &AuthParams) -> Outcome {
         follow(browser, self.authorize_url(p)).await
     }
