@@ -556,3 +556,50 @@ async fn the_auth0_example_passes_check_config_exactly_as_the_readme_runs_it() {
         assert!(example.contains(key), "{key}");
     }
 }
+
+#[tokio::test]
+async fn preview_shows_each_step_of_a_computed_mapping() {
+    let app = spawn_app_with(crate::computed_claims::COMPUTED).await;
+    let file = temp_file("herald.toml", &app.config);
+    let claims = temp_file(
+        "claims.json",
+        r#"{"sub": "u1", "email": "bo@corp.example", "email_verified": true,
+            "https://example.com/groups": ["admins", "ops"]}"#,
+    );
+    let run = herald(
+        &[
+            "preview",
+            "--config",
+            arg(&file),
+            "--upstream",
+            "test",
+            "--id-token",
+            arg(&claims),
+            "--scopes",
+            "openid teams",
+        ],
+        &[],
+    )
+    .await;
+    assert!(run.ok, "{}\n{}", run.stdout, run.stderr);
+    let preview: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(
+        preview["id_token"]["admin_groups"],
+        json!(["ADMINS"]),
+        "{preview}"
+    );
+    let steps: Vec<(&str, &Value)> = preview["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["step"].as_str().unwrap(), &s["output"]))
+        .collect();
+    assert!(
+        steps.contains(&("keep /^adm/", &json!(["admins"]))),
+        "{steps:?}"
+    );
+    assert!(
+        steps.contains(&("uppercase", &json!(["ADMINS"]))),
+        "{steps:?}"
+    );
+}

@@ -9,7 +9,7 @@ use crate::support::*;
 
 /// After the test upstream's own mappings (groups from the namespaced claim): teams computed
 /// from the context, and the admin groups only for a verified email, filtered and upper-cased.
-const COMPUTED: &str = r#"
+pub(crate) const COMPUTED: &str = r#"
 [[upstreams.mappings]]
 expr = "context.groups.map(g, 'team:' + g)"
 to = "teams"
