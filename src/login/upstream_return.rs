@@ -171,6 +171,27 @@ async fn answer(
         ));
     }
     let req = pending_request(state, session, &login.auth_request_id).await?;
+    // A silent sign-in (prompt=none) shows no page (OIDC Core §3.1.2.1): what would be one goes
+    // back to the app as the error its link carries.
+    let silent = has_prompt(&req, "none");
+    match answer_request(state, session, upstream_id, p, login, req, state_hash, ip).await {
+        Err(page) if silent => page.into_redirect().map(Answered::SentBack),
+        other => other,
+    }
+}
+
+/// [`answer`] for the request the answer's login state belongs to.
+#[allow(clippy::too_many_arguments)]
+async fn answer_request(
+    state: &AppState,
+    session: &Session,
+    upstream_id: &str,
+    p: &Params,
+    login: UpstreamLogin,
+    req: AuthRequest,
+    state_hash: &str,
+    ip: Option<String>,
+) -> Result<Answered, PageError> {
     let settings = state.settings();
     let upstream = settings
         .upstream(upstream_id)

@@ -47,6 +47,17 @@ impl PageError {
         }
     }
 
+    /// The app's link with the OAuth error this page would offer, as a redirect; the page
+    /// itself when it has none (the client or its redirect URI are in doubt).
+    pub fn into_redirect(self) -> Result<axum::response::Response, Self> {
+        match &self.back {
+            Some(back) => Ok(axum::response::IntoResponse::into_response(
+                axum::response::Redirect::to(&back.url),
+            )),
+            None => Err(self),
+        }
+    }
+
     /// The database cannot be reached: 503, try again in a few seconds.
     pub fn unavailable() -> Self {
         PageError {

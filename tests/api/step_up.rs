@@ -258,3 +258,33 @@ async fn without_silent_login_prompt_none_never_reaches_the_upstream() {
         before
     );
 }
+
+#[tokio::test]
+async fn a_silent_attempt_that_fails_goes_back_to_the_app_instead_of_showing_a_page() {
+    let app = silent_app().await;
+    let p = AuthParams::new("trusted", "openid email").with("prompt", "none");
+    // The upstream reports another error: no page, the app hears server_error.
+    app.upstream
+        .set(|b| b.authorize_error = Some("server_error".into()));
+    let q = match app.start(&browser(), &p).await {
+        Outcome::Client(q) => q,
+        other => panic!("expected the app, got {other:?}"),
+    };
+    assert_eq!(
+        q.get("error").map(String::as_str),
+        Some("server_error"),
+        "{q:?}"
+    );
+    assert_eq!(q.get("state"), Some(&p.state));
+    // The upstream's token endpoint fails: no page either.
+    app.upstream.set(|b| {
+        b.authorize_error = None;
+        b.token_status = Some(503);
+    });
+    let q = match app.start(&browser(), &p).await {
+        Outcome::Client(q) => q,
+        other => panic!("expected the app, got {other:?}"),
+    };
+    assert!(q.contains_key("error"), "{q:?}");
+    assert!(!q.contains_key("code"), "{q:?}");
+}
