@@ -72,6 +72,10 @@ pub struct ConfigFile {
     /// A mapping to an undeclared context path is an error instead of a warning.
     #[serde(default)]
     pub strict_context: bool,
+    /// Every client must push its authorization requests to `/par` (RFC 9126 §5); discovery
+    /// says so.
+    #[serde(default)]
+    pub require_pushed_authorization_requests: bool,
 }
 
 /// `[telemetry]`.

@@ -32,6 +32,8 @@ pub struct Settings {
     pub outbox: OutboxSettings,
     /// The declared authentication context (`[[context]]`), in configuration order.
     pub context: Vec<crate::claims::ContextDecl>,
+    /// Every client must push its authorization requests (RFC 9126 §5).
+    pub require_pushed_authorization_requests: bool,
 }
 
 /// Where events go and how the outbox delivers them.

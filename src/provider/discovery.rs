@@ -29,7 +29,7 @@ pub async fn openid_configuration(State(state): State<AppState>) -> Response {
         "acr".into(),
     ];
     claims.extend(s.scopes.claims_supported());
-    let doc = json!({
+    let mut doc = json!({
         "issuer": iss,
         "authorization_endpoint": format!("{iss}/authorize"),
         "token_endpoint": format!("{iss}/token"),
@@ -58,6 +58,10 @@ pub async fn openid_configuration(State(state): State<AppState>) -> Response {
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,
     });
+    // RFC 9126 §5: listed when every client must push (a client's own requirement is its own).
+    if s.require_pushed_authorization_requests {
+        doc["require_pushed_authorization_requests"] = json!(true);
+    }
     (
         [(header::CACHE_CONTROL, "public, max-age=300")],
         axum::Json(doc),

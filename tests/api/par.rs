@@ -201,4 +201,42 @@ require_pushed_authorization_requests = true
         discovery["pushed_authorization_request_endpoint"],
         format!("{}/par", app.base)
     );
+    // Only one client must push: discovery does not say that every one must.
+    assert!(
+        discovery
+            .get("require_pushed_authorization_requests")
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn when_every_client_must_push_discovery_says_so_and_plain_requests_are_refused() {
+    let app = spawn_app_full("require_pushed_authorization_requests = true", "", "").await;
+    let discovery: Value = app
+        .api
+        .get(format!("{}/.well-known/openid-configuration", app.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(discovery["require_pushed_authorization_requests"], true);
+    let p = AuthParams::new("trusted", "openid email");
+    let Outcome::Client(q) = app.start(&browser(), &p).await else {
+        panic!("expected the app");
+    };
+    assert_eq!(
+        q.get("error").map(String::as_str),
+        Some("invalid_request"),
+        "{q:?}"
+    );
+    let uri = request_uri(&app, &p).await;
+    let Outcome::Client(q) = app
+        .follow(&browser(), authorize_with(&app, "trusted", &uri))
+        .await
+    else {
+        panic!("expected the app");
+    };
+    assert!(q.contains_key("code"), "{q:?}");
 }

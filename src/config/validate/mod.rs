@@ -230,6 +230,7 @@ pub(super) fn validate(
                 server,
                 outbox,
                 context,
+                require_pushed_authorization_requests: file.require_pushed_authorization_requests,
             },
             v.warnings,
         )),

@@ -79,7 +79,9 @@ async fn authorize(state: AppState, session: Session, params: Params) -> Respons
             return refused.into_response();
         }
     };
-    if request.client.require_pushed_authorization_requests && !pushed {
+    let must_push = settings.require_pushed_authorization_requests
+        || request.client.require_pushed_authorization_requests;
+    if must_push && !pushed {
         return AuthorizeError::Redirect {
             redirect_uri: request.redirect_uri.clone(),
             issuer: settings.issuer.clone(),
