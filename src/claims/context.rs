@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::ops::Deref;
+use std::ops::{Bound, Deref};
 use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -71,6 +71,26 @@ pub struct Origin {
 
 fn is_false(b: &bool) -> bool {
     !*b
+}
+
+/// Drops the origins of `key` and of everything nested under it (`key.x`, `key[…]`): a write at
+/// `key` replaced what they described.
+pub fn forget_origins(origins: &mut BTreeMap<String, Vec<Origin>>, key: &str) {
+    let nested = |k: &str| {
+        k.strip_prefix(key)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
+    };
+    // Keys starting with `key` sort contiguously from `key` on, so the scan stops at the first
+    // other key.
+    let stale: Vec<String> = origins
+        .range::<str, _>((Bound::Included(key), Bound::Unbounded))
+        .take_while(|(k, _)| k.starts_with(key))
+        .filter(|(k, _)| nested(k))
+        .map(|(k, _)| k.clone())
+        .collect();
+    for k in stale {
+        origins.remove(&k);
+    }
 }
 
 /// A string in an [`Origin`]: one login writes the same upstream id, claim and mapping name into many

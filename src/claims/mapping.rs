@@ -15,11 +15,11 @@
 
 use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
-use std::ops::Bound;
 use std::sync::LazyLock;
 
 use serde_json::{Map, Number, Value};
 
+use super::context::forget_origins;
 use super::json::describe_json;
 use read::{AttrValue, coerce, is_empty, read_attribute, type_warning};
 
@@ -439,21 +439,7 @@ impl Writer {
 
     /// Drops the origins of `key` and of everything nested under it, which a write there replaced.
     fn forget_origins(&mut self, key: &str) {
-        let nested = |k: &str| {
-            k.strip_prefix(key)
-                .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
-        };
-        // Keys starting with `key` sort contiguously from `key` on, so the scan stops at the first other key.
-        let stale: Vec<String> = self
-            .origins
-            .range::<str, _>((Bound::Included(key), Bound::Unbounded))
-            .take_while(|(k, _)| k.starts_with(key))
-            .filter(|(k, _)| nested(k))
-            .map(|(k, _)| k.clone())
-            .collect();
-        for k in stale {
-            self.origins.remove(&k);
-        }
+        forget_origins(&mut self.origins, key);
     }
 
     fn add(&mut self, to: &ClaimPath, key: String, value: &Value, origin: Origin) {

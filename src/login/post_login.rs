@@ -24,6 +24,7 @@ use tower_sessions::Session;
 use super::journey::consent_stage;
 use super::pending::{check_pending, store_failure};
 use super::session::{LoginSession, is_bound_to, set_login};
+use crate::claims::context::forget_origins;
 use crate::claims::{AuthContext, ClaimPath, Merge, Origin, RESERVED_CLAIMS, Source};
 use crate::config::{ClientAuth, PostLogin};
 use crate::oauth::Params;
@@ -281,12 +282,7 @@ async fn merge_context(
         }
         let key = path.canonical();
         // Origins of what the written value replaces are stale.
-        context.origins.retain(|k, _| {
-            k != &key
-                && !k
-                    .strip_prefix(key.as_str())
-                    .is_some_and(|rest| rest.starts_with(['.', '[']))
-        });
+        forget_origins(&mut context.origins, &key);
         context.attributes.insert(name.clone(), value.clone());
         context.origins.insert(
             key,
