@@ -151,14 +151,19 @@ pub async fn check_pending(
         return Err(expired(app_start(state, &req)));
     }
     if !bound {
-        return Err(PageError::new(
-            StatusCode::FORBIDDEN,
-            "Sign-in started elsewhere",
-            "This sign-in was started in another browser or session, so Herald will not \
-             continue it here. Go back to the app and start again.",
-        ));
+        return Err(started_elsewhere());
     }
     Ok(req)
+}
+
+/// A step of a sign-in this browser did not start: 403, and start again from the app.
+pub fn started_elsewhere() -> PageError {
+    PageError::new(
+        StatusCode::FORBIDDEN,
+        "Sign-in started elsewhere",
+        "This sign-in was started in another browser or session, so Herald will not continue \
+         it here. Go back to the app and start again.",
+    )
 }
 
 /// A login that came back from `upstream` and failed, with the OAuth error `code` the app is

@@ -22,7 +22,7 @@ use serde_json::{Map, Value, json};
 use tower_sessions::Session;
 
 use super::journey::consent_stage;
-use super::pending::{check_pending, store_failure};
+use super::pending::{check_pending, started_elsewhere, store_failure};
 use super::session::{LoginSession, is_bound_to, set_login};
 use crate::claims::context::forget_origins;
 use crate::claims::{AuthContext, ClaimPath, Merge, Origin, RESERVED_CLAIMS, Source};
@@ -161,12 +161,7 @@ async fn resume(
     if let Some(req) = &loaded
         && !is_bound_to(&session, req).await
     {
-        return Err(PageError::new(
-            StatusCode::FORBIDDEN,
-            "Sign-in started elsewhere",
-            "This sign-in was started in another browser or session, so Herald will not \
-             continue it here. Start again from the app in this browser.",
-        ));
+        return Err(started_elsewhere());
     }
     // Single use, across replicas: the continue token's `jti`, kept while it could be valid.
     let exp = claims.get("exp").and_then(Value::as_i64).unwrap_or(now);
