@@ -278,8 +278,8 @@ pub struct Upstream {
 pub struct PostLogin {
     /// Where the user is sent, with `token` added to its query.
     pub url: String,
-    /// The client whose registered keys sign the `context` it sends back; none: it sends none.
-    pub client_id: Option<String>,
+    /// The client whose registered keys sign the `context` it sends back.
+    pub client_id: String,
 }
 
 /// What a refresh of a stale login does when the upstream cannot be reached.

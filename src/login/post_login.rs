@@ -208,11 +208,9 @@ fn context_claims(
              administrator.",
         )
     };
-    let client = app
-        .client_id
-        .as_deref()
-        .and_then(|id| settings.client(id))
-        .ok_or_else(|| refuse("no post_login_client is configured to verify it".into()))?;
+    let client = settings
+        .client(&app.client_id)
+        .ok_or_else(|| refuse("the post_login_client is no longer registered".into()))?;
     let ClientAuth::PrivateKeyJwt(jwks) = &client.auth else {
         return Err(refuse(
             "the post_login_client has no registered keys".into(),

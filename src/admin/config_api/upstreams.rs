@@ -157,7 +157,7 @@ impl UpstreamDetail {
             pass_through: u.pass_through.clone(),
             silent_login: u.silent_login,
             post_login_url: u.post_login.as_ref().map(|p| p.url.clone()),
-            post_login_client: u.post_login.as_ref().and_then(|p| p.client_id.clone()),
+            post_login_client: u.post_login.as_ref().map(|p| p.client_id.clone()),
             on_upstream_unavailable: match u.when_unavailable {
                 WhenUnavailable::Fail => "fail".into(),
                 WhenUnavailable::ServeStale(_) => "serve_stale".into(),

@@ -167,7 +167,7 @@ pub fn settings_from(
         post_login_url: current.and_then(|u| u.post_login.as_ref().map(|p| p.url.clone())),
         post_login_client: current
             .and_then(|u| u.post_login.as_ref())
-            .and_then(|p| p.client_id.clone()),
+            .map(|p| p.client_id.clone()),
         on_upstream_unavailable: current
             .filter(|u| u.when_unavailable != WhenUnavailable::Fail)
             .map(|_| "serve_stale".into()),

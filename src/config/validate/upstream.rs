@@ -358,7 +358,7 @@ impl Validator {
             {
                 Some(PostLogin {
                     url: raw.to_string(),
-                    client_id: Some(client_id),
+                    client_id,
                 })
             }
             _ => {
@@ -378,7 +378,7 @@ impl Validator {
         clients: &std::collections::HashMap<String, std::sync::Arc<crate::config::Client>>,
     ) {
         for u in upstreams {
-            let Some(id) = u.post_login.as_ref().and_then(|p| p.client_id.as_deref()) else {
+            let Some(id) = u.post_login.as_ref().map(|p| p.client_id.as_str()) else {
                 continue;
             };
             match clients.get(id).map(|c| &c.auth) {
