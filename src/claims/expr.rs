@@ -297,9 +297,9 @@ fn position(source: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
-/// How deep the tree under `expr` goes.
-fn depth(expr: &IdedExpr) -> usize {
-    let children: Vec<&IdedExpr> = match &expr.expr {
+/// The expressions directly under `expr`, in source order.
+fn children(expr: &IdedExpr) -> Vec<&IdedExpr> {
+    match &expr.expr {
         Expr::Call(call) => call.target.iter().map(|t| &**t).chain(&call.args).collect(),
         Expr::Comprehension(c) => vec![
             &c.iter_range,
@@ -313,8 +313,7 @@ fn depth(expr: &IdedExpr) -> usize {
         Expr::Struct(s) => entry_values(&s.entries),
         Expr::Select(select) => vec![&*select.operand],
         Expr::Ident(_) | Expr::Literal(_) | Expr::Unspecified => Vec::new(),
-    };
-    1 + children.into_iter().map(depth).max().unwrap_or(0)
+    }
 }
 
 fn entry_values(entries: &[cel::common::ast::IdedEntryExpr]) -> Vec<&IdedExpr> {
@@ -327,6 +326,11 @@ fn entry_values(entries: &[cel::common::ast::IdedEntryExpr]) -> Vec<&IdedExpr> {
         .collect()
 }
 
+/// How deep the tree under `expr` goes.
+fn depth(expr: &IdedExpr) -> usize {
+    1 + children(expr).into_iter().map(depth).max().unwrap_or(0)
+}
+
 /// The names `expr` reads that no enclosing comprehension binds, with where each is.
 fn free_names(expr: &IdedExpr, bound: &mut Vec<String>, out: &mut Vec<(u64, String)>) {
     match &expr.expr {
@@ -335,14 +339,7 @@ fn free_names(expr: &IdedExpr, bound: &mut Vec<String>, out: &mut Vec<(u64, Stri
                 out.push((expr.id, name.clone()));
             }
         }
-        Expr::Call(call) => {
-            if let Some(target) = &call.target {
-                free_names(target, bound, out);
-            }
-            for arg in &call.args {
-                free_names(arg, bound, out);
-            }
-        }
+        // The range and the accumulator's start are outside the loop's variables.
         Expr::Comprehension(comp) => {
             free_names(&comp.iter_range, bound, out);
             free_names(&comp.accu_init, bound, out);
@@ -355,86 +352,24 @@ fn free_names(expr: &IdedExpr, bound: &mut Vec<String>, out: &mut Vec<(u64, Stri
             free_names(&comp.result, bound, out);
             bound.truncate(depth);
         }
-        Expr::List(list) => {
-            for e in &list.elements {
-                free_names(e, bound, out);
-            }
-        }
-        Expr::Map(map) => entries(&map.entries, bound, out),
-        Expr::Struct(s) => entries(&s.entries, bound, out),
-        Expr::Select(select) => free_names(&select.operand, bound, out),
-        Expr::Literal(_) | Expr::Unspecified => {}
-    }
-}
-
-fn entries(
-    entries: &[cel::common::ast::IdedEntryExpr],
-    bound: &mut Vec<String>,
-    out: &mut Vec<(u64, String)>,
-) {
-    for entry in entries {
-        match &entry.expr {
-            EntryExpr::StructField(field) => free_names(&field.value, bound, out),
-            EntryExpr::MapEntry(e) => {
-                free_names(&e.key, bound, out);
-                free_names(&e.value, bound, out);
+        _ => {
+            for child in children(expr) {
+                free_names(child, bound, out);
             }
         }
     }
 }
 
-/// Every function `expr` calls by name (operators excluded), with where.
+/// Every function `expr` calls by name (operators excluded), with where, outermost first.
 fn function_calls(expr: &IdedExpr, out: &mut Vec<(u64, String)>) {
-    let mut visit = |e: &IdedExpr| function_calls(e, out);
-    match &expr.expr {
-        Expr::Call(call) => {
-            if !call.func_name.starts_with('_') && !call.func_name.starts_with('@') {
-                // Visited below; the name is recorded first so errors point at the outermost call.
-                let (id, name) = (expr.id, call.func_name.clone());
-                if let Some(target) = &call.target {
-                    visit(target);
-                }
-                for arg in &call.args {
-                    visit(arg);
-                }
-                out.insert(0, (id, name));
-                return;
-            }
-            if let Some(target) = &call.target {
-                visit(target);
-            }
-            for arg in &call.args {
-                visit(arg);
-            }
-        }
-        Expr::Comprehension(comp) => {
-            for e in [
-                &comp.iter_range,
-                &comp.accu_init,
-                &comp.loop_cond,
-                &comp.loop_step,
-                &comp.result,
-            ] {
-                visit(e);
-            }
-        }
-        Expr::List(list) => list.elements.iter().for_each(visit),
-        Expr::Map(map) => map_entries(&map.entries, out),
-        Expr::Struct(s) => map_entries(&s.entries, out),
-        Expr::Select(select) => visit(&select.operand),
-        Expr::Ident(_) | Expr::Literal(_) | Expr::Unspecified => {}
+    if let Expr::Call(call) = &expr.expr
+        && !call.func_name.starts_with('_')
+        && !call.func_name.starts_with('@')
+    {
+        out.push((expr.id, call.func_name.clone()));
     }
-}
-
-fn map_entries(entries: &[cel::common::ast::IdedEntryExpr], out: &mut Vec<(u64, String)>) {
-    for entry in entries {
-        match &entry.expr {
-            EntryExpr::StructField(field) => function_calls(&field.value, out),
-            EntryExpr::MapEntry(e) => {
-                function_calls(&e.key, out);
-                function_calls(&e.value, out);
-            }
-        }
+    for child in children(expr) {
+        function_calls(child, out);
     }
 }
 
