@@ -145,19 +145,21 @@ fn not_text(step: &Transform, value: &Value) -> String {
     )
 }
 
-/// Runs `steps` over `value`, recording each step's output in `trace` when it is given.
+/// What a step was given and what it gave, as [`run`] shows it to its observer.
+pub type Outcome = Result<Option<Value>, String>;
+
+/// Runs `steps` over `value`, showing `seen` each step with its input and its outcome; stops at
+/// the first step that fails or leaves nothing.
 pub fn run(
     steps: &[Transform],
     value: Value,
-    mut trace: Option<&mut Vec<(String, Value)>>,
-) -> Result<Option<Value>, String> {
+    mut seen: impl FnMut(&Transform, &Value, &Outcome),
+) -> Outcome {
     let mut current = value;
     for step in steps {
-        let out = step.apply(&current)?;
-        if let Some(trace) = trace.as_deref_mut() {
-            trace.push((step.describe(), out.clone().unwrap_or(Value::Null)));
-        }
-        match out {
+        let out = step.apply(&current);
+        seen(step, &current, &out);
+        match out? {
             Some(v) => current = v,
             None => return Ok(None),
         }
@@ -241,7 +243,9 @@ mod tests {
         let out = run(
             &t,
             json!(["okta-Admins", "other", "okta-Dev"]),
-            Some(&mut trace),
+            |step, _, out| {
+                trace.push((step.describe(), out.clone().unwrap().unwrap_or(Value::Null)));
+            },
         )
         .unwrap();
         assert_eq!(out, Some(json!(["herald-admins", "team:dev"])));
@@ -259,20 +263,23 @@ mod tests {
     fn split_turns_a_string_into_a_list_and_keep_can_leave_nothing() {
         let t = steps(r#"transform = [{ split = "," }, "trim", "uppercase"]"#);
         assert_eq!(
-            run(&t, json!("a, b,,c"), None).unwrap(),
+            run(&t, json!("a, b,,c"), |_, _, _| {}).unwrap(),
             Some(json!(["A", "B", "C"]))
         );
         let keep = steps(r#"transform = [{ keep = "^x" }]"#);
-        assert_eq!(run(&keep, json!("y"), None).unwrap(), None);
-        assert_eq!(run(&keep, json!("xy"), None).unwrap(), Some(json!("xy")));
+        assert_eq!(run(&keep, json!("y"), |_, _, _| {}).unwrap(), None);
+        assert_eq!(
+            run(&keep, json!("xy"), |_, _, _| {}).unwrap(),
+            Some(json!("xy"))
+        );
     }
 
     #[test]
     fn a_value_that_is_not_text_fails_the_step() {
         let t = steps(r#"transform = ["lowercase"]"#);
-        let err = run(&t, json!(3), None).unwrap_err();
+        let err = run(&t, json!(3), |_, _, _| {}).unwrap_err();
         assert!(err.contains("not a number"), "{err}");
-        let err = run(&t, json!(["a", 1]), None).unwrap_err();
+        let err = run(&t, json!(["a", 1]), |_, _, _| {}).unwrap_err();
         assert!(err.contains("not a number"), "{err}");
     }
 

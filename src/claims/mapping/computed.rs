@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use super::read::AttrValue;
 use crate::claims::context::Step;
+use crate::claims::transform;
 use crate::claims::{
     AccessTokenClaims, Expression, Mapping, MappingError, OnMissing, Scope, Source, UpstreamClaims,
     Warning,
@@ -49,29 +50,19 @@ impl Trace {
 
     /// Runs a mapping's transforms over `value`; an error is a warning and leaves nothing.
     fn transform(&mut self, mapping: &Mapping, value: Value) -> Result<Option<Value>, String> {
-        let mut current = value;
-        for step in &mapping.transform {
-            let out = step.apply(&current);
-            let input = if self.0.is_some() {
-                current.clone()
-            } else {
-                Value::Null
-            };
-            self.record(
-                mapping,
-                || step.describe(),
-                input,
-                || match &out {
-                    Ok(v) => v.clone().unwrap_or(Value::Null),
-                    Err(e) => Value::String(e.clone()),
-                },
-            );
-            match out? {
-                Some(v) => current = v,
-                None => return Ok(None),
+        transform::run(&mapping.transform, value, |step, input, out| {
+            if self.0.is_some() {
+                self.record(
+                    mapping,
+                    || step.describe(),
+                    input.clone(),
+                    || match out {
+                        Ok(v) => v.clone().unwrap_or(Value::Null),
+                        Err(e) => Value::String(e.clone()),
+                    },
+                );
             }
-        }
-        Ok(Some(current))
+        })
     }
 
     /// One attribute's value after the mapping's transforms.
