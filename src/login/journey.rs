@@ -17,7 +17,7 @@ use super::pending::{
 use super::session::{browser_binding, live_login};
 use crate::claims::AuthContext;
 use crate::config::policy::{AccessPolicy, Verdict};
-use crate::config::{ACCOUNT_CLIENT_ID, Client};
+use crate::config::{ACCOUNT_CLIENT_ID, Client, Settings};
 use crate::consent;
 use crate::oauth::with_params;
 use crate::state::AppState;
@@ -317,10 +317,20 @@ pub(super) async fn access_check(
 /// which would need the user.
 fn silent_upstream(state: &AppState, req: &AuthRequest) -> bool {
     let settings = state.settings();
-    let upstream = match req.upstream_hint.as_deref() {
-        Some(hint) => settings.upstream(hint),
-        None if settings.upstreams.len() == 1 => settings.upstreams.first(),
-        None => None,
-    };
-    upstream.is_some_and(|u| u.silent_login && u.post_login.is_none())
+    upstream_for(&settings, req, None)
+        .and_then(|id| settings.upstream(&id))
+        .is_some_and(|u| u.silent_login && u.post_login.is_none())
+}
+
+/// The upstream a request goes to: the one the user `picked`, the request's `idp_hint`, or the
+/// only one there is; `None` when the user must choose.
+pub(super) fn upstream_for(
+    settings: &Settings,
+    req: &AuthRequest,
+    picked: Option<&str>,
+) -> Option<String> {
+    picked
+        .or(req.upstream_hint.as_deref())
+        .map(str::to_string)
+        .or_else(|| (settings.upstreams.len() == 1).then(|| settings.upstreams[0].id.clone()))
 }

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use tower_sessions::Session;
 
-use super::journey::consent_stage;
+use super::journey::{consent_stage, upstream_for};
 use super::pending::login_failed;
 use super::pending::{fail, has_prompt, pending_request, return_link, store_failure};
 use super::post_login::send_to_application;
@@ -50,7 +50,7 @@ async fn login(
     let switching = p.get("switch") == Some("1");
     // The upstream's first answer was older than the app's max_age: once more, fresh.
     let reauth = p.get("reauth") == Some("1");
-    let Some(upstream_id) = chosen_upstream(&settings, &req, &p) else {
+    let Some(upstream_id) = upstream_for(&settings, &req, p.get("upstream")) else {
         return Ok(chooser(&settings, &req, switching));
     };
     let upstream = settings.upstream(&upstream_id).cloned().ok_or_else(|| {
@@ -317,15 +317,6 @@ async fn answer_request(
     }
     set_login(session, &browser_login).await?;
     consent_stage(state, req).await.map(Answered::SignedIn)
-}
-
-/// The upstream this request goes to: the one the user picked, the request's `idp_hint`, or the
-/// only one there is; `None` asks the user.
-fn chosen_upstream(settings: &Settings, req: &AuthRequest, p: &Params) -> Option<String> {
-    p.get("upstream")
-        .or(req.upstream_hint.as_deref())
-        .map(str::to_string)
-        .or_else(|| (settings.upstreams.len() == 1).then(|| settings.upstreams[0].id.clone()))
 }
 
 fn chooser(settings: &Settings, req: &AuthRequest, switching: bool) -> Response {
