@@ -70,6 +70,8 @@ macro_rules! conformance {
 conformance!(
     a_pushed_request_is_taken_once_and_not_after_it_expires,
     a_client_assertion_jti_is_accepted_once_and_purged_after_expiry,
+    a_dpop_proof_jti_is_accepted_once_per_key_and_purged_after_expiry,
+    a_refresh_tokens_dpop_binding_is_kept_through_rotation,
     retiring_a_signing_key_schedules_its_end_and_leaves_others_alone,
     a_plaintext_key_is_resealed_once,
     migrations_run_again_on_a_migrated_database,
@@ -381,6 +383,7 @@ fn refresh(hash: &str, family: &str, issued_at: i64) -> RefreshTokenRecord {
         rotated_at: None,
         revoked_at: None,
         grace_used_at: None,
+        dpop_jkt: None,
     }
 }
 
@@ -547,6 +550,48 @@ async fn a_client_assertion_jti_is_accepted_once_and_purged_after_expiry(store: 
             .await
             .unwrap()
     );
+}
+
+async fn a_dpop_proof_jti_is_accepted_once_per_key_and_purged_after_expiry(store: DynStore) {
+    assert!(store.use_dpop_proof("k1", "j", T + 60).await.unwrap());
+    assert!(!store.use_dpop_proof("k1", "j", T + 60).await.unwrap());
+    // The same jti from another key is another proof.
+    assert!(store.use_dpop_proof("k2", "j", T + 60).await.unwrap());
+    store.purge_expired(T + 59).await.unwrap();
+    assert!(!store.use_dpop_proof("k1", "j", T + 60).await.unwrap());
+    store.purge_expired(T + 61).await.unwrap();
+    assert!(store.use_dpop_proof("k1", "j", T + 200).await.unwrap());
+}
+
+async fn a_refresh_tokens_dpop_binding_is_kept_through_rotation(store: DynStore) {
+    let bound = |hash: &str, at: i64| RefreshTokenRecord {
+        dpop_jkt: Some("jkt-1".into()),
+        ..refresh(hash, "fam-1", at)
+    };
+    store.insert_code(&code("code-1", T, T + 60)).await.unwrap();
+    store
+        .redeem_code(
+            "code-1",
+            T + 1,
+            &family_token("jti-1", "fam-1", T + 1),
+            Some(&bound("rt-1", T + 1)),
+        )
+        .await
+        .unwrap();
+    let read = store.refresh_token("rt-1").await.unwrap().unwrap();
+    assert_eq!(read.dpop_jkt.as_deref(), Some("jkt-1"));
+    store
+        .rotate_refresh_token(
+            "rt-1",
+            T + 10,
+            None,
+            &bound("rt-2", T + 10),
+            &family_token("jti-2", "fam-1", T + 10),
+        )
+        .await
+        .unwrap();
+    let read = store.refresh_token("rt-2").await.unwrap().unwrap();
+    assert_eq!(read.dpop_jkt.as_deref(), Some("jkt-1"));
 }
 
 async fn inserting_a_row_whose_key_exists_is_a_conflict(store: DynStore) {

@@ -76,6 +76,10 @@ pub struct ConfigFile {
     /// says so.
     #[serde(default)]
     pub require_pushed_authorization_requests: bool,
+    /// DPoP proofs must carry a nonce Herald handed out (RFC 9449 §8), which bounds how long a
+    /// proof made in advance stays usable.
+    #[serde(default)]
+    pub require_dpop_nonce: bool,
 }
 
 /// `[telemetry]`.
@@ -378,6 +382,10 @@ pub struct ClientFile {
     /// The client must push its authorization requests to `/par` (RFC 9126 §6).
     #[serde(default, skip_serializing_if = "is_false")]
     pub require_pushed_authorization_requests: bool,
+    /// The client's access tokens are always DPoP-bound: a token request without a proof is
+    /// refused (RFC 9449 §5.2).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub dpop_bound_access_tokens: bool,
     /// Grants the client may use at /token (RFC 7591 §2 `grant_types`); default
     /// `["authorization_code"]`. `refresh_token` and `client_credentials` are opted into.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -34,6 +34,8 @@ pub struct Settings {
     pub context: Vec<crate::claims::ContextDecl>,
     /// Every client must push its authorization requests (RFC 9126 §5).
     pub require_pushed_authorization_requests: bool,
+    /// DPoP proofs must carry one of Herald's nonces (RFC 9449 §8).
+    pub require_dpop_nonce: bool,
 }
 
 /// Where events go and how the outbox delivers them.
@@ -358,6 +360,8 @@ pub struct Client {
     pub access_policy: Option<super::policy::AccessPolicy>,
     /// Authorization requests only through `/par` (RFC 9126 §6).
     pub require_pushed_authorization_requests: bool,
+    /// Token requests must carry a DPoP proof (RFC 9449 §5.2).
+    pub dpop_bound_access_tokens: bool,
     /// The grants this client may use at the token endpoint.
     pub grant_types: Vec<GrantType>,
     pub refresh_token_idle_ttl: Duration,

@@ -19,6 +19,8 @@ pub struct OAuthError {
     pub challenge: Option<String>,
     /// Seconds sent as `Retry-After`.
     pub retry_after: Option<u64>,
+    /// A fresh DPoP nonce for the `DPoP-Nonce` header (RFC 9449 §8).
+    pub dpop_nonce: Option<String>,
 }
 
 impl OAuthError {
@@ -29,6 +31,7 @@ impl OAuthError {
             status,
             challenge: None,
             retry_after: None,
+            dpop_nonce: None,
         }
     }
 
@@ -144,6 +147,9 @@ impl IntoResponse for OAuthError {
         }
         if let Some(seconds) = self.retry_after {
             h.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        if let Some(n) = self.dpop_nonce.and_then(|n| HeaderValue::from_str(&n).ok()) {
+            h.insert("dpop-nonce", n);
         }
         res
     }

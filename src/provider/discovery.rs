@@ -50,6 +50,7 @@ pub async fn openid_configuration(State(state): State<AppState>) -> Response {
         "introspection_endpoint": format!("{iss}/introspect"),
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
         "code_challenge_methods_supported": ["S256"],
+        "dpop_signing_alg_values_supported": crate::tokens::dpop::ALGORITHMS,
         "claims_supported": claims,
         "prompt_values_supported": ["none", "login", "consent", "select_account"],
         "authorization_response_iss_parameter_supported": true,

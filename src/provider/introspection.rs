@@ -36,13 +36,15 @@ pub(super) struct AccessClaims {
     pub aud: Value,
     pub iat: i64,
     pub exp: i64,
+    /// The DPoP key confirmation (RFC 9449 §6.1), for a bound token.
+    pub cnf: Option<Value>,
 }
 
 /// A token presented to revocation or introspection, as Herald knows it.
 pub(super) enum Known {
     /// A JWT access token with a valid signature and its row (`None` for client_credentials
     /// tokens, which are stored only once revoked).
-    Access(AccessClaims, Option<AccessTokenRecord>),
+    Access(Box<AccessClaims>, Option<AccessTokenRecord>),
     Refresh(RefreshTokenRecord),
 }
 
@@ -78,7 +80,7 @@ pub(super) async fn recognise(
             return Ok(None);
         };
         let row = state.store.access_token(&claims.jti).await?;
-        return Ok(Some(Known::Access(claims, row)));
+        return Ok(Some(Known::Access(Box::new(claims), row)));
     }
     Ok(state
         .store
@@ -150,7 +152,7 @@ fn describe(client: &Client, known: Known, now: i64) -> Value {
             if !live || c.exp <= now {
                 return inactive();
             }
-            json!({
+            let mut out = json!({
                 "active": true,
                 "token_type": "Bearer",
                 "scope": c.scope,
@@ -161,7 +163,13 @@ fn describe(client: &Client, known: Known, now: i64) -> Value {
                 "iat": c.iat,
                 "exp": c.exp,
                 "jti": c.jti,
-            })
+            });
+            // RFC 9449 §6.2: a bound token's type and key.
+            if let Some(cnf) = c.cnf {
+                out["token_type"] = json!("DPoP");
+                out["cnf"] = cnf;
+            }
+            out
         }
         Known::Refresh(r) => {
             let live = r.revoked_at.is_none()
@@ -171,14 +179,18 @@ fn describe(client: &Client, known: Known, now: i64) -> Value {
             if !live {
                 return inactive();
             }
-            json!({
+            let mut out = json!({
                 "active": true,
                 "scope": r.scope,
                 "client_id": r.client_id,
                 "sub": r.sub,
                 "iat": r.issued_at,
                 "exp": r.expires_at,
-            })
+            });
+            if let Some(jkt) = r.dpop_jkt {
+                out["cnf"] = json!({ "jkt": jkt });
+            }
+            out
         }
     }
 }

@@ -3,13 +3,14 @@
 //! One file per endpoint: [`discovery`] (OpenID Discovery §3, RFC 8414), [`authorize`]
 //! (RFC 6749 §4.1.1, OIDC Core §3.1.2), [`token`] (RFC 6749 §3.2) with one file per grant in
 //! [`grants`], [`revocation`] (RFC 7009), [`introspection`] (RFC 7662), [`userinfo`]
-//! (OIDC Core §5.3), [`logout`] (RP-Initiated Logout 1.0). [`client_auth`] is shared by the
-//! endpoints; the way from an authorization request to its code is the journey in
+//! (OIDC Core §5.3), [`logout`] (RP-Initiated Logout 1.0). [`client_auth`] and [`dpop`] (RFC 9449) are
+//! shared by the endpoints; the way from an authorization request to its code is the journey in
 //! [`crate::login`], and OAuth errors and parameters are in [`crate::oauth`].
 
 pub mod authorize;
 pub mod client_auth;
 pub mod discovery;
+pub mod dpop;
 pub mod grants;
 pub mod introspection;
 pub mod logout;

@@ -9,12 +9,14 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 
 use super::client_auth::authenticate;
+use super::dpop::{self, At};
 use super::grants;
 use crate::config::{Client, GrantType};
 use crate::oauth::error::OAuthError;
 use crate::oauth::params::Params;
 use crate::state::AppState;
 use crate::telemetry::{events, metrics};
+use crate::tokens::dpop::Proof;
 
 pub async fn wrong_method() -> Response {
     let mut res =
@@ -26,7 +28,14 @@ pub async fn wrong_method() -> Response {
 
 pub async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     match handle(&state, &headers, &body).await {
-        Ok(body) => token_response(body),
+        Ok(body) => {
+            let mut res = token_response(body);
+            if let Some(n) = dpop::fresh_nonce(&state).and_then(|n| HeaderValue::from_str(&n).ok())
+            {
+                res.headers_mut().insert("dpop-nonce", n);
+            }
+            res
+        }
         Err(e) => e.into_response(),
     }
 }
@@ -40,7 +49,10 @@ async fn handle(
         form(headers, body).inspect_err(|e| events::token_refused(None, e.code, &e.description))?;
     let settings = state.settings();
     let client = authenticate(state, &settings, headers, &p.values).await?;
-    let answer = grant(state, &client, &p).await;
+    let answer = match bound_to(state, headers, &client).await {
+        Ok(proof) => grant(state, &client, &p, proof.as_ref().map(|p| p.jkt.as_str())).await,
+        Err(e) => Err(e),
+    };
     match &answer {
         Ok(_) => {}
         Err(e) => events::token_refused(Some(&client.client_id), e.code, &e.description),
@@ -48,11 +60,28 @@ async fn handle(
     answer
 }
 
-/// The grant the authenticated `client` asked for, issued.
+/// The request's DPoP proof (RFC 9449 §5), which the access token will be bound to; required
+/// when the client registered `dpop_bound_access_tokens`.
+async fn bound_to(
+    state: &AppState,
+    headers: &HeaderMap,
+    client: &Client,
+) -> Result<Option<Proof>, OAuthError> {
+    let proof = dpop::proof(state, headers, At::Token, "POST", "/token", None).await?;
+    if proof.is_none() && client.dpop_bound_access_tokens {
+        return Err(OAuthError::invalid_request(
+            "this client's access tokens are DPoP-bound: send a DPoP proof (RFC 9449)",
+        ));
+    }
+    Ok(proof)
+}
+
+/// The grant the authenticated `client` asked for, issued (bound to the DPoP key `jkt`).
 async fn grant(
     state: &AppState,
     client: &Client,
     p: &Params,
+    jkt: Option<&str>,
 ) -> Result<serde_json::Value, OAuthError> {
     let raw = p
         .get("grant_type")
@@ -70,10 +99,12 @@ async fn grant(
     }
     let issued = match grant {
         GrantType::AuthorizationCode => {
-            grants::authorization_code::exchange(state, client, p).await
+            grants::authorization_code::exchange(state, client, p, jkt).await
         }
-        GrantType::RefreshToken => grants::refresh_token::refresh(state, client, p).await,
-        GrantType::ClientCredentials => grants::client_credentials::issue(state, client, p).await,
+        GrantType::RefreshToken => grants::refresh_token::refresh(state, client, p, jkt).await,
+        GrantType::ClientCredentials => {
+            grants::client_credentials::issue(state, client, p, jkt).await
+        }
     }?;
     metrics::token_issued(grant.as_str(), &client.client_id);
     events::token_issued(&client.client_id, grant.as_str());

@@ -1,13 +1,15 @@
 //! The userinfo endpoint (OIDC Core §5.3) with bearer tokens per RFC 6750: the Authorization
-//! header (GET or POST) or a form-body `access_token` (POST), never both.
+//! header (GET or POST) or a form-body `access_token` (POST), never both. A DPoP-bound token
+//! (RFC 9449 §7) comes only in the header with the `DPoP` scheme and a proof by its key.
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::dpop::{self, At};
 use crate::claims::{self, AuthContext, TokenKind};
 use crate::oauth::error::OAuthError;
 use crate::oauth::params::Params;
@@ -18,10 +20,23 @@ use crate::tokens::verify_access_token;
 struct AccessClaims {
     sub: String,
     jti: String,
+    cnf: Option<Confirmation>,
+}
+
+/// RFC 9449 §6.1.
+#[derive(Deserialize)]
+struct Confirmation {
+    jkt: String,
+}
+
+/// An access token as presented: with the `DPoP` scheme or as a bearer token.
+struct Presented {
+    token: String,
+    dpop: bool,
 }
 
 pub async fn userinfo_get(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    respond(&state, bearer(&headers, None)).await
+    respond(&state, &headers, Method::GET, presented(&headers, None)).await
 }
 
 pub async fn userinfo_post(
@@ -35,55 +50,129 @@ pub async fn userinfo_post(
     } else {
         None
     };
-    respond(&state, bearer(&headers, form_token)).await
+    respond(
+        &state,
+        &headers,
+        Method::POST,
+        presented(&headers, form_token),
+    )
+    .await
 }
 
-/// The token from the header or the body; `Err` when both or a malformed header.
-fn bearer(headers: &HeaderMap, form: Option<String>) -> Result<Option<String>, OAuthError> {
+/// The token from the header (`Bearer` or `DPoP` scheme) or the body; `Err` when both or a
+/// malformed header.
+fn presented(headers: &HeaderMap, form: Option<String>) -> Result<Option<Presented>, OAuthError> {
     let header = match headers.get(header::AUTHORIZATION) {
         None => None,
         Some(v) => {
             let v = v
                 .to_str()
                 .map_err(|_| OAuthError::invalid_request("malformed Authorization header"))?;
-            let token = v
-                .strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-                .ok_or_else(|| {
-                    OAuthError::invalid_request("Authorization must use the Bearer scheme")
-                })?;
-            Some(token.trim().to_string())
+            let (scheme, token) = v.split_once(' ').ok_or_else(|| {
+                OAuthError::invalid_request("Authorization must use the Bearer or DPoP scheme")
+            })?;
+            let dpop = if scheme.eq_ignore_ascii_case("DPoP") {
+                true
+            } else if scheme.eq_ignore_ascii_case("Bearer") {
+                false
+            } else {
+                return Err(OAuthError::invalid_request(
+                    "Authorization must use the Bearer or DPoP scheme",
+                ));
+            };
+            Some(Presented {
+                token: token.trim().to_string(),
+                dpop,
+            })
         }
     };
     match (header, form) {
         (Some(_), Some(_)) => Err(OAuthError::invalid_request(
             "send the access token in one place only (RFC 6750 §2)",
         )),
-        (h, f) => Ok(h.or(f)),
+        (Some(h), None) => Ok(Some(h)),
+        (None, f) => Ok(f.map(|token| Presented { token, dpop: false })),
     }
 }
 
-async fn respond(state: &AppState, token: Result<Option<String>, OAuthError>) -> Response {
-    match userinfo(state, token).await {
+async fn respond(
+    state: &AppState,
+    headers: &HeaderMap,
+    method: Method,
+    token: Result<Option<Presented>, OAuthError>,
+) -> Response {
+    let mut res = match userinfo(state, headers, &method, token).await {
         Ok(v) => ([(header::CACHE_CONTROL, "no-store")], axum::Json(v)).into_response(),
         Err(e) => e.into_response(),
+    };
+    if headers.contains_key("dpop")
+        && let Some(n) = dpop::fresh_nonce(state).and_then(|n| HeaderValue::from_str(&n).ok())
+    {
+        res.headers_mut().entry("dpop-nonce").or_insert(n);
     }
+    res
 }
 
 async fn userinfo(
     state: &AppState,
-    token: Result<Option<String>, OAuthError>,
+    headers: &HeaderMap,
+    method: &Method,
+    token: Result<Option<Presented>, OAuthError>,
 ) -> Result<Value, OAuthError> {
-    let Some(token) = token? else {
-        // RFC 6750 §3.1: no credentials, so no error code, just the challenge.
+    let Some(Presented { token, dpop }) = token? else {
+        // RFC 6750 §3.1: no credentials, so no error code, just the challenges (RFC 9449 §7.1:
+        // one per scheme Herald accepts).
         let mut e = OAuthError::invalid_token("an access token is required");
-        e.challenge = Some("Bearer realm=\"herald\"".into());
+        e.challenge = Some(format!(
+            "Bearer realm=\"herald\", {}",
+            dpop::challenge(None)
+        ));
         return Err(e);
     };
     let settings = state.settings();
     let now = state.now();
     let claims: AccessClaims = verify_access_token(&state.keys(), &settings.issuer, &token, now)
         .map_err(|e| OAuthError::invalid_token(e.to_string()))?;
+    // RFC 9449 §7.1: a bound token needs the DPoP scheme and a proof by its key; a bearer
+    // token is not presented as one.
+    match (&claims.cnf, dpop) {
+        (Some(cnf), true) => {
+            let proof = dpop::proof(
+                state,
+                headers,
+                At::Resource,
+                method.as_str(),
+                "/userinfo",
+                Some(&token),
+            )
+            .await?
+            .ok_or_else(|| {
+                dpop::refusal(
+                    state,
+                    At::Resource,
+                    crate::tokens::dpop::DpopError::Invalid(
+                        "a DPoP-bound access token needs a DPoP proof".into(),
+                    ),
+                )
+            })?;
+            if proof.jkt != cnf.jkt {
+                return Err(dpop::invalid_token(
+                    "the DPoP proof is not made with the key the access token is bound to",
+                ));
+            }
+        }
+        (Some(_), false) => {
+            return Err(dpop::invalid_token(
+                "the access token is DPoP-bound: send it with the DPoP scheme and a proof",
+            ));
+        }
+        (None, true) => {
+            return Err(OAuthError::invalid_token(
+                "the access token is not DPoP-bound: send it with the Bearer scheme",
+            ));
+        }
+        (None, false) => {}
+    }
     let record = state
         .store
         .access_token(&claims.jti)

@@ -457,6 +457,8 @@ pub struct RefreshTokenRecord {
     pub revoked_at: Option<i64>,
     /// When the one use allowed within the client's grace period after rotation happened.
     pub grace_used_at: Option<i64>,
+    /// The thumbprint of the DPoP key a public client's family is bound to (RFC 9449 §5).
+    pub dpop_jkt: Option<String>,
 }
 
 /// One version of the managed configuration (TOML text), written once.

@@ -258,6 +258,9 @@ pub trait TokenStore: Send + Sync + 'static {
         expires_at: i64,
         now: i64,
     ) -> Result<bool>;
+    /// Records a DPoP proof's `jti` for the key `jkt` until `expires_at`; false when it was
+    /// seen before (a replay, RFC 9449 §11.1).
+    async fn use_dpop_proof(&self, jkt: &str, jti: &str, expires_at: i64) -> Result<bool>;
 }
 
 /// Browser sessions (tower-sessions records, as JSON).

@@ -116,6 +116,9 @@ pub struct SigningKey {
     pub alg: Alg,
     pair: Pair,
     jwk: Value,
+    /// A secret derived from the private key (domain-separated SHA-256 of its PKCS#8 form):
+    /// the MAC key of DPoP nonces, the same on every replica that holds the key.
+    nonce_secret: [u8; 32],
 }
 
 impl fmt::Debug for SigningKey {
@@ -193,11 +196,17 @@ impl SigningKey {
         jwk["kid"] = json!(kid);
         jwk["use"] = json!("sig");
         jwk["alg"] = json!(alg.as_str());
+        let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+        ctx.update(b"herald dpop nonce key\0");
+        ctx.update(der);
+        let mut nonce_secret = [0u8; 32];
+        nonce_secret.copy_from_slice(ctx.finish().as_ref());
         Ok(SigningKey {
             kid,
             alg,
             pair,
             jwk,
+            nonce_secret,
         })
     }
 
@@ -273,6 +282,7 @@ pub struct KeyRing {
     active: HashMap<Alg, Arc<SigningKey>>,
     verify: HashMap<String, (Alg, DecodingKey)>,
     jwks: Arc<str>,
+    nonces: super::dpop::Nonces,
 }
 
 impl fmt::Debug for KeyRing {
@@ -302,10 +312,15 @@ impl KeyRing {
             }
         }
         let jwks: Arc<str> = json!({ "keys": keys }).to_string().into();
+        // Every replica orders the shared keys alike, so they make the same nonces.
+        let mut by_kid: Vec<&Arc<SigningKey>> = published.iter().collect();
+        by_kid.sort_by(|a, b| a.kid.cmp(&b.kid));
+        let secrets: Vec<[u8; 32]> = by_kid.iter().map(|k| k.nonce_secret).collect();
         Ok(Self {
             active: active_map,
             verify,
             jwks,
+            nonces: super::dpop::Nonces::new(&secrets),
         })
     }
 
@@ -315,6 +330,11 @@ impl KeyRing {
 
     pub fn verification_key(&self, kid: &str) -> Option<&(Alg, DecodingKey)> {
         self.verify.get(kid)
+    }
+
+    /// DPoP nonces (RFC 9449 §8), keyed by these keys.
+    pub fn dpop_nonces(&self) -> &super::dpop::Nonces {
+        &self.nonces
     }
 
     /// The JWKS document (RFC 7517 §5), public keys only.

@@ -66,6 +66,8 @@ pub struct AccessToken<'a> {
     pub scope: &'a str,
     pub jti: &'a str,
     pub auth_time: Option<i64>,
+    /// The thumbprint of the DPoP key the token is bound to (RFC 9449 §6.1).
+    pub jkt: Option<&'a str>,
     pub now: i64,
     pub ttl_secs: i64,
     pub released: Map<String, Value>,
@@ -84,6 +86,9 @@ impl AccessToken<'_> {
         c.insert("exp".into(), json!(self.now + self.ttl_secs));
         if let Some(t) = self.auth_time {
             c.insert("auth_time".into(), json!(t));
+        }
+        if let Some(jkt) = self.jkt {
+            c.insert("cnf".into(), json!({ "jkt": jkt }));
         }
         c
     }

@@ -7,9 +7,11 @@
 //! - [`kek`]: the key-encryption key, which seals private keys and upstream secrets at rest.
 //! - [`jwt`]: compact JWS signing with those key pairs and verification of Herald's own JWTs
 //!   (RFC 7515, RFC 8725).
+//! - [`dpop`]: DPoP proofs (RFC 9449), the key thumbprints tokens are bound to, and nonces.
 //! - [`mint`]: ID tokens (OIDC Core §2) and JWT access tokens (RFC 9068).
 //! - [`secret_cache`]: the client secrets already verified, so `/token` pays argon2 once.
 
+pub mod dpop;
 pub mod hashing;
 pub mod jwt;
 pub mod kek;

@@ -1918,6 +1918,7 @@ async fn a_login_from_an_upstream_this_replica_does_not_have_refreshes_nothing()
                 rotated_at: None,
                 revoked_at: None,
                 grace_used_at: None,
+                dpop_jkt: None,
             }),
         )
         .await

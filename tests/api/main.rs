@@ -12,6 +12,7 @@ mod cli;
 mod computed_claims;
 mod consent_center;
 mod demo;
+mod dpop;
 mod erasure;
 mod fresh_claims;
 mod hardening;

@@ -97,6 +97,8 @@ const work = mkdtempSync(path.join(tmpdir(), "herald-interop-"));
 const config = `
 issuer = "${herald}"
 listen = "127.0.0.1:${heraldPort}"
+# DPoP proofs carry Herald's nonce (RFC 9449 §8): openid-client retries with it.
+require_dpop_nonce = true
 database_url = "sqlite://${work}/herald.db"
 ${oidcUpstream("op", { userinfo: true, employeeSource: "userinfo" })}
 ${oidcUpstream("op-api", { userinfo: false, employeeSource: "id_token", audience: API_AUDIENCE })}
@@ -496,6 +498,31 @@ const scenarios = [
     const tokens = await oidc.authorizationCodeGrant(config, done.callback,
       { pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce });
     assertMappedClaims("ID token of a pushed request", tokens.claims(), { employee: true });
+  }],
+  ["openid-client with DPoP (RFC 9449), public client: bound tokens, userinfo and refresh with proofs and nonces", async () => {
+    const config = await clientConfig("public");
+    const DPoP = oidc.getDPoPHandle(config, await oidc.randomDPoPKeyPair("ES256"));
+    const req = await authRequest(config, { idp_hint: "op", scope: OFFLINE_SCOPE });
+    const done = await login(req.url, { user: "alice" });
+    assert.ok(done.callback, `the login did not come back to the app: ${done.status} at ${done.url}`);
+    const tokens = await oidc.authorizationCodeGrant(config, done.callback,
+      { pkceCodeVerifier: req.verifier, expectedState: req.state, expectedNonce: req.nonce }, undefined, { DPoP });
+    assert.equal(tokens.token_type, "dpop", "openid-client reports a DPoP-bound token");
+    const jkt = jwtPayload(tokens.access_token).cnf?.jkt;
+    assert.match(jkt ?? "", /^[A-Za-z0-9_-]{43}$/, "the access token carries cnf.jkt");
+    const claims = tokens.claims();
+    const info = await oidc.fetchUserInfo(config, tokens.access_token, claims.sub, { DPoP });
+    assertMappedClaims("userinfo with a DPoP-bound token", info, { employee: true });
+    // Without the proof, as a bearer token: refused.
+    const bare = await fetch(`${herald}/userinfo`, { headers: { authorization: `Bearer ${tokens.access_token}` } });
+    assert.equal(bare.status, 401);
+    assert.match(bare.headers.get("www-authenticate"), /^DPoP error="invalid_token"/);
+    // The refresh token is bound to the key: with a proof by another key it is refused.
+    const stranger = oidc.getDPoPHandle(config, await oidc.randomDPoPKeyPair("ES256"));
+    assert.equal((await rejection(oidc.refreshTokenGrant(config, tokens.refresh_token, undefined, { DPoP: stranger }))).error,
+      "invalid_grant");
+    const refreshed = await oidc.refreshTokenGrant(config, tokens.refresh_token, undefined, { DPoP });
+    assert.equal(jwtPayload(refreshed.access_token).cnf?.jkt, jkt, "the refreshed token is bound to the same key");
   }],
   ["an upstream that answers with an error (unknown audience): Herald shows what it said", async () => {
     const config = await clientConfig("confidential");

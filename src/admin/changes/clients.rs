@@ -42,6 +42,9 @@ pub struct ClientSettings {
     /// Authorization requests only through `/par` (RFC 9126 §6).
     #[serde(default)]
     pub require_pushed_authorization_requests: bool,
+    /// Token requests must carry a DPoP proof (RFC 9449 §5.2).
+    #[serde(default)]
+    pub dpop_bound_access_tokens: bool,
     /// Default `["authorization_code"]`.
     pub grant_types: Option<Vec<String>>,
     pub refresh_token_idle_ttl: Option<String>,
@@ -76,6 +79,7 @@ impl ClientSettings {
             trusted: self.trusted,
             access_policy: self.access_policy,
             require_pushed_authorization_requests: self.require_pushed_authorization_requests,
+            dpop_bound_access_tokens: self.dpop_bound_access_tokens,
             grant_types: self.grant_types,
             refresh_token_idle_ttl: self.refresh_token_idle_ttl,
             refresh_token_absolute_ttl: self.refresh_token_absolute_ttl,

@@ -54,6 +54,8 @@ pub struct ClientView {
     pub access_policy: Option<String>,
     /// Authorization requests only through `/par` (RFC 9126 §6).
     pub require_pushed_authorization_requests: bool,
+    /// Token requests must carry a DPoP proof (RFC 9449 §5.2).
+    pub dpop_bound_access_tokens: bool,
 }
 
 impl ClientView {
@@ -88,6 +90,7 @@ impl ClientView {
             tos_uri: c.links.tos_uri.clone(),
             access_policy: c.access_policy.as_ref().map(|p| p.source().to_string()),
             require_pushed_authorization_requests: c.require_pushed_authorization_requests,
+            dpop_bound_access_tokens: c.dpop_bound_access_tokens,
         }
     }
 }
@@ -139,6 +142,9 @@ pub struct NewClient {
     /// Authorization requests only through `/par` (RFC 9126 §6).
     #[serde(default)]
     pub require_pushed_authorization_requests: bool,
+    /// Token requests must carry a DPoP proof (RFC 9449 §5.2).
+    #[serde(default)]
+    pub dpop_bound_access_tokens: bool,
 }
 
 impl NewClient {
@@ -161,6 +167,7 @@ impl NewClient {
             tos_uri: self.tos_uri,
             access_policy: self.access_policy,
             require_pushed_authorization_requests: self.require_pushed_authorization_requests,
+            dpop_bound_access_tokens: self.dpop_bound_access_tokens,
         }
     }
 }

@@ -293,6 +293,7 @@ pub struct ClientForm {
     pub tos_uri: String,
     pub access_policy: String,
     pub require_par: bool,
+    pub require_dpop: bool,
 }
 
 #[derive(Template)]

@@ -304,6 +304,7 @@ impl Validator {
             trusted: c.trusted,
             access_policy,
             require_pushed_authorization_requests: c.require_pushed_authorization_requests,
+            dpop_bound_access_tokens: c.dpop_bound_access_tokens,
             grant_types: grant_types?,
             refresh_token_idle_ttl: idle?,
             refresh_token_grace_period: grace?,

@@ -231,6 +231,7 @@ pub(super) fn validate(
                 outbox,
                 context,
                 require_pushed_authorization_requests: file.require_pushed_authorization_requests,
+                require_dpop_nonce: file.require_dpop_nonce,
             },
             v.warnings,
         )),

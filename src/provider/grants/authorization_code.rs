@@ -22,6 +22,7 @@ pub async fn exchange(
     state: &AppState,
     client: &Client,
     p: &Params,
+    jkt: Option<&str>,
 ) -> Result<serde_json::Value, OAuthError> {
     let code = p
         .get("code")
@@ -91,6 +92,7 @@ pub async fn exchange(
             context: Some(&context),
             id_token: wants_id_token.then_some(record.nonce.as_deref()),
             alg: client.signing_alg,
+            jkt,
             now,
         },
     )
@@ -111,6 +113,9 @@ pub async fn exchange(
                 code_hash: Some(&code_hash),
                 family_expires_at: now
                     .saturating_add(client.refresh_token_absolute_ttl.as_secs() as i64),
+                // A public client's refresh tokens are bound to its DPoP key (RFC 9449 §5); a
+                // confidential client's are bound to its credentials already.
+                dpop_jkt: jkt.filter(|_| client.is_public()),
             },
             now,
         )
@@ -146,7 +151,7 @@ pub async fn exchange(
     }
     let mut body = json!({
         "access_token": signed.access_token,
-        "token_type": "Bearer",
+        "token_type": signed.token_type,
         "expires_in": signed.access_ttl,
         "scope": record.scope,
     });

@@ -20,6 +20,7 @@ pub async fn issue(
     state: &AppState,
     client: &Client,
     p: &Params,
+    jkt: Option<&str>,
 ) -> Result<serde_json::Value, OAuthError> {
     if client.is_public() {
         return Err(OAuthError::unauthorized_client(
@@ -38,13 +39,14 @@ pub async fn issue(
             context: None,
             id_token: None,
             alg: client.signing_alg,
+            jkt,
             now,
         },
     )
     .await?;
     Ok(json!({
         "access_token": signed.access_token,
-        "token_type": "Bearer",
+        "token_type": signed.token_type,
         "expires_in": signed.access_ttl,
         "scope": scopes.join(" "),
     }))

@@ -34,6 +34,8 @@ pub(crate) struct Issue<'a> {
     pub id_token: Option<Option<&'a str>>,
     /// The client's `id_token_signed_response_alg`; its access token uses the same.
     pub alg: Alg,
+    /// The DPoP key the access token is bound to (RFC 9449 §6).
+    pub jkt: Option<&'a str>,
     pub now: i64,
 }
 
@@ -43,6 +45,8 @@ pub(crate) struct Signed {
     pub id_token: Option<String>,
     pub jti: String,
     pub access_ttl: i64,
+    /// `DPoP` for a bound access token (RFC 9449 §5), else `Bearer`.
+    pub token_type: &'static str,
 }
 
 /// Signs the access token (and the ID token, when asked) with the active key of the client's
@@ -81,6 +85,7 @@ pub(crate) async fn sign(state: &AppState, issue: Issue<'_>) -> Result<Signed, O
         scope: &scope,
         jti: &jti,
         auth_time: issue.auth_time,
+        jkt: issue.jkt,
         now: issue.now,
         ttl_secs: access_ttl,
         released: released(TokenKind::AccessToken),
@@ -101,6 +106,11 @@ pub(crate) async fn sign(state: &AppState, issue: Issue<'_>) -> Result<Signed, O
             released: released(TokenKind::IdToken),
         }
     });
+    let token_type = if issue.jkt.is_some() {
+        "DPoP"
+    } else {
+        "Bearer"
+    };
     let keys = state.keys();
     let alg = issue.alg;
     let sign_both = move || {
@@ -157,6 +167,7 @@ pub(crate) async fn sign(state: &AppState, issue: Issue<'_>) -> Result<Signed, O
         id_token,
         jti,
         access_ttl,
+        token_type,
     })
 }
 
@@ -254,6 +265,8 @@ pub(crate) struct Family<'a> {
     pub auth_time: i64,
     pub code_hash: Option<&'a str>,
     pub family_expires_at: i64,
+    /// The DPoP key a public client's family is bound to (RFC 9449 §5).
+    pub dpop_jkt: Option<&'a str>,
 }
 
 /// Mints the next refresh token of a family: idle expiry from now, never past the family's
@@ -277,6 +290,7 @@ pub(crate) fn next_refresh_token(client: &Client, family: Family<'_>, now: i64) 
             rotated_at: None,
             revoked_at: None,
             grace_used_at: None,
+            dpop_jkt: family.dpop_jkt.map(str::to_string),
         },
         value,
     }

@@ -26,6 +26,7 @@ pub async fn refresh(
     state: &AppState,
     client: &Client,
     p: &Params,
+    jkt: Option<&str>,
 ) -> Result<serde_json::Value, OAuthError> {
     let presented = p
         .get("refresh_token")
@@ -43,6 +44,14 @@ pub async fn refresh(
     }
     if record.revoked_at.is_some() {
         return Err(OAuthError::invalid_grant("the refresh token was revoked"));
+    }
+    // RFC 9449 §5: a bound refresh token is used only with a proof by its key.
+    if let Some(bound) = &record.dpop_jkt
+        && jkt != Some(bound.as_str())
+    {
+        return Err(OAuthError::invalid_grant(
+            "the refresh token is bound to a DPoP key: send a DPoP proof made with that key",
+        ));
     }
     // The client's grace period: a token rotated at or after this may be used once more.
     let grace = client.refresh_token_grace_period.as_secs() as i64;
@@ -109,6 +118,7 @@ pub async fn refresh(
             context: Some(&context),
             id_token: wants_id_token.then_some(None),
             alg: client.signing_alg,
+            jkt,
             now,
         },
     )
@@ -123,6 +133,7 @@ pub async fn refresh(
             auth_time: record.auth_time,
             code_hash: record.code_hash.as_deref(),
             family_expires_at: record.family_expires_at,
+            dpop_jkt: record.dpop_jkt.as_deref(),
         },
         now,
     );
@@ -150,7 +161,7 @@ pub async fn refresh(
     }
     let mut body = json!({
         "access_token": signed.access_token,
-        "token_type": "Bearer",
+        "token_type": signed.token_type,
         "expires_in": signed.access_ttl,
         "scope": scope,
         "refresh_token": successor.value,

@@ -447,8 +447,8 @@ macro_rules! shared_sql {
                 sqlx::query(
                     "INSERT INTO refresh_tokens (token_hash, family_id, client_id, sub, scope, \
                      auth_context_id, auth_time, code_hash, issued_at, expires_at, \
-                     family_expires_at, rotated_at, revoked_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                     family_expires_at, rotated_at, revoked_at, dpop_jkt) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
                 )
                 .bind(&t.token_hash)
                 .bind(&t.family_id)
@@ -463,6 +463,7 @@ macro_rules! shared_sql {
                 .bind(t.family_expires_at)
                 .bind(t.rotated_at)
                 .bind(t.revoked_at)
+                .bind(&t.dpop_jkt)
                 .execute(&mut *conn)
                 .await?;
                 Ok(())
@@ -500,6 +501,7 @@ macro_rules! maintenance_sql {
                      OR (rotated_at IS NULL AND expires_at < $1)",
                     "DELETE FROM sessions WHERE expires_at < $1",
                     "DELETE FROM client_assertions WHERE expires_at < $1",
+                    "DELETE FROM dpop_proofs WHERE expires_at < $1",
                     "DELETE FROM pushed_requests WHERE expires_at < $1",
                     "DELETE FROM signing_keys WHERE expires_at IS NOT NULL AND expires_at < $1",
                 ] {

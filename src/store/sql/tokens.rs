@@ -1,5 +1,5 @@
 //! [`TokenStore`](crate::store::TokenStore) in SQL: codes, access and refresh tokens, and
-//! client assertions. Single-use rows are consumed with one conditional `UPDATE`, so concurrent
+//! client assertions and DPoP proofs. Single-use rows are consumed with one conditional `UPDATE`, so concurrent
 //! replicas race safely.
 
 macro_rules! token_sql {
@@ -250,6 +250,24 @@ macro_rules! token_sql {
                 .bind(jti)
                 .bind(expires_at)
                 .bind(now)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn use_dpop_proof(
+                &self,
+                jkt: &str,
+                jti: &str,
+                expires_at: i64,
+            ) -> $crate::store::Result<bool> {
+                let done = sqlx::query(
+                    "INSERT INTO dpop_proofs (jkt, jti, expires_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT (jkt, jti) DO NOTHING",
+                )
+                .bind(jkt)
+                .bind(jti)
+                .bind(expires_at)
                 .execute(&self.pool)
                 .await?;
                 Ok(done.rows_affected() == 1)

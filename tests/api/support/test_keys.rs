@@ -79,6 +79,29 @@ impl TestKey {
         jsonwebtoken::crypto::sign(input, &self.encoding_key(), self.alg).unwrap()
     }
 
+    /// A DPoP proof (RFC 9449 §4.2) of `claims`: `typ: dpop+jwt` and this key's public JWK in
+    /// the header.
+    pub fn dpop_proof(&self, claims: &impl Serialize) -> String {
+        let mut header = Header::new(self.alg);
+        header.typ = Some("dpop+jwt".into());
+        header.jwk = Some(serde_json::from_value(self.jwk()).unwrap());
+        jsonwebtoken::encode(&header, claims, &self.encoding_key()).unwrap()
+    }
+
+    /// The RFC 7638 SHA-256 thumbprint of this EC key, worked out here from the JWK's members.
+    pub fn thumbprint(&self) -> String {
+        use base64::Engine;
+        let jwk = self.jwk();
+        let canonical = format!(
+            r#"{{"crv":"{}","kty":"EC","x":"{}","y":"{}"}}"#,
+            jwk["crv"].as_str().unwrap(),
+            jwk["x"].as_str().unwrap(),
+            jwk["y"].as_str().unwrap()
+        );
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, canonical.as_bytes());
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest.as_ref())
+    }
+
     /// A compact JWS of `claims` whose header names `kid` (none when `None`).
     pub fn sign_with_kid(&self, claims: &impl Serialize, kid: Option<&str>) -> String {
         let mut header = Header::new(self.alg);
