@@ -248,17 +248,24 @@ fn spawn_config_reloader(state: AppState) {
 }
 
 /// Delivers the outbox while this replica holds its lease, until the replica drains. Idle
-/// while no webhook or hook is configured.
+/// while no webhook, hook or app's back-channel logout URI is configured.
 fn spawn_outbox(state: AppState) {
     let deliverer = Deliverer::new(state.store.clone(), state.clock.clone());
     tokio::spawn(async move {
         while !state.is_draining() {
             let settings = state.settings();
             tokio::time::sleep(settings.outbox.poll_interval).await;
-            if settings.outbox.webhooks.is_empty() && settings.outbox.hooks.is_empty() {
+            let apps_listen = settings
+                .clients
+                .values()
+                .any(|c| c.backchannel_logout_uri.is_some());
+            if settings.outbox.webhooks.is_empty()
+                && settings.outbox.hooks.is_empty()
+                && !apps_listen
+            {
                 continue;
             }
-            if let Err(e) = deliverer.tick(&settings.outbox).await {
+            if let Err(e) = deliverer.tick(&settings, &state.keys()).await {
                 tracing::warn!(error = %e, "delivering the outbox failed; trying again");
             }
         }

@@ -71,6 +71,7 @@ conformance!(
     a_pushed_request_is_taken_once_and_not_after_it_expires,
     a_client_assertion_jti_is_accepted_once_and_purged_after_expiry,
     a_dpop_proof_jti_is_accepted_once_per_key_and_purged_after_expiry,
+    the_apps_of_a_login_are_found_and_owed_logout_rows_only_when_it_ends,
     a_refresh_tokens_dpop_binding_is_kept_through_rotation,
     retiring_a_signing_key_schedules_its_end_and_leaves_others_alone,
     a_plaintext_key_is_resealed_once,
@@ -317,6 +318,8 @@ fn auth_request(id: &str, created_at: i64, expires_at: i64) -> AuthRequest {
         ui_locales: Some("fr-CA fr".into()),
         acr_values: Some("phr mfa".into()),
         pass_through: Some(r#"{"connection":"google-oauth2"}"#.into()),
+        resources: Some("https://api.example/orders https://api.example/billing".into()),
+        dpop_jkt: Some("jkt-1".into()),
     }
 }
 
@@ -348,6 +351,8 @@ fn code(code_hash: &str, created_at: i64, expires_at: i64) -> CodeRecord {
         created_at,
         expires_at,
         consumed_at: None,
+        resources: Some("https://api.example/orders".into()),
+        dpop_jkt: None,
     }
 }
 
@@ -384,6 +389,7 @@ fn refresh(hash: &str, family: &str, issued_at: i64) -> RefreshTokenRecord {
         revoked_at: None,
         grace_used_at: None,
         dpop_jkt: None,
+        resources: Some("https://api.example/orders".into()),
     }
 }
 
@@ -3458,7 +3464,10 @@ async fn users_are_found_by_email_and_name_and_a_login_records_its_event(store: 
 
 async fn blocking_a_user_revokes_their_tokens_and_ends_their_sessions(store: DynStore) {
     assert_eq!(
-        store.set_user_blocked("nobody", true, T).await.unwrap(),
+        store
+            .set_user_blocked("nobody", true, T, &[])
+            .await
+            .unwrap(),
         None
     );
     store
@@ -3485,7 +3494,10 @@ async fn blocking_a_user_revokes_their_tokens_and_ends_their_sessions(store: Dyn
         .unwrap();
 
     assert_eq!(
-        store.set_user_blocked("sub-1", true, T + 5).await.unwrap(),
+        store
+            .set_user_blocked("sub-1", true, T + 5, &[])
+            .await
+            .unwrap(),
         Some(2)
     );
     assert!(store.user("sub-1").await.unwrap().unwrap().blocked);
@@ -3511,7 +3523,10 @@ async fn blocking_a_user_revokes_their_tokens_and_ends_their_sessions(store: Dyn
     assert!(store.load_session("s-bob", T + 6).await.unwrap().is_some());
     // Unblocking lifts the flag and revives nothing.
     assert_eq!(
-        store.set_user_blocked("sub-1", false, T + 7).await.unwrap(),
+        store
+            .set_user_blocked("sub-1", false, T + 7, &[])
+            .await
+            .unwrap(),
         Some(0)
     );
     let user = store.user("sub-1").await.unwrap().unwrap();
@@ -3632,6 +3647,71 @@ async fn login_events_filter_page_expire_and_go_with_an_erased_user(store: DynSt
     assert_eq!(ids(all).await, ["e4", "e2"]);
 }
 
+async fn the_apps_of_a_login_are_found_and_owed_logout_rows_only_when_it_ends(store: DynStore) {
+    for (id, sub) in [("ctx-1", "sub-1"), ("ctx-2", "sub-2")] {
+        store
+            .insert_context(&session_context(id, sub, "up", None))
+            .await
+            .unwrap();
+    }
+    issue_to(&store, "app", "sub-1", "ctx-1").await;
+    issue_to(&store, "other", "sub-1", "ctx-1").await;
+    issue_to(&store, "app", "sub-2", "ctx-2").await;
+    let one = EndLogins {
+        context_id: Some("ctx-1"),
+        ..EndLogins::default()
+    };
+    let apps = store.apps_of_logins(&one).await.unwrap();
+    let found: Vec<(&str, &str, &str)> = apps
+        .iter()
+        .map(|a| {
+            (
+                a.client_id.as_str(),
+                a.sub.as_str(),
+                a.auth_context_id.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        found,
+        [("app", "sub-1", "ctx-1"), ("other", "sub-1", "ctx-1")]
+    );
+    // By user: the same; naming nothing finds nothing.
+    let by_sub = EndLogins {
+        sub: Some("sub-2"),
+        ..EndLogins::default()
+    };
+    assert_eq!(store.apps_of_logins(&by_sub).await.unwrap().len(), 1);
+    assert!(
+        store
+            .apps_of_logins(&EndLogins::default())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let owed = [outbox_row(
+        "e1",
+        "logout.backchannel",
+        "backchannel app",
+        "{}",
+        T,
+    )];
+    assert_eq!(store.end_logins(&one, T + 1, &owed).await.unwrap(), 1);
+    assert_eq!(store.due_deliveries(T + 1, 10).await.unwrap().len(), 1);
+    // Ended already: nothing ends, no row is written, and its apps are no longer found.
+    let again = [outbox_row(
+        "e2",
+        "logout.backchannel",
+        "backchannel app",
+        "{}",
+        T,
+    )];
+    assert_eq!(store.end_logins(&one, T + 2, &again).await.unwrap(), 0);
+    assert_eq!(store.due_deliveries(T + 2, 10).await.unwrap().len(), 1);
+    assert!(store.apps_of_logins(&one).await.unwrap().is_empty());
+}
+
 /// A context `id` of `sub` through `upstream` in upstream session `sid`.
 fn session_context(id: &str, sub: &str, upstream: &str, sid: Option<&str>) -> StoredContext {
     StoredContext {
@@ -3680,7 +3760,7 @@ async fn logins_end_by_upstream_session_user_or_context_with_what_was_issued_fro
     };
     // Naming nothing ends nothing.
     let none = EndLogins::default();
-    assert_eq!(store.end_logins(&none, T + 1).await.unwrap(), 0);
+    assert_eq!(store.end_logins(&none, T + 1, &[]).await.unwrap(), 0);
     // Session sid-a of sub-1 at `up`: one context, and its tokens.
     let which = EndLogins {
         upstream_id: Some("up"),
@@ -3688,7 +3768,7 @@ async fn logins_end_by_upstream_session_user_or_context_with_what_was_issued_fro
         sid: Some("sid-a"),
         ..EndLogins::default()
     };
-    assert_eq!(store.end_logins(&which, T + 2).await.unwrap(), 1);
+    assert_eq!(store.end_logins(&which, T + 2, &[]).await.unwrap(), 1);
     assert!(ended("ctx-1").await);
     assert!(!ended("ctx-2").await && !ended("ctx-3").await && !ended("ctx-4").await);
     assert_eq!(
@@ -3705,7 +3785,7 @@ async fn logins_end_by_upstream_session_user_or_context_with_what_was_issued_fro
         sid: Some("sid-a"),
         ..EndLogins::default()
     };
-    assert_eq!(store.end_logins(&which, T + 3).await.unwrap(), 1);
+    assert_eq!(store.end_logins(&which, T + 3, &[]).await.unwrap(), 1);
     assert!(ended("ctx-3").await);
     // A user at `up`: the rest of theirs there, not at `other`.
     let which = EndLogins {
@@ -3713,14 +3793,14 @@ async fn logins_end_by_upstream_session_user_or_context_with_what_was_issued_fro
         sub: Some("sub-1"),
         ..EndLogins::default()
     };
-    assert_eq!(store.end_logins(&which, T + 4).await.unwrap(), 1);
+    assert_eq!(store.end_logins(&which, T + 4, &[]).await.unwrap(), 1);
     assert!(ended("ctx-2").await && !ended("ctx-4").await);
     // One context by id.
     let which = EndLogins {
         context_id: Some("ctx-4"),
         ..EndLogins::default()
     };
-    assert_eq!(store.end_logins(&which, T + 5).await.unwrap(), 1);
+    assert_eq!(store.end_logins(&which, T + 5, &[]).await.unwrap(), 1);
     assert_eq!(
         store.context("ctx-4").await.unwrap().unwrap().revoked_at,
         Some(T + 5)
@@ -3739,7 +3819,7 @@ async fn logins_end_by_upstream_session_user_or_context_with_what_was_issued_fro
         subject: Some("subject-of-sub-3"),
         ..EndLogins::default()
     };
-    assert_eq!(store.end_logins(&which, T + 6).await.unwrap(), 1);
+    assert_eq!(store.end_logins(&which, T + 6, &[]).await.unwrap(), 1);
     assert!(ended("ctx-5").await && !ended("ctx-6").await);
 }
 
@@ -3805,7 +3885,7 @@ async fn a_refreshed_context_replaces_its_claims_unless_it_has_ended(store: DynS
         context_id: Some("ctx-1"),
         ..EndLogins::default()
     };
-    store.end_logins(&which, T + 5).await.unwrap();
+    store.end_logins(&which, T + 5, &[]).await.unwrap();
     let late = StoredContext {
         context: r#"{"claims":"late"}"#.into(),
         ..fresh.clone()

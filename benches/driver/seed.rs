@@ -84,6 +84,8 @@ pub async fn mint_codes(
                         // Longer than a real code (60 s), so minting may precede the run.
                         expires_at: now + 3600,
                         consumed_at: None,
+                        resources: None,
+                        dpop_jkt: None,
                     })
                     .await?;
             }

@@ -25,7 +25,7 @@ use crate::config::GrantType;
 use crate::config::{ACCOUNT_LINK_SCOPE, Permission, Role, RoleSet};
 use crate::state::AppState;
 use crate::tokens::hashing::digest;
-use crate::tokens::jwt::verify_access_token;
+use crate::tokens::jwt::{audience_includes, verify_access_token};
 
 /// Who made an admin request, as the audit log names them, and the roles they act in.
 #[derive(Debug, Clone)]
@@ -48,6 +48,10 @@ struct TokenClaims {
     jti: String,
     #[serde(default)]
     iat: i64,
+    #[serde(default)]
+    aud: serde_json::Value,
+    /// A DPoP key confirmation (RFC 9449 §6.1): such a token is refused here.
+    cnf: Option<serde_json::Value>,
 }
 
 /// Extractors for each [`Permission`]: a handler names what it needs by the type it takes, and
@@ -144,6 +148,19 @@ async fn authenticate(
         let claims: TokenClaims =
             verify_access_token(&state.keys(), &settings.issuer, token, state.now())
                 .map_err(|_| ApiError::invalid_token("the token is invalid or has expired"))?;
+        // A token for an API (RFC 8707) is not one for the admin API.
+        if !audience_includes(&claims.aud, &settings.issuer) {
+            return Err(ApiError::invalid_token(
+                "the token is for another audience (an API), not for Herald's admin API",
+            ));
+        }
+        // The admin API takes bearer tokens only: a DPoP-bound token (RFC 9449) would need a
+        // proof of its key, so presented as a bearer token it is refused (§7.1), never taken.
+        if claims.cnf.is_some() {
+            return Err(ApiError::invalid_token(
+                "the token is DPoP-bound; the admin API takes tokens issued without a DPoP proof",
+            ));
+        }
         if let Some(rec) = state.store.access_token(&claims.jti).await?
             && rec.revoked_at.is_some()
         {

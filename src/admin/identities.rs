@@ -227,7 +227,7 @@ pub async fn unlink(
         sub: Some(sub),
         ..EndLogins::default()
     };
-    state.store.end_logins(&which, state.now()).await?;
+    crate::login::ending::end_logins(state, &which).await?;
     audit_user_action(
         state,
         admin.actor.clone(),

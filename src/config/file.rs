@@ -38,6 +38,9 @@ pub struct ConfigFile {
     pub upstreams: Vec<UpstreamFile>,
     #[serde(default)]
     pub clients: Vec<ClientFile>,
+    /// APIs access tokens may be issued for (RFC 8707 resource indicators).
+    #[serde(default)]
+    pub resources: Vec<ResourceFile>,
     /// Custom scopes, and redefinitions of the built-in ones.
     #[serde(default)]
     pub scopes: BTreeMap<String, ScopeDef>,
@@ -91,6 +94,21 @@ pub struct TelemetryFile {
     pub otlp_endpoint: Option<String>,
     /// The `service.name` of Herald's spans. Default `herald`.
     pub service_name: Option<String>,
+}
+
+/// `[[resources]]`: an API that apps may ask access tokens for with `resource` (RFC 8707).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceFile {
+    /// The API's identifier, an absolute URI without a fragment: the access token's `aud`.
+    pub uri: String,
+    /// The scopes that belong to this API (each a defined scope); its tokens carry no others.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// How long its access tokens live; default `[tokens] access_token_ttl`.
+    pub access_token_ttl: Option<String>,
+    /// `RS256`, `ES256` or `EdDSA`; default the client's algorithm.
+    pub access_token_signed_response_alg: Option<String>,
 }
 
 /// `[[webhooks]]`: where events go, signed with a secret from the environment.
@@ -411,6 +429,13 @@ pub struct ClientFile {
     /// Where RP-initiated logout may send the browser afterwards (exact match).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub post_logout_redirect_uris: Vec<String>,
+    /// Where Herald POSTs a logout token when a login the app got tokens from ends (OpenID
+    /// Connect Back-Channel Logout 1.0): https, or http on a loopback host.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backchannel_logout_uri: Option<String>,
+    /// The app needs `sid` in its logout tokens (Herald always sends `sub` and `sid`).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub backchannel_logout_session_required: bool,
     /// The app's logo, shown on the consent page (RFC 7591 §2; https only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub logo_uri: Option<String>,

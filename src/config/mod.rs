@@ -36,6 +36,6 @@ pub use reserved::{ACCOUNT_CLIENT_ID, ACCOUNT_LINK_SCOPE};
 pub use roles::{ADMIN_SCOPE, AdminRoles, EDIT_SCOPE, Permission, READ_SCOPE, Role, RoleSet};
 pub use settings::{
     AdminSettings, Client, ClientAuth, ClientLinks, EVENT_TYPES, GrantType, Hook, LimitSettings,
-    OutboxSettings, PostLogin, PreviousSecret, SecretSource, ServerSettings, Settings,
+    OutboxSettings, PostLogin, PreviousSecret, Resource, SecretSource, ServerSettings, Settings,
     TokenSettings, Upstream, UpstreamEndpoint, Webhook, WhenUnavailable, is_loopback_host,
 };

@@ -36,6 +36,19 @@ pub struct Settings {
     pub require_pushed_authorization_requests: bool,
     /// DPoP proofs must carry one of Herald's nonces (RFC 9449 §8).
     pub require_dpop_nonce: bool,
+    /// The APIs access tokens may be issued for (RFC 8707), in configuration order.
+    pub resources: Vec<Resource>,
+}
+
+/// An API access tokens may be issued for (RFC 8707).
+#[derive(Debug, Clone)]
+pub struct Resource {
+    /// An absolute URI without a fragment: the access token's `aud`.
+    pub uri: String,
+    /// Its scopes: an access token for it carries no others.
+    pub scopes: Vec<String>,
+    pub access_token_ttl: Option<Duration>,
+    pub alg: Option<Alg>,
 }
 
 /// Where events go and how the outbox delivers them.
@@ -164,6 +177,11 @@ impl Settings {
         self.clients.get(client_id)
     }
 
+    /// The registered API with identifier `uri` (RFC 8707), compared exactly.
+    pub fn resource(&self, uri: &str) -> Option<&Resource> {
+        self.resources.iter().find(|r| r.uri == uri)
+    }
+
     /// Where upstream `upstream_id` sends the browser back after a login: the URL to register
     /// at the upstream (Auth0's Allowed Callback URLs).
     pub fn callback_url(&self, upstream_id: &str) -> String {
@@ -180,12 +198,14 @@ impl Settings {
         claims::lineage(&upstreams, &self.scopes)
     }
 
-    /// Every algorithm some client signs with, RS256 always among them.
+    /// Every algorithm some client or API (`[[resources]]`) signs with, RS256 always among
+    /// them.
     pub fn signing_algs(&self) -> Vec<Alg> {
         let mut algs = vec![Alg::RS256];
-        for c in self.clients.values() {
-            if !algs.contains(&c.signing_alg) {
-                algs.push(c.signing_alg);
+        let used = self.clients.values().map(|c| c.signing_alg);
+        for alg in used.chain(self.resources.iter().filter_map(|r| r.alg)) {
+            if !algs.contains(&alg) {
+                algs.push(alg);
             }
         }
         algs
@@ -371,6 +391,9 @@ pub struct Client {
     /// The algorithm of this client's ID and access tokens.
     pub signing_alg: Alg,
     pub post_logout_redirect_uris: Vec<String>,
+    /// Where logout tokens go (Back-Channel Logout 1.0 §2.2).
+    pub backchannel_logout_uri: Option<String>,
+    pub backchannel_logout_session_required: bool,
     /// When the admin API registered this client (0 for one from the file): a client's own
     /// token issued before is from an earlier client of the same id, and is refused.
     pub registered_at: i64,

@@ -186,7 +186,7 @@ async fn end(state: &AppState, stored: &StoredContext) {
         context_id: Some(&stored.id),
         ..EndLogins::default()
     };
-    if let Err(e) = state.store.end_logins(&which, state.now()).await {
+    if let Err(e) = super::ending::end_logins(state, &which).await {
         tracing::warn!(error = %e, "a refused login could not be ended now");
     }
 }

@@ -64,6 +64,8 @@ pub async fn start_sign_in(
         ui_locales: None,
         acr_values: None,
         pass_through: None,
+        resources: None,
+        dpop_jkt: None,
     };
     state
         .store
@@ -249,6 +251,8 @@ pub async fn issue_code(
         created_at: now,
         expires_at: now + settings.tokens.authorization_code_ttl.as_secs() as i64,
         consumed_at: None,
+        resources: req.resources.clone(),
+        dpop_jkt: req.dpop_jkt.clone(),
     };
     let decided_now = state
         .store

@@ -14,6 +14,7 @@
 //! client in [`crate::upstream`], which knows nothing of the journey.
 
 pub mod consent_page;
+pub mod ending;
 pub mod freshness;
 pub mod journey;
 pub mod own_pages;

@@ -87,7 +87,8 @@ async fn end_logins(
         .store
         .use_client_assertion(
             &format!("backchannel-logout:{upstream_id}"),
-            &claims.jti,
+            // A digest: the upstream chose the jti (PostgreSQL's TEXT refuses NUL).
+            &crate::tokens::hashing::digest_hex(&claims.jti),
             (claims.exp + 60).max(now + 60),
             now,
         )
@@ -97,16 +98,11 @@ async fn end_logins(
             "this logout token (its jti) was used before",
         ));
     }
-    Ok(state
-        .store
-        .end_logins(
-            &EndLogins {
-                upstream_id: Some(upstream_id),
-                subject: claims.sub.as_deref(),
-                sid: claims.sid.as_deref(),
-                ..EndLogins::default()
-            },
-            now,
-        )
-        .await?)
+    let which = EndLogins {
+        upstream_id: Some(upstream_id),
+        subject: claims.sub.as_deref(),
+        sid: claims.sid.as_deref(),
+        ..EndLogins::default()
+    };
+    Ok(super::ending::end_logins(state, &which).await?)
 }

@@ -1,6 +1,7 @@
 //! Request parameters as OAuth reads them: form-urlencoded, each at most once (RFC 6749 §3.1,
 //! §3.2: "Request and response parameters MUST NOT be included more than once"), empty values
-//! treated as absent.
+//! treated as absent. The one exception is `resource` (RFC 8707 §2), which may be repeated: its
+//! values are kept space-separated, in order, without repeats.
 
 use std::collections::{HashMap, HashSet};
 
@@ -8,6 +9,9 @@ use std::collections::{HashMap, HashSet};
 /// mean something; anything near this bound is an attack, and parsing stops there instead of
 /// reading on (checklist: a 1 MB form of repeated keys must not buy seconds of work).
 pub const MAX_PARAMS: usize = 128;
+
+/// The parameter that may be repeated (RFC 8707 §2).
+pub const RESOURCE: &str = "resource";
 
 /// Parameters by name. Duplicates are kept aside so the caller decides how to answer.
 #[derive(Debug, Default)]
@@ -33,7 +37,14 @@ impl Params {
             if v.is_empty() {
                 continue;
             }
-            if p.values.contains_key(k.as_ref()) {
+            if k == RESOURCE
+                && let Some(kept) = p.values.get_mut(RESOURCE)
+            {
+                if !kept.split(' ').any(|r| r == v) {
+                    kept.push(' ');
+                    kept.push_str(&v);
+                }
+            } else if p.values.contains_key(k.as_ref()) {
                 if repeated.insert(k.to_string()) {
                     p.duplicated.push(k.into_owned());
                 }
@@ -71,6 +82,15 @@ pub fn is_form(headers: &axum::http::HeaderMap) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn resource_may_be_repeated_and_is_kept_space_separated() {
+        let p = Params::parse(
+            b"resource=https%3A%2F%2Fa&resource=https%3A%2F%2Fb&resource=https%3A%2F%2Fa",
+        );
+        assert!(p.duplicated.is_empty());
+        assert_eq!(p.get("resource"), Some("https://a https://b"));
+    }
 
     #[test]
     fn duplicates_are_reported_and_empty_values_ignored() {

@@ -13,12 +13,13 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::{onetrust_destination, webhook_destination};
+use super::{backchannel, onetrust_destination, webhook_destination};
 use crate::clock::Clock;
-use crate::config::{Hook, OutboxSettings};
+use crate::config::{Hook, OutboxSettings, Settings};
 use crate::egress;
 use crate::store::{Delivery, DynStore};
 use crate::telemetry::metrics;
+use crate::tokens::keys::KeyRing;
 use crate::tokens::random_token;
 
 /// The store lease only one replica holds while it delivers.
@@ -59,7 +60,7 @@ impl Deliverer {
 
     /// Delivers what is due if this replica holds (or takes) the lease; returns how many rows
     /// it attempted.
-    pub async fn tick(&self, settings: &OutboxSettings) -> crate::store::Result<usize> {
+    pub async fn tick(&self, settings: &Settings, keys: &KeyRing) -> crate::store::Result<usize> {
         if !self.hold_lease().await? {
             return Ok(0);
         }
@@ -70,7 +71,7 @@ impl Deliverer {
             if attempted > 0 && !self.hold_lease().await? {
                 break;
             }
-            self.attempt(settings, d).await?;
+            self.attempt(settings, keys, d).await?;
             attempted += 1;
         }
         Ok(attempted)
@@ -91,9 +92,19 @@ impl Deliverer {
         }
     }
 
-    async fn attempt(&self, settings: &OutboxSettings, d: &Delivery) -> crate::store::Result<()> {
+    async fn attempt(
+        &self,
+        settings: &Settings,
+        keys: &KeyRing,
+        d: &Delivery,
+    ) -> crate::store::Result<()> {
         let attempts = d.attempts + 1;
-        let outcome = self.send(settings, d).await;
+        let outcome = if backchannel::client_of(&d.destination).is_some() {
+            self.send_logout_token(settings, keys, d).await
+        } else {
+            self.send(&settings.outbox, d).await
+        };
+        let settings = &settings.outbox;
         let now = self.clock.now();
         match outcome {
             Ok(()) => {
@@ -117,6 +128,25 @@ impl Deliverer {
                     .await
             }
         }
+    }
+
+    /// A logout token to an app (Back-Channel Logout 1.0 §2.5): a form POST; the app answers
+    /// 200 (or 204) once it has ended its session.
+    async fn send_logout_token(
+        &self,
+        settings: &Settings,
+        keys: &KeyRing,
+        d: &Delivery,
+    ) -> Result<(), Failure> {
+        let (uri, token) =
+            backchannel::logout_token(settings, keys, &d.destination, &d.body, self.clock.now())
+                .map_err(Failure::Gone)?;
+        let req = self
+            .http
+            .post(&uri)
+            .header(reqwest::header::CACHE_CONTROL, "no-store")
+            .form(&[("logout_token", token)]);
+        answered(req.send().await)
     }
 
     async fn send(&self, settings: &OutboxSettings, d: &Delivery) -> Result<(), Failure> {

@@ -5,8 +5,10 @@
 //! An event is `{"id", "type", "created_at", "data"}`; each configured destination subscribed
 //! to its type gets its own row (its own attempts and state) with the same event id. Webhooks
 //! get the event as it is; a OneTrust collection point gets its own payload, built at delivery
-//! from the event and the configuration, so the API token is never stored.
+//! from the event and the configuration, so the API token is never stored. Apps get logout
+//! tokens when a login they took part in ends ([`backchannel`]).
 
+pub mod backchannel;
 pub mod deliver;
 
 use serde_json::{Map, Value, json};

@@ -20,7 +20,7 @@ use crate::oauth::error::OAuthError;
 use crate::state::AppState;
 use crate::telemetry::events;
 use crate::tokens::SecretHash;
-use crate::tokens::hashing::digest;
+use crate::tokens::hashing::{digest, digest_hex};
 use crate::tokens::secret_cache::Refused;
 
 /// Credentials as presented, before checking.
@@ -199,9 +199,10 @@ async fn verify_assertion(
         .get("exp")
         .and_then(serde_json::Value::as_i64)
         .unwrap_or(now);
+    // Kept as a digest: a jti is any string the client chose (PostgreSQL's TEXT refuses NUL).
     match state
         .store
-        .use_client_assertion(client_id, jti, exp + 60, now)
+        .use_client_assertion(client_id, &digest_hex(jti), exp + 60, now)
         .await
     {
         Ok(true) => Ok(()),

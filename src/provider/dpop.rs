@@ -10,6 +10,7 @@ use axum::http::{HeaderMap, StatusCode};
 use crate::oauth::error::{OAuthError, sanitize};
 use crate::state::AppState;
 use crate::tokens::dpop::{self, ALGORITHMS, DpopError, Expect, Proof};
+use crate::tokens::hashing::digest_hex;
 
 /// Which side of RFC 9449 is checking.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -61,11 +62,12 @@ pub async fn proof(
         nonces: settings.require_dpop_nonce.then(|| keys.dpop_nonces()),
     };
     let checked = dpop::check(value, &expect).map_err(|e| refusal(state, at, e))?;
-    // Kept until the proof's iat leaves the window, after which the proof is refused anyway.
+    // Kept until the proof's iat leaves the window, after which the proof is refused anyway;
+    // as a digest, since the client chose the jti (PostgreSQL's TEXT refuses NUL).
     let until = checked.iat + dpop::MAX_AGE_SECS + 1;
     if !state
         .store
-        .use_dpop_proof(&checked.jkt, &checked.jti, until)
+        .use_dpop_proof(&checked.jkt, &digest_hex(&checked.jti), until)
         .await?
     {
         return Err(refusal(

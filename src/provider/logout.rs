@@ -21,6 +21,7 @@ use crate::login::current_login;
 use crate::oauth::error::with_params;
 use crate::oauth::params::{Params, is_form};
 use crate::state::AppState;
+use crate::store::EndLogins;
 use crate::telemetry::events;
 use crate::tokens::hashing::{constant_time_eq, random_token};
 use crate::tokens::jwt::verify_id_token_hint;
@@ -183,13 +184,24 @@ async fn confirmed(state: &AppState, session: &Session, p: &Params) -> Result<Re
     end(state, session, back).await
 }
 
-/// Ends Herald's session, then the upstream's when configured, then returns.
+/// Ends Herald's session (the login, with what was issued from it, and the apps it reached
+/// are owed logout tokens: Back-Channel Logout 1.0), then the upstream's when configured, then
+/// returns.
 async fn end(
     state: &AppState,
     session: &Session,
     back: Option<Return>,
 ) -> Result<Response, PageError> {
     let login = current_login(session).await;
+    if let Some(l) = &login {
+        let which = EndLogins {
+            context_id: Some(&l.context_id),
+            ..EndLogins::default()
+        };
+        crate::login::ending::end_logins(state, &which)
+            .await
+            .map_err(crate::login::store_failure)?;
+    }
     let upstream = login
         .as_ref()
         .and_then(|l| state.settings().upstream(&l.upstream_id).cloned());

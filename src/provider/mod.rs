@@ -1,11 +1,12 @@
 //! Herald as an OpenID Provider: the endpoints client apps call.
 //!
 //! One file per endpoint: [`discovery`] (OpenID Discovery §3, RFC 8414), [`authorize`]
-//! (RFC 6749 §4.1.1, OIDC Core §3.1.2), [`token`] (RFC 6749 §3.2) with one file per grant in
-//! [`grants`], [`revocation`] (RFC 7009), [`introspection`] (RFC 7662), [`userinfo`]
-//! (OIDC Core §5.3), [`logout`] (RP-Initiated Logout 1.0). [`client_auth`] and [`dpop`] (RFC 9449) are
-//! shared by the endpoints; the way from an authorization request to its code is the journey in
-//! [`crate::login`], and OAuth errors and parameters are in [`crate::oauth`].
+//! (RFC 6749 §4.1.1, OIDC Core §3.1.2), [`par`] (RFC 9126), [`token`] (RFC 6749 §3.2) with one
+//! file per grant in [`grants`], [`revocation`] (RFC 7009), [`introspection`] (RFC 7662),
+//! [`userinfo`] (OIDC Core §5.3), [`logout`] (RP-Initiated Logout 1.0). [`client_auth`],
+//! [`dpop`] (RFC 9449) and [`resource`] (RFC 8707) are shared by the endpoints; the way from an
+//! authorization request to its code is the journey in [`crate::login`], and OAuth errors and
+//! parameters are in [`crate::oauth`].
 
 pub mod authorize;
 pub mod client_auth;
@@ -15,6 +16,7 @@ pub mod grants;
 pub mod introspection;
 pub mod logout;
 pub mod par;
+pub mod resource;
 pub mod revocation;
 pub mod token;
 pub mod userinfo;

@@ -5,7 +5,8 @@
 //! a `request_uri` that works once, within [`PUSHED_TTL_SECS`] (§2.2), at
 //! `/authorize?client_id=…&request_uri=…`, where only the pushed parameters count (§4). A
 //! client with `require_pushed_authorization_requests` may start a login no other way (§6).
-//! The store keeps each request under the digest of the request_uri's random part.
+//! The store keeps each request under the digest of the request_uri's random part. A DPoP
+//! proof sent with the push binds the code to its key, as `dpop_jkt` would (RFC 9449 §10.1).
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -15,6 +16,7 @@ use serde_json::json;
 
 use super::authorize::{AuthorizeError, AuthorizeRequest};
 use super::client_auth::authenticate;
+use super::dpop::{self, At};
 use super::token::{form, token_response};
 use crate::oauth::Params;
 use crate::oauth::error::OAuthError;
@@ -45,6 +47,8 @@ pub async fn par(State(state): State<AppState>, headers: HeaderMap, body: Bytes)
 async fn push(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<String, OAuthError> {
     let p = form(headers, body)?;
     let settings = state.settings();
+    // Before client authentication, as at the token endpoint (RFC 9449 §8).
+    let proof = dpop::proof(state, headers, At::Token, "POST", "/par", None).await?;
     let client = authenticate(state, &settings, headers, &p.values).await?;
     // §2.1: a pushed request may not itself point at another.
     if p.get("request_uri").is_some() {
@@ -65,6 +69,14 @@ async fn push(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Stri
         .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
         .collect();
     values.insert("client_id".into(), client.client_id.clone().into());
+    if let Some(proof) = proof {
+        if p.get("dpop_jkt").is_some_and(|j| j != proof.jkt) {
+            return Err(OAuthError::invalid_request(
+                "dpop_jkt is not the thumbprint of the DPoP proof's key",
+            ));
+        }
+        values.insert("dpop_jkt".into(), proof.jkt.into());
+    }
     let pushed = pushed_params(&values);
     // Checked as /authorize will check it, so a bad request is refused now, to the client.
     AuthorizeRequest::parse(&pushed, &settings).map_err(|e| match e {

@@ -48,9 +48,12 @@ async fn handle(
     let p =
         form(headers, body).inspect_err(|e| events::token_refused(None, e.code, &e.description))?;
     let settings = state.settings();
+    // The proof first (RFC 9449 §8): a client told to retry with a nonce has spent nothing,
+    // not even a private_key_jwt assertion.
+    let proof = dpop::proof(state, headers, At::Token, "POST", "/token", None).await?;
     let client = authenticate(state, &settings, headers, &p.values).await?;
-    let answer = match bound_to(state, headers, &client).await {
-        Ok(proof) => grant(state, &client, &p, proof.as_ref().map(|p| p.jkt.as_str())).await,
+    let answer = match bound_to(&client, proof.as_ref()) {
+        Ok(jkt) => grant(state, &client, &p, jkt).await,
         Err(e) => Err(e),
     };
     match &answer {
@@ -60,20 +63,15 @@ async fn handle(
     answer
 }
 
-/// The request's DPoP proof (RFC 9449 §5), which the access token will be bound to; required
-/// when the client registered `dpop_bound_access_tokens`.
-async fn bound_to(
-    state: &AppState,
-    headers: &HeaderMap,
-    client: &Client,
-) -> Result<Option<Proof>, OAuthError> {
-    let proof = dpop::proof(state, headers, At::Token, "POST", "/token", None).await?;
+/// The key the access token will be bound to (RFC 9449 §5): the proof's, which a client that
+/// registered `dpop_bound_access_tokens` must send.
+fn bound_to<'p>(client: &Client, proof: Option<&'p Proof>) -> Result<Option<&'p str>, OAuthError> {
     if proof.is_none() && client.dpop_bound_access_tokens {
         return Err(OAuthError::invalid_request(
             "this client's access tokens are DPoP-bound: send a DPoP proof (RFC 9449)",
         ));
     }
-    Ok(proof)
+    Ok(proof.map(|p| p.jkt.as_str()))
 }
 
 /// The grant the authenticated `client` asked for, issued (bound to the DPoP key `jkt`).

@@ -14,12 +14,14 @@ use crate::claims::{self, AuthContext, TokenKind};
 use crate::oauth::error::OAuthError;
 use crate::oauth::params::Params;
 use crate::state::AppState;
+use crate::tokens::jwt::audience_includes;
 use crate::tokens::verify_access_token;
 
 #[derive(Deserialize)]
 struct AccessClaims {
     sub: String,
     jti: String,
+    aud: Value,
     cnf: Option<Confirmation>,
 }
 
@@ -35,8 +37,14 @@ struct Presented {
     dpop: bool,
 }
 
-pub async fn userinfo_get(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    respond(&state, &headers, Method::GET, presented(&headers, None)).await
+/// GET, and HEAD (which axum routes here too): a DPoP proof's `htm` is the request's method.
+pub async fn userinfo_get(
+    State(state): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+) -> Response {
+    let token = presented(&headers, None);
+    respond(&state, &headers, method, token).await
 }
 
 pub async fn userinfo_post(
@@ -133,6 +141,12 @@ async fn userinfo(
     let now = state.now();
     let claims: AccessClaims = verify_access_token(&state.keys(), &settings.issuer, &token, now)
         .map_err(|e| OAuthError::invalid_token(e.to_string()))?;
+    // A token for an API (RFC 8707) is not one for userinfo.
+    if !audience_includes(&claims.aud, &settings.issuer) {
+        return Err(OAuthError::invalid_token(
+            "the access token is for another audience (an API), not for userinfo",
+        ));
+    }
     // RFC 9449 §7.1: a bound token needs the DPoP scheme and a proof by its key; a bearer
     // token is not presented as one.
     match (&claims.cnf, dpop) {

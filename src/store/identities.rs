@@ -57,6 +57,14 @@ impl User {
     }
 }
 
+/// An app a login got codes or tokens for: who, which login, which app.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct AppLogin {
+    pub client_id: String,
+    pub sub: String,
+    pub auth_context_id: String,
+}
+
 /// Which logins to end: every condition given must hold, and one of `context_id`, `sub`, `sid`
 /// and `subject` must be given.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -71,4 +79,14 @@ pub struct EndLogins<'a> {
     pub sid: Option<&'a str>,
     /// Logins made with this subject at the upstream.
     pub subject: Option<&'a str>,
+}
+
+impl EndLogins<'_> {
+    /// Names no login: none of `context_id`, `sub`, `sid` and `subject` is given.
+    pub fn is_empty(&self) -> bool {
+        self.context_id.is_none()
+            && self.sub.is_none()
+            && self.sid.is_none()
+            && self.subject.is_none()
+    }
 }

@@ -9,7 +9,7 @@
 //! (`tests/store.rs`) runs against both. The backend is chosen once, in [`connect`], from the
 //! scheme of `database_url`.
 //!
-//! Layout: `records` (the row types), `receipts` (consent evidence, account links, removals and
+//! Layout: `records` (the row types), `issued` (codes and tokens as issued), `receipts` (consent evidence, account links, removals and
 //! what ends a request), `traits` (the interface), `sql/` (one file per trait, the
 //! SQL both backends run), `sqlite` and `postgres` (connecting and migrating).
 //!
@@ -22,18 +22,20 @@
 mod connect;
 mod error;
 mod identities;
+mod issued;
 mod login_events;
 mod outbox;
 mod postgres;
 mod receipts;
 mod records;
-mod sql;
+pub(crate) mod sql;
 mod sqlite;
 mod traits;
 
 pub use connect::{DynStore, connect, connect_existing, redact_url};
 pub use error::{Result, StoreError};
-pub use identities::{CreateOutcome, EndLogins, LinkOutcome, LinkedIdentity, NewUser};
+pub use identities::{AppLogin, CreateOutcome, EndLogins, LinkOutcome, LinkedIdentity, NewUser};
+pub use issued::{AccessTokenRecord, CodeRecord, Redemption, RefreshTokenRecord, Rotation};
 pub(crate) use login_events::LoginEventRow;
 pub use login_events::{LOGIN_EVENT_RETENTION_SECS, LoginEvent, LoginEventQuery};
 pub use outbox::Delivery;
@@ -43,10 +45,10 @@ pub use receipts::{
     WithdrawGrant, Withdrawal,
 };
 pub use records::{
-    AccessTokenRecord, AuditEntry, AuditFilter, AuthRequest, CodeRecord, ConfigVersion,
-    ConsentMethod, ConsentOutcome, ConsentRecord, DeliveryState, FinishedLogin, Grant, KeyAlg,
-    KeyRecord, LoginResult, OutboxRow, PushedRequest, Redemption, RefreshTokenRecord, Rotation,
-    ScopeList, StoredContext, UnknownValue, UpstreamLogin, User, UserProfile, UserQuery, UserSort,
+    AuditEntry, AuditFilter, AuthRequest, ConfigVersion, ConsentMethod, ConsentOutcome,
+    ConsentRecord, DeliveryState, FinishedLogin, Grant, KeyAlg, KeyRecord, LoginResult, OutboxRow,
+    PushedRequest, ScopeList, StoredContext, UnknownValue, UpstreamLogin, User, UserProfile,
+    UserQuery, UserSort,
 };
 pub use sqlite::SqliteStore;
 pub use traits::{

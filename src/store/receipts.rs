@@ -3,10 +3,8 @@
 //! are recorded (with the [`Removal`] of configuration changes), and what an export reads about
 //! a user.
 
-use super::records::{
-    AccessTokenRecord, CodeRecord, ConsentOutcome, ConsentRecord, Grant, OutboxRow,
-    RefreshTokenRecord, StoredContext,
-};
+use super::issued::{AccessTokenRecord, CodeRecord, RefreshTokenRecord};
+use super::records::{ConsentOutcome, ConsentRecord, Grant, OutboxRow, StoredContext};
 
 /// One purpose decided in a consent record (the record's `purposes` JSON: name -> this).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]

@@ -8,11 +8,11 @@
 use async_trait::async_trait;
 
 use super::{
-    AccessTokenRecord, AccountLink, AuditEntry, AuditFilter, AuthRequest, CodeRecord, Conclusion,
-    ConfigVersion, ConsentRecord, CreateOutcome, Delivery, DeliveryState, EndLogins, FinishedLogin,
-    Grant, KeyRecord, LinkOutcome, LinkedIdentity, LoginEvent, LoginEventQuery, NewUser, OutboxRow,
-    PurposeState, PushedRequest, Redemption, RefreshTokenRecord, Removal, Result, Rotation,
-    StoredContext, UpstreamLogin, User, UserHoldings, UserQuery,
+    AccessTokenRecord, AccountLink, AppLogin, AuditEntry, AuditFilter, AuthRequest, CodeRecord,
+    Conclusion, ConfigVersion, ConsentRecord, CreateOutcome, Delivery, DeliveryState, EndLogins,
+    FinishedLogin, Grant, KeyRecord, LinkOutcome, LinkedIdentity, LoginEvent, LoginEventQuery,
+    NewUser, OutboxRow, PurposeState, PushedRequest, Redemption, RefreshTokenRecord, Removal,
+    Result, Rotation, StoredContext, UpstreamLogin, User, UserHoldings, UserQuery,
 };
 
 /// The database itself: schema, readiness and clean-up.
@@ -79,7 +79,14 @@ pub trait UserStore: Send + Sync + 'static {
     /// Blocks or unblocks user `sub`; `None` when there is no such user. Blocking, in one
     /// transaction, also revokes the user's codes and tokens and ends their browser sessions
     /// (in the database) and pending requests; returns how many codes and tokens it revoked.
-    async fn set_user_blocked(&self, sub: &str, blocked: bool, now: i64) -> Result<Option<u64>>;
+    /// `outbox` (the logout tokens owed to the user's apps) is written when this blocks.
+    async fn set_user_blocked(
+        &self,
+        sub: &str,
+        blocked: bool,
+        now: i64,
+        outbox: &[OutboxRow],
+    ) -> Result<Option<u64>>;
     /// Records a login or refusal.
     async fn record_login_event(&self, event: &LoginEvent) -> Result<()>;
     /// Login events matching `query`, newest first.
@@ -124,8 +131,17 @@ pub trait UserStore: Send + Sync + 'static {
     async fn refresh_context(&self, ctx: &StoredContext) -> Result<bool>;
     /// Ends the live logins `which` names (a back-channel logout from their upstream, or one
     /// login its upstream refused to refresh): their contexts, and the codes and tokens issued
-    /// from them. Returns how many contexts it ended; one naming no login ends nothing.
-    async fn end_logins(&self, which: &EndLogins<'_>, now: i64) -> Result<u64>;
+    /// from them, and writes `outbox` (the logout tokens owed to their apps) when it ended any.
+    /// Returns how many contexts it ended; one naming no login ends nothing.
+    async fn end_logins(
+        &self,
+        which: &EndLogins<'_>,
+        now: i64,
+        outbox: &[OutboxRow],
+    ) -> Result<u64>;
+    /// The apps the live logins `which` names got codes or tokens from, once per app and login
+    /// (for their back-channel logout).
+    async fn apps_of_logins(&self, which: &EndLogins<'_>) -> Result<Vec<AppLogin>>;
     async fn context(&self, id: &str) -> Result<Option<StoredContext>>;
 }
 

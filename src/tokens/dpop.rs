@@ -91,6 +91,13 @@ pub fn check(proof: &str, expect: &Expect<'_>) -> Result<Proof, DpopError> {
     {
         return Err(invalid("the DPoP proof's jwk holds a private key"));
     }
+    // RFC 8725 §3.1: the key must be one for the algorithm (jsonwebtoken builds an EC key from
+    // x and y whatever crv says, which would give one key several thumbprints).
+    if !key_fits(alg_name, raw_jwk) {
+        return Err(invalid(format!(
+            "the DPoP proof's jwk is not a key for {alg_name}"
+        )));
+    }
     let jwk: Jwk = serde_json::from_value(Value::Object(raw_jwk.clone()))
         .map_err(|_| invalid("the DPoP proof's jwk is not a usable public key"))?;
     let key = DecodingKey::from_jwk(&jwk)
@@ -188,6 +195,40 @@ fn algorithm(name: &str) -> Option<Algorithm> {
         "PS256" => Algorithm::PS256,
         _ => return None,
     })
+}
+
+/// Whether a public JWK is a key of the kind `alg` needs: its `kty` and `crv`, coordinates of
+/// the curve's size, and no `alg` member naming another algorithm.
+fn key_fits(alg: &str, jwk: &serde_json::Map<String, Value>) -> bool {
+    let member = |name: &str| jwk.get(name).and_then(Value::as_str);
+    let bytes = |name: &str| {
+        member(name)
+            .and_then(|v| URL_SAFE_NO_PAD.decode(v).ok())
+            .map(|b| b.len())
+    };
+    if jwk.get("alg").is_some_and(|a| a.as_str() != Some(alg)) {
+        return false;
+    }
+    match alg {
+        "ES256" | "ES384" => {
+            let (crv, size) = if alg == "ES256" {
+                ("P-256", 32)
+            } else {
+                ("P-384", 48)
+            };
+            member("kty") == Some("EC")
+                && member("crv") == Some(crv)
+                && bytes("x") == Some(size)
+                && bytes("y") == Some(size)
+        }
+        "EdDSA" => {
+            member("kty") == Some("OKP")
+                && member("crv") == Some("Ed25519")
+                && bytes("x") == Some(32)
+        }
+        "RS256" | "PS256" => member("kty") == Some("RSA"),
+        _ => false,
+    }
 }
 
 /// `htu` compared after the normalisation RFC 9449 §4.3 step 9 allows (RFC 3986 §6.2.2 and
@@ -361,6 +402,28 @@ mod tests {
             );
             let e = check(&p, &expect(NOW)).unwrap_err();
             assert!(format!("{e}").contains("alg"), "{alg}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_key_that_is_not_one_for_the_algorithm_is_refused() {
+        let (key, _) = SigningKey::generate(Alg::ES256).unwrap();
+        // The same P-256 point labelled as another curve, or with an alg member of another
+        // algorithm: it would verify, under another thumbprint.
+        for (member, value) in [("crv", json!("P-384")), ("alg", json!("ES384"))] {
+            let mut jwk = key.public_jwk().clone();
+            jwk[member] = value;
+            let header = json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": jwk});
+            let mut p = URL_SAFE_NO_PAD.encode(header.to_string());
+            p.push('.');
+            p.push_str(&URL_SAFE_NO_PAD.encode(claims().to_string()));
+            let sig = key.sign(p.as_bytes()).unwrap();
+            p = format!("{p}.{}", URL_SAFE_NO_PAD.encode(sig));
+            let e = check(&p, &expect(NOW)).unwrap_err();
+            assert!(
+                format!("{e}").contains("not a key for ES256"),
+                "{member}: {e}"
+            );
         }
     }
 

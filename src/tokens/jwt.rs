@@ -99,6 +99,16 @@ pub fn verify_access_token<T: DeserializeOwned>(
     serde_json::from_value(claims).map_err(|e| JwtError::Invalid(e.to_string()))
 }
 
+/// Whether a token's `aud` (a string or an array) names `audience`: an access token Herald
+/// issued for an API (RFC 8707) is not one for Herald's own endpoints.
+pub fn audience_includes(aud: &serde_json::Value, audience: &str) -> bool {
+    match aud {
+        serde_json::Value::String(a) => a == audience,
+        serde_json::Value::Array(all) => all.iter().any(|a| a.as_str() == Some(audience)),
+        _ => false,
+    }
+}
+
 /// Verifies a short-lived JWT Herald signed for itself (a login's continue token): signature
 /// with Herald's key for the `kid` and that key's algorithm, `typ`, `iss`, `aud` and `exp`
 /// against `now` without leeway (Herald's own clock made it).

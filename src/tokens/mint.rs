@@ -21,6 +21,8 @@ pub struct IdToken<'a> {
     pub acr: Option<&'a str>,
     /// The access token issued alongside, for `at_hash`.
     pub access_token: Option<&'a str>,
+    /// The login's session id (Back-Channel Logout 1.0 §2.1), from [`session_id`].
+    pub sid: Option<&'a str>,
     pub alg: Alg,
     pub now: i64,
     pub ttl_secs: i64,
@@ -51,15 +53,57 @@ impl IdToken<'_> {
         if let Some(at) = self.access_token {
             c.insert("at_hash".into(), json!(at_hash(self.alg, at)));
         }
+        if let Some(sid) = self.sid {
+            c.insert("sid".into(), json!(sid));
+        }
         c
     }
+}
+
+/// The `sid` of a login (OpenID Connect Back-Channel Logout 1.0 §2.1): the same for every app
+/// the login reaches, derived from the stored login's id so it needs no storage and does not
+/// reveal the id.
+pub fn session_id(context_id: &str) -> String {
+    let d = digest::digest(
+        &digest::SHA256,
+        format!("herald sid\0{context_id}").as_bytes(),
+    );
+    URL_SAFE_NO_PAD.encode(&d.as_ref()[..18])
+}
+
+/// The event a logout token carries (Back-Channel Logout 1.0 §2.4).
+pub const BACKCHANNEL_LOGOUT_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
+/// How long a logout token is good for: long enough for the app to take it, no longer.
+pub const LOGOUT_TOKEN_TTL_SECS: i64 = 120;
+
+/// A logout token's claims (Back-Channel Logout 1.0 §2.4): `iss`, `aud`, `iat`, `exp`, `jti`,
+/// `events`, `sub` and `sid`, and never a `nonce`.
+pub fn logout_token(
+    issuer: &str,
+    client_id: &str,
+    sub: &str,
+    sid: &str,
+    jti: &str,
+    now: i64,
+) -> Map<String, Value> {
+    let mut c = Map::new();
+    c.insert("iss".into(), json!(issuer));
+    c.insert("aud".into(), json!(client_id));
+    c.insert("iat".into(), json!(now));
+    c.insert("exp".into(), json!(now + LOGOUT_TOKEN_TTL_SECS));
+    c.insert("jti".into(), json!(jti));
+    c.insert("events".into(), json!({ BACKCHANNEL_LOGOUT_EVENT: {} }));
+    c.insert("sub".into(), json!(sub));
+    c.insert("sid".into(), json!(sid));
+    c
 }
 
 /// A JWT access token's content (RFC 9068 §2.2).
 #[derive(Debug)]
 pub struct AccessToken<'a> {
     pub issuer: &'a str,
-    pub audience: &'a str,
+    /// Herald's issuer, or the APIs the token is for (RFC 8707): a string or an array.
+    pub audience: &'a Value,
     /// The user, or the client itself for client_credentials.
     pub sub: &'a str,
     pub client_id: &'a str,
@@ -140,6 +184,7 @@ mod tests {
             amr: None,
             acr: None,
             access_token: None,
+            sid: None,
             alg: Alg::RS256,
             now: 10,
             ttl_secs: 60,

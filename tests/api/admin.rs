@@ -1883,6 +1883,8 @@ async fn a_login_from_an_upstream_this_replica_does_not_have_refreshes_nothing()
             created_at: now,
             expires_at: now + 60,
             consumed_at: None,
+            resources: None,
+            dpop_jkt: None,
         })
         .await
         .unwrap();
@@ -1919,6 +1921,7 @@ async fn a_login_from_an_upstream_this_replica_does_not_have_refreshes_nothing()
                 revoked_at: None,
                 grace_used_at: None,
                 dpop_jkt: None,
+                resources: None,
             }),
         )
         .await

@@ -500,6 +500,133 @@ async fn with_nonces_required_a_proof_without_one_is_answered_with_a_nonce_to_re
 }
 
 #[tokio::test]
+async fn the_admin_api_refuses_a_bound_token_and_one_for_an_api() {
+    let app = spawn_app_with(
+        r#"
+[scopes.orders]
+description = "Orders"
+
+[[resources]]
+uri = "https://api.example/orders"
+scopes = ["orders"]
+
+[[clients]]
+client_id = "ops"
+client_secret = "ops-secret-for-tests"
+redirect_uris = []
+scopes = ["herald:admin", "orders"]
+grant_types = ["client_credentials"]
+"#,
+    )
+    .await;
+    let cc = |dpop: Option<String>, resource: Option<&str>| {
+        let scope = if resource.is_some() {
+            "orders"
+        } else {
+            "herald:admin"
+        };
+        let mut form = vec![("grant_type", "client_credentials"), ("scope", scope)];
+        if let Some(r) = resource {
+            form.push(("resource", r));
+        }
+        let mut req = app
+            .api
+            .post(format!("{}/token", app.base))
+            .basic_auth("ops", Some("ops-secret-for-tests"))
+            .form(&form);
+        if let Some(d) = dpop {
+            req = req.header("DPoP", d);
+        }
+        req.send()
+    };
+    let admin = |token: String| {
+        app.api
+            .get(format!("{}/admin/api/clients", app.base))
+            .bearer_auth(token)
+            .send()
+    };
+    let token = |res: reqwest::Response| async move {
+        assert_eq!(res.status(), 200);
+        res.json::<Value>().await.unwrap()["access_token"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    // A bearer token administers; the same client's DPoP-bound token, as a bearer, does not.
+    let plain = token(cc(None, None).await.unwrap()).await;
+    assert_eq!(admin(plain).await.unwrap().status(), 200);
+    let bound = token(
+        cc(
+            Some(proof(&app, &CLIENT, "POST", "/token", json!({}))),
+            None,
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    let res = admin(bound).await.unwrap();
+    assert_eq!(res.status(), 401);
+    let body = res.text().await.unwrap();
+    assert!(body.contains("DPoP-bound"), "{body}");
+    // A token for an API is not for the admin API: refused for its audience (401), before its
+    // scopes would be (403).
+    let for_api = token(cc(None, Some("https://api.example/orders")).await.unwrap()).await;
+    assert_eq!(payload(&for_api)["aud"], "https://api.example/orders");
+    let res = admin(for_api).await.unwrap();
+    assert_eq!(res.status(), 401);
+    let body = res.text().await.unwrap();
+    assert!(body.contains("another audience"), "{body}");
+}
+
+#[tokio::test]
+async fn head_at_userinfo_wants_a_proof_for_head() {
+    let app = spawn_app_with(&clients()).await;
+    let p = AuthParams::new("native", "openid");
+    let res = redeem_with(
+        &app,
+        &p,
+        Some(proof(&app, &CLIENT, "POST", "/token", json!({}))),
+    )
+    .await;
+    let t: Value = res.json().await.unwrap();
+    let at = t["access_token"].as_str().unwrap();
+    let head = |htm: &str| {
+        app.api
+            .head(format!("{}/userinfo", app.base))
+            .header("Authorization", format!("DPoP {at}"))
+            .header(
+                "DPoP",
+                proof(&app, &CLIENT, htm, "/userinfo", json!({"ath": ath(at)})),
+            )
+            .send()
+    };
+    assert_eq!(head("GET").await.unwrap().status(), 401);
+    assert_eq!(head("HEAD").await.unwrap().status(), 200);
+}
+
+#[tokio::test]
+async fn a_public_clients_family_is_bound_from_its_first_proof_on() {
+    let app = spawn_app_with(&clients()).await;
+    let p = AuthParams::new("native", "openid offline_access");
+    let t: Value = redeem_with(&app, &p, None).await.json().await.unwrap();
+    assert_eq!(t["token_type"], "Bearer");
+    let res = refresh(
+        &app,
+        t["refresh_token"].as_str().unwrap(),
+        Some(proof(&app, &CLIENT, "POST", "/token", json!({}))),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let next: Value = res.json().await.unwrap();
+    let (status, code, _) =
+        error(refresh(&app, next["refresh_token"].as_str().unwrap(), None).await).await;
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::BAD_REQUEST, "invalid_grant")
+    );
+}
+
+#[tokio::test]
 async fn discovery_lists_the_proof_algorithms() {
     let app = spawn_app().await;
     let discovery: Value = app

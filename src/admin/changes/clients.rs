@@ -55,6 +55,8 @@ pub struct ClientSettings {
     pub id_token_signed_response_alg: Option<String>,
     #[serde(default)]
     pub post_logout_redirect_uris: Vec<String>,
+    /// Where logout tokens are POSTed (OpenID Connect Back-Channel Logout 1.0).
+    pub backchannel_logout_uri: Option<String>,
     /// A JWK Set for private_key_jwt client authentication.
     #[schema(value_type = Option<Object>)]
     pub jwks: Option<serde_json::Value>,
@@ -87,6 +89,7 @@ impl ClientSettings {
             id_token_signed_response_alg: self.id_token_signed_response_alg,
             jwks: self.jwks,
             post_logout_redirect_uris: self.post_logout_redirect_uris,
+            backchannel_logout_uri: self.backchannel_logout_uri,
             logo_uri: self.logo_uri,
             client_uri: self.client_uri,
             policy_uri: self.policy_uri,

@@ -35,6 +35,9 @@ pub struct ClientView {
     /// RS256, ES256 or EdDSA.
     pub id_token_signed_response_alg: String,
     pub post_logout_redirect_uris: Vec<String>,
+    /// Where logout tokens are POSTed (OpenID Connect Back-Channel Logout 1.0).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backchannel_logout_uri: Option<String>,
     /// Whether the client authenticates with private_key_jwt.
     pub private_key_jwt: bool,
     /// Unix time until which the secret replaced by the last rotation still works; absent when
@@ -78,6 +81,7 @@ impl ClientView {
             refresh_token_grace_period: ttl(c.refresh_token_grace_period),
             id_token_signed_response_alg: c.signing_alg.as_str().to_string(),
             post_logout_redirect_uris: c.post_logout_redirect_uris.clone(),
+            backchannel_logout_uri: c.backchannel_logout_uri.clone(),
             private_key_jwt: matches!(c.auth, ClientAuth::PrivateKeyJwt(_)),
             previous_secret_expires_at: c
                 .previous_secret
@@ -125,6 +129,8 @@ pub struct NewClient {
     pub id_token_signed_response_alg: Option<String>,
     #[serde(default)]
     pub post_logout_redirect_uris: Vec<String>,
+    /// Where logout tokens are POSTed (OpenID Connect Back-Channel Logout 1.0).
+    pub backchannel_logout_uri: Option<String>,
     /// A JWK Set for private_key_jwt client authentication.
     #[schema(value_type = Option<Object>)]
     pub jwks: Option<serde_json::Value>,
@@ -160,6 +166,7 @@ impl NewClient {
             refresh_token_grace_period: self.refresh_token_grace_period,
             id_token_signed_response_alg: self.id_token_signed_response_alg,
             post_logout_redirect_uris: self.post_logout_redirect_uris,
+            backchannel_logout_uri: self.backchannel_logout_uri,
             jwks: self.jwks,
             logo_uri: self.logo_uri,
             client_uri: self.client_uri,

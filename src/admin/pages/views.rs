@@ -277,6 +277,7 @@ pub struct ClientForm {
     pub client_name: String,
     pub redirect_uris: String,
     pub post_logout_redirect_uris: String,
+    pub backchannel_logout_uri: String,
     pub scopes: String,
     pub trusted: bool,
     pub public: bool,

@@ -277,6 +277,11 @@ impl Validator {
                 }
             },
         };
+        if let Some(uri) = &c.backchannel_logout_uri
+            && let Err(why) = check_backchannel_uri(uri)
+        {
+            self.problem(format!("{key}.backchannel_logout_uri: `{uri}` {why}"));
+        }
         for (j, uri) in c.post_logout_redirect_uris.iter().enumerate() {
             if let Err(why) = check_redirect_uri(uri) {
                 self.problem(format!(
@@ -311,6 +316,8 @@ impl Validator {
             refresh_token_absolute_ttl: absolute?,
             signing_alg: signing_alg?,
             post_logout_redirect_uris: c.post_logout_redirect_uris,
+            backchannel_logout_uri: c.backchannel_logout_uri,
+            backchannel_logout_session_required: c.backchannel_logout_session_required,
             registered_at: c.registered_at.unwrap_or(0),
             previous_secret,
             links,
@@ -428,4 +435,18 @@ fn public_keys_only(jwks: &serde_json::Value) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// Back-Channel Logout 1.0 §2.2: an absolute URL without a fragment, which Herald POSTs to from
+/// the server: https, or http on a loopback host.
+fn check_backchannel_uri(uri: &str) -> Result<(), &'static str> {
+    let url = url::Url::parse(uri).map_err(|_| "is not an absolute URL")?;
+    if url.fragment().is_some() || uri.contains('#') {
+        return Err("must not contain a fragment");
+    }
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if url.host_str().is_some_and(crate::config::is_loopback_host) => Ok(()),
+        _ => Err("must be https://, or http:// on a loopback host"),
+    }
 }

@@ -6,6 +6,7 @@
 
 mod client;
 mod outbox;
+mod resources;
 mod upstream;
 
 use std::collections::HashMap;
@@ -174,6 +175,7 @@ pub(super) fn validate(
     }
 
     v.post_login_clients(&upstreams, &clients);
+    let resources = v.resources(std::mem::take(&mut file.resources), scopes.as_ref());
     let dev_issuer = issuer.as_deref().is_some_and(|iss| {
         Url::parse(iss)
             .is_ok_and(|u| u.scheme() == "http" && u.host_str().is_some_and(is_loopback_host))
@@ -232,6 +234,7 @@ pub(super) fn validate(
                 context,
                 require_pushed_authorization_requests: file.require_pushed_authorization_requests,
                 require_dpop_nonce: file.require_dpop_nonce,
+                resources,
             },
             v.warnings,
         )),

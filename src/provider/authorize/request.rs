@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use crate::config::{Client, GrantType, Settings};
 use crate::oauth::params::Params;
+use crate::provider::resource;
 use crate::store::AuthRequest;
 use crate::tokens::KeyRing;
 use crate::tokens::jwt::verify_id_token_hint;
@@ -42,6 +43,10 @@ pub struct AuthorizeRequest {
     pub upstream_hint: Option<String>,
     /// Not yet verified: that needs the key ring ([`AuthorizeRequest::hinted_subject`]).
     pub id_token_hint: Option<String>,
+    /// The registered APIs the tokens are for (RFC 8707 §2), space-separated.
+    pub resources: Option<String>,
+    /// The DPoP key the code is bound to (RFC 9449 §10): a JWK SHA-256 thumbprint.
+    pub dpop_jkt: Option<String>,
     issuer: String,
 }
 
@@ -105,6 +110,14 @@ impl AuthorizeRequest {
             return Err(refuse(invalid_request("nonce is too long")));
         }
         let code_challenge = parse_pkce(params, &client).map_err(&refuse)?;
+        let resources =
+            parse_resources(params.get("resource"), settings, &scopes).map_err(&refuse)?;
+        let dpop_jkt = params.get("dpop_jkt");
+        if dpop_jkt.is_some_and(|j| !is_thumbprint(j)) {
+            return Err(refuse(invalid_request(
+                "dpop_jkt must be a JWK SHA-256 thumbprint: 43 base64url characters (RFC 9449 §10)",
+            )));
+        }
         let upstream_hint = params.get("idp_hint");
         if let Some(h) = upstream_hint
             && settings.upstream(h).is_none()
@@ -149,6 +162,8 @@ impl AuthorizeRequest {
                 .filter(|v| !v.is_empty() && v.len() <= 256),
             upstream_hint: owned(upstream_hint),
             id_token_hint: owned(params.get("id_token_hint")),
+            resources,
+            dpop_jkt: owned(dpop_jkt),
             issuer: settings.issuer.clone(),
             client,
         })
@@ -195,6 +210,8 @@ impl AuthorizeRequest {
             ui_locales: self.ui_locales,
             acr_values: self.acr_values,
             pass_through: self.pass_through,
+            resources: self.resources,
+            dpop_jkt: self.dpop_jkt,
         }
     }
 
@@ -410,6 +427,39 @@ fn parse_scopes(
         return Err(invalid_scope("scope must include openid"));
     }
     Ok(scopes)
+}
+
+/// RFC 8707 §2: every `resource` a registered API, and some scope asked for one of them (else
+/// its tokens would carry none). Kept space-separated, in request order.
+fn parse_resources(
+    raw: Option<&str>,
+    settings: &Settings,
+    scopes: &[String],
+) -> Result<Option<String>, Refusal> {
+    let apis = resource::named(settings, raw).map_err(|why| (resource::INVALID_TARGET, why))?;
+    if let Some(r) = apis
+        .iter()
+        .find(|r| !scopes.iter().any(|s| r.scopes.contains(s)))
+    {
+        return Err(invalid_scope(format!(
+            "no scope asked for belongs to resource {}; its scopes are {}",
+            r.uri,
+            r.scopes.join(" ")
+        )));
+    }
+    Ok((!apis.is_empty()).then(|| {
+        apis.iter()
+            .map(|r| r.uri.as_str())
+            .collect::<Vec<_>>()
+            .join(" ")
+    }))
+}
+
+/// A JWK SHA-256 thumbprint as RFC 7638 encodes it: 43 base64url characters.
+fn is_thumbprint(s: &str) -> bool {
+    s.len() == 43
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// OIDC Core §3.1.2.1: known values only, and `none` alone.

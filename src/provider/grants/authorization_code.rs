@@ -12,11 +12,13 @@ use super::{Family, Issue, next_refresh_token, scope_list, sign, stored_context}
 use crate::config::{Client, GrantType};
 use crate::oauth::error::OAuthError;
 use crate::oauth::params::Params;
+use crate::provider::resource;
 use crate::state::AppState;
 use crate::store::{AccessTokenRecord, Redemption};
 use crate::telemetry::events;
 use crate::tokens::hashing::{constant_time_eq, digest_hex, random_token};
 use crate::tokens::mint::pkce_s256;
+use crate::tokens::mint::session_id;
 
 pub async fn exchange(
     state: &AppState,
@@ -54,6 +56,14 @@ pub async fn exchange(
             "redirect_uri differs from the authorization request's",
         ));
     }
+    // RFC 9449 §10: a code bound to a DPoP key is redeemed with a proof by that key only.
+    if let Some(bound) = &record.dpop_jkt
+        && jkt != Some(bound.as_str())
+    {
+        return Err(OAuthError::invalid_grant(
+            "the code is bound to a DPoP key (dpop_jkt): send a DPoP proof made with that key",
+        ));
+    }
     match (&record.code_challenge, p.get("code_verifier")) {
         (Some(challenge), Some(verifier)) => {
             if !(43..=128).contains(&verifier.len())
@@ -82,6 +92,13 @@ pub async fn exchange(
     let context = stored_context(state, &record.auth_context_id).await?;
     let scopes = scope_list(&record.scope);
     let wants_id_token = scopes.iter().any(|s| s == "openid");
+    let settings = state.settings();
+    let target = resource::target(
+        &settings,
+        &resource::granted(&settings, record.resources.as_deref())?,
+        p.get("resource"),
+        &scopes,
+    )?;
     let signed = sign(
         state,
         Issue {
@@ -93,6 +110,8 @@ pub async fn exchange(
             id_token: wants_id_token.then_some(record.nonce.as_deref()),
             alg: client.signing_alg,
             jkt,
+            target: target.as_ref(),
+            sid: Some(&session_id(&record.auth_context_id)),
             now,
         },
     )
@@ -116,6 +135,7 @@ pub async fn exchange(
                 // A public client's refresh tokens are bound to its DPoP key (RFC 9449 §5); a
                 // confidential client's are bound to its credentials already.
                 dpop_jkt: jkt.filter(|_| client.is_public()),
+                resources: record.resources.as_deref(),
             },
             now,
         )
@@ -124,7 +144,7 @@ pub async fn exchange(
         jti: signed.jti,
         client_id: client.client_id.clone(),
         sub: record.sub.clone(),
-        scope: record.scope.clone(),
+        scope: signed.scope.clone(),
         auth_context_id: record.auth_context_id.clone(),
         code_hash: Some(code_hash.clone()),
         issued_at: now,
@@ -153,7 +173,7 @@ pub async fn exchange(
         "access_token": signed.access_token,
         "token_type": signed.token_type,
         "expires_in": signed.access_ttl,
-        "scope": record.scope,
+        "scope": signed.scope,
     });
     if let Some(id) = signed.id_token {
         body["id_token"] = json!(id);

@@ -11,6 +11,7 @@ use super::{Issue, scope_list, sign};
 use crate::config::Client;
 use crate::oauth::error::OAuthError;
 use crate::oauth::params::Params;
+use crate::provider::resource;
 use crate::state::AppState;
 
 /// Scopes that speak about a user, never granted to a client acting for itself.
@@ -29,6 +30,13 @@ pub async fn issue(
     }
     let scopes = machine_scopes(client, p.get("scope"))?;
     let now = state.now();
+    // RFC 8707: any registered API, when one is asked for; else a token for Herald.
+    let settings = state.settings();
+    let apis: Vec<_> = match p.get("resource") {
+        Some(_) => settings.resources.iter().collect(),
+        None => Vec::new(),
+    };
+    let target = resource::target(&settings, &apis, p.get("resource"), &scopes)?;
     let signed = sign(
         state,
         Issue {
@@ -40,6 +48,8 @@ pub async fn issue(
             id_token: None,
             alg: client.signing_alg,
             jkt,
+            target: target.as_ref(),
+            sid: None,
             now,
         },
     )
@@ -48,7 +58,7 @@ pub async fn issue(
         "access_token": signed.access_token,
         "token_type": signed.token_type,
         "expires_in": signed.access_ttl,
-        "scope": scopes.join(" "),
+        "scope": signed.scope,
     }))
 }
 

@@ -13,6 +13,7 @@ use crate::claims::{self, AuthContext, TokenKind};
 use crate::config::Client;
 use crate::login::Stale;
 use crate::oauth::error::OAuthError;
+use crate::provider::resource::Target;
 use crate::state::AppState;
 use crate::store::{RefreshTokenRecord, StoredContext};
 use crate::tokens::hashing::{digest_hex, random_token};
@@ -25,17 +26,22 @@ pub(crate) struct Issue<'a> {
     pub client_id: &'a str,
     /// The user, or the client itself for client_credentials.
     pub sub: &'a str,
-    /// The access token's scopes.
+    /// The scopes granted: the ID token's, and the access token's unless it has a target.
     pub scopes: &'a [String],
     pub auth_time: Option<i64>,
     /// The login claims are released from; `None` for a machine client.
     pub context: Option<&'a AuthContext>,
     /// `Some` to mint an ID token too, with this nonce (if any).
     pub id_token: Option<Option<&'a str>>,
-    /// The client's `id_token_signed_response_alg`; its access token uses the same.
+    /// The client's `id_token_signed_response_alg`; its access token uses the same unless its
+    /// target's API names its own.
     pub alg: Alg,
     /// The DPoP key the access token is bound to (RFC 9449 §6).
     pub jkt: Option<&'a str>,
+    /// The APIs the access token is for (RFC 8707); `None`: for Herald (userinfo).
+    pub target: Option<&'a Target>,
+    /// The login's `sid` for the ID token (Back-Channel Logout 1.0 §2.1).
+    pub sid: Option<&'a str>,
     pub now: i64,
 }
 
@@ -45,6 +51,8 @@ pub(crate) struct Signed {
     pub id_token: Option<String>,
     pub jti: String,
     pub access_ttl: i64,
+    /// The access token's scopes, space-separated: those of its APIs when it has a target.
+    pub scope: String,
     /// `DPoP` for a bound access token (RFC 9449 §5), else `Bearer`.
     pub token_type: &'static str,
 }
@@ -53,9 +61,18 @@ pub(crate) struct Signed {
 /// algorithm.
 pub(crate) async fn sign(state: &AppState, issue: Issue<'_>) -> Result<Signed, OAuthError> {
     let settings = state.settings();
-    let scope = issue.scopes.join(" ");
+    // An access token for APIs carries their scopes only; the ID token is the login's.
+    let access_scopes = issue.target.map_or(issue.scopes, |t| &t.scopes[..]);
+    let scope = access_scopes.join(" ");
     let jti = random_token();
-    let access_ttl = settings.tokens.access_token_ttl.as_secs() as i64;
+    let access_ttl = issue
+        .target
+        .and_then(|t| t.ttl_secs)
+        .unwrap_or(settings.tokens.access_token_ttl.as_secs() as i64);
+    let audience = issue.target.map_or_else(
+        || Value::from(settings.issuer.as_str()),
+        |t| t.audience.clone(),
+    );
     let id_ttl = settings.tokens.id_token_ttl.as_secs() as i64;
     // The `consents` scope releases the user's decision per purpose (from the store, not the
     // login's context) into the ID token, as userinfo does.
@@ -66,8 +83,13 @@ pub(crate) async fn sign(state: &AppState, issue: Issue<'_>) -> Result<Signed, O
         _ => None,
     };
     let released = |kind| {
+        let scopes = if kind == TokenKind::AccessToken {
+            access_scopes
+        } else {
+            issue.scopes
+        };
         let mut out = match issue.context {
-            Some(ctx) => claims::release(ctx, &settings.scopes, issue.scopes, kind),
+            Some(ctx) => claims::release(ctx, &settings.scopes, scopes, kind),
             None => Map::new(),
         };
         if let Some(p) = &purposes
@@ -79,7 +101,7 @@ pub(crate) async fn sign(state: &AppState, issue: Issue<'_>) -> Result<Signed, O
     };
     let access_claims = AccessToken {
         issuer: &settings.issuer,
-        audience: &settings.issuer,
+        audience: &audience,
         sub: issue.sub,
         client_id: issue.client_id,
         scope: &scope,
@@ -101,6 +123,7 @@ pub(crate) async fn sign(state: &AppState, issue: Issue<'_>) -> Result<Signed, O
             auth_time: issue.auth_time,
             amr: ctx.and_then(|c| c.amr.clone()),
             acr: ctx.and_then(|c| c.acr.clone()),
+            sid: issue.sid.map(str::to_string),
             now: issue.now,
             ttl_secs: id_ttl,
             released: released(TokenKind::IdToken),
@@ -113,12 +136,16 @@ pub(crate) async fn sign(state: &AppState, issue: Issue<'_>) -> Result<Signed, O
     };
     let keys = state.keys();
     let alg = issue.alg;
+    // An API may want its tokens signed with its own algorithm.
+    let access_alg = issue.target.and_then(|t| t.alg).unwrap_or(alg);
     let sign_both = move || {
-        let key = keys
-            .signing_key(alg)
-            .ok_or_else(|| OAuthError::server_error("no signing key is active"))?;
-        let access = jwt::sign(key, ACCESS_TOKEN_TYP, &access_claims)
+        let active = |alg| {
+            keys.signing_key(alg)
+                .ok_or_else(|| OAuthError::server_error("no signing key is active"))
+        };
+        let access = jwt::sign(active(access_alg)?, ACCESS_TOKEN_TYP, &access_claims)
             .map_err(|_| OAuthError::server_error("signing failed"))?;
+        let key = active(alg)?;
         let id = match id_token {
             None => None,
             Some(t) => {
@@ -131,6 +158,7 @@ pub(crate) async fn sign(state: &AppState, issue: Issue<'_>) -> Result<Signed, O
                     amr: t.amr.as_deref(),
                     acr: t.acr.as_deref(),
                     access_token: Some(&access),
+                    sid: t.sid.as_deref(),
                     alg: key.alg,
                     now: t.now,
                     ttl_secs: t.ttl_secs,
@@ -148,7 +176,7 @@ pub(crate) async fn sign(state: &AppState, issue: Issue<'_>) -> Result<Signed, O
     // An RSA signature takes about a quarter of a millisecond: RS256 signs off the async
     // workers. ES256 and EdDSA sign in 10 to 15 µs, less than the hop to the blocking pool and
     // back costs (which made their /token twice as slow), so they sign here.
-    let (access_token, id_token) = if alg.is_rsa() {
+    let (access_token, id_token) = if alg.is_rsa() || access_alg.is_rsa() {
         // At most one RSA signer per core: more would only share the cores with the async
         // workers and make every other request wait behind their time slices.
         let _permit = state
@@ -167,6 +195,7 @@ pub(crate) async fn sign(state: &AppState, issue: Issue<'_>) -> Result<Signed, O
         id_token,
         jti,
         access_ttl,
+        scope,
         token_type,
     })
 }
@@ -180,6 +209,7 @@ struct OwnedIdToken {
     auth_time: Option<i64>,
     amr: Option<Vec<String>>,
     acr: Option<String>,
+    sid: Option<String>,
     now: i64,
     ttl_secs: i64,
     released: Map<String, Value>,
@@ -267,6 +297,8 @@ pub(crate) struct Family<'a> {
     pub family_expires_at: i64,
     /// The DPoP key a public client's family is bound to (RFC 9449 §5).
     pub dpop_jkt: Option<&'a str>,
+    /// The APIs the family's access tokens may be for (RFC 8707), space-separated.
+    pub resources: Option<&'a str>,
 }
 
 /// Mints the next refresh token of a family: idle expiry from now, never past the family's
@@ -291,6 +323,7 @@ pub(crate) fn next_refresh_token(client: &Client, family: Family<'_>, now: i64) 
             revoked_at: None,
             grace_used_at: None,
             dpop_jkt: family.dpop_jkt.map(str::to_string),
+            resources: family.resources.map(str::to_string),
         },
         value,
     }

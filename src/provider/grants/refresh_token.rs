@@ -17,10 +17,12 @@ use crate::config::Client;
 use crate::config::policy::Verdict;
 use crate::oauth::error::OAuthError;
 use crate::oauth::params::Params;
+use crate::provider::resource;
 use crate::state::AppState;
 use crate::store::{AccessTokenRecord, Rotation};
 use crate::telemetry::events;
 use crate::tokens::hashing::digest_hex;
+use crate::tokens::mint::session_id;
 
 pub async fn refresh(
     state: &AppState,
@@ -108,6 +110,13 @@ pub async fn refresh(
     // OIDC Core §12.2: same iss, sub, aud and auth_time, a new iat; no nonce, which belongs to
     // the original authentication request.
     let wants_id_token = scopes.iter().any(|s| s == "openid");
+    let settings = state.settings();
+    let target = resource::target(
+        &settings,
+        &resource::granted(&settings, record.resources.as_deref())?,
+        p.get("resource"),
+        &scopes,
+    )?;
     let signed = sign(
         state,
         Issue {
@@ -119,6 +128,8 @@ pub async fn refresh(
             id_token: wants_id_token.then_some(None),
             alg: client.signing_alg,
             jkt,
+            target: target.as_ref(),
+            sid: Some(&session_id(&record.auth_context_id)),
             now,
         },
     )
@@ -133,11 +144,16 @@ pub async fn refresh(
             auth_time: record.auth_time,
             code_hash: record.code_hash.as_deref(),
             family_expires_at: record.family_expires_at,
-            dpop_jkt: record.dpop_jkt.as_deref(),
+            // A public client's family is bound from its first proof on (RFC 9449 §5).
+            dpop_jkt: record
+                .dpop_jkt
+                .as_deref()
+                .or(jkt.filter(|_| client.is_public())),
+            resources: record.resources.as_deref(),
         },
         now,
     );
-    let scope = scopes.join(" ");
+    let scope = signed.scope.clone();
     let access = AccessTokenRecord {
         jti: signed.jti,
         client_id: client.client_id.clone(),

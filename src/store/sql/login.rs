@@ -13,8 +13,9 @@ macro_rules! login_sql {
                     "INSERT INTO auth_requests (id, client_id, redirect_uri, scope, state, nonce, \
                      code_challenge, prompt, max_age, login_hint, upstream_hint, browser_binding, \
                      created_at, expires_at, sub, auth_context_id, auth_time, decided_at, \
-                     ui_locales, acr_values, pass_through) VALUES ($1, $2, $3, $4, $5, $6, $7, \
-                     $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)",
+                     ui_locales, acr_values, pass_through, resources, dpop_jkt) VALUES ($1, $2, \
+                     $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
+                     $19, $20, $21, $22, $23)",
                 )
                 .bind(&r.id)
                 .bind(&r.client_id)
@@ -37,6 +38,8 @@ macro_rules! login_sql {
                 .bind(&r.ui_locales)
                 .bind(&r.acr_values)
                 .bind(&r.pass_through)
+                .bind(&r.resources)
+                .bind(&r.dpop_jkt)
                 .execute(&self.pool)
                 .await?;
                 Ok(())

@@ -15,7 +15,7 @@ mod login;
 mod outbox;
 mod sessions;
 mod tokens;
-mod users;
+pub(crate) mod users;
 
 pub(super) use config::{audit_sql, config_sql};
 pub(super) use consent::consent_sql;
@@ -175,8 +175,8 @@ macro_rules! shared_sql {
                 sqlx::query(
                     "INSERT INTO authorization_codes (code_hash, client_id, redirect_uri, sub, \
                      scope, nonce, code_challenge, auth_context_id, auth_time, auth_time_required, \
-                     created_at, expires_at, consumed_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                     created_at, expires_at, consumed_at, resources, dpop_jkt) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
                 )
                 .bind(&c.code_hash)
                 .bind(&c.client_id)
@@ -191,6 +191,8 @@ macro_rules! shared_sql {
                 .bind(c.created_at)
                 .bind(c.expires_at)
                 .bind(c.consumed_at)
+                .bind(&c.resources)
+                .bind(&c.dpop_jkt)
                 .execute(&mut *conn)
                 .await?;
                 Ok(())
@@ -447,8 +449,8 @@ macro_rules! shared_sql {
                 sqlx::query(
                     "INSERT INTO refresh_tokens (token_hash, family_id, client_id, sub, scope, \
                      auth_context_id, auth_time, code_hash, issued_at, expires_at, \
-                     family_expires_at, rotated_at, revoked_at, dpop_jkt) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+                     family_expires_at, rotated_at, revoked_at, dpop_jkt, resources) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
                 )
                 .bind(&t.token_hash)
                 .bind(&t.family_id)
@@ -464,6 +466,7 @@ macro_rules! shared_sql {
                 .bind(t.rotated_at)
                 .bind(t.revoked_at)
                 .bind(&t.dpop_jkt)
+                .bind(&t.resources)
                 .execute(&mut *conn)
                 .await?;
                 Ok(())

@@ -1,6 +1,14 @@
 //! [`UserStore`](crate::store::UserStore) in SQL: users, their upstream identities and their
 //! authentication contexts.
 
+/// The live logins an [`EndLogins`](crate::store::EndLogins) names, as a subquery: `$1`
+/// context id, `$2` upstream, `$3` sub, `$4` upstream sid, `$6` upstream subject (`$5` is left
+/// to the caller).
+pub(crate) const ENDED: &str = "(SELECT id FROM auth_contexts WHERE revoked_at IS NULL \
+     AND ($1 IS NULL OR id = $1) AND ($2 IS NULL OR upstream_id = $2) \
+     AND ($3 IS NULL OR sub = $3) AND ($4 IS NULL OR upstream_sid = $4) \
+     AND ($6 IS NULL OR upstream_subject = $6))";
+
 macro_rules! user_sql {
     ($store:ident) => {
         #[async_trait::async_trait]
@@ -186,6 +194,7 @@ macro_rules! user_sql {
                 sub: &str,
                 blocked: bool,
                 now: i64,
+                outbox: &[$crate::store::OutboxRow],
             ) -> $crate::store::Result<Option<u64>> {
                 let mut tx = self.begin_write().await?;
                 let found = sqlx::query("UPDATE users SET blocked = $2 WHERE sub = $1")
@@ -199,6 +208,7 @@ macro_rules! user_sql {
                 }
                 let mut revoked = 0;
                 if blocked {
+                    shared::enqueue(&mut tx, outbox).await?;
                     revoked = shared::revoke_all(&mut tx, "sub", sub, now).await?;
                     for sql in [
                         "DELETE FROM auth_requests WHERE sub = $1",
@@ -478,18 +488,11 @@ macro_rules! user_sql {
                 &self,
                 which: &$crate::store::EndLogins<'_>,
                 now: i64,
+                outbox: &[$crate::store::OutboxRow],
             ) -> $crate::store::Result<u64> {
-                if which.context_id.is_none()
-                    && which.sub.is_none()
-                    && which.sid.is_none()
-                    && which.subject.is_none()
-                {
+                if which.is_empty() {
                     return Ok(0);
                 }
-                const ENDED: &str = "(SELECT id FROM auth_contexts WHERE revoked_at IS NULL \
-                     AND ($1 IS NULL OR id = $1) AND ($2 IS NULL OR upstream_id = $2) \
-                     AND ($3 IS NULL OR sub = $3) AND ($4 IS NULL OR upstream_sid = $4) \
-                     AND ($6 IS NULL OR upstream_subject = $6))";
                 let mut tx = self.begin_write().await?;
                 // What was issued from the contexts first, then the contexts.
                 let mut ended = 0;
@@ -502,7 +505,7 @@ macro_rules! user_sql {
                      WHERE revoked_at IS NULL AND auth_context_id IN ",
                     "UPDATE auth_contexts SET revoked_at = $5 WHERE id IN ",
                 ] {
-                    ended = sqlx::query(&format!("{sql}{ENDED}"))
+                    ended = sqlx::query(&format!("{sql}{}", $crate::store::sql::users::ENDED))
                         .bind(which.context_id)
                         .bind(which.upstream_id)
                         .bind(which.sub)
@@ -513,9 +516,42 @@ macro_rules! user_sql {
                         .await?
                         .rows_affected();
                 }
+                // No event without its change: the logout tokens only if a login ended.
+                if ended > 0 {
+                    shared::enqueue(&mut tx, outbox).await?;
+                }
                 tx.commit().await?;
                 // The last statement's count: the contexts.
                 Ok(ended)
+            }
+
+            async fn apps_of_logins(
+                &self,
+                which: &$crate::store::EndLogins<'_>,
+            ) -> $crate::store::Result<Vec<$crate::store::AppLogin>> {
+                if which.is_empty() {
+                    return Ok(Vec::new());
+                }
+                // Codes are kept a day after they expire, refresh tokens while their family
+                // lives, access tokens until they expire: together, the apps still holding
+                // something from the login.
+                let sql = format!(
+                    "SELECT DISTINCT client_id, sub, auth_context_id FROM ( \
+                     SELECT client_id, sub, auth_context_id FROM authorization_codes \
+                     UNION SELECT client_id, sub, auth_context_id FROM refresh_tokens \
+                     UNION SELECT client_id, sub, auth_context_id FROM access_tokens) issued \
+                     WHERE auth_context_id IN {} ORDER BY client_id, auth_context_id",
+                    $crate::store::sql::users::ENDED
+                );
+                Ok(sqlx::query_as(&sql)
+                    .bind(which.context_id)
+                    .bind(which.upstream_id)
+                    .bind(which.sub)
+                    .bind(which.sid)
+                    .bind(0_i64)
+                    .bind(which.subject)
+                    .fetch_all(&self.pool)
+                    .await?)
             }
 
             async fn context(
