@@ -15,9 +15,9 @@ use herald::store::{
     AccessTokenRecord, AccountLink, AuditEntry, AuditFilter, AuthRequest, CodeRecord,
     ConfigVersion, ConsentMethod, ConsentOutcome, ConsentRecord, CreateOutcome, DeliveryState,
     DynStore, EndLogins, FinishedLogin, Grant, KeyAlg, KeyRecord, LinkOutcome, LoginEvent,
-    LoginEventQuery, LoginResult, NewUser, OutboxRow, Redemption, RefreshTokenRecord, Removal,
-    Rotation, StoreError, StoredContext, UpstreamLogin, User, UserProfile, UserQuery, UserSort,
-    Withdrawal, connect,
+    LoginEventQuery, LoginResult, Logouts, NewUser, OutboxRow, Redemption, RefreshTokenRecord,
+    Removal, Rotation, StoreError, StoredContext, UpstreamLogin, User, UserProfile, UserQuery,
+    UserSort, Withdrawal, connect,
 };
 use herald::tokens::random_token;
 use sqlx::Connection;
@@ -825,7 +825,7 @@ async fn identities_are_linked_unlinked_and_held_by_one_user_only(store: DynStor
     // Erasure takes the identities with the user.
     assert!(
         store
-            .erase_user("sub-ann", T + 10, None, &[])
+            .erase_user("sub-ann", T + 10, None, &[], &Logouts::none())
             .await
             .unwrap()
     );
@@ -2793,6 +2793,7 @@ async fn removing_an_upstream_revokes_its_logins_and_everything_issued_from_them
             &audit("client:ops", "upstream:gone", T + 10, Some(2)),
             &[Removal::Upstream {
                 upstream_id: "gone".into(),
+                logouts: Logouts::none(),
             }],
         )
         .await
@@ -2868,6 +2869,7 @@ async fn removals_in_a_configuration_change_that_lost_the_race_change_nothing(st
                 client_removal("app"),
                 Removal::Upstream {
                     upstream_id: "auth0".into(),
+                    logouts: Logouts::none(),
                 },
             ],
         )
@@ -3186,7 +3188,7 @@ async fn an_erased_user_leaves_only_pseudonymised_records_and_its_event(store: D
     )];
     assert!(
         store
-            .erase_user("sub-1", T + 1, Some("erased-x"), &event)
+            .erase_user("sub-1", T + 1, Some("erased-x"), &event, &Logouts::none())
             .await
             .unwrap()
     );
@@ -3201,13 +3203,18 @@ async fn an_erased_user_leaves_only_pseudonymised_records_and_its_event(store: D
     assert_eq!(store.grants("sub-2").await.unwrap().len(), 1);
     assert!(
         !store
-            .erase_user("sub-1", T + 2, None, &event)
+            .erase_user("sub-1", T + 2, None, &event, &Logouts::none())
             .await
             .unwrap()
     );
     assert_eq!(store.deliveries(None, 10).await.unwrap().len(), 1);
     // Purged: no record stays.
-    assert!(store.erase_user("sub-2", T + 3, None, &[]).await.unwrap());
+    assert!(
+        store
+            .erase_user("sub-2", T + 3, None, &[], &Logouts::none())
+            .await
+            .unwrap()
+    );
     assert!(store.consent_records("sub-2").await.unwrap().is_empty());
 }
 
@@ -3465,7 +3472,7 @@ async fn users_are_found_by_email_and_name_and_a_login_records_its_event(store: 
 async fn blocking_a_user_revokes_their_tokens_and_ends_their_sessions(store: DynStore) {
     assert_eq!(
         store
-            .set_user_blocked("nobody", true, T, &[])
+            .set_user_blocked("nobody", true, T, &Logouts::none())
             .await
             .unwrap(),
         None
@@ -3495,7 +3502,7 @@ async fn blocking_a_user_revokes_their_tokens_and_ends_their_sessions(store: Dyn
 
     assert_eq!(
         store
-            .set_user_blocked("sub-1", true, T + 5, &[])
+            .set_user_blocked("sub-1", true, T + 5, &Logouts::none())
             .await
             .unwrap(),
         Some(2)
@@ -3524,7 +3531,7 @@ async fn blocking_a_user_revokes_their_tokens_and_ends_their_sessions(store: Dyn
     // Unblocking lifts the flag and revives nothing.
     assert_eq!(
         store
-            .set_user_blocked("sub-1", false, T + 7, &[])
+            .set_user_blocked("sub-1", false, T + 7, &Logouts::none())
             .await
             .unwrap(),
         Some(0)
@@ -3643,9 +3650,17 @@ async fn login_events_filter_page_expire_and_go_with_an_erased_user(store: DynSt
         .unwrap();
     assert_eq!(ids(all.clone()).await, ["e4", "e3", "e2"]);
     // An erased user's events go with them; others stay.
-    assert!(store.erase_user("sub-1", T + 3, None, &[]).await.unwrap());
+    assert!(
+        store
+            .erase_user("sub-1", T + 3, None, &[], &Logouts::none())
+            .await
+            .unwrap()
+    );
     assert_eq!(ids(all).await, ["e4", "e2"]);
 }
+
+/// The apps a [`Logouts`] was called with: client, sub, login.
+type Seen = std::sync::Mutex<Vec<(String, String, String)>>;
 
 async fn the_apps_of_a_login_are_found_and_owed_logout_rows_only_when_it_ends(store: DynStore) {
     for (id, sub) in [("ctx-1", "sub-1"), ("ctx-2", "sub-2")] {
@@ -3657,59 +3672,73 @@ async fn the_apps_of_a_login_are_found_and_owed_logout_rows_only_when_it_ends(st
     issue_to(&store, "app", "sub-1", "ctx-1").await;
     issue_to(&store, "other", "sub-1", "ctx-1").await;
     issue_to(&store, "app", "sub-2", "ctx-2").await;
+    // Logouts that record the apps they are called with and owe each one a row.
+    let seen: Arc<Seen> = Arc::default();
+    let record = seen.clone();
+    let logouts = Logouts(Arc::new(move |apps: &[herald::store::AppLogin]| {
+        let mut seen = record.lock().unwrap();
+        apps.iter()
+            .map(|a| {
+                seen.push((
+                    a.client_id.clone(),
+                    a.sub.clone(),
+                    a.auth_context_id.clone(),
+                ));
+                outbox_row(
+                    &random_token(),
+                    "logout.backchannel",
+                    "backchannel x",
+                    "{}",
+                    T,
+                )
+            })
+            .collect()
+    }));
+    let taken = |seen: &Arc<Seen>| std::mem::take(&mut *seen.lock().unwrap());
     let one = EndLogins {
         context_id: Some("ctx-1"),
         ..EndLogins::default()
     };
-    let apps = store.apps_of_logins(&one).await.unwrap();
-    let found: Vec<(&str, &str, &str)> = apps
-        .iter()
-        .map(|a| {
-            (
-                a.client_id.as_str(),
-                a.sub.as_str(),
-                a.auth_context_id.as_str(),
-            )
-        })
-        .collect();
+    // Owed without ending: both apps of the login, once each.
+    assert_eq!(store.owe_logouts(&one, &logouts).await.unwrap(), 2);
+    let want = |c: &str, s: &str, x: &str| (c.to_string(), s.to_string(), x.to_string());
     assert_eq!(
-        found,
-        [("app", "sub-1", "ctx-1"), ("other", "sub-1", "ctx-1")]
+        taken(&seen),
+        [
+            want("app", "sub-1", "ctx-1"),
+            want("other", "sub-1", "ctx-1")
+        ]
     );
-    // By user: the same; naming nothing finds nothing.
-    let by_sub = EndLogins {
-        sub: Some("sub-2"),
-        ..EndLogins::default()
-    };
-    assert_eq!(store.apps_of_logins(&by_sub).await.unwrap().len(), 1);
-    assert!(
+    assert_eq!(store.due_deliveries(T + 1, 10).await.unwrap().len(), 2);
+    // Ended: the same apps, their rows in the same transaction.
+    assert_eq!(store.end_logins(&one, T + 1, &logouts).await.unwrap(), 1);
+    assert_eq!(taken(&seen).len(), 2);
+    assert_eq!(store.due_deliveries(T + 1, 10).await.unwrap().len(), 4);
+    // Ended already: nothing ends, no app is found, no row is written.
+    assert_eq!(store.end_logins(&one, T + 2, &logouts).await.unwrap(), 0);
+    assert!(taken(&seen).is_empty());
+    assert_eq!(store.due_deliveries(T + 2, 10).await.unwrap().len(), 4);
+    // Blocking ends the user's logins once: a second block changes and writes nothing.
+    store
+        .link_user("up", "subject-of-sub-2", "sub-2", T)
+        .await
+        .unwrap();
+    assert_eq!(
         store
-            .apps_of_logins(&EndLogins::default())
+            .set_user_blocked("sub-2", true, T + 3, &logouts)
             .await
             .unwrap()
-            .is_empty()
+            .map(|_| taken(&seen).len()),
+        Some(1)
     );
-
-    let owed = [outbox_row(
-        "e1",
-        "logout.backchannel",
-        "backchannel app",
-        "{}",
-        T,
-    )];
-    assert_eq!(store.end_logins(&one, T + 1, &owed).await.unwrap(), 1);
-    assert_eq!(store.due_deliveries(T + 1, 10).await.unwrap().len(), 1);
-    // Ended already: nothing ends, no row is written, and its apps are no longer found.
-    let again = [outbox_row(
-        "e2",
-        "logout.backchannel",
-        "backchannel app",
-        "{}",
-        T,
-    )];
-    assert_eq!(store.end_logins(&one, T + 2, &again).await.unwrap(), 0);
-    assert_eq!(store.due_deliveries(T + 2, 10).await.unwrap().len(), 1);
-    assert!(store.apps_of_logins(&one).await.unwrap().is_empty());
+    assert_eq!(
+        store
+            .set_user_blocked("sub-2", true, T + 4, &logouts)
+            .await
+            .unwrap(),
+        Some(0)
+    );
+    assert!(taken(&seen).is_empty());
 }
 
 /// A context `id` of `sub` through `upstream` in upstream session `sid`.
@@ -3760,7 +3789,13 @@ async fn logins_end_by_upstream_session_user_or_context_with_what_was_issued_fro
     };
     // Naming nothing ends nothing.
     let none = EndLogins::default();
-    assert_eq!(store.end_logins(&none, T + 1, &[]).await.unwrap(), 0);
+    assert_eq!(
+        store
+            .end_logins(&none, T + 1, &Logouts::none())
+            .await
+            .unwrap(),
+        0
+    );
     // Session sid-a of sub-1 at `up`: one context, and its tokens.
     let which = EndLogins {
         upstream_id: Some("up"),
@@ -3768,7 +3803,13 @@ async fn logins_end_by_upstream_session_user_or_context_with_what_was_issued_fro
         sid: Some("sid-a"),
         ..EndLogins::default()
     };
-    assert_eq!(store.end_logins(&which, T + 2, &[]).await.unwrap(), 1);
+    assert_eq!(
+        store
+            .end_logins(&which, T + 2, &Logouts::none())
+            .await
+            .unwrap(),
+        1
+    );
     assert!(ended("ctx-1").await);
     assert!(!ended("ctx-2").await && !ended("ctx-3").await && !ended("ctx-4").await);
     assert_eq!(
@@ -3785,7 +3826,13 @@ async fn logins_end_by_upstream_session_user_or_context_with_what_was_issued_fro
         sid: Some("sid-a"),
         ..EndLogins::default()
     };
-    assert_eq!(store.end_logins(&which, T + 3, &[]).await.unwrap(), 1);
+    assert_eq!(
+        store
+            .end_logins(&which, T + 3, &Logouts::none())
+            .await
+            .unwrap(),
+        1
+    );
     assert!(ended("ctx-3").await);
     // A user at `up`: the rest of theirs there, not at `other`.
     let which = EndLogins {
@@ -3793,14 +3840,26 @@ async fn logins_end_by_upstream_session_user_or_context_with_what_was_issued_fro
         sub: Some("sub-1"),
         ..EndLogins::default()
     };
-    assert_eq!(store.end_logins(&which, T + 4, &[]).await.unwrap(), 1);
+    assert_eq!(
+        store
+            .end_logins(&which, T + 4, &Logouts::none())
+            .await
+            .unwrap(),
+        1
+    );
     assert!(ended("ctx-2").await && !ended("ctx-4").await);
     // One context by id.
     let which = EndLogins {
         context_id: Some("ctx-4"),
         ..EndLogins::default()
     };
-    assert_eq!(store.end_logins(&which, T + 5, &[]).await.unwrap(), 1);
+    assert_eq!(
+        store
+            .end_logins(&which, T + 5, &Logouts::none())
+            .await
+            .unwrap(),
+        1
+    );
     assert_eq!(
         store.context("ctx-4").await.unwrap().unwrap().revoked_at,
         Some(T + 5)
@@ -3819,7 +3878,13 @@ async fn logins_end_by_upstream_session_user_or_context_with_what_was_issued_fro
         subject: Some("subject-of-sub-3"),
         ..EndLogins::default()
     };
-    assert_eq!(store.end_logins(&which, T + 6, &[]).await.unwrap(), 1);
+    assert_eq!(
+        store
+            .end_logins(&which, T + 6, &Logouts::none())
+            .await
+            .unwrap(),
+        1
+    );
     assert!(ended("ctx-5").await && !ended("ctx-6").await);
 }
 
@@ -3885,7 +3950,10 @@ async fn a_refreshed_context_replaces_its_claims_unless_it_has_ended(store: DynS
         context_id: Some("ctx-1"),
         ..EndLogins::default()
     };
-    store.end_logins(&which, T + 5, &[]).await.unwrap();
+    store
+        .end_logins(&which, T + 5, &Logouts::none())
+        .await
+        .unwrap();
     let late = StoredContext {
         context: r#"{"claims":"late"}"#.into(),
         ..fresh.clone()

@@ -15,7 +15,6 @@ use super::auth::Admin;
 use super::error::{ApiError, ErrorBody, Path, Query};
 use super::users::known_user;
 use crate::state::AppState;
-use crate::store::EndLogins;
 use crate::tokens::random_token;
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -79,16 +78,12 @@ pub async fn erase(
     let pseudonym = (!purge).then(|| format!("erased-{}", random_token()));
     let mut data = Map::new();
     data.insert("sub".into(), json!(sub));
-    let mut outbox = crate::outbox::rows(&state.settings().outbox, "user.deleted", data, None, now);
+    let outbox = crate::outbox::rows(&state.settings().outbox, "user.deleted", data, None, now);
     // The apps the user's logins reached are owed logout tokens.
-    let which = EndLogins {
-        sub: Some(&sub),
-        ..EndLogins::default()
-    };
-    outbox.extend(crate::login::ending::logout_rows(state, &which).await?);
+    let logouts = crate::login::ending::logouts(state);
     if !state
         .store
-        .erase_user(&sub, now, pseudonym.as_deref(), &outbox)
+        .erase_user(&sub, now, pseudonym.as_deref(), &outbox, &logouts)
         .await?
     {
         return Err(ApiError::not_found(format!("no user `{sub}`")));

@@ -13,7 +13,7 @@ use super::auth::{Admin, UserReader};
 use super::error::{ApiError, Body, ErrorBody, Path, Query};
 use crate::consent::{self, ExportedRecord};
 use crate::state::AppState;
-use crate::store::{EndLogins, User, UserQuery, UserSort};
+use crate::store::{User, UserQuery, UserSort};
 
 const MAX_PER_PAGE: i64 = 100;
 /// The last page a list may ask for, so `page * per_page` stays far from overflowing.
@@ -459,18 +459,10 @@ pub async fn set_blocked(
         })?;
     }
     // A block ends the user's logins: the apps they reached are owed logout tokens.
-    let owed = if blocked {
-        let which = EndLogins {
-            sub: Some(sub),
-            ..EndLogins::default()
-        };
-        crate::login::ending::logout_rows(state, &which).await?
-    } else {
-        Vec::new()
-    };
+    let logouts = crate::login::ending::logouts(state);
     let revoked = state
         .store
-        .set_user_blocked(sub, blocked, state.now(), &owed)
+        .set_user_blocked(sub, blocked, state.now(), &logouts)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("no user `{sub}`")))?;
     if before != blocked {

@@ -243,7 +243,10 @@ fn removals(
     out.extend(
         gone("upstreams", "id")
             .into_iter()
-            .map(|upstream_id| Removal::Upstream { upstream_id }),
+            .map(|upstream_id| Removal::Upstream {
+                upstream_id,
+                logouts: crate::outbox::backchannel::logouts(settings, now),
+            }),
     );
     out
 }

@@ -455,13 +455,16 @@ pub enum GrantType {
     AuthorizationCode,
     RefreshToken,
     ClientCredentials,
+    /// RFC 8693.
+    TokenExchange,
 }
 
 impl GrantType {
-    pub const ALL: [GrantType; 3] = [
+    pub const ALL: [GrantType; 4] = [
         GrantType::AuthorizationCode,
         GrantType::RefreshToken,
         GrantType::ClientCredentials,
+        GrantType::TokenExchange,
     ];
 
     /// The registered name, as in `grant_type` and `grant_types_supported`.
@@ -470,6 +473,7 @@ impl GrantType {
             GrantType::AuthorizationCode => "authorization_code",
             GrantType::RefreshToken => "refresh_token",
             GrantType::ClientCredentials => "client_credentials",
+            GrantType::TokenExchange => "urn:ietf:params:oauth:grant-type:token-exchange",
         }
     }
 

@@ -26,7 +26,14 @@ pub struct LoginSession {
     /// sessions from before it was kept, and for a context that carries no name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// The logins this browser had before this one (newest last, at most
+    /// [`EARLIER_LOGINS`]): a logout here tells their apps too.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub earlier: Vec<String>,
 }
+
+/// How many earlier logins a browser session remembers for its logout.
+pub const EARLIER_LOGINS: usize = 16;
 
 /// The browser session's binding value, created on first use.
 pub async fn browser_binding(session: &Session) -> Result<String, PageError> {
@@ -92,12 +99,19 @@ pub async fn live_login_context(
 
 /// Records a fresh login, with a new session id (no fixation: the id changes on login).
 pub async fn set_login(session: &Session, login: &LoginSession) -> Result<(), PageError> {
-    if let Some(previous) = current_login(session).await
-        && previous.sub != login.sub
-    {
-        tracing::info!("a different user logged in on this browser; the previous login ends");
+    let mut login = login.clone();
+    if let Some(previous) = current_login(session).await {
+        if previous.sub != login.sub {
+            tracing::info!("a different user logged in on this browser; the previous login ends");
+        }
+        let mut earlier = previous.earlier;
+        if previous.context_id != login.context_id {
+            earlier.push(previous.context_id);
+        }
+        let from = earlier.len().saturating_sub(EARLIER_LOGINS);
+        login.earlier = earlier.split_off(from);
     }
     session.cycle_id().await?;
-    session.insert(LOGIN_KEY, login).await?;
+    session.insert(LOGIN_KEY, &login).await?;
     Ok(())
 }

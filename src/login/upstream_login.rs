@@ -182,6 +182,7 @@ pub async fn record_login(
         context_id: ctx.id.clone(),
         context_expires_at: ctx.expires_at,
         name: built.context.display_name().map(str::to_string),
+        earlier: Vec::new(),
     };
     let req = AuthRequest {
         sub: Some(user.sub),

@@ -4,10 +4,13 @@
 //! deliverer signs each one when it sends it ([`logout_token`]), with the app's algorithm and a
 //! fresh `jti` per attempt, and POSTs it as `logout_token` (§2.5).
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use serde_json::{Value, json};
 
 use crate::config::Settings;
-use crate::store::{AppLogin, OutboxRow};
+use crate::store::{AppLogin, Logouts, OutboxRow};
 use crate::tokens::keys::KeyRing;
 use crate::tokens::mint::{self, session_id};
 use crate::tokens::{jwt, random_token};
@@ -25,16 +28,28 @@ pub fn client_of(destination: &str) -> Option<&str> {
     destination.strip_prefix("backchannel ")
 }
 
-/// One row per app and login among `apps` whose client registered a back-channel logout URI;
-/// the body names the user and the login's `sid`.
-pub fn rows(settings: &Settings, apps: &[AppLogin], now: i64) -> Vec<OutboxRow> {
+/// What the store calls, in the transaction that ends logins, on the apps they reached: one
+/// row per app and login whose client (as `settings` has it) registered a back-channel logout
+/// URI; the body names the user, the login's `sid` and the client's registration.
+pub fn logouts(settings: &Settings, now: i64) -> Logouts {
+    let listening: HashMap<String, i64> = settings
+        .clients
+        .values()
+        .filter(|c| c.backchannel_logout_uri.is_some())
+        .map(|c| (c.client_id.clone(), c.registered_at))
+        .collect();
+    if listening.is_empty() {
+        return Logouts::none();
+    }
+    Logouts(Arc::new(move |apps: &[AppLogin]| {
+        rows(&listening, apps, now)
+    }))
+}
+
+fn rows(listening: &HashMap<String, i64>, apps: &[AppLogin], now: i64) -> Vec<OutboxRow> {
     apps.iter()
-        .filter(|a| {
-            settings
-                .client(&a.client_id)
-                .is_some_and(|c| c.backchannel_logout_uri.is_some())
-        })
-        .map(|a| {
+        .filter_map(|a| Some((a, *listening.get(&a.client_id)?)))
+        .map(|(a, registered_at)| {
             let event_id = random_token();
             OutboxRow {
                 id: random_token(),
@@ -46,6 +61,8 @@ pub fn rows(settings: &Settings, apps: &[AppLogin], now: i64) -> Vec<OutboxRow> 
                     "client_id": a.client_id,
                     "sub": a.sub,
                     "sid": session_id(&a.auth_context_id),
+                    // A client deleted and registered again under the same id is another app.
+                    "registered_at": registered_at,
                 })
                 .to_string(),
                 event_id,
@@ -78,6 +95,11 @@ pub fn logout_token(
     let (Some(sub), Some(sid)) = (row["sub"].as_str(), row["sid"].as_str()) else {
         return Err("the stored row names no sub and sid".into());
     };
+    if row["registered_at"].as_i64() != Some(client.registered_at) {
+        return Err(format!(
+            "client {client_id} was registered again since; the logout was for the earlier one"
+        ));
+    }
     let claims = mint::logout_token(&settings.issuer, client_id, sub, sid, &random_token(), now);
     let key = keys
         .signing_key(client.signing_alg)

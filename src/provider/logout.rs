@@ -184,9 +184,9 @@ async fn confirmed(state: &AppState, session: &Session, p: &Params) -> Result<Re
     end(state, session, back).await
 }
 
-/// Ends Herald's session (the login, with what was issued from it, and the apps it reached
-/// are owed logout tokens: Back-Channel Logout 1.0), then the upstream's when configured, then
-/// returns.
+/// Ends Herald's session, then the upstream's when configured, then returns. The apps the
+/// browser's logins reached are owed logout tokens (Back-Channel Logout 1.0); the logins' refresh
+/// tokens, all issued for `offline_access`, live on (§2.7).
 async fn end(
     state: &AppState,
     session: &Session,
@@ -194,13 +194,18 @@ async fn end(
 ) -> Result<Response, PageError> {
     let login = current_login(session).await;
     if let Some(l) = &login {
-        let which = EndLogins {
-            context_id: Some(&l.context_id),
-            ..EndLogins::default()
-        };
-        crate::login::ending::end_logins(state, &which)
-            .await
-            .map_err(crate::login::store_failure)?;
+        let logouts = crate::login::ending::logouts(state);
+        for context_id in l.earlier.iter().chain([&l.context_id]) {
+            let which = EndLogins {
+                context_id: Some(context_id),
+                ..EndLogins::default()
+            };
+            state
+                .store
+                .owe_logouts(&which, &logouts)
+                .await
+                .map_err(crate::login::store_failure)?;
+        }
     }
     let upstream = login
         .as_ref()

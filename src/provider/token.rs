@@ -86,7 +86,8 @@ async fn grant(
         .ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;
     let grant = GrantType::parse(raw).ok_or_else(|| {
         OAuthError::unsupported_grant_type(
-            "supported grant types: authorization_code, refresh_token, client_credentials",
+            "supported grant types: authorization_code, refresh_token, client_credentials, \
+             urn:ietf:params:oauth:grant-type:token-exchange",
         )
     })?;
     if !client.allows(grant) {
@@ -103,6 +104,7 @@ async fn grant(
         GrantType::ClientCredentials => {
             grants::client_credentials::issue(state, client, p, jkt).await
         }
+        GrantType::TokenExchange => grants::token_exchange::exchange(state, client, p, jkt).await,
     }?;
     metrics::token_issued(grant.as_str(), &client.client_id);
     events::token_issued(&client.client_id, grant.as_str());

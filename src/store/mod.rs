@@ -41,8 +41,8 @@ pub use login_events::{LOGIN_EVENT_RETENTION_SECS, LoginEvent, LoginEventQuery};
 pub use outbox::Delivery;
 pub use postgres::PgStore;
 pub use receipts::{
-    AccountLink, Conclusion, ConsentWrite, PurposeDecision, PurposeState, Removal, UserHoldings,
-    WithdrawGrant, Withdrawal,
+    AccountLink, Conclusion, ConsentWrite, Logouts, PurposeDecision, PurposeState, Removal,
+    UserHoldings, WithdrawGrant, Withdrawal,
 };
 pub use records::{
     AuditEntry, AuditFilter, AuthRequest, ConfigVersion, ConsentMethod, ConsentOutcome,

@@ -3,6 +3,7 @@
 //! are recorded (with the [`Removal`] of configuration changes), and what an export reads about
 //! a user.
 
+use super::identities::AppLogin;
 use super::issued::{AccessTokenRecord, CodeRecord, RefreshTokenRecord};
 use super::records::{ConsentOutcome, ConsentRecord, Grant, OutboxRow, StoredContext};
 
@@ -91,6 +92,34 @@ impl PartialEq for Withdrawal {
     }
 }
 
+/// Makes the logout tokens owed to the apps of logins that end (Back-Channel Logout 1.0).
+pub type OweLogouts = dyn Fn(&[AppLogin]) -> Vec<OutboxRow> + Send + Sync;
+
+/// How the apps of ending logins are told: built above the store (which knows neither the
+/// clients nor the token format) and called inside the transaction that ends the logins, on
+/// exactly the apps those logins reached.
+#[derive(Clone)]
+pub struct Logouts(pub std::sync::Arc<OweLogouts>);
+
+impl Logouts {
+    /// Nobody is told (no app listens, or a test of the store alone).
+    pub fn none() -> Logouts {
+        Logouts(std::sync::Arc::new(|_| Vec::new()))
+    }
+}
+
+impl std::fmt::Debug for Logouts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Logouts(..)")
+    }
+}
+
+impl PartialEq for Logouts {
+    fn eq(&self, other: &Self) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
 /// Something a configuration change removed. [`ConfigStore::save_config`](super::ConfigStore::save_config) ends what it was given in
 /// the transaction that stores the change, so the change is never in effect without it, and
 /// every replica sees the revocations at once (they are rows, not one replica's memory).
@@ -105,6 +134,9 @@ pub enum Removal {
     },
     /// An upstream: the authentication contexts of its logins are revoked together with every
     /// code, refresh token and access token issued from them, and its logins in flight (upstream
-    /// states) are dropped.
-    Upstream { upstream_id: String },
+    /// states) are dropped; the apps those logins reached are owed logout tokens.
+    Upstream {
+        upstream_id: String,
+        logouts: Logouts,
+    },
 }

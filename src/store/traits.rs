@@ -8,11 +8,11 @@
 use async_trait::async_trait;
 
 use super::{
-    AccessTokenRecord, AccountLink, AppLogin, AuditEntry, AuditFilter, AuthRequest, CodeRecord,
-    Conclusion, ConfigVersion, ConsentRecord, CreateOutcome, Delivery, DeliveryState, EndLogins,
-    FinishedLogin, Grant, KeyRecord, LinkOutcome, LinkedIdentity, LoginEvent, LoginEventQuery,
-    NewUser, OutboxRow, PurposeState, PushedRequest, Redemption, RefreshTokenRecord, Removal,
-    Result, Rotation, StoredContext, UpstreamLogin, User, UserHoldings, UserQuery,
+    AccessTokenRecord, AccountLink, AuditEntry, AuditFilter, AuthRequest, CodeRecord, Conclusion,
+    ConfigVersion, ConsentRecord, CreateOutcome, Delivery, DeliveryState, EndLogins, FinishedLogin,
+    Grant, KeyRecord, LinkOutcome, LinkedIdentity, LoginEvent, LoginEventQuery, Logouts, NewUser,
+    OutboxRow, PurposeState, PushedRequest, Redemption, RefreshTokenRecord, Removal, Result,
+    Rotation, StoredContext, UpstreamLogin, User, UserHoldings, UserQuery,
 };
 
 /// The database itself: schema, readiness and clean-up.
@@ -79,13 +79,14 @@ pub trait UserStore: Send + Sync + 'static {
     /// Blocks or unblocks user `sub`; `None` when there is no such user. Blocking, in one
     /// transaction, also revokes the user's codes and tokens and ends their browser sessions
     /// (in the database) and pending requests; returns how many codes and tokens it revoked.
-    /// `outbox` (the logout tokens owed to the user's apps) is written when this blocks.
+    /// Blocking also ends the user's live logins, and `logouts` makes what their apps are owed;
+    /// blocking a blocked user changes and writes nothing.
     async fn set_user_blocked(
         &self,
         sub: &str,
         blocked: bool,
         now: i64,
-        outbox: &[OutboxRow],
+        logouts: &Logouts,
     ) -> Result<Option<u64>>;
     /// Records a login or refusal.
     async fn record_login_event(&self, event: &LoginEvent) -> Result<()>;
@@ -100,6 +101,7 @@ pub trait UserStore: Send + Sync + 'static {
         now: i64,
         pseudonym: Option<&str>,
         outbox: &[OutboxRow],
+        logouts: &Logouts,
     ) -> Result<bool>;
     async fn set_last_context(&self, sub: &str, context: &str) -> Result<()>;
     /// A page of users and the number of users matching the query overall.
@@ -131,17 +133,13 @@ pub trait UserStore: Send + Sync + 'static {
     async fn refresh_context(&self, ctx: &StoredContext) -> Result<bool>;
     /// Ends the live logins `which` names (a back-channel logout from their upstream, or one
     /// login its upstream refused to refresh): their contexts, and the codes and tokens issued
-    /// from them, and writes `outbox` (the logout tokens owed to their apps) when it ended any.
-    /// Returns how many contexts it ended; one naming no login ends nothing.
-    async fn end_logins(
-        &self,
-        which: &EndLogins<'_>,
-        now: i64,
-        outbox: &[OutboxRow],
-    ) -> Result<u64>;
-    /// The apps the live logins `which` names got codes or tokens from, once per app and login
-    /// (for their back-channel logout).
-    async fn apps_of_logins(&self, which: &EndLogins<'_>) -> Result<Vec<AppLogin>>;
+    /// from them, in one transaction with the logout tokens `logouts` makes for the apps they
+    /// reached. Returns how many contexts it ended; one naming no login ends nothing.
+    async fn end_logins(&self, which: &EndLogins<'_>, now: i64, logouts: &Logouts) -> Result<u64>;
+    /// Writes the logout tokens `logouts` makes for the apps the live logins `which` reached,
+    /// without ending the logins (RP-initiated logout ends the browser's session, and offline
+    /// tokens live on: Back-Channel Logout 1.0 §2.7). Returns how many it wrote.
+    async fn owe_logouts(&self, which: &EndLogins<'_>, logouts: &Logouts) -> Result<usize>;
     async fn context(&self, id: &str) -> Result<Option<StoredContext>>;
 }
 
@@ -239,6 +237,8 @@ pub trait TokenStore: Send + Sync + 'static {
     /// Revokes every access and refresh token descending from a code; returns how many.
     async fn revoke_tokens_of_code(&self, code_hash: &str, now: i64) -> Result<u64>;
     async fn access_token(&self, jti: &str) -> Result<Option<AccessTokenRecord>>;
+    /// Stores an access token issued without a code or refresh token (a token exchange).
+    async fn insert_access_token(&self, token: &AccessTokenRecord) -> Result<()>;
     /// Marks the access token `token.jti` revoked; when there is no row for it (client
     /// credentials tokens are not stored), inserts `token` as a revoked row so verifiers see it.
     /// Returns 1 when this call revoked it, 0 when it already was.

@@ -6,6 +6,7 @@
 //! - `http`: the client those flows use, each URL checked and each answer capped in size.
 //! - `signed_tokens`: tokens the upstream signs outside the login (back-channel logout tokens,
 //!   JWT access tokens), checked against its JWKS.
+//! - [`exchange`]: upstream tokens presented for token exchange (RFC 8693), verified.
 //! - [`error`]: why an upstream login failed, in the terms the error page and the app need.
 //!
 //! This side knows nothing of the provider endpoints or the login journey: the journey
@@ -17,6 +18,7 @@ mod claims_json;
 pub mod client;
 pub mod endpoints;
 pub mod error;
+pub mod exchange;
 mod http;
 mod refresh;
 mod signed_tokens;

@@ -186,11 +186,67 @@ async fn rp_initiated_logout_sends_every_app_of_the_login_a_logout_token_retried
             "{client}: the same sid as the ID token's"
         );
     }
-    // The login ended with it: its refresh token is gone.
-    let (status, body) = app.refresh_as("bcl-one", &first).await;
+    // Its refresh token, issued for offline_access, lives on (Back-Channel Logout 1.0 §2.7).
+    let (status, _) = app.refresh_as("bcl-one", &first).await;
+    assert_eq!(status.as_u16(), 200);
+}
+
+#[tokio::test]
+async fn a_logout_tells_the_apps_of_the_browsers_earlier_logins_too() {
+    let (rp_url, rp) = listening_app().await;
+    let (rp2_url, rp2) = listening_app().await;
+    let app = spawn_app_with(&config(&rp_url, &rp2_url)).await;
+    let first = app.tokens(&AuthParams::new("bcl-two", "openid")).await;
+    // A fresh login in the same browser: a new login, with a new sid.
+    let p = AuthParams::new("bcl-one", "openid").with("prompt", "login");
+    let second = app.tokens(&p).await;
+    let sid = |t: &Value| payload(t["id_token"].as_str().unwrap())["sid"].clone();
+    assert_ne!(sid(&first), sid(&second));
+    let mut u = url::Url::parse(&format!("{}/logout", app.base)).unwrap();
+    u.query_pairs_mut()
+        .append_pair("id_token_hint", second["id_token"].as_str().unwrap());
     assert_eq!(
-        (status.as_u16(), body["error"].as_str()),
-        (400, Some("invalid_grant"))
+        app.browser.get(u.as_str()).send().await.unwrap().status(),
+        200
+    );
+    wait_until(
+        "both logins' apps were told",
+        Duration::from_secs(15),
+        || rp.accepted().len() == 1 && rp2.accepted().len() == 1,
+    )
+    .await;
+    assert_eq!(
+        verified(&app, &rp2.accepted()[0], "bcl-two").await["sid"],
+        sid(&first)
+    );
+    assert_eq!(
+        verified(&app, &rp.accepted()[0], "bcl-one").await["sid"],
+        sid(&second)
+    );
+}
+
+#[tokio::test]
+async fn removing_the_upstream_tells_the_apps_of_its_logins() {
+    let (rp_url, rp) = listening_app().await;
+    let (rp2_url, _rp2) = listening_app().await;
+    // Another upstream stays: a configuration needs one.
+    let spare = "\n[[upstreams]]\nid = \"spare\"\nkind = \"dev\"\n";
+    let app = spawn_app_with(&(config(&rp_url, &rp2_url) + spare)).await;
+    let t = app
+        .tokens(&AuthParams::new("bcl-one", "openid").with("idp_hint", "test"))
+        .await;
+    app.admin_ok(Method::DELETE, "/admin/api/upstreams/test", None, 204)
+        .await;
+    wait_until(
+        "the app took a logout token",
+        Duration::from_secs(15),
+        || rp.accepted().len() == 1,
+    )
+    .await;
+    let claims = verified(&app, &rp.accepted()[0], "bcl-one").await;
+    assert_eq!(
+        claims["sid"],
+        payload(t["id_token"].as_str().unwrap())["sid"]
     );
 }
 
@@ -229,7 +285,8 @@ fn a_backchannel_logout_uri_must_be_https_or_loopback_without_a_fragment() {
     for (uri, says) in [
         ("http://app.example/bcl", "loopback"),
         ("https://app.example/bcl#x", "fragment"),
-        ("not a url", "absolute URL"),
+        ("not a url", "not a URL"),
+        ("https://169.254.169.254/latest", "169.254"),
     ] {
         let toml = format!(
             "{base}\n[[clients]]\nclient_id = \"c\"\nredirect_uris = [\"https://app.example/cb\"]\n\

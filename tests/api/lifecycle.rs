@@ -491,7 +491,12 @@ async fn discovery_lists_the_grants_and_lifecycle_endpoints() {
         .unwrap();
     assert_eq!(
         doc["grant_types_supported"],
-        serde_json::json!(["authorization_code", "refresh_token", "client_credentials"])
+        serde_json::json!([
+            "authorization_code",
+            "refresh_token",
+            "client_credentials",
+            "urn:ietf:params:oauth:grant-type:token-exchange"
+        ])
     );
     assert_eq!(doc["revocation_endpoint"], format!("{}/revoke", app.base));
     assert_eq!(

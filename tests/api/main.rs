@@ -38,6 +38,7 @@ mod sessions;
 mod step_up;
 mod support;
 mod token;
+mod token_exchange;
 mod traces;
 mod upstream_faults;
 mod upstream_logout;

@@ -282,6 +282,10 @@ fn a_resource_must_be_an_absolute_uri_with_defined_scopes() {
             "`nope` is not a defined scope",
         ),
         ("uri = \"https://api.example/x\"", "name the scopes"),
+        (
+            "uri = \"https://herald.example\"\nscopes = [\"openid\"]",
+            "this server's issuer",
+        ),
     ] {
         let toml = format!("{base}\n[[resources]]\n{resource}\n");
         let err = herald::config::from_toml(&toml).unwrap_err().to_string();

@@ -400,6 +400,7 @@ impl Changes<'_> {
     pub async fn delete_upstream(&self, id: &str) -> Result<i64, ApiError> {
         let removal = Removal::Upstream {
             upstream_id: id.to_string(),
+            logouts: crate::login::ending::logouts(self.state),
         };
         self.apply(
             "upstream.delete",

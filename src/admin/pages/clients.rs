@@ -66,6 +66,7 @@ fn form_of(c: &Client) -> ClientForm {
         authorization_code: c.allows(GrantType::AuthorizationCode),
         refresh_token: c.allows(GrantType::RefreshToken),
         client_credentials: c.allows(GrantType::ClientCredentials),
+        token_exchange: c.allows(GrantType::TokenExchange),
         algs: options(&ALGS, c.signing_alg.as_str()),
         refresh_token_idle_ttl: ttl(c.refresh_token_idle_ttl),
         refresh_token_absolute_ttl: ttl(c.refresh_token_absolute_ttl),
@@ -98,6 +99,7 @@ fn form_from(form: &Form, client_id: String) -> ClientForm {
         authorization_code: form.checked("authorization_code"),
         refresh_token: form.checked("refresh_token"),
         client_credentials: form.checked("client_credentials"),
+        token_exchange: form.checked("token_exchange"),
         algs: options(&ALGS, &form.text("id_token_signed_response_alg")),
         refresh_token_idle_ttl: form.text("refresh_token_idle_ttl"),
         refresh_token_absolute_ttl: form.text("refresh_token_absolute_ttl"),
@@ -120,6 +122,10 @@ fn settings_from(form: &Form) -> ClientSettings {
         .into_iter()
         .filter(|g| form.checked(g))
         .map(str::to_string)
+        .chain(
+            form.checked("token_exchange")
+                .then(|| GrantType::TokenExchange.as_str().to_string()),
+        )
         .collect();
     ClientSettings {
         client_name: optional("client_name"),

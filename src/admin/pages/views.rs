@@ -284,6 +284,7 @@ pub struct ClientForm {
     pub authorization_code: bool,
     pub refresh_token: bool,
     pub client_credentials: bool,
+    pub token_exchange: bool,
     pub algs: Vec<Opt>,
     pub refresh_token_idle_ttl: String,
     pub refresh_token_absolute_ttl: String,

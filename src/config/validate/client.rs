@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Validator, check_redirect_uri};
+use super::Validator;
 use crate::claims::ScopeCatalog;
 use crate::config::file::ClientFile;
 use crate::config::policy::AccessPolicy;
@@ -20,6 +20,7 @@ impl Validator {
         i: usize,
         c: ClientFile,
         scopes: Option<&ScopeCatalog>,
+        issuer: Option<&str>,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Option<Client> {
         let key = format!("clients[{i}]");
@@ -277,10 +278,16 @@ impl Validator {
                 }
             },
         };
-        if let Some(uri) = &c.backchannel_logout_uri
-            && let Err(why) = check_backchannel_uri(uri)
-        {
-            self.problem(format!("{key}.backchannel_logout_uri: `{uri}` {why}"));
+        if let Some(uri) = &c.backchannel_logout_uri {
+            // Herald POSTs there from the server (Back-Channel Logout 1.0 §2.2): held to the
+            // webhooks' rules (https, no link-local or metadata address; loopback http only
+            // beside a loopback Herald). No fragment.
+            if uri.contains('#') {
+                self.problem(format!(
+                    "{key}.backchannel_logout_uri: `{uri}` must not contain a fragment"
+                ));
+            }
+            self.destination_url(&format!("{key}.backchannel_logout_uri"), uri, issuer);
         }
         for (j, uri) in c.post_logout_redirect_uris.iter().enumerate() {
             if let Err(why) = check_redirect_uri(uri) {
@@ -437,16 +444,22 @@ fn public_keys_only(jwks: &serde_json::Value) -> Result<(), String> {
     Ok(())
 }
 
-/// Back-Channel Logout 1.0 §2.2: an absolute URL without a fragment, which Herald POSTs to from
-/// the server: https, or http on a loopback host.
-fn check_backchannel_uri(uri: &str) -> Result<(), &'static str> {
+/// Registration rules for redirect URIs (RFC 9700 §2.1, §4.1; RFC 8252 §7): absolute, no
+/// fragment, no wildcard, `http:` only for loopback hosts.
+pub fn check_redirect_uri(uri: &str) -> Result<(), &'static str> {
     let url = url::Url::parse(uri).map_err(|_| "is not an absolute URL")?;
     if url.fragment().is_some() || uri.contains('#') {
-        return Err("must not contain a fragment");
+        return Err("must not contain a fragment (RFC 6749 §3.1.2)");
+    }
+    if uri.contains('*') {
+        return Err("must not contain a wildcard; register each URI exactly");
     }
     match url.scheme() {
         "https" => Ok(()),
         "http" if url.host_str().is_some_and(crate::config::is_loopback_host) => Ok(()),
-        _ => Err("must be https://, or http:// on a loopback host"),
+        "http" => Err("uses http:// on a host that is not loopback; use https://"),
+        // Private-use schemes of native apps use reverse domain names (RFC 8252 §7.1).
+        s if s.contains('.') => Ok(()),
+        _ => Err("must be https://, loopback http://, or a reverse-domain private-use scheme"),
     }
 }

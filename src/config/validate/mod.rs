@@ -162,7 +162,7 @@ pub(super) fn validate(
 
     let mut clients = HashMap::new();
     for (i, c) in file.clients.into_iter().enumerate() {
-        if let Some(c) = v.client(i, c, scopes.as_ref(), env) {
+        if let Some(c) = v.client(i, c, scopes.as_ref(), issuer.as_deref(), env) {
             if clients.contains_key(&c.client_id) {
                 v.problem(format!(
                     "clients[{i}].client_id: `{}` is used twice",
@@ -175,7 +175,11 @@ pub(super) fn validate(
     }
 
     v.post_login_clients(&upstreams, &clients);
-    let resources = v.resources(std::mem::take(&mut file.resources), scopes.as_ref());
+    let resources = v.resources(
+        std::mem::take(&mut file.resources),
+        scopes.as_ref(),
+        issuer.as_deref(),
+    );
     let dev_issuer = issuer.as_deref().is_some_and(|iss| {
         Url::parse(iss)
             .is_ok_and(|u| u.scheme() == "http" && u.host_str().is_some_and(is_loopback_host))
@@ -577,28 +581,9 @@ impl Validator {
     }
 }
 
-/// Registration rules for redirect URIs (RFC 9700 §2.1, §4.1; RFC 8252 §7): absolute, no
-/// fragment, no wildcard, `http:` only for loopback hosts.
-pub fn check_redirect_uri(uri: &str) -> Result<(), &'static str> {
-    let url = Url::parse(uri).map_err(|_| "is not an absolute URL")?;
-    if url.fragment().is_some() || uri.contains('#') {
-        return Err("must not contain a fragment (RFC 6749 §3.1.2)");
-    }
-    if uri.contains('*') {
-        return Err("must not contain a wildcard; register each URI exactly");
-    }
-    match url.scheme() {
-        "https" => Ok(()),
-        "http" if url.host_str().is_some_and(is_loopback_host) => Ok(()),
-        "http" => Err("uses http:// on a host that is not loopback; use https://"),
-        // Private-use schemes of native apps use reverse domain names (RFC 8252 §7.1).
-        s if s.contains('.') => Ok(()),
-        _ => Err("must be https://, loopback http://, or a reverse-domain private-use scheme"),
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use super::client::check_redirect_uri;
     use super::*;
     use crate::config::{ClientAuth, GrantType, Role};
 

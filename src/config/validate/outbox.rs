@@ -150,7 +150,12 @@ impl Validator {
 
     /// An https URL Herald may call; plain http only on loopback beside a loopback http://
     /// Herald (development), never a link-local or metadata address.
-    fn destination_url(&mut self, key: &str, raw: &str, issuer: Option<&str>) -> Option<String> {
+    pub(super) fn destination_url(
+        &mut self,
+        key: &str,
+        raw: &str,
+        issuer: Option<&str>,
+    ) -> Option<String> {
         let Ok(url) = Url::parse(raw) else {
             self.problem(format!("{key}: `{raw}` is not a URL"));
             return None;

@@ -15,6 +15,7 @@ impl Validator {
         &mut self,
         files: Vec<ResourceFile>,
         scopes: Option<&ScopeCatalog>,
+        issuer: Option<&str>,
     ) -> Vec<Resource> {
         let mut out: Vec<Resource> = Vec::new();
         for (i, r) in files.into_iter().enumerate() {
@@ -28,6 +29,13 @@ impl Validator {
                      like \"https://api.example.com\"",
                     r.uri
                 )),
+            }
+            // Herald itself is no API: a token for it would pass as one for its own endpoints.
+            if issuer.is_some_and(|iss| iss.trim_end_matches('/') == r.uri.trim_end_matches('/')) {
+                self.problem(format!(
+                    "{key}.uri: `{}` is this server's issuer; an API needs its own identifier",
+                    r.uri
+                ));
             }
             if out.iter().any(|o| o.uri == r.uri) {
                 self.problem(format!("{key}.uri: `{}` is used twice", r.uri));

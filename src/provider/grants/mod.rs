@@ -1,11 +1,13 @@
 //! The grants of the token endpoint, one file each: [`authorization_code`] (RFC 6749 §4.1.3,
-//! RFC 7636 §4.6), [`refresh_token`] (RFC 6749 §6, OIDC Core §12) and [`client_credentials`]
-//! (RFC 6749 §4.4). What they share lives here: signing a token response off the async workers,
-//! reading the stored login a token is issued from, and scope arithmetic.
+//! RFC 7636 §4.6), [`refresh_token`] (RFC 6749 §6, OIDC Core §12), [`client_credentials`]
+//! (RFC 6749 §4.4) and [`token_exchange`] (RFC 8693). What they share lives here: signing a
+//! token response off the async workers, reading the stored login a token is issued from, and
+//! scope arithmetic.
 
 pub mod authorization_code;
 pub mod client_credentials;
 pub mod refresh_token;
+pub mod token_exchange;
 
 use serde_json::{Map, Value};
 

@@ -10,6 +10,7 @@
 
 mod config;
 mod consent;
+pub(crate) mod ending;
 mod keys;
 mod login;
 mod outbox;
@@ -31,6 +32,7 @@ pub(super) use users::user_sql;
 macro_rules! sql_store {
     ($store:ident, $db:ty) => {
         $crate::store::sql::shared_sql!($db);
+        $crate::store::sql::ending::ending_sql!($db);
         $crate::store::sql::maintenance_sql!($store);
         $crate::store::sql::key_sql!($store);
         $crate::store::sql::user_sql!($store);
@@ -353,31 +355,20 @@ macro_rules! shared_sql {
                             enqueue(conn, &events).await?;
                         }
                     }
-                    Removal::Upstream { upstream_id } => {
+                    Removal::Upstream {
+                        upstream_id,
+                        logouts,
+                    } => {
                         sqlx::query("DELETE FROM upstream_logins WHERE upstream_id = $1")
                             .bind(upstream_id)
                             .execute(&mut *conn)
                             .await?;
-                        // What was issued from its contexts first, then the contexts.
-                        revoke_by(
-                            conn,
-                            &[
-                                "UPDATE authorization_codes SET consumed_at = $2 \
-                                 WHERE consumed_at IS NULL AND auth_context_id IN \
-                                 (SELECT id FROM auth_contexts WHERE upstream_id = $1)",
-                                "UPDATE refresh_tokens SET revoked_at = $2 \
-                                 WHERE revoked_at IS NULL AND auth_context_id IN \
-                                 (SELECT id FROM auth_contexts WHERE upstream_id = $1)",
-                                "UPDATE access_tokens SET revoked_at = $2 \
-                                 WHERE revoked_at IS NULL AND auth_context_id IN \
-                                 (SELECT id FROM auth_contexts WHERE upstream_id = $1)",
-                                "UPDATE auth_contexts SET revoked_at = $2 \
-                                 WHERE upstream_id = $1 AND revoked_at IS NULL",
-                            ],
-                            upstream_id,
-                            now,
-                        )
-                        .await?;
+                        // Its logins end, with what was issued from them; their apps are told.
+                        let which = $crate::store::EndLogins {
+                            upstream_id: Some(upstream_id),
+                            ..Default::default()
+                        };
+                        super::ending::end(conn, &which, now, logouts).await?;
                     }
                 }
                 Ok(())

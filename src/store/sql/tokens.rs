@@ -100,6 +100,14 @@ macro_rules! token_sql {
                 Ok(row)
             }
 
+            async fn insert_access_token(
+                &self,
+                t: &$crate::store::AccessTokenRecord,
+            ) -> $crate::store::Result<()> {
+                let mut conn = self.pool.acquire().await?;
+                shared::access_token(&mut conn, t).await
+            }
+
             async fn revoke_access_token(
                 &self,
                 t: &$crate::store::AccessTokenRecord,

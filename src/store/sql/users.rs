@@ -1,14 +1,6 @@
 //! [`UserStore`](crate::store::UserStore) in SQL: users, their upstream identities and their
 //! authentication contexts.
 
-/// The live logins an [`EndLogins`](crate::store::EndLogins) names, as a subquery: `$1`
-/// context id, `$2` upstream, `$3` sub, `$4` upstream sid, `$6` upstream subject (`$5` is left
-/// to the caller).
-pub(crate) const ENDED: &str = "(SELECT id FROM auth_contexts WHERE revoked_at IS NULL \
-     AND ($1 IS NULL OR id = $1) AND ($2 IS NULL OR upstream_id = $2) \
-     AND ($3 IS NULL OR sub = $3) AND ($4 IS NULL OR upstream_sid = $4) \
-     AND ($6 IS NULL OR upstream_subject = $6))";
-
 macro_rules! user_sql {
     ($store:ident) => {
         #[async_trait::async_trait]
@@ -194,21 +186,33 @@ macro_rules! user_sql {
                 sub: &str,
                 blocked: bool,
                 now: i64,
-                outbox: &[$crate::store::OutboxRow],
+                logouts: &$crate::store::Logouts,
             ) -> $crate::store::Result<Option<u64>> {
                 let mut tx = self.begin_write().await?;
-                let found = sqlx::query("UPDATE users SET blocked = $2 WHERE sub = $1")
+                let was: Option<i64> = sqlx::query_scalar("SELECT blocked FROM users WHERE sub = $1")
+                    .bind(sub)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                let Some(was) = was else {
+                    return Ok(None);
+                };
+                // Blocking a blocked user (or unblocking an unblocked one) changes nothing.
+                if (was != 0) == blocked {
+                    return Ok(Some(0));
+                }
+                sqlx::query("UPDATE users SET blocked = $2 WHERE sub = $1")
                     .bind(sub)
                     .bind(i64::from(blocked))
                     .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                if found == 0 {
-                    return Ok(None);
-                }
+                    .await?;
                 let mut revoked = 0;
                 if blocked {
-                    shared::enqueue(&mut tx, outbox).await?;
+                    // The user's logins end, and the apps they reached are told.
+                    let which = $crate::store::EndLogins {
+                        sub: Some(sub),
+                        ..Default::default()
+                    };
+                    ending::end(&mut tx, &which, now, logouts).await?;
                     revoked = shared::revoke_all(&mut tx, "sub", sub, now).await?;
                     for sql in [
                         "DELETE FROM auth_requests WHERE sub = $1",
@@ -227,13 +231,22 @@ macro_rules! user_sql {
                 now: i64,
                 pseudonym: Option<&str>,
                 outbox: &[$crate::store::OutboxRow],
+                logouts: &$crate::store::Logouts,
             ) -> $crate::store::Result<bool> {
                 let mut tx = self.begin_write().await?;
+                // The apps the user's live logins reached are told, before the logins go.
+                let which = $crate::store::EndLogins {
+                    sub: Some(sub),
+                    ..Default::default()
+                };
+                ending::end(&mut tx, &which, now, logouts).await?;
                 let gone = sqlx::query("DELETE FROM users WHERE sub = $1")
                     .bind(sub)
                     .execute(&mut *tx)
                     .await?;
                 if gone.rows_affected() == 0 {
+                    // Nothing erased: nothing ended either.
+                    tx.rollback().await?;
                     return Ok(false);
                 }
                 shared::revoke_all(&mut tx, "sub", sub, now).await?;
@@ -488,70 +501,29 @@ macro_rules! user_sql {
                 &self,
                 which: &$crate::store::EndLogins<'_>,
                 now: i64,
-                outbox: &[$crate::store::OutboxRow],
+                logouts: &$crate::store::Logouts,
             ) -> $crate::store::Result<u64> {
                 if which.is_empty() {
                     return Ok(0);
                 }
                 let mut tx = self.begin_write().await?;
-                // What was issued from the contexts first, then the contexts.
-                let mut ended = 0;
-                for sql in [
-                    "UPDATE authorization_codes SET consumed_at = $5 \
-                     WHERE consumed_at IS NULL AND auth_context_id IN ",
-                    "UPDATE refresh_tokens SET revoked_at = $5 \
-                     WHERE revoked_at IS NULL AND auth_context_id IN ",
-                    "UPDATE access_tokens SET revoked_at = $5 \
-                     WHERE revoked_at IS NULL AND auth_context_id IN ",
-                    "UPDATE auth_contexts SET revoked_at = $5 WHERE id IN ",
-                ] {
-                    ended = sqlx::query(&format!("{sql}{}", $crate::store::sql::users::ENDED))
-                        .bind(which.context_id)
-                        .bind(which.upstream_id)
-                        .bind(which.sub)
-                        .bind(which.sid)
-                        .bind(now)
-                        .bind(which.subject)
-                        .execute(&mut *tx)
-                        .await?
-                        .rows_affected();
-                }
-                // No event without its change: the logout tokens only if a login ended.
-                if ended > 0 {
-                    shared::enqueue(&mut tx, outbox).await?;
-                }
+                let ended = ending::end(&mut tx, which, now, logouts).await?;
                 tx.commit().await?;
-                // The last statement's count: the contexts.
                 Ok(ended)
             }
 
-            async fn apps_of_logins(
+            async fn owe_logouts(
                 &self,
                 which: &$crate::store::EndLogins<'_>,
-            ) -> $crate::store::Result<Vec<$crate::store::AppLogin>> {
+                logouts: &$crate::store::Logouts,
+            ) -> $crate::store::Result<usize> {
                 if which.is_empty() {
-                    return Ok(Vec::new());
+                    return Ok(0);
                 }
-                // Codes are kept a day after they expire, refresh tokens while their family
-                // lives, access tokens until they expire: together, the apps still holding
-                // something from the login.
-                let sql = format!(
-                    "SELECT DISTINCT client_id, sub, auth_context_id FROM ( \
-                     SELECT client_id, sub, auth_context_id FROM authorization_codes \
-                     UNION SELECT client_id, sub, auth_context_id FROM refresh_tokens \
-                     UNION SELECT client_id, sub, auth_context_id FROM access_tokens) issued \
-                     WHERE auth_context_id IN {} ORDER BY client_id, auth_context_id",
-                    $crate::store::sql::users::ENDED
-                );
-                Ok(sqlx::query_as(&sql)
-                    .bind(which.context_id)
-                    .bind(which.upstream_id)
-                    .bind(which.sub)
-                    .bind(which.sid)
-                    .bind(0_i64)
-                    .bind(which.subject)
-                    .fetch_all(&self.pool)
-                    .await?)
+                let mut tx = self.begin_write().await?;
+                let owed = ending::owe(&mut tx, which, logouts).await?;
+                tx.commit().await?;
+                Ok(owed)
             }
 
             async fn context(
