@@ -7,9 +7,8 @@
 use jsonwebtoken::Validation;
 use serde_json::{Map, Value};
 
-use super::client::{Discovered, UpstreamClients};
+use super::client::UpstreamClients;
 use super::error::UpstreamError;
-use super::signed_tokens::{VerifyError, verify};
 use crate::claims::{AccessTokenClaims, UpstreamClaims};
 use crate::config::Upstream;
 
@@ -55,9 +54,7 @@ impl UpstreamClients {
                 "the subject_token is not a JWT, so not an ID token".into(),
             )),
             (Presented::IdToken, true) => {
-                let claims = self
-                    .verified(up, &d, token, Some(&up.client_id), now)
-                    .await?;
+                let claims = self.checked(up, token, Some(&up.client_id), now).await?;
                 Ok(UpstreamClaims {
                     id_token: claims,
                     userinfo: None,
@@ -67,7 +64,7 @@ impl UpstreamClients {
             (Presented::AccessToken, true) => {
                 let audience = up.extra_authorize_params.get("audience");
                 let claims = self
-                    .verified(up, &d, token, audience.map(String::as_str), now)
+                    .checked(up, token, audience.map(String::as_str), now)
                     .await?;
                 let sub = claims.get("sub").cloned();
                 Ok(UpstreamClaims {
@@ -105,13 +102,11 @@ impl UpstreamClients {
         }
     }
 
-    /// A JWT `up` signed, checked: signature (a key it publishes, refetched once when the
-    /// token names an unknown one), `iss`, `aud` when `audience` is given, a `sub`, and `exp`
-    /// against `now`.
-    async fn verified(
+    /// A JWT `up` signed, checked: signature, `iss`, `aud` when `audience` is given, a `sub`,
+    /// and `exp` against `now`.
+    async fn checked(
         &self,
         up: &Upstream,
-        d: &Discovered,
         token: &str,
         audience: Option<&str>,
         now: i64,
@@ -128,21 +123,9 @@ impl UpstreamClients {
             v.validate_exp = false;
             v
         };
-        let claims = match verify(d, token, validation) {
-            Err(VerifyError::NoKey) => {
-                let fresh = self.discover(up, true).await?;
-                verify(&fresh, token, validation)
-            }
-            other => other,
-        }
-        .map_err(|e| match e {
-            VerifyError::NoKey => UpstreamError::Invalid(
-                "the subject_token names no signing key the upstream publishes".into(),
-            ),
-            VerifyError::Invalid(why) => {
-                UpstreamError::Invalid(format!("the subject_token was rejected: {why}"))
-            }
-        })?;
+        let claims = self
+            .verified(up, "the subject_token", token, validation)
+            .await?;
         match claims.get("exp").and_then(Value::as_i64) {
             Some(exp) if exp + LEEWAY_SECONDS >= now => Ok(claims),
             _ => Err(UpstreamError::Invalid(

@@ -146,24 +146,38 @@ impl UpstreamClients {
             v.validate_exp = false;
             v
         };
+        let claims = self
+            .verified(up, "the logout token", token, validation)
+            .await?;
+        logout_claims(&claims, now)
+    }
+
+    /// The claims of `token` (named `what` in errors), signed by a key `up` publishes and
+    /// valid under `v`; a token naming a key the cached JWKS lacks refetches it once (the
+    /// upstream may have rotated its keys).
+    pub(super) async fn verified(
+        &self,
+        up: &Upstream,
+        what: &str,
+        token: &str,
+        v: impl Fn(Algorithm) -> Validation + Copy,
+    ) -> Result<Map<String, Value>, UpstreamError> {
         let d = self.discover(up, false).await?;
-        let claims = match verify(&d, token, validation) {
+        match verify(&d, token, v) {
             Err(VerifyError::NoKey) => {
-                // Maybe the upstream rotated its keys: refetch once, then check again.
                 let fresh = self.discover(up, true).await?;
-                verify(&fresh, token, validation)
+                verify(&fresh, token, v)
             }
             other => other,
         }
         .map_err(|e| match e {
-            VerifyError::NoKey => UpstreamError::Invalid(
-                "the logout token names no signing key the upstream publishes".into(),
-            ),
+            VerifyError::NoKey => UpstreamError::Invalid(format!(
+                "{what} names no signing key the upstream publishes"
+            )),
             VerifyError::Invalid(why) => {
-                UpstreamError::Invalid(format!("the logout token was rejected: {why}"))
+                UpstreamError::Invalid(format!("{what} was rejected: {why}"))
             }
-        })?;
-        logout_claims(&claims, now)
+        })
     }
 }
 

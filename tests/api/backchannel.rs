@@ -151,15 +151,7 @@ async fn rp_initiated_logout_sends_every_app_of_the_login_a_logout_token_retried
         .as_str()
         .expect("the ID token carries sid")
         .to_string();
-    let discovery: Value = app
-        .api
-        .get(format!("{}/.well-known/openid-configuration", app.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let discovery: Value = discovery(&app).await;
     assert_eq!(discovery["backchannel_logout_supported"], true);
     assert_eq!(discovery["backchannel_logout_session_supported"], true);
 

@@ -99,19 +99,6 @@ fn challenge(res: &reqwest::Response) -> String {
         .to_string()
 }
 
-async fn error(res: reqwest::Response) -> (StatusCode, String, String) {
-    let status = res.status();
-    let body: Value = res.json().await.unwrap();
-    (
-        status,
-        body["error"].as_str().unwrap_or_default().to_string(),
-        body["error_description"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string(),
-    )
-}
-
 #[tokio::test]
 async fn a_proof_binds_the_access_token_and_userinfo_then_wants_a_proof_by_that_key() {
     let app = spawn_app_with(&clients()).await;
@@ -185,7 +172,7 @@ async fn a_proof_binds_the_access_token_and_userinfo_then_wants_a_proof_by_that_
     for (rule, d) in cases {
         let res = userinfo(&app, "DPoP", at, Some(d)).await;
         let c = challenge(&res);
-        let (status, code, why) = error(res).await;
+        let (status, code, why) = oauth_error(res).await;
         assert_eq!(
             (status, code.as_str()),
             (StatusCode::UNAUTHORIZED, "invalid_dpop_proof"),
@@ -208,7 +195,7 @@ async fn a_proof_binds_the_access_token_and_userinfo_then_wants_a_proof_by_that_
         )),
     )
     .await;
-    let (status, code, _) = error(res).await;
+    let (status, code, _) = oauth_error(res).await;
     assert_eq!(
         (status, code.as_str()),
         (StatusCode::UNAUTHORIZED, "invalid_token")
@@ -221,7 +208,7 @@ async fn a_proof_binds_the_access_token_and_userinfo_then_wants_a_proof_by_that_
     let claims: Value = res.json().await.unwrap();
     assert_eq!(claims["sub"], payload(at)["sub"]);
     let res = userinfo(&app, "DPoP", at, Some(good)).await;
-    let (status, code, why) = error(res).await;
+    let (status, code, why) = oauth_error(res).await;
     assert_eq!(
         (status, code.as_str()),
         (StatusCode::UNAUTHORIZED, "invalid_dpop_proof")
@@ -264,7 +251,7 @@ async fn the_token_endpoint_refuses_bad_proofs_and_replays_with_invalid_dpop_pro
     ];
     for (rule, d) in cases {
         let res = redeem_with(&app, &AuthParams::new("app", "openid"), Some(d)).await;
-        let (status, code, why) = error(res).await;
+        let (status, code, why) = oauth_error(res).await;
         assert_eq!(
             (status, code.as_str()),
             (StatusCode::BAD_REQUEST, "invalid_dpop_proof"),
@@ -277,7 +264,7 @@ async fn the_token_endpoint_refuses_bad_proofs_and_replays_with_invalid_dpop_pro
     let res = redeem_with(&app, &AuthParams::new("app", "openid"), Some(once.clone())).await;
     assert_eq!(res.status(), 200);
     let res = redeem_with(&app, &AuthParams::new("app", "openid"), Some(once)).await;
-    let (status, code, why) = error(res).await;
+    let (status, code, why) = oauth_error(res).await;
     assert_eq!(
         (status, code.as_str()),
         (StatusCode::BAD_REQUEST, "invalid_dpop_proof")
@@ -292,7 +279,7 @@ async fn the_token_endpoint_refuses_bad_proofs_and_replays_with_invalid_dpop_pro
         .send()
         .await
         .unwrap();
-    let (_, code, why) = error(res).await;
+    let (_, code, why) = oauth_error(res).await;
     assert_eq!(code, "invalid_dpop_proof", "{why}");
 }
 
@@ -342,7 +329,7 @@ async fn a_public_clients_refresh_token_is_bound_to_the_key_of_its_first_proof()
             Some(proof(&app, &STRANGER, "POST", "/token", json!({}))),
         ),
     ] {
-        let (status, code, why) = error(refresh(&app, rt, d).await).await;
+        let (status, code, why) = oauth_error(refresh(&app, rt, d).await).await;
         assert_eq!(
             (status, code.as_str()),
             (StatusCode::BAD_REQUEST, "invalid_grant"),
@@ -365,7 +352,7 @@ async fn a_public_clients_refresh_token_is_bound_to_the_key_of_its_first_proof()
     );
     // The successor is bound too.
     let next_rt = next["refresh_token"].as_str().unwrap();
-    let (_, code, _) = error(refresh(&app, next_rt, None).await).await;
+    let (_, code, _) = oauth_error(refresh(&app, next_rt, None).await).await;
     assert_eq!(code, "invalid_grant");
     let res = refresh(
         &app,
@@ -380,7 +367,7 @@ async fn a_public_clients_refresh_token_is_bound_to_the_key_of_its_first_proof()
 async fn a_client_registered_for_bound_tokens_gets_none_without_a_proof() {
     let app = spawn_app_with(&clients()).await;
     let p = AuthParams::new("strict", "openid");
-    let (status, code, why) = error(redeem_with(&app, &p, None).await).await;
+    let (status, code, why) = oauth_error(redeem_with(&app, &p, None).await).await;
     assert_eq!(
         (status, code.as_str()),
         (StatusCode::BAD_REQUEST, "invalid_request")
@@ -411,7 +398,7 @@ async fn with_nonces_required_a_proof_without_one_is_answered_with_a_nonce_to_re
         .await
         .unwrap();
     let nonce = res.headers()["dpop-nonce"].to_str().unwrap().to_string();
-    let (status, code, _) = error(res).await;
+    let (status, code, _) = oauth_error(res).await;
     assert_eq!(
         (status, code.as_str()),
         (StatusCode::BAD_REQUEST, "use_dpop_nonce")
@@ -425,7 +412,7 @@ async fn with_nonces_required_a_proof_without_one_is_answered_with_a_nonce_to_re
     ))
     .await
     .unwrap();
-    assert_eq!(error(res).await.1, "use_dpop_nonce");
+    assert_eq!(oauth_error(res).await.1, "use_dpop_nonce");
     let res = redeem(proof(
         &app,
         &CLIENT,
@@ -461,36 +448,21 @@ async fn with_nonces_required_a_proof_without_one_is_answered_with_a_nonce_to_re
         challenge(&res)
     );
     let nonce = res.headers()["dpop-nonce"].to_str().unwrap().to_string();
-    let res = userinfo(
-        &app,
-        "DPoP",
-        at,
-        Some(proof(
+    let with_nonce = || {
+        let d = proof(
             &app,
             &CLIENT,
             "GET",
             "/userinfo",
             json!({"ath": ath(at), "nonce": nonce}),
-        )),
-    )
-    .await;
-    assert_eq!(res.status(), 200);
+        );
+        userinfo(&app, "DPoP", at, Some(d))
+    };
+    assert_eq!(with_nonce().await.status(), 200);
 
     // A nonce is good for a few minutes, not forever.
     app.clock.advance(6 * 60);
-    let res = userinfo(
-        &app,
-        "DPoP",
-        at,
-        Some(proof(
-            &app,
-            &CLIENT,
-            "GET",
-            "/userinfo",
-            json!({"ath": ath(at), "nonce": nonce}),
-        )),
-    )
-    .await;
+    let res = with_nonce().await;
     assert_eq!(res.status(), 401);
     assert!(
         challenge(&res).contains("error=\"use_dpop_nonce\""),
@@ -619,7 +591,7 @@ async fn a_public_clients_family_is_bound_from_its_first_proof_on() {
     assert_eq!(res.status(), 200);
     let next: Value = res.json().await.unwrap();
     let (status, code, _) =
-        error(refresh(&app, next["refresh_token"].as_str().unwrap(), None).await).await;
+        oauth_error(refresh(&app, next["refresh_token"].as_str().unwrap(), None).await).await;
     assert_eq!(
         (status, code.as_str()),
         (StatusCode::BAD_REQUEST, "invalid_grant")
@@ -629,15 +601,7 @@ async fn a_public_clients_family_is_bound_from_its_first_proof_on() {
 #[tokio::test]
 async fn discovery_lists_the_proof_algorithms() {
     let app = spawn_app().await;
-    let discovery: Value = app
-        .api
-        .get(format!("{}/.well-known/openid-configuration", app.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let discovery: Value = discovery(&app).await;
     assert_eq!(
         discovery["dpop_signing_alg_values_supported"],
         json!(["ES256", "ES384", "EdDSA", "RS256", "PS256"])

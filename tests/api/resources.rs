@@ -84,19 +84,6 @@ async fn token_request(
     req.send().await.unwrap()
 }
 
-async fn error(res: reqwest::Response) -> (StatusCode, String, String) {
-    let status = res.status();
-    let body: Value = res.json().await.unwrap();
-    (
-        status,
-        body["error"].as_str().unwrap_or_default().to_string(),
-        body["error_description"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string(),
-    )
-}
-
 #[tokio::test]
 async fn a_token_for_one_api_has_its_audience_scopes_lifetime_and_algorithm() {
     let app = spawn_app_with(&config()).await;
@@ -157,9 +144,10 @@ async fn several_resources_are_narrowed_at_the_token_endpoint_never_widened() {
     let code = &q["code"];
 
     // An API nobody registered, then one not asked for at /authorize: nothing is spent.
-    let (status, code_name, why) =
-        error(token_request(&app, &p, code, &[("resource", "https://elsewhere")], None).await)
-            .await;
+    let (status, code_name, why) = oauth_error(
+        token_request(&app, &p, code, &[("resource", "https://elsewhere")], None).await,
+    )
+    .await;
     assert_eq!(
         (status, code_name.as_str()),
         (StatusCode::BAD_REQUEST, "invalid_target")
@@ -187,7 +175,7 @@ async fn several_resources_are_narrowed_at_the_token_endpoint_never_widened() {
             ])
             .send()
     };
-    let (status, code_name, why) = error(refresh("https://elsewhere").await.unwrap()).await;
+    let (status, code_name, why) = oauth_error(refresh("https://elsewhere").await.unwrap()).await;
     assert_eq!(
         (status, code_name.as_str()),
         (StatusCode::BAD_REQUEST, "invalid_target"),
@@ -261,7 +249,7 @@ async fn client_credentials_may_ask_for_any_registered_api() {
         (claims["aud"].clone(), claims["scope"].clone()),
         (json!(ORDERS), json!("orders:read"))
     );
-    let (status, code, _) = error(cc("https://elsewhere").await.unwrap()).await;
+    let (status, code, _) = oauth_error(cc("https://elsewhere").await.unwrap()).await;
     assert_eq!(
         (status, code.as_str()),
         (StatusCode::BAD_REQUEST, "invalid_target")
@@ -307,7 +295,8 @@ async fn a_code_bound_with_dpop_jkt_is_redeemed_only_with_a_proof_by_that_key() 
         }))
     };
     for dpop in [None, Some(proof(&STRANGER))] {
-        let (status, code, why) = error(token_request(&app, &p, &q["code"], &[], dpop).await).await;
+        let (status, code, why) =
+            oauth_error(token_request(&app, &p, &q["code"], &[], dpop).await).await;
         assert_eq!(
             (status, code.as_str()),
             (StatusCode::BAD_REQUEST, "invalid_grant")
@@ -365,9 +354,10 @@ async fn a_dpop_proof_at_par_binds_the_code_to_its_key() {
         },
         other => panic!("{other:?}"),
     };
-    let (_, code, _) =
-        error(token_request(&app, &p, &q["code"], &[], Some(proof(&STRANGER, "/token"))).await)
-            .await;
+    let (_, code, _) = oauth_error(
+        token_request(&app, &p, &q["code"], &[], Some(proof(&STRANGER, "/token"))).await,
+    )
+    .await;
     assert_eq!(code, "invalid_grant");
     let res = token_request(&app, &p, &q["code"], &[], Some(proof(&CLIENT, "/token"))).await;
     assert_eq!(res.status(), 200);

@@ -61,19 +61,6 @@ async fn exchange(app: &TestApp, client: &str, form: &[(&str, &str)]) -> reqwest
     req.form(&body).send().await.unwrap()
 }
 
-async fn error(res: reqwest::Response) -> (StatusCode, String, String) {
-    let status = res.status();
-    let body: Value = res.json().await.unwrap();
-    (
-        status,
-        body["error"].as_str().unwrap_or_default().to_string(),
-        body["error_description"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string(),
-    )
-}
-
 /// An ID token the test upstream signs for Herald's client there, about `sub`.
 fn upstream_id_token(app: &TestApp, sub: &str, exp_in: i64, aud: &str) -> String {
     let now = unix_now();
@@ -136,7 +123,7 @@ async fn an_upstream_id_token_becomes_a_herald_token_for_the_same_user_with_mapp
         ),
     ];
     for (token, code, says) in cases {
-        let (status, got, why) = error(
+        let (status, got, why) = oauth_error(
             exchange(
                 &app,
                 "backend",
@@ -158,7 +145,7 @@ async fn an_upstream_id_token_becomes_a_herald_token_for_the_same_user_with_mapp
         .upstream
         .sign(&json!({"iss": "https://evil.example", "aud": "x",
         "sub": "auth0|alice", "iat": now, "exp": now + 60}));
-    let (_, code, why) = error(
+    let (_, code, why) = oauth_error(
         exchange(
             &app,
             "backend",
@@ -176,7 +163,7 @@ async fn an_upstream_id_token_becomes_a_herald_token_for_the_same_user_with_mapp
     let app2 = spawn_app_with(&config()).await;
     let token = upstream_id_token(&app2, "auth0|alice", 300, "herald-at-upstream");
     app2.tokens(&AuthParams::new("app", "openid")).await;
-    let (_, code, why) = error(
+    let (_, code, why) = oauth_error(
         exchange(
             &app2,
             "backend",
@@ -246,7 +233,7 @@ async fn a_herald_token_is_exchanged_for_an_api_by_its_own_client_never_wider() 
     for (client, extra, code, says) in refused {
         let mut form = vec![("subject_token", at), ("subject_token_type", ACCESS_TOKEN)];
         form.extend(extra);
-        let (status, got, why) = error(exchange(&app, client, &form).await).await;
+        let (status, got, why) = oauth_error(exchange(&app, client, &form).await).await;
         assert_eq!(
             (status, got.as_str()),
             (StatusCode::BAD_REQUEST, code),
@@ -264,7 +251,7 @@ async fn a_herald_token_is_exchanged_for_an_api_by_its_own_client_never_wider() 
         .await
         .unwrap();
     assert_eq!(revoked.status(), 200);
-    let (_, code, why) = error(
+    let (_, code, why) = oauth_error(
         exchange(
             &app,
             "backend",
@@ -285,7 +272,7 @@ async fn only_confidential_clients_registered_for_it_may_exchange_and_discovery_
         ("subject_token", token.as_str()),
         ("subject_token_type", ID_TOKEN),
     ];
-    let (_, code, _) = error(exchange(&app, "public-exchanger", &form).await).await;
+    let (_, code, _) = oauth_error(exchange(&app, "public-exchanger", &form).await).await;
     assert_eq!(code, "unauthorized_client");
     let res = app
         .api
@@ -299,16 +286,8 @@ async fn only_confidential_clients_registered_for_it_may_exchange_and_discovery_
         .send()
         .await
         .unwrap();
-    assert_eq!(error(res).await.1, "unauthorized_client");
-    let discovery: Value = app
-        .api
-        .get(format!("{}/.well-known/openid-configuration", app.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    assert_eq!(oauth_error(res).await.1, "unauthorized_client");
+    let discovery: Value = discovery(&app).await;
     assert!(
         discovery["grant_types_supported"]
             .as_array()

@@ -620,6 +620,26 @@ impl TestApp {
     }
 }
 
+/// An OAuth error answer: its status, `error` and `error_description`.
+pub async fn oauth_error(res: reqwest::Response) -> (StatusCode, String, String) {
+    let status = res.status();
+    let body: Value = res.json().await.unwrap();
+    let text = |k: &str| body[k].as_str().unwrap_or_default().to_string();
+    (status, text("error"), text("error_description"))
+}
+
+/// Herald's discovery document, as an app reads it.
+pub async fn discovery(app: &TestApp) -> Value {
+    app.api
+        .get(format!("{}/.well-known/openid-configuration", app.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 pub fn consent_fields(html: &str) -> (String, String) {
     (form_field(html, "request"), form_field(html, "csrf"))
 }
