@@ -72,6 +72,7 @@ conformance!(
     a_client_assertion_jti_is_accepted_once_and_purged_after_expiry,
     a_dpop_proof_jti_is_accepted_once_per_key_and_purged_after_expiry,
     the_apps_of_a_login_are_found_and_owed_logout_rows_only_when_it_ends,
+    a_login_past_its_end_is_purged_once_nothing_issued_from_it_is_left,
     a_refresh_tokens_dpop_binding_is_kept_through_rotation,
     retiring_a_signing_key_schedules_its_end_and_leaves_others_alone,
     a_plaintext_key_is_resealed_once,
@@ -3657,6 +3658,28 @@ async fn login_events_filter_page_expire_and_go_with_an_erased_user(store: DynSt
             .unwrap()
     );
     assert_eq!(ids(all).await, ["e4", "e2"]);
+}
+
+async fn a_login_past_its_end_is_purged_once_nothing_issued_from_it_is_left(store: DynStore) {
+    // session_context expires at T + 600.
+    for (id, sub) in [("ctx-bare", "sub-1"), ("ctx-issued", "sub-2")] {
+        store
+            .insert_context(&session_context(id, sub, "up", None))
+            .await
+            .unwrap();
+    }
+    issue_to(&store, "app", "sub-2", "ctx-issued").await;
+    store.purge_expired(T + 599).await.unwrap();
+    assert!(
+        store.context("ctx-bare").await.unwrap().is_some(),
+        "not yet past its end"
+    );
+    store.purge_expired(T + 601).await.unwrap();
+    assert!(store.context("ctx-bare").await.unwrap().is_none());
+    assert!(
+        store.context("ctx-issued").await.unwrap().is_some(),
+        "its refresh token lives"
+    );
 }
 
 /// The apps a [`Logouts`] was called with: client, sub, login.

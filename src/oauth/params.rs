@@ -1,7 +1,8 @@
 //! Request parameters as OAuth reads them: form-urlencoded, each at most once (RFC 6749 §3.1,
 //! §3.2: "Request and response parameters MUST NOT be included more than once"), empty values
-//! treated as absent. The one exception is `resource` (RFC 8707 §2), which may be repeated: its
-//! values are kept space-separated, in order, without repeats.
+//! treated as absent. The exceptions are `resource` (RFC 8707 §2) and `audience` (RFC 8693
+//! §2.1), which may be repeated: their values are kept space-separated, in order, without
+//! repeats.
 
 use std::collections::{HashMap, HashSet};
 
@@ -10,8 +11,9 @@ use std::collections::{HashMap, HashSet};
 /// reading on (checklist: a 1 MB form of repeated keys must not buy seconds of work).
 pub const MAX_PARAMS: usize = 128;
 
-/// The parameter that may be repeated (RFC 8707 §2).
-pub const RESOURCE: &str = "resource";
+/// The parameters that may be repeated (RFC 8707 §2, RFC 8693 §2.1): their values are kept
+/// space-separated.
+pub const REPEATABLE: [&str; 2] = ["resource", "audience"];
 
 /// Parameters by name. Duplicates are kept aside so the caller decides how to answer.
 #[derive(Debug, Default)]
@@ -37,8 +39,8 @@ impl Params {
             if v.is_empty() {
                 continue;
             }
-            if k == RESOURCE
-                && let Some(kept) = p.values.get_mut(RESOURCE)
+            if REPEATABLE.contains(&k.as_ref())
+                && let Some(kept) = p.values.get_mut(k.as_ref())
             {
                 if !kept.split(' ').any(|r| r == v) {
                     kept.push(' ');

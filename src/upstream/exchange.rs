@@ -1,8 +1,7 @@
 //! Upstream tokens presented for exchange (RFC 8693, the broker case): an ID token or an access
 //! token the upstream issued, checked as Herald would check them in a login, so the upstream's
 //! mappings can be applied to them. A JWT is verified against the upstream's JWKS (`iss`, `aud`,
-//! `exp` against Herald's clock); an opaque access token is sent to the upstream's userinfo
-//! endpoint, whose answer is the claims.
+//! `exp` against Herald's clock), and must have been issued to Herald's client there.
 
 use jsonwebtoken::Validation;
 use serde_json::{Map, Value};
@@ -38,8 +37,14 @@ pub fn unverified_issuer(token: &str) -> Option<String> {
 }
 
 impl UpstreamClients {
-    /// The claims of `token`, a `kind` token `up` issued, verified; with the user's subject at
-    /// the upstream in `id_token.sub`, as a login's claims have it.
+    /// The claims of `token`, a `kind` token `up` issued for Herald, verified; with the user's
+    /// subject at the upstream in `id_token.sub`, as a login's claims have it.
+    ///
+    /// An ID token's `aud` must name Herald's client there. An access token must be a JWT for
+    /// Herald's client too: its `azp` (or `client_id`) is Herald's client id, or, without one,
+    /// its `aud` names it; and its `aud` names the upstream's `audience` when one is configured.
+    /// An opaque access token is refused: nothing says whom it was issued to (any app's token
+    /// would be taken as proof of a login), and it would be sent to the upstream to find out.
     pub async fn exchanged_claims(
         &self,
         up: &Upstream,
@@ -47,78 +52,72 @@ impl UpstreamClients {
         kind: Presented,
         now: i64,
     ) -> Result<UpstreamClaims, UpstreamError> {
-        let d = self.discover(up, false).await?;
-        let is_jwt = token.split('.').count() == 3;
-        match (kind, is_jwt) {
-            (Presented::IdToken, false) => Err(UpstreamError::Invalid(
-                "the subject_token is not a JWT, so not an ID token".into(),
-            )),
-            (Presented::IdToken, true) => {
-                let claims = self.checked(up, token, Some(&up.client_id), now).await?;
+        if token.split('.').count() != 3 {
+            return Err(UpstreamError::Invalid(
+                "the subject_token is not a JWT; an opaque token says not whom it was issued                  to, so it is not exchanged (exchange the ID token instead)"
+                    .into(),
+            ));
+        }
+        match kind {
+            Presented::IdToken => {
+                let claims = self.checked(up, token, &[&up.client_id], now).await?;
                 Ok(UpstreamClaims {
                     id_token: claims,
                     userinfo: None,
                     access_token: AccessTokenClaims::Absent,
                 })
             }
-            (Presented::AccessToken, true) => {
-                let audience = up.extra_authorize_params.get("audience");
-                let claims = self
-                    .checked(up, token, audience.map(String::as_str), now)
-                    .await?;
-                let sub = claims.get("sub").cloned();
+            Presented::AccessToken => {
+                let claims = match up.extra_authorize_params.get("audience") {
+                    Some(api) => self.checked(up, token, &[api], now).await?,
+                    None => self.checked(up, token, &[&up.client_id], now).await?,
+                };
+                let issued_to = ["azp", "client_id"]
+                    .iter()
+                    .find_map(|k| claims.get(*k).and_then(Value::as_str));
+                let for_herald = match issued_to {
+                    Some(client) => client == up.client_id,
+                    None => claims.get("aud").is_some_and(|aud| match aud {
+                        Value::String(a) => *a == up.client_id,
+                        Value::Array(all) => all.iter().any(|a| a.as_str() == Some(&up.client_id)),
+                        _ => false,
+                    }),
+                };
+                if !for_herald {
+                    return Err(UpstreamError::Invalid(
+                        "the subject_token was issued to another application than this server's                          client at the upstream"
+                            .into(),
+                    ));
+                }
+                let mut id_token = Map::new();
+                for k in ["sub", "auth_time", "iat"] {
+                    if let Some(v) = claims.get(k) {
+                        id_token.insert(k.to_string(), v.clone());
+                    }
+                }
                 Ok(UpstreamClaims {
-                    id_token: sub
-                        .map(|s| Map::from_iter([("sub".to_string(), s)]))
-                        .unwrap_or_default(),
+                    id_token,
                     userinfo: None,
                     access_token: AccessTokenClaims::Jwt(claims),
-                })
-            }
-            (Presented::AccessToken, false) => {
-                // Opaque: only the upstream can say whose it is.
-                let endpoint = d
-                    .metadata
-                    .userinfo_endpoint()
-                    .ok_or_else(|| {
-                        UpstreamError::Misconfigured(
-                            "an opaque access token can only be checked at the provider's \
-                             userinfo endpoint, and its discovery has none"
-                                .into(),
-                        )
-                    })?
-                    .url()
-                    .clone();
-                let info = self.userinfo(up, endpoint.as_str(), token).await?;
-                let sub = info.get("sub").cloned().ok_or_else(|| {
-                    UpstreamError::Invalid("the provider's userinfo answer has no sub".into())
-                })?;
-                Ok(UpstreamClaims {
-                    id_token: Map::from_iter([("sub".to_string(), sub)]),
-                    userinfo: Some(info),
-                    access_token: AccessTokenClaims::Opaque,
                 })
             }
         }
     }
 
-    /// A JWT `up` signed, checked: signature, `iss`, `aud` when `audience` is given, a `sub`,
-    /// and `exp` against `now`.
+    /// A JWT `up` signed, checked: signature, `iss`, an `aud` naming one of `audiences`, a
+    /// `sub`, and `exp` against `now`.
     async fn checked(
         &self,
         up: &Upstream,
         token: &str,
-        audience: Option<&str>,
+        audiences: &[&str],
         now: i64,
     ) -> Result<Map<String, Value>, UpstreamError> {
         let validation = |alg| {
             let mut v = Validation::new(alg);
             v.set_issuer(&[up.endpoint.issuer.as_str()]);
-            match audience {
-                Some(aud) => v.set_audience(&[aud]),
-                None => v.validate_aud = false,
-            }
-            v.set_required_spec_claims(&["iss", "exp", "sub"]);
+            v.set_audience(audiences);
+            v.set_required_spec_claims(&["iss", "aud", "exp", "sub"]);
             // Expiry is checked below, against Herald's clock.
             v.validate_exp = false;
             v

@@ -139,6 +139,54 @@ async fn an_upstream_id_token_becomes_a_herald_token_for_the_same_user_with_mapp
         );
         assert!(why.contains(says), "{says}: {why}");
     }
+    // An ID token without aud, and access tokens issued to another app (by azp, or by aud with
+    // no azp), or opaque: none is taken as proof of a login.
+    let now = unix_now();
+    let upstream_token = |extra: Value| {
+        let mut c = json!({"iss": app.upstream.issuer(), "sub": "auth0|alice", "iat": now,
+            "exp": now + 300});
+        for (k, v) in extra.as_object().unwrap() {
+            c[k] = v.clone();
+        }
+        app.upstream.sign(&c)
+    };
+    let refused = [
+        (upstream_token(json!({})), ID_TOKEN),
+        (
+            upstream_token(json!({"aud": "herald-at-upstream", "azp": "another-app"})),
+            ACCESS_TOKEN,
+        ),
+        (
+            upstream_token(json!({"aud": "https://unrelated-api"})),
+            ACCESS_TOKEN,
+        ),
+        ("an-opaque-token".to_string(), ACCESS_TOKEN),
+    ];
+    for (token, kind) in refused {
+        let (_, code, why) = oauth_error(
+            exchange(
+                &app,
+                "backend",
+                &[("subject_token", &token), ("subject_token_type", kind)],
+            )
+            .await,
+        )
+        .await;
+        assert_eq!(code, "invalid_request", "{why}");
+    }
+    // An access token issued to Herald's client there is taken.
+    let ours = upstream_token(json!({"aud": "herald-at-upstream", "azp": "herald-at-upstream"}));
+    let res = exchange(
+        &app,
+        "backend",
+        &[
+            ("subject_token", &ours),
+            ("subject_token_type", ACCESS_TOKEN),
+        ],
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+
     // A token from an issuer Herald does not know.
     let now = unix_now();
     let foreign = app
@@ -199,6 +247,19 @@ async fn a_herald_token_is_exchanged_for_an_api_by_its_own_client_never_wider() 
     assert_eq!(claims["aud"], ORDERS);
     assert_eq!(claims["scope"], "orders:read");
     assert_eq!(claims["sub"], payload(at)["sub"]);
+    // It does not outlive its subject: exchanging again later cannot renew a token forever.
+    app.clock.advance(1800);
+    let res = exchange(
+        &app,
+        "backend",
+        &[("subject_token", at), ("subject_token_type", ACCESS_TOKEN)],
+    )
+    .await;
+    let later: Value = res.json().await.unwrap();
+    assert_eq!(
+        payload(later["access_token"].as_str().unwrap())["exp"],
+        payload(at)["exp"]
+    );
 
     let refused = [
         (
@@ -294,4 +355,54 @@ async fn only_confidential_clients_registered_for_it_may_exchange_and_discovery_
             .unwrap()
             .contains(&json!(GRANT))
     );
+}
+
+#[tokio::test]
+async fn a_dpop_bound_token_is_exchanged_only_with_a_proof_by_its_key() {
+    use crate::support::test_keys::{CLIENT, STRANGER, TestKey};
+    let app = spawn_app_with(&config()).await;
+    let proof = |key: &TestKey| {
+        key.dpop_proof(&json!({
+            "jti": herald::tokens::random_token(),
+            "htm": "POST",
+            "htu": format!("{}/token", app.base),
+            "iat": app.state.now(),
+        }))
+    };
+    let p = AuthParams::new("backend", "openid orders:read");
+    let q = app.login(&app.browser, &p).await;
+    let bound: Value = redemption(&app.api, &app.base, &p, &q["code"], Some(SECRET))
+        .header("DPoP", proof(&CLIENT))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let at = bound["access_token"].as_str().unwrap();
+    let form = [
+        ("grant_type", GRANT),
+        ("subject_token", at),
+        ("subject_token_type", ACCESS_TOKEN),
+    ];
+    let send = |dpop: Option<String>| {
+        let mut req = app
+            .api
+            .post(format!("{}/token", app.base))
+            .basic_auth("backend", Some(SECRET))
+            .form(&form);
+        if let Some(d) = dpop {
+            req = req.header("DPoP", d);
+        }
+        req.send()
+    };
+    for dpop in [None, Some(proof(&STRANGER))] {
+        let (_, code, why) = oauth_error(send(dpop).await.unwrap()).await;
+        assert_eq!(code, "invalid_request");
+        assert!(why.contains("DPoP-bound"), "{why}");
+    }
+    let res = send(Some(proof(&CLIENT))).await.unwrap();
+    assert_eq!(res.status(), 200);
+    let t: Value = res.json().await.unwrap();
+    assert_eq!(t["token_type"], "DPoP");
 }

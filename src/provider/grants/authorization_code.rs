@@ -112,6 +112,7 @@ pub async fn exchange(
             jkt,
             target: target.as_ref(),
             sid: Some(&session_id(&record.auth_context_id)),
+            expires_by: None,
             now,
         },
     )

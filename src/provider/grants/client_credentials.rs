@@ -50,6 +50,7 @@ pub async fn issue(
             jkt,
             target: target.as_ref(),
             sid: None,
+            expires_by: None,
             now,
         },
     )

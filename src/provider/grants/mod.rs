@@ -44,6 +44,8 @@ pub(crate) struct Issue<'a> {
     pub target: Option<&'a Target>,
     /// The login's `sid` for the ID token (Back-Channel Logout 1.0 §2.1).
     pub sid: Option<&'a str>,
+    /// The access token expires by then at the latest (an exchanged token, its subject's).
+    pub expires_by: Option<i64>,
     pub now: i64,
 }
 
@@ -70,7 +72,9 @@ pub(crate) async fn sign(state: &AppState, issue: Issue<'_>) -> Result<Signed, O
     let access_ttl = issue
         .target
         .and_then(|t| t.ttl_secs)
-        .unwrap_or(settings.tokens.access_token_ttl.as_secs() as i64);
+        .unwrap_or(settings.tokens.access_token_ttl.as_secs() as i64)
+        .min(issue.expires_by.map_or(i64::MAX, |by| by - issue.now))
+        .max(1);
     let audience = issue.target.map_or_else(
         || Value::from(settings.issuer.as_str()),
         |t| t.audience.clone(),

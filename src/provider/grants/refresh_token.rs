@@ -130,6 +130,7 @@ pub async fn refresh(
             jkt,
             target: target.as_ref(),
             sid: Some(&session_id(&record.auth_context_id)),
+            expires_by: None,
             now,
         },
     )

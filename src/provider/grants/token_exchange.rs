@@ -2,15 +2,14 @@
 //! Herald access token for the same user (impersonation semantics; delegation with
 //! `actor_token` is not supported).
 //!
-//! - An upstream's ID token or access token (`subject_token_type` `…:id_token` or
-//!   `…:access_token`, `iss` a configured upstream; an opaque access token when one upstream is
-//!   configured) is verified as in a login (its JWKS, or its userinfo endpoint) and the
-//!   upstream's mappings are applied. The user must have signed in through Herald before, must
+//! - An upstream's ID token or JWT access token (`subject_token_type` `…:id_token` or
+//!   `…:access_token`, `iss` a configured upstream), issued to Herald's client there, is
+//!   verified against the upstream's JWKS and the upstream's mappings are applied. The user must have signed in through Herald before, must
 //!   not be blocked, and must have allowed the app the scopes (unless it is trusted); the app's
 //!   access policy applies.
 //! - One of Herald's own access tokens, issued to this same client, is exchanged for one for
 //!   another audience (`resource` or `audience`, each a registered API), never widening its
-//!   scopes.
+//!   scopes, never outliving it, and bound to the same DPoP key if it is bound.
 //!
 //! A refused exchange is `invalid_request` (the subject_token is not acceptable, §2.2.2),
 //! `invalid_grant` (its user cannot get a token), `invalid_scope` or `invalid_target`.
@@ -40,6 +39,10 @@ struct Subject {
     sub: String,
     context: StoredContext,
     scopes: Vec<String>,
+    /// When the subject_token expires, for one of Herald's own: the new one expires by then.
+    expires_by: Option<i64>,
+    /// The DPoP key one of Herald's own is bound to: the new one needs a proof by it.
+    jkt: Option<String>,
 }
 
 pub async fn exchange(
@@ -92,6 +95,13 @@ pub async fn exchange(
         upstream_token(state, client, token, kind, issuer.as_deref()).await?
     };
 
+    if let Some(bound) = &subject.jkt
+        && jkt != Some(bound.as_str())
+    {
+        return Err(OAuthError::invalid_request(
+            "the subject_token is DPoP-bound: send a DPoP proof made with its key",
+        ));
+    }
     // The scopes asked for may only narrow what the subject allows (RFC 8693 §2.1).
     let scopes = match p.get("scope") {
         None => subject.scopes.clone(),
@@ -131,6 +141,7 @@ pub async fn exchange(
             jkt,
             target: target.as_ref(),
             sid: None,
+            expires_by: subject.expires_by,
             now,
         },
     )
@@ -164,6 +175,8 @@ async fn own_token(state: &AppState, client: &Client, token: &str) -> Result<Sub
     #[derive(serde::Deserialize)]
     struct Claims {
         jti: String,
+        exp: i64,
+        cnf: Option<Value>,
     }
     let settings = state.settings();
     let claims: Claims = verify_access_token(&state.keys(), &settings.issuer, token, state.now())
@@ -191,6 +204,10 @@ async fn own_token(state: &AppState, client: &Client, token: &str) -> Result<Sub
         sub: record.sub,
         context,
         scopes: scope_list(&record.scope),
+        expires_by: Some(claims.exp),
+        jkt: claims
+            .cnf
+            .and_then(|c| c["jkt"].as_str().map(str::to_string)),
     })
 }
 
@@ -203,25 +220,29 @@ async fn upstream_token(
     issuer: Option<&str>,
 ) -> Result<Subject, OAuthError> {
     let settings = state.settings();
-    let upstream = match issuer {
-        Some(iss) => settings
-            .upstreams
-            .iter()
-            .find(|u| u.endpoint.issuer == iss)
-            .ok_or_else(|| {
-                OAuthError::invalid_request(format!(
-                    "the subject_token was issued by {iss}, which is not a configured upstream"
-                ))
-            })?,
-        // An opaque token names no issuer: only with one upstream is it clear whose it is.
-        None => match settings.upstreams.as_slice() {
-            [only] => only,
-            _ => {
-                return Err(OAuthError::invalid_request(
-                    "the subject_token names no issuer, and several upstreams are configured",
-                ));
-            }
-        },
+    let Some(iss) = issuer else {
+        return Err(OAuthError::invalid_request(
+            "the subject_token is not a JWT naming its issuer; an opaque token says not whom it \
+             was issued to, so it is not exchanged",
+        ));
+    };
+    let mut named = settings
+        .upstreams
+        .iter()
+        .filter(|u| u.endpoint.issuer == iss);
+    let upstream = match (named.next(), named.next()) {
+        (Some(only), None) => only,
+        (None, _) => {
+            return Err(OAuthError::invalid_request(format!(
+                "the subject_token was issued by {iss}, which is not a configured upstream"
+            )));
+        }
+        (Some(_), Some(_)) => {
+            return Err(OAuthError::invalid_request(format!(
+                "several upstreams have the issuer {iss}, so which one's mappings apply is \
+                 unclear; tokens from it are not exchanged"
+            )));
+        }
     };
     let now = state.now();
     let claims = state
@@ -293,10 +314,10 @@ async fn upstream_token(
         upstream_id: upstream.id.clone(),
         context: serde_json::to_string(&built.context)
             .map_err(|_| OAuthError::server_error("the login could not be recorded"))?,
-        auth_time: claims
-            .id_token
-            .get("auth_time")
-            .and_then(Value::as_i64)
+        // When the user authenticated: the token's auth_time, else when it was issued.
+        auth_time: ["auth_time", "iat"]
+            .iter()
+            .find_map(|k| claims.id_token.get(*k).and_then(Value::as_i64))
             .filter(|t| *t > 0 && *t <= now + 60)
             .map_or(now, |t| t.min(now)),
         created_at: now,
@@ -312,5 +333,7 @@ async fn upstream_token(
         sub: user.sub,
         context,
         scopes,
+        expires_by: None,
+        jkt: None,
     })
 }

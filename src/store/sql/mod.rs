@@ -496,6 +496,15 @@ macro_rules! maintenance_sql {
                     "DELETE FROM sessions WHERE expires_at < $1",
                     "DELETE FROM client_assertions WHERE expires_at < $1",
                     "DELETE FROM dpop_proofs WHERE expires_at < $1",
+                    // A login past its end with nothing issued from it left (an exchanged
+                    // token's, once the token has expired) serves nobody.
+                    "DELETE FROM auth_contexts WHERE expires_at IS NOT NULL AND expires_at < $1 \
+                     AND NOT EXISTS (SELECT 1 FROM access_tokens t \
+                                     WHERE t.auth_context_id = auth_contexts.id) \
+                     AND NOT EXISTS (SELECT 1 FROM refresh_tokens r \
+                                     WHERE r.auth_context_id = auth_contexts.id) \
+                     AND NOT EXISTS (SELECT 1 FROM authorization_codes c \
+                                     WHERE c.auth_context_id = auth_contexts.id)",
                     "DELETE FROM pushed_requests WHERE expires_at < $1",
                     "DELETE FROM signing_keys WHERE expires_at IS NOT NULL AND expires_at < $1",
                 ] {
