@@ -604,7 +604,9 @@ chown -R root:root "$CONF_DIR"
 chmod 0444 "$CONF_DIR/herald.toml"
 chmod 0555 "$CONF_DIR"
 install -d -o nobody -g nogroup -m 0700 "$STATE_DIR"
-conf_before=$(cd "$CONF_DIR" && ls -la && sha256sum herald.toml)
+# -A, not -a: `..` is the temporary root, whose time changes when the state directory beside
+# the config directory is written; only what is in the config directory counts.
+conf_before=$(cd "$CONF_DIR" && ls -lA && sha256sum herald.toml)
 
 KEK=$("$HERALD" keys gen-kek) || fail "herald keys gen-kek failed"
 python3 -c 'import base64,sys; assert len(base64.b64decode(sys.argv[1], validate=True)) == 32' "$KEK" ||
@@ -678,7 +680,7 @@ pass "the discovery document names the issuer http://127.0.0.1:$PORT"
 db_owner=$(stat -c %U "$STATE_DIR/herald.db")
 [ "$db_owner" = nobody ] || fail "$STATE_DIR/herald.db belongs to $db_owner, not nobody"
 pass "the SQLite database was created in the state directory, owned by nobody"
-conf_after=$(cd "$CONF_DIR" && ls -la && sha256sum herald.toml)
+conf_after=$(cd "$CONF_DIR" && ls -lA && sha256sum herald.toml)
 [ "$conf_before" = "$conf_after" ] || {
     diff <(echo "$conf_before") <(echo "$conf_after") >&2 || true
     fail "something changed in the config directory $CONF_DIR"
