@@ -3746,13 +3746,15 @@ async fn the_apps_of_a_login_are_found_and_owed_logout_rows_only_when_it_ends(st
         .link_user("up", "subject-of-sub-2", "sub-2", T)
         .await
         .unwrap();
+    // The count is every code and token of the user, those of its live logins included: the
+    // open code, the access token and the refresh token issue_to made.
     assert_eq!(
         store
             .set_user_blocked("sub-2", true, T + 3, &logouts)
             .await
             .unwrap()
-            .map(|_| taken(&seen).len()),
-        Some(1)
+            .map(|revoked| (revoked, taken(&seen).len())),
+        Some((3, 1))
     );
     assert_eq!(
         store

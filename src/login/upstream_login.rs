@@ -196,10 +196,16 @@ pub async fn record_login(
 /// When the user authenticated: the upstream's `auth_time` (OIDC Core §2) when it sends a
 /// plausible one (not after now, with a minute's leeway for clocks), else now.
 pub(super) fn upstream_auth_time(claims: &claims::UpstreamClaims, now: i64) -> i64 {
-    claims
-        .id_token
-        .get("auth_time")
-        .and_then(Value::as_i64)
+    plausible_auth_time(
+        claims.id_token.get("auth_time").and_then(Value::as_i64),
+        now,
+    )
+}
+
+/// A time an upstream claims the user authenticated at, if plausible (after 1970, not after now
+/// with a minute's leeway for clocks, and then no later than now); else now.
+pub fn plausible_auth_time(claimed: Option<i64>, now: i64) -> i64 {
+    claimed
         .filter(|t| *t > 0 && *t <= now + 60)
         .map_or(now, |t| t.min(now))
 }

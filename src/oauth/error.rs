@@ -10,6 +10,9 @@ use url::Url;
 use crate::store::StoreError;
 
 /// An error answered as JSON by the token, revocation, introspection and userinfo endpoints.
+/// The header a DPoP nonce travels in (RFC 9449 §8).
+pub const NONCE_HEADER: &str = "dpop-nonce";
+
 #[derive(Debug, Clone)]
 pub struct OAuthError {
     pub code: &'static str,
@@ -149,7 +152,7 @@ impl IntoResponse for OAuthError {
             h.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         if let Some(n) = self.dpop_nonce.and_then(|n| HeaderValue::from_str(&n).ok()) {
-            h.insert("dpop-nonce", n);
+            h.insert(NONCE_HEADER, n);
         }
         res
     }

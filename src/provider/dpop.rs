@@ -5,7 +5,9 @@
 //! with a 401 and a `DPoP` challenge (§7.1). With `require_dpop_nonce` on, every answer to a
 //! DPoP request carries a fresh `DPoP-Nonce`.
 
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+
+use crate::oauth::error::NONCE_HEADER;
 
 use crate::oauth::error::{OAuthError, sanitize};
 use crate::state::AppState;
@@ -85,6 +87,13 @@ pub fn fresh_nonce(state: &AppState) -> Option<String> {
         return None;
     }
     state.keys().dpop_nonces().current(state.now())
+}
+
+/// Adds a fresh `DPoP-Nonce` to an answer, when nonces are required and it has none yet.
+pub fn offer_nonce(state: &AppState, res: &mut axum::response::Response) {
+    if let Some(n) = fresh_nonce(state).and_then(|n| HeaderValue::from_str(&n).ok()) {
+        res.headers_mut().entry(NONCE_HEADER).or_insert(n);
+    }
 }
 
 /// How `at` answers a refused proof.

@@ -113,6 +113,20 @@ pub fn target(
     }))
 }
 
+/// [`target`] for a grant not tied to an authorization request (client_credentials, token
+/// exchange): any registered API may be `asked` for; none asked, a token for Herald.
+pub fn any_registered(
+    settings: &Settings,
+    asked: Option<&str>,
+    scopes: &[String],
+) -> Result<Option<Target>, OAuthError> {
+    let apis: Vec<&Resource> = match asked {
+        Some(_) => settings.resources.iter().collect(),
+        None => Vec::new(),
+    };
+    target(settings, &apis, asked, scopes)
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;

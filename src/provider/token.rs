@@ -30,10 +30,7 @@ pub async fn token(State(state): State<AppState>, headers: HeaderMap, body: Byte
     match handle(&state, &headers, &body).await {
         Ok(body) => {
             let mut res = token_response(body);
-            if let Some(n) = dpop::fresh_nonce(&state).and_then(|n| HeaderValue::from_str(&n).ok())
-            {
-                res.headers_mut().insert("dpop-nonce", n);
-            }
+            dpop::offer_nonce(&state, &mut res);
             res
         }
         Err(e) => e.into_response(),
@@ -85,10 +82,10 @@ async fn grant(
         .get("grant_type")
         .ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;
     let grant = GrantType::parse(raw).ok_or_else(|| {
-        OAuthError::unsupported_grant_type(
-            "supported grant types: authorization_code, refresh_token, client_credentials, \
-             urn:ietf:params:oauth:grant-type:token-exchange",
-        )
+        OAuthError::unsupported_grant_type(format!(
+            "supported grant types: {}",
+            GrantType::ALL.map(GrantType::as_str).join(", ")
+        ))
     })?;
     if !client.allows(grant) {
         return Err(OAuthError::unauthorized_client(format!(

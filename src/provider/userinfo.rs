@@ -4,7 +4,7 @@
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, Method, header};
+use axum::http::{HeaderMap, Method, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -113,10 +113,8 @@ async fn respond(
         Ok(v) => ([(header::CACHE_CONTROL, "no-store")], axum::Json(v)).into_response(),
         Err(e) => e.into_response(),
     };
-    if headers.contains_key("dpop")
-        && let Some(n) = dpop::fresh_nonce(state).and_then(|n| HeaderValue::from_str(&n).ok())
-    {
-        res.headers_mut().entry("dpop-nonce").or_insert(n);
+    if headers.contains_key("dpop") {
+        dpop::offer_nonce(state, &mut res);
     }
     res
 }

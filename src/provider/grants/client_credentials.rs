@@ -30,13 +30,7 @@ pub async fn issue(
     }
     let scopes = machine_scopes(client, p.get("scope"))?;
     let now = state.now();
-    // RFC 8707: any registered API, when one is asked for; else a token for Herald.
-    let settings = state.settings();
-    let apis: Vec<_> = match p.get("resource") {
-        Some(_) => settings.resources.iter().collect(),
-        None => Vec::new(),
-    };
-    let target = resource::target(&settings, &apis, p.get("resource"), &scopes)?;
+    let target = resource::any_registered(&state.settings(), p.get("resource"), &scopes)?;
     let signed = sign(
         state,
         Issue {

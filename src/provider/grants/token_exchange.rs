@@ -20,6 +20,7 @@ use super::{Issue, live_login, parsed, scope_list, sign};
 use crate::claims::{self, AuthContext};
 use crate::config::Client;
 use crate::config::policy::Verdict;
+use crate::login::upstream_login::plausible_auth_time;
 use crate::oauth::error::OAuthError;
 use crate::oauth::params::Params;
 use crate::provider::resource;
@@ -121,11 +122,7 @@ pub async fn exchange(
         .flatten()
         .collect();
     let asked = (!asked.is_empty()).then(|| asked.join(" "));
-    let apis: Vec<_> = match asked {
-        Some(_) => settings.resources.iter().collect(),
-        None => Vec::new(),
-    };
-    let target = resource::target(&settings, &apis, asked.as_deref(), &scopes)?;
+    let target = resource::any_registered(&settings, asked.as_deref(), &scopes)?;
     let context: AuthContext = parsed(&subject.context)?;
     let now = state.now();
     let signed = sign(
@@ -315,11 +312,12 @@ async fn upstream_token(
         context: serde_json::to_string(&built.context)
             .map_err(|_| OAuthError::server_error("the login could not be recorded"))?,
         // When the user authenticated: the token's auth_time, else when it was issued.
-        auth_time: ["auth_time", "iat"]
-            .iter()
-            .find_map(|k| claims.id_token.get(*k).and_then(Value::as_i64))
-            .filter(|t| *t > 0 && *t <= now + 60)
-            .map_or(now, |t| t.min(now)),
+        auth_time: plausible_auth_time(
+            ["auth_time", "iat"]
+                .iter()
+                .find_map(|k| claims.id_token.get(*k).and_then(Value::as_i64)),
+            now,
+        ),
         created_at: now,
         // Lives as long as the token issued from it; nothing refreshes it.
         expires_at: Some(now + settings.tokens.access_token_ttl.as_secs() as i64),

@@ -207,13 +207,14 @@ macro_rules! user_sql {
                     .await?;
                 let mut revoked = 0;
                 if blocked {
-                    // The user's logins end, and the apps they reached are told.
+                    // Counted first, so the count is every code and token of the user; then
+                    // the user's logins end, and the apps they reached are told.
+                    revoked = shared::revoke_all(&mut tx, "sub", sub, now).await?;
                     let which = $crate::store::EndLogins {
                         sub: Some(sub),
                         ..Default::default()
                     };
                     ending::end(&mut tx, &which, now, logouts).await?;
-                    revoked = shared::revoke_all(&mut tx, "sub", sub, now).await?;
                     for sql in [
                         "DELETE FROM auth_requests WHERE sub = $1",
                         "DELETE FROM sessions WHERE record LIKE '%' || $1 || '%'",
