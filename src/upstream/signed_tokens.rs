@@ -16,8 +16,8 @@ use super::error::UpstreamError;
 use crate::claims::AccessTokenClaims;
 use crate::config::Upstream;
 
-/// The event a logout token must carry (§2.4).
-pub const BACKCHANNEL_LOGOUT_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
+/// The event a logout token must carry (§2.4): the one Herald's own logout tokens carry.
+pub use crate::tokens::mint::BACKCHANNEL_LOGOUT_EVENT;
 
 /// How far Herald's clock and the upstream's may differ (`iat` ahead, `exp` behind).
 const IAT_LEEWAY_SECONDS: i64 = 60;
