@@ -19,6 +19,9 @@
 #   the same run, and Herald's figure is also given as a fraction of it;
 # - dev: Herald's built-in development upstream, whose pages and RS256 ID token are inside
 #   Herald's process and so inside Herald's figure.
+# PERF_CALL_GRAPH (default fp) is perf's --call-graph: `dwarf` unwinds Herald's own frames too
+# (the release build keeps no frame pointers), at the cost of a larger profile; PERF_FREQ (default
+# 999) its sampling rate; PERF_KEEP=1 keeps perf.data in $OUT.
 # Herald runs on SERVER_CPU (default 1), the driver on LOAD_CPU (default 0); LOGIN_SECONDS
 # (default 15) per run, 16 in flight. The profile uses the first upstream and the first store, the
 # statement count the first upstream and SQLite.
@@ -67,6 +70,14 @@ EOF
   fi
 }
 
+# ALG (default: Herald's, RS256) signs the client's ID and access tokens: ES256 or EdDSA show
+# the login path without RSA's two signatures.
+client_algs() {
+  if [ -n "${ALG:-}" ]; then
+    printf 'id_token_signed_response_alg = "%s"\naccess_token_signed_response_alg = "%s"\n' "$ALG" "$ALG"
+  fi
+}
+
 PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432}
 database_url() { # database_url STORE UPSTREAM
   case $1 in
@@ -77,7 +88,7 @@ database_url() { # database_url STORE UPSTREAM
 }
 
 config() { # config STORE UPSTREAM
-  bench_config "$BASE" "$(database_url "$1" "$2")" "$(upstream_config "$2")" ""
+  bench_config "$BASE" "$(database_url "$1" "$2")" "$(upstream_config "$2")" "$(client_algs)"
 }
 
 start() { # start STORE UPSTREAM LOG [RUST_LOG]
@@ -146,7 +157,9 @@ if run["ok"] == 0 or run["errors"]:
              f"{run['errors']} errors")
 cpu_ms = (after - before) * 1000 / hz / run["ok"]
 store = "postgres" if sync == "postgres" else f"sqlite, synchronous={sync}"
-out = {"upstream": upstream, "store": store, "logins": run["ok"], "per_s": run["per_s"],
+import os
+out = {"upstream": upstream, "store": store, "alg": os.environ.get("ALG") or "RS256",
+       "logins": run["ok"], "per_s": run["per_s"],
        "p50_ms": run["p50_ms"], "p99_ms": run["p99_ms"], "cpu_ms_per_login": round(cpu_ms, 3),
        "rss_after_kb": int(sys.argv[9])}
 if upstream == "op":
@@ -164,11 +177,12 @@ PROFILED_STORE=$(set -- ${STORES:-full normal postgres}; echo "$1")
 if [ "${PERF:-0}" = 1 ]; then
   start "$PROFILED_STORE" "$PROFILED" "$RUN/perf.log"
   logins --concurrency 16 --warmup 2 --duration 3 >/dev/null
-  perf record -F 999 -g -p "$PID" -o "$RUN/perf.data" -- sleep "$SECONDS_PER_RUN" >/dev/null 2>&1 &
+  perf record -F "${PERF_FREQ:-999}" --call-graph "${PERF_CALL_GRAPH:-fp}" -p "$PID" -o "$RUN/perf.data" -- sleep "$SECONDS_PER_RUN" >/dev/null 2>&1 &
   logins --concurrency 16 --duration "$SECONDS_PER_RUN" >/dev/null
   stop
   sleep 1
   perf report -i "$RUN/perf.data" --children --sort sym -g none >"$RUN/perf.txt" 2>/dev/null
+  [ "${PERF_KEEP:-0}" = 1 ] && cp "$RUN/perf.data" "$OUT/login-path.perf.data"
   grep '%' "$RUN/perf.txt" | sed -n 1,80p >"$OUT/login-path.perf.txt"
   # A flame graph, when inferno is installed (`cargo install inferno`).
   if command -v inferno-flamegraph >/dev/null; then
@@ -210,7 +224,7 @@ json.dump(out, open(sys.argv[1], "w"), indent=2)
 for r in out["runs"]:
     upstream = (f"; the upstream {r['upstream_cpu_ms_per_login']} ms, Herald "
                 f"{r['herald_to_upstream']}x of it" if "upstream_cpu_ms_per_login" in r else "")
-    print(f"upstream={r['upstream']} {r['store']}: {r['per_s']} logins/s, "
+    print(f"upstream={r['upstream']} {r['store']} {r.get('alg', 'RS256')}: {r['per_s']} logins/s, "
           f"p50 {r['p50_ms']} ms, {r['cpu_ms_per_login']} ms of Herald's CPU per login"
           f"{upstream} ({r['logins']} logins)")
 s = out["statements"]

@@ -19,6 +19,7 @@ use crate::store::{self, ConfigVersion, DynStore, SqliteStore};
 use crate::telemetry::metrics;
 use crate::tokens;
 use crate::tokens::keys::KeyEncryption;
+use crate::web::binding::binding_cookie;
 use crate::web::sessions::{RedisSessions, Sessions, StoreSessions};
 use crate::{routes, server};
 
@@ -165,6 +166,8 @@ impl App {
             .with_expiry(Expiry::OnInactivity(time::Duration::seconds(
                 session_ttl.as_secs() as i64,
             )));
+        // The browser's binding, a cookie beside the session's ([`web::binding`]).
+        let binding_layer = axum::middleware::from_fn_with_state(secure_cookies, binding_cookie);
         let metrics_token = opts
             .metrics_token
             .or_else(|| std::env::var("HERALD_METRICS_TOKEN").ok())
@@ -186,10 +189,12 @@ impl App {
             in_flight.clone(),
             metrics.clone(),
         )
-        .layer(session_layer.clone());
+        .layer(session_layer.clone())
+        .layer(binding_layer.clone());
         let admin = admin_listener.map(|l| {
-            let router =
-                routes::admin_router(state.clone(), in_flight, metrics).layer(session_layer);
+            let router = routes::admin_router(state.clone(), in_flight, metrics)
+                .layer(session_layer)
+                .layer(binding_layer);
             (l, router)
         });
         spawn_purger(store);

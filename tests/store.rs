@@ -97,6 +97,7 @@ conformance!(
     auth_requests_round_trip_and_record_the_login,
     an_auth_request_is_decided_only_once,
     an_upstream_login_can_be_taken_only_once,
+    a_request_and_its_upstream_login_are_stored_in_one_transaction,
     a_finished_login_spends_its_state_and_a_second_answer_stores_nothing,
     contexts_round_trip_with_and_without_expiry,
     record_consent_upserts_the_grant_and_keeps_its_first_granted_at,
@@ -1262,6 +1263,26 @@ async fn an_upstream_login_can_be_taken_only_once(store: DynStore) {
     );
     // Taking one state leaves the others.
     assert!(store.take_upstream_login("other").await.unwrap().is_some());
+}
+
+async fn a_request_and_its_upstream_login_are_stored_in_one_transaction(store: DynStore) {
+    let req = auth_request("req-1", T, T + 600);
+    let login = upstream_login("state-digest", T, T + 600);
+    store.start_upstream_login(&req, &login).await.unwrap();
+    assert_eq!(store.auth_request("req-1").await.unwrap(), Some(req));
+    assert_eq!(
+        store.upstream_login("state-digest").await.unwrap(),
+        Some(login.clone())
+    );
+
+    // A state that exists already (the second write fails): the new request is not stored
+    // without it.
+    let mut again = auth_request("req-2", T, T + 600);
+    again.browser_binding = "another-binding".into();
+    let mut clash = login;
+    clash.auth_request_id = "req-2".into();
+    assert!(store.start_upstream_login(&again, &clash).await.is_err());
+    assert_eq!(store.auth_request("req-2").await.unwrap(), None);
 }
 
 async fn a_finished_login_spends_its_state_and_a_second_answer_stores_nothing(store: DynStore) {

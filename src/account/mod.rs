@@ -36,6 +36,7 @@ use crate::login::{self, LoginSession, start_sign_in};
 use crate::state::AppState;
 use crate::store::StoreError;
 use crate::tokens::hashing::{constant_time_eq, random_token};
+use crate::web::binding::BrowserBinding;
 use crate::web::pages::{AccountApp, AccountPage, AccountScope};
 use crate::web::{PageError, ReturnLink, error_page, render};
 
@@ -143,6 +144,7 @@ struct ShowQuery {
 async fn show(
     State(state): State<AppState>,
     session: Session,
+    binding: BrowserBinding,
     query: Result<Query<ShowQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, PageError> {
     let query = query.ok().map(|q| q.0);
@@ -156,7 +158,7 @@ async fn show(
                 Some(back_to_center()),
             ));
         }
-        return start_sign_in(&state, &session, "/account", None).await;
+        return start_sign_in(&state, &session, &binding, "/account", None).await;
     };
     let csrf = csrf_token(&session, &login.sub).await?;
     let grants = state.store.grants(&login.sub).await.map_err(store_failed)?;

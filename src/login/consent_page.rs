@@ -17,7 +17,7 @@ use super::pending::{
     already_answered, check_pending, fail, has_prompt, load_request, pending_request,
     requested_scopes, return_link, store_failure,
 };
-use super::session::{BINDING_KEY, browser_binding, current_login};
+use super::session::{binding_of, current_login};
 use crate::claims::ScopeCatalog;
 use crate::claims::purposes::{DEFAULT_LOCALE, accept_language, text_in};
 use crate::consent::decision::{Choice, ConsentDecision};
@@ -25,6 +25,7 @@ use crate::state::AppState;
 use crate::store::{AuthRequest, Conclusion, ConsentWrite};
 use crate::telemetry::{events, metrics};
 use crate::tokens::hashing::{constant_time_eq, mac_token};
+use crate::web::binding::BrowserBinding;
 use crate::web::pages::{ConsentPage, ScopeRow};
 use crate::web::{PageError, render};
 
@@ -44,6 +45,7 @@ fn forbidden(msg: &str) -> PageError {
 async fn show(
     State(state): State<AppState>,
     session: Session,
+    binding: BrowserBinding,
     headers: HeaderMap,
     query: Result<Query<ConsentQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, PageError> {
@@ -54,7 +56,7 @@ async fn show(
             "This consent page needs the sign-in it belongs to. Start again from the app.",
         )
     })?;
-    let req = pending_request(&state, &session, &id).await?;
+    let req = pending_request(&state, &session, &binding, &id).await?;
     let sub = &signed_in_user(&state, &session, &req).await?;
     let settings = state.settings();
     let client = settings
@@ -73,9 +75,12 @@ async fn show(
         has_prompt(&req, "consent"),
     );
     let locale = page_locale(&settings.scopes, &req, &requested, &headers);
-    // Derived from this browser session's binding, with the locale shown: showing the page
-    // stores nothing.
-    let csrf = consent_csrf(&browser_binding(&session).await?, &req, &locale);
+    // Derived from this browser's binding, with the locale shown: showing the page stores
+    // nothing. The request is this browser's (checked above), so it has the binding.
+    let bound = binding_of(&binding, &session, &req)
+        .await
+        .unwrap_or_default();
+    let csrf = consent_csrf(&bound, &req, &locale);
     let t = crate::web::texts::consent_texts(&locale);
     let scopes = requested
         .iter()
@@ -153,6 +158,7 @@ fn allow_image_from(page: &mut Response, logo: &str) {
 async fn decide(
     State(state): State<AppState>,
     session: Session,
+    binding: BrowserBinding,
     body: Bytes,
 ) -> Result<Response, PageError> {
     let form = ConsentForm::parse(&body);
@@ -163,7 +169,7 @@ async fn decide(
             "This form is missing its security token. Start again from the app.",
         ));
     };
-    let req = decidable_request(&state, &session, id, csrf, locale).await?;
+    let req = decidable_request(&state, &session, &binding, id, csrf, locale).await?;
     let sub = signed_in_user(&state, &session, &req).await?;
     let settings = state.settings();
     let now = state.now();
@@ -347,15 +353,16 @@ fn csrf_of(binding: &str, request_id: &str, sub: &str, locale: &str) -> String {
 async fn decidable_request(
     state: &AppState,
     session: &Session,
+    binding: &BrowserBinding,
     id: &str,
     csrf: &str,
     locale: &str,
 ) -> Result<AuthRequest, PageError> {
     let loaded = load_request(state, id).await?;
-    let req = check_pending(state, session, loaded).await?;
-    let csrf_ok = match session.get::<String>(BINDING_KEY).await {
-        Ok(Some(binding)) => constant_time_eq(csrf, &consent_csrf(&binding, &req, locale)),
-        _ => false,
+    let req = check_pending(state, session, binding, loaded).await?;
+    let csrf_ok = match binding_of(binding, session, &req).await {
+        Some(bound) => constant_time_eq(csrf, &consent_csrf(&bound, &req, locale)),
+        None => false,
     };
     if !csrf_ok {
         return Err(forbidden(

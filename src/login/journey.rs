@@ -14,7 +14,8 @@ use super::own_pages;
 use super::pending::{
     already_answered, fail, has_prompt, login_failed, requested_scopes, return_link, store_failure,
 };
-use super::session::{browser_binding, live_login};
+use super::session::{binding_digest, live_login};
+use super::upstream_start::upstream_start;
 use crate::claims::AuthContext;
 use crate::config::policy::{AccessPolicy, Verdict};
 use crate::config::{ACCOUNT_CLIENT_ID, Client, Settings};
@@ -24,6 +25,7 @@ use crate::state::AppState;
 use crate::store::{AuthRequest, CodeRecord, Conclusion, ConsentWrite, Grant};
 use crate::tokens::hashing::{digest_hex, random_token};
 use crate::web::PageError;
+use crate::web::binding::BrowserBinding;
 
 /// Starts a login for one of Herald's own pages (the consent center, the admin pages), exactly as
 /// for an app's authorization request; the browser comes back to `return_path` (a path on
@@ -35,10 +37,10 @@ use crate::web::PageError;
 pub async fn start_sign_in(
     state: &AppState,
     session: &Session,
+    binding: &BrowserBinding,
     return_path: &str,
     max_age: Option<i64>,
 ) -> Result<Response, PageError> {
-    let binding = browser_binding(session).await?;
     let settings = state.settings();
     let now = state.now();
     let req = AuthRequest {
@@ -54,7 +56,7 @@ pub async fn start_sign_in(
         max_age,
         login_hint: None,
         upstream_hint: None,
-        browser_binding: digest_hex(&binding),
+        browser_binding: binding_digest(binding),
         created_at: now,
         expires_at: now + settings.tokens.login_ttl.as_secs() as i64,
         sub: None,
@@ -67,15 +69,12 @@ pub async fn start_sign_in(
         resources: None,
         dpop_jkt: None,
     };
-    state
-        .store
-        .insert_auth_request(&req)
-        .await
-        .map_err(store_failure)?;
     proceed(state, session, req, None).await
 }
 
-/// Continues a new request: reuse the browser's login when allowed, else log in upstream.
+/// Continues a new request, not stored yet: reuse the browser's login when allowed, else log
+/// in upstream. The request is stored here, in one write with what it starts with (the reused
+/// login, or the upstream's login state); a `prompt=none` refusal stores nothing.
 /// `hinted_sub` is the subject of a verified `id_token_hint`: a login of anyone else does not
 /// count (so `prompt=none` answers `login_required`).
 #[tracing::instrument(skip_all, fields(request = %req.id, client_id = %req.client_id))]
@@ -101,17 +100,17 @@ pub async fn proceed(
     });
     match login {
         Some(login) => {
-            state
-                .store
-                .set_auth_request_login(&req.id, &login.sub, &login.context_id, login.auth_time)
-                .await
-                .map_err(store_failure)?;
             let req = AuthRequest {
                 sub: Some(login.sub),
                 auth_context_id: Some(login.context_id),
                 auth_time: Some(login.auth_time),
                 ..req
             };
+            state
+                .store
+                .insert_auth_request(&req)
+                .await
+                .map_err(store_failure)?;
             consent_stage(state, req).await
         }
         // An upstream that allows it is asked silently: its session may still be there.
@@ -120,7 +119,7 @@ pub async fn proceed(
             && hinted_sub.is_none()
             && silent_upstream(state, &req) =>
         {
-            Ok(Redirect::to(&format!("/login/{}", req.id)).into_response())
+            to_upstream(state, req).await
         }
         None if has_prompt(&req, "none") => Ok(fail(
             state,
@@ -128,8 +127,31 @@ pub async fn proceed(
             "login_required",
             "the user is not logged in and prompt=none forbids asking",
         )),
-        None => Ok(Redirect::to(&format!("/login/{}", req.id)).into_response()),
+        None => to_upstream(state, req).await,
     }
+}
+
+/// Stores a request that needs an upstream login and sends the browser on: straight to the
+/// upstream when the request names one or there is only one (the request and the upstream's
+/// login state in one write), else to the chooser at `/login/{request}`.
+async fn to_upstream(state: &AppState, req: AuthRequest) -> Result<Response, PageError> {
+    let settings = state.settings();
+    let upstream = upstream_for(&settings, &req, None).and_then(|id| settings.upstream(&id));
+    let Some(upstream) = upstream else {
+        state
+            .store
+            .insert_auth_request(&req)
+            .await
+            .map_err(store_failure)?;
+        return Ok(Redirect::to(&format!("/login/{}", req.id)).into_response());
+    };
+    let (url, login) = upstream_start(state, &req, upstream, false, false).await?;
+    state
+        .store
+        .start_upstream_login(&req, &login)
+        .await
+        .map_err(store_failure)?;
+    Ok(Redirect::to(&url).into_response())
 }
 
 /// After login: skip consent for trusted apps and already-granted scopes, ask otherwise.

@@ -24,11 +24,12 @@ pub mod session;
 pub mod upstream_login;
 pub mod upstream_logout;
 pub mod upstream_return;
+mod upstream_start;
 
 pub use freshness::{Stale, current_context};
 pub use journey::{consent_stage, issue_code, proceed, start_sign_in};
 pub use pending::{fail, pending_request, return_link, store_failure};
 pub use session::{
-    LoginSession, browser_binding, current_login, is_bound_to, live_login, live_login_context,
+    LoginSession, binding_digest, binding_of, current_login, live_login, live_login_context,
     login_has_ended, set_login,
 };

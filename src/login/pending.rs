@@ -6,11 +6,12 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use tower_sessions::Session;
 
-use super::session::is_bound_to;
+use super::session::binding_of;
 use crate::oauth::{error_url, redirect_error};
 use crate::state::AppState;
 use crate::store::{AuthRequest, LoginEvent, LoginResult, StoreError};
 use crate::telemetry::{events, metrics};
+use crate::web::binding::BrowserBinding;
 use crate::web::{PageError, ReturnLink};
 
 /// The page for a store failure during a browser flow (`.map_err(store_failure)?`): 503 when
@@ -127,22 +128,24 @@ pub async fn load_request(state: &AppState, id: &str) -> Result<Option<AuthReque
 pub async fn pending_request(
     state: &AppState,
     session: &Session,
+    binding: &BrowserBinding,
     id: &str,
 ) -> Result<AuthRequest, PageError> {
     let loaded = load_request(state, id).await?;
-    check_pending(state, session, loaded).await
+    check_pending(state, session, binding, loaded).await
 }
 
 /// [`pending_request`] for a request the caller has loaded already.
 pub async fn check_pending(
     state: &AppState,
     session: &Session,
+    binding: &BrowserBinding,
     loaded: Option<AuthRequest>,
 ) -> Result<AuthRequest, PageError> {
     let Some(req) = loaded else {
         return Err(expired(None));
     };
-    let bound = is_bound_to(session, &req).await;
+    let bound = binding_of(binding, session, &req).await.is_some();
     if req.decided_at.is_some() && bound {
         // A second Allow, or Back to a page already answered: the first answer went through.
         return Err(already_answered(state, &req));

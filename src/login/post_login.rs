@@ -23,7 +23,7 @@ use tower_sessions::Session;
 
 use super::journey::consent_stage;
 use super::pending::{check_pending, started_elsewhere, store_failure};
-use super::session::{LoginSession, is_bound_to, set_login};
+use super::session::{LoginSession, binding_of, set_login};
 use crate::claims::context::forget_origins;
 use crate::claims::{AuthContext, ClaimPath, Merge, Origin, RESERVED_CLAIMS, Source};
 use crate::config::{ClientAuth, PostLogin};
@@ -32,6 +32,7 @@ use crate::state::AppState;
 use crate::store::AuthRequest;
 use crate::tokens::{jwt, random_token};
 use crate::web::PageError;
+use crate::web::binding::BrowserBinding;
 
 /// The continue token's media type.
 pub const CONTINUE_TYP: &str = "herald-continue+jwt";
@@ -100,6 +101,7 @@ fn continue_audience(issuer: &str) -> String {
 async fn resume(
     State(state): State<AppState>,
     session: Session,
+    binding: BrowserBinding,
     RawQuery(query): RawQuery,
 ) -> Result<Response, PageError> {
     let p = Params::parse(query.unwrap_or_default().as_bytes());
@@ -159,7 +161,7 @@ async fn resume(
         .await
         .map_err(store_failure)?;
     if let Some(req) = &loaded
-        && !is_bound_to(&session, req).await
+        && binding_of(&binding, &session, req).await.is_none()
     {
         return Err(started_elsewhere());
     }
@@ -176,7 +178,7 @@ async fn resume(
         ));
     }
     // The request must still be pending.
-    let req = check_pending(&state, &session, loaded).await?;
+    let req = check_pending(&state, &session, &binding, loaded).await?;
     if req.sub.as_deref() != Some(login.sub.as_str())
         || req.auth_context_id.as_deref() != Some(login.context_id.as_str())
     {

@@ -1,16 +1,18 @@
-//! The browser's side of a login: the session's *binding* (only the browser that started a
-//! request may continue it) and the login Herald remembers in the session, checked against the
-//! store on every use so a revoked login counts at once.
+//! The browser's side of a login: its *binding* (only the browser that started a request may
+//! continue it; a cookie of its own, [`crate::web::binding`]) and the login Herald remembers in
+//! the session, checked against the store on every use so a revoked login counts at once.
 
 use serde::{Deserialize, Serialize};
 use tower_sessions::Session;
 
 use crate::state::AppState;
 use crate::store::{AuthRequest, StoreError, StoredContext};
-use crate::tokens::hashing::{constant_time_eq, digest_hex, random_token};
+use crate::tokens::hashing::{constant_time_eq, digest_hex};
 use crate::web::PageError;
+use crate::web::binding::BrowserBinding;
 
-pub(crate) const BINDING_KEY: &str = "binding";
+/// Where sessions from before the binding had a cookie of its own kept it.
+const SESSION_BINDING_KEY: &str = "binding";
 const LOGIN_KEY: &str = "login";
 
 /// The browser's login at Herald, kept in its session.
@@ -35,22 +37,28 @@ pub struct LoginSession {
 /// How many earlier logins a browser session remembers for its logout.
 pub const EARLIER_LOGINS: usize = 16;
 
-/// The browser session's binding value, created on first use.
-pub async fn browser_binding(session: &Session) -> Result<String, PageError> {
-    if let Some(b) = session.get::<String>(BINDING_KEY).await? {
-        return Ok(b);
-    }
-    let b = random_token();
-    session.insert(BINDING_KEY, &b).await?;
-    Ok(b)
+/// The digest a new request records of this browser's binding (made on first use).
+pub fn binding_digest(binding: &BrowserBinding) -> String {
+    digest_hex(binding.get_or_make())
 }
 
-/// True when this browser session started the request.
-pub async fn is_bound_to(session: &Session, req: &AuthRequest) -> bool {
-    match session.get::<String>(BINDING_KEY).await {
-        Ok(Some(b)) => constant_time_eq(&digest_hex(&b), &req.browser_binding),
-        _ => false,
+/// The binding this browser started `req` with, if it did: its cookie's or, for a request
+/// started when the binding was kept in the session, its session's.
+pub async fn binding_of(
+    binding: &BrowserBinding,
+    session: &Session,
+    req: &AuthRequest,
+) -> Option<String> {
+    let started = |b: &str| constant_time_eq(&digest_hex(b), &req.browser_binding);
+    if let Some(b) = binding.current().filter(|b| started(b)) {
+        return Some(b.to_string());
     }
+    session
+        .get::<String>(SESSION_BINDING_KEY)
+        .await
+        .ok()
+        .flatten()
+        .filter(|b| started(b))
 }
 
 pub async fn current_login(session: &Session) -> Option<LoginSession> {
@@ -111,7 +119,11 @@ pub async fn set_login(session: &Session, login: &LoginSession) -> Result<(), Pa
         let from = earlier.len().saturating_sub(EARLIER_LOGINS);
         login.earlier = earlier.split_off(from);
     }
-    session.cycle_id().await?;
+    // A session stored before gets a new id; a browser without one gets its first at the save,
+    // so there is no old id to retire (and no store call to retire it).
+    if session.id().is_some() {
+        session.cycle_id().await?;
+    }
     session.insert(LOGIN_KEY, &login).await?;
     Ok(())
 }

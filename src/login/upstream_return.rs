@@ -17,6 +17,7 @@ use super::pending::{fail, has_prompt, pending_request, return_link, store_failu
 use super::post_login::send_to_application;
 use super::session::set_login;
 use super::upstream_login::{record_login, state_spent, upstream_auth_time};
+use super::upstream_start::{upstream_failure, upstream_start};
 use crate::claims::Source;
 use crate::config::{Settings, Upstream};
 use crate::oauth::Params;
@@ -24,7 +25,7 @@ use crate::state::AppState;
 use crate::store::{AuthRequest, StoreError, UpstreamLogin};
 use crate::telemetry::{events, metrics};
 use crate::tokens::hashing::digest_hex;
-use crate::upstream::{Asked, UpstreamError};
+use crate::web::binding::BrowserBinding;
 use crate::web::limits::ClientIp;
 use crate::web::pages::{ChooserOption, ChooserPage};
 use crate::web::{PageError, render};
@@ -39,10 +40,11 @@ pub fn router() -> Router<AppState> {
 async fn login(
     State(state): State<AppState>,
     session: Session,
+    binding: BrowserBinding,
     Path(request_id): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, PageError> {
-    let req = pending_request(&state, &session, &request_id).await?;
+    let req = pending_request(&state, &session, &binding, &request_id).await?;
     let settings = state.settings();
     let p = Params::parse(query.unwrap_or_default().as_bytes());
     // "Not you?" on the consent page: the upstream asks who is there instead of reusing its
@@ -60,51 +62,14 @@ async fn login(
             "That identity provider is not configured. Go back and choose another.",
         )
     })?;
-    // The app's parameters this upstream takes through.
-    let passed: Vec<(String, String)> = req
-        .pass_through
-        .as_deref()
-        .and_then(|p| serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(p).ok())
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|(name, _)| upstream.pass_through.contains(name))
-        .filter_map(|(name, value)| Some((name, value.as_str()?.to_string())))
-        .collect();
-    let start = state
-        .upstreams
-        .start(
-            &upstream,
-            &settings.callback_url(&upstream.id),
-            switching || reauth,
-            Asked {
-                prompt_login: has_prompt(&req, "login"),
-                prompt_none: has_prompt(&req, "none"),
-                max_age: req.max_age,
-                login_hint: req.login_hint.as_deref(),
-                ui_locales: req.ui_locales.as_deref(),
-                acr_values: req.acr_values.as_deref(),
-                passed: &passed,
-            },
-        )
-        .await
-        .map_err(|e| upstream_failure(&state, &req, &upstream.id, &e))?;
-    let now = state.now();
-    let record = UpstreamLogin {
-        state_hash: digest_hex(&start.state),
-        auth_request_id: req.id.clone(),
-        upstream_id: upstream.id.clone(),
-        nonce: start.nonce,
-        pkce_verifier: start.pkce_verifier,
-        created_at: now,
-        expires_at: req.expires_at,
-        forced: reauth,
-    };
+    let (url, record) =
+        upstream_start(&state, &req, &upstream, switching || reauth, reauth).await?;
     state
         .store
         .insert_upstream_login(&record)
         .await
         .map_err(store_failure)?;
-    Ok(Redirect::to(&start.url).into_response())
+    Ok(Redirect::to(&url).into_response())
 }
 
 /// The upstream's answer: checked against the login it answers, redeemed, recorded; then on to
@@ -113,6 +78,7 @@ async fn login(
 async fn callback(
     State(state): State<AppState>,
     session: Session,
+    binding: BrowserBinding,
     Path(upstream_id): Path<String>,
     ClientIp(ip): ClientIp,
     RawQuery(query): RawQuery,
@@ -126,7 +92,8 @@ async fn callback(
     let state_hash = state_hash(&p)?;
     let login = upstream_login(&state, &state_hash).await?;
     let ip = ip.map(|ip| ip.to_string());
-    match answer(&state, &session, &upstream_id, &p, login, &state_hash, ip).await {
+    let browser = (&session, &binding);
+    match answer(&state, browser, &upstream_id, &p, login, &state_hash, ip).await {
         Ok(Answered::SignedIn(response)) => Ok(response),
         // A refused or failed answer spends its state too: each state is tried once. Best
         // effort: a state left behind by a store failure expires with its request.
@@ -157,7 +124,7 @@ impl Answered {
 /// The rest of the callback, for the login state the answer names.
 async fn answer(
     state: &AppState,
-    session: &Session,
+    (session, binding): (&Session, &BrowserBinding),
     upstream_id: &str,
     p: &Params,
     login: UpstreamLogin,
@@ -170,7 +137,7 @@ async fn answer(
             "The answer came back from a different identity provider than the one you were sent to; it was refused.",
         ));
     }
-    let req = pending_request(state, session, &login.auth_request_id).await?;
+    let req = pending_request(state, session, binding, &login.auth_request_id).await?;
     // A silent sign-in (prompt=none) shows no page (OIDC Core §3.1.2.1): what would be one goes
     // back to the app as the error its link carries.
     let silent = has_prompt(&req, "none");
@@ -430,44 +397,6 @@ fn upstream_refused(
         code,
         "the identity provider reported an error",
     )))
-}
-
-/// The page for an upstream that failed: unavailable, an answer that failed verification, or
-/// Herald's own configuration of it; with a link back to the app carrying the OAuth error.
-fn upstream_failure(
-    state: &AppState,
-    req: &AuthRequest,
-    upstream: &str,
-    e: &UpstreamError,
-) -> PageError {
-    tracing::warn!(error = %e, client = %req.client_id, "upstream login failed");
-    let (title, message, code) = match e {
-        UpstreamError::Unavailable(_) | UpstreamError::KeysUnavailable(_) => (
-            "The identity provider is unavailable",
-            "Herald could not reach the identity provider you sign in with, or it did not \
-             answer properly. Please try again in a few minutes.",
-            "temporarily_unavailable",
-        ),
-        UpstreamError::Invalid(_) => (
-            "Sign-in could not be verified",
-            "The identity provider's answer failed Herald's security checks, so you were not \
-             signed in. If this keeps happening, tell the app's administrator.",
-            "server_error",
-        ),
-        UpstreamError::Misconfigured(_) => (
-            "Sign-in is misconfigured",
-            "Herald's connection to the identity provider is misconfigured. The administrator \
-             has been told in Herald's log.",
-            "server_error",
-        ),
-    };
-    login_failed(state, upstream, &req.client_id, code, &e.to_string());
-    PageError::new(StatusCode::BAD_GATEWAY, title, message).with_back(return_link(
-        state,
-        req,
-        code,
-        "the identity provider login failed",
-    ))
 }
 
 /// A refused answer: 400, "Sign-in failed", and what to do.

@@ -164,6 +164,9 @@ pub trait LoginStore: Send + Sync + 'static {
     async fn conclude_auth_request(&self, conclusion: &Conclusion<'_>) -> Result<bool>;
 
     async fn insert_upstream_login(&self, login: &UpstreamLogin) -> Result<()>;
+    /// Stores a new request with the upstream login that starts it, in one transaction: a
+    /// request sent straight to its upstream from `/authorize`.
+    async fn start_upstream_login(&self, req: &AuthRequest, login: &UpstreamLogin) -> Result<()>;
     /// The login state, left in place: a successful login spends it inside
     /// [`finish_upstream_login`](Self::finish_upstream_login), a failed one with
     /// [`take_upstream_login`](Self::take_upstream_login).

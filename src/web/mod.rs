@@ -7,6 +7,7 @@
 //! page in [`pages`]) and marked `no-store`. This is the page base: it knows no handler module
 //! and no application state; the router at the top puts its layers around the routes.
 
+pub mod binding;
 pub mod layers;
 pub mod limits;
 pub mod page_error;

@@ -266,8 +266,31 @@ fn browser_with(jar: &Arc<Jar>) -> reqwest::Client {
         .unwrap()
 }
 
+/// Follows `url` in `browser` (redirects only) to the client; returns the `Set-Cookie` values
+/// of every answer on the way.
+async fn cookies_set_on_the_way(browser: &reqwest::Client, url: String) -> Vec<String> {
+    let mut url = url;
+    let mut set = Vec::new();
+    while !url.starts_with(APP_CB) {
+        let res = browser.get(&url).send().await.unwrap();
+        assert!(res.status().is_redirection(), "{url}: {}", res.status());
+        set.extend(
+            res.headers()
+                .get_all("set-cookie")
+                .iter()
+                .map(|v| v.to_str().unwrap().to_string()),
+        );
+        let loc = res.headers()["location"].to_str().unwrap();
+        url = res.url().join(loc).unwrap().to_string();
+    }
+    assert!(query_of(&url).contains_key("code"), "{url}");
+    set
+}
+
 /// Items 68 and 69: the session id changes at login, the old one is worth nothing, and the
-/// cookie is HttpOnly and SameSite=Lax (Secure needs an https issuer, which the tests lack).
+/// cookies are HttpOnly and SameSite=Lax (Secure needs an https issuer, which the tests lack).
+/// Starting a sign-in stores no session: the browser's binding is a cookie of its own, and the
+/// session cookie is first set at the login.
 #[tokio::test]
 async fn checklist_68_69_the_session_id_changes_at_login_and_the_cookie_is_guarded() {
     let app = spawn_app().await;
@@ -282,7 +305,22 @@ async fn checklist_68_69_the_session_id_changes_at_login_and_the_cookie_is_guard
         .iter()
         .map(|v| v.to_str().unwrap().to_string())
         .collect();
-    let cookie = set_cookie
+    assert!(
+        !set_cookie.iter().any(|c| c.starts_with("herald_session=")),
+        "starting a sign-in stored a session: {set_cookie:?}"
+    );
+    let binding = set_cookie
+        .iter()
+        .find(|c| c.starts_with("herald_binding="))
+        .expect("the sign-in binds the browser");
+    for attribute in ["HttpOnly", "SameSite=Lax", "Path=/"] {
+        assert!(binding.contains(attribute), "{binding}");
+    }
+
+    let loc = first.headers()["location"].to_str().unwrap();
+    let loc = first.url().join(loc).unwrap().to_string();
+    let set = cookies_set_on_the_way(&browser, loc).await;
+    let cookie = set
         .iter()
         .find(|c| c.starts_with("herald_session="))
         .expect("the login sets the session cookie");
@@ -290,26 +328,42 @@ async fn checklist_68_69_the_session_id_changes_at_login_and_the_cookie_is_guard
     assert!(cookie.contains("SameSite=Lax"), "{cookie}");
     let before = session_cookie(&jar, &app.base).unwrap();
 
-    let loc = first.headers()["location"].to_str().unwrap();
-    let loc = first.url().join(loc).unwrap().to_string();
-    match app.follow(&browser, loc).await {
-        Outcome::Client(q) => assert!(q.contains_key("code"), "{q:?}"),
-        other => panic!("{other:?}"),
-    }
+    // A second login on the same browser (prompt=login: the upstream is asked again).
+    let again = AuthParams::new("trusted", "openid").with("prompt", "login");
+    cookies_set_on_the_way(&browser, app.authorize_url(&again)).await;
     let after = session_cookie(&jar, &app.base).unwrap();
     assert_ne!(before, after, "the session id did not change at login");
 
-    // The old id (a fixated one) is signed in to nothing; the new one is.
+    // The old id (a fixated one) is signed in to nothing; the new one is. So is an id planted
+    // before the first login: it is replaced, not adopted.
+    let planted = "planted-session-id-0123456789abcdef".to_string();
+    let jar = Arc::new(Jar::default());
+    jar.add_cookie_str(
+        &format!("herald_session={planted}"),
+        &app.base.parse().unwrap(),
+    );
+    let planted_browser = browser_with(&jar);
+    cookies_set_on_the_way(&planted_browser, app.authorize_url(&p)).await;
+    let replaced = session_cookie(&jar, &app.base).unwrap();
+    assert_ne!(
+        replaced, planted,
+        "a planted session id was adopted at login"
+    );
     let silent = AuthParams::new("trusted", "openid").with("prompt", "none");
-    for (id, signed_in) in [(before, false), (after, true)] {
+    for (id, signed_in) in [
+        (before, false),
+        (planted, false),
+        (after, true),
+        (replaced, true),
+    ] {
         let jar = Arc::new(Jar::default());
         jar.add_cookie_str(&format!("herald_session={id}"), &app.base.parse().unwrap());
         match app
             .follow(&browser_with(&jar), app.authorize_url(&silent))
             .await
         {
-            Outcome::Client(q) if signed_in => assert!(q.contains_key("code"), "{q:?}"),
-            Outcome::Client(q) => assert_eq!(q["error"], "login_required"),
+            Outcome::Client(q) if signed_in => assert!(q.contains_key("code"), "{id}: {q:?}"),
+            Outcome::Client(q) => assert_eq!(q["error"], "login_required", "{id}"),
             other => panic!("{other:?}"),
         }
     }

@@ -18,6 +18,7 @@ use crate::login;
 use crate::state::AppState;
 use crate::store::StoreError;
 use crate::tokens::hashing::{constant_time_eq, random_token};
+use crate::web::binding::BrowserBinding;
 use crate::web::{ReturnLink, error_page, store_failure_page, unavailable_page};
 
 const CSRF_KEY: &str = "admin_csrf";
@@ -72,7 +73,8 @@ impl FromRequestParts<AppState> for AdminUser {
         let session = Session::from_request_parts(parts, state)
             .await
             .map_err(IntoResponse::into_response)?;
-        admin_user(state, &session, &parts.method, &parts.uri).await
+        let Ok(binding) = BrowserBinding::from_request_parts(parts, state).await;
+        admin_user(state, (&session, &binding), &parts.method, &parts.uri).await
     }
 }
 
@@ -86,7 +88,7 @@ struct AdminCsrf {
 /// says why not.
 pub async fn admin_user(
     state: &AppState,
-    session: &Session,
+    (session, binding): (&Session, &BrowserBinding),
     method: &Method,
     uri: &axum::http::Uri,
 ) -> Result<AdminUser, Response> {
@@ -134,7 +136,7 @@ pub async fn admin_user(
                 Some(back_to_admin()),
             ));
         }
-        return Err(login::start_sign_in(state, session, here, None)
+        return Err(login::start_sign_in(state, session, binding, here, None)
             .await
             .into_response());
     };
@@ -148,9 +150,11 @@ pub async fn admin_user(
                  page again to sign in afresh, then retry.",
             ));
         }
-        return Err(login::start_sign_in(state, session, here, Some(max_age))
-            .await
-            .into_response());
+        return Err(
+            login::start_sign_in(state, session, binding, here, Some(max_age))
+                .await
+                .into_response(),
+        );
     }
     let Ok(context) = serde_json::from_str::<AuthContext>(&stored.context) else {
         return Err(refused(

@@ -1,8 +1,8 @@
 //! The authorization endpoint (RFC 6749 §4.1.1; OIDC Core §3.1.2.1–§3.1.2.2; RFC 7636 §4.3).
 //!
 //! The handler reads the parameters, lets [`request`] check them (with no HTTP, and in the
-//! order RFC 6749 §4.1.2.1 asks for), binds the request to the browser, stores it and hands it
-//! to the login journey in [`crate::login`].
+//! order RFC 6749 §4.1.2.1 asks for), binds the request to the browser and hands it to the
+//! login journey in [`crate::login`], which stores it with the step it starts with.
 
 pub mod request;
 
@@ -16,23 +16,26 @@ use crate::login;
 use crate::oauth::{Params, redirect_error};
 use crate::state::AppState;
 use crate::telemetry::events;
-use crate::tokens::hashing::{digest_hex, random_token};
+use crate::tokens::hashing::random_token;
+use crate::web::binding::BrowserBinding;
 use crate::web::error_page;
 pub use request::{AuthorizeError, AuthorizeRequest};
 
 pub async fn authorize_get(
     State(state): State<AppState>,
     session: Session,
+    binding: BrowserBinding,
     RawQuery(query): RawQuery,
 ) -> Response {
     let params = Params::parse(query.unwrap_or_default().as_bytes());
-    authorize(state, session, params).await
+    authorize(state, session, binding, params).await
 }
 
 /// OIDC Core §3.1.2.1: the endpoint also accepts POST with a form body.
 pub async fn authorize_post(
     State(state): State<AppState>,
     session: Session,
+    binding: BrowserBinding,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -45,10 +48,15 @@ pub async fn authorize_post(
             None,
         );
     }
-    authorize(state, session, Params::parse(&body)).await
+    authorize(state, session, binding, Params::parse(&body)).await
 }
 
-async fn authorize(state: AppState, session: Session, params: Params) -> Response {
+async fn authorize(
+    state: AppState,
+    session: Session,
+    binding: BrowserBinding,
+    params: Params,
+) -> Response {
     let settings = state.settings();
     // A pushed request (RFC 9126 §4): only its parameters count.
     let (params, pushed) = match super::par::take_pushed(&state, &params).await {
@@ -96,19 +104,12 @@ async fn authorize(state: AppState, session: Session, params: Params) -> Respons
         Ok(sub) => sub,
         Err(refused) => return refused.into_response(),
     };
-    let binding = match login::browser_binding(&session).await {
-        Ok(binding) => binding,
-        Err(page) => return page.into_response(),
-    };
     let req = request.into_auth_request(
         random_token(),
-        digest_hex(&binding),
+        login::binding_digest(&binding),
         state.now(),
         settings.tokens.login_ttl,
     );
-    if let Err(e) = state.store.insert_auth_request(&req).await {
-        return login::store_failure(e).into_response();
-    }
     login::proceed(&state, &session, req, hinted_sub.as_deref())
         .await
         .into_response()

@@ -2,13 +2,14 @@
 //! states, and a finished upstream login written in one transaction.
 
 macro_rules! login_sql {
-    ($store:ident) => {
-        #[async_trait::async_trait]
-        impl $crate::store::LoginStore for $store {
-            async fn insert_auth_request(
-                &self,
-                r: &$crate::store::AuthRequest,
-            ) -> $crate::store::Result<()> {
+    ($store:ident, $db:ty) => {
+        /// The rows a login in flight starts with, on any connection (a transaction's included).
+        mod login_rows {
+            use $crate::store::{AuthRequest, Result, UpstreamLogin};
+
+            type Conn = <$db as sqlx::Database>::Connection;
+
+            pub async fn request(conn: &mut Conn, r: &AuthRequest) -> Result<()> {
                 sqlx::query(
                     "INSERT INTO auth_requests (id, client_id, redirect_uri, scope, state, nonce, \
                      code_challenge, prompt, max_age, login_hint, upstream_hint, browser_binding, \
@@ -40,8 +41,50 @@ macro_rules! login_sql {
                 .bind(&r.pass_through)
                 .bind(&r.resources)
                 .bind(&r.dpop_jkt)
-                .execute(&self.pool)
+                .execute(&mut *conn)
                 .await?;
+                Ok(())
+            }
+
+            pub async fn upstream_login(conn: &mut Conn, l: &UpstreamLogin) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO upstream_logins (state_hash, auth_request_id, upstream_id, nonce, \
+                     pkce_verifier, created_at, expires_at, forced) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(&l.state_hash)
+                .bind(&l.auth_request_id)
+                .bind(&l.upstream_id)
+                .bind(&l.nonce)
+                .bind(&l.pkce_verifier)
+                .bind(l.created_at)
+                .bind(l.expires_at)
+                .bind(i64::from(l.forced))
+                .execute(&mut *conn)
+                .await?;
+                Ok(())
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl $crate::store::LoginStore for $store {
+            async fn insert_auth_request(
+                &self,
+                r: &$crate::store::AuthRequest,
+            ) -> $crate::store::Result<()> {
+                let mut conn = self.pool.acquire().await?;
+                login_rows::request(&mut conn, r).await
+            }
+
+            async fn start_upstream_login(
+                &self,
+                r: &$crate::store::AuthRequest,
+                l: &$crate::store::UpstreamLogin,
+            ) -> $crate::store::Result<()> {
+                let mut tx = self.begin_write().await?;
+                login_rows::request(&mut tx, r).await?;
+                login_rows::upstream_login(&mut tx, l).await?;
+                tx.commit().await?;
                 Ok(())
             }
 
@@ -117,22 +160,8 @@ macro_rules! login_sql {
                 &self,
                 l: &$crate::store::UpstreamLogin,
             ) -> $crate::store::Result<()> {
-                sqlx::query(
-                    "INSERT INTO upstream_logins (state_hash, auth_request_id, upstream_id, nonce, \
-                     pkce_verifier, created_at, expires_at, forced) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                )
-                .bind(&l.state_hash)
-                .bind(&l.auth_request_id)
-                .bind(&l.upstream_id)
-                .bind(&l.nonce)
-                .bind(&l.pkce_verifier)
-                .bind(l.created_at)
-                .bind(l.expires_at)
-                .bind(i64::from(l.forced))
-                .execute(&self.pool)
-                .await?;
-                Ok(())
+                let mut conn = self.pool.acquire().await?;
+                login_rows::upstream_login(&mut conn, l).await
             }
 
             async fn upstream_login(

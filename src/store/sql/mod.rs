@@ -36,7 +36,7 @@ macro_rules! sql_store {
         $crate::store::sql::maintenance_sql!($store);
         $crate::store::sql::key_sql!($store);
         $crate::store::sql::user_sql!($store);
-        $crate::store::sql::login_sql!($store);
+        $crate::store::sql::login_sql!($store, $db);
         $crate::store::sql::consent_sql!($store);
         $crate::store::sql::token_sql!($store);
         $crate::store::sql::session_sql!($store);
