@@ -54,8 +54,9 @@ pub fn public_router(
 }
 
 /// What the admin listener serves (checklist F74): the admin API and pages, and the first leg
-/// of a sign-in (`/login/{request}`, where the pages send an admin who is not signed in; the
-/// upstream's callback then comes back to the public listener, the issuer).
+/// of a sign-in (`/login/{request}`, the chooser, where the pages send an admin who is not
+/// signed in when several upstreams could sign them in; with one, the pages send them straight
+/// to it; the upstream's callback then comes back to the public listener, the issuer).
 pub fn admin_router(state: AppState, in_flight: InFlight, metrics: MetricsEndpoint) -> Router {
     let admin = Router::new()
         .route("/healthz", get(site::healthz))

@@ -18,6 +18,7 @@ use tower_sessions::Session;
 
 use crate::state::AppState;
 use crate::tokens::hashing::{constant_time_eq, digest_hex, random_token};
+use crate::web::binding::BrowserBinding;
 use crate::web::pages::AccountLinkPage;
 use crate::web::{PageError, ReturnLink, render};
 
@@ -84,6 +85,7 @@ async fn show(
 async fn open(
     State(state): State<AppState>,
     session: Session,
+    binding: BrowserBinding,
     body: Bytes,
 ) -> Result<Response, PageError> {
     let mut token = None;
@@ -140,6 +142,7 @@ async fn open(
     // A fresh session holding only the link: a login held here before ends, so this browser
     // never mixes two people (one's consents listed, another's data downloadable).
     session.flush().await?;
+    binding.forget();
     session
         .insert(
             LINK_KEY,

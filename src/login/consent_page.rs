@@ -75,12 +75,12 @@ async fn show(
         has_prompt(&req, "consent"),
     );
     let locale = page_locale(&settings.scopes, &req, &requested, &headers);
-    // Derived from this browser's binding, with the locale shown: showing the page stores
-    // nothing. The request is this browser's (checked above), so it has the binding.
+    // Derived from this browser's binding and session, with the locale shown: showing the page
+    // stores nothing. The request is this browser's (checked above), so it has the binding.
     let bound = binding_of(&binding, &session, &req)
         .await
         .unwrap_or_default();
-    let csrf = consent_csrf(&bound, &req, &locale);
+    let csrf = consent_csrf(&bound, &session, &req, &locale);
     let t = crate::web::texts::consent_texts(&locale);
     let scopes = requested
         .iter()
@@ -169,8 +169,7 @@ async fn decide(
             "This form is missing its security token. Start again from the app.",
         ));
     };
-    let req = decidable_request(&state, &session, &binding, id, csrf, locale).await?;
-    let sub = signed_in_user(&state, &session, &req).await?;
+    let (req, sub) = decidable_request(&state, &session, &binding, id, csrf, locale).await?;
     let settings = state.settings();
     let now = state.now();
     let requested = requested_scopes(&req);
@@ -334,22 +333,35 @@ async fn login_of_request(
     }
 }
 
-/// The consent form's CSRF token: a MAC of the request, the user it is signed in for and the
-/// locale shown, keyed with the browser session's binding value (a server-side secret of this
-/// session), so it needs no storage, and another browser, request, user (after "Not you?") or
-/// locale never matches.
-fn consent_csrf(binding: &str, req: &AuthRequest, locale: &str) -> String {
-    csrf_of(binding, &req.id, req.sub.as_deref().unwrap_or(""), locale)
+/// The consent form's CSRF token: a MAC of the browser session's id, the request, the user it
+/// is signed in for and the locale shown, keyed with the browser's binding, so it needs no
+/// storage, and another browser, session, request, user (after "Not you?") or locale never
+/// matches. The session id is the secret part: Herald makes it at the login and only this
+/// browser holds it (HttpOnly), where a binding cookie may have been planted by whoever then
+/// knows it.
+fn consent_csrf(binding: &str, session: &Session, req: &AuthRequest, locale: &str) -> String {
+    let session_id = session.id().map(|id| id.to_string()).unwrap_or_default();
+    csrf_of(
+        binding,
+        &session_id,
+        &req.id,
+        req.sub.as_deref().unwrap_or(""),
+        locale,
+    )
 }
 
 /// [`consent_csrf`] of its parts.
-fn csrf_of(binding: &str, request_id: &str, sub: &str, locale: &str) -> String {
-    mac_token(binding, &format!("consent\n{request_id}\n{sub}\n{locale}"))
+fn csrf_of(binding: &str, session_id: &str, request_id: &str, sub: &str, locale: &str) -> String {
+    mac_token(
+        binding,
+        &format!("consent\n{session_id}\n{request_id}\n{sub}\n{locale}"),
+    )
 }
 
-/// The pending request `id` of this browser session, if it is still undecided and `csrf` is the
-/// token of its page shown in `locale`. One read. A decision already made changes nothing: this
-/// browser is told its first answer went through, any other that the sign-in is over.
+/// The pending request `id` of this browser, with the user it is signed in for, if it is still
+/// undecided, that user is the one signed in here, and `csrf` is the token of its page shown in
+/// `locale`. One read. A decision already made changes nothing: this browser is told its first
+/// answer went through, any other that the sign-in is over.
 async fn decidable_request(
     state: &AppState,
     session: &Session,
@@ -357,11 +369,14 @@ async fn decidable_request(
     id: &str,
     csrf: &str,
     locale: &str,
-) -> Result<AuthRequest, PageError> {
+) -> Result<(AuthRequest, String), PageError> {
     let loaded = load_request(state, id).await?;
     let req = check_pending(state, session, binding, loaded).await?;
+    // Before the token, which covers the session id: after another user's login (a new
+    // session id) the page says who is signed in, not only that its token is stale.
+    let sub = signed_in_user(state, session, &req).await?;
     let csrf_ok = match binding_of(binding, session, &req).await {
-        Some(bound) => constant_time_eq(csrf, &consent_csrf(&bound, &req, locale)),
+        Some(bound) => constant_time_eq(csrf, &consent_csrf(&bound, session, &req, locale)),
         None => false,
     };
     if !csrf_ok {
@@ -369,7 +384,7 @@ async fn decidable_request(
             "This form's security token is wrong or expired. Start again from the app.",
         ));
     }
-    Ok(req)
+    Ok((req, sub))
 }
 
 /// Ends a denied request (once), with the refusal on record, and sends the browser back to the
@@ -423,14 +438,16 @@ mod tests {
     }
 
     #[test]
-    fn the_csrf_token_binds_the_browser_the_request_and_the_locale() {
-        let t = csrf_of("binding-a", "req-1", "alice", "fr");
-        assert_eq!(t, csrf_of("binding-a", "req-1", "alice", "fr"));
-        assert_ne!(t, csrf_of("binding-b", "req-1", "alice", "fr"));
-        assert_ne!(t, csrf_of("binding-a", "req-2", "alice", "fr"));
-        assert_ne!(t, csrf_of("binding-a", "req-1", "alice", "en"));
+    fn the_csrf_token_binds_the_browser_its_session_the_request_and_the_locale() {
+        let t = csrf_of("binding-a", "session-a", "req-1", "alice", "fr");
+        assert_eq!(t, csrf_of("binding-a", "session-a", "req-1", "alice", "fr"));
+        assert_ne!(t, csrf_of("binding-b", "session-a", "req-1", "alice", "fr"));
+        // A planted binding is known to whoever planted it; the session id is not.
+        assert_ne!(t, csrf_of("binding-a", "session-b", "req-1", "alice", "fr"));
+        assert_ne!(t, csrf_of("binding-a", "session-a", "req-2", "alice", "fr"));
+        assert_ne!(t, csrf_of("binding-a", "session-a", "req-1", "alice", "en"));
         // A page shown for Alice does not decide for Bob, who signed in since ("Not you?").
-        assert_ne!(t, csrf_of("binding-a", "req-1", "bob", "fr"));
+        assert_ne!(t, csrf_of("binding-a", "session-a", "req-1", "bob", "fr"));
     }
 
     #[test]

@@ -2,9 +2,9 @@
 //! log in upstream, ask for consent when needed, then issue the code and redirect. Herald's own
 //! pages (the consent center, the admin pages) start the same journey with [`start_sign_in`].
 //!
-//! The request lives in the store (so any replica can continue it); the browser session holds a
-//! random *binding* whose digest the request records, so only the browser that started a request
-//! can continue it, and the login itself.
+//! The request lives in the store (so any replica can continue it); the browser holds a random
+//! *binding* in a cookie ([`crate::web::binding`]) whose digest the request records, so only the
+//! browser that started a request can continue it; its session holds the login itself.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -145,7 +145,12 @@ async fn to_upstream(state: &AppState, req: AuthRequest) -> Result<Response, Pag
             .map_err(store_failure)?;
         return Ok(Redirect::to(&format!("/login/{}", req.id)).into_response());
     };
-    let (url, login) = upstream_start(state, &req, upstream, false, false).await?;
+    let (url, login) = match upstream_start(state, &req, upstream, false, false).await {
+        Ok(started) => started,
+        // A silent sign-in shows no page (OIDC Core §3.1.2.6): the app hears why.
+        Err(page) if has_prompt(&req, "none") => return page.into_redirect(),
+        Err(page) => return Err(page),
+    };
     state
         .store
         .start_upstream_login(&req, &login)

@@ -105,7 +105,8 @@ pub async fn live_login_context(
         .map(|ctx| (login, ctx)))
 }
 
-/// Records a fresh login, with a new session id (no fixation: the id changes on login).
+/// Records a fresh login, with a new session id (no fixation: the id changes on login, and a
+/// browser without a session gets its first id when the session is saved).
 pub async fn set_login(session: &Session, login: &LoginSession) -> Result<(), PageError> {
     let mut login = login.clone();
     if let Some(previous) = current_login(session).await {

@@ -25,8 +25,12 @@ use crate::store::EndLogins;
 use crate::telemetry::events;
 use crate::tokens::hashing::{constant_time_eq, random_token};
 use crate::tokens::jwt::verify_id_token_hint;
+use crate::web::binding::BrowserBinding;
 use crate::web::pages::{LogoutConfirmPage, SignedOutPage};
 use crate::web::{PageError, render};
+
+/// The browser a logout ends: its session and its binding.
+type Browser<'a> = (&'a Session, &'a BrowserBinding);
 
 const CSRF_KEY: &str = "logout_csrf";
 const RETURN_KEY: &str = "logout_return";
@@ -41,19 +45,17 @@ struct Return {
 pub async fn logout_get(
     State(state): State<AppState>,
     session: Session,
+    binding: BrowserBinding,
     RawQuery(q): RawQuery,
 ) -> Result<Response, PageError> {
-    start(
-        &state,
-        &session,
-        Params::parse(q.unwrap_or_default().as_bytes()),
-    )
-    .await
+    let p = Params::parse(q.unwrap_or_default().as_bytes());
+    start(&state, (&session, &binding), p).await
 }
 
 pub async fn logout_post(
     State(state): State<AppState>,
     session: Session,
+    binding: BrowserBinding,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, PageError> {
@@ -62,9 +64,9 @@ pub async fn logout_post(
     }
     let p = Params::parse(&body);
     if p.get("confirm").is_some() {
-        return confirmed(&state, &session, &p).await;
+        return confirmed(&state, (&session, &binding), &p).await;
     }
-    start(&state, &session, p).await
+    start(&state, (&session, &binding), p).await
 }
 
 fn bad(msg: &str) -> PageError {
@@ -83,7 +85,8 @@ fn unverified_aud(jwt: &str) -> Option<String> {
     }
 }
 
-async fn start(state: &AppState, session: &Session, p: Params) -> Result<Response, PageError> {
+async fn start(state: &AppState, browser: Browser<'_>, p: Params) -> Result<Response, PageError> {
+    let (session, _) = browser;
     if p.refusal().is_some() {
         return Err(bad(
             "A parameter appears more than once, or there are far too many.",
@@ -132,7 +135,7 @@ async fn start(state: &AppState, session: &Session, p: Params) -> Result<Respons
         // Nobody is signed in here: nothing to end.
         (None, _) => finish(state, session, back, None).await,
         // The app proved which user it means, and that user is signed in here.
-        (Some(l), Some(sub)) if l.sub == sub => end(state, session, back).await,
+        (Some(l), Some(sub)) if l.sub == sub => end(state, browser, back).await,
         // Anything else: ask the user, so a forged link cannot sign them out.
         _ => {
             let csrf = random_token();
@@ -153,7 +156,12 @@ async fn start(state: &AppState, session: &Session, p: Params) -> Result<Respons
     }
 }
 
-async fn confirmed(state: &AppState, session: &Session, p: &Params) -> Result<Response, PageError> {
+async fn confirmed(
+    state: &AppState,
+    browser: Browser<'_>,
+    p: &Params,
+) -> Result<Response, PageError> {
+    let (session, _) = browser;
     let expected: Option<String> = session.remove(CSRF_KEY).await.ok().flatten();
     let ok = match (expected, p.get("csrf")) {
         (Some(e), Some(given)) => constant_time_eq(&e, given),
@@ -181,7 +189,7 @@ async fn confirmed(state: &AppState, session: &Session, p: &Params) -> Result<Re
         }
         _ => None,
     };
-    end(state, session, back).await
+    end(state, browser, back).await
 }
 
 /// Ends Herald's session, then the upstream's when configured, then returns. The apps the
@@ -189,7 +197,7 @@ async fn confirmed(state: &AppState, session: &Session, p: &Params) -> Result<Re
 /// tokens, all issued for `offline_access`, live on (§2.7).
 async fn end(
     state: &AppState,
-    session: &Session,
+    (session, binding): Browser<'_>,
     back: Option<Return>,
 ) -> Result<Response, PageError> {
     let login = current_login(session).await;
@@ -211,6 +219,7 @@ async fn end(
         .as_ref()
         .and_then(|l| state.settings().upstream(&l.upstream_id).cloned());
     session.flush().await?;
+    binding.forget();
     events::logout(login.as_ref().map(|l| l.sub.as_str()));
     let upstream = upstream.filter(|u| u.logout);
     finish(state, session, back, upstream).await

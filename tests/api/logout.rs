@@ -49,6 +49,16 @@ async fn a_valid_hint_ends_the_session_and_returns_to_the_registered_uri_with_st
     let res = app.browser.get(url).send().await.unwrap();
     assert_eq!(res.status(), 303);
     assert_eq!(res.headers()["location"], format!("{BYE}?state=s1"));
+    // The browser's binding ends with its session: a sign-in it left pending cannot go on.
+    let removed = res
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|c| c.starts_with("herald_binding="));
+    let removed = removed.expect("the logout removes the binding cookie");
+    assert!(removed.starts_with("herald_binding=;"), "{removed}");
+    assert!(removed.contains("Max-Age=0"), "{removed}");
     assert!(
         !is_logged_in(&app).await,
         "prompt=none now answers login_required"

@@ -240,6 +240,26 @@ async fn an_upstream_that_needs_the_user_for_a_silent_attempt_is_login_required_
     }
 }
 
+/// A silent attempt shows no page (OIDC Core §3.1.2.6), also when the upstream cannot be
+/// reached at `/authorize`: the app hears `temporarily_unavailable` with its `state` and `iss`.
+#[tokio::test]
+async fn a_silent_attempt_at_an_unreachable_upstream_is_an_error_at_the_app_not_a_page() {
+    let app = silent_app().await;
+    app.upstream.set(|b| b.discovery_status = Some(503));
+    let p = AuthParams::new("trusted", "openid email").with("prompt", "none");
+    let q = match app.start(&browser(), &p).await {
+        Outcome::Client(q) => q,
+        other => panic!("expected the app, got {other:?}"),
+    };
+    assert_eq!(
+        q.get("error").map(String::as_str),
+        Some("temporarily_unavailable"),
+        "{q:?}"
+    );
+    assert_eq!(q.get("state"), Some(&p.state), "{q:?}");
+    assert_eq!(q.get("iss"), Some(&app.base), "{q:?}");
+}
+
 #[tokio::test]
 async fn without_silent_login_prompt_none_never_reaches_the_upstream() {
     let app = spawn_app().await;

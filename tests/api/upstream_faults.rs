@@ -78,6 +78,56 @@ async fn callback_with_unknown_or_replayed_state_is_refused() {
     assert_eq!(res.status(), 400);
 }
 
+/// The upstream's answer counts only in the browser that started the sign-in (its
+/// `herald_binding` cookie): the callback URL opened in another browser (a link passed on, a
+/// forced login) is refused there, signs nobody in, and spends its state.
+#[tokio::test]
+async fn a_callback_in_another_browser_is_refused_and_signs_nobody_in() {
+    let app = spawn_app().await;
+    let p = AuthParams::new("trusted", "openid");
+    let res = app.browser.get(app.authorize_url(&p)).send().await.unwrap();
+    assert!(res.status().is_redirection(), "{}", res.status());
+    let to_upstream = res.headers()["location"].to_str().unwrap().to_string();
+    assert!(
+        to_upstream.starts_with(app.upstream.issuer()),
+        "{to_upstream}"
+    );
+    // The upstream signs the user in and answers with Herald's callback URL.
+    let res = browser().get(&to_upstream).send().await.unwrap();
+    assert!(res.status().is_redirection(), "{}", res.status());
+    let callback = res.headers()["location"].to_str().unwrap().to_string();
+    assert!(
+        callback.starts_with(&format!("{}/callback/", app.base)),
+        "{callback}"
+    );
+
+    let elsewhere = browser();
+    let res = elsewhere.get(&callback).send().await.unwrap();
+    assert_eq!(res.status(), 403);
+    let page = res.text().await.unwrap();
+    assert!(page.contains("started in another browser"), "{page}");
+    assert!(
+        elsewhere
+            .get(format!("{}/account", app.base))
+            .send()
+            .await
+            .unwrap()
+            .headers()
+            .get("location")
+            .is_some_and(|l| !l.to_str().unwrap().starts_with("/account")),
+        "the other browser was signed in"
+    );
+    // The refused answer spent its state: the starting browser cannot use it either.
+    let res = app.browser.get(&callback).send().await.unwrap();
+    assert_eq!(res.status(), 400);
+    assert!(
+        res.text()
+            .await
+            .unwrap()
+            .contains("expired or was already used")
+    );
+}
+
 #[tokio::test]
 async fn the_same_upstream_subject_keeps_one_herald_sub_and_another_gets_another() {
     let app = spawn_app().await;
