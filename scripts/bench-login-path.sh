@@ -70,11 +70,12 @@ EOF
   fi
 }
 
-# ALG (default: Herald's, RS256) signs the client's ID and access tokens: ES256 or EdDSA show
-# the login path without RSA's two signatures.
+# ALG (default: Herald's, RS256) signs the client's ID and access tokens (a client's
+# id_token_signed_response_alg is its access tokens' too): ES256 or EdDSA show the login path
+# without RSA's two signatures.
 client_algs() {
   if [ -n "${ALG:-}" ]; then
-    printf 'id_token_signed_response_alg = "%s"\naccess_token_signed_response_alg = "%s"\n' "$ALG" "$ALG"
+    printf 'id_token_signed_response_alg = "%s"\n' "$ALG"
   fi
 }
 
