@@ -218,9 +218,34 @@ print(json.dumps({"per_login": total / 20, "writes_per_login": writes / 20,
                   "by_statement": {s: n / 20 for s, n in counts.most_common()}}))
 ')
 
-python3 - "$OUT/login-path.json" "$statements" "${results[@]}" <<'EOF'
+# RSS after many logins (RSS_LOGINS, e.g. 100000, within RSS_SECONDS, default 3600): Herald on a
+# fresh SQLite database (`full`) with the first upstream; VmRSS two seconds after start, then
+# after the logins (16 in flight). Fewer logins than asked is an error, not a smaller figure.
+rss=null
+if [ -n "${RSS_LOGINS:-}" ]; then
+  rm -f "$RUN/herald-full-$PROFILED.db"*
+  start full "$PROFILED" "$RUN/rss.log"
+  sleep 2
+  idle_kb=$(awk '/^VmRSS/ {print $2}' "/proc/$PID/status")
+  json=$(logins --concurrency 16 --max "$RSS_LOGINS" --duration "${RSS_SECONDS:-3600}")
+  after_kb=$(awk '/^VmRSS/ {print $2}' "/proc/$PID/status")
+  stop
+  rss=$(python3 - "$json" "$idle_kb" "$after_kb" "$RSS_LOGINS" <<'EOF'
 import json, sys
-out = {"runs": [json.loads(r) for r in sys.argv[3:]], "statements": json.loads(sys.argv[2])}
+run = json.loads(sys.argv[1])["logins"]
+idle, after, wanted = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+if run["ok"] < wanted or run["errors"]:
+    sys.exit(f"bench-login-path.sh: {run['ok']} of {wanted} logins, {run['errors']} errors")
+print(json.dumps({"logins": run["ok"], "idle_kb": idle, "after_kb": after,
+                  "after_to_idle": round(after / idle, 2)}))
+EOF
+)
+fi
+
+python3 - "$OUT/login-path.json" "$statements" "$rss" "${results[@]}" <<'EOF'
+import json, sys
+out = {"runs": [json.loads(r) for r in sys.argv[4:]], "statements": json.loads(sys.argv[2]),
+       "rss_after_logins": json.loads(sys.argv[3])}
 json.dump(out, open(sys.argv[1], "w"), indent=2)
 for r in out["runs"]:
     upstream = (f"; the upstream {r['upstream_cpu_ms_per_login']} ms, Herald "
@@ -230,4 +255,8 @@ for r in out["runs"]:
           f"{upstream} ({r['logins']} logins)")
 s = out["statements"]
 print(f"statements per login: {s['per_login']} ({s['writes_per_login']} writes)")
+r = out["rss_after_logins"]
+if r:
+    print(f"RSS: {r['idle_kb']} kB idle, {r['after_kb']} kB after {r['logins']} logins "
+          f"({r['after_to_idle']}x)")
 EOF
