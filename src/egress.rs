@@ -129,10 +129,19 @@ pub struct Timeouts {
     pub total: Duration,
 }
 
-/// An HTTP client for outbound calls: the timeouts given, no redirects, the guarded resolver.
+/// How long an idle connection is kept for reuse: less than the shortest keep-alive common
+/// servers keep (Node.js closes after 5 s), so Herald never sends a request on a connection the
+/// server is closing at that moment. That race failed 1 login in about 50,000 against the
+/// oidc-provider upstream ("connection reset by peer" at its token endpoint, seen in
+/// `RSS_LOGINS=100000 scripts/bench-login-path.sh`), and a POST cut that way is not retried.
+const POOL_IDLE: Duration = Duration::from_secs(4);
+
+/// An HTTP client for outbound calls: the timeouts given, no redirects, the guarded resolver,
+/// idle connections dropped before a server would ([`POOL_IDLE`]).
 pub fn client(timeouts: Timeouts) -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
+        .pool_idle_timeout(POOL_IDLE)
         .connect_timeout(timeouts.connect)
         .timeout(timeouts.total)
         .dns_resolver(Arc::new(GuardedResolver))
