@@ -30,6 +30,6 @@ pub use freshness::{Stale, current_context};
 pub use journey::{consent_stage, issue_code, proceed, start_sign_in};
 pub use pending::{fail, pending_request, return_link, store_failure};
 pub use session::{
-    LoginSession, binding_digest, binding_of, current_login, live_login, live_login_context,
-    login_has_ended, set_login,
+    Browser, LoginSession, binding_digest, binding_of, current_login, live_login,
+    live_login_context, login_has_ended, set_login,
 };

@@ -11,6 +11,9 @@ use crate::tokens::hashing::{constant_time_eq, digest_hex};
 use crate::web::PageError;
 use crate::web::binding::BrowserBinding;
 
+/// A browser as the login steps see it: its session and its binding.
+pub type Browser<'a> = (&'a Session, &'a BrowserBinding);
+
 /// Where sessions from before the binding had a cookie of its own kept it.
 const SESSION_BINDING_KEY: &str = "binding";
 const LOGIN_KEY: &str = "login";

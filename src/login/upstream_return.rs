@@ -15,7 +15,7 @@ use super::journey::{consent_stage, upstream_for};
 use super::pending::login_failed;
 use super::pending::{fail, has_prompt, pending_request, return_link, store_failure};
 use super::post_login::send_to_application;
-use super::session::set_login;
+use super::session::{Browser, set_login};
 use super::upstream_login::{record_login, state_spent, upstream_auth_time};
 use super::upstream_start::{upstream_failure, upstream_start};
 use crate::claims::Source;
@@ -124,7 +124,7 @@ impl Answered {
 /// The rest of the callback, for the login state the answer names.
 async fn answer(
     state: &AppState,
-    (session, binding): (&Session, &BrowserBinding),
+    (session, binding): Browser<'_>,
     upstream_id: &str,
     p: &Params,
     login: UpstreamLogin,

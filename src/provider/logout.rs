@@ -17,7 +17,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use tower_sessions::Session;
 
-use crate::login::current_login;
+use crate::login::{Browser, current_login};
 use crate::oauth::error::with_params;
 use crate::oauth::params::{Params, is_form};
 use crate::state::AppState;
@@ -28,9 +28,6 @@ use crate::tokens::jwt::verify_id_token_hint;
 use crate::web::binding::BrowserBinding;
 use crate::web::pages::{LogoutConfirmPage, SignedOutPage};
 use crate::web::{PageError, render};
-
-/// The browser a logout ends: its session and its binding.
-type Browser<'a> = (&'a Session, &'a BrowserBinding);
 
 const CSRF_KEY: &str = "logout_csrf";
 const RETURN_KEY: &str = "logout_return";

@@ -88,7 +88,7 @@ struct AdminCsrf {
 /// says why not.
 pub async fn admin_user(
     state: &AppState,
-    (session, binding): (&Session, &BrowserBinding),
+    (session, binding): login::Browser<'_>,
     method: &Method,
     uri: &axum::http::Uri,
 ) -> Result<AdminUser, Response> {
