@@ -9,9 +9,12 @@ use super::{Result, StoreError};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
+/// One pool: PostgreSQL queues writers on row locks itself, so `writer` (what the shared SQL
+/// writes through; SQLite's store keeps a separate one-connection pool there) is the same pool.
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pub(crate) pool: PgPool,
+    pub(crate) writer: PgPool,
 }
 
 impl PgStore {
@@ -22,7 +25,10 @@ impl PgStore {
             .acquire_timeout(Duration::from_secs(5))
             .connect(url)
             .await?;
-        Ok(Self { pool })
+        Ok(Self {
+            writer: pool.clone(),
+            pool,
+        })
     }
 
     pub fn pool(&self) -> &PgPool {

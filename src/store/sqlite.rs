@@ -53,9 +53,18 @@ fn synchronous(url: &str) -> Result<(String, SqliteSynchronous)> {
 }
 
 /// A SQLite database file (created on first start), in WAL mode.
+///
+/// Two pools: `pool` for reads, whose connections are `query_only`, and `writer`, one connection
+/// that every write goes through. SQLite takes one writer at a time, and a writer that finds the
+/// lock taken sleeps in SQLite's busy handler (1, 2, 5, … 100 ms, then 100 ms at a time) instead of
+/// queueing: under load that put tens to hundreds of milliseconds on some writes and starved
+/// others for over a second. Writers now wait in order for the one writing connection (the pool's
+/// own queue) and never meet the lock taken by another of Herald's writers. An in-memory database
+/// exists per connection, so it keeps one connection for both.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pub(crate) pool: SqlitePool,
+    pub(crate) writer: SqlitePool,
 }
 
 impl SqliteStore {
@@ -81,15 +90,26 @@ impl SqliteStore {
                 })?;
             }
         }
-        let pool = SqlitePoolOptions::new()
-            // An in-memory database exists per connection: keep exactly one.
-            .max_connections(if in_memory { 1 } else { 8 })
-            // Shorter than the busy timeout: when every connection waits on a writer, a request
-            // that cannot get one is shed with 503 instead of queueing behind them.
+        // The writer first: it creates the file and puts it in WAL mode.
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            // A write waits its turn at most this long, then the request is shed with 503
+            // instead of queueing without end.
             .acquire_timeout(Duration::from_secs(3))
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
-        Ok(Self { pool })
+        if in_memory {
+            return Ok(Self {
+                pool: writer.clone(),
+                writer,
+            });
+        }
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(3))
+            .connect_with(options.pragma("query_only", "true"))
+            .await?;
+        Ok(Self { pool, writer })
     }
 
     /// Whether the database file of `url` exists (an in-memory database never does).
@@ -126,7 +146,7 @@ impl SqliteStore {
 
     async fn run_migrations(&self) -> Result<()> {
         MIGRATOR
-            .run(&self.pool)
+            .run(&self.writer)
             .await
             .map_err(|e| StoreError::Other(format!("migrations failed: {e}")))
     }
@@ -135,7 +155,7 @@ impl SqliteStore {
     /// timeout for another writer), so one that reads before it writes is never refused when it
     /// later needs to write (a deferred transaction cannot upgrade past a concurrent writer).
     async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>> {
-        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+        Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
     }
 }
 

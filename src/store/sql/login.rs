@@ -72,7 +72,7 @@ macro_rules! login_sql {
                 &self,
                 r: &$crate::store::AuthRequest,
             ) -> $crate::store::Result<()> {
-                let mut conn = self.pool.acquire().await?;
+                let mut conn = self.writer.acquire().await?;
                 login_rows::request(&mut conn, r).await
             }
 
@@ -113,7 +113,7 @@ macro_rules! login_sql {
                 .bind(sub)
                 .bind(auth_context_id)
                 .bind(auth_time)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?;
                 Ok(())
             }
@@ -124,7 +124,7 @@ macro_rules! login_sql {
                 )
                 .bind(id)
                 .bind(now)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?;
                 Ok(done.rows_affected() == 1)
             }
@@ -160,7 +160,7 @@ macro_rules! login_sql {
                 &self,
                 l: &$crate::store::UpstreamLogin,
             ) -> $crate::store::Result<()> {
-                let mut conn = self.pool.acquire().await?;
+                let mut conn = self.writer.acquire().await?;
                 login_rows::upstream_login(&mut conn, l).await
             }
 
@@ -183,7 +183,7 @@ macro_rules! login_sql {
                 Ok(
                     sqlx::query_as("DELETE FROM upstream_logins WHERE state_hash = $1 RETURNING *")
                         .bind(state_hash)
-                        .fetch_optional(&self.pool)
+                        .fetch_optional(&self.writer)
                         .await?,
                 )
             }
@@ -200,7 +200,7 @@ macro_rules! login_sql {
                 .bind(&p.client_id)
                 .bind(&p.params)
                 .bind(p.expires_at)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?;
                 Ok(())
             }
@@ -214,7 +214,7 @@ macro_rules! login_sql {
                 let taken: Option<$crate::store::PushedRequest> =
                     sqlx::query_as("DELETE FROM pushed_requests WHERE uri_hash = $1 RETURNING *")
                         .bind(uri_hash)
-                        .fetch_optional(&self.pool)
+                        .fetch_optional(&self.writer)
                         .await?;
                 Ok(taken.filter(|p| p.expires_at >= now))
             }

@@ -1,5 +1,7 @@
 //! The SQL both backends share, as macros that implement the store traits for a store type
-//! with a `pool: sqlx::Pool<DB>` field: one file per trait, and [`sql_store!`] to apply them all.
+//! with two `sqlx::Pool<DB>` fields, `pool` for reads and `writer` for every write (the same
+//! pool on PostgreSQL, one connection on SQLite): one file per trait, and [`sql_store!`] to
+//! apply them all.
 //!
 //! Only the dialect common to SQLite (3.35+) and PostgreSQL is used: `$n` parameters,
 //! `ON CONFLICT ... DO UPDATE`, `RETURNING`, plain integer and text columns. Booleans are stored
@@ -27,8 +29,8 @@ pub(super) use sessions::session_sql;
 pub(super) use tokens::token_sql;
 pub(super) use users::user_sql;
 
-/// Implements every store trait for `$store`, a type in the invoking module whose `pool` is a
-/// `sqlx::Pool<$db>`.
+/// Implements every store trait for `$store`, a type in the invoking module whose `pool` and
+/// `writer` are `sqlx::Pool<$db>`s.
 macro_rules! sql_store {
     ($store:ident, $db:ty) => {
         $crate::store::sql::shared_sql!($db);
@@ -510,13 +512,13 @@ macro_rules! maintenance_sql {
                 ] {
                     removed += sqlx::query(sql)
                         .bind(now)
-                        .execute(&self.pool)
+                        .execute(&self.writer)
                         .await?
                         .rows_affected();
                 }
                 removed += sqlx::query("DELETE FROM login_events WHERE at < $1")
                     .bind(now - $crate::store::LOGIN_EVENT_RETENTION_SECS)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await?
                     .rows_affected();
                 Ok(removed)
