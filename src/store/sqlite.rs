@@ -91,8 +91,12 @@ impl SqliteStore {
             }
         }
         // The writer first: it creates the file and puts it in WAL mode.
+        // No ping on every acquire (sqlx's default): a connection to a file in this process does
+        // not go stale the way a network connection does, and each ping is one more round trip
+        // to the connection's worker thread. sqlx still pings a connection when it is released.
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
+            .test_before_acquire(false)
             // A write waits its turn at most this long, then the request is shed with 503
             // instead of queueing without end.
             .acquire_timeout(Duration::from_secs(3))
@@ -106,6 +110,7 @@ impl SqliteStore {
         }
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
+            .test_before_acquire(false)
             .acquire_timeout(Duration::from_secs(3))
             .connect_with(options.pragma("query_only", "true"))
             .await?;
