@@ -642,10 +642,11 @@ async fn checklist_56_tokens_without_a_kid_and_duplicate_kids() {
     }
 }
 
-/// When every pooled connection is stuck (here: another process holds SQLite's write lock, so
-/// the 8 connections wait out the 5 s busy timeout), a request that cannot get a connection is
-/// shed within the 3 s acquire timeout with 503 and `Retry-After`, never a 500 or a hang; the
-/// stuck ones end as a retryable `invalid_request`, and all recover once the lock is gone.
+/// When the pool a request needs is stuck (here: another process holds SQLite's write lock, so
+/// Herald's one writing connection waits out the 5 s busy timeout and every other redemption
+/// queues for it), a request that cannot get a connection is shed within the 3 s acquire timeout
+/// with 503 and `Retry-After`, never a 500 or a hang; the stuck one ends as a retryable
+/// `invalid_request`, and all recover once the lock is gone.
 #[tokio::test]
 async fn checklist_86_an_exhausted_pool_fails_fast_with_503() {
     let app = spawn_app().await;
