@@ -80,6 +80,7 @@ conformance!(
     signing_keys_are_listed_by_creation_time_then_kid,
     inserting_a_row_whose_key_exists_is_a_conflict,
     link_user_creates_the_user_once_and_returns_the_same_sub_on_later_logins,
+    a_request_is_read_with_the_grant_of_its_user_for_its_app,
     link_user_gives_another_subject_or_upstream_its_own_user,
     set_last_context_is_kept_across_later_logins,
     user_by_identity_finds_the_linked_user_and_creates_nothing,
@@ -1269,10 +1270,14 @@ async fn a_request_and_its_upstream_login_are_stored_in_one_transaction(store: D
     let req = auth_request("req-1", T, T + 600);
     let login = upstream_login("state-digest", T, T + 600);
     store.start_upstream_login(&req, &login).await.unwrap();
-    assert_eq!(store.auth_request("req-1").await.unwrap(), Some(req));
+    assert_eq!(
+        store.auth_request("req-1").await.unwrap(),
+        Some(req.clone())
+    );
+    // The state is read with its request.
     assert_eq!(
         store.upstream_login("state-digest").await.unwrap(),
-        Some(login.clone())
+        Some((login.clone(), Some(req)))
     );
 
     // A state that exists already (the second write fails): the new request is not stored
@@ -1299,9 +1304,20 @@ async fn a_finished_login_spends_its_state_and_a_second_answer_stores_nothing(st
     // Reading the state leaves it in place.
     assert_eq!(
         store.upstream_login("state-digest").await.unwrap(),
-        Some(state.clone())
+        Some((state.clone(), store.auth_request("req-1").await.unwrap()))
     );
     assert_eq!(store.upstream_login("never-issued").await.unwrap(), None);
+    // A state whose request is gone is read without it.
+    let orphan = UpstreamLogin {
+        auth_request_id: "req-gone".into(),
+        forced: true,
+        ..upstream_login("orphan", T, T + 600)
+    };
+    store.insert_upstream_login(&orphan).await.unwrap();
+    assert_eq!(
+        store.upstream_login("orphan").await.unwrap(),
+        Some((orphan, None))
+    );
 
     let mut first = finished("auth0|ada", "sub-1", "ctx-1", "req-1", T + 10);
     first.upstream_state_hash = Some("state-digest".into());
@@ -1350,6 +1366,73 @@ async fn contexts_round_trip_with_and_without_expiry(store: DynStore) {
     assert_eq!(store.context("ctx-1").await.unwrap(), Some(session_long));
     assert_eq!(store.context("ctx-2").await.unwrap(), Some(bounded));
     assert_eq!(store.context("ctx-3").await.unwrap(), None);
+}
+
+async fn a_request_is_read_with_the_grant_of_its_user_for_its_app(store: DynStore) {
+    let req = auth_request("req-1", T, T + 600);
+    store.insert_auth_request(&req).await.unwrap();
+    store
+        .insert_auth_request(&AuthRequest {
+            client_id: "other-app".into(),
+            ..auth_request("req-2", T, T + 600)
+        })
+        .await
+        .unwrap();
+    // sub-1's grant for `app`, and another user's for the same app.
+    let granted = grant("openid email", T, T + 5);
+    store
+        .record_consent(
+            Some(&granted),
+            &consent("cr-1", "sub-1", "openid email", "", T),
+            &[],
+        )
+        .await
+        .unwrap();
+    let someone_else = Grant {
+        sub: "sub-2".into(),
+        ..grant("openid", T, T)
+    };
+    store
+        .record_consent(
+            Some(&someone_else),
+            &consent("cr-2", "sub-2", "openid", "", T),
+            &[],
+        )
+        .await
+        .unwrap();
+
+    // No user yet: no grant, though users hold grants for the app.
+    assert_eq!(
+        store.auth_request_with_grant("req-1").await.unwrap(),
+        Some((req.clone(), None))
+    );
+    assert_eq!(
+        store.auth_request_with_grant("req-missing").await.unwrap(),
+        None
+    );
+
+    store
+        .set_auth_request_login("req-1", "sub-1", "ctx-1", T + 30)
+        .await
+        .unwrap();
+    store
+        .set_auth_request_login("req-2", "sub-1", "ctx-1", T + 30)
+        .await
+        .unwrap();
+    let (read, with) = store
+        .auth_request_with_grant("req-1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(Some(read), store.auth_request("req-1").await.unwrap());
+    assert_eq!(with, Some(granted));
+    // The same user's request for an app they granted nothing.
+    let (_, without) = store
+        .auth_request_with_grant("req-2")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(without, None);
 }
 
 async fn record_consent_upserts_the_grant_and_keeps_its_first_granted_at(store: DynStore) {

@@ -14,15 +14,15 @@ use tower_sessions::Session;
 
 use super::journey::{access_check, issue_code};
 use super::pending::{
-    already_answered, check_pending, fail, has_prompt, load_request, pending_request,
-    requested_scopes, return_link, store_failure,
+    already_answered, check_pending, fail, has_prompt, load_request_with_grant, requested_scopes,
+    return_link, store_failure,
 };
 use super::session::{binding_of, current_login};
 use crate::claims::ScopeCatalog;
 use crate::claims::purposes::{DEFAULT_LOCALE, accept_language, text_in};
 use crate::consent::decision::{Choice, ConsentDecision};
 use crate::state::AppState;
-use crate::store::{AuthRequest, Conclusion, ConsentWrite};
+use crate::store::{AuthRequest, Conclusion, ConsentWrite, Grant};
 use crate::telemetry::{events, metrics};
 use crate::tokens::hashing::{constant_time_eq, mac_token};
 use crate::web::binding::BrowserBinding;
@@ -56,17 +56,15 @@ async fn show(
             "This consent page needs the sign-in it belongs to. Start again from the app.",
         )
     })?;
-    let req = pending_request(&state, &session, &binding, &id).await?;
-    let sub = &signed_in_user(&state, &session, &req).await?;
+    // The request with its user's grant for the app, in one read: the user is the request's
+    // (`signed_in_user`), and so is the app.
+    let (loaded, grant) = load_request_with_grant(&state, &id).await?;
+    let req = check_pending(&state, &session, &binding, loaded).await?;
+    signed_in_user(&state, &session, &req).await?;
     let settings = state.settings();
     let client = settings
         .client(&req.client_id)
         .ok_or_else(|| forbidden("The app that started this sign-in is no longer registered."))?;
-    let grant = state
-        .store
-        .grant(sub, &client.client_id)
-        .await
-        .map_err(store_failure)?;
     let requested = requested_scopes(&req);
     let plan = crate::consent::plan(
         &requested,
@@ -169,15 +167,10 @@ async fn decide(
             "This form is missing its security token. Start again from the app.",
         ));
     };
-    let (req, sub) = decidable_request(&state, &session, &binding, id, csrf, locale).await?;
+    let (req, sub, grant) = decidable_request(&state, &session, &binding, id, csrf, locale).await?;
     let settings = state.settings();
     let now = state.now();
     let requested = requested_scopes(&req);
-    let grant = state
-        .store
-        .grant(&sub, &req.client_id)
-        .await
-        .map_err(store_failure)?;
     let plan = crate::consent::plan(
         &requested,
         grant.as_ref(),
@@ -358,10 +351,11 @@ fn csrf_of(binding: &str, session_id: &str, request_id: &str, sub: &str, locale:
     )
 }
 
-/// The pending request `id` of this browser, with the user it is signed in for, if it is still
-/// undecided, that user is the one signed in here, and `csrf` is the token of its page shown in
-/// `locale`. One read. A decision already made changes nothing: this browser is told its first
-/// answer went through, any other that the sign-in is over.
+/// The pending request `id` of this browser, with the user it is signed in for and the grant
+/// that user holds for its app, if it is still undecided, that user is the one signed in here,
+/// and `csrf` is the token of its page shown in `locale`. One read. A decision already made
+/// changes nothing: this browser is told its first answer went through, any other that the
+/// sign-in is over.
 async fn decidable_request(
     state: &AppState,
     session: &Session,
@@ -369,8 +363,8 @@ async fn decidable_request(
     id: &str,
     csrf: &str,
     locale: &str,
-) -> Result<(AuthRequest, String), PageError> {
-    let loaded = load_request(state, id).await?;
+) -> Result<(AuthRequest, String, Option<Grant>), PageError> {
+    let (loaded, grant) = load_request_with_grant(state, id).await?;
     let req = check_pending(state, session, binding, loaded).await?;
     // Before the token, which covers the session id: after another user's login (a new
     // session id) the page says who is signed in, not only that its token is stale.
@@ -384,7 +378,7 @@ async fn decidable_request(
             "This form's security token is wrong or expired. Start again from the app.",
         ));
     }
-    Ok((req, sub))
+    Ok((req, sub, grant))
 }
 
 /// Ends a denied request (once), with the refusal on record, and sends the browser back to the

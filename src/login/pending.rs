@@ -9,7 +9,7 @@ use tower_sessions::Session;
 use super::session::binding_of;
 use crate::oauth::{error_url, redirect_error};
 use crate::state::AppState;
-use crate::store::{AuthRequest, LoginEvent, LoginResult, StoreError};
+use crate::store::{AuthRequest, Grant, LoginEvent, LoginResult, StoreError};
 use crate::telemetry::{events, metrics};
 use crate::web::binding::BrowserBinding;
 use crate::web::{PageError, ReturnLink};
@@ -113,7 +113,21 @@ pub fn return_link(state: &AppState, req: &AuthRequest, code: &str, desc: &str) 
 /// Reads a request; unreadable is as good as gone (the browser can only start again), an
 /// unavailable store is the page to show.
 pub async fn load_request(state: &AppState, id: &str) -> Result<Option<AuthRequest>, PageError> {
-    match state.store.auth_request(id).await {
+    loaded(state.store.auth_request(id).await)
+}
+
+/// [`load_request`] with the grant the request's user holds for its app, in one read: the
+/// request, or `None` when it is gone, and the grant.
+pub async fn load_request_with_grant(
+    state: &AppState,
+    id: &str,
+) -> Result<(Option<AuthRequest>, Option<Grant>), PageError> {
+    let found = loaded(state.store.auth_request_with_grant(id).await)?;
+    Ok(found.map_or((None, None), |(req, grant)| (Some(req), grant)))
+}
+
+fn loaded<T>(read: Result<Option<T>, StoreError>) -> Result<Option<T>, PageError> {
+    match read {
         Ok(r) => Ok(r),
         Err(e @ StoreError::Unavailable(_)) => Err(e.into()),
         Err(e) => {

@@ -13,7 +13,9 @@ use tower_sessions::Session;
 
 use super::journey::{consent_stage, upstream_for};
 use super::pending::login_failed;
-use super::pending::{fail, has_prompt, pending_request, return_link, store_failure};
+use super::pending::{
+    check_pending, fail, has_prompt, pending_request, return_link, store_failure,
+};
 use super::post_login::send_to_application;
 use super::session::{Browser, set_login};
 use super::upstream_login::{record_login, state_spent, upstream_auth_time};
@@ -90,10 +92,10 @@ async fn callback(
         ));
     }
     let state_hash = state_hash(&p)?;
-    let login = upstream_login(&state, &state_hash).await?;
+    let found = upstream_login(&state, &state_hash).await?;
     let ip = ip.map(|ip| ip.to_string());
     let browser = (&session, &binding);
-    match answer(&state, browser, &upstream_id, &p, login, &state_hash, ip).await {
+    match answer(&state, browser, &upstream_id, &p, found, &state_hash, ip).await {
         Ok(Answered::SignedIn(response)) => Ok(response),
         // A refused or failed answer spends its state too: each state is tried once. Best
         // effort: a state left behind by a store failure expires with its request.
@@ -121,13 +123,14 @@ impl Answered {
     }
 }
 
-/// The rest of the callback, for the login state the answer names.
+/// The rest of the callback, for the login state the answer names and the request it was
+/// started for (`None`: gone).
 async fn answer(
     state: &AppState,
     (session, binding): Browser<'_>,
     upstream_id: &str,
     p: &Params,
-    login: UpstreamLogin,
+    (login, request): (UpstreamLogin, Option<AuthRequest>),
     state_hash: &str,
     ip: Option<String>,
 ) -> Result<Answered, PageError> {
@@ -137,7 +140,7 @@ async fn answer(
             "The answer came back from a different identity provider than the one you were sent to; it was refused.",
         ));
     }
-    let req = pending_request(state, session, binding, &login.auth_request_id).await?;
+    let req = check_pending(state, session, binding, request).await?;
     // A silent sign-in (prompt=none) shows no page (OIDC Core §3.1.2.1): what would be one goes
     // back to the app as the error its link carries.
     let silent = has_prompt(&req, "none");
@@ -313,11 +316,14 @@ fn state_hash(p: &Params) -> Result<String, PageError> {
     })
 }
 
-/// The login the answer's `state` was issued for. Each state works once: the login's
-/// transaction or, for a failed answer, the callback spends it.
-async fn upstream_login(state: &AppState, state_hash: &str) -> Result<UpstreamLogin, PageError> {
+/// The login the answer's `state` was issued for, with its request (`None`: gone). Each state
+/// works once: the login's transaction or, for a failed answer, the callback spends it.
+async fn upstream_login(
+    state: &AppState,
+    state_hash: &str,
+) -> Result<(UpstreamLogin, Option<AuthRequest>), PageError> {
     match state.store.upstream_login(state_hash).await {
-        Ok(Some(login)) => Ok(login),
+        Ok(Some(found)) => Ok(found),
         Ok(None) => Err(state_spent()),
         Err(StoreError::Unavailable(_)) => Err(PageError::unavailable()),
         Err(e) => {

@@ -148,6 +148,12 @@ pub trait UserStore: Send + Sync + 'static {
 pub trait LoginStore: Send + Sync + 'static {
     async fn insert_auth_request(&self, req: &AuthRequest) -> Result<()>;
     async fn auth_request(&self, id: &str) -> Result<Option<AuthRequest>>;
+    /// The request `id` with the grant its signed-in user holds for its app (none before the
+    /// request has a user): what a consent step reads, in one statement.
+    async fn auth_request_with_grant(
+        &self,
+        id: &str,
+    ) -> Result<Option<(AuthRequest, Option<Grant>)>>;
     /// Records the login on a pending request.
     async fn set_auth_request_login(
         &self,
@@ -170,7 +176,13 @@ pub trait LoginStore: Send + Sync + 'static {
     /// The login state, left in place: a successful login spends it inside
     /// [`finish_upstream_login`](Self::finish_upstream_login), a failed one with
     /// [`take_upstream_login`](Self::take_upstream_login).
-    async fn upstream_login(&self, state_hash: &str) -> Result<Option<UpstreamLogin>>;
+    ///
+    /// Read with the request it was started for, in one statement: `None` for the request when
+    /// it is gone (purged after it expired).
+    async fn upstream_login(
+        &self,
+        state_hash: &str,
+    ) -> Result<Option<(UpstreamLogin, Option<AuthRequest>)>>;
     /// Removes and returns the login state: each `state` works once.
     async fn take_upstream_login(&self, state_hash: &str) -> Result<Option<UpstreamLogin>>;
 

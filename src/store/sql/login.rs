@@ -98,6 +98,42 @@ macro_rules! login_sql {
                     .await?)
             }
 
+            async fn auth_request_with_grant(
+                &self,
+                id: &str,
+            ) -> $crate::store::Result<
+                Option<($crate::store::AuthRequest, Option<$crate::store::Grant>)>,
+            > {
+                use sqlx::Row as _;
+                let Some(row) = sqlx::query(
+                    "SELECT r.*, g.scopes AS grant_scopes, \
+                     g.scope_versions AS grant_scope_versions, \
+                     g.granted_at AS grant_granted_at, g.updated_at AS grant_updated_at \
+                     FROM auth_requests r LEFT JOIN grants g \
+                     ON g.sub = r.sub AND g.client_id = r.client_id WHERE r.id = $1",
+                )
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?
+                else {
+                    return Ok(None);
+                };
+                let req: $crate::store::AuthRequest = sqlx::FromRow::from_row(&row)?;
+                let scopes: Option<String> = row.try_get("grant_scopes")?;
+                let grant = match (scopes, &req.sub) {
+                    (Some(scopes), Some(sub)) => Some($crate::store::Grant {
+                        sub: sub.clone(),
+                        client_id: req.client_id.clone(),
+                        scopes: scopes.into(),
+                        scope_versions: row.try_get("grant_scope_versions")?,
+                        granted_at: row.try_get("grant_granted_at")?,
+                        updated_at: row.try_get("grant_updated_at")?,
+                    }),
+                    _ => None,
+                };
+                Ok(Some((req, grant)))
+            }
+
             async fn set_auth_request_login(
                 &self,
                 id: &str,
@@ -167,13 +203,41 @@ macro_rules! login_sql {
             async fn upstream_login(
                 &self,
                 state_hash: &str,
-            ) -> $crate::store::Result<Option<$crate::store::UpstreamLogin>> {
-                Ok(
-                    sqlx::query_as("SELECT * FROM upstream_logins WHERE state_hash = $1")
-                        .bind(state_hash)
-                        .fetch_optional(&self.pool)
-                        .await?,
+            ) -> $crate::store::Result<
+                Option<($crate::store::UpstreamLogin, Option<$crate::store::AuthRequest>)>,
+            > {
+                use sqlx::Row as _;
+                // The request's columns under their own names, the login's prefixed.
+                let Some(row) = sqlx::query(
+                    "SELECT r.*, u.state_hash AS u_state_hash, \
+                     u.auth_request_id AS u_auth_request_id, u.upstream_id AS u_upstream_id, \
+                     u.nonce AS u_nonce, u.pkce_verifier AS u_pkce_verifier, \
+                     u.created_at AS u_created_at, u.expires_at AS u_expires_at, \
+                     u.forced AS u_forced \
+                     FROM upstream_logins u LEFT JOIN auth_requests r \
+                     ON r.id = u.auth_request_id WHERE u.state_hash = $1",
                 )
+                .bind(state_hash)
+                .fetch_optional(&self.pool)
+                .await?
+                else {
+                    return Ok(None);
+                };
+                let login = $crate::store::UpstreamLogin {
+                    state_hash: row.try_get("u_state_hash")?,
+                    auth_request_id: row.try_get("u_auth_request_id")?,
+                    upstream_id: row.try_get("u_upstream_id")?,
+                    nonce: row.try_get("u_nonce")?,
+                    pkce_verifier: row.try_get("u_pkce_verifier")?,
+                    created_at: row.try_get("u_created_at")?,
+                    expires_at: row.try_get("u_expires_at")?,
+                    forced: row.try_get::<i64, _>("u_forced")? != 0,
+                };
+                let request = match row.try_get::<Option<String>, _>("id")? {
+                    Some(_) => Some(sqlx::FromRow::from_row(&row)?),
+                    None => None,
+                };
+                Ok(Some((login, request)))
             }
 
             async fn take_upstream_login(
