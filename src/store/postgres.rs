@@ -9,12 +9,9 @@ use super::{Result, StoreError};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
-/// One pool: PostgreSQL queues writers on row locks itself, so `writer` (what the shared SQL
-/// writes through; SQLite's store keeps a separate one-connection pool there) is the same pool.
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pub(crate) pool: PgPool,
-    pub(crate) writer: PgPool,
 }
 
 impl PgStore {
@@ -25,10 +22,7 @@ impl PgStore {
             .acquire_timeout(Duration::from_secs(5))
             .connect(url)
             .await?;
-        Ok(Self {
-            writer: pool.clone(),
-            pool,
-        })
+        Ok(Self { pool })
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -41,6 +35,12 @@ impl PgStore {
             .run(&self.pool)
             .await
             .map_err(|e| StoreError::Other(format!("migrations failed: {e}")))
+    }
+
+    /// The pool writes go through: the one pool, since PostgreSQL queues writers on row locks
+    /// itself (SQLite's store keeps a one-connection pool there).
+    fn writer(&self) -> &PgPool {
+        &self.pool
     }
 
     async fn begin_write(&self) -> Result<Transaction<'static, Postgres>> {

@@ -64,7 +64,7 @@ fn synchronous(url: &str) -> Result<(String, SqliteSynchronous)> {
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pub(crate) pool: SqlitePool,
-    pub(crate) writer: SqlitePool,
+    writer: SqlitePool,
 }
 
 impl SqliteStore {
@@ -147,6 +147,11 @@ impl SqliteStore {
 
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
+    }
+
+    /// The pool writes go through: the one writing connection.
+    fn writer(&self) -> &SqlitePool {
+        &self.writer
     }
 
     async fn run_migrations(&self) -> Result<()> {

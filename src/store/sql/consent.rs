@@ -85,7 +85,7 @@ macro_rules! consent_sql {
                 .bind(&link.sub)
                 .bind(link.created_at)
                 .bind(link.expires_at)
-                .execute(&self.writer)
+                .execute(self.writer())
                 .await?;
                 Ok(())
             }
@@ -102,7 +102,7 @@ macro_rules! consent_sql {
                 )
                 .bind(token_hash)
                 .bind(now)
-                .fetch_optional(&self.writer)
+                .fetch_optional(self.writer())
                 .await?;
                 if let Some(mut link) = spent {
                     // As it was before this use.

@@ -28,7 +28,7 @@ macro_rules! key_sql {
                 .bind(k.activates_at)
                 .bind(k.retires_at)
                 .bind(k.expires_at)
-                .execute(&self.writer)
+                .execute(self.writer())
                 .await?;
                 Ok(())
             }
@@ -45,7 +45,7 @@ macro_rules! key_sql {
                 .bind(kid)
                 .bind(retires_at)
                 .bind(expires_at)
-                .execute(&self.writer)
+                .execute(self.writer())
                 .await?;
                 Ok(())
             }
@@ -65,7 +65,7 @@ macro_rules! key_sql {
                 .bind(from)
                 .bind(encryption)
                 .bind(private_key)
-                .execute(&self.writer)
+                .execute(self.writer())
                 .await?;
                 Ok(done.rows_affected() == 1)
             }

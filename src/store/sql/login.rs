@@ -72,7 +72,7 @@ macro_rules! login_sql {
                 &self,
                 r: &$crate::store::AuthRequest,
             ) -> $crate::store::Result<()> {
-                let mut conn = self.writer.acquire().await?;
+                let mut conn = self.writer().acquire().await?;
                 login_rows::request(&mut conn, r).await
             }
 
@@ -149,7 +149,7 @@ macro_rules! login_sql {
                 .bind(sub)
                 .bind(auth_context_id)
                 .bind(auth_time)
-                .execute(&self.writer)
+                .execute(self.writer())
                 .await?;
                 Ok(())
             }
@@ -160,7 +160,7 @@ macro_rules! login_sql {
                 )
                 .bind(id)
                 .bind(now)
-                .execute(&self.writer)
+                .execute(self.writer())
                 .await?;
                 Ok(done.rows_affected() == 1)
             }
@@ -196,7 +196,7 @@ macro_rules! login_sql {
                 &self,
                 l: &$crate::store::UpstreamLogin,
             ) -> $crate::store::Result<()> {
-                let mut conn = self.writer.acquire().await?;
+                let mut conn = self.writer().acquire().await?;
                 login_rows::upstream_login(&mut conn, l).await
             }
 
@@ -231,7 +231,9 @@ macro_rules! login_sql {
                     pkce_verifier: row.try_get("u_pkce_verifier")?,
                     created_at: row.try_get("u_created_at")?,
                     expires_at: row.try_get("u_expires_at")?,
-                    forced: row.try_get::<i64, _>("u_forced")? != 0,
+                    forced: row
+                        .try_get::<$crate::store::records::IntFlag, _>("u_forced")?
+                        .into(),
                 };
                 let request = match row.try_get::<Option<String>, _>("id")? {
                     Some(_) => Some(sqlx::FromRow::from_row(&row)?),
@@ -247,7 +249,7 @@ macro_rules! login_sql {
                 Ok(
                     sqlx::query_as("DELETE FROM upstream_logins WHERE state_hash = $1 RETURNING *")
                         .bind(state_hash)
-                        .fetch_optional(&self.writer)
+                        .fetch_optional(self.writer())
                         .await?,
                 )
             }
@@ -264,7 +266,7 @@ macro_rules! login_sql {
                 .bind(&p.client_id)
                 .bind(&p.params)
                 .bind(p.expires_at)
-                .execute(&self.writer)
+                .execute(self.writer())
                 .await?;
                 Ok(())
             }
@@ -278,7 +280,7 @@ macro_rules! login_sql {
                 let taken: Option<$crate::store::PushedRequest> =
                     sqlx::query_as("DELETE FROM pushed_requests WHERE uri_hash = $1 RETURNING *")
                         .bind(uri_hash)
-                        .fetch_optional(&self.writer)
+                        .fetch_optional(self.writer())
                         .await?;
                 Ok(taken.filter(|p| p.expires_at >= now))
             }

@@ -1,7 +1,7 @@
 //! The SQL both backends share, as macros that implement the store traits for a store type
-//! with two `sqlx::Pool<DB>` fields, `pool` for reads and `writer` for every write (the same
-//! pool on PostgreSQL, one connection on SQLite): one file per trait, and [`sql_store!`] to
-//! apply them all.
+//! with a `pool: sqlx::Pool<DB>` field for reads and a `writer()` method giving the pool every
+//! write goes through (the same pool on PostgreSQL, one connection on SQLite): one file per
+//! trait, and [`sql_store!`] to apply them all.
 //!
 //! Only the dialect common to SQLite (3.35+) and PostgreSQL is used: `$n` parameters,
 //! `ON CONFLICT ... DO UPDATE`, `RETURNING`, plain integer and text columns. Booleans are stored
@@ -30,7 +30,7 @@ pub(super) use tokens::token_sql;
 pub(super) use users::user_sql;
 
 /// Implements every store trait for `$store`, a type in the invoking module whose `pool` and
-/// `writer` are `sqlx::Pool<$db>`s.
+/// `writer()` are `sqlx::Pool<$db>`s.
 macro_rules! sql_store {
     ($store:ident, $db:ty) => {
         $crate::store::sql::shared_sql!($db);
@@ -512,13 +512,13 @@ macro_rules! maintenance_sql {
                 ] {
                     removed += sqlx::query(sql)
                         .bind(now)
-                        .execute(&self.writer)
+                        .execute(self.writer())
                         .await?
                         .rows_affected();
                 }
                 removed += sqlx::query("DELETE FROM login_events WHERE at < $1")
                     .bind(now - $crate::store::LOGIN_EVENT_RETENTION_SECS)
-                    .execute(&self.writer)
+                    .execute(self.writer())
                     .await?
                     .rows_affected();
                 Ok(removed)

@@ -17,7 +17,7 @@ macro_rules! session_sql {
                 .bind(id)
                 .bind(record)
                 .bind(expires_at)
-                .execute(&self.writer)
+                .execute(self.writer())
                 .await?;
                 Ok(done.rows_affected() == 1)
             }
@@ -36,7 +36,7 @@ macro_rules! session_sql {
                 .bind(id)
                 .bind(record)
                 .bind(expires_at)
-                .execute(&self.writer)
+                .execute(self.writer())
                 .await?;
                 Ok(())
             }
@@ -58,7 +58,7 @@ macro_rules! session_sql {
             async fn delete_session(&self, id: &str) -> $crate::store::Result<()> {
                 sqlx::query("DELETE FROM sessions WHERE id = $1")
                     .bind(id)
-                    .execute(&self.writer)
+                    .execute(self.writer())
                     .await?;
                 Ok(())
             }

@@ -10,7 +10,7 @@ macro_rules! token_sql {
                 &self,
                 c: &$crate::store::CodeRecord,
             ) -> $crate::store::Result<()> {
-                let mut conn = self.writer.acquire().await?;
+                let mut conn = self.writer().acquire().await?;
                 shared::insert_code(&mut conn, c).await
             }
 
@@ -60,7 +60,7 @@ macro_rules! token_sql {
                 )
                 .bind(code_hash)
                 .bind(now)
-                .execute(&self.writer)
+                .execute(self.writer())
                 .await?;
                 Ok(())
             }
@@ -104,7 +104,7 @@ macro_rules! token_sql {
                 &self,
                 t: &$crate::store::AccessTokenRecord,
             ) -> $crate::store::Result<()> {
-                let mut conn = self.writer.acquire().await?;
+                let mut conn = self.writer().acquire().await?;
                 shared::access_token(&mut conn, t).await
             }
 
@@ -132,7 +132,7 @@ macro_rules! token_sql {
                 .bind(t.expires_at)
                 .bind(now)
                 .bind(&t.family_id)
-                .execute(&self.writer)
+                .execute(self.writer())
                 .await?;
                 Ok(done.rows_affected())
             }
@@ -258,7 +258,7 @@ macro_rules! token_sql {
                 .bind(jti)
                 .bind(expires_at)
                 .bind(now)
-                .execute(&self.writer)
+                .execute(self.writer())
                 .await?;
                 Ok(done.rows_affected() == 1)
             }
@@ -276,7 +276,7 @@ macro_rules! token_sql {
                 .bind(jkt)
                 .bind(jti)
                 .bind(expires_at)
-                .execute(&self.writer)
+                .execute(self.writer())
                 .await?;
                 Ok(done.rows_affected() == 1)
             }

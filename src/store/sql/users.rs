@@ -292,7 +292,7 @@ macro_rules! user_sql {
                 &self,
                 event: &$crate::store::LoginEvent,
             ) -> $crate::store::Result<()> {
-                let mut conn = self.writer.acquire().await?;
+                let mut conn = self.writer().acquire().await?;
                 shared::login_event(&mut conn, event).await
             }
 
@@ -325,7 +325,7 @@ macro_rules! user_sql {
                 sqlx::query("UPDATE users SET last_context = $2 WHERE sub = $1")
                     .bind(sub)
                     .bind(context)
-                    .execute(&self.writer)
+                    .execute(self.writer())
                     .await?;
                 Ok(())
             }
@@ -420,7 +420,7 @@ macro_rules! user_sql {
                 &self,
                 c: &$crate::store::StoredContext,
             ) -> $crate::store::Result<()> {
-                let mut conn = self.writer.acquire().await?;
+                let mut conn = self.writer().acquire().await?;
                 shared::context(&mut conn, c, &c.sub).await
             }
 
@@ -441,7 +441,7 @@ macro_rules! user_sql {
                 .bind(now)
                 .bind(until)
                 .bind(sealed)
-                .execute(&self.writer)
+                .execute(self.writer())
                 .await?;
                 Ok(claimed.rows_affected() == 1)
             }
@@ -457,7 +457,7 @@ macro_rules! user_sql {
                 )
                 .bind(id)
                 .bind(sealed)
-                .execute(&self.writer)
+                .execute(self.writer())
                 .await?;
                 Ok(())
             }
@@ -465,7 +465,7 @@ macro_rules! user_sql {
             async fn release_refresh(&self, id: &str) -> $crate::store::Result<()> {
                 sqlx::query("UPDATE auth_contexts SET refreshing_until = NULL WHERE id = $1")
                     .bind(id)
-                    .execute(&self.writer)
+                    .execute(self.writer())
                     .await?;
                 Ok(())
             }
