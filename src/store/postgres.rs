@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::{Postgres, Transaction};
 
@@ -37,10 +38,15 @@ impl PgStore {
             .map_err(|e| StoreError::Other(format!("migrations failed: {e}")))
     }
 
-    /// The pool writes go through: the one pool, since PostgreSQL queues writers on row locks
-    /// itself (SQLite's store keeps a one-connection pool there).
-    fn writer(&self) -> &PgPool {
-        &self.pool
+    /// A connection for reading.
+    async fn reader(&self) -> Result<PoolConnection<Postgres>> {
+        Ok(self.pool.acquire().await?)
+    }
+
+    /// A connection for a write outside a transaction: any of the pool's, since PostgreSQL
+    /// queues writers on row locks itself (SQLite's store keeps one writing connection).
+    async fn write_conn(&self) -> Result<PoolConnection<Postgres>> {
+        self.reader().await
     }
 
     async fn begin_write(&self) -> Result<Transaction<'static, Postgres>> {

@@ -3,10 +3,11 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
-use sqlx::{Sqlite, Transaction};
+use std::ops::{Deref, DerefMut};
+
+use deadpool::managed::{Metrics, PoolError, RecycleResult};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqliteSynchronous};
+use sqlx::{ConnectOptions, Database, Sqlite, TransactionManager};
 
 use super::{Result, StoreError};
 
@@ -54,17 +55,119 @@ fn synchronous(url: &str) -> Result<(String, SqliteSynchronous)> {
 
 /// A SQLite database file (created on first start), in WAL mode.
 ///
-/// Two pools: `pool` for reads, whose connections are `query_only`, and `writer`, one connection
-/// that every write goes through. SQLite takes one writer at a time, and a writer that finds the
-/// lock taken sleeps in SQLite's busy handler (1, 2, 5, … 100 ms, then 100 ms at a time) instead of
+/// Two pools: `readers`, up to eight `query_only` connections, and `writer`, one connection that
+/// every write goes through. SQLite takes one writer at a time, and a writer that finds the lock
+/// taken sleeps in SQLite's busy handler (1, 2, 5, … 100 ms, then 100 ms at a time) instead of
 /// queueing: under load that put tens to hundreds of milliseconds on some writes and starved
-/// others for over a second. Writers now wait in order for the one writing connection (the pool's
-/// own queue) and never meet the lock taken by another of Herald's writers. An in-memory database
-/// exists per connection, so it keeps one connection for both.
+/// others for over a second. Writers wait in order for the one writing connection (the pool's
+/// queue is a fair semaphore) and never meet the lock taken by another of Herald's writers. An
+/// in-memory database exists per connection, so it keeps one connection for both.
+///
+/// The pools are deadpool's, not sqlx's: sqlx's pool pings every connection it takes back (a
+/// round trip to the connection's worker thread, and a task spawned to do it), which on the login
+/// path was one hand-off in three. A connection to a file in this process does not go stale, and
+/// sqlx's worker itself rolls back a transaction whose `BEGIN` or whose holder was dropped, so a
+/// connection goes back to its pool as it is.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
-    pub(crate) pool: SqlitePool,
-    writer: SqlitePool,
+    readers: Pool,
+    writer: Pool,
+}
+
+/// Opens the connections of one pool; hands a returned connection out again without a check.
+#[derive(Debug)]
+struct Connector(SqliteConnectOptions);
+
+impl deadpool::managed::Manager for Connector {
+    type Type = SqliteConnection;
+    type Error = sqlx::Error;
+
+    async fn create(&self) -> std::result::Result<SqliteConnection, sqlx::Error> {
+        self.0.connect().await
+    }
+
+    async fn recycle(&self, _: &mut SqliteConnection, _: &Metrics) -> RecycleResult<sqlx::Error> {
+        Ok(())
+    }
+}
+
+type Pool = deadpool::managed::Pool<Connector>;
+
+/// A connection taken from one of the store's pools; back in it when dropped.
+type Conn = deadpool::managed::Object<Connector>;
+
+/// How long a statement waits for a connection before the request is shed with 503 instead of
+/// queueing without end.
+const WAIT: Duration = Duration::from_secs(3);
+
+fn pool(
+    options: SqliteConnectOptions,
+    size: usize,
+    queue: deadpool::managed::QueueMode,
+) -> Result<Pool> {
+    Pool::builder(Connector(options))
+        .max_size(size)
+        .queue_mode(queue)
+        .wait_timeout(Some(WAIT))
+        .create_timeout(Some(WAIT))
+        .runtime(deadpool::Runtime::Tokio1)
+        .build()
+        .map_err(|e| StoreError::Other(format!("cannot build the connection pool: {e}")))
+}
+
+async fn take(pool: &Pool) -> Result<Conn> {
+    pool.get().await.map_err(|e| match e {
+        PoolError::Backend(e) => e.into(),
+        PoolError::Timeout(_) => sqlx::Error::PoolTimedOut.into(),
+        PoolError::Closed => sqlx::Error::PoolClosed.into(),
+        other => StoreError::Other(other.to_string()),
+    })
+}
+
+/// A write transaction on the writing connection, begun with `BEGIN IMMEDIATE`: what sqlx's
+/// `Transaction` is, over a connection of the store's own pool. Dropped without `commit` or
+/// `rollback`, it is rolled back (by the connection's worker, before the next command it runs).
+pub(crate) struct WriteTx {
+    conn: Conn,
+    open: bool,
+}
+
+type Manager = <Sqlite as Database>::TransactionManager;
+
+impl WriteTx {
+    pub async fn commit(mut self) -> sqlx::Result<()> {
+        Manager::commit(&mut self.conn).await?;
+        self.open = false;
+        Ok(())
+    }
+
+    pub async fn rollback(mut self) -> sqlx::Result<()> {
+        Manager::rollback(&mut self.conn).await?;
+        self.open = false;
+        Ok(())
+    }
+}
+
+impl Drop for WriteTx {
+    fn drop(&mut self) {
+        if self.open {
+            Manager::start_rollback(&mut self.conn);
+        }
+    }
+}
+
+impl Deref for WriteTx {
+    type Target = SqliteConnection;
+
+    fn deref(&self) -> &SqliteConnection {
+        &self.conn
+    }
+}
+
+impl DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut SqliteConnection {
+        &mut self.conn
+    }
 }
 
 impl SqliteStore {
@@ -90,31 +193,20 @@ impl SqliteStore {
                 })?;
             }
         }
-        // The writer first: it creates the file and puts it in WAL mode.
-        // No ping on every acquire (sqlx's default): a connection to a file in this process does
-        // not go stale the way a network connection does, and each ping is one more round trip
-        // to the connection's worker thread. sqlx still pings a connection when it is released.
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .test_before_acquire(false)
-            // A write waits its turn at most this long, then the request is shed with 503
-            // instead of queueing without end.
-            .acquire_timeout(Duration::from_secs(3))
-            .connect_with(options.clone())
-            .await?;
+        // The writer first, opened now: it creates the file and puts it in WAL mode, and a
+        // database that cannot be opened is an error at start. Readers are opened as needed.
+        use deadpool::managed::QueueMode;
+        let writer = pool(options.clone(), 1, QueueMode::Fifo)?;
+        drop(take(&writer).await?);
         if in_memory {
             return Ok(Self {
-                pool: writer.clone(),
+                readers: writer.clone(),
                 writer,
             });
         }
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            .test_before_acquire(false)
-            .acquire_timeout(Duration::from_secs(3))
-            .connect_with(options.pragma("query_only", "true"))
-            .await?;
-        Ok(Self { pool, writer })
+        // The connection used last is handed out first, so no more stay open than the load needs.
+        let readers = pool(options.pragma("query_only", "true"), 8, QueueMode::Lifo)?;
+        Ok(Self { readers, writer })
     }
 
     /// Whether the database file of `url` exists (an in-memory database never does).
@@ -145,18 +237,20 @@ impl SqliteStore {
         Ok(())
     }
 
-    pub fn pool(&self) -> &SqlitePool {
-        &self.pool
+    /// A connection for reading.
+    async fn reader(&self) -> Result<Conn> {
+        take(&self.readers).await
     }
 
-    /// The pool writes go through: the one writing connection.
-    fn writer(&self) -> &SqlitePool {
-        &self.writer
+    /// The writing connection, for a write outside a transaction.
+    async fn write_conn(&self) -> Result<Conn> {
+        take(&self.writer).await
     }
 
     async fn run_migrations(&self) -> Result<()> {
+        let mut conn = self.write_conn().await?;
         MIGRATOR
-            .run(&self.writer)
+            .run_direct(&mut *conn)
             .await
             .map_err(|e| StoreError::Other(format!("migrations failed: {e}")))
     }
@@ -164,8 +258,10 @@ impl SqliteStore {
     /// `BEGIN IMMEDIATE`: the transaction takes the write lock at once (waiting up to the busy
     /// timeout for another writer), so one that reads before it writes is never refused when it
     /// later needs to write (a deferred transaction cannot upgrade past a concurrent writer).
-    async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>> {
-        Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
+    async fn begin_write(&self) -> Result<WriteTx> {
+        let mut conn = self.write_conn().await?;
+        Manager::begin(&mut conn, Some("BEGIN IMMEDIATE".into())).await?;
+        Ok(WriteTx { conn, open: true })
     }
 }
 

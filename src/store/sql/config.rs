@@ -7,7 +7,7 @@ macro_rules! config_sql {
         impl $crate::store::ConfigStore for $store {
             async fn latest_config_version(&self) -> $crate::store::Result<Option<i64>> {
                 Ok(sqlx::query_scalar("SELECT MAX(version) AS v FROM config_versions")
-                    .fetch_one(&self.pool)
+                    .fetch_one(&mut *self.reader().await?)
                     .await?)
             }
 
@@ -16,7 +16,7 @@ macro_rules! config_sql {
             ) -> $crate::store::Result<Option<$crate::store::ConfigVersion>> {
                 Ok(
                     sqlx::query_as("SELECT * FROM config_versions ORDER BY version DESC LIMIT 1")
-                        .fetch_optional(&self.pool)
+                        .fetch_optional(&mut *self.reader().await?)
                         .await?,
                 )
             }
@@ -98,7 +98,7 @@ macro_rules! audit_sql {
                 .bind(f.since)
                 .bind(f.before_id)
                 .bind(f.limit)
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *self.reader().await?)
                 .await?)
             }
         }

@@ -12,14 +12,14 @@ macro_rules! consent_sql {
                 Ok(sqlx::query_as("SELECT * FROM grants WHERE sub = $1 AND client_id = $2")
                     .bind(sub)
                     .bind(client_id)
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(&mut *self.reader().await?)
                     .await?)
             }
 
             async fn grants(&self, sub: &str) -> $crate::store::Result<Vec<$crate::store::Grant>> {
                 Ok(sqlx::query_as("SELECT * FROM grants WHERE sub = $1 ORDER BY client_id")
                     .bind(sub)
-                    .fetch_all(&self.pool)
+                    .fetch_all(&mut *self.reader().await?)
                     .await?)
             }
 
@@ -43,7 +43,7 @@ macro_rules! consent_sql {
                     "SELECT * FROM consent_records WHERE sub = $1 ORDER BY decided_at, id",
                 )
                 .bind(sub)
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *self.reader().await?)
                 .await?)
             }
 
@@ -55,7 +55,7 @@ macro_rules! consent_sql {
                     "SELECT * FROM purpose_states WHERE sub = $1 ORDER BY purpose",
                 )
                 .bind(sub)
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *self.reader().await?)
                 .await?)
             }
 
@@ -85,7 +85,7 @@ macro_rules! consent_sql {
                 .bind(&link.sub)
                 .bind(link.created_at)
                 .bind(link.expires_at)
-                .execute(self.writer())
+                .execute(&mut *self.write_conn().await?)
                 .await?;
                 Ok(())
             }
@@ -102,7 +102,7 @@ macro_rules! consent_sql {
                 )
                 .bind(token_hash)
                 .bind(now)
-                .fetch_optional(self.writer())
+                .fetch_optional(&mut *self.write_conn().await?)
                 .await?;
                 if let Some(mut link) = spent {
                     // As it was before this use.
@@ -112,7 +112,7 @@ macro_rules! consent_sql {
                 // Not spent now: unknown, used before, or expired; say which.
                 Ok(sqlx::query_as("SELECT * FROM account_links WHERE token_hash = $1")
                     .bind(token_hash)
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(&mut *self.reader().await?)
                     .await?)
             }
         }

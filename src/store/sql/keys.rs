@@ -7,7 +7,7 @@ macro_rules! key_sql {
             async fn signing_keys(&self) -> $crate::store::Result<Vec<$crate::store::KeyRecord>> {
                 Ok(
                     sqlx::query_as("SELECT * FROM signing_keys ORDER BY created_at, kid")
-                        .fetch_all(&self.pool)
+                        .fetch_all(&mut *self.reader().await?)
                         .await?,
                 )
             }
@@ -28,7 +28,7 @@ macro_rules! key_sql {
                 .bind(k.activates_at)
                 .bind(k.retires_at)
                 .bind(k.expires_at)
-                .execute(self.writer())
+                .execute(&mut *self.write_conn().await?)
                 .await?;
                 Ok(())
             }
@@ -45,7 +45,7 @@ macro_rules! key_sql {
                 .bind(kid)
                 .bind(retires_at)
                 .bind(expires_at)
-                .execute(self.writer())
+                .execute(&mut *self.write_conn().await?)
                 .await?;
                 Ok(())
             }
@@ -65,7 +65,7 @@ macro_rules! key_sql {
                 .bind(from)
                 .bind(encryption)
                 .bind(private_key)
-                .execute(self.writer())
+                .execute(&mut *self.write_conn().await?)
                 .await?;
                 Ok(done.rows_affected() == 1)
             }

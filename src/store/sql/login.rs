@@ -72,7 +72,7 @@ macro_rules! login_sql {
                 &self,
                 r: &$crate::store::AuthRequest,
             ) -> $crate::store::Result<()> {
-                let mut conn = self.writer().acquire().await?;
+                let mut conn = self.write_conn().await?;
                 login_rows::request(&mut conn, r).await
             }
 
@@ -94,7 +94,7 @@ macro_rules! login_sql {
             ) -> $crate::store::Result<Option<$crate::store::AuthRequest>> {
                 Ok(sqlx::query_as("SELECT * FROM auth_requests WHERE id = $1")
                     .bind(id)
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(&mut *self.reader().await?)
                     .await?)
             }
 
@@ -113,7 +113,7 @@ macro_rules! login_sql {
                      ON g.sub = r.sub AND g.client_id = r.client_id WHERE r.id = $1",
                 )
                 .bind(id)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *self.reader().await?)
                 .await?
                 else {
                     return Ok(None);
@@ -149,7 +149,7 @@ macro_rules! login_sql {
                 .bind(sub)
                 .bind(auth_context_id)
                 .bind(auth_time)
-                .execute(self.writer())
+                .execute(&mut *self.write_conn().await?)
                 .await?;
                 Ok(())
             }
@@ -160,7 +160,7 @@ macro_rules! login_sql {
                 )
                 .bind(id)
                 .bind(now)
-                .execute(self.writer())
+                .execute(&mut *self.write_conn().await?)
                 .await?;
                 Ok(done.rows_affected() == 1)
             }
@@ -196,7 +196,7 @@ macro_rules! login_sql {
                 &self,
                 l: &$crate::store::UpstreamLogin,
             ) -> $crate::store::Result<()> {
-                let mut conn = self.writer().acquire().await?;
+                let mut conn = self.write_conn().await?;
                 login_rows::upstream_login(&mut conn, l).await
             }
 
@@ -218,7 +218,7 @@ macro_rules! login_sql {
                      ON r.id = u.auth_request_id WHERE u.state_hash = $1",
                 )
                 .bind(state_hash)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *self.reader().await?)
                 .await?
                 else {
                     return Ok(None);
@@ -249,7 +249,7 @@ macro_rules! login_sql {
                 Ok(
                     sqlx::query_as("DELETE FROM upstream_logins WHERE state_hash = $1 RETURNING *")
                         .bind(state_hash)
-                        .fetch_optional(self.writer())
+                        .fetch_optional(&mut *self.write_conn().await?)
                         .await?,
                 )
             }
@@ -266,7 +266,7 @@ macro_rules! login_sql {
                 .bind(&p.client_id)
                 .bind(&p.params)
                 .bind(p.expires_at)
-                .execute(self.writer())
+                .execute(&mut *self.write_conn().await?)
                 .await?;
                 Ok(())
             }
@@ -280,7 +280,7 @@ macro_rules! login_sql {
                 let taken: Option<$crate::store::PushedRequest> =
                     sqlx::query_as("DELETE FROM pushed_requests WHERE uri_hash = $1 RETURNING *")
                         .bind(uri_hash)
-                        .fetch_optional(self.writer())
+                        .fetch_optional(&mut *self.write_conn().await?)
                         .await?;
                 Ok(taken.filter(|p| p.expires_at >= now))
             }

@@ -1,7 +1,8 @@
 //! The SQL both backends share, as macros that implement the store traits for a store type
-//! with a `pool: sqlx::Pool<DB>` field for reads and a `writer()` method giving the pool every
-//! write goes through (the same pool on PostgreSQL, one connection on SQLite): one file per
-//! trait, and [`sql_store!`] to apply them all.
+//! with three async methods: `reader()`, a connection for reading; `write_conn()`, a connection
+//! for a write outside a transaction (any of the pool's on PostgreSQL, the one writing connection
+//! on SQLite); and `begin_write()`, a transaction about to write. One file per trait, and
+//! [`sql_store!`] to apply them all.
 //!
 //! Only the dialect common to SQLite (3.35+) and PostgreSQL is used: `$n` parameters,
 //! `ON CONFLICT ... DO UPDATE`, `RETURNING`, plain integer and text columns. Booleans are stored
@@ -29,8 +30,8 @@ pub(super) use sessions::session_sql;
 pub(super) use tokens::token_sql;
 pub(super) use users::user_sql;
 
-/// Implements every store trait for `$store`, a type in the invoking module whose `pool` and
-/// `writer()` are `sqlx::Pool<$db>`s.
+/// Implements every store trait for `$store`, a type in the invoking module with `reader()`,
+/// `write_conn()` and `begin_write()` giving connections of `$db`.
 macro_rules! sql_store {
     ($store:ident, $db:ty) => {
         $crate::store::sql::shared_sql!($db);
@@ -478,7 +479,9 @@ macro_rules! maintenance_sql {
             }
 
             async fn ping(&self) -> $crate::store::Result<()> {
-                sqlx::query("SELECT 1").execute(&self.pool).await?;
+                sqlx::query("SELECT 1")
+                    .execute(&mut *self.reader().await?)
+                    .await?;
                 Ok(())
             }
 
@@ -512,13 +515,13 @@ macro_rules! maintenance_sql {
                 ] {
                     removed += sqlx::query(sql)
                         .bind(now)
-                        .execute(self.writer())
+                        .execute(&mut *self.write_conn().await?)
                         .await?
                         .rows_affected();
                 }
                 removed += sqlx::query("DELETE FROM login_events WHERE at < $1")
                     .bind(now - $crate::store::LOGIN_EVENT_RETENTION_SECS)
-                    .execute(self.writer())
+                    .execute(&mut *self.write_conn().await?)
                     .await?
                     .rows_affected();
                 Ok(removed)

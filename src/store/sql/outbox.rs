@@ -25,7 +25,7 @@ macro_rules! outbox_sql {
                 .bind(holder)
                 .bind(until)
                 .bind(now)
-                .fetch_optional(self.writer())
+                .fetch_optional(&mut *self.write_conn().await?)
                 .await?;
                 Ok(row.is_some())
             }
@@ -34,7 +34,7 @@ macro_rules! outbox_sql {
                 sqlx::query("DELETE FROM leases WHERE name = $1 AND holder = $2")
                     .bind(name)
                     .bind(holder)
-                    .execute(self.writer())
+                    .execute(&mut *self.write_conn().await?)
                     .await?;
                 Ok(())
             }
@@ -50,7 +50,7 @@ macro_rules! outbox_sql {
                 )
                 .bind(now)
                 .bind(limit)
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *self.reader().await?)
                 .await?)
             }
 
@@ -67,7 +67,7 @@ macro_rules! outbox_sql {
                 .bind(id)
                 .bind(attempts)
                 .bind(now)
-                .execute(self.writer())
+                .execute(&mut *self.write_conn().await?)
                 .await?;
                 Ok(())
             }
@@ -94,7 +94,7 @@ macro_rules! outbox_sql {
                 .bind(attempts)
                 .bind(next_attempt_at)
                 .bind(error)
-                .execute(self.writer())
+                .execute(&mut *self.write_conn().await?)
                 .await?;
                 Ok(())
             }
@@ -110,7 +110,7 @@ macro_rules! outbox_sql {
                 )
                 .bind(state.map(|s| s.as_str()))
                 .bind(limit)
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *self.reader().await?)
                 .await?)
             }
 
@@ -121,7 +121,7 @@ macro_rules! outbox_sql {
                 )
                 .bind(id)
                 .bind(now)
-                .execute(self.writer())
+                .execute(&mut *self.write_conn().await?)
                 .await?;
                 Ok(done.rows_affected() == 1)
             }

@@ -17,7 +17,7 @@ macro_rules! session_sql {
                 .bind(id)
                 .bind(record)
                 .bind(expires_at)
-                .execute(self.writer())
+                .execute(&mut *self.write_conn().await?)
                 .await?;
                 Ok(done.rows_affected() == 1)
             }
@@ -36,7 +36,7 @@ macro_rules! session_sql {
                 .bind(id)
                 .bind(record)
                 .bind(expires_at)
-                .execute(self.writer())
+                .execute(&mut *self.write_conn().await?)
                 .await?;
                 Ok(())
             }
@@ -51,14 +51,14 @@ macro_rules! session_sql {
                 )
                 .bind(id)
                 .bind(now)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *self.reader().await?)
                 .await?)
             }
 
             async fn delete_session(&self, id: &str) -> $crate::store::Result<()> {
                 sqlx::query("DELETE FROM sessions WHERE id = $1")
                     .bind(id)
-                    .execute(self.writer())
+                    .execute(&mut *self.write_conn().await?)
                     .await?;
                 Ok(())
             }

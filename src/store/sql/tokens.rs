@@ -10,7 +10,7 @@ macro_rules! token_sql {
                 &self,
                 c: &$crate::store::CodeRecord,
             ) -> $crate::store::Result<()> {
-                let mut conn = self.writer().acquire().await?;
+                let mut conn = self.write_conn().await?;
                 shared::insert_code(&mut conn, c).await
             }
 
@@ -20,7 +20,7 @@ macro_rules! token_sql {
             ) -> $crate::store::Result<Option<$crate::store::CodeRecord>> {
                 let row = sqlx::query_as("SELECT * FROM authorization_codes WHERE code_hash = $1")
                     .bind(code_hash)
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(&mut *self.reader().await?)
                     .await?;
                 Ok(row)
             }
@@ -60,7 +60,7 @@ macro_rules! token_sql {
                 )
                 .bind(code_hash)
                 .bind(now)
-                .execute(self.writer())
+                .execute(&mut *self.write_conn().await?)
                 .await?;
                 Ok(())
             }
@@ -95,7 +95,7 @@ macro_rules! token_sql {
             ) -> $crate::store::Result<Option<$crate::store::AccessTokenRecord>> {
                 let row = sqlx::query_as("SELECT * FROM access_tokens WHERE jti = $1")
                     .bind(jti)
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(&mut *self.reader().await?)
                     .await?;
                 Ok(row)
             }
@@ -104,7 +104,7 @@ macro_rules! token_sql {
                 &self,
                 t: &$crate::store::AccessTokenRecord,
             ) -> $crate::store::Result<()> {
-                let mut conn = self.writer().acquire().await?;
+                let mut conn = self.write_conn().await?;
                 shared::access_token(&mut conn, t).await
             }
 
@@ -132,7 +132,7 @@ macro_rules! token_sql {
                 .bind(t.expires_at)
                 .bind(now)
                 .bind(&t.family_id)
-                .execute(self.writer())
+                .execute(&mut *self.write_conn().await?)
                 .await?;
                 Ok(done.rows_affected())
             }
@@ -143,7 +143,7 @@ macro_rules! token_sql {
             ) -> $crate::store::Result<Option<$crate::store::RefreshTokenRecord>> {
                 let row = sqlx::query_as("SELECT * FROM refresh_tokens WHERE token_hash = $1")
                     .bind(token_hash)
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(&mut *self.reader().await?)
                     .await?;
                 Ok(row)
             }
@@ -258,7 +258,7 @@ macro_rules! token_sql {
                 .bind(jti)
                 .bind(expires_at)
                 .bind(now)
-                .execute(self.writer())
+                .execute(&mut *self.write_conn().await?)
                 .await?;
                 Ok(done.rows_affected() == 1)
             }
@@ -276,7 +276,7 @@ macro_rules! token_sql {
                 .bind(jkt)
                 .bind(jti)
                 .bind(expires_at)
-                .execute(self.writer())
+                .execute(&mut *self.write_conn().await?)
                 .await?;
                 Ok(done.rows_affected() == 1)
             }

@@ -44,7 +44,7 @@ macro_rules! user_sql {
                 )
                 .bind(upstream_id)
                 .bind(subject)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *self.reader().await?)
                 .await?)
             }
 
@@ -57,7 +57,7 @@ macro_rules! user_sql {
                      ORDER BY linked_at, upstream_id, subject",
                 )
                 .bind(sub)
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *self.reader().await?)
                 .await?)
             }
 
@@ -165,7 +165,7 @@ macro_rules! user_sql {
             async fn user(&self, sub: &str) -> $crate::store::Result<Option<$crate::store::User>> {
                 Ok(sqlx::query_as("SELECT * FROM users WHERE sub = $1")
                     .bind(sub)
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(&mut *self.reader().await?)
                     .await?)
             }
 
@@ -177,7 +177,7 @@ macro_rules! user_sql {
                     "SELECT * FROM users WHERE LOWER(email) = LOWER($1) ORDER BY created_at, sub",
                 )
                 .bind(email)
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *self.reader().await?)
                 .await?)
             }
 
@@ -292,7 +292,7 @@ macro_rules! user_sql {
                 &self,
                 event: &$crate::store::LoginEvent,
             ) -> $crate::store::Result<()> {
-                let mut conn = self.writer().acquire().await?;
+                let mut conn = self.write_conn().await?;
                 shared::login_event(&mut conn, event).await
             }
 
@@ -312,7 +312,7 @@ macro_rules! user_sql {
                 .bind(&q.client_id)
                 .bind(q.before)
                 .bind(q.limit)
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *self.reader().await?)
                 .await?;
                 Ok(rows.into_iter().map(|r| r.into_event()).collect())
             }
@@ -325,7 +325,7 @@ macro_rules! user_sql {
                 sqlx::query("UPDATE users SET last_context = $2 WHERE sub = $1")
                     .bind(sub)
                     .bind(context)
-                    .execute(self.writer())
+                    .execute(&mut *self.write_conn().await?)
                     .await?;
                 Ok(())
             }
@@ -338,25 +338,25 @@ macro_rules! user_sql {
                     "SELECT * FROM auth_contexts WHERE sub = $1 ORDER BY created_at, id",
                 )
                 .bind(sub)
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *self.reader().await?)
                 .await?;
                 let access_tokens = sqlx::query_as(
                     "SELECT * FROM access_tokens WHERE sub = $1 ORDER BY issued_at, jti",
                 )
                 .bind(sub)
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *self.reader().await?)
                 .await?;
                 let refresh_tokens = sqlx::query_as(
                     "SELECT * FROM refresh_tokens WHERE sub = $1 ORDER BY issued_at, token_hash",
                 )
                 .bind(sub)
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *self.reader().await?)
                 .await?;
                 let session_expiries = sqlx::query_scalar(
                     "SELECT expires_at FROM sessions WHERE record LIKE $1 ORDER BY expires_at",
                 )
                 .bind(format!("%\"sub\":{}%", serde_json::Value::from(sub)))
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *self.reader().await?)
                 .await?;
                 Ok($crate::store::UserHoldings {
                     contexts,
@@ -405,13 +405,13 @@ macro_rules! user_sql {
                 .bind(&q.upstream_id)
                 .bind(q.limit)
                 .bind(q.offset)
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *self.reader().await?)
                 .await?;
                 let total =
                     sqlx::query_scalar(&format!("SELECT COUNT(*) AS n FROM users WHERE {filter}"))
                         .bind(&pattern)
                         .bind(&q.upstream_id)
-                        .fetch_one(&self.pool)
+                        .fetch_one(&mut *self.reader().await?)
                         .await?;
                 Ok((users, total))
             }
@@ -420,7 +420,7 @@ macro_rules! user_sql {
                 &self,
                 c: &$crate::store::StoredContext,
             ) -> $crate::store::Result<()> {
-                let mut conn = self.writer().acquire().await?;
+                let mut conn = self.write_conn().await?;
                 shared::context(&mut conn, c, &c.sub).await
             }
 
@@ -441,7 +441,7 @@ macro_rules! user_sql {
                 .bind(now)
                 .bind(until)
                 .bind(sealed)
-                .execute(self.writer())
+                .execute(&mut *self.write_conn().await?)
                 .await?;
                 Ok(claimed.rows_affected() == 1)
             }
@@ -457,7 +457,7 @@ macro_rules! user_sql {
                 )
                 .bind(id)
                 .bind(sealed)
-                .execute(self.writer())
+                .execute(&mut *self.write_conn().await?)
                 .await?;
                 Ok(())
             }
@@ -465,7 +465,7 @@ macro_rules! user_sql {
             async fn release_refresh(&self, id: &str) -> $crate::store::Result<()> {
                 sqlx::query("UPDATE auth_contexts SET refreshing_until = NULL WHERE id = $1")
                     .bind(id)
-                    .execute(self.writer())
+                    .execute(&mut *self.write_conn().await?)
                     .await?;
                 Ok(())
             }
@@ -533,7 +533,7 @@ macro_rules! user_sql {
             ) -> $crate::store::Result<Option<$crate::store::StoredContext>> {
                 Ok(sqlx::query_as("SELECT * FROM auth_contexts WHERE id = $1")
                     .bind(id)
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(&mut *self.reader().await?)
                     .await?)
             }
         }
