@@ -64,8 +64,8 @@ fn synchronous(url: &str) -> Result<(String, SqliteSynchronous)> {
 /// in-memory database exists per connection, so it keeps one connection for both.
 ///
 /// The pools are deadpool's, not sqlx's: sqlx's pool pings every connection it takes back (a
-/// round trip to the connection's worker thread, and a task spawned to do it), which on the login
-/// path was one hand-off in three. A connection to a file in this process does not go stale, and
+/// round trip to the connection's worker thread, from a task spawned to do it) after every
+/// statement outside a transaction and after every transaction. A connection to a file in this process does not go stale, and
 /// sqlx's worker itself rolls back a transaction whose `BEGIN` or whose holder was dropped, so a
 /// connection goes back to its pool as it is.
 #[derive(Debug, Clone)]
@@ -132,17 +132,18 @@ pub(crate) struct WriteTx {
     open: bool,
 }
 
-type Manager = <Sqlite as Database>::TransactionManager;
+/// sqlx's transaction commands for SQLite (`BEGIN`, `COMMIT`, `ROLLBACK` on the worker).
+type Transactions = <Sqlite as Database>::TransactionManager;
 
 impl WriteTx {
     pub async fn commit(mut self) -> sqlx::Result<()> {
-        Manager::commit(&mut self.conn).await?;
+        Transactions::commit(&mut self.conn).await?;
         self.open = false;
         Ok(())
     }
 
     pub async fn rollback(mut self) -> sqlx::Result<()> {
-        Manager::rollback(&mut self.conn).await?;
+        Transactions::rollback(&mut self.conn).await?;
         self.open = false;
         Ok(())
     }
@@ -151,7 +152,7 @@ impl WriteTx {
 impl Drop for WriteTx {
     fn drop(&mut self) {
         if self.open {
-            Manager::start_rollback(&mut self.conn);
+            Transactions::start_rollback(&mut self.conn);
         }
     }
 }
@@ -262,7 +263,7 @@ impl SqliteStore {
     /// later needs to write (a deferred transaction cannot upgrade past a concurrent writer).
     async fn begin_write(&self) -> Result<WriteTx> {
         let mut conn = self.write_conn().await?;
-        Manager::begin(&mut conn, Some("BEGIN IMMEDIATE".into())).await?;
+        Transactions::begin(&mut conn, Some("BEGIN IMMEDIATE".into())).await?;
         Ok(WriteTx { conn, open: true })
     }
 }
