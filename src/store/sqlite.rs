@@ -65,9 +65,9 @@ fn synchronous(url: &str) -> Result<(String, SqliteSynchronous)> {
 ///
 /// The pools are deadpool's, not sqlx's: sqlx's pool pings every connection it takes back (a
 /// round trip to the connection's worker thread, from a task spawned to do it) after every
-/// statement outside a transaction and after every transaction. A connection to a file in this process does not go stale, and
-/// sqlx's worker itself rolls back a transaction whose `BEGIN` or whose holder was dropped, so a
-/// connection goes back to its pool as it is.
+/// statement outside a transaction and after every transaction. A connection to a file in this
+/// process does not go stale, and sqlx's worker itself rolls back a transaction whose `BEGIN` or
+/// whose holder was dropped, so a connection goes back to its pool as it is.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     readers: Pool,

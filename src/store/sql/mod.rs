@@ -8,8 +8,7 @@
 //! `ON CONFLICT ... DO UPDATE`, `RETURNING`, plain integer and text columns. Booleans are stored
 //! as integers so both decode them the same way. Queries are checked at run time (`query_as`
 //! into the `FromRow` records), not at compile time: the store suite runs every statement on
-//! both databases. Each backend supplies `run_migrations` and `begin_write` (how to open a
-//! transaction that is about to write).
+//! both databases. Each backend also supplies `run_migrations`.
 
 mod config;
 mod consent;
