@@ -359,6 +359,11 @@ fn code(code_hash: &str, created_at: i64, expires_at: i64) -> CodeRecord {
     }
 }
 
+/// The code stored under `code_hash`, without the login read with it.
+async fn issued_code(store: &DynStore, code_hash: &str) -> Option<CodeRecord> {
+    store.code(code_hash).await.unwrap().map(|(code, _)| code)
+}
+
 fn token(jti: &str, code_hash: &str, issued_at: i64, expires_at: i64) -> AccessTokenRecord {
     AccessTokenRecord {
         jti: jti.into(),
@@ -617,7 +622,7 @@ async fn inserting_a_row_whose_key_exists_is_a_conflict(store: DynStore) {
 
     // The first rows are untouched.
     assert_eq!(store.signing_keys().await.unwrap()[0].created_at, T);
-    assert_eq!(store.code("c1").await.unwrap(), Some(code("c1", T, T + 60)));
+    assert_eq!(issued_code(&store, "c1").await, Some(code("c1", T, T + 60)));
 }
 
 async fn link_user_creates_the_user_once_and_returns_the_same_sub_on_later_logins(store: DynStore) {
@@ -904,6 +909,7 @@ fn finished(subject: &str, new_sub: &str, ctx_id: &str, req_id: &str, now: i64) 
         },
         client_id: "app".into(),
         link_to: None,
+        known: false,
     }
 }
 
@@ -1000,7 +1006,7 @@ async fn a_first_upstream_login_creates_the_user_its_context_and_records_the_log
 }
 
 async fn a_second_upstream_login_keeps_the_sub_and_replaces_the_last_context(store: DynStore) {
-    for id in ["req-1", "req-2"] {
+    for id in ["req-1", "req-2", "req-3"] {
         store
             .insert_auth_request(&auth_request(id, T, T + 600))
             .await
@@ -1010,7 +1016,10 @@ async fn a_second_upstream_login_keeps_the_sub_and_replaces_the_last_context(sto
     store.finish_upstream_login(&first).await.unwrap().unwrap();
 
     // The second login proposes a fresh sub, and its context carries that proposal.
-    let second = finished("auth0|ada", "sub-2", "ctx-2", "req-2", T + 60);
+    let second = FinishedLogin {
+        known: true,
+        ..finished("auth0|ada", "sub-2", "ctx-2", "req-2", T + 60)
+    };
     let user = store.finish_upstream_login(&second).await.unwrap().unwrap();
 
     assert_eq!(
@@ -1054,6 +1063,14 @@ async fn a_second_upstream_login_keeps_the_sub_and_replaces_the_last_context(sto
         ),
         (Some("sub-1"), Some("ctx-2"), Some(T + 58))
     );
+    assert_eq!(store.list_users(&all_users()).await.unwrap().1, 1);
+
+    // A login that began before the identity had a user (a concurrent first login finished
+    // first) signs in that user too, and creates none.
+    let third = finished("auth0|ada", "sub-3", "ctx-3", "req-3", T + 120);
+    let user = store.finish_upstream_login(&third).await.unwrap().unwrap();
+    assert_eq!((user.sub.as_str(), user.logins_count), ("sub-1", 3));
+    assert_eq!(store.context("ctx-3").await.unwrap().unwrap().sub, "sub-1");
     assert_eq!(store.list_users(&all_users()).await.unwrap().1, 1);
 }
 
@@ -1534,8 +1551,19 @@ async fn grants_lists_one_users_grants_by_client_id(store: DynStore) {
 async fn a_code_is_redeemed_once_and_its_token_exists_only_after_redemption(store: DynStore) {
     let issued = code("code-1", T, T + 60);
     store.insert_code(&issued).await.unwrap();
-    assert_eq!(store.code("code-1").await.unwrap(), Some(issued.clone()));
-    assert_eq!(store.code("code-2").await.unwrap(), None);
+    assert_eq!(issued_code(&store, "code-1").await, Some(issued.clone()));
+    assert_eq!(issued_code(&store, "code-2").await, None);
+    // The login the code was issued from is read with it, and is `None` once it is gone.
+    assert_eq!(
+        store.code("code-1").await.unwrap(),
+        Some((issued.clone(), None))
+    );
+    let login = finished("auth0|ada", "sub-1", "ctx-1", "req-1", T).context;
+    store.insert_context(&login).await.unwrap();
+    assert_eq!(
+        store.code("code-1").await.unwrap(),
+        Some((issued.clone(), Some(login)))
+    );
 
     let first = token("jti-1", "code-1", T + 5, T + 3605);
     assert_eq!(store.access_token("jti-1").await.unwrap(), None);
@@ -1548,7 +1576,7 @@ async fn a_code_is_redeemed_once_and_its_token_exists_only_after_redemption(stor
     );
     assert_eq!(store.access_token("jti-1").await.unwrap(), Some(first));
     assert_eq!(
-        store.code("code-1").await.unwrap(),
+        issued_code(&store, "code-1").await,
         Some(CodeRecord {
             consumed_at: Some(T + 5),
             ..issued
@@ -1566,7 +1594,7 @@ async fn a_code_is_redeemed_once_and_its_token_exists_only_after_redemption(stor
     );
     assert_eq!(store.access_token("jti-2").await.unwrap(), None);
     assert_eq!(
-        store.code("code-1").await.unwrap().unwrap().consumed_at,
+        issued_code(&store, "code-1").await.unwrap().consumed_at,
         Some(T + 5)
     );
 }
@@ -1587,14 +1615,14 @@ async fn a_burnt_code_cannot_be_redeemed(store: DynStore) {
     store.insert_code(&code("code-1", T, T + 60)).await.unwrap();
     store.burn_code("code-1", T + 3).await.unwrap();
     assert_eq!(
-        store.code("code-1").await.unwrap().unwrap().consumed_at,
+        issued_code(&store, "code-1").await.unwrap().consumed_at,
         Some(T + 3)
     );
 
     // Burning again does not move the time it was first consumed.
     store.burn_code("code-1", T + 4).await.unwrap();
     assert_eq!(
-        store.code("code-1").await.unwrap().unwrap().consumed_at,
+        issued_code(&store, "code-1").await.unwrap().consumed_at,
         Some(T + 3)
     );
 
@@ -1852,9 +1880,9 @@ async fn purge_expired_removes_expired_rows_and_keeps_live_ones(store: DynStore)
             .unwrap()
             .is_some()
     );
-    assert_eq!(store.code("code-ancient").await.unwrap(), None);
-    assert!(store.code("code-recent").await.unwrap().is_some());
-    assert!(store.code("code-live").await.unwrap().is_some());
+    assert_eq!(issued_code(&store, "code-ancient").await, None);
+    assert!(issued_code(&store, "code-recent").await.is_some());
+    assert!(issued_code(&store, "code-live").await.is_some());
     assert_eq!(store.access_token("jti-old").await.unwrap(), None);
     assert_eq!(
         store.access_token("jti-live").await.unwrap(),
@@ -1927,7 +1955,7 @@ async fn timestamps_past_2038_round_trip_exactly(store: DynStore) {
         .await
         .unwrap();
     assert_eq!(
-        store.code("code-1").await.unwrap().unwrap().consumed_at,
+        issued_code(&store, "code-1").await.unwrap().consumed_at,
         Some(Y9999)
     );
     assert_eq!(store.access_token("jti-1").await.unwrap(), Some(long_lived));
@@ -2729,7 +2757,7 @@ async fn issue_to(store: &DynStore, client_id: &str, sub: &str, ctx: &str) {
 /// grant).
 async fn still_live(store: &DynStore, client_id: &str, sub: &str) -> (bool, bool, bool, bool) {
     let tag = format!("{client_id}-{sub}");
-    let code = store.code(&format!("open-{tag}")).await.unwrap().unwrap();
+    let code = issued_code(store, &format!("open-{tag}")).await.unwrap();
     let at = store
         .access_token(&format!("at-{tag}"))
         .await

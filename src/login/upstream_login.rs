@@ -45,6 +45,7 @@ pub async fn record_login(
         .user_by_identity(&upstream.id, subject)
         .await
         .map_err(store_failure)?;
+    let had_user = known.is_some();
     let email = email_of(claims);
     let profile = profile_of(claims, email, ip);
     // An identity seen for the first time may join a user who exists already.
@@ -171,6 +172,7 @@ pub async fn record_login(
             profile,
             client_id: req.client_id.clone(),
             link_to,
+            known: had_user,
         })
         .await
         .map_err(store_failure)?

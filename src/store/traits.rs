@@ -237,7 +237,8 @@ pub trait ConsentStore: Send + Sync + 'static {
 #[async_trait]
 pub trait TokenStore: Send + Sync + 'static {
     async fn insert_code(&self, code: &CodeRecord) -> Result<()>;
-    async fn code(&self, code_hash: &str) -> Result<Option<CodeRecord>>;
+    /// The code, with the login it was issued from (`None` when that is gone), in one read.
+    async fn code(&self, code_hash: &str) -> Result<Option<(CodeRecord, Option<StoredContext>)>>;
     /// Consumes the code and stores the tokens issued from it (the access token, and the first
     /// refresh token of a family when offline access was granted), atomically.
     async fn redeem_code(

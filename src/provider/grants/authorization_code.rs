@@ -8,7 +8,7 @@
 
 use serde_json::json;
 
-use super::{Family, Issue, next_refresh_token, scope_list, sign, stored_context};
+use super::{Family, Issue, live_context, next_refresh_token, scope_list, sign};
 use crate::config::{Client, GrantType};
 use crate::oauth::error::OAuthError;
 use crate::oauth::params::Params;
@@ -34,7 +34,7 @@ pub async fn exchange(
         .ok_or_else(|| OAuthError::invalid_request("redirect_uri is required"))?;
     let code_hash = digest_hex(code);
     let now = state.now();
-    let record = state
+    let (record, context) = state
         .store
         .code(&code_hash)
         .await?
@@ -89,7 +89,7 @@ pub async fn exchange(
         (None, None) => {}
     }
 
-    let context = stored_context(state, &record.auth_context_id).await?;
+    let context = live_context(state, context)?;
     let scopes = scope_list(&record.scope);
     let wants_id_token = scopes.iter().any(|s| s == "openid");
     let settings = state.settings();

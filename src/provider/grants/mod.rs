@@ -221,19 +221,27 @@ struct OwnedIdToken {
     released: Map<String, Value>,
 }
 
-/// The stored login behind a code or refresh token; gone or ended (its upstream was removed)
-/// means the grant is gone.
-pub(crate) async fn stored_context(state: &AppState, id: &str) -> Result<AuthContext, OAuthError> {
-    parsed(&live_login(state, id).await?)
+/// The stored login behind a code, read with it (`None`: gone); gone or ended (its upstream was
+/// removed) means the grant is gone.
+pub(crate) fn live_context(
+    state: &AppState,
+    stored: Option<StoredContext>,
+) -> Result<AuthContext, OAuthError> {
+    parsed(&still_live(state, stored)?)
 }
 
 /// The stored login `id`, unless it is gone or has ended.
 async fn live_login(state: &AppState, id: &str) -> Result<StoredContext, OAuthError> {
-    let stored = state
-        .store
-        .context(id)
-        .await?
-        .ok_or_else(|| OAuthError::invalid_grant("the login behind this grant is gone"))?;
+    still_live(state, state.store.context(id).await?)
+}
+
+/// The login a grant was read with (`None`: gone), unless it is gone or has ended.
+fn still_live(
+    state: &AppState,
+    stored: Option<StoredContext>,
+) -> Result<StoredContext, OAuthError> {
+    let stored =
+        stored.ok_or_else(|| OAuthError::invalid_grant("the login behind this grant is gone"))?;
     if crate::login::login_has_ended(state, &stored) {
         return Err(OAuthError::invalid_grant(
             "the login behind this grant has ended; the user must log in again",

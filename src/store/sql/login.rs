@@ -307,7 +307,14 @@ macro_rules! login_sql {
                     shared::insert_identity(&mut tx, upstream_id, subject, link_to, login.now)
                         .await?;
                 }
-                let sub = match shared::identity_user(&mut tx, upstream_id, subject).await? {
+                // An identity new when the login began is created without a read first;
+                // `insert_user` takes the user a concurrent first login gave it meanwhile.
+                let known = if login.known || login.link_to.is_some() {
+                    shared::identity_user(&mut tx, upstream_id, subject).await?
+                } else {
+                    None
+                };
+                let sub = match known {
                     Some(sub) => sub,
                     None => {
                         shared::insert_user(&mut tx, &login.new_sub, upstream_id, subject, login.now)

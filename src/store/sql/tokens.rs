@@ -17,12 +17,48 @@ macro_rules! token_sql {
             async fn code(
                 &self,
                 code_hash: &str,
-            ) -> $crate::store::Result<Option<$crate::store::CodeRecord>> {
-                let row = sqlx::query_as("SELECT * FROM authorization_codes WHERE code_hash = $1")
-                    .bind(code_hash)
-                    .fetch_optional(&mut *self.reader().await?)
-                    .await?;
-                Ok(row)
+            ) -> $crate::store::Result<
+                Option<(
+                    $crate::store::CodeRecord,
+                    Option<$crate::store::StoredContext>,
+                )>,
+            > {
+                use sqlx::Row as _;
+                let Some(row) = sqlx::query(
+                    "SELECT c.*, x.id AS ctx_id, x.sub AS ctx_sub, \
+                     x.upstream_id AS ctx_upstream_id, x.context AS ctx_context, \
+                     x.auth_time AS ctx_auth_time, x.created_at AS ctx_created_at, \
+                     x.expires_at AS ctx_expires_at, x.revoked_at AS ctx_revoked_at, \
+                     x.upstream_sid AS ctx_upstream_sid, \
+                     x.upstream_refresh AS ctx_upstream_refresh, \
+                     x.upstream_subject AS ctx_upstream_subject \
+                     FROM authorization_codes c LEFT JOIN auth_contexts x \
+                     ON x.id = c.auth_context_id WHERE c.code_hash = $1",
+                )
+                .bind(code_hash)
+                .fetch_optional(&mut *self.reader().await?)
+                .await?
+                else {
+                    return Ok(None);
+                };
+                let code: $crate::store::CodeRecord = sqlx::FromRow::from_row(&row)?;
+                let context = match row.try_get::<Option<String>, _>("ctx_id")? {
+                    Some(id) => Some($crate::store::StoredContext {
+                        id,
+                        sub: row.try_get("ctx_sub")?,
+                        upstream_id: row.try_get("ctx_upstream_id")?,
+                        context: row.try_get("ctx_context")?,
+                        auth_time: row.try_get("ctx_auth_time")?,
+                        created_at: row.try_get("ctx_created_at")?,
+                        expires_at: row.try_get("ctx_expires_at")?,
+                        revoked_at: row.try_get("ctx_revoked_at")?,
+                        upstream_sid: row.try_get("ctx_upstream_sid")?,
+                        upstream_refresh: row.try_get("ctx_upstream_refresh")?,
+                        upstream_subject: row.try_get("ctx_upstream_subject")?,
+                    }),
+                    None => None,
+                };
+                Ok(Some((code, context)))
             }
 
             async fn redeem_code(
