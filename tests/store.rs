@@ -1558,7 +1558,16 @@ async fn a_code_is_redeemed_once_and_its_token_exists_only_after_redemption(stor
         store.code("code-1").await.unwrap(),
         Some((issued.clone(), None))
     );
-    let login = finished("auth0|ada", "sub-1", "ctx-1", "req-1", T).context;
+    // Every field set, and none equal to the code's column of the same name.
+    let login = StoredContext {
+        sub: "sub-of-the-login".into(),
+        created_at: T - 30,
+        revoked_at: Some(T + 7),
+        upstream_sid: Some("sid-1".into()),
+        upstream_refresh: Some("sealed-refresh".into()),
+        upstream_subject: Some("auth0|ada".into()),
+        ..finished("auth0|ada", "sub-1", "ctx-1", "req-1", T).context
+    };
     store.insert_context(&login).await.unwrap();
     assert_eq!(
         store.code("code-1").await.unwrap(),

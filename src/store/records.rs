@@ -512,9 +512,9 @@ pub struct FinishedLogin {
     /// The user an identity seen for the first time joins (linked by verified email); `None`
     /// creates a user with `new_sub`. Ignored when the identity has a user already.
     pub link_to: Option<String>,
-    /// Whether the identity had a user when the login began. When it had none, the store
-    /// creates one straight away (no read first), and takes the one a concurrent first login
-    /// created if that login was quicker.
+    /// Whether the identity had a user when the callback looked it up: a hint only. When it had
+    /// none, the store creates one straight away (no read first), and takes the one a concurrent
+    /// first login created if that login was quicker.
     pub known: bool,
 }
 

@@ -33,6 +33,72 @@ async fn code_reuse_is_invalid_grant_and_revokes_the_first_tokens() {
     );
 }
 
+/// A code is read with the login it was issued from: an unused code whose login has ended (a
+/// revoked context, as a back-channel logout leaves one) or is gone is `invalid_grant`, and the
+/// description says which.
+#[tokio::test]
+async fn a_code_whose_login_has_ended_or_is_gone_is_refused_and_says_which() {
+    let app = spawn_app().await;
+    let now = app.state.now();
+    let store = &app.state.store;
+    store
+        .insert_context(&herald::store::StoredContext {
+            id: "ctx-ended".into(),
+            sub: "sub-1".into(),
+            upstream_id: "test".into(),
+            context: "{}".into(),
+            auth_time: now,
+            created_at: now,
+            expires_at: None,
+            revoked_at: Some(now),
+            upstream_sid: None,
+            upstream_refresh: None,
+            upstream_subject: None,
+        })
+        .await
+        .unwrap();
+    for (ctx, why) in [("ctx-ended", "has ended"), ("ctx-never-stored", "is gone")] {
+        let value = herald::tokens::random_token();
+        store
+            .insert_code(&herald::store::CodeRecord {
+                code_hash: herald::tokens::hashing::digest_hex(&value),
+                client_id: "rp".into(),
+                redirect_uri: APP_CB.into(),
+                sub: "sub-1".into(),
+                scope: "openid".into(),
+                nonce: None,
+                code_challenge: None,
+                auth_context_id: ctx.into(),
+                auth_time: now,
+                auth_time_required: false,
+                created_at: now,
+                expires_at: now + 60,
+                consumed_at: None,
+                resources: None,
+                dpop_jkt: None,
+            })
+            .await
+            .unwrap();
+        let res = app
+            .api
+            .post(format!("{}/token", app.base))
+            .basic_auth("rp", Some(SECRET))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", value.as_str()),
+                ("redirect_uri", APP_CB),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 400, "{ctx}");
+        let body: serde_json::Value = res.json().await.unwrap();
+        assert_eq!(body["error"], "invalid_grant", "{body}");
+        let description = body["error_description"].as_str().unwrap();
+        assert!(description.contains(why), "{ctx}: {description}");
+    }
+}
+
 #[tokio::test]
 async fn parallel_redemptions_of_one_code_yield_exactly_one_success() {
     let app = spawn_app().await;

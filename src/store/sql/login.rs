@@ -307,7 +307,7 @@ macro_rules! login_sql {
                     shared::insert_identity(&mut tx, upstream_id, subject, link_to, login.now)
                         .await?;
                 }
-                // An identity new when the login began is created without a read first;
+                // An identity the callback found new is created without a read first;
                 // `insert_user` takes the user a concurrent first login gave it meanwhile.
                 let known = if login.known || login.link_to.is_some() {
                     shared::identity_user(&mut tx, upstream_id, subject).await?
