@@ -1860,39 +1860,18 @@ async fn a_login_from_an_upstream_this_replica_does_not_have_refreshes_nothing()
     let now = app.state.now();
     let store = &app.state.store;
     store
-        .insert_context(&herald::store::StoredContext {
-            id: "ctx-ghost".into(),
-            sub: "sub-ghost".into(),
-            upstream_id: "ghost".into(),
-            context: "{}".into(),
-            auth_time: now,
-            created_at: now,
-            expires_at: None,
-            revoked_at: None,
-            upstream_sid: None,
-            upstream_refresh: None,
-            upstream_subject: None,
-        })
+        .insert_context(&stored_login("ctx-ghost", "sub-ghost", "ghost", now))
         .await
         .unwrap();
+    let scope = "openid offline_access";
     store
-        .insert_code(&herald::store::CodeRecord {
-            code_hash: "code-ghost".into(),
-            client_id: "rp".into(),
-            redirect_uri: APP_CB.into(),
-            sub: "sub-ghost".into(),
-            scope: "openid offline_access".into(),
-            nonce: None,
-            code_challenge: None,
-            auth_context_id: "ctx-ghost".into(),
-            auth_time: now,
-            auth_time_required: false,
-            created_at: now,
-            expires_at: now + 60,
-            consumed_at: None,
-            resources: None,
-            dpop_jkt: None,
-        })
+        .insert_code(&stored_code(
+            "code-ghost",
+            "sub-ghost",
+            scope,
+            "ctx-ghost",
+            now,
+        ))
         .await
         .unwrap();
     let value = herald::tokens::random_token();

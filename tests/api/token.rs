@@ -41,42 +41,16 @@ async fn a_code_whose_login_has_ended_or_is_gone_is_refused_and_says_which() {
     let app = spawn_app().await;
     let now = app.state.now();
     let store = &app.state.store;
-    store
-        .insert_context(&herald::store::StoredContext {
-            id: "ctx-ended".into(),
-            sub: "sub-1".into(),
-            upstream_id: "test".into(),
-            context: "{}".into(),
-            auth_time: now,
-            created_at: now,
-            expires_at: None,
-            revoked_at: Some(now),
-            upstream_sid: None,
-            upstream_refresh: None,
-            upstream_subject: None,
-        })
-        .await
-        .unwrap();
+    let ended = herald::store::StoredContext {
+        revoked_at: Some(now),
+        ..stored_login("ctx-ended", "sub-1", "test", now)
+    };
+    store.insert_context(&ended).await.unwrap();
     for (ctx, why) in [("ctx-ended", "has ended"), ("ctx-never-stored", "is gone")] {
         let value = herald::tokens::random_token();
+        let hash = herald::tokens::hashing::digest_hex(&value);
         store
-            .insert_code(&herald::store::CodeRecord {
-                code_hash: herald::tokens::hashing::digest_hex(&value),
-                client_id: "rp".into(),
-                redirect_uri: APP_CB.into(),
-                sub: "sub-1".into(),
-                scope: "openid".into(),
-                nonce: None,
-                code_challenge: None,
-                auth_context_id: ctx.into(),
-                auth_time: now,
-                auth_time_required: false,
-                created_at: now,
-                expires_at: now + 60,
-                consumed_at: None,
-                resources: None,
-                dpop_jkt: None,
-            })
+            .insert_code(&stored_code(&hash, "sub-1", "openid", ctx, now))
             .await
             .unwrap();
         let res = app

@@ -314,6 +314,57 @@ pub enum Outcome {
 
 /// The token request that redeems `code` for `p.client_id` at `base`: authenticated with
 /// `secret` by Basic, or as a public client (`client_id` in the form) without one.
+/// A login of `sub` at `upstream_id` made `now`, as the store keeps one: live, with nothing
+/// from the upstream beyond its id.
+pub fn stored_login(
+    id: &str,
+    sub: &str,
+    upstream_id: &str,
+    now: i64,
+) -> herald::store::StoredContext {
+    herald::store::StoredContext {
+        id: id.into(),
+        sub: sub.into(),
+        upstream_id: upstream_id.into(),
+        context: "{}".into(),
+        auth_time: now,
+        created_at: now,
+        expires_at: None,
+        revoked_at: None,
+        upstream_sid: None,
+        upstream_refresh: None,
+        upstream_subject: None,
+    }
+}
+
+/// An unused code for client `rp` and [`APP_CB`], without PKCE, issued `now` from login `ctx`
+/// and good for a minute, stored under `code_hash`.
+pub fn stored_code(
+    code_hash: &str,
+    sub: &str,
+    scope: &str,
+    ctx: &str,
+    now: i64,
+) -> herald::store::CodeRecord {
+    herald::store::CodeRecord {
+        code_hash: code_hash.into(),
+        client_id: "rp".into(),
+        redirect_uri: APP_CB.into(),
+        sub: sub.into(),
+        scope: scope.into(),
+        nonce: None,
+        code_challenge: None,
+        auth_context_id: ctx.into(),
+        auth_time: now,
+        auth_time_required: false,
+        created_at: now,
+        expires_at: now + 60,
+        consumed_at: None,
+        resources: None,
+        dpop_jkt: None,
+    }
+}
+
 pub fn redemption(
     api: &reqwest::Client,
     base: &str,
