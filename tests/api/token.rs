@@ -46,6 +46,11 @@ async fn a_code_whose_login_has_ended_or_is_gone_is_refused_and_says_which() {
         ..stored_login("ctx-ended", "sub-1", "test", now)
     };
     store.insert_context(&ended).await.unwrap();
+    // The codes were issued without PKCE.
+    let p = AuthParams {
+        verifier: None,
+        ..AuthParams::new("rp", "openid")
+    };
     for (ctx, why) in [("ctx-ended", "has ended"), ("ctx-never-stored", "is gone")] {
         let value = herald::tokens::random_token();
         let hash = herald::tokens::hashing::digest_hex(&value);
@@ -53,22 +58,12 @@ async fn a_code_whose_login_has_ended_or_is_gone_is_refused_and_says_which() {
             .insert_code(&stored_code(&hash, "sub-1", "openid", ctx, now))
             .await
             .unwrap();
-        let res = app
-            .api
-            .post(format!("{}/token", app.base))
-            .basic_auth("rp", Some(SECRET))
-            .form(&[
-                ("grant_type", "authorization_code"),
-                ("code", value.as_str()),
-                ("redirect_uri", APP_CB),
-            ])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 400, "{ctx}");
-        let body: serde_json::Value = res.json().await.unwrap();
-        assert_eq!(body["error"], "invalid_grant", "{body}");
-        let description = body["error_description"].as_str().unwrap();
+        let (status, error, description) = oauth_error(app.redeem(&p, &value).await).await;
+        assert_eq!(
+            (status.as_u16(), error.as_str()),
+            (400, "invalid_grant"),
+            "{ctx}"
+        );
         assert!(description.contains(why), "{ctx}: {description}");
     }
 }

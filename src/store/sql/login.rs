@@ -309,12 +309,12 @@ macro_rules! login_sql {
                 }
                 // An identity the callback found new is created without a read first;
                 // `insert_user` takes the user a concurrent first login gave it meanwhile.
-                let known = if login.known || login.link_to.is_some() {
+                let existing = if login.known || login.link_to.is_some() {
                     shared::identity_user(&mut tx, upstream_id, subject).await?
                 } else {
                     None
                 };
-                let sub = match known {
+                let sub = match existing {
                     Some(sub) => sub,
                     None => {
                         shared::insert_user(&mut tx, &login.new_sub, upstream_id, subject, login.now)
