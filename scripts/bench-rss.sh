@@ -3,12 +3,13 @@
 # clients whose secrets are written in the file (argon2-hashed at start), and RSS after one token
 # request that verifies such a secret. Prints kB, with the resident pages split into anonymous
 # memory (heap, stacks) and file-backed pages (mostly Herald's own executable, shared and
-# evictable). Usage: scripts/bench-rss.sh [--debug]  (default: release)
+# evictable). Usage: scripts/bench-rss.sh [--debug]  (default: release); HERALD_BIN=PATH measures
+# that binary instead of building one (to compare two builds).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 profile=release; flag=--release
 [ "${1:-}" = "--debug" ] && { profile=debug; flag=; }
-cargo build --locked -q $flag
+[ -n "${HERALD_BIN:-}" ] || cargo build --locked -q $flag
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 work=$(mktemp -d)
 sed -e "s/127.0.0.1:8080/127.0.0.1:$port/g" -e "s#sqlite://data/herald.db#sqlite://$work/h.db#" \
@@ -18,7 +19,7 @@ for i in $(seq 1 "${CLIENTS:-10}"); do
 done
 printf '\n[scopes.api]\ndescription = "API"\n' >> "$work/h.toml"
 rss() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
-"${CARGO_TARGET_DIR:-target}/$profile/herald" serve --config "$work/h.toml" > "$work/log" 2>&1 &
+"${HERALD_BIN:-${CARGO_TARGET_DIR:-target}/$profile/herald}" serve --config "$work/h.toml" > "$work/log" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.2; done
