@@ -312,8 +312,6 @@ pub enum Outcome {
     Page(StatusCode, String),
 }
 
-/// The token request that redeems `code` for `p.client_id` at `base`: authenticated with
-/// `secret` by Basic, or as a public client (`client_id` in the form) without one.
 /// A login of `sub` at `upstream_id` made `now`, as the store keeps one: live, with nothing
 /// from the upstream beyond its id.
 pub fn stored_login(
@@ -365,6 +363,8 @@ pub fn stored_code(
     }
 }
 
+/// The token request that redeems `code` for `p.client_id` at `base`: authenticated with
+/// `secret` by Basic, or as a public client (`client_id` in the form) without one.
 pub fn redemption(
     api: &reqwest::Client,
     base: &str,
