@@ -119,6 +119,33 @@ async fn a_logout_token_ends_the_session_it_names_and_what_was_issued_from_it() 
     assert_eq!(post(&app, "test", &token).await.status(), 200);
 }
 
+/// A code issued before the upstream ended its login is refused at `/token`, and a code of a
+/// login that did not end is redeemed as usual. (The logout spends the login's codes; `/token`'s
+/// own check of the login a code came from is `token.rs`'s
+/// `a_code_whose_login_has_ended_or_is_gone_is_refused_and_says_which`.)
+#[tokio::test]
+async fn a_code_whose_login_the_upstream_ended_before_its_redemption_is_refused() {
+    let app = spawn_app().await;
+    app.upstream.set(|b| {
+        b.id_claims.insert("sid".into(), json!("sess-1"));
+    });
+    let p = AuthParams::new("rp", "openid");
+    let q = app.login(&app.browser, &p).await;
+    let token = app.upstream.sign(&logout(&app, None, Some("sess-1")));
+    assert_eq!(post(&app, "test", &token).await.status(), 200);
+
+    let res = app.redeem(&p, &q["code"]).await;
+    assert_eq!(res.status(), 400);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_grant", "{body}");
+    app.upstream.set(|b| {
+        b.id_claims.insert("sid".into(), json!("sess-2"));
+    });
+    let other = browser();
+    let q = app.login(&other, &p).await;
+    assert_eq!(app.redeem(&p, &q["code"]).await.status(), 200);
+}
+
 #[tokio::test]
 async fn a_logout_token_that_fails_a_check_ends_nothing() {
     let app = spawn_app().await;
