@@ -10,6 +10,7 @@ cd "$(dirname "$0")/.."
 profile=release; flag=--release
 [ "${1:-}" = "--debug" ] && { profile=debug; flag=; }
 [ -n "${HERALD_BIN:-}" ] || cargo build --locked -q $flag
+bin=${HERALD_BIN:-${CARGO_TARGET_DIR:-target}/$profile/herald}
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 work=$(mktemp -d)
 sed -e "s/127.0.0.1:8080/127.0.0.1:$port/g" -e "s#sqlite://data/herald.db#sqlite://$work/h.db#" \
@@ -19,7 +20,7 @@ for i in $(seq 1 "${CLIENTS:-10}"); do
 done
 printf '\n[scopes.api]\ndescription = "API"\n' >> "$work/h.toml"
 rss() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
-"${HERALD_BIN:-${CARGO_TARGET_DIR:-target}/$profile/herald}" serve --config "$work/h.toml" > "$work/log" 2>&1 &
+"$bin" serve --config "$work/h.toml" > "$work/log" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.2; done
@@ -31,4 +32,4 @@ code=$(curl -s -o /dev/null -w '%{http_code}' -u c1:a-person-chosen-secret-1 \
 sleep 1
 anon=$(awk '/^RssAnon/ {print $2}' "/proc/$pid/status")
 file=$(awk '/^RssFile/ {print $2}' "/proc/$pid/status")
-echo "profile=$profile clients=${CLIENTS:-10} idle_rss_kb=$idle rss_after_one_token_kb=$(rss $pid) anon_kb=$anon file_kb=$file"
+echo "binary=$bin clients=${CLIENTS:-10} idle_rss_kb=$idle rss_after_one_token_kb=$(rss $pid) anon_kb=$anon file_kb=$file"
