@@ -221,23 +221,38 @@ print(json.dumps({"per_login": total / 20, "writes_per_login": writes / 20,
 # RSS after many logins (RSS_LOGINS, e.g. 100000, within RSS_SECONDS, default 3600): Herald on a
 # fresh SQLite database (`full`) with the first upstream; VmRSS two seconds after start, then
 # after the logins (16 in flight). Fewer logins than asked is an error, not a smaller figure.
+# At both points also the anonymous and file-backed parts of the RSS and, when gdb is installed,
+# SQLite's own heap (its memory-used statistic, `sqlite3Stat`: every connection's page cache,
+# schema and prepared statements), read from the process with gdb, which stops it for a moment.
 rss=null
 if [ -n "${RSS_LOGINS:-}" ]; then
+  memory() { # memory PID -> JSON
+    local heap=null
+    if command -v gdb >/dev/null; then
+      heap=$(timeout 60 gdb -p "$1" -batch -ex 'p ((long long *) &sqlite3Stat)[0]' 2>/dev/null |
+        sed -n 's/^\$1 = \([0-9]*\)$/\1/p')
+      heap=${heap:-null}
+    fi
+    awk -v heap="$heap" '/^(VmRSS|RssAnon|RssFile)/ {kb[$1] = $2}
+      END {printf "{\"rss_kb\":%d,\"anon_kb\":%d,\"file_kb\":%d,\"sqlite_heap_bytes\":%s}\n",
+        kb["VmRSS:"], kb["RssAnon:"], kb["RssFile:"], heap}' "/proc/$1/status"
+  }
   rm -f "$RUN/herald-full-$PROFILED.db"*
   start full "$PROFILED" "$RUN/rss.log"
   sleep 2
-  idle_kb=$(awk '/^VmRSS/ {print $2}' "/proc/$PID/status")
+  idle=$(memory "$PID")
   json=$(logins --concurrency 16 --max "$RSS_LOGINS" --duration "${RSS_SECONDS:-3600}")
-  after_kb=$(awk '/^VmRSS/ {print $2}' "/proc/$PID/status")
+  after=$(memory "$PID")
   stop
-  rss=$(python3 - "$json" "$idle_kb" "$after_kb" "$RSS_LOGINS" <<'EOF'
+  rss=$(python3 - "$json" "$idle" "$after" "$RSS_LOGINS" <<'EOF'
 import json, sys
 run = json.loads(sys.argv[1])["logins"]
-idle, after, wanted = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+idle, after, wanted = json.loads(sys.argv[2]), json.loads(sys.argv[3]), int(sys.argv[4])
 if run["ok"] < wanted or run["errors"]:
     sys.exit(f"bench-login-path.sh: {run['ok']} of {wanted} logins, {run['errors']} errors")
-print(json.dumps({"logins": run["ok"], "idle_kb": idle, "after_kb": after,
-                  "after_to_idle": round(after / idle, 2)}))
+print(json.dumps({"logins": run["ok"], "idle_kb": idle["rss_kb"], "after_kb": after["rss_kb"],
+                  "after_to_idle": round(after["rss_kb"] / idle["rss_kb"], 2),
+                  "idle": idle, "after": after}))
 EOF
 )
 fi
@@ -259,4 +274,9 @@ r = out["rss_after_logins"]
 if r:
     print(f"RSS: {r['idle_kb']} kB idle, {r['after_kb']} kB after {r['logins']} logins "
           f"({r['after_to_idle']}x)")
+    for when in ("idle", "after"):
+        m = r[when]
+        heap = m["sqlite_heap_bytes"]
+        heap = "not read (no gdb)" if heap is None else f"{heap // 1024} kB"
+        print(f"  {when}: {m['anon_kb']} kB anonymous, {m['file_kb']} kB file-backed; SQLite's heap {heap}")
 EOF
