@@ -113,6 +113,9 @@ start() { # start STORE UPSTREAM LOG [RUST_LOG]
 
 stop() { kill "$PID" && wait "$PID" 2>/dev/null || true; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# Context switches (voluntary and not) of all the process's threads living now: a thread that
+# ends during a run takes its count with it, so the figure is a floor.
+switches() { cat /proc/"$1"/task/*/status 2>/dev/null | awk '/ctxt_switches/ {n += $2} END {print n}'; }
 logins() { taskset -c "$LOAD_CPU" "$DRIVER" logins --base "$BASE" "$@"; }
 
 # The out-of-process upstream: the interop suite's oidc-provider, on LOAD_CPU.
@@ -140,14 +143,16 @@ for upstream in ${UPSTREAMS:-op dev}; do
     logins --concurrency 16 --warmup 2 --duration 3 >/dev/null
     up_before=0 up_after=0
     before=$(cpu_ticks "$PID")
+    switches_before=$(switches "$PID")
     if [ "$upstream" = op ]; then up_before=$(cpu_ticks "$UPSTREAM_PID"); fi
     json=$(logins --concurrency 16 --duration "$SECONDS_PER_RUN")
     after=$(cpu_ticks "$PID")
+    switches_after=$(switches "$PID")
     if [ "$upstream" = op ]; then up_after=$(cpu_ticks "$UPSTREAM_PID"); fi
     rss_kb=$(awk '/^VmRSS/ {print $2}' "/proc/$PID/status")
     stop
     results+=("$(python3 - "$json" "$before" "$after" "$(getconf CLK_TCK)" "$sync" "$upstream" \
-      "$up_before" "$up_after" "$rss_kb" <<'EOF'
+      "$up_before" "$up_after" "$rss_kb" "$((switches_after - switches_before))" <<'EOF'
 import json, sys
 run = json.loads(sys.argv[1])["logins"]
 before, after, hz, sync, upstream = (float(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4]),
@@ -162,7 +167,8 @@ import os
 out = {"upstream": upstream, "store": store, "alg": os.environ.get("ALG") or "RS256",
        "logins": run["ok"], "per_s": run["per_s"],
        "p50_ms": run["p50_ms"], "p99_ms": run["p99_ms"], "cpu_ms_per_login": round(cpu_ms, 3),
-       "rss_after_kb": int(sys.argv[9])}
+       "rss_after_kb": int(sys.argv[9]),
+       "context_switches_per_login": round(int(sys.argv[10]) / run["ok"], 1)}
 if upstream == "op":
     up_ms = (up_after - up_before) * 1000 / hz / run["ok"]
     out["upstream_cpu_ms_per_login"] = round(up_ms, 3)
@@ -267,7 +273,8 @@ for r in out["runs"]:
                 f"{r['herald_to_upstream']}x of it" if "upstream_cpu_ms_per_login" in r else "")
     print(f"upstream={r['upstream']} {r['store']} {r.get('alg', 'RS256')}: {r['per_s']} logins/s, "
           f"p50 {r['p50_ms']} ms, {r['cpu_ms_per_login']} ms of Herald's CPU per login"
-          f"{upstream} ({r['logins']} logins)")
+          f"{upstream}; {r.get('context_switches_per_login')} context switches per login in Herald "
+          f"({r['logins']} logins)")
 s = out["statements"]
 print(f"statements per login: {s['per_login']} ({s['writes_per_login']} writes)")
 r = out["rss_after_logins"]
