@@ -115,7 +115,7 @@ stop() { kill "$PID" && wait "$PID" 2>/dev/null || true; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 # Context switches (voluntary and not) of all the process's threads living now: a thread that
 # ends during a run takes its count with it, so the figure is a floor.
-switches() { cat /proc/"$1"/task/*/status 2>/dev/null | awk '/ctxt_switches/ {n += $2} END {print n}'; }
+switches() { { cat /proc/"$1"/task/*/status 2>/dev/null || true; } | awk '/ctxt_switches/ {n += $2} END {print n}'; }
 logins() { taskset -c "$LOAD_CPU" "$DRIVER" logins --base "$BASE" "$@"; }
 
 # The out-of-process upstream: the interop suite's oidc-provider, on LOAD_CPU.
@@ -284,6 +284,6 @@ if r:
     for when in ("idle", "after"):
         m = r[when]
         heap = m["sqlite_heap_bytes"]
-        heap = "not read (no gdb)" if heap is None else f"{heap // 1024} kB"
+        heap = "not read" if heap is None else f"{heap // 1024} kB"
         print(f"  {when}: {m['anon_kb']} kB anonymous, {m['file_kb']} kB file-backed; SQLite's heap {heap}")
 EOF

@@ -11,6 +11,10 @@ profile=release; flag=--release
 [ "${1:-}" = "--debug" ] && { profile=debug; flag=; }
 [ -n "${HERALD_BIN:-}" ] || cargo build --locked -q $flag
 bin=${HERALD_BIN:-${CARGO_TARGET_DIR:-target}/$profile/herald}
+# What was measured: the profile built, or the binary given (bench.sh parses this line, and
+# never gives one).
+what="profile=$profile"
+[ -z "${HERALD_BIN:-}" ] || what="binary=$HERALD_BIN"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 work=$(mktemp -d)
 sed -e "s/127.0.0.1:8080/127.0.0.1:$port/g" -e "s#sqlite://data/herald.db#sqlite://$work/h.db#" \
@@ -32,4 +36,4 @@ code=$(curl -s -o /dev/null -w '%{http_code}' -u c1:a-person-chosen-secret-1 \
 sleep 1
 anon=$(awk '/^RssAnon/ {print $2}' "/proc/$pid/status")
 file=$(awk '/^RssFile/ {print $2}' "/proc/$pid/status")
-echo "binary=$bin clients=${CLIENTS:-10} idle_rss_kb=$idle rss_after_one_token_kb=$(rss $pid) anon_kb=$anon file_kb=$file"
+echo "$what clients=${CLIENTS:-10} idle_rss_kb=$idle rss_after_one_token_kb=$(rss $pid) anon_kb=$anon file_kb=$file"
